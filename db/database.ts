@@ -1,0 +1,221 @@
+import { Kysely, PostgresDialect, type ColumnType, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import pg from 'pg';
+
+// timestamptz comes back as Date; we write Date or SQL expressions.
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: read as the parsed value, written as a JSON string (pg would turn a JS array into a PG array). */
+type Json<T> = ColumnType<T, string, string>;
+type JsonDefault<T> = ColumnType<T, string | undefined, string>;
+
+export type EnvironmentName = 'live' | 'sandbox';
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  plan: ColumnType<'starter' | 'professional' | 'enterprise', 'starter' | 'professional' | 'enterprise' | undefined>;
+  created_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  kind: 'live' | 'test' | 'ro';
+  name: string | null;
+  /** First characters of the key, safe to show ("nf_sk_test_AbC1…"). */
+  hint: string;
+  key_hash: string;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface ClustersTable {
+  id: string;
+  account_id: string;
+  environment: EnvironmentName;
+  name: string;
+  status: string;
+  status_reason: string | null;
+  ceph_version: string;
+  failure_domain: ColumnType<string, string | undefined>;
+  replication_factor: ColumnType<number, number | undefined>;
+  admin_node_id: string | null;
+  fsid: string | null;
+  raw_capacity_tib: ColumnType<number, number | undefined>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Drive {
+  device: string;
+  size_gb: number;
+  type: 'nvme' | 'ssd' | 'hdd';
+  smart_ok: boolean;
+}
+
+export interface NodesTable {
+  id: string;
+  account_id: string;
+  environment: EnvironmentName;
+  address_scope: string;
+  hostname: string;
+  ip_address: string;
+  ssh_port: ColumnType<number, number | undefined>;
+  ssh_user: string;
+  ssh_private_key_enc: string;
+  ssh_host_key_fingerprint: string | null;
+  ipmi_address: string;
+  ipmi_port: ColumnType<number, number | undefined>;
+  ipmi_username: string;
+  ipmi_password_enc: string;
+  status: string;
+  status_reason: string | null;
+  held: ColumnType<boolean, boolean | undefined>;
+  cluster_id: string | null;
+  rack: string | null;
+  zone: string | null;
+  cpu_cores: number | null;
+  ram_gb: number | null;
+  drives: JsonDefault<Drive[]>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type OperationStatus = 'pending' | 'in_progress' | 'paused' | 'completed' | 'failed' | 'cancelled';
+
+export interface OperationStep {
+  name: string;
+  status: 'pending' | 'in_progress' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface OperationLog {
+  timestamp: string;
+  message: string;
+}
+
+export interface OperationError {
+  code: string;
+  message: string;
+}
+
+export interface OperationsTable {
+  id: string;
+  account_id: string;
+  environment: EnvironmentName;
+  type: string;
+  status: OperationStatus;
+  cluster_id: string | null;
+  node_id: string | null;
+  osd_id: number | null;
+  request_id: string;
+  workflow_id: string;
+  run_id: string | null;
+  params: JsonDefault<Record<string, unknown>>;
+  progress: ColumnType<number, number | undefined>;
+  current_step: string | null;
+  steps: JsonDefault<OperationStep[]>;
+  logs: JsonDefault<OperationLog[]>;
+  error: Json<OperationError | null> | null;
+  result: Json<Record<string, unknown> | null> | null;
+  created_at: Timestamp;
+  started_at: NullableTimestamp;
+  completed_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface OperationLocksTable {
+  resource_id: string;
+  operation_id: string;
+  created_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  account_id: string;
+  key: string;
+  request_hash: string;
+  state: 'in_progress' | 'done';
+  response_status: number | null;
+  response_body: Json<unknown> | null;
+  created_at: Timestamp;
+}
+
+export interface RateLimitWindowsTable {
+  account_id: string;
+  window_start: Date;
+  count: number;
+}
+
+export interface SandboxMachinesTable {
+  id: string;
+  account_id: string;
+  ipmi_address: string;
+  ip_address: string;
+  hostname: string;
+  bmc_username: string;
+  bmc_password_hash: string;
+  host_key_fingerprint: string;
+  power_state: 'on' | 'off';
+  power_changed_at: Timestamp;
+  boot_delay_ms: number;
+  shutdown_delay_ms: number;
+  /** A soft power-off in flight: the machine reaches `pending_power` at `pending_power_at`. */
+  pending_power: 'on' | 'off' | null;
+  pending_power_at: NullableTimestamp;
+  cpu_cores: number;
+  ram_gb: number;
+  drives: Json<Drive[]>;
+  faults: JsonDefault<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+export interface SandboxPowerEventsTable {
+  id: Generated<string>;
+  machine_id: string;
+  action: string;
+  at: Timestamp;
+}
+
+export interface SandboxCephTable {
+  cluster_id: string;
+  state: Json<unknown>;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  api_keys: ApiKeysTable;
+  clusters: ClustersTable;
+  nodes: NodesTable;
+  operations: OperationsTable;
+  operation_locks: OperationLocksTable;
+  idempotency_keys: IdempotencyKeysTable;
+  rate_limit_windows: RateLimitWindowsTable;
+  sandbox_machines: SandboxMachinesTable;
+  sandbox_power_events: SandboxPowerEventsTable;
+  sandbox_ceph: SandboxCephTable;
+}
+
+export type Account = Selectable<AccountsTable>;
+export type ApiKey = Selectable<ApiKeysTable>;
+export type Cluster = Selectable<ClustersTable>;
+export type Node = Selectable<NodesTable>;
+export type NewNode = Insertable<NodesTable>;
+export type NodeUpdate = Updateable<NodesTable>;
+export type Operation = Selectable<OperationsTable>;
+export type NewOperation = Insertable<OperationsTable>;
+export type SandboxMachine = Selectable<SandboxMachinesTable>;
+
+export type Db = Kysely<Database>;
+
+/** One pool per process (STYLE 5). `max` stays small: PGlite serves few connections. */
+export function createDb(connectionString: string, max = 10): Db {
+  const pool = new pg.Pool({ connectionString, max });
+  // An idle client that errors (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export const json = (v: unknown): string => JSON.stringify(v);

@@ -1,0 +1,140 @@
+/**
+ * The driver boundary. Activities talk to hardware only through these interfaces; each has a real
+ * implementation (drivers/real: ipmitool, ssh2, the ceph CLI over SSH) and a sandbox one
+ * (drivers/sandbox: the simulated datacenter). Failures are thrown as DriverError with a type from
+ * FAILURE in workflows/contracts.ts, so activities can classify them without parsing messages.
+ */
+import type { FailureType } from '../workflows/contracts';
+
+export class DriverError extends Error {
+  override name = 'DriverError';
+  constructor(
+    readonly type: FailureType,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+// ---- Power (IPMI) -------------------------------------------------------------------------------
+
+export type PowerState = 'on' | 'off';
+
+export interface BmcTarget {
+  address: string;
+  port: number;
+  username: string;
+  password: string;
+}
+
+export interface PowerDriver {
+  status(bmc: BmcTarget): Promise<PowerState>;
+  on(bmc: BmcTarget): Promise<void>;
+  /** Immediate power off (not `reset`). */
+  off(bmc: BmcTarget): Promise<void>;
+  /** ACPI soft power off: the OS shuts down, then the machine is off. Poll status to see it. */
+  soft(bmc: BmcTarget): Promise<void>;
+  bootDevice(bmc: BmcTarget, device: 'pxe' | 'disk'): Promise<void>;
+}
+
+// ---- Shell (SSH) --------------------------------------------------------------------------------
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  /** SHA256 fingerprint pinned at registration ("SHA256:…"); null = first contact, pin what is seen. */
+  pinnedFingerprint: string | null;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ShellSession {
+  /** The host key fingerprint the server presented (and that was verified against the pin). */
+  readonly hostKeyFingerprint: string;
+  /** Runs a command; a non-zero exit is returned, not thrown (use `run` for that). */
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Runs a command and throws DriverError(command_failed) on a non-zero exit. */
+  run(command: string, options?: ExecOptions): Promise<string>;
+  close(): void;
+}
+
+export interface ShellDriver {
+  connect(target: SshTarget, options?: { signal?: AbortSignal; readyTimeoutMs?: number }): Promise<ShellSession>;
+}
+
+// ---- Ceph ---------------------------------------------------------------------------------------
+
+export type CephHealth = 'HEALTH_OK' | 'HEALTH_WARN' | 'HEALTH_ERR';
+
+export interface CephOsd {
+  id: number;
+  host: string;
+  up: boolean;
+  in: boolean;
+  crush_weight: number;
+  reweight: number;
+  pgs: number;
+  device_class?: string;
+}
+
+export interface CephStatus {
+  health: CephHealth;
+  osds_total: number;
+  osds_up: number;
+  osds_in: number;
+  pgs_total: number;
+  /** PGs whose state is exactly active+clean. */
+  pgs_active_clean: number;
+  mgr_available: boolean;
+  mons_in_quorum: string[];
+  mons_total: number;
+  flags: string[];
+}
+
+export interface OkToStop {
+  ok: boolean;
+  reason: string | null;
+}
+
+export interface CephDriver {
+  status(): Promise<CephStatus>;
+  osds(): Promise<CephOsd[]>;
+  okToStop(osdIds: number[]): Promise<OkToStop>;
+  setGroupNoout(host: string): Promise<void>;
+  unsetGroupNoout(host: string): Promise<void>;
+  /** Hosts (CRUSH nodes) that carry the noout flag right now, read back from the cluster. */
+  nooutHosts(): Promise<string[]>;
+  stopOsds(host: string, osdIds: number[]): Promise<void>;
+  startOsds(host: string, osdIds: number[]): Promise<void>;
+}
+
+/** How activities reach a cluster's Ceph: the admin node's shell (real) or the simulator (sandbox). */
+export interface CephTarget {
+  clusterId: string;
+  admin: SshTarget;
+}
+
+// ---- A set of drivers for one environment -------------------------------------------------------
+
+export interface DriverSet {
+  power: PowerDriver;
+  shell: ShellDriver;
+  ceph(target: CephTarget): CephDriver;
+}
+
+export interface DriverRegistry {
+  /** Live drivers, or the sandbox datacenter of one account. */
+  for(environment: 'live' | 'sandbox', accountId: string): DriverSet;
+}

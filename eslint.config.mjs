@@ -1,0 +1,42 @@
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.data/**', 'coverage/**', 'bin/**', 'test/replay/histories/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The workflow sandbox: deterministic code only. A value import of anything else (ssh2, pg,
+    // activities) would break the bundle or determinism, so it fails here, at edit time.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!@temporalio/workflow$|@temporalio/common$|\\./|\\.\\./activities$|\\.\\./activities/).*',
+              message: 'Workflow files import only @temporalio/workflow, @temporalio/common and sibling workflow files.',
+            },
+            {
+              regex: '^\\.\\./activities',
+              allowTypeImports: true,
+              message: 'Import activities with `import type` only.',
+            },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-restricted-imports': 'off',
+    },
+  },
+);

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * The only reader of process.env. Everything else receives a frozen Config.
+ * Invalid configuration stops the process at start, never halfway through an operation.
+ */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly temporal: {
+    readonly address: string;
+    readonly namespace: string;
+    readonly taskQueue: string;
+    readonly uiUrl: string;
+  };
+  /** 32-byte key for AES-256-GCM encryption of BMC passwords and SSH private keys at rest. */
+  readonly secretKey: Buffer;
+  readonly dataDir: string;
+  /** Multiplier applied to every simulated hardware delay; 0 makes the sandbox instant. */
+  readonly sandboxSpeed: number;
+  /** Poll interval of waits inside activities (power state, SSH, Ceph health), in ms. */
+  readonly pollIntervalMs: number;
+  /** Upper bounds of the waits (each wait fails with a typed error past its bound), in ms. */
+  readonly waits: {
+    readonly powerMs: number;
+    readonly sshMs: number;
+    readonly cephMs: number;
+  };
+  readonly ipmitoolPath: string;
+  readonly sshReadyTimeoutMs: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  const v = Number(raw);
+  if (v < min || v > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function num(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > max) {
+    throw new ConfigError(`${name} must be a number between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+function str(env: Env, name: string, def?: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    if (def === undefined) throw new ConfigError(`${name} is required`);
+    return def;
+  }
+  return raw;
+}
+
+export function parseSecretKey(raw: string, name = 'NF_SECRET_KEY'): Buffer {
+  let key: Buffer;
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) key = Buffer.from(raw, 'hex');
+  else key = Buffer.from(raw, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError(`${name} must be 32 bytes, as 64 hex characters or base64 (got ${key.length} bytes)`);
+  }
+  return key;
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = str(env, 'DATABASE_URL');
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const logLevel = str(env, 'NF_LOG_LEVEL', 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`NF_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const config: Config = {
+    host: str(env, 'NF_HOST', '127.0.0.1'),
+    port: int(env, 'PORT', 8080, 0, 65535),
+    databaseUrl,
+    temporal: {
+      address: str(env, 'TEMPORAL_ADDRESS', '127.0.0.1:7233'),
+      namespace: str(env, 'TEMPORAL_NAMESPACE', 'default'),
+      taskQueue: str(env, 'TEMPORAL_TASK_QUEUE', 'nodefoundry'),
+      uiUrl: str(env, 'TEMPORAL_UI_URL', 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+    },
+    secretKey: parseSecretKey(str(env, 'NF_SECRET_KEY')),
+    dataDir: str(env, 'NF_DATA_DIR', '.data'),
+    sandboxSpeed: num(env, 'NF_SANDBOX_SPEED', 1, 0, 1000),
+    pollIntervalMs: int(env, 'NF_POLL_INTERVAL_MS', 2000, 10, 600_000),
+    waits: {
+      powerMs: int(env, 'NF_WAIT_POWER_MS', 300_000, 100, 86_400_000),
+      sshMs: int(env, 'NF_WAIT_SSH_MS', 900_000, 100, 86_400_000),
+      cephMs: int(env, 'NF_WAIT_CEPH_MS', 3_600_000, 100, 86_400_000),
+    },
+    ipmitoolPath: str(env, 'NF_IPMITOOL', 'ipmitool'),
+    sshReadyTimeoutMs: int(env, 'NF_SSH_READY_TIMEOUT_MS', 10_000, 100, 600_000),
+    logLevel: logLevel as Config['logLevel'],
+  };
+  return deepFreeze(config);
+}
+
+/** A fresh random key, for `npm start`'s generated data directory and for tests. */
+export function generateSecretKey(): string {
+  return randomBytes(32).toString('hex');
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Buffer.isBuffer(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+
+/** Crockford base32, lowercase: ids sort by creation time as strings and read well in logs and URLs. */
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+export const ID_PREFIXES = {
+  account: 'acct',
+  cluster: 'clus',
+  node: 'node',
+  pool: 'pool',
+  operation: 'op',
+  key: 'key',
+  webhook: 'wh',
+  request: 'req',
+} as const;
+
+export type IdKind = keyof typeof ID_PREFIXES;
+
+let lastTime = 0;
+let lastRandom: number[] = [];
+
+/** 10 time characters (ms) + 16 random characters, monotonic within one process. */
+export function ulidBody(now = Date.now()): string {
+  let rand: number[];
+  if (now === lastTime) {
+    rand = increment(lastRandom);
+  } else {
+    const bytes = randomBytes(16);
+    rand = Array.from(bytes, (b) => b % 32);
+  }
+  lastTime = now;
+  lastRandom = rand;
+  let t = now;
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time + rand.map((d) => ALPHABET[d]).join('');
+}
+
+function increment(digits: number[]): number[] {
+  const out = digits.slice();
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 31) {
+      out[i]! += 1;
+      return out;
+    }
+    out[i] = 0;
+  }
+  return out;
+}
+
+export function newId(kind: IdKind): string {
+  return `${ID_PREFIXES[kind]}_${ulidBody()}`;
+}
+
+const ID_BODY = '[0-9a-hjkmnp-tv-z]{26}';
+
+/** Pattern (for JSON Schema) of a well-formed id of the given kind. */
+export function idPattern(kind: IdKind): string {
+  return `^${ID_PREFIXES[kind]}_${ID_BODY}$`;
+}
+
+export function isId(kind: IdKind, value: string): boolean {
+  return new RegExp(idPattern(kind)).test(value);
+}

@@ -1,0 +1,146 @@
+/**
+ * The one place where the API and the worker agree on workflows: names, inputs, messages, ids,
+ * search attributes and failure types. Deterministic and dependency-free apart from
+ * @temporalio/workflow's message helpers, so both sides (and workflow bundles) may import it.
+ */
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery } from '@temporalio/workflow';
+
+export const DEFAULT_TASK_QUEUE = 'nodefoundry';
+
+// ---- Operation types and their workflows -------------------------------------------------------
+
+export const OPERATION_TYPES = ['node.register', 'node.reboot'] as const;
+export type OperationType = (typeof OPERATION_TYPES)[number];
+
+/** Workflow type (function name exported from workflows/index.ts) for each operation type. */
+export const WORKFLOW_TYPES: Record<OperationType, string> = {
+  'node.register': 'registerNodeWorkflow',
+  'node.reboot': 'rebootNodeWorkflow',
+};
+
+/**
+ * Workflow ids are business keys: the resource the operation acts on, the verb, and the operation id.
+ * They read as what they are in the Web UI ("node_01…/reboot/op_01…") and are never time-based.
+ */
+export function workflowIdFor(type: OperationType, resourceId: string, operationId: string): string {
+  const verb = type.split('.')[1]!;
+  return `${resourceId}/${verb}/${operationId}`;
+}
+
+// ---- Inputs (ids only: everything passed in is stored in history forever) -----------------------
+
+export interface OperationRef {
+  operationId: string;
+  accountId: string;
+}
+
+export interface RegisterNodeInput extends OperationRef {
+  nodeId: string;
+}
+
+export type RebootMethod = 'graceful' | 'hard';
+
+export interface RebootNodeInput extends OperationRef {
+  nodeId: string;
+  method: RebootMethod;
+  drainOsds: boolean;
+}
+
+// ---- Operation state, as the workflow reports it -----------------------------------------------
+
+export type OperationStatus = 'pending' | 'in_progress' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export type StepStatus = 'pending' | 'in_progress' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+
+export interface StepState {
+  name: string;
+  status: StepStatus;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface LogEntry {
+  timestamp: string;
+  message: string;
+}
+
+export interface OperationError {
+  code: string;
+  message: string;
+}
+
+export interface OperationSnapshot {
+  status: OperationStatus;
+  progress: number;
+  current_step: string | null;
+  steps: StepState[];
+  logs: LogEntry[];
+  started_at: string | null;
+  completed_at: string | null;
+  estimated_completion: string | null;
+  error: OperationError | null;
+  result: Record<string, unknown> | null;
+}
+
+export const getOperationQuery = defineQuery<OperationSnapshot>('getOperation');
+
+// ---- Search attributes (registered by scripts/temporal-dev.sh; operators filter on them) ----------
+
+export const SA_OPERATION_ID = defineSearchAttributeKey('NfOperationId', 'KEYWORD');
+export const SA_OPERATION_TYPE = defineSearchAttributeKey('NfOperationType', 'KEYWORD');
+export const SA_CLUSTER_ID = defineSearchAttributeKey('NfClusterId', 'KEYWORD');
+export const SA_NODE_ID = defineSearchAttributeKey('NfNodeId', 'KEYWORD');
+export const SA_ACCOUNT_ID = defineSearchAttributeKey('NfAccountId', 'KEYWORD');
+
+/** `name=Type` pairs for `temporal server start-dev --search-attribute`. */
+export const SEARCH_ATTRIBUTE_DEFINITIONS = [
+  'NfOperationId=Keyword',
+  'NfOperationType=Keyword',
+  'NfClusterId=Keyword',
+  'NfNodeId=Keyword',
+  'NfAccountId=Keyword',
+] as const;
+
+// ---- Failure types (ApplicationFailure.type); the operation's error.code is the same string ------
+
+export const FAILURE = {
+  /** The SSH host key differs from the one pinned at registration. Never retried. */
+  hostKeyMismatch: 'host_key_mismatch',
+  /** The BMC refused the credentials. Never retried. */
+  bmcAuthFailed: 'bmc_auth_failed',
+  /** The BMC did not answer (timeout, busy); retried with backoff, this is the final word. */
+  bmcUnreachable: 'bmc_unreachable',
+  /** ipmitool is not installed or not executable on the worker. Never retried. */
+  ipmitoolMissing: 'ipmitool_missing',
+  /** SSH authentication failed (bad user or key). Never retried. */
+  sshAuthFailed: 'ssh_auth_failed',
+  sshUnreachable: 'ssh_unreachable',
+  commandFailed: 'command_failed',
+  nodeNotFound: 'node_not_found',
+  nodeHeld: 'node_held',
+  notOkToStop: 'not_ok_to_stop',
+  nooutNotSet: 'noout_not_set',
+  powerTimeout: 'power_timeout',
+  sshTimeout: 'ssh_timeout',
+  osdsNotUp: 'osds_not_up',
+  pgsNotClean: 'pgs_not_clean',
+  cephUnavailable: 'ceph_unavailable',
+  inventoryFailed: 'inventory_failed',
+  cancelled: 'cancelled',
+  internal: 'internal_error',
+} as const;
+
+export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
+
+/** Failure types an activity must not retry: retrying cannot change the answer. */
+export const NON_RETRYABLE: FailureType[] = [
+  FAILURE.hostKeyMismatch,
+  FAILURE.bmcAuthFailed,
+  FAILURE.ipmitoolMissing,
+  FAILURE.sshAuthFailed,
+  FAILURE.nodeNotFound,
+  FAILURE.nodeHeld,
+  FAILURE.notOkToStop,
+  FAILURE.nooutNotSet,
+  FAILURE.inventoryFailed,
+];

@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { createDb } from '../../db/database';
+import { migrateToLatest } from '../../db/migrate';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../workflows/contracts';
+
+/**
+ * One real PostgreSQL database and one real Temporal dev server per `npm test` run, shared by every
+ * test file. Tests isolate themselves by account (database) and by task queue (Temporal).
+ *
+ * DATABASE_URL names a server and a database we may create others next to; a fresh database
+ * `<name>_test_<pid>` is created, migrated, and dropped at the end.
+ * TEMPORAL_ADDRESS, when set, is used as is; otherwise the Temporal CLI (NF_TEMPORAL_BIN, or the
+ * cached build from scripts/ensure-temporal.sh) is started in memory on a free port.
+ */
+let temporal: ChildProcess | undefined;
+let dropDb: (() => Promise<void>) | undefined;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const baseUrl = process.env.DATABASE_URL;
+  if (!baseUrl) {
+    throw new Error('DATABASE_URL is not set: npm test needs a real PostgreSQL server (scripts/test.sh sets it up).');
+  }
+  const url = new URL(baseUrl);
+  const testDbName = `${url.pathname.slice(1) || 'nodefoundry'}_test_${process.pid}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${testDbName}"`);
+  await admin.query(`CREATE DATABASE "${testDbName}"`);
+  await admin.end();
+  url.pathname = `/${testDbName}`;
+  const testUrl = url.toString();
+  const db = createDb(testUrl, 2);
+  await migrateToLatest(db);
+  await db.destroy();
+  dropDb = async () => {
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS "${testDbName}" WITH (FORCE)`);
+    await c.end();
+  };
+
+  let temporalAddress = process.env.TEMPORAL_ADDRESS;
+  if (!temporalAddress) {
+    const bin = process.env.NF_TEMPORAL_BIN ?? path.join(os.homedir(), '.cache/nodefoundry/bin/temporal');
+    if (!existsSync(bin)) {
+      throw new Error(`Temporal CLI not found at ${bin}: run scripts/ensure-temporal.sh (npm test does).`);
+    }
+    const port = await freePort();
+    const uiPort = await freePort();
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
+    for (const sa of SEARCH_ATTRIBUTE_DEFINITIONS) args.push('--search-attribute', sa);
+    temporal = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    temporalAddress = `127.0.0.1:${port}`;
+    await waitForPort(port, 60_000);
+  }
+
+  project.provide('databaseUrl', testUrl);
+  project.provide('temporalAddress', temporalAddress);
+
+  return async () => {
+    if (temporal && temporal.exitCode === null) {
+      temporal.kill('SIGTERM');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { temporal?.kill('SIGKILL'); resolve(); }, 10_000);
+        temporal?.once('exit', () => { clearTimeout(t); resolve(); });
+      });
+    }
+    await dropDb?.();
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.end(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (temporal && temporal.exitCode !== null) throw new Error(`Temporal dev server exited with ${temporal.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`Temporal dev server did not listen on ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    temporalAddress: string;
+  }
+}

@@ -1,0 +1,258 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
+import type { Kysely, Transaction } from 'kysely';
+import type { Config } from '../../lib/config';
+import { newId } from '../../lib/ids';
+import type { Logger } from '../../lib/logger';
+import { json, type Database, type Operation } from '../../db/database';
+import * as ops from '../../db/repositories/operations.repository';
+import {
+  getOperationQuery,
+  SA_ACCOUNT_ID,
+  SA_CLUSTER_ID,
+  SA_NODE_ID,
+  SA_OPERATION_ID,
+  SA_OPERATION_TYPE,
+  WORKFLOW_TYPES,
+  workflowIdFor,
+  type OperationRef,
+  type OperationSnapshot,
+  type OperationType,
+} from '../../workflows/contracts';
+import { ApiError } from '../errors';
+
+export interface OperationDeps {
+  db: Kysely<Database>;
+  temporal: Client;
+  config: Config;
+  logger: Logger;
+}
+
+export interface StartRequest<I extends OperationRef> {
+  accountId: string;
+  environment: 'live' | 'sandbox';
+  type: OperationType;
+  requestId: string;
+  /** The resource the workflow id is built from (node or cluster id). */
+  primaryResourceId: string;
+  nodeId?: string | null;
+  clusterId?: string | null;
+  osdId?: number | null;
+  /** Every resource the operation mutates; one operation at a time per resource. */
+  lockResourceIds: string[];
+  /** Non-secret parameters, shown on the operation. */
+  params: Record<string, unknown>;
+  /** Builds the workflow input from the new operation id. Ids only, never secrets. */
+  input: (operationId: string) => I;
+  /** Checks run inside the locking transaction, so they see the state the lock protects. */
+  precheck?: (trx: Transaction<Database>) => Promise<void>;
+  /** Extra writes made atomically with the operation row (e.g. a node's status). */
+  onCreate?: (trx: Transaction<Database>, operationId: string) => Promise<void>;
+  summary: string;
+}
+
+/**
+ * Creates the operation row, takes the resource locks and starts the workflow; returns at once.
+ * Mutual exclusion is the primary key of operation_locks, so it holds across API processes.
+ */
+export async function startOperation<I extends OperationRef>(deps: OperationDeps, req: StartRequest<I>): Promise<Operation> {
+  const { db, temporal, config } = deps;
+  const operationId = newId('operation');
+  const workflowId = workflowIdFor(req.type, req.primaryResourceId, operationId);
+
+  for (let attempt = 0; ; attempt++) {
+    const busy = await db.transaction().execute(async (trx) => {
+      await ops.insertOperation(trx, {
+        id: operationId,
+        account_id: req.accountId,
+        environment: req.environment,
+        type: req.type,
+        status: 'pending',
+        cluster_id: req.clusterId ?? null,
+        node_id: req.nodeId ?? null,
+        osd_id: req.osdId ?? null,
+        request_id: req.requestId,
+        workflow_id: workflowId,
+        params: json(req.params),
+      });
+      const taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
+      if (taken.length > 0) {
+        const holders = await ops.lockHolders(trx, taken);
+        // Throwing rolls back the operation row and any lock this attempt took.
+        throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id);
+      }
+      await req.precheck?.(trx);
+      await req.onCreate?.(trx, operationId);
+      return null;
+    }).catch((err: unknown) => {
+      if (err instanceof BusyError) return err;
+      throw err;
+    });
+    if (!busy) break;
+    // A lock whose workflow is gone (terminated from the Web UI, say) must not block the resource
+    // forever: if Temporal says the holder is closed, settle it and try once more.
+    if (attempt === 0 && (await settleIfClosed(deps, busy.operationId))) continue;
+    throw new ApiError('resource_busy', `${busy.resourceId} is busy with operation ${busy.operationId}.`, {
+      operation_id: busy.operationId,
+      resource_id: busy.resourceId,
+    });
+  }
+
+  const searchAttributes: SearchAttributePair[] = [
+    { key: SA_OPERATION_ID, value: operationId },
+    { key: SA_OPERATION_TYPE, value: req.type },
+    { key: SA_ACCOUNT_ID, value: req.accountId },
+  ];
+  if (req.clusterId) searchAttributes.push({ key: SA_CLUSTER_ID, value: req.clusterId });
+  if (req.nodeId) searchAttributes.push({ key: SA_NODE_ID, value: req.nodeId });
+
+  try {
+    const handle = await temporal.workflow.start(WORKFLOW_TYPES[req.type], {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args: [req.input(operationId)],
+      typedSearchAttributes: new TypedSearchAttributes(searchAttributes),
+      staticSummary: req.summary,
+      staticDetails: `NodeFoundry operation ${operationId} (${req.type}), request ${req.requestId}`,
+    });
+    await ops.setRunId(db, operationId, handle.firstExecutionRunId);
+  } catch (err) {
+    deps.logger.error('workflow start failed', { operation_id: operationId, err: String(err) });
+    await ops.finishOperation(db, operationId, {
+      status: 'failed',
+      progress: 0,
+      current_step: null,
+      steps: [],
+      logs: [],
+      error: { code: 'internal_error', message: 'The operation could not be started; nothing was changed.' },
+      result: null,
+      started_at: null,
+      completed_at: new Date().toISOString(),
+    });
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new ApiError('conflict', 'This operation was already started.');
+    }
+    throw new ApiError('service_unavailable', 'The workflow engine is unavailable; nothing was changed. Try again.');
+  }
+  return (await ops.getOperationById(db, operationId))!;
+}
+
+class BusyError extends Error {
+  constructor(
+    readonly resourceId: string,
+    readonly operationId: string,
+  ) {
+    super('busy');
+  }
+}
+
+async function settleIfClosed(deps: OperationDeps, operationId: string): Promise<boolean> {
+  const op = await ops.getOperationById(deps.db, operationId);
+  if (!op) return false;
+  if (ops.TERMINAL_STATUSES.includes(op.status)) {
+    await ops.releaseLocks(deps.db, operationId);
+    return true;
+  }
+  try {
+    const desc = await deps.temporal.workflow.getHandle(op.workflow_id).describe();
+    if (desc.status.name === 'RUNNING') return false;
+    await ops.finishOperation(deps.db, operationId, {
+      status: desc.status.name === 'CANCELLED' ? 'cancelled' : 'failed',
+      progress: op.progress,
+      current_step: op.current_step,
+      steps: op.steps,
+      logs: op.logs,
+      error: { code: 'workflow_closed', message: `The workflow ended as ${desc.status.name} outside NodeFoundry.` },
+      result: null,
+      started_at: op.started_at?.toISOString() ?? null,
+      completed_at: (desc.closeTime ?? new Date()).toISOString(),
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      await ops.releaseLocks(deps.db, operationId);
+      return true;
+    }
+    return false;
+  }
+}
+
+export interface OperationView {
+  id: string;
+  type: string;
+  status: string;
+  progress: number;
+  current_step: string | null;
+  steps: OperationSnapshot['steps'];
+  logs: OperationSnapshot['logs'];
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  estimated_completion: string | null;
+  error: OperationSnapshot['error'];
+  result: OperationSnapshot['result'];
+  cluster_id: string | null;
+  node_id: string | null;
+  osd_id: number | null;
+  params: Record<string, unknown>;
+  request_id: string;
+  temporal: { workflow_id: string; run_id: string | null; ui_url: string };
+}
+
+/**
+ * The operation as the client sees it: from the running workflow's query while it exists, from the
+ * row the workflow wrote at its end otherwise (and when the workflow has left retention).
+ */
+export async function viewOperation(deps: OperationDeps, op: Operation, live = true): Promise<OperationView> {
+  let snap: OperationSnapshot | null = null;
+  if (live && !ops.TERMINAL_STATUSES.includes(op.status)) {
+    try {
+      snap = await deps.temporal.workflow.getHandle(op.workflow_id).query(getOperationQuery);
+    } catch (err) {
+      // Not started yet, or already gone: the row is the truth.
+      deps.logger.debug('operation query failed; serving the stored state', { operation_id: op.id, err: String(err) });
+    }
+  }
+  const ns = encodeURIComponent(deps.config.temporal.namespace);
+  const wid = encodeURIComponent(op.workflow_id);
+  return {
+    id: op.id,
+    type: op.type,
+    status: snap?.status ?? op.status,
+    progress: snap?.progress ?? op.progress,
+    current_step: snap ? snap.current_step : op.current_step,
+    steps: snap?.steps ?? op.steps,
+    logs: snap?.logs ?? op.logs,
+    created_at: op.created_at.toISOString(),
+    started_at: snap?.started_at ?? op.started_at?.toISOString() ?? null,
+    completed_at: snap?.completed_at ?? op.completed_at?.toISOString() ?? null,
+    estimated_completion: snap?.estimated_completion ?? null,
+    error: snap ? snap.error : op.error,
+    result: snap ? snap.result : op.result,
+    cluster_id: op.cluster_id,
+    node_id: op.node_id,
+    osd_id: op.osd_id,
+    params: op.params,
+    request_id: op.request_id,
+    temporal: {
+      workflow_id: op.workflow_id,
+      run_id: op.run_id,
+      ui_url: `${deps.config.temporal.uiUrl}/namespaces/${ns}/workflows/${wid}${op.run_id ? `/${op.run_id}` : ''}`,
+    },
+  };
+}
+
+/** Requests cancellation; the workflow runs its compensation and records `cancelled`. */
+export async function cancelOperation(deps: OperationDeps, op: Operation): Promise<void> {
+  if (ops.TERMINAL_STATUSES.includes(op.status)) {
+    throw new ApiError('invalid_state', `Operation ${op.id} has already ended (${op.status}).`);
+  }
+  try {
+    await deps.temporal.workflow.getHandle(op.workflow_id).cancel();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw new ApiError('invalid_state', `Operation ${op.id} is no longer running.`);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,97 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, NewNode, Node, NodeUpdate } from '../database';
+import type { Scope } from './operations.repository';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** Live machines are one physical fleet; each sandbox account has its own simulated datacenter. */
+export function addressScope(environment: 'live' | 'sandbox', accountId: string): string {
+  return environment === 'live' ? 'live' : `sandbox:${accountId}`;
+}
+
+export async function insertNode(db: Executor, node: NewNode): Promise<void> {
+  await db.insertInto('nodes').values(node).execute();
+}
+
+/** Which address of a would-be node another record already drives (null when none). */
+export async function findAddressConflict(
+  db: Executor,
+  scope: string,
+  ip: { address: string; port: number },
+  ipmi: { address: string; port: number },
+): Promise<{ field: 'ip_address' | 'ipmi_address'; node_id: string } | null> {
+  const byIp = await db
+    .selectFrom('nodes')
+    .select('id')
+    .where('address_scope', '=', scope)
+    .where('ip_address', '=', ip.address)
+    .where('ssh_port', '=', ip.port)
+    .executeTakeFirst();
+  if (byIp) return { field: 'ip_address', node_id: byIp.id };
+  const byIpmi = await db
+    .selectFrom('nodes')
+    .select('id')
+    .where('address_scope', '=', scope)
+    .where('ipmi_address', '=', ipmi.address)
+    .where('ipmi_port', '=', ipmi.port)
+    .executeTakeFirst();
+  if (byIpmi) return { field: 'ipmi_address', node_id: byIpmi.id };
+  return null;
+}
+
+export async function getNodeById(db: Executor, id: string): Promise<Node | undefined> {
+  return db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function getScopedNode(db: Executor, scope: Scope, id: string, forUpdate = false): Promise<Node | undefined> {
+  let q = db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('id', '=', id)
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment);
+  if (forUpdate) q = q.forUpdate();
+  return q.executeTakeFirst();
+}
+
+export interface NodeFilter {
+  clusterId?: string;
+  status?: string;
+}
+
+export async function listNodes(
+  db: Executor,
+  scope: Scope,
+  filter: NodeFilter,
+  page: { limit: number; offset: number },
+): Promise<{ rows: Node[]; total: number }> {
+  let q = db
+    .selectFrom('nodes')
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment);
+  if (filter.clusterId) q = q.where('cluster_id', '=', filter.clusterId);
+  if (filter.status) {
+    q = filter.status === 'hold' ? q.where('held', '=', true) : q.where('status', '=', filter.status);
+  }
+  const [rows, count] = await Promise.all([
+    q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
+    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, total: Number(count.n) };
+}
+
+export async function updateNode(db: Executor, id: string, patch: NodeUpdate): Promise<void> {
+  await db
+    .updateTable('nodes')
+    .set({ ...patch, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function deleteNode(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('nodes').where('id', '=', id).execute();
+}
+
+export async function nodesOfCluster(db: Executor, clusterId: string): Promise<Node[]> {
+  return db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('hostname').execute();
+}

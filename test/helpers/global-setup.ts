@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFile, rm } from 'node:fs/promises';
 import pg from 'pg';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../../db/database';
 import { migrateToLatest } from '../../db/migrate';
@@ -60,7 +62,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await waitForPort(port, 60_000);
   }
 
+  // One workflow bundle for the whole run: bundling takes seconds, and every test file needs it.
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m), log() {} } as never,
+  });
+  const bundlePath = path.join(os.tmpdir(), `nodefoundry-workflows-${process.pid}.js`);
+  await writeFile(bundlePath, code);
+
   project.provide('databaseUrl', testUrl);
+  project.provide('workflowBundlePath', bundlePath);
   project.provide('temporalAddress', temporalAddress);
 
   return async () => {
@@ -72,6 +83,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       });
     }
     await dropDb?.();
+    await rm(bundlePath, { force: true });
   };
 }
 
@@ -105,5 +117,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     temporalAddress: string;
+    workflowBundlePath: string;
   }
 }

@@ -1,0 +1,115 @@
+import type { ActivityDeps } from './deps';
+import { cephFor } from './targets';
+import { FAILURE, guarded, permanent, pollUntil } from './failures';
+
+export function createCephActivities(deps: ActivityDeps) {
+  return {
+    /** The OSD ids that live on a CRUSH host. */
+    async hostOsds(input: { clusterId: string; host: string }): Promise<number[]> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        return (await ceph.osds()).filter((o) => o.host === input.host).map((o) => o.id).sort((a, b) => a - b);
+      });
+    },
+
+    /** `ceph osd ok-to-stop`: fails with not_ok_to_stop (never retried) when stopping would make PGs inactive. */
+    async assertOkToStop(input: { clusterId: string; osdIds: number[] }): Promise<void> {
+      return guarded(async () => {
+        if (input.osdIds.length === 0) return;
+        const ceph = await cephFor(deps, input.clusterId);
+        const answer = await ceph.okToStop(input.osdIds);
+        if (!answer.ok) {
+          throw permanent(
+            FAILURE.notOkToStop,
+            `Ceph says OSDs ${input.osdIds.map((i) => `osd.${i}`).join(', ')} are not ok to stop: ${answer.reason ?? 'PGs would become inactive'}.`,
+          );
+        }
+      });
+    },
+
+    /** Sets noout on the host's CRUSH node and reads it back: a flag we cannot see is not set. */
+    async setHostNoout(input: { clusterId: string; host: string }): Promise<void> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ceph.setGroupNoout(input.host);
+        if (!(await ceph.nooutHosts()).includes(input.host)) {
+          throw permanent(FAILURE.nooutNotSet, `noout was set on ${input.host} but the cluster does not report it.`);
+        }
+      });
+    },
+
+    /** Unsets noout and reads it back. Idempotent: unsetting an absent flag is a no-op. */
+    async unsetHostNoout(input: { clusterId: string; host: string }): Promise<void> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ceph.unsetGroupNoout(input.host);
+        if ((await ceph.nooutHosts()).includes(input.host)) {
+          throw new Error(`noout is still reported on ${input.host} after unsetting it`);
+        }
+      });
+    },
+
+    /** Stops the OSD daemons so the cluster marks them down cleanly, and waits until it has. */
+    async stopOsds(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      await guarded(() => ceph.stopOsds(input.host, input.osdIds));
+      await pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.osdsNotUp,
+        what: `OSDs on ${input.host} to be marked down`,
+        probe: async () => {
+          const osds = (await ceph.osds()).filter((o) => input.osdIds.includes(o.id));
+          return osds.every((o) => !o.up) ? true : undefined;
+        },
+      });
+    },
+
+    async startOsds(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ceph.startOsds(input.host, input.osdIds);
+      });
+    },
+
+    /** Waits until every given OSD is up and in. */
+    async waitForOsdsUp(input: { clusterId: string; osdIds: number[] }): Promise<void> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      let down: number[] = [];
+      await pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.osdsNotUp,
+        what: `OSDs ${input.osdIds.map((i) => `osd.${i}`).join(', ')} to come up`,
+        describe: () => ({ down }),
+        probe: async () => {
+          const osds = (await ceph.osds()).filter((o) => input.osdIds.includes(o.id));
+          down = input.osdIds.filter((id) => !osds.some((o) => o.id === id && o.up));
+          return down.length === 0 ? true : undefined;
+        },
+      });
+    },
+
+    /**
+     * Waits until every PG is active+clean. HEALTH_OK alone is not enough (LAB.md: it was reported
+     * with OSDs down and every PG unknown), so this counts PG states and OSDs explicitly.
+     */
+    async waitForPgsClean(input: { clusterId: string }): Promise<{ pgs: number }> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      let last = '';
+      return pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.pgsNotClean,
+        what: 'all PGs to be active+clean',
+        describe: () => last,
+        probe: async () => {
+          const s = await ceph.status();
+          last = `${s.pgs_active_clean}/${s.pgs_total} PGs active+clean, ${s.osds_up}/${s.osds_total} OSDs up`;
+          const clean = s.pgs_total > 0 && s.pgs_active_clean === s.pgs_total && s.osds_up === s.osds_total;
+          return clean ? { pgs: s.pgs_total } : undefined;
+        },
+      });
+    },
+  };
+}

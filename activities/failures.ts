@@ -1,0 +1,78 @@
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { DriverError } from '../drivers/types';
+import { FAILURE, NON_RETRYABLE, type FailureType } from '../workflows/contracts';
+
+/** A permanent, typed failure: Temporal does not retry it, and the operation reports its type as the code. */
+export function permanent(type: FailureType, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+/** A typed failure that Temporal retries with the activity's backoff. */
+export function transient(type: FailureType, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: false });
+}
+
+/**
+ * Converts whatever a driver threw into an ApplicationFailure with an explicit type (STYLE 7), so the
+ * retry policy and the operation's error code never depend on class names or message text.
+ */
+export function toFailure(err: unknown): unknown {
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
+  if (err instanceof DriverError) {
+    const nonRetryable = !err.retryable || NON_RETRYABLE.includes(err.type);
+    return ApplicationFailure.create({ type: err.type, message: err.message, nonRetryable });
+  }
+  return err;
+}
+
+/** Runs an activity body and converts driver errors on the way out. */
+export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toFailure(err);
+  }
+}
+
+/**
+ * Polls `probe` until it returns a value, heartbeating each round so that a dead worker is noticed
+ * and a cancellation arrives (Context.sleep rejects on cancel). Retryable driver errors during a
+ * wait count as "not yet"; a permanent one ends the wait at once. Past `timeoutMs` it fails with
+ * the given typed failure, which the boundedWait preset does not retry.
+ */
+export async function pollUntil<T>(opts: {
+  intervalMs: number;
+  timeoutMs: number;
+  timeoutType: FailureType;
+  what: string;
+  probe: () => Promise<T | undefined>;
+  describe?: () => unknown;
+}): Promise<T> {
+  const ctx = Context.current();
+  // Resume from the last heartbeat after a worker crash, so the bound covers the whole wait.
+  const started = (ctx.info.heartbeatDetails as { startedAt?: number } | undefined)?.startedAt ?? Date.now();
+  let lastError = '';
+  for (;;) {
+    try {
+      const v = await opts.probe();
+      if (v !== undefined) return v;
+      lastError = '';
+    } catch (err) {
+      const f = toFailure(err);
+      if (f instanceof ApplicationFailure && f.nonRetryable) throw f;
+      if (f instanceof CancelledFailure) throw f;
+      lastError = err instanceof Error ? err.message : String(err);
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed >= opts.timeoutMs) {
+      throw permanent(
+        opts.timeoutType,
+        `Timed out after ${Math.round(elapsed / 1000)} s waiting for ${opts.what}${lastError ? ` (last error: ${lastError})` : ''}.`,
+      );
+    }
+    ctx.heartbeat({ startedAt: started, waitingFor: opts.what, state: opts.describe?.() ?? null });
+    await ctx.sleep(Math.min(opts.intervalMs, Math.max(1, opts.timeoutMs - elapsed)));
+  }
+}
+
+export { FAILURE };

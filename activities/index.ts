@@ -1,0 +1,18 @@
+import type { ActivityDeps } from './deps';
+import { createCephActivities } from './ceph.activities';
+import { createNodeActivities } from './nodes.activities';
+import { createOperationActivities } from './operations.activities';
+import { createPowerActivities } from './power.activities';
+
+/** All activities, built from injected dependencies (STYLE 5). Workflows import only the type. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createOperationActivities(deps),
+    ...createNodeActivities(deps),
+    ...createPowerActivities(deps),
+    ...createCephActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ActivityDeps } from './deps';

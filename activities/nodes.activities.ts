@@ -1,0 +1,111 @@
+import type { ActivityDeps } from './deps';
+import { json, type Drive } from '../db/database';
+import { updateNode } from '../db/repositories/nodes.repository';
+import { readInventory } from '../drivers/host-inventory';
+import { bmcTarget, driversFor, loadNode, sshTarget } from './targets';
+import { FAILURE, guarded, permanent, pollUntil } from './failures';
+
+export interface NodeFacts {
+  nodeId: string;
+  hostname: string;
+  environment: 'live' | 'sandbox';
+  clusterId: string | null;
+  held: boolean;
+  status: string;
+}
+
+export interface InventoryResult {
+  cpu_cores: number;
+  ram_gb: number;
+  drives: Drive[];
+  ssh_host_key_fingerprint: string;
+}
+
+export function createNodeActivities(deps: ActivityDeps) {
+  return {
+    /** Non-secret facts about a node, for the workflow's decisions. */
+    async describeNode(input: { nodeId: string }): Promise<NodeFacts> {
+      const n = await loadNode(deps, input.nodeId);
+      return {
+        nodeId: n.id,
+        hostname: n.hostname,
+        environment: n.environment,
+        clusterId: n.cluster_id,
+        held: n.held,
+        status: n.status,
+      };
+    },
+
+    async setNodeStatus(input: { nodeId: string; status: string; reason?: string | null }): Promise<void> {
+      await updateNode(deps.db, input.nodeId, { status: input.status, status_reason: input.reason ?? null });
+    },
+
+    /**
+     * SSH in, pin the host key on first contact (verify it on every later one), read CPU, memory,
+     * drives and SMART health, and store them. Safe to retry: the pin is only written when empty,
+     * and a retry after a crash verifies against the key pinned by the first attempt.
+     */
+    async inventoryNode(input: { nodeId: string }): Promise<InventoryResult> {
+      return guarded(async () => {
+        const node = await loadNode(deps, input.nodeId);
+        const session = await driversFor(deps, node).shell.connect(sshTarget(deps, node), {
+          readyTimeoutMs: deps.config.sshReadyTimeoutMs,
+        });
+        try {
+          const inv = await readInventory(session);
+          const fp = session.hostKeyFingerprint;
+          if (!node.ssh_host_key_fingerprint) {
+            const pinned = await deps.db
+              .updateTable('nodes')
+              .set({ ssh_host_key_fingerprint: fp })
+              .where('id', '=', node.id)
+              .where('ssh_host_key_fingerprint', 'is', null)
+              .executeTakeFirst();
+            if (Number(pinned.numUpdatedRows) === 0) {
+              // Another attempt pinned a key meanwhile: it must be the one we saw.
+              const again = await loadNode(deps, node.id);
+              if (again.ssh_host_key_fingerprint !== fp) {
+                throw permanent(FAILURE.hostKeyMismatch, `Host key of ${node.hostname} changed during registration.`);
+              }
+            }
+          }
+          await updateNode(deps.db, node.id, { cpu_cores: inv.cpu_cores, ram_gb: inv.ram_gb, drives: json(inv.drives) });
+          return { ...inv, ssh_host_key_fingerprint: fp };
+        } finally {
+          session.close();
+        }
+      });
+    },
+
+    /** Waits until the node answers SSH with its pinned host key (after a boot). */
+    async waitForSsh(input: { nodeId: string }): Promise<void> {
+      const node = await loadNode(deps, input.nodeId);
+      const target = sshTarget(deps, node);
+      const shell = driversFor(deps, node).shell;
+      await pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.sshMs,
+        timeoutType: FAILURE.sshTimeout,
+        what: `SSH on ${node.hostname}`,
+        probe: async () => {
+          const s = await shell.connect(target, { readyTimeoutMs: deps.config.sshReadyTimeoutMs });
+          try {
+            await s.run('true');
+            return true;
+          } finally {
+            s.close();
+          }
+        },
+      });
+    },
+
+    /** Checks that the BMC answers with the registered credentials; returns the power state. */
+    async checkBmc(input: { nodeId: string }): Promise<{ power: 'on' | 'off' }> {
+      return guarded(async () => {
+        const node = await loadNode(deps, input.nodeId);
+        const power = await driversFor(deps, node).power.status(bmcTarget(deps, node));
+        return { power };
+      });
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import type { ActivityDeps } from './deps';
+import type { Node } from '../db/database';
+import { getNodeById } from '../db/repositories/nodes.repository';
+import { decryptSecret } from '../lib/secrets';
+import type { BmcTarget, CephDriver, DriverSet, SshTarget } from '../drivers/types';
+import { FAILURE, permanent } from './failures';
+
+/**
+ * Activities receive ids and resolve credentials here, inside the worker: secrets never enter
+ * workflow inputs, results or history (SPEC §4).
+ */
+export async function loadNode(deps: ActivityDeps, nodeId: string): Promise<Node> {
+  const node = await getNodeById(deps.db, nodeId);
+  if (!node) throw permanent(FAILURE.nodeNotFound, `Node ${nodeId} does not exist.`);
+  return node;
+}
+
+export function driversFor(deps: ActivityDeps, node: Pick<Node, 'environment' | 'account_id'>): DriverSet {
+  return deps.drivers.for(node.environment, node.account_id);
+}
+
+export function bmcTarget(deps: ActivityDeps, node: Node): BmcTarget {
+  return {
+    address: node.ipmi_address,
+    port: node.ipmi_port,
+    username: node.ipmi_username,
+    password: decryptSecret(deps.config.secretKey, node.ipmi_password_enc),
+  };
+}
+
+export function sshTarget(deps: ActivityDeps, node: Node): SshTarget {
+  return {
+    host: node.ip_address,
+    port: node.ssh_port,
+    username: node.ssh_user,
+    privateKey: decryptSecret(deps.config.secretKey, node.ssh_private_key_enc),
+    pinnedFingerprint: node.ssh_host_key_fingerprint,
+  };
+}
+
+/** The Ceph driver of a cluster: the simulator in the sandbox, the CLI on the admin node when live. */
+export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<CephDriver> {
+  const cluster = await deps.db.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirst();
+  if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} does not exist.`);
+  if (!cluster.admin_node_id) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} has no admin node.`);
+  const admin = await loadNode(deps, cluster.admin_node_id);
+  return driversFor(deps, cluster).ceph({ clusterId, admin: sshTarget(deps, admin) });
+}

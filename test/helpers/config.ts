@@ -1,0 +1,23 @@
+import { inject } from 'vitest';
+import { generateSecretKey, loadConfig, type Config } from '../../lib/config';
+
+/**
+ * A real Config for tests: the run's database and Temporal server, a unique task queue, an instant
+ * sandbox and short polls (there is no time-skipping server, so waits are real time; keep them short).
+ */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    DATABASE_URL: inject('databaseUrl'),
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE: `test-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+    NF_SECRET_KEY: generateSecretKey(),
+    NF_SANDBOX_SPEED: '0',
+    NF_POLL_INTERVAL_MS: '25',
+    NF_WAIT_POWER_MS: '10000',
+    NF_WAIT_SSH_MS: '10000',
+    NF_WAIT_CEPH_MS: '20000',
+    NF_LOG_LEVEL: process.env.NF_TEST_LOG_LEVEL ?? 'silent',
+    PORT: '0',
+    ...overrides,
+  });
+}

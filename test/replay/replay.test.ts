@@ -1,0 +1,28 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { inject, describe, expect, it } from 'vitest';
+
+/**
+ * Recorded histories of real runs, replayed against today's workflow code: a change that would
+ * break a running operation (a reordered activity, a renamed step) fails here, not in production.
+ * Record new ones with NF_RECORD_HISTORIES=1 npm test (test/workflows writes them).
+ */
+const DIR = path.resolve(__dirname, 'histories');
+
+describe('recorded workflow histories replay against the current code', async () => {
+  const files = (await readdir(DIR)).filter((f) => f.endsWith('.json')).sort();
+
+  it('has at least one recorded history of each workflow type', () => {
+    const types = new Set(files.map((f) => f.split('--')[0]));
+    expect(types).toContain('rebootNodeWorkflow');
+    expect(types).toContain('registerNodeWorkflow');
+  });
+
+  it.each(files)('%s', async (file) => {
+    const history = JSON.parse(await readFile(path.join(DIR, file), 'utf8'));
+    const workflowId = file.replace(/\.json$/, '');
+    // runReplayHistory throws DeterminismViolationError (or the workflow's own error) on a mismatch.
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, workflowId);
+  });
+});

@@ -1,0 +1,327 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../api/app';
+import type { Db } from '../../db/database';
+import { createSandboxCephCluster, getSandboxCephState, listPowerEvents, rackSandboxMachine, setMachineFaults } from '../../drivers/sandbox';
+import type { Config } from '../../lib/config';
+import { newId } from '../../lib/ids';
+import { createLogger } from '../../lib/logger';
+import { generateApiKey, hashApiKey } from '../../lib/secrets';
+import type { RunningWorker } from '../../worker/main';
+import { testConfig } from '../helpers/config';
+import { createTestAccount, testDb } from '../helpers/db';
+import { generateSshKey } from '../helpers/ssh-keys';
+import { startTestWorker } from '../helpers/worker';
+
+/**
+ * The foundation's user journey, end to end against a real Temporal server, a real PostgreSQL and
+ * a real worker with the sandbox drivers: register nodes → ready → reboot → completed, read
+ * through the HTTP API exactly as a client would.
+ */
+let db: Db;
+let config: Config;
+let worker: RunningWorker;
+let connection: Connection;
+let client: Client;
+let server: Server;
+let base: string;
+let accountId: string;
+let key: string;
+
+beforeAll(async () => {
+  db = testDb();
+  config = testConfig();
+  worker = await startTestWorker(config, db);
+  connection = await Connection.connect({ address: config.temporal.address });
+  client = new Client({ connection, namespace: config.temporal.namespace });
+  const app = createApp({ db, temporal: client, config, logger: createLogger('silent') });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  accountId = await createTestAccount(db);
+  key = generateApiKey('test');
+  await db
+    .insertInto('api_keys')
+    .values({ id: newId('key'), account_id: accountId, kind: 'test', name: 'journey', hint: key.slice(0, 15), key_hash: hashApiKey(key) })
+    .execute();
+});
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r));
+  await worker?.shutdown();
+  await connection?.close();
+  await db?.destroy();
+});
+
+async function api(method: string, url: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(base + url, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Polls the operation through the API until it reaches a terminal status (or `until`). */
+async function waitForOperation(id: string, until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status)) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await api('GET', `/v1/operations/${id}`);
+    expect(r.status).toBe(200);
+    if (until(r.body.data)) return r.body.data;
+    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+let seq = 0;
+async function registerNode(): Promise<{ node: any; operationId: string }> {
+  seq += 1;
+  const { privateKey } = generateSshKey();
+  const r = await api('POST', '/v1/nodes', {
+    hostname: `storage-${seq.toString().padStart(2, '0')}`,
+    ip_address: `10.10.1.${20 + seq}`,
+    ipmi_address: `10.10.2.${20 + seq}`,
+    ipmi_username: 'admin',
+    ipmi_password: `bmc-secret-${seq}`,
+    ssh_user: 'nodefoundry',
+    ssh_private_key: privateKey,
+  });
+  expect(r.status).toBe(202);
+  expect(r.body.data.status).toBe('pending');
+  return { node: r.body.data, operationId: r.body.data.operation_id };
+}
+
+async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = path.resolve(__dirname, '../replay/histories');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(history, null, 1));
+}
+
+/** Three registered nodes made members of a sandbox cluster (cluster creation is a later operation). */
+async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const { node, operationId } = await registerNode();
+    expect((await waitForOperation(operationId)).status).toBe('completed');
+    nodes.push((await api('GET', `/v1/nodes/${node.id}`)).body.data);
+  }
+  const clusterId = newId('cluster');
+  await db
+    .insertInto('clusters')
+    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `c-${seq}`, status: 'HEALTH_OK', ceph_version: 'reef', admin_node_id: nodes[0].id })
+    .execute();
+  await db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', nodes.map((n) => n.id)).execute();
+  await createSandboxCephCluster(db, {
+    accountId,
+    clusterId,
+    hosts: nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: n.drives.slice(0, 2).map((d: any) => d.device) })),
+    replication: 3,
+    minSize: 2,
+    cephVersion: 'reef',
+  });
+  return { clusterId, nodes };
+}
+
+describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', () => {
+  it('registers a node: inventory fills the hardware facts, pins the host key and the node becomes ready', async () => {
+    const { node, operationId } = await registerNode();
+    const op = await waitForOperation(operationId);
+    expect(op.status).toBe('completed');
+    expect(op.type).toBe('node.register');
+    expect(op.steps.map((s: any) => [s.name, s.status])).toEqual([
+      ['inventory', 'completed'],
+      ['check_bmc', 'completed'],
+      ['mark_ready', 'completed'],
+    ]);
+    const got = (await api('GET', `/v1/nodes/${node.id}`)).body.data;
+    expect(got.status).toBe('ready');
+    expect(got.cpu_cores).toBeGreaterThan(0);
+    expect(got.ram_gb).toBeGreaterThan(0);
+    expect(got.drives.length).toBeGreaterThan(0);
+    for (const d of got.drives) expect(typeof d.smart_ok).toBe('boolean');
+    expect(got.ssh_host_key_fingerprint).toMatch(/^SHA256:/);
+    await recordHistory(op.temporal.workflow_id, 'registerNodeWorkflow--completed');
+  });
+
+  it('reboots a cluster member: one power cycle, noout set then unset, OSDs back, PGs clean', async () => {
+    const { clusterId, nodes } = await clusterOfThree();
+    const target = nodes[1];
+    const r = await api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful', drain_osds: true });
+    expect(r.status).toBe(202);
+    const op = await waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.progress).toBe(100);
+    expect(op.error).toBeNull();
+    expect(op.steps.every((s: any) => s.status === 'completed')).toBe(true);
+    expect(op.temporal.workflow_id).toContain(target.id);
+    expect(op.temporal.run_id).toBeTruthy();
+    expect(op.temporal.ui_url).toContain(encodeURIComponent(op.temporal.workflow_id));
+
+    const power = await listPowerEvents(db, accountId, target.ipmi_address);
+    expect(power.map((e) => e.action)).toEqual(['soft', 'on']);
+    for (const other of [nodes[0], nodes[2]]) {
+      expect(await listPowerEvents(db, accountId, other.ipmi_address)).toEqual([]);
+    }
+    const ceph: any = await getSandboxCephState(db, clusterId);
+    expect(JSON.stringify(ceph)).not.toContain('"noout"');
+    // The stored row agrees with what the workflow reported.
+    const row = await db.selectFrom('operations').selectAll().where('id', '=', op.id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('completed');
+    expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
+    console.log('reboot operation:', JSON.stringify(op, null, 2));
+    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--cluster-member-completed');
+  });
+
+  it('hard-reboots a node in no cluster with power off then on, never reset', async () => {
+    const { node, operationId } = await registerNode();
+    await waitForOperation(operationId);
+    const r = await api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' });
+    expect(r.status).toBe(202);
+    const op = await waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.steps.filter((s: any) => s.status === 'skipped').map((s: any) => s.name)).toEqual([
+      'set_noout',
+      'stop_osds',
+      'wait_osds_up',
+      'unset_noout',
+      'wait_clean',
+    ]);
+    expect((await listPowerEvents(db, accountId, node.ipmi_address)).map((e) => e.action)).toEqual(['off', 'on']);
+  });
+
+  it('cancel mid-reboot runs compensation: machine on, OSDs up, noout unset, node free again', async () => {
+    const { clusterId, nodes } = await clusterOfThree();
+    const target = nodes[2];
+    // The OS ignores the ACPI shutdown, so the reboot waits in power_off until we cancel it.
+    await setMachineFaults(db, accountId, target.ipmi_address, { soft_off_ignored: true });
+    const r = await api('POST', `/v1/nodes/${target.id}/reboot`, {});
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    const running = await waitForOperation(id, (o) => o.current_step === 'power_off');
+    expect(running.status).toBe('in_progress');
+    const stateDuring: any = await getSandboxCephState(db, clusterId);
+    expect(JSON.stringify(stateDuring)).toContain(target.hostname);
+
+    const c = await api('POST', `/v1/operations/${id}/cancel`);
+    expect(c.status).toBe(202);
+    const op = await waitForOperation(id);
+    expect(op.status).toBe('cancelled');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: unset noout/);
+
+    const ceph: any = await getSandboxCephState(db, clusterId);
+    expect(JSON.stringify(ceph)).not.toContain('"noout"');
+    await setMachineFaults(db, accountId, target.ipmi_address, {});
+    const osds = await api('GET', `/v1/nodes/${target.id}`);
+    expect(osds.body.data.current_operation_id ?? null).toBeNull();
+    // The lock is released: the node takes a new reboot.
+    const again = await api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'hard' });
+    expect(again.status).toBe(202);
+    expect((await waitForOperation(again.body.data.operation_id)).status).toBe('completed');
+  });
+
+  it('two concurrent reboots of one node: exactly one 202 and one 409 naming the running operation', async () => {
+    const { node, operationId } = await registerNode();
+    await waitForOperation(operationId);
+    await setMachineFaults(db, accountId, node.ipmi_address, { soft_off_ignored: true });
+    const [a, b] = await Promise.all([
+      api('POST', `/v1/nodes/${node.id}/reboot`, {}),
+      api('POST', `/v1/nodes/${node.id}/reboot`, {}),
+    ]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([202, 409]);
+    const winner = a.status === 202 ? a : b;
+    const loser = a.status === 409 ? a : b;
+    expect(loser.body.error.code).toBe('resource_busy');
+    expect(loser.body.error.operation_id).toBe(winner.body.data.operation_id);
+    await api('POST', `/v1/operations/${winner.body.data.operation_id}/cancel`);
+    expect((await waitForOperation(winner.body.data.operation_id)).status).toBe('cancelled');
+  });
+
+  it('a BMC that refuses the credentials fails registration at once with bmc_auth_failed; the node shows why', async () => {
+    seq += 1;
+    const { privateKey } = generateSshKey();
+    const body = {
+      hostname: `storage-${seq}`,
+      ip_address: `10.10.1.${20 + seq}`,
+      ipmi_address: `10.10.2.${20 + seq}`,
+      ipmi_username: 'admin',
+      ipmi_password: 'right-password',
+      ssh_user: 'nodefoundry',
+      ssh_private_key: privateKey,
+    };
+    // The machine is already racked, with a BMC that rejects every login, when the node is registered.
+    await rackSandboxMachine(
+      db,
+      { accountId, hostname: body.hostname, ipAddress: body.ip_address, ipmiAddress: body.ipmi_address, bmcUsername: 'admin', bmcPassword: body.ipmi_password },
+      0,
+    );
+    await setMachineFaults(db, accountId, body.ipmi_address, { bmc_auth_fail: true });
+    const r = await api('POST', '/v1/nodes', body);
+    expect(r.status).toBe(202);
+    const op = await waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('bmc_auth_failed');
+    expect(op.steps.find((s: any) => s.name === 'check_bmc').status).toBe('failed');
+    // Non-retryable: the BMC check ran exactly once, no retries with backoff.
+    const history = await client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
+    const attempts = (history.events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts.length).toBeGreaterThan(0);
+    expect(attempts.every((a) => a === 1)).toBe(true);
+    const node = (await api('GET', `/v1/nodes/${r.body.data.id}`)).body.data;
+    expect(node.status).toBe('error');
+    expect(node.status_reason).toMatch(/registration failed/);
+  });
+
+  it('a host key that changed since registration stops the reboot with host_key_mismatch, and noout is unset', async () => {
+    const { clusterId, nodes } = await clusterOfThree();
+    const target = nodes[0];
+    await setMachineFaults(db, accountId, target.ipmi_address, { host_key_changed: true });
+    const r = await api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'hard' });
+    const op = await waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('host_key_mismatch');
+    expect(op.steps.find((s: any) => s.name === 'wait_ssh').status).toBe('failed');
+    const ceph: any = await getSandboxCephState(db, clusterId);
+    expect(JSON.stringify(ceph)).not.toContain('"noout"');
+    await setMachineFaults(db, accountId, target.ipmi_address, {});
+  });
+
+  it('keeps credentials out of Temporal: no password or private key in any workflow history', async () => {
+    const { privateKey } = generateSshKey();
+    seq += 1;
+    const password = `very-secret-bmc-password-${seq}`;
+    const r = await api('POST', '/v1/nodes', {
+      hostname: `storage-${seq}`,
+      ip_address: `10.10.1.${20 + seq}`,
+      ipmi_address: `10.10.2.${20 + seq}`,
+      ipmi_username: 'admin',
+      ipmi_password: password,
+      ssh_user: 'nodefoundry',
+      ssh_private_key: privateKey,
+    });
+    const reg = await waitForOperation(r.body.data.operation_id);
+    const reboot = await api('POST', `/v1/nodes/${r.body.data.id}/reboot`, { method: 'hard' });
+    const rb = await waitForOperation(reboot.body.data.operation_id);
+    for (const wid of [reg.temporal.workflow_id, rb.temporal.workflow_id]) {
+      const history = JSON.stringify(await client.workflow.getHandle(wid).fetchHistory());
+      expect(history.length).toBeGreaterThan(1000);
+      expect(history).not.toContain(password);
+      expect(history).not.toContain(Buffer.from(password).toString('base64'));
+      const keyBody = privateKey.split('\n')[1]!;
+      expect(history).not.toContain(keyBody);
+    }
+    const node = JSON.stringify((await api('GET', `/v1/nodes/${r.body.data.id}`)).body);
+    expect(node).not.toContain(password);
+    expect(node).not.toContain(privateKey.split('\n')[1]!);
+  });
+});

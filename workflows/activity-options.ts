@@ -1,0 +1,63 @@
+import type { ActivityOptions } from '@temporalio/workflow';
+import { FAILURE, NON_RETRYABLE } from './contracts';
+
+/**
+ * Named timeout and retry presets (STYLE 6). Every activity call uses one of these, so the policy of
+ * each kind of work is decided once and reads as a name at the call site.
+ */
+
+/** Bookkeeping in PostgreSQL: short, and retried for a long time (a database restart must not fail work). */
+export const dbWrite: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 30 },
+};
+
+/** One command to a BMC, a host or Ceph: retried with backoff unless the failure is permanent. */
+export const hardwareCommand: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: [...NON_RETRYABLE],
+  },
+};
+
+/**
+ * A bounded wait (power state, SSH, OSDs, PGs). The activity polls, heartbeats its progress and
+ * gives up with a typed failure at its own configured bound; the heartbeat timeout is what notices
+ * a dead worker quickly, so the wait resumes elsewhere.
+ */
+export const boundedWait: ActivityOptions = {
+  startToCloseTimeout: '3 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [
+      ...NON_RETRYABLE,
+      FAILURE.powerTimeout,
+      FAILURE.sshTimeout,
+      FAILURE.osdsNotUp,
+      FAILURE.pgsNotClean,
+    ],
+  },
+};
+
+/**
+ * Compensation (unset noout, restore weights, power a machine back on): it must happen, so it is
+ * retried far longer than forward progress, but still ends so that the operation can report it.
+ */
+export const compensation: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 40,
+    nonRetryableErrorTypes: [FAILURE.hostKeyMismatch, FAILURE.bmcAuthFailed, FAILURE.ipmitoolMissing, FAILURE.nodeNotFound],
+  },
+};

@@ -1,0 +1,3 @@
+// The workflow bundle's entry: every workflow type the worker serves (names in contracts.ts WORKFLOW_TYPES).
+export { registerNodeWorkflow } from './register-node.workflow';
+export { rebootNodeWorkflow } from './reboot-node.workflow';

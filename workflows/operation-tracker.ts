@@ -1,0 +1,133 @@
+import { ApplicationFailure, isCancellation, setHandler, type ActivityFailure } from '@temporalio/workflow';
+import { FAILURE, getOperationQuery, type LogEntry, type OperationError, type OperationSnapshot, type StepState } from './contracts';
+
+/**
+ * The operation's state as the workflow lives it: steps, logs, progress, error. Served to the API by
+ * the getOperation query while the workflow runs, and written to PostgreSQL once at the end.
+ * Timestamps come from workflow time, so they replay identically.
+ */
+export class OperationTracker {
+  private readonly steps: StepState[];
+  private readonly logs: LogEntry[] = [];
+  private status: OperationSnapshot['status'] = 'pending';
+  private error: OperationError | null = null;
+  private result: Record<string, unknown> | null = null;
+  private startedAt: string | null = null;
+  private completedAt: string | null = null;
+  private current: string | null = null;
+  /** Logs are capped so a long operation's query answer and final row stay small. */
+  private static readonly MAX_LOGS = 500;
+
+  constructor(stepNames: readonly string[]) {
+    this.steps = stepNames.map((name) => ({ name, status: 'pending', started_at: null, finished_at: null }));
+    setHandler(getOperationQuery, () => this.snapshot());
+  }
+
+  start(): void {
+    this.status = 'in_progress';
+    this.startedAt = now();
+  }
+
+  log(message: string): void {
+    this.logs.push({ timestamp: now(), message });
+    if (this.logs.length > OperationTracker.MAX_LOGS) this.logs.splice(0, this.logs.length - OperationTracker.MAX_LOGS);
+  }
+
+  /** Runs one named step: marks it in progress, then completed or failed. */
+  async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const s = this.find(name);
+    s.status = 'in_progress';
+    s.started_at = now();
+    this.current = name;
+    try {
+      const out = await fn();
+      s.status = 'completed';
+      s.finished_at = now();
+      return out;
+    } catch (err) {
+      s.status = isCancellation(err) ? 'cancelled' : 'failed';
+      s.finished_at = now();
+      throw err;
+    }
+  }
+
+  skip(name: string, why: string): void {
+    const s = this.find(name);
+    s.status = 'skipped';
+    s.finished_at = now();
+    this.log(`${name} skipped: ${why}`);
+  }
+
+  complete(result: Record<string, unknown>): void {
+    this.status = 'completed';
+    this.result = result;
+    this.current = null;
+    this.completedAt = now();
+  }
+
+  fail(error: OperationError): void {
+    this.status = 'failed';
+    this.error = error;
+    this.completedAt = now();
+    this.log(`failed: ${error.message}`);
+  }
+
+  cancelled(): void {
+    this.status = 'cancelled';
+    this.error = { code: FAILURE.cancelled, message: 'The operation was cancelled; its changes were undone.' };
+    this.completedAt = now();
+    for (const s of this.steps) if (s.status === 'pending') s.status = 'cancelled';
+    this.log('cancelled');
+  }
+
+  /** Pending steps that will never run once the operation has failed. */
+  abandonPending(): void {
+    for (const s of this.steps) if (s.status === 'pending') s.status = 'skipped';
+  }
+
+  snapshot(): OperationSnapshot {
+    const applicable = this.steps.filter((s) => s.status !== 'skipped');
+    const done = applicable.filter((s) => s.status === 'completed').length;
+    const progress =
+      this.status === 'completed' ? 100 : applicable.length === 0 ? 0 : Math.floor((done / applicable.length) * 100);
+    return {
+      status: this.status,
+      progress,
+      current_step: this.current,
+      steps: this.steps.map((s) => ({ ...s })),
+      logs: this.logs.map((l) => ({ ...l })),
+      started_at: this.startedAt,
+      completed_at: this.completedAt,
+      estimated_completion: null,
+      error: this.error,
+      result: this.result,
+    };
+  }
+
+  private find(name: string): StepState {
+    const s = this.steps.find((x) => x.name === name);
+    if (!s) throw ApplicationFailure.nonRetryable(`unknown step ${name}`, FAILURE.internal);
+    return s;
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/**
+ * The code and message an operation reports for a failure: the typed failure of the activity that
+ * failed (ApplicationFailure.type), never a stack trace.
+ */
+export function describeFailure(err: unknown): OperationError {
+  let e: unknown = err;
+  // ActivityFailure wraps the activity's ApplicationFailure as its cause.
+  while (e && typeof e === 'object' && 'cause' in e && (e as ActivityFailure).cause && !(e instanceof ApplicationFailure)) {
+    e = (e as ActivityFailure).cause;
+  }
+  if (e instanceof ApplicationFailure) {
+    return { code: e.type ?? FAILURE.internal, message: e.message };
+  }
+  if (e instanceof Error) return { code: FAILURE.internal, message: e.message };
+  return { code: FAILURE.internal, message: String(e) };
+}

@@ -1,0 +1,159 @@
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { FAILURE, type RebootNodeInput } from './contracts';
+import { OperationTracker } from './operation-tracker';
+import { runOperation, undoAll } from './run-operation';
+
+const db = proxyActivities<Activities>(dbWrite);
+const hw = proxyActivities<Activities>(hardwareCommand);
+const wait = proxyActivities<Activities>(boundedWait);
+const undo = proxyActivities<Activities>(compensation);
+
+export const REBOOT_STEPS = [
+  'preflight',
+  'set_noout',
+  'stop_osds',
+  'power_off',
+  'power_on',
+  'wait_ssh',
+  'wait_osds_up',
+  'unset_noout',
+  'wait_clean',
+] as const;
+
+/**
+ * Reboots one node (SPEC §3). For a cluster member: ok-to-stop, host noout set and read back, OSDs
+ * stopped so they are marked down cleanly, IPMI power cycle (graceful: soft off, poll, on; hard: off,
+ * poll, on — never `reset`), SSH back, OSDs up, noout unset, PGs active+clean. noout is unset on
+ * every path out. A node in no cluster is simply power-cycled and waited for.
+ */
+export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record<string, unknown>> {
+  const op = new OperationTracker(REBOOT_STEPS);
+  const { nodeId } = input;
+  // What the forward path changed, so compensation undoes exactly that.
+  let clusterId: string | null = null;
+  let host = '';
+  let osdIds: number[] = [];
+  let nooutSet = false;
+  let osdsStopped = false;
+  let powerOffSent = false;
+  let poweredOn = false;
+
+  return runOperation(input.operationId, op, {
+    run: async () => {
+      await op.step('preflight', async () => {
+        const node = await db.describeNode.executeWithOptions({ summary: `read node ${nodeId}` }, [{ nodeId }]);
+        if (node.held) throw ApplicationFailure.nonRetryable(`Node ${node.hostname} is on hold.`, FAILURE.nodeHeld);
+        host = node.hostname;
+        clusterId = node.clusterId;
+        op.log(`rebooting ${host} (${input.method}${clusterId ? `, member of ${clusterId}` : ', in no cluster'})`);
+        if (clusterId) {
+          osdIds = await hw.hostOsds.executeWithOptions({ summary: `list OSDs on ${host}` }, [{ clusterId, host }]);
+          op.log(`OSDs on ${host}: ${osdIds.length ? osdIds.map((i) => `osd.${i}`).join(', ') : 'none'}`);
+          await hw.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop (${host})` }, [{ clusterId, osdIds }]);
+          op.log('ceph osd ok-to-stop: yes');
+        }
+      });
+
+      if (clusterId) {
+        const cid: string = clusterId;
+        await op.step('set_noout', async () => {
+          // Marked before the call: if the call succeeds but its reply is lost, compensation still unsets.
+          nooutSet = true;
+          await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: cid, host }]);
+          op.log(`noout set on ${host} and confirmed in the OSD map`);
+        });
+        if (input.drainOsds && osdIds.length > 0) {
+          await op.step('stop_osds', async () => {
+            osdsStopped = true;
+            await wait.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId: cid, host, osdIds }]);
+            op.log(`OSDs stopped and marked down: ${osdIds.map((i) => `osd.${i}`).join(', ')}`);
+          });
+        } else {
+          op.skip('stop_osds', input.drainOsds ? 'no OSDs on this host' : 'drain_osds is false');
+        }
+      } else {
+        for (const s of ['set_noout', 'stop_osds'] as const) op.skip(s, 'node is in no cluster');
+      }
+
+      await op.step('power_off', async () => {
+        powerOffSent = true;
+        const command = input.method === 'graceful' ? 'soft' : 'off';
+        const r = await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power ${command} (${host})` }, [{ nodeId, command }]);
+        op.log(r.sent ? `IPMI power ${command} sent` : 'machine was already off');
+        await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power off` }, [{ nodeId, state: 'off' }]);
+        op.log('machine is off');
+      });
+
+      await op.step('power_on', async () => {
+        await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
+        await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on` }, [{ nodeId, state: 'on' }]);
+        poweredOn = true;
+        op.log('machine is on');
+      });
+
+      await op.step('wait_ssh', async () => {
+        await wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
+        op.log('SSH is back, host key verified');
+      });
+
+      if (clusterId) {
+        const cid: string = clusterId;
+        if (osdIds.length > 0) {
+          await op.step('wait_osds_up', async () => {
+            await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host}` }, [{ clusterId: cid, osdIds }]);
+            osdsStopped = false;
+            op.log('OSDs are up');
+          });
+        } else {
+          op.skip('wait_osds_up', 'no OSDs on this host');
+        }
+        await op.step('unset_noout', async () => {
+          await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: cid, host }]);
+          nooutSet = false;
+          op.log(`noout unset on ${host}`);
+        });
+        await op.step('wait_clean', async () => {
+          const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId: cid }]);
+          op.log(`all ${r.pgs} PGs active+clean`);
+        });
+      } else {
+        for (const s of ['wait_osds_up', 'unset_noout', 'wait_clean'] as const) op.skip(s, 'node is in no cluster');
+      }
+      return { node_id: nodeId, method: input.method, osds: osdIds };
+    },
+
+    compensate: async (o) => {
+      const cid = clusterId;
+      return undoAll(
+        [
+          {
+            // A cancelled or failed reboot must not leave the machine off.
+            what: `power ${host} back on`,
+            when: powerOffSent && !poweredOn,
+            run: async () => {
+              await undo.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+              await undo.waitForPower.executeWithOptions(
+                { summary: `wait for ${host} to power on (compensation)`, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' },
+                [{ nodeId, state: 'on' }],
+              );
+            },
+          },
+          {
+            // Starting a running OSD is a no-op, so this is safe after a completed power cycle too.
+            what: `start the OSDs on ${host}`,
+            when: cid !== null && osdsStopped,
+            run: () => undo.startOsds.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId: cid!, host, osdIds }]),
+          },
+          {
+            what: `unset noout on ${host}`,
+            when: cid !== null && nooutSet,
+            run: () => undo.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId: cid!, host }]),
+          },
+        ],
+        o,
+      );
+    },
+  });
+}

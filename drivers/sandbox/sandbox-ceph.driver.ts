@@ -1,0 +1,489 @@
+/**
+ * A simulated Ceph cluster per sandbox cluster, stored as one jsonb document in sandbox_ceph.
+ *
+ * Only intent is stored (which OSDs exist where, weights, noout flags, when a daemon was stopped or
+ * started); everything that depends on time — which OSDs are up, monitor quorum, PG states, health —
+ * is derived on each call from the stored state and the hosts' machines (sandbox_machines) at "now".
+ * So a host that is powered off takes its OSDs down, and they come back once it has booted, with
+ * no timers and nothing lost when a worker restarts.
+ *
+ * The model is host-level, like the CRUSH rule NodeFoundry creates (failure domain = host): a PG has
+ * `size` replicas on distinct hosts; it is degraded while any of its hosts has an OSD down, inactive
+ * when more than size - min_size of its hosts do, and recovering for a while after they come back.
+ */
+import { createHash } from 'node:crypto';
+import type { Db, SandboxMachine } from '../../db/database';
+import { json } from '../../db/database';
+import { FAILURE } from '../../workflows/contracts';
+import {
+  DriverError,
+  type CephDriver,
+  type CephHealth,
+  type CephOsd,
+  type CephStatus,
+  type CephTarget,
+  type OkToStop,
+} from '../types';
+import {
+  clockOf,
+  findByBmc,
+  findByIp,
+  hasFault,
+  machineCondition,
+  SandboxInputError,
+  type MachineCondition,
+  type SandboxClock,
+} from './sandbox-machines';
+
+/** Nominal delays at speed 1, in ms. */
+export const NOMINAL_RECOVERY_DELAY_MS = 5_000;
+/** Ceph's mon_osd_down_out_interval: a down OSD is marked out after this, unless noout. */
+export const NOMINAL_DOWN_OUT_INTERVAL_MS = 600_000;
+
+export interface SandboxCephHost {
+  hostname: string;
+  ipmi_address: string;
+}
+
+export interface SandboxCephOsd {
+  id: number;
+  host: string;
+  device: string;
+  device_class: 'nvme' | 'ssd' | 'hdd';
+  /** TiB of the device, as `ceph osd tree` shows it. */
+  crush_weight: number;
+  reweight: number;
+  /** `systemctl stop ceph-osd@N` time; the daemon stays down until started or the host reboots. */
+  stopped_at: string | null;
+  started_at: string | null;
+}
+
+export interface SandboxCephState {
+  version: 1;
+  account_id: string;
+  cluster_id: string;
+  fsid: string;
+  ceph_version: string;
+  size: number;
+  min_size: number;
+  pg_num: number;
+  recovery_delay_ms: number;
+  down_out_interval_ms: number;
+  hosts: SandboxCephHost[];
+  mons: string[];
+  mgrs: string[];
+  osds: SandboxCephOsd[];
+  noout_hosts: string[];
+  created_at: string;
+}
+
+export interface CreateSandboxCephInput {
+  accountId: string;
+  clusterId: string;
+  /** In order: OSD ids are assigned host by host, device by device, from 0; mons go on the first hosts. */
+  hosts: { hostname: string; ipmiAddress: string; osdDevices: string[] }[];
+  replication: number;
+  minSize: number;
+  cephVersion: string;
+}
+
+/**
+ * Creates the simulated Ceph of a sandbox cluster (what `cephadm bootstrap` + OSD creation would
+ * leave). Idempotent: if the cluster exists it is returned unchanged. `speed` scales the recovery
+ * delay and the down→out interval, stored scaled like the machines' delays.
+ */
+export async function createSandboxCephCluster(
+  db: Db,
+  input: CreateSandboxCephInput,
+  speed = 1,
+  clock?: SandboxClock,
+): Promise<SandboxCephState> {
+  if (!Number.isFinite(speed) || speed < 0) throw new SandboxInputError(`speed must be a number ≥ 0, got ${speed}`);
+  const { replication: size, minSize } = input;
+  if (!Number.isInteger(size) || size < 1 || size > 10) throw new SandboxInputError(`replication must be 1..10, got ${size}`);
+  if (!Number.isInteger(minSize) || minSize < 1 || minSize > size) {
+    throw new SandboxInputError(`minSize must be 1..${size}, got ${minSize}`);
+  }
+  if (input.hosts.length < size) {
+    throw new SandboxInputError(`replication ${size} needs at least ${size} hosts, got ${input.hosts.length}`);
+  }
+  const names = input.hosts.map((h) => h.hostname);
+  if (new Set(names).size !== names.length) throw new SandboxInputError('host names must be distinct');
+
+  const existing = await getSandboxCephState(db, input.clusterId);
+  if (existing) return sameAccount(existing, input.accountId);
+
+  const osds: SandboxCephOsd[] = [];
+  for (const host of input.hosts) {
+    const m = await findByBmc(db, input.accountId, host.ipmiAddress);
+    if (!m) throw new SandboxInputError(`no sandbox machine with BMC ${host.ipmiAddress}`);
+    for (const device of host.osdDevices) {
+      const drive = m.drives.find((d) => d.device === device);
+      if (!drive) throw new SandboxInputError(`${host.hostname} has no drive ${device}`);
+      osds.push({
+        id: osds.length,
+        host: host.hostname,
+        device,
+        device_class: drive.type,
+        // ceph-volume sets the CRUSH weight to the device size in TiB.
+        crush_weight: Math.round(((drive.size_gb * 1e9) / 2 ** 40) * 1e5) / 1e5,
+        reweight: 1,
+        stopped_at: null,
+        started_at: null,
+      });
+    }
+  }
+  if (osds.length === 0) throw new SandboxInputError('a cluster needs at least one OSD device');
+  const state: SandboxCephState = {
+    version: 1,
+    account_id: input.accountId,
+    cluster_id: input.clusterId,
+    fsid: uuidFrom(input.clusterId),
+    ceph_version: input.cephVersion,
+    size,
+    min_size: minSize,
+    // ~100 PGs per OSD, a power of two (what the autoscaler converges to).
+    pg_num: 2 ** Math.max(0, Math.round(Math.log2((osds.length * 100) / size))),
+    recovery_delay_ms: Math.round(NOMINAL_RECOVERY_DELAY_MS * speed),
+    down_out_interval_ms: Math.round(NOMINAL_DOWN_OUT_INTERVAL_MS * speed),
+    hosts: input.hosts.map((h) => ({ hostname: h.hostname, ipmi_address: h.ipmiAddress })),
+    mons: names.slice(0, names.length >= 5 ? 5 : 3),
+    mgrs: names.slice(0, 2),
+    osds,
+    noout_hosts: [],
+    created_at: new Date(clockOf(clock)()).toISOString(),
+  };
+  await db
+    .insertInto('sandbox_ceph')
+    .values({ cluster_id: input.clusterId, state: json(state) })
+    .onConflict((oc) => oc.column('cluster_id').doNothing())
+    .execute();
+  // A concurrent creation may have won the insert: return what is stored.
+  return sameAccount((await getSandboxCephState(db, input.clusterId))!, input.accountId);
+}
+
+/** The stored (intent) state of a simulated cluster, or null. */
+export async function getSandboxCephState(db: Db, clusterId: string): Promise<SandboxCephState | null> {
+  const row = await db.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', clusterId).executeTakeFirst();
+  return row ? (row.state as SandboxCephState) : null;
+}
+
+/** Removes a simulated cluster (cluster deletion); true when there was one. */
+export async function removeSandboxCephCluster(db: Db, clusterId: string): Promise<boolean> {
+  const res = await db.deleteFrom('sandbox_ceph').where('cluster_id', '=', clusterId).executeTakeFirst();
+  return res.numDeletedRows > 0n;
+}
+
+function sameAccount(state: SandboxCephState, accountId: string): SandboxCephState {
+  if (state.account_id !== accountId) throw new SandboxInputError(`cluster ${state.cluster_id} belongs to another account`);
+  return state;
+}
+
+// ---- The driver -------------------------------------------------------------------------------------
+
+export function createSandboxCephDriver(db: Db, accountId: string, target: CephTarget, clock?: SandboxClock): CephDriver {
+  const now = clockOf(clock);
+
+  async function load(): Promise<{ state: SandboxCephState; machines: Map<string, SandboxMachine> }> {
+    const state = await getSandboxCephState(db, target.clusterId);
+    if (!state || state.account_id !== accountId) {
+      throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
+    }
+    const rows = await db
+      .selectFrom('sandbox_machines')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where(
+        'ipmi_address',
+        'in',
+        state.hosts.map((h) => h.ipmi_address),
+      )
+      .execute();
+    const byBmc = new Map(rows.map((m) => [m.ipmi_address, m]));
+    const machines = new Map<string, SandboxMachine>();
+    for (const h of state.hosts) {
+      const m = byBmc.get(h.ipmi_address);
+      if (m) machines.set(h.hostname, m);
+    }
+    return { state, machines };
+  }
+
+  /** The `ceph` CLI runs on the admin node over SSH: it must be up, and the monitors in quorum. */
+  async function cephView(): Promise<ClusterView> {
+    const t = now();
+    const admin = await findByIp(db, accountId, target.admin.host);
+    if (!admin || !machineCondition(admin, t).running) {
+      throw new DriverError(FAILURE.sshUnreachable, `ssh ${target.admin.host}: admin node unreachable`, true);
+    }
+    const { state, machines } = await load();
+    const v = deriveView(state, machines, t);
+    if (v.monsInQuorum.length <= state.mons.length / 2) {
+      throw new DriverError(
+        FAILURE.cephUnavailable,
+        `[errno 110] RADOS timed out (error connecting to the cluster): ${v.monsInQuorum.length}/${state.mons.length} mons up`,
+        true,
+      );
+    }
+    return v;
+  }
+
+  async function mutate(fn: (s: SandboxCephState, t: number) => void): Promise<void> {
+    await db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', target.clusterId).forUpdate().executeTakeFirst();
+      if (!row) throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
+      const state = row.state as SandboxCephState;
+      fn(state, now());
+      await trx.updateTable('sandbox_ceph').set({ state: json(state), updated_at: new Date() }).where('cluster_id', '=', target.clusterId).execute();
+    });
+  }
+
+  function hostOf(state: SandboxCephState, host: string): SandboxCephHost {
+    const h = state.hosts.find((x) => x.hostname === host);
+    if (!h) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: unable to find host '${host}' in the CRUSH map`, false);
+    return h;
+  }
+
+  /** systemctl on the OSD host itself, over SSH: the host must be up. */
+  async function onHost(host: string, osdIds: number[], apply: (osd: SandboxCephOsd, at: string) => void): Promise<void> {
+    const { state, machines } = await load();
+    hostOf(state, host);
+    const m = machines.get(host);
+    const t = now();
+    if (!m || !machineCondition(m, t).running) throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
+    for (const id of osdIds) {
+      if (!state.osds.some((o) => o.id === id && o.host === host)) {
+        throw new DriverError(FAILURE.commandFailed, `Unit ceph-osd@${id}.service not loaded on ${host}.`, false);
+      }
+    }
+    await mutate((s, at) => {
+      for (const o of s.osds) if (osdIds.includes(o.id)) apply(o, new Date(at).toISOString());
+    });
+  }
+
+  return {
+    async status(): Promise<CephStatus> {
+      return statusOf(await cephView());
+    },
+
+    async osds(): Promise<CephOsd[]> {
+      const v = await cephView();
+      return v.osds.map((o) => ({
+        id: o.osd.id,
+        host: o.osd.host,
+        up: o.up,
+        in: o.in,
+        crush_weight: o.osd.crush_weight,
+        reweight: o.in ? o.osd.reweight : 0,
+        pgs: o.pgs,
+        device_class: o.osd.device_class,
+      }));
+    },
+
+    async okToStop(osdIds: number[]): Promise<OkToStop> {
+      const v = await cephView();
+      if (osdIds.length === 0) return { ok: true, reason: null };
+      for (const id of osdIds) {
+        if (!v.state.osds.some((o) => o.id === id)) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${id} does not exist`, false);
+      }
+      const downHosts = new Set(v.osds.filter((o) => !o.up).map((o) => o.osd.host));
+      for (const o of v.state.osds) if (osdIds.includes(o.id)) downHosts.add(o.host);
+      const tolerated = v.state.size - v.state.min_size;
+      if (downHosts.size <= tolerated) return { ok: true, reason: null };
+      const offline = Math.max(1, Math.round(v.state.pg_num * inactiveFraction(v.domains, downHosts.size, v.state.size, v.state.min_size)));
+      return { ok: false, reason: `unsafe to stop osd(s) at this time (${offline} PGs are or would become offline)` };
+    },
+
+    async setGroupNoout(host: string): Promise<void> {
+      const v = await cephView();
+      hostOf(v.state, host);
+      await mutate((s) => {
+        if (!s.noout_hosts.includes(host)) s.noout_hosts.push(host);
+      });
+    },
+
+    async unsetGroupNoout(host: string): Promise<void> {
+      const v = await cephView();
+      hostOf(v.state, host);
+      await mutate((s) => {
+        s.noout_hosts = s.noout_hosts.filter((h) => h !== host);
+      });
+    },
+
+    async nooutHosts(): Promise<string[]> {
+      return [...(await cephView()).state.noout_hosts].sort();
+    },
+
+    async stopOsds(host: string, osdIds: number[]): Promise<void> {
+      await onHost(host, osdIds, (o, at) => {
+        o.stopped_at = at;
+        o.started_at = null;
+      });
+    },
+
+    async startOsds(host: string, osdIds: number[]): Promise<void> {
+      // With `osds_stay_down` the start is accepted and the daemons still never come up.
+      await onHost(host, osdIds, (o, at) => {
+        o.stopped_at = null;
+        o.started_at = at;
+      });
+    },
+  };
+}
+
+// ---- Derivation (pure) ------------------------------------------------------------------------------
+
+interface OsdView {
+  osd: SandboxCephOsd;
+  up: boolean;
+  in: boolean;
+  pgs: number;
+  /** Since when the daemon has been up (recovery runs for recovery_delay_ms after this). */
+  upSince: number | null;
+}
+
+export interface ClusterView {
+  state: SandboxCephState;
+  osds: OsdView[];
+  monsInQuorum: string[];
+  mgrAvailable: boolean;
+  /** Failure domains (hosts) holding data. */
+  domains: number;
+  pgStates: { state: string; count: number }[];
+}
+
+export function deriveView(state: SandboxCephState, machines: Map<string, SandboxMachine>, now: number): ClusterView {
+  const conditions = new Map<string, MachineCondition>();
+  for (const [host, m] of machines) conditions.set(host, machineCondition(m, now));
+  const running = (host: string) => conditions.get(host)?.running === true;
+
+  const osds: OsdView[] = state.osds.map((osd) => {
+    const m = machines.get(osd.host);
+    const c = conditions.get(osd.host);
+    let up = false;
+    let upSince: number | null = null;
+    let downSince = Date.parse(state.created_at);
+    if (m && c && c.running && c.bootedAt) {
+      const booted = c.bootedAt.getTime();
+      // Stopped after the last boot: still down. Stopped before it: systemd started it at boot.
+      const stopped = osd.stopped_at !== null && Date.parse(osd.stopped_at) >= booted;
+      if (stopped) downSince = Date.parse(osd.stopped_at!);
+      else if (hasFault(m, 'osds_stay_down')) downSince = booted;
+      else {
+        up = true;
+        upSince = Math.max(booted, osd.started_at ? Date.parse(osd.started_at) : 0);
+      }
+    } else if (c) {
+      downSince = (c.shutdownStartedAt ?? c.since).getTime();
+    }
+    // mon_osd_down_out_interval: down long enough without noout → marked out.
+    const isIn = up || state.noout_hosts.includes(osd.host) || now - downSince < state.down_out_interval_ms;
+    return { osd, up, in: isIn, pgs: 0, upSince };
+  });
+
+  // PGs per OSD follow the CRUSH weight of the OSDs that are in.
+  const weightOf = (o: OsdView) => (o.in ? o.osd.crush_weight * o.osd.reweight : 0);
+  const total = osds.reduce((s, o) => s + weightOf(o), 0);
+  for (const o of osds) o.pgs = total > 0 ? Math.round((state.pg_num * state.size * weightOf(o)) / total) : 0;
+
+  const dataHosts = new Set(osds.filter((o) => weightOf(o) > 0).map((o) => o.osd.host));
+  const domains = dataHosts.size;
+  const downHosts = new Set(osds.filter((o) => !o.up && dataHosts.has(o.osd.host)).map((o) => o.osd.host));
+  const pgStates = pgStatesOf(state, osds, domains, downHosts.size, now);
+
+  return {
+    state,
+    osds,
+    monsInQuorum: state.mons.filter(running),
+    mgrAvailable: state.mgrs.some(running),
+    domains,
+    pgStates,
+  };
+}
+
+function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, down: number, now: number) {
+  const n = state.pg_num;
+  const size = Math.min(state.size, domains);
+  const counts = new Map<string, number>();
+  const add = (s: string, c: number) => {
+    if (c > 0) counts.set(s, (counts.get(s) ?? 0) + c);
+  };
+  if (domains === 0) {
+    // Every OSD out: nothing serves any PG.
+    add('stale+undersized+degraded+peered', n);
+  } else if (down > 0) {
+    const inactive = Math.min(n, atLeastOne(n * inactiveFraction(domains, down, state.size, state.min_size)));
+    const touched = Math.min(n, atLeastOne(n * (1 - choose(domains - down, size) / choose(domains, size))));
+    add('undersized+degraded+peered', inactive);
+    add('active+undersized+degraded', Math.max(0, touched - inactive));
+    add('active+clean', n - Math.max(touched, inactive));
+  } else {
+    // After OSDs come back, their PGs recover for recovery_delay_ms, shrinking linearly. OSDs that
+    // were already up when the cluster was created hold freshly created, clean PGs.
+    const delay = state.recovery_delay_ms;
+    const created = Date.parse(state.created_at);
+    const recent = osds.filter((o) => o.upSince !== null && o.upSince > created && now - o.upSince < delay);
+    let recovering = 0;
+    if (recent.length > 0) {
+      const hosts = new Set(recent.map((o) => o.osd.host)).size;
+      const remaining = Math.max(...recent.map((o) => (o.upSince! + delay - now) / delay));
+      const touched = n * (1 - choose(domains - hosts, size) / choose(domains, size));
+      recovering = Math.min(n, Math.ceil(touched * remaining));
+    }
+    add('active+recovering+degraded', recovering);
+    add('active+clean', n - recovering);
+  }
+  return [...counts].map(([state, count]) => ({ state, count }));
+}
+
+/** Fraction of PGs (size replicas on distinct hosts out of `domains`) with more than size − min_size replicas on `down` hosts. */
+function inactiveFraction(domains: number, down: number, size: number, minSize: number): number {
+  const s = Math.min(size, domains);
+  const k = s - minSize + 1;
+  if (k <= 0) return 1;
+  let p = 0;
+  for (let j = Math.max(k, 0); j <= s; j++) p += (choose(down, j) * choose(domains - down, s - j)) / choose(domains, s);
+  return Math.min(1, p);
+}
+
+function atLeastOne(x: number): number {
+  return x > 0 ? Math.max(1, Math.round(x)) : 0;
+}
+
+function choose(n: number, k: number): number {
+  if (k < 0 || n < 0 || k > n) return 0;
+  let r = 1;
+  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
+  return r;
+}
+
+export function statusOf(v: ClusterView): CephStatus {
+  const osdsUp = v.osds.filter((o) => o.up).length;
+  const osdsIn = v.osds.filter((o) => o.in).length;
+  const clean = v.pgStates.find((p) => p.state === 'active+clean')?.count ?? 0;
+  const flags = v.state.noout_hosts.length > 0 ? ['noout'] : [];
+  const warn =
+    osdsUp < v.osds.length ||
+    osdsIn < v.osds.length ||
+    clean < v.state.pg_num ||
+    flags.length > 0 ||
+    v.monsInQuorum.length < v.state.mons.length ||
+    !v.mgrAvailable;
+  const health: CephHealth = warn ? 'HEALTH_WARN' : 'HEALTH_OK';
+  return {
+    health,
+    osds_total: v.osds.length,
+    osds_up: osdsUp,
+    osds_in: osdsIn,
+    pgs_total: v.state.pg_num,
+    pgs_active_clean: clean,
+    mgr_available: v.mgrAvailable,
+    mons_in_quorum: v.monsInQuorum,
+    mons_total: v.state.mons.length,
+    flags,
+  };
+}
+
+function uuidFrom(seed: string): string {
+  const h = createHash('sha256').update(`nodefoundry-sandbox-fsid:${seed}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

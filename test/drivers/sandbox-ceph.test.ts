@@ -1,0 +1,274 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../db/database';
+import {
+  createSandboxCephCluster,
+  createSandboxDriverSet,
+  getSandboxCephState,
+  removeSandboxCephCluster,
+  SandboxInputError,
+  setMachineFaults,
+} from '../../drivers/sandbox';
+import type { CephDriver } from '../../drivers/types';
+import { newId } from '../../lib/ids';
+import { createTestAccount, testDb } from '../helpers/db';
+import { manualClock, rack } from './sandbox-helpers';
+
+let db: Db;
+
+beforeAll(() => {
+  db = testDb();
+});
+afterAll(async () => {
+  await db.destroy();
+});
+
+/** A 4-host cluster, 2 OSDs per host, size 3 / min_size 2, at speed 1 on a hand-moved clock. */
+async function cluster(options: { hosts?: number; speed?: number } = {}) {
+  const accountId = await createTestAccount(db);
+  const clock = manualClock();
+  const speed = options.speed ?? 1;
+  const machines: Awaited<ReturnType<typeof rack>>[] = [];
+  for (let i = 0; i < (options.hosts ?? 4); i++) machines.push(await rack(db, accountId, speed, `ceph-${i}-${newId('node').slice(-6)}`, clock));
+  const clusterId = newId('cluster');
+  const state = await createSandboxCephCluster(
+    db,
+    {
+      accountId,
+      clusterId,
+      hosts: machines.map((m) => ({
+        hostname: m.input.hostname,
+        ipmiAddress: m.input.ipmiAddress,
+        osdDevices: m.machine.drives.slice(0, 2).map((d) => d.device),
+      })),
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'reef',
+    },
+    speed,
+    clock,
+  );
+  const drivers = createSandboxDriverSet(db, accountId, clock);
+  const ceph: CephDriver = drivers.ceph({ clusterId, admin: machines[0]!.ssh });
+  const host = (i: number) => machines[i]!.input.hostname;
+  const osdsOf = (i: number) => state.osds.filter((o) => o.host === host(i)).map((o) => o.id);
+  return { accountId, clusterId, clock, machines, drivers, ceph, state, host, osdsOf };
+}
+
+describe('sandbox Ceph: cluster creation', () => {
+  it('assigns OSD ids host by host, CRUSH weights in TiB, mons on the first three hosts; healthy from the start', async () => {
+    const c = await cluster();
+    expect(c.state.osds.map((o) => [o.id, o.host])).toEqual([
+      [0, c.host(0)], [1, c.host(0)], [2, c.host(1)], [3, c.host(1)], [4, c.host(2)], [5, c.host(2)], [6, c.host(3)], [7, c.host(3)],
+    ]);
+    const d0 = c.machines[0]!.machine.drives[0]!;
+    expect(c.state.osds[0]!.crush_weight).toBeCloseTo((d0.size_gb * 1e9) / 2 ** 40, 4);
+    expect(c.state.osds[0]!.device_class).toBe(d0.type);
+    expect(c.state.mons).toEqual([c.host(0), c.host(1), c.host(2)]);
+
+    const s = await c.ceph.status();
+    expect(s).toEqual({
+      health: 'HEALTH_OK',
+      osds_total: 8,
+      osds_up: 8,
+      osds_in: 8,
+      pgs_total: c.state.pg_num,
+      pgs_active_clean: c.state.pg_num,
+      mgr_available: true,
+      mons_in_quorum: [c.host(0), c.host(1), c.host(2)],
+      mons_total: 3,
+      flags: [],
+    });
+    const osds = await c.ceph.osds();
+    expect(osds.every((o) => o.up && o.in && o.reweight === 1 && o.pgs > 0)).toBe(true);
+    expect(osds.reduce((n, o) => n + o.pgs, 0)).toBeGreaterThanOrEqual(c.state.pg_num * 3 - 8);
+  });
+
+  it('is idempotent, refuses another account, unknown devices and too few hosts', async () => {
+    const c = await cluster({ hosts: 3 });
+    const again = await createSandboxCephCluster(db, {
+      accountId: c.accountId,
+      clusterId: c.clusterId,
+      hosts: [],
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'squid',
+    }).catch((e: unknown) => e);
+    // Validation runs before the existence check: 0 hosts is refused outright.
+    expect(again).toBeInstanceOf(SandboxInputError);
+    const input = {
+      accountId: c.accountId,
+      clusterId: c.clusterId,
+      hosts: c.machines.map((m) => ({ hostname: m.input.hostname, ipmiAddress: m.input.ipmiAddress, osdDevices: [m.machine.drives[0]!.device] })),
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'squid',
+    };
+    expect(await createSandboxCephCluster(db, input)).toEqual(c.state);
+    await expect(createSandboxCephCluster(db, { ...input, accountId: await createTestAccount(db) })).rejects.toThrow(/another account/);
+    await expect(createSandboxCephCluster(db, { ...input, clusterId: newId('cluster'), hosts: [{ ...input.hosts[0]!, osdDevices: ['sdzz'] }, ...input.hosts.slice(1)] })).rejects.toThrow(/no drive sdzz/);
+    await expect(createSandboxCephCluster(db, { ...input, clusterId: newId('cluster'), hosts: input.hosts.slice(0, 2) })).rejects.toThrow(/at least 3 hosts/);
+  });
+
+  it('is private to its account and removable', async () => {
+    const c = await cluster({ hosts: 3 });
+    const stranger = createSandboxDriverSet(db, await createTestAccount(db)).ceph({ clusterId: c.clusterId, admin: c.machines[0]!.ssh });
+    await expect(stranger.status()).rejects.toMatchObject({ type: expect.stringMatching(/ssh_unreachable|ceph_unavailable/) });
+    expect(await removeSandboxCephCluster(db, c.clusterId)).toBe(true);
+    expect(await getSandboxCephState(db, c.clusterId)).toBeNull();
+    await expect(c.ceph.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: false });
+  });
+});
+
+describe('sandbox Ceph: ok-to-stop', () => {
+  it('allows stopping one host of a size 3 / min_size 2 pool, not two, and not one more while a host is down', async () => {
+    const c = await cluster();
+    expect(await c.ceph.okToStop(c.osdsOf(1))).toEqual({ ok: true, reason: null });
+    const two = await c.ceph.okToStop([...c.osdsOf(1), ...c.osdsOf(2)]);
+    expect(two.ok).toBe(false);
+    expect(two.reason).toMatch(/^unsafe to stop osd\(s\) at this time \(\d+ PGs are or would become offline\)$/);
+    expect(await c.ceph.okToStop([])).toEqual({ ok: true, reason: null });
+
+    await c.drivers.power.off(c.machines[3]!.bmc);
+    expect((await c.ceph.okToStop(c.osdsOf(1))).ok).toBe(false);
+    // The host that is already down may be "stopped" again: nothing more goes down.
+    expect((await c.ceph.okToStop(c.osdsOf(3))).ok).toBe(true);
+    await expect(c.ceph.okToStop([99])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('osd.99') });
+  });
+});
+
+describe('sandbox Ceph: noout', () => {
+  it('sets and unsets per-host noout, reads it back, and reports it as a flag and HEALTH_WARN', async () => {
+    const c = await cluster({ hosts: 3 });
+    await c.ceph.setGroupNoout(c.host(2));
+    await c.ceph.setGroupNoout(c.host(0));
+    await c.ceph.setGroupNoout(c.host(2));
+    expect(await c.ceph.nooutHosts()).toEqual([c.host(0), c.host(2)].sort());
+    const s = await c.ceph.status();
+    expect(s.flags).toEqual(['noout']);
+    expect(s.health).toBe('HEALTH_WARN');
+    await c.ceph.unsetGroupNoout(c.host(0));
+    await c.ceph.unsetGroupNoout(c.host(0));
+    await c.ceph.unsetGroupNoout(c.host(2));
+    expect(await c.ceph.nooutHosts()).toEqual([]);
+    expect((await c.ceph.status()).health).toBe('HEALTH_OK');
+    await expect(c.ceph.setGroupNoout('no-such-host')).rejects.toMatchObject({ type: 'command_failed', retryable: false });
+    // Persisted, not in memory: a fresh driver (another worker) sees the same flags.
+    await c.ceph.setGroupNoout(c.host(1));
+    const other = createSandboxDriverSet(db, c.accountId).ceph({ clusterId: c.clusterId, admin: c.machines[1]!.ssh });
+    expect(await other.nooutHosts()).toEqual([c.host(1)]);
+  });
+});
+
+describe('sandbox Ceph: OSDs follow their host', () => {
+  it('a powered-off host takes its OSDs down; they come up after the boot delay, PGs are clean only after recovery', async () => {
+    const c = await cluster();
+    const { power } = c.drivers;
+    const bmc = c.machines[1]!.bmc;
+    const ids = c.osdsOf(1);
+    await c.ceph.setGroupNoout(c.host(1));
+    await power.off(bmc);
+
+    let osds = await c.ceph.osds();
+    expect(osds.filter((o) => !o.up).map((o) => o.id)).toEqual(ids);
+    let s = await c.ceph.status();
+    expect(s.health).toBe('HEALTH_WARN');
+    expect(s.osds_up).toBe(6);
+    expect(s.osds_in).toBe(8);
+    expect(s.pgs_active_clean).toBeLessThan(s.pgs_total);
+    expect(s.mons_in_quorum).toEqual([c.host(0), c.host(2)]);
+
+    await power.on(bmc);
+    c.clock.advance(29_000);
+    expect((await c.ceph.status()).osds_up).toBe(6);
+    c.clock.advance(1_000);
+    osds = await c.ceph.osds();
+    expect(osds.every((o) => o.up)).toBe(true);
+    s = await c.ceph.status();
+    expect(s.osds_up).toBe(8);
+    expect(s.mons_in_quorum).toHaveLength(3);
+    expect(s.pgs_active_clean).toBeLessThan(s.pgs_total); // recovering
+    c.clock.advance(2_500);
+    const mid = await c.ceph.status();
+    expect(mid.pgs_active_clean).toBeGreaterThan(s.pgs_active_clean);
+    expect(mid.pgs_active_clean).toBeLessThan(mid.pgs_total);
+    c.clock.advance(2_500);
+    s = await c.ceph.status();
+    expect(s.pgs_active_clean).toBe(s.pgs_total);
+    expect(s.health).toBe('HEALTH_WARN'); // noout is still set
+    await c.ceph.unsetGroupNoout(c.host(1));
+    expect((await c.ceph.status()).health).toBe('HEALTH_OK');
+  });
+
+  it('stopped OSDs stay down until started or until the host boots again (systemd starts them)', async () => {
+    const c = await cluster();
+    const ids = c.osdsOf(2);
+    await c.ceph.stopOsds(c.host(2), ids);
+    c.clock.advance(60_000);
+    expect((await c.ceph.osds()).filter((o) => !o.up).map((o) => o.id)).toEqual(ids);
+    await c.ceph.startOsds(c.host(2), [ids[0]!]);
+    expect((await c.ceph.osds()).filter((o) => !o.up).map((o) => o.id)).toEqual([ids[1]]);
+
+    // Reboot: the still-stopped daemon comes back with the host.
+    await c.drivers.power.off(c.machines[2]!.bmc);
+    c.clock.advance(1_000);
+    await c.drivers.power.on(c.machines[2]!.bmc);
+    c.clock.advance(30_000);
+    expect((await c.ceph.osds()).every((o) => o.up)).toBe(true);
+    await expect(c.ceph.stopOsds(c.host(2), [0])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('ceph-osd@0') });
+  });
+
+  it('systemctl needs the OSD host up: stop/start on a host that is off is unreachable (retryable)', async () => {
+    const c = await cluster({ hosts: 3 });
+    await c.drivers.power.off(c.machines[2]!.bmc);
+    await expect(c.ceph.startOsds(c.host(2), c.osdsOf(2))).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
+  });
+
+  it('osds_stay_down: the host boots, its OSDs never come up, starting them changes nothing', async () => {
+    const c = await cluster();
+    await setMachineFaults(db, c.accountId, c.machines[3]!.input.ipmiAddress, ['osds_stay_down']);
+    expect((await c.ceph.status()).osds_up).toBe(6);
+    await c.ceph.startOsds(c.host(3), c.osdsOf(3));
+    c.clock.advance(3_600_000);
+    const s = await c.ceph.status();
+    expect(s.osds_up).toBe(6);
+    expect(s.health).toBe('HEALTH_WARN');
+  });
+
+  it('a down OSD without noout is marked out after the down-out interval; with noout it stays in', async () => {
+    const c = await cluster();
+    // Hosts 0-2 carry the mons: take down 2 (a mon, no noout) and 3 (noout), keeping quorum.
+    await c.ceph.setGroupNoout(c.host(3));
+    await c.drivers.power.off(c.machines[3]!.bmc);
+    await c.drivers.power.off(c.machines[2]!.bmc);
+    c.clock.advance(599_000);
+    expect((await c.ceph.status()).osds_in).toBe(8);
+    c.clock.advance(1_000);
+    const osds = await c.ceph.osds();
+    expect(osds.filter((o) => !o.in).map((o) => o.id)).toEqual(c.osdsOf(2));
+    expect(osds.filter((o) => !o.in).every((o) => o.reweight === 0 && o.pgs === 0)).toBe(true);
+    expect((await c.ceph.status()).osds_in).toBe(6);
+  });
+
+  it('without mon quorum the CLI cannot reach the cluster (retryable); without the admin node neither', async () => {
+    const c = await cluster();
+    await c.drivers.power.off(c.machines[1]!.bmc);
+    await c.drivers.power.off(c.machines[2]!.bmc);
+    await expect(c.ceph.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
+    await expect(c.ceph.nooutHosts()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
+    await c.drivers.power.on(c.machines[1]!.bmc);
+    c.clock.advance(30_000);
+    expect((await c.ceph.status()).mons_in_quorum).toHaveLength(2);
+    await c.drivers.power.off(c.machines[0]!.bmc);
+    await expect(c.ceph.status()).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
+  });
+
+  it('at speed 0 a reboot is instant and PGs are clean as soon as the OSDs are up', async () => {
+    const c = await cluster({ hosts: 3, speed: 0 });
+    await c.drivers.power.soft(c.machines[1]!.bmc);
+    expect(await c.drivers.power.status(c.machines[1]!.bmc)).toBe('off');
+    expect((await c.ceph.status()).osds_up).toBe(4);
+    await c.drivers.power.on(c.machines[1]!.bmc);
+    const s = await c.ceph.status();
+    expect([s.osds_up, s.pgs_active_clean, s.health]).toEqual([6, s.pgs_total, 'HEALTH_OK']);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * CephDriver over the `ceph` CLI, run through a ShellSession on the cluster's admin node, JSON output
+ * parsed by ceph-json.ts. OSD daemons are stopped and started with systemctl on their own host.
+ *
+ * Facts from the lab this relies on: `ceph` hangs forever when the mons are unreachable unless given
+ * `--connect-timeout`; `ok-to-stop` exits 16 (EBUSY) when not ok and 11 (EAGAIN) when PG states are
+ * unknown (ask again later), printing JSON on stdout either way; `set-group` prints nothing.
+ */
+import { FAILURE } from '../../workflows/contracts';
+import { shellQuote, tail } from '../driver-errors';
+import { DriverError, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
+import { combineOsds, parseCephStatus, parseJsonObject, parseOsdDf, parseOsdDump, parseOsdTree } from './ceph-json';
+
+export interface CephCliOptions {
+  /** A session on the admin node (keyring + ceph.conf). The driver closes every session it gets. */
+  adminShell: () => Promise<ShellSession>;
+  /** A session on an OSD host, by CRUSH host name, for systemctl. Closed after use. */
+  hostShell: (host: string) => Promise<ShellSession>;
+  /** Run ceph and systemctl through `sudo -n` (the SSH user is not root). */
+  sudo?: boolean;
+  /** `--connect-timeout` of every ceph call, seconds. */
+  connectTimeoutSec?: number;
+  /** Bound on one remote command. */
+  commandTimeoutMs?: number;
+  /**
+   * systemd unit of an OSD. Package-based installs use `ceph-osd@N`; cephadm deployments name it
+   * `ceph-<fsid>@osd.N`, so pass a function for those.
+   */
+  osdUnit?: (osdId: number) => string;
+}
+
+const EBUSY = 16;
+const EAGAIN = 11;
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function createCephCliDriver(options: CephCliOptions): CephDriver {
+  const connectTimeout = options.connectTimeoutSec ?? 10;
+  const timeoutMs = options.commandTimeoutMs ?? 60_000;
+  const sudo = options.sudo ? 'sudo -n ' : '';
+  const osdUnit = options.osdUnit ?? ((id: number) => `ceph-osd@${id}`);
+
+  async function withSession<T>(open: () => Promise<ShellSession>, fn: (s: ShellSession) => Promise<T>): Promise<T> {
+    const session = await open();
+    try {
+      return await fn(session);
+    } finally {
+      session.close();
+    }
+  }
+
+  function cephCommand(args: string[], json: boolean): string {
+    return `${sudo}ceph --connect-timeout ${connectTimeout} ${args.map(shellQuote).join(' ')}${json ? ' -f json' : ''}`;
+  }
+
+  /** Failures every ceph call shares: no quorum (retry later), no CLI, anything else. */
+  function cephFailure(args: string[], res: ExecResult): DriverError {
+    const detail = tail(res.stderr, 500) || tail(res.stdout, 500);
+    const what = `ceph ${args.join(' ')}`;
+    if (res.code === 127) return new DriverError(FAILURE.cephUnavailable, `${what}: ceph CLI not found on the admin node`, false);
+    if (res.code === EAGAIN || /timed out|error connecting to the cluster|ETIMEDOUT|EAGAIN/i.test(detail)) {
+      return new DriverError(FAILURE.cephUnavailable, `${what}: cluster not answering: ${detail}`, true);
+    }
+    return new DriverError(FAILURE.commandFailed, `${what} exited with ${res.code}: ${detail}`, false);
+  }
+
+  async function ceph(s: ShellSession, args: string[], json = true): Promise<string> {
+    const res = await s.exec(cephCommand(args, json), { timeoutMs });
+    if (res.code !== 0) throw cephFailure(args, res);
+    return res.stdout;
+  }
+
+  function checkName(host: string): void {
+    if (!SAFE_NAME.test(host)) throw new DriverError(FAILURE.commandFailed, `invalid CRUSH host name ${JSON.stringify(host)}`, false);
+  }
+
+  async function systemctl(host: string, verb: 'stop' | 'start', osdIds: number[]): Promise<void> {
+    checkName(host);
+    if (osdIds.length === 0) return;
+    for (const id of osdIds) {
+      if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
+    }
+    await withSession(
+      () => options.hostShell(host),
+      (s) => s.run(`${sudo}systemctl ${verb} ${osdIds.map((id) => shellQuote(osdUnit(id))).join(' ')}`, { timeoutMs }),
+    );
+  }
+
+  return {
+    async status(): Promise<CephStatus> {
+      return withSession(options.adminShell, async (s) => {
+        const status = await ceph(s, ['status']);
+        const dump = parseOsdDump(await ceph(s, ['osd', 'dump']));
+        return parseCephStatus(status, dump);
+      });
+    },
+
+    async osds(): Promise<CephOsd[]> {
+      return withSession(options.adminShell, async (s) => {
+        const tree = parseOsdTree(await ceph(s, ['osd', 'tree']));
+        const pgs = parseOsdDf(await ceph(s, ['osd', 'df']));
+        return combineOsds(tree, pgs);
+      });
+    },
+
+    async okToStop(osdIds: number[]): Promise<OkToStop> {
+      if (osdIds.length === 0) return { ok: true, reason: null };
+      const args = ['osd', 'ok-to-stop', ...osdIds.map((id) => String(id))];
+      return withSession(options.adminShell, async (s) => {
+        const res = await s.exec(cephCommand(args, true), { timeoutMs });
+        return interpretOkToStop(res, () => cephFailure(args, res));
+      });
+    },
+
+    async setGroupNoout(host: string): Promise<void> {
+      checkName(host);
+      await withSession(options.adminShell, (s) => ceph(s, ['osd', 'set-group', 'noout', host], false));
+    },
+
+    async unsetGroupNoout(host: string): Promise<void> {
+      checkName(host);
+      await withSession(options.adminShell, (s) => ceph(s, ['osd', 'unset-group', 'noout', host], false));
+    },
+
+    async nooutHosts(): Promise<string[]> {
+      return withSession(options.adminShell, async (s) => parseOsdDump(await ceph(s, ['osd', 'dump'])).nooutHosts);
+    },
+
+    async stopOsds(host: string, osdIds: number[]): Promise<void> {
+      await systemctl(host, 'stop', osdIds);
+    },
+
+    async startOsds(host: string, osdIds: number[]): Promise<void> {
+      await systemctl(host, 'start', osdIds);
+    },
+  };
+}
+
+/**
+ * `ceph osd ok-to-stop`: rc 0 = ok; rc 16 (EBUSY) = not ok, with Ceph's reason on stderr; rc 11
+ * (EAGAIN) = PG states unknown, retryable. The JSON verdict is checked too, so an rc 0 that says
+ * `"ok_to_stop": false` is still a no.
+ */
+export function interpretOkToStop(res: ExecResult, otherFailure: () => DriverError): OkToStop {
+  if (res.code === EAGAIN) {
+    throw new DriverError(FAILURE.cephUnavailable, `ceph osd ok-to-stop cannot tell yet: ${reasonOf(res) ?? 'EAGAIN'}`, true);
+  }
+  if (res.code === 0 || res.code === EBUSY) {
+    let verdict: unknown;
+    try {
+      verdict = parseJsonObject('osd ok-to-stop', res.stdout).ok_to_stop;
+    } catch (err) {
+      if (res.code === 0) throw err;
+    }
+    if (res.code === 0 && verdict !== false) return { ok: true, reason: null };
+    return { ok: false, reason: reasonOf(res) ?? 'unsafe to stop osd(s) at this time' };
+  }
+  throw otherFailure();
+}
+
+/** Ceph's "Error EBUSY: <reason>" line, without the prefix. */
+function reasonOf(res: ExecResult): string | null {
+  const line = res.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /^Error E[A-Z]+:/.test(l));
+  return line ? line.replace(/^Error E[A-Z]+:\s*/, '').slice(0, 300) : null;
+}

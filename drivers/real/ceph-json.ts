@@ -1,0 +1,170 @@
+/**
+ * Parsers for `ceph … -f json` output (shapes checked against Ceph 16.2 in the lab; fixtures in
+ * test/fixtures/ceph). Each validates what it reads: a shape we do not understand is an error
+ * (command_failed), never a silent zero that a workflow could mistake for "no OSDs down".
+ */
+import { FAILURE } from '../../workflows/contracts';
+import { DriverError, type CephHealth, type CephOsd, type CephStatus } from '../types';
+
+type Obj = Record<string, unknown>;
+
+function bad(what: string, detail: string): DriverError {
+  return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
+}
+
+/** Ceph prints a newline before its JSON; anything that is not a JSON object is rejected. */
+export function parseJsonObject(what: string, stdout: string): Obj {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad(what, `not JSON: ${JSON.stringify(stdout.trim().slice(0, 120))}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw bad(what, 'not a JSON object');
+  return doc as Obj;
+}
+
+const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+function num(what: string, v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(what, `${field} is not a number`);
+  return v;
+}
+
+const HEALTH: readonly CephHealth[] = ['HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR'];
+
+/**
+ * Flags that are always set on a modern cluster and mean nothing to an operator (feature bits
+ * recorded as flags). Everything else in the osdmap (noout, norebalance, pause, …) is reported.
+ */
+const ROUTINE_OSDMAP_FLAGS = new Set(['sortbitwise', 'recovery_deletes', 'purged_snapdirs', 'pglog_hardlimit']);
+
+export interface OsdDump {
+  /** Cluster-wide osdmap flags, routine ones left out. */
+  flags: string[];
+  /** CRUSH nodes (hosts) carrying `noout` (set by `ceph osd set-group noout <host>`). */
+  nooutHosts: string[];
+  /** Flags set on any CRUSH node or device class. */
+  groupFlags: string[];
+}
+
+export function parseOsdDump(stdout: string): OsdDump {
+  const doc = parseJsonObject('osd dump', stdout);
+  let flags: string[];
+  if (Array.isArray(doc.flags_set)) flags = doc.flags_set.filter((f): f is string => typeof f === 'string');
+  else if (typeof doc.flags === 'string') flags = doc.flags.split(',').filter(Boolean);
+  else throw bad('osd dump', 'no flags');
+  const nooutHosts: string[] = [];
+  const groupFlags = new Set<string>();
+  for (const section of [doc.crush_node_flags, doc.device_class_flags]) {
+    for (const [node, list] of Object.entries(obj(section))) {
+      const names = arr(list).filter((f): f is string => typeof f === 'string');
+      for (const f of names) groupFlags.add(f);
+      if (section === doc.crush_node_flags && names.includes('noout')) nooutHosts.push(node);
+    }
+  }
+  return {
+    flags: flags.filter((f) => !ROUTINE_OSDMAP_FLAGS.has(f)).sort(),
+    nooutHosts: nooutHosts.sort(),
+    groupFlags: [...groupFlags].sort(),
+  };
+}
+
+/**
+ * `ceph status -f json` (+ the osd dump for flags, which status does not list). Handles the
+ * pre-Nautilus nesting `osdmap.osdmap` as well.
+ */
+export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus {
+  const doc = parseJsonObject('status', statusStdout);
+  const health = obj(doc.health).status;
+  if (typeof health !== 'string' || !HEALTH.includes(health as CephHealth)) throw bad('status', `health ${JSON.stringify(health)}`);
+  let osdmap = obj(doc.osdmap);
+  if (typeof osdmap.num_osds !== 'number' && osdmap.osdmap) osdmap = obj(osdmap.osdmap);
+  const pgmap = obj(doc.pgmap);
+  const byState = arr(pgmap.pgs_by_state).map(obj);
+  const activeClean = byState
+    .filter((s) => s.state_name === 'active+clean')
+    .reduce((sum, s) => sum + num('status', s.count, 'pgs_by_state.count'), 0);
+  const quorum = arr(doc.quorum_names).filter((n): n is string => typeof n === 'string');
+  const monmap = obj(doc.monmap);
+  const monsTotal = typeof monmap.num_mons === 'number' ? monmap.num_mons : arr(monmap.mons).length;
+  if (monsTotal === 0) throw bad('status', 'no monmap');
+  return {
+    health: health as CephHealth,
+    osds_total: num('status', osdmap.num_osds, 'osdmap.num_osds'),
+    osds_up: num('status', osdmap.num_up_osds, 'osdmap.num_up_osds'),
+    osds_in: num('status', osdmap.num_in_osds, 'osdmap.num_in_osds'),
+    // With no pool yet pgmap has no num_pgs on some versions: that is 0 PGs, not an error.
+    pgs_total: typeof pgmap.num_pgs === 'number' ? pgmap.num_pgs : 0,
+    pgs_active_clean: activeClean,
+    mgr_available: obj(doc.mgrmap).available === true,
+    mons_in_quorum: quorum,
+    mons_total: monsTotal,
+    flags: [...new Set([...dump.flags, ...dump.groupFlags])].sort(),
+  };
+}
+
+export interface TreeOsd {
+  id: number;
+  host: string;
+  up: boolean;
+  crush_weight: number;
+  reweight: number;
+  device_class?: string;
+}
+
+/**
+ * `ceph osd tree -f json`: a flat list of nodes; buckets list their children's ids. An OSD's host
+ * is the bucket of type "host" that lists it (an OSD outside any host gets "").
+ */
+export function parseOsdTree(stdout: string): TreeOsd[] {
+  const doc = parseJsonObject('osd tree', stdout);
+  if (!Array.isArray(doc.nodes)) throw bad('osd tree', 'no nodes array');
+  const nodes = doc.nodes.map(obj);
+  const hostOf = new Map<number, string>();
+  for (const n of nodes) {
+    if (n.type === 'host' && typeof n.name === 'string') for (const c of arr(n.children)) if (typeof c === 'number') hostOf.set(c, n.name);
+  }
+  const osds: TreeOsd[] = [];
+  for (const n of [...nodes, ...arr(doc.stray).map(obj)]) {
+    if (n.type !== 'osd') continue;
+    const id = num('osd tree', n.id, 'id');
+    osds.push({
+      id,
+      host: hostOf.get(id) ?? '',
+      up: n.status === 'up',
+      crush_weight: num('osd tree', n.crush_weight, `osd.${id}.crush_weight`),
+      reweight: num('osd tree', n.reweight, `osd.${id}.reweight`),
+      ...(typeof n.device_class === 'string' ? { device_class: n.device_class } : {}),
+    });
+  }
+  return osds.sort((a, b) => a.id - b.id);
+}
+
+/** `ceph osd df -f json`: PG count per OSD id. */
+export function parseOsdDf(stdout: string): Map<number, number> {
+  const doc = parseJsonObject('osd df', stdout);
+  if (!Array.isArray(doc.nodes)) throw bad('osd df', 'no nodes array');
+  const pgs = new Map<number, number>();
+  for (const n of doc.nodes.map(obj)) {
+    if (n.type !== undefined && n.type !== 'osd') continue;
+    const id = num('osd df', n.id, 'id');
+    pgs.set(id, num('osd df', n.pgs, `osd.${id}.pgs`));
+  }
+  return pgs;
+}
+
+/** OSDs from the tree and the df: "in" is a reweight above 0 (`ceph osd out` sets it to 0). */
+export function combineOsds(tree: TreeOsd[], pgs: Map<number, number>): CephOsd[] {
+  return tree.map((t) => ({
+    id: t.id,
+    host: t.host,
+    up: t.up,
+    in: t.reweight > 0,
+    crush_weight: t.crush_weight,
+    reweight: t.reweight,
+    pgs: pgs.get(t.id) ?? 0,
+    ...(t.device_class !== undefined ? { device_class: t.device_class } : {}),
+  }));
+}

@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCephCliDriver } from '../../drivers/real/ceph-cli';
+import { combineOsds, parseCephStatus, parseOsdDf, parseOsdDump, parseOsdTree } from '../../drivers/real/ceph-json';
+import { DriverError, type ExecResult } from '../../drivers/types';
+import { ok, ScriptedShell } from '../drivers/fake-shell';
+
+const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
+const noFlags = { flags: [], nooutHosts: [], groupFlags: [] };
+
+describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
+  it('status: healthy cluster', () => {
+    expect(parseCephStatus(fixture('status_idle.json'), noFlags)).toEqual({
+      health: 'HEALTH_OK',
+      osds_total: 3,
+      osds_up: 3,
+      osds_in: 3,
+      pgs_total: 1,
+      pgs_active_clean: 1,
+      mgr_available: true,
+      mons_in_quorum: ['a'],
+      mons_total: 1,
+      flags: [],
+    });
+  });
+
+  it('status: during recovery only the active+clean PGs count, and an OSD out shows in osds_in', () => {
+    const s = parseCephStatus(fixture('status_during_recovery.json'), noFlags);
+    expect(s.health).toBe('HEALTH_WARN');
+    expect([s.osds_total, s.osds_up, s.osds_in]).toEqual([3, 3, 2]);
+    expect([s.pgs_total, s.pgs_active_clean]).toEqual([9, 3]);
+  });
+
+  it('status: rejects what is not a status document', () => {
+    expect(() => parseCephStatus(fixture('osd_tree.json'), noFlags)).toThrow(DriverError);
+    expect(() => parseCephStatus('timed out', noFlags)).toThrow(/not JSON/);
+  });
+
+  it('osd dump: cluster flags without the routine ones, and the hosts carrying noout', () => {
+    const dump = parseOsdDump(fixture('osd_dump_noout_group.json'));
+    expect(dump).toEqual({ flags: ['noout'], nooutHosts: ['labhost-1'], groupFlags: ['noout'] });
+    const s = parseCephStatus(fixture('status.json'), dump);
+    expect(s.flags).toEqual(['noout']);
+  });
+
+  it('osd tree: host of each OSD from the buckets, up/down, weights, device class', () => {
+    expect(parseOsdTree(fixture('osd_tree_osd1_down.json'))).toEqual([
+      { id: 0, host: 'labhost-0', up: true, crush_weight: 0.0038909912109375, reweight: 1, device_class: 'hdd' },
+      { id: 1, host: 'labhost-1', up: false, crush_weight: 0.0038909912109375, reweight: 1, device_class: 'hdd' },
+      { id: 2, host: 'labhost-2', up: true, crush_weight: 0.003875732421875, reweight: 1, device_class: 'hdd' },
+    ]);
+  });
+
+  it('osd df: PG counts; combined with the tree, reweight 0 means out', () => {
+    expect([...parseOsdDf(fixture('osd_df.json'))]).toEqual([
+      [0, 1],
+      [1, 0],
+      [2, 1],
+    ]);
+    const drained = parseOsdDf(fixture('osd_df_osd2_reweight0.json'));
+    expect(drained.get(2)).toBe(0);
+    const tree = parseOsdTree(fixture('osd_tree.json')).map((o) => (o.id === 2 ? { ...o, reweight: 0 } : o));
+    const osds = combineOsds(tree, drained);
+    expect(osds.find((o) => o.id === 2)).toMatchObject({ in: false, pgs: 0, reweight: 0 });
+    expect(osds.find((o) => o.id === 0)).toMatchObject({ in: true, pgs: 9, host: 'labhost-0' });
+  });
+});
+
+function cephCli(script: Record<string, ExecResult>, hosts: Record<string, Record<string, ExecResult>> = {}) {
+  const admin: ScriptedShell[] = [];
+  const onHosts: Record<string, ScriptedShell> = {};
+  const driver = createCephCliDriver({
+    adminShell: async () => {
+      const s = new ScriptedShell(script);
+      admin.push(s);
+      return s;
+    },
+    hostShell: async (host) => (onHosts[host] = new ScriptedShell(hosts[host] ?? {})),
+  });
+  return { driver, admin, onHosts };
+}
+
+const C = 'ceph --connect-timeout 10';
+
+describe('ceph CLI driver', () => {
+  it('status runs ceph status and osd dump with a connect timeout, JSON output, and closes the session', async () => {
+    const { driver, admin } = cephCli({
+      [`${C} status -f json`]: ok(fixture('status.json')),
+      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+    });
+    const s = await driver.status();
+    expect(s.health).toBe('HEALTH_OK');
+    expect(s.flags).toEqual(['noout']);
+    expect(admin).toHaveLength(1);
+    expect(admin[0]!.commands).toEqual([`${C} status -f json`, `${C} osd dump -f json`]);
+    expect(admin[0]!.closed).toBe(1);
+  });
+
+  it('osds joins osd tree and osd df', async () => {
+    const { driver } = cephCli({
+      [`${C} osd tree -f json`]: ok(fixture('osd_tree_osd1_down.json')),
+      [`${C} osd df -f json`]: ok(fixture('osd_df.json')),
+    });
+    const osds = await driver.osds();
+    expect(osds.map((o) => [o.id, o.host, o.up, o.in, o.pgs])).toEqual([
+      [0, 'labhost-0', true, true, 1],
+      [1, 'labhost-1', false, true, 0],
+      [2, 'labhost-2', true, true, 1],
+    ]);
+  });
+
+  it('ok-to-stop: rc 0 yes; rc 16 no with Ceph\'s reason; rc 11 is a retryable error', async () => {
+    const { driver } = cephCli({
+      [`${C} osd ok-to-stop 0 -f json`]: ok(fixture('ok_to_stop_osd0.json')),
+      [`${C} osd ok-to-stop 0 1 -f json`]: {
+        code: 16,
+        stdout: fixture('ok_to_stop_osd0_osd1.stdout.json'),
+        stderr: fixture('ok_to_stop_osd0_osd1.stderr.txt'),
+      },
+      [`${C} osd ok-to-stop 99 -f json`]: {
+        code: 11,
+        stdout: fixture('ok_to_stop_unknown_pgs.stdout.json'),
+        stderr: fixture('ok_to_stop_unknown_pgs.stderr.txt'),
+      },
+      [`${C} osd ok-to-stop 5 -f json`]: { code: 2, stdout: '', stderr: 'Error ENOENT: osd.5 does not exist\n' },
+    });
+    expect(await driver.okToStop([0])).toEqual({ ok: true, reason: null });
+    expect(await driver.okToStop([0, 1])).toEqual({
+      ok: false,
+      reason: 'unsafe to stop osd(s) at this time (9 PGs are or would become offline)',
+    });
+    await expect(driver.okToStop([99])).rejects.toMatchObject({
+      type: 'ceph_unavailable',
+      retryable: true,
+      message: expect.stringContaining('7 pgs have unknown state'),
+    });
+    await expect(driver.okToStop([5])).rejects.toMatchObject({ type: 'command_failed', retryable: false });
+    expect(await driver.okToStop([])).toEqual({ ok: true, reason: null });
+  });
+
+  it('noout: set-group / unset-group on the host, read back from osd dump', async () => {
+    const { driver, admin } = cephCli({
+      [`${C} osd set-group noout labhost-1`]: ok('\n'),
+      [`${C} osd unset-group noout labhost-1`]: ok('\n'),
+      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+    });
+    await driver.setGroupNoout('labhost-1');
+    expect(await driver.nooutHosts()).toEqual(['labhost-1']);
+    await driver.unsetGroupNoout('labhost-1');
+    expect(admin.flatMap((s) => s.commands)).toEqual([
+      `${C} osd set-group noout labhost-1`,
+      `${C} osd dump -f json`,
+      `${C} osd unset-group noout labhost-1`,
+    ]);
+    expect(admin.every((s) => s.closed === 1)).toBe(true);
+    // Host names go into a shell command line: anything unusual is refused before it gets there.
+    await expect(driver.setGroupNoout('x; rm -rf /')).rejects.toMatchObject({ type: 'command_failed' });
+  });
+
+  it('stop/start OSDs with systemctl on the OSD host itself', async () => {
+    const { driver, onHosts, admin } = cephCli(
+      {},
+      {
+        'labhost-1': {
+          'systemctl stop ceph-osd@1 ceph-osd@4': ok(''),
+          'systemctl start ceph-osd@1 ceph-osd@4': ok(''),
+        },
+      },
+    );
+    await driver.stopOsds('labhost-1', [1, 4]);
+    expect(onHosts['labhost-1']!.commands).toEqual(['systemctl stop ceph-osd@1 ceph-osd@4']);
+    expect(onHosts['labhost-1']!.closed).toBe(1);
+    await driver.startOsds('labhost-1', [1, 4]);
+    expect(admin).toHaveLength(0);
+    await expect(driver.stopOsds('labhost-2', [2])).rejects.toMatchObject({ type: 'command_failed' });
+  });
+
+  it('sudo and a cephadm unit name are options', async () => {
+    const admin = new ScriptedShell({ 'sudo -n ceph --connect-timeout 10 osd set-group noout h1': ok('') });
+    const host = new ScriptedShell({ 'sudo -n systemctl stop ceph-abc@osd.3': ok('') });
+    const driver = createCephCliDriver({
+      adminShell: async () => admin,
+      hostShell: async () => host,
+      sudo: true,
+      osdUnit: (id) => `ceph-abc@osd.${id}`,
+    });
+    await driver.setGroupNoout('h1');
+    await driver.stopOsds('h1', [3]);
+    expect([...admin.commands, ...host.commands]).toEqual(['sudo -n ceph --connect-timeout 10 osd set-group noout h1', 'sudo -n systemctl stop ceph-abc@osd.3']);
+  });
+
+  it('a cluster without quorum is retryable; a missing ceph CLI is not', async () => {
+    const { driver } = cephCli({
+      [`${C} status -f json`]: { code: 1, stdout: '', stderr: '[errno 110] RADOS timed out (error connecting to the cluster)\n' },
+    });
+    await expect(driver.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
+    const { driver: bare } = cephCli({});
+    await expect(bare.osds()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: false });
+  });
+
+  it('the session is closed even when the command fails', async () => {
+    const { driver, admin } = cephCli({ [`${C} osd dump -f json`]: ok('not json') });
+    await expect(driver.nooutHosts()).rejects.toThrow(/not JSON/);
+    expect(admin[0]!.closed).toBe(1);
+  });
+});

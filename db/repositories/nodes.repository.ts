@@ -95,3 +95,14 @@ export async function deleteNode(db: Executor, id: string): Promise<void> {
 export async function nodesOfCluster(db: Executor, clusterId: string): Promise<Node[]> {
   return db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('hostname').execute();
 }
+
+/** The operation holding each node's lock, for the nodes that have one. */
+export async function currentOperationIds(db: Executor, nodeIds: readonly string[]): Promise<Map<string, string>> {
+  if (nodeIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('operation_locks')
+    .select(['resource_id', 'operation_id'])
+    .where('resource_id', 'in', [...nodeIds])
+    .execute();
+  return new Map(rows.map((r) => [r.resource_id, r.operation_id]));
+}

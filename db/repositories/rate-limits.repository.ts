@@ -1,0 +1,34 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../database';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface WindowCount {
+  /** Requests counted in the current window, this one included. */
+  count: number;
+  windowStart: Date;
+}
+
+/**
+ * Counts one request in the account's current one-minute window and returns the new count.
+ * The database clock decides the window and the upsert is atomic, so every API process shares one
+ * counter per account and minute.
+ */
+export async function hitRateLimitWindow(db: Executor, accountId: string): Promise<WindowCount> {
+  const row = await db
+    .insertInto('rate_limit_windows')
+    .values({ account_id: accountId, window_start: sql<Date>`date_trunc('minute', now())`, count: 1 })
+    .onConflict((oc) => oc.columns(['account_id', 'window_start']).doUpdateSet({ count: sql<number>`rate_limit_windows.count + 1` }))
+    .returning(['count', 'window_start'])
+    .executeTakeFirstOrThrow();
+  return { count: row.count, windowStart: row.window_start };
+}
+
+/** Drops windows that ended before `olderThanMinutes` ago; returns how many were removed. */
+export async function purgeRateLimitWindows(db: Executor, olderThanMinutes = 5): Promise<number> {
+  const res = await db
+    .deleteFrom('rate_limit_windows')
+    .where('window_start', '<', sql<Date>`now() - make_interval(mins => ${olderThanMinutes})`)
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

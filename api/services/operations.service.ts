@@ -146,7 +146,18 @@ class BusyError extends Error {
   }
 }
 
-async function settleIfClosed(deps: OperationDeps, operationId: string): Promise<boolean> {
+/**
+ * How long a lock may exist without its workflow before it is presumed orphaned (the API process
+ * died between committing the lock and starting the workflow). Within it, a missing workflow is
+ * one whose start is still in flight from another request, and its lock must stand.
+ */
+const START_GRACE_MS = 60_000;
+
+/**
+ * Settles the operation holding a lock when its workflow is closed or gone; answers whether the
+ * lock was released (so the caller may try again).
+ */
+export async function settleIfClosed(deps: OperationDeps, operationId: string): Promise<boolean> {
   const op = await ops.getOperationById(deps.db, operationId);
   if (!op) return false;
   if (ops.TERMINAL_STATUSES.includes(op.status)) {
@@ -170,12 +181,17 @@ async function settleIfClosed(deps: OperationDeps, operationId: string): Promise
     return true;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
+      // Not started yet (another request is between its commit and workflow.start): keep the lock.
+      if (op.run_id === null && Date.now() - op.created_at.getTime() < START_GRACE_MS) return false;
       await ops.releaseLocks(deps.db, operationId);
       return true;
     }
     return false;
   }
 }
+
+/** How long a GET waits for the running workflow to answer its query before serving the stored row. */
+export const QUERY_TIMEOUT_MS = 2_000;
 
 export interface OperationView {
   id: string;
@@ -207,7 +223,10 @@ export async function viewOperation(deps: OperationDeps, op: Operation, live = t
   let snap: OperationSnapshot | null = null;
   if (live && !ops.TERMINAL_STATUSES.includes(op.status)) {
     try {
-      snap = await deps.temporal.workflow.getHandle(op.workflow_id).query(getOperationQuery);
+      // Bounded: with no worker polling (all down, or not started yet) a query waits for one, and
+      // a GET must not hang on that; the stored row answers instead.
+      const handle = deps.temporal.workflow.getHandle(op.workflow_id);
+      snap = await deps.temporal.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query(getOperationQuery));
     } catch (err) {
       // Not started yet, or already gone: the row is the truth.
       deps.logger.debug('operation query failed; serving the stored state', { operation_id: op.id, err: String(err) });

@@ -1,0 +1,54 @@
+import Koa from 'koa';
+import type { ApiDeps, AppState } from './context';
+import { authenticate } from './middleware/auth.middleware';
+import { jsonBody } from './middleware/body.middleware';
+import { errorHandler } from './middleware/error.middleware';
+import { idempotency } from './middleware/idempotency.middleware';
+import { Metrics, metricsMiddleware } from './middleware/metrics.middleware';
+import { rateLimit } from './middleware/rate-limit.middleware';
+import { requestContext } from './middleware/request-id.middleware';
+import { addApiKeyRoutes } from './routes/api-keys.routes';
+import { addNodeRoutes } from './routes/nodes.routes';
+import { addOperationRoutes } from './routes/operations.routes';
+import { RouteTable } from './routes/route-table';
+import { addSandboxRoutes } from './routes/sandbox.routes';
+import { addSystemRoutes } from './routes/system.routes';
+import type { SchemaObject } from './schemas/common.schemas';
+import { buildOpenApiDocument } from './schemas/openapi';
+import { createHousekeeper } from './services/housekeeping.service';
+
+export const API_VERSION = '1.0.0';
+
+/**
+ * The Koa application, without listening (main.ts does that; tests serve it on an ephemeral port).
+ *
+ * Order: request id and access log → metrics → the one error handler → routes. Authenticated
+ * routes then run auth (401/403) → rate limit (429) → JSON body (415/413/400) → Idempotency-Key →
+ * handler, which validates query and body against the same schemas the OpenAPI document shows.
+ */
+export function createApp(deps: ApiDeps): Koa<AppState> {
+  const app = new Koa<AppState>();
+  const metrics = new Metrics();
+  const housekeeper = createHousekeeper(deps);
+
+  const table = new RouteTable([authenticate(deps), rateLimit(deps), jsonBody(), idempotency(deps)]);
+  let openapi: SchemaObject | undefined;
+  addSystemRoutes(table, deps, metrics, () => (openapi ??= buildOpenApiDocument(table.specs, { version: API_VERSION })));
+  addNodeRoutes(table, deps);
+  addOperationRoutes(table, deps);
+  addApiKeyRoutes(table, deps);
+  addSandboxRoutes(table, deps);
+
+  app.use(requestContext(deps.logger));
+  app.use(metricsMiddleware(metrics));
+  app.use(errorHandler());
+  app.use(async (_ctx, next) => {
+    await next();
+    housekeeper.maybeRun();
+  });
+  app.use(table.router.routes());
+  app.use(table.router.allowedMethods());
+  // Errors are answered by errorHandler; what reaches here is a broken socket, worth a line only.
+  app.on('error', (err: unknown) => deps.logger.warn('http error', { err: String(err) }));
+  return app;
+}

@@ -1,0 +1,50 @@
+import type { Client } from '@temporalio/client';
+import type { ParameterizedContext } from 'koa';
+import type { Account, Db } from '../db/database';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/logger';
+import type { Environment, KeyKind } from '../lib/secrets';
+import { ApiError } from './errors';
+
+/** Everything the API needs, built once per process in main.ts (STYLE 5) and injected. */
+export interface ApiDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+  logger: Logger;
+}
+
+/** Who is calling: set by the auth middleware from the API key. */
+export interface AuthState {
+  accountId: string;
+  environment: Environment;
+  keyKind: KeyKind;
+  keyId: string;
+  plan: Account['plan'];
+}
+
+export interface AppState {
+  /** The request id (echoed from X-Request-ID or generated); in every error body and log line. */
+  requestId: string;
+  /** A logger whose lines all carry the request id. */
+  logger: Logger;
+  /** Set by the auth middleware on authenticated routes. */
+  auth?: AuthState;
+  /** The parsed JSON body (undefined when the request had none), set by the body reader. */
+  body?: unknown;
+  /**
+   * What the idempotency middleware stores for replay instead of the response body, when the body
+   * holds something that must not be kept (an API key's secret).
+   */
+  idempotentReplayBody?: unknown;
+  /** The route template that matched, for metrics and logs (never the raw path with ids). */
+  routeName?: string;
+}
+
+export type AppContext = ParameterizedContext<AppState>;
+
+/** The caller of an authenticated route (the route chain guarantees the auth middleware ran). */
+export function authOf(ctx: { state: AppState }): AuthState {
+  if (!ctx.state.auth) throw new ApiError('unauthorized', 'Authentication required.');
+  return ctx.state.auth;
+}

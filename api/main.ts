@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createDb, type Db } from '../db/database';
+import { loadConfig, type Config } from '../lib/config';
+import { createLogger, type Logger } from '../lib/logger';
+import { connectTemporalClient } from '../lib/temporal';
+import { createApp } from './app';
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** How long in-flight requests get to finish on close before their connections are cut. */
+const DRAIN_MS = 10_000;
+
+/**
+ * Wires the API: one Temporal client for the process, the injected database, the Koa app, an HTTP
+ * server on config.host:config.port. `close` stops accepting, lets in-flight requests finish (up to
+ * DRAIN_MS), then closes the Temporal connection. The database belongs to the caller.
+ */
+export async function startApi(config: Config, deps: { db: Db; logger?: Logger }): Promise<RunningApi> {
+  const logger = deps.logger ?? createLogger(config.logLevel, { component: 'api' });
+  // Lazy: the API may start before Temporal answers; /readyz says when it does.
+  const temporal = await connectTemporalClient(config, { lazy: true });
+  const app = createApp({ db: deps.db, temporal, config, logger });
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 5_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await temporal.connection.close();
+    throw err;
+  }
+  const { port, address, family } = server.address() as AddressInfo;
+  const url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  logger.info('api listening', { url, temporal: config.temporal.address, namespace: config.temporal.namespace });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        await closed;
+        clearTimeout(timer);
+        await temporal.connection.close();
+        logger.info('api stopped');
+      })()),
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel, { component: 'api' });
+  const db = createDb(config.databaseUrl);
+  const api = await startApi(config, { db, logger });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    api
+      .close()
+      .then(() => db.destroy())
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error('shutdown failed', { err: String(err) });
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`nodefoundry api: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

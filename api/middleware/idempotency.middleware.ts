@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import type { Middleware } from 'koa';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  IDEMPOTENCY_TTL_HOURS,
+  releaseIdempotencyKey,
+} from '../../db/repositories/idempotency.repository';
+import type { ApiDeps, AppState } from '../context';
+import { authOf } from '../context';
+import { ApiError } from '../errors';
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/** JSON with object keys sorted, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** What makes two requests "the same": method, path and query, environment, and body. */
+export function requestFingerprint(method: string, url: string, environment: string, body: unknown): string {
+  return createHash('sha256')
+    .update(`${method} ${url}\n${environment}\n${body === undefined ? '' : canonicalJson(body)}`)
+    .digest('hex');
+}
+
+/**
+ * `Idempotency-Key` on POST: the first successful (2xx) response is stored for 24 h and replayed
+ * for the same key and the same request; another request under that key is 409
+ * `idempotency_key_reused`; a duplicate arriving while the first is still running is 409
+ * `idempotency_in_progress`. A request that fails is forgotten, so the client can retry it with the
+ * same key. The claim is one atomic statement, so this holds across API processes.
+ */
+export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
+  return async (ctx, next) => {
+    const key = ctx.get('Idempotency-Key');
+    if (ctx.method !== 'POST' || key === '') return next();
+    if (!KEY_PATTERN.test(key)) {
+      throw new ApiError('validation_error', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', { field: 'Idempotency-Key' });
+    }
+    const auth = authOf(ctx);
+    const fingerprint = requestFingerprint(ctx.method, ctx.url, auth.environment, ctx.state.body);
+    const claim = await claimIdempotencyKey(deps.db, auth.accountId, key, fingerprint);
+    if (claim.outcome !== 'claimed') {
+      if (claim.requestHash !== fingerprint) {
+        throw new ApiError(
+          'idempotency_key_reused',
+          `Idempotency-Key was already used for a different request in the last ${IDEMPOTENCY_TTL_HOURS} hours.`,
+          { field: 'Idempotency-Key' },
+        );
+      }
+      if (claim.outcome === 'in_progress') {
+        throw new ApiError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', {
+          field: 'Idempotency-Key',
+        });
+      }
+      ctx.status = claim.status;
+      ctx.body = claim.body;
+      ctx.set('Idempotent-Replayed', 'true');
+      return;
+    }
+
+    let succeeded = false;
+    try {
+      await next();
+      succeeded = ctx.status >= 200 && ctx.status < 300;
+    } finally {
+      if (succeeded) {
+        const stored = 'idempotentReplayBody' in ctx.state ? ctx.state.idempotentReplayBody : ctx.body;
+        // The work is done: failing the response now would invite a retry that repeats it. An
+        // unrecorded claim goes stale and is released after IDEMPOTENCY_STALE_CLAIM_SECONDS.
+        await completeIdempotencyKey(deps.db, auth.accountId, key, ctx.status, stored ?? null).catch((err: unknown) =>
+          ctx.state.logger.warn('idempotency record not saved', { err: String(err) }),
+        );
+      } else {
+        await releaseIdempotencyKey(deps.db, auth.accountId, key);
+      }
+    }
+  };
+}

@@ -1,0 +1,183 @@
+import { idPattern, isId } from '../../lib/ids';
+import * as nodes from '../../db/repositories/nodes.repository';
+import { authOf, type ApiDeps } from '../context';
+import { dataResponseSchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema } from '../schemas/common.schemas';
+import {
+  nodeListQuerySchema,
+  nodeViewSchema,
+  patchNodeBodySchema,
+  rebootAcceptedResponseSchema,
+  rebootNodeBodySchema,
+  registeredNodeResponseSchema,
+  registerNodeBodySchema,
+} from '../schemas/nodes.schemas';
+import { bodyValidator, parse, queryValidator } from '../schemas/validation';
+import {
+  deleteNode,
+  getNodeOr404,
+  nodeNotFound,
+  nodeViews,
+  rebootNode,
+  registerNode,
+  setNodeHold,
+} from '../services/nodes.service';
+import type { RouteTable } from './route-table';
+
+const validRegister = bodyValidator(registerNodeBodySchema);
+const validPatch = bodyValidator(patchNodeBodySchema);
+const validReboot = bodyValidator(rebootNodeBodySchema);
+const validList = queryValidator(nodeListQuerySchema);
+const validNoQuery = queryValidator(emptyQuerySchema);
+
+const idParam = [{ name: 'id', pattern: idPattern('node'), description: 'Node id (node_…).' }];
+
+/** Ids that cannot be node ids are simply not found (404), like any other unknown node. */
+function nodeIdOf(params: Record<string, string | undefined>): string {
+  const id = params.id ?? '';
+  if (!isId('node', id)) throw nodeNotFound(id);
+  return id;
+}
+
+export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/nodes',
+      operationId: 'registerNode',
+      summary: 'Register a node',
+      description:
+        'Stores the node (credentials encrypted, never returned) and starts its inventory operation: SSH host key pinned, CPU, memory, drives and SMART read, BMC checked; the node then becomes `ready`. With a sandbox key the machine is simulated.',
+      tag: 'Nodes',
+      auth: true,
+      body: registerNodeBodySchema,
+      responses: {
+        202: { description: 'Registered; the inventory operation runs (`operation_id`).', schema: registeredNodeResponseSchema },
+        409: { description: '`address_in_use`: another node already uses ip_address or ipmi_address (`field`, `node_id`).' },
+      },
+    },
+    async (ctx) => {
+      const body = parse(validRegister, ctx.state.body, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const auth = authOf(ctx);
+      const data = await registerNode({ ...deps, logger: ctx.state.logger }, auth, ctx.state.requestId, body);
+      ctx.status = 202;
+      ctx.body = { data };
+    },
+  );
+
+  table.add(
+    {
+      method: 'get',
+      path: '/v1/nodes',
+      operationId: 'listNodes',
+      summary: 'List nodes',
+      description: 'All registered nodes of this account and environment, newest first.',
+      tag: 'Nodes',
+      auth: true,
+      query: nodeListQuerySchema,
+      responses: { 200: { description: 'A page of nodes.', schema: listResponseSchema(nodeViewSchema) } },
+    },
+    async (ctx) => {
+      const q = parse(validList, { ...ctx.query }, 'query');
+      const auth = authOf(ctx);
+      const { rows, total } = await nodes.listNodes(
+        deps.db,
+        auth,
+        { ...(q.cluster_id ? { clusterId: q.cluster_id } : {}), ...(q.status ? { status: q.status } : {}) },
+        limitOffset(q),
+      );
+      ctx.body = listBody(await nodeViews(deps, rows), total, q);
+    },
+  );
+
+  table.add(
+    {
+      method: 'get',
+      path: '/v1/nodes/{id}',
+      operationId: 'getNode',
+      summary: 'Get a node',
+      tag: 'Nodes',
+      auth: true,
+      pathParams: idParam,
+      responses: { 200: { description: 'The node.', schema: dataResponseSchema(nodeViewSchema) } },
+    },
+    async (ctx) => {
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const node = await getNodeOr404(deps, authOf(ctx), nodeIdOf(ctx.params));
+      ctx.body = { data: (await nodeViews(deps, [node]))[0] };
+    },
+  );
+
+  table.add(
+    {
+      method: 'patch',
+      path: '/v1/nodes/{id}',
+      operationId: 'updateNode',
+      summary: 'Hold or release a node',
+      description: 'A held node (`state: "hold"`) is never picked for new work; its reboot and upgrade steps refuse with 409 `node_held`.',
+      tag: 'Nodes',
+      auth: true,
+      pathParams: idParam,
+      body: patchNodeBodySchema,
+      responses: { 200: { description: 'The updated node.', schema: dataResponseSchema(nodeViewSchema) } },
+    },
+    async (ctx) => {
+      const body = parse(validPatch, ctx.state.body, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      ctx.body = { data: await setNodeHold(deps, authOf(ctx), nodeIdOf(ctx.params), body.state === 'hold') };
+    },
+  );
+
+  table.add(
+    {
+      method: 'delete',
+      path: '/v1/nodes/{id}',
+      operationId: 'deleteNode',
+      summary: 'Delete a node',
+      description: 'Only a node in no cluster and with no running operation (409 otherwise).',
+      tag: 'Nodes',
+      auth: true,
+      pathParams: idParam,
+      responses: {
+        204: { description: 'Deleted.' },
+        409: { description: '`invalid_state` (in a cluster) or `resource_busy` (an operation is running; `operation_id`).' },
+      },
+    },
+    async (ctx) => {
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      await deleteNode({ ...deps, logger: ctx.state.logger }, authOf(ctx), nodeIdOf(ctx.params));
+      ctx.status = 204;
+    },
+  );
+
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/nodes/{id}/reboot',
+      operationId: 'rebootNode',
+      summary: 'Reboot a node',
+      description:
+        'Sets noout for the host, optionally stops its OSDs, power-cycles through IPMI (graceful: soft off, wait, on; hard: off, on), waits for SSH and the OSDs, unsets noout and waits for clean PGs. One operation at a time per node and per cluster.',
+      tag: 'Nodes',
+      auth: true,
+      pathParams: idParam,
+      body: rebootNodeBodySchema,
+      bodyRequired: false,
+      responses: {
+        202: { description: 'Accepted; poll the operation.', schema: rebootAcceptedResponseSchema },
+        409: {
+          description:
+            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, or `invalid_state` (the node is not ready or active).',
+        },
+      },
+    },
+    async (ctx) => {
+      const body = parse(validReboot, ctx.state.body ?? {}, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const data = await rebootNode({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, nodeIdOf(ctx.params), body);
+      ctx.status = 202;
+      ctx.body = { data };
+    },
+  );
+}
+

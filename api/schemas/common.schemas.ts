@@ -1,0 +1,88 @@
+import type { JSONSchemaType } from 'ajv';
+import { ERROR_STATUS } from '../errors';
+
+/** JSON Schema objects used only to document responses (requests are validated with typed schemas). */
+export type SchemaObject = Record<string, unknown>;
+
+export const MAX_PER_PAGE = 100;
+
+export interface PageQuery {
+  page: number;
+  per_page: number;
+}
+
+export const pageProperties = {
+  page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1, description: 'Page number, from 1.' },
+  per_page: { type: 'integer', minimum: 1, maximum: MAX_PER_PAGE, default: 25, description: `Items per page (max ${MAX_PER_PAGE}).` },
+} as const;
+
+export const pageQuerySchema: JSONSchemaType<PageQuery> = {
+  type: 'object',
+  properties: pageProperties,
+  required: [],
+  additionalProperties: false,
+};
+
+/** For routes that take no query parameters: any parameter is a 400, not silently ignored. */
+export type EmptyQuery = Record<string, never>;
+export const emptyQuerySchema = {
+  type: 'object',
+  properties: {},
+  required: [],
+  additionalProperties: false,
+} as unknown as JSONSchemaType<EmptyQuery>;
+
+/** For POSTs that take no parameters (cancel): no body, `{}`, and nothing else. */
+export const emptyBodySchema = emptyQuerySchema;
+
+export function limitOffset(q: PageQuery): { limit: number; offset: number } {
+  return { limit: q.per_page, offset: (q.page - 1) * q.per_page };
+}
+
+export function listBody<T>(data: T[], total: number, q: PageQuery): { data: T[]; meta: { page: number; per_page: number; total: number } } {
+  return { data, meta: { page: q.page, per_page: q.per_page, total } };
+}
+
+export const timestamp = { type: 'string', format: 'date-time' } as const;
+export const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' } as const;
+export const nullableString = { type: ['string', 'null'] } as const;
+
+export const errorResponseSchema: SchemaObject = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'request_id'],
+      properties: {
+        code: { type: 'string', enum: Object.keys(ERROR_STATUS) },
+        message: { type: 'string' },
+        request_id: { type: 'string' },
+        field: { type: 'string', description: 'The offending field or parameter (validation_error, address_in_use, idempotency errors).' },
+        operation_id: { type: 'string', description: 'The running operation (resource_busy).' },
+        resource_id: { type: 'string', description: 'The busy resource (resource_busy).' },
+        node_id: { type: 'string', description: 'The node already using the address (address_in_use).' },
+      },
+      additionalProperties: true,
+    },
+  },
+};
+
+export function listResponseSchema(item: SchemaObject): SchemaObject {
+  return {
+    type: 'object',
+    required: ['data', 'meta'],
+    properties: {
+      data: { type: 'array', items: item },
+      meta: {
+        type: 'object',
+        required: ['page', 'per_page', 'total'],
+        properties: { page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } },
+      },
+    },
+  };
+}
+
+export function dataResponseSchema(item: SchemaObject): SchemaObject {
+  return { type: 'object', required: ['data'], properties: { data: item } };
+}

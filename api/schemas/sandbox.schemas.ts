@@ -1,0 +1,62 @@
+import type { JSONSchemaType } from 'ajv';
+import { SANDBOX_FAULTS, type SandboxFault } from '../../drivers/sandbox';
+import { idPattern } from '../../lib/ids';
+import { dataResponseSchema, timestamp, type SchemaObject } from './common.schemas';
+
+export interface SetFaultsBody {
+  /** After validation every known fault is present: absent ones default to false (off). */
+  faults: Record<SandboxFault, boolean>;
+}
+
+const FAULT_DESCRIPTIONS: Record<SandboxFault, string> = {
+  bmc_unreachable: 'The BMC does not answer: power calls fail with bmc_unreachable (retried, then failed).',
+  bmc_auth_fail: 'The BMC rejects the credentials: bmc_auth_failed, never retried.',
+  no_boot: 'Power comes on but the OS never boots: SSH stays unreachable.',
+  soft_off_ignored: 'The OS ignores ACPI soft power-off: a graceful reboot waits until it times out or is cancelled.',
+  host_key_changed: 'The host presents another SSH host key: host_key_mismatch.',
+  osds_stay_down: 'The host boots but its OSDs never come up.',
+};
+
+export const setFaultsBodySchema: JSONSchemaType<SetFaultsBody> = {
+  type: 'object',
+  properties: {
+    faults: {
+      type: 'object',
+      description: 'The complete set of faults: each known fault on (true) or off (false or absent). `{}` clears them all.',
+      properties: Object.fromEntries(
+        SANDBOX_FAULTS.map((f) => [f, { type: 'boolean', default: false, description: FAULT_DESCRIPTIONS[f] }]),
+      ) as unknown as JSONSchemaType<SetFaultsBody>['properties']['faults']['properties'],
+      required: [],
+      additionalProperties: false,
+    },
+  },
+  required: ['faults'],
+  additionalProperties: false,
+};
+
+export const sandboxMachineViewSchema: SchemaObject = {
+  type: 'object',
+  required: ['node_id', 'machine_id', 'power_state', 'running', 'shutting_down', 'faults', 'power_log'],
+  properties: {
+    node_id: { type: 'string', pattern: idPattern('node') },
+    machine_id: { type: 'string' },
+    hostname: { type: 'string' },
+    ip_address: { type: 'string' },
+    ipmi_address: { type: 'string' },
+    power_state: { type: 'string', enum: ['on', 'off'] },
+    running: { type: 'boolean', description: 'The OS is up (SSH answers).' },
+    shutting_down: { type: 'boolean', description: 'A soft power-off is in progress.' },
+    boot_delay_ms: { type: 'integer' },
+    shutdown_delay_ms: { type: 'integer' },
+    cpu_cores: { type: 'integer' },
+    ram_gb: { type: 'integer' },
+    faults: { type: 'array', items: { type: 'string', enum: [...SANDBOX_FAULTS] } },
+    power_log: {
+      type: 'array',
+      description: 'Every chassis command the simulated BMC accepted, oldest first.',
+      items: { type: 'object', required: ['action', 'at'], properties: { action: { type: 'string' }, at: timestamp } },
+    },
+  },
+};
+
+export const sandboxMachineResponseSchema = dataResponseSchema(sandboxMachineViewSchema);

@@ -1,0 +1,283 @@
+import { utils as sshUtils } from 'ssh2';
+import type { Transaction } from 'kysely';
+import type { Database, Node } from '../../db/database';
+import * as nodes from '../../db/repositories/nodes.repository';
+import { runningOperationFor } from '../../db/repositories/operations.repository';
+import { rackSandboxMachine } from '../../drivers/sandbox';
+import { newId } from '../../lib/ids';
+import { encryptSecret } from '../../lib/secrets';
+import type { RebootNodeInput, RegisterNodeInput } from '../../workflows/contracts';
+import type { ApiDeps, AuthState } from '../context';
+import { ApiError } from '../errors';
+import type { RebootNodeBody, RegisterNodeBody } from '../schemas/nodes.schemas';
+import { canonicalIp } from '../schemas/validation';
+import { settleIfClosed, startOperation } from './operations.service';
+
+/** A node as the API shows it. Credentials (encrypted key and password) are never part of it. */
+export interface NodeView {
+  id: string;
+  hostname: string;
+  status: string;
+  state: 'hold' | 'ready';
+  held: boolean;
+  status_reason: string | null;
+  cluster_id: string | null;
+  ip_address: string;
+  ssh_port: number;
+  ssh_user: string;
+  ipmi_address: string;
+  ipmi_port: number;
+  ipmi_username: string;
+  ssh_host_key_fingerprint: string | null;
+  cpu_cores: number | null;
+  ram_gb: number | null;
+  drives: Node['drives'];
+  rack: string | null;
+  zone: string | null;
+  current_operation_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function nodeView(n: Node, currentOperationId: string | null): NodeView {
+  return {
+    id: n.id,
+    hostname: n.hostname,
+    status: n.status,
+    state: n.held ? 'hold' : 'ready',
+    held: n.held,
+    status_reason: n.status_reason,
+    cluster_id: n.cluster_id,
+    ip_address: n.ip_address,
+    ssh_port: n.ssh_port,
+    ssh_user: n.ssh_user,
+    ipmi_address: n.ipmi_address,
+    ipmi_port: n.ipmi_port,
+    ipmi_username: n.ipmi_username,
+    ssh_host_key_fingerprint: n.ssh_host_key_fingerprint,
+    cpu_cores: n.cpu_cores,
+    ram_gb: n.ram_gb,
+    drives: n.drives,
+    rack: n.rack,
+    zone: n.zone,
+    current_operation_id: currentOperationId,
+    created_at: n.created_at.toISOString(),
+    updated_at: n.updated_at.toISOString(),
+  };
+}
+
+export async function nodeViews(deps: Pick<ApiDeps, 'db'>, rows: Node[]): Promise<NodeView[]> {
+  const current = await nodes.currentOperationIds(deps.db, rows.map((n) => n.id));
+  return rows.map((n) => nodeView(n, current.get(n.id) ?? null));
+}
+
+export function nodeNotFound(id: string): ApiError {
+  return new ApiError('node_not_found', `No node with ID ${id} exists in this account.`);
+}
+
+export async function getNodeOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string): Promise<Node> {
+  const node = await nodes.getScopedNode(deps.db, auth, id);
+  if (!node) throw nodeNotFound(id);
+  return node;
+}
+
+/**
+ * Accepts only an unencrypted private key ssh2 can use: a passphrase-protected key, a public key
+ * or garbage is a 400 now rather than an ssh_auth_failed during inventory.
+ */
+export function checkPrivateKey(text: string): void {
+  let parsed: ReturnType<typeof sshUtils.parseKey>;
+  try {
+    parsed = sshUtils.parseKey(text);
+  } catch {
+    parsed = new Error('unparseable');
+  }
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) {
+    const encrypted = key instanceof Error && /passphrase|encrypted/i.test(key.message);
+    throw new ApiError(
+      'validation_error',
+      encrypted
+        ? 'ssh_private_key is encrypted: provide an unencrypted private key (no passphrase).'
+        : 'ssh_private_key is not a private key ssh2 can read (OpenSSH or PEM: RSA, ECDSA, Ed25519).',
+      { field: 'ssh_private_key' },
+    );
+  }
+  if (!key.isPrivateKey()) {
+    throw new ApiError('validation_error', 'ssh_private_key is a public key; the private key is needed.', { field: 'ssh_private_key' });
+  }
+}
+
+const UNIQUE_CONSTRAINT_FIELDS: Record<string, 'ip_address' | 'ipmi_address'> = {
+  nodes_ip_unique: 'ip_address',
+  nodes_ipmi_unique: 'ipmi_address',
+  sandbox_machines_bmc_unique: 'ipmi_address',
+};
+
+function uniqueViolationField(err: unknown): 'ip_address' | 'ipmi_address' | undefined {
+  const e = err as { code?: unknown; constraint?: unknown };
+  return e && e.code === '23505' && typeof e.constraint === 'string' ? UNIQUE_CONSTRAINT_FIELDS[e.constraint] : undefined;
+}
+
+function addressInUse(field: 'ip_address' | 'ipmi_address', address: string, nodeId: string | null): ApiError {
+  return new ApiError(
+    'address_in_use',
+    `${field} ${address} is already used by ${nodeId ? `node ${nodeId}` : 'another node'}: two records must never drive one machine.`,
+    { field, ...(nodeId ? { node_id: nodeId } : {}) },
+  );
+}
+
+export interface RegisteredNode extends NodeView {
+  operation_id: string;
+}
+
+/**
+ * Registers a node and starts its inventory. The node row (credentials encrypted with the
+ * configured key) is written in the operation's transaction, so it exists before the workflow
+ * starts and disappears with the operation if anything fails; the workflow gets ids only.
+ */
+export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: string, body: RegisterNodeBody): Promise<RegisteredNode> {
+  checkPrivateKey(body.ssh_private_key);
+  const nodeId = newId('node');
+  const scope = nodes.addressScope(auth.environment, auth.accountId);
+  const ip = { address: canonicalIp(body.ip_address), port: body.ssh_port };
+  const ipmi = { address: canonicalIp(body.ipmi_address), port: body.ipmi_port };
+
+  let operationId: string;
+  try {
+    const op = await startOperation<RegisterNodeInput>(deps, {
+      accountId: auth.accountId,
+      environment: auth.environment,
+      type: 'node.register',
+      requestId,
+      primaryResourceId: nodeId,
+      nodeId,
+      lockResourceIds: [nodeId],
+      params: { hostname: body.hostname, ip_address: ip.address, ipmi_address: ipmi.address },
+      input: (opId) => ({ operationId: opId, accountId: auth.accountId, nodeId }),
+      summary: `Register ${body.hostname} (${ip.address})`,
+      precheck: async (trx) => {
+        const conflict = await nodes.findAddressConflict(trx, scope, ip, ipmi);
+        if (conflict) throw addressInUse(conflict.field, conflict.field === 'ip_address' ? ip.address : ipmi.address, conflict.node_id);
+      },
+      onCreate: async (trx) => {
+        await nodes.insertNode(trx, {
+          id: nodeId,
+          account_id: auth.accountId,
+          environment: auth.environment,
+          address_scope: scope,
+          hostname: body.hostname,
+          ip_address: ip.address,
+          ssh_port: ip.port,
+          ssh_user: body.ssh_user,
+          ssh_private_key_enc: encryptSecret(deps.config.secretKey, body.ssh_private_key),
+          ipmi_address: ipmi.address,
+          ipmi_port: ipmi.port,
+          ipmi_username: body.ipmi_username,
+          ipmi_password_enc: encryptSecret(deps.config.secretKey, body.ipmi_password),
+          status: 'pending',
+          rack: body.rack ?? null,
+          zone: body.zone ?? null,
+        });
+        if (auth.environment === 'sandbox') {
+          // The simulated machine is racked with the node: same transaction, so neither exists alone.
+          await rackSandboxMachine(
+            trx,
+            {
+              accountId: auth.accountId,
+              hostname: body.hostname,
+              ipAddress: ip.address,
+              ipmiAddress: ipmi.address,
+              bmcUsername: body.ipmi_username,
+              bmcPassword: body.ipmi_password,
+            },
+            deps.config.sandboxSpeed,
+          );
+        }
+      },
+    });
+    operationId = op.id;
+  } catch (err) {
+    // Two registrations of one address racing past the precheck: the unique constraint decides.
+    const field = uniqueViolationField(err);
+    if (!field) throw err;
+    const conflict = await nodes.findAddressConflict(deps.db, scope, ip, ipmi);
+    throw addressInUse(field, field === 'ip_address' ? ip.address : ipmi.address, conflict?.field === field ? conflict.node_id : null);
+  }
+  const node = (await nodes.getNodeById(deps.db, nodeId))!;
+  const current = await runningOperationFor(deps.db, nodeId);
+  return { ...nodeView(node, current), operation_id: operationId };
+}
+
+export async function setNodeHold(deps: ApiDeps, auth: AuthState, id: string, hold: boolean): Promise<NodeView> {
+  const node = await deps.db.transaction().execute(async (trx) => {
+    const n = await nodes.getScopedNode(trx, auth, id, true);
+    if (!n) throw nodeNotFound(id);
+    if (n.held !== hold) await nodes.updateNode(trx, id, { held: hold });
+    return (await nodes.getNodeById(trx, id))!;
+  });
+  return nodeView(node, await runningOperationFor(deps.db, id));
+}
+
+/**
+ * Deletes a node that is in no cluster and has no running operation. The node row is locked first:
+ * an operation that starts concurrently locks the same row in its precheck, so either it sees the
+ * node gone (404) or this sees its lock (409), never both proceeding.
+ */
+export async function deleteNode(deps: ApiDeps, auth: AuthState, id: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const busyWith = await deps.db.transaction().execute(async (trx) => {
+      const n = await nodes.getScopedNode(trx, auth, id, true);
+      if (!n) throw nodeNotFound(id);
+      if (n.cluster_id) {
+        throw new ApiError('invalid_state', `Node ${id} is a member of cluster ${n.cluster_id}; remove it from the cluster first.`, {
+          cluster_id: n.cluster_id,
+        });
+      }
+      const running = await runningOperationFor(trx, id);
+      if (running) return running;
+      await nodes.deleteNode(trx, id);
+      return null;
+    });
+    if (busyWith === null) return;
+    if (attempt === 0 && (await settleIfClosed(deps, busyWith))) continue;
+    throw new ApiError('resource_busy', `${id} is busy with operation ${busyWith}.`, { operation_id: busyWith, resource_id: id });
+  }
+}
+
+export interface RebootAccepted {
+  operation_id: string;
+  node_id: string;
+  status: 'pending';
+}
+
+/** Starts a reboot. Locks the node, and its cluster when it is in one (one operation per cluster). */
+export async function rebootNode(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: RebootNodeBody): Promise<RebootAccepted> {
+  const node = await getNodeOr404(deps, auth, id);
+  const clusterId = node.cluster_id;
+  const op = await startOperation<RebootNodeInput>(deps, {
+    accountId: auth.accountId,
+    environment: auth.environment,
+    type: 'node.reboot',
+    requestId,
+    primaryResourceId: id,
+    nodeId: id,
+    clusterId,
+    lockResourceIds: clusterId ? [id, clusterId] : [id],
+    params: { method: body.method, drain_osds: body.drain_osds },
+    input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id, method: body.method, drainOsds: body.drain_osds }),
+    summary: `Reboot ${node.hostname} (${body.method})`,
+    precheck: async (trx: Transaction<Database>) => {
+      const n = await nodes.getScopedNode(trx, auth, id, true);
+      if (!n) throw nodeNotFound(id);
+      if (n.cluster_id !== clusterId) {
+        throw new ApiError('conflict', `Node ${id} changed cluster while the reboot was being requested; retry.`);
+      }
+      if (n.held) throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+      if (n.status !== 'ready' && n.status !== 'active') {
+        throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or active nodes can be rebooted.`, { status: n.status });
+      }
+    },
+  });
+  return { operation_id: op.id, node_id: id, status: 'pending' };
+}

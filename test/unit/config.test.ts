@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, generateSecretKey, loadConfig, parseSecretKey } from '../../lib/config';
+
+const base = () => ({
+  DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
+  NF_SECRET_KEY: generateSecretKey(),
+});
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('has working defaults and is frozen', () => {
+    const c = loadConfig(base());
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.temporal).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'nodefoundry' });
+    expect(c.secretKey.length).toBe(32);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.temporal)).toBe(true);
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow();
+  });
+
+  it('names the variable that is missing or wrong', () => {
+    expect(configError({ NF_SECRET_KEY: generateSecretKey() })).toMatch(/DATABASE_URL is required/);
+    expect(configError({ ...base(), DATABASE_URL: 'mysql://x' })).toMatch(/DATABASE_URL must be a postgres/);
+    expect(configError({ DATABASE_URL: base().DATABASE_URL })).toMatch(/NF_SECRET_KEY is required/);
+    expect(configError({ ...base(), NF_SECRET_KEY: 'abcd' })).toMatch(/NF_SECRET_KEY must be 32 bytes/);
+    expect(configError({ ...base(), PORT: '80a' })).toMatch(/PORT must be an integer/);
+    expect(configError({ ...base(), PORT: '70000' })).toMatch(/PORT must be between 0 and 65535/);
+    expect(configError({ ...base(), NF_LOG_LEVEL: 'loud' })).toMatch(/NF_LOG_LEVEL must be one of/);
+    expect(configError({ ...base(), NF_SANDBOX_SPEED: '-1' })).toMatch(/NF_SANDBOX_SPEED/);
+    expect(configError({ ...base(), NF_POLL_INTERVAL_MS: '1' })).toMatch(/NF_POLL_INTERVAL_MS must be between/);
+  });
+
+  it('reads secret keys as hex or base64, and only 32 bytes', () => {
+    const hex = generateSecretKey();
+    expect(parseSecretKey(hex).toString('hex')).toBe(hex);
+    const b64 = Buffer.from(hex, 'hex').toString('base64');
+    expect(parseSecretKey(b64).equals(Buffer.from(hex, 'hex'))).toBe(true);
+    expect(() => parseSecretKey(Buffer.alloc(16).toString('base64'))).toThrow(ConfigError);
+  });
+
+  it('takes overrides for tests and trims the UI URL', () => {
+    const c = loadConfig({ ...base(), PORT: '0', TEMPORAL_TASK_QUEUE: 'q1', TEMPORAL_UI_URL: 'http://ui:8233/', NF_SANDBOX_SPEED: '0' });
+    expect(c.port).toBe(0);
+    expect(c.temporal.taskQueue).toBe('q1');
+    expect(c.temporal.uiUrl).toBe('http://ui:8233');
+    expect(c.sandboxSpeed).toBe(0);
+  });
+});

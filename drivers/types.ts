@@ -100,6 +100,11 @@ export interface CephStatus {
   mgr_available: boolean;
   mons_in_quorum: string[];
   mons_total: number;
+  /**
+   * OSD map flags in effect: cluster-wide ones (routine feature flags such as sortbitwise left out)
+   * plus any set on a CRUSH node or device class, e.g. "noout" while a host carries it (nooutHosts()
+   * says which). Sorted, no duplicates.
+   */
   flags: string[];
 }
 

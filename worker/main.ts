@@ -38,6 +38,10 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
     // Workflow bodies are small; most time is spent waiting on hardware in activities.
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: '10 seconds',
+    // Cancellation reaches a waiting activity only with a heartbeat reply; the default throttle
+    // (80 % of the heartbeat timeout) would let a cancelled reboot keep waiting for ~24 s.
+    maxHeartbeatThrottleInterval: '2 seconds',
+    defaultHeartbeatThrottleInterval: '2 seconds',
   });
   const done = worker.run().finally(() => connection.close());
   logger.info('worker started', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace });

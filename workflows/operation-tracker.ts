@@ -15,6 +15,11 @@ export class OperationTracker {
   private startedAt: string | null = null;
   private completedAt: string | null = null;
   private current: string | null = null;
+  /**
+   * A terminal status is shown to queries only once the final state is in PostgreSQL (and the
+   * locks are released): a client that sees "completed" can start the next operation at once.
+   */
+  private recorded = false;
   /** Logs are capped so a long operation's query answer and final row stay small. */
   private static readonly MAX_LOGS = 500;
 
@@ -85,7 +90,19 @@ export class OperationTracker {
     for (const s of this.steps) if (s.status === 'pending') s.status = 'skipped';
   }
 
+  /** Called after the final state was written: queries now report the terminal status. */
+  markRecorded(): void {
+    this.recorded = true;
+  }
+
   snapshot(): OperationSnapshot {
+    const s = this.finalSnapshot();
+    if (this.recorded || s.status === 'in_progress' || s.status === 'pending' || s.status === 'paused') return s;
+    return { ...s, status: 'in_progress', progress: Math.min(s.progress, 99), current_step: 'record_result', completed_at: null };
+  }
+
+  /** The state as it will be recorded, terminal status included. */
+  finalSnapshot(): OperationSnapshot {
     const applicable = this.steps.filter((s) => s.status !== 'skipped');
     const done = applicable.filter((s) => s.status === 'completed').length;
     const progress =

@@ -49,13 +49,14 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
   }
 
   await CancellationScope.nonCancellable(() =>
-    bookkeeping.finishOperation.executeWithOptions({ summary: `record ${op.snapshot().status}` }, [
-      { operationId, snapshot: op.snapshot() },
+    bookkeeping.finishOperation.executeWithOptions({ summary: `record ${op.finalSnapshot().status}` }, [
+      { operationId, snapshot: op.finalSnapshot() },
     ]),
   );
+  op.markRecorded();
 
   if (outcome.kind === 'failed') {
-    throw ApplicationFailure.create({ type: outcome.error.code, message: op.snapshot().error!.message, nonRetryable: true });
+    throw ApplicationFailure.create({ type: outcome.error.code, message: op.finalSnapshot().error!.message, nonRetryable: true });
   }
   if (outcome.kind === 'cancelled') throw outcome.cause;
   return outcome.result;

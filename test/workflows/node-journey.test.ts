@@ -299,7 +299,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
   it('keeps credentials out of Temporal: no password or private key in any workflow history', async () => {
     const { privateKey } = generateSshKey();
     seq += 1;
-    const password = `very-secret-bmc-password-${seq}`;
+    const password = `Secr3t-bmc-pw-${seq}`;
     const r = await api('POST', '/v1/nodes', {
       hostname: `storage-${seq}`,
       ip_address: `10.10.1.${20 + seq}`,

@@ -119,6 +119,16 @@ function uniqueViolationField(err: unknown): 'ip_address' | 'ipmi_address' | und
   return e && e.code === '23505' && typeof e.constraint === 'string' ? UNIQUE_CONSTRAINT_FIELDS[e.constraint] : undefined;
 }
 
+/**
+ * The conflicting node is named only when the caller can see it: live addresses are unique across
+ * accounts, and another account's node id is none of the caller's business.
+ */
+async function visibleNodeId(deps: Pick<ApiDeps, 'db'>, auth: AuthState, nodeId: string | undefined): Promise<string | null> {
+  if (!nodeId) return null;
+  const node = await nodes.getScopedNode(deps.db, auth, nodeId);
+  return node ? node.id : null;
+}
+
 function addressInUse(field: 'ip_address' | 'ipmi_address', address: string, nodeId: string | null): ApiError {
   return new ApiError(
     'address_in_use',
@@ -158,7 +168,10 @@ export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: st
       summary: `Register ${body.hostname} (${ip.address})`,
       precheck: async (trx) => {
         const conflict = await nodes.findAddressConflict(trx, scope, ip, ipmi);
-        if (conflict) throw addressInUse(conflict.field, conflict.field === 'ip_address' ? ip.address : ipmi.address, conflict.node_id);
+        if (conflict) {
+          const address = conflict.field === 'ip_address' ? ip.address : ipmi.address;
+          throw addressInUse(conflict.field, address, await visibleNodeId({ db: trx }, auth, conflict.node_id));
+        }
       },
       onCreate: async (trx) => {
         await nodes.insertNode(trx, {
@@ -202,7 +215,8 @@ export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: st
     const field = uniqueViolationField(err);
     if (!field) throw err;
     const conflict = await nodes.findAddressConflict(deps.db, scope, ip, ipmi);
-    throw addressInUse(field, field === 'ip_address' ? ip.address : ipmi.address, conflict?.field === field ? conflict.node_id : null);
+    const nodeId = await visibleNodeId(deps, auth, conflict?.field === field ? conflict.node_id : undefined);
+    throw addressInUse(field, field === 'ip_address' ? ip.address : ipmi.address, nodeId);
   }
   const node = (await nodes.getNodeById(deps.db, nodeId))!;
   const current = await runningOperationFor(deps.db, nodeId);

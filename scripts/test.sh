@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `npm test`: lint, type check, then every test (vitest) against a real PostgreSQL and a real
+# Temporal dev server. Installs what is missing first; stops at the first failing stage.
+#
+#   DATABASE_URL      server + database the tests may create databases next to; when unset,
+#                     scripts/ensure-postgres.sh prepares the local Debian PostgreSQL server
+#   TEMPORAL_ADDRESS  a running Temporal server to use; when unset the test setup starts the
+#                     Temporal CLI dev server (found or built by scripts/ensure-temporal.sh)
+#   extra arguments are passed to vitest (e.g. `npm test -- test/unit`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stage_started=0
+stage_name=''
+stage() {
+  finish_stage
+  stage_name="$1"
+  stage_started=$SECONDS
+  printf '\n==> %s\n' "$1"
+}
+finish_stage() {
+  if [[ -n "$stage_name" ]]; then
+    printf '==> %s: ok (%d s)\n' "$stage_name" "$((SECONDS - stage_started))"
+  fi
+  stage_name=''
+}
+trap 'rc=$?; if [[ $rc -ne 0 && -n "$stage_name" ]]; then printf "\n==> %s: FAILED (exit %d, %d s)\n" "$stage_name" "$rc" "$((SECONDS - stage_started))" >&2; fi' EXIT
+
+if [[ ! -d node_modules ]]; then
+  stage 'install npm dependencies (npm ci)'
+  npm ci --no-audit --no-fund
+fi
+
+stage 'prerequisites: Temporal CLI, PostgreSQL'
+if [[ -z "${TEMPORAL_ADDRESS:-}" ]]; then
+  NF_TEMPORAL_BIN="$(bash scripts/ensure-temporal.sh)"
+  export NF_TEMPORAL_BIN
+  echo "Temporal CLI: $NF_TEMPORAL_BIN"
+else
+  echo "Temporal: $TEMPORAL_ADDRESS"
+fi
+if [[ -z "${DATABASE_URL:-}" ]]; then
+  DATABASE_URL="$(bash scripts/ensure-postgres.sh)"
+  export DATABASE_URL
+fi
+echo "PostgreSQL: $(sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"
+
+stage 'lint (eslint .)'
+npx --no-install eslint .
+
+stage 'type check (tsc --noEmit -p .)'
+npx --no-install tsc --noEmit -p .
+
+finish_stage
+printf '\n==> tests (vitest run)\n'
+# vitest's summary must be the last thing on screen. The test setup stops the Temporal dev server
+# after the run; anything it prints then would follow the summary, so the output is also kept in a
+# file and the summary repeated if something did print after it.
+log="$(mktemp -t nodefoundry-vitest.XXXXXX)"
+trap 'rm -f "$log"' EXIT
+set +e
+if [[ -t 1 ]]; then export FORCE_COLOR=1; fi
+npx --no-install vitest run "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+plain="$(sed -E 's/\x1b\[[0-9;]*[A-Za-z]//g' "$log")"
+summary_at="$(grep -n -E '^[[:space:]]*Test Files[[:space:]]' <<<"$plain" | tail -n1 | cut -d: -f1 || true)"
+if [[ -n "$summary_at" ]]; then
+  after="$(tail -n +"$summary_at" <<<"$plain" | grep -n -E '^[[:space:]]*Duration[[:space:]]' | head -n1 | cut -d: -f1 || true)"
+  if [[ -n "$after" ]]; then
+    end=$((summary_at + after - 1))
+    if tail -n +"$((end + 1))" <<<"$plain" | grep -q '[^[:space:]]'; then
+      printf '\n'
+      sed -n "${summary_at},${end}p" <<<"$plain"
+    fi
+  fi
+elif [[ $rc -ne 0 ]]; then
+  printf '\n==> tests: FAILED (exit %d) before vitest printed a summary\n' "$rc" >&2
+fi
+exit "$rc"

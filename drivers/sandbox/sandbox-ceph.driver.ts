@@ -27,8 +27,8 @@ import {
 import {
   clockOf,
   findByBmc,
+  faultSince,
   findByIp,
-  hasFault,
   machineCondition,
   SandboxInputError,
   type MachineCondition,
@@ -366,11 +366,14 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
       const booted = c.bootedAt.getTime();
       // Stopped after the last boot: still down. Stopped before it: systemd started it at boot.
       const stopped = osd.stopped_at !== null && Date.parse(osd.stopped_at) >= booted;
+      const started = Math.max(booted, osd.started_at ? Date.parse(osd.started_at) : 0);
+      // osds_stay_down: a daemon that (re)started after the fault was set never comes up.
+      const stayDown = faultSince(m, 'osds_stay_down');
       if (stopped) downSince = Date.parse(osd.stopped_at!);
-      else if (hasFault(m, 'osds_stay_down')) downSince = booted;
+      else if (stayDown !== null && started > stayDown) downSince = started;
       else {
         up = true;
-        upSince = Math.max(booted, osd.started_at ? Date.parse(osd.started_at) : 0);
+        upSince = started;
       }
     } else if (c) {
       downSince = (c.shutdownStartedAt ?? c.since).getTime();

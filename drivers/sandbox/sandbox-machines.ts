@@ -15,13 +15,13 @@ export const SANDBOX_FAULTS = [
   'bmc_unreachable',
   /** The BMC rejects any credentials: bmc_auth_failed. */
   'bmc_auth_fail',
-  /** Power comes on but the OS never finishes booting: SSH stays unreachable, OSDs stay down. */
+  /** Boots started from now on never finish: SSH stays unreachable, OSDs stay down. A running OS keeps running. */
   'no_boot',
   /** The OS ignores ACPI soft power-off: the machine stays on. */
   'soft_off_ignored',
   /** The host presents a different SSH host key (reinstalled, or someone in the middle). */
   'host_key_changed',
-  /** The host boots but its OSD daemons never come up. */
+  /** OSD daemons (re)started from now on never come up (at boot or by systemctl); running ones keep running. */
   'osds_stay_down',
 ] as const;
 export type SandboxFault = (typeof SANDBOX_FAULTS)[number];
@@ -168,6 +168,7 @@ export async function setMachineFaults(
   accountId: string,
   ipmiAddress: string,
   faults: readonly string[] | Readonly<Record<string, boolean>>,
+  clock?: SandboxClock,
 ): Promise<SandboxMachineView | null> {
   const names = Array.isArray(faults)
     ? (faults as readonly string[])
@@ -178,15 +179,27 @@ export async function setMachineFaults(
   if (unknown.length > 0) {
     throw new SandboxInputError(`unknown sandbox fault(s): ${unknown.join(', ')} (known: ${SANDBOX_FAULTS.join(', ')})`);
   }
-  const stored = Object.fromEntries([...new Set(names)].sort().map((f) => [f, true]));
-  const row = await db
-    .updateTable('sandbox_machines')
-    .set({ faults: json(stored) })
-    .where('account_id', '=', accountId)
-    .where('ipmi_address', '=', ipmiAddress)
-    .returningAll()
-    .executeTakeFirst();
-  return row ? viewOf(row, Date.now()) : null;
+  // Each fault remembers when it was set: no_boot and osds_stay_down act on what starts after it.
+  // Faults that stay set keep their time, so re-sending the same set changes nothing.
+  return db.transaction().execute(async (trx) => {
+    const m = await trx
+      .selectFrom('sandbox_machines')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('ipmi_address', '=', ipmiAddress)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!m) return null;
+    const at = new Date(clockOf(clock)()).toISOString();
+    const stored = Object.fromEntries([...new Set(names)].sort().map((f) => [f, typeof m.faults[f] === 'string' ? m.faults[f] : at]));
+    const row = await trx
+      .updateTable('sandbox_machines')
+      .set({ faults: json(stored) })
+      .where('id', '=', m.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return viewOf(row, clockOf(clock)());
+  });
 }
 
 // ---- internals shared by the sandbox drivers ------------------------------------------------------
@@ -217,7 +230,14 @@ export function findByIp(db: Db, accountId: string, ipAddress: string): Promise<
 }
 
 export function hasFault(m: Pick<SandboxMachine, 'faults'>, fault: SandboxFault): boolean {
-  return m.faults?.[fault] === true;
+  return faultSince(m, fault) !== null;
+}
+
+/** When the fault was set (ms), or null when it is not set. */
+export function faultSince(m: Pick<SandboxMachine, 'faults'>, fault: SandboxFault): number | null {
+  const v = m.faults?.[fault];
+  if (typeof v === 'string') return Date.parse(v);
+  return v === true ? 0 : null;
 }
 
 export interface MachineCondition {
@@ -249,9 +269,11 @@ export function machineCondition(m: SandboxMachine, now: number): MachineConditi
     }
   }
   let bootedAt: Date | null = null;
-  if (power === 'on' && !hasFault(m, 'no_boot')) {
+  if (power === 'on') {
     const t = since.getTime() + m.boot_delay_ms;
-    if (now >= t) bootedAt = new Date(t);
+    // A boot that had finished before no_boot was set stands; any later one hangs.
+    const noBoot = faultSince(m, 'no_boot');
+    if (now >= t && (noBoot === null || t <= noBoot)) bootedAt = new Date(t);
   }
   return { power, since, shuttingDown, shutdownStartedAt, bootedAt, running: bootedAt !== null && !shuttingDown };
 }

@@ -223,15 +223,24 @@ describe('sandbox Ceph: OSDs follow their host', () => {
     await expect(c.ceph.startOsds(c.host(2), c.osdsOf(2))).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
   });
 
-  it('osds_stay_down: the host boots, its OSDs never come up, starting them changes nothing', async () => {
+  it('osds_stay_down: running daemons keep running; restarted ones, at boot or by systemctl, never come up', async () => {
     const c = await cluster();
-    await setMachineFaults(db, c.accountId, c.machines[3]!.input.ipmiAddress, ['osds_stay_down']);
-    expect((await c.ceph.status()).osds_up).toBe(6);
+    const ipmi = c.machines[3]!.input.ipmiAddress;
+    await setMachineFaults(db, c.accountId, ipmi, ['osds_stay_down'], c.clock);
+    c.clock.advance(1);
+    expect((await c.ceph.status()).osds_up).toBe(8);
+    await c.ceph.stopOsds(c.host(3), c.osdsOf(3));
     await c.ceph.startOsds(c.host(3), c.osdsOf(3));
+    expect((await c.ceph.status()).osds_up).toBe(6);
+    await c.drivers.power.off(c.machines[3]!.bmc);
+    await c.drivers.power.on(c.machines[3]!.bmc);
     c.clock.advance(3_600_000);
     const s = await c.ceph.status();
     expect(s.osds_up).toBe(6);
     expect(s.health).toBe('HEALTH_WARN');
+    await setMachineFaults(db, c.accountId, ipmi, [], c.clock);
+    await c.ceph.startOsds(c.host(3), c.osdsOf(3));
+    expect((await c.ceph.status()).osds_up).toBe(8);
   });
 
   it('a down OSD without noout is marked out after the down-out interval; with noout it stays in', async () => {

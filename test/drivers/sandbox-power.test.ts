@@ -192,6 +192,9 @@ describe('sandbox power driver', () => {
 
     await setMachineFaults(db, accountId, input.ipmiAddress, {});
     expect((await getSandboxMachine(db, accountId, input.ipmiAddress))!.faults).toEqual([]);
+    // Only the names are exposed; the stored value is when each fault was set.
+    const row = await db.selectFrom('sandbox_machines').select('faults').where('ipmi_address', '=', input.ipmiAddress).executeTakeFirstOrThrow();
+    expect(row.faults).toEqual({});
     await power.soft(bmc);
     clock.advance(10_000);
     expect(await power.status(bmc)).toBe('off');

@@ -54,7 +54,10 @@ describe('sandbox shell driver', () => {
     clock.advance(1);
     (await shell.connect(ssh)).close();
 
-    await setMachineFaults(db, accountId, input.ipmiAddress, ['no_boot']);
+    // no_boot acts on the next boot: the running OS keeps answering.
+    await setMachineFaults(db, accountId, input.ipmiAddress, ['no_boot'], clock);
+    clock.advance(1);
+    (await shell.connect(ssh)).close();
     await power.off(bmc);
     await power.on(bmc);
     clock.advance(24 * 3_600_000);

@@ -244,19 +244,24 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
   }
 
   /** systemctl on the OSD host itself, over SSH: the host must be up. */
-  async function onHost(host: string, osdIds: number[], apply: (osd: SandboxCephOsd, at: string) => void): Promise<void> {
+  async function onHost(
+    host: string,
+    osdIds: number[],
+    apply: (osd: SandboxCephOsd, at: string, bootedAt: number) => void,
+  ): Promise<void> {
     const { state, machines } = await load();
     hostOf(state, host);
     const m = machines.get(host);
-    const t = now();
-    if (!m || !machineCondition(m, t).running) throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
+    const c = m ? machineCondition(m, now()) : null;
+    if (!c?.running || !c.bootedAt) throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
+    const bootedAt = c.bootedAt.getTime();
     for (const id of osdIds) {
       if (!state.osds.some((o) => o.id === id && o.host === host)) {
         throw new DriverError(FAILURE.commandFailed, `Unit ceph-osd@${id}.service not loaded on ${host}.`, false);
       }
     }
     await mutate((s, at) => {
-      for (const o of s.osds) if (osdIds.includes(o.id)) apply(o, new Date(at).toISOString());
+      for (const o of s.osds) if (osdIds.includes(o.id)) apply(o, new Date(at).toISOString(), bootedAt);
     });
   }
 
@@ -321,10 +326,13 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
     },
 
     async startOsds(host: string, osdIds: number[]): Promise<void> {
-      // With `osds_stay_down` the start is accepted and the daemons still never come up.
-      await onHost(host, osdIds, (o, at) => {
+      // Starting a running unit is a no-op (no restart, so no recovery). A daemon stopped before
+      // the last boot is running already: systemd started it. With `osds_stay_down` the start is
+      // accepted and the daemon still never comes up.
+      await onHost(host, osdIds, (o, at, bootedAt) => {
+        const stopped = o.stopped_at !== null && Date.parse(o.stopped_at) >= bootedAt;
         o.stopped_at = null;
-        o.started_at = at;
+        if (stopped) o.started_at = at;
       });
     },
   };

@@ -208,6 +208,7 @@ describe('sandbox Ceph: OSDs follow their host', () => {
     await c.ceph.startOsds(c.host(2), [ids[0]!]);
     expect((await c.ceph.osds()).filter((o) => !o.up).map((o) => o.id)).toEqual([ids[1]]);
 
+
     // Reboot: the still-stopped daemon comes back with the host.
     await c.drivers.power.off(c.machines[2]!.bmc);
     c.clock.advance(1_000);
@@ -215,6 +216,20 @@ describe('sandbox Ceph: OSDs follow their host', () => {
     c.clock.advance(30_000);
     expect((await c.ceph.osds()).every((o) => o.up)).toBe(true);
     await expect(c.ceph.stopOsds(c.host(2), [0])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('ceph-osd@0') });
+  });
+
+  it('starting daemons that run already restarts nothing: the cluster stays clean', async () => {
+    const c = await cluster({ hosts: 3 });
+    await c.ceph.startOsds(c.host(0), c.osdsOf(0));
+    const s = await c.ceph.status();
+    expect([s.health, s.pgs_active_clean]).toEqual(['HEALTH_OK', s.pgs_total]);
+    // Whereas a real stop + start goes through recovery.
+    await c.ceph.stopOsds(c.host(0), c.osdsOf(0));
+    c.clock.advance(1_000);
+    await c.ceph.startOsds(c.host(0), c.osdsOf(0));
+    const after = await c.ceph.status();
+    expect(after.osds_up).toBe(6);
+    expect(after.pgs_active_clean).toBeLessThan(after.pgs_total);
   });
 
   it('systemctl needs the OSD host up: stop/start on a host that is off is unreachable (retryable)', async () => {

@@ -128,7 +128,8 @@ describe('request ids', () => {
   });
 
   it('generates a req_ id when the client sends none or an unsafe one', async () => {
-    for (const headers of [{}, { 'x-request-id': 'bad id with spaces' }, { 'x-request-id': 'x'.repeat(200) }]) {
+    const cases: Record<string, string>[] = [{}, { 'x-request-id': 'bad id with spaces' }, { 'x-request-id': 'x'.repeat(200) }];
+    for (const headers of cases) {
       const r = await api.request('GET', '/v1/nope', { headers });
       const id = r.headers.get('x-request-id')!;
       expect(isId('request', id)).toBe(true);

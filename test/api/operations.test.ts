@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finishOperation } from '../../db/repositories/operations.repository';
+import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
+import { generateSshKey } from '../helpers/ssh-keys';
+
+let api: TestApi;
+let privateKey: string;
+
+beforeAll(async () => {
+  api = await startTestApi();
+  privateKey = generateSshKey().privateKey;
+});
+afterAll(async () => api?.close());
+
+async function finish(operationId: string, status: 'completed' | 'failed' = 'completed'): Promise<void> {
+  await finishOperation(api.db, operationId, {
+    status, progress: 100, current_step: null, steps: [], logs: [{ timestamp: new Date().toISOString(), message: 'done' }],
+    error: status === 'failed' ? { code: 'bmc_auth_failed', message: 'BMC refused' } : null, result: null,
+    started_at: new Date().toISOString(), completed_at: new Date().toISOString(),
+  });
+}
+
+describe('GET /v1/operations/{id}', () => {
+  it('shows the operation with its Temporal workflow; after it ends, the stored final state', async () => {
+    const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
+    const id = reg.body.data.operation_id;
+    const r = await api.request('GET', `/v1/operations/${id}`);
+    expect(r.status).toBe(200);
+    const op = r.body.data;
+    expect(op).toMatchObject({ id, type: 'node.register', status: 'pending', progress: 0, node_id: reg.body.data.id, cluster_id: null, error: null });
+    expect(op.temporal.workflow_id).toBe(`${reg.body.data.id}/register/${id}`);
+    expect(op.temporal.run_id).toMatch(/\S/);
+    expect(op.temporal.ui_url).toBe(
+      `${api.config.temporal.uiUrl}/namespaces/default/workflows/${encodeURIComponent(op.temporal.workflow_id)}/${op.temporal.run_id}`,
+    );
+    await finish(id, 'failed');
+    const done = (await api.request('GET', `/v1/operations/${id}`)).body.data;
+    expect(done).toMatchObject({ status: 'failed', progress: 100, error: { code: 'bmc_auth_failed', message: 'BMC refused' } });
+    expect(done.logs).toEqual([{ timestamp: expect.any(String), message: 'done' }]);
+  });
+});
+
+describe('GET /v1/operations', () => {
+  it('lists newest first from the index, filtered by node, type and status, with page meta', async () => {
+    const acct = await api.newAccount();
+    const regs = [];
+    for (let i = 0; i < 3; i++) regs.push((await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) })).body.data);
+    await finish(regs[0].operation_id);
+    await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', regs[0].id).execute();
+    const reboot = (await api.request('POST', `/v1/nodes/${regs[0].id}/reboot`, { key: acct.keys.test })).body.data;
+
+    const all = await api.request('GET', '/v1/operations', { key: acct.keys.test });
+    expect(all.body.meta).toEqual({ page: 1, per_page: 25, total: 4 });
+    expect(all.body.data.map((o: any) => o.id)).toEqual([reboot.operation_id, regs[2].operation_id, regs[1].operation_id, regs[0].operation_id]);
+    expect(all.body.data[0]).toMatchObject({ type: 'node.reboot', params: { method: 'graceful', drain_osds: true }, temporal: expect.any(Object) });
+
+    const byNode = await api.request('GET', `/v1/operations?node_id=${regs[0].id}`, { key: acct.keys.test });
+    expect(byNode.body.data.map((o: any) => o.type)).toEqual(['node.reboot', 'node.register']);
+    const byType = await api.request('GET', '/v1/operations?type=node.register&per_page=2', { key: acct.keys.test });
+    expect(byType.body.meta).toEqual({ page: 1, per_page: 2, total: 3 });
+    const byStatus = await api.request('GET', '/v1/operations?status=completed', { key: acct.keys.test });
+    expect(byStatus.body.data.map((o: any) => o.id)).toEqual([regs[0].operation_id]);
+    // Other environments and accounts are not listed.
+    expect((await api.request('GET', '/v1/operations', { key: acct.keys.live })).body.meta.total).toBe(0);
+  });
+});
+
+describe('POST /v1/operations/{id}/cancel', () => {
+  it('asks the workflow to cancel (202 with the operation); an ended operation is 409 invalid_state', async () => {
+    const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
+    const id = reg.body.data.operation_id;
+    const r = await api.request('POST', `/v1/operations/${id}/cancel`);
+    expect(r.status).toBe(202);
+    expect(r.body.data.id).toBe(id);
+    const history = await api.client.workflow.getHandle(r.body.data.temporal.workflow_id).fetchHistory();
+    expect(history.events!.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(true);
+
+    await finish(id);
+    const ended = await api.request('POST', `/v1/operations/${id}/cancel`);
+    expect(ended.status).toBe(409);
+    expect(ended.body.error.code).toBe('invalid_state');
+  });
+
+  it('takes no parameters, and read-only keys may not cancel', async () => {
+    const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
+    const id = reg.body.data.operation_id;
+    const extra = await api.request('POST', `/v1/operations/${id}/cancel`, { body: { force: true } });
+    expect(extra.status).toBe(400);
+    expect(extra.body.error).toMatchObject({ code: 'validation_error', field: 'force' });
+    const live = await api.request('POST', '/v1/nodes', { key: api.account.keys.live, body: nodeBody(privateKey) });
+    const ro = await api.request('POST', `/v1/operations/${live.body.data.operation_id}/cancel`, { key: api.account.keys.ro });
+    expect(ro.status).toBe(403);
+    const history = await api.client.workflow.getHandle(`${live.body.data.id}/register/${live.body.data.operation_id}`).fetchHistory();
+    expect(history.events!.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(false);
+  });
+});

@@ -246,7 +246,17 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
   migrate,
 };
 
+let pipeHandled = false;
+
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  if (io === stdio && !pipeHandled) {
+    pipeHandled = true;
+    // `nodefoundry keys list … | head`: the reader went away; that is not an error of ours.
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     (argv.length === 0 ? io.err : io.out)(USAGE.trimEnd());
     return argv.length === 0 ? 2 : 0;

@@ -48,9 +48,13 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
     close: () =>
       (closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Keep-alive connections that finish their last request while draining become idle, and
+        // would otherwise linger until keepAliveTimeout: close them as they do.
         server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
         const timer = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
         await closed;
+        clearInterval(sweep);
         clearTimeout(timer);
         await temporal.connection.close();
         logger.info('api stopped');

@@ -65,11 +65,11 @@ export function errorHandler(): Middleware<AppState> {
       }
     } catch (err) {
       const apiErr = toApiError(err);
-      if (apiErr.status >= 500) {
-        ctx.state.logger.error('request failed', {
-          code: apiErr.code,
-          err: err instanceof Error ? (err.stack ?? err.message) : String(err),
-        });
+      if (!(err instanceof ApiError)) {
+        // Unexpected: the stack goes to the log (only), keyed by the request id the client got.
+        ctx.state.logger.error('request failed', { code: apiErr.code, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      } else if (apiErr.status >= 500) {
+        ctx.state.logger.warn('request failed', { code: apiErr.code, message: apiErr.message });
       }
       ctx.status = apiErr.status;
       ctx.body = errorBody(apiErr, ctx.state.requestId);

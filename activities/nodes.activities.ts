@@ -19,6 +19,8 @@ export interface InventoryResult {
   ram_gb: number;
   drives: Drive[];
   ssh_host_key_fingerprint: string;
+  /** What inventory could not read well (no smartctl, a disk without SMART): shown in the operation log. */
+  warnings: string[];
 }
 
 export function createNodeActivities(deps: ActivityDeps) {

@@ -28,7 +28,7 @@ export function bmcTarget(deps: ActivityDeps, node: Node): BmcTarget {
   };
 }
 
-export function sshTarget(deps: ActivityDeps, node: Node): SshTarget {
+export function sshTarget(deps: Pick<ActivityDeps, 'config'>, node: Node): SshTarget {
   return {
     host: node.ip_address,
     port: node.ssh_port,
@@ -45,4 +45,18 @@ export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<Ce
   if (!cluster.admin_node_id) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} has no admin node.`);
   const admin = await loadNode(deps, cluster.admin_node_id);
   return driversFor(deps, cluster).ceph({ clusterId, admin: sshTarget(deps, admin) });
+}
+
+/** For the live Ceph driver: the SSH target of a cluster's member by its CRUSH host name. */
+export function clusterHostResolver(deps: Pick<ActivityDeps, 'db' | 'config'>) {
+  return async (clusterId: string, hostname: string): Promise<SshTarget> => {
+    const node = await deps.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('cluster_id', '=', clusterId)
+      .where('hostname', '=', hostname)
+      .executeTakeFirst();
+    if (!node) throw permanent(FAILURE.nodeNotFound, `Cluster ${clusterId} has no node named ${hostname}.`);
+    return sshTarget(deps, node);
+  };
 }

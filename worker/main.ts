@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { clusterHostResolver } from '../activities/targets';
 import { createDb, type Db } from '../db/database';
 import { createDriverRegistry } from '../drivers';
 import type { DriverRegistry } from '../drivers/types';
@@ -27,7 +28,7 @@ export interface RunningWorker {
 /** One connection, one worker on the configured task queue, activities built from injected deps. */
 export async function startWorker(config: Config, deps: WorkerDeps): Promise<RunningWorker> {
   const logger = deps.logger ?? createLogger(config.logLevel, { component: 'worker' });
-  const drivers = deps.drivers ?? createDriverRegistry({ db: deps.db, config });
+  const drivers = deps.drivers ?? createDriverRegistry({ db: deps.db, config, resolveHost: clusterHostResolver({ db: deps.db, config }) });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,

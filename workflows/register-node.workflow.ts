@@ -24,6 +24,7 @@ export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Re
       const inv = await op.step('inventory', async () => {
         const r = await hw.inventoryNode.executeWithOptions({ summary: `SSH inventory of ${nodeId}` }, [{ nodeId }]);
         op.log(`host key pinned: ${r.ssh_host_key_fingerprint}`);
+        for (const w of r.warnings) op.log(`inventory warning: ${w}`);
         op.log(`${r.cpu_cores} CPU cores, ${r.ram_gb} GB RAM, ${r.drives.length} drives (${r.drives.filter((d) => !d.smart_ok).length} failing SMART)`);
         return r;
       });

@@ -23,9 +23,10 @@ export interface OperationBody {
  */
 export async function runOperation(operationId: string, op: OperationTracker, body: OperationBody): Promise<Record<string, unknown>> {
   op.start();
-  await bookkeeping.markOperationStarted.executeWithOptions({ summary: 'mark operation started' }, [{ operationId }]);
   let outcome: { kind: 'ok'; result: Record<string, unknown> } | { kind: 'failed'; error: OperationError } | { kind: 'cancelled'; cause: unknown };
   try {
+    // Inside the try: a cancel that arrives this early must still end in a recorded state.
+    await bookkeeping.markOperationStarted.executeWithOptions({ summary: 'mark operation started' }, [{ operationId }]);
     outcome = { kind: 'ok', result: await body.run(op) };
   } catch (err) {
     outcome = isCancellation(err) ? { kind: 'cancelled', cause: err } : { kind: 'failed', error: describeFailure(err) };

@@ -5,6 +5,7 @@ import { newId } from '../../lib/ids';
 import { decryptSecret } from '../../lib/secrets';
 import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
 import { generateSshKey } from '../helpers/ssh-keys';
+import { historyText } from '../helpers/history';
 
 let api: TestApi;
 let privateKey: string;
@@ -37,17 +38,6 @@ async function readyNode(key = api.account.keys.test, body = nodeBody(privateKey
   await completeOperation(r.body.data.operation_id);
   await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', r.body.data.id).execute();
   return r.body.data;
-}
-
-/** Every text in a workflow history, payload bytes decoded, so a secret cannot hide in base64 or byte arrays. */
-function historyText(history: unknown): string {
-  return JSON.stringify(history, (_k, v: unknown) => {
-    if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-    if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
-      return Buffer.from((v as { data: number[] }).data).toString('utf8');
-    }
-    return v;
-  });
 }
 
 describe('POST /v1/nodes', () => {

@@ -1,9 +1,16 @@
-/** Every text in a workflow history, payload bytes decoded, so a secret cannot hide in base64 or byte arrays. */
+/**
+ * Every text in a workflow history with payload bytes decoded, so a secret cannot hide in base64 or
+ * byte arrays. Depending on how the history was obtained, payload `data` is a Uint8Array, a Node
+ * Buffer's JSON form, or (protobufjs toJSON) a base64 string; all three are decoded.
+ */
 export function historyText(history: unknown): string {
-  return JSON.stringify(history, (_k, v: unknown) => {
+  return JSON.stringify(history, (k, v: unknown) => {
     if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
     if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
       return Buffer.from((v as { data: number[] }).data).toString('utf8');
+    }
+    if ((k === 'data' || k === 'encoding') && typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v)) {
+      return Buffer.from(v, 'base64').toString('utf8');
     }
     return v;
   });

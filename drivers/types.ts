@@ -113,7 +113,23 @@ export interface OkToStop {
   reason: string | null;
 }
 
-export interface CephDriver {
+/**
+ * The Ceph driver is composed of one group of operations per concern; each group is implemented
+ * once for the sandbox (drivers/sandbox/sandbox-ceph-<concern>.ts) and once over the CLI
+ * (drivers/real/ceph-cli-<concern>.ts), so that concerns can grow independently.
+ */
+export interface CephDriver extends CephCoreOps, CephLifecycleOps, CephPoolOps, CephReweightOps, CephUpgradeOps {}
+
+/** Cluster creation, import and deletion (bootstrap, hosts, mons, mgrs, OSDs, CRUSH rules, zap). */
+export type CephLifecycleOps = Record<never, never>;
+/** Pools and erasure-code profiles. */
+export type CephPoolOps = Record<never, never>;
+/** OSD CRUSH weights, drains, backfill, safe-to-destroy. */
+export type CephReweightOps = Record<never, never>;
+/** Daemon versions, rolling restarts and upgrades, autoscale freeze, mgr failover, mon ok-to-stop. */
+export type CephUpgradeOps = Record<never, never>;
+
+export interface CephCoreOps {
   status(): Promise<CephStatus>;
   osds(): Promise<CephOsd[]>;
   okToStop(osdIds: number[]): Promise<OkToStop>;

@@ -8,7 +8,11 @@
  */
 import { FAILURE } from '../../workflows/contracts';
 import { shellQuote, tail } from '../driver-errors';
-import { DriverError, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
+import { DriverError, type CephCoreOps, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
+import { createCephCliLifecycleOps } from './ceph-cli-lifecycle';
+import { createCephCliPoolOps } from './ceph-cli-pools';
+import { createCephCliReweightOps } from './ceph-cli-reweight';
+import { createCephCliUpgradeOps } from './ceph-cli-upgrade';
 import { combineOsds, parseCephStatus, parseJsonObject, parseOsdDf, parseOsdDump, parseOsdTree } from './ceph-json';
 
 export interface CephCliOptions {
@@ -85,7 +89,8 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     );
   }
 
-  return {
+  const ctx: CephCliContext = { options, ceph, cephCommand, cephFailure, withSession, checkName, sudo, timeoutMs };
+  const core: CephCoreOps = {
     async status(): Promise<CephStatus> {
       return withSession(options.adminShell, async (s) => {
         const status = await ceph(s, ['status']);
@@ -133,6 +138,28 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
       await systemctl(host, 'start', osdIds);
     },
   };
+  return {
+    ...core,
+    ...createCephCliLifecycleOps(ctx),
+    ...createCephCliPoolOps(ctx),
+    ...createCephCliReweightOps(ctx),
+    ...createCephCliUpgradeOps(ctx),
+  };
+}
+
+/** What the per-concern CLI modules build on: one way to run ceph, classify failures, hold sessions. */
+export interface CephCliContext {
+  options: CephCliOptions;
+  /** Runs `ceph <args> [-f json]` on the session; a non-zero exit throws a classified DriverError. */
+  ceph(s: ShellSession, args: string[], json?: boolean): Promise<string>;
+  cephCommand(args: string[], json: boolean): string;
+  cephFailure(args: string[], res: ExecResult): DriverError;
+  withSession<T>(open: () => Promise<ShellSession>, fn: (s: ShellSession) => Promise<T>): Promise<T>;
+  /** Throws unless `name` is a safe CRUSH/pool/host name for a command line. */
+  checkName(name: string): void;
+  /** `sudo -n ` or ''. */
+  sudo: string;
+  timeoutMs: number;
 }
 
 /**

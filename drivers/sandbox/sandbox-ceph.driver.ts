@@ -15,8 +15,13 @@ import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
 import { FAILURE } from '../../workflows/contracts';
+import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
+import { createSandboxPoolOps } from './sandbox-ceph-pools';
+import { createSandboxReweightOps } from './sandbox-ceph-reweight';
+import { createSandboxUpgradeOps } from './sandbox-ceph-upgrade';
 import {
   DriverError,
+  type CephCoreOps,
   type CephDriver,
   type CephHealth,
   type CephOsd,
@@ -265,7 +270,8 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
     });
   }
 
-  return {
+  const ctx: SandboxCephContext = { db, accountId, target, now, load, cephView, mutate, hostOf, onHost };
+  const core: CephCoreOps = {
     async status(): Promise<CephStatus> {
       return statusOf(await cephView());
     },
@@ -336,6 +342,30 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
       });
     },
   };
+  return {
+    ...core,
+    ...createSandboxLifecycleOps(ctx),
+    ...createSandboxPoolOps(ctx),
+    ...createSandboxReweightOps(ctx),
+    ...createSandboxUpgradeOps(ctx),
+  };
+}
+
+/** What the per-concern sandbox modules build on: the stored state, the derived view, one way to change it. */
+export interface SandboxCephContext {
+  db: Db;
+  accountId: string;
+  target: CephTarget;
+  now: () => number;
+  /** The stored state and the cluster's machines, without the admin-node and quorum checks. */
+  load(): Promise<{ state: SandboxCephState; machines: Map<string, SandboxMachine> }>;
+  /** What `ceph` on the admin node sees; throws as the CLI would when the admin node or quorum is gone. */
+  cephView(): Promise<ClusterView>;
+  /** Changes the stored state in one short transaction (row lock on the cluster's document). */
+  mutate(fn: (s: SandboxCephState, t: number) => void): Promise<void>;
+  hostOf(state: SandboxCephState, host: string): SandboxCephHost;
+  /** systemctl-like action on OSDs of a host, which must be up (SSH). */
+  onHost(host: string, osdIds: number[], apply: (osd: SandboxCephOsd, at: string, bootedAt: number) => void): Promise<void>;
 }
 
 // ---- Derivation (pure) ------------------------------------------------------------------------------

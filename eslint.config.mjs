@@ -25,11 +25,15 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!@temporalio/workflow$|@temporalio/common$|\\./|\\.\\./activities$|\\.\\./activities/).*',
-              message: 'Workflow files import only @temporalio/workflow, @temporalio/common and sibling workflow files.',
+              regex: '^(?!@temporalio/workflow$|@temporalio/common$|@temporalio/common/lib/|\\.)',
+              message: 'Workflow files import only @temporalio/workflow, @temporalio/common and other workflow files.',
             },
             {
-              regex: '^\\.\\./activities',
+              regex: '(^|/)(drivers|db|lib|api|worker|scripts)(/|$)',
+              message: 'Workflow files must not reach drivers, the database or the API: those belong in activities.',
+            },
+            {
+              regex: '(^|/)activities(/|$)',
               allowTypeImports: true,
               message: 'Import activities with `import type` only.',
             },

@@ -27,6 +27,14 @@ export function createCephActivities(deps: ActivityDeps) {
       });
     },
 
+    /** `ceph osd ok-to-stop` as a verdict, for plans (the real run uses assertOkToStop). */
+    async checkOkToStop(input: { clusterId: string; osdIds: number[] }): Promise<{ ok: boolean; reason: string | null }> {
+      return guarded(async () => {
+        if (input.osdIds.length === 0) return { ok: true, reason: null };
+        return (await cephFor(deps, input.clusterId)).okToStop(input.osdIds);
+      });
+    },
+
     /** Sets noout on the host's CRUSH node and reads it back: a flag we cannot see is not set. */
     async setHostNoout(input: { clusterId: string; host: string }): Promise<void> {
       return guarded(async () => {

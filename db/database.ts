@@ -43,6 +43,47 @@ export interface ClustersTable {
   admin_node_id: string | null;
   fsid: string | null;
   raw_capacity_tib: ColumnType<number, number | undefined>;
+  /** The version a running upgrade moves the cluster to. */
+  target_ceph_version: ColumnType<string | null, string | null | undefined>;
+  osd_count: ColumnType<number, number | undefined>;
+  /** When status/OSDs were last refreshed from Ceph. */
+  observed_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OsdsTable {
+  cluster_id: string;
+  osd_id: number;
+  node_id: string | null;
+  host: string;
+  device: string;
+  device_class: string | null;
+  status: ColumnType<'up' | 'down', 'up' | 'down' | undefined>;
+  in: ColumnType<boolean, boolean | undefined>;
+  crush_weight: number;
+  reweight: ColumnType<number, number | undefined>;
+  capacity_gb: ColumnType<number, number | undefined>;
+  used_gb: ColumnType<number, number | undefined>;
+  pgs: ColumnType<number, number | undefined>;
+  updated_at: Timestamp;
+}
+
+export interface PoolsTable {
+  id: string;
+  cluster_id: string;
+  name: string;
+  type: 'replicated' | 'erasure';
+  size: number;
+  min_size: number;
+  erasure_profile: string | null;
+  k: number | null;
+  m: number | null;
+  pg_num: ColumnType<number, number | undefined>;
+  pg_autoscale: ColumnType<boolean, boolean | undefined>;
+  application: string | null;
+  status: 'creating' | 'active' | 'deleting' | 'error';
+  status_reason: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -189,6 +230,8 @@ export interface Database {
   api_keys: ApiKeysTable;
   clusters: ClustersTable;
   nodes: NodesTable;
+  osds: OsdsTable;
+  pools: PoolsTable;
   operations: OperationsTable;
   operation_locks: OperationLocksTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -202,6 +245,8 @@ export type Account = Selectable<AccountsTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
 export type Cluster = Selectable<ClustersTable>;
 export type Node = Selectable<NodesTable>;
+export type Osd = Selectable<OsdsTable>;
+export type Pool = Selectable<PoolsTable>;
 export type NewNode = Insertable<NodesTable>;
 export type NodeUpdate = Updateable<NodesTable>;
 export type Operation = Selectable<OperationsTable>;

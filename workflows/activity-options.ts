@@ -61,3 +61,9 @@ export const compensation: ActivityOptions = {
     nonRetryableErrorTypes: [FAILURE.hostKeyMismatch, FAILURE.bmcAuthFailed, FAILURE.ipmitoolMissing, FAILURE.nodeNotFound],
   },
 };
+
+/** Reads for a dry run: the client is waiting, so fail fast and say why rather than retry for long. */
+export const planRead: ActivityOptions = {
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 2, nonRetryableErrorTypes: [...NON_RETRYABLE] },
+};

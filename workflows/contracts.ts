@@ -4,19 +4,36 @@
  * @temporalio/workflow's message helpers, so both sides (and workflow bundles) may import it.
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 export const DEFAULT_TASK_QUEUE = 'nodefoundry';
 
 // ---- Operation types and their workflows -------------------------------------------------------
 
-export const OPERATION_TYPES = ['node.register', 'node.reboot'] as const;
+export const OPERATION_TYPES = [
+  'node.register',
+  'node.reboot',
+  'cluster.create',
+  'cluster.import',
+  'cluster.upgrade',
+  'cluster.delete',
+  'osd.reweight',
+  'pool.create',
+  'pool.delete',
+] as const;
 export type OperationType = (typeof OPERATION_TYPES)[number];
 
 /** Workflow type (function name exported from workflows/index.ts) for each operation type. */
 export const WORKFLOW_TYPES: Record<OperationType, string> = {
   'node.register': 'registerNodeWorkflow',
   'node.reboot': 'rebootNodeWorkflow',
+  'cluster.create': 'createClusterWorkflow',
+  'cluster.import': 'importClusterWorkflow',
+  'cluster.upgrade': 'upgradeClusterWorkflow',
+  'cluster.delete': 'deleteClusterWorkflow',
+  'osd.reweight': 'reweightOsdWorkflow',
+  'pool.create': 'createPoolWorkflow',
+  'pool.delete': 'deletePoolWorkflow',
 };
 
 /**
@@ -45,6 +62,78 @@ export interface RebootNodeInput extends OperationRef {
   nodeId: string;
   method: RebootMethod;
   drainOsds: boolean;
+}
+
+export interface CreateClusterInput extends OperationRef {
+  clusterId: string;
+}
+
+export interface DeleteClusterInput extends OperationRef {
+  clusterId: string;
+}
+
+/** `restart` restarts every daemon at its current version (a rolling restart), host by host. */
+export type UpgradeMode = 'upgrade' | 'restart';
+
+export interface UpgradeClusterInput extends OperationRef {
+  clusterId: string;
+  targetVersion: string;
+  osPackages: boolean;
+  maxConcurrent: number;
+  mode: UpgradeMode;
+}
+
+export interface ReweightOsdInput extends OperationRef {
+  clusterId: string;
+  osdId: number;
+  weight: number;
+}
+
+export interface PoolOperationInput extends OperationRef {
+  clusterId: string;
+  poolId: string;
+}
+
+// ---- Plans (dry runs): the same planning code drives the real run --------------------------------
+
+export interface PlanStep {
+  name: string;
+  description: string;
+  /** The gates checked before or during this step. */
+  checks: string[];
+}
+
+export interface PlanRefusal {
+  code: string;
+  message: string;
+}
+
+export interface OperationPlan {
+  type: OperationType;
+  /** False when a refusal stops the operation before it changes anything. */
+  would_run: boolean;
+  refusals: PlanRefusal[];
+  steps: PlanStep[];
+  /** Hosts in the order they would be worked on, batch by batch (upgrades). */
+  batches?: string[][];
+  /** The live state the plan was made from. */
+  facts: Record<string, unknown>;
+}
+
+export interface PlanInput {
+  type: OperationType;
+  accountId: string;
+  /** The resource the operation would act on (node or cluster id). */
+  resourceId: string;
+  /** The request's parameters, as validated by the API. */
+  params: Record<string, unknown>;
+}
+
+export const PLAN_WORKFLOW_TYPE = 'planOperationWorkflow';
+
+/** A dry run is a short read-only workflow; its id names what was planned and for which request. */
+export function planWorkflowIdFor(type: OperationType, resourceId: string, requestId: string): string {
+  return `${resourceId}/plan-${type.split('.')[1]!}/${requestId}`;
 }
 
 // ---- Operation state, as the workflow reports it -----------------------------------------------
@@ -83,6 +172,11 @@ export interface OperationSnapshot {
 }
 
 export const getOperationQuery = defineQuery<OperationSnapshot>('getOperation');
+
+/** Pause a running operation (upgrades) at its next safe point; answers with the operation's state. */
+export const pauseUpdate = defineUpdate<OperationSnapshot, [{ reason?: string }]>('pause');
+/** Resume a paused operation (after a failure, the failed step is retried). */
+export const resumeUpdate = defineUpdate<OperationSnapshot, []>('resume');
 
 // ---- Search attributes (registered by scripts/temporal-dev.sh; operators filter on them) ----------
 
@@ -127,6 +221,7 @@ export const FAILURE = {
   cephUnavailable: 'ceph_unavailable',
   inventoryFailed: 'inventory_failed',
   cancelled: 'cancelled',
+  invalidState: 'invalid_state',
   internal: 'internal_error',
 } as const;
 

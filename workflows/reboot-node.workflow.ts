@@ -1,8 +1,9 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
-import { FAILURE, type RebootNodeInput } from './contracts';
+import type { RebootNodeInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
+import { rebootPlan } from './plans/reboot-node.plan';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
@@ -42,9 +43,12 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
 
   return runOperation(input.operationId, op, {
     run: async () => {
+      let planned = new Set<string>();
       await op.step('preflight', async () => {
         const node = await db.describeNode.executeWithOptions({ summary: `read node ${nodeId}` }, [{ nodeId }]);
-        if (node.held) throw ApplicationFailure.nonRetryable(`Node ${node.hostname} is on hold.`, FAILURE.nodeHeld);
+        const early = rebootPlan({ node, osdIds: [] }, input);
+        const refusal = early.refusals[0];
+        if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
         host = node.hostname;
         clusterId = node.clusterId;
         op.log(`rebooting ${host} (${input.method}${clusterId ? `, member of ${clusterId}` : ', in no cluster'})`);
@@ -54,28 +58,27 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           await hw.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop (${host})` }, [{ clusterId, osdIds }]);
           op.log('ceph osd ok-to-stop: yes');
         }
+        // The same plan a dry run returns decides which steps run.
+        planned = new Set(rebootPlan({ node, osdIds }, input).steps.map((s) => s.name));
       });
+      const skipWhy = (name: string) => (!clusterId ? 'node is in no cluster' : !input.drainOsds && name === 'stop_osds' ? 'drain_osds is false' : 'no OSDs on this host');
 
-      if (clusterId) {
-        const cid: string = clusterId;
+      if (planned.has('set_noout')) {
         await op.step('set_noout', async () => {
           // Marked before the call: if the call succeeds but its reply is lost, compensation still unsets.
           nooutSet = true;
-          await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: cid, host }]);
+          await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
           op.log(`noout set on ${host} and confirmed in the OSD map`);
         });
-        if (input.drainOsds && osdIds.length > 0) {
-          await op.step('stop_osds', async () => {
-            osdsStopped = true;
-            await wait.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId: cid, host, osdIds }]);
-            op.log(`OSDs stopped and marked down: ${osdIds.map((i) => `osd.${i}`).join(', ')}`);
-          });
-        } else {
-          op.skip('stop_osds', input.drainOsds ? 'no OSDs on this host' : 'drain_osds is false');
-        }
-      } else {
-        for (const s of ['set_noout', 'stop_osds'] as const) op.skip(s, 'node is in no cluster');
-      }
+      } else op.skip('set_noout', skipWhy('set_noout'));
+
+      if (planned.has('stop_osds')) {
+        await op.step('stop_osds', async () => {
+          osdsStopped = true;
+          await wait.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId: clusterId!, host, osdIds }]);
+          op.log(`OSDs stopped and marked down: ${osdIds.map((i) => `osd.${i}`).join(', ')}`);
+        });
+      } else op.skip('stop_osds', skipWhy('stop_osds'));
 
       await op.step('power_off', async () => {
         powerOffSent = true;
@@ -98,29 +101,28 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         op.log('SSH is back, host key verified');
       });
 
-      if (clusterId) {
-        const cid: string = clusterId;
-        if (osdIds.length > 0) {
-          await op.step('wait_osds_up', async () => {
-            await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host}` }, [{ clusterId: cid, osdIds }]);
-            osdsStopped = false;
-            op.log('OSDs are up');
-          });
-        } else {
-          op.skip('wait_osds_up', 'no OSDs on this host');
-        }
+      if (planned.has('wait_osds_up')) {
+        await op.step('wait_osds_up', async () => {
+          await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host}` }, [{ clusterId: clusterId!, osdIds }]);
+          osdsStopped = false;
+          op.log('OSDs are up');
+        });
+      } else op.skip('wait_osds_up', skipWhy('wait_osds_up'));
+
+      if (planned.has('unset_noout')) {
         await op.step('unset_noout', async () => {
-          await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: cid, host }]);
+          await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
           nooutSet = false;
           op.log(`noout unset on ${host}`);
         });
+      } else op.skip('unset_noout', skipWhy('unset_noout'));
+
+      if (planned.has('wait_clean')) {
         await op.step('wait_clean', async () => {
-          const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId: cid }]);
+          const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId: clusterId! }]);
           op.log(`all ${r.pgs} PGs active+clean`);
         });
-      } else {
-        for (const s of ['wait_osds_up', 'unset_noout', 'wait_clean'] as const) op.skip(s, 'node is in no cluster');
-      }
+      } else op.skip('wait_clean', skipWhy('wait_clean'));
       return { node_id: nodeId, method: input.method, osds: osdIds };
     },
 

@@ -1,7 +1,7 @@
 import { idPattern, isId } from '../../lib/ids';
 import * as nodes from '../../db/repositories/nodes.repository';
 import { authOf, type ApiDeps } from '../context';
-import { dataResponseSchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema } from '../schemas/common.schemas';
+import { dataResponseSchema, dryRunQuerySchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema, planResponseSchema } from '../schemas/common.schemas';
 import {
   nodeListQuerySchema,
   nodeViewSchema,
@@ -21,6 +21,7 @@ import {
   registerNode,
   setNodeHold,
 } from '../services/nodes.service';
+import { planOperation } from '../services/plan.service';
 import type { RouteTable } from './route-table';
 
 const validRegister = bodyValidator(registerNodeBodySchema);
@@ -28,6 +29,7 @@ const validPatch = bodyValidator(patchNodeBodySchema);
 const validReboot = bodyValidator(rebootNodeBodySchema);
 const validList = queryValidator(nodeListQuerySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
+const validDryRun = queryValidator(dryRunQuerySchema);
 
 const idParam = [{ name: 'id', pattern: idPattern('node'), description: 'Node id (node_…).' }];
 
@@ -161,9 +163,11 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       tag: 'Nodes',
       auth: true,
       pathParams: idParam,
+      query: dryRunQuerySchema,
       body: rebootNodeBodySchema,
       bodyRequired: false,
       responses: {
+        200: { description: 'With `dry_run=true`: the plan (steps, gates, refusals); nothing was changed.', schema: planResponseSchema },
         202: { description: 'Accepted; poll the operation.', schema: rebootAcceptedResponseSchema },
         409: {
           description:
@@ -173,8 +177,19 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
     },
     async (ctx) => {
       const body = parse(validReboot, ctx.state.body ?? {}, 'body');
-      parse(validNoQuery, { ...ctx.query }, 'query');
-      const data = await rebootNode({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, nodeIdOf(ctx.params), body);
+      const query = parse(validDryRun, { ...ctx.query }, 'query');
+      const id = nodeIdOf(ctx.params);
+      if (query.dry_run) {
+        const auth = authOf(ctx);
+        await getNodeOr404(deps, auth, id);
+        const plan = await planOperation(
+          { ...deps, logger: ctx.state.logger },
+          { type: 'node.reboot', accountId: auth.accountId, resourceId: id, requestId: ctx.state.requestId, params: { method: body.method, drainOsds: body.drain_osds } },
+        );
+        ctx.body = { data: plan };
+        return;
+      }
+      const data = await rebootNode({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, id, body);
       ctx.status = 202;
       ctx.body = { data };
     },

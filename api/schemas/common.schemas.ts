@@ -86,3 +86,44 @@ export function listResponseSchema(item: SchemaObject): SchemaObject {
 export function dataResponseSchema(item: SchemaObject): SchemaObject {
   return { type: 'object', required: ['data'], properties: { data: item } };
 }
+
+/** `?dry_run=true` on mutating operations: plan, change nothing, answer 200 with the plan. */
+export interface DryRunQuery {
+  dry_run: boolean;
+}
+export const dryRunQuerySchema: JSONSchemaType<DryRunQuery> = {
+  type: 'object',
+  properties: {
+    dry_run: { type: 'boolean', default: false, description: 'Validate, read the live state and return the plan without changing anything.' },
+  },
+  required: [],
+  additionalProperties: false,
+};
+
+const planStepSchema: SchemaObject = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    description: { type: 'string' },
+    checks: { type: 'array', items: { type: 'string' } },
+  },
+  required: ['name', 'description', 'checks'],
+};
+
+/** The plan a dry run answers with (workflows/contracts.ts OperationPlan). */
+export const planResponseSchema: SchemaObject = dataResponseSchema({
+  type: 'object',
+  description: 'What the operation would do: ordered steps, host batches, the gates, and what would be refused and why.',
+  properties: {
+    type: { type: 'string' },
+    would_run: { type: 'boolean' },
+    refusals: {
+      type: 'array',
+      items: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
+    },
+    steps: { type: 'array', items: planStepSchema },
+    batches: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
+    facts: { type: 'object' },
+  },
+  required: ['type', 'would_run', 'refusals', 'steps', 'facts'],
+});

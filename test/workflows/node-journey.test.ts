@@ -358,4 +358,39 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(row.status).toBe('cancelled');
     expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
   });
+
+  it('dry run plans the reboot from the live state and changes nothing; the plan refuses what the run would', async () => {
+    const { clusterId, nodes } = await clusterOfThree();
+    const target = nodes[1];
+    const plan = await api('POST', `/v1/nodes/${target.id}/reboot?dry_run=true`, { method: 'hard', drain_osds: false });
+    expect(plan.status).toBe(200);
+    expect(plan.body.data.would_run).toBe(true);
+    expect(plan.body.data.refusals).toEqual([]);
+    // drain_osds false: no stop_osds step; everything else of a cluster member's reboot, in order.
+    expect(plan.body.data.steps.map((s: any) => s.name)).toEqual([
+      'preflight', 'set_noout', 'power_off', 'power_on', 'wait_ssh', 'wait_osds_up', 'unset_noout', 'wait_clean',
+    ]);
+    expect(plan.body.data.facts.osds.length).toBeGreaterThan(0);
+    expect(await listPowerEvents(db, accountId, target.ipmi_address)).toEqual([]);
+    expect((await api('GET', `/v1/operations?node_id=${target.id}&type=node.reboot`)).body.data).toEqual([]);
+
+    // Another host down: stopping this one would make PGs inactive. The plan says so, and so does the run.
+    // (the machine is switched off at the simulator, as a pulled power cord would)
+    await db
+      .updateTable('sandbox_machines')
+      .set({ power_state: 'off', power_changed_at: new Date() })
+      .where('account_id', '=', accountId)
+      .where('ipmi_address', '=', nodes[2].ipmi_address)
+      .execute();
+    const refused = await api('POST', `/v1/nodes/${target.id}/reboot?dry_run=true`, {});
+    expect(refused.status).toBe(200);
+    expect(refused.body.data.would_run).toBe(false);
+    expect(refused.body.data.refusals.map((r: any) => r.code)).toEqual(['not_ok_to_stop']);
+    const run = await api('POST', `/v1/nodes/${target.id}/reboot`, {});
+    const op = await waitForOperation(run.body.data.operation_id);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('not_ok_to_stop');
+    expect(await listPowerEvents(db, accountId, target.ipmi_address)).toEqual([]);
+    expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
+  });
 });

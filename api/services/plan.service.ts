@@ -1,0 +1,43 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { PLAN_WORKFLOW_TYPE, planWorkflowIdFor, type OperationPlan, type OperationType } from '../../workflows/contracts';
+import { ApiError } from '../errors';
+import type { OperationDeps } from './operations.service';
+
+export interface PlanRequest {
+  type: OperationType;
+  accountId: string;
+  resourceId: string;
+  requestId: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * A dry run. The live state (Ceph, BMCs) is read only by activities, so the plan is made by a short
+ * read-only workflow running the same planner the operation runs; this is the one place where the
+ * API waits for a workflow, bounded, because the client asked for an answer, not for work.
+ */
+export async function planOperation(deps: OperationDeps, req: PlanRequest): Promise<OperationPlan> {
+  try {
+    return await deps.temporal.workflow.execute(PLAN_WORKFLOW_TYPE, {
+      taskQueue: deps.config.temporal.taskQueue,
+      workflowId: planWorkflowIdFor(req.type, req.resourceId, req.requestId),
+      args: [{ type: req.type, accountId: req.accountId, resourceId: req.resourceId, params: req.params }],
+      workflowExecutionTimeout: '60 seconds',
+      staticSummary: `Dry run of ${req.type} on ${req.resourceId}`,
+    });
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? innermost(err) : null;
+    if (cause instanceof ApplicationFailure) {
+      throw new ApiError('service_unavailable', `The dry run could not read the live state: ${cause.message}`, { reason: cause.type ?? null });
+    }
+    deps.logger.error('dry run failed', { type: req.type, resource_id: req.resourceId, err: String(err) });
+    throw new ApiError('service_unavailable', 'The dry run could not be completed; nothing was changed. Try again.');
+  }
+}
+
+function innermost(err: Error): unknown {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause) e = e.cause;
+  return e;
+}

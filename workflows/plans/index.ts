@@ -1,0 +1,7 @@
+import type { OperationPlan, OperationType, PlanInput } from '../contracts';
+import { planRebootNode } from './reboot-node.plan';
+
+/** The dry-run planner of each operation type that has one (`?dry_run=true`). */
+export const PLANNERS: Partial<Record<OperationType, (input: PlanInput) => Promise<OperationPlan>>> = {
+  'node.reboot': planRebootNode,
+};

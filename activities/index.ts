@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps';
 import { createCephActivities } from './ceph.activities';
+import { createClusterActivities } from './clusters.activities';
 import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPowerActivities } from './power.activities';
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNodeActivities(deps),
     ...createPowerActivities(deps),
     ...createCephActivities(deps),
+    ...createClusterActivities(deps),
   };
 }
 

@@ -87,6 +87,8 @@ export interface CephOsd {
   reweight: number;
   pgs: number;
   device_class?: string;
+  /** The block device behind the OSD (e.g. nvme0n1), where Ceph reports it. */
+  device?: string;
 }
 
 export interface CephStatus {

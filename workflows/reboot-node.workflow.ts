@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { RebootNodeInput } from './contracts';
@@ -123,6 +123,10 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           op.log(`all ${r.pgs} PGs active+clean`);
         });
       } else op.skip('wait_clean', skipWhy('wait_clean'));
+      // Added after the first histories were recorded: patched() keeps those replaying unchanged.
+      if (clusterId && patched('reboot-refreshes-cluster-state')) {
+        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+      }
       return { node_id: nodeId, method: input.method, osds: osdIds };
     },
 

@@ -287,6 +287,7 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
         reweight: o.in ? o.osd.reweight : 0,
         pgs: o.pgs,
         device_class: o.osd.device_class,
+        device: o.osd.device,
       }));
     },
 

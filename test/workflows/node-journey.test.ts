@@ -182,6 +182,14 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     }
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
     // The stored row agrees with what the workflow reported.
+    // The cluster's recorded state was refreshed from Ceph at the end: every OSD up, health OK.
+    const osdRows = await db.selectFrom('osds').selectAll().where('cluster_id', '=', clusterId).execute();
+    expect(osdRows.length).toBe(6);
+    expect(osdRows.every((o) => o.status === 'up' && o.in)).toBe(true);
+    expect(osdRows.filter((o) => o.node_id === target.id).map((o) => o.osd_id).sort()).toEqual(op.result.osds);
+    const cluster = await db.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirstOrThrow();
+    expect(cluster.status).toBe('HEALTH_OK');
+    expect(cluster.osd_count).toBe(6);
     const row = await db.selectFrom('operations').selectAll().where('id', '=', op.id).executeTakeFirstOrThrow();
     expect(row.status).toBe('completed');
     expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { clusterHostResolver } from '../activities/targets';
 import { createDb, type Db } from '../db/database';
@@ -57,8 +57,16 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
 }
 
 if (require.main === module) {
-  const config = loadConfig();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(`nodefoundry worker: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
   const logger = createLogger(config.logLevel, { component: 'worker' });
+  // The entry point owns the SDK runtime: its logs at our level, and shutdown on our signals only.
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN'), shutdownSignals: [] });
   const db = createDb(config.databaseUrl);
   startWorker(config, { db, logger })
     .then((w) => {

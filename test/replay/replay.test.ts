@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { inject, describe, expect, it } from 'vitest';
 
 /**
@@ -9,6 +9,9 @@ import { inject, describe, expect, it } from 'vitest';
  * Record new ones with NF_RECORD_HISTORIES=1 npm test (test/workflows writes them).
  */
 const DIR = path.resolve(__dirname, 'histories');
+
+// Replay workers log every state change at INFO; only problems matter here.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 describe('recorded workflow histories replay against the current code', async () => {
   const files = (await readdir(DIR)).filter((f) => f.endsWith('.json')).sort();

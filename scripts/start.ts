@@ -12,7 +12,7 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startApi } from '../api/main';
 import { createDb, type Db } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
@@ -120,7 +120,8 @@ function temporalBin(): string {
 async function main(): Promise<void> {
   // This process owns its signals: the Temporal SDK's default handlers would begin the worker's
   // shutdown on Ctrl-C at the same time as the API's, while the API must stop taking work first.
-  Runtime.install({ shutdownSignals: [] });
+  // SDK logs at WARN unless debugging: the worker's own structured log says what matters.
+  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(process.env.NF_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 

@@ -4,6 +4,7 @@ import { createClusterActivities } from './clusters.activities';
 import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPowerActivities } from './power.activities';
+import { createUpgradeActivities } from './upgrade.activities';
 
 /** All activities, built from injected dependencies (STYLE 5). Workflows import only the type. */
 export function createActivities(deps: ActivityDeps) {
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPowerActivities(deps),
     ...createCephActivities(deps),
     ...createClusterActivities(deps),
+    ...createUpgradeActivities(deps),
   };
 }
 

@@ -13,6 +13,7 @@ import { addOperationRoutes } from './routes/operations.routes';
 import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
 import { addSystemRoutes } from './routes/system.routes';
+import { addUpgradeRoutes } from './routes/upgrades.routes';
 import type { SchemaObject } from './schemas/common.schemas';
 import { buildOpenApiDocument } from './schemas/openapi';
 import { createHousekeeper } from './services/housekeeping.service';
@@ -38,6 +39,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   addOperationRoutes(table, deps);
   addApiKeyRoutes(table, deps);
   addSandboxRoutes(table, deps);
+  addUpgradeRoutes(table, deps);
 
   app.use(requestContext(deps.logger));
   app.use(metricsMiddleware(metrics));

@@ -129,7 +129,68 @@ export type CephPoolOps = Record<never, never>;
 /** OSD CRUSH weights, drains, backfill, safe-to-destroy. */
 export type CephReweightOps = Record<never, never>;
 /** Daemon versions, rolling restarts and upgrades, autoscale freeze, mgr failover, mon ok-to-stop. */
-export type CephUpgradeOps = Record<never, never>;
+export interface CephUpgradeOps {
+  /** `ceph versions`: daemon counts per version string, per daemon type and overall. */
+  versions(): Promise<CephVersionCounts>;
+  /** Every mon, mgr and OSD daemon with its host and running version (`ceph <type> metadata`). */
+  daemonVersions(): Promise<CephDaemonVersion[]>;
+  /** The active mgr and its standbys (`ceph mgr dump`). */
+  mgrMap(): Promise<CephMgrMap>;
+  /** `ceph mgr fail`: the active mgr steps down and a standby takes over. */
+  failMgr(): Promise<void>;
+  /** `ceph mon ok-to-stop <id>`: whether the other mons keep quorum without this one. */
+  monOkToStop(host: string): Promise<OkToStop>;
+  /** `ceph osd pool set noautoscale` / `unset noautoscale`: freezes (or releases) PG autoscaling. */
+  setNoAutoscale(on: boolean): Promise<void>;
+  /** `ceph osd pool get noautoscale`. */
+  noAutoscale(): Promise<boolean>;
+  /**
+   * Upgrades (or, in restart mode, restarts) the mon or mgr daemon on `host`. Idempotent: call it
+   * until `done`; a daemon already running `spec.version` is left alone in upgrade mode.
+   */
+  redeployDaemon(type: 'mon' | 'mgr', host: string, spec: CephUpgradeSpec): Promise<{ done: boolean }>;
+  /** Stops the host's OSD daemons for an upgrade (they are marked down; noout keeps them in). */
+  stopHostOsds(host: string, osdIds: number[]): Promise<void>;
+  /**
+   * Installs the target Ceph packages on `host` (and OS packages when asked) while its OSDs are
+   * stopped. Idempotent: call it until `done`; `rebootRequired` says whether the host must reboot.
+   */
+  upgradeHost(host: string, spec: CephUpgradeSpec): Promise<{ done: boolean; rebootRequired: boolean }>;
+  /** Starts the host's OSD daemons again (a running one is left alone). */
+  startHostOsds(host: string, osdIds: number[]): Promise<void>;
+}
+
+/** What an upgrade or rolling restart installs: a Ceph release name ("squid") or a version ("19.2.2"). */
+export interface CephUpgradeSpec {
+  version: string;
+  mode: 'upgrade' | 'restart';
+  osPackages: boolean;
+}
+
+/** `ceph versions -f json`: `{ mon: { "<ceph version …>": count }, …, overall: {…} }`. */
+export interface CephVersionCounts {
+  mon: Record<string, number>;
+  mgr: Record<string, number>;
+  osd: Record<string, number>;
+  overall: Record<string, number>;
+}
+
+export interface CephDaemonVersion {
+  type: 'mon' | 'mgr' | 'osd';
+  /** The daemon's name: the mon/mgr id, or the OSD number as a string. */
+  id: string;
+  host: string;
+  /** "18.2.4". */
+  version: string;
+  /** "reef". */
+  release: string;
+}
+
+export interface CephMgrMap {
+  active: string | null;
+  standbys: string[];
+  available: boolean;
+}
 
 export interface CephCoreOps {
   status(): Promise<CephStatus>;

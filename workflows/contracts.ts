@@ -83,6 +83,43 @@ export interface UpgradeClusterInput extends OperationRef {
   mode: UpgradeMode;
 }
 
+/** What an upgrade run carries into its next run when it continues as new (see upgrade-cluster.workflow.ts). */
+export interface UpgradeCarry {
+  /** The operation's steps, logs and timestamps so far (OperationTracker.exportState()). */
+  tracker: unknown;
+  /** The upgrade's own progress: hosts done, the plan's host list, flags it set. */
+  progress: unknown;
+  /** How many runs came before this one. */
+  runs: number;
+}
+
+export interface UpgradeClusterRunInput extends UpgradeClusterInput {
+  /** Absent on the first run. */
+  carry?: UpgradeCarry;
+  /** Hosts started per run before continuing as new (tests lower it); default in the workflow. */
+  hostsPerRun?: number;
+}
+
+/** One OSD host of a rolling upgrade: the child workflow upgradeHostWorkflow. */
+export interface UpgradeHostInput extends OperationRef {
+  clusterId: string;
+  nodeId: string;
+  host: string;
+  osdIds: number[];
+  targetVersion: string;
+  mode: UpgradeMode;
+  osPackages: boolean;
+  /** The host runs a mon: a reboot must first pass `ceph mon ok-to-stop`. */
+  monHost: boolean;
+}
+
+export const UPGRADE_HOST_WORKFLOW_TYPE = 'upgradeHostWorkflow';
+
+/** Child workflow id of one host of an upgrade: `<cluster>/upgrade/<op>/host/<hostname>`. */
+export function upgradeHostWorkflowId(clusterId: string, operationId: string, host: string): string {
+  return `${workflowIdFor('cluster.upgrade', clusterId, operationId)}/host/${host}`;
+}
+
 export interface ReweightOsdInput extends OperationRef {
   clusterId: string;
   osdId: number;
@@ -223,6 +260,16 @@ export const FAILURE = {
   cancelled: 'cancelled',
   invalidState: 'invalid_state',
   internal: 'internal_error',
+  /** Upgrade preflight refusals and gates. */
+  healthErr: 'health_err',
+  monOutOfQuorum: 'mon_out_of_quorum',
+  hostOffline: 'host_offline',
+  tooFewMgrs: 'too_few_mgrs',
+  downgradeRefused: 'downgrade_refused',
+  versionJumpTooLarge: 'version_jump_too_large',
+  unknownVersion: 'unknown_version',
+  monNotOkToStop: 'mon_not_ok_to_stop',
+  upgradeNotApplied: 'upgrade_not_applied',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
@@ -238,4 +285,6 @@ export const NON_RETRYABLE: FailureType[] = [
   FAILURE.notOkToStop,
   FAILURE.nooutNotSet,
   FAILURE.inventoryFailed,
+  FAILURE.monNotOkToStop,
+  FAILURE.unknownVersion,
 ];

@@ -2,3 +2,5 @@
 export { registerNodeWorkflow } from './register-node.workflow';
 export { rebootNodeWorkflow } from './reboot-node.workflow';
 export { planOperationWorkflow } from './plan-operation.workflow';
+export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
+export { upgradeHostWorkflow } from './upgrade-host.workflow';

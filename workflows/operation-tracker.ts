@@ -15,6 +15,8 @@ export class OperationTracker {
   private startedAt: string | null = null;
   private completedAt: string | null = null;
   private current: string | null = null;
+  /** When set, progress is this (e.g. hosts done / hosts total) instead of the share of steps done. */
+  private progressOverride: number | null = null;
   /**
    * A terminal status is shown to queries only once the final state is in PostgreSQL (and the
    * locks are released): a client that sees "completed" can start the next operation at once.
@@ -30,7 +32,53 @@ export class OperationTracker {
 
   start(): void {
     this.status = 'in_progress';
-    this.startedAt = now();
+    // A run that continued as new keeps the operation's original start.
+    this.startedAt ??= now();
+  }
+
+  /** Paused with a reason (an operator's request, or a failure that waits for a decision). */
+  pause(reason: OperationError): void {
+    this.status = 'paused';
+    this.error = reason;
+    this.log(`paused: ${reason.message}`);
+  }
+
+  resume(): void {
+    this.status = 'in_progress';
+    this.error = null;
+    this.log('resumed');
+  }
+
+  get isPaused(): boolean {
+    return this.status === 'paused';
+  }
+
+  /** Progress in percent, from the operation's own measure (floored; 100 only once completed). */
+  setProgress(percent: number): void {
+    this.progressOverride = Math.max(0, Math.min(99, Math.floor(percent)));
+  }
+
+  /** Everything needed to continue the same operation in a new run (continue-as-new). JSON-safe. */
+  exportState(): TrackerState {
+    return {
+      steps: this.steps.map((s) => ({ ...s })),
+      logs: this.logs.map((l) => ({ ...l })),
+      status: this.status,
+      error: this.error,
+      startedAt: this.startedAt,
+      current: this.current,
+      progressOverride: this.progressOverride,
+    };
+  }
+
+  importState(state: TrackerState): void {
+    this.steps.splice(0, this.steps.length, ...state.steps.map((s) => ({ ...s })));
+    this.logs.splice(0, this.logs.length, ...state.logs.map((l) => ({ ...l })));
+    this.status = state.status;
+    this.error = state.error;
+    this.startedAt = state.startedAt;
+    this.current = state.current;
+    this.progressOverride = state.progressOverride;
   }
 
   log(message: string): void {
@@ -106,7 +154,13 @@ export class OperationTracker {
     const applicable = this.steps.filter((s) => s.status !== 'skipped');
     const done = applicable.filter((s) => s.status === 'completed').length;
     const progress =
-      this.status === 'completed' ? 100 : applicable.length === 0 ? 0 : Math.floor((done / applicable.length) * 100);
+      this.status === 'completed'
+        ? 100
+        : this.progressOverride !== null
+          ? this.progressOverride
+          : applicable.length === 0
+            ? 0
+            : Math.floor((done / applicable.length) * 100);
     return {
       status: this.status,
       progress,
@@ -126,6 +180,16 @@ export class OperationTracker {
     if (!s) throw ApplicationFailure.nonRetryable(`unknown step ${name}`, FAILURE.internal);
     return s;
   }
+}
+
+export interface TrackerState {
+  steps: StepState[];
+  logs: LogEntry[];
+  status: OperationSnapshot['status'];
+  error: OperationError | null;
+  startedAt: string | null;
+  current: string | null;
+  progressOverride: number | null;
 }
 
 function now(): string {

@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ContinueAsNew, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { dbWrite } from './activity-options';
 import { describeFailure, OperationTracker } from './operation-tracker';
@@ -29,6 +29,8 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
     await bookkeeping.markOperationStarted.executeWithOptions({ summary: 'mark operation started' }, [{ operationId }]);
     outcome = { kind: 'ok', result: await body.run(op) };
   } catch (err) {
+    // Continuing as new is not an end: the next run carries the operation on (upgrades).
+    if (err instanceof ContinueAsNew) throw err;
     outcome = isCancellation(err) ? { kind: 'cancelled', cause: err } : { kind: 'failed', error: describeFailure(err) };
   }
 

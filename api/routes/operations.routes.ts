@@ -5,12 +5,14 @@ import { ApiError } from '../errors';
 import { dataResponseSchema, emptyBodySchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema } from '../schemas/common.schemas';
 import { operationListQuerySchema, operationViewSchema } from '../schemas/operations.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
-import { cancelOperation, viewOperation } from '../services/operations.service';
+import { cancelOperation, pauseOrResumeOperation, viewOperation } from '../services/operations.service';
+import { pauseBodySchema } from '../schemas/upgrades.schemas';
 import type { RouteTable } from './route-table';
 
 const validList = queryValidator(operationListQuerySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
 const validNoBody = bodyValidator(emptyBodySchema);
+const validPause = bodyValidator(pauseBodySchema);
 
 const idParam = [{ name: 'id', pattern: idPattern('operation'), description: 'Operation id (op_…).' }];
 
@@ -98,4 +100,36 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       ctx.body = { data: await viewOperation(opDeps, op) };
     },
   );
+
+  for (const action of ['pause', 'resume'] as const) {
+    table.add(
+      {
+        method: 'post',
+        path: `/v1/operations/{id}/${action}`,
+        operationId: `${action}Operation`,
+        summary: action === 'pause' ? 'Pause an operation (upgrades)' : 'Resume a paused operation (upgrades)',
+        description:
+          action === 'pause'
+            ? 'Takes effect at the next safe point: hosts in flight finish, no new one starts. The operation reports `paused` with the reason at once. Idempotent.'
+            : 'Continues a paused upgrade; after a failure, the failed host is retried first.',
+        tag: 'Operations',
+        auth: true,
+        pathParams: idParam,
+        body: action === 'pause' ? pauseBodySchema : emptyBodySchema,
+        bodyRequired: false,
+        responses: {
+          200: { description: 'The operation in its new state.', schema: dataResponseSchema(operationViewSchema) },
+          409: { description: `\`invalid_state\`: the operation has ended, is not an upgrade${action === 'resume' ? ', or is not paused' : ', or is restoring the cluster after its last host'}.` },
+        },
+      },
+      async (ctx) => {
+        const body = action === 'pause' ? parse(validPause, ctx.state.body ?? {}, 'body') : parse(validNoBody, ctx.state.body ?? {}, 'body');
+        parse(validNoQuery, { ...ctx.query }, 'query');
+        const opDeps = { ...deps, logger: ctx.state.logger };
+        const op = await operationOr404(deps, authOf(ctx), ctx.params);
+        await pauseOrResumeOperation(opDeps, op, action, 'reason' in body ? body.reason : undefined);
+        ctx.body = { data: await viewOperation(opDeps, op) };
+      },
+    );
+  }
 }

@@ -1,4 +1,5 @@
-import { getSandboxMachine, listPowerEvents, setMachineFaults, type SandboxMachineView } from '../../drivers/sandbox';
+import { getSandboxMachine, listPowerEvents, setMachineFaults, setSandboxClusterFaults, type SandboxMachineView } from '../../drivers/sandbox';
+import { sandboxClusterResponseSchema, setClusterFaultsBodySchema } from '../schemas/upgrades.schemas';
 import { getScopedNode } from '../../db/repositories/nodes.repository';
 import type { Node } from '../../db/database';
 import { idPattern, isId } from '../../lib/ids';
@@ -12,6 +13,7 @@ import type { RouteTable } from './route-table';
 
 const validFaults = bodyValidator(setFaultsBodySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
+const validClusterFaults = bodyValidator(setClusterFaultsBodySchema);
 
 const nodeIdParam = [{ name: 'node_id', pattern: idPattern('node'), description: 'The sandbox node whose simulated machine to show.' }];
 
@@ -91,6 +93,33 @@ export function addSandboxRoutes(table: RouteTable, deps: ApiDeps): void {
       const body = parse(validFaults, ctx.state.body, 'body');
       parse(validNoQuery, { ...ctx.query }, 'query');
       ctx.body = await machineBody(deps, node, await setMachineFaults(deps.db, node.account_id, node.ipmi_address, body.faults));
+    },
+  );
+
+  table.add(
+    {
+      method: 'put',
+      path: '/v1/sandbox/clusters/{cluster_id}/faults',
+      operationId: 'setSandboxClusterFaults',
+      summary: 'Inject cluster-level faults into a simulated Ceph cluster (sandbox keys only)',
+      description: 'Replaces the set of active cluster faults (`health_err`), to watch an upgrade refuse or pause and then resume.',
+      tag: 'Sandbox',
+      auth: true,
+      pathParams: [{ name: 'cluster_id', pattern: idPattern('cluster'), description: 'The sandbox cluster.' }],
+      body: setClusterFaultsBodySchema,
+      responses: { 200: { description: 'The cluster\'s active faults.', schema: sandboxClusterResponseSchema } },
+    },
+    async (ctx) => {
+      const auth = authOf(ctx);
+      if (auth.environment !== 'sandbox') {
+        throw new ApiError('route_not_found', `No route ${ctx.method} ${ctx.path}: sandbox endpoints need a sandbox (nf_sk_test_) key.`);
+      }
+      const body = parse(validClusterFaults, ctx.state.body, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const id = ctx.params.cluster_id ?? '';
+      const faults = isId('cluster', id) ? await setSandboxClusterFaults(deps.db, auth.accountId, id, body.faults) : null;
+      if (!faults) throw new ApiError('cluster_not_found', `No sandbox cluster with ID ${id} exists in this account.`);
+      ctx.body = { data: { cluster_id: id, faults } };
     },
   );
 }

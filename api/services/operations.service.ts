@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../lib/config';
@@ -8,6 +8,8 @@ import { json, type Database, type Operation } from '../../db/database';
 import * as ops from '../../db/repositories/operations.repository';
 import {
   getOperationQuery,
+  pauseUpdate,
+  resumeUpdate,
   SA_ACCOUNT_ID,
   SA_CLUSTER_ID,
   SA_NODE_ID,
@@ -273,5 +275,37 @@ export async function cancelOperation(deps: OperationDeps, op: Operation): Promi
       throw new ApiError('invalid_state', `Operation ${op.id} is no longer running.`);
     }
     throw err;
+  }
+}
+
+/** Operation types that can be paused and resumed (their workflows handle the pause/resume updates). */
+export const PAUSABLE_TYPES: readonly string[] = ['cluster.upgrade'];
+/** How long pause/resume wait for the workflow to accept the update. */
+export const UPDATE_TIMEOUT_MS = 10_000;
+
+/**
+ * Pause (at the next safe point: no new host starts) or resume (a failed host is retried) through
+ * the workflow's update, which answers with the new state or rejects with its reason.
+ */
+export async function pauseOrResumeOperation(deps: OperationDeps, op: Operation, action: 'pause' | 'resume', reason?: string): Promise<void> {
+  if (ops.TERMINAL_STATUSES.includes(op.status)) {
+    throw new ApiError('invalid_state', `Operation ${op.id} has already ended (${op.status}).`);
+  }
+  if (!PAUSABLE_TYPES.includes(op.type)) {
+    throw new ApiError('invalid_state', `Operations of type ${op.type} cannot be paused or resumed; only ${PAUSABLE_TYPES.join(', ')}.`);
+  }
+  const handle = deps.temporal.workflow.getHandle(op.workflow_id);
+  try {
+    await deps.temporal.connection.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () =>
+      action === 'pause' ? handle.executeUpdate(pauseUpdate, { args: [reason ? { reason } : {}] }) : handle.executeUpdate(resumeUpdate),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause instanceof Error ? err.cause.message : err.message;
+      throw new ApiError('invalid_state', `Operation ${op.id} cannot ${action}: ${cause}`);
+    }
+    if (err instanceof WorkflowNotFoundError) throw new ApiError('invalid_state', `Operation ${op.id} is no longer running.`);
+    deps.logger.warn(`${action} update failed`, { operation_id: op.id, err: String(err) });
+    throw new ApiError('service_unavailable', `The workflow did not answer the ${action} request in time; try again.`);
   }
 }

@@ -1,7 +1,223 @@
-import type { CephUpgradeOps } from '../types';
+/**
+ * CephUpgradeOps over the ceph CLI on the admin node, and systemctl/apt on each host for the daemons
+ * themselves (a package-based deployment: units `ceph-osd@N`, `ceph-mon@<id>`, `ceph-mgr@<id>`).
+ *
+ * - versions: `ceph versions -f json`; per daemon: `ceph mon|mgr|osd metadata -f json`
+ *   (`ceph_version` and `hostname` of every daemon the maps know, running or not).
+ * - mgr: `ceph mgr dump -f json` (active_name, standbys[].name), `ceph mgr fail`.
+ * - mon: `ceph mon ok-to-stop <id>` — rc 0 = quorum survives, 16 (EBUSY) = it would not.
+ * - autoscale: `ceph osd pool set|unset noautoscale` (Quincy and later), `ceph osd pool get noautoscale`.
+ * - upgrade: `apt-get install --only-upgrade` of the Ceph packages the daemon needs (the target
+ *   release comes from the host's configured Ceph apt repository), then `systemctl restart`; restart
+ *   mode only restarts. With os_packages, `apt-get dist-upgrade`, and /var/run/reboot-required says
+ *   whether the host must reboot.
+ */
+import { FAILURE } from '../../workflows/contracts';
+import { parseCephVersion } from '../../workflows/ceph-releases';
+import { shellQuote, tail } from '../driver-errors';
+import {
+  DriverError,
+  type CephDaemonVersion,
+  type CephMgrMap,
+  type CephUpgradeOps,
+  type CephUpgradeSpec,
+  type CephVersionCounts,
+  type ExecResult,
+  type OkToStop,
+  type ShellSession,
+} from '../types';
 import type { CephCliContext } from './ceph-cli';
+import { parseJsonObject } from './ceph-json';
 
-/** CephUpgradeOps over the ceph CLI on the admin node (see CephCliContext). */
-export function createCephCliUpgradeOps(_ctx: CephCliContext): CephUpgradeOps {
-  return {};
+const EBUSY = 16;
+const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y';
+const PACKAGES: Record<'mon' | 'mgr' | 'osd', string[]> = {
+  mon: ['ceph-mon', 'ceph-base', 'ceph-common'],
+  mgr: ['ceph-mgr', 'ceph-base', 'ceph-common'],
+  osd: ['ceph-osd', 'ceph-base', 'ceph-common'],
+};
+
+function bad(what: string, detail: string): DriverError {
+  return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
+}
+
+function counts(what: string, v: unknown): Record<string, number> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad(what, 'a section is not an object');
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(what, `count of ${k} is not an integer`);
+    out[k] = n;
+  }
+  return out;
+}
+
+/** `ceph versions -f json`. */
+export function parseCephVersions(stdout: string): CephVersionCounts {
+  const doc = parseJsonObject('versions', stdout);
+  if (!('overall' in doc)) throw bad('versions', 'no overall section');
+  return { mon: counts('versions', doc.mon), mgr: counts('versions', doc.mgr), osd: counts('versions', doc.osd), overall: counts('versions', doc.overall) };
+}
+
+/** `ceph mon|mgr|osd metadata -f json`: an array of objects with ceph_version and hostname. */
+export function parseDaemonMetadata(type: 'mon' | 'mgr' | 'osd', stdout: string): CephDaemonVersion[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad(`${type} metadata`, 'not JSON');
+  }
+  if (!Array.isArray(doc)) throw bad(`${type} metadata`, 'not a JSON array');
+  return doc.map((entry: unknown) => {
+    const e = (entry ?? {}) as Record<string, unknown>;
+    const id = type === 'osd' ? e.id : e.name;
+    if ((typeof id !== 'string' && typeof id !== 'number') || typeof e.hostname !== 'string' || typeof e.ceph_version !== 'string') {
+      throw bad(`${type} metadata`, 'an entry lacks its id, hostname or ceph_version');
+    }
+    const p = parseCephVersion(e.ceph_version);
+    return { type, id: String(id), host: e.hostname, version: p?.version ?? e.ceph_version, release: p?.release ?? 'unknown' };
+  });
+}
+
+/** `ceph mgr dump -f json`. */
+export function parseMgrDump(stdout: string): CephMgrMap {
+  const doc = parseJsonObject('mgr dump', stdout);
+  if (typeof doc.available !== 'boolean') throw bad('mgr dump', 'no available flag');
+  const active = typeof doc.active_name === 'string' && doc.active_name !== '' ? doc.active_name : null;
+  if (!Array.isArray(doc.standbys)) throw bad('mgr dump', 'no standbys list');
+  const standbys = doc.standbys
+    .map((s: unknown) => (s && typeof s === 'object' ? (s as Record<string, unknown>).name : undefined))
+    .filter((n): n is string => typeof n === 'string');
+  return { active, standbys, available: doc.available };
+}
+
+/** `ceph osd pool get noautoscale`: `{"noautoscale": true}` with -f json, "noautoscale is on" without. */
+export function parseNoAutoscale(stdout: string): boolean {
+  const text = stdout.trim();
+  if (text.startsWith('{')) {
+    const v = parseJsonObject('osd pool get noautoscale', text).noautoscale;
+    if (typeof v === 'boolean') return v;
+    throw bad('osd pool get noautoscale', 'noautoscale is not a boolean');
+  }
+  const m = /noautoscale is (on|off)/.exec(text);
+  if (!m) throw bad('osd pool get noautoscale', JSON.stringify(text.slice(0, 120)));
+  return m[1] === 'on';
+}
+
+/** `ceph mon ok-to-stop <id>`: rc 0 = ok; rc 16 (EBUSY) = not ok, Ceph's reason on stderr. */
+export function interpretMonOkToStop(res: ExecResult, otherFailure: () => DriverError): OkToStop {
+  if (res.code === 0) return { ok: true, reason: null };
+  if (res.code === EBUSY) {
+    const line = `${res.stderr}\n${res.stdout}`
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '');
+    return { ok: false, reason: (line ?? 'quorum would be lost').replace(/^Error E[A-Z]+:\s*/, '').slice(0, 300) };
+  }
+  throw otherFailure();
+}
+
+export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
+  const { options, sudo, timeoutMs } = ctx;
+  const unit = {
+    mon: (id: string) => `ceph-mon@${id}`,
+    mgr: (id: string) => `ceph-mgr@${id}`,
+    osd: (id: number) => (options.osdUnit ?? ((n: number) => `ceph-osd@${n}`))(id),
+  };
+
+  const admin = <T>(fn: (s: ShellSession) => Promise<T>) => ctx.withSession(options.adminShell, fn);
+  const onHost = <T>(host: string, fn: (s: ShellSession) => Promise<T>) => {
+    ctx.checkName(host);
+    return ctx.withSession(() => options.hostShell(host), fn);
+  };
+
+  async function metadata(type: 'mon' | 'mgr' | 'osd'): Promise<CephDaemonVersion[]> {
+    return admin(async (s) => parseDaemonMetadata(type, await ctx.ceph(s, [type, 'metadata'])));
+  }
+
+  /** The mon/mgr id of the daemon on `host` (package installs name it after the short hostname). */
+  async function daemonId(type: 'mon' | 'mgr', host: string): Promise<string> {
+    const d = (await metadata(type)).find((x) => x.host === host || x.id === host);
+    if (!d) throw new DriverError(FAILURE.commandFailed, `no ${type} daemon on ${host}`, false);
+    return d.id;
+  }
+
+  async function systemctl(s: ShellSession, verb: 'stop' | 'start' | 'restart', units: string[]): Promise<void> {
+    if (units.length === 0) return;
+    await s.run(`${sudo}systemctl ${verb} ${units.map(shellQuote).join(' ')}`, { timeoutMs });
+  }
+
+  function checkOsdIds(osdIds: number[]): void {
+    for (const id of osdIds) if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
+  }
+
+  return {
+    async versions(): Promise<CephVersionCounts> {
+      return admin(async (s) => parseCephVersions(await ctx.ceph(s, ['versions'])));
+    },
+
+    async daemonVersions(): Promise<CephDaemonVersion[]> {
+      return [...(await metadata('mon')), ...(await metadata('mgr')), ...(await metadata('osd'))];
+    },
+
+    async mgrMap(): Promise<CephMgrMap> {
+      return admin(async (s) => parseMgrDump(await ctx.ceph(s, ['mgr', 'dump'])));
+    },
+
+    async failMgr(): Promise<void> {
+      await admin((s) => ctx.ceph(s, ['mgr', 'fail'], false));
+    },
+
+    async monOkToStop(host: string): Promise<OkToStop> {
+      const id = await daemonId('mon', host);
+      const args = ['mon', 'ok-to-stop', id];
+      return admin(async (s) => {
+        const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
+        return interpretMonOkToStop(res, () => ctx.cephFailure(args, res));
+      });
+    },
+
+    async setNoAutoscale(on: boolean): Promise<void> {
+      await admin((s) => ctx.ceph(s, ['osd', 'pool', on ? 'set' : 'unset', 'noautoscale'], false));
+    },
+
+    async noAutoscale(): Promise<boolean> {
+      return admin(async (s) => parseNoAutoscale(await ctx.ceph(s, ['osd', 'pool', 'get', 'noautoscale'])));
+    },
+
+    async redeployDaemon(type: 'mon' | 'mgr', host: string, spec: CephUpgradeSpec): Promise<{ done: boolean }> {
+      const id = await daemonId(type, host);
+      await onHost(host, async (s) => {
+        if (spec.mode === 'upgrade') {
+          await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES[type].join(' ')}`, { timeoutMs: Math.max(timeoutMs, 600_000) });
+        }
+        await systemctl(s, 'restart', [unit[type](id)]);
+      });
+      return { done: true };
+    },
+
+    async stopHostOsds(host: string, osdIds: number[]): Promise<void> {
+      checkOsdIds(osdIds);
+      await onHost(host, (s) => systemctl(s, 'stop', osdIds.map(unit.osd)));
+    },
+
+    async upgradeHost(host: string, spec: CephUpgradeSpec): Promise<{ done: boolean; rebootRequired: boolean }> {
+      return onHost(host, async (s) => {
+        const long = { timeoutMs: Math.max(timeoutMs, 1_800_000) };
+        if (spec.osPackages) {
+          await s.run(`${sudo}${APT} update`, long);
+          await s.run(`${sudo}${APT} dist-upgrade`, long);
+        }
+        if (spec.mode === 'upgrade') await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES.osd.join(' ')}`, long);
+        const flag = await s.exec('test -f /var/run/reboot-required', { timeoutMs });
+        if (flag.code > 1) throw new DriverError(FAILURE.commandFailed, `test -f /var/run/reboot-required: ${tail(flag.stderr, 300)}`, false);
+        return { done: true, rebootRequired: flag.code === 0 };
+      });
+    },
+
+    async startHostOsds(host: string, osdIds: number[]): Promise<void> {
+      checkOsdIds(osdIds);
+      await onHost(host, (s) => systemctl(s, 'start', osdIds.map(unit.osd)));
+    },
+  };
 }

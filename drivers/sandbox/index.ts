@@ -37,6 +37,13 @@ export {
   type SandboxCephOsd,
   type SandboxCephHost,
 } from './sandbox-ceph.driver';
+export {
+  setSandboxClusterFaults,
+  SANDBOX_CLUSTER_FAULTS,
+  type SandboxClusterFault,
+  type SandboxUpgradeEvent,
+  type SandboxUpgradeState,
+} from './sandbox-ceph-upgrade';
 export { createSandboxPowerDriver } from './sandbox-power.driver';
 export { createSandboxShellDriver } from './sandbox-shell.driver';
 export { createSandboxCephDriver } from './sandbox-ceph.driver';

@@ -18,7 +18,7 @@ import { FAILURE } from '../../workflows/contracts';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
 import { createSandboxPoolOps } from './sandbox-ceph-pools';
 import { createSandboxReweightOps } from './sandbox-ceph-reweight';
-import { createSandboxUpgradeOps } from './sandbox-ceph-upgrade';
+import { createSandboxUpgradeOps, type SandboxUpgradeState } from './sandbox-ceph-upgrade';
 import {
   DriverError,
   type CephCoreOps,
@@ -80,6 +80,10 @@ export interface SandboxCephState {
   osds: SandboxCephOsd[];
   noout_hosts: string[];
   created_at: string;
+  /** Daemon versions, active mgr, noautoscale and the upgrade event log (sandbox-ceph-upgrade.ts). */
+  upgrade?: SandboxUpgradeState;
+  /** Cluster-level injected faults, name → when set (e.g. health_err: the cluster reports HEALTH_ERR). */
+  cluster_faults?: Record<string, string>;
 }
 
 export interface CreateSandboxCephInput {
@@ -510,7 +514,7 @@ export function statusOf(v: ClusterView): CephStatus {
     flags.length > 0 ||
     v.monsInQuorum.length < v.state.mons.length ||
     !v.mgrAvailable;
-  const health: CephHealth = warn ? 'HEALTH_WARN' : 'HEALTH_OK';
+  const health: CephHealth = v.state.cluster_faults?.health_err ? 'HEALTH_ERR' : warn ? 'HEALTH_WARN' : 'HEALTH_OK';
   return {
     health,
     osds_total: v.osds.length,

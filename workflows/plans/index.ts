@@ -1,7 +1,9 @@
 import type { OperationPlan, OperationType, PlanInput } from '../contracts';
 import { planRebootNode } from './reboot-node.plan';
+import { planUpgradeCluster } from './upgrade-cluster.plan';
 
 /** The dry-run planner of each operation type that has one (`?dry_run=true`). */
 export const PLANNERS: Partial<Record<OperationType, (input: PlanInput) => Promise<OperationPlan>>> = {
   'node.reboot': planRebootNode,
+  'cluster.upgrade': planUpgradeCluster,
 };

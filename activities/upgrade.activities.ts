@@ -1,0 +1,277 @@
+import { sql } from 'kysely';
+import type { ActivityDeps } from './deps';
+import type { CephDaemonVersion, CephHealth, CephUpgradeSpec } from '../drivers/types';
+import { parseCephVersion, satisfiesTarget } from '../workflows/ceph-releases';
+import type { UpgradeMode } from '../workflows/contracts';
+import { cephFor } from './targets';
+import { FAILURE, guarded, permanent, pollUntil } from './failures';
+
+export interface UpgradeHostFacts {
+  hostname: string;
+  nodeId: string | null;
+  /** The node's status in NodeFoundry (null: Ceph knows a host NodeFoundry does not). */
+  nodeStatus: string | null;
+  held: boolean;
+  osdIds: number[];
+  osdsDown: number[];
+  mon: boolean;
+  mgr: boolean;
+}
+
+/** The live state an upgrade is planned from (a dry run and the real preflight read the same). */
+export interface UpgradeFacts {
+  clusterId: string;
+  /** The release NodeFoundry recorded for the cluster. */
+  cephVersion: string;
+  health: CephHealth;
+  mons: string[];
+  monsInQuorum: string[];
+  mgrActive: string | null;
+  mgrStandbys: string[];
+  hosts: UpgradeHostFacts[];
+  daemons: CephDaemonVersion[];
+  noAutoscale: boolean;
+}
+
+interface DaemonTarget {
+  clusterId: string;
+  targetVersion: string;
+  mode: UpgradeMode;
+}
+
+const natural = new Intl.Collator('en', { numeric: true });
+
+export function createUpgradeActivities(deps: ActivityDeps) {
+  const specOf = (i: { targetVersion: string; mode: UpgradeMode; osPackages?: boolean }): CephUpgradeSpec => ({
+    version: i.targetVersion,
+    mode: i.mode,
+    osPackages: i.osPackages ?? false,
+  });
+
+  return {
+    /** Reads everything the upgrade planner decides on: health, quorum, mgrs, hosts, daemon versions. */
+    async describeUpgrade(input: { clusterId: string }): Promise<UpgradeFacts> {
+      return guarded(async () => {
+        const cluster = await deps.db.selectFrom('clusters').select(['ceph_version']).where('id', '=', input.clusterId).executeTakeFirst();
+        if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${input.clusterId} does not exist.`);
+        const ceph = await cephFor(deps, input.clusterId);
+        const status = await ceph.status();
+        const osds = await ceph.osds();
+        const daemons = await ceph.daemonVersions();
+        const mgr = await ceph.mgrMap();
+        const noAutoscale = await ceph.noAutoscale();
+        const members = await deps.db
+          .selectFrom('nodes')
+          .select(['id', 'hostname', 'status', 'held'])
+          .where('cluster_id', '=', input.clusterId)
+          .execute();
+        const mons = daemons.filter((d) => d.type === 'mon').map((d) => d.host);
+        const mgrs = daemons.filter((d) => d.type === 'mgr').map((d) => d.host);
+        const names = new Set([...members.map((m) => m.hostname), ...osds.map((o) => o.host), ...mons, ...mgrs]);
+        const hosts = [...names].sort(natural.compare).map((hostname): UpgradeHostFacts => {
+          const node = members.find((m) => m.hostname === hostname);
+          const own = osds.filter((o) => o.host === hostname).sort((a, b) => a.id - b.id);
+          return {
+            hostname,
+            nodeId: node?.id ?? null,
+            nodeStatus: node?.status ?? null,
+            held: node?.held ?? false,
+            osdIds: own.map((o) => o.id),
+            osdsDown: own.filter((o) => !o.up).map((o) => o.id),
+            mon: mons.includes(hostname),
+            mgr: mgrs.includes(hostname),
+          };
+        });
+        return {
+          clusterId: input.clusterId,
+          cephVersion: cluster.ceph_version,
+          health: status.health,
+          mons,
+          monsInQuorum: status.mons_in_quorum,
+          mgrActive: mgr.active,
+          mgrStandbys: mgr.standbys,
+          hosts,
+          daemons,
+          noAutoscale,
+        };
+      });
+    },
+
+    /** A safe point's gate: the upgrade never starts new work on a HEALTH_ERR cluster. */
+    async assertNotHealthErr(input: { clusterId: string }): Promise<void> {
+      return guarded(async () => {
+        const s = await (await cephFor(deps, input.clusterId)).status();
+        if (s.health === 'HEALTH_ERR') {
+          throw permanent(FAILURE.healthErr, 'The cluster reports HEALTH_ERR; no new daemon or host is touched until it is resolved.');
+        }
+      });
+    },
+
+    /** Sets noautoscale; answers whether this call changed it (an operator's own freeze is left alone at the end). */
+    async freezeAutoscale(input: { clusterId: string }): Promise<{ changed: boolean }> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        if (await ceph.noAutoscale()) return { changed: false };
+        await ceph.setNoAutoscale(true);
+        if (!(await ceph.noAutoscale())) throw new Error('noautoscale was set but the cluster does not report it');
+        return { changed: true };
+      });
+    },
+
+    /** Unsets noautoscale and reads it back. Idempotent. */
+    async releaseAutoscale(input: { clusterId: string }): Promise<void> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ceph.setNoAutoscale(false);
+        if (await ceph.noAutoscale()) throw new Error('noautoscale is still reported after unsetting it');
+      });
+    },
+
+    /**
+     * Upgrades (or restarts) one mon or mgr daemon and waits until it runs the target; a mon also
+     * until it is back in quorum. A mon is only touched when `ceph mon ok-to-stop` agrees.
+     */
+    async redeployCephDaemon(input: DaemonTarget & { type: 'mon' | 'mgr'; host: string }): Promise<{ version: string }> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      if (input.type === 'mon') {
+        const verdict = await guarded(() => ceph.monOkToStop(input.host));
+        if (!verdict.ok) throw permanent(FAILURE.monNotOkToStop, `ceph mon ok-to-stop ${input.host}: ${verdict.reason ?? 'no'}.`);
+      }
+      const target = parseCephVersion(input.targetVersion);
+      let state = 'redeploying';
+      return pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.upgradeNotApplied,
+        what: `${input.type}.${input.host} to run ${input.targetVersion}${input.type === 'mon' ? ' and rejoin quorum' : ''}`,
+        describe: () => state,
+        probe: async () => {
+          const r = await ceph.redeployDaemon(input.type, input.host, specOf(input));
+          if (!r.done) return undefined;
+          const d = (await ceph.daemonVersions()).find((x) => x.type === input.type && x.host === input.host);
+          const running = d ? parseCephVersion(d.version) : null;
+          state = `running ${d?.version ?? 'unknown'}`;
+          if (input.mode === 'upgrade' && (!running || !target || !satisfiesTarget(running, target))) return undefined;
+          if (input.type === 'mon') {
+            const s = await ceph.status();
+            if (!s.mons_in_quorum.includes(input.host)) {
+              state = 'out of quorum';
+              return undefined;
+            }
+          }
+          return { version: d?.version ?? input.targetVersion };
+        },
+      });
+    },
+
+    /** `ceph mon ok-to-stop`: before a mon host reboots, the other mons must keep quorum. */
+    async assertMonOkToStop(input: { clusterId: string; host: string }): Promise<void> {
+      return guarded(async () => {
+        const verdict = await (await cephFor(deps, input.clusterId)).monOkToStop(input.host);
+        if (!verdict.ok) throw permanent(FAILURE.monNotOkToStop, `ceph mon ok-to-stop ${input.host}: ${verdict.reason ?? 'no'}.`);
+      });
+    },
+
+    /** `ceph mgr fail`, then waits until another mgr is active and available. Idempotent by `from`. */
+    async failOverMgr(input: { clusterId: string; from: string }): Promise<{ active: string }> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      const before = await guarded(() => ceph.mgrMap());
+      if (before.active === input.from) await guarded(() => ceph.failMgr());
+      return pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.cephUnavailable,
+        what: `a standby mgr to take over from ${input.from}`,
+        probe: async () => {
+          const m = await ceph.mgrMap();
+          return m.available && m.active && m.active !== input.from ? { active: m.active } : undefined;
+        },
+      });
+    },
+
+    /** Stops the host's OSDs for its upgrade and waits until the cluster marks them down. */
+    async stopOsdsForUpgrade(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      await guarded(() => ceph.stopHostOsds(input.host, input.osdIds));
+      await pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.osdsNotUp,
+        what: `OSDs on ${input.host} to be marked down`,
+        probe: async () => ((await ceph.osds()).filter((o) => input.osdIds.includes(o.id)).every((o) => !o.up) ? true : undefined),
+      });
+    },
+
+    /** Installs the target packages on the host (OS packages too when asked); waits until done. */
+    async upgradeHostPackages(input: DaemonTarget & { host: string; osPackages: boolean }): Promise<{ rebootRequired: boolean }> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      return pollUntil({
+        intervalMs: deps.config.pollIntervalMs,
+        timeoutMs: deps.config.waits.cephMs,
+        timeoutType: FAILURE.upgradeNotApplied,
+        what: `packages on ${input.host} to be upgraded`,
+        probe: async () => {
+          const r = await ceph.upgradeHost(input.host, specOf(input));
+          return r.done ? { rebootRequired: r.rebootRequired } : undefined;
+        },
+      });
+    },
+
+    async startOsdsAfterUpgrade(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
+      return guarded(async () => (await cephFor(deps, input.clusterId)).startHostOsds(input.host, input.osdIds));
+    },
+
+    /** The host's OSDs run the target (upgrade mode); a host that did not take the upgrade fails here. */
+    async verifyHostVersion(input: DaemonTarget & { host: string }): Promise<{ versions: string[] }> {
+      return guarded(async () => {
+        const daemons = (await (await cephFor(deps, input.clusterId)).daemonVersions()).filter((d) => d.type === 'osd' && d.host === input.host);
+        const versions = [...new Set(daemons.map((d) => d.version))].sort();
+        const target = parseCephVersion(input.targetVersion);
+        if (input.mode === 'upgrade' && target) {
+          const behind = daemons.filter((d) => {
+            const p = parseCephVersion(d.version);
+            return !p || !satisfiesTarget(p, target);
+          });
+          if (behind.length > 0) {
+            throw permanent(
+              FAILURE.upgradeNotApplied,
+              `${input.host}: ${behind.map((d) => `osd.${d.id}`).join(', ')} still run ${[...new Set(behind.map((d) => d.version))].join(', ')}, not ${input.targetVersion}.`,
+            );
+          }
+        }
+        return { versions };
+      });
+    },
+
+    /** Unsets noout on those of `hosts` that carry it (cancel: leave nothing flagged). */
+    async clearHostNoout(input: { clusterId: string; hosts: string[] }): Promise<{ cleared: string[] }> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        const flagged = (await ceph.nooutHosts()).filter((h) => input.hosts.includes(h));
+        for (const h of flagged) await ceph.unsetGroupNoout(h);
+        const left = (await ceph.nooutHosts()).filter((h) => input.hosts.includes(h));
+        if (left.length > 0) throw new Error(`noout is still reported on ${left.join(', ')}`);
+        return { cleared: flagged };
+      });
+    },
+
+    /** Moves a running operation's row between in_progress and paused, so lists and filters see pauses. */
+    async setOperationPaused(input: { operationId: string; paused: boolean }): Promise<void> {
+      await deps.db
+        .updateTable('operations')
+        .set({ status: input.paused ? 'paused' : 'in_progress', updated_at: sql`now()` })
+        .where('id', '=', input.operationId)
+        .where('status', 'in', ['pending', 'in_progress', 'paused'])
+        .execute();
+    },
+
+    /** Records the release the cluster now runs. */
+    async recordClusterVersion(input: { clusterId: string; cephVersion: string }): Promise<void> {
+      await deps.db
+        .updateTable('clusters')
+        .set({ ceph_version: input.cephVersion, target_ceph_version: null, updated_at: sql`now()` })
+        .where('id', '=', input.clusterId)
+        .execute();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import type { Transaction } from 'kysely';
+import type { Cluster, Database } from '../../db/database';
+import type { OperationPlan, UpgradeClusterInput } from '../../workflows/contracts';
+import type { ApiDeps, AuthState } from '../context';
+import { ApiError } from '../errors';
+import type { UpgradeClusterBody } from '../schemas/upgrades.schemas';
+import { startOperation } from './operations.service';
+import { planOperation } from './plan.service';
+
+export interface UpgradeAccepted {
+  operation_id: string;
+  cluster_id: string;
+  status: 'pending';
+}
+
+/** Clusters being created, deleted or broken are not upgraded (the workflow's preflight checks the live state). */
+const NOT_UPGRADABLE = ['CREATING', 'DELETING', 'ERROR'];
+
+export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string, trx?: Transaction<Database>): Promise<Cluster> {
+  let q = (trx ?? deps.db)
+    .selectFrom('clusters')
+    .selectAll()
+    .where('id', '=', id)
+    .where('account_id', '=', auth.accountId)
+    .where('environment', '=', auth.environment);
+  if (trx) q = q.forUpdate();
+  const cluster = await q.executeTakeFirst();
+  if (!cluster) throw new ApiError('cluster_not_found', `No cluster with ID ${id} exists in this account.`);
+  return cluster;
+}
+
+function planParams(body: UpgradeClusterBody): Record<string, unknown> {
+  return { targetVersion: body.ceph_version ?? null, mode: body.mode, maxConcurrent: body.max_concurrent, osPackages: body.os_packages };
+}
+
+/** `?dry_run=true`: the plan (batches, gates, refusals) from the live state; nothing changes. */
+export async function planUpgrade(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: UpgradeClusterBody): Promise<OperationPlan> {
+  await getClusterOr404(deps, auth, id);
+  return planOperation(deps, { type: 'cluster.upgrade', accountId: auth.accountId, resourceId: id, requestId, params: planParams(body) });
+}
+
+/**
+ * Starts a rolling upgrade (or restart). Locks the cluster and every member node, so no reboot or
+ * other operation touches a node while its cluster upgrades (409 resource_busy naming the upgrade).
+ */
+export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: UpgradeClusterBody): Promise<UpgradeAccepted> {
+  const cluster = await getClusterOr404(deps, auth, id);
+  const members = await deps.db.selectFrom('nodes').select('id').where('cluster_id', '=', id).orderBy('id').execute();
+  const memberIds = members.map((m) => m.id);
+  const op = await startOperation<UpgradeClusterInput>(deps, {
+    accountId: auth.accountId,
+    environment: auth.environment,
+    type: 'cluster.upgrade',
+    requestId,
+    primaryResourceId: id,
+    clusterId: id,
+    lockResourceIds: [id, ...memberIds],
+    params: { ceph_version: body.ceph_version ?? null, os_packages: body.os_packages, max_concurrent: body.max_concurrent, mode: body.mode },
+    input: (operationId) => ({
+      operationId,
+      accountId: auth.accountId,
+      clusterId: id,
+      targetVersion: body.ceph_version ?? '',
+      osPackages: body.os_packages,
+      maxConcurrent: body.max_concurrent,
+      mode: body.mode,
+    }),
+    summary: `${body.mode === 'restart' ? 'Rolling restart' : `Rolling upgrade to ${body.ceph_version ?? 'the next release'}`} of ${cluster.name} (≤ ${body.max_concurrent} at once)`,
+    precheck: async (trx) => {
+      const c = await getClusterOr404(deps, auth, id, trx);
+      if (NOT_UPGRADABLE.includes(c.status)) {
+        throw new ApiError('invalid_state', `Cluster ${id} is ${c.status}; it cannot be upgraded now.`, { status: c.status });
+      }
+      const now = await trx.selectFrom('nodes').select('id').where('cluster_id', '=', id).orderBy('id').execute();
+      if (now.map((n) => n.id).join() !== memberIds.join()) {
+        throw new ApiError('conflict', `The members of cluster ${id} changed while the upgrade was being requested; retry.`);
+      }
+    },
+  });
+  return { operation_id: op.id, cluster_id: id, status: 'pending' };
+}

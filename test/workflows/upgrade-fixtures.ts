@@ -1,0 +1,107 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { expect } from 'vitest';
+import { json } from '../../db/database';
+import { addressScope } from '../../db/repositories/nodes.repository';
+import { createSandboxCephCluster, getSandboxCephState, rackSandboxMachine, type SandboxCephState } from '../../drivers/sandbox';
+import { newId } from '../../lib/ids';
+import { encryptSecret } from '../../lib/secrets';
+import type { TestApi } from '../helpers/api';
+
+/**
+ * Sandbox clusters for upgrade tests, built as fixtures (cluster creation through the API is another
+ * operation): machines racked, node rows written as registration would leave them (active, host key
+ * pinned, credentials encrypted), and the simulated Ceph created at speed 0.
+ */
+export interface FixtureCluster {
+  clusterId: string;
+  nodes: { id: string; hostname: string; ipmi_address: string; ip_address: string }[];
+}
+
+let clusterSeq = 0;
+
+export async function sandboxCluster(
+  api: TestApi,
+  opts: { hosts: number; osdsPerHost?: number; replication?: number; minSize?: number; cephVersion?: string } ,
+): Promise<FixtureCluster> {
+  clusterSeq += 1;
+  const { db, config } = api;
+  const accountId = api.account.accountId;
+  const tag = `${process.pid % 200}-${clusterSeq}-${Math.random().toString(36).slice(2, 6)}`;
+  const nodes: FixtureCluster['nodes'] = [];
+  const rows = [];
+  for (let i = 0; i < opts.hosts; i++) {
+    const hostname = `u${tag}-h${String(i + 1).padStart(3, '0')}`;
+    const ip = `10.${clusterSeq}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+    const ipmi = `11.${clusterSeq}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+    const m = await rackSandboxMachine(db, { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' }, 0);
+    const id = newId('node');
+    nodes.push({ id, hostname, ipmi_address: ipmi, ip_address: ip });
+    rows.push({
+      id,
+      account_id: accountId,
+      environment: 'sandbox' as const,
+      address_scope: addressScope('sandbox', accountId),
+      hostname,
+      ip_address: ip,
+      ssh_user: 'nodefoundry',
+      ssh_private_key_enc: encryptSecret(config.secretKey, 'sandbox-key'),
+      ssh_host_key_fingerprint: m.host_key_fingerprint,
+      ipmi_address: ipmi,
+      ipmi_username: 'admin',
+      ipmi_password_enc: encryptSecret(config.secretKey, 'pw'),
+      status: 'active',
+      cpu_cores: m.cpu_cores,
+      ram_gb: m.ram_gb,
+      drives: json(m.drives),
+    });
+  }
+  const clusterId = newId('cluster');
+  await db
+    .insertInto('clusters')
+    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `upg-${tag}`, status: 'HEALTH_OK', ceph_version: opts.cephVersion ?? 'reef', admin_node_id: nodes[0]!.id })
+    .execute();
+  for (let i = 0; i < rows.length; i += 100) {
+    await db.insertInto('nodes').values(rows.slice(i, i + 100).map((r) => ({ ...r, cluster_id: clusterId }))).execute();
+  }
+  const machines = await db.selectFrom('sandbox_machines').select(['hostname', 'drives']).where('account_id', '=', accountId).execute();
+  const drivesOf = new Map(machines.map((m) => [m.hostname, m.drives]));
+  await createSandboxCephCluster(
+    db,
+    {
+      accountId,
+      clusterId,
+      hosts: nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: drivesOf.get(n.hostname)!.slice(0, opts.osdsPerHost ?? 2).map((d) => d.device) })),
+      replication: opts.replication ?? 3,
+      minSize: opts.minSize ?? 2,
+      cephVersion: opts.cephVersion ?? 'reef',
+    },
+    0,
+  );
+  return { clusterId, nodes };
+}
+
+export async function cephState(api: TestApi, clusterId: string): Promise<SandboxCephState> {
+  return (await getSandboxCephState(api.db, clusterId))!;
+}
+
+/** Polls GET /v1/operations/{id} until `until` (default: a terminal status). */
+export async function waitForOperation(api: TestApi, id: string, until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status), timeoutMs = 90_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await api.request('GET', `/v1/operations/${id}`);
+    expect(r.status).toBe(200);
+    if (until(r.body.data)) return r.body.data;
+    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data).slice(0, 3000)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+export async function recordHistory(api: TestApi, workflowId: string, name: string, runId?: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const history = await api.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const dir = path.resolve(__dirname, '../replay/histories');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}

@@ -1,8 +1,10 @@
 import type { ActivityDeps } from './deps';
 import { createCephActivities } from './ceph.activities';
 import { createClusterActivities } from './clusters.activities';
+import { createLifecycleActivities } from './lifecycle.activities';
 import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
+import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
 import { createUpgradeActivities } from './upgrade.activities';
 
@@ -14,6 +16,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createPowerActivities(deps),
     ...createCephActivities(deps),
     ...createClusterActivities(deps),
+    ...createLifecycleActivities(deps),
+    ...createPoolActivities(deps),
     ...createUpgradeActivities(deps),
   };
 }

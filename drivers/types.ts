@@ -122,10 +122,121 @@ export interface OkToStop {
  */
 export interface CephDriver extends CephCoreOps, CephLifecycleOps, CephPoolOps, CephReweightOps, CephUpgradeOps {}
 
+/** A host as the orchestrator knows it, with its CRUSH location above the host bucket. */
+export interface CephHostSpec {
+  hostname: string;
+  /** Address the orchestrator reaches the host on (the node's ip_address). */
+  address: string;
+  rack: string | null;
+  zone: string | null;
+}
+
+export type CrushFailureDomain = 'host' | 'rack' | 'zone';
+
+/** A block device of a host as the orchestrator sees it (`ceph orch device ls`). */
+export interface CephDevice {
+  host: string;
+  /** Kernel name without /dev/ (e.g. sdb, nvme0n1). */
+  device: string;
+  /** False for the boot disk (partitions, a filesystem), a device already holding an OSD (LVM), … */
+  available: boolean;
+  rejected_reasons: string[];
+}
+
+export interface CephCrushRule {
+  id: number;
+  name: string;
+  /** The bucket type the rule chooses leaves across (chooseleaf … type <failure_domain>). */
+  failure_domain: string;
+}
+
+export interface CephDaemons {
+  /** Hosts running a mon / mgr daemon, sorted. */
+  mons: string[];
+  mgrs: string[];
+}
+
 /** Cluster creation, import and deletion (bootstrap, hosts, mons, mgrs, OSDs, CRUSH rules, zap). */
-export type CephLifecycleOps = Record<never, never>;
+export interface CephLifecycleOps {
+  /**
+   * `cephadm bootstrap` on the admin node (the CephTarget's host), named `host`. Idempotent: a
+   * node that already runs this cluster answers with its fsid.
+   */
+  bootstrap(input: { host: string; address: string; cephVersion: string; replication: number }): Promise<{ fsid: string }>;
+  /** `ceph orch host add`; idempotent. */
+  addHost(host: CephHostSpec): Promise<void>;
+  /** Host names the orchestrator manages, sorted. */
+  hosts(): Promise<string[]>;
+  /** `ceph orch apply mon|mgr --placement=<hosts>`. */
+  placeDaemons(type: 'mon' | 'mgr', hosts: string[]): Promise<void>;
+  /** Running mon and mgr daemons, read back from the orchestrator. */
+  daemons(): Promise<CephDaemons>;
+  /** `ceph orch device ls <host>`. */
+  devices(host: string): Promise<CephDevice[]>;
+  /** `ceph orch daemon add osd host:/dev/x`; idempotent (an OSD already on the device is returned). */
+  createOsd(host: string, device: string): Promise<{ osd_id: number }>;
+  /** Moves host buckets under their rack/zone buckets (failure domains above host). */
+  setCrushLocation(host: CephHostSpec): Promise<void>;
+  /** `ceph osd crush rule create-replicated <name> default <failure_domain>`; idempotent. */
+  createCrushRule(name: string, failureDomain: CrushFailureDomain): Promise<void>;
+  crushRules(): Promise<CephCrushRule[]>;
+  /**
+   * Stops and removes every Ceph daemon of the cluster on one host (`cephadm rm-cluster --force`).
+   * Idempotent: a host without the cluster's daemons is a no-op.
+   */
+  removeHostDaemons(host: string, fsid: string | null): Promise<void>;
+  /** Wipes OSD devices of a host (`ceph-volume lvm zap --destroy`); idempotent. */
+  zapDevices(host: string, fsid: string | null, devices: string[]): Promise<void>;
+  /** Forgets the cluster once every host is clean (the sandbox drops its simulated cluster). */
+  purgeCluster(): Promise<void>;
+}
+
+export interface CephPool {
+  id: number;
+  name: string;
+  type: 'replicated' | 'erasure';
+  size: number;
+  min_size: number;
+  pg_num: number;
+  crush_rule_id: number;
+  erasure_profile: string | null;
+  applications: string[];
+  pg_autoscale_mode: 'on' | 'off' | 'warn';
+}
+
+export interface CephErasureProfile {
+  name: string;
+  k: number;
+  m: number;
+  failure_domain: string | null;
+}
+
+export interface CephPoolCreate {
+  name: string;
+  type: 'replicated' | 'erasure';
+  pg_num: number;
+  /** Replicated pools: the CRUSH rule (by name). Erasure pools get a rule made from their profile. */
+  crush_rule: string | null;
+  erasure_profile: string | null;
+}
+
 /** Pools and erasure-code profiles. */
-export type CephPoolOps = Record<never, never>;
+export interface CephPoolOps {
+  pools(): Promise<CephPool[]>;
+  /**
+   * `ceph osd pool create`. Ceph exits 0 when the pool exists whatever its settings (LAB.md):
+   * callers read the pool back and compare.
+   */
+  createPool(spec: CephPoolCreate): Promise<void>;
+  /** `ceph osd pool set <pool> size|min_size|pg_autoscale_mode <value>`. */
+  setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode', value: string): Promise<void>;
+  enableApplication(name: string, application: string): Promise<void>;
+  /** `ceph osd erasure-code-profile set`; EPERM when a profile of that name differs. */
+  setErasureProfile(profile: CephErasureProfile): Promise<void>;
+  erasureProfile(name: string): Promise<CephErasureProfile | null>;
+  /** `ceph osd pool rm <pool> <pool> --yes-i-really-really-mean-it` with mon_allow_pool_delete; idempotent. */
+  deletePool(name: string): Promise<void>;
+}
 /** OSD CRUSH weights, drains, backfill, safe-to-destroy. */
 export type CephReweightOps = Record<never, never>;
 /** Daemon versions, rolling restarts and upgrades, autoscale freeze, mgr failover, mon ok-to-stop. */

@@ -2,5 +2,9 @@
 export { registerNodeWorkflow } from './register-node.workflow';
 export { rebootNodeWorkflow } from './reboot-node.workflow';
 export { planOperationWorkflow } from './plan-operation.workflow';
+export { createClusterWorkflow } from './create-cluster.workflow';
+export { deleteClusterWorkflow } from './delete-cluster.workflow';
+export { createPoolWorkflow } from './create-pool.workflow';
+export { deletePoolWorkflow } from './delete-pool.workflow';
 export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
 export { upgradeHostWorkflow } from './upgrade-host.workflow';

@@ -1,7 +1,256 @@
-import type { CephLifecycleOps } from '../types';
+/**
+ * Cluster lifecycle over cephadm and the orchestrator CLI (`ceph orch …`), run on the admin node;
+ * host-level steps (SSH key for cephadm, rm-cluster, zap) run on the host itself.
+ *
+ * Exit codes are not trusted (LAB.md): every step that changes the cluster is read back by the
+ * activity calling it (hosts, daemons, OSD ids from `osd metadata`, rules from `crush rule dump`).
+ * Not yet run against a real cephadm cluster (the lab has package-based Ceph 16): the parsers are
+ * tested on the documented JSON shapes in test/fixtures/ceph.
+ */
+import { FAILURE } from '../../workflows/contracts';
+import { shellQuote } from '../driver-errors';
+import {
+  DriverError,
+  type CephCrushRule,
+  type CephDaemons,
+  type CephDevice,
+  type CephHostSpec,
+  type CephLifecycleOps,
+  type CrushFailureDomain,
+  type ShellSession,
+} from '../types';
 import type { CephCliContext } from './ceph-cli';
+import { parseJsonObject } from './ceph-json';
 
-/** CephLifecycleOps over the ceph CLI on the admin node (see CephCliContext). */
-export function createCephCliLifecycleOps(_ctx: CephCliContext): CephLifecycleOps {
-  return {};
+/** Container images of the releases NodeFoundry installs. */
+export const CEPH_IMAGES: Record<string, string> = {
+  reef: 'quay.io/ceph/ceph:v18',
+  squid: 'quay.io/ceph/ceph:v19',
+};
+
+const BOOTSTRAP_TIMEOUT_MS = 20 * 60_000;
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+
+function bad(what: string, detail: string): DriverError {
+  return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
+}
+
+function parseJsonArray(what: string, stdout: string): Obj[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad(what, `not JSON: ${JSON.stringify(stdout.trim().slice(0, 120))}`);
+  }
+  if (!Array.isArray(doc)) throw bad(what, 'not a JSON array');
+  return doc.map(obj);
+}
+
+/** `ceph fsid -f json`: {"fsid": "…"}. */
+export function parseFsid(stdout: string): string {
+  const fsid = parseJsonObject('fsid', stdout).fsid;
+  if (typeof fsid !== 'string' || !/^[0-9a-f-]{36}$/.test(fsid)) throw bad('fsid', JSON.stringify(fsid));
+  return fsid;
+}
+
+/** `ceph orch host ls -f json`: [{hostname, addr, labels, status}]. */
+export function parseOrchHosts(stdout: string): string[] {
+  return parseJsonArray('orch host ls', stdout)
+    .map((h) => h.hostname)
+    .filter((h): h is string => typeof h === 'string')
+    .sort();
+}
+
+/** `ceph orch ps -f json`: running mon and mgr daemons by host. */
+export function parseOrchPs(stdout: string): CephDaemons {
+  const mons = new Set<string>();
+  const mgrs = new Set<string>();
+  for (const d of parseJsonArray('orch ps', stdout)) {
+    // status 1 = running; status_desc "running" on every release that prints it.
+    const running = d.status_desc === 'running' || d.status === 1;
+    if (!running || typeof d.hostname !== 'string') continue;
+    if (d.daemon_type === 'mon') mons.add(d.hostname);
+    if (d.daemon_type === 'mgr') mgrs.add(d.hostname);
+  }
+  return { mons: [...mons].sort(), mgrs: [...mgrs].sort() };
+}
+
+/** `ceph orch device ls <host> -f json`: [{hostname, devices: [{path, available, rejected_reasons}]}]. */
+export function parseOrchDevices(stdout: string): CephDevice[] {
+  const out: CephDevice[] = [];
+  for (const h of parseJsonArray('orch device ls', stdout)) {
+    const host = typeof h.hostname === 'string' ? h.hostname : typeof h.name === 'string' ? h.name : '';
+    for (const d of Array.isArray(h.devices) ? h.devices.map(obj) : []) {
+      if (typeof d.path !== 'string') continue;
+      out.push({
+        host,
+        device: d.path.replace(/^\/dev\//, ''),
+        available: d.available === true,
+        rejected_reasons: Array.isArray(d.rejected_reasons) ? d.rejected_reasons.filter((r): r is string => typeof r === 'string') : [],
+      });
+    }
+  }
+  return out;
+}
+
+/** `ceph osd metadata -f json`: the OSD id of a device on a host (`devices` is "sdb" or "sdb,sdc"). */
+export function osdOnDevice(stdout: string, host: string, device: string): number | null {
+  for (const m of parseJsonArray('osd metadata', stdout)) {
+    const devices = typeof m.devices === 'string' ? m.devices.split(',') : [];
+    if (m.hostname === host && devices.includes(device) && typeof m.id === 'number') return m.id;
+  }
+  return null;
+}
+
+/** `ceph osd crush rule dump -f json`: each rule's failure domain is the type of its chooseleaf/choose step. */
+export function parseCrushRules(stdout: string): CephCrushRule[] {
+  return parseJsonArray('osd crush rule dump', stdout).map((r) => {
+    if (typeof r.rule_id !== 'number' || typeof r.rule_name !== 'string') throw bad('osd crush rule dump', 'rule without id or name');
+    const steps = Array.isArray(r.steps) ? r.steps.map(obj) : [];
+    const choose = steps.find((s) => typeof s.op === 'string' && s.op.startsWith('choose'));
+    return { id: r.rule_id, name: r.rule_name, failure_domain: typeof choose?.type === 'string' ? choose.type : 'osd' };
+  });
+}
+
+export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps {
+  const { options, ceph, withSession, checkName, sudo, timeoutMs } = ctx;
+  const admin = options.adminShell;
+
+  function checkDevice(device: string): void {
+    if (!/^[A-Za-z0-9_-]+$/.test(device)) throw new DriverError(FAILURE.commandFailed, `invalid device name ${JSON.stringify(device)}`, false);
+  }
+  function checkFsid(fsid: string): void {
+    if (!/^[0-9a-f-]{36}$/.test(fsid)) throw new DriverError(FAILURE.commandFailed, `invalid fsid ${JSON.stringify(fsid)}`, false);
+  }
+
+  async function run(s: ShellSession, command: string, timeout = timeoutMs): Promise<string> {
+    return s.run(`${sudo}${command}`, { timeoutMs: timeout });
+  }
+
+  return {
+    async bootstrap(input): Promise<{ fsid: string }> {
+      checkName(input.host);
+      const image = CEPH_IMAGES[input.cephVersion];
+      if (!image) throw new DriverError(FAILURE.commandFailed, `no image for Ceph ${input.cephVersion}`, false);
+      return withSession(admin, async (s) => {
+        // Idempotent: a node that already runs a cluster answers `ceph fsid`.
+        const existing = await s.exec(ctx.cephCommand(['fsid'], true), { timeoutMs });
+        if (existing.code === 0) return { fsid: parseFsid(existing.stdout) };
+        await run(
+          s,
+          `cephadm --image ${shellQuote(image)} bootstrap --mon-ip ${shellQuote(input.address)} --skip-monitoring-stack --skip-dashboard --allow-fqdn-hostname`,
+          BOOTSTRAP_TIMEOUT_MS,
+        );
+        const size = String(input.replication);
+        await ceph(s, ['config', 'set', 'global', 'osd_pool_default_size', size], false);
+        await ceph(s, ['config', 'set', 'global', 'osd_pool_default_min_size', String(input.replication - Math.floor(input.replication / 2))], false);
+        return { fsid: parseFsid(await ceph(s, ['fsid'])) };
+      });
+    },
+
+    async addHost(spec: CephHostSpec): Promise<void> {
+      checkName(spec.hostname);
+      const key = await withSession(admin, (s) => ceph(s, ['cephadm', 'get-pub-key'], false));
+      if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( \S+)?$/.test(key.trim())) throw bad('cephadm get-pub-key', 'not an SSH public key');
+      // cephadm manages hosts as root over SSH: authorize the cluster's key on the new host, once.
+      await withSession(
+        () => options.hostShell(spec.hostname),
+        (s) =>
+          run(
+            s,
+            `sh -c ${shellQuote(`mkdir -p /root/.ssh && touch /root/.ssh/authorized_keys && (grep -qxF ${shellQuote(key.trim())} /root/.ssh/authorized_keys || echo ${shellQuote(key.trim())} >> /root/.ssh/authorized_keys)`)}`,
+          ),
+      );
+      await withSession(admin, (s) => ceph(s, ['orch', 'host', 'add', spec.hostname, spec.address], false));
+    },
+
+    async hosts(): Promise<string[]> {
+      return withSession(admin, async (s) => parseOrchHosts(await ceph(s, ['orch', 'host', 'ls'])));
+    },
+
+    async placeDaemons(type: 'mon' | 'mgr', hosts: string[]): Promise<void> {
+      for (const h of hosts) checkName(h);
+      await withSession(admin, (s) => ceph(s, ['orch', 'apply', type, `--placement=${hosts.length} ${hosts.join(' ')}`], false));
+    },
+
+    async daemons(): Promise<CephDaemons> {
+      return withSession(admin, async (s) => parseOrchPs(await ceph(s, ['orch', 'ps'])));
+    },
+
+    async devices(host: string): Promise<CephDevice[]> {
+      checkName(host);
+      return withSession(admin, async (s) => parseOrchDevices(await ceph(s, ['orch', 'device', 'ls', host, '--refresh'])));
+    },
+
+    async createOsd(host: string, device: string): Promise<{ osd_id: number }> {
+      checkName(host);
+      checkDevice(device);
+      return withSession(admin, async (s) => {
+        const before = osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device);
+        if (before !== null) return { osd_id: before };
+        // Exits 0 with "Created no osd(s)" when the device is unusable: read the OSD map back.
+        await ceph(s, ['orch', 'daemon', 'add', 'osd', `${host}:/dev/${device}`], false);
+        const id = osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device);
+        if (id === null) throw new DriverError(FAILURE.commandFailed, `ceph orch created no OSD on ${host}:/dev/${device}`, false);
+        return { osd_id: id };
+      });
+    },
+
+    async setCrushLocation(spec: CephHostSpec): Promise<void> {
+      checkName(spec.hostname);
+      if (spec.rack) checkName(spec.rack);
+      if (spec.zone) checkName(spec.zone);
+      await withSession(admin, async (s) => {
+        // add-bucket of an existing bucket exits 0; move of a bucket already there is a no-op.
+        if (spec.zone) {
+          await ceph(s, ['osd', 'crush', 'add-bucket', spec.zone, 'zone'], false);
+          await ceph(s, ['osd', 'crush', 'move', spec.zone, 'root=default'], false);
+        }
+        if (spec.rack) {
+          await ceph(s, ['osd', 'crush', 'add-bucket', spec.rack, 'rack'], false);
+          await ceph(s, ['osd', 'crush', 'move', spec.rack, spec.zone ? `zone=${spec.zone}` : 'root=default'], false);
+        }
+        const parent = spec.rack ? `rack=${spec.rack}` : spec.zone ? `zone=${spec.zone}` : null;
+        if (parent) await ceph(s, ['osd', 'crush', 'move', spec.hostname, parent], false);
+      });
+    },
+
+    async createCrushRule(name: string, failureDomain: CrushFailureDomain): Promise<void> {
+      checkName(name);
+      await withSession(admin, (s) => ceph(s, ['osd', 'crush', 'rule', 'create-replicated', name, 'default', failureDomain], false));
+    },
+
+    async crushRules(): Promise<CephCrushRule[]> {
+      return withSession(admin, async (s) => parseCrushRules(await ceph(s, ['osd', 'crush', 'rule', 'dump'])));
+    },
+
+    async removeHostDaemons(host: string, fsid: string | null): Promise<void> {
+      checkName(host);
+      if (!fsid) return; // bootstrap never finished: nothing of this cluster runs anywhere
+      checkFsid(fsid);
+      await withSession(
+        () => options.hostShell(host),
+        (s) => run(s, `cephadm rm-cluster --fsid ${fsid} --force`, BOOTSTRAP_TIMEOUT_MS),
+      );
+    },
+
+    async zapDevices(host: string, fsid: string | null, devices: string[]): Promise<void> {
+      checkName(host);
+      for (const d of devices) checkDevice(d);
+      if (!fsid || devices.length === 0) return;
+      checkFsid(fsid);
+      await withSession(
+        () => options.hostShell(host),
+        async (s) => {
+          for (const d of devices) await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/${d}`, BOOTSTRAP_TIMEOUT_MS);
+        },
+      );
+    },
+
+    async purgeCluster(): Promise<void> {
+      // Nothing is left once every host ran rm-cluster: a cephadm cluster has no central record.
+    },
+  };
 }

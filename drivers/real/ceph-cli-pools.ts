@@ -1,7 +1,138 @@
-import type { CephPoolOps } from '../types';
+/**
+ * Pools over the ceph CLI on the admin node. Ceph's answers that look like success are not taken
+ * for it (LAB.md): `osd pool create` of an existing pool exits 0 whatever it was asked, so the
+ * activities read every pool back (`osd pool ls detail`) and compare.
+ */
+import { FAILURE } from '../../workflows/contracts';
+import { DriverError, type CephErasureProfile, type CephPool, type CephPoolCreate, type CephPoolOps } from '../types';
 import type { CephCliContext } from './ceph-cli';
+import { parseJsonObject } from './ceph-json';
 
-/** CephPoolOps over the ceph CLI on the admin node (see CephCliContext). */
-export function createCephCliPoolOps(_ctx: CephCliContext): CephPoolOps {
-  return {};
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+
+function bad(what: string, detail: string): DriverError {
+  return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
+}
+
+function int(what: string, v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(what, `${field} is not an integer`);
+  return v;
+}
+
+/** pg_pool_t::TYPE_REPLICATED = 1, TYPE_ERASURE = 3. */
+const POOL_TYPES: Record<number, CephPool['type']> = { 1: 'replicated', 3: 'erasure' };
+
+/** `ceph osd pool ls detail -f json`. */
+export function parsePoolsDetail(stdout: string): CephPool[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad('osd pool ls detail', 'not JSON');
+  }
+  if (!Array.isArray(doc)) throw bad('osd pool ls detail', 'not a JSON array');
+  return doc.map(obj).map((p) => {
+    const what = 'osd pool ls detail';
+    if (typeof p.pool_name !== 'string') throw bad(what, 'pool without a name');
+    const type = POOL_TYPES[int(what, p.type, `${p.pool_name}.type`)];
+    if (!type) throw bad(what, `${p.pool_name}: unknown pool type ${String(p.type)}`);
+    const mode = p.pg_autoscale_mode;
+    return {
+      id: int(what, p.pool_id ?? p.pool, `${p.pool_name}.pool_id`),
+      name: p.pool_name,
+      type,
+      size: int(what, p.size, `${p.pool_name}.size`),
+      min_size: int(what, p.min_size, `${p.pool_name}.min_size`),
+      pg_num: int(what, p.pg_num, `${p.pool_name}.pg_num`),
+      crush_rule_id: int(what, p.crush_rule, `${p.pool_name}.crush_rule`),
+      erasure_profile: type === 'erasure' && typeof p.erasure_code_profile === 'string' && p.erasure_code_profile ? p.erasure_code_profile : null,
+      applications: Object.keys(obj(p.application_metadata)).sort(),
+      pg_autoscale_mode: mode === 'on' || mode === 'warn' ? mode : 'off',
+    };
+  });
+}
+
+/** `ceph osd erasure-code-profile get <name> -f json`: every value is a string ("k": "2"). */
+export function parseErasureProfile(name: string, stdout: string): CephErasureProfile {
+  const doc = parseJsonObject('osd erasure-code-profile get', stdout);
+  const k = Number(doc.k);
+  const m = Number(doc.m);
+  if (!Number.isInteger(k) || !Number.isInteger(m)) throw bad('osd erasure-code-profile get', 'k or m is not an integer');
+  const fd = doc['crush-failure-domain'];
+  return { name, k, m, failure_domain: typeof fd === 'string' && fd ? fd : null };
+}
+
+const ENOENT = 2;
+
+export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
+  const { options, ceph, withSession, checkName } = ctx;
+  const admin = options.adminShell;
+
+  return {
+    async pools(): Promise<CephPool[]> {
+      return withSession(admin, async (s) => parsePoolsDetail(await ceph(s, ['osd', 'pool', 'ls', 'detail'])));
+    },
+
+    async createPool(spec: CephPoolCreate): Promise<void> {
+      checkName(spec.name);
+      const pg = String(spec.pg_num);
+      const args = ['osd', 'pool', 'create', spec.name, pg, pg, spec.type];
+      if (spec.type === 'erasure') {
+        if (!spec.erasure_profile) throw new DriverError(FAILURE.commandFailed, 'an erasure pool needs a profile', false);
+        checkName(spec.erasure_profile);
+        args.push(spec.erasure_profile);
+      } else if (spec.crush_rule) {
+        checkName(spec.crush_rule);
+        args.push(spec.crush_rule);
+      }
+      await withSession(admin, (s) => ceph(s, args, false));
+    },
+
+    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode', value: string): Promise<void> {
+      checkName(name);
+      if (!/^[a-z0-9]+$/.test(value)) throw new DriverError(FAILURE.commandFailed, `invalid value ${JSON.stringify(value)}`, false);
+      await withSession(admin, (s) => ceph(s, ['osd', 'pool', 'set', name, key, value], false));
+    },
+
+    async enableApplication(name: string, application: string): Promise<void> {
+      checkName(name);
+      checkName(application);
+      await withSession(admin, (s) => ceph(s, ['osd', 'pool', 'application', 'enable', name, application], false));
+    },
+
+    async setErasureProfile(p: CephErasureProfile): Promise<void> {
+      checkName(p.name);
+      const args = ['osd', 'erasure-code-profile', 'set', p.name, `k=${p.k}`, `m=${p.m}`];
+      if (p.failure_domain) {
+        checkName(p.failure_domain);
+        args.push(`crush-failure-domain=${p.failure_domain}`);
+      }
+      await withSession(admin, (s) => ceph(s, args, false));
+    },
+
+    async erasureProfile(name: string): Promise<CephErasureProfile | null> {
+      checkName(name);
+      const args = ['osd', 'erasure-code-profile', 'get', name];
+      return withSession(admin, async (s) => {
+        const res = await s.exec(ctx.cephCommand(args, true), { timeoutMs: ctx.timeoutMs });
+        if (res.code === ENOENT) return null;
+        if (res.code !== 0) throw ctx.cephFailure(args, res);
+        return parseErasureProfile(name, res.stdout);
+      });
+    },
+
+    async deletePool(name: string): Promise<void> {
+      checkName(name);
+      await withSession(admin, async (s) => {
+        // Pool deletion is refused unless the mons allow it; allow it for this one command only.
+        await ceph(s, ['config', 'set', 'mon', 'mon_allow_pool_delete', 'true'], false);
+        try {
+          await ceph(s, ['osd', 'pool', 'rm', name, name, '--yes-i-really-really-mean-it'], false);
+        } finally {
+          await ceph(s, ['config', 'set', 'mon', 'mon_allow_pool_delete', 'false'], false);
+        }
+      });
+    },
+  };
 }

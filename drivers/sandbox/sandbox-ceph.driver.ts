@@ -48,6 +48,23 @@ export const NOMINAL_DOWN_OUT_INTERVAL_MS = 600_000;
 export interface SandboxCephHost {
   hostname: string;
   ipmi_address: string;
+  /** CRUSH location above the host (failure domains rack/zone), when set by the lifecycle ops. */
+  rack?: string | null;
+  zone?: string | null;
+}
+
+/** A pool of the simulated cluster (lifecycle/pool ops). Its pg_num is included in state.pg_num. */
+export interface SandboxCephPool {
+  id: number;
+  name: string;
+  type: 'replicated' | 'erasure';
+  size: number;
+  min_size: number;
+  pg_num: number;
+  crush_rule_id: number;
+  erasure_profile: string | null;
+  applications: string[];
+  pg_autoscale_mode: 'on' | 'off' | 'warn';
 }
 
 export interface SandboxCephOsd {
@@ -84,6 +101,13 @@ export interface SandboxCephState {
   upgrade?: SandboxUpgradeState;
   /** Cluster-level injected faults, name → when set (e.g. health_err: the cluster reports HEALTH_ERR). */
   cluster_faults?: Record<string, string>;
+  /**
+   * Pools, CRUSH rules and erasure-code profiles (sandbox-ceph-pools/-lifecycle). Absent on
+   * clusters made whole by createSandboxCephCluster; pg_num stays the cluster's PG total.
+   */
+  pools?: SandboxCephPool[];
+  crush_rules?: { id: number; name: string; failure_domain: string }[];
+  erasure_profiles?: { name: string; k: number; m: number; failure_domain: string | null }[];
 }
 
 export interface CreateSandboxCephInput {

@@ -1,0 +1,120 @@
+import type { JSONSchemaType } from 'ajv';
+import { CLUSTER_STATUSES, type ClusterStatus } from '../../db/repositories/clusters.repository';
+import { idPattern } from '../../lib/ids';
+import { dataResponseSchema, nullableString, nullableTimestamp, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
+
+export const CEPH_VERSIONS = ['reef', 'squid'] as const;
+export const FAILURE_DOMAINS = ['host', 'rack', 'zone'] as const;
+
+export interface CreateClusterBody {
+  name: string;
+  node_ids: string[];
+  ceph_version: (typeof CEPH_VERSIONS)[number];
+  failure_domain: (typeof FAILURE_DOMAINS)[number];
+  replication_factor: number;
+}
+
+export const createClusterBodySchema: JSONSchemaType<CreateClusterBody> = {
+  type: 'object',
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+      description: 'Lowercase letters, digits and hyphens (not at either end); unique in the account and environment.',
+    },
+    node_ids: {
+      type: 'array',
+      minItems: 3,
+      maxItems: 1000,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 64 },
+      description: 'At least 3 distinct ready nodes of this account and environment, in no cluster and not held. The first bootstraps the cluster.',
+    },
+    ceph_version: { type: 'string', enum: [...CEPH_VERSIONS] },
+    failure_domain: { type: 'string', enum: [...FAILURE_DOMAINS], default: 'host', description: '`rack` and `zone` use the nodes\' rack/zone labels.' },
+    replication_factor: { type: 'integer', minimum: 1, maximum: 10, default: 3, description: 'Default pool size; at most the number of failure domains.' },
+  },
+  required: ['name', 'node_ids', 'ceph_version'],
+  additionalProperties: false,
+};
+
+export interface ClusterListQuery extends PageQuery {
+  status?: ClusterStatus | null;
+}
+
+export const clusterListQuerySchema: JSONSchemaType<ClusterListQuery> = {
+  type: 'object',
+  properties: {
+    ...pageProperties,
+    status: { type: 'string', enum: [...CLUSTER_STATUSES], nullable: true, description: 'Only clusters in this status (HEALTH_OK, HEALTH_WARN, HEALTH_ERR; also CREATING, ERROR, DELETING).' },
+  },
+  required: [],
+  additionalProperties: false,
+};
+
+// ---- Responses ------------------------------------------------------------------------------------
+
+export const clusterViewSchema: SchemaObject = {
+  type: 'object',
+  required: ['id', 'name', 'status', 'ceph_version', 'node_count', 'osd_count', 'raw_capacity_tib', 'created_at'],
+  properties: {
+    id: { type: 'string', pattern: idPattern('cluster') },
+    name: { type: 'string' },
+    status: { type: 'string', enum: [...CLUSTER_STATUSES] },
+    status_reason: nullableString,
+    ceph_version: { type: 'string' },
+    node_count: { type: 'integer' },
+    osd_count: { type: 'integer' },
+    raw_capacity_tib: { type: 'number' },
+    failure_domain: { type: 'string', enum: [...FAILURE_DOMAINS] },
+    replication_factor: { type: 'integer' },
+    current_operation_id: { ...nullableString, description: 'The operation running on this cluster, if any.' },
+    created_at: timestamp,
+  },
+};
+
+export const clusterDetailSchema: SchemaObject = {
+  ...clusterViewSchema,
+  properties: {
+    ...(clusterViewSchema.properties as SchemaObject),
+    fsid: nullableString,
+    admin_node_id: nullableString,
+    health: {
+      type: 'object',
+      properties: { status: { type: 'string' }, observed_at: nullableTimestamp },
+    },
+    capacity: {
+      type: 'object',
+      properties: { raw_capacity_tib: { type: 'number' }, osd_count: { type: 'integer' }, osds_up: { type: 'integer' }, osds_in: { type: 'integer' } },
+    },
+    nodes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          hostname: { type: 'string' },
+          status: { type: 'string' },
+          rack: nullableString,
+          zone: nullableString,
+          osd_count: { type: 'integer' },
+        },
+      },
+    },
+    pool_count: { type: 'integer' },
+    updated_at: timestamp,
+  },
+};
+
+export const clusterAcceptedResponseSchema = dataResponseSchema({
+  type: 'object',
+  required: ['id', 'name', 'status', 'operation_id'],
+  properties: {
+    id: { type: 'string', pattern: idPattern('cluster') },
+    name: { type: 'string' },
+    status: { type: 'string', enum: ['CREATING', 'DELETING'] },
+    operation_id: { type: 'string', pattern: idPattern('operation') },
+  },
+});

@@ -1,0 +1,134 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Cluster, Database, Node } from '../database';
+import type { CreateClusterFacts } from '../../workflows/plans/create-cluster.plan';
+import type { Scope } from './operations.repository';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Cluster statuses. CREATING while the create operation runs; then Ceph's health (HEALTH_OK,
+ * HEALTH_WARN, HEALTH_ERR) as last observed; ERROR when an operation failed it (status_reason says
+ * why); DELETING while it is being deleted. A deleted cluster's row is gone.
+ */
+export const CLUSTER_STATUSES = ['CREATING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
+export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
+
+export async function getClusterById(db: Executor, id: string): Promise<Cluster | undefined> {
+  return db.selectFrom('clusters').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function getScopedCluster(db: Executor, scope: Scope, id: string, forUpdate = false): Promise<Cluster | undefined> {
+  let q = db
+    .selectFrom('clusters')
+    .selectAll()
+    .where('id', '=', id)
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment);
+  if (forUpdate) q = q.forUpdate();
+  return q.executeTakeFirst();
+}
+
+export async function findClusterByName(db: Executor, scope: Scope, name: string): Promise<Cluster | undefined> {
+  return db
+    .selectFrom('clusters')
+    .selectAll()
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment)
+    .where('name', '=', name)
+    .executeTakeFirst();
+}
+
+export async function listClusters(
+  db: Executor,
+  scope: Scope,
+  filter: { status?: string },
+  page: { limit: number; offset: number },
+): Promise<{ rows: Cluster[]; total: number }> {
+  let q = db.selectFrom('clusters').where('account_id', '=', scope.accountId).where('environment', '=', scope.environment);
+  if (filter.status) q = q.where('status', '=', filter.status);
+  const [rows, count] = await Promise.all([
+    q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
+    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, total: Number(count.n) };
+}
+
+export async function clusterNodes(db: Executor, clusterId: string): Promise<Node[]> {
+  return db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('created_at').orderBy('id').execute();
+}
+
+/** Member counts per cluster, for list views. */
+export async function nodeCounts(db: Executor, clusterIds: string[]): Promise<Map<string, number>> {
+  if (clusterIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('nodes')
+    .select(['cluster_id', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('cluster_id', 'in', clusterIds)
+    .groupBy('cluster_id')
+    .execute();
+  return new Map(rows.map((r) => [r.cluster_id!, Number(r.n)]));
+}
+
+export async function updateCluster(
+  db: Executor,
+  id: string,
+  change: { status?: string; status_reason?: string | null; fsid?: string | null },
+): Promise<void> {
+  await db
+    .updateTable('clusters')
+    .set({ ...change, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Distinct failure domains of a cluster's members: hosts, or the racks/zones they are labelled
+ * with (unlabelled nodes count for nothing above host).
+ */
+export async function failureDomainCount(db: Executor, clusterId: string, failureDomain: string): Promise<number> {
+  const members = await db.selectFrom('nodes').select(['hostname', 'rack', 'zone']).where('cluster_id', '=', clusterId).execute();
+  const key = (n: { hostname: string; rack: string | null; zone: string | null }) =>
+    failureDomain === 'rack' ? n.rack : failureDomain === 'zone' ? n.zone : n.hostname;
+  return new Set(members.map(key).filter((k): k is string => k !== null)).size;
+}
+
+/**
+ * The nodes a cluster would be made of, as the creation planner reads them. With `forUpdate` the
+ * node rows are locked (the API's precheck), so a concurrent operation sees the claim or waits.
+ */
+export async function createClusterFacts(
+  db: Executor,
+  scope: Scope,
+  input: { clusterId: string | null; name: string; nodeIds: string[] },
+  forUpdate = false,
+): Promise<CreateClusterFacts> {
+  let q = db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment);
+  q = input.nodeIds.length ? q.where('id', 'in', input.nodeIds) : q.where(sql<boolean>`false`);
+  if (forUpdate) q = q.orderBy('id').forUpdate();
+  const rows = await q.execute();
+  const byId = new Map(rows.map((n) => [n.id, n]));
+  const named = await findClusterByName(db, scope, input.name);
+  return {
+    clusterId: input.clusterId,
+    nameTakenBy: named && named.id !== input.clusterId ? named.id : null,
+    missingNodeIds: input.nodeIds.filter((id) => !byId.has(id)),
+    nodes: input.nodeIds
+      .map((id) => byId.get(id))
+      .filter((n): n is Node => n !== undefined)
+      .map((n) => ({
+        nodeId: n.id,
+        hostname: n.hostname,
+        ipAddress: n.ip_address,
+        status: n.status,
+        held: n.held,
+        clusterId: n.cluster_id,
+        rack: n.rack,
+        zone: n.zone,
+        drives: n.drives.map((d) => ({ device: d.device, size_gb: d.size_gb, type: d.type, smart_ok: d.smart_ok })),
+      })),
+  };
+}

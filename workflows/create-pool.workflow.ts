@@ -1,0 +1,111 @@
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import type { PoolOperationInput } from './contracts';
+import { OperationTracker } from './operation-tracker';
+import { CREATE_POOL_STEPS, createPoolPlan, type PoolParams } from './plans/create-pool.plan';
+import { runOperation, undoAll } from './run-operation';
+
+const db = proxyActivities<Activities>(dbWrite);
+const hw = proxyActivities<Activities>(hardwareCommand);
+const wait = proxyActivities<Activities>(boundedWait);
+const undo = proxyActivities<Activities>(compensation);
+
+/**
+ * Creates a pool (SPEC §3): validated against the cluster's failure domains, then the erasure
+ * profile (erasure pools), the pool, size/min_size (replicated), the application, the autoscale
+ * mode, each read back; the pool's PGs must become active+clean. The pools row goes creating →
+ * active, or error with the reason (a DELETE removes what was made).
+ */
+export async function createPoolWorkflow(input: PoolOperationInput): Promise<Record<string, unknown>> {
+  const op = new OperationTracker(CREATE_POOL_STEPS);
+  const { clusterId, poolId } = input;
+
+  return runOperation(input.operationId, op, {
+    run: async () => {
+      const { pool, plan, failureDomain } = await op.step('preflight', async () => {
+        const pool = await db.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]);
+        const facts = await db.describePoolCluster.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, excludePoolId: poolId }]);
+        const params: PoolParams = {
+          name: pool.name,
+          type: pool.type,
+          replicationFactor: pool.type === 'replicated' ? pool.size : null,
+          erasureProfile: pool.erasure_profile,
+          pgAutoscale: pool.pg_autoscale,
+          application: pool.application,
+        };
+        const plan = createPoolPlan(facts, params);
+        const refusal = plan.refusals[0];
+        if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
+        op.log(`pool ${pool.name}: ${pool.type}, size ${plan.spec.size}, min_size ${plan.spec.minSize}${plan.spec.k ? `, k=${plan.spec.k} m=${plan.spec.m}` : ''}, ${facts.failureDomains} ${facts.failureDomain} failure domains`);
+        return { pool, plan, failureDomain: facts.failureDomain as 'host' | 'rack' | 'zone' };
+      });
+      const spec = plan.spec;
+
+      if (pool.type === 'erasure') {
+        await op.step('create_profile', () =>
+          hw.ensureErasureProfile.executeWithOptions({ summary: `ceph osd erasure-code-profile set ${spec.cephProfile}` }, [
+            { clusterId, profile: { name: spec.cephProfile!, k: spec.k!, m: spec.m!, failure_domain: failureDomain } },
+          ]),
+        );
+      } else op.skip('create_profile', 'replicated pool');
+
+      const created = await op.step('create_pool', () =>
+        hw.createCephPool.executeWithOptions({ summary: `ceph osd pool create ${pool.name}` }, [
+          { clusterId, name: pool.name, type: pool.type, pgNum: spec.pgNum, crushRule: spec.crushRule, cephProfile: spec.cephProfile, failureDomain },
+        ]),
+      );
+      op.log(`pool ${pool.name} is Ceph pool ${created.pool_id}`);
+
+      if (pool.type === 'replicated') {
+        await op.step('set_size', async () => {
+          await hw.setCephPool.executeWithOptions({ summary: `size ${spec.size}` }, [{ clusterId, name: pool.name, key: 'size', value: String(spec.size) }]);
+          await hw.setCephPool.executeWithOptions({ summary: `min_size ${spec.minSize}` }, [{ clusterId, name: pool.name, key: 'min_size', value: String(spec.minSize) }]);
+        });
+      } else op.skip('set_size', `erasure pools take size k+m = ${spec.size} from the profile`);
+
+      if (pool.application) {
+        const app = pool.application;
+        await op.step('enable_application', () =>
+          hw.enablePoolApplication.executeWithOptions({ summary: `application enable ${app}` }, [{ clusterId, name: pool.name, application: app }]),
+        );
+      } else op.skip('enable_application', 'no application requested');
+
+      await op.step('set_autoscale', () =>
+        hw.setCephPool.executeWithOptions({ summary: `pg_autoscale_mode ${pool.pg_autoscale ? 'on' : 'off'}` }, [
+          { clusterId, name: pool.name, key: 'pg_autoscale_mode', value: pool.pg_autoscale ? 'on' : 'off' },
+        ]),
+      );
+
+      const got = await op.step('verify', async () => {
+        const p = await hw.verifyCephPool.executeWithOptions({ summary: `read back ${pool.name}` }, [
+          { clusterId, name: pool.name, size: spec.size, minSize: spec.minSize, application: pool.application, autoscale: pool.pg_autoscale },
+        ]);
+        const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
+        op.log(`pool read back; all ${r.pgs} PGs active+clean`);
+        return p;
+      });
+
+      await op.step('record', async () => {
+        await db.setPoolRow.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', pgNum: got.pg_num }]);
+        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+      });
+      return { pool_id: poolId, name: pool.name, type: pool.type, size: got.size, min_size: got.min_size, pg_num: got.pg_num, erasure_profile: got.erasure_profile, applications: got.applications };
+    },
+
+    compensate: (o, why) =>
+      undoAll(
+        [
+          {
+            what: 'pool marked error',
+            when: true,
+            run: () =>
+              undo.setPoolRow.executeWithOptions({ summary: 'pool error' }, [
+                { poolId, status: 'error', reason: `creation ${why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`}; delete the pool to remove what was made` },
+              ]),
+          },
+        ],
+        o,
+      ),
+  });
+}

@@ -1,0 +1,101 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import type { DeleteClusterInput } from './contracts';
+import { OperationTracker } from './operation-tracker';
+import { DELETE_CLUSTER_STEPS, deleteClusterPlan, type DeleteClusterFacts } from './plans/delete-cluster.plan';
+import { runOperation, undoAll } from './run-operation';
+
+const db = proxyActivities<Activities>(dbWrite);
+const hw = proxyActivities<Activities>(hardwareCommand);
+const wait = proxyActivities<Activities>(boundedWait);
+const undo = proxyActivities<Activities>(compensation);
+
+/**
+ * Deletes a cluster (SPEC §3): stops every Ceph daemon host by host, wipes the OSD devices, forgets
+ * the cluster; the nodes leave it and return to pending, and the cluster row is removed (GET 404).
+ * A failure or cancel before any daemon was stopped puts the cluster back as it was; after that the
+ * cluster is ERROR (its data is partly gone) and a new delete finishes the job.
+ */
+export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<Record<string, unknown>> {
+  const op = new OperationTracker(DELETE_CLUSTER_STEPS);
+  const { clusterId } = input;
+  let facts: DeleteClusterFacts | null = null;
+  let destroying = false;
+
+  return runOperation(input.operationId, op, {
+    run: async () => {
+      const f = await op.step('preflight', async () => {
+        facts = await db.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
+        const plan = deleteClusterPlan(facts);
+        op.log(`deleting ${facts.name} (${facts.status}): ${plan.steps.map((s) => s.name).join(' → ')}`);
+        return facts;
+      });
+      await op.step('mark_deleting', () => db.setClusterStatus.executeWithOptions({ summary: 'cluster DELETING' }, [{ clusterId, status: 'DELETING' }]));
+
+      await op.step('power_on', async () => {
+        await Promise.all(
+          f.nodes.map(async (n) => {
+            const r = await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${n.hostname})` }, [{ nodeId: n.nodeId, command: 'on' }]);
+            if (r.sent) op.log(`${n.hostname} was off: power on sent`);
+            await wait.waitForPower.executeWithOptions({ summary: `wait for ${n.hostname} to power on` }, [{ nodeId: n.nodeId, state: 'on' }]);
+          }),
+        );
+      });
+      await op.step('wait_ssh', () =>
+        Promise.all(f.nodes.map((n) => wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${n.hostname}` }, [{ nodeId: n.nodeId }]))),
+      );
+
+      await op.step('stop_ceph', async () => {
+        destroying = true;
+        await Promise.all(
+          f.nodes.map((n) =>
+            hw.stopClusterHost.executeWithOptions({ summary: `cephadm rm-cluster on ${n.hostname}`, startToCloseTimeout: '30 minutes' }, [
+              { clusterId, host: n.hostname, fsid: f.fsid },
+            ]),
+          ),
+        );
+        op.log(`Ceph stopped on ${f.nodes.map((n) => n.hostname).join(', ')}`);
+      });
+
+      await op.step('zap_devices', async () => {
+        await Promise.all(
+          f.nodes.map((n) => {
+            const devices = f.osdDevices[n.hostname] ?? [];
+            return hw.zapClusterHost.executeWithOptions({ summary: `zap ${devices.length} device(s) on ${n.hostname}`, startToCloseTimeout: '30 minutes' }, [
+              { clusterId, host: n.hostname, fsid: f.fsid, devices },
+            ]);
+          }),
+        );
+        const count = Object.values(f.osdDevices).reduce((s, d) => s + d.length, 0);
+        op.log(`${count} OSD device(s) wiped`);
+      });
+
+      await op.step('remove_cluster', () => hw.purgeClusterCeph.executeWithOptions({ summary: 'forget the cluster' }, [{ clusterId }]));
+
+      const released = await op.step('release_nodes', () => db.finishClusterDelete.executeWithOptions({ summary: 'nodes pending, cluster removed' }, [{ clusterId }]));
+      op.log(`${released.nodes} node(s) returned to pending; cluster ${f.name} removed`);
+      return { cluster_id: clusterId, name: f.name, nodes: f.nodes.map((n) => n.nodeId), pools: f.pools };
+    },
+
+    compensate: async (o, why) => {
+      const before = (facts as DeleteClusterFacts | null)?.status ?? 'ERROR';
+      const what = why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`;
+      return undoAll(
+        [
+          {
+            what: destroying ? 'cluster ERROR (partly deleted)' : `cluster back to ${before}`,
+            when: facts !== null,
+            run: () =>
+              undo.setClusterStatus.executeWithOptions({ summary: 'cluster status after a failed delete' }, [
+                destroying
+                  ? { clusterId, status: 'ERROR', reason: `deletion ${what}; Ceph was partly removed: delete it again` }
+                  : { clusterId, status: before, reason: `deletion ${what}; nothing was removed` },
+              ]),
+          },
+        ],
+        o,
+      );
+    },
+  });
+}

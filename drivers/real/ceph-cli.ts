@@ -5,6 +5,10 @@
  * Facts from the lab this relies on: `ceph` hangs forever when the mons are unreachable unless given
  * `--connect-timeout`; `ok-to-stop` exits 16 (EBUSY) when not ok and 11 (EAGAIN) when PG states are
  * unknown (ask again later), printing JSON on stdout either way; `set-group` prints nothing.
+ * PG statistics come from the mgr, which hears from each OSD only every mgr_stats_period (5 s by
+ * default): right after a change `ceph status` still says "all active+clean". So every read that
+ * counts PGs first makes the OSDs flush their stats and waits until the mgr has them (see
+ * flushPgStats), and a PG with a pg_temp entry in the OSD map never counts as clean.
  */
 import { FAILURE } from '../../workflows/contracts';
 import { shellQuote, tail } from '../driver-errors';
@@ -13,7 +17,16 @@ import { createCephCliLifecycleOps } from './ceph-cli-lifecycle';
 import { createCephCliPoolOps } from './ceph-cli-pools';
 import { createCephCliReweightOps } from './ceph-cli-reweight';
 import { createCephCliUpgradeOps } from './ceph-cli-upgrade';
-import { combineOsds, parseCephStatus, parseJsonObject, parseOsdDf, parseOsdDump, parseOsdTree } from './ceph-json';
+import {
+  combineOsds,
+  parseCephStatus,
+  parseFlushPgStats,
+  parseJsonObject,
+  parseOsdDf,
+  parseOsdDump,
+  parseOsdStatSeqs,
+  parseOsdTree,
+} from './ceph-json';
 
 export interface CephCliOptions {
   /** A session on the admin node (keyring + ceph.conf). The driver closes every session it gets. */
@@ -31,10 +44,17 @@ export interface CephCliOptions {
    * `ceph-<fsid>@osd.N`, so pass a function for those.
    */
   osdUnit?: (osdId: number) => string;
+  /**
+   * Before reading PG counts (status, osds, ok-to-stop), make the OSDs flush their PG stats and
+   * wait up to this long for the mgr to hold them. 0 turns the flush off. Default 10 s.
+   */
+  pgStatsFlushMs?: number;
 }
 
 const EBUSY = 16;
 const EAGAIN = 11;
+const ENXIO = 6;
+const ENOENT = 2;
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export function createCephCliDriver(options: CephCliOptions): CephDriver {
@@ -42,6 +62,7 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   const timeoutMs = options.commandTimeoutMs ?? 60_000;
   const sudo = options.sudo ? 'sudo -n ' : '';
   const osdUnit = options.osdUnit ?? ((id: number) => `ceph-osd@${id}`);
+  const pgStatsFlushMs = options.pgStatsFlushMs ?? 10_000;
 
   async function withSession<T>(open: () => Promise<ShellSession>, fn: (s: ShellSession) => Promise<T>): Promise<T> {
     const session = await open();
@@ -89,10 +110,38 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     );
   }
 
-  const ctx: CephCliContext = { options, ceph, cephCommand, cephFailure, withSession, checkName, sudo, timeoutMs };
+  /**
+   * Makes the mgr's PG statistics current: `tell osd.* flush_pg_stats` has every up OSD send its
+   * stats now and print the sequence number it sent (an OSD that is down makes the command exit
+   * ENXIO, the others still answer); then `pg dump osds` is read until the mgr holds each of those
+   * sequence numbers. One CLI call per step whatever the cluster size. Best effort past the bound
+   * or when the dump cannot be read (e.g. too large): the caller still gets an answer, as fresh as
+   * the mgr's.
+   */
+  async function flushPgStats(s: ShellSession): Promise<void> {
+    if (pgStatsFlushMs <= 0) return;
+    const args = ['tell', 'osd.*', 'flush_pg_stats'];
+    const res = await s.exec(cephCommand(args, false), { timeoutMs });
+    const flushed = parseFlushPgStats(res.stdout);
+    if (res.code !== 0 && res.code !== ENXIO && !(res.code === ENOENT && flushed.size === 0)) throw cephFailure(args, res);
+    if (flushed.size === 0) return;
+    const deadline = Date.now() + pgStatsFlushMs;
+    for (;;) {
+      const dump = await s.exec(cephCommand(['pg', 'dump', 'osds'], true), { timeoutMs });
+      if (dump.code !== 0) throw cephFailure(['pg', 'dump', 'osds'], dump);
+      const seen = parseOsdStatSeqs(dump.stdout);
+      if (!seen) return;
+      if ([...flushed].every(([id, seq]) => (seen.get(id) ?? 0) >= seq)) return;
+      if (Date.now() >= deadline) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const ctx: CephCliContext = { options, ceph, cephCommand, cephFailure, withSession, checkName, sudo, timeoutMs, flushPgStats };
   const core: CephCoreOps = {
     async status(): Promise<CephStatus> {
       return withSession(options.adminShell, async (s) => {
+        await flushPgStats(s);
         const status = await ceph(s, ['status']);
         const dump = parseOsdDump(await ceph(s, ['osd', 'dump']));
         return parseCephStatus(status, dump);
@@ -101,6 +150,7 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
 
     async osds(): Promise<CephOsd[]> {
       return withSession(options.adminShell, async (s) => {
+        await flushPgStats(s);
         const tree = parseOsdTree(await ceph(s, ['osd', 'tree']));
         const pgs = parseOsdDf(await ceph(s, ['osd', 'df']));
         return combineOsds(tree, pgs);
@@ -111,6 +161,8 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
       if (osdIds.length === 0) return { ok: true, reason: null };
       const args = ['osd', 'ok-to-stop', ...osdIds.map((id) => String(id))];
       return withSession(options.adminShell, async (s) => {
+        // The mgr decides from its PG map: a stale one can call a PG clean that just lost a copy.
+        await flushPgStats(s);
         const res = await s.exec(cephCommand(args, true), { timeoutMs });
         return interpretOkToStop(res, () => cephFailure(args, res));
       });
@@ -160,6 +212,8 @@ export interface CephCliContext {
   /** `sudo -n ` or ''. */
   sudo: string;
   timeoutMs: number;
+  /** Makes the mgr's PG stats current before they are read (see createCephCliDriver). */
+  flushPgStats(s: ShellSession): Promise<void>;
 }
 
 /**

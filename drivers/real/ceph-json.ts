@@ -47,6 +47,8 @@ export interface OsdDump {
   nooutHosts: string[];
   /** Flags set on any CRUSH node or device class. */
   groupFlags: string[];
+  /** PGs with a pg_temp entry: served by a temporary acting set while they backfill. */
+  pgTemp: number;
 }
 
 export function parseOsdDump(stdout: string): OsdDump {
@@ -68,7 +70,37 @@ export function parseOsdDump(stdout: string): OsdDump {
     flags: flags.filter((f) => !ROUTINE_OSDMAP_FLAGS.has(f)).sort(),
     nooutHosts: nooutHosts.sort(),
     groupFlags: [...groupFlags].sort(),
+    pgTemp: arr(doc.pg_temp).length,
   };
+}
+
+/**
+ * `ceph tell osd.* flush_pg_stats` (plain): one `osd.N: <seq>` line per OSD that answered; OSDs
+ * that are down print an error on stderr instead.
+ */
+export function parseFlushPgStats(stdout: string): Map<number, number> {
+  const seqs = new Map<number, number>();
+  for (const m of stdout.matchAll(/^osd\.(\d+):\s*(\d+)\s*$/gm)) seqs.set(Number(m[1]), Number(m[2]));
+  return seqs;
+}
+
+/**
+ * `ceph pg dump osds -f json`: the stats sequence number the mgr holds for each OSD (pacific
+ * prints `{"pg_ready":…,"osd_stats":[…]}`, older releases the bare array). null when the output is
+ * not what this expects, so the caller can carry on without the check.
+ */
+export function parseOsdStatSeqs(stdout: string): Map<number, number> | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    return null;
+  }
+  const list = Array.isArray(doc) ? doc : obj(doc).osd_stats;
+  if (!Array.isArray(list)) return null;
+  const seqs = new Map<number, number>();
+  for (const e of list.map(obj)) if (typeof e.osd === 'number' && typeof e.seq === 'number') seqs.set(e.osd, e.seq);
+  return seqs;
 }
 
 /**
@@ -83,6 +115,7 @@ export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus
   if (typeof osdmap.num_osds !== 'number' && osdmap.osdmap) osdmap = obj(osdmap.osdmap);
   const pgmap = obj(doc.pgmap);
   const byState = arr(pgmap.pgs_by_state).map(obj);
+  const pgsTotal = typeof pgmap.num_pgs === 'number' ? pgmap.num_pgs : 0;
   const activeClean = byState
     .filter((s) => s.state_name === 'active+clean')
     .reduce((sum, s) => sum + num('status', s.count, 'pgs_by_state.count'), 0);
@@ -96,8 +129,9 @@ export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus
     osds_up: num('status', osdmap.num_up_osds, 'osdmap.num_up_osds'),
     osds_in: num('status', osdmap.num_in_osds, 'osdmap.num_in_osds'),
     // With no pool yet pgmap has no num_pgs on some versions: that is 0 PGs, not an error.
-    pgs_total: typeof pgmap.num_pgs === 'number' ? pgmap.num_pgs : 0,
-    pgs_active_clean: activeClean,
+    pgs_total: pgsTotal,
+    // A PG with a pg_temp entry is still moving, whatever state the mgr last heard (LAB.md).
+    pgs_active_clean: Math.max(0, Math.min(activeClean, pgsTotal - dump.pgTemp)),
     mgr_available: obj(doc.mgrmap).available === true,
     mons_in_quorum: quorum,
     mons_total: monsTotal,

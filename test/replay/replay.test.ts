@@ -20,6 +20,7 @@ describe('recorded workflow histories replay against the current code', async ()
     const types = new Set(files.map((f) => f.split('--')[0]));
     expect(types).toContain('rebootNodeWorkflow');
     expect(types).toContain('registerNodeWorkflow');
+    for (const t of ['createClusterWorkflow', 'deleteClusterWorkflow', 'createPoolWorkflow', 'deletePoolWorkflow']) expect(types).toContain(t);
   });
 
   it.each(files)('%s', async (file) => {

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getSandboxCephState } from '../../drivers/sandbox';
+import { startHarness, type Harness } from './cluster-harness';
+
+/** Pools through the HTTP API with a sandbox key and a real worker, on a cluster made by the API. */
+let h: Harness;
+let clusterId: string;
+
+beforeAll(async () => {
+  h = await startHarness({ NF_WAIT_CEPH_MS: '4000' });
+  const ns = [];
+  for (let i = 0; i < 3; i++) ns.push(await h.registerNode());
+  const c = await h.api('POST', '/v1/clusters', { name: 'pools', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+  expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
+  clusterId = c.body.data.id;
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const cephPool = async (name: string) => (await getSandboxCephState(h.db, clusterId))!.pools?.find((p) => p.name === name);
+
+describe('pools', () => {
+  it('creates a replicated pool: size/min_size, application, autoscale set in Ceph and read back; row active', async () => {
+    const before = (await getSandboxCephState(h.db, clusterId))!.pg_num;
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'rbd-data', type: 'replicated', application: 'rbd' });
+    expect(r.status).toBe(202);
+    expect(r.body.data).toMatchObject({ name: 'rbd-data', type: 'replicated', replication_factor: 3, size: 3, min_size: 2, status: 'creating', pg_autoscale: true });
+    expect(r.body.data.id).toMatch(/^pool_/);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.type).toBe('pool.create');
+    expect(op.steps.find((s: any) => s.name === 'create_profile').status).toBe('skipped');
+
+    const list = await h.api('GET', `/v1/clusters/${clusterId}/pools`);
+    expect(list.status).toBe(200);
+    expect(list.body.data.find((p: any) => p.name === 'rbd-data')).toMatchObject({ status: 'active', size: 3, min_size: 2, application: 'rbd', pg_num: 32, erasure_profile: null });
+    const p = (await cephPool('rbd-data'))!;
+    expect(p).toMatchObject({ type: 'replicated', size: 3, min_size: 2, applications: ['rbd'], pg_autoscale_mode: 'on', pg_num: 32 });
+    const state = (await getSandboxCephState(h.db, clusterId))!;
+    expect(state.crush_rules!.find((x) => x.id === p.crush_rule_id)!.name).toBe('nf-replicated-host');
+    // The pool's PGs count in the cluster's total.
+    expect(state.pg_num).toBe(before + 32);
+    await h.recordHistory(op.temporal.workflow_id, 'createPoolWorkflow--replicated-completed');
+  });
+
+  it('creates an erasure pool k2m1 (size k+m, min_size k) with pg_autoscale off', async () => {
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'objects', type: 'erasure', erasure_profile: 'k2m1', application: 'rgw', pg_autoscale: false });
+    expect(r.status).toBe(202);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.steps.find((s: any) => s.name === 'set_size').status).toBe('skipped');
+    const row = (await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find((p: any) => p.name === 'objects');
+    expect(row).toMatchObject({ type: 'erasure', erasure_profile: 'k2m1', k: 2, m: 1, size: 3, min_size: 2, replication_factor: null, pg_autoscale: false, status: 'active' });
+    expect(await cephPool('objects')).toMatchObject({ type: 'erasure', size: 3, min_size: 2, erasure_profile: 'nf-k2m1-host', applications: ['rgw'], pg_autoscale_mode: 'off' });
+    const profile = (await getSandboxCephState(h.db, clusterId))!.erasure_profiles!.find((x) => x.name === 'nf-k2m1-host');
+    expect(profile).toEqual({ name: 'nf-k2m1-host', k: 2, m: 1, failure_domain: 'host' });
+    await h.recordHistory(op.temporal.workflow_id, 'createPoolWorkflow--erasure-completed');
+  });
+
+  it('refuses what the failure domains cannot hold (409 insufficient_failure_domains), min_size ≥ size (400), mixed parameters (400), taken names (409)', async () => {
+    const post = (body: Record<string, unknown>) => h.api('POST', `/v1/clusters/${clusterId}/pools`, body);
+    let r = await post({ name: 'too-wide', type: 'replicated', replication_factor: 4 });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([409, 'insufficient_failure_domains', 'replication_factor']);
+    expect(r.body.error.message).toMatch(/needs 4 failure domains.*has 3/);
+    r = await post({ name: 'too-wide', type: 'erasure', erasure_profile: 'k4m2' });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([409, 'insufficient_failure_domains', 'erasure_profile']);
+    r = await post({ name: 'single', type: 'replicated', replication_factor: 1 });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'replication_factor']);
+    r = await post({ name: 'mixed', type: 'erasure', replication_factor: 3 });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'replication_factor']);
+    r = await post({ name: 'mixed', type: 'replicated', erasure_profile: 'k2m1' });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'erasure_profile']);
+    r = await post({ name: 'bad-profile', type: 'erasure', erasure_profile: 'k1m9' });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'erasure_profile']);
+    r = await post({ name: '.hidden', type: 'replicated' });
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'name']);
+    r = await post({ name: 'rbd-data', type: 'replicated' });
+    expect([r.status, r.body.error.code]).toEqual([409, 'name_taken']);
+    r = await h.api('POST', '/v1/clusters/clus_01jzzzzzzzzzzzzzzzzzzzzzzz/pools', { name: 'x', type: 'replicated' });
+    expect([r.status, r.body.error.code]).toEqual([404, 'cluster_not_found']);
+    // Nothing was created by any refusal.
+    expect((await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.meta.total).toBe(2);
+    expect((await getSandboxCephState(h.db, clusterId))!.pools!.map((p) => p.name).sort()).toEqual(['.mgr', 'objects', 'rbd-data']);
+  });
+
+  it('delete without X-Confirm-Delete: 400 confirmation_required, nothing changes; with it the pool is removed from Ceph and the list', async () => {
+    let r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/objects`);
+    expect([r.status, r.body.error.code]).toEqual([400, 'confirmation_required']);
+    expect(await cephPool('objects')).toBeDefined();
+    expect((await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find((p: any) => p.name === 'objects').status).toBe('active');
+    expect((await h.api('GET', `/v1/operations?cluster_id=${clusterId}&type=pool.delete`)).body.meta.total).toBe(0);
+
+    r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/nope`, undefined, { 'x-confirm-delete': 'true' });
+    expect([r.status, r.body.error.code]).toEqual([404, 'pool_not_found']);
+
+    const pgBefore = (await getSandboxCephState(h.db, clusterId))!.pg_num;
+    r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/objects`, undefined, { 'x-confirm-delete': 'true' });
+    expect(r.status).toBe(202);
+    expect(r.body.data).toMatchObject({ name: 'objects', status: 'deleting' });
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(await cephPool('objects')).toBeUndefined();
+    expect((await getSandboxCephState(h.db, clusterId))!.pg_num).toBe(pgBefore - 32);
+    const list = (await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body;
+    expect(list.data.map((p: any) => p.name)).toEqual(['rbd-data']);
+    await h.recordHistory(op.temporal.workflow_id, 'deletePoolWorkflow--completed');
+  });
+
+  it('a pool already in Ceph with other settings is not adopted: the operation fails and the row says why', async () => {
+    // Someone made "legacy" by hand as an erasure pool; NodeFoundry is asked for a replicated one.
+    const ceph = (await import('../../drivers/sandbox')).createSandboxDriverSet(h.db, h.accountId).ceph({
+      clusterId,
+      admin: { host: (await h.db.selectFrom('nodes').select('ip_address').where('cluster_id', '=', clusterId).orderBy('created_at').executeTakeFirstOrThrow()).ip_address, port: 22, username: 'x', privateKey: '', pinnedFingerprint: null },
+    });
+    await ceph.setErasureProfile({ name: 'hand', k: 2, m: 1, failure_domain: 'host' });
+    await ceph.createPool({ name: 'legacy', type: 'erasure', pg_num: 8, crush_rule: null, erasure_profile: 'hand' });
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'legacy', type: 'replicated' });
+    expect(r.status).toBe(202);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('failed');
+    expect(op.error.message).toMatch(/already has a pool legacy.*did not create/);
+    const row = (await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find((p: any) => p.name === 'legacy');
+    expect(row.status).toBe('error');
+    expect(row.status_reason).toMatch(/did not create/);
+    expect((await cephPool('legacy'))!.type).toBe('erasure');
+  });
+});

@@ -31,7 +31,8 @@ export class OperationTracker {
   }
 
   start(): void {
-    this.status = 'in_progress';
+    // A pause can arrive (as an update) before the workflow's first step: it stands.
+    if (this.status !== 'paused') this.status = 'in_progress';
     // A run that continued as new keeps the operation's original start.
     this.startedAt ??= now();
   }

@@ -132,7 +132,9 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             what: `power ${host} back on`,
             when: powerOffSent && !poweredOn,
             run: async () => {
-              await undo.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+              // Bounded like the forward power calls: with the BMC gone this would otherwise retry for
+              // half an hour before the upgrade could pause. Resuming retries the host, power-on included.
+              await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
               await undo.waitForPower.executeWithOptions(
                 { summary: `wait for ${host} to power on (compensation)`, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' },
                 [{ nodeId, state: 'on' }],

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { UpgradeFacts } from '../../activities/upgrade.activities';
+import { interpretMonOkToStop, parseCephVersions, parseDaemonMetadata, parseMgrDump, parseNoAutoscale } from '../../drivers/real/ceph-cli-upgrade';
+import { DriverError } from '../../drivers/types';
+import { compareCephVersions, parseCephVersion, sandboxVersionString } from '../../workflows/ceph-releases';
+import { nextBatch, planBatches, upgradePlan, type UpgradeParams } from '../../workflows/plans/upgrade-cluster.plan';
+
+const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
+
+function facts(over: Partial<UpgradeFacts> = {}, hosts = 4, release = 'reef'): UpgradeFacts {
+  const names = Array.from({ length: hosts }, (_, i) => `h${i + 1}`);
+  const v = parseCephVersion(sandboxVersionString(release))!.version!;
+  return {
+    clusterId: 'clus_x',
+    cephVersion: release,
+    health: 'HEALTH_OK',
+    mons: names.slice(0, 3),
+    monsInQuorum: names.slice(0, 3),
+    mgrActive: 'h1',
+    mgrStandbys: ['h2'],
+    hosts: names.map((h, i) => ({ hostname: h, nodeId: `node_${i}`, nodeStatus: 'active', held: false, osdIds: [2 * i, 2 * i + 1], osdsDown: [], mon: i < 3, mgr: i < 2 })),
+    daemons: [
+      ...names.slice(0, 3).map((h) => ({ type: 'mon' as const, id: h, host: h, version: v, release })),
+      ...names.slice(0, 2).map((h) => ({ type: 'mgr' as const, id: h, host: h, version: v, release })),
+      ...names.flatMap((h, i) => [2 * i, 2 * i + 1].map((id) => ({ type: 'osd' as const, id: String(id), host: h, version: v, release }))),
+    ],
+    noAutoscale: false,
+    ...over,
+  };
+}
+const params = (over: Partial<UpgradeParams> = {}): UpgradeParams => ({ targetVersion: 'squid', mode: 'upgrade', maxConcurrent: 1, osPackages: false, ...over });
+const codes = (f: UpgradeFacts, p: UpgradeParams) => upgradePlan(f, p).plan.refusals.map((r) => r.code);
+
+describe('upgrade planner (the one the dry run and the real run share)', () => {
+  it('orders mgr standbys, the active mgr, mons, then OSD hosts in batches', () => {
+    const { plan, schedule } = upgradePlan(facts(), params({ maxConcurrent: 3 }));
+    expect(plan.would_run).toBe(true);
+    expect(schedule).toMatchObject({ target: 'squid', mgrStandbys: ['h2'], mgrActive: 'h1', mons: ['h1', 'h2', 'h3'] });
+    expect(plan.batches).toEqual([['h1', 'h4'], ['h2'], ['h3']]);
+  });
+
+  it('batches hold at most max_concurrent hosts and at most one mon host', () => {
+    const q = [{ host: 'a', mon: true }, { host: 'b', mon: true }, { host: 'c', mon: false }, { host: 'd', mon: false }, { host: 'e', mon: false }];
+    expect(nextBatch(q, 3).map((h) => h.host)).toEqual(['a', 'c', 'd']);
+    expect(planBatches(q, 3)).toEqual([['a', 'c', 'd'], ['b', 'e']]);
+    expect(planBatches(q, 1)).toEqual([['a'], ['b'], ['c'], ['d'], ['e']]);
+  });
+
+  it('refuses HEALTH_ERR, a mon out of quorum, an offline host, < 2 mgrs, held nodes', () => {
+    expect(codes(facts({ health: 'HEALTH_ERR' }), params())).toEqual(['health_err']);
+    expect(codes(facts({ monsInQuorum: ['h1', 'h2'] }), params())).toEqual(['mon_out_of_quorum']);
+    const f = facts();
+    f.hosts[3]!.osdsDown = [...f.hosts[3]!.osdIds];
+    expect(codes(f, params())).toEqual(['host_offline']);
+    expect(codes(facts({ mgrStandbys: [] }), params())).toEqual(['too_few_mgrs']);
+    const held = facts();
+    held.hosts[1]!.held = true;
+    expect(codes(held, params())).toEqual(['node_held']);
+  });
+
+  it('refuses downgrades and jumps of more than two releases; allows two', () => {
+    expect(codes(facts(), params({ targetVersion: 'quincy' }))).toEqual(['downgrade_refused']);
+    expect(codes(facts(), params({ targetVersion: '18.2.0' }))).toEqual(['downgrade_refused']);
+    expect(codes(facts({}, 4, 'pacific'), params({ targetVersion: 'squid' }))).toEqual(['version_jump_too_large']);
+    expect(codes(facts({}, 4, 'pacific'), params({ targetVersion: 'reef' }))).toEqual([]);
+    expect(codes(facts(), params({ targetVersion: 'jewel' }))).toEqual(['unknown_version']);
+    // No version given: the next release.
+    expect(upgradePlan(facts(), params({ targetVersion: null })).schedule.target).toBe('squid');
+  });
+
+  it('skips daemons and hosts already at the target, so a re-run after a cancel resumes', () => {
+    const f = facts();
+    const squid = parseCephVersion(sandboxVersionString('squid'))!.version!;
+    for (const d of f.daemons) if (d.type !== 'osd' || d.host === 'h1') Object.assign(d, { version: squid, release: 'squid' });
+    const { schedule } = upgradePlan(f, params());
+    expect(schedule.mgrStandbys).toEqual([]);
+    expect(schedule.mgrActive).toBeNull();
+    expect(schedule.mons).toEqual([]);
+    expect(schedule.hosts.map((h) => h.host)).toEqual(['h2', 'h3', 'h4']);
+    // A restart touches everything at the running version.
+    const r = upgradePlan(facts(), params({ mode: 'restart', targetVersion: null }));
+    expect(r.schedule.target).toBe('18.2.4');
+    expect(r.schedule.hosts).toHaveLength(4);
+    expect(codes(facts(), params({ mode: 'restart', targetVersion: 'squid' }))).toEqual(['invalid_state']);
+  });
+});
+
+describe('Ceph version strings', () => {
+  it('parses releases, versions and ceph versions lines, and orders them', () => {
+    expect(parseCephVersion('ceph version 16.2.15 (618f440892089921c3e944a991122ddc44e60516) pacific (stable)')).toEqual({ version: '16.2.15', release: 'pacific', major: 16 });
+    expect(parseCephVersion('squid')).toEqual({ version: null, release: 'squid', major: 19 });
+    expect(parseCephVersion('9.2.1')).toBeNull();
+    expect(compareCephVersions(parseCephVersion('18.2.4')!, parseCephVersion('18.2.10')!)).toBeLessThan(0);
+  });
+});
+
+describe('ceph CLI upgrade parsers (real output)', () => {
+  it('ceph versions', () => {
+    const v = parseCephVersions(fixture('versions.json'));
+    const line = 'ceph version 16.2.15 (618f440892089921c3e944a991122ddc44e60516) pacific (stable)';
+    expect(v).toEqual({ mon: { [line]: 1 }, mgr: { [line]: 1 }, osd: { [line]: 3 }, overall: { [line]: 5 } });
+    expect(() => parseCephVersions('{"mon":{}}')).toThrow(DriverError);
+  });
+
+  it('mon/osd metadata → per-daemon host and version', () => {
+    expect(parseDaemonMetadata('mon', fixture('mon_metadata.json'))).toEqual([{ type: 'mon', id: 'a', host: 'labhost-0', version: '16.2.15', release: 'pacific' }]);
+    const osds = parseDaemonMetadata('osd', fixture('osd_metadata.json'));
+    expect(osds.map((o) => [o.id, o.host, o.version, o.release])).toEqual([['0', 'storage-01', '18.2.4', 'reef'], ['1', 'storage-01', '18.2.4', 'reef'], ['2', 'storage-02', '18.2.4', 'reef']]);
+    expect(() => parseDaemonMetadata('osd', '{}')).toThrow(DriverError);
+  });
+
+  it('mgr dump → active and standbys', () => {
+    expect(parseMgrDump(fixture('mgr_dump_one_standby.json'))).toEqual({ active: 'x', standbys: ['y'], available: true });
+  });
+
+  it('noautoscale in JSON and text', () => {
+    expect(parseNoAutoscale('{"noautoscale":true}')).toBe(true);
+    expect(parseNoAutoscale('noautoscale is off\n')).toBe(false);
+    expect(() => parseNoAutoscale('huh')).toThrow(DriverError);
+  });
+
+  it('mon ok-to-stop: rc 0 ok, rc 16 not ok with the reason, others fail', () => {
+    const fail = () => new DriverError('command_failed', 'x', false);
+    expect(interpretMonOkToStop({ code: 0, stdout: '', stderr: 'quorum should be preserved (a,b) after stopping [c]' }, fail)).toEqual({ ok: true, reason: null });
+    expect(interpretMonOkToStop({ code: 16, stdout: '', stderr: 'Error EBUSY: not enough monitors would be available (a) after stopping mons [b]' }, fail)).toEqual({
+      ok: false,
+      reason: 'not enough monitors would be available (a) after stopping mons [b]',
+    });
+    expect(() => interpretMonOkToStop({ code: 2, stdout: '', stderr: 'Error ENOENT' }, fail)).toThrow(DriverError);
+  });
+});

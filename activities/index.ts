@@ -6,6 +6,7 @@ import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
+import { createReweightActivities } from './reweight.activities';
 import { createUpgradeActivities } from './upgrade.activities';
 
 /** All activities, built from injected dependencies (STYLE 5). Workflows import only the type. */
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPowerActivities(deps),
     ...createCephActivities(deps),
     ...createClusterActivities(deps),
+    ...createReweightActivities(deps),
     ...createLifecycleActivities(deps),
     ...createPoolActivities(deps),
     ...createUpgradeActivities(deps),

@@ -11,6 +11,7 @@ import { addApiKeyRoutes } from './routes/api-keys.routes';
 import { addClusterRoutes } from './routes/clusters.routes';
 import { addNodeRoutes } from './routes/nodes.routes';
 import { addOperationRoutes } from './routes/operations.routes';
+import { addOsdRoutes } from './routes/osds.routes';
 import { addPoolRoutes } from './routes/pools.routes';
 import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
@@ -41,6 +42,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   addClusterRoutes(table, deps);
   addPoolRoutes(table, deps);
   addOperationRoutes(table, deps);
+  addOsdRoutes(table, deps);
   addApiKeyRoutes(table, deps);
   addSandboxRoutes(table, deps);
   addUpgradeRoutes(table, deps);

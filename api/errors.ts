@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   route_not_found: 404,
   node_not_found: 404,
   cluster_not_found: 404,
+  osd_not_found: 404,
   pool_not_found: 404,
   operation_not_found: 404,
   api_key_not_found: 404,

@@ -238,7 +238,51 @@ export interface CephPoolOps {
   deletePool(name: string): Promise<void>;
 }
 /** OSD CRUSH weights, drains, backfill, safe-to-destroy. */
-export type CephReweightOps = Record<never, never>;
+export interface CephReweightOps {
+  /** `ceph osd crush reweight osd.N <w>`: w in TiB (the device size is an OSD's full weight). */
+  crushReweight(osdId: number, weight: number): Promise<void>;
+  /**
+   * Where the OSDs' PGs are, read after flushing PG stats (`ceph tell osd.N flush_pg_stats`, then
+   * `ceph osd last-stat-seq` ≥ seq), with `pg_temp` from the OSD map: counts Ceph's 5 s stats lag
+   * cannot fake.
+   */
+  pgPlacement(osdIds: number[]): Promise<CephPgPlacement>;
+  /** `ceph osd safe-to-destroy`, parsed (the JSON form exits 0 even when not safe). */
+  safeToDestroy(osdIds: number[]): Promise<CephSafeToDestroy>;
+}
+
+export interface CephOsdPlacement {
+  osd_id: number;
+  /** PGs whose up or acting set holds the OSD. */
+  pgs: number;
+  /** CRUSH weight now, TiB. */
+  crush_weight: number;
+  /** The device's size in TiB: the CRUSH weight ceph-volume gave the OSD (its full weight). */
+  device_weight: number;
+}
+
+export interface CephPgPlacement {
+  osds: CephOsdPlacement[];
+  pgs_total: number;
+  /** PGs exactly active+clean. */
+  pgs_active_clean: number;
+  /** pg_temp entries in the OSD map: PGs still served from where they were (backfill not done). */
+  pg_temp: number;
+  /** PG states with counts (e.g. active+remapped+backfilling). */
+  states: { state: string; count: number }[];
+  /**
+   * PGs holding one of the asked OSDs whose CRUSH up set cannot be filled (contains 2147483647,
+   * CRUSH_ITEM_NONE, or is shorter than the pool's size): too few failure domains, the data can never
+   * leave. At most 20 pg ids.
+   */
+  unplaceable: string[];
+}
+
+export interface CephSafeToDestroy {
+  safe: number[];
+  /** Why the others are not (still active, PGs stored, stats missing), or null. */
+  reason: string | null;
+}
 /** Daemon versions, rolling restarts and upgrades, autoscale freeze, mgr failover, mon ok-to-stop. */
 export interface CephUpgradeOps {
   /** `ceph versions`: daemon counts per version string, per daemon type and overall. */

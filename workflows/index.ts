@@ -8,3 +8,4 @@ export { createPoolWorkflow } from './create-pool.workflow';
 export { deletePoolWorkflow } from './delete-pool.workflow';
 export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
 export { upgradeHostWorkflow } from './upgrade-host.workflow';
+export { reweightOsdWorkflow } from './reweight-osd.workflow';

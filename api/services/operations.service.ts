@@ -40,8 +40,17 @@ export interface StartRequest<I extends OperationRef> {
   nodeId?: string | null;
   clusterId?: string | null;
   osdId?: number | null;
-  /** Every resource the operation mutates; one operation at a time per resource. */
+  /**
+   * Every resource the operation mutates; one operation at a time per resource. Locks nest under
+   * a cluster: `clus_…` (the whole cluster) conflicts with any `clus_…/<part>` lock (an OSD, a
+   * drain slot) and the other way round, so cluster-wide operations and drains exclude each other.
+   */
   lockResourceIds: string[];
+  /**
+   * One of `count` interchangeable locks `<prefix>/<i>` (e.g. a cluster's drain slots): the first
+   * free one is taken; none free is a 409 naming an operation holding one.
+   */
+  slot?: { prefix: string; count: number };
   /** Non-secret parameters, shown on the operation. */
   params: Record<string, unknown>;
   /** Builds the workflow input from the new operation id. Ids only, never secrets. */
@@ -77,12 +86,18 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
         workflow_id: workflowId,
         params: json(req.params),
       });
+      // Serialise lock-taking per cluster on its row, so the nesting checks below see every lock
+      // committed before them (READ COMMITTED re-reads after the row lock is granted).
+      await lockClusterRows(trx, [...req.lockResourceIds, ...(req.slot ? [req.slot.prefix] : [])]);
       const taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
       if (taken.length > 0) {
         const holders = await ops.lockHolders(trx, taken);
         // Throwing rolls back the operation row and any lock this attempt took.
         throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id);
       }
+      const nested = await nestedLockHolder(trx, operationId, req.lockResourceIds);
+      if (nested) throw new BusyError(nested.resource_id, nested.operation_id);
+      if (req.slot) await takeSlot(trx, operationId, req.slot);
       await req.precheck?.(trx);
       await req.onCreate?.(trx, operationId);
       return null;
@@ -94,7 +109,8 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
     // A lock whose workflow is gone (terminated from the Web UI, say) must not block the resource
     // forever: if Temporal says the holder is closed, settle it and try once more.
     if (attempt === 0 && (await settleIfClosed(deps, busy.operationId))) continue;
-    throw new ApiError('resource_busy', `${busy.resourceId} is busy with operation ${busy.operationId}.`, {
+    const what = busy.why ? `${busy.why}; ${busy.resourceId} is held by operation ${busy.operationId}` : `${busy.resourceId} is busy with operation ${busy.operationId}`;
+    throw new ApiError('resource_busy', `${what}.`, {
       operation_id: busy.operationId,
       resource_id: busy.resourceId,
     });
@@ -139,10 +155,45 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
   return (await ops.getOperationById(db, operationId))!;
 }
 
+const CLUSTER_LOCK = /^clus_[^/]+/;
+
+/** Locks (FOR UPDATE) the rows of the clusters the lock ids name, in id order (no deadlocks). */
+async function lockClusterRows(trx: Transaction<Database>, lockIds: string[]): Promise<void> {
+  const clusters = [...new Set(lockIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c))].sort();
+  if (clusters.length === 0) return;
+  await trx.selectFrom('clusters').select('id').where('id', 'in', clusters).orderBy('id').forUpdate().execute();
+}
+
+/** Another operation's lock that nests with one of ours: the cluster over our part, or a part under our cluster. */
+async function nestedLockHolder(trx: Transaction<Database>, operationId: string, lockIds: string[]): Promise<{ resource_id: string; operation_id: string } | undefined> {
+  for (const id of lockIds) {
+    const cluster = CLUSTER_LOCK.exec(id)?.[0];
+    if (!cluster) continue;
+    const q = trx.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('operation_id', '<>', operationId);
+    const hit =
+      id === cluster
+        ? await q.where('resource_id', 'like', `${cluster}/%`).orderBy('created_at').limit(1).executeTakeFirst()
+        : await q.where('resource_id', '=', cluster).executeTakeFirst();
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** Takes the first free `<prefix>/<i>`; the caller holds the cluster row, so two requests never pick the same. */
+async function takeSlot(trx: Transaction<Database>, operationId: string, slot: { prefix: string; count: number }): Promise<void> {
+  const ids = Array.from({ length: slot.count }, (_, i) => `${slot.prefix}/${i}`);
+  for (const id of ids) {
+    if ((await ops.acquireLocks(trx, operationId, [id])).length === 0) return;
+  }
+  const holders = await ops.lockHolders(trx, ids);
+  throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id, `all ${slot.count} slots ${slot.prefix}/* are taken`);
+}
+
 class BusyError extends Error {
   constructor(
     readonly resourceId: string,
     readonly operationId: string,
+    readonly why: string | null = null,
   ) {
     super('busy');
   }

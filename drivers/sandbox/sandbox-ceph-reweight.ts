@@ -1,7 +1,353 @@
-import type { CephReweightOps } from '../types';
-import type { SandboxCephContext } from './sandbox-ceph.driver';
+/**
+ * The simulated Ceph's PG placement and backfill (CRUSH weights, drains, safe-to-destroy).
+ *
+ * Placement is CRUSH-like: every PG of every pool picks `size` distinct failure domains (hosts, or
+ * racks/zones/OSDs as the pool's rule says) by straw2 draws weighted by CRUSH weight, then an OSD
+ * inside each domain the same way. It is deterministic, so it is derived, never stored. When the
+ * weights cannot give a PG `size` domains, its up set holds CRUSH_ITEM_NONE (2147483647), as Ceph's.
+ *
+ * Backfill: every CRUSH weight change is stored as an epoch (the full weight map, when, and how long
+ * its backfill takes at the cluster's speed). A PG's data sits on the placement of the last epoch it
+ * has finished moving to; each PG finishes at its own deterministic moment inside the epoch's window,
+ * so the OSD's PG count falls steadily. A PG whose new up set cannot be filled never moves (its old
+ * OSDs keep serving it through pg_temp: active+clean+remapped, forever), which is the drain that
+ * never ends in the lab (LAB.md).
+ */
+import { FAILURE } from '../../workflows/contracts';
+import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
+import type { ClusterView, SandboxCephContext, SandboxCephState } from './sandbox-ceph.driver';
+
+export const CRUSH_ITEM_NONE = 2147483647;
+/** Time to backfill one PG at speed 1, ms: a 6-OSD cluster drains one OSD in about 5 s, as the lab's. */
+export const NOMINAL_BACKFILL_MS_PER_PG = 40;
+/** Nominal recovery delay (ms at speed 1) the stored recovery_delay_ms was scaled from. */
+const NOMINAL_RECOVERY_MS = 5_000;
+/** Epochs kept: older weight changes have long finished their backfill. */
+const MAX_EPOCHS = 16;
+
+export interface CrushEpoch {
+  at: string;
+  /** CRUSH weight of every OSD (by id) from this change on. */
+  weights: Record<string, number>;
+  /** How long the backfill this change started takes, ms. */
+  backfill_ms: number;
+}
+
+/** The reweight model's optional fields of SandboxCephState (absent until the first CRUSH reweight). */
+export interface ReweightState {
+  crush_epochs?: CrushEpoch[];
+  /** Full (device) weight of OSDs whose CRUSH weight was changed, TiB. */
+  device_weights?: Record<string, number>;
+}
+
+type FailureDomain = 'osd' | 'host' | 'rack' | 'zone';
+
+interface PoolSpec {
+  id: number;
+  pg_num: number;
+  size: number;
+  failure_domain: FailureDomain;
+}
+
+/** Pools as placed: the ones the pool ops stored, plus an implicit replicated pool for the rest of pg_num. */
+export function poolsOf(state: SandboxCephState): PoolSpec[] {
+  const s = state as SandboxCephState & {
+    pools?: { id: number; type: string; size: number; pg_num: number; crush_rule_id?: number; erasure_profile?: string | null }[];
+    crush_rules?: { id: number; failure_domain: string }[];
+    erasure_profiles?: { name: string; failure_domain: string | null }[];
+  };
+  const domainOf = (v: string | null | undefined): FailureDomain => (v === 'osd' || v === 'rack' || v === 'zone' ? v : 'host');
+  const stored = (s.pools ?? []).map((p) => {
+    const rule = s.crush_rules?.find((r) => r.id === p.crush_rule_id);
+    const profile = p.erasure_profile ? s.erasure_profiles?.find((e) => e.name === p.erasure_profile) : undefined;
+    return { id: p.id, pg_num: p.pg_num, size: p.size, failure_domain: domainOf(profile?.failure_domain ?? rule?.failure_domain) };
+  });
+  const rest = state.pg_num - stored.reduce((n, p) => n + p.pg_num, 0);
+  const implicitId = stored.some((p) => p.id === 1) ? Math.max(...stored.map((p) => p.id)) + 1 : 1;
+  return rest > 0 ? [{ id: implicitId, pg_num: rest, size: state.size, failure_domain: 'host' }, ...stored] : stored;
+}
+
+// ---- straw2 --------------------------------------------------------------------------------------
+
+function mix(a: number, b: number, c: number): number {
+  let x = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul((b + 0x7f4a7c15) | 0, 0xc2b2ae35) ^ Math.imul((c + 0x165667b1) | 0, 0x27d4eb2f);
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+function strHash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Uniform in (0, 1), deterministic in its inputs. */
+function unit(a: number, b: number, c: number): number {
+  return (mix(a, b, c) + 1) / 4294967297;
+}
+
+interface Domain {
+  key: number;
+  weight: number;
+  osds: { id: number; weight: number }[];
+}
+
+function straw2<T extends { weight: number }>(items: T[], keyOf: (t: T) => number, pgKey: number, r: number): T | null {
+  let best: T | null = null;
+  let bestDraw = -Infinity;
+  for (const it of items) {
+    if (it.weight <= 0) continue;
+    const draw = Math.log(unit(pgKey, keyOf(it), r)) / it.weight;
+    if (draw > bestDraw) {
+      bestDraw = draw;
+      best = it;
+    }
+  }
+  return best;
+}
+
+/** Up sets of every PG (pool by pool, PG by PG) for one weight map. */
+function placeAll(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: number) => number): number[][] {
+  const hosts = new Map(state.hosts.map((h) => [h.hostname, h as { hostname: string; rack?: string | null; zone?: string | null }]));
+  const domainsBy = new Map<FailureDomain, Domain[]>();
+  const domainsFor = (fd: FailureDomain): Domain[] => {
+    let ds = domainsBy.get(fd);
+    if (ds) return ds;
+    const m = new Map<string, Domain>();
+    for (const o of state.osds) {
+      const h = hosts.get(o.host);
+      const name = fd === 'osd' ? `osd.${o.id}` : fd === 'rack' ? (h?.rack ?? o.host) : fd === 'zone' ? (h?.zone ?? o.host) : o.host;
+      let d = m.get(name);
+      if (!d) m.set(name, (d = { key: strHash(name), weight: 0, osds: [] }));
+      const w = weightOf(o.id);
+      d.osds.push({ id: o.id, weight: w });
+      d.weight += w;
+    }
+    ds = [...m.values()];
+    domainsBy.set(fd, ds);
+    return ds;
+  };
+  const out: number[][] = [];
+  for (const pool of pools) {
+    const domains = domainsFor(pool.failure_domain);
+    const usable = domains.filter((d) => d.weight > 0).length;
+    for (let ps = 0; ps < pool.pg_num; ps++) {
+      const pgKey = mix(pool.id, ps, 0x5eed);
+      const chosen: Domain[] = [];
+      const up: number[] = [];
+      for (let r = 0; r < pool.size; r++) {
+        let pick: Domain | null = null;
+        if (chosen.length < usable) {
+          for (let attempt = 0; attempt < 50 && !pick; attempt++) {
+            const d = straw2(domains, (x) => x.key, pgKey, r + attempt * pool.size);
+            if (d && !chosen.includes(d)) pick = d;
+          }
+          // Very uneven weights can exhaust the tries (CRUSH's choose_total_tries); a domain is
+          // still free, so draw among the free ones rather than leave the PG short.
+          pick ??= straw2(
+            domains.filter((d) => !chosen.includes(d)),
+            (x) => x.key,
+            pgKey,
+            r + 50 * pool.size,
+          );
+        }
+        if (!pick) {
+          up.push(CRUSH_ITEM_NONE);
+          continue;
+        }
+        chosen.push(pick);
+        up.push(straw2(pick.osds, (o) => o.id + 1, pgKey, r)!.id);
+      }
+      out.push(up);
+    }
+  }
+  return out;
+}
+
+const cache = new Map<string, number[][]>();
+
+/** Placement for a weight map, memoised (deterministic): most calls see the same few maps. */
+function placementFor(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: number) => number): number[][] {
+  const key = JSON.stringify([
+    state.cluster_id,
+    pools,
+    state.hosts,
+    state.osds.map((o) => [o.id, o.host, weightOf(o.id)]),
+  ]);
+  let p = cache.get(key);
+  if (p) {
+    cache.delete(key);
+    cache.set(key, p);
+    return p;
+  }
+  p = placeAll(state, pools, weightOf);
+  cache.set(key, p);
+  while (cache.size > 48) cache.delete(cache.keys().next().value!);
+  return p;
+}
+
+// ---- Derivation -------------------------------------------------------------------------------------
+
+export interface PgPlacementView {
+  /** PGs per OSD id (up ∪ acting). */
+  pgsByOsd: Map<number, number>;
+  /** PGs backfilling or waiting to (their data is still where it was). */
+  remapped: number;
+  /** PGs whose up set cannot be filled: active+clean+remapped forever. */
+  stuck: number;
+  /** Ids of stuck PGs per OSD that holds them. */
+  stuckByOsd: Map<number, string[]>;
+}
+
+const sameSet = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const complete = (s: number[]) => !s.includes(CRUSH_ITEM_NONE);
+
+/**
+ * Where every PG's data is at `now` and where CRUSH wants it. `inOsd` says which OSDs are in (an out
+ * OSD weighs 0 for CRUSH).
+ */
+export function derivePlacement(state: SandboxCephState, inOsd: (osdId: number) => boolean, now: number): PgPlacementView {
+  const pools = poolsOf(state);
+  const reweight = new Map(state.osds.map((o) => [o.id, o.reweight]));
+  const current = Object.fromEntries(state.osds.map((o) => [String(o.id), o.crush_weight]));
+  const epochs: CrushEpoch[] = (state as ReweightState).crush_epochs ?? [{ at: state.created_at, weights: current, backfill_ms: 0 }];
+  const placements = epochs.map((e) => placementFor(state, pools, (id) => (inOsd(id) ? (e.weights[String(id)] ?? 0) * (reweight.get(id) ?? 1) : 0)));
+  const pgIds: string[] = [];
+  for (const p of pools) for (let ps = 0; ps < p.pg_num; ps++) pgIds.push(`${p.id}.${ps.toString(16)}`);
+
+  if (placements.length === 1) return settled(state, placements[0]!);
+  const pgsByOsd = new Map<number, number>(state.osds.map((o) => [o.id, 0]));
+  const stuckByOsd = new Map<number, string[]>();
+  let remapped = 0;
+  let stuck = 0;
+  const last = placements.length - 1;
+  for (let i = 0; i < pgIds.length; i++) {
+    let acting = placements[0]![i]!;
+    for (let k = 1; k <= last; k++) {
+      const target = placements[k]![i]!;
+      if (sameSet(target, acting) || !complete(target)) continue;
+      const e = epochs[k]!;
+      const doneAt = Date.parse(e.at) + e.backfill_ms * unit(i, k, 0xbacf111);
+      if (now >= doneAt) acting = target;
+    }
+    const up = placements[last]![i]!;
+    const holders = new Set([...up, ...acting].filter((x) => x !== CRUSH_ITEM_NONE));
+    for (const o of holders) pgsByOsd.set(o, (pgsByOsd.get(o) ?? 0) + 1);
+    if (sameSet(up, acting)) continue;
+    if (!complete(up)) {
+      stuck += 1;
+      for (const o of holders) {
+        const l = stuckByOsd.get(o) ?? [];
+        if (l.length < 20) l.push(pgIds[i]!);
+        stuckByOsd.set(o, l);
+      }
+    } else remapped += 1;
+  }
+  return { pgsByOsd, remapped, stuck, stuckByOsd };
+}
+
+const settledCache = new WeakMap<number[][], PgPlacementView>();
+
+/** No weight change in flight: every PG is where CRUSH wants it (or stuck); memoised per placement. */
+function settled(state: SandboxCephState, up: number[][]): PgPlacementView {
+  const hit = settledCache.get(up);
+  if (hit && state.osds.every((o) => hit.pgsByOsd.has(o.id))) return hit;
+  const pgsByOsd = new Map<number, number>(state.osds.map((o) => [o.id, 0]));
+  for (const set of up) for (const o of set) if (o !== CRUSH_ITEM_NONE) pgsByOsd.set(o, (pgsByOsd.get(o) ?? 0) + 1);
+  // Without an earlier placement there is nowhere else the data could be: short PGs are undersized,
+  // not remapped, so nothing is stuck in the drain sense.
+  const view: PgPlacementView = { pgsByOsd, remapped: 0, stuck: 0, stuckByOsd: new Map() };
+  settledCache.set(up, view);
+  return view;
+}
+
+/** Backfill window of a new weight map: every PG that moves takes its turn at the cluster's speed. */
+function backfillMs(state: SandboxCephState, before: number[][], after: number[][]): number {
+  let moved = 0;
+  for (let i = 0; i < after.length; i++) if (!sameSet(before[i]!, after[i]!) && complete(after[i]!)) moved += 1;
+  const speed = state.recovery_delay_ms / NOMINAL_RECOVERY_MS;
+  return Math.round(moved * NOMINAL_BACKFILL_MS_PER_PG * speed);
+}
+
+// ---- The operations -----------------------------------------------------------------------------------
 
 /** CephReweightOps of the simulated Ceph (see SandboxCephContext). */
-export function createSandboxReweightOps(_ctx: SandboxCephContext): CephReweightOps {
-  return {};
+export function createSandboxReweightOps(ctx: SandboxCephContext): CephReweightOps {
+  function osdOf(v: ClusterView, id: number) {
+    const o = v.osds.find((x) => x.osd.id === id);
+    if (!o) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${id} does not exist`, false);
+    return o;
+  }
+
+  return {
+    async crushReweight(osdId: number, weight: number): Promise<void> {
+      if (!Number.isFinite(weight) || weight < 0) {
+        throw new DriverError(FAILURE.commandFailed, `Error EINVAL: invalid weight ${weight}`, false);
+      }
+      const v = await ctx.cephView();
+      osdOf(v, osdId);
+      const inOsd = new Map(v.osds.map((o) => [o.osd.id, o.in]));
+      await ctx.mutate((s, t) => {
+        const rs = s as SandboxCephState & ReweightState;
+        const osd = s.osds.find((o) => o.id === osdId)!;
+        // Ceph stores weights in 16.16 fixed point; five decimals is what `osd tree` shows.
+        const w = Math.round(weight * 1e5) / 1e5;
+        if (osd.crush_weight === w) return;
+        rs.device_weights ??= {};
+        rs.device_weights[String(osdId)] ??= osd.crush_weight;
+        const weightsNow = () => Object.fromEntries(s.osds.map((o) => [String(o.id), o.crush_weight]));
+        rs.crush_epochs ??= [{ at: s.created_at, weights: weightsNow(), backfill_ms: 0 }];
+        const prev = rs.crush_epochs[rs.crush_epochs.length - 1]!;
+        osd.crush_weight = w;
+        const next: CrushEpoch = { at: new Date(t).toISOString(), weights: weightsNow(), backfill_ms: 0 };
+        const pools = poolsOf(s);
+        const rw = new Map(s.osds.map((o) => [o.id, o.reweight]));
+        const place = (e: CrushEpoch) => placementFor(s, pools, (id) => (inOsd.get(id) ? (e.weights[String(id)] ?? 0) * (rw.get(id) ?? 1) : 0));
+        next.backfill_ms = backfillMs(s, place(prev), place(next));
+        rs.crush_epochs.push(next);
+        if (rs.crush_epochs.length > MAX_EPOCHS) rs.crush_epochs.splice(0, rs.crush_epochs.length - MAX_EPOCHS);
+      });
+    },
+
+    async pgPlacement(osdIds: number[]): Promise<CephPgPlacement> {
+      const v = await ctx.cephView();
+      for (const id of osdIds) osdOf(v, id);
+      const rs = v.state as SandboxCephState & ReweightState;
+      const unplaceable = new Set<string>();
+      for (const id of osdIds) for (const pg of v.placement.stuckByOsd.get(id) ?? []) unplaceable.add(pg);
+      const clean = v.pgStates.find((p) => p.state === 'active+clean')?.count ?? 0;
+      return {
+        osds: osdIds.map((id) => {
+          const o = osdOf(v, id);
+          return {
+            osd_id: id,
+            pgs: o.pgs,
+            crush_weight: o.osd.crush_weight,
+            device_weight: rs.device_weights?.[String(id)] ?? o.osd.crush_weight,
+          };
+        }),
+        pgs_total: v.state.pg_num,
+        pgs_active_clean: clean,
+        pg_temp: v.placement.remapped + v.placement.stuck,
+        states: v.pgStates.map((p) => ({ ...p })),
+        unplaceable: [...unplaceable].slice(0, 20),
+      };
+    },
+
+    async safeToDestroy(osdIds: number[]): Promise<CephSafeToDestroy> {
+      const v = await ctx.cephView();
+      const safe: number[] = [];
+      const busy: string[] = [];
+      for (const id of osdIds) {
+        const o = osdOf(v, id);
+        if (o.pgs === 0) safe.push(id);
+        else busy.push(`osd.${id} has ${o.pgs} PGs currently mapped to it`);
+      }
+      return { safe, reason: busy.length ? busy.join('; ') : null };
+    },
+  };
 }

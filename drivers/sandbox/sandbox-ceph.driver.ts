@@ -17,7 +17,7 @@ import { json } from '../../db/database';
 import { FAILURE } from '../../workflows/contracts';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
 import { createSandboxPoolOps } from './sandbox-ceph-pools';
-import { createSandboxReweightOps } from './sandbox-ceph-reweight';
+import { createSandboxReweightOps, derivePlacement, type PgPlacementView } from './sandbox-ceph-reweight';
 import { createSandboxUpgradeOps, type SandboxUpgradeState } from './sandbox-ceph-upgrade';
 import {
   DriverError,
@@ -416,6 +416,8 @@ export interface ClusterView {
   /** Failure domains (hosts) holding data. */
   domains: number;
   pgStates: { state: string; count: number }[];
+  /** Where PGs are and where CRUSH wants them (backfill, stuck drains). */
+  placement: PgPlacementView;
 }
 
 export function deriveView(state: SandboxCephState, machines: Map<string, SandboxMachine>, now: number): ClusterView {
@@ -450,15 +452,17 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
     return { osd, up, in: isIn, pgs: 0, upSince };
   });
 
-  // PGs per OSD follow the CRUSH weight of the OSDs that are in.
+  // PGs are placed by CRUSH weight across failure domains (sandbox-ceph-reweight.ts); an OSD holds
+  // the PGs it is in the up or acting set of, so a drained OSD keeps PGs until backfill moved them.
   const weightOf = (o: OsdView) => (o.in ? o.osd.crush_weight * o.osd.reweight : 0);
-  const total = osds.reduce((s, o) => s + weightOf(o), 0);
-  for (const o of osds) o.pgs = total > 0 ? Math.round((state.pg_num * state.size * weightOf(o)) / total) : 0;
+  const inOsd = new Map(osds.map((o) => [o.osd.id, o.in]));
+  const placement = derivePlacement(state, (id) => inOsd.get(id) === true, now);
+  for (const o of osds) o.pgs = placement.pgsByOsd.get(o.osd.id) ?? 0;
 
   const dataHosts = new Set(osds.filter((o) => weightOf(o) > 0).map((o) => o.osd.host));
   const domains = dataHosts.size;
   const downHosts = new Set(osds.filter((o) => !o.up && dataHosts.has(o.osd.host)).map((o) => o.osd.host));
-  const pgStates = pgStatesOf(state, osds, domains, downHosts.size, now);
+  const pgStates = pgStatesOf(state, osds, domains, downHosts.size, now, placement);
 
   return {
     state,
@@ -467,10 +471,11 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
     mgrAvailable: state.mgrs.some(running),
     domains,
     pgStates,
+    placement,
   };
 }
 
-function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, down: number, now: number) {
+function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, down: number, now: number, placement: PgPlacementView) {
   const n = state.pg_num;
   const size = Math.min(state.size, domains);
   const counts = new Map<string, number>();
@@ -500,7 +505,16 @@ function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, d
       recovering = Math.min(n, Math.ceil(touched * remaining));
     }
     add('active+recovering+degraded', recovering);
-    add('active+clean', n - recovering);
+    // Misplaced PGs after a CRUSH weight change: a few backfill at a time (osd_max_backfills), the
+    // rest wait; those CRUSH cannot place stay served where they are, remapped for good.
+    const left = n - recovering;
+    const stuck = Math.min(left, placement.stuck);
+    const moving = Math.min(left - stuck, placement.remapped);
+    const backfilling = Math.min(moving, Math.max(1, osds.length));
+    add('active+remapped+backfilling', backfilling);
+    add('active+remapped+backfill_wait', moving - backfilling);
+    add('active+clean+remapped', stuck);
+    add('active+clean', left - stuck - moving);
   }
   return [...counts].map(([state, count]) => ({ state, count }));
 }

@@ -59,6 +59,8 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/operations', 'GET /v1/operations/{id}', 'POST /v1/operations/{id}/cancel',
         'GET /v1/api_keys', 'POST /v1/api_keys', 'DELETE /v1/api_keys/{id}',
         'GET /v1/sandbox/machines/{node_id}', 'PUT /v1/sandbox/machines/{node_id}/faults',
+        'GET /v1/clusters/{id}/osds', 'POST /v1/clusters/{id}/osds/{osd_id}/reweight',
+        'POST /v1/clusters/{id}/upgrade', 'POST /v1/operations/{id}/pause', 'POST /v1/operations/{id}/resume', 'PUT /v1/sandbox/clusters/{cluster_id}/faults',
         'GET /v1/clusters', 'POST /v1/clusters', 'GET /v1/clusters/{id}', 'DELETE /v1/clusters/{id}',
         'GET /v1/clusters/{id}/pools', 'POST /v1/clusters/{id}/pools', 'DELETE /v1/clusters/{id}/pools/{name}',
       ].sort(),

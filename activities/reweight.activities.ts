@@ -1,0 +1,176 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { sql } from 'kysely';
+import type { CephPgPlacement } from '../drivers/types';
+import type { ActivityDeps } from './deps';
+import { FAILURE, guarded, pollUntil } from './failures';
+import { cephFor } from './targets';
+
+/** What a reweight or drain is planned from (workflows/plans/reweight-osd.plan.ts). JSON-safe. */
+export interface ReweightFacts {
+  clusterId: string;
+  replicationFactor: number;
+  failureDomain: string;
+  /** The OSD as Ceph reports it now, or null when Ceph does not know it. */
+  osd: { id: number; host: string; up: boolean; crush_weight: number; device_weight: number; pgs: number } | null;
+  osds: { id: number; host: string; crush_weight: number; up: boolean }[];
+  /** Other drains of this cluster that hold a drain slot (their OSDs empty out at the same time). */
+  otherDrains: { operationId: string; osdId: number }[];
+  /** `ceph osd ok-to-stop` for this drain's OSD and the other drains' together (drains only). */
+  okToStop?: { ok: boolean; reason: string | null };
+  /** PGs of the OSD CRUSH cannot place elsewhere already. */
+  unplaceable: string[];
+}
+
+export interface BackfillObservation {
+  pgs: number;
+  pgs_total: number;
+  pgs_active_clean: number;
+  pg_temp: number;
+  crush_weight: number;
+  unplaceable: string[];
+  states: { state: string; count: number }[];
+  done: boolean;
+}
+
+const typed = (type: string, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
+
+export function createReweightActivities(deps: ActivityDeps) {
+  /** Reweight operations of the cluster that are running or about to (they hold their locks). */
+  async function runningDrains(clusterId: string, except: string | null): Promise<{ operationId: string; osdId: number }[]> {
+    let q = deps.db
+      .selectFrom('operations')
+      .select(['id', 'osd_id'])
+      .where('cluster_id', '=', clusterId)
+      .where('type', '=', 'osd.reweight')
+      .where('status', 'in', ['pending', 'in_progress', 'paused'])
+      .where(sql<boolean>`(params->>'weight')::float8 = 0`);
+    if (except) q = q.where('id', '<>', except);
+    const rows = await q.orderBy('id').execute();
+    return rows.filter((r) => r.osd_id !== null).map((r) => ({ operationId: r.id, osdId: r.osd_id! }));
+  }
+
+  function observe(p: CephPgPlacement, osdId: number, drain: boolean): BackfillObservation {
+    const o = p.osds.find((x) => x.osd_id === osdId)!;
+    const settled = p.pgs_active_clean === p.pgs_total && p.pg_temp === 0;
+    return {
+      pgs: o.pgs,
+      pgs_total: p.pgs_total,
+      pgs_active_clean: p.pgs_active_clean,
+      pg_temp: p.pg_temp,
+      crush_weight: o.crush_weight,
+      unplaceable: p.unplaceable,
+      states: p.states,
+      // A drain is done when the OSD holds nothing (other drains may still be moving data);
+      // a reweight when the whole cluster settled.
+      done: drain ? o.pgs === 0 : settled,
+    };
+  }
+
+  return {
+    /** Reads everything a reweight is planned from: cluster, OSDs, the OSD's PGs, running drains, ok-to-stop. */
+    async readReweightFacts(input: { clusterId: string; osdId: number; drain: boolean; operationId: string | null }): Promise<ReweightFacts> {
+      return guarded(async () => {
+        const cluster = await deps.db.selectFrom('clusters').selectAll().where('id', '=', input.clusterId).executeTakeFirst();
+        if (!cluster) throw typed(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
+        const ceph = await cephFor(deps, input.clusterId);
+        const osds = await ceph.osds();
+        const otherDrains = await runningDrains(input.clusterId, input.operationId);
+        const facts: ReweightFacts = {
+          clusterId: input.clusterId,
+          replicationFactor: cluster.replication_factor,
+          failureDomain: cluster.failure_domain,
+          osd: null,
+          osds: osds.map((o) => ({ id: o.id, host: o.host, crush_weight: o.crush_weight, up: o.up })),
+          otherDrains,
+          unplaceable: [],
+        };
+        const osd = osds.find((o) => o.id === input.osdId);
+        if (!osd) return facts;
+        const placement = await ceph.pgPlacement([input.osdId]);
+        const p = placement.osds[0]!;
+        facts.osd = { id: osd.id, host: osd.host, up: osd.up, crush_weight: p.crush_weight, device_weight: p.device_weight, pgs: p.pgs };
+        facts.unplaceable = placement.unplaceable;
+        if (input.drain) {
+          const set = [...new Set([...otherDrains.map((d) => d.osdId), input.osdId])].filter((id) => osds.some((o) => o.id === id));
+          facts.okToStop = await ceph.okToStop(set);
+        }
+        return facts;
+      });
+    },
+
+    /** `ceph osd crush reweight osd.N w` (TiB), read back by the driver. Idempotent. */
+    async setCrushWeight(input: { clusterId: string; osdId: number; weight: number }): Promise<void> {
+      return guarded(async () => (await cephFor(deps, input.clusterId)).crushReweight(input.osdId, input.weight));
+    },
+
+    /**
+     * Watches backfill after a weight change until it is done, until CRUSH is seen unable to place
+     * a PG of the OSD (the drain that never ends), or until something moved and ten poll intervals
+     * passed (so the workflow can show progress). No movement for the Ceph wait bound is a stall.
+     */
+    async watchBackfill(input: { clusterId: string; osdId: number; drain: boolean; lastPgs: number | null; lastClean: number | null }): Promise<BackfillObservation> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      const started = Date.now();
+      // Each report is a few history events: ten polls apart keeps a drain of hours well inside the limits.
+      const reportAfterMs = deps.config.pollIntervalMs * 10;
+      let last: BackfillObservation | null = null;
+      let movedAt = Date.now();
+      let prevKey = '';
+      const result = await pollUntil<BackfillObservation | 'stalled'>({
+        intervalMs: deps.config.pollIntervalMs,
+        // The stall bound below ends a wait that sees nothing move; this only backs it up.
+        timeoutMs: deps.config.waits.cephMs * 2,
+        timeoutType: FAILURE.pgsNotClean,
+        what: `backfill of osd.${input.osdId}`,
+        describe: () => last && { pgs: last.pgs, clean: last.pgs_active_clean, pg_temp: last.pg_temp },
+        probe: async () => {
+          const o = observe(await ceph.pgPlacement([input.osdId]), input.osdId, input.drain);
+          last = o;
+          if (o.done || o.unplaceable.length > 0) return o;
+          const key = `${o.pgs}/${o.pgs_active_clean}/${o.pg_temp}`;
+          if (key !== prevKey) {
+            prevKey = key;
+            movedAt = Date.now();
+          }
+          const progressed = o.pgs !== input.lastPgs || o.pgs_active_clean !== input.lastClean;
+          if (progressed && Date.now() - started >= reportAfterMs) return o;
+          if (Date.now() - movedAt > deps.config.waits.cephMs) return 'stalled';
+          return undefined;
+        },
+      });
+      if (result === 'stalled') {
+        const o = last!;
+        throw typed(
+          'backfill_stalled',
+          `No backfill progress for ${Math.round(deps.config.waits.cephMs / 1000)} s: osd.${input.osdId} holds ${o.pgs} PGs, ${o.pgs_active_clean}/${o.pgs_total} PGs active+clean, ${o.pg_temp} pg_temp entries.`,
+        );
+      }
+      return result;
+    },
+
+    /** `ceph osd safe-to-destroy` must name the OSD; polled briefly (the answer follows the PG stats). */
+    async assertSafeToDestroy(input: { clusterId: string; osdId: number }): Promise<void> {
+      const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      let reason: string | null = null;
+      try {
+        await pollUntil({
+          intervalMs: deps.config.pollIntervalMs,
+          timeoutMs: Math.min(deps.config.waits.cephMs, 120_000),
+          timeoutType: FAILURE.pgsNotClean,
+          what: `ceph osd safe-to-destroy ${input.osdId}`,
+          describe: () => reason,
+          probe: async () => {
+            const r = await ceph.safeToDestroy([input.osdId]);
+            reason = r.reason;
+            return r.safe.includes(input.osdId) ? true : undefined;
+          },
+        });
+      } catch (err) {
+        if (err instanceof ApplicationFailure && err.type === FAILURE.pgsNotClean) {
+          throw typed('not_safe_to_destroy', `osd.${input.osdId} holds no PGs but Ceph does not call it safe to destroy: ${reason ?? 'no reason given'}.`);
+        }
+        throw err;
+      }
+    },
+  };
+}

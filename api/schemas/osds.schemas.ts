@@ -1,0 +1,66 @@
+import type { JSONSchemaType } from 'ajv';
+import { idPattern } from '../../lib/ids';
+import { dataResponseSchema, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
+
+export interface ReweightOsdBody {
+  weight: number;
+}
+
+export const reweightOsdBodySchema: JSONSchemaType<ReweightOsdBody> = {
+  type: 'object',
+  properties: {
+    weight: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description:
+        "New CRUSH weight as a fraction of the device's full weight (its size in TiB, the weight Ceph gave the OSD at creation): 1 = full, 0 = drain before removal.",
+    },
+  },
+  required: ['weight'],
+  additionalProperties: false,
+};
+
+export type OsdListQuery = PageQuery;
+
+export const osdListQuerySchema: JSONSchemaType<OsdListQuery> = {
+  type: 'object',
+  properties: pageProperties,
+  required: [],
+  additionalProperties: false,
+};
+
+/** An OSD as NodeFoundry last observed it (recorded at the end of every cluster operation). */
+export const osdViewSchema: SchemaObject = {
+  type: 'object',
+  required: ['osd_id', 'node_id', 'host', 'device', 'status', 'in', 'weight', 'crush_weight', 'reweight', 'capacity_gb', 'used_gb', 'pgs', 'updated_at'],
+  properties: {
+    osd_id: { type: 'integer', minimum: 0 },
+    node_id: { type: ['string', 'null'] },
+    host: { type: 'string', description: 'CRUSH host name.' },
+    device: { type: 'string' },
+    device_class: { type: ['string', 'null'] },
+    status: { type: 'string', enum: ['up', 'down'] },
+    in: { type: 'boolean' },
+    weight: { type: 'number', minimum: 0, maximum: 1, description: "CRUSH weight as a fraction of the device's full weight (what POST …/reweight sets)." },
+    crush_weight: { type: 'number', description: 'CRUSH weight in TiB, as Ceph shows it.' },
+    reweight: { type: 'number', description: "Ceph's 0..1 override weight (`ceph osd reweight`); 0 when the OSD is out." },
+    capacity_gb: { type: 'integer' },
+    used_gb: { type: 'integer' },
+    pgs: { type: 'integer', description: 'PGs mapped to the OSD.' },
+    current_operation_id: { type: ['string', 'null'], description: 'A running reweight or drain of this OSD.' },
+    updated_at: timestamp,
+  },
+};
+
+export const reweightAcceptedResponseSchema: SchemaObject = dataResponseSchema({
+  type: 'object',
+  required: ['operation_id', 'cluster_id', 'osd_id', 'weight', 'status'],
+  properties: {
+    operation_id: { type: 'string', pattern: idPattern('operation') },
+    cluster_id: { type: 'string', pattern: idPattern('cluster') },
+    osd_id: { type: 'integer' },
+    weight: { type: 'number' },
+    status: { type: 'string', enum: ['pending'] },
+  },
+});

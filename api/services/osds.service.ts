@@ -1,0 +1,147 @@
+import type { Cluster, Osd } from '../../db/database';
+import type { ReweightOsdInput } from '../../workflows/contracts';
+import type { ApiDeps, AuthState } from '../context';
+import { ApiError } from '../errors';
+import { startOperation } from './operations.service';
+
+/**
+ * Reweights and drains that may run at once in one cluster. Each holds one of these slots (a row
+ * in operation_locks) besides its OSD, so the limit holds across API processes; whether the drains
+ * may empty their OSDs together is Ceph's ok-to-stop, asked by each drain's preflight.
+ */
+export const REWEIGHT_SLOTS_PER_CLUSTER = 2;
+
+export const reweightSlotPrefix = (clusterId: string) => `${clusterId}/reweight-slot`;
+export const osdLockId = (clusterId: string, osdId: number) => `${clusterId}/osd.${osdId}`;
+
+export interface OsdView {
+  osd_id: number;
+  node_id: string | null;
+  host: string;
+  device: string;
+  device_class: string | null;
+  status: 'up' | 'down';
+  in: boolean;
+  weight: number;
+  crush_weight: number;
+  reweight: number;
+  capacity_gb: number;
+  used_gb: number;
+  pgs: number;
+  current_operation_id: string | null;
+  updated_at: string;
+}
+
+/** The device's full CRUSH weight (TiB) from its capacity; the API's weight is a fraction of it. */
+function fullWeight(o: Osd): number {
+  return (o.capacity_gb * 1e9) / 2 ** 40;
+}
+
+export function osdView(o: Osd, currentOperationId: string | null): OsdView {
+  const full = fullWeight(o);
+  return {
+    osd_id: o.osd_id,
+    node_id: o.node_id,
+    host: o.host,
+    device: o.device,
+    device_class: o.device_class,
+    status: o.status,
+    in: o.in,
+    // capacity_gb is rounded to whole GB: three decimals keep a full-weight OSD at 1.
+    weight: full > 0 ? Math.min(1, Math.round((o.crush_weight / full) * 1000) / 1000) : 0,
+    crush_weight: o.crush_weight,
+    reweight: o.reweight,
+    capacity_gb: o.capacity_gb,
+    used_gb: o.used_gb,
+    pgs: o.pgs,
+    current_operation_id: currentOperationId,
+    updated_at: o.updated_at.toISOString(),
+  };
+}
+
+export function clusterNotFound(id: string): ApiError {
+  return new ApiError('cluster_not_found', `No cluster with ID ${id} exists in this account.`);
+}
+
+export function osdNotFound(clusterId: string, osdId: number | string): ApiError {
+  return new ApiError('osd_not_found', `Cluster ${clusterId} has no OSD ${osdId}.`);
+}
+
+export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string): Promise<Cluster> {
+  const c = await deps.db
+    .selectFrom('clusters')
+    .selectAll()
+    .where('id', '=', id)
+    .where('account_id', '=', auth.accountId)
+    .where('environment', '=', auth.environment)
+    .executeTakeFirst();
+  if (!c) throw clusterNotFound(id);
+  return c;
+}
+
+/** OSDs as last recorded from Ceph, by id (Ceph's order); never touches the cluster. */
+export async function listOsds(deps: Pick<ApiDeps, 'db'>, auth: AuthState, clusterId: string, page: { limit: number; offset: number }): Promise<{ rows: OsdView[]; total: number }> {
+  await getClusterOr404(deps, auth, clusterId);
+  const q = deps.db.selectFrom('osds').where('cluster_id', '=', clusterId);
+  const [rows, count] = await Promise.all([
+    q.selectAll().orderBy('osd_id').limit(page.limit).offset(page.offset).execute(),
+    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  const locks = rows.length
+    ? await deps.db
+        .selectFrom('operation_locks')
+        .select(['resource_id', 'operation_id'])
+        .where('resource_id', 'in', rows.map((o) => osdLockId(clusterId, o.osd_id)))
+        .execute()
+    : [];
+  const current = new Map(locks.map((l) => [l.resource_id, l.operation_id]));
+  return { rows: rows.map((o) => osdView(o, current.get(osdLockId(clusterId, o.osd_id)) ?? null)), total: Number(count.n) };
+}
+
+export async function getOsdOr404(deps: Pick<ApiDeps, 'db'>, clusterId: string, osdId: number): Promise<Osd> {
+  const o = await deps.db.selectFrom('osds').selectAll().where('cluster_id', '=', clusterId).where('osd_id', '=', osdId).executeTakeFirst();
+  if (!o) throw osdNotFound(clusterId, osdId);
+  return o;
+}
+
+export interface ReweightAccepted {
+  operation_id: string;
+  cluster_id: string;
+  osd_id: number;
+  weight: number;
+  status: 'pending';
+}
+
+/**
+ * Starts a reweight (weight > 0) or a drain (0). Locks the OSD and one of the cluster's reweight
+ * slots: a second operation on the OSD, more than REWEIGHT_SLOTS_PER_CLUSTER at once, or any
+ * cluster-wide operation (which locks the cluster itself) is a 409 naming the running operation.
+ */
+export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: string, clusterId: string, osdId: number, weight: number): Promise<ReweightAccepted> {
+  await getClusterOr404(deps, auth, clusterId);
+  const osd = await getOsdOr404(deps, clusterId, osdId);
+  const op = await startOperation<ReweightOsdInput>(deps, {
+    accountId: auth.accountId,
+    environment: auth.environment,
+    type: 'osd.reweight',
+    requestId,
+    primaryResourceId: osdLockId(clusterId, osdId),
+    clusterId,
+    nodeId: osd.node_id,
+    osdId,
+    lockResourceIds: [osdLockId(clusterId, osdId)],
+    slot: { prefix: reweightSlotPrefix(clusterId), count: REWEIGHT_SLOTS_PER_CLUSTER },
+    params: { osd_id: osdId, weight },
+    input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, osdId, weight }),
+    summary: weight === 0 ? `Drain osd.${osdId} of ${clusterId}` : `Reweight osd.${osdId} of ${clusterId} to ${weight}`,
+    precheck: async (trx) => {
+      // Under the cluster row lock: a cluster being deleted (or gone) takes no new drains.
+      const c = await trx.selectFrom('clusters').select(['id', 'status']).where('id', '=', clusterId).executeTakeFirst();
+      if (!c) throw clusterNotFound(clusterId);
+      if (c.status === 'DELETING' || c.status === 'CREATING') {
+        throw new ApiError('invalid_state', `Cluster ${clusterId} is ${c.status}; OSDs cannot be reweighted now.`, { status: c.status });
+      }
+    },
+  });
+  return { operation_id: op.id, cluster_id: clusterId, osd_id: osdId, weight, status: 'pending' };
+}

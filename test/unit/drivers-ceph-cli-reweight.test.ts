@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createCephCliDriver } from '../../drivers/real/ceph-cli';
+import {
+  CRUSH_ITEM_NONE,
+  parseOsdDfWeights,
+  parseOsdDumpPlacement,
+  parsePgsBrief,
+  parseSafeToDestroy,
+  parseStatSeq,
+  summarisePlacement,
+} from '../../drivers/real/ceph-cli-reweight';
+import { DriverError, type ExecResult } from '../../drivers/types';
+import { ok, ScriptedShell } from '../drivers/fake-shell';
+
+const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
+const cmd = (args: string, json = true) => `ceph --connect-timeout 10 ${args}${json ? ' -f json' : ''}`;
+
+describe('ceph reweight parsers (real Ceph 16.2 output)', () => {
+  it('pg dump: up and acting sets of every PG, from the full dump and from pgs_brief', () => {
+    const full = parsePgsBrief(fixture('pg_dump.json'));
+    expect(full).toHaveLength(17);
+    expect(full.find((p) => p.pgid === '3.2')).toEqual({ pgid: '3.2', state: 'active+clean', up: [1, 0, 2], acting: [1, 0, 2] });
+    const brief = parsePgsBrief(fixture('pgs_brief_ec21_osd2_weight0.json'));
+    expect(brief.find((p) => p.pgid === '3.2')!.up).toEqual([1, 0, CRUSH_ITEM_NONE]);
+    // Older releases print the bare array.
+    expect(parsePgsBrief(JSON.stringify([{ pgid: '1.0', state: 'active+clean', up: [0], acting: [0] }]))).toHaveLength(1);
+    expect(() => parsePgsBrief('{"pg_ready":true}')).toThrow(/no pg_stats/);
+    expect(() => parsePgsBrief('[{"pgid":"1.0","state":"active+clean"}]')).toThrow(DriverError);
+  });
+
+  it('osd dump: up OSDs, pg_temp entries and pool sizes', () => {
+    const clean = parseOsdDumpPlacement(fixture('osd_dump_noout_group.json'));
+    expect(clean.pgTemp).toEqual([]);
+    expect(clean.upOsds).toEqual([0, 2]);
+    const stuck = parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json'));
+    expect(stuck.pgTemp).toHaveLength(8);
+    expect(stuck.poolSizes.get(3)).toBe(3);
+    expect(() => parseOsdDumpPlacement('{"osds":[]}')).toThrow(/no osds, pools or pg_temp/);
+  });
+
+  it('osd df: CRUSH weight and the device size in TiB (the full weight)', () => {
+    const df = parseOsdDfWeights(fixture('osd_df_osd2_reweight0.json'));
+    const osd0 = df.get(0)!;
+    expect(osd0.crush_weight).toBeCloseTo(0.00389, 5);
+    // 4 GiB memstore device: the CRUSH weight ceph-volume would give it.
+    expect(osd0.device_tib).toBeCloseTo(4 / 1024, 6);
+  });
+
+  it('safe-to-destroy: rc 0 both ways, the list decides; the reason names what is left', () => {
+    expect(parseSafeToDestroy(fixture('safe_to_destroy_osd2.json'))).toEqual({ safe: [2], reason: null });
+    expect(parseSafeToDestroy(fixture('safe_to_destroy_osd0_active.json'))).toEqual({ safe: [], reason: 'PGs still mapped to osd.0' });
+    expect(() => parseSafeToDestroy('{"active":[0]}')).toThrow(/no safe_to_destroy/);
+  });
+
+  it('stat seqs are plain integers', () => {
+    expect(parseStatSeq('flush_pg_stats', '30064771086\n')).toBe(30064771086);
+    expect(() => parseStatSeq('osd last-stat-seq', '')).toThrow(DriverError);
+  });
+
+  it('placement summary: PGs per OSD over up ∪ acting, and the drain that can never finish (2147483647 in up)', () => {
+    const clean = summarisePlacement(parsePgsBrief(fixture('pg_dump.json')), parseOsdDumpPlacement(fixture('osd_dump_noout_group.json')), [2]);
+    expect(clean.pgsByOsd.get(2)).toBe(13);
+    expect(clean.unplaceable).toEqual([]);
+    expect([clean.pgs_total, clean.pgs_active_clean, clean.pg_temp]).toEqual([17, 17, 0]);
+
+    const stuck = summarisePlacement(parsePgsBrief(fixture('pgs_brief_ec21_osd2_weight0.json')), parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json')), [2]);
+    // osd.2 still acts for the EC PGs: their data cannot go anywhere else.
+    expect(stuck.pgsByOsd.get(2)).toBe(13);
+    expect(stuck.unplaceable.sort()).toEqual(['3.0', '3.1', '3.2', '3.3', '3.4', '3.5', '3.6', '3.7']);
+    expect(stuck.pg_temp).toBe(8);
+    expect(stuck.states).toContainEqual({ state: 'active+clean+remapped', count: 8 });
+    // A replicated PG whose up set is shorter than its pool's size is as stuck.
+    const short = summarisePlacement([{ pgid: '2.0', state: 'active+clean+remapped', up: [0], acting: [0, 2] }], parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json')), [2]);
+    expect(short.unplaceable).toEqual(['2.0']);
+  });
+});
+
+describe('ceph CLI reweight ops (scripted admin shell)', () => {
+  function driverWith(script: Record<string, ExecResult | ((c: string) => ExecResult)>) {
+    const sessions: ScriptedShell[] = [];
+    const driver = createCephCliDriver({
+      adminShell: async () => {
+        const s = new ScriptedShell(script);
+        sessions.push(s);
+        return s;
+      },
+      hostShell: async () => new ScriptedShell({}),
+    });
+    return { driver, sessions };
+  }
+
+  it('crush reweight sets the weight and reads it back from osd df', async () => {
+    const { driver, sessions } = driverWith({
+      [cmd('osd crush reweight osd.0 0.00389', false)]: ok(''),
+      [cmd('osd df')]: ok(fixture('osd_df.json')),
+    });
+    await driver.crushReweight(0, 0.0038909912109375);
+    expect(sessions[0]!.commands[0]).toBe(cmd('osd crush reweight osd.0 0.00389', false));
+    expect(sessions[0]!.closed).toBe(1);
+    // Ceph said yes but the map does not show it: not done.
+    const wrong = driverWith({ [cmd('osd crush reweight osd.0 0.00100', false)]: ok(''), [cmd('osd df')]: ok(fixture('osd_df.json')) });
+    await expect(wrong.driver.crushReweight(0, 0.001)).rejects.toThrow(/reads 0.0038/);
+    await expect(wrong.driver.crushReweight(-1, 0.5)).rejects.toThrow(/invalid OSD id/);
+  });
+
+  it('pg placement flushes every up OSD and waits for last-stat-seq before counting', async () => {
+    let seqReads = 0;
+    const { driver, sessions } = driverWith({
+      [cmd('osd dump')]: ok(fixture('osd_dump_pg_temp_ec21.json')),
+      [cmd('tell osd.0 flush_pg_stats', false)]: ok('100\n'),
+      [cmd('tell osd.1 flush_pg_stats', false)]: ok('200\n'),
+      [cmd('tell osd.2 flush_pg_stats', false)]: ok('300\n'),
+      // The mon lags one read behind for osd.0.
+      [cmd('osd last-stat-seq osd.0', false)]: () => ok(seqReads++ === 0 ? '99\n' : '100\n'),
+      [cmd('osd last-stat-seq osd.1', false)]: ok('200\n'),
+      [cmd('osd last-stat-seq osd.2', false)]: ok('301\n'),
+      [cmd('pg dump pgs_brief')]: ok(fixture('pgs_brief_ec21_osd2_weight0.json')),
+      [cmd('osd df')]: ok(fixture('osd_df_osd2_reweight0.json')),
+    });
+    const p = await driver.pgPlacement([2]);
+    const c = sessions[0]!.commands;
+    expect(c.indexOf(cmd('pg dump pgs_brief'))).toBeGreaterThan(c.lastIndexOf(cmd('osd last-stat-seq osd.0', false)));
+    expect(c.filter((x) => x === cmd('osd last-stat-seq osd.0', false))).toHaveLength(2);
+    expect(p.osds).toEqual([{ osd_id: 2, pgs: 13, crush_weight: expect.any(Number), device_weight: expect.any(Number) }]);
+    expect(p.unplaceable).toHaveLength(8);
+    expect(p.pg_temp).toBe(8);
+  });
+
+  it('safe-to-destroy: JSON verdict on rc 0, EAGAIN is retryable', async () => {
+    const yes = driverWith({ [cmd('osd safe-to-destroy 2')]: ok(fixture('safe_to_destroy_osd2.json')) });
+    expect(await yes.driver.safeToDestroy([2])).toEqual({ safe: [2], reason: null });
+    const no = driverWith({ [cmd('osd safe-to-destroy 0')]: ok(fixture('safe_to_destroy_osd0_active.json')) });
+    expect((await no.driver.safeToDestroy([0])).safe).toEqual([]);
+    const unknown = driverWith({
+      [cmd('osd safe-to-destroy 9')]: { code: 11, stdout: '', stderr: 'Error EAGAIN: 7 pgs have unknown state; cannot draw any conclusions\n' },
+    });
+    await expect(unknown.driver.safeToDestroy([9])).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
+  });
+});

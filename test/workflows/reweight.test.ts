@@ -256,6 +256,7 @@ describe('OSD reweight / drain', () => {
     const op = await waitFor(r.body.data.operation_id);
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('drain_cannot_finish');
+    await recordHistory(op.temporal.workflow_id, 'reweightOsdWorkflow--failed-drain-cannot-finish');
     expect(op.error.message).toMatch(/2147483647/);
     expect(op.error.message).toMatch(/PGs 2\.[0-9a-f]+/);
     expect(op.error.message).not.toMatch(/PGs 1\./);

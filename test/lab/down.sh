@@ -1,0 +1,88 @@
+#!/bin/bash
+# Stops the lab that up.sh started in DIR; idempotent (a missing or already stopped lab is fine).
+#
+#   test/lab/down.sh DIR [--wipe]     --wipe also deletes DIR, once nothing of the lab runs
+#
+# Only the lab's own processes are signalled, each re-checked right before the signal:
+# pending power actions (bin/node-power.sh of this DIR), BMCs (ipmi_sim with this DIR's lan.conf),
+# every process tagged LAB_NODE_DIR=<a node dir of DIR> (sshd, sessions, OSDs), then the Ceph
+# daemons started with this DIR's ceph.conf. SIGTERM first, SIGKILL after a grace period.
+set -uo pipefail
+trap '' PIPE
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=bin/lib.sh
+. "$HERE/bin/lib.sh"
+
+DIR=${1:-}
+case "$DIR" in /?*) ;; *) echo "usage: down.sh /absolute/lab/dir [--wipe]" >&2; exit 2 ;; esac
+DIR=${DIR%/}
+WIPE=${2:-}
+[ -d "$DIR" ] || { echo "no lab in $DIR"; exit 0; }
+if [ ! -f "$DIR/lab.env" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && [ ! -d "$DIR/nodes" ] && [ ! -d "$DIR/ceph" ]; then
+  echo "$DIR is not a lab directory: not touching it" >&2
+  exit 2
+fi
+CONF=$DIR/ceph/ceph.conf
+
+# stop PREFIX TENTHS LABEL PID...: SIGTERM the PIDs still matching PREFIX, SIGKILL after TENTHS.
+stop() {
+  local prefix=$1 tenths=$2 label=$3 p
+  shift 3
+  [ $# -gt 0 ] || return 0
+  for p in "$@"; do cmd_is "$p" "$prefix" && kill -TERM "$p" 2>/dev/null; done
+  if ! wait_gone "$tenths" "$@"; then
+    for p in "$@"; do cmd_is "$p" "$prefix" && kill -KILL "$p" 2>/dev/null && echo "SIGKILLed $label pid $p"; done
+    wait_gone 30 "$@"
+  fi
+  echo "stopped $label: $*"
+}
+
+# 1. power actions in flight (a pending "boot" would start daemons again)
+mapfile -t p < <(pids_by_prefix "/bin/bash $DIR/bin/node-power.sh ")
+for x in "${p[@]}"; do cmd_is "$x" "/bin/bash $DIR/bin/node-power.sh " && kill -KILL "$x" 2>/dev/null; done
+[ ${#p[@]} -gt 0 ] && echo "cancelled power actions: ${p[*]}"
+
+# 2. BMCs
+for d in "$DIR"/nodes/node*; do
+  [ -d "$d" ] || continue
+  prefix="ipmi_sim -n -c $d/bmc/lan.conf "
+  mapfile -t p < <(pids_by_prefix "$prefix")
+  stop "$prefix" 30 "BMC of $(basename "$d")" "${p[@]}"
+  rm -f "$d/bmc/ipmi_sim.pid"
+done
+
+# 3. the nodes: everything tagged with their node dir (sshd, sessions, leftover commands, OSDs)
+for d in "$DIR"/nodes/node*; do
+  [ -d "$d" ] || continue
+  mapfile -t p < <(node_pids "$d")
+  [ ${#p[@]} -gt 0 ] || continue
+  for x in "${p[@]}"; do node_pid_ok "$d" "$x" && kill -TERM "$x" 2>/dev/null; done
+  if ! wait_gone 100 "${p[@]}"; then
+    for x in "${p[@]}"; do node_pid_ok "$d" "$x" && kill -KILL "$x" 2>/dev/null; done
+    wait_gone 30 "${p[@]}"
+  fi
+  rm -f "$d/ssh/sshd.pid"
+  echo "stopped $(basename "$d"): ${p[*]}"
+done
+
+# 4. Ceph daemons of this cluster (OSDs whose node is gone already, mgr, mon)
+if [ -f "$CONF" ]; then
+  for t in osd mgr mon; do
+    mapfile -t p < <(pids_by_prefix "ceph-$t -c $CONF ")
+    stop "ceph-$t -c $CONF " 100 "ceph-$t" "${p[@]}"
+  done
+  rm -f "$DIR"/ceph/run/*.pid
+fi
+
+left=()
+for d in "$DIR"/nodes/node*; do [ -d "$d" ] && mapfile -t -O ${#left[@]} left < <(node_pids "$d"); done
+[ -f "$CONF" ] && for t in osd mgr mon; do mapfile -t -O ${#left[@]} left < <(pids_by_prefix "ceph-$t -c $CONF "); done
+if [ ${#left[@]} -gt 0 ]; then
+  echo "still running: ${left[*]}" >&2
+  exit 1
+fi
+if [ "$WIPE" = --wipe ]; then
+  rm -rf -- "$DIR"
+  echo "wiped $DIR"
+fi
+exit 0

@@ -1,0 +1,421 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCephCliDriver } from '../../drivers/real/ceph-cli';
+import { createIpmiPowerDriver } from '../../drivers/real/ipmi-power';
+import { createSshShellDriver } from '../../drivers/real/ssh-shell';
+import type { BmcTarget, SshTarget } from '../../drivers/types';
+import { newId } from '../../lib/ids';
+import type { RunningWorker } from '../../worker/main';
+import { startTestApi, type TestApi } from '../helpers/api';
+import { startTestWorker } from '../helpers/worker';
+import { Lab } from './lab';
+
+/**
+ * NodeFoundry against real peers: the real API and worker with live keys and the real drivers
+ * (ipmitool, ssh2, the ceph CLI over SSH), driving the lab (test/lab/up.sh): fake nodes that are
+ * real OpenSSH servers with OpenIPMI BMCs whose power really stops and starts them, and a real
+ * Ceph 16.2 cluster with one OSD per node holding data.
+ *
+ * The cluster row is inserted here (as the sandbox journey does): the lab cluster cannot be created
+ * with cephadm, and importing an existing cluster (POST /v1/clusters/import) is not built yet.
+ */
+let lab: Lab;
+let api: TestApi;
+let worker: RunningWorker;
+let key: string;
+const nodeIds: Record<string, string> = {};
+let clusterId: string;
+const timings: string[] = [];
+const suiteStarted = Date.now();
+
+beforeAll(async () => {
+  lab = await Lab.start();
+  timings.push(`lab start (up.sh): ${lab.startSeconds.toFixed(1)} s`);
+  // Waits bounded to what the lab needs, so a failure path ends in seconds, not hours.
+  api = await startTestApi({
+    NF_POLL_INTERVAL_MS: '500',
+    NF_WAIT_POWER_MS: '20000',
+    NF_WAIT_SSH_MS: '30000',
+    NF_WAIT_CEPH_MS: '30000',
+    NF_SSH_READY_TIMEOUT_MS: '5000',
+  });
+  worker = await startTestWorker(api.config, api.db);
+  key = api.account.keys.live;
+}, 180_000);
+
+afterAll(async () => {
+  await worker?.shutdown();
+  await api?.close();
+  await lab?.stop();
+  timings.push(`whole file: ${((Date.now() - suiteStarted) / 1000).toFixed(1)} s`);
+  console.log(`lab timings:\n  ${timings.join('\n  ')}`);
+}, 120_000);
+
+async function request(method: string, path: string, body?: unknown) {
+  return api.request(method, path, { key, ...(body === undefined ? {} : { body }) });
+}
+
+/** Polls the operation through the API until it is terminal (or `until` holds). */
+async function waitForOperation(id: string, until?: (op: any) => boolean, timeoutMs = 150_000): Promise<any> {
+  const done = until ?? ((op: any) => ['completed', 'failed', 'cancelled'].includes(op.status));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await request('GET', `/v1/operations/${id}`);
+    expect(r.status).toBe(200);
+    if (done(r.body.data)) return r.body.data;
+    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+function registration(name: string, overrides: Record<string, unknown> = {}) {
+  const n = lab.node(name);
+  return {
+    hostname: n.hostname,
+    ip_address: n.ssh.host,
+    ssh_port: n.ssh.port,
+    ssh_user: n.ssh.user,
+    ssh_private_key: lab.clientKey(),
+    ipmi_address: n.bmc.host,
+    ipmi_port: n.bmc.port,
+    ipmi_username: n.bmc.username,
+    ipmi_password: n.bmc.password,
+    ...overrides,
+  };
+}
+
+/** Attempts of each activity type in the workflow's history. */
+async function activityAttempts(workflowId: string): Promise<Record<string, number[]>> {
+  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduled = new Map<string, string>();
+  const out: Record<string, number[]> = {};
+  for (const e of history.events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '?');
+    const st = e.activityTaskStartedEventAttributes;
+    if (st) {
+      const name = scheduled.get(String(st.scheduledEventId)) ?? '?';
+      (out[name] ??= []).push(st.attempt ?? 1);
+    }
+  }
+  return out;
+}
+
+function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const t = Date.now();
+  return fn().finally(() => timings.push(`${label}: ${((Date.now() - t) / 1000).toFixed(1)} s`));
+}
+
+const sshTarget = (name: string, pinned: string | null = lab.node(name).ssh.fingerprint): SshTarget => ({
+  host: lab.node(name).ssh.host,
+  port: lab.node(name).ssh.port,
+  username: lab.node(name).ssh.user,
+  privateKey: lab.clientKey(),
+  pinnedFingerprint: pinned,
+});
+const bmcTarget = (name: string, password = lab.node(name).bmc.password): BmcTarget => ({
+  address: lab.node(name).bmc.host,
+  port: lab.node(name).bmc.port,
+  username: lab.node(name).bmc.username,
+  password,
+});
+
+describe('the real drivers against the lab peers', () => {
+  const shell = () => createSshShellDriver({ readyTimeoutMs: 5_000 });
+  const power = () => createIpmiPowerDriver({ ipmitoolPath: 'ipmitool' });
+
+  it('ssh2 → OpenSSH: pins the key ssh-keygen prints, refuses another, real exit codes and stderr', async () => {
+    const first = await shell().connect(sshTarget('node1', null));
+    try {
+      expect(first.hostKeyFingerprint).toBe(lab.node('node1').ssh.fingerprint);
+      expect(await first.exec("echo out; echo err >&2; exit 3")).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+      expect((await first.exec('no-such-command-nf')).code).toBe(127);
+      await expect(first.run('false')).rejects.toMatchObject({ type: 'command_failed', retryable: false });
+      // The login user's environment: not root, the lab's systemctl first in PATH.
+      expect((await first.run('id -un; command -v systemctl')).trim().split('\n')).toEqual([lab.info.user, `${lab.dir}/node-bin/systemctl`]);
+    } finally {
+      first.close();
+    }
+    await expect(shell().connect(sshTarget('node1', lab.node('node2').ssh.fingerprint))).rejects.toMatchObject({
+      type: 'host_key_mismatch',
+      retryable: false,
+    });
+  });
+
+  it('ssh2 → OpenSSH: a timed-out command is killed on the node, not left running', async () => {
+    const s = await shell().connect(sshTarget('node1'));
+    try {
+      await expect(s.exec('sleep 37.5', { timeoutMs: 500 })).rejects.toMatchObject({ type: 'command_failed', retryable: true });
+      expect(await s.run('echo still usable')).toBe('still usable\n');
+    } finally {
+      s.close();
+    }
+    await expect
+      .poll(() => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('sleep 37.5')), { timeout: 5_000 })
+      .toEqual([]);
+  });
+
+  it('ipmitool → ipmi_sim: status, bootdev read back from the BMC; a wrong password is refused in milliseconds; silence costs the reply timeout', async () => {
+    expect(await power().status(bmcTarget('node1'))).toBe('on');
+    const before = lab.powerActions('node1').length;
+    await power().bootDevice(bmcTarget('node1'), 'pxe');
+    await power().bootDevice(bmcTarget('node1'), 'disk');
+    expect(lab.powerActions('node1').slice(before)).toEqual(['bootdev pxe', 'bootdev default']);
+    let t = Date.now();
+    await expect(power().status(bmcTarget('node1', 'wrong-password'))).rejects.toMatchObject({ type: 'bmc_auth_failed', retryable: false });
+    expect(Date.now() - t).toBeLessThan(2_000);
+    t = Date.now();
+    // A port no BMC of the lab listens on: ipmitool waits for a reply that never comes.
+    const nobody = { ...bmcTarget('node1'), port: lab.node('node1').bmc.port + 40 };
+    await expect(power().status(nobody)).rejects.toMatchObject({ type: 'bmc_unreachable', retryable: true });
+    expect(Date.now() - t).toBeGreaterThan(1_500);
+  });
+
+  it('ceph CLI over SSH on the admin node: real status, OSD tree with CRUSH hosts, ok-to-stop both ways, host noout read back, systemctl on the OSD host', async () => {
+    const ceph = createCephCliDriver({
+      adminShell: () => shell().connect(sshTarget('node1')),
+      hostShell: (host) => shell().connect(sshTarget(lab.info.nodes.find((n) => n.hostname === host)!.name)),
+    });
+    const status = await ceph.status();
+    expect(status).toMatchObject({ health: 'HEALTH_OK', osds_total: 3, osds_up: 3, osds_in: 3, mgr_available: true, mons_in_quorum: ['a'], flags: [] });
+    expect(status.pgs_total).toBeGreaterThan(1);
+    expect(status.pgs_active_clean).toBe(status.pgs_total);
+    const osds = await ceph.osds();
+    expect(osds.map((o) => [o.id, o.host, o.up, o.in])).toEqual(lab.info.nodes.map((n) => [n.osds[0], n.hostname, true, true]));
+    expect(osds.every((o) => o.pgs > 0)).toBe(true);
+    expect(await ceph.okToStop([1])).toEqual({ ok: true, reason: null });
+    const notOk = await ceph.okToStop([0, 1]);
+    expect(notOk.ok).toBe(false);
+    expect(notOk.reason).toMatch(/PGs are or would become offline/);
+
+    await ceph.setGroupNoout('labnode3');
+    try {
+      expect(await ceph.nooutHosts()).toEqual(['labnode3']);
+      expect((await ceph.status()).flags).toEqual(['noout']);
+      await ceph.stopOsds('labnode3', [2]);
+      expect(lab.readNodeFile('node3', 'systemctl.log')).toMatch(/stop ceph-osd@2\n$/);
+      await expect.poll(async () => (await lab.osdsUp())[2], { timeout: 15_000 }).toBe(false);
+      // A unit of another host does not exist on this one.
+      await expect(ceph.stopOsds('labnode3', [1])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('not found') });
+      await ceph.startOsds('labnode3', [2]);
+      await expect.poll(async () => (await lab.osdsUp())[2], { timeout: 30_000 }).toBe(true);
+    } finally {
+      await ceph.unsetGroupNoout('labnode3');
+    }
+    expect(await ceph.nooutHosts()).toEqual([]);
+    await lab.waitClean(60);
+  }, 180_000);
+});
+
+describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () => {
+  it('a BMC that refuses the password fails registration fast with bmc_auth_failed, tried once', async () => {
+    await timed('wrong BMC password', async () => {
+      const started = Date.now();
+      const r = await request('POST', '/v1/nodes', registration('node1', { ipmi_password: 'not-the-password' }));
+      expect(r.status).toBe(202);
+      const op = await waitForOperation(r.body.data.operation_id);
+      const elapsed = Date.now() - started;
+      expect(op.status).toBe('failed');
+      expect(op.error.code).toBe('bmc_auth_failed');
+      expect(op.steps.find((s: any) => s.name === 'check_bmc').status).toBe('failed');
+      // Fast: no reply-timeout wait, no retries with backoff.
+      expect(elapsed).toBeLessThan(15_000);
+      const attempts = await activityAttempts(op.temporal.workflow_id);
+      expect(attempts.checkBmc).toEqual([1]);
+      const node = (await request('GET', `/v1/nodes/${r.body.data.id}`)).body.data;
+      expect(node.status).toBe('error');
+      // The machine's addresses are free again for its correct registration.
+      expect((await request('DELETE', `/v1/nodes/${r.body.data.id}`)).status).toBe(204);
+    });
+  });
+
+  it('registers the lab nodes over real SSH: real CPU, memory and block devices; host key pinned', async () => {
+    await timed('register 3 nodes', async () => {
+      const started = await Promise.all(lab.info.nodes.map((n) => request('POST', '/v1/nodes', registration(n.name))));
+      const nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
+      const memKb = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
+      const lsblk = JSON.parse(execFileSync('lsblk', ['-J', '-b', '-d', '-o', 'NAME,SIZE,ROTA,TRAN,TYPE'], { encoding: 'utf8' }));
+      const disks = (lsblk.blockdevices as any[])
+        .filter((d) => d.type === 'disk' && Number(d.size) > 0 && !/^(loop|ram|zram|md|dm-|nbd|fd)\d*/.test(d.name))
+        .map((d) => d.name)
+        .sort();
+      expect(disks.length).toBeGreaterThan(0);
+      for (const [i, r] of started.entries()) {
+        const n = lab.info.nodes[i]!;
+        expect(r.status).toBe(202);
+        const op = await waitForOperation(r.body.data.operation_id);
+        expect(op.status, JSON.stringify(op.error)).toBe('completed');
+        expect(op.logs.map((l: any) => l.message).join('\n')).toContain(`host key pinned: ${n.ssh.fingerprint}`);
+        const node = (await request('GET', `/v1/nodes/${r.body.data.id}`)).body.data;
+        expect(node.status).toBe('ready');
+        expect(node.ssh_host_key_fingerprint).toBe(n.ssh.fingerprint);
+        expect(node.cpu_cores).toBe(nproc);
+        expect(node.ram_gb).toBe(Math.round(memKb / 1024 / 1024));
+        expect(node.drives.map((d: any) => d.device).sort()).toEqual(disks);
+        // No smartctl on the lab nodes: every drive is reported, none is claimed healthy.
+        expect(node.drives.every((d: any) => d.smart_ok === false)).toBe(true);
+        expect(op.result).toMatchObject({ power: 'on', cpu_cores: nproc });
+        nodeIds[n.name] = node.id;
+      }
+    });
+    // The cluster NodeFoundry would have imported: admin node = node1, every node a member.
+    clusterId = newId('cluster');
+    await api.db
+      .insertInto('clusters')
+      .values({
+        id: clusterId,
+        account_id: api.account.accountId,
+        environment: 'live',
+        name: `lab-${clusterId.slice(-6)}`,
+        status: 'HEALTH_OK',
+        ceph_version: '16.2.15',
+        admin_node_id: nodeIds.node1!,
+        fsid: lab.info.ceph.fsid,
+      })
+      .execute();
+    await api.db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', Object.values(nodeIds)).execute();
+  });
+
+  it('reboots a member through real IPMI while its OSD holds data: noout, OSD down, one soft-off/on, OSD up, noout unset, PGs clean', async () => {
+    const target = lab.node('node2');
+    const osd = target.osds[0]!;
+    const df = await lab.cephJson<{ nodes: { id: number; pgs: number; kb_used_data: number }[] }>('osd', 'df');
+    const before = df.nodes.find((n) => n.id === osd)!;
+    expect(before.pgs).toBeGreaterThan(0);
+    expect(before.kb_used_data).toBeGreaterThan(10_000);
+    const objectsBefore = (await lab.cephJson('df')).pools.find((p: any) => p.name === lab.info.ceph.pool).stats.objects;
+
+    const actionsBefore = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.powerActions(n.name).length]));
+    await timed('reboot of a member (graceful)', async () => {
+      const r = await request('POST', `/v1/nodes/${nodeIds.node2}/reboot`, { method: 'graceful', drain_osds: true });
+      expect(r.status).toBe(202);
+      const id = r.body.data.operation_id;
+      // While it runs, the cluster itself shows what NodeFoundry did.
+      let sawNoout = false;
+      let sawDown = false;
+      let op: any;
+      for (;;) {
+        op = (await request('GET', `/v1/operations/${id}`)).body.data;
+        const [flags, up] = await Promise.all([lab.nooutState(), lab.osdsUp()]);
+        if (flags.nooutHosts.includes(target.hostname)) sawNoout = true;
+        if (up[osd] === false) sawDown = true;
+        if (['completed', 'failed', 'cancelled'].includes(op.status)) break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(op.status, JSON.stringify(op.error)).toBe('completed');
+      expect(op.steps.map((s: any) => [s.name, s.status])).toEqual(
+        ['preflight', 'set_noout', 'stop_osds', 'power_off', 'power_on', 'wait_ssh', 'wait_osds_up', 'unset_noout', 'wait_clean'].map((s) => [s, 'completed']),
+      );
+      expect(sawNoout).toBe(true);
+      expect(sawDown).toBe(true);
+    });
+
+    // Exactly one power cycle of node2, through its BMC; the other BMCs did nothing.
+    expect(lab.powerActions('node2').slice(actionsBefore.node2)).toEqual(['soft', 'on']);
+    expect(lab.powerActions('node1').slice(actionsBefore.node1)).toEqual([]);
+    expect(lab.powerActions('node3').slice(actionsBefore.node3)).toEqual([]);
+    // The OSD was stopped through systemctl on its own host, before the power went.
+    expect(lab.readNodeFile('node2', 'systemctl.log')).toMatch(new RegExp(`stop ceph-osd@${osd}\\b`));
+    console.log(`BMC hook log of node2 (actions.log):\n${lab.readNodeFile('node2', 'actions.log')}`);
+    console.log(`node2 power log:\n${lab.readNodeFile('node2', 'power.log')}`);
+
+    expect((await lab.osdsUp())[osd]).toBe(true);
+    expect(await lab.nooutState()).toMatchObject({ nooutHosts: [] });
+    expect((await lab.nooutState()).flags).not.toContain('noout');
+    await lab.waitClean(60);
+    // Bluestore: the OSD came back with its data.
+    expect((await lab.cephJson('df')).pools.find((p: any) => p.name === lab.info.ceph.pool).stats.objects).toBe(objectsBefore);
+  }, 180_000);
+
+  it('a host key that changed since registration: the next contact fails with host_key_mismatch, nothing is left flagged', async () => {
+    const target = lab.node('node3');
+    const newFingerprint = (await lab.ctl('rotate-hostkey', '3')).trim();
+    expect(newFingerprint).toMatch(/^SHA256:/);
+    expect(newFingerprint).not.toBe(target.ssh.fingerprint);
+    const actionsBefore = lab.powerActions('node3').length;
+    try {
+      await timed('reboot with a changed host key', async () => {
+        const r = await request('POST', `/v1/nodes/${nodeIds.node3}/reboot`, { method: 'hard' });
+        expect(r.status).toBe(202);
+        const op = await waitForOperation(r.body.data.operation_id);
+        expect(op.status).toBe('failed');
+        expect(op.error.code).toBe('host_key_mismatch');
+        expect(op.error.message).toContain(newFingerprint);
+        expect(op.error.message).toContain(target.ssh.fingerprint);
+        // Stopped before the OSD host was touched: no power action, the OSD still runs.
+        expect(op.steps.find((s: any) => s.name === 'stop_osds').status).toBe('failed');
+      });
+      expect(lab.powerActions('node3').slice(actionsBefore)).toEqual([]);
+      expect((await lab.osdsUp())[target.osds[0]!]).toBe(true);
+      expect(await lab.nooutState()).toMatchObject({ nooutHosts: [] });
+      // The pin did not move.
+      expect((await request('GET', `/v1/nodes/${nodeIds.node3}`)).body.data.ssh_host_key_fingerprint).toBe(target.ssh.fingerprint);
+    } finally {
+      await lab.ctl('restore-hostkey', '3');
+    }
+  });
+
+  it('a BMC killed mid-reboot: the power command is retried, then the operation fails and noout is unset', async () => {
+    const target = lab.node('node3');
+    const osd = target.osds[0]!;
+    const actionsBefore = lab.powerActions('node3').length;
+    await timed('reboot with the BMC killed', async () => {
+      const r = await request('POST', `/v1/nodes/${nodeIds.node3}/reboot`, { method: 'graceful', drain_osds: true });
+      expect(r.status).toBe(202);
+      const id = r.body.data.operation_id;
+      // Mid-reboot: noout is set and the OSD is being stopped; the power is not cut yet.
+      await waitForOperation(id, (o) => ['set_noout', 'stop_osds'].includes(o.current_step));
+      await lab.ctl('bmc-stop', '3');
+      // The forward path gives up after its retries; then compensation needs the BMC to power the
+      // machine back on (it stays on here), so the BMC comes back, as a rebooted BMC does.
+      const compensating = await waitForOperation(
+        id,
+        (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress',
+      );
+      expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(bmc_unreachable\)/);
+      expect((await lab.nooutState()).nooutHosts).toEqual([target.hostname]);
+      await lab.ctl('bmc-start', '3');
+      const op = await waitForOperation(id);
+      expect(op.status).toBe('failed');
+      expect(op.error.code).toBe('bmc_unreachable');
+      const attempts = await activityAttempts(op.temporal.workflow_id);
+      // Retried with backoff before giving up (hardwareCommand: 6 attempts).
+      expect(Math.max(...attempts.powerCommand!)).toBeGreaterThan(1);
+      expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: unset noout/);
+    });
+    // The machine never lost power; compensation started the stopped OSD and unset noout.
+    expect(lab.powerActions('node3').slice(actionsBefore)).toEqual([]);
+    expect(await lab.nooutState()).toMatchObject({ nooutHosts: [] });
+    expect(lab.readNodeFile('node3', 'systemctl.log')).toMatch(new RegExp(`start ceph-osd@${osd}\\b`));
+    await lab.waitClean(60);
+  }, 300_000);
+
+  it('a node whose OSD never comes back: the reboot fails with a reason and nothing is left flagged', async () => {
+    const target = lab.node('node2');
+    const osd = target.osds[0]!;
+    const actionsBefore = lab.powerActions('node2').length;
+    await lab.ctl('fault', '2', 'osd-broken', 'on');
+    try {
+      await timed('reboot with an OSD that never comes back', async () => {
+        const r = await request('POST', `/v1/nodes/${nodeIds.node2}/reboot`, { method: 'hard', drain_osds: true });
+        expect(r.status).toBe(202);
+        const op = await waitForOperation(r.body.data.operation_id);
+        expect(op.status).toBe('failed');
+        expect(op.error.code).toBe('osds_not_up');
+        expect(op.error.message).toMatch(new RegExp(`osd\\.${osd}`));
+        expect(op.steps.find((s: any) => s.name === 'wait_osds_up').status).toBe('failed');
+        expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: unset noout/);
+      });
+      expect(lab.powerActions('node2').slice(actionsBefore)).toEqual(['off', 'on']);
+      expect((await lab.osdsUp())[osd]).toBe(false);
+      const flags = await lab.nooutState();
+      expect(flags.nooutHosts).toEqual([]);
+      expect(flags.flags).not.toContain('noout');
+    } finally {
+      await lab.ctl('fault', '2', 'osd-broken', 'off');
+      await lab.ctl('osd', 'start', String(osd));
+    }
+    await lab.waitClean(90);
+  }, 240_000);
+});

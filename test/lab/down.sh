@@ -17,8 +17,7 @@ DIR=${1:-}
 case "$DIR" in /?*) ;; *) echo "usage: down.sh /absolute/lab/dir [--wipe]" >&2; exit 2 ;; esac
 DIR=${DIR%/}
 WIPE=${2:-}
-[ -d "$DIR" ] || { echo "no lab in $DIR"; exit 0; }
-if [ ! -f "$DIR/lab.env" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && [ ! -d "$DIR/nodes" ] && [ ! -d "$DIR/ceph" ]; then
+if [ -d "$DIR" ] && [ ! -f "$DIR/lab.env" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && [ ! -d "$DIR/nodes" ] && [ ! -d "$DIR/ceph" ]; then
   echo "$DIR is not a lab directory: not touching it" >&2
   exit 2
 fi
@@ -74,6 +73,25 @@ if [ -f "$CONF" ]; then
   rm -f "$DIR"/ceph/run/*.pid
 fi
 
+# 5. Anything of this lab whose PID file or directory is gone (a lab directory deleted under a
+#    running lab, an interrupted start): found by the lab directory in its command line or tag.
+sweep=()
+for prefix in "ceph-osd -c $CONF " "ceph-mgr -c $CONF " "ceph-mon -c $CONF " "ipmi_sim -n -c $DIR/nodes/" \
+  "/usr/sbin/sshd -D -e -f $DIR/nodes/" "sshd: /usr/sbin/sshd -D -e -f $DIR/nodes/"; do
+  mapfile -t -O ${#sweep[@]} sweep < <(pids_by_prefix "$prefix")
+done
+while read -r f; do
+  x=${f#/proc/}; x=${x%/environ}
+  [ "$x" != "$$" ] && sweep+=("$x")
+done < <(grep -lzE "^LAB_NODE_DIR=${DIR//./\\.}/nodes/node[0-9]+\$" /proc/[0-9]*/environ 2>/dev/null)
+mapfile -t sweep < <(printf '%s\n' "${sweep[@]}" | grep . | sort -un)
+if [ ${#sweep[@]} -gt 0 ]; then
+  for x in "${sweep[@]}"; do kill -TERM "$x" 2>/dev/null; done
+  wait_gone 100 "${sweep[@]}" || for x in "${sweep[@]}"; do alive "$x" && kill -KILL "$x" 2>/dev/null; done
+  echo "stopped leftovers: ${sweep[*]}"
+fi
+
+[ -d "$DIR" ] || { echo "no lab directory $DIR"; exit 0; }
 left=()
 for d in "$DIR"/nodes/node*; do [ -d "$d" ] && mapfile -t -O ${#left[@]} left < <(node_pids "$d"); done
 [ -f "$CONF" ] && for t in osd mgr mon; do mapfile -t -O ${#left[@]} left < <(pids_by_prefix "ceph-$t -c $CONF "); done

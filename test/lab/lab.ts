@@ -5,7 +5,7 @@
  * torn down with down.sh, which signals only processes the lab started.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -88,7 +88,10 @@ export class Lab {
    */
   static async start(env: Record<string, string> = {}): Promise<Lab> {
     assertLabPrerequisites();
+    await stopAbandonedLabs();
     const dir = mkdtempSync('/tmp/nflab-');
+    // Who owns this lab: a test run killed before its afterAll leaves it to the next run's sweep.
+    writeFileSync(path.join(dir, 'owner'), processIdentity(process.pid) ?? '');
     const started = Date.now();
     const first = Number(process.env.NF_LAB_PORT_BASE ?? 20_000 + (process.pid % 40) * 500);
     let lastError: unknown;
@@ -178,5 +181,36 @@ export class Lab {
   async stop(): Promise<void> {
     const keep = process.env.NF_LAB_KEEP === '1';
     await run('bash', [path.join(LAB_SCRIPTS, 'down.sh'), this.dir, ...(keep ? [] : ['--wipe'])]);
+  }
+}
+
+/** "<pid> <start time>" of a live process (the start time tells a reused PID apart), or null. */
+function processIdentity(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? null : `${pid} ${fields[19]}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Labs that test runs started in /tmp and could not stop (the run was killed): their owner
+ * process is gone. Labs started by hand have no owner file and are never touched.
+ */
+async function stopAbandonedLabs(): Promise<void> {
+  for (const name of readdirSync('/tmp')) {
+    if (!name.startsWith('nflab-')) continue;
+    const dir = path.join('/tmp', name);
+    let owner: string;
+    try {
+      owner = readFileSync(path.join(dir, 'owner'), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const pid = Number(owner.split(' ')[0]);
+    if (Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner) continue;
+    await run('bash', [path.join(LAB_SCRIPTS, 'down.sh'), dir, '--wipe']).catch(() => undefined);
   }
 }

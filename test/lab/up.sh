@@ -48,7 +48,7 @@ DATA_MB=${LAB_DATA_MB:-96}
 WAIT=${LAB_WAIT:-180}
 MON_PORT=$((BASE + 100))
 
-if ! [[ "$NODES" =~ ^[0-9]+$ ]] || [ "$NODES" -lt 1 ] || [ "$NODES" -gt 40 ]; then echo "LAB_NODES must be 1..40" >&2; exit 2; fi
+if ! [[ "$NODES" =~ ^[0-9]+$ ]] || [ "$NODES" -lt 2 ] || [ "$NODES" -gt 40 ]; then echo "LAB_NODES must be 2..40 (pools keep 2 copies on 2 hosts)" >&2; exit 2; fi
 case "$STORE" in bluestore | memstore) ;; *) echo "LAB_STORE must be bluestore or memstore" >&2; exit 2 ;; esac
 [[ "$BMC_PASSWORD" =~ ^[A-Za-z0-9._-]{1,20}$ ]] || { echo "LAB_BMC_PASSWORD: 1-20 characters [A-Za-z0-9._-]" >&2; exit 2; }
 
@@ -67,13 +67,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 3
 fi
 
-# A former lab in DIR is stopped and wiped first; anything else there is left alone.
+# A former lab in DIR is stopped and wiped first; anything else there is left alone (except an
+# `owner` file: the test helper names the test run that owns the lab before starting it).
 if [ -e "$DIR" ]; then
   if [ -f "$DIR/lab.env" ]; then
     ts "stopping the former lab in $DIR"
     "$HERE/down.sh" "$DIR" --wipe || { echo "could not stop the former lab in $DIR" >&2; exit 1; }
-  elif [ -n "$(ls -A "$DIR" 2>/dev/null)" ]; then
-    echo "$DIR exists and is not a lab directory: refusing to use it" >&2; exit 2
+  else
+    for f in "$DIR"/* "$DIR"/.[!.]*; do
+      [ -e "$f" ] && [ "$f" != "$DIR/owner" ] && { echo "$DIR exists and is not a lab directory: refusing to use it" >&2; exit 2; }
+    done
   fi
 fi
 

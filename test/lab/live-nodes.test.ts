@@ -170,7 +170,38 @@ describe('the real drivers against the lab peers', () => {
     const nobody = { ...bmcTarget('node1'), port: lab.node('node1').bmc.port + 40 };
     await expect(power().status(nobody)).rejects.toMatchObject({ type: 'bmc_unreachable', retryable: true });
     expect(Date.now() - t).toBeGreaterThan(1_500);
+    // A BMC that answers but cannot act: the failure comes back at once and is worth a retry;
+    // bootdev exits 0 then, only stderr says the BMC refused.
+    await lab.ctl('fault', '1', 'bmc-fail', 'on');
+    try {
+      await expect(power().status(bmcTarget('node1'))).rejects.toMatchObject({ type: 'bmc_unreachable', retryable: true, message: expect.stringContaining('Unspecified error') });
+      await expect(power().bootDevice(bmcTarget('node1'), 'pxe')).rejects.toMatchObject({ type: 'bmc_unreachable', message: expect.stringContaining('Set Chassis Boot Parameter') });
+    } finally {
+      await lab.ctl('fault', '1', 'bmc-fail', 'off');
+    }
   });
+
+  it('IPMI power off under a running SSH command: the node goes dark, the command fails retryably; power on brings SSH back', async () => {
+    const node = 'node3';
+    const before = lab.powerActions(node).length;
+    const s = await shell().connect(sshTarget(node));
+    try {
+      const running = s.exec('sleep 30', { timeoutMs: 60_000 });
+      await power().off(bmcTarget(node));
+      await expect(running).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
+    } finally {
+      s.close();
+    }
+    expect(await power().status(bmcTarget(node))).toBe('off');
+    await expect(shell().connect(sshTarget(node))).rejects.toMatchObject({ type: 'ssh_unreachable', message: expect.stringContaining('ECONNREFUSED') });
+    await power().on(bmcTarget(node));
+    await expect
+      .poll(async () => shell().connect(sshTarget(node)).then((c) => (c.close(), true), () => false), { timeout: 20_000, interval: 250 })
+      .toBe(true);
+    expect(lab.powerActions(node).slice(before)).toEqual(['off', 'on']);
+    await expect.poll(async () => (await lab.osdsUp())[lab.node(node).osds[0]!], { timeout: 30_000 }).toBe(true);
+    await lab.waitClean(60);
+  }, 120_000);
 
   it('ceph CLI over SSH on the admin node: real status, OSD tree with CRUSH hosts, ok-to-stop both ways, host noout read back, systemctl on the OSD host', async () => {
     const ceph = createCephCliDriver({

@@ -5,6 +5,7 @@ import { createCephCliDriver } from '../../drivers/real/ceph-cli';
 import { createIpmiPowerDriver } from '../../drivers/real/ipmi-power';
 import { createSshShellDriver } from '../../drivers/real/ssh-shell';
 import type { BmcTarget, SshTarget } from '../../drivers/types';
+import type { Config } from '../../lib/config';
 import { newId } from '../../lib/ids';
 import type { RunningWorker } from '../../worker/main';
 import { startTestApi, type TestApi } from '../helpers/api';
@@ -40,7 +41,8 @@ beforeAll(async () => {
     NF_WAIT_CEPH_MS: '30000',
     NF_SSH_READY_TIMEOUT_MS: '5000',
   });
-  worker = await startTestWorker(api.config, api.db);
+  // The API helper logs at debug level (its tests read the lines); the worker stays quiet.
+  worker = await startTestWorker({ ...api.config, logLevel: (process.env.NF_TEST_LOG_LEVEL ?? 'silent') as Config['logLevel'] }, api.db);
   key = api.account.keys.live;
 }, 180_000);
 

@@ -1,12 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClusterActivities } from '../../activities/clusters.activities';
+import { clusterHostResolver } from '../../activities/targets';
+import { createDriverRegistry } from '../../drivers';
 import { createCephCliDriver } from '../../drivers/real/ceph-cli';
 import { createIpmiPowerDriver } from '../../drivers/real/ipmi-power';
 import { createSshShellDriver } from '../../drivers/real/ssh-shell';
 import type { BmcTarget, SshTarget } from '../../drivers/types';
 import type { Config } from '../../lib/config';
 import { newId } from '../../lib/ids';
+import { createLogger } from '../../lib/logger';
 import type { RunningWorker } from '../../worker/main';
 import { startTestApi, type TestApi } from '../helpers/api';
 import { startTestWorker } from '../helpers/worker';
@@ -18,8 +22,9 @@ import { Lab } from './lab';
  * real OpenSSH servers with OpenIPMI BMCs whose power really stops and starts them, and a real
  * Ceph 16.2 cluster with one OSD per node holding data.
  *
- * The cluster row is inserted here (as the sandbox journey does): the lab cluster cannot be created
- * with cephadm, and importing an existing cluster (POST /v1/clusters/import) is not built yet.
+ * The cluster row is inserted here (as the sandbox journey does) and Ceph's view recorded with the
+ * refreshClusterState activity: the lab cluster cannot be created with cephadm, and importing an
+ * existing cluster (POST /v1/clusters/import) is not built yet.
  */
 let lab: Lab;
 let api: TestApi;
@@ -305,9 +310,22 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
         ceph_version: '16.2.15',
         admin_node_id: nodeIds.node1!,
         fsid: lab.info.ceph.fsid,
+        // The lab's pools keep 2 copies on 3 hosts: one host can be drained.
+        failure_domain: 'host',
+        replication_factor: 2,
       })
       .execute();
     await api.db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', Object.values(nodeIds)).execute();
+    // What the import will do next: record Ceph's view (OSDs, health) with the real drivers.
+    const deps = { db: api.db, config: api.config, logger: createLogger('silent') };
+    const drivers = createDriverRegistry({ ...deps, resolveHost: clusterHostResolver(deps) });
+    const seen = await createClusterActivities({ ...deps, drivers }).refreshClusterState({ clusterId });
+    expect(seen).toMatchObject({ health: 'HEALTH_OK', osds_total: 3, osds_up: 3 });
+    const osds = await request('GET', `/v1/clusters/${clusterId}/osds`);
+    expect(osds.status).toBe(200);
+    expect(osds.body.data.map((o: any) => [o.osd_id, o.host, o.node_id])).toEqual(
+      lab.info.nodes.map((n) => [n.osds[0], n.hostname, nodeIds[n.name]]),
+    );
   });
 
   it('reboots a member through real IPMI while its OSD holds data: noout, OSD down, one soft-off/on, OSD up, noout unset, PGs clean', async () => {
@@ -450,5 +468,85 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       await lab.ctl('osd', 'start', String(osd));
     }
     await lab.waitClean(90);
+  }, 240_000);
+
+  it('drains an OSD holding data to 0: its PG count falls to 0 and safe-to-destroy agrees; back to full weight', async () => {
+    const osd = lab.node('node3').osds[0]!;
+    const crushWeight = async () => (await lab.cephJson<{ nodes: { id: number; crush_weight: number; pgs: number }[] }>('osd', 'df')).nodes.find((n) => n.id === osd)!;
+    const full = await crushWeight();
+    expect(full.pgs).toBeGreaterThan(0);
+    await timed('drain to 0', async () => {
+      const r = await request('POST', `/v1/clusters/${clusterId}/osds/${osd}/reweight`, { weight: 0 });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const op = await waitForOperation(r.body.data.operation_id);
+      expect(op.status, JSON.stringify(op.error)).toBe('completed');
+      expect(op.steps.map((x: any) => x.name)).toEqual(['preflight', 'set_crush_weight', 'wait_drain', 'safe_to_destroy', 'record_state']);
+    });
+    // Read straight from Ceph, with the stats flushed first (ceph-wait.py), not from NodeFoundry.
+    await lab.waitClean(60);
+    const drained = await crushWeight();
+    expect(drained.crush_weight).toBe(0);
+    expect(drained.pgs).toBe(0);
+    expect((await lab.cephJson('osd', 'safe-to-destroy', String(osd))).safe_to_destroy).toEqual([osd]);
+
+    await timed('reweight back to 1', async () => {
+      const r = await request('POST', `/v1/clusters/${clusterId}/osds/${osd}/reweight`, { weight: 1 });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const op = await waitForOperation(r.body.data.operation_id);
+      expect(op.status, JSON.stringify(op.error)).toBe('completed');
+    });
+    await lab.waitClean(60);
+    const back = await crushWeight();
+    expect(back.crush_weight).toBeCloseTo(full.crush_weight, 4);
+    expect(back.pgs).toBeGreaterThan(0);
+  }, 240_000);
+
+  it('a cancelled drain restores the original CRUSH weight', async () => {
+    const osd = lab.node('node2').osds[0]!;
+    const weightOf = async () => (await lab.cephJson<{ nodes: { id: number; crush_weight: number }[] }>('osd', 'df')).nodes.find((n) => n.id === osd)!.crush_weight;
+    const original = await weightOf();
+    await timed('cancelled drain', async () => {
+      const r = await request('POST', `/v1/clusters/${clusterId}/osds/${osd}/reweight`, { weight: 0 });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const id = r.body.data.operation_id;
+      await waitForOperation(id, (o) => o.current_step === 'wait_drain' || o.status !== 'in_progress');
+      expect(await weightOf()).toBe(0);
+      expect((await request('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
+      const op = await waitForOperation(id);
+      expect(op.status).toBe('cancelled');
+    });
+    expect(await weightOf()).toBeCloseTo(original, 4);
+    await lab.waitClean(90);
+  }, 240_000);
+
+  it('creates a replicated and an erasure pool that Ceph reads back; refuses one the failure domains cannot hold', async () => {
+    const pools = async () => (await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => p.pool_name as string);
+    await timed('create 2 pools', async () => {
+      for (const body of [
+        { name: 'lab-rep3', type: 'replicated', replication_factor: 3, pg_autoscale: false },
+        { name: 'lab-ec21', type: 'erasure', erasure_profile: 'k2m1', pg_autoscale: false },
+      ]) {
+        const r = await request('POST', `/v1/clusters/${clusterId}/pools`, body);
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        const op = await waitForOperation(r.body.data.operation_id);
+        expect(op.status, JSON.stringify(op.error)).toBe('completed');
+      }
+    });
+    expect(await pools()).toEqual(expect.arrayContaining(['lab-rep3', 'lab-ec21']));
+    expect((await lab.cephJson('osd', 'pool', 'get', 'lab-rep3', 'size')).size).toBe(3);
+    expect((await lab.cephJson('osd', 'pool', 'get', 'lab-ec21', 'all')).erasure_code_profile).toBeTruthy();
+    // k+m = 4 > 3 hosts: refused before anything is created.
+    const refused = await request('POST', `/v1/clusters/${clusterId}/pools`, { name: 'lab-ec22', type: 'erasure', erasure_profile: 'k2m2', pg_autoscale: false });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('insufficient_failure_domains');
+    expect(await pools()).not.toContain('lab-ec22');
+    await lab.waitClean(90);
+    // Leave the lab as it was.
+    for (const name of ['lab-rep3', 'lab-ec21']) {
+      const r = await api.request('DELETE', `/v1/clusters/${clusterId}/pools/${name}`, { key, headers: { 'x-confirm-delete': 'true' } });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      expect((await waitForOperation(r.body.data.operation_id)).status).toBe('completed');
+    }
+    expect(await pools()).not.toContain('lab-rep3');
   }, 240_000);
 });

@@ -4,8 +4,8 @@
     ceph-wait.py CONF OSDS TIMEOUT_S
 
 Ready = OSDS OSDs exist, all up and in; the mgr is available; at least one PG and every PG
-active+clean, read after each up OSD flushed its PG stats to the mgr (`tell osd.N flush_pg_stats`,
-then `osd last-stat-seq osd.N` >= that seq: the mgr's view lags up to mgr_stats_period otherwise);
+active+clean, read after the up OSDs flushed their PG stats to the mgr (`tell osd.* flush_pg_stats`,
+then `pg dump osds` until the mgr holds those seqs: its view lags up to mgr_stats_period otherwise);
 no pg_temp left in the OSD map; HEALTH_OK. Prints each new state; exit 1 on timeout.
 """
 import json
@@ -29,17 +29,24 @@ def state():
     osds = dump["osds"]
     up = [o["osd"] for o in osds if o["up"]]
     nin = sum(1 for o in osds if o["in"])
+    # One call flushes every up OSD ("osd.N: <seq>" lines; ENXIO for the down ones), one call
+    # per round reads the seqs the mgr holds.
     seqs = {}
-    for o in up:
-        rc, out = ceph("tell", "osd.%d" % o, "flush_pg_stats")
-        if rc == 0 and out.strip().isdigit():
-            seqs[o] = int(out.strip())
-    for o, seq in seqs.items():
-        for _ in range(100):
-            rc, out = ceph("osd", "last-stat-seq", "osd.%d" % o)
-            if rc != 0 or not out.strip().isdigit() or int(out.strip()) >= seq:
-                break
-            time.sleep(0.1)
+    if up:
+        rc, out = ceph("tell", "osd.*", "flush_pg_stats")
+        for line in out.splitlines():
+            name, _, seq = line.partition(":")
+            if name.startswith("osd.") and seq.strip().isdigit():
+                seqs[int(name[4:])] = int(seq.strip())
+    for _ in range(100):
+        rc, out = ceph("pg", "dump", "osds", "-f", "json")
+        if rc != 0:
+            break
+        doc = json.loads(out)
+        held = {e["osd"]: e.get("seq", 0) for e in (doc if isinstance(doc, list) else doc.get("osd_stats", []))}
+        if all(held.get(o, 0) >= seq for o, seq in seqs.items()):
+            break
+        time.sleep(0.1)
     rc, out = ceph("status", "-f", "json")
     if rc != 0:
         return False, "status failed"

@@ -23,6 +23,7 @@ import {
   DriverError,
   type CephCoreOps,
   type CephDriver,
+  type CephPool,
   type CephHealth,
   type CephOsd,
   type CephStatus,
@@ -53,19 +54,8 @@ export interface SandboxCephHost {
   zone?: string | null;
 }
 
-/** A pool of the simulated cluster (lifecycle/pool ops). Its pg_num is included in state.pg_num. */
-export interface SandboxCephPool {
-  id: number;
-  name: string;
-  type: 'replicated' | 'erasure';
-  size: number;
-  min_size: number;
-  pg_num: number;
-  crush_rule_id: number;
-  erasure_profile: string | null;
-  applications: string[];
-  pg_autoscale_mode: 'on' | 'off' | 'warn';
-}
+/** A pool of the simulated cluster (lifecycle/pool ops): what `pools()` reports. Its pg_num is included in state.pg_num. */
+export type SandboxCephPool = CephPool;
 
 export interface SandboxCephOsd {
   id: number;

@@ -1,6 +1,7 @@
+import { Context } from '@temporalio/activity';
 import { sql } from 'kysely';
 import type { ActivityDeps } from './deps';
-import type { CephDaemonVersion, CephHealth, CephUpgradeSpec } from '../drivers/types';
+import type { CephDaemonVersion, CephHealth, CephUpgradeOps, CephUpgradeSpec } from '../drivers/types';
 import { parseCephVersion, satisfiesTarget } from '../workflows/ceph-releases';
 import type { UpgradeMode } from '../workflows/contracts';
 import { cephFor } from './targets';
@@ -37,6 +38,24 @@ interface DaemonTarget {
   clusterId: string;
   targetVersion: string;
   mode: UpgradeMode;
+}
+
+/**
+ * The freeze step of an upgrade. A freeze found in place belongs to someone else (changed: false,
+ * left alone at the end) unless an earlier attempt of this same activity began it (`resumed`, from
+ * its heartbeat): then the attempt died part-way or its reply was lost, and this one completes that
+ * freeze (setNoAutoscale(true) is idempotent and keeps the modes recorded first) and still owns it.
+ */
+export async function freezeAutoscaleOnce(
+  ceph: Pick<CephUpgradeOps, 'noAutoscale' | 'setNoAutoscale'>,
+  resumed: boolean,
+  markStarted: () => void,
+): Promise<{ changed: boolean }> {
+  if (!resumed && (await ceph.noAutoscale())) return { changed: false };
+  markStarted();
+  await ceph.setNoAutoscale(true);
+  if (!(await ceph.noAutoscale())) throw new Error('PG autoscaling was frozen but the cluster does not report it');
+  return { changed: true };
 }
 
 const natural = new Intl.Collator('en', { numeric: true });
@@ -107,14 +126,12 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Sets noautoscale; answers whether this call changed it (an operator's own freeze is left alone at the end). */
+    /** Freezes PG autoscaling; answers whether this call froze it (an operator's own freeze is left alone at the end). */
     async freezeAutoscale(input: { clusterId: string }): Promise<{ changed: boolean }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
-        if (await ceph.noAutoscale()) return { changed: false };
-        await ceph.setNoAutoscale(true);
-        if (!(await ceph.noAutoscale())) throw new Error('noautoscale was set but the cluster does not report it');
-        return { changed: true };
+        const ctx = Context.current();
+        return freezeAutoscaleOnce(ceph, (ctx.info.heartbeatDetails as { freezing?: boolean } | undefined)?.freezing === true, () => ctx.heartbeat({ freezing: true }));
       });
     },
 

@@ -6,7 +6,9 @@
  *   (`ceph_version` and `hostname` of every daemon the maps know, running or not).
  * - mgr: `ceph mgr dump -f json` (active_name, standbys[].name), `ceph mgr fail`.
  * - mon: `ceph mon ok-to-stop <id>` — rc 0 = quorum survives, 16 (EBUSY) = it would not.
- * - autoscale: `ceph osd pool set|unset noautoscale` (Quincy and later), `ceph osd pool get noautoscale`.
+ * - autoscale: a per-pool freeze recorded in the cluster (config-key AUTOSCALE_FREEZE_KEY), on every
+ *   release; the global `noautoscale` flag is only read (an operator's own freeze). See
+ *   docs/upgrades.md §PG autoscaling for why (Pacific's flag turns every pool's mode to `on` when unset).
  * - upgrade: `apt-get install --only-upgrade` of the Ceph packages the daemon needs (the target
  *   release comes from the host's configured Ceph apt repository), then `systemctl restart`; restart
  *   mode only restarts. With os_packages, `apt-get dist-upgrade`, and /var/run/reboot-required says
@@ -28,8 +30,11 @@ import {
 } from '../types';
 import type { CephCliContext } from './ceph-cli';
 import { parseJsonObject } from './ceph-json';
+import { parsePoolsDetail } from './ceph-cli-pools';
 
 const EBUSY = 16;
+const ENOENT = 2;
+const EINVAL = 22;
 const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y';
 const PACKAGES: Record<'mon' | 'mgr' | 'osd', string[]> = {
   mon: ['ceph-mon', 'ceph-base', 'ceph-common'],
@@ -91,17 +96,53 @@ export function parseMgrDump(stdout: string): CephMgrMap {
   return { active, standbys, available: doc.available };
 }
 
-/** `ceph osd pool get noautoscale`: `{"noautoscale": true}` with -f json, "noautoscale is on" without. */
-export function parseNoAutoscale(stdout: string): boolean {
+/**
+ * `ceph osd pool get noautoscale`: `{"noautoscale": true}` with -f json on releases that print JSON;
+ * Pacific (16.2.15, verified) ignores -f json, prints an empty line on stdout and "noautoscale is on"
+ * on stderr, so both streams are read.
+ */
+export function parseNoAutoscale(stdout: string, stderr = ''): boolean {
   const text = stdout.trim();
   if (text.startsWith('{')) {
     const v = parseJsonObject('osd pool get noautoscale', text).noautoscale;
     if (typeof v === 'boolean') return v;
     throw bad('osd pool get noautoscale', 'noautoscale is not a boolean');
   }
-  const m = /noautoscale is (on|off)/.exec(text);
-  if (!m) throw bad('osd pool get noautoscale', JSON.stringify(text.slice(0, 120)));
+  const m = /noautoscale is (on|off)/.exec(`${text}\n${stderr}`);
+  if (!m) throw bad('osd pool get noautoscale', JSON.stringify(`${text} ${stderr.trim()}`.trim().slice(0, 120)));
   return m[1] === 'on';
+}
+
+/**
+ * Whether a failed `ceph osd pool get noautoscale` means "this release has no global flag": the mon
+ * answers EINVAL "invalid command" (before 16.2.7 the words parse as `osd pool get <pool> <var>`
+ * without its var; the lab's 16.2.15 prints that error for `osd pool get labdata`).
+ */
+export function isUnknownCommand(res: ExecResult): boolean {
+  return res.code === EINVAL && /invalid command|no valid command found/i.test(res.stderr);
+}
+
+/** Where NodeFoundry records a per-pool autoscale freeze, inside the cluster (`ceph config-key`). */
+export const AUTOSCALE_FREEZE_KEY = 'nodefoundry/autoscale-frozen';
+
+/** What a freeze recorded: every pool whose autoscaler was on or warn before, by id (names can change). */
+export interface AutoscaleFreeze {
+  version: 1;
+  pools: { id: number; name: string; mode: 'on' | 'warn' }[];
+}
+
+/** The value of AUTOSCALE_FREEZE_KEY (`ceph config-key get` prints it raw on stdout). */
+export function parseAutoscaleFreeze(stdout: string): AutoscaleFreeze {
+  const doc = parseJsonObject(`config-key get ${AUTOSCALE_FREEZE_KEY}`, stdout);
+  if (doc.version !== 1 || !Array.isArray(doc.pools)) throw bad(`config-key get ${AUTOSCALE_FREEZE_KEY}`, 'not a freeze record (version 1, pools)');
+  const pools = doc.pools.map((p: unknown) => {
+    const e = (p ?? {}) as Record<string, unknown>;
+    if (!Number.isInteger(e.id) || typeof e.name !== 'string' || (e.mode !== 'on' && e.mode !== 'warn')) {
+      throw bad(`config-key get ${AUTOSCALE_FREEZE_KEY}`, 'a pool entry lacks id, name or mode (on|warn)');
+    }
+    return { id: e.id as number, name: e.name, mode: e.mode as 'on' | 'warn' };
+  });
+  return { version: 1, pools };
 }
 
 /** `ceph mon ok-to-stop <id>`: rc 0 = ok; rc 16 (EBUSY) = not ok, Ceph's reason on stderr. */
@@ -147,6 +188,22 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
     await s.run(`${sudo}systemctl ${verb} ${units.map(shellQuote).join(' ')}`, { timeoutMs });
   }
 
+  /** The recorded freeze, or null when there is none (`config-key get` exits 2, ENOENT). */
+  async function readFreeze(s: ShellSession): Promise<AutoscaleFreeze | null> {
+    const args = ['config-key', 'get', AUTOSCALE_FREEZE_KEY];
+    const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
+    if (res.code === ENOENT) return null;
+    if (res.code !== 0) throw ctx.cephFailure(args, res);
+    return parseAutoscaleFreeze(res.stdout);
+  }
+
+  /** `ceph osd pool set <pool> pg_autoscale_mode <mode>`; a pool deleted meanwhile (ENOENT) is skipped. */
+  async function setMode(s: ShellSession, pool: string, mode: 'on' | 'warn' | 'off'): Promise<void> {
+    const args = ['osd', 'pool', 'set', pool, 'pg_autoscale_mode', mode];
+    const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
+    if (res.code !== 0 && res.code !== ENOENT) throw ctx.cephFailure(args, res);
+  }
+
   function checkOsdIds(osdIds: number[]): void {
     for (const id of osdIds) if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
   }
@@ -177,12 +234,43 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
       });
     },
 
+    /**
+     * Freezing records the modes first (config-key, never overwritten: a retry after a partial freeze
+     * keeps the original modes), then turns those pools `off`. Releasing restores each recorded pool
+     * still `off` (deleted pools are skipped; a mode an operator changed meanwhile is left alone),
+     * then removes the record. Both are idempotent, so an activity retry simply runs them again.
+     */
     async setNoAutoscale(on: boolean): Promise<void> {
-      await admin((s) => ctx.ceph(s, ['osd', 'pool', on ? 'set' : 'unset', 'noautoscale'], false));
+      await admin(async (s) => {
+        let freeze = await readFreeze(s);
+        if (!on && !freeze) return;
+        const pools = parsePoolsDetail(await ctx.ceph(s, ['osd', 'pool', 'ls', 'detail']));
+        if (on && !freeze) {
+          freeze = {
+            version: 1,
+            pools: pools.flatMap((p) => (p.pg_autoscale_mode === 'off' ? [] : [{ id: p.id, name: p.name, mode: p.pg_autoscale_mode }])),
+          };
+          await ctx.ceph(s, ['config-key', 'set', AUTOSCALE_FREEZE_KEY, JSON.stringify(freeze)], false);
+        }
+        for (const rec of freeze!.pools) {
+          const pool = pools.find((p) => p.id === rec.id);
+          if (!pool) continue;
+          if (on ? pool.pg_autoscale_mode !== 'off' : pool.pg_autoscale_mode === 'off') await setMode(s, pool.name, on ? 'off' : rec.mode);
+        }
+        if (!on) await ctx.ceph(s, ['config-key', 'rm', AUTOSCALE_FREEZE_KEY], false);
+      });
     },
 
+    /** A NodeFoundry freeze is recorded, or the release's global noautoscale flag is on (an operator's). */
     async noAutoscale(): Promise<boolean> {
-      return admin(async (s) => parseNoAutoscale(await ctx.ceph(s, ['osd', 'pool', 'get', 'noautoscale'])));
+      return admin(async (s) => {
+        if (await readFreeze(s)) return true;
+        const args = ['osd', 'pool', 'get', 'noautoscale'];
+        const res = await s.exec(ctx.cephCommand(args, true), { timeoutMs });
+        if (res.code === 0) return parseNoAutoscale(res.stdout, res.stderr);
+        if (isUnknownCommand(res)) return false;
+        throw ctx.cephFailure(args, res);
+      });
     },
 
     async redeployDaemon(type: 'mon' | 'mgr', host: string, spec: CephUpgradeSpec): Promise<{ done: boolean }> {

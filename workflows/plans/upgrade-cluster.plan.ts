@@ -153,7 +153,7 @@ export function upgradePlan(facts: UpgradeFacts, params: UpgradeParams): { plan:
       description: 'Read health, quorum, mgrs, hosts and daemon versions; refuse before changing anything.',
       checks: ['not HEALTH_ERR', 'every mon in quorum', 'no host offline', '≥ 2 mgrs', 'no downgrade', '≤ 2 major releases', 'no node held'],
     },
-    { name: 'freeze_autoscale', description: 'ceph osd pool set noautoscale, read back (restored at the end, after a cancel too).', checks: ['noautoscale reported'] },
+    { name: 'freeze_autoscale', description: 'Freeze PG autoscaling: each pool\'s mode recorded in ceph config-key, then set off; read back (restored at the end, after a cancel too).', checks: ['freeze reported'] },
     {
       name: 'upgrade_mgrs',
       description: mgrStandbys.length + (mgrActive ? 1 : 0) === 0 ? 'Every mgr already runs the target.' : `${verb}: standby mgr ${mgrStandbys.join(', ') || '(none)'} first, then ceph mgr fail${mgrActive ? ` and mgr ${mgrActive}` : ''}.`,
@@ -169,7 +169,7 @@ export function upgradePlan(facts: UpgradeFacts, params: UpgradeParams): { plan:
       description: `${hosts.length} host(s) in ${batches.length} batch(es) of at most ${params.maxConcurrent}, one child workflow per host: ok-to-stop, set-group noout (asserted), stop OSDs, ${params.mode === 'restart' ? 'restart' : 'upgrade packages'}${params.osPackages ? ' + OS packages, reboot' : ''}, OSDs up, unset noout, PGs active+clean.`,
       checks: ['not HEALTH_ERR before each batch', 'ceph osd ok-to-stop for the union of the batch (the batch shrinks until it passes)', 'at most one mon host per batch', 'any failure pauses the upgrade with its reason'],
     },
-    { name: 'restore_autoscale', description: 'ceph osd pool unset noautoscale (only if this upgrade set it).', checks: ['noautoscale gone'] },
+    { name: 'restore_autoscale', description: 'Restore each frozen pool\'s autoscale mode, remove the record (only if this upgrade froze it).', checks: ['freeze gone'] },
     { name: 'refresh_state', description: 'Record the cluster state and version.', checks: [] },
   ];
   return {

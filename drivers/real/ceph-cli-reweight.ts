@@ -1,15 +1,14 @@
 /**
  * CRUSH reweights, PG placement and safe-to-destroy over the ceph CLI. Lab facts this relies on
- * (LAB.md): PG stats lag up to 5 s behind the OSD map, so counts are read only after every up OSD
- * flushed its stats and the mon has them (`tell osd.N flush_pg_stats` → seq, `osd last-stat-seq
- * osd.N` ≥ seq; the `-f json` form of last-stat-seq prints nothing, the plain one the number);
- * a backfill is not done while `pg_temp` has entries; `safe-to-destroy -f json` exits 0 even when
- * not safe, so its `safe_to_destroy` list is the answer; a PG CRUSH cannot place has 2147483647 in
- * its up set (or, for replicated pools, fewer OSDs than the pool's size).
+ * (LAB.md): PG stats lag up to 5 s behind the OSD map, so counts are read only after the OSDs
+ * flushed their stats and the mgr holds them (CephCliContext.flushPgStats: one `tell osd.*
+ * flush_pg_stats` and `pg dump osds` reads, whatever the number of OSDs); a backfill is not done
+ * while `pg_temp` has entries; `safe-to-destroy -f json` exits 0 even when not safe, so its
+ * `safe_to_destroy` list is the answer; a PG CRUSH cannot place has 2147483647 in its up set (or,
+ * for replicated pools, fewer OSDs than the pool's size).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FAILURE } from '../../workflows/contracts';
-import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy, type ShellSession } from '../types';
+import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
 import type { CephCliContext } from './ceph-cli';
 import { parseJsonObject } from './ceph-json';
 
@@ -73,13 +72,6 @@ export function parseOsdDumpPlacement(stdout: string): OsdDumpPlacement {
   return { upOsds: upOsds.sort((a, b) => a - b), pgTemp, poolSizes };
 }
 
-/** `ceph tell osd.N flush_pg_stats` and `ceph osd last-stat-seq osd.N` print one integer. */
-export function parseStatSeq(what: string, stdout: string): number {
-  const t = stdout.trim();
-  if (!/^\d+$/.test(t)) throw bad(what, JSON.stringify(t.slice(0, 80)));
-  return Number(t);
-}
-
 /** `ceph osd df -f json`: each OSD's CRUSH weight and device size (kb) in TiB. */
 export function parseOsdDfWeights(stdout: string): Map<number, { crush_weight: number; device_tib: number; pgs: number }> {
   const doc = parseJsonObject('osd df', stdout);
@@ -132,36 +124,12 @@ export function summarisePlacement(pgs: PgBrief[], dump: OsdDumpPlacement, osdId
   };
 }
 
-/** How long to wait for the mon to hold the stats an OSD flushed, and how often to ask. */
-const STAT_SEQ_WAIT_MS = 15_000;
-const STAT_SEQ_POLL_MS = 200;
-
 /** CephReweightOps over the ceph CLI on the admin node (see CephCliContext). */
 export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
   const { ceph, withSession, options } = ctx;
 
   function checkOsd(id: number): void {
     if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
-  }
-
-  async function flushStats(s: ShellSession, upOsds: number[]): Promise<void> {
-    const seqs = new Map<number, number>();
-    for (const id of upOsds) {
-      const res = await s.exec(ctx.cephCommand(['tell', `osd.${id}`, 'flush_pg_stats'], false), { timeoutMs: ctx.timeoutMs });
-      // An OSD that went down since the dump has nothing to flush; its PGs are peering anyway.
-      if (res.code === 0) seqs.set(id, parseStatSeq('flush_pg_stats', res.stdout));
-    }
-    const deadline = Date.now() + STAT_SEQ_WAIT_MS;
-    for (const [id, seq] of seqs) {
-      for (;;) {
-        const got = parseStatSeq('osd last-stat-seq', await ceph(s, ['osd', 'last-stat-seq', `osd.${id}`], false));
-        if (got >= seq) break;
-        if (Date.now() > deadline) {
-          throw new DriverError(FAILURE.cephUnavailable, `osd.${id} PG stats not reported within ${STAT_SEQ_WAIT_MS / 1000} s (seq ${got} < ${seq})`, true);
-        }
-        await sleep(STAT_SEQ_POLL_MS);
-      }
-    }
   }
 
   return {
@@ -182,9 +150,8 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
     async pgPlacement(osdIds: number[]): Promise<CephPgPlacement> {
       osdIds.forEach(checkOsd);
       return withSession(options.adminShell, async (s) => {
-        const before = parseOsdDumpPlacement(await ceph(s, ['osd', 'dump']));
-        await flushStats(s, before.upOsds);
-        // The map is read again after the flush: pg_temp must be as fresh as the counts.
+        // One flush for every up OSD per poll; the map is read after it, so pg_temp is as fresh as the counts.
+        await ctx.flushPgStats(s);
         const dump = parseOsdDumpPlacement(await ceph(s, ['osd', 'dump']));
         const pgs = parsePgsBrief(await ceph(s, ['pg', 'dump', 'pgs_brief']));
         const df = parseOsdDfWeights(await ceph(s, ['osd', 'df']));

@@ -8,7 +8,6 @@ import {
   parseOsdDumpPlacement,
   parsePgsBrief,
   parseSafeToDestroy,
-  parseStatSeq,
   summarisePlacement,
 } from '../../drivers/real/ceph-cli-reweight';
 import { DriverError, type ExecResult } from '../../drivers/types';
@@ -52,11 +51,6 @@ describe('ceph reweight parsers (real Ceph 16.2 output)', () => {
     expect(parseSafeToDestroy(fixture('safe_to_destroy_osd2.json'))).toEqual({ safe: [2], reason: null });
     expect(parseSafeToDestroy(fixture('safe_to_destroy_osd0_active.json'))).toEqual({ safe: [], reason: 'PGs still mapped to osd.0' });
     expect(() => parseSafeToDestroy('{"active":[0]}')).toThrow(/no safe_to_destroy/);
-  });
-
-  it('stat seqs are plain integers', () => {
-    expect(parseStatSeq('flush_pg_stats', '30064771086\n')).toBe(30064771086);
-    expect(() => parseStatSeq('osd last-stat-seq', '')).toThrow(DriverError);
   });
 
   it('placement summary: PGs per OSD over up ∪ acting, and the drain that can never finish (2147483647 in up)', () => {
@@ -105,27 +99,29 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
     await expect(wrong.driver.crushReweight(-1, 0.5)).rejects.toThrow(/invalid OSD id/);
   });
 
-  it('pg placement flushes every up OSD and waits for last-stat-seq before counting', async () => {
+  it('pg placement: one flush for all OSDs per poll (tell osd.*), counts read once the mgr holds the flushed stats', async () => {
     let seqReads = 0;
+    const FLUSH = cmd("tell 'osd.*' flush_pg_stats", false);
     const { driver, sessions } = driverWith({
+      [FLUSH]: ok(fixture('flush_pg_stats_all.txt')),
+      // The mgr first holds the older stats it had (the captured dump), then the flushed ones.
+      [cmd('pg dump osds')]: () =>
+        ok(++seqReads === 1 ? fixture('pg_dump_osds.json') : JSON.stringify({ osd_stats: [{ osd: 0, seq: 30064771097 }, { osd: 1, seq: 38654705689 }, { osd: 2, seq: 30064771097 }] })),
       [cmd('osd dump')]: ok(fixture('osd_dump_pg_temp_ec21.json')),
-      [cmd('tell osd.0 flush_pg_stats', false)]: ok('100\n'),
-      [cmd('tell osd.1 flush_pg_stats', false)]: ok('200\n'),
-      [cmd('tell osd.2 flush_pg_stats', false)]: ok('300\n'),
-      // The mon lags one read behind for osd.0.
-      [cmd('osd last-stat-seq osd.0', false)]: () => ok(seqReads++ === 0 ? '99\n' : '100\n'),
-      [cmd('osd last-stat-seq osd.1', false)]: ok('200\n'),
-      [cmd('osd last-stat-seq osd.2', false)]: ok('301\n'),
       [cmd('pg dump pgs_brief')]: ok(fixture('pgs_brief_ec21_osd2_weight0.json')),
       [cmd('osd df')]: ok(fixture('osd_df_osd2_reweight0.json')),
     });
     const p = await driver.pgPlacement([2]);
-    const c = sessions[0]!.commands;
-    expect(c.indexOf(cmd('pg dump pgs_brief'))).toBeGreaterThan(c.lastIndexOf(cmd('osd last-stat-seq osd.0', false)));
-    expect(c.filter((x) => x === cmd('osd last-stat-seq osd.0', false))).toHaveLength(2);
+    expect(sessions[0]!.commands).toEqual([FLUSH, cmd('pg dump osds'), cmd('pg dump osds'), cmd('osd dump'), cmd('pg dump pgs_brief'), cmd('osd df')]);
+    // Never one command per OSD.
+    expect(sessions[0]!.commands.filter((c) => /tell osd\.\d|last-stat-seq/.test(c))).toEqual([]);
     expect(p.osds).toEqual([{ osd_id: 2, pgs: 13, crush_weight: expect.any(Number), device_weight: expect.any(Number) }]);
     expect(p.unplaceable).toHaveLength(8);
     expect(p.pg_temp).toBe(8);
+    // Three polls of a drain: three flushes, whatever the number of OSDs.
+    await driver.pgPlacement([2]);
+    await driver.pgPlacement([2]);
+    expect(sessions.map((s) => s.commands.filter((c) => c === FLUSH).length)).toEqual([1, 1, 1]);
   });
 
   it('safe-to-destroy: JSON verdict on rc 0, EAGAIN is retryable', async () => {

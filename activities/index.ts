@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { createCephActivities } from './ceph.activities';
 import { createClusterActivities } from './clusters.activities';
+import { createImportActivities } from './import.activities';
 import { createLifecycleActivities } from './lifecycle.activities';
 import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createClusterActivities(deps),
     ...createReweightActivities(deps),
     ...createLifecycleActivities(deps),
+    ...createImportActivities(deps),
     ...createPoolActivities(deps),
     ...createUpgradeActivities(deps),
   };

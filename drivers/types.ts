@@ -163,6 +163,13 @@ export interface CephLifecycleOps {
    * node that already runs this cluster answers with its fsid.
    */
   bootstrap(input: { host: string; address: string; cephVersion: string; replication: number }): Promise<{ fsid: string }>;
+  /**
+   * Import: the cluster the admin node already belongs to, from now on reached under this cluster
+   * id. Live: `ceph fsid` on the admin node (nothing changes on the cluster). Sandbox: the simulated
+   * cluster running on the admin machine that no NodeFoundry cluster manages is taken over.
+   * Fails with command_failed when the admin node runs no cluster (`ceph fsid` cannot read a config).
+   */
+  adopt(): Promise<{ fsid: string }>;
   /** `ceph orch host add`; idempotent. */
   addHost(host: CephHostSpec): Promise<void>;
   /** Host names the orchestrator manages, sorted. */

@@ -72,6 +72,11 @@ export interface DeleteClusterInput extends OperationRef {
   clusterId: string;
 }
 
+/** Adopting an existing Ceph cluster: the cluster row (IMPORTING) and its members were written by the API. */
+export interface ImportClusterInput extends OperationRef {
+  clusterId: string;
+}
+
 /** `restart` restarts every daemon at its current version (a rolling restart), host by host. */
 export type UpgradeMode = 'upgrade' | 'restart';
 
@@ -270,6 +275,9 @@ export const FAILURE = {
   unknownVersion: 'unknown_version',
   monNotOkToStop: 'mon_not_ok_to_stop',
   upgradeNotApplied: 'upgrade_not_applied',
+  /** Import refusals: a Ceph host that is no member; a cluster (fsid) already managed. */
+  unknownHosts: 'unknown_hosts',
+  alreadyImported: 'already_imported',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];

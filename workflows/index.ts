@@ -9,3 +9,4 @@ export { deletePoolWorkflow } from './delete-pool.workflow';
 export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
 export { upgradeHostWorkflow } from './upgrade-host.workflow';
 export { reweightOsdWorkflow } from './reweight-osd.workflow';
+export { importClusterWorkflow } from './import-cluster.workflow';

@@ -2,7 +2,14 @@ import { idPattern } from '../../lib/ids';
 import * as clusters from '../../db/repositories/clusters.repository';
 import { authOf, type ApiDeps } from '../context';
 import { dataResponseSchema, dryRunQuerySchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema, planResponseSchema } from '../schemas/common.schemas';
-import { clusterAcceptedResponseSchema, clusterDetailSchema, clusterListQuerySchema, clusterViewSchema, createClusterBodySchema } from '../schemas/clusters.schemas';
+import {
+  clusterAcceptedResponseSchema,
+  clusterDetailSchema,
+  clusterListQuerySchema,
+  clusterViewSchema,
+  createClusterBodySchema,
+  importClusterBodySchema,
+} from '../schemas/clusters.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import {
   clusterDetail,
@@ -14,9 +21,11 @@ import {
   planDeleteCluster,
   requireDeleteConfirmation,
 } from '../services/clusters.service';
+import { importCluster } from '../services/cluster-import.service';
 import type { RouteTable } from './route-table';
 
 const validCreate = bodyValidator(createClusterBodySchema);
+const validImport = bodyValidator(importClusterBodySchema);
 const validList = queryValidator(clusterListQuerySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
 const validDryRun = queryValidator(dryRunQuerySchema);
@@ -76,6 +85,33 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       }
       ctx.status = 202;
       ctx.body = { data: await createCluster(d, auth, ctx.state.requestId, body) };
+    },
+  );
+
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/clusters/import',
+      operationId: 'importCluster',
+      summary: 'Import an existing cluster',
+      description:
+        'Adopts a Ceph cluster NodeFoundry did not create, so that it can reboot, drain, restart, upgrade and extend it. Register its hosts as nodes first (they must be ready). The import checks SSH to every member, reads Ceph through the admin node (fsid, health, daemon versions and hosts, OSDs, pools, CRUSH rules) and records it; it changes nothing on the cluster. Returns at once; poll the operation. It fails (and leaves no cluster behind) with `unknown_hosts` when Ceph runs daemons on a host that is not among node_ids, `already_imported` when the fsid is managed already, or the reason Ceph could not be read.',
+      tag: 'Clusters',
+      auth: true,
+      query: emptyQuerySchema,
+      body: importClusterBodySchema,
+      responses: {
+        202: { description: 'Accepted: the cluster is IMPORTING; poll the operation.', schema: clusterAcceptedResponseSchema },
+        400: { description: '`validation_error` (e.g. admin_node_id not among node_ids).' },
+        404: { description: '`node_not_found`: a node id is not a node of this account and environment (`field: node_ids`).' },
+        409: { description: '`name_taken`, `node_held`, `node_in_cluster`, `invalid_state` (a node is not ready), `resource_busy`.' },
+      },
+    },
+    async (ctx) => {
+      const body = parse(validImport, ctx.state.body, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      ctx.status = 202;
+      ctx.body = { data: await importCluster({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, body) };
     },
   );
 

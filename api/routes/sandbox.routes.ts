@@ -1,12 +1,21 @@
-import { getSandboxMachine, listPowerEvents, setMachineFaults, setSandboxClusterFaults, type SandboxMachineView } from '../../drivers/sandbox';
+import {
+  getSandboxMachine,
+  listPowerEvents,
+  NOMINAL_BOOT_DELAY_MS,
+  seedUnmanagedSandboxCluster,
+  setMachineFaults,
+  setSandboxClusterFaults,
+  type SandboxMachineView,
+} from '../../drivers/sandbox';
 import { sandboxClusterResponseSchema, setClusterFaultsBodySchema } from '../schemas/upgrades.schemas';
 import { getScopedNode } from '../../db/repositories/nodes.repository';
+import { createClusterFacts } from '../../db/repositories/clusters.repository';
 import type { Node } from '../../db/database';
 import { idPattern, isId } from '../../lib/ids';
 import { authOf, type ApiDeps, type AppContext } from '../context';
 import { ApiError } from '../errors';
 import { emptyQuerySchema } from '../schemas/common.schemas';
-import { sandboxMachineResponseSchema, setFaultsBodySchema } from '../schemas/sandbox.schemas';
+import { sandboxMachineResponseSchema, seedCephClusterBodySchema, seedCephClusterResponseSchema, setFaultsBodySchema } from '../schemas/sandbox.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import { nodeNotFound } from '../services/nodes.service';
 import type { RouteTable } from './route-table';
@@ -14,6 +23,7 @@ import type { RouteTable } from './route-table';
 const validFaults = bodyValidator(setFaultsBodySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
 const validClusterFaults = bodyValidator(setClusterFaultsBodySchema);
+const validSeed = bodyValidator(seedCephClusterBodySchema);
 
 const nodeIdParam = [{ name: 'node_id', pattern: idPattern('node'), description: 'The sandbox node whose simulated machine to show.' }];
 
@@ -30,6 +40,12 @@ async function sandboxNode(deps: ApiDeps, ctx: AppContext & { params: Record<str
   const node = isId('node', id) ? await getScopedNode(deps.db, auth, id) : undefined;
   if (!node) throw nodeNotFound(id);
   return node;
+}
+
+function requireSandbox(ctx: AppContext): void {
+  if (authOf(ctx).environment !== 'sandbox') {
+    throw new ApiError('route_not_found', `No route ${ctx.method} ${ctx.path}: sandbox endpoints need a sandbox (nf_sk_test_) key.`);
+  }
 }
 
 async function machineBody(deps: ApiDeps, node: Node, machine: SandboxMachineView | null) {
@@ -120,6 +136,50 @@ export function addSandboxRoutes(table: RouteTable, deps: ApiDeps): void {
       const faults = isId('cluster', id) ? await setSandboxClusterFaults(deps.db, auth.accountId, id, body.faults) : null;
       if (!faults) throw new ApiError('cluster_not_found', `No sandbox cluster with ID ${id} exists in this account.`);
       ctx.body = { data: { cluster_id: id, faults } };
+    },
+  );
+
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/sandbox/ceph-clusters',
+      operationId: 'seedSandboxCephCluster',
+      summary: 'Start a Ceph cluster NodeFoundry does not manage (sandbox keys only)',
+      description:
+        'Simulates an existing cluster on registered sandbox nodes, as if it had been installed by hand, so that `POST /v1/clusters/import` has something to adopt. The nodes stay ready and in no cluster until an import claims them.',
+      tag: 'Sandbox',
+      auth: true,
+      query: emptyQuerySchema,
+      body: seedCephClusterBodySchema,
+      responses: {
+        201: { description: 'The simulated cluster runs.', schema: seedCephClusterResponseSchema },
+        404: { description: '`node_not_found`.' },
+        409: { description: '`node_in_cluster`, `invalid_state` (a node without a healthy drive, or fewer nodes than `replication`).' },
+      },
+    },
+    async (ctx) => {
+      requireSandbox(ctx);
+      const body = parse(validSeed, ctx.state.body, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const auth = authOf(ctx);
+      const facts = await createClusterFacts(deps.db, auth, { clusterId: null, name: '', nodeIds: body.node_ids });
+      const missing = facts.missingNodeIds[0];
+      if (missing) throw nodeNotFound(missing);
+      for (const n of facts.nodes) {
+        if (n.clusterId) throw new ApiError('node_in_cluster', `Node ${n.nodeId} (${n.hostname}) is a member of cluster ${n.clusterId}.`, { field: 'node_ids' });
+        if (!n.drives.some((d) => d.smart_ok)) throw new ApiError('invalid_state', `Node ${n.nodeId} (${n.hostname}) has no drive that passed SMART.`, { field: 'node_ids' });
+      }
+      if (facts.nodes.length < body.replication) {
+        throw new ApiError('invalid_state', `replication ${body.replication} needs at least ${body.replication} nodes.`, { field: 'replication' });
+      }
+      const nodes = await Promise.all(body.node_ids.map((id) => getScopedNode(deps.db, auth, id)));
+      const first = nodes[0]!;
+      const machine = await getSandboxMachine(deps.db, auth.accountId, first.ipmi_address);
+      const speed = machine && NOMINAL_BOOT_DELAY_MS > 0 ? machine.boot_delay_ms / NOMINAL_BOOT_DELAY_MS : 1;
+      const hosts = facts.nodes.map((n, i) => ({ hostname: n.hostname, ipmiAddress: nodes[i]!.ipmi_address, osdDevices: n.drives.filter((d) => d.smart_ok).map((d) => d.device) }));
+      const { fsid } = await seedUnmanagedSandboxCluster(deps.db, { accountId: auth.accountId, hosts, cephVersion: body.ceph_version, replication: body.replication }, speed);
+      ctx.status = 201;
+      ctx.body = { data: { fsid, hosts: hosts.map((h) => h.hostname), osds: hosts.reduce((n, h) => n + h.osdDevices.length, 0) } };
     },
   );
 }

@@ -40,6 +40,36 @@ export const createClusterBodySchema: JSONSchemaType<CreateClusterBody> = {
   additionalProperties: false,
 };
 
+export interface ImportClusterBody {
+  name: string;
+  admin_node_id: string;
+  node_ids: string[];
+}
+
+export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
+  type: 'object',
+  properties: {
+    name: createClusterBodySchema.properties!.name,
+    admin_node_id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'The member whose `ceph` CLI (admin keyring, ceph.conf) NodeFoundry uses to drive the cluster. One of node_ids.',
+    },
+    node_ids: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 2000,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 64 },
+      description:
+        'Every host of the cluster, as registered ready nodes of this account and environment (in no cluster, not held), the admin node included. Each node\'s hostname must be the name Ceph uses for the host (daemon metadata, CRUSH); the import refuses (`unknown_hosts`) a cluster with daemons on a host that is not among them.',
+    },
+  },
+  required: ['name', 'admin_node_id', 'node_ids'],
+  additionalProperties: false,
+};
+
 export interface ClusterListQuery extends PageQuery {
   status?: ClusterStatus | null;
 }
@@ -48,7 +78,7 @@ export const clusterListQuerySchema: JSONSchemaType<ClusterListQuery> = {
   type: 'object',
   properties: {
     ...pageProperties,
-    status: { type: 'string', enum: [...CLUSTER_STATUSES], nullable: true, description: 'Only clusters in this status (HEALTH_OK, HEALTH_WARN, HEALTH_ERR; also CREATING, ERROR, DELETING).' },
+    status: { type: 'string', enum: [...CLUSTER_STATUSES], nullable: true, description: 'Only clusters in this status (HEALTH_OK, HEALTH_WARN, HEALTH_ERR; also CREATING, IMPORTING, ERROR, DELETING).' },
   },
   required: [],
   additionalProperties: false,
@@ -114,7 +144,7 @@ export const clusterAcceptedResponseSchema = dataResponseSchema({
   properties: {
     id: { type: 'string', pattern: idPattern('cluster') },
     name: { type: 'string' },
-    status: { type: 'string', enum: ['CREATING', 'DELETING'] },
+    status: { type: 'string', enum: ['CREATING', 'IMPORTING', 'DELETING'] },
     operation_id: { type: 'string', pattern: idPattern('operation') },
   },
 });

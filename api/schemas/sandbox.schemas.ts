@@ -60,3 +60,37 @@ export const sandboxMachineViewSchema: SchemaObject = {
 };
 
 export const sandboxMachineResponseSchema = dataResponseSchema(sandboxMachineViewSchema);
+
+export interface SeedCephClusterBody {
+  node_ids: string[];
+  ceph_version: 'quincy' | 'reef' | 'squid';
+  replication: number;
+}
+
+export const seedCephClusterBodySchema: JSONSchemaType<SeedCephClusterBody> = {
+  type: 'object',
+  properties: {
+    node_ids: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 64 },
+      description: 'Registered sandbox nodes in no cluster. One OSD per drive that passed SMART; mons on the first three, mgrs on the first two.',
+    },
+    ceph_version: { type: 'string', enum: ['quincy', 'reef', 'squid'], default: 'reef' },
+    replication: { type: 'integer', minimum: 1, maximum: 10, default: 3, description: 'Size of the PGs; at most the number of nodes.' },
+  },
+  required: ['node_ids'],
+  additionalProperties: false,
+};
+
+export const seedCephClusterResponseSchema: SchemaObject = dataResponseSchema({
+  type: 'object',
+  required: ['fsid', 'hosts', 'osds'],
+  properties: {
+    fsid: { type: 'string' },
+    hosts: { type: 'array', items: { type: 'string' } },
+    osds: { type: 'integer' },
+  },
+});

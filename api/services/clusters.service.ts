@@ -111,7 +111,7 @@ const CREATE_FIELDS = { node_not_found: 'node_ids', validation_error: 'node_ids'
 export interface ClusterAccepted {
   id: string;
   name: string;
-  status: 'CREATING' | 'DELETING';
+  status: 'CREATING' | 'IMPORTING' | 'DELETING';
   operation_id: string;
 }
 

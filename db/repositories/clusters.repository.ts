@@ -6,11 +6,11 @@ import type { Scope } from './operations.repository';
 type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
- * Cluster statuses. CREATING while the create operation runs; then Ceph's health (HEALTH_OK,
+ * Cluster statuses. CREATING (IMPORTING) while the create (import) operation runs; then Ceph's health (HEALTH_OK,
  * HEALTH_WARN, HEALTH_ERR) as last observed; ERROR when an operation failed it (status_reason says
  * why); DELETING while it is being deleted. A deleted cluster's row is gone.
  */
-export const CLUSTER_STATUSES = ['CREATING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
+export const CLUSTER_STATUSES = ['CREATING', 'IMPORTING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
 export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
 
 export async function getClusterById(db: Executor, id: string): Promise<Cluster | undefined> {

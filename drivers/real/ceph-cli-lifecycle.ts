@@ -150,6 +150,10 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
       });
     },
 
+    async adopt(): Promise<{ fsid: string }> {
+      return withSession(admin, async (s) => ({ fsid: parseFsid(await ceph(s, ['fsid'])) }));
+    },
+
     async addHost(spec: CephHostSpec): Promise<void> {
       checkName(spec.hostname);
       const key = await withSession(admin, (s) => ceph(s, ['cephadm', 'get-pub-key'], false));

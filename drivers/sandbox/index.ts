@@ -26,6 +26,7 @@ export {
   type RackMachineInput,
   type SandboxClock,
 } from './sandbox-machines';
+export { seedUnmanagedSandboxCluster, type SeedUnmanagedInput } from './sandbox-ceph-import';
 export {
   createSandboxCephCluster,
   getSandboxCephState,

@@ -30,6 +30,7 @@ import {
   type SandboxCephOsd,
   type SandboxCephState,
 } from './sandbox-ceph.driver';
+import { adoptSandboxCluster } from './sandbox-ceph-import';
 
 /** The rule every cluster starts with (what a fresh Ceph has as rule 0). */
 export const DEFAULT_CRUSH_RULE = { id: 0, name: 'replicated_rule', failure_domain: 'host' } as const;
@@ -117,6 +118,8 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
         .execute();
       return { fsid: (await stored())!.fsid };
     },
+
+    adopt: () => adoptSandboxCluster(ctx),
 
     async addHost(spec: CephHostSpec): Promise<void> {
       await ctx.cephView();

@@ -62,6 +62,7 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/clusters/{id}/osds', 'POST /v1/clusters/{id}/osds/{osd_id}/reweight',
         'POST /v1/clusters/{id}/upgrade', 'POST /v1/operations/{id}/pause', 'POST /v1/operations/{id}/resume', 'PUT /v1/sandbox/clusters/{cluster_id}/faults',
         'GET /v1/clusters', 'POST /v1/clusters', 'GET /v1/clusters/{id}', 'DELETE /v1/clusters/{id}',
+        'POST /v1/clusters/import', 'POST /v1/sandbox/ceph-clusters',
         'GET /v1/clusters/{id}/pools', 'POST /v1/clusters/{id}/pools', 'DELETE /v1/clusters/{id}/pools/{name}',
       ].sort(),
     );

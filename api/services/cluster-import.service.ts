@@ -1,0 +1,66 @@
+import * as clusters from '../../db/repositories/clusters.repository';
+import { newId } from '../../lib/ids';
+import type { ImportClusterInput } from '../../workflows/contracts';
+import { importRequestRefusals } from '../../workflows/plans/import-cluster.plan';
+import type { ApiDeps, AuthState } from '../context';
+import { ApiError } from '../errors';
+import type { ImportClusterBody } from '../schemas/clusters.schemas';
+import { refusalError, type ClusterAccepted } from './clusters.service';
+import { startOperation } from './operations.service';
+
+const IMPORT_FIELDS = { node_not_found: 'node_ids', node_held: 'node_ids', node_in_cluster: 'node_ids', invalid_state: 'node_ids', name_taken: 'name' };
+
+/**
+ * Accepts the import of an existing Ceph cluster. In one transaction: the nodes are locked
+ * (operation_locks and their rows), checked (ready, not held, in no cluster), claimed, and the
+ * cluster row is written IMPORTING with the admin node; then the workflow reads Ceph and records it
+ * (docs/clusters.md, "Importing an existing cluster").
+ */
+export async function importCluster(deps: ApiDeps, auth: AuthState, requestId: string, body: ImportClusterBody): Promise<ClusterAccepted> {
+  if (!body.node_ids.includes(body.admin_node_id)) {
+    throw new ApiError('validation_error', 'admin_node_id must be one of node_ids (node_ids lists every host of the cluster).', { field: 'admin_node_id' });
+  }
+  const clusterId = newId('cluster');
+  try {
+    const op = await startOperation<ImportClusterInput>(deps, {
+      accountId: auth.accountId,
+      environment: auth.environment,
+      type: 'cluster.import',
+      requestId,
+      primaryResourceId: clusterId,
+      clusterId,
+      lockResourceIds: [clusterId, ...body.node_ids],
+      params: { name: body.name, admin_node_id: body.admin_node_id, node_ids: body.node_ids },
+      input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
+      summary: `Import cluster ${body.name} through ${body.admin_node_id} (${body.node_ids.length} nodes)`,
+      precheck: async (trx) => {
+        const facts = await clusters.createClusterFacts(trx, auth, { clusterId: null, name: body.name, nodeIds: body.node_ids }, true);
+        const refusal = refusalError({ type: 'cluster.import', would_run: false, refusals: importRequestRefusals(facts, body.name), steps: [], facts: {} }, IMPORT_FIELDS);
+        if (refusal) throw refusal;
+      },
+      onCreate: async (trx) => {
+        await trx
+          .insertInto('clusters')
+          .values({
+            id: clusterId,
+            account_id: auth.accountId,
+            environment: auth.environment,
+            name: body.name,
+            status: 'IMPORTING',
+            // Placeholders until the import has read Ceph (recordImportedCluster).
+            ceph_version: 'unknown',
+            admin_node_id: body.admin_node_id,
+          })
+          .execute();
+        await trx.updateTable('nodes').set({ cluster_id: clusterId }).where('id', 'in', body.node_ids).execute();
+      },
+    });
+    return { id: clusterId, name: body.name, status: 'IMPORTING', operation_id: op.id };
+  } catch (err) {
+    const e = err as { code?: unknown; constraint?: unknown };
+    if (e && e.code === '23505' && e.constraint === 'clusters_name_unique') {
+      throw new ApiError('name_taken', `A cluster named ${body.name} already exists.`, { field: 'name' });
+    }
+    throw err;
+  }
+}

@@ -62,6 +62,17 @@ export const compensation: ActivityOptions = {
   },
 };
 
+/**
+ * A power command whose failure someone must hear about soon: inside an upgrade (a failed host pauses
+ * the upgrade and an operator decides) and when compensation powers a machine back on (noout waits
+ * behind it). A dead BMC says so within seconds instead of after the compensation preset's half
+ * hour; permanent failures are still never retried.
+ */
+export const boundedPowerCommand: ActivityOptions = {
+  ...hardwareCommand,
+  retry: { ...hardwareCommand.retry, initialInterval: '1 second', maximumInterval: '4 seconds', maximumAttempts: 3 },
+};
+
 /** Reads for a dry run: the client is waiting, so fail fast and say why rather than retry for long. */
 export const planRead: ActivityOptions = {
   startToCloseTimeout: '20 seconds',

@@ -1,8 +1,8 @@
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { boundedPowerCommand, boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { RebootNodeInput } from './contracts';
-import { OperationTracker } from './operation-tracker';
+import { describeFailure, OperationTracker } from './operation-tracker';
 import { rebootPlan } from './plans/reboot-node.plan';
 import { runOperation, undoAll } from './run-operation';
 
@@ -10,6 +10,7 @@ const db = proxyActivities<Activities>(dbWrite);
 const hw = proxyActivities<Activities>(hardwareCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
+const powerBounded = proxyActivities<Activities>(boundedPowerCommand);
 
 export const REBOOT_STEPS = [
   'preflight',
@@ -132,6 +133,8 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
 
     compensate: async (o) => {
       const cid = clusterId;
+      // The machine may be off: starting its OSDs over SSH then gets a bounded try, not half an hour.
+      let powerOnFailed = false;
       return undoAll(
         [
           {
@@ -139,6 +142,23 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             what: `power ${host} back on`,
             when: powerOffSent && !poweredOn,
             run: async () => {
+              // Added after the first histories were recorded (they replay the unbounded path below).
+              // Bounded like the upgrade's host step: with the BMC dead the compensation preset retried
+              // for ~35 min before noout could be unset; now noout follows within the power wait bound.
+              if (patched('reboot-bounded-power-on-compensation')) {
+                try {
+                  await powerBounded.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+                  await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on (compensation)` }, [{ nodeId, state: 'on' }]);
+                } catch (err) {
+                  powerOnFailed = true;
+                  const why = describeFailure(err);
+                  throw ApplicationFailure.nonRetryable(
+                    `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
+                    why.code,
+                  );
+                }
+                return;
+              }
               await undo.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
               await undo.waitForPower.executeWithOptions(
                 { summary: `wait for ${host} to power on (compensation)`, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' },
@@ -150,7 +170,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             // Starting a running OSD is a no-op, so this is safe after a completed power cycle too.
             what: `start the OSDs on ${host}`,
             when: cid !== null && osdsStopped,
-            run: () => undo.startOsds.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId: cid!, host, osdIds }]),
+            run: () => (powerOnFailed ? hw : undo).startOsds.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId: cid!, host, osdIds }]),
           },
           {
             what: `unset noout on ${host}`,

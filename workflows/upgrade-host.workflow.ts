@@ -1,22 +1,13 @@
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { boundedWait, compensation, hardwareCommand } from './activity-options';
+import { boundedPowerCommand, boundedWait, compensation, hardwareCommand } from './activity-options';
 import type { UpgradeHostInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { undoAll } from './run-operation';
 
-/**
- * Power commands inside an upgrade: a host that fails pauses the whole upgrade and an operator
- * decides, so a dead BMC should say so within seconds rather than after the minute of retries a
- * standalone reboot spends. Permanent failures are still never retried.
- */
-const powerInUpgrade: ActivityOptions = {
-  ...hardwareCommand,
-  retry: { ...hardwareCommand.retry, initialInterval: '1 second', maximumInterval: '4 seconds', maximumAttempts: 3 },
-};
-
 const hw = proxyActivities<Activities>(hardwareCommand);
-const power = proxyActivities<Activities>(powerInUpgrade);
+// A failed host pauses the whole upgrade and an operator decides: a dead BMC must say so in seconds.
+const power = proxyActivities<Activities>(boundedPowerCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
 

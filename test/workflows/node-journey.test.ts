@@ -256,6 +256,49 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect((await waitForOperation(again.body.data.operation_id)).status).toBe('completed');
   });
 
+  it('a BMC that dies mid-reboot: compensation tries power-on a bounded number of times, unsets noout within seconds and says the machine may be off', async () => {
+    const { clusterId, nodes } = await clusterOfThree();
+    const target = nodes[1];
+    // The OS ignores the ACPI shutdown, so the reboot waits in power_off; then the BMC dies.
+    await setMachineFaults(db, accountId, target.ipmi_address, { soft_off_ignored: true });
+    const r = await api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful', drain_osds: true });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    await waitForOperation(id, (o) => o.current_step === 'power_off');
+    expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([target.hostname]);
+    await setMachineFaults(db, accountId, target.ipmi_address, { soft_off_ignored: true, bmc_unreachable: true });
+
+    // The forward wait ends at NF_WAIT_POWER_MS (10 s here); then compensation starts.
+    const compensating = await waitForOperation(id, (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress');
+    const compensationStarted = Date.now();
+    const op = await waitForOperation(id);
+    const compensationMs = Date.now() - compensationStarted;
+    expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(power_timeout\)/);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('power_timeout');
+    // The operation says the machine may be off, and why (the BMC's failure).
+    expect(op.error.message).toMatch(new RegExp(`Compensation incomplete: power ${target.hostname} back on failed: ${target.hostname} may still be powered off: bmc_unreachable`));
+    const logs = op.logs.map((l: any) => l.message).join('\n');
+    expect(logs).toMatch(/undone: start the OSDs/);
+    expect(logs).toMatch(/undone: unset noout/);
+    expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
+    // Bounded: 3 power-on attempts with 1 s and 2 s backoff, not the compensation preset's 40 (~35 min).
+    expect(compensationMs).toBeLessThan(15_000);
+    const history = await client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
+    const scheduled = new Map<string, string>();
+    const attempts: number[] = [];
+    for (const e of history.events ?? []) {
+      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      const st = e.activityTaskStartedEventAttributes;
+      if (st && scheduled.get(String(st.scheduledEventId)) === 'powerCommand') attempts.push(st.attempt ?? 1);
+    }
+    // power soft (forward, once) then power on (compensation, 3 attempts).
+    expect(attempts).toEqual([1, 3]);
+    expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
+    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--failed-bmc-dead-power-on-bounded');
+    await setMachineFaults(db, accountId, target.ipmi_address, {});
+  });
+
   it('two concurrent reboots of one node: exactly one 202 and one 409 naming the running operation', async () => {
     const { node, operationId } = await registerNode();
     await waitForOperation(operationId);

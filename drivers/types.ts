@@ -302,9 +302,14 @@ export interface CephUpgradeOps {
   failMgr(): Promise<void>;
   /** `ceph mon ok-to-stop <id>`: whether the other mons keep quorum without this one. */
   monOkToStop(host: string): Promise<OkToStop>;
-  /** `ceph osd pool set noautoscale` / `unset noautoscale`: freezes (or releases) PG autoscaling. */
+  /**
+   * Freezes (or releases) PG autoscaling, pool by pool: the modes of the pools that autoscale are
+   * recorded in the cluster first (config-key `nodefoundry/autoscale-frozen`), then set to off;
+   * release restores them. Never the global `noautoscale` flag, which Pacific releases by turning
+   * every pool on (docs/upgrades.md).
+   */
   setNoAutoscale(on: boolean): Promise<void>;
-  /** `ceph osd pool get noautoscale`. */
+  /** Whether autoscaling is frozen: the record exists, or the global flag is on. */
   noAutoscale(): Promise<boolean>;
   /**
    * Upgrades (or, in restart mode, restarts) the mon or mgr daemon on `host`. Idempotent: call it

@@ -27,6 +27,8 @@ export interface Config {
     readonly sshMs: number;
     readonly cephMs: number;
   };
+  /** Reweights/drains that may run at once in one cluster (each holds one of these slots). */
+  readonly drainSlotsPerCluster: number;
   readonly ipmitoolPath: string;
   readonly sshReadyTimeoutMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -107,6 +109,7 @@ export function loadConfig(env: Env = process.env): Config {
       sshMs: int(env, 'NF_WAIT_SSH_MS', 900_000, 100, 86_400_000),
       cephMs: int(env, 'NF_WAIT_CEPH_MS', 3_600_000, 100, 86_400_000),
     },
+    drainSlotsPerCluster: int(env, 'NF_DRAIN_SLOTS', 2, 1, 64),
     ipmitoolPath: str(env, 'NF_IPMITOOL', 'ipmitool'),
     sshReadyTimeoutMs: int(env, 'NF_SSH_READY_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: logLevel as Config['logLevel'],

@@ -179,14 +179,24 @@ async function nestedLockHolder(trx: Transaction<Database>, operationId: string,
   return undefined;
 }
 
-/** Takes the first free `<prefix>/<i>`; the caller holds the cluster row, so two requests never pick the same. */
+/**
+ * Takes a free `<prefix>/<i>` while fewer than `count` are held; the caller holds the cluster row,
+ * so two requests never pick the same. Every held slot counts, also one above `count` (taken while
+ * NF_DRAIN_SLOTS was larger, or by an API process configured differently), so lowering the limit
+ * never lets more run than the lower value once those end.
+ */
 async function takeSlot(trx: Transaction<Database>, operationId: string, slot: { prefix: string; count: number }): Promise<void> {
-  const ids = Array.from({ length: slot.count }, (_, i) => `${slot.prefix}/${i}`);
-  for (const id of ids) {
-    if ((await ops.acquireLocks(trx, operationId, [id])).length === 0) return;
+  const held = await ops.locksUnder(trx, slot.prefix);
+  if (held.length < slot.count) {
+    const taken = new Set(held.map((h) => h.resource_id));
+    for (let i = 0; i < slot.count + held.length; i++) {
+      const id = `${slot.prefix}/${i}`;
+      if (!taken.has(id) && (await ops.acquireLocks(trx, operationId, [id])).length === 0) return;
+    }
   }
-  const holders = await ops.lockHolders(trx, ids);
-  throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id, `all ${slot.count} slots ${slot.prefix}/* are taken`);
+  const holder = held[0] ?? (await ops.locksUnder(trx, slot.prefix))[0];
+  if (!holder) throw new Error(`no free slot ${slot.prefix}/* and no holder found`);
+  throw new BusyError(holder.resource_id, holder.operation_id, `all ${slot.count} slots ${slot.prefix}/* are taken`);
 }
 
 class BusyError extends Error {

@@ -5,12 +5,11 @@ import { ApiError } from '../errors';
 import { startOperation } from './operations.service';
 
 /**
- * Reweights and drains that may run at once in one cluster. Each holds one of these slots (a row
- * in operation_locks) besides its OSD, so the limit holds across API processes; whether the drains
- * may empty their OSDs together is Ceph's ok-to-stop, asked by each drain's preflight.
+ * Reweights and drains that may run at once in one cluster: `config.drainSlotsPerCluster`
+ * (NF_DRAIN_SLOTS, default 2). Each holds one slot (a row in operation_locks) besides its OSD, so
+ * the limit holds across API processes; whether the drains may empty their OSDs together is Ceph's
+ * ok-to-stop, asked by each drain's preflight.
  */
-export const REWEIGHT_SLOTS_PER_CLUSTER = 2;
-
 export const reweightSlotPrefix = (clusterId: string) => `${clusterId}/reweight-slot`;
 export const osdLockId = (clusterId: string, osdId: number) => `${clusterId}/osd.${osdId}`;
 
@@ -114,7 +113,7 @@ export interface ReweightAccepted {
 
 /**
  * Starts a reweight (weight > 0) or a drain (0). Locks the OSD and one of the cluster's reweight
- * slots: a second operation on the OSD, more than REWEIGHT_SLOTS_PER_CLUSTER at once, or any
+ * slots: a second operation on the OSD, more than NF_DRAIN_SLOTS at once, or any
  * cluster-wide operation (which locks the cluster itself) is a 409 naming the running operation.
  */
 export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: string, clusterId: string, osdId: number, weight: number): Promise<ReweightAccepted> {
@@ -130,7 +129,7 @@ export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: str
     nodeId: osd.node_id,
     osdId,
     lockResourceIds: [osdLockId(clusterId, osdId)],
-    slot: { prefix: reweightSlotPrefix(clusterId), count: REWEIGHT_SLOTS_PER_CLUSTER },
+    slot: { prefix: reweightSlotPrefix(clusterId), count: deps.config.drainSlotsPerCluster },
     params: { osd_id: osdId, weight },
     input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, osdId, weight }),
     summary: weight === 0 ? `Drain osd.${osdId} of ${clusterId}` : `Reweight osd.${osdId} of ${clusterId} to ${weight}`,

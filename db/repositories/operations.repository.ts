@@ -37,6 +37,12 @@ export async function lockHolders(db: Executor, resourceIds: string[]): Promise<
   return db.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('resource_id', 'in', resourceIds).execute();
 }
 
+/** Locks whose id starts with `<prefix>/` (a cluster's slots), oldest first. */
+export async function locksUnder(db: Executor, prefix: string): Promise<{ resource_id: string; operation_id: string }[]> {
+  const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
+  return db.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('resource_id', 'like', pattern).orderBy('created_at').orderBy('resource_id').execute();
+}
+
 export async function releaseLocks(db: Executor, operationId: string): Promise<void> {
   await db.deleteFrom('operation_locks').where('operation_id', '=', operationId).execute();
 }

@@ -42,6 +42,16 @@ describe('config', () => {
     expect(configError({ ...base(), NF_POLL_INTERVAL_MS: '1' })).toMatch(/NF_POLL_INTERVAL_MS must be between/);
   });
 
+  it('NF_DRAIN_SLOTS: drains per cluster, default 2, an integer from 1 to 64', () => {
+    expect(loadConfig(base()).drainSlotsPerCluster).toBe(2);
+    expect(loadConfig({ ...base(), NF_DRAIN_SLOTS: '5' }).drainSlotsPerCluster).toBe(5);
+    expect(loadConfig({ ...base(), NF_DRAIN_SLOTS: '1' }).drainSlotsPerCluster).toBe(1);
+    expect(configError({ ...base(), NF_DRAIN_SLOTS: '0' })).toMatch(/NF_DRAIN_SLOTS must be between 1 and 64, got 0/);
+    expect(configError({ ...base(), NF_DRAIN_SLOTS: '65' })).toMatch(/NF_DRAIN_SLOTS must be between 1 and 64/);
+    expect(configError({ ...base(), NF_DRAIN_SLOTS: '2.5' })).toMatch(/NF_DRAIN_SLOTS must be an integer/);
+    expect(configError({ ...base(), NF_DRAIN_SLOTS: 'two' })).toMatch(/NF_DRAIN_SLOTS must be an integer/);
+  });
+
   it('reads secret keys as hex or base64, and only 32 bytes', () => {
     const hex = generateSecretKey();
     expect(parseSecretKey(hex).toString('hex')).toBe(hex);

@@ -302,6 +302,43 @@ describe('OSD reweight / drain', () => {
     for (const id of accepted) expect(TERMINAL).toContain((await waitFor(id)).status);
   });
 
+  it('NF_DRAIN_SLOTS sets the limit: with 3, three drains run at once and the fourth is a 409; a 2-slot process counts all three', async () => {
+    // A second API process on the same database and task queue, configured with three slots.
+    const api3 = await startTestApi({ NF_DRAIN_SLOTS: '3', TEMPORAL_TASK_QUEUE: api.config.temporal.taskQueue });
+    try {
+      expect(api3.config.drainSlotsPerCluster).toBe(3);
+      // Four OSDs of one host: one failure domain, so Ceph lets the three drains run together.
+      const c = await cluster({ hosts: 4, osdsPerHost: 4, speed: 3 });
+      const key = api.account.keys.test;
+      const rs = await Promise.all([0, 1, 2, 3].map((id) => api3.request('POST', `/v1/clusters/${c.clusterId}/osds/${id}/reweight`, { key, body: { weight: 0 } })));
+      expect(rs.map((r) => r.status).sort()).toEqual([202, 202, 202, 409]);
+      const accepted = rs.filter((r) => r.status === 202).map((r) => r.body.data.operation_id);
+      const refused = rs.find((r) => r.status === 409)!;
+      expect(refused.body.error.code).toBe('resource_busy');
+      expect(accepted).toContain(refused.body.error.operation_id);
+      expect(refused.body.error.message).toMatch(/all 3 slots/);
+      for (const id of accepted) expect((await waitFor(id, (op) => op.current_step === 'wait_drain' || TERMINAL.includes(op.status))).status).toBe('in_progress');
+      // Slot 0 freed: two drains still hold slots 1 and 2. The default process (2 slots) counts
+      // every held slot, so it refuses although slot 0 is free; the 3-slot process takes it.
+      const slot0 = await api.db.selectFrom('operation_locks').select('operation_id').where('resource_id', '=', `${c.clusterId}/reweight-slot/0`).executeTakeFirstOrThrow();
+      await api.request('POST', `/v1/operations/${slot0.operation_id}/cancel`);
+      expect((await waitFor(slot0.operation_id)).status).toBe('cancelled');
+      const refusedOsd = rs.findIndex((r) => r.status === 409);
+      const other = await reweight(c.clusterId, refusedOsd, { weight: 0 });
+      expect([other.status, other.body.error?.code]).toEqual([409, 'resource_busy']);
+      expect(other.body.error.message).toMatch(/all 2 slots/);
+      const third = await api3.request('POST', `/v1/clusters/${c.clusterId}/osds/${refusedOsd}/reweight`, { key, body: { weight: 0 } });
+      expect(third.status).toBe(202);
+      const running = [...accepted.filter((id) => id !== slot0.operation_id), third.body.data.operation_id];
+      for (const id of running) await api.request('POST', `/v1/operations/${id}/cancel`);
+      for (const id of running) expect((await waitFor(id)).status).toBe('cancelled');
+      const slots = await api.db.selectFrom('operation_locks').selectAll().where('resource_id', 'like', `${c.clusterId}/%`).execute();
+      expect(slots).toEqual([]);
+    } finally {
+      await api3.close();
+    }
+  });
+
   it('drains alongside each other only when Ceph says the drain set is ok to stop', async () => {
     const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 3 });
     const first = await reweight(c.clusterId, 0, { weight: 0 });

@@ -50,7 +50,8 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
           ruleId = rules.find((r) => r.name === spec.name)?.id ?? Math.max(...rules.map((r) => r.id)) + 1;
           if (!rules.some((r) => r.id === ruleId)) rules.push({ id: ruleId, name: spec.name, failure_domain: profile.failure_domain ?? 'host' });
         } else {
-          const rule = spec.crush_rule === null ? rules[0] : rules.find((r) => r.name === spec.crush_rule);
+          // No rule named: osd_pool_default_crush_rule, as Ceph does.
+          const rule = spec.crush_rule === null ? (rules.find((r) => r.id === (s.default_crush_rule ?? 0)) ?? rules[0]) : rules.find((r) => r.name === spec.crush_rule);
           if (!rule) throw fail(`Error ENOENT: specified rule ${spec.crush_rule ?? ''} doesn't exist`);
           ruleId = rule.id;
           size = 3; // osd_pool_default_size

@@ -2,8 +2,10 @@
  * The simulated Ceph's PG placement and backfill (CRUSH weights, drains, safe-to-destroy).
  *
  * Placement is CRUSH-like: every PG of every pool picks `size` distinct failure domains (hosts, or
- * racks/zones/OSDs as the pool's rule says) by straw2 draws weighted by CRUSH weight, then an OSD
- * inside each domain the same way. It is deterministic, so it is derived, never stored. When the
+ * racks/zones/OSDs as the pool's rule or erasure profile says; the implicit pool follows the
+ * default rule) by straw2 draws weighted by CRUSH weight, then an OSD inside each domain the same
+ * way. The acting sets it returns are what health, degraded/inactive PGs and ok-to-stop are
+ * computed from (sandbox-ceph.driver.ts). It is deterministic, so it is derived, never stored. When the
  * weights cannot give a PG `size` domains, its up set holds CRUSH_ITEM_NONE (2147483647), as Ceph's.
  *
  * Backfill: every CRUSH weight change is stored as an epoch (the full weight map, when, and how long
@@ -40,31 +42,47 @@ export interface ReweightState {
   device_weights?: Record<string, number>;
 }
 
-type FailureDomain = 'osd' | 'host' | 'rack' | 'zone';
+export type FailureDomain = 'osd' | 'host' | 'rack' | 'zone';
 
-interface PoolSpec {
+export interface PoolSpec {
   id: number;
   pg_num: number;
   size: number;
+  min_size: number;
   failure_domain: FailureDomain;
 }
 
-/** Pools as placed: the ones the pool ops stored, plus an implicit replicated pool for the rest of pg_num. */
+const domainOf = (v: string | null | undefined): FailureDomain => (v === 'osd' || v === 'rack' || v === 'zone' ? v : 'host');
+
+/** The failure domain of `osd_pool_default_crush_rule` (the rule a pool gets when none is named). */
+export function defaultFailureDomain(state: SandboxCephState): FailureDomain {
+  const id = state.default_crush_rule ?? 0;
+  return domainOf(state.crush_rules?.find((r) => r.id === id)?.failure_domain);
+}
+
+/**
+ * Pools as placed: the ones the pool ops stored, each with its rule's (or erasure profile's)
+ * failure domain, plus an implicit replicated pool for the rest of pg_num, on the default rule.
+ */
 export function poolsOf(state: SandboxCephState): PoolSpec[] {
-  const s = state as SandboxCephState & {
-    pools?: { id: number; type: string; size: number; pg_num: number; crush_rule_id?: number; erasure_profile?: string | null }[];
-    crush_rules?: { id: number; failure_domain: string }[];
-    erasure_profiles?: { name: string; failure_domain: string | null }[];
-  };
-  const domainOf = (v: string | null | undefined): FailureDomain => (v === 'osd' || v === 'rack' || v === 'zone' ? v : 'host');
-  const stored = (s.pools ?? []).map((p) => {
-    const rule = s.crush_rules?.find((r) => r.id === p.crush_rule_id);
-    const profile = p.erasure_profile ? s.erasure_profiles?.find((e) => e.name === p.erasure_profile) : undefined;
-    return { id: p.id, pg_num: p.pg_num, size: p.size, failure_domain: domainOf(profile?.failure_domain ?? rule?.failure_domain) };
+  const stored = (state.pools ?? []).map((p) => {
+    const rule = state.crush_rules?.find((r) => r.id === p.crush_rule_id);
+    const profile = p.erasure_profile ? state.erasure_profiles?.find((e) => e.name === p.erasure_profile) : undefined;
+    return { id: p.id, pg_num: p.pg_num, size: p.size, min_size: p.min_size, failure_domain: domainOf(profile?.failure_domain ?? rule?.failure_domain) };
   });
   const rest = state.pg_num - stored.reduce((n, p) => n + p.pg_num, 0);
   const implicitId = stored.some((p) => p.id === 1) ? Math.max(...stored.map((p) => p.id)) + 1 : 1;
-  return rest > 0 ? [{ id: implicitId, pg_num: rest, size: state.size, failure_domain: 'host' }, ...stored] : stored;
+  return rest > 0
+    ? [{ id: implicitId, pg_num: rest, size: state.size, min_size: state.min_size, failure_domain: defaultFailureDomain(state) }, ...stored]
+    : stored;
+}
+
+/** The CRUSH bucket of a failure domain an OSD of `host` is under (a host without the label is its own bucket, as in CRUSH). */
+export function domainNameOf(state: SandboxCephState, fd: FailureDomain, host: string, osdId: number): string {
+  if (fd === 'osd') return `osd.${osdId}`;
+  if (fd === 'host') return host;
+  const h = state.hosts.find((x) => x.hostname === host);
+  return (fd === 'rack' ? h?.rack : h?.zone) ?? host;
 }
 
 // ---- straw2 --------------------------------------------------------------------------------------
@@ -112,15 +130,13 @@ function straw2<T extends { weight: number }>(items: T[], keyOf: (t: T) => numbe
 
 /** Up sets of every PG (pool by pool, PG by PG) for one weight map. */
 function placeAll(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: number) => number): number[][] {
-  const hosts = new Map(state.hosts.map((h) => [h.hostname, h as { hostname: string; rack?: string | null; zone?: string | null }]));
   const domainsBy = new Map<FailureDomain, Domain[]>();
   const domainsFor = (fd: FailureDomain): Domain[] => {
     let ds = domainsBy.get(fd);
     if (ds) return ds;
     const m = new Map<string, Domain>();
     for (const o of state.osds) {
-      const h = hosts.get(o.host);
-      const name = fd === 'osd' ? `osd.${o.id}` : fd === 'rack' ? (h?.rack ?? o.host) : fd === 'zone' ? (h?.zone ?? o.host) : o.host;
+      const name = domainNameOf(state, fd, o.host, o.id);
       let d = m.get(name);
       if (!d) m.set(name, (d = { key: strHash(name), weight: 0, osds: [] }));
       const w = weightOf(o.id);
@@ -193,6 +209,10 @@ function placementFor(state: SandboxCephState, pools: PoolSpec[], weightOf: (osd
 // ---- Derivation -------------------------------------------------------------------------------------
 
 export interface PgPlacementView {
+  /** Every PG's pool, in PG order (the order of `acting`). */
+  pools: PoolSpec[];
+  /** Where every PG's data is (its acting set; CRUSH_ITEM_NONE where a replica is missing), pool by pool. */
+  acting: number[][];
   /** PGs per OSD id (up ∪ acting). */
   pgsByOsd: Map<number, number>;
   /** PGs backfilling or waiting to (their data is still where it was). */
@@ -219,8 +239,9 @@ export function derivePlacement(state: SandboxCephState, inOsd: (osdId: number) 
   const pgIds: string[] = [];
   for (const p of pools) for (let ps = 0; ps < p.pg_num; ps++) pgIds.push(`${p.id}.${ps.toString(16)}`);
 
-  if (placements.length === 1) return settled(state, placements[0]!);
+  if (placements.length === 1) return settled(state, pools, placements[0]!);
   const pgsByOsd = new Map<number, number>(state.osds.map((o) => [o.id, 0]));
+  const actingSets: number[][] = [];
   const stuckByOsd = new Map<number, string[]>();
   let remapped = 0;
   let stuck = 0;
@@ -234,6 +255,7 @@ export function derivePlacement(state: SandboxCephState, inOsd: (osdId: number) 
       const doneAt = Date.parse(e.at) + e.backfill_ms * unit(i, k, 0xbacf111);
       if (now >= doneAt) acting = target;
     }
+    actingSets.push(acting);
     const up = placements[last]![i]!;
     const holders = new Set([...up, ...acting].filter((x) => x !== CRUSH_ITEM_NONE));
     for (const o of holders) pgsByOsd.set(o, (pgsByOsd.get(o) ?? 0) + 1);
@@ -247,20 +269,20 @@ export function derivePlacement(state: SandboxCephState, inOsd: (osdId: number) 
       }
     } else remapped += 1;
   }
-  return { pgsByOsd, remapped, stuck, stuckByOsd };
+  return { pools, acting: actingSets, pgsByOsd, remapped, stuck, stuckByOsd };
 }
 
 const settledCache = new WeakMap<number[][], PgPlacementView>();
 
 /** No weight change in flight: every PG is where CRUSH wants it (or stuck); memoised per placement. */
-function settled(state: SandboxCephState, up: number[][]): PgPlacementView {
+function settled(state: SandboxCephState, pools: PoolSpec[], up: number[][]): PgPlacementView {
   const hit = settledCache.get(up);
   if (hit && state.osds.every((o) => hit.pgsByOsd.has(o.id))) return hit;
   const pgsByOsd = new Map<number, number>(state.osds.map((o) => [o.id, 0]));
   for (const set of up) for (const o of set) if (o !== CRUSH_ITEM_NONE) pgsByOsd.set(o, (pgsByOsd.get(o) ?? 0) + 1);
   // Without an earlier placement there is nowhere else the data could be: short PGs are undersized,
   // not remapped, so nothing is stuck in the drain sense.
-  const view: PgPlacementView = { pgsByOsd, remapped: 0, stuck: 0, stuckByOsd: new Map() };
+  const view: PgPlacementView = { pools, acting: up, pgsByOsd, remapped: 0, stuck: 0, stuckByOsd: new Map() };
   settledCache.set(up, view);
   return view;
 }

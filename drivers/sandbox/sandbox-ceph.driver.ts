@@ -7,9 +7,10 @@
  * So a host that is powered off takes its OSDs down, and they come back once it has booted, with
  * no timers and nothing lost when a worker restarts.
  *
- * The model is host-level, like the CRUSH rule NodeFoundry creates (failure domain = host): a PG has
- * `size` replicas on distinct hosts; it is degraded while any of its hosts has an OSD down, inactive
- * when more than size - min_size of its hosts do, and recovering for a while after they come back.
+ * PGs are placed CRUSH-like (sandbox-ceph-reweight.ts): each pool's PGs have `size` replicas in
+ * distinct failure domains of the pool's rule (hosts, racks or zones). A PG is degraded while an OSD
+ * of its acting set is down, inactive when fewer than its pool's min_size of them are up, and
+ * recovering for a while after they come back; ok-to-stop asks the same of the OSDs to stop.
  */
 import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
@@ -17,7 +18,7 @@ import { json } from '../../db/database';
 import { FAILURE } from '../../workflows/contracts';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
 import { createSandboxPoolOps } from './sandbox-ceph-pools';
-import { createSandboxReweightOps, derivePlacement, type PgPlacementView } from './sandbox-ceph-reweight';
+import { createSandboxReweightOps, CRUSH_ITEM_NONE, derivePlacement, domainNameOf, type PgPlacementView } from './sandbox-ceph-reweight';
 import { createSandboxUpgradeOps, type SandboxUpgradeState } from './sandbox-ceph-upgrade';
 import {
   DriverError,
@@ -28,6 +29,7 @@ import {
   type CephOsd,
   type CephStatus,
   type CephTarget,
+  type CrushFailureDomain,
   type OkToStop,
 } from '../types';
 import {
@@ -98,14 +100,22 @@ export interface SandboxCephState {
   pools?: SandboxCephPool[];
   crush_rules?: { id: number; name: string; failure_domain: string }[];
   erasure_profiles?: { name: string; k: number; m: number; failure_domain: string | null }[];
+  /** `osd_pool_default_crush_rule`: the rule of pools created without one (and of the implicit pool); absent = rule 0. */
+  default_crush_rule?: number;
 }
 
 export interface CreateSandboxCephInput {
   accountId: string;
   clusterId: string;
   /** In order: OSD ids are assigned host by host, device by device, from 0; mons go on the first hosts. */
-  hosts: { hostname: string; ipmiAddress: string; osdDevices: string[] }[];
+  hosts: { hostname: string; ipmiAddress: string; osdDevices: string[]; rack?: string | null; zone?: string | null }[];
   replication: number;
+  /**
+   * Failure domain of the cluster's rule (default host): with rack or zone, the hosts sit under
+   * their rack/zone buckets, a rule `nf-replicated-<domain>` is made the default rule, and every PG
+   * places its replicas in distinct racks/zones. Every host needs the label.
+   */
+  failureDomain?: CrushFailureDomain;
   minSize: number;
   cephVersion: string;
 }
@@ -132,6 +142,13 @@ export async function createSandboxCephCluster(
   }
   const names = input.hosts.map((h) => h.hostname);
   if (new Set(names).size !== names.length) throw new SandboxInputError('host names must be distinct');
+  const fd = input.failureDomain ?? 'host';
+  if (fd !== 'host') {
+    const unlabelled = input.hosts.filter((h) => !h[fd]);
+    if (unlabelled.length) throw new SandboxInputError(`failure domain ${fd}: ${unlabelled.map((h) => h.hostname).join(', ')} without a ${fd}`);
+    const domains = new Set(input.hosts.map((h) => h[fd])).size;
+    if (domains < size) throw new SandboxInputError(`replication ${size} needs at least ${size} ${fd}s, got ${domains}`);
+  }
 
   const existing = await getSandboxCephState(db, input.clusterId);
   if (existing) return sameAccount(existing, input.accountId);
@@ -169,12 +186,25 @@ export async function createSandboxCephCluster(
     pg_num: 2 ** Math.max(0, Math.round(Math.log2((osds.length * 100) / size))),
     recovery_delay_ms: Math.round(NOMINAL_RECOVERY_DELAY_MS * speed),
     down_out_interval_ms: Math.round(NOMINAL_DOWN_OUT_INTERVAL_MS * speed),
-    hosts: input.hosts.map((h) => ({ hostname: h.hostname, ipmi_address: h.ipmiAddress })),
+    hosts: input.hosts.map((h) => ({
+      hostname: h.hostname,
+      ipmi_address: h.ipmiAddress,
+      ...(h.rack || h.zone ? { rack: h.rack ?? null, zone: h.zone ?? null } : {}),
+    })),
     mons: names.slice(0, names.length >= 5 ? 5 : 3),
     mgrs: names.slice(0, 2),
     osds,
     noout_hosts: [],
     created_at: new Date(clockOf(clock)()).toISOString(),
+    ...(fd === 'host'
+      ? {}
+      : {
+          crush_rules: [
+            { id: 0, name: 'replicated_rule', failure_domain: 'host' },
+            { id: 1, name: `nf-replicated-${fd}`, failure_domain: fd },
+          ],
+          default_crush_rule: 1,
+        }),
   };
   await db
     .insertInto('sandbox_ceph')
@@ -315,12 +345,7 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
       for (const id of osdIds) {
         if (!v.state.osds.some((o) => o.id === id)) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${id} does not exist`, false);
       }
-      const downHosts = new Set(v.osds.filter((o) => !o.up).map((o) => o.osd.host));
-      for (const o of v.state.osds) if (osdIds.includes(o.id)) downHosts.add(o.host);
-      const tolerated = v.state.size - v.state.min_size;
-      if (downHosts.size <= tolerated) return { ok: true, reason: null };
-      const offline = Math.max(1, Math.round(v.state.pg_num * inactiveFraction(v.domains, downHosts.size, v.state.size, v.state.min_size)));
-      return { ok: false, reason: `unsafe to stop osd(s) at this time (${offline} PGs are or would become offline)` };
+      return okToStopOf(v, osdIds);
     },
 
     async setGroupNoout(host: string): Promise<void> {
@@ -451,8 +476,7 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
 
   const dataHosts = new Set(osds.filter((o) => weightOf(o) > 0).map((o) => o.osd.host));
   const domains = dataHosts.size;
-  const downHosts = new Set(osds.filter((o) => !o.up && dataHosts.has(o.osd.host)).map((o) => o.osd.host));
-  const pgStates = pgStatesOf(state, osds, domains, downHosts.size, now, placement);
+  const pgStates = pgStatesOf(state, osds, domains, now, placement);
 
   return {
     state,
@@ -465,69 +489,103 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
   };
 }
 
-function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, down: number, now: number, placement: PgPlacementView) {
+function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, now: number, placement: PgPlacementView) {
   const n = state.pg_num;
-  const size = Math.min(state.size, domains);
   const counts = new Map<string, number>();
   const add = (s: string, c: number) => {
     if (c > 0) counts.set(s, (counts.get(s) ?? 0) + c);
   };
+  const result = () => [...counts].map(([state, count]) => ({ state, count }));
   if (domains === 0) {
     // Every OSD out: nothing serves any PG.
     add('stale+undersized+degraded+peered', n);
-  } else if (down > 0) {
-    const inactive = Math.min(n, atLeastOne(n * inactiveFraction(domains, down, state.size, state.min_size)));
-    const touched = Math.min(n, atLeastOne(n * (1 - choose(domains - down, size) / choose(domains, size))));
-    add('undersized+degraded+peered', inactive);
-    add('active+undersized+degraded', Math.max(0, touched - inactive));
-    add('active+clean', n - Math.max(touched, inactive));
-  } else {
-    // After OSDs come back, their PGs recover for recovery_delay_ms, shrinking linearly. OSDs that
-    // were already up when the cluster was created hold freshly created, clean PGs.
-    const delay = state.recovery_delay_ms;
-    const created = Date.parse(state.created_at);
-    const recent = osds.filter((o) => o.upSince !== null && o.upSince > created && now - o.upSince < delay);
-    let recovering = 0;
-    if (recent.length > 0) {
-      const hosts = new Set(recent.map((o) => o.osd.host)).size;
-      const remaining = Math.max(...recent.map((o) => (o.upSince! + delay - now) / delay));
-      const touched = n * (1 - choose(domains - hosts, size) / choose(domains, size));
-      recovering = Math.min(n, Math.ceil(touched * remaining));
-    }
-    add('active+recovering+degraded', recovering);
-    // Misplaced PGs after a CRUSH weight change: a few backfill at a time (osd_max_backfills), the
-    // rest wait; those CRUSH cannot place stay served where they are, remapped for good.
-    const left = n - recovering;
-    const stuck = Math.min(left, placement.stuck);
-    const moving = Math.min(left - stuck, placement.remapped);
-    const backfilling = Math.min(moving, Math.max(1, osds.length));
-    add('active+remapped+backfilling', backfilling);
-    add('active+remapped+backfill_wait', moving - backfilling);
-    add('active+clean+remapped', stuck);
-    add('active+clean', left - stuck - moving);
+    return result();
   }
-  return [...counts].map(([state, count]) => ({ state, count }));
+  const down = new Set(osds.filter((o) => !o.up).map((o) => o.osd.id));
+  if (down.size > 0) {
+    // PG by PG, from where its data is: inactive below its pool's min_size, degraded with any copy down.
+    const { inactive, degraded } = countDown(placement, down);
+    if (inactive + degraded > 0) {
+      add('undersized+degraded+peered', inactive);
+      add('active+undersized+degraded', degraded);
+      add('active+clean', n - inactive - degraded);
+      return result();
+    }
+  }
+  // After OSDs come back, the PGs they hold recover for recovery_delay_ms, shrinking linearly. OSDs
+  // that were already up when the cluster was created hold freshly created, clean PGs.
+  const delay = state.recovery_delay_ms;
+  const created = Date.parse(state.created_at);
+  const recent = osds.filter((o) => o.upSince !== null && o.upSince > created && now - o.upSince < delay);
+  let recovering = 0;
+  if (recent.length > 0) {
+    const ids = new Set(recent.map((o) => o.osd.id));
+    const remaining = Math.max(...recent.map((o) => (o.upSince! + delay - now) / delay));
+    let touched = 0;
+    for (const set of placement.acting) if (set.some((o) => ids.has(o))) touched += 1;
+    recovering = Math.min(n, Math.ceil(touched * remaining));
+  }
+  add('active+recovering+degraded', recovering);
+  // Misplaced PGs after a CRUSH weight change: a few backfill at a time (osd_max_backfills), the
+  // rest wait; those CRUSH cannot place stay served where they are, remapped for good.
+  const left = n - recovering;
+  const stuck = Math.min(left, placement.stuck);
+  const moving = Math.min(left - stuck, placement.remapped);
+  const backfilling = Math.min(moving, Math.max(1, osds.length));
+  add('active+remapped+backfilling', backfilling);
+  add('active+remapped+backfill_wait', moving - backfilling);
+  add('active+clean+remapped', stuck);
+  add('active+clean', left - stuck - moving);
+  return result();
 }
 
-/** Fraction of PGs (size replicas on distinct hosts out of `domains`) with more than size − min_size replicas on `down` hosts. */
-function inactiveFraction(domains: number, down: number, size: number, minSize: number): number {
-  const s = Math.min(size, domains);
-  const k = s - minSize + 1;
-  if (k <= 0) return 1;
-  let p = 0;
-  for (let j = Math.max(k, 0); j <= s; j++) p += (choose(down, j) * choose(domains - down, s - j)) / choose(domains, s);
-  return Math.min(1, p);
+/** PGs with fewer than their pool's min_size copies outside `down` (inactive), and with some copy in it (degraded). */
+function countDown(placement: PgPlacementView, down: ReadonlySet<number>): { inactive: number; degraded: number } {
+  let inactive = 0;
+  let degraded = 0;
+  let i = 0;
+  for (const pool of placement.pools) {
+    for (let ps = 0; ps < pool.pg_num; ps++, i++) {
+      let live = 0;
+      let lost = 0;
+      for (const o of placement.acting[i]!) {
+        if (o === CRUSH_ITEM_NONE) continue;
+        if (down.has(o)) lost += 1;
+        else live += 1;
+      }
+      if (lost === 0) continue;
+      if (live < pool.min_size) inactive += 1;
+      else degraded += 1;
+    }
+  }
+  return { inactive, degraded };
 }
 
-function atLeastOne(x: number): number {
-  return x > 0 ? Math.max(1, Math.round(x)) : 0;
-}
-
-function choose(n: number, k: number): number {
-  if (k < 0 || n < 0 || k > n) return 0;
-  let r = 1;
-  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
-  return r;
+/**
+ * `ceph osd ok-to-stop`: no when stopping these OSDs (with those already down) would leave a PG
+ * below its pool's min_size, counted PG by PG from the acting sets as Ceph's mgr does. The sandbox
+ * is stricter than Ceph in one way: it also says no when the down OSDs holding data would span more
+ * failure domains of a pool's rule than its size − min_size, even where no PG happens to have that
+ * many copies there, so that the answer (and an upgrade's batches) never depends on how PGs hashed.
+ */
+export function okToStopOf(v: ClusterView, osdIds: number[]): OkToStop {
+  const stopping = new Set(osdIds);
+  const down = new Set(v.osds.filter((o) => !o.up).map((o) => o.osd.id));
+  for (const id of stopping) down.add(id);
+  const { inactive } = countDown(v.placement, down);
+  if (inactive > 0) return { ok: false, reason: `unsafe to stop osd(s) at this time (${inactive} PGs are or would become offline)` };
+  // A down OSD that holds no data (out, or at CRUSH weight 0 and drained) costs no failure domain.
+  const holding = v.osds.filter((o) => down.has(o.osd.id) && (o.pgs > 0 || (stopping.has(o.osd.id) && o.in && o.osd.crush_weight > 0)));
+  for (const pool of v.placement.pools) {
+    const spanned = new Set(holding.map((o) => domainNameOf(v.state, pool.failure_domain, o.osd.host, o.osd.id)));
+    if (spanned.size > pool.size - pool.min_size) {
+      return {
+        ok: false,
+        reason: `unsafe to stop osd(s) at this time (they span ${spanned.size} ${pool.failure_domain}s; pool ${pool.id} keeps ${pool.size} copies in distinct ${pool.failure_domain}s and needs ${pool.min_size})`,
+      };
+    }
+  }
+  return { ok: true, reason: null };
 }
 
 export function statusOf(v: ClusterView): CephStatus {

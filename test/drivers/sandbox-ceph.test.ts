@@ -8,6 +8,7 @@ import {
   SandboxInputError,
   setMachineFaults,
 } from '../../drivers/sandbox';
+import { derivePlacement } from '../../drivers/sandbox/sandbox-ceph-reweight';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { createTestAccount, testDb } from '../helpers/db';
@@ -22,8 +23,11 @@ afterAll(async () => {
   await db.destroy();
 });
 
-/** A 4-host cluster, 2 OSDs per host, size 3 / min_size 2, at speed 1 on a hand-moved clock. */
-async function cluster(options: { hosts?: number; speed?: number } = {}) {
+/**
+ * A 4-host cluster, 2 OSDs per host, size 3 / min_size 2, at speed 1 on a hand-moved clock.
+ * `racks` labels host i with racks[i] (and the failure domain becomes rack).
+ */
+async function cluster(options: { hosts?: number; speed?: number; racks?: string[] } = {}) {
   const accountId = await createTestAccount(db);
   const clock = manualClock();
   const speed = options.speed ?? 1;
@@ -39,10 +43,12 @@ async function cluster(options: { hosts?: number; speed?: number } = {}) {
         hostname: m.input.hostname,
         ipmiAddress: m.input.ipmiAddress,
         osdDevices: m.machine.drives.slice(0, 2).map((d) => d.device),
+        rack: options.racks?.[machines.indexOf(m)] ?? null,
       })),
       replication: 3,
       minSize: 2,
       cephVersion: 'reef',
+      ...(options.racks ? { failureDomain: 'rack' as const } : {}),
     },
     speed,
     clock,
@@ -133,6 +139,85 @@ describe('sandbox Ceph: ok-to-stop', () => {
     // The host that is already down may be "stopped" again: nothing more goes down.
     expect((await c.ceph.okToStop(c.osdsOf(3))).ok).toBe(true);
     await expect(c.ceph.okToStop([99])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('osd.99') });
+  });
+});
+
+describe('sandbox Ceph: placement by failure domain', () => {
+  const racks = ['r1', 'r1', 'r2', 'r2', 'r3', 'r3'];
+  const pgStates = async (ceph: CephDriver) => Object.fromEntries((await ceph.pgPlacement([])).states.map((p) => [p.state, p.count]));
+
+  it('rack failure domain: every PG has its 3 copies in 3 distinct racks (host failure domain: only distinct hosts)', async () => {
+    const c = await cluster({ hosts: 6, racks });
+    const state = (await getSandboxCephState(db, c.clusterId))!;
+    expect(state.crush_rules).toContainEqual({ id: 1, name: 'nf-replicated-rack', failure_domain: 'rack' });
+    const rackOf = (osd: number) => state.hosts.find((h) => h.hostname === state.osds.find((o) => o.id === osd)!.host)!.rack;
+    const { acting } = derivePlacement(state, () => true, c.clock.now());
+    expect(acting).toHaveLength(state.pg_num);
+    for (const set of acting) expect(new Set(set.map(rackOf)).size).toBe(3);
+
+    // The same six hosts with the host failure domain: some PG has two copies in one rack.
+    const h = await cluster({ hosts: 6 });
+    const hs = (await getSandboxCephState(db, h.clusterId))!;
+    const rackOfHost = (osd: number) => racks[h.machines.findIndex((m) => m.input.hostname === hs.osds.find((o) => o.id === osd)!.host)];
+    const hostActing = derivePlacement(hs, () => true, h.clock.now()).acting;
+    for (const set of hostActing) expect(new Set(set.map((o) => hs.osds.find((x) => x.id === o)!.host)).size).toBe(3);
+    expect(hostActing.some((set) => new Set(set.map(rackOfHost)).size < 3)).toBe(true);
+  });
+
+  it('stopping both hosts of one rack keeps every PG active (degraded); ok-to-stop says yes for one rack, no for hosts in two racks', async () => {
+    const c = await cluster({ hosts: 6, racks });
+    const rack1 = [...c.osdsOf(0), ...c.osdsOf(1)];
+    expect(await c.ceph.okToStop(rack1)).toEqual({ ok: true, reason: null });
+    const tworacks = await c.ceph.okToStop([...c.osdsOf(0), ...c.osdsOf(2)]);
+    expect(tworacks.ok).toBe(false);
+    expect(tworacks.reason).toMatch(/^unsafe to stop osd\(s\) at this time \(\d+ PGs are or would become offline\)$/);
+    // One OSD in each of two racks: no PG needs to have both, but two racks would be down (pool tolerates 1).
+    expect((await c.ceph.okToStop([c.osdsOf(0)[0]!, c.osdsOf(2)[0]!])).ok).toBe(false);
+
+    // Rack r3 goes dark (hosts 4 and 5: no mon, not the admin node).
+    const rack3 = [...c.osdsOf(4), ...c.osdsOf(5)];
+    expect(await c.ceph.okToStop(rack3)).toEqual({ ok: true, reason: null });
+    for (const i of [4, 5]) {
+      await c.ceph.setGroupNoout(c.host(i));
+      await c.drivers.power.off(c.machines[i]!.bmc);
+    }
+    const states = await pgStates(c.ceph);
+    const total = (await c.ceph.status()).pgs_total;
+    // Every PG had one copy in r3: all degraded, none inactive (peered).
+    expect(states).toEqual({ 'active+undersized+degraded': total });
+    // With r3 down, one host of r2 more is not ok; r3's own OSDs may be "stopped" again.
+    expect((await c.ceph.okToStop(c.osdsOf(2))).ok).toBe(false);
+    expect((await c.ceph.okToStop(rack3)).ok).toBe(true);
+  });
+
+  it('host failure domain on the same hosts: stopping the two hosts of rack r3 makes PGs inactive, and ok-to-stop says no', async () => {
+    const c = await cluster({ hosts: 6 });
+    expect((await c.ceph.okToStop([...c.osdsOf(4), ...c.osdsOf(5)])).ok).toBe(false);
+    for (const i of [4, 5]) {
+      await c.ceph.setGroupNoout(c.host(i));
+      await c.drivers.power.off(c.machines[i]!.bmc);
+    }
+    const states = await pgStates(c.ceph);
+    expect(states['undersized+degraded+peered']).toBeGreaterThan(0);
+    expect(states['active+undersized+degraded']).toBeGreaterThan(0);
+  });
+
+  it('a pool keeps its own rule: a host-rule pool on a rack cluster is not rack-safe', async () => {
+    const c = await cluster({ hosts: 6, racks });
+    await c.ceph.createPool({ name: 'by-host', type: 'replicated', pg_num: 64, crush_rule: 'replicated_rule', erasure_profile: null });
+    // Pools created without a rule get the default (rack) rule.
+    await c.ceph.createPool({ name: 'by-default', type: 'replicated', pg_num: 32, crush_rule: null, erasure_profile: null });
+    const pools = await c.ceph.pools();
+    expect(pools.find((p) => p.name === 'by-default')!.crush_rule_id).toBe(1);
+    expect(pools.find((p) => p.name === 'by-host')!.crush_rule_id).toBe(0);
+    const okRack = await c.ceph.okToStop([...c.osdsOf(0), ...c.osdsOf(1)]);
+    expect(okRack.ok).toBe(false);
+    expect(okRack.reason).toMatch(/PGs are or would become offline|span 2 hosts/);
+  });
+
+  it('refuses a rack failure domain with unlabelled hosts or fewer racks than the replication', async () => {
+    await expect(cluster({ hosts: 3, racks: ['r1', 'r2'] })).rejects.toThrow(/without a rack/);
+    await expect(cluster({ hosts: 4, racks: ['r1', 'r1', 'r2', 'r2'] })).rejects.toThrow(/needs at least 3 racks, got 2/);
   });
 });
 

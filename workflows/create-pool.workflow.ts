@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { PoolOperationInput } from './contracts';
@@ -15,11 +15,14 @@ const undo = proxyActivities<Activities>(compensation);
  * Creates a pool (SPEC §3): validated against the cluster's failure domains, then the erasure
  * profile (erasure pools), the pool, size/min_size (replicated), the application, the autoscale
  * mode, each read back; the pool's PGs must become active+clean. The pools row goes creating →
- * active, or error with the reason (a DELETE removes what was made).
+ * active, or error with the reason (a DELETE removes what was made). A cancel before the pool was
+ * sent to Ceph removes the row: nothing was made, and the name is free again.
  */
 export async function createPoolWorkflow(input: PoolOperationInput): Promise<Record<string, unknown>> {
   const op = new OperationTracker(CREATE_POOL_STEPS);
   const { clusterId, poolId } = input;
+  // Set before `osd pool create` is sent (a lost reply may still have made the pool).
+  let poolSent = false;
 
   return runOperation(input.operationId, op, {
     run: async () => {
@@ -50,11 +53,12 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
         );
       } else op.skip('create_profile', 'replicated pool');
 
-      const created = await op.step('create_pool', () =>
-        hw.createCephPool.executeWithOptions({ summary: `ceph osd pool create ${pool.name}` }, [
+      const created = await op.step('create_pool', () => {
+        poolSent = true;
+        return hw.createCephPool.executeWithOptions({ summary: `ceph osd pool create ${pool.name}` }, [
           { clusterId, name: pool.name, type: pool.type, pgNum: spec.pgNum, crushRule: spec.crushRule, cephProfile: spec.cephProfile, failureDomain },
-        ]),
-      );
+        ]);
+      });
       op.log(`pool ${pool.name} is Ceph pool ${created.pool_id}`);
 
       if (pool.type === 'replicated') {
@@ -93,12 +97,19 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
       return { pool_id: poolId, name: pool.name, type: pool.type, size: got.size, min_size: got.min_size, pg_num: got.pg_num, erasure_profile: got.erasure_profile, applications: got.applications };
     },
 
-    compensate: (o, why) =>
-      undoAll(
+    compensate: (o, why) => {
+      // Added after the first histories were recorded: patched() keeps those replaying unchanged.
+      const withdrawn = why.code === 'cancelled' && !poolSent && patched('pool-create-cancel-removes-unmade-row');
+      return undoAll(
         [
           {
+            what: 'pool row removed (cancelled before anything was made in Ceph)',
+            when: withdrawn,
+            run: () => undo.deletePoolRow.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]),
+          },
+          {
             what: 'pool marked error',
-            when: true,
+            when: !withdrawn,
             run: () =>
               undo.setPoolRow.executeWithOptions({ summary: 'pool error' }, [
                 { poolId, status: 'error', reason: `creation ${why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`}; delete the pool to remove what was made` },
@@ -106,6 +117,7 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
           },
         ],
         o,
-      ),
+      );
+    },
   });
 }

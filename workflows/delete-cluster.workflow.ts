@@ -1,8 +1,8 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { DeleteClusterInput } from './contracts';
-import { OperationTracker } from './operation-tracker';
+import { describeFailure, OperationTracker } from './operation-tracker';
 import { DELETE_CLUSTER_STEPS, deleteClusterPlan, type DeleteClusterFacts } from './plans/delete-cluster.plan';
 import { runOperation, undoAll } from './run-operation';
 
@@ -79,9 +79,20 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
     },
 
     compensate: async (o, why) => {
+      const problems: string[] = [];
+      // A cancel that lands before the preflight read the cluster: the API already marked it
+      // DELETING, so read its previous status now and put it back. Added after the first histories
+      // were recorded: patched() keeps those replaying unchanged.
+      if (facts === null && patched('delete-cluster-restores-before-preflight')) {
+        try {
+          facts = await undo.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
+        } catch (err) {
+          problems.push(`reading the cluster failed: ${describeFailure(err).message}`);
+        }
+      }
       const before = (facts as DeleteClusterFacts | null)?.status ?? 'ERROR';
       const what = why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`;
-      return undoAll(
+      const undone = await undoAll(
         [
           {
             what: destroying ? 'cluster ERROR (partly deleted)' : `cluster back to ${before}`,
@@ -96,6 +107,7 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
         ],
         o,
       );
+      return [...problems, ...undone];
     },
   });
 }

@@ -143,3 +143,13 @@ export async function powerOff(db: Db, accountId: string, ipmiAddress: string): 
     .where('ipmi_address', '=', ipmiAddress)
     .execute();
 }
+
+/** Switches a sandbox machine back on (it boots at once at speed 0), as if someone pressed the button. */
+export async function powerOn(db: Db, accountId: string, ipmiAddress: string): Promise<void> {
+  await db
+    .updateTable('sandbox_machines')
+    .set({ power_state: 'on', power_changed_at: new Date(), pending_power: null, pending_power_at: null })
+    .where('account_id', '=', accountId)
+    .where('ipmi_address', '=', ipmiAddress)
+    .execute();
+}

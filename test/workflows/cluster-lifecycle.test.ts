@@ -316,3 +316,73 @@ describe('delete cluster', () => {
     expect((await deleteCluster(c.body.data.id)).status).toBe('completed');
   });
 });
+
+/**
+ * Cancelling a cluster deletion, through the API. Before `stop_ceph` nothing was removed: the
+ * cluster must come back as it was (status, nodes, Ceph), usable by the next operation.
+ */
+describe('delete cluster: cancel', () => {
+  async function healthyCluster(name: string) {
+    const ns = await nodes(3);
+    const c = await h.api('POST', '/v1/clusters', { name, node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
+    return { id: c.body.data.id as string, ns };
+  }
+
+  /** The cluster is as before the delete: HEALTH_OK, members active, Ceph intact, and it takes a new operation. */
+  async function usableAgain(id: string, ns: any[], reason: RegExp) {
+    const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
+    expect(cluster).toMatchObject({ status: 'HEALTH_OK', current_operation_id: null });
+    expect(cluster.status_reason).toMatch(reason);
+    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'active', cluster_id: id, current_operation_id: null });
+    const state = (await getSandboxCephState(h.db, id))!;
+    expect(state).not.toBeNull();
+    expect(state.noout_hosts).toEqual([]);
+    expect(state.osds.every((o) => o.stopped_at === null)).toBe(true);
+    expect(state.mons).toHaveLength(3);
+    // The next operation on the cluster is accepted (no lock left) and works.
+    const pool = await h.api('POST', `/v1/clusters/${id}/pools`, { name: 'after-cancel', type: 'replicated' });
+    expect(pool.status).toBe(202);
+    expect((await h.waitForOperation(pool.body.data.operation_id)).status).toBe('completed');
+  }
+
+  it('cancelled right after the 202 (before the preflight read anything): the cluster is back to HEALTH_OK, not stuck DELETING', async () => {
+    const { id, ns } = await healthyCluster('cancel-del-early');
+    const r = await h.api('DELETE', `/v1/clusters/${id}`, undefined, { 'x-confirm-delete': 'true' });
+    expect(r.status).toBe(202);
+    expect(r.body.data.status).toBe('DELETING');
+    expect((await h.api('POST', `/v1/operations/${r.body.data.operation_id}/cancel`)).status).toBe(202);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('cancelled');
+    // The cancel landed before the preflight had read the cluster (its previous status).
+    expect(op.steps.find((s: any) => s.name === 'preflight').status).not.toBe('completed');
+    expect(op.steps.find((s: any) => s.name === 'stop_ceph').status).toBe('cancelled');
+    expect(await locksOf(op.id)).toEqual([]);
+    await h.recordHistory(op.temporal.workflow_id, 'deleteClusterWorkflow--cancelled-at-start');
+    await usableAgain(id, ns, /^deletion cancelled; nothing was removed/);
+    expect((await deleteCluster(id)).status).toBe('completed');
+  });
+
+  it('cancelled while power_on retries a BMC that does not answer (fault set through the sandbox API): nothing removed, cluster usable', async () => {
+    const { id, ns } = await healthyCluster('cancel-del-bmc');
+    const fault = await h.api('PUT', `/v1/sandbox/machines/${ns[1].id}/faults`, { faults: { bmc_unreachable: true } });
+    expect([fault.status, fault.body.data.faults]).toEqual([200, ['bmc_unreachable']]);
+    const r = await h.api('DELETE', `/v1/clusters/${id}`, undefined, { 'x-confirm-delete': 'true' });
+    const opId = r.body.data.operation_id;
+    await h.waitForOperation(opId, (o) => o.current_step === 'power_on');
+    // Still retrying: the cluster is DELETING, its nodes locked.
+    expect((await h.api('GET', `/v1/clusters/${id}`)).body.data.status).toBe('DELETING');
+    expect((await h.api('POST', `/v1/clusters/${id}/pools`, { name: 'too-soon', type: 'replicated' })).status).toBe(409);
+    expect((await h.api('POST', `/v1/operations/${opId}/cancel`)).status).toBe(202);
+    const op = await h.waitForOperation(opId);
+    expect(op.status).toBe('cancelled');
+    expect(op.steps.find((s: any) => s.name === 'power_on').status).toBe('cancelled');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: cluster back to HEALTH_OK/);
+    expect(await locksOf(op.id)).toEqual([]);
+    await h.recordHistory(op.temporal.workflow_id, 'deleteClusterWorkflow--cancelled-in-power-on');
+    expect((await h.api('PUT', `/v1/sandbox/machines/${ns[1].id}/faults`, { faults: {} })).status).toBe(200);
+    await usableAgain(id, ns, /^deletion cancelled; nothing was removed/);
+    expect((await deleteCluster(id)).status).toBe('completed');
+    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
+  });
+});

@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getSandboxCephState } from '../../drivers/sandbox';
-import { startHarness, type Harness } from './cluster-harness';
+import { powerOff, powerOn, startHarness, type Harness } from './cluster-harness';
 
 /** Pools through the HTTP API with a sandbox key and a real worker, on a cluster made by the API. */
 let h: Harness;
 let clusterId: string;
+let members: any[];
 
 beforeAll(async () => {
   h = await startHarness({ NF_WAIT_CEPH_MS: '4000' });
   const ns = [];
   for (let i = 0; i < 3; i++) ns.push(await h.registerNode());
+  members = ns;
   const c = await h.api('POST', '/v1/clusters', { name: 'pools', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
   expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
   clusterId = c.body.data.id;
@@ -124,5 +126,169 @@ describe('pools', () => {
     expect(row.status).toBe('error');
     expect(row.status_reason).toMatch(/did not create/);
     expect((await cephPool('legacy'))!.type).toBe('erasure');
+  });
+});
+
+/**
+ * Cancelling pool operations at several points, through the API. A step is held by taking a
+ * machine dark (the harness's power switch): the admin node (every Ceph command fails with
+ * ssh_unreachable and is retried, so the step waits) or another member (its OSDs go down, so the
+ * wait for PGs active+clean waits).
+ */
+describe('pools: cancel', () => {
+  const locksOf = (operationId: string) => h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
+  const rowOf = async (name: string) => (await h.api('GET', `/v1/clusters/${clusterId}/pools?per_page=100`)).body.data.find((p: any) => p.name === name);
+  const cancel = async (id: string) => expect((await h.api('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
+  const stepOf = (op: any, name: string) => op.steps.find((s: any) => s.name === name).status;
+  /** Nothing left behind: no noout flag in the simulated Ceph, no operation named on the cluster. */
+  async function cephSettled() {
+    const s = (await getSandboxCephState(h.db, clusterId))!;
+    expect(s.noout_hosts).toEqual([]);
+    const st = await h.api('GET', `/v1/clusters/${clusterId}`);
+    expect(st.body.data.current_operation_id).toBeNull();
+  }
+  async function createAndFinish(name: string) {
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name, type: 'replicated' });
+    expect(r.status).toBe(202);
+    expect((await h.waitForOperation(r.body.data.operation_id)).status).toBe('completed');
+  }
+  async function deleteAndFinish(name: string) {
+    const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/${name}`, undefined, { 'x-confirm-delete': 'true' });
+    expect(r.status).toBe(202);
+    expect((await h.waitForOperation(r.body.data.operation_id)).status).toBe('completed');
+  }
+
+  it('create cancelled right after the 202: nothing made, the row removed (name free), nothing locked; the same request then succeeds', async () => {
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'withdrawn', type: 'replicated' });
+    expect(r.status).toBe(202);
+    await cancel(r.body.data.operation_id);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('cancelled');
+    expect(stepOf(op, 'create_pool')).toBe('cancelled');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: pool row removed/);
+    expect(await rowOf('withdrawn')).toBeUndefined();
+    expect(await cephPool('withdrawn')).toBeUndefined();
+    expect(await locksOf(op.id)).toEqual([]);
+    await cephSettled();
+    await h.recordHistory(op.temporal.workflow_id, 'createPoolWorkflow--cancelled-before-create');
+    // The name is free and the cluster takes the next operation.
+    await createAndFinish('withdrawn');
+    expect((await rowOf('withdrawn')).status).toBe('active');
+    await deleteAndFinish('withdrawn');
+  });
+
+  it('create cancelled while create_pool is retried (admin node dark): row error saying to delete it, no pool in Ceph; DELETE clears it once the node is back', async () => {
+    await powerOff(h.db, h.accountId, members[0].ipmi_address);
+    try {
+      const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'held-create', type: 'replicated' });
+      expect(r.status).toBe(202);
+      const id = r.body.data.operation_id;
+      await h.waitForOperation(id, (o) => o.current_step === 'create_pool');
+      await cancel(id);
+      const op = await h.waitForOperation(id);
+      expect(op.status).toBe('cancelled');
+      expect(stepOf(op, 'create_pool')).toBe('cancelled');
+      expect(stepOf(op, 'verify')).toBe('cancelled');
+      // `osd pool create` may have been sent: the row stays, in error, and says what to do.
+      const row = await rowOf('held-create');
+      expect(row.status).toBe('error');
+      expect(row.status_reason).toMatch(/^creation cancelled; delete the pool/);
+      expect(await locksOf(op.id)).toEqual([]);
+    } finally {
+      await powerOn(h.db, h.accountId, members[0].ipmi_address);
+    }
+    expect(await cephPool('held-create')).toBeUndefined();
+    await cephSettled();
+    await deleteAndFinish('held-create');
+    expect(await rowOf('held-create')).toBeUndefined();
+  });
+
+  it('create cancelled while verify waits for PGs (a member dark): the pool stays in Ceph, made as asked, the row error; DELETE removes it', async () => {
+    await powerOff(h.db, h.accountId, members[2].ipmi_address);
+    try {
+      const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'held-verify', type: 'replicated', application: 'rbd' });
+      const id = r.body.data.operation_id;
+      await h.waitForOperation(id, (o) => o.current_step === 'verify');
+      await cancel(id);
+      const op = await h.waitForOperation(id);
+      expect(op.status).toBe('cancelled');
+      expect(['set_size', 'enable_application', 'set_autoscale'].map((s) => stepOf(op, s))).toEqual(['completed', 'completed', 'completed']);
+      expect(stepOf(op, 'record')).toBe('cancelled');
+      expect((await rowOf('held-verify')).status).toBe('error');
+      expect(await locksOf(op.id)).toEqual([]);
+    } finally {
+      await powerOn(h.db, h.accountId, members[2].ipmi_address);
+    }
+    expect(await cephPool('held-verify')).toMatchObject({ size: 3, min_size: 2, applications: ['rbd'] });
+    await cephSettled();
+    await deleteAndFinish('held-verify');
+    expect(await cephPool('held-verify')).toBeUndefined();
+    expect(await rowOf('held-verify')).toBeUndefined();
+  });
+
+  it('delete cancelled right after the 202: nothing removed, the row back to active, the pool still in Ceph; the next DELETE gets 202', async () => {
+    await createAndFinish('kept');
+    const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/kept`, undefined, { 'x-confirm-delete': 'true' });
+    expect(r.status).toBe(202);
+    await cancel(r.body.data.operation_id);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status).toBe('cancelled');
+    expect(stepOf(op, 'delete_pool')).toBe('cancelled');
+    expect(await rowOf('kept')).toMatchObject({ status: 'active', status_reason: null });
+    expect(await cephPool('kept')).toBeDefined();
+    expect(await locksOf(op.id)).toEqual([]);
+    await cephSettled();
+    await h.recordHistory(op.temporal.workflow_id, 'deletePoolWorkflow--cancelled-before-rm');
+    await deleteAndFinish('kept');
+    expect(await cephPool('kept')).toBeUndefined();
+  });
+
+  it('delete cancelled while rm is retried (admin node dark): row error "delete it again", pool still in Ceph; a second DELETE removes it', async () => {
+    await createAndFinish('held-rm');
+    await powerOff(h.db, h.accountId, members[0].ipmi_address);
+    try {
+      const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/held-rm`, undefined, { 'x-confirm-delete': 'true' });
+      const id = r.body.data.operation_id;
+      await h.waitForOperation(id, (o) => o.current_step === 'delete_pool');
+      await cancel(id);
+      const op = await h.waitForOperation(id);
+      expect(op.status).toBe('cancelled');
+      const row = await rowOf('held-rm');
+      expect(row.status).toBe('error');
+      expect(row.status_reason).toMatch(/deletion cancelled while ceph osd pool rm was running: delete it again/);
+      expect(await locksOf(op.id)).toEqual([]);
+    } finally {
+      await powerOn(h.db, h.accountId, members[0].ipmi_address);
+    }
+    expect(await cephPool('held-rm')).toBeDefined();
+    await cephSettled();
+    await deleteAndFinish('held-rm');
+    expect(await cephPool('held-rm')).toBeUndefined();
+    expect(await rowOf('held-rm')).toBeUndefined();
+  });
+
+  it('delete cancelled while verify waits for PGs (a member dark): Ceph removed the pool, so the row is removed too', async () => {
+    await createAndFinish('held-rm-verify');
+    await powerOff(h.db, h.accountId, members[2].ipmi_address);
+    try {
+      const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/held-rm-verify`, undefined, { 'x-confirm-delete': 'true' });
+      const id = r.body.data.operation_id;
+      await h.waitForOperation(id, (o) => o.current_step === 'verify');
+      await cancel(id);
+      const op = await h.waitForOperation(id);
+      expect(op.status).toBe('cancelled');
+      expect(stepOf(op, 'delete_pool')).toBe('completed');
+      expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: pool row removed/);
+      expect(await rowOf('held-rm-verify')).toBeUndefined();
+      expect(await cephPool('held-rm-verify')).toBeUndefined();
+      expect(await locksOf(op.id)).toEqual([]);
+      await h.recordHistory(op.temporal.workflow_id, 'deletePoolWorkflow--cancelled-in-verify');
+    } finally {
+      await powerOn(h.db, h.accountId, members[2].ipmi_address);
+    }
+    await cephSettled();
+    // The cluster takes the next operation; the name is free.
+    await createAndFinish('held-rm-verify');
+    await deleteAndFinish('held-rm-verify');
   });
 });

@@ -278,6 +278,21 @@ export interface OperationView {
   temporal: { workflow_id: string; run_id: string | null; ui_url: string };
 }
 
+/** Below this much progress a linear estimate says little: none is given. */
+const MIN_PROGRESS_FOR_ESTIMATE = 5;
+
+/**
+ * `estimated_completion`: a linear extrapolation of the time spent so far — when a running
+ * operation at `progress` % after `elapsed` would reach 100 % at the same pace. Null unless it is
+ * running (not paused) with 5–99 % done: early progress (preflight) says nothing about the pace.
+ */
+export function estimateCompletion(status: string, progress: number, startedAt: string | null, now: number): string | null {
+  if (status !== 'in_progress' || !startedAt || progress < MIN_PROGRESS_FOR_ESTIMATE || progress >= 100) return null;
+  const elapsed = now - Date.parse(startedAt);
+  if (!Number.isFinite(elapsed) || elapsed < 0) return null;
+  return new Date(now + (elapsed * (100 - progress)) / progress).toISOString();
+}
+
 /**
  * The operation as the client sees it: from the running workflow's query while it exists, from the
  * row the workflow wrote at its end otherwise (and when the workflow has left retention).
@@ -297,18 +312,21 @@ export async function viewOperation(deps: OperationDeps, op: Operation, live = t
   }
   const ns = encodeURIComponent(deps.config.temporal.namespace);
   const wid = encodeURIComponent(op.workflow_id);
+  const status = snap?.status ?? op.status;
+  const progress = snap?.progress ?? op.progress;
+  const startedAt = snap?.started_at ?? op.started_at?.toISOString() ?? null;
   return {
     id: op.id,
     type: op.type,
-    status: snap?.status ?? op.status,
-    progress: snap?.progress ?? op.progress,
+    status,
+    progress,
     current_step: snap ? snap.current_step : op.current_step,
     steps: snap?.steps ?? op.steps,
     logs: snap?.logs ?? op.logs,
     created_at: op.created_at.toISOString(),
-    started_at: snap?.started_at ?? op.started_at?.toISOString() ?? null,
+    started_at: startedAt,
     completed_at: snap?.completed_at ?? op.completed_at?.toISOString() ?? null,
-    estimated_completion: snap?.estimated_completion ?? null,
+    estimated_completion: snap?.estimated_completion ?? estimateCompletion(status, progress, startedAt, Date.now()),
     error: snap ? snap.error : op.error,
     result: snap ? snap.result : op.result,
     cluster_id: op.cluster_id,

@@ -169,7 +169,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Hosts under their rack/zone buckets, then the replicated rule for the failure domain, read back. */
+    /** Hosts under their rack/zone buckets, then the replicated rule for the failure domain, read back; existing replicated pools moved onto it. */
     async createClusterCrushRule(input: { clusterId: string; failureDomain: CrushFailureDomain; ruleName: string; hosts: CephHostSpec[] }): Promise<{ rule_id: number }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
@@ -182,6 +182,11 @@ export function createLifecycleActivities(deps: ActivityDeps) {
             FAILURE.invalidState,
             `CRUSH rule ${input.ruleName} already exists and chooses across "${rule.failure_domain}", not "${input.failureDomain}".`,
           );
+        }
+        // Pools that exist already (the mgr's `.mgr`, made by the bootstrap on the default host
+        // rule) move to the cluster's rule: otherwise losing one rack or zone could make them inactive.
+        for (const p of await ceph.pools()) {
+          if (p.type === 'replicated' && p.crush_rule_id !== rule.id) await ceph.setPool(p.name, 'crush_rule', input.ruleName);
         }
         return { rule_id: rule.id };
       });

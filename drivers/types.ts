@@ -236,7 +236,7 @@ export interface CephPoolOps {
    */
   createPool(spec: CephPoolCreate): Promise<void>;
   /** `ceph osd pool set <pool> size|min_size|pg_autoscale_mode <value>`. */
-  setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode', value: string): Promise<void>;
+  setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule', value: string): Promise<void>;
   enableApplication(name: string, application: string): Promise<void>;
   /** `ceph osd erasure-code-profile set`; EPERM when a profile of that name differs. */
   setErasureProfile(profile: CephErasureProfile): Promise<void>;

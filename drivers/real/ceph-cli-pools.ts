@@ -67,6 +67,10 @@ const ENOENT = 2;
 
 export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
   const { options, ceph, withSession, checkName } = ctx;
+  /** Pool names may start with a dot (Ceph's own `.mgr`, `.rgw.root`); never with a dash (an option). */
+  const checkPool = (name: string) => {
+    if (!/^[A-Za-z0-9.][A-Za-z0-9._-]*$/.test(name)) throw new DriverError(FAILURE.commandFailed, `invalid pool name ${JSON.stringify(name)}`, false);
+  };
   const admin = options.adminShell;
 
   return {
@@ -89,9 +93,11 @@ export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
       await withSession(admin, (s) => ceph(s, args, false));
     },
 
-    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode', value: string): Promise<void> {
-      checkName(name);
-      if (!/^[a-z0-9]+$/.test(value)) throw new DriverError(FAILURE.commandFailed, `invalid value ${JSON.stringify(value)}`, false);
+    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule', value: string): Promise<void> {
+      checkPool(name);
+      // A rule is named like a pool; the other keys take a number or a mode.
+      if (key === 'crush_rule') checkName(value);
+      else if (!/^[a-z0-9]+$/.test(value)) throw new DriverError(FAILURE.commandFailed, `invalid value ${JSON.stringify(value)}`, false);
       await withSession(admin, (s) => ceph(s, ['osd', 'pool', 'set', name, key, value], false));
     },
 

@@ -79,10 +79,17 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
       });
     },
 
-    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode', value: string): Promise<void> {
+    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule', value: string): Promise<void> {
       await ctx.cephView();
       await ctx.mutate((s) => {
         const p = findPool(s, name);
+        if (key === 'crush_rule') {
+          const rule = crushRulesOf(s).find((r) => r.name === value);
+          if (!rule) throw fail(`Error ENOENT: crush rule ${value} does not exist`);
+          if (p.type === 'erasure') throw fail('Error EINVAL: an erasure-coded pool keeps the rule of its profile');
+          p.crush_rule_id = rule.id;
+          return;
+        }
         if (key === 'pg_autoscale_mode') {
           if (value !== 'on' && value !== 'off' && value !== 'warn') throw fail(`Error EINVAL: invalid pg_autoscale_mode '${value}'`);
           p.pg_autoscale_mode = value;

@@ -92,6 +92,18 @@ describe('ceph CLI lifecycle and pool commands', () => {
     await expect(d.createPool({ name: 'x; rm -rf /', type: 'replicated', pg_num: 8, crush_rule: null, erasure_profile: null })).rejects.toThrow(/invalid/);
   });
 
+  it('pool set: a rule by name (the .mgr pool onto the cluster rule), numbers and modes; anything else is refused before a command runs', async () => {
+    const { d, admin } = driver({
+      [ceph('osd pool set .mgr crush_rule nf-replicated-rack')]: ok('set pool 1 crush_rule to nf-replicated-rack\n'),
+      [ceph('osd pool set rbd size 3')]: ok('set pool 2 size to 3\n'),
+    });
+    await d.setPool('.mgr', 'crush_rule', 'nf-replicated-rack');
+    await d.setPool('rbd', 'size', '3');
+    await expect(d.setPool('rbd', 'crush_rule', 'rule; reboot')).rejects.toThrow(/invalid/);
+    await expect(d.setPool('rbd', 'size', 'three-ish')).rejects.toThrow(/invalid/);
+    expect(admin.commands).toEqual([ceph('osd pool set .mgr crush_rule nf-replicated-rack'), ceph('osd pool set rbd size 3')]);
+  });
+
   it('createOsd is idempotent: an OSD already on the device is returned without adding another; "Created no osd(s)" is a failure', async () => {
     const meta = fixture('osd_metadata.json');
     const { d, admin } = driver({ [ceph('osd metadata', true)]: ok(meta) });

@@ -166,7 +166,10 @@ describe('create cluster', () => {
     // Round-robin over racks: r1, r2, r3 first, never two mons in r1 while r2 and r3 have none.
     expect(state.mons).toEqual([ns[0].hostname, ns[2].hostname, ns[3].hostname]);
     expect(state.hosts.map((x) => x.rack)).toEqual(['r1', 'r1', 'r2', 'r3']);
-    expect(state.crush_rules?.find((r) => r.name === 'nf-replicated-rack')?.failure_domain).toBe('rack');
+    const rackRule = state.crush_rules?.find((r) => r.name === 'nf-replicated-rack');
+    expect(rackRule?.failure_domain).toBe('rack');
+    // The bootstrap's .mgr pool follows the cluster's rule: one rack down cannot make it inactive.
+    expect(state.pools?.find((p) => p.name === '.mgr')?.crush_rule_id).toBe(rackRule!.id);
     expect((await deleteCluster(c.body.data.id)).status).toBe('completed');
   });
 });

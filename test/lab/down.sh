@@ -5,8 +5,11 @@
 #
 # Only the lab's own processes are signalled, each re-checked right before the signal:
 # pending power actions (bin/node-power.sh of this DIR), BMCs (ipmi_sim with this DIR's lan.conf),
-# every process tagged LAB_NODE_DIR=<a node dir of DIR> (sshd, sessions, OSDs), then the Ceph
-# daemons started with this DIR's ceph.conf. SIGTERM first, SIGKILL after a grace period.
+# every process tagged LAB_NODE_DIR=<a node dir of DIR> (sshd, sessions, mons, mgrs, OSDs), then
+# the Ceph daemons started with this DIR's ceph.conf. SIGTERM first, SIGKILL after a grace period.
+# Processes in the nodes' UTS namespaces are ordinary processes of this PID namespace, found and
+# signalled like the others; the namespaces themselves (bind mounts on nodes/node<k>/uts) are
+# unmounted once nothing of the lab runs.
 set -uo pipefail
 trap '' PIPE
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,21 +53,33 @@ for d in "$DIR"/nodes/node*; do
   rm -f "$d/bmc/ipmi_sim.pid"
 done
 
-# 3. the nodes: everything tagged with their node dir (sshd, sessions, leftover commands, OSDs)
+# 3. OSDs first, while the mons still answer: a stopping OSD waits up to 5 s for a mon to ack
+#    that it is down (with the mons gone, every OSD would take those 5 s).
+if [ -f "$CONF" ]; then
+  mapfile -t p < <(pids_by_prefix "ceph-osd -c $CONF ")
+  stop "ceph-osd -c $CONF " 100 "ceph-osd" "${p[@]}"
+fi
+
+# 4. the nodes, all at once: everything tagged with their node dir (sshd, sessions, leftover
+#    commands, mons, mgrs, OSDs)
+all=()
 for d in "$DIR"/nodes/node*; do
   [ -d "$d" ] || continue
   mapfile -t p < <(node_pids "$d")
   [ ${#p[@]} -gt 0 ] || continue
   for x in "${p[@]}"; do node_pid_ok "$d" "$x" && kill -TERM "$x" 2>/dev/null; done
-  if ! wait_gone 100 "${p[@]}"; then
-    for x in "${p[@]}"; do node_pid_ok "$d" "$x" && kill -KILL "$x" 2>/dev/null; done
-    wait_gone 30 "${p[@]}"
-  fi
-  rm -f "$d/ssh/sshd.pid"
-  echo "stopped $(basename "$d"): ${p[*]}"
+  all+=("${p[@]}")
+  echo "stopping $(basename "$d"): ${p[*]}"
 done
+if [ ${#all[@]} -gt 0 ] && ! wait_gone 100 "${all[@]}"; then
+  for d in "$DIR"/nodes/node*; do
+    for x in "${all[@]}"; do node_pid_ok "$d" "$x" && kill -KILL "$x" 2>/dev/null && echo "SIGKILLed pid $x of $(basename "$d")"; done
+  done
+  wait_gone 30 "${all[@]}"
+fi
+for d in "$DIR"/nodes/node*; do rm -f "$d/ssh/sshd.pid"; done
 
-# 4. Ceph daemons of this cluster (OSDs whose node is gone already, mgr, mon)
+# 5. Ceph daemons of this cluster not on a node (started by hand, or whose tag was lost)
 if [ -f "$CONF" ]; then
   for t in osd mgr mon; do
     mapfile -t p < <(pids_by_prefix "ceph-$t -c $CONF ")
@@ -73,7 +88,7 @@ if [ -f "$CONF" ]; then
   rm -f "$DIR"/ceph/run/*.pid
 fi
 
-# 5. Anything of this lab whose PID file or directory is gone (a lab directory deleted under a
+# 6. Anything of this lab whose PID file or directory is gone (a lab directory deleted under a
 #    running lab, an interrupted start): found by the lab directory in its command line or tag.
 sweep=()
 for prefix in "ceph-osd -c $CONF " "ceph-mgr -c $CONF " "ceph-mon -c $CONF " "ipmi_sim -n -c $DIR/nodes/" \
@@ -91,6 +106,12 @@ if [ ${#sweep[@]} -gt 0 ]; then
   echo "stopped leftovers: ${sweep[*]}"
 fi
 
+# 7. The nodes' UTS namespaces: a bind mount each (a namespace lives on while a process uses it;
+#    everything that could is stopped above).
+while read -r m; do
+  case "$m" in "$DIR"/nodes/node*/uts) umount "$m" && echo "unmounted $m" ;; esac
+done < <(findmnt -rn -t nsfs -o TARGET 2>/dev/null)
+
 [ -d "$DIR" ] || { echo "no lab directory $DIR"; exit 0; }
 left=()
 for d in "$DIR"/nodes/node*; do [ -d "$d" ] && mapfile -t -O ${#left[@]} left < <(node_pids "$d"); done
@@ -99,6 +120,9 @@ if [ ${#left[@]} -gt 0 ]; then
   echo "still running: ${left[*]}" >&2
   exit 1
 fi
+for d in "$DIR"/nodes/node*; do
+  if [ -d "$d" ] && uts_mounted "$d"; then echo "still mounted: $d/uts" >&2; exit 1; fi
+done
 if [ "$WIPE" = --wipe ]; then
   rm -rf -- "$DIR"
   echo "wiped $DIR"

@@ -27,9 +27,13 @@ const LAB_PROGRAMS: Record<string, string> = {
 
 export interface LabNode {
   name: string;
+  /** Also the node's UTS hostname, its CRUSH host, and the id of its mon and mgr. */
   hostname: string;
   dir: string;
   osds: number[];
+  /** mon.<id> / mgr.<id> running on this node (nodes 1-3 have a mon, nodes 1-2 a mgr). */
+  mon: string | null;
+  mgr: string | null;
   ssh: { host: string; port: number; user: string; fingerprint: string };
   bmc: { host: string; port: number; username: string; password: string };
 }
@@ -38,7 +42,7 @@ export interface LabInfo {
   dir: string;
   user: string;
   clientKey: string;
-  ceph: { conf: string; fsid: string; monPort: number; store: string; pool: string; adminNode: string };
+  ceph: { conf: string; fsid: string; monPort: number; mons: number; mgrs: number; store: string; pool: string; adminNode: string };
   nodes: LabNode[];
 }
 
@@ -70,6 +74,15 @@ export function assertLabPrerequisites(): void {
   if (process.getuid?.() !== 0) {
     throw new Error('The lab tests must run as root: the lab starts private sshd instances and creates its login user (see docs/lab.md).');
   }
+}
+
+export interface DaemonEvent {
+  node: string;
+  /** Epoch seconds. */
+  t: number;
+  event: 'stopping' | 'stopped' | 'starting' | 'started' | 'failed';
+  daemon: string;
+  pid: number | null;
 }
 
 export class Lab {
@@ -141,6 +154,19 @@ export class Lab {
     return JSON.parse(stdout) as T;
   }
 
+  /** One `ceph osd dump`: hosts carrying noout, cluster-wide flags, osd id → up. */
+  async osdDumpState(): Promise<{ nooutHosts: string[]; flags: string[]; up: Record<number, boolean> }> {
+    const dump = await this.cephJson<{ flags_set: string[]; crush_node_flags: Record<string, string[]>; osds: { osd: number; up: number }[] }>('osd', 'dump');
+    return {
+      nooutHosts: Object.entries(dump.crush_node_flags ?? {})
+        .filter(([, f]) => f.includes('noout'))
+        .map(([h]) => h)
+        .sort(),
+      flags: dump.flags_set,
+      up: Object.fromEntries(dump.osds.map((o) => [o.osd, o.up === 1])),
+    };
+  }
+
   /** Hosts carrying noout and the cluster-wide flags, straight from `ceph osd dump`. */
   async nooutState(): Promise<{ nooutHosts: string[]; flags: string[] }> {
     const dump = await this.cephJson<{ flags_set: string[]; crush_node_flags: Record<string, string[]> }>('osd', 'dump');
@@ -170,6 +196,36 @@ export class Lab {
       .split('\n')
       .filter(Boolean)
       .map((l) => l.split(' ').slice(1).join(' '));
+  }
+
+  /**
+   * What bin/daemon-ctl.sh did to the node's Ceph daemons (systemctl, power on, ctl.sh), in order:
+   * `{ t, event: stopping|stopped|starting|started|failed, daemon: "mon.labnode1", pid }`.
+   */
+  daemonEvents(name: string): DaemonEvent[] {
+    return this.readNodeFile(name, 'daemons.log')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [t, event, daemon, , pid] = l.split(' ');
+        return { node: name, t: Number(t), event: event as DaemonEvent['event'], daemon: daemon!, pid: pid === undefined ? null : Number(pid) };
+      });
+  }
+
+  /** The node's systemctl shim calls, `"<verb> <units>"`, in order. */
+  systemctlCalls(name: string): string[] {
+    return this.readNodeFile(name, 'systemctl.log')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ').slice(1).join(' '));
+  }
+
+  /** PID of a running lab daemon ("osd.0", "mon.labnode1"), from its pid file; null if none. */
+  daemonPid(daemon: string): number | null {
+    const f = path.join(this.dir, 'ceph', 'run', `${daemon}.pid`);
+    if (!existsSync(f)) return null;
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && processIdentity(pid) !== null ? pid : null;
   }
 
   readNodeFile(name: string, file: string): string {

@@ -216,7 +216,7 @@ describe('the real drivers against the lab peers', () => {
       hostShell: (host) => shell().connect(sshTarget(lab.info.nodes.find((n) => n.hostname === host)!.name)),
     });
     const status = await ceph.status();
-    expect(status).toMatchObject({ health: 'HEALTH_OK', osds_total: 3, osds_up: 3, osds_in: 3, mgr_available: true, mons_in_quorum: ['a'], flags: [] });
+    expect(status).toMatchObject({ health: 'HEALTH_OK', osds_total: 3, osds_up: 3, osds_in: 3, mgr_available: true, mons_in_quorum: ['labnode1', 'labnode2', 'labnode3'], flags: [] });
     expect(status.pgs_total).toBeGreaterThan(1);
     expect(status.pgs_active_clean).toBe(status.pgs_total);
     const osds = await ceph.osds();

@@ -4,17 +4,20 @@
 #   test/lab/up.sh DIR        (DIR: a new or former lab directory, absolute, short: /tmp/nflab)
 #   test/lab/down.sh DIR [--wipe]
 #
-# Per node k (1..LAB_NODES):
+# Per node k (1..LAB_NODES), everything in the node's own UTS namespace (hostname labnode<k>):
 #   - an OpenSSH sshd on 127.0.0.1:BASE+k with its own ed25519 host key; login user LAB_USER
 #     (/bin/sh, key-only: the lab's client key DIR/client/id_ed25519); sessions get PATH with the
 #     lab's `systemctl` first, and (admin node, k=1) CEPH_CONF so `ceph` works;
 #   - an OpenIPMI ipmi_sim BMC on 127.0.0.1:BASE+50+k/udp (RMCP+, user admin, LAB_BMC_PASSWORD or
 #     a random password), whose chassis power hook really acts on the node (bin/chassis-hook.sh);
-#   - one OSD of the cluster, in the CRUSH host named like the node's hostname (labnode<k>).
-# The Ceph cluster (16.2 from Debian): 1 mon on 127.0.0.1:BASE+100, 1 mgr, the OSDs (bluestore on
-# sparse files by default: data survives a node's reboot), every daemon run as LAB_USER; a
-# replicated pool (size 2) holding LAB_DATA_MB of objects, so drains and recovery move real PGs.
-# The mon and the mgr are infrastructure beside the nodes: no node's power takes them down.
+#   - one OSD of the cluster (osd.k-1), in the CRUSH host labnode<k>;
+#   - on nodes 1-3 a mon (mon.labnode<k> on 127.0.0.1:BASE+99+k: quorum survives one node down;
+#     with 2 nodes, one mon on node 1), on nodes 1 and 2 a mgr (mgr.labnode<k>; labnode1 starts
+#     first and is the active one).
+# The Ceph cluster (16.2 from Debian): those mons, mgrs and OSDs (bluestore on sparse files by
+# default: data survives a node's reboot), every daemon run as LAB_USER; a replicated pool
+# (size 2) holding LAB_DATA_MB of objects, so drains and recovery move real PGs. A node's power
+# takes all its daemons down, and brings them back; the systemctl shim restarts them one by one.
 #
 # Environment: LAB_NODES (3), LAB_PORT_BASE (16200), LAB_USER (nflab, created if missing),
 # LAB_STORE (bluestore|memstore), LAB_BOOT_DELAY (2 s), LAB_SHUTDOWN_TIMEOUT (5 s),
@@ -47,6 +50,10 @@ PG_NUM=${LAB_PG_NUM:-16}
 DATA_MB=${LAB_DATA_MB:-96}
 WAIT=${LAB_WAIT:-180}
 MON_PORT=$((BASE + 100))
+# mons on the first 3 nodes (a quorum that survives one node down); with 2 nodes, on node 1 only
+MONS=3
+[ "$NODES" -lt 3 ] && MONS=1
+MGRS=2
 
 if ! [[ "$NODES" =~ ^[0-9]+$ ]] || [ "$NODES" -lt 2 ] || [ "$NODES" -gt 40 ]; then echo "LAB_NODES must be 2..40 (pools keep 2 copies on 2 hosts)" >&2; exit 2; fi
 case "$STORE" in bluestore | memstore) ;; *) echo "LAB_STORE must be bluestore or memstore" >&2; exit 2 ;; esac
@@ -58,12 +65,18 @@ if [ "$(id -u)" != 0 ]; then
   exit 3
 fi
 missing=()
-for b in ipmi_sim sdrcomp ipmitool /usr/sbin/sshd ssh-keygen ceph ceph-mon ceph-mgr ceph-osd ceph-authtool monmaptool rados python3 setpriv flock ss; do
+for b in ipmi_sim sdrcomp ipmitool /usr/sbin/sshd ssh-keygen ceph ceph-mon ceph-mgr ceph-osd ceph-authtool monmaptool rados python3 setpriv flock ss unshare nsenter findmnt umount hostname; do
   command -v "$b" >/dev/null || missing+=("$b")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing: ${missing[*]}. Install the lab's Debian packages: bash .ci/run, or" >&2
   echo "  apt-get install -y --no-install-recommends $PACKAGES" >&2
+  echo "  (unshare, nsenter, findmnt, setpriv, flock: util-linux; umount: mount; hostname: hostname; ss: iproute2)" >&2
+  exit 3
+fi
+# One UTS namespace per node (hostname labnode<k>): the kernel must allow it here.
+if ! unshare --uts true 2>/dev/null; then
+  echo "cannot create a UTS namespace (unshare --uts): the lab needs root with CAP_SYS_ADMIN" >&2
   exit 3
 fi
 
@@ -115,7 +128,7 @@ if [ "$(getent shadow "$LAB_USER" | cut -d: -f2)" != '*' ]; then usermod -p '*' 
 # ---- layout ---------------------------------------------------------------------------------------
 mkdir -p "$DIR"/{bin,node-bin,client,ceph/run,ceph/log,ceph/crash,ceph/mon,ceph/mgr,ceph/osd,ceph/tmp,nodes}
 chmod 0755 "$DIR"
-install -m 0755 "$HERE"/bin/{lib.sh,bmc.sh,chassis-hook.sh,node-power.sh,osd-ctl.sh,ceph-wait.py} "$DIR/bin/"
+install -m 0755 "$HERE"/bin/{lib.sh,bmc.sh,chassis-hook.sh,node-power.sh,daemon-ctl.sh,ceph-wait.py} "$DIR/bin/"
 install -m 0755 "$HERE/bin/systemctl" "$DIR/node-bin/systemctl"
 chmod 0700 "$DIR/client"
 ssh-keygen -q -t ed25519 -N '' -C nodefoundry-lab-client -f "$DIR/client/id_ed25519"
@@ -135,7 +148,40 @@ export CEPH_CONF=$CONF
 export CEPH_ARGS="--connect-timeout 15"
 EOF
 
-# ---- Ceph: mon and mgr ----------------------------------------------------------------------------
+# ---- nodes: directories, identity, UTS namespaces ------------------------------------------------
+# node k: hostname labnode<k>, osd.k-1, mon.labnode<k> (k <= MONS), mgr.labnode<k> (k <= MGRS)
+mon_host=''
+for k in $(seq 1 "$NODES"); do
+  d=$DIR/nodes/node$k
+  mkdir -p "$d/ssh" "$d/bmc/state" "$d/faults"
+  chmod 0755 "$d" "$d/ssh"
+  mons=''; mgrs=''
+  if [ "$k" -le "$MONS" ]; then
+    mons=labnode$k
+    mon_host+="${mon_host:+,}[v2:127.0.0.1:$((MON_PORT + k - 1))]"
+  fi
+  [ "$k" -le "$MGRS" ] && mgrs=labnode$k
+  cat > "$d/node.env" <<EOF
+# fake node $k of the lab in $DIR (sourced by the lab scripts)
+LAB_DIR=$DIR
+LAB_USER=$LAB_USER
+NODE=node$k
+NODE_HOSTNAME=labnode$k
+SSH_PORT=$((BASE + k))
+BMC_PORT=$((BASE + 50 + k))
+OSDS="$((k - 1))"
+MONS="$mons"
+MGRS="$mgrs"
+BOOT_DELAY=$BOOT_DELAY
+SHUTDOWN_TIMEOUT=$SHUTDOWN_TIMEOUT
+EOF
+  node_uts "$d"
+  for f in actions.log gets.log power.log systemctl.log daemons.log; do : > "$d/$f"; done
+  chown "$LAB_USER:" "$d/systemctl.log" "$d/daemons.log"
+done
+ts "$NODES nodes: UTS namespaces labnode1..labnode$NODES"
+
+# ---- Ceph: mons and the first mgr -----------------------------------------------------------------
 FSID=$(cat /proc/sys/kernel/random/uuid)
 if [ "$STORE" = memstore ]; then STORE_CONF="memstore_device_bytes = 4294967296"
 else STORE_CONF="bluestore_block_size = 10737418240
@@ -143,12 +189,12 @@ bluestore_block_create = true"; fi
 cat > "$CONF" <<EOF
 [global]
 fsid = $FSID
-mon_host = [v2:127.0.0.1:$MON_PORT]
+mon_host = $mon_host
 public_addr = 127.0.0.1
 cluster_addr = 127.0.0.1
 ms_bind_msgr1 = false
 ms_bind_ipv6 = false
-ms_bind_port_min = $((MON_PORT + 1))
+ms_bind_port_min = $((MON_PORT + 10))
 ms_bind_port_max = $((MON_PORT + 199))
 auth_cluster_required = cephx
 auth_service_required = cephx
@@ -168,9 +214,12 @@ mon_allow_pool_delete = true
 # shared CI disk that is about the host, not the cluster.
 mon_data_avail_warn = 2
 mon_data_avail_crit = 1
-# Test speed: PG stats every 1 s (default 5), mon proposals batched for 0.1 s (default 1).
+# Test speed: PG stats every 1 s (default 5), mon proposals batched for 0.1 s (default 1), mon
+# elections decided after 1 s (default 5: a fresh 3-mon cluster needs two rounds, and a mon that
+# rejoins while another is down waits a whole round; replies on loopback take milliseconds).
 mgr_stats_period = 1
 paxos_propose_interval = 0.1
+mon_election_timeout = 1
 
 [mon]
 mon_data = $DIR/ceph/mon/\$cluster-\$id
@@ -208,21 +257,30 @@ ceph-authtool --create-keyring "$DIR/ceph/tmp/mon.keyring" --gen-key -n mon. --c
 ceph-authtool --create-keyring "$ADMIN_KR" --gen-key -n client.admin \
   --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
 ceph-authtool "$DIR/ceph/tmp/mon.keyring" --import-keyring "$ADMIN_KR" >/dev/null
-monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT]" "$DIR/ceph/tmp/monmap" >/dev/null
-# Every daemon runs as the lab user, so that its sessions can stop and start OSDs and read the
+monmap_args=()
+for k in $(seq 1 "$MONS"); do monmap_args+=(--addv "labnode$k" "[v2:127.0.0.1:$((MON_PORT + k - 1))]"); done
+monmaptool --create --fsid "$FSID" "${monmap_args[@]}" "$DIR/ceph/tmp/monmap" >/dev/null
+# Every daemon runs as the lab user, so that its sessions can stop and start daemons and read the
 # admin keyring (the `ceph` CLI on the admin node).
 chown -R "$LAB_USER:" "$DIR/ceph"
 chmod 0644 "$CONF"
-as_lab ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/ceph/tmp/monmap" --keyring "$DIR/ceph/tmp/mon.keyring"
-as_lab env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin ceph-mon -c "$CONF" -i a
+for k in $(seq 1 "$MONS"); do
+  as_lab ceph-mon -c "$CONF" --mkfs -i "labnode$k" --monmap "$DIR/ceph/tmp/monmap" --keyring "$DIR/ceph/tmp/mon.keyring"
+  echo "$DIR/nodes/node$k" > "$DIR/ceph/mon/ceph-labnode$k/lab-node"
+done
+for k in $(seq 1 "$MONS"); do "$DIR/bin/daemon-ctl.sh" "$DIR" start mon "labnode$k" >/dev/null; done
 for _ in $(seq 1 100); do ceph -c "$CONF" --connect-timeout 2 mon stat >/dev/null 2>&1 && break; sleep 0.2; done
 "${C[@]}" mon stat >/dev/null
-ts "mon.a up on 127.0.0.1:$MON_PORT (fsid $FSID)"
-mkdir -p "$DIR/ceph/mgr/ceph-x"
-"${C[@]}" auth get-or-create mgr.x mon 'allow profile mgr' osd 'allow *' mds 'allow *' -o "$DIR/ceph/mgr/ceph-x/keyring"
+ts "mons labnode1..labnode$MONS up on 127.0.0.1:$MON_PORT..$((MON_PORT + MONS - 1)) (fsid $FSID)"
+for k in $(seq 1 "$MGRS"); do
+  mkdir -p "$DIR/ceph/mgr/ceph-labnode$k"
+  "${C[@]}" auth get-or-create "mgr.labnode$k" mon 'allow profile mgr' osd 'allow *' mds 'allow *' -o "$DIR/ceph/mgr/ceph-labnode$k/keyring"
+  echo "$DIR/nodes/node$k" > "$DIR/ceph/mgr/ceph-labnode$k/lab-node"
+done
 chown -R "$LAB_USER:" "$DIR/ceph/mgr"
-as_lab env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin ceph-mgr -c "$CONF" -i x
-ts "mgr.x started"
+# mgr.labnode1 now, so that it is the active mgr (the other starts when its node boots, as standby).
+"$DIR/bin/daemon-ctl.sh" "$DIR" start mgr labnode1 >/dev/null
+ts "mgr.labnode1 started"
 
 # ---- nodes: sshd config, BMC config, OSD ----------------------------------------------------------
 # sshd's privilege separation directory (also needed by `sshd -t`)
@@ -234,13 +292,12 @@ for k in $(seq 1 "$NODES"); do
   host=labnode$k
   ssh_port=$((BASE + k))
   bmc_port=$((BASE + 50 + k))
-  mkdir -p "$d/ssh" "$d/bmc/state" "$d/faults"
-  chmod 0755 "$d" "$d/ssh"
 
-  # OSD, in the CRUSH host named like the node
+  # OSD k-1, in the CRUSH host named like the node
   uuid=$(cat /proc/sys/kernel/random/uuid)
   secret=$(ceph-authtool --gen-print-key)
-  id=$(printf '{"cephx_secret": "%s"}' "$secret" | "${C[@]}" osd new "$uuid" -i -)
+  id=$(printf '{"cephx_secret": "%s"}' "$secret" | "${C[@]}" osd new "$uuid" $((k - 1)) -i -)
+  [ "$id" = $((k - 1)) ] || { echo "ceph osd new gave osd.$id, not osd.$((k - 1))" >&2; false; }
   od=$DIR/ceph/osd/ceph-$id
   mkdir -p "$od"
   ceph-authtool --create-keyring "$od/keyring" --name "osd.$id" --add-key "$secret" >/dev/null
@@ -253,18 +310,6 @@ for k in $(seq 1 "$NODES"); do
 
   admin_env=''
   [ "$k" = 1 ] && admin_env=" CEPH_CONF=$CONF"
-  cat > "$d/node.env" <<EOF
-# fake node $k of the lab in $DIR (sourced by the lab scripts)
-LAB_DIR=$DIR
-LAB_USER=$LAB_USER
-NODE=node$k
-NODE_HOSTNAME=$host
-SSH_PORT=$ssh_port
-BMC_PORT=$bmc_port
-OSDS="$id"
-BOOT_DELAY=$BOOT_DELAY
-SHUTDOWN_TIMEOUT=$SHUTDOWN_TIMEOUT
-EOF
 
   # sshd: nothing from /etc/ssh is read (own config with -f, no Include)
   ssh-keygen -q -t ed25519 -N '' -C "$host-hostkey" -f "$d/ssh/ssh_host_ed25519_key"
@@ -301,11 +346,6 @@ EOF
   echo 1 > "$d/power"
   echo 0 > "$d/powergen"
   echo default > "$d/boot"
-  : > "$d/actions.log"
-  : > "$d/gets.log"
-  : > "$d/power.log"
-  : > "$d/systemctl.log"
-  chown "$LAB_USER:" "$d/systemctl.log"
   cat > "$d/bmc/lan.conf" <<EOF
 name "node$k"
 set_working_mc 0x20
@@ -331,8 +371,10 @@ EOF
 
   fp=$(ssh-keygen -l -E sha256 -f "$d/ssh/ssh_host_ed25519_key.pub" | awk '{print $2}')
   [ -n "$nodes_json" ] && nodes_json+=','
-  nodes_json+=$(printf '\n    {"name": "node%s", "hostname": "%s", "dir": "%s", "osds": [%s],\n     "ssh": {"host": "127.0.0.1", "port": %s, "user": "%s", "fingerprint": "%s"},\n     "bmc": {"host": "127.0.0.1", "port": %s, "username": "%s", "password": "%s"}}' \
-    "$k" "$host" "$d" "$id" "$ssh_port" "$LAB_USER" "$fp" "$bmc_port" "$BMC_USER" "$BMC_PASSWORD")
+  mon=null; [ "$k" -le "$MONS" ] && mon="\"$host\""
+  mgr=null; [ "$k" -le "$MGRS" ] && mgr="\"$host\""
+  nodes_json+=$(printf '\n    {"name": "node%s", "hostname": "%s", "dir": "%s", "osds": [%s], "mon": %s, "mgr": %s,\n     "ssh": {"host": "127.0.0.1", "port": %s, "user": "%s", "fingerprint": "%s"},\n     "bmc": {"host": "127.0.0.1", "port": %s, "username": "%s", "password": "%s"}}' \
+    "$k" "$host" "$d" "$id" "$mon" "$mgr" "$ssh_port" "$LAB_USER" "$fp" "$bmc_port" "$BMC_USER" "$BMC_PASSWORD")
 done
 for pi in "${mkfs_pids[@]}"; do
   wait "${pi%%:*}" || { cat "$DIR/ceph/log/osd.${pi#*:}.mkfs.log" >&2; false; }
@@ -342,7 +384,7 @@ chmod 0640 "$ADMIN_KR"
 chown "$LAB_USER:" "$CONF" "$ADMIN_KR"
 ts "$NODES nodes configured ($STORE OSDs created)"
 
-# ---- power on: BMCs, then every node boots (sshd + OSD) -------------------------------------------
+# ---- power on: BMCs, then every node boots (sshd, then its mon, mgr and OSD) ----------------------
 pids=()
 for k in $(seq 1 "$NODES"); do
   "$DIR/bin/bmc.sh" "$DIR/nodes/node$k" start >/dev/null
@@ -374,7 +416,7 @@ cat > "$DIR/lab.json" <<EOF
   "dir": "$DIR",
   "user": "$LAB_USER",
   "clientKey": "$DIR/client/id_ed25519",
-  "ceph": {"conf": "$CONF", "fsid": "$FSID", "monPort": $MON_PORT, "store": "$STORE", "pool": "$POOL", "adminNode": "node1"},
+  "ceph": {"conf": "$CONF", "fsid": "$FSID", "monPort": $MON_PORT, "mons": $MONS, "mgrs": $MGRS, "store": "$STORE", "pool": "$POOL", "adminNode": "node1"},
   "nodes": [$nodes_json
   ]
 }

@@ -113,6 +113,51 @@ as_lab() {
   fi
 }
 
+# Each fake node has its own UTS namespace, hostname labnode<k>, kept by a bind mount of the
+# namespace on NODEDIR/uts (no process needed to hold it; down.sh unmounts it). Everything the node
+# runs (sshd and so its sessions, Ceph daemons) lives in it: `hostname` over SSH and Ceph's daemon
+# metadata say labnode<k>, as on a real host. No other namespace: same network, PIDs, files.
+
+# node_uts NODEDIR: the node's UTS namespace exists (created on first use; root only).
+node_uts() {
+  local host
+  host=$(sed -n 's/^NODE_HOSTNAME=//p' "$1/node.env")
+  [ -n "$host" ] || { echo "no NODE_HOSTNAME in $1/node.env" >&2; return 1; }
+  uts_mounted "$1" && return 0
+  touch "$1/uts"
+  unshare --uts="$1/uts" hostname "$host"
+}
+
+# uts_mounted NODEDIR: NODEDIR/uts holds a namespace (an nsfs bind mount).
+uts_mounted() {
+  [ "$(findmnt -rn -o FSTYPE --mountpoint "$1/uts" 2>/dev/null)" = nsfs ]
+}
+
+# node_exec NODEDIR CMD...: runs CMD on the node: in its UTS namespace, as the lab user. From root
+# (power, lab start-up) by entering the namespace; from the lab user, only from inside the node
+# already (an SSH session on it: sshd runs in the namespace and its sessions inherit it).
+node_exec() {
+  local d=$1 host
+  shift
+  host=$(sed -n 's/^NODE_HOSTNAME=//p' "$d/node.env")
+  if [ "$(id -u)" = 0 ]; then
+    node_uts "$d" || return 1
+    nsenter --uts="$d/uts" -- setpriv --reuid="$LAB_USER" --regid="$LAB_USER" --init-groups -- "$@"
+  elif [ "$(hostname)" = "$host" ]; then
+    "$@"
+  else
+    echo "not on $host (this is $(hostname)): its daemons start from an SSH session on it" >&2
+    return 1
+  fi
+}
+
+# node_root NODEDIR CMD...: runs CMD as root in the node's UTS namespace (its sshd).
+node_root() {
+  local d=$1
+  shift
+  node_uts "$d" && nsenter --uts="$d/uts" -- "$@"
+}
+
 # ts MESSAGE: a progress line with seconds since the script started.
 ts() {
   local now=${EPOCHREALTIME/./}

@@ -5,19 +5,28 @@
 #   node-power.sh NODEDIR off  GEN   power cut: every process of the node is SIGKILLed at once
 #   node-power.sh NODEDIR soft GEN   ACPI shutdown: SIGTERM, then SIGKILL after SHUTDOWN_TIMEOUT s;
 #                                    then the chassis is off (unless the power changed meanwhile)
-#   node-power.sh NODEDIR on   GEN   power on: "boots" for BOOT_DELAY s, then its sshd and its OSDs
-#                                    start (unless the power changed again meanwhile)
-#   node-power.sh NODEDIR boot       start sshd and OSDs now (lab start-up)
+#   node-power.sh NODEDIR on   GEN   power on: "boots" for BOOT_DELAY s, then its sshd, its mon,
+#                                    mgr and OSDs start (unless the power changed again meanwhile)
+#   node-power.sh NODEDIR boot       start sshd and the Ceph daemons now (lab start-up)
 #   node-power.sh NODEDIR sshd-start | sshd-stop     the node's sshd alone (host key rotation)
 #
 # A node's processes are the ones tagged LAB_NODE_DIR=NODEDIR in their environment: its sshd (and so
-# every login session and command it runs, through sshd's SetEnv), and its OSD daemons.
+# every login session and command it runs, through sshd's SetEnv), and its Ceph daemons (mon, mgr,
+# OSDs), all in the node's UTS namespace (hostname labnode<k>, lib.sh node_uts).
 # Faults (files in NODEDIR/faults): no-boot = the node never comes back after power on;
 # osd-broken = its OSDs fail to start (at boot and through systemctl).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
+
+# ipmi_sim's sockets (its UDP port among them) are not close-on-exec: they leak into the hook and
+# everything it starts. A daemon started at power-on would then hold the BMC's port, and a restarted
+# BMC could not bind it. Close every inherited descriptor but stdio (255: bash reads this script).
+for fd in "/proc/$$/fd/"*; do
+  fd=${fd##*/}
+  if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then exec {fd}>&-; fi
+done
 
 d=${1:?usage: node-power.sh NODEDIR off|soft|on|boot|sshd-start|sshd-stop [GEN]}
 action=${2:?action}
@@ -42,8 +51,10 @@ sshd_start() {
   if sshd_pid >/dev/null; then return 0; fi
   [ -d /run/sshd ] || { mkdir -p /run/sshd && chmod 0755 /run/sshd; }
   rm -f "$d/ssh/sshd.pid"
-  # env -i: the daemon gets the node's tag and nothing of the caller's environment.
-  nohup env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LAB_NODE_DIR="$d" "${SSHD_ARGV[@]}" \
+  node_uts "$d" || return 1
+  # env -i: the daemon gets the node's tag and nothing of the caller's environment. nsenter execs
+  # sshd (no fork without a PID namespace): $! is sshd.
+  nohup nsenter --uts="$d/uts" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LAB_NODE_DIR="$d" "${SSHD_ARGV[@]}" \
     </dev/null >>"$d/ssh/sshd.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
@@ -68,10 +79,16 @@ sshd_stop() { # listener only: open sessions survive, as with a restart of sshd
   rm -f "$d/ssh/sshd.pid"
 }
 
-osds_start() {
+# daemons_start: the node's Ceph daemons, as its init would start them: mon, mgr, then OSDs.
+daemons_start() {
   local id rc=0
-  [ -e "$d/faults/osd-broken" ] && { log "OSDs ${OSDS} do not start (fault osd-broken)"; return 0; }
-  for id in $OSDS; do "$here/osd-ctl.sh" "$LAB_DIR" start "$id" || rc=1; done
+  for id in ${MONS:-}; do "$here/daemon-ctl.sh" "$LAB_DIR" start mon "$id" || rc=1; done
+  for id in ${MGRS:-}; do "$here/daemon-ctl.sh" "$LAB_DIR" start mgr "$id" || rc=1; done
+  if [ -e "$d/faults/osd-broken" ]; then
+    log "OSDs ${OSDS} do not start (fault osd-broken)"
+  else
+    for id in $OSDS; do "$here/daemon-ctl.sh" "$LAB_DIR" start osd "$id" || rc=1; done
+  fi
   return $rc
 }
 
@@ -113,7 +130,7 @@ case "$action" in
     (
       flock 9
       sshd_start
-      osds_start
+      daemons_start
     ) 9>"$d/power.lock"
     if [ "$(current_gen)" != "$gen" ]; then
       log "power changed while starting (gen $(current_gen)): stopping again"
@@ -122,7 +139,7 @@ case "$action" in
       log "booted"
     fi ;;
   boot)
-    sshd_start && osds_start ;;
+    sshd_start && daemons_start ;;
   sshd-start) sshd_start ;;
   sshd-stop) sshd_stop ;;
   *) echo "unknown action $action" >&2; exit 2 ;;

@@ -179,7 +179,10 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
   /** The mon/mgr id of the daemon on `host` (package installs name it after the short hostname). */
   async function daemonId(type: 'mon' | 'mgr', host: string): Promise<string> {
     const d = (await metadata(type)).find((x) => x.host === host || x.id === host);
-    if (!d) throw new DriverError(FAILURE.commandFailed, `no ${type} daemon on ${host}`, false);
+    // A mgr just failed over (`ceph mgr fail`) respawns and is missing from `ceph mgr metadata` until
+    // it registers again as a standby (~5 s on 16.2.15): the upgrade restarts it right after the
+    // failover, so that absence is worth retrying. A mon missing from the monmap is not.
+    if (!d) throw new DriverError(FAILURE.commandFailed, `no ${type} daemon on ${host}`, type === 'mgr');
     return d.id;
   }
 

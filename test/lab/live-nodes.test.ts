@@ -550,3 +550,172 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
     expect(await pools()).not.toContain('lab-rep3');
   }, 240_000);
 });
+
+describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the nodes)', () => {
+  const daemonsOf = (n: { mon: string | null; mgr: string | null; osds: number[] }) => [
+    ...(n.mgr ? [`mgr.${n.mgr}`] : []),
+    ...(n.mon ? [`mon.${n.mon}`] : []),
+    ...n.osds.map((o) => `osd.${o}`),
+  ];
+  const autoscaleModes = async () =>
+    Object.fromEntries((await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => [p.pool_name as string, p.pg_autoscale_mode as string]));
+  const mgrMap = async () => {
+    const m = await lab.cephJson<{ active_name: string; available: boolean; standbys: { name: string }[] }>('mgr', 'dump');
+    return { active: m.active_name, available: m.available, standbys: m.standbys.map((s) => s.name).sort() };
+  };
+
+  /**
+   * From each node's daemons.log (bin/daemon-ctl.sh): when each daemon was down, from `stopping`
+   * to the next `started` (still open: `end` Infinity).
+   */
+  function downWindows(since: Record<string, number>) {
+    const out: { node: string; daemon: string; start: number; end: number }[] = [];
+    for (const n of lab.info.nodes) {
+      const open = new Map<string, number>();
+      for (const e of lab.daemonEvents(n.name).slice(since[n.name])) {
+        if (e.event === 'stopping') open.set(e.daemon, e.t);
+        if (e.event === 'started' && open.has(e.daemon)) {
+          out.push({ node: n.name, daemon: e.daemon, start: open.get(e.daemon)!, end: e.t });
+          open.delete(e.daemon);
+        }
+      }
+      for (const [daemon, start] of open) out.push({ node: n.name, daemon, start, end: Infinity });
+    }
+    return out.sort((a, b) => a.start - b.start);
+  }
+
+  it('restarts every daemon once, one host at a time: mgrs (standby, failover, old active) → mons → OSD hosts under noout; PGs clean', async () => {
+    // The nodes are hosts as Ceph sees them: every daemon reports its node's hostname.
+    for (const type of ['mon', 'mgr', 'osd'] as const) {
+      const meta = await lab.cephJson<any[]>(type, 'metadata');
+      const hosts = Object.fromEntries(meta.map((m) => [`${type}.${type === 'osd' ? m.id : m.name}`, m.hostname]));
+      const expected = Object.fromEntries(
+        lab.info.nodes.flatMap((n) => daemonsOf(n).filter((d) => d.startsWith(`${type}.`)).map((d) => [d, n.hostname])),
+      );
+      expect(hosts).toEqual(expected);
+    }
+    expect(await mgrMap()).toEqual({ active: 'labnode1', available: true, standbys: ['labnode2'] });
+
+    const all = lab.info.nodes.flatMap(daemonsOf);
+    const pidsBefore = Object.fromEntries(all.map((d) => [d, lab.daemonPid(d)]));
+    expect(Object.values(pidsBefore).every((p) => p !== null)).toBe(true);
+    const modesBefore = await autoscaleModes();
+    const sinceEvents = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.daemonEvents(n.name).length]));
+    const sinceCalls = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.systemctlCalls(n.name).length]));
+    const osdHost = Object.fromEntries(lab.info.nodes.flatMap((n) => n.osds.map((o) => [o, n.hostname])));
+
+    let op: any;
+    const seen = { nooutHosts: new Set<string>(), maxNooutHosts: 0, maxDownHosts: 0, downWithoutNoout: [] as string[], samples: 0 };
+    await timed('rolling restart (3 hosts)', async () => {
+      const r = await request('POST', `/v1/clusters/${clusterId}/upgrade`, { mode: 'restart', max_concurrent: 1 });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const id = r.body.data.operation_id;
+      // Ceph's own view while it runs, one `ceph osd dump` at a time (flags and OSD states of one epoch).
+      for (;;) {
+        op = (await request('GET', `/v1/operations/${id}`)).body.data;
+        const s = await lab.osdDumpState();
+        seen.samples++;
+        s.nooutHosts.forEach((h) => seen.nooutHosts.add(h));
+        seen.maxNooutHosts = Math.max(seen.maxNooutHosts, s.nooutHosts.length);
+        const down = Object.entries(s.up).filter(([, up]) => !up).map(([o]) => Number(o));
+        seen.maxDownHosts = Math.max(seen.maxDownHosts, new Set(down.map((o) => osdHost[o])).size);
+        for (const o of down) if (!s.nooutHosts.includes(osdHost[o]!)) seen.downWithoutNoout.push(`osd.${o} (epoch sample ${seen.samples})`);
+        if (['completed', 'failed', 'cancelled', 'paused'].includes(op.status)) break;
+        // Each host is flagged for several seconds; sampling more often only slows the 2-core machine.
+        await new Promise((res) => setTimeout(res, 750));
+      }
+    });
+    if (op.status === 'paused') {
+      // Leave the cluster free for the next test: a paused upgrade holds its locks until cancelled.
+      await request('POST', `/v1/operations/${op.id}/cancel`);
+      await waitForOperation(op.id);
+    }
+    expect(op.status, JSON.stringify({ error: op.error, logs: op.logs.slice(-12).map((l: any) => l.message) })).toBe('completed');
+    expect(op.steps.map((s: any) => [s.name, s.status])).toEqual(
+      ['preflight', 'freeze_autoscale', 'upgrade_mgrs', 'upgrade_mons', 'upgrade_osd_hosts', 'restore_autoscale', 'refresh_state'].map((s) => [s, 'completed']),
+    );
+    expect(op.progress).toBe(100);
+    expect(op.result).toMatchObject({ cluster_id: clusterId, mode: 'restart', hosts_total: 3, hosts_done: 3 });
+    const stepSeconds = (x: any) => ((Date.parse(x.finished_at) - Date.parse(x.started_at)) / 1000).toFixed(1);
+    timings.push(`  rolling restart steps: ${op.steps.map((x: any) => `${x.name} ${stepSeconds(x)} s`).join(', ')}`);
+    // The plan NodeFoundry made from Ceph's daemon metadata: two mgrs (standby first), three mons, three OSD hosts one by one.
+    const logs = op.logs.map((l: any) => l.message).join('\n');
+    expect(logs).toContain('rolling restart: mgr labnode2, labnode1, mon labnode1, labnode2, labnode3, 3 OSD host(s), 3 batch(es) of ≤ 1');
+    expect(logs).toMatch(/ceph mgr fail: mgr\.labnode2 is active/);
+
+    // Exactly one restart of every daemon, each through systemctl on its own node.
+    const calls = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.systemctlCalls(n.name).slice(sinceCalls[n.name])]));
+    console.log(`systemctl calls of the rolling restart:\n${lab.info.nodes.map((n) => `  ${n.name}: ${calls[n.name]!.join(' | ')}`).join('\n')}`);
+    for (const n of lab.info.nodes) {
+      expect(calls[n.name]).toEqual([
+        ...(n.mgr ? [`restart ceph-mgr@${n.mgr}`] : []),
+        ...(n.mon ? [`restart ceph-mon@${n.mon}`] : []),
+        ...n.osds.flatMap((o) => [`stop ceph-osd@${o}`, `start ceph-osd@${o}`]),
+      ]);
+    }
+    const pidsAfter = Object.fromEntries(all.map((d) => [d, lab.daemonPid(d)]));
+    for (const d of all) {
+      expect(pidsAfter[d], d).not.toBeNull();
+      expect(pidsAfter[d], d).not.toBe(pidsBefore[d]);
+    }
+
+    // Order: the standby mgr, the old active one after the failover, the mons, then the OSD hosts.
+    const windows = downWindows(sinceEvents);
+    console.log(
+      `daemons down during the rolling restart (daemons.log):\n${windows.map((w) => `  ${w.node} ${w.daemon} ${(w.end - w.start).toFixed(2)} s`).join('\n')}`,
+    );
+    expect(windows.map((w) => w.daemon)).toEqual(['mgr.labnode2', 'mgr.labnode1', 'mon.labnode1', 'mon.labnode2', 'mon.labnode3', 'osd.0', 'osd.1', 'osd.2']);
+    // Never two hosts' daemons down at once (here: never two daemons at all).
+    for (let i = 1; i < windows.length; i++) expect(windows[i]!.start, `${windows[i]!.daemon} vs ${windows[i - 1]!.daemon}`).toBeGreaterThan(windows[i - 1]!.end);
+    // Ceph's view agrees: one host flagged and down at a time, an OSD down only under its host's noout.
+    expect(seen.nooutHosts).toEqual(new Set(['labnode1', 'labnode2', 'labnode3']));
+    expect(seen.maxNooutHosts).toBe(1);
+    expect(seen.maxDownHosts).toBeLessThanOrEqual(1);
+    expect(seen.downWithoutNoout).toEqual([]);
+
+    // Nothing left behind: no noout, autoscale modes as before, every PG active+clean.
+    expect(await lab.nooutState()).toEqual({ nooutHosts: [], flags: expect.not.arrayContaining(['noout']) });
+    expect(await autoscaleModes()).toEqual(modesBefore);
+    expect(await mgrMap()).toEqual({ active: 'labnode2', available: true, standbys: ['labnode1'] });
+    await lab.waitClean(90);
+  }, 420_000);
+
+  it('an OSD that will not restart: the upgrade pauses naming it, nothing is left flagged; cancel restores the rest', async () => {
+    const target = lab.node('node1');
+    const osd = target.osds[0]!;
+    const modesBefore = await autoscaleModes();
+    await lab.ctl('fault', '1', 'osd-broken', 'on');
+    try {
+      await timed('rolling restart paused by a broken OSD, then cancelled', async () => {
+        const r = await request('POST', `/v1/clusters/${clusterId}/upgrade`, { mode: 'restart', max_concurrent: 1 });
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        const id = r.body.data.operation_id;
+        const paused = await waitForOperation(id, (o) => o.status !== 'in_progress' && o.status !== 'pending', 300_000);
+        console.log(`the upgrade stopped with: ${paused.status} ${paused.current_step} ${JSON.stringify(paused.error)}\n${paused.logs.slice(-12).map((l: any) => l.message).join('\n')}`);
+        expect(paused.status, JSON.stringify(paused.error)).toBe('paused');
+        expect(paused.current_step).toBe('upgrade_osd_hosts');
+        expect(paused.error.code).toBe('command_failed');
+        expect(paused.error.message).toContain('labnode1');
+        expect(paused.error.message).toContain(`ceph-osd@${osd}`);
+        // The host put itself back as far as it could: noout unset; its OSD is down (it cannot start).
+        expect(await lab.nooutState()).toMatchObject({ nooutHosts: [] });
+        expect((await lab.osdsUp())[osd]).toBe(false);
+        expect(paused.result).toBeNull();
+
+        expect((await request('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
+        const op = await waitForOperation(id);
+        expect(op.status).toBe('cancelled');
+      });
+      const flags = await lab.nooutState();
+      expect(flags.nooutHosts).toEqual([]);
+      expect(flags.flags).not.toContain('noout');
+      expect(await autoscaleModes()).toEqual(modesBefore);
+      // Only node1's OSD was touched among the OSD hosts: the others were never stopped.
+      expect(lab.systemctlCalls('node2').at(-1)).toBe('restart ceph-mon@labnode2');
+    } finally {
+      await lab.ctl('fault', '1', 'osd-broken', 'off');
+      await lab.ctl('osd', 'start', String(osd));
+    }
+    await lab.waitClean(90);
+  }, 420_000);
+});

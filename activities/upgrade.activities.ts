@@ -156,6 +156,10 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       }
       const target = parseCephVersion(input.targetVersion);
       let state = 'redeploying';
+      // Redeployed once per attempt: after the driver says done (packages in, daemon restarted),
+      // only the version and quorum are polled. Calling it again would restart a mon that is
+      // still rejoining quorum, again and again (and rerun apt for every poll in upgrade mode).
+      let redeployed = false;
       return pollUntil({
         intervalMs: deps.config.pollIntervalMs,
         timeoutMs: deps.config.waits.cephMs,
@@ -163,8 +167,12 @@ export function createUpgradeActivities(deps: ActivityDeps) {
         what: `${input.type}.${input.host} to run ${input.targetVersion}${input.type === 'mon' ? ' and rejoin quorum' : ''}`,
         describe: () => state,
         probe: async () => {
-          const r = await ceph.redeployDaemon(input.type, input.host, specOf(input));
-          if (!r.done) return undefined;
+          if (!redeployed) {
+            const r = await ceph.redeployDaemon(input.type, input.host, specOf(input));
+            if (!r.done) return undefined;
+            redeployed = true;
+            state = 'restarted';
+          }
           const d = (await ceph.daemonVersions()).find((x) => x.type === input.type && x.host === input.host);
           const running = d ? parseCephVersion(d.version) : null;
           state = `running ${d?.version ?? 'unknown'}`;

@@ -77,7 +77,7 @@ describe('redeployCephDaemon', () => {
     const { ceph, calls } = scriptedCeph(3);
     const drivers = { for: () => ({ ceph: () => ceph }) } as unknown as DriverRegistry;
     const activities = createUpgradeActivities({ db, drivers, config, logger: createLogger('silent') });
-    const r = await new MockActivityEnvironment().run(activities.redeployCephDaemon, { clusterId, targetVersion: '16.2.15', mode: 'restart', type: 'mon', host: 'mon-a' });
+    const r = await new MockActivityEnvironment().run(activities.redeployCephDaemon, { clusterId, targetVersion: '16.2.15', mode: 'restart' as const, type: 'mon' as const, host: 'mon-a' });
     expect(r).toEqual({ version: '16.2.15' });
     expect(calls.status).toBe(4);
     expect(calls.redeploy).toBe(1);

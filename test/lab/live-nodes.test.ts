@@ -1,16 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClusterActivities } from '../../activities/clusters.activities';
-import { clusterHostResolver } from '../../activities/targets';
-import { createDriverRegistry } from '../../drivers';
 import { createCephCliDriver } from '../../drivers/real/ceph-cli';
 import { createIpmiPowerDriver } from '../../drivers/real/ipmi-power';
 import { createSshShellDriver } from '../../drivers/real/ssh-shell';
 import type { BmcTarget, SshTarget } from '../../drivers/types';
 import type { Config } from '../../lib/config';
-import { newId } from '../../lib/ids';
-import { createLogger } from '../../lib/logger';
 import type { RunningWorker } from '../../worker/main';
 import { startTestApi, type TestApi } from '../helpers/api';
 import { startTestWorker } from '../helpers/worker';
@@ -22,9 +17,9 @@ import { Lab } from './lab';
  * real OpenSSH servers with OpenIPMI BMCs whose power really stops and starts them, and a real
  * Ceph 16.2 cluster with one OSD per node holding data.
  *
- * The cluster row is inserted here (as the sandbox journey does) and Ceph's view recorded with the
- * refreshClusterState activity: the lab cluster cannot be created with cephadm, and importing an
- * existing cluster (POST /v1/clusters/import) is not built yet.
+ * The lab cluster cannot be created with cephadm (no containers here): it is adopted with
+ * POST /v1/clusters/import, as a user with an existing cluster would, and every later test runs on
+ * that imported cluster.
  */
 let lab: Lab;
 let api: TestApi;
@@ -297,35 +292,38 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
         nodeIds[n.name] = node.id;
       }
     });
-    // The cluster NodeFoundry would have imported: admin node = node1, every node a member.
-    clusterId = newId('cluster');
-    await api.db
-      .insertInto('clusters')
-      .values({
-        id: clusterId,
-        account_id: api.account.accountId,
-        environment: 'live',
-        name: `lab-${clusterId.slice(-6)}`,
-        status: 'HEALTH_OK',
-        ceph_version: '16.2.15',
-        admin_node_id: nodeIds.node1!,
-        fsid: lab.info.ceph.fsid,
-        // The lab's pools keep 2 copies on 3 hosts: one host can be drained.
-        failure_domain: 'host',
-        replication_factor: 2,
-      })
-      .execute();
-    await api.db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', Object.values(nodeIds)).execute();
-    // What the import will do next: record Ceph's view (OSDs, health) with the real drivers.
-    const deps = { db: api.db, config: api.config, logger: createLogger('silent') };
-    const drivers = createDriverRegistry({ ...deps, resolveHost: clusterHostResolver(deps) });
-    const seen = await createClusterActivities({ ...deps, drivers }).refreshClusterState({ clusterId });
-    expect(seen).toMatchObject({ health: 'HEALTH_OK', osds_total: 3, osds_up: 3 });
-    const osds = await request('GET', `/v1/clusters/${clusterId}/osds`);
-    expect(osds.status).toBe(200);
-    expect(osds.body.data.map((o: any) => [o.osd_id, o.host, o.node_id])).toEqual(
-      lab.info.nodes.map((n) => [n.osds[0], n.hostname, nodeIds[n.name]]),
-    );
+  });
+
+  it('imports the lab cluster (POST /v1/clusters/import): refused without every Ceph host; then fsid, version, OSDs and pools as Ceph has them', async () => {
+    await timed('import (refused, then adopted)', async () => {
+      // Without node3, Ceph has daemons on a host NodeFoundry could not reach: refused, nothing kept.
+      const partial = await request('POST', '/v1/clusters/import', { name: 'lab', admin_node_id: nodeIds.node1, node_ids: [nodeIds.node1, nodeIds.node2] });
+      expect(partial.status).toBe(202);
+      const refused = await waitForOperation(partial.body.data.operation_id);
+      expect(refused.status).toBe('failed');
+      expect(refused.error.code).toBe('unknown_hosts');
+      expect(refused.error.message).toContain('labnode3');
+      expect((await request('GET', `/v1/clusters/${partial.body.data.id}`)).status).toBe(404);
+      for (const id of [nodeIds.node1, nodeIds.node2]) expect((await request('GET', `/v1/nodes/${id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null });
+
+      const r = await request('POST', '/v1/clusters/import', { name: 'lab', admin_node_id: nodeIds.node1, node_ids: Object.values(nodeIds) });
+      expect(r.status).toBe(202);
+      expect(r.body.data.status).toBe('IMPORTING');
+      const op = await waitForOperation(r.body.data.operation_id);
+      expect(op.status, JSON.stringify(op.error)).toBe('completed');
+      clusterId = r.body.data.id;
+      // The lab's pool keeps 2 copies on the default host rule; the mgr's own pool is not the user's.
+      expect(op.result).toMatchObject({ fsid: lab.info.ceph.fsid, ceph_version: '16.2.15', failure_domain: 'host', replication_factor: 2, health: 'HEALTH_OK', osds: 3, pools: [lab.info.ceph.pool] });
+      const c = (await request('GET', `/v1/clusters/${clusterId}`)).body.data;
+      expect(c).toMatchObject({ status: 'HEALTH_OK', fsid: lab.info.ceph.fsid, admin_node_id: nodeIds.node1, node_count: 3, osd_count: 3, pool_count: 1 });
+      expect(c.nodes.map((n: any) => [n.hostname, n.status])).toEqual(lab.info.nodes.map((n) => [n.hostname, 'active']));
+      const pools = (await request('GET', `/v1/clusters/${clusterId}/pools`)).body.data;
+      expect(pools.map((p: any) => [p.name, p.type, p.size, p.status])).toEqual([[lab.info.ceph.pool, 'replicated', 2, 'active']]);
+      const osds = await request('GET', `/v1/clusters/${clusterId}/osds`);
+      expect(osds.status).toBe(200);
+      expect(osds.body.data.map((o: any) => [o.osd_id, o.host, o.node_id])).toEqual(lab.info.nodes.map((n) => [n.osds[0], n.hostname, nodeIds[n.name]]));
+      console.log(`import: ${JSON.stringify({ status: op.status, steps: op.steps.map((st: any) => [st.name, st.status]), logs: op.logs.map((l: any) => l.message), result: op.result })}`);
+    });
   });
 
   it('reboots a member through real IPMI while its OSD holds data: noout, OSD down, one soft-off/on, OSD up, noout unset, PGs clean', async () => {

@@ -50,7 +50,7 @@ interface UpgradeProgress {
   queue: PlannedHost[];
   done: string[];
   total: number;
-  /** This upgrade set noautoscale (an operator's own freeze is left as it was). */
+  /** This upgrade froze PG autoscaling (an operator's own freeze is left as it was). */
   froze: boolean;
 }
 
@@ -167,9 +167,9 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
         await op.step('freeze_autoscale', () =>
           atSafePoint('freeze PG autoscaling', async () => {
             s.froze = true;
-            const r = await hw.freezeAutoscale.executeWithOptions({ summary: 'ceph osd pool set noautoscale' }, [{ clusterId }]);
+            const r = await hw.freezeAutoscale.executeWithOptions({ summary: 'freeze PG autoscaling (pool modes recorded, then off)' }, [{ clusterId }]);
             s.froze = r.changed;
-            op.log(r.changed ? 'PG autoscaling frozen (noautoscale)' : 'noautoscale was already set; it stays set at the end');
+            op.log(r.changed ? 'PG autoscaling frozen (each pool\'s mode recorded, then off)' : 'PG autoscaling was already frozen; it stays frozen at the end');
           }),
         );
 
@@ -249,10 +249,10 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
       if (op.isPaused) op.resume();
       await op.step('restore_autoscale', async () => {
         if (!s.froze) {
-          op.log('noautoscale left as it was before the upgrade');
+          op.log('PG autoscaling left frozen, as it was before the upgrade');
           return;
         }
-        await undo.releaseAutoscale.executeWithOptions({ summary: 'ceph osd pool unset noautoscale' }, [{ clusterId }]);
+        await undo.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [{ clusterId }]);
         s.froze = false;
         op.log('PG autoscaling restored');
       });
@@ -281,7 +281,7 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
           {
             what: 'restore PG autoscaling',
             when: s.froze,
-            run: () => undo.releaseAutoscale.executeWithOptions({ summary: 'ceph osd pool unset noautoscale (compensation)' }, [{ clusterId }]),
+            run: () => undo.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
           },
           {
             what: 'record cluster state',

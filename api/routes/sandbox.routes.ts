@@ -9,7 +9,6 @@ import {
 } from '../../drivers/sandbox';
 import { sandboxClusterResponseSchema, setClusterFaultsBodySchema } from '../schemas/upgrades.schemas';
 import { getScopedNode } from '../../db/repositories/nodes.repository';
-import { createClusterFacts } from '../../db/repositories/clusters.repository';
 import type { Node } from '../../db/database';
 import { idPattern, isId } from '../../lib/ids';
 import { authOf, type ApiDeps, type AppContext } from '../context';
@@ -27,25 +26,24 @@ const validSeed = bodyValidator(seedCephClusterBodySchema);
 
 const nodeIdParam = [{ name: 'node_id', pattern: idPattern('node'), description: 'The sandbox node whose simulated machine to show.' }];
 
+/** Sandbox routes exist for sandbox keys only: for a live key there is no such route (404). */
+function requireSandbox(ctx: AppContext): void {
+  if (authOf(ctx).environment !== 'sandbox') {
+    throw new ApiError('route_not_found', `No route ${ctx.method} ${ctx.path}: sandbox endpoints need a sandbox (nf_sk_test_) key.`);
+  }
+}
+
 /**
  * The simulated machine behind a sandbox node. These routes exist for sandbox keys only: for a
  * live key there is no such route (404), so nothing about live hardware can be faked through them.
  */
 async function sandboxNode(deps: ApiDeps, ctx: AppContext & { params: Record<string, string | undefined> }): Promise<Node> {
+  requireSandbox(ctx);
   const auth = authOf(ctx);
-  if (auth.environment !== 'sandbox') {
-    throw new ApiError('route_not_found', `No route ${ctx.method} ${ctx.path}: sandbox endpoints need a sandbox (nf_sk_test_) key.`);
-  }
   const id = ctx.params.node_id ?? '';
   const node = isId('node', id) ? await getScopedNode(deps.db, auth, id) : undefined;
   if (!node) throw nodeNotFound(id);
   return node;
-}
-
-function requireSandbox(ctx: AppContext): void {
-  if (authOf(ctx).environment !== 'sandbox') {
-    throw new ApiError('route_not_found', `No route ${ctx.method} ${ctx.path}: sandbox endpoints need a sandbox (nf_sk_test_) key.`);
-  }
 }
 
 async function machineBody(deps: ApiDeps, node: Node, machine: SandboxMachineView | null) {
@@ -126,10 +124,8 @@ export function addSandboxRoutes(table: RouteTable, deps: ApiDeps): void {
       responses: { 200: { description: 'The cluster\'s active faults.', schema: sandboxClusterResponseSchema } },
     },
     async (ctx) => {
+      requireSandbox(ctx);
       const auth = authOf(ctx);
-      if (auth.environment !== 'sandbox') {
-        throw new ApiError('route_not_found', `No route ${ctx.method} ${ctx.path}: sandbox endpoints need a sandbox (nf_sk_test_) key.`);
-      }
       const body = parse(validClusterFaults, ctx.state.body, 'body');
       parse(validNoQuery, { ...ctx.query }, 'query');
       const id = ctx.params.cluster_id ?? '';
@@ -162,21 +158,20 @@ export function addSandboxRoutes(table: RouteTable, deps: ApiDeps): void {
       const body = parse(validSeed, ctx.state.body, 'body');
       parse(validNoQuery, { ...ctx.query }, 'query');
       const auth = authOf(ctx);
-      const facts = await createClusterFacts(deps.db, auth, { clusterId: null, name: '', nodeIds: body.node_ids });
-      const missing = facts.missingNodeIds[0];
-      if (missing) throw nodeNotFound(missing);
-      for (const n of facts.nodes) {
-        if (n.clusterId) throw new ApiError('node_in_cluster', `Node ${n.nodeId} (${n.hostname}) is a member of cluster ${n.clusterId}.`, { field: 'node_ids' });
-        if (!n.drives.some((d) => d.smart_ok)) throw new ApiError('invalid_state', `Node ${n.nodeId} (${n.hostname}) has no drive that passed SMART.`, { field: 'node_ids' });
+      const nodes: Node[] = [];
+      for (const id of body.node_ids) {
+        const n = isId('node', id) ? await getScopedNode(deps.db, auth, id) : undefined;
+        if (!n) throw nodeNotFound(id);
+        if (n.cluster_id) throw new ApiError('node_in_cluster', `Node ${n.id} (${n.hostname}) is a member of cluster ${n.cluster_id}.`, { field: 'node_ids' });
+        if (!n.drives.some((d) => d.smart_ok)) throw new ApiError('invalid_state', `Node ${n.id} (${n.hostname}) has no drive that passed SMART.`, { field: 'node_ids' });
+        nodes.push(n);
       }
-      if (facts.nodes.length < body.replication) {
+      if (nodes.length < body.replication) {
         throw new ApiError('invalid_state', `replication ${body.replication} needs at least ${body.replication} nodes.`, { field: 'replication' });
       }
-      const nodes = await Promise.all(body.node_ids.map((id) => getScopedNode(deps.db, auth, id)));
-      const first = nodes[0]!;
-      const machine = await getSandboxMachine(deps.db, auth.accountId, first.ipmi_address);
+      const machine = await getSandboxMachine(deps.db, auth.accountId, nodes[0]!.ipmi_address);
       const speed = machine && NOMINAL_BOOT_DELAY_MS > 0 ? machine.boot_delay_ms / NOMINAL_BOOT_DELAY_MS : 1;
-      const hosts = facts.nodes.map((n, i) => ({ hostname: n.hostname, ipmiAddress: nodes[i]!.ipmi_address, osdDevices: n.drives.filter((d) => d.smart_ok).map((d) => d.device) }));
+      const hosts = nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: n.drives.filter((d) => d.smart_ok).map((d) => d.device) }));
       const { fsid } = await seedUnmanagedSandboxCluster(deps.db, { accountId: auth.accountId, hosts, cephVersion: body.ceph_version, replication: body.replication }, speed);
       ctx.status = 201;
       ctx.body = { data: { fsid, hosts: hosts.map((h) => h.hostname), osds: hosts.reduce((n, h) => n + h.osdDevices.length, 0) } };

@@ -5,7 +5,7 @@ import { importRequestRefusals } from '../../workflows/plans/import-cluster.plan
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { ImportClusterBody } from '../schemas/clusters.schemas';
-import { refusalError, type ClusterAccepted } from './clusters.service';
+import { nameTakenOr, refusalError, type ClusterAccepted } from './clusters.service';
 import { startOperation } from './operations.service';
 
 const IMPORT_FIELDS = { node_not_found: 'node_ids', node_held: 'node_ids', node_in_cluster: 'node_ids', invalid_state: 'node_ids', name_taken: 'name' };
@@ -35,32 +35,27 @@ export async function importCluster(deps: ApiDeps, auth: AuthState, requestId: s
       summary: `Import cluster ${body.name} through ${body.admin_node_id} (${body.node_ids.length} nodes)`,
       precheck: async (trx) => {
         const facts = await clusters.createClusterFacts(trx, auth, { clusterId: null, name: body.name, nodeIds: body.node_ids }, true);
-        const refusal = refusalError({ type: 'cluster.import', would_run: false, refusals: importRequestRefusals(facts, body.name), steps: [], facts: {} }, IMPORT_FIELDS);
+        const refusal = refusalError({ refusals: importRequestRefusals(facts, body.name) }, IMPORT_FIELDS);
         if (refusal) throw refusal;
       },
-      onCreate: async (trx) => {
-        await trx
-          .insertInto('clusters')
-          .values({
+      onCreate: (trx) =>
+        clusters.insertClusterClaimingNodes(
+          trx,
+          {
             id: clusterId,
             account_id: auth.accountId,
             environment: auth.environment,
             name: body.name,
             status: 'IMPORTING',
-            // Placeholders until the import has read Ceph (recordImportedCluster).
+            // A placeholder until the import has read Ceph (recordImportedCluster).
             ceph_version: 'unknown',
             admin_node_id: body.admin_node_id,
-          })
-          .execute();
-        await trx.updateTable('nodes').set({ cluster_id: clusterId }).where('id', 'in', body.node_ids).execute();
-      },
+          },
+          body.node_ids,
+        ),
     });
     return { id: clusterId, name: body.name, status: 'IMPORTING', operation_id: op.id };
   } catch (err) {
-    const e = err as { code?: unknown; constraint?: unknown };
-    if (e && e.code === '23505' && e.constraint === 'clusters_name_unique') {
-      throw new ApiError('name_taken', `A cluster named ${body.name} already exists.`, { field: 'name' });
-    }
-    throw err;
+    throw nameTakenOr(err, body.name);
   }
 }

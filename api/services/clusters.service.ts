@@ -89,7 +89,7 @@ export async function clusterDetail(deps: Pick<ApiDeps, 'db'>, c: Cluster) {
 }
 
 /** A planner's refusal as the API's error (its codes are API codes). */
-export function refusalError(plan: OperationPlan, fields: Record<string, string> = {}): ApiError | null {
+export function refusalError(plan: Pick<OperationPlan, 'refusals'>, fields: Record<string, string> = {}): ApiError | null {
   const r = plan.refusals[0];
   if (!r) return null;
   const code = (r.code in ERROR_STATUS ? r.code : 'invalid_state') as ErrorCode;
@@ -140,10 +140,10 @@ export async function createCluster(deps: ApiDeps, auth: AuthState, requestId: s
         const refusal = refusalError(createClusterPlan(facts, params), CREATE_FIELDS);
         if (refusal) throw refusal;
       },
-      onCreate: async (trx) => {
-        await trx
-          .insertInto('clusters')
-          .values({
+      onCreate: (trx) =>
+        clusters.insertClusterClaimingNodes(
+          trx,
+          {
             id: clusterId,
             account_id: auth.accountId,
             environment: auth.environment,
@@ -153,20 +153,23 @@ export async function createCluster(deps: ApiDeps, auth: AuthState, requestId: s
             failure_domain: body.failure_domain,
             replication_factor: body.replication_factor,
             admin_node_id: body.node_ids[0]!,
-          })
-          .execute();
-        // Claimed now, in the transaction that checked them: no other cluster can pick them.
-        await trx.updateTable('nodes').set({ cluster_id: clusterId }).where('id', 'in', body.node_ids).execute();
-      },
+          },
+          body.node_ids,
+        ),
     });
     return { id: clusterId, name: body.name, status: 'CREATING', operation_id: op.id };
   } catch (err) {
-    const e = err as { code?: unknown; constraint?: unknown };
-    if (e && e.code === '23505' && e.constraint === 'clusters_name_unique') {
-      throw new ApiError('name_taken', `A cluster named ${body.name} already exists.`, { field: 'name' });
-    }
-    throw err;
+    throw nameTakenOr(err, body.name);
   }
+}
+
+/** A concurrent request that took the name first (the unique constraint) is 409 name_taken, like the precheck's. */
+export function nameTakenOr(err: unknown, name: string): unknown {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  if (e && e.code === '23505' && e.constraint === 'clusters_name_unique') {
+    return new ApiError('name_taken', `A cluster named ${name} already exists.`, { field: 'name' });
+  }
+  return err;
 }
 
 export async function planCreateCluster(deps: ApiDeps, auth: AuthState, requestId: string, body: CreateClusterBody): Promise<OperationPlan> {

@@ -1,5 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Cluster, Database, Node } from '../database';
+import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
+import type { Cluster, ClustersTable, Database, Node } from '../database';
 import type { CreateClusterFacts } from '../../workflows/plans/create-cluster.plan';
 import type { Scope } from './operations.repository';
 
@@ -12,6 +12,15 @@ type Executor = Kysely<Database> | Transaction<Database>;
  */
 export const CLUSTER_STATUSES = ['CREATING', 'IMPORTING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
 export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
+
+/**
+ * A new cluster row and its members claimed (cluster_id), in the caller's transaction — the one
+ * that locked and checked the nodes, so no other cluster can pick them in between.
+ */
+export async function insertClusterClaimingNodes(trx: Transaction<Database>, row: Insertable<ClustersTable>, nodeIds: string[]): Promise<void> {
+  await trx.insertInto('clusters').values(row).execute();
+  await trx.updateTable('nodes').set({ cluster_id: row.id }).where('id', 'in', nodeIds).execute();
+}
 
 export async function getClusterById(db: Executor, id: string): Promise<Cluster | undefined> {
   return db.selectFrom('clusters').selectAll().where('id', '=', id).executeTakeFirst();

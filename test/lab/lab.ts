@@ -169,20 +169,13 @@ export class Lab {
 
   /** Hosts carrying noout and the cluster-wide flags, straight from `ceph osd dump`. */
   async nooutState(): Promise<{ nooutHosts: string[]; flags: string[] }> {
-    const dump = await this.cephJson<{ flags_set: string[]; crush_node_flags: Record<string, string[]> }>('osd', 'dump');
-    return {
-      nooutHosts: Object.entries(dump.crush_node_flags ?? {})
-        .filter(([, f]) => f.includes('noout'))
-        .map(([h]) => h)
-        .sort(),
-      flags: dump.flags_set,
-    };
+    const { nooutHosts, flags } = await this.osdDumpState();
+    return { nooutHosts, flags };
   }
 
   /** osd id → up, from `ceph osd dump` (the mon's map: never stale). */
   async osdsUp(): Promise<Record<number, boolean>> {
-    const dump = await this.cephJson<{ osds: { osd: number; up: number }[] }>('osd', 'dump');
-    return Object.fromEntries(dump.osds.map((o) => [o.osd, o.up === 1]));
+    return (await this.osdDumpState()).up;
   }
 
   /** Until every OSD is up and in and every PG active+clean, with flushed PG stats (ceph-wait.py). */

@@ -7,7 +7,10 @@ import { addressScope } from '../../db/repositories/nodes.repository';
 import { createSandboxCephCluster, getSandboxCephState, rackSandboxMachine, type SandboxCephState } from '../../drivers/sandbox';
 import { newId } from '../../lib/ids';
 import { encryptSecret } from '../../lib/secrets';
-import type { TestApi } from '../helpers/api';
+import type { RunningWorker } from '../../worker/main';
+import { startTestApi, type TestApi } from '../helpers/api';
+import { testDb } from '../helpers/db';
+import { startTestWorker } from '../helpers/worker';
 
 /**
  * Sandbox clusters for upgrade tests, built as fixtures (cluster creation through the API is another
@@ -104,4 +107,22 @@ export async function recordHistory(api: TestApi, workflowId: string, name: stri
   const dir = path.resolve(__dirname, '../replay/histories');
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}
+
+/**
+ * API + worker for the 200-host upgrade (its test and its benchmark): fast polling, quiet logs, and
+ * a worker pool of its own sized like a production worker's, since nine hosts' activities run at once.
+ */
+export async function startScaleRig(): Promise<{ api: TestApi; close(): Promise<void> }> {
+  const api = await startTestApi({ NF_POLL_INTERVAL_MS: '50', NF_LOG_LEVEL: 'silent' });
+  const workerDb = testDb(10);
+  const worker: RunningWorker = await startTestWorker(api.config, workerDb);
+  return {
+    api,
+    close: async () => {
+      await worker.shutdown();
+      await workerDb.destroy();
+      await api.close();
+    },
+  };
 }

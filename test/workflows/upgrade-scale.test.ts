@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/database';
-import type { RunningWorker } from '../../worker/main';
-import { startTestApi, type TestApi } from '../helpers/api';
-import { testDb } from '../helpers/db';
-import { startTestWorker } from '../helpers/worker';
-import { cephState, recordHistory, sandboxCluster, waitForOperation } from './upgrade-fixtures';
+import type { TestApi } from '../helpers/api';
+import { cephState, recordHistory, sandboxCluster, startScaleRig, waitForOperation } from './upgrade-fixtures';
 
 /**
  * A 200-host rolling upgrade at instant sandbox speed with max_concurrent 10: every host upgraded
@@ -13,20 +9,15 @@ import { cephState, recordHistory, sandboxCluster, waitForOperation } from './up
  * of 10 shrink to 9, and both bounds are visible in the result.
  */
 let api: TestApi;
-let worker: RunningWorker;
-let workerDb: Db;
+let rig: Awaited<ReturnType<typeof startScaleRig>> | undefined;
 
 beforeAll(async () => {
-  api = await startTestApi({ NF_POLL_INTERVAL_MS: '50', NF_LOG_LEVEL: 'silent' });
-  // The worker's own pool, sized like a production worker's: nine hosts' activities run at once.
-  workerDb = testDb(10);
-  worker = await startTestWorker(api.config, workerDb);
+  rig = await startScaleRig();
+  api = rig.api;
 });
 
 afterAll(async () => {
-  await worker?.shutdown();
-  await workerDb?.destroy();
-  await api?.close();
+  await rig?.close();
 });
 
 describe('rolling upgrade at scale', () => {

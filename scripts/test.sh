@@ -65,11 +65,24 @@ rc=${PIPESTATUS[0]}
 set -e
 plain="$(sed -E 's/\x1b\[[0-9;]*[A-Za-z]//g' "$log")"
 summary_at="$(grep -n -E '^[[:space:]]*Test Files[[:space:]]' <<<"$plain" | tail -n1 | cut -d: -f1 || true)"
+# A long failure report scrolls its first failures out of a CI log's tail, and the first one is
+# usually the cause of the rest: list every failed test with its first error line, in order.
+if [[ $rc -ne 0 && -n "$summary_at" ]]; then
+  failures="$(head -n "$summary_at" <<<"$plain" | awk '
+    /^[[:space:]]*FAIL[[:space:]]/ { name = $0; sub(/^[[:space:]]*FAIL[[:space:]]+/, "", name); want = 1; next }
+    /Unhandled (Rejection|Error)/ && !/Unhandled Errors/ { name = "(an unhandled error outside any test)"; want = 1; next }
+    want && /[^[:space:]]/ { line = $0; sub(/^[[:space:]]+/, "", line); printf "  %d. %s\n     %s\n", ++n, substr(name, 1, 300), substr(line, 1, 300); want = 0 }
+  ' || true)"
+  if [[ -n "$failures" ]]; then
+    printf '\n==> failed tests, in the order vitest reported them:\n%s\n' "$failures"
+    reprint_summary=1
+  fi
+fi
 if [[ -n "$summary_at" ]]; then
   after="$(tail -n +"$summary_at" <<<"$plain" | grep -n -E '^[[:space:]]*Duration[[:space:]]' | head -n1 | cut -d: -f1 || true)"
   if [[ -n "$after" ]]; then
     end=$((summary_at + after - 1))
-    if tail -n +"$((end + 1))" <<<"$plain" | grep -q '[^[:space:]]'; then
+    if [[ -n "${reprint_summary:-}" ]] || tail -n +"$((end + 1))" <<<"$plain" | grep -q '[^[:space:]]'; then
       printf '\n'
       sed -n "${summary_at},${end}p" <<<"$plain"
     fi

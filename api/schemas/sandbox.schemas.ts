@@ -15,6 +15,7 @@ const FAULT_DESCRIPTIONS: Record<SandboxFault, string> = {
   soft_off_ignored: 'The OS ignores ACPI soft power-off: a graceful reboot waits until it times out or is cancelled.',
   host_key_changed: 'The host presents another SSH host key: host_key_mismatch.',
   osds_stay_down: 'The host boots but its OSDs never come up.',
+  rm_cluster_fails: "Ceph's daemons on the host will not stop: a cluster deletion's stop_ceph step fails there (retried, then failed).",
 };
 
 export const setFaultsBodySchema: JSONSchemaType<SetFaultsBody> = {

@@ -22,7 +22,7 @@ import {
   type CephLifecycleOps,
   type CrushFailureDomain,
 } from '../types';
-import { findByIp, machineCondition, NOMINAL_BOOT_DELAY_MS } from './sandbox-machines';
+import { findByIp, hasFault, machineCondition, NOMINAL_BOOT_DELAY_MS } from './sandbox-machines';
 import {
   NOMINAL_DOWN_OUT_INTERVAL_MS,
   NOMINAL_RECOVERY_DELAY_MS,
@@ -236,7 +236,10 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       const state = await stored();
       if (!state || !state.hosts.some((h) => h.hostname === host)) return;
       const { machines } = await ctx.load();
-      assertUp(machines.get(host), host);
+      const m = assertUp(machines.get(host), host);
+      if (hasFault(m, 'rm_cluster_fails')) {
+        throw new DriverError(FAILURE.commandFailed, `cephadm rm-cluster on ${host}: a daemon did not stop (sandbox fault rm_cluster_fails)`, true);
+      }
       await ctx.mutate((s, t) => {
         const at = new Date(t).toISOString();
         for (const o of s.osds) if (o.host === host && o.stopped_at === null) o.stopped_at = at;

@@ -23,6 +23,8 @@ export const SANDBOX_FAULTS = [
   'host_key_changed',
   /** OSD daemons (re)started from now on never come up (at boot or by systemctl); running ones keep running. */
   'osds_stay_down',
+  /** Ceph's daemons on the host will not die (one hung in the kernel): `cephadm rm-cluster` fails there, retryably. */
+  'rm_cluster_fails',
 ] as const;
 export type SandboxFault = (typeof SANDBOX_FAULTS)[number];
 

@@ -322,7 +322,8 @@ describe('delete cluster', () => {
 
 /**
  * Cancelling a cluster deletion, through the API. Before `stop_ceph` nothing was removed: the
- * cluster must come back as it was (status, nodes, Ceph), usable by the next operation.
+ * cluster must come back as it was (status, nodes, Ceph), usable by the next operation. From
+ * `stop_ceph` on, Ceph is partly gone: the cluster is ERROR, and a new delete finishes the job.
  */
 describe('delete cluster: cancel', () => {
   async function healthyCluster(name: string) {
@@ -386,6 +387,44 @@ describe('delete cluster: cancel', () => {
     expect((await h.api('PUT', `/v1/sandbox/machines/${ns[1].id}/faults`, { faults: {} })).status).toBe(200);
     await usableAgain(id, ns, /^deletion cancelled; nothing was removed/);
     expect((await deleteCluster(id)).status).toBe('completed');
+    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
+  });
+
+  it('cancelled while stop_ceph retries a host whose daemons will not stop: cluster ERROR "delete it again", nothing locked; a second delete completes', async () => {
+    const { id, ns } = await healthyCluster('cancel-del-stop');
+    const stuck = (await h.api('GET', `/v1/nodes/${ns[2].id}`)).body.data.hostname as string;
+    expect((await h.api('PUT', `/v1/sandbox/machines/${ns[2].id}/faults`, { faults: { rm_cluster_fails: true } })).status).toBe(200);
+    const r = await h.api('DELETE', `/v1/clusters/${id}`, undefined, { 'x-confirm-delete': 'true' });
+    const opId = r.body.data.operation_id;
+    // Held in stop_ceph: the other hosts' daemons are stopped, the stuck host's are retried.
+    await h.waitForOperation(opId, (o) => o.current_step === 'stop_ceph');
+    await expect
+      .poll(async () => (await getSandboxCephState(h.db, id))!.osds.filter((o) => o.host !== stuck).every((o) => o.stopped_at !== null), { timeout: 20_000 })
+      .toBe(true);
+    expect((await h.api('POST', `/v1/operations/${opId}/cancel`)).status).toBe(202);
+    const op = await h.waitForOperation(opId);
+    expect(op.status).toBe('cancelled');
+    expect(op.steps.map((st: any) => [st.name, st.status])).toEqual([
+      ['preflight', 'completed'], ['mark_deleting', 'completed'], ['power_on', 'completed'], ['wait_ssh', 'completed'],
+      ['stop_ceph', 'cancelled'], ['zap_devices', 'cancelled'], ['remove_cluster', 'cancelled'], ['release_nodes', 'cancelled'],
+    ]);
+    expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: cluster ERROR \(partly deleted\)/);
+    expect(await locksOf(op.id)).toEqual([]);
+    await h.recordHistory(op.temporal.workflow_id, 'deleteClusterWorkflow--cancelled-in-stop-ceph');
+
+    // Ceph is partly gone, and the cluster says so; its nodes stay in it, free for the next delete.
+    const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
+    expect(cluster).toMatchObject({ status: 'ERROR', current_operation_id: null });
+    expect(cluster.status_reason).toMatch(/^deletion cancelled; Ceph was partly removed: delete it again/);
+    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ cluster_id: id, current_operation_id: null });
+    const state = (await getSandboxCephState(h.db, id))!;
+    expect(state.osds.filter((o) => o.host === stuck).every((o) => o.stopped_at === null)).toBe(true);
+    expect(state.osds.filter((o) => o.host !== stuck).every((o) => o.stopped_at !== null)).toBe(true);
+
+    // The fault cleared, the next delete finishes the job.
+    expect((await h.api('PUT', `/v1/sandbox/machines/${ns[2].id}/faults`, { faults: {} })).status).toBe(200);
+    expect((await deleteCluster(id)).status).toBe('completed');
+    expect((await h.api('GET', `/v1/clusters/${id}`)).status).toBe(404);
     for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
   });
 });

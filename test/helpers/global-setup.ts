@@ -53,13 +53,27 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!existsSync(bin)) {
       throw new Error(`Temporal CLI not found at ${bin}: run scripts/ensure-temporal.sh (npm test does).`);
     }
-    const port = await freePort();
-    const uiPort = await freePort();
-    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
-    for (const sa of SEARCH_ATTRIBUTE_DEFINITIONS) args.push('--search-attribute', sa);
-    temporal = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    temporalAddress = `127.0.0.1:${port}`;
-    await waitForPort(port, 60_000);
+    // The dev server also binds ports of its own choosing (HTTP API, metrics, internal services):
+    // a port taken between our choice and its bind (another test run starting) makes it exit at
+    // once. Then it is started again on other ports.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const uiPort = await freePort();
+      const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
+      for (const sa of SEARCH_ATTRIBUTE_DEFINITIONS) args.push('--search-attribute', sa);
+      temporal = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+      temporalAddress = `127.0.0.1:${port}`;
+      try {
+        await waitForPort(port, 60_000);
+        break;
+      } catch (err) {
+        if (attempt >= 3 || temporal.exitCode === null) {
+          temporal.kill('SIGKILL');
+          throw err;
+        }
+        console.error(`${(err as Error).message} (attempt ${attempt} of 3, port ${port}): starting it again on other ports`);
+      }
+    }
   }
 
   // One workflow bundle for the whole run: bundling takes seconds, and every test file needs it.

@@ -104,6 +104,18 @@ async function activityAttempts(workflowId: string): Promise<Record<string, numb
   return out;
 }
 
+/**
+ * The tests after the import run on the cluster it adopted, with the nodes registered before it.
+ * When those did not complete, the later tests fail here at once, naming the cause, instead of
+ * acting on nodes outside any cluster and leaving faults behind that fail the tests after them.
+ */
+function imported(): string {
+  if (!clusterId || lab.info.nodes.some((n) => !nodeIds[n.name])) {
+    throw new Error('needs the lab nodes registered and the lab cluster imported, and those tests did not complete (see the first failure)');
+  }
+  return clusterId;
+}
+
 function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   const t = Date.now();
   return fn().finally(() => timings.push(`${label}: ${((Date.now() - t) / 1000).toFixed(1)} s`));
@@ -188,15 +200,21 @@ describe('the real drivers against the lab peers', () => {
     const before = lab.powerActions(node).length;
     const s = await shell().connect(sshTarget(node));
     try {
-      const running = s.exec('sleep 30', { timeoutMs: 60_000 });
+      // Its failure is taken at once: the cut is over (and the session lost) before off returns.
+      const running = s.exec('sleep 30', { timeoutMs: 60_000 }).then(
+        (r) => ({ resolved: r }),
+        (e: unknown) => e,
+      );
       await power().off(bmcTarget(node));
-      await expect(running).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
+      expect(await running).toMatchObject({ type: 'ssh_unreachable', retryable: true });
+      expect(await power().status(bmcTarget(node))).toBe('off');
+      // The cut is complete when the BMC answers: nothing on the node accepts a connection.
+      await expect(shell().connect(sshTarget(node))).rejects.toMatchObject({ type: 'ssh_unreachable', message: expect.stringContaining('ECONNREFUSED') });
     } finally {
       s.close();
+      // Powered on whatever happened above: a node left dark would fail every later test.
+      await power().on(bmcTarget(node));
     }
-    expect(await power().status(bmcTarget(node))).toBe('off');
-    await expect(shell().connect(sshTarget(node))).rejects.toMatchObject({ type: 'ssh_unreachable', message: expect.stringContaining('ECONNREFUSED') });
-    await power().on(bmcTarget(node));
     await expect
       .poll(async () => shell().connect(sshTarget(node)).then((c) => (c.close(), true), () => false), { timeout: 20_000, interval: 250 })
       .toBe(true);
@@ -327,6 +345,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   });
 
   it('reboots a member through real IPMI while its OSD holds data: noout, OSD down, one soft-off/on, OSD up, noout unset, PGs clean', async () => {
+    imported();
     const target = lab.node('node2');
     const osd = target.osds[0]!;
     const df = await lab.cephJson<{ nodes: { id: number; pgs: number; kb_used_data: number }[] }>('osd', 'df');
@@ -378,6 +397,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   }, 180_000);
 
   it('a host key that changed since registration: the next contact fails with host_key_mismatch, nothing is left flagged', async () => {
+    imported();
     const target = lab.node('node3');
     const newFingerprint = (await lab.ctl('rotate-hostkey', '3')).trim();
     expect(newFingerprint).toMatch(/^SHA256:/);
@@ -406,6 +426,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   });
 
   it('a BMC killed mid-reboot: the power command is retried, then the operation fails and noout is unset', async () => {
+    imported();
     const target = lab.node('node3');
     const osd = target.osds[0]!;
     const actionsBefore = lab.powerActions('node3').length;
@@ -416,15 +437,18 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       // Mid-reboot: noout is set and the OSD is being stopped; the power is not cut yet.
       await waitForOperation(id, (o) => ['set_noout', 'stop_osds'].includes(o.current_step));
       await lab.ctl('bmc-stop', '3');
-      // The forward path gives up after its retries; then compensation needs the BMC to power the
-      // machine back on (it stays on here), so the BMC comes back, as a rebooted BMC does.
-      const compensating = await waitForOperation(
-        id,
-        (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress',
-      );
-      expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(bmc_unreachable\)/);
-      expect((await lab.nooutState()).nooutHosts).toEqual([target.hostname]);
-      await lab.ctl('bmc-start', '3');
+      try {
+        // The forward path gives up after its retries; then compensation needs the BMC to power the
+        // machine back on (it stays on here), so the BMC comes back, as a rebooted BMC does.
+        const compensating = await waitForOperation(
+          id,
+          (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress',
+        );
+        expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(bmc_unreachable\)/);
+        expect((await lab.nooutState()).nooutHosts).toEqual([target.hostname]);
+      } finally {
+        await lab.ctl('bmc-start', '3');
+      }
       const op = await waitForOperation(id);
       expect(op.status).toBe('failed');
       expect(op.error.code).toBe('bmc_unreachable');
@@ -441,6 +465,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   }, 300_000);
 
   it('a node whose OSD never comes back: the reboot fails with a reason and nothing is left flagged', async () => {
+    imported();
     const target = lab.node('node2');
     const osd = target.osds[0]!;
     const actionsBefore = lab.powerActions('node2').length;
@@ -469,6 +494,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   }, 240_000);
 
   it('drains an OSD holding data to 0: its PG count falls to 0 and safe-to-destroy agrees; back to full weight', async () => {
+    imported();
     const osd = lab.node('node3').osds[0]!;
     const crushWeight = async () => (await lab.cephJson<{ nodes: { id: number; crush_weight: number; pgs: number }[] }>('osd', 'df')).nodes.find((n) => n.id === osd)!;
     const full = await crushWeight();
@@ -500,6 +526,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   }, 240_000);
 
   it('a cancelled drain restores the original CRUSH weight', async () => {
+    imported();
     const osd = lab.node('node2').osds[0]!;
     const weightOf = async () => (await lab.cephJson<{ nodes: { id: number; crush_weight: number }[] }>('osd', 'df')).nodes.find((n) => n.id === osd)!.crush_weight;
     const original = await weightOf();
@@ -518,6 +545,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   }, 240_000);
 
   it('creates a replicated and an erasure pool that Ceph reads back; refuses one the failure domains cannot hold', async () => {
+    imported();
     const pools = async () => (await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => p.pool_name as string);
     await timed('create 2 pools', async () => {
       for (const body of [
@@ -583,6 +611,7 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
   }
 
   it('restarts every daemon once, one host at a time: mgrs (standby, failover, old active) → mons → OSD hosts under noout; PGs clean', async () => {
+    imported();
     // The nodes are hosts as Ceph sees them: every daemon reports its node's hostname.
     for (const type of ['mon', 'mgr', 'osd'] as const) {
       const meta = await lab.cephJson<any[]>(type, 'metadata');
@@ -679,6 +708,7 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
   }, 420_000);
 
   it('an OSD that will not restart: the upgrade pauses naming it, nothing is left flagged; cancel restores the rest', async () => {
+    imported();
     const target = lab.node('node1');
     const osd = target.osds[0]!;
     const modesBefore = await autoscaleModes();

@@ -17,11 +17,11 @@
 # hook blocks the BMC while it runs, and status is polled).
 # NODEDIR/faults/bmc-fail makes every call fail (a BMC that answers but cannot act).
 #
-# The power really acts: a transition starts node-power.sh detached (stdout/stderr to
-# NODEDIR/power.log; ipmi_sim waits until the popen pipe closes, so nothing may keep it open):
-# off -> the node's processes are killed; soft -> they are stopped gracefully (SIGTERM, then
-# SIGKILL) and the chassis reads "off" once they are gone; on -> after the boot delay its sshd
-# and its OSDs start again.
+# The power really acts, through node-power.sh (stdout/stderr to NODEDIR/power.log; ipmi_sim waits
+# until the popen pipe closes, so nothing may keep it open): off -> the node's processes are frozen
+# and killed before the BMC answers; soft -> (detached) they are stopped gracefully (SIGTERM, then
+# SIGKILL) and the chassis reads "off" once they are gone; on -> (detached) after the boot delay
+# its sshd and its daemons start again.
 
 d=$1
 op=$2
@@ -34,11 +34,15 @@ fire() { # fire off|soft|on|reset: bump the power generation and act on the node
   [ -f "$d/powergen" ] && read -r g < "$d/powergen"
   g=$((g + 1))
   echo "$g" > "$d/powergen"
-  if [ "$1" = reset ]; then
-    nohup sh -c "'${0%/*}/node-power.sh' '$d' off $g; '${0%/*}/node-power.sh' '$d' on $g" </dev/null >>"$d/power.log" 2>&1 &
-  else
-    nohup "${0%/*}/node-power.sh" "$d" "$1" "$g" </dev/null >>"$d/power.log" 2>&1 &
-  fi
+  # A power cut is over before the BMC answers (it takes well under a second: no process may still
+  # accept a connection once ipmitool has returned); shutdown and boot go on detached.
+  case "$1" in
+    off) "${0%/*}/node-power.sh" "$d" off "$g" </dev/null >>"$d/power.log" 2>&1 ;;
+    reset)
+      "${0%/*}/node-power.sh" "$d" off "$g" </dev/null >>"$d/power.log" 2>&1
+      nohup "${0%/*}/node-power.sh" "$d" on "$g" </dev/null >>"$d/power.log" 2>&1 & ;;
+    *) nohup "${0%/*}/node-power.sh" "$d" "$1" "$g" </dev/null >>"$d/power.log" 2>&1 & ;;
+  esac
 }
 
 case "$op" in

@@ -92,13 +92,35 @@ daemons_start() {
   return $rc
 }
 
+# freeze_all: SIGSTOP every process of the node, again until no new one appears (a session forked
+# meanwhile); prints their PIDs. Frozen, none can react to the others' deaths: a login session does
+# not report its command killed (exit-signal), the listener accepts no connection — as at a power cut.
+freeze_all() {
+  local p new _ frozen=" "
+  for _ in 1 2 3 4 5; do
+    new=0
+    while read -r p; do
+      if [ -z "$p" ] || [ "${frozen/ $p /}" != "$frozen" ]; then continue; fi
+      node_pid_ok "$d" "$p" && kill -STOP "$p" 2>/dev/null && frozen+="$p " && new=1
+    done < <(node_pids "$d")
+    [ $new = 0 ] && break
+  done
+  echo "$frozen"
+}
+
 # stop_all SIGNAL TIMEOUT_TENTHS: signal every process of the node, then SIGKILL what is left.
+# SIGKILL is a power cut: every process is frozen first, then all are killed together.
 stop_all() {
   local sig=$1 tenths=$2 p listener pids=() left=()
   listener=$(cat "$d/ssh/sshd.pid" 2>/dev/null)
-  while read -r p; do [ -n "$p" ] && pids+=("$p"); done < <(node_pids "$d")
+  if [ "$sig" = KILL ]; then
+    read -r -a pids <<<"$(freeze_all)"
+    [ ${#pids[@]} -gt 0 ] && kill -KILL "${pids[@]}" 2>/dev/null
+  else
+    while read -r p; do [ -n "$p" ] && pids+=("$p"); done < <(node_pids "$d")
+    for p in "${pids[@]}"; do node_pid_ok "$d" "$p" && kill "-$sig" "$p" 2>/dev/null; done
+  fi
   [ ${#pids[@]} -gt 0 ] || { log "nothing running"; return 0; }
-  for p in "${pids[@]}"; do node_pid_ok "$d" "$p" && kill "-$sig" "$p" 2>/dev/null; done
   if [ "$sig" != KILL ] && ! wait_gone "$tenths" "${pids[@]}"; then
     for p in "${pids[@]}"; do node_pid_ok "$d" "$p" && left+=("$p") && kill -KILL "$p" 2>/dev/null; done
     log "SIGKILLed after ${tenths}00 ms: ${left[*]}"

@@ -74,16 +74,16 @@ export function createUpgradeActivities(deps: ActivityDeps) {
         const cluster = await deps.db.selectFrom('clusters').select(['ceph_version']).where('id', '=', input.clusterId).executeTakeFirst();
         if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${input.clusterId} does not exist.`);
         const ceph = await cephFor(deps, input.clusterId);
-        const status = await ceph.status();
-        const osds = await ceph.osds();
-        const daemons = await ceph.daemonVersions();
-        const mgr = await ceph.mgrMap();
-        const noAutoscale = await ceph.noAutoscale();
-        const members = await deps.db
-          .selectFrom('nodes')
-          .select(['id', 'hostname', 'status', 'held'])
-          .where('cluster_id', '=', input.clusterId)
-          .execute();
+        // Independent reads, side by side: over SSH each is a session and a ceph CLI start, and a
+        // dry run's client is waiting (planRead bounds the whole activity).
+        const [status, osds, daemons, mgr, noAutoscale, members] = await Promise.all([
+          ceph.status(),
+          ceph.osds(),
+          ceph.daemonVersions(),
+          ceph.mgrMap(),
+          ceph.noAutoscale(),
+          deps.db.selectFrom('nodes').select(['id', 'hostname', 'status', 'held']).where('cluster_id', '=', input.clusterId).execute(),
+        ]);
         const mons = daemons.filter((d) => d.type === 'mon').map((d) => d.host);
         const mgrs = daemons.filter((d) => d.type === 'mgr').map((d) => d.host);
         const names = new Set([...members.map((m) => m.hostname), ...osds.map((o) => o.host), ...mons, ...mgrs]);

@@ -631,6 +631,30 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
     const sinceCalls = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.systemctlCalls(n.name).length]));
     const osdHost = Object.fromEntries(lab.info.nodes.flatMap((n) => n.osds.map((o) => [o, n.hostname])));
 
+    // The dry run reads the live cluster over SSH (status, OSD tree, daemon metadata, mgr map,
+    // pools) and plans from it; nothing is touched.
+    await timed('rolling restart dry run', async () => {
+      const dry = await request('POST', `/v1/clusters/${clusterId}/upgrade?dry_run=true`, { mode: 'restart', max_concurrent: 1 });
+      expect(dry.status, JSON.stringify(dry.body)).toBe(200);
+      expect(dry.body.data).toMatchObject({
+        would_run: true,
+        refusals: [],
+        batches: lab.info.nodes.map((n) => [n.hostname]),
+        facts: {
+          mode: 'restart',
+          running_version: '16.2.15',
+          health: 'HEALTH_OK',
+          mons_in_quorum: ['labnode1', 'labnode2', 'labnode3'],
+          mgr_active: 'labnode1',
+          mgr_standbys: ['labnode2'],
+          hosts_total: 3,
+        },
+      });
+    });
+    expect(Object.fromEntries(all.map((d) => [d, lab.daemonPid(d)]))).toEqual(pidsBefore);
+    expect(lab.info.nodes.map((n) => lab.systemctlCalls(n.name).length)).toEqual(lab.info.nodes.map((n) => sinceCalls[n.name]));
+    expect(await lab.nooutState()).toMatchObject({ nooutHosts: [], flags: expect.not.arrayContaining(['noout', 'noautoscale']) });
+
     let op: any;
     const seen = { nooutHosts: new Set<string>(), maxNooutHosts: 0, maxDownHosts: 0, downWithoutNoout: [] as string[], samples: 0 };
     await timed('rolling restart (3 hosts)', async () => {

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { json } from '../../db/database';
 import { addressScope } from '../../db/repositories/nodes.repository';
 import { createSandboxCephCluster, getSandboxCephState, rackSandboxMachine, type SandboxCephState } from '../../drivers/sandbox';
@@ -110,19 +110,36 @@ export async function recordHistory(api: TestApi, workflowId: string, name: stri
 }
 
 /**
- * API + worker for the 200-host upgrade (its test and its benchmark): fast polling, quiet logs, and
- * a worker pool of its own sized like a production worker's, since nine hosts' activities run at once.
+ * API + worker for the 200-host upgrade (its test and its benchmark), started before the file's
+ * tests and stopped after them: fast polling, quiet logs, and a worker pool of its own sized like a
+ * production worker's, since nine hosts' activities run at once. Returns the API's getter.
  */
-export async function startScaleRig(): Promise<{ api: TestApi; close(): Promise<void> }> {
-  const api = await startTestApi({ NF_POLL_INTERVAL_MS: '50', NF_LOG_LEVEL: 'silent' });
-  const workerDb = testDb(10);
-  const worker: RunningWorker = await startTestWorker(api.config, workerDb);
-  return {
-    api,
-    close: async () => {
-      await worker.shutdown();
-      await workerDb.destroy();
-      await api.close();
-    },
-  };
+export function useScaleRig(): () => TestApi {
+  let api: TestApi | undefined;
+  let worker: RunningWorker | undefined;
+  let workerDb: ReturnType<typeof testDb> | undefined;
+  beforeAll(async () => {
+    api = await startTestApi({ NF_POLL_INTERVAL_MS: '50', NF_LOG_LEVEL: 'silent' });
+    workerDb = testDb(10);
+    worker = await startTestWorker(api.config, workerDb);
+  });
+  afterAll(async () => {
+    await worker?.shutdown();
+    await workerDb?.destroy();
+    await api?.close();
+  });
+  return () => api!;
+}
+
+/**
+ * The 200-host rolling upgrade both use: 1 OSD per host, 10 replicas with min_size 1 (ok-to-stop
+ * lets 9 hosts stop at once), squid, max_concurrent 10; waits until it ends.
+ */
+export async function upgrade200Hosts(api: TestApi, timeoutMs: number) {
+  const cluster = await sandboxCluster(api, { hosts: 200, osdsPerHost: 1, replication: 10, minSize: 1 });
+  const started = Date.now();
+  const r = await api.request('POST', `/v1/clusters/${cluster.clusterId}/upgrade`, { body: { ceph_version: 'squid', max_concurrent: 10 } });
+  expect(r.status, JSON.stringify(r.body)).toBe(202);
+  const op = await waitForOperation(api, r.body.data.operation_id, undefined, timeoutMs);
+  return { ...cluster, op, seconds: (Date.now() - started) / 1000 };
 }

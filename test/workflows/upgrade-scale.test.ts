@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApi } from '../helpers/api';
-import { cephState, recordHistory, sandboxCluster, startScaleRig, waitForOperation } from './upgrade-fixtures';
+import { describe, expect, it } from 'vitest';
+import { cephState, recordHistory, upgrade200Hosts, useScaleRig } from './upgrade-fixtures';
 
 /**
  * A 200-host rolling upgrade at instant sandbox speed with max_concurrent 10: every host upgraded
@@ -8,26 +7,12 @@ import { cephState, recordHistory, sandboxCluster, startScaleRig, waitForOperati
  * The cluster keeps 10 replicas with min_size 1, so ok-to-stop lets 9 hosts stop at once: batches
  * of 10 shrink to 9, and both bounds are visible in the result.
  */
-let api: TestApi;
-let rig: Awaited<ReturnType<typeof startScaleRig>> | undefined;
-
-beforeAll(async () => {
-  rig = await startScaleRig();
-  api = rig.api;
-});
-
-afterAll(async () => {
-  await rig?.close();
-});
+const rig = useScaleRig();
 
 describe('rolling upgrade at scale', () => {
   it('upgrades 200 hosts, 10 at most at once, each exactly once, continuing as new', async () => {
-    const { clusterId, nodes } = await sandboxCluster(api, { hosts: 200, osdsPerHost: 1, replication: 10, minSize: 1 });
-    const started = Date.now();
-    const r = await api.request('POST', `/v1/clusters/${clusterId}/upgrade`, { body: { ceph_version: 'squid', max_concurrent: 10 } });
-    expect(r.status, JSON.stringify(r.body)).toBe(202);
-    const op = await waitForOperation(api, r.body.data.operation_id, undefined, 600_000);
-    const seconds = (Date.now() - started) / 1000;
+    const api = rig();
+    const { clusterId, nodes, op, seconds } = await upgrade200Hosts(api, 600_000);
     console.log(`200-host upgrade: ${seconds.toFixed(1)} s, ${op.result?.runs} runs`);
     expect(op.status, JSON.stringify(op.error)).toBe('completed');
     expect(op.result).toMatchObject({ hosts_total: 200, hosts_done: 200 });

@@ -101,13 +101,15 @@ export async function setRunId(db: Executor, id: string, runId: string): Promise
   await db.updateTable('operations').set({ run_id: runId, updated_at: sql`now()` }).where('id', '=', id).execute();
 }
 
-export async function markOperationStarted(db: Executor, id: string): Promise<void> {
-  await db
+/** Answers whether the row moved to in_progress (false: already running, or ended). */
+export async function markOperationStarted(db: Executor, id: string): Promise<boolean> {
+  const res = await db
     .updateTable('operations')
     .set({ status: 'in_progress', started_at: sql`coalesce(started_at, now())`, updated_at: sql`now()` })
     .where('id', '=', id)
     .where('status', 'in', ['pending', 'paused'])
-    .execute();
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }
 
 export interface FinalState {

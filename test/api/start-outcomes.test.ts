@@ -1,6 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ActivityDeps } from '../../activities/deps';
+import { createOperationActivities } from '../../activities/operations.activities';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
@@ -285,6 +288,23 @@ describe('a start that certainly failed changed nothing (#4)', () => {
     const c = await api.db.selectFrom('clusters').select('status').where('id', '=', id).executeTakeFirstOrThrow();
     expect(c.status).toBe('HEALTH_WARN');
     expect(await api.db.selectFrom('operation_locks').select('resource_id').where('resource_id', '=', id).execute()).toEqual([]);
+  });
+});
+
+describe('a start that lands after the operation was ended as never started (#4)', () => {
+  it('the workflow\'s first activity refuses to run it (non-retryable), and the row stays as the API ended it', async () => {
+    fault = 'throw_before_send';
+    const failed = await request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
+    expect(failed.status).toBe(503);
+    const opId = failed.body.error.operation_id;
+    fault = 'none';
+    const activities = createOperationActivities({ db: api.db, config: api.config, logger: createLogger('silent') } as ActivityDeps);
+    const err = await activities.markOperationStarted({ operationId: opId }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect([(err as ApplicationFailure).type, (err as ApplicationFailure).nonRetryable]).toEqual(['invalid_state', true]);
+    await finishOperation(api.db, opId, { ...ended, status: 'failed', error: { code: 'invalid_state', message: 'late start' } });
+    const row = await api.db.selectFrom('operations').selectAll().where('id', '=', opId).executeTakeFirstOrThrow();
+    expect([row.status, row.error?.code]).toEqual(['failed', 'not_started']);
   });
 });
 

@@ -1,12 +1,26 @@
+import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from './deps';
 import * as ops from '../db/repositories/operations.repository';
-import type { OperationSnapshot } from '../workflows/contracts';
+import { FAILURE, type OperationSnapshot } from '../workflows/contracts';
 
 export function createOperationActivities(deps: ActivityDeps) {
   return {
-    /** Marks the row in_progress so lists and filters see running work. */
+    /**
+     * Marks the row in_progress so lists and filters see running work. A fence, too: an operation
+     * the API ended as `not_started` (it established that Temporal had no workflow, undid the
+     * request's rows and released its locks) must not be run by a start that landed late; the
+     * workflow fails here, before its first step, and its record stays the API's.
+     */
     async markOperationStarted(input: { operationId: string }): Promise<void> {
-      await ops.markOperationStarted(deps.db, input.operationId);
+      if (await ops.markOperationStarted(deps.db, input.operationId)) return;
+      const row = await ops.getOperationById(deps.db, input.operationId);
+      if (row && row.status === 'failed' && row.error?.code === 'not_started') {
+        throw ApplicationFailure.create({
+          type: FAILURE.invalidState,
+          nonRetryable: true,
+          message: `Operation ${input.operationId} was ended as never started before its workflow ran; this late start does nothing.`,
+        });
+      }
     },
 
     /** Writes the final state and releases the operation's resource locks, atomically. */

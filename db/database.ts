@@ -165,6 +165,8 @@ export interface OperationsTable {
   started_at: NullableTimestamp;
   completed_at: NullableTimestamp;
   updated_at: Timestamp;
+  /** When a cancel was delivered to the workflow (migration 2026-12-04-0002). */
+  cancel_requested_at: NullableTimestamp;
 }
 
 export interface OperationLocksTable {
@@ -181,6 +183,10 @@ export interface IdempotencyKeysTable {
   response_status: number | null;
   response_body: Json<unknown> | null;
   created_at: Timestamp;
+  /** The request holding an in_progress claim (migration 2026-12-04-0002). */
+  claim_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The operation the claiming request created, bound in the operation's own transaction. */
+  operation_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RateLimitWindowsTable {

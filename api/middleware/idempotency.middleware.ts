@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
   IDEMPOTENCY_TTL_HOURS,
   releaseIdempotencyKey,
+  type IdempotencyClaim,
 } from '../../db/repositories/idempotency.repository';
+import { getOperationById } from '../../db/repositories/operations.repository';
 import type { ApiDeps, AppState } from '../context';
 import { authOf } from '../context';
 import { ApiError } from '../errors';
@@ -29,12 +32,26 @@ export function requestFingerprint(method: string, url: string, environment: str
     .digest('hex');
 }
 
+const currentClaim = new AsyncLocalStorage<IdempotencyClaim>();
+
+/**
+ * The Idempotency-Key claim of the request being served, if it has one: startOperation binds it to
+ * the operation in the operation row's transaction (so every service gets this without threading it).
+ */
+export function idempotencyClaim(): IdempotencyClaim | undefined {
+  return currentClaim.getStore();
+}
+
 /**
  * `Idempotency-Key` on POST: the first successful (2xx) response is stored for 24 h and replayed
  * for the same key and the same request; another request under that key is 409
  * `idempotency_key_reused`; a duplicate arriving while the first is still running is 409
  * `idempotency_in_progress`. A request that fails is forgotten, so the client can retry it with the
  * same key. The claim is one atomic statement, so this holds across API processes.
+ *
+ * A request that created an operation is bound to it (same transaction as the operation row): a
+ * retry while that request's answer is missing (lost with a crashed API process, or a 503 whose
+ * outcome was unknown) is answered 202 with that operation, and the claim is never taken over.
  */
 export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
   return async (ctx, next) => {
@@ -45,7 +62,8 @@ export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
     }
     const auth = authOf(ctx);
     const fingerprint = requestFingerprint(ctx.method, ctx.url, auth.environment, ctx.state.body);
-    const claim = await claimIdempotencyKey(deps.db, auth.accountId, key, fingerprint);
+    const claimId = randomUUID();
+    const claim = await claimIdempotencyKey(deps.db, auth.accountId, key, fingerprint, claimId);
     if (claim.outcome !== 'claimed') {
       if (claim.requestHash !== fingerprint) {
         throw new ApiError(
@@ -53,6 +71,23 @@ export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
           `Idempotency-Key was already used for a different request in the last ${IDEMPOTENCY_TTL_HOURS} hours.`,
           { field: 'Idempotency-Key' },
         );
+      }
+      if (claim.outcome === 'in_progress' && claim.operationId) {
+        const op = await getOperationById(deps.db, claim.operationId);
+        if (op) {
+          ctx.status = 202;
+          ctx.body = {
+            data: {
+              operation_id: op.id,
+              status: op.status,
+              ...(op.cluster_id ? { cluster_id: op.cluster_id } : {}),
+              ...(op.node_id ? { node_id: op.node_id } : {}),
+            },
+          };
+          ctx.set('Idempotent-Replayed', 'true');
+          ctx.set('Location', `/v1/operations/${op.id}`);
+          return;
+        }
       }
       if (claim.outcome === 'in_progress') {
         throw new ApiError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', {
@@ -67,18 +102,18 @@ export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
 
     let succeeded = false;
     try {
-      await next();
+      await currentClaim.run({ accountId: auth.accountId, key, claimId }, next);
       succeeded = ctx.status >= 200 && ctx.status < 300;
     } finally {
       if (succeeded) {
         const stored = 'idempotentReplayBody' in ctx.state ? ctx.state.idempotentReplayBody : ctx.body;
         // The work is done: failing the response now would invite a retry that repeats it. An
         // unrecorded claim goes stale and is released after IDEMPOTENCY_STALE_CLAIM_SECONDS.
-        await completeIdempotencyKey(deps.db, auth.accountId, key, ctx.status, stored ?? null).catch((err: unknown) =>
+        await completeIdempotencyKey(deps.db, auth.accountId, key, ctx.status, stored ?? null, claimId).catch((err: unknown) =>
           ctx.state.logger.warn('idempotency record not saved', { err: String(err) }),
         );
       } else {
-        await releaseIdempotencyKey(deps.db, auth.accountId, key);
+        await releaseIdempotencyKey(deps.db, auth.accountId, key, claimId);
       }
     }
   };

@@ -46,6 +46,7 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
           ...(q.node_id ? { nodeId: q.node_id } : {}),
           ...(q.status ? { status: q.status } : {}),
           ...(q.type ? { type: q.type } : {}),
+          ...(q.request_id ? { requestId: q.request_id } : {}),
         },
         limitOffset(q),
       );
@@ -87,7 +88,7 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       bodyRequired: false,
       responses: {
         202: { description: 'Cancellation requested.', schema: dataResponseSchema(operationViewSchema) },
-        409: { description: '`invalid_state`: the operation has already ended.' },
+        409: { description: '`invalid_state`: the operation has already ended, or its cancellation was already requested (`cancel_requested_at`).' },
       },
     },
     async (ctx) => {
@@ -97,7 +98,7 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       const op = await operationOr404(deps, authOf(ctx), ctx.params);
       await cancelOperation(opDeps, op);
       ctx.status = 202;
-      ctx.body = { data: await viewOperation(opDeps, op) };
+      ctx.body = { data: await viewOperation(opDeps, (await getScopedOperation(deps.db, authOf(ctx), op.id)) ?? op) };
     },
   );
 

@@ -11,6 +11,7 @@ export interface OperationListQuery extends PageQuery {
   node_id?: string | null;
   status?: OperationStatus | null;
   type?: OperationType | null;
+  request_id?: string | null;
 }
 
 export const operationListQuerySchema: JSONSchemaType<OperationListQuery> = {
@@ -21,6 +22,12 @@ export const operationListQuerySchema: JSONSchemaType<OperationListQuery> = {
     node_id: { type: 'string', pattern: idPattern('node'), nullable: true },
     status: { type: 'string', enum: [...OPERATION_STATUSES], nullable: true },
     type: { type: 'string', enum: [...OPERATION_TYPES], nullable: true },
+    request_id: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9._:-]{1,128}$',
+      nullable: true,
+      description: 'Only operations started by this request (its X-Request-ID, echoed on every answer).',
+    },
   },
   required: [],
   additionalProperties: false,
@@ -66,6 +73,7 @@ export const operationViewSchema: SchemaObject = {
     osd_id: { type: ['integer', 'null'] },
     params: { type: 'object', description: 'The non-secret parameters the operation was started with.' },
     request_id: { type: 'string', description: 'The request that started the operation.' },
+    cancel_requested_at: { ...nullableTimestamp, description: 'When a cancel was delivered to the workflow; null if none was.' },
     temporal: {
       type: 'object',
       required: ['workflow_id', 'run_id', 'ui_url'],

@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../lib/config';
@@ -21,7 +21,10 @@ import {
   type OperationSnapshot,
   type OperationType,
 } from '../../workflows/contracts';
+import { bindIdempotencyKey, forgetKeyOfOperation } from '../../db/repositories/idempotency.repository';
 import { ApiError } from '../errors';
+import { idempotencyClaim } from '../middleware/idempotency.middleware';
+import { undoCreateStep } from './start-undo';
 
 export interface OperationDeps {
   db: Kysely<Database>;
@@ -100,6 +103,14 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
       if (req.slot) await takeSlot(trx, operationId, req.slot);
       await req.precheck?.(trx);
       await req.onCreate?.(trx, operationId);
+      // The request's Idempotency-Key now names this operation (same commit as the row): a retry
+      // whose answer was lost finds it instead of running the request again.
+      const claim = idempotencyClaim();
+      if (claim && !(await bindIdempotencyKey(trx, claim, operationId))) {
+        throw new ApiError('idempotency_in_progress', 'This request\'s Idempotency-Key was taken over by a later request with the same key; nothing was changed.', {
+          field: 'Idempotency-Key',
+        });
+      }
       return null;
     }).catch((err: unknown) => {
       if (err instanceof BusyError) return err;
@@ -124,6 +135,8 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
   if (req.clusterId) searchAttributes.push({ key: SA_CLUSTER_ID, value: req.clusterId });
   if (req.nodeId) searchAttributes.push({ key: SA_NODE_ID, value: req.nodeId });
 
+  let runId: string | null = null;
+  let startError: unknown = null;
   try {
     const handle = await temporal.workflow.start(WORKFLOW_TYPES[req.type], {
       taskQueue: config.temporal.taskQueue,
@@ -133,26 +146,102 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
       staticSummary: req.summary,
       staticDetails: `NodeFoundry operation ${operationId} (${req.type}), request ${req.requestId}`,
     });
-    await ops.setRunId(db, operationId, handle.firstExecutionRunId);
+    runId = handle.firstExecutionRunId;
   } catch (err) {
-    deps.logger.error('workflow start failed', { operation_id: operationId, err: String(err) });
-    await ops.finishOperation(db, operationId, {
+    startError = err;
+  }
+  if (startError !== null) {
+    // The start may have reached Temporal even though it answered an error (a deadline, a lost
+    // connection): the workflow id is this operation's alone, so ask Temporal whether it exists.
+    deps.logger.warn('workflow start answered an error; asking Temporal whether it started', { operation_id: operationId, err: String(startError) });
+    const found = await findStartedWorkflow(deps, workflowId);
+    if (found.state === 'absent') {
+      await failUnstartedOperation(deps, operationId);
+      throw new ApiError('service_unavailable', 'The workflow engine is unavailable; the operation was not started and nothing was changed. Try again.', {
+        operation_id: operationId,
+      });
+    }
+    if (found.state === 'unknown') {
+      // Locks, rows and the Idempotency-Key binding stay: a retry meets this operation (409
+      // resource_busy naming it, or its replay), never starts a second one. settleIfClosed ends it
+      // (and undoes its create step) once Temporal is known to have no such workflow.
+      deps.logger.error('workflow start outcome unknown', { operation_id: operationId });
+      throw new ApiError(
+        'service_unavailable',
+        `The workflow engine did not confirm whether operation ${operationId} started; its outcome is unknown (it may be running). ` +
+          `See GET /v1/operations/${operationId}; sending the request again meets this operation, it never starts a second one.`,
+        { operation_id: operationId },
+      );
+    }
+    runId = found.runId;
+  }
+  try {
+    await ops.setRunId(db, operationId, runId!);
+  } catch (err) {
+    // The workflow runs and holds the locks; the run id is only a link (the workflow id finds it).
+    deps.logger.warn('run id not recorded', { operation_id: operationId, err: String(err) });
+  }
+  return (await ops.getOperationById(db, operationId))!;
+}
+
+/** How often, and how long each time, a start that answered an error is looked up. */
+const START_LOOKUP_ATTEMPTS = 3;
+const START_LOOKUP_TIMEOUT_MS = 5_000;
+const START_LOOKUP_BACKOFF_MS = 500;
+
+/**
+ * Whether Temporal has the workflow: `absent` only on Temporal's own "not found" (twice, a backoff
+ * apart, so a start still in flight on the server has landed), `unknown` when it cannot be asked.
+ * Bounded: at most START_LOOKUP_ATTEMPTS × (timeout + backoff).
+ */
+export async function findStartedWorkflow(
+  deps: Pick<OperationDeps, 'temporal' | 'logger'>,
+  workflowId: string,
+): Promise<{ state: 'running'; runId: string } | { state: 'absent' } | { state: 'unknown' }> {
+  let notFound = 0;
+  for (let attempt = 0; attempt < START_LOOKUP_ATTEMPTS; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, START_LOOKUP_BACKOFF_MS * attempt));
+    try {
+      const handle = deps.temporal.workflow.getHandle(workflowId);
+      const desc = await deps.temporal.connection.withDeadline(Date.now() + START_LOOKUP_TIMEOUT_MS, () => handle.describe());
+      return { state: 'running', runId: desc.runId };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        if (++notFound >= 2) return { state: 'absent' };
+        continue;
+      }
+      deps.logger.warn('workflow lookup failed', { workflow_id: workflowId, attempt, err: String(err) });
+    }
+  }
+  return { state: 'unknown' };
+}
+
+/**
+ * Ends an operation whose workflow certainly never started, in one transaction: the row `failed`
+ * (only if still not ended), what its create step wrote undone, its Idempotency-Key forgotten (the
+ * same request may be sent again), its locks released.
+ */
+async function failUnstartedOperation(deps: OperationDeps, operationId: string): Promise<boolean> {
+  return deps.db.transaction().execute(async (trx) => {
+    const op = await trx.selectFrom('operations').selectAll().where('id', '=', operationId).forUpdate().executeTakeFirst();
+    if (!op || ops.TERMINAL_STATUSES.includes(op.status)) {
+      await ops.releaseLocks(trx, operationId);
+      return false;
+    }
+    await undoCreateStep(trx, op);
+    await forgetKeyOfOperation(trx, operationId);
+    return ops.settleOperation(trx, operationId, {
       status: 'failed',
       progress: 0,
       current_step: null,
       steps: [],
       logs: [],
-      error: { code: 'internal_error', message: 'The operation could not be started; nothing was changed.' },
+      error: { code: 'not_started', message: 'The operation could not be started (its workflow never started); nothing was changed.' },
       result: null,
       started_at: null,
       completed_at: new Date().toISOString(),
     });
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new ApiError('conflict', 'This operation was already started.');
-    }
-    throw new ApiError('service_unavailable', 'The workflow engine is unavailable; nothing was changed. Try again.');
-  }
-  return (await ops.getOperationById(db, operationId))!;
+  });
 }
 
 const CLUSTER_LOCK = /^clus_[^/]+/;
@@ -216,9 +305,15 @@ class BusyError extends Error {
  */
 const START_GRACE_MS = 60_000;
 
+/** How long settleIfClosed waits for Temporal's describe (a Temporal restart must not hold it). */
+const SETTLE_DESCRIBE_TIMEOUT_MS = 5_000;
+
 /**
  * Settles the operation holding a lock when its workflow is closed or gone; answers whether the
- * lock was released (so the caller may try again).
+ * lock was released (so the caller may try again). The row is changed only while it has not ended
+ * (one conditional UPDATE): the end a workflow wrote itself is never overwritten, however long the
+ * describe took. An operation whose workflow never started (none in Temporal, no run id, older than
+ * START_GRACE_MS) is failed and its create step undone, so it never stays `pending`.
  */
 export async function settleIfClosed(deps: OperationDeps, operationId: string): Promise<boolean> {
   const op = await ops.getOperationById(deps.db, operationId);
@@ -228,17 +323,12 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
     return true;
   }
   try {
-    const desc = await deps.temporal.workflow.getHandle(op.workflow_id).describe();
+    const handle = deps.temporal.workflow.getHandle(op.workflow_id);
+    const desc = await deps.temporal.connection.withDeadline(Date.now() + SETTLE_DESCRIBE_TIMEOUT_MS, () => handle.describe());
     if (desc.status.name === 'RUNNING') return false;
-    await ops.finishOperation(deps.db, operationId, {
+    await settleWithoutWorkflow(deps, operationId, {
       status: desc.status.name === 'CANCELLED' ? 'cancelled' : 'failed',
-      progress: op.progress,
-      current_step: op.current_step,
-      steps: op.steps,
-      logs: op.logs,
       error: { code: 'workflow_closed', message: `The workflow ended as ${desc.status.name} outside NodeFoundry.` },
-      result: null,
-      started_at: op.started_at?.toISOString() ?? null,
       completed_at: (desc.closeTime ?? new Date()).toISOString(),
     });
     return true;
@@ -246,11 +336,45 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
     if (err instanceof WorkflowNotFoundError) {
       // Not started yet (another request is between its commit and workflow.start): keep the lock.
       if (op.run_id === null && Date.now() - op.created_at.getTime() < START_GRACE_MS) return false;
-      await ops.releaseLocks(deps.db, operationId);
+      if (op.run_id === null) {
+        await failUnstartedOperation(deps, operationId);
+        return true;
+      }
+      await settleWithoutWorkflow(deps, operationId, {
+        status: 'failed',
+        error: { code: 'workflow_closed', message: 'The workflow is no longer known to Temporal (past retention, or deleted) and recorded no end.' },
+        completed_at: new Date().toISOString(),
+      });
       return true;
     }
     return false;
   }
+}
+
+/**
+ * Ends a not-yet-ended operation on the API's word, keeping what the row recorded so far (steps,
+ * logs, progress), under a row lock so the row written by the workflow meanwhile wins.
+ */
+async function settleWithoutWorkflow(
+  deps: OperationDeps,
+  operationId: string,
+  end: { status: 'failed' | 'cancelled'; error: { code: string; message: string }; completed_at: string },
+): Promise<boolean> {
+  return deps.db.transaction().execute(async (trx) => {
+    const now = await trx.selectFrom('operations').selectAll().where('id', '=', operationId).forUpdate().executeTakeFirst();
+    if (!now) return false;
+    return ops.settleOperation(trx, operationId, {
+      status: end.status,
+      progress: now.progress,
+      current_step: now.current_step,
+      steps: now.steps,
+      logs: now.logs,
+      error: end.error,
+      result: now.result,
+      started_at: now.started_at?.toISOString() ?? null,
+      completed_at: end.completed_at,
+    });
+  });
 }
 
 /** How long a GET waits for the running workflow to answer its query before serving the stored row. */
@@ -275,6 +399,7 @@ export interface OperationView {
   osd_id: number | null;
   params: Record<string, unknown>;
   request_id: string;
+  cancel_requested_at: string | null;
   temporal: { workflow_id: string; run_id: string | null; ui_url: string };
 }
 
@@ -334,6 +459,7 @@ export async function viewOperation(deps: OperationDeps, op: Operation, live = t
     osd_id: op.osd_id,
     params: op.params,
     request_id: op.request_id,
+    cancel_requested_at: op.cancel_requested_at?.toISOString() ?? null,
     temporal: {
       workflow_id: op.workflow_id,
       run_id: op.run_id,
@@ -342,10 +468,22 @@ export async function viewOperation(deps: OperationDeps, op: Operation, live = t
   };
 }
 
-/** Requests cancellation; the workflow runs its compensation and records `cancelled`. */
+/**
+ * Requests cancellation; the workflow runs its compensation and records `cancelled`. Once a cancel
+ * was delivered (recorded as `cancel_requested_at`, after Temporal accepted it), another is 409
+ * `invalid_state` "cancellation already requested": it would change nothing, and a 202 would
+ * suggest it did.
+ */
 export async function cancelOperation(deps: OperationDeps, op: Operation): Promise<void> {
   if (ops.TERMINAL_STATUSES.includes(op.status)) {
     throw new ApiError('invalid_state', `Operation ${op.id} has already ended (${op.status}).`);
+  }
+  if (op.cancel_requested_at) {
+    throw new ApiError(
+      'invalid_state',
+      `Cancellation of operation ${op.id} was already requested at ${op.cancel_requested_at.toISOString()}; it is undoing its changes and will end cancelled.`,
+      { cancel_requested_at: op.cancel_requested_at.toISOString() },
+    );
   }
   try {
     await deps.temporal.workflow.getHandle(op.workflow_id).cancel();
@@ -355,6 +493,8 @@ export async function cancelOperation(deps: OperationDeps, op: Operation): Promi
     }
     throw err;
   }
+  // Recorded only once Temporal has it: a cancel that failed to arrive may simply be sent again.
+  await ops.markCancelRequested(deps.db, op.id);
 }
 
 /** Operation types that can be paused and resumed (their workflows handle the pause/resume updates). */
@@ -385,6 +525,12 @@ export async function pauseOrResumeOperation(deps: OperationDeps, op: Operation,
     }
     if (err instanceof WorkflowNotFoundError) throw new ApiError('invalid_state', `Operation ${op.id} is no longer running.`);
     deps.logger.warn(`${action} update failed`, { operation_id: op.id, err: String(err) });
-    throw new ApiError('service_unavailable', `The workflow did not answer the ${action} request in time; try again.`);
+    // The update may still be applied after this answer (it was sent; only its answer is missing).
+    throw new ApiError(
+      'service_unavailable',
+      `The workflow did not answer the ${action} request within ${UPDATE_TIMEOUT_MS / 1000} s; it may still take effect, so its outcome is unknown. ` +
+        `See GET /v1/operations/${op.id} (status and logs) before sending it again; sending it again is safe.`,
+      { operation_id: op.id },
+    );
   }
 }

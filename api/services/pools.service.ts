@@ -171,7 +171,7 @@ export async function deletePool(
     primaryResourceId: pool.id,
     clusterId,
     lockResourceIds: [clusterId, pool.id],
-    params: { pool_id: pool.id, name },
+    params: { pool_id: pool.id, name, previous_status: pool.status },
     input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, poolId: pool.id }),
     summary: `Delete pool ${name} of ${cluster.name}`,
     precheck: async (trx) => {

@@ -13,18 +13,19 @@ export const IDEMPOTENCY_STALE_CLAIM_SECONDS = 300;
 
 export type ClaimResult =
   | { outcome: 'claimed' }
-  | { outcome: 'in_progress'; requestHash: string }
+  | { outcome: 'in_progress'; requestHash: string; operationId: string | null }
   | { outcome: 'done'; requestHash: string; status: number; body: unknown };
 
 /**
- * Claims `key` for a request with `requestHash`, or reports who holds it. An expired record (older
- * than the TTL) or an abandoned claim is taken over in the same statement, so two concurrent
- * requests can never both see `claimed`.
+ * Claims `key` for a request with `requestHash` (the claim is `claimId`'s), or reports who holds it.
+ * An expired record (older than the TTL) or an abandoned claim is taken over in the same statement,
+ * so two concurrent requests can never both see `claimed`. A claim bound to an operation is never
+ * abandoned: its request did its work, only its answer was lost.
  */
-export async function claimIdempotencyKey(db: Executor, accountId: string, key: string, requestHash: string): Promise<ClaimResult> {
+export async function claimIdempotencyKey(db: Executor, accountId: string, key: string, requestHash: string, claimId: string | null = null): Promise<ClaimResult> {
   const claimed = await db
     .insertInto('idempotency_keys')
-    .values({ account_id: accountId, key, request_hash: requestHash, state: 'in_progress' })
+    .values({ account_id: accountId, key, request_hash: requestHash, state: 'in_progress', claim_id: claimId })
     .onConflict((oc) =>
       oc
         .columns(['account_id', 'key'])
@@ -34,12 +35,15 @@ export async function claimIdempotencyKey(db: Executor, accountId: string, key: 
           response_status: null,
           response_body: null,
           created_at: sql`now()`,
+          claim_id: claimId,
+          operation_id: null,
         })
         .where((eb) =>
           eb.or([
             eb('idempotency_keys.created_at', '<', sql<Date>`now() - make_interval(hours => ${IDEMPOTENCY_TTL_HOURS})`),
             eb.and([
               eb('idempotency_keys.state', '=', 'in_progress'),
+              eb('idempotency_keys.operation_id', 'is', null),
               eb('idempotency_keys.created_at', '<', sql<Date>`now() - make_interval(secs => ${IDEMPOTENCY_STALE_CLAIM_SECONDS})`),
             ]),
           ]),
@@ -50,28 +54,70 @@ export async function claimIdempotencyKey(db: Executor, accountId: string, key: 
   if (claimed) return { outcome: 'claimed' };
   const row = await db
     .selectFrom('idempotency_keys')
-    .select(['request_hash', 'state', 'response_status', 'response_body'])
+    .select(['request_hash', 'state', 'response_status', 'response_body', 'operation_id'])
     .where('account_id', '=', accountId)
     .where('key', '=', key)
     .executeTakeFirst();
   // Deleted between the two statements (its request failed): the caller may simply try again.
-  if (!row) return claimIdempotencyKey(db, accountId, key, requestHash);
-  if (row.state === 'in_progress') return { outcome: 'in_progress', requestHash: row.request_hash };
+  if (!row) return claimIdempotencyKey(db, accountId, key, requestHash, claimId);
+  if (row.state === 'in_progress') return { outcome: 'in_progress', requestHash: row.request_hash, operationId: row.operation_id };
   return { outcome: 'done', requestHash: row.request_hash, status: row.response_status ?? 200, body: row.response_body };
 }
 
-export async function completeIdempotencyKey(db: Executor, accountId: string, key: string, status: number, body: unknown): Promise<void> {
-  await db
+/** Stores the answer of the request holding the claim (`claimId`, when given: only its own claim). */
+export async function completeIdempotencyKey(db: Executor, accountId: string, key: string, status: number, body: unknown, claimId?: string): Promise<void> {
+  let q = db
     .updateTable('idempotency_keys')
     .set({ state: 'done', response_status: status, response_body: json(body ?? null) })
     .where('account_id', '=', accountId)
-    .where('key', '=', key)
-    .execute();
+    .where('key', '=', key);
+  if (claimId) q = q.where('claim_id', '=', claimId);
+  await q.execute();
 }
 
-/** Forgets a claim whose request did not succeed, so the client may retry with the same key. */
-export async function releaseIdempotencyKey(db: Executor, accountId: string, key: string): Promise<void> {
-  await db.deleteFrom('idempotency_keys').where('account_id', '=', accountId).where('key', '=', key).where('state', '=', 'in_progress').execute();
+/**
+ * Forgets a claim whose request did not succeed, so the client may retry with the same key; not a
+ * claim bound to an operation (the request's outcome is that operation, whatever it answered).
+ */
+export async function releaseIdempotencyKey(db: Executor, accountId: string, key: string, claimId?: string): Promise<void> {
+  let q = db
+    .deleteFrom('idempotency_keys')
+    .where('account_id', '=', accountId)
+    .where('key', '=', key)
+    .where('state', '=', 'in_progress')
+    .where('operation_id', 'is', null);
+  if (claimId) q = q.where('claim_id', '=', claimId);
+  await q.execute();
+}
+
+export interface IdempotencyClaim {
+  accountId: string;
+  key: string;
+  claimId: string;
+}
+
+/**
+ * Binds the request's claim to the operation it creates; called in the operation row's own
+ * transaction, so the operation exists iff a retry under the key finds it. Answers false when the
+ * claim is no longer this request's (taken over after going stale): the caller must then not create
+ * the operation.
+ */
+export async function bindIdempotencyKey(db: Executor, claim: IdempotencyClaim, operationId: string): Promise<boolean> {
+  const res = await db
+    .updateTable('idempotency_keys')
+    .set({ operation_id: operationId })
+    .where('account_id', '=', claim.accountId)
+    .where('key', '=', claim.key)
+    .where('claim_id', '=', claim.claimId)
+    .where('state', '=', 'in_progress')
+    .where('operation_id', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Forgets the key bound to an operation that certainly never started (nothing was changed). */
+export async function forgetKeyOfOperation(db: Executor, operationId: string): Promise<void> {
+  await db.deleteFrom('idempotency_keys').where('operation_id', '=', operationId).where('state', '=', 'in_progress').execute();
 }
 
 export async function purgeIdempotencyKeys(db: Executor): Promise<number> {

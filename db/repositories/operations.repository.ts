@@ -72,6 +72,7 @@ export interface OperationFilter {
   nodeId?: string;
   status?: OperationStatus;
   type?: string;
+  requestId?: string;
 }
 
 export async function listOperations(
@@ -88,6 +89,7 @@ export async function listOperations(
   if (filter.nodeId) q = q.where('node_id', '=', filter.nodeId);
   if (filter.status) q = q.where('status', '=', filter.status);
   if (filter.type) q = q.where('type', '=', filter.type);
+  if (filter.requestId) q = q.where('request_id', '=', filter.requestId);
   const [rows, count] = await Promise.all([
     q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
     q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
@@ -99,13 +101,15 @@ export async function setRunId(db: Executor, id: string, runId: string): Promise
   await db.updateTable('operations').set({ run_id: runId, updated_at: sql`now()` }).where('id', '=', id).execute();
 }
 
-export async function markOperationStarted(db: Executor, id: string): Promise<void> {
-  await db
+/** Answers whether the row moved to in_progress (false: already running, or ended). */
+export async function markOperationStarted(db: Executor, id: string): Promise<boolean> {
+  const res = await db
     .updateTable('operations')
     .set({ status: 'in_progress', started_at: sql`coalesce(started_at, now())`, updated_at: sql`now()` })
     .where('id', '=', id)
     .where('status', 'in', ['pending', 'paused'])
-    .execute();
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }
 
 export interface FinalState {
@@ -120,25 +124,75 @@ export interface FinalState {
   completed_at: string | null;
 }
 
-/** Writes the workflow's final state and releases its locks, atomically. Idempotent. */
+/**
+ * Error codes the API writes when it settles an operation without its workflow's word
+ * (`workflow_closed`: Temporal said the workflow closed; the workflow may still have written, or be
+ * writing, its own end). The workflow's own final state replaces such a settlement.
+ */
+export const SETTLED_BY_API_CODES: readonly string[] = ['workflow_closed'];
+
+function finalColumns(state: FinalState) {
+  return {
+    status: state.status,
+    progress: state.progress,
+    current_step: state.current_step,
+    steps: json(state.steps),
+    logs: json(state.logs),
+    error: state.error ? json(state.error) : null,
+    result: state.result ? json(state.result) : null,
+    started_at: state.started_at,
+    completed_at: state.completed_at,
+    updated_at: sql<Date>`now()`,
+  };
+}
+
+/**
+ * Writes the workflow's final state and releases its locks, atomically. Idempotent. The workflow's
+ * word always wins over the API's settlement (SETTLED_BY_API_CODES), but never over another end
+ * already written (its own on a retried activity, or `not_started` for a workflow the API
+ * established was never started).
+ */
 export async function finishOperation(db: Kysely<Database>, id: string, state: FinalState): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx
       .updateTable('operations')
-      .set({
-        status: state.status,
-        progress: state.progress,
-        current_step: state.current_step,
-        steps: json(state.steps),
-        logs: json(state.logs),
-        error: state.error ? json(state.error) : null,
-        result: state.result ? json(state.result) : null,
-        started_at: state.started_at,
-        completed_at: state.completed_at,
-        updated_at: sql`now()`,
-      })
+      .set(finalColumns(state))
       .where('id', '=', id)
+      .where((eb) =>
+        eb.or([
+          eb('status', 'not in', TERMINAL_STATUSES),
+          eb(sql<string>`error->>'code'`, 'in', [...SETTLED_BY_API_CODES]),
+        ]),
+      )
       .execute();
     await releaseLocks(trx, id);
   });
+}
+
+/**
+ * The API's settlement of an operation whose workflow cannot write its end (closed, or never
+ * started): changes the row only while it is not terminal, in one conditional UPDATE, so an end the
+ * workflow wrote meanwhile is never overwritten. Releases the locks either way (an ended operation
+ * holds none). Answers whether this call ended the operation.
+ */
+export async function settleOperation(db: Executor, id: string, state: FinalState): Promise<boolean> {
+  const res = await db
+    .updateTable('operations')
+    .set(finalColumns(state))
+    .where('id', '=', id)
+    .where('status', 'not in', TERMINAL_STATUSES)
+    .executeTakeFirst();
+  await releaseLocks(db, id);
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Records that a cancel was delivered; answers false when one was already recorded. */
+export async function markCancelRequested(db: Executor, id: string): Promise<boolean> {
+  const res = await db
+    .updateTable('operations')
+    .set({ cancel_requested_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('cancel_requested_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

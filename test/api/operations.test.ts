@@ -65,7 +65,40 @@ describe('GET /v1/operations', () => {
   });
 });
 
+describe('GET /v1/operations?request_id=', () => {
+  it('lists only the operations the given request started (its X-Request-ID); a malformed id is 400', async () => {
+    const acct = await api.newAccount();
+    const rid = `req-filter-${Math.random().toString(36).slice(2, 10)}`;
+    const mine = await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey), headers: { 'x-request-id': rid } });
+    expect(mine.headers.get('x-request-id')).toBe(rid);
+    await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) });
+    const r = await api.request('GET', `/v1/operations?request_id=${rid}`, { key: acct.keys.test });
+    expect(r.status).toBe(200);
+    expect(r.body.meta.total).toBe(1);
+    expect(r.body.data.map((o: any) => [o.id, o.request_id])).toEqual([[mine.body.data.operation_id, rid]]);
+    // Another account's key never sees it.
+    expect((await api.request('GET', `/v1/operations?request_id=${rid}`)).body.meta.total).toBe(0);
+    const bad = await api.request('GET', '/v1/operations?request_id=a%20b', { key: acct.keys.test });
+    expect([bad.status, bad.body.error.field]).toEqual([400, 'request_id']);
+  });
+});
+
 describe('POST /v1/operations/{id}/cancel', () => {
+  it('a second cancel of an operation already cancelling is 409 invalid_state "already requested"; the first is recorded', async () => {
+    const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
+    const id = reg.body.data.operation_id;
+    const first = await api.request('POST', `/v1/operations/${id}/cancel`);
+    expect(first.status).toBe(202);
+    expect(first.body.data.cancel_requested_at).toEqual(expect.any(String));
+    const second = await api.request('POST', `/v1/operations/${id}/cancel`);
+    expect(second.status).toBe(409);
+    expect(second.body.error).toMatchObject({ code: 'invalid_state', cancel_requested_at: first.body.data.cancel_requested_at });
+    expect(second.body.error.message).toMatch(/already requested/);
+    expect((await api.request('GET', `/v1/operations/${id}`)).body.data.cancel_requested_at).toBe(first.body.data.cancel_requested_at);
+    const history = await api.client.workflow.getHandle(first.body.data.temporal.workflow_id).fetchHistory();
+    expect(history.events!.filter((e) => e.workflowExecutionCancelRequestedEventAttributes)).toHaveLength(1);
+  });
+
   it('asks the workflow to cancel (202 with the operation); an ended operation is 409 invalid_state', async () => {
     const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
     const id = reg.body.data.operation_id;

@@ -36,8 +36,52 @@ export function queryValidator<T>(schema: JSONSchemaType<T>): Validator<T> {
 
 export type Location = 'body' | 'query';
 
-/** Validates (and fills defaults into) `data`; throws a 400 `validation_error` naming the field. */
+/**
+ * Control characters no string of the API may carry: NUL (PostgreSQL text cannot hold it, so it
+ * would reach the database as an error) and the other C0 controls and DEL (they forge log lines and
+ * terminal output). Tab, line feed and carriage return stay allowed: private keys are multi-line.
+ */
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+export function hasControlCharacter(s: string): boolean {
+  return FORBIDDEN_CONTROL.test(s);
+}
+
+/** The path (dotted, [i] for items) of the first string, or object key, holding a forbidden control character. */
+export function controlCharacterPath(value: unknown, path: string[] = []): string[] | null {
+  if (typeof value === 'string') return hasControlCharacter(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = controlCharacterPath(value[i], [...path, String(i)]);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (hasControlCharacter(k)) return [...path, k.replace(FORBIDDEN_CONTROL, '?')];
+      const p = controlCharacterPath(v, [...path, k]);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
+function dotted(path: string[]): string | null {
+  return path.length === 0 ? null : path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
+}
+
+/**
+ * Validates (and fills defaults into) `data`; throws a 400 `validation_error` naming the field.
+ * Every string of every body and query string first passes the one shared check: no control
+ * characters (see FORBIDDEN_CONTROL), whatever the schema says.
+ */
 export function parse<T>(validate: Validator<T>, data: unknown, location: Location): T {
+  const bad = controlCharacterPath(data);
+  if (bad) {
+    const field = dotted(bad);
+    throw new ApiError('validation_error', `${field ?? location} must not contain control characters.`, field === null ? {} : { field });
+  }
   if (validate(data)) return data;
   throw validationError(validate.errors ?? [], location);
 }

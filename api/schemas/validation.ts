@@ -19,9 +19,21 @@ function configure(ajv: Ajv): Ajv {
 const bodyAjv = configure(new Ajv({ strict: true, allErrors: false, useDefaults: true, coerceTypes: false }));
 const queryAjv = configure(new Ajv({ strict: true, allErrors: false, useDefaults: true, coerceTypes: true }));
 
-/** One spelling per address, so "2001:DB8::1" and "2001:db8:0::1" cannot register one machine twice. */
+const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
+/**
+ * One spelling per address, so "2001:DB8::1" and "2001:db8:0::1" cannot register one machine twice:
+ * IPv6 lowercase and compressed, and an IPv4-mapped IPv6 address (::ffff:10.0.0.5, the same machine
+ * as 10.0.0.5) folded to its IPv4 address.
+ */
 export function canonicalIp(ip: string): string {
-  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
+  if (isIP(ip) !== 6) return ip;
+  const v6 = new URL(`http://[${ip}]`).hostname.slice(1, -1);
+  const m = MAPPED_V4.exec(v6);
+  if (!m) return v6;
+  const hi = parseInt(m[1]!, 16);
+  const lo = parseInt(m[2]!, 16);
+  return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
 }
 
 export type Validator<T> = ValidateFunction<T>;

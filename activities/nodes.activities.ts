@@ -62,7 +62,19 @@ export function createNodeActivities(deps: ActivityDeps) {
               .set({ ssh_host_key_fingerprint: fp })
               .where('id', '=', node.id)
               .where('ssh_host_key_fingerprint', 'is', null)
-              .executeTakeFirst();
+              .executeTakeFirst()
+              .catch((err: unknown) => {
+                // nodes_host_key_unique: this machine is already registered under another record
+                // (another address or port of it). Which record is never said: it may be another tenant's.
+                const e = err as { code?: unknown; constraint?: unknown };
+                if (e?.code === '23505' && e.constraint === 'nodes_host_key_unique') {
+                  throw permanent(
+                    FAILURE.hostKeyInUse,
+                    `${node.hostname} presents the SSH host key of a node already registered: two records must never drive one machine. Delete this record, or the other one.`,
+                  );
+                }
+                throw err;
+              });
             if (Number(pinned.numUpdatedRows) === 0) {
               // Another attempt pinned a key meanwhile: it must be the one we saw.
               const again = await loadNode(deps, node.id);

@@ -5,7 +5,7 @@ import { jsonBody } from './middleware/body.middleware';
 import { errorHandler } from './middleware/error.middleware';
 import { idempotency } from './middleware/idempotency.middleware';
 import { Metrics, metricsMiddleware } from './middleware/metrics.middleware';
-import { rateLimit } from './middleware/rate-limit.middleware';
+import { AnonymousLimiter, anonymousRateLimit, rateLimit } from './middleware/rate-limit.middleware';
 import { requestContext } from './middleware/request-id.middleware';
 import { addApiKeyRoutes } from './routes/api-keys.routes';
 import { addClusterRoutes } from './routes/clusters.routes';
@@ -31,7 +31,10 @@ export const API_VERSION = '1.0.0';
  * handler, which validates query and body against the same schemas the OpenAPI document shows.
  */
 export function createApp(deps: ApiDeps): Koa<AppState> {
-  const app = new Koa<AppState>();
+  // X-Forwarded-For is trusted only when configured (NF_TRUST_PROXY), and then only its last hop:
+  // the address the one proxy in front saw. Otherwise any client could pick its own address.
+  const app = new Koa<AppState>({ proxy: deps.config.trustProxy, maxIpsCount: 1 });
+  const anonymous = deps.config.anonRateLimitPerMinute > 0 ? new AnonymousLimiter(deps.config.anonRateLimitPerMinute) : null;
   const metrics = new Metrics();
   const housekeeper = createHousekeeper(deps);
 
@@ -50,6 +53,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   app.use(requestContext(deps.logger));
   app.use(metricsMiddleware(metrics));
   app.use(errorHandler());
+  app.use(anonymousRateLimit(anonymous));
   app.use(async (_ctx, next) => {
     await next();
     housekeeper.maybeRun();

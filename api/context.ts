@@ -39,6 +39,8 @@ export interface AppState {
   idempotentReplayBody?: unknown;
   /** The route template that matched, for metrics and logs (never the raw path with ids). */
   routeName?: string;
+  /** The client address has used up its unauthenticated allowance (anonymousRateLimit). */
+  anonymousLimited?: boolean;
 }
 
 export type AppContext = ParameterizedContext<AppState>;

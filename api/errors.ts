@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,
+  /** A live node's address that must not be contacted (loopback, link-local, metadata, …): issue 8 #9. */
+  address_not_allowed: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -24,8 +24,7 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
   // Lazy: the API may start before Temporal answers; /readyz says when it does.
   const temporal = await connectTemporalClient(config, { lazy: true });
   const app = createApp({ db: deps.db, temporal, config, logger });
-  const server = http.createServer(app.callback());
-  server.keepAliveTimeout = 5_000;
+  const server = createHttpServer(config, app.callback());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -60,6 +59,30 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
         logger.info('api stopped');
       })()),
   };
+}
+
+/**
+ * The HTTP server with explicit slow-client bounds (issue 8 #14), not Node's defaults: a client
+ * must send its headers within headersTimeout and its whole request within requestTimeout (else
+ * 408 and the connection is closed), and an idle keep-alive connection is closed after
+ * keepAliveTimeout. Node checks the first two every connectionsCheckingInterval (30 s by default,
+ * so a 10 s bound would hold 40 s): checked at a quarter of the headers bound, at most every second.
+ */
+export function createHttpServer(config: Config, listener: http.RequestListener): http.Server {
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;
+  const server = http.createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(25, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
+    },
+    listener,
+  );
+  server.headersTimeout = headersTimeoutMs;
+  server.requestTimeout = requestTimeoutMs;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  return server;
 }
 
 async function main(): Promise<void> {

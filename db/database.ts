@@ -191,6 +191,8 @@ export interface IdempotencyKeysTable {
 
 export interface RateLimitWindowsTable {
   account_id: string;
+  /** Which counter of the account (migration 0003): the key kind (live, test, ro). */
+  bucket: ColumnType<string, string | undefined, string>;
   window_start: Date;
   count: number;
 }

@@ -2,13 +2,15 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './database';
 import * as m0001 from './migrations/2026-11-23-0001-initial';
 import * as m0002 from './migrations/2026-11-23-0002-cluster-resources';
-import * as m20261204_0002 from './migrations/2026-12-04-0002-start-outcomes';
+import * as m0003 from './migrations/2026-12-04-0002-start-outcomes';
+import * as m0004 from './migrations/2026-12-04-0003-machine-identity-and-rate-buckets';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
   '2026-11-23-0001-initial': m0001,
   '2026-11-23-0002-cluster-resources': m0002,
-  '2026-12-04-0002-start-outcomes': m20261204_0002,
+  '2026-12-04-0002-start-outcomes': m0003,
+  '2026-12-04-0003-machine-identity-and-rate-buckets': m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -32,6 +32,25 @@ export interface Config {
   readonly ipmitoolPath: string;
   readonly sshReadyTimeoutMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /**
+   * Whether live nodes may be registered on loopback, link-local (cloud metadata included),
+   * unspecified, multicast or broadcast addresses (NF_ALLOW_LOCAL_ADDRESSES). Off: registration
+   * must not make the worker probe its own host or its cloud's metadata service. The lab turns it on.
+   */
+  readonly allowLocalNodeAddresses: boolean;
+  /** The HTTP server's slow-client bounds (NF_HEADERS_TIMEOUT_MS, NF_REQUEST_TIMEOUT_MS, NF_KEEP_ALIVE_TIMEOUT_MS). */
+  readonly http: {
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
+  /**
+   * Unauthenticated requests per minute per client address, per API process (NF_ANON_RATE_LIMIT;
+   * 0 = not limited). The client address is the socket's unless NF_TRUST_PROXY names a proxy in front.
+   */
+  readonly anonRateLimitPerMinute: number;
+  /** Trust X-Forwarded-For from the one proxy in front (its last hop only): NF_TRUST_PROXY=true. */
+  readonly trustProxy: boolean;
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
 }
 
@@ -67,6 +86,14 @@ function str(env: Env, name: string, def?: string): string {
     return def;
   }
   return raw;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
 export function parseSecretKey(raw: string, name = 'NF_SECRET_KEY'): Buffer {
@@ -113,7 +140,19 @@ export function loadConfig(env: Env = process.env): Config {
     ipmitoolPath: str(env, 'NF_IPMITOOL', 'ipmitool'),
     sshReadyTimeoutMs: int(env, 'NF_SSH_READY_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: logLevel as Config['logLevel'],
+    allowLocalNodeAddresses: bool(env, 'NF_ALLOW_LOCAL_ADDRESSES', false),
+    http: {
+      headersTimeoutMs: int(env, 'NF_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      // Above the slowest answer we give on purpose: a dry run waits up to 60 s for its plan.
+      requestTimeoutMs: int(env, 'NF_REQUEST_TIMEOUT_MS', 90_000, 100, 3_600_000),
+      keepAliveTimeoutMs: int(env, 'NF_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    },
+    anonRateLimitPerMinute: int(env, 'NF_ANON_RATE_LIMIT', 300, 0, 1_000_000),
+    trustProxy: bool(env, 'NF_TRUST_PROXY', false),
   };
+  if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
+    throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');
+  }
   return deepFreeze(config);
 }
 

@@ -278,6 +278,8 @@ export const FAILURE = {
   /** Import refusals: a Ceph host that is no member; a cluster (fsid) already managed. */
   unknownHosts: 'unknown_hosts',
   alreadyImported: 'already_imported',
+  /** Registration: the host presents the SSH host key pinned for another node (one machine, two records). Never retried. */
+  hostKeyInUse: 'host_key_in_use',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];

@@ -25,11 +25,13 @@ export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
     const token = bearerToken(ctx.get('Authorization') || undefined);
     const kind = token === undefined ? undefined : kindOfKey(token);
     if (token === undefined || kind === undefined) {
+      if (ctx.state.anonymousLimited) throw unauthenticatedLimit(ctx);
       ctx.set('WWW-Authenticate', 'Bearer realm="nodefoundry"');
       throw new ApiError('unauthorized', 'Missing or invalid API key. Send Authorization: Bearer nf_sk_….');
     }
     const found = await findKeyByHash(deps.db, hashApiKey(token));
     if (!found || found.key.revoked_at !== null || found.key.kind !== kind) {
+      if (ctx.state.anonymousLimited) throw unauthenticatedLimit(ctx);
       ctx.set('WWW-Authenticate', 'Bearer realm="nodefoundry", error="invalid_token"');
       throw new ApiError('unauthorized', 'Missing or invalid API key. Send Authorization: Bearer nf_sk_….');
     }
@@ -48,4 +50,11 @@ export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
     }
     await next();
   };
+}
+
+/** A bad key from an address over its unauthenticated allowance (anonymousRateLimit): 429, not 401. */
+function unauthenticatedLimit(ctx: { set(name: string, value: string): void }): ApiError {
+  const retryAfter = Math.max(1, 60 - (Math.floor(Date.now() / 1000) % 60));
+  ctx.set('Retry-After', String(retryAfter));
+  return new ApiError('rate_limited', `Too many unauthenticated requests from this address. Retry after ${retryAfter} s.`, { retry_after: retryAfter });
 }

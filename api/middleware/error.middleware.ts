@@ -28,6 +28,11 @@ const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isAjvValidationError(err)) return validationError(err.errors, 'body');
+  const pgCode = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  if (pgCode === '40001' || pgCode === '40P01') {
+    // A deadlock or serialization victim: PostgreSQL rolled its transaction back. Never its text.
+    return new ApiError('conflict', 'This request collided with a concurrent request on the same resources; retry it.');
+  }
   if (err && typeof err === 'object') {
     const e = err as { status?: unknown; expose?: unknown; message?: unknown };
     const code = typeof e.status === 'number' && e.expose === true ? HTTP_STATUS_CODES[e.status] : undefined;

@@ -1,6 +1,8 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppState } from '../context';
+import { ApiError } from '../errors';
+import { hasControlCharacter } from '../schemas/validation';
 import type { SchemaObject } from '../schemas/common.schemas';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -41,6 +43,10 @@ export class RouteTable {
     this.specs.push(spec);
     const name: Middleware<AppState> = (ctx, next) => {
       ctx.state.routeName = spec.path;
+      // Path parameters pass the same control-character check as bodies and query strings.
+      for (const [param, value] of Object.entries((ctx as { params?: Record<string, string> }).params ?? {})) {
+        if (hasControlCharacter(value)) throw new ApiError('validation_error', `${param} must not contain control characters.`, { field: param });
+      }
       return next();
     };
     const chain = [name, ...(spec.auth ? this.authChain : []), handler] as Handler[];

@@ -29,7 +29,7 @@ export const createClusterBodySchema: JSONSchemaType<CreateClusterBody> = {
       minItems: 3,
       maxItems: 1000,
       uniqueItems: true,
-      items: { type: 'string', minLength: 1, maxLength: 64 },
+      items: { type: 'string', pattern: idPattern('node') },
       description: 'At least 3 distinct ready nodes of this account and environment, in no cluster and not held. The first bootstraps the cluster.',
     },
     ceph_version: { type: 'string', enum: [...CEPH_VERSIONS] },
@@ -52,8 +52,7 @@ export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
     name: createClusterBodySchema.properties!.name,
     admin_node_id: {
       type: 'string',
-      minLength: 1,
-      maxLength: 64,
+      pattern: idPattern('node'),
       description: 'The member whose `ceph` CLI (admin keyring, ceph.conf) NodeFoundry uses to drive the cluster. One of node_ids.',
     },
     node_ids: {
@@ -61,7 +60,7 @@ export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
       minItems: 1,
       maxItems: 2000,
       uniqueItems: true,
-      items: { type: 'string', minLength: 1, maxLength: 64 },
+      items: { type: 'string', pattern: idPattern('node') },
       description:
         'Every host of the cluster, as registered ready nodes of this account and environment (in no cluster, not held), the admin node included. Each node\'s hostname must be the name Ceph uses for the host (daemon metadata, CRUSH); the import refuses (`unknown_hosts`) a cluster with daemons on a host that is not among them.',
     },

@@ -76,7 +76,7 @@ export const seedCephClusterBodySchema: JSONSchemaType<SeedCephClusterBody> = {
       minItems: 1,
       maxItems: 1000,
       uniqueItems: true,
-      items: { type: 'string', minLength: 1, maxLength: 64 },
+      items: { type: 'string', pattern: idPattern('node') },
       description: 'Registered sandbox nodes in no cluster. One OSD per drive that passed SMART; mons on the first three, mgrs on the first two.',
     },
     ceph_version: { type: 'string', enum: ['quincy', 'reef', 'squid'], default: 'reef' },

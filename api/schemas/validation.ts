@@ -19,9 +19,21 @@ function configure(ajv: Ajv): Ajv {
 const bodyAjv = configure(new Ajv({ strict: true, allErrors: false, useDefaults: true, coerceTypes: false }));
 const queryAjv = configure(new Ajv({ strict: true, allErrors: false, useDefaults: true, coerceTypes: true }));
 
-/** One spelling per address, so "2001:DB8::1" and "2001:db8:0::1" cannot register one machine twice. */
+const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
+/**
+ * One spelling per address, so "2001:DB8::1" and "2001:db8:0::1" cannot register one machine twice:
+ * IPv6 lowercase and compressed, and an IPv4-mapped IPv6 address (::ffff:10.0.0.5, the same machine
+ * as 10.0.0.5) folded to its IPv4 address.
+ */
 export function canonicalIp(ip: string): string {
-  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
+  if (isIP(ip) !== 6) return ip;
+  const v6 = new URL(`http://[${ip}]`).hostname.slice(1, -1);
+  const m = MAPPED_V4.exec(v6);
+  if (!m) return v6;
+  const hi = parseInt(m[1]!, 16);
+  const lo = parseInt(m[2]!, 16);
+  return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
 }
 
 export type Validator<T> = ValidateFunction<T>;
@@ -36,8 +48,52 @@ export function queryValidator<T>(schema: JSONSchemaType<T>): Validator<T> {
 
 export type Location = 'body' | 'query';
 
-/** Validates (and fills defaults into) `data`; throws a 400 `validation_error` naming the field. */
+/**
+ * Control characters no string of the API may carry: NUL (PostgreSQL text cannot hold it, so it
+ * would reach the database as an error) and the other C0 controls and DEL (they forge log lines and
+ * terminal output). Tab, line feed and carriage return stay allowed: private keys are multi-line.
+ */
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+export function hasControlCharacter(s: string): boolean {
+  return FORBIDDEN_CONTROL.test(s);
+}
+
+/** The path (dotted, [i] for items) of the first string, or object key, holding a forbidden control character. */
+export function controlCharacterPath(value: unknown, path: string[] = []): string[] | null {
+  if (typeof value === 'string') return hasControlCharacter(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = controlCharacterPath(value[i], [...path, String(i)]);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (hasControlCharacter(k)) return [...path, k.replace(FORBIDDEN_CONTROL, '?')];
+      const p = controlCharacterPath(v, [...path, k]);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
+function dotted(path: string[]): string | null {
+  return path.length === 0 ? null : path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
+}
+
+/**
+ * Validates (and fills defaults into) `data`; throws a 400 `validation_error` naming the field.
+ * Every string of every body and query string first passes the one shared check: no control
+ * characters (see FORBIDDEN_CONTROL), whatever the schema says.
+ */
 export function parse<T>(validate: Validator<T>, data: unknown, location: Location): T {
+  const bad = controlCharacterPath(data);
+  if (bad) {
+    const field = dotted(bad);
+    throw new ApiError('validation_error', `${field ?? location} must not contain control characters.`, field === null ? {} : { field });
+  }
   if (validate(data)) return data;
   throw validationError(validate.errors ?? [], location);
 }

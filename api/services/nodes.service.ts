@@ -4,6 +4,7 @@ import type { Database, Node } from '../../db/database';
 import * as nodes from '../../db/repositories/nodes.repository';
 import { runningOperationFor } from '../../db/repositories/operations.repository';
 import { rackSandboxMachine } from '../../drivers/sandbox';
+import { forbiddenAddressReason } from '../../lib/addresses';
 import { newId } from '../../lib/ids';
 import { encryptSecret } from '../../lib/secrets';
 import type { RebootNodeInput, RegisterNodeInput } from '../../workflows/contracts';
@@ -111,6 +112,10 @@ export function checkPrivateKey(text: string): void {
 const UNIQUE_CONSTRAINT_FIELDS: Record<string, 'ip_address' | 'ipmi_address'> = {
   nodes_ip_unique: 'ip_address',
   nodes_ipmi_unique: 'ipmi_address',
+  nodes_host_address_unique: 'ip_address',
+  nodes_bmc_address_unique: 'ipmi_address',
+  nodes_host_address_loopback_unique: 'ip_address',
+  nodes_bmc_address_loopback_unique: 'ipmi_address',
   sandbox_machines_bmc_unique: 'ipmi_address',
 };
 
@@ -152,6 +157,15 @@ export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: st
   const scope = nodes.addressScope(auth.environment, auth.accountId);
   const ip = { address: canonicalIp(body.ip_address), port: body.ssh_port };
   const ipmi = { address: canonicalIp(body.ipmi_address), port: body.ipmi_port };
+  if (auth.environment === 'live' && !deps.config.allowLocalNodeAddresses) {
+    // Nothing is contacted for a sandbox node; a live one is, by the worker, from inside our network.
+    for (const [field, address] of [['ip_address', ip.address], ['ipmi_address', ipmi.address]] as const) {
+      const why = forbiddenAddressReason(address);
+      if (why) {
+        throw new ApiError('address_not_allowed', `${field} ${address} is ${why}: NodeFoundry does not contact it for a live node.`, { field });
+      }
+    }
+  }
 
   let operationId: string;
   try {

@@ -2,7 +2,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../lib/config';
-import { newId } from '../../lib/ids';
+import { isId, newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
 import { json, type Database, type Operation } from '../../db/database';
 import * as ops from '../../db/repositories/operations.repository';
@@ -75,7 +75,10 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
   const workflowId = workflowIdFor(req.type, req.primaryResourceId, operationId);
 
   for (let attempt = 0; ; attempt++) {
-    const busy = await db.transaction().execute(async (trx) => {
+    const busy = await retryOnConflict(() => db.transaction().execute(async (trx) => {
+      // Scope first: a resource of another account or environment is never locked, so its locks
+      // and operations cannot be probed through a conflict (issue 8 #7).
+      await assertLockScope(trx, req);
       await ops.insertOperation(trx, {
         id: operationId,
         account_id: req.accountId,
@@ -112,11 +115,15 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
         });
       }
       return null;
-    }).catch((err: unknown) => {
+    })).catch((err: unknown) => {
       if (err instanceof BusyError) return err;
       throw err;
     });
     if (!busy) break;
+    // Defence in depth: a holder outside the caller's scope is never named, nor settled.
+    if (!(await holderInScope(db, busy.operationId, req))) {
+      throw new ApiError('resource_busy', 'A resource of this request is busy; retry later.');
+    }
     // A lock whose workflow is gone (terminated from the Web UI, say) must not block the resource
     // forever: if Temporal says the holder is closed, settle it and try once more.
     if (attempt === 0 && (await settleIfClosed(deps, busy.operationId))) continue;
@@ -261,11 +268,63 @@ async function nestedLockHolder(trx: Transaction<Database>, operationId: string,
     const q = trx.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('operation_id', '<>', operationId);
     const hit =
       id === cluster
-        ? await q.where('resource_id', 'like', `${cluster}/%`).orderBy('created_at').limit(1).executeTakeFirst()
+        ? await q.where('resource_id', 'like', `${ops.escapeLike(cluster)}/%`).orderBy('created_at').limit(1).executeTakeFirst()
         : await q.where('resource_id', '=', cluster).executeTakeFirst();
     if (hit) return hit;
   }
   return undefined;
+}
+
+/**
+ * Refuses (404, as if absent) any lock id that names a node or cluster of another account or
+ * environment, before anything is locked. Ids of resources that do not exist yet (the cluster a
+ * create makes) pass: they hold nothing of anyone.
+ */
+async function assertLockScope(trx: Transaction<Database>, req: Pick<StartRequest<OperationRef>, 'accountId' | 'environment' | 'lockResourceIds'>): Promise<void> {
+  const nodeIds = req.lockResourceIds.filter((id) => isId('node', id));
+  const clusterIds = [...new Set(req.lockResourceIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c))];
+  const outside = (table: 'nodes' | 'clusters', ids: string[]) =>
+    ids.length === 0
+      ? Promise.resolve(undefined)
+      : trx
+          .selectFrom(table)
+          .select('id')
+          .where('id', 'in', ids)
+          .where((eb) => eb.or([eb('account_id', '<>', req.accountId), eb('environment', '<>', req.environment)]))
+          .orderBy('id')
+          .limit(1)
+          .executeTakeFirst();
+  const node = await outside('nodes', nodeIds);
+  if (node) throw new ApiError('node_not_found', `No node with ID ${node.id} exists in this account.`, { field: 'node_ids' });
+  const cluster = await outside('clusters', clusterIds);
+  if (cluster) throw new ApiError('cluster_not_found', `No cluster with ID ${cluster.id} exists in this account.`);
+}
+
+/** Whether the operation holding a lock belongs to the caller's account and environment. */
+async function holderInScope(db: Kysely<Database>, operationId: string, req: Pick<StartRequest<OperationRef>, 'accountId' | 'environment'>): Promise<boolean> {
+  const op = await ops.getOperationById(db, operationId);
+  return !!op && op.account_id === req.accountId && op.environment === req.environment;
+}
+
+/** PostgreSQL's "try again" errors: serialization failure and deadlock. */
+export function isRetryableTransactionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01';
+}
+
+/**
+ * Runs a transaction again when PostgreSQL aborted it as a deadlock or serialization victim (it
+ * changed nothing); after the last attempt the error goes on and the error middleware answers 409.
+ */
+async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isRetryableTransactionError(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.floor(Math.random() * 40 * i)));
+    }
+  }
 }
 
 /**

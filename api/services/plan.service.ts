@@ -1,8 +1,10 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { PLAN_WORKFLOW_TYPE, planWorkflowIdFor, type OperationPlan, type OperationType } from '../../workflows/contracts';
+import { FAILURE, PLAN_WORKFLOW_TYPE, planWorkflowIdFor, type OperationPlan, type OperationType } from '../../workflows/contracts';
 import { ApiError } from '../errors';
 import type { OperationDeps } from './operations.service';
+
+const KNOWN_FAILURES: ReadonlySet<string> = new Set(Object.values(FAILURE));
 
 export interface PlanRequest {
   type: OperationType;
@@ -28,7 +30,9 @@ export async function planOperation(deps: OperationDeps, req: PlanRequest): Prom
     });
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? innermost(err) : null;
-    if (cause instanceof ApplicationFailure) {
+    // Only our own typed failures say why in the answer; anything else (a database error, say)
+    // may carry text that is none of the client's business: it goes to the log only.
+    if (cause instanceof ApplicationFailure && KNOWN_FAILURES.has(cause.type ?? '')) {
       throw new ApiError('service_unavailable', `The dry run could not read the live state: ${cause.message}`, { reason: cause.type ?? null });
     }
     deps.logger.error('dry run failed', { type: req.type, resource_id: req.resourceId, err: String(err) });

@@ -13,28 +13,29 @@ export async function insertNode(db: Executor, node: NewNode): Promise<void> {
   await db.insertInto('nodes').values(node).execute();
 }
 
-/** Which address of a would-be node another record already drives (null when none). */
+/** Loopback: several machines of a lab on one host, told apart by port (migration 0003). */
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+/**
+ * Which address of a would-be node another record already drives (null when none). The port does
+ * not matter: another port on the same address is the same machine (migration 0003), except on
+ * loopback (see isLoopback).
+ */
 export async function findAddressConflict(
   db: Executor,
   scope: string,
   ip: { address: string; port: number },
   ipmi: { address: string; port: number },
 ): Promise<{ field: 'ip_address' | 'ipmi_address'; node_id: string } | null> {
-  const byIp = await db
-    .selectFrom('nodes')
-    .select('id')
-    .where('address_scope', '=', scope)
-    .where('ip_address', '=', ip.address)
-    .where('ssh_port', '=', ip.port)
-    .executeTakeFirst();
+  let qIp = db.selectFrom('nodes').select('id').where('address_scope', '=', scope).where('ip_address', '=', ip.address);
+  if (isLoopback(ip.address)) qIp = qIp.where('ssh_port', '=', ip.port);
+  const byIp = await qIp.executeTakeFirst();
   if (byIp) return { field: 'ip_address', node_id: byIp.id };
-  const byIpmi = await db
-    .selectFrom('nodes')
-    .select('id')
-    .where('address_scope', '=', scope)
-    .where('ipmi_address', '=', ipmi.address)
-    .where('ipmi_port', '=', ipmi.port)
-    .executeTakeFirst();
+  let qIpmi = db.selectFrom('nodes').select('id').where('address_scope', '=', scope).where('ipmi_address', '=', ipmi.address);
+  if (isLoopback(ipmi.address)) qIpmi = qIpmi.where('ipmi_port', '=', ipmi.port);
+  const byIpmi = await qIpmi.executeTakeFirst();
   if (byIpmi) return { field: 'ipmi_address', node_id: byIpmi.id };
   return null;
 }

@@ -22,9 +22,12 @@ export async function insertOperation(db: Executor, op: NewOperation): Promise<v
  */
 export async function acquireLocks(db: Executor, operationId: string, resourceIds: string[]): Promise<string[]> {
   if (resourceIds.length === 0) return [];
+  // Always in one (sorted) order, whatever order the client listed them in: two requests over
+  // overlapping sets then wait for each other instead of deadlocking.
+  const sorted = [...resourceIds].sort();
   const inserted = await db
     .insertInto('operation_locks')
-    .values(resourceIds.map((resource_id) => ({ resource_id, operation_id: operationId })))
+    .values(sorted.map((resource_id) => ({ resource_id, operation_id: operationId })))
     .onConflict((oc) => oc.column('resource_id').doNothing())
     .returning('resource_id')
     .execute();
@@ -37,9 +40,14 @@ export async function lockHolders(db: Executor, resourceIds: string[]): Promise<
   return db.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('resource_id', 'in', resourceIds).execute();
 }
 
+/** `text` as a LIKE pattern matching only itself (PostgreSQL's default escape is the backslash). */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
 /** Locks whose id starts with `<prefix>/` (a cluster's slots), oldest first. */
 export async function locksUnder(db: Executor, prefix: string): Promise<{ resource_id: string; operation_id: string }[]> {
-  const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
+  const pattern = `${escapeLike(prefix)}/%`;
   return db.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('resource_id', 'like', pattern).orderBy('created_at').orderBy('resource_id').execute();
 }
 

@@ -10,15 +10,15 @@ export interface WindowCount {
 }
 
 /**
- * Counts one request in the account's current one-minute window and returns the new count.
- * The database clock decides the window and the upsert is atomic, so every API process shares one
- * counter per account and minute.
+ * Counts one request in the current one-minute window of the account's `bucket` (its key kind:
+ * live, test, ro) and returns the new count. The database clock decides the window and the upsert
+ * is atomic, so every API process shares one counter per account, bucket and minute.
  */
-export async function hitRateLimitWindow(db: Executor, accountId: string): Promise<WindowCount> {
+export async function hitRateLimitWindow(db: Executor, accountId: string, bucket: string): Promise<WindowCount> {
   const row = await db
     .insertInto('rate_limit_windows')
-    .values({ account_id: accountId, window_start: sql<Date>`date_trunc('minute', now())`, count: 1 })
-    .onConflict((oc) => oc.columns(['account_id', 'window_start']).doUpdateSet({ count: sql<number>`rate_limit_windows.count + 1` }))
+    .values({ account_id: accountId, bucket, window_start: sql<Date>`date_trunc('minute', now())`, count: 1 })
+    .onConflict((oc) => oc.columns(['account_id', 'bucket', 'window_start']).doUpdateSet({ count: sql<number>`rate_limit_windows.count + 1` }))
     .returning(['count', 'window_start'])
     .executeTakeFirstOrThrow();
   return { count: row.count, windowStart: row.window_start };

@@ -122,19 +122,21 @@ export function classifyIpmitoolFailure(
   if (res.timedOut) {
     return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address}: ipmitool ${ctx.command} timed out after ${res.elapsedMs} ms`, true);
   }
+  // Before a session exists, whatever answered at the address may not be a BMC: say only a fixed
+  // classification, never its output (registration must not be a way to probe addresses, issue 8 #9).
   if (AUTH_MARKERS.some((re) => re.test(out))) {
-    return new DriverError(FAILURE.bmcAuthFailed, `BMC ${ctx.address} refused the credentials: ${detail}`, false);
+    return new DriverError(FAILURE.bmcAuthFailed, `BMC ${ctx.address} refused the credentials (user name, password or privilege level)`, false);
   }
   if (UNREACHABLE_MARKERS.some((re) => re.test(out))) {
-    return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address} did not answer: ${detail}`, true);
+    return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address} did not answer (no IPMI session)`, true);
   }
   if (NO_SESSION.test(out)) {
     // No marker: fall back to timing. A BMC that refused us answered within milliseconds; one that
     // is gone costs at least a reply timeout.
     if (res.elapsedMs < ctx.replyTimeoutMs / 2) {
-      return new DriverError(FAILURE.bmcAuthFailed, `BMC ${ctx.address} refused the session within ${res.elapsedMs} ms: ${detail}`, false);
+      return new DriverError(FAILURE.bmcAuthFailed, `BMC ${ctx.address} refused the session within ${res.elapsedMs} ms`, false);
     }
-    return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address} did not answer within ${res.elapsedMs} ms: ${detail}`, true);
+    return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address} did not answer within ${res.elapsedMs} ms (no IPMI session)`, true);
   }
   // The BMC answered and the command failed ("Unspecified error", busy, …).
   return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address}: ipmitool ${ctx.command} failed (exit ${res.code}): ${detail}`, true);

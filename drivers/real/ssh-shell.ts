@@ -84,11 +84,11 @@ function connect(target: SshTarget, readyTimeoutMs: number, signal: AbortSignal 
       if (mismatch) {
         fail(new DriverError(FAILURE.hostKeyMismatch, `${where}: host key ${seen} does not match the pinned ${target.pinnedFingerprint}`, false));
       } else if (err.level === 'client-authentication') {
-        fail(new DriverError(FAILURE.sshAuthFailed, `${where}: authentication failed (${err.message})`, false));
+        fail(new DriverError(FAILURE.sshAuthFailed, `${where}: authentication failed (user or key refused)`, false));
       } else if (err.level === 'client-timeout') {
         fail(new DriverError(FAILURE.sshUnreachable, `${where}: no SSH handshake within ${readyTimeoutMs} ms`, true));
       } else {
-        fail(new DriverError(FAILURE.sshUnreachable, `${where}: ${err.code ? `${err.code} ` : ''}${err.message}`, true));
+        fail(new DriverError(FAILURE.sshUnreachable, `${where}: ${connectFailureClass(err.code)}`, true));
       }
     });
     // Only `close`, no `error`, when the server goes away mid-handshake.
@@ -108,11 +108,34 @@ function connect(target: SshTarget, readyTimeoutMs: number, signal: AbortSignal 
         },
       });
       conn.setNoDelay(true);
-    } catch (err) {
+    } catch {
       // ssh2 throws synchronously for a private key it cannot parse: a configuration error.
-      fail(new DriverError(FAILURE.sshAuthFailed, `${where}: unusable private key (${(err as Error).message})`, false));
+      fail(new DriverError(FAILURE.sshAuthFailed, `${where}: unusable private key`, false));
     }
   });
+}
+
+/**
+ * What a failed connection is, in one of a few fixed phrases: never the error's own text, which
+ * may quote what a non-SSH service at that address answered (a registration must not turn the
+ * worker into a port scanner whose findings are read back through the operation's error).
+ */
+export function connectFailureClass(code: string | undefined): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+      return 'host unreachable';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset before SSH was ready';
+    default:
+      return 'no SSH handshake (the service at this address is not SSH, or it failed)';
+  }
 }
 
 class SshShellSession implements ShellSession {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnonymousLimiter } from '../../api/middleware/rate-limit.middleware';
 import { startTestApi, type ApiResponse, type TestApi } from '../helpers/api';
 
 let api: TestApi;
@@ -85,5 +86,89 @@ describe('rate limits', () => {
       expect(r.status).toBe(200);
       expect(r.headers.get('x-ratelimit-limit')).toBeNull();
     }
+  });
+});
+
+describe('rate limits per key kind and per client address (issue 8 #14)', () => {
+  it("a starter account's sandbox and read-only keys exhausting their limits never starve its live key, cancels included", async () => {
+    const acct = await api.newAccount('starter');
+    // Burn the sandbox key's window (two processes share the counter), then the read-only key's.
+    for (const kind of ['test', 'ro'] as const) {
+      let limited = false;
+      for (let i = 0; i < 320 && !limited; i++) {
+        const r = await (i % 2 === 0 ? api : api2).request('GET', '/v1/nodes?per_page=1', { key: acct.keys[kind] });
+        limited = r.status === 429;
+      }
+      expect(limited).toBe(true);
+    }
+    // Unless the minute turned meanwhile, the live key still has its whole allowance.
+    const live = await api.request('GET', '/v1/nodes', { key: acct.keys.live });
+    expect(live.status).toBe(200);
+    expect(Number(live.headers.get('x-ratelimit-remaining'))).toBe(299);
+    // A cancel with the live key is answered on its merits (404: no such operation), not 429.
+    const cancel = await api.request('POST', `/v1/operations/op_${'0'.repeat(26)}/cancel`, { key: acct.keys.live });
+    expect([cancel.status, cancel.body.error.code]).toEqual([404, 'operation_not_found']);
+  });
+});
+
+describe('unauthenticated requests per client address (issue 8 #14)', () => {
+  let small: TestApi;
+  beforeAll(async () => {
+    small = await startTestApi({ NF_ANON_RATE_LIMIT: '20' });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('are limited per address: 429 with Retry-After past the limit, for no key and bad keys alike; probes and valid keys unaffected', async () => {
+    const seen: number[] = [];
+    const minute = Math.floor(Date.now() / 60_000);
+    for (let i = 0; i < 40; i++) {
+      const r = await small.request('GET', '/v1/nodes', { key: i % 2 === 0 ? null : `nf_sk_test_${'x'.repeat(32)}` });
+      seen.push(r.status);
+    }
+    const first429 = seen.indexOf(429);
+    expect(seen.slice(0, first429).every((s) => s === 401)).toBe(true);
+    // Exactly the limit of 401s in this window (at least, if the minute turned during the loop).
+    if (Math.floor(Date.now() / 60_000) === minute) expect(first429).toBe(20);
+    else expect(first429).toBeGreaterThanOrEqual(20);
+    expect(seen.slice(first429).every((s) => s === 429)).toBe(true);
+    const limited = await small.request('GET', '/v1/openapi.json', { key: null });
+    expect([limited.status, limited.body.error.code]).toEqual([429, 'rate_limited']);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Probes are never limited, and a valid key from the same address is served.
+    expect((await small.request('GET', '/healthz', { key: null })).status).toBe(200);
+    expect((await small.request('GET', '/v1/nodes')).status).toBe(200);
+  });
+
+  it('take the socket address, not X-Forwarded-For, unless a proxy is configured', async () => {
+    const other = await startTestApi({ NF_ANON_RATE_LIMIT: '5' });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const r = await other.request('GET', '/v1/nodes', { key: null, headers: { 'x-forwarded-for': `203.0.113.${i}` } });
+        statuses.push(r.status);
+      }
+      // A forged header per request does not give a fresh allowance.
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('the bounded address table', () => {
+  it('holds at most MAX_ADDRESSES entries; addresses beyond share one counter; a new minute starts afresh', () => {
+    let now = 60_000 * 1000;
+    const l = new AnonymousLimiter(2, () => now);
+    for (let i = 0; i < AnonymousLimiter.MAX_ADDRESSES + 50; i++) l.hit(`a${i}`);
+    expect(l.size).toBe(AnonymousLimiter.MAX_ADDRESSES + 1);
+    expect(l.exhausted('a1')).toBe(false);
+    expect(l.exhausted('never-seen')).toBe(true);
+    now += 60_000;
+    expect(l.exhausted('never-seen')).toBe(false);
+    expect(l.size).toBe(0);
   });
 });

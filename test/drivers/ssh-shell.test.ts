@@ -218,7 +218,7 @@ describe('ssh2 shell driver', () => {
     await expect(driver().connect(target({ port: closedPort }))).rejects.toMatchObject({
       type: 'ssh_unreachable',
       retryable: true,
-      message: expect.stringContaining('ECONNREFUSED'),
+      message: expect.stringMatching(/: connection refused$/),
     });
 
     // Accepts TCP and then says nothing: the ready timeout bounds it.
@@ -244,6 +244,34 @@ describe('ssh2 shell driver', () => {
     } finally {
       silent.close();
       cutter.close();
+    }
+  });
+
+  it('says only a fixed classification of a failed connection, never what the service at the address answered (issue 8 #9)', async () => {
+    const banners = [
+      'HTTP/1.1 400 Bad Request\r\nServer: s3cr3t-internal-service\r\n\r\n',
+      'SSH-2.0-s3cr3t_version\r\ns3cr3t garbage that is no SSH packet at all......\r\n',
+      'E\u0000\u0000\u0000\u0088SFATAL\u0000C0A000\u0000Munsupported frontend protocol s3cr3t\u0000\u0000',
+    ];
+    for (const banner of banners) {
+      const server = net.createServer((sock) => {
+        sock.write(banner);
+        setTimeout(() => sock.end(), 100);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as net.AddressInfo).port;
+        const err = (await driver()
+          .connect(target({ port }))
+          .then(() => null, (e: unknown) => e)) as { type: string; message: string } | null;
+        expect(err?.type).toBe('ssh_unreachable');
+        expect(err?.message).not.toMatch(/s3cr3t|packet|protocol/i);
+        expect(err?.message).toMatch(
+          /^ssh \S+@127\.0\.0\.1:\d+: (connection refused|connection timed out|host unreachable|connection reset before SSH was ready|no SSH handshake \(the service at this address is not SSH, or it failed\)|connection closed before SSH was ready|no SSH handshake within \d+ ms)$/,
+        );
+      } finally {
+        server.close();
+      }
     }
   });
 });

@@ -18,6 +18,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     NF_WAIT_CEPH_MS: '20000',
     NF_LOG_LEVEL: process.env.NF_TEST_LOG_LEVEL ?? 'silent',
     PORT: '0',
+    // Every test talks from 127.0.0.1: the per-address unauthenticated limit is tested on its own
+    // (test/api/rate-limit.test.ts) and must not trip files that send many 401s.
+    NF_ANON_RATE_LIMIT: '100000',
     ...overrides,
   });
 }

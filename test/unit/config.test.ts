@@ -68,3 +68,20 @@ describe('config', () => {
     expect(c.sandboxSpeed).toBe(0);
   });
 });
+
+describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
+  it('defaults refuse local node addresses, bound slow clients, limit unauthenticated requests and trust no proxy', () => {
+    const c = loadConfig(base());
+    expect(c.allowLocalNodeAddresses).toBe(false);
+    expect(c.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 90_000, keepAliveTimeoutMs: 5_000 });
+    expect(c.anonRateLimitPerMinute).toBe(300);
+    expect(c.trustProxy).toBe(false);
+    expect(loadConfig({ ...base(), NF_ALLOW_LOCAL_ADDRESSES: 'true', NF_TRUST_PROXY: '1' })).toMatchObject({ allowLocalNodeAddresses: true, trustProxy: true });
+  });
+
+  it('rejects what it cannot read', () => {
+    expect(configError({ ...base(), NF_ALLOW_LOCAL_ADDRESSES: 'yes' })).toMatch(/NF_ALLOW_LOCAL_ADDRESSES must be true or false/);
+    expect(configError({ ...base(), NF_HEADERS_TIMEOUT_MS: '20000', NF_REQUEST_TIMEOUT_MS: '10000' })).toMatch(/NF_REQUEST_TIMEOUT_MS must be at least/);
+    expect(configError({ ...base(), NF_ANON_RATE_LIMIT: '-1' })).toMatch(/NF_ANON_RATE_LIMIT must be between/);
+  });
+});

@@ -98,6 +98,18 @@ describe('ipmitool power driver', () => {
     });
   });
 
+  it('before a session exists, a failure says only a fixed classification, never what answered (issue 8 #9)', async () => {
+    for (const [script, type] of [
+      [`echo "Get Auth Capabilities error" >&2; echo "s3cr3t reply from the service at that address" >&2; ${NO_SESSION}`, 'bmc_unreachable'],
+      [`echo "> RAKP 2 HMAC is invalid" >&2; echo "s3cr3t banner" >&2; ${NO_SESSION}`, 'bmc_auth_failed'],
+      [`echo "s3cr3t banner" >&2; ${NO_SESSION}`, 'bmc_auth_failed'],
+    ] as const) {
+      const err = await createIpmiPowerDriver({ ipmitoolPath: fakeIpmitool(script).path }).status(bmc).catch((e: unknown) => e);
+      expect(err).toMatchObject({ type });
+      expect((err as Error).message).not.toMatch(/s3cr3t|RAKP|Capabilities/);
+    }
+  });
+
   it('a hung ipmitool is killed at the process timeout and reported unreachable', async () => {
     const fake = fakeIpmitool('exec sleep 30');
     const started = Date.now();

@@ -173,11 +173,20 @@ export function createPoolActivities(deps: ActivityDeps) {
       });
     },
 
-    /** `ceph osd pool rm` (mon_allow_pool_delete only for the command), then the pool must be gone. */
-    async deleteCephPool(input: { clusterId: string; name: string }): Promise<void> {
+    /** The mons' own mon_allow_pool_delete (null: not set), recorded before a deletion changes it. */
+    async readPoolDeleteFlag(input: { clusterId: string }): Promise<{ value: string | null }> {
+      return guarded(async () => ({ value: await (await cephFor(deps, input.clusterId)).poolDeleteFlag() }));
+    },
+
+    /**
+     * `ceph osd pool rm` (mon_allow_pool_delete only for the command, then put back as `flagBefore`
+     * says), then the pool must be gone. `flagBefore` comes from the workflow, so a retried attempt
+     * restores what was there before the first one, not what an interrupted attempt left.
+     */
+    async deleteCephPool(input: { clusterId: string; name: string; flagBefore?: { value: string | null } }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
-        await ceph.deletePool(input.name);
+        await ceph.deletePool(input.name, input.flagBefore?.value);
         if (await readPool(input.clusterId, input.name)) throw new Error(`pool ${input.name} is still listed after ceph osd pool rm`);
       });
     },

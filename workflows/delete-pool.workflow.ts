@@ -26,13 +26,8 @@ export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Rec
     run: async () => {
       const pool = await op.step('preflight', () => db.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]));
       await op.step('delete_pool', async () => {
-        // Added after the first histories were recorded (patched() keeps them replaying): the mons'
-        // own mon_allow_pool_delete is read first and put back exactly, never forced to false.
-        const flagBefore = patched('pool-delete-restores-allow-flag')
-          ? await hw.readPoolDeleteFlag.executeWithOptions({ summary: 'read mon_allow_pool_delete (restored after the delete)' }, [{ clusterId }])
-          : undefined;
         rmSent = true;
-        await hw.deleteCephPool.executeWithOptions({ summary: `ceph osd pool rm ${pool.name}` }, [{ clusterId, name: pool.name, ...(flagBefore ? { flagBefore } : {}) }]);
+        await hw.deleteCephPool.executeWithOptions({ summary: `ceph osd pool rm ${pool.name}` }, [{ clusterId, name: pool.name }]);
         removed = true;
       });
       await op.step('verify', async () => {

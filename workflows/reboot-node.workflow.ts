@@ -132,13 +132,25 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
       });
 
       await op.step('wait_ssh', async () => {
-        await wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
+        const summary = `wait for SSH on ${host}`;
+        const b = bounds;
+        if (b) {
+          await typedTimeout(FAILURE.sshTimeout, `SSH on ${host}`, () =>
+            wait.waitForSsh.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.sshMs) }, [{ nodeId }]),
+          );
+        } else await wait.waitForSsh.executeWithOptions({ summary }, [{ nodeId }]);
         op.log('SSH is back, host key verified');
       });
 
       if (planned.has('wait_osds_up')) {
         await op.step('wait_osds_up', async () => {
-          await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host}` }, [{ clusterId: clusterId!, osdIds }]);
+          const summary = `wait for OSDs on ${host}`;
+          const b = bounds;
+          if (b) {
+            await typedTimeout(FAILURE.osdsNotUp, `the OSDs on ${host} to come up`, () =>
+              wait.waitForOsdsUp.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId!, osdIds }]),
+            );
+          } else await wait.waitForOsdsUp.executeWithOptions({ summary }, [{ clusterId: clusterId!, osdIds }]);
           osdsStopped = false;
           op.log('OSDs are up');
         });
@@ -156,7 +168,13 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
 
       if (planned.has('wait_clean')) {
         await op.step('wait_clean', async () => {
-          const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId: clusterId! }]);
+          const summary = 'wait for PGs active+clean';
+          const b = bounds;
+          const r = b
+            ? await typedTimeout(FAILURE.pgsNotClean, 'PGs active+clean', () =>
+                wait.waitForPgsClean.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId! }]),
+              )
+            : await wait.waitForPgsClean.executeWithOptions({ summary }, [{ clusterId: clusterId! }]);
           op.log(`all ${r.pgs} PGs active+clean`);
         });
       } else op.skip('wait_clean', skipWhy('wait_clean'));

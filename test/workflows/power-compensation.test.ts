@@ -260,6 +260,18 @@ describe('power compensation: the machine ends up on', () => {
     expect(op.error.message).not.toMatch(/Compensation incomplete/);
     expect((await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action)).toEqual(['soft', 'on']);
     await expectHostRestored(clusterId, nodes, target, id);
+
+    // Bounded server-side too, whatever the worker does: every power wait was scheduled with a
+    // schedule-to-close timeout of its configured bound (10 s) + 2 min, the power restore with two
+    // bounds (off wait, then on wait) + 2 min.
+    const history = await h.client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
+    const bounds: Record<string, number[]> = {};
+    for (const e of history.events ?? []) {
+      const a = e.activityTaskScheduledEventAttributes;
+      const name = a?.activityType?.name;
+      if (a && (name === 'waitForPower' || name === 'ensurePoweredOn')) (bounds[name] ??= []).push(Number(a.scheduleToCloseTimeout?.seconds ?? 0));
+    }
+    expect(bounds).toEqual({ waitForPower: [130], ensurePoweredOn: [140] });
   });
 });
 

@@ -150,6 +150,7 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
     op.markRecorded();
     return result;
   } catch (err) {
+    let powerOnFailed = false;
     const problems = await CancellationScope.nonCancellable(() =>
       undoAll(
         [
@@ -172,6 +173,7 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
                       ? `${host} went off ${Math.round((r.offAfterMs ?? 0) / 1000)} s after the power-off was sent and was powered back on; it is on`
                       : `${host} never went off after the power-off was sent (the OS ignored it) and is still on; no power-on was needed`;
                 } catch (err) {
+                  powerOnFailed = true;
                   const why = describeFailure(err);
                   throw ApplicationFailure.nonRetryable(
                     `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
@@ -193,7 +195,8 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             // Starting a running OSD is a no-op, so this is safe whatever step failed.
             what: `start the OSDs on ${host}`,
             when: osdsStopped,
-            run: () => undo.startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
+            // The machine may be off: starting its OSDs over SSH then gets a bounded try, not half an hour.
+            run: () => (powerOnFailed ? hw : undo).startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
           },
           {
             what: `unset noout on ${host}`,

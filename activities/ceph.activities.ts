@@ -35,6 +35,14 @@ export function createCephActivities(deps: ActivityDeps) {
       });
     },
 
+    /**
+     * Whether the host's CRUSH node carries noout right now. Read before setting it, in its own
+     * activity: a retried "set" would otherwise find its own flag and take it for an operator's.
+     */
+    async hostHasNoout(input: { clusterId: string; host: string }): Promise<boolean> {
+      return guarded(async () => (await (await cephFor(deps, input.clusterId)).nooutHosts()).includes(input.host));
+    },
+
     /** Sets noout on the host's CRUSH node and reads it back: a flag we cannot see is not set. */
     async setHostNoout(input: { clusterId: string; host: string }): Promise<void> {
       return guarded(async () => {

@@ -35,6 +35,13 @@ export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * The longest one probe of a wait may take before its round counts as "not yet": below the waits'
+ * 30 s heartbeat timeout, so a hung probe never silences the heartbeat long enough to be mistaken
+ * for a dead worker.
+ */
+const PROBE_BOUND_MS = 25_000;
+
+/**
  * Polls `probe` until it returns a value, heartbeating each round so that a dead worker is noticed
  * and a cancellation arrives (Context.sleep rejects on cancel). Retryable driver errors during a
  * wait count as "not yet"; a permanent one ends the wait at once. Past `timeoutMs` it fails with
@@ -54,7 +61,9 @@ export async function pollUntil<T>(opts: {
   let lastError = '';
   for (;;) {
     try {
-      const v = await opts.probe();
+      // One probe that never answers (a BMC, a connection, a lock) must not stop the loop: it would
+      // stop the heartbeats too, and only the server's timeouts would end the wait, untyped.
+      const v = await withinMs(Math.max(opts.intervalMs, Math.min(PROBE_BOUND_MS, opts.timeoutMs)), opts.what, opts.probe);
       if (v !== undefined) return v;
       lastError = '';
     } catch (err) {
@@ -72,6 +81,22 @@ export async function pollUntil<T>(opts: {
     }
     ctx.heartbeat({ startedAt: started, waitingFor: opts.what, state: opts.describe?.() ?? null });
     await ctx.sleep(Math.min(opts.intervalMs, Math.max(1, opts.timeoutMs - elapsed)));
+  }
+}
+
+/**
+ * Runs `fn`, failing (retryably) when it has not settled within `ms`. The call itself is not
+ * stopped (a driver call cannot always be), only no longer waited for.
+ */
+export async function withinMs<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms / 1000)} s while waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([fn(), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

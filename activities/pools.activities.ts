@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import * as clusters from '../db/repositories/clusters.repository';
 import * as pools from '../db/repositories/pools.repository';
@@ -173,11 +174,23 @@ export function createPoolActivities(deps: ActivityDeps) {
       });
     },
 
-    /** `ceph osd pool rm` (mon_allow_pool_delete only for the command), then the pool must be gone. */
+    /**
+     * `ceph osd pool rm` (mon_allow_pool_delete only for the command, then put back as it was found),
+     * then the pool must be gone. The value found is read once, by the first attempt, and kept in the
+     * activity's heartbeat details: a retried attempt restores what was there before the first one,
+     * not the `true` an interrupted attempt may have left.
+     */
     async deleteCephPool(input: { clusterId: string; name: string }): Promise<void> {
       return guarded(async () => {
+        const ctx = Context.current();
         const ceph = await cephFor(deps, input.clusterId);
-        await ceph.deletePool(input.name);
+        const recorded = ctx.info.heartbeatDetails as { flagBefore?: string | null } | undefined;
+        let flagBefore = recorded?.flagBefore;
+        if (flagBefore === undefined) {
+          flagBefore = await ceph.poolDeleteFlag();
+          ctx.heartbeat({ flagBefore });
+        }
+        await ceph.deletePool(input.name, flagBefore);
         if (await readPool(input.clusterId, input.name)) throw new Error(`pool ${input.name} is still listed after ceph osd pool rm`);
       });
     },

@@ -1,7 +1,8 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import type { PowerState } from '../drivers/types';
 import { bmcTarget, driversFor, loadNode } from './targets';
-import { FAILURE, guarded, permanent, pollUntil } from './failures';
+import { FAILURE, guarded, permanent, pollUntil, toFailure, withinMs } from './failures';
 
 export type PowerCommand = 'on' | 'off' | 'soft';
 
@@ -49,6 +50,81 @@ export function createPowerActivities(deps: ActivityDeps) {
         what: `${node.hostname} to power ${input.state}`,
         probe: async () => ((await power.status(bmc)) === input.state ? true : undefined),
       });
+    },
+
+    /**
+     * Compensation's power-on after a power-off (soft or hard) was sent at `offSentAt` (ms since
+     * the epoch): makes sure the machine ends up on. During an ACPI shutdown the BMC still reads
+     * "on" although the machine is about to go off, so a read during the transition never stands
+     * for the end state: first wait for the machine to reach off, bounded by the power wait counted
+     * from when the off was sent; then power it on and wait for on. A machine still on once that
+     * bound has passed never went off (the OS ignored the power button) and is left running.
+     * Resumes from its heartbeat after a lost worker: an `on` once sent is never preceded by
+     * another wait for off.
+     */
+    async ensurePoweredOn(input: { nodeId: string; offSentAt: number }): Promise<{ outcome: 'powered_on' | 'stayed_on'; offAfterMs: number | null }> {
+      const ctx = Context.current();
+      const node = await loadNode(deps, input.nodeId);
+      const power = driversFor(deps, node).power;
+      const bmc = bmcTarget(deps, node);
+      const { pollIntervalMs, waits } = deps.config;
+      const prev = ctx.info.heartbeatDetails as { onSentAt?: number; offAfterMs?: number | null } | undefined;
+      let onSentAt = prev?.onSentAt ?? null;
+      let offAfterMs = prev?.offAfterMs ?? null;
+      const read = async (): Promise<PowerState | Error> => {
+        try {
+          // A BMC that does not answer must not stop the loop (and its heartbeat) either.
+          return await withinMs(Math.max(pollIntervalMs, Math.min(25_000, waits.powerMs)), `${node.hostname}'s BMC to answer`, () => power.status(bmc));
+        } catch (err) {
+          const f = toFailure(err);
+          if (f instanceof ApplicationFailure && f.nonRetryable) throw f;
+          return err instanceof Error ? err : new Error(String(err));
+        }
+      };
+
+      if (onSentAt === null) {
+        const offDeadline = input.offSentAt + waits.powerMs;
+        let last: PowerState | Error;
+        for (;;) {
+          last = await read();
+          if (last === 'off' || Date.now() >= offDeadline) break;
+          ctx.heartbeat({ onSentAt, offAfterMs, waitingFor: `${node.hostname} to finish powering off` });
+          await ctx.sleep(Math.min(pollIntervalMs, Math.max(1, offDeadline - Date.now())));
+        }
+        if (last === 'on') return { outcome: 'stayed_on', offAfterMs: null };
+        if (last instanceof Error) {
+          throw ApplicationFailure.create({
+            type: FAILURE.bmcUnreachable,
+            message: `Could not read ${node.hostname}'s power state to power it back on: ${last.message}`,
+            nonRetryable: false,
+          });
+        }
+        offAfterMs = Math.max(0, Date.now() - input.offSentAt);
+        await guarded(() => power.on(bmc));
+        onSentAt = Date.now();
+        ctx.heartbeat({ onSentAt, offAfterMs, waitingFor: `${node.hostname} to power on` });
+      }
+      const sentAt = onSentAt;
+      let lastError = '';
+      for (;;) {
+        const s = await read();
+        if (s === 'on') return { outcome: 'powered_on', offAfterMs };
+        lastError = s instanceof Error ? s.message : '';
+        const elapsed = Date.now() - sentAt;
+        if (elapsed >= waits.powerMs) {
+          throw permanent(
+            FAILURE.powerTimeout,
+            `Timed out after ${Math.round(elapsed / 1000)} s waiting for ${node.hostname} to power on after power on was sent${lastError ? ` (last error: ${lastError})` : ''}.`,
+          );
+        }
+        ctx.heartbeat({ onSentAt, offAfterMs, waitingFor: `${node.hostname} to power on` });
+        await ctx.sleep(Math.min(pollIntervalMs, Math.max(1, waits.powerMs - elapsed)));
+      }
+    },
+
+    /** The configured wait bounds, so a workflow can bound its waits server-side too (local activity). */
+    async waitBounds(): Promise<{ powerMs: number; sshMs: number; cephMs: number }> {
+      return { ...deps.config.waits };
     },
   };
 }

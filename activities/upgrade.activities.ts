@@ -32,6 +32,8 @@ export interface UpgradeFacts {
   hosts: UpgradeHostFacts[];
   daemons: CephDaemonVersion[];
   noAutoscale: boolean;
+  /** Hosts carrying noout before the upgrade (an operator's): never unset by it. Absent in old histories. */
+  nooutHosts?: string[];
 }
 
 interface DaemonTarget {
@@ -76,12 +78,13 @@ export function createUpgradeActivities(deps: ActivityDeps) {
         const ceph = await cephFor(deps, input.clusterId);
         // Independent reads, side by side: over SSH each is a session and a ceph CLI start, and a
         // dry run's client is waiting (planRead bounds the whole activity).
-        const [status, osds, daemons, mgr, noAutoscale, members] = await Promise.all([
+        const [status, osds, daemons, mgr, noAutoscale, nooutHosts, members] = await Promise.all([
           ceph.status(),
           ceph.osds(),
           ceph.daemonVersions(),
           ceph.mgrMap(),
           ceph.noAutoscale(),
+          ceph.nooutHosts(),
           deps.db.selectFrom('nodes').select(['id', 'hostname', 'status', 'held']).where('cluster_id', '=', input.clusterId).execute(),
         ]);
         const mons = daemons.filter((d) => d.type === 'mon').map((d) => d.host);
@@ -112,6 +115,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
           hosts,
           daemons,
           noAutoscale,
+          nooutHosts,
         };
       });
     },

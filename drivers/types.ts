@@ -241,8 +241,18 @@ export interface CephPoolOps {
   /** `ceph osd erasure-code-profile set`; EPERM when a profile of that name differs. */
   setErasureProfile(profile: CephErasureProfile): Promise<void>;
   erasureProfile(name: string): Promise<CephErasureProfile | null>;
-  /** `ceph osd pool rm <pool> <pool> --yes-i-really-really-mean-it` with mon_allow_pool_delete; idempotent. */
-  deletePool(name: string): Promise<void>;
+  /**
+   * `mon_allow_pool_delete` as set in the mon section of the config database (`ceph config dump`),
+   * or null when it is not set there: what deletePool must put back.
+   */
+  poolDeleteFlag(): Promise<string | null>;
+  /**
+   * `ceph osd pool rm <pool> <pool> --yes-i-really-really-mean-it`; idempotent. Deletion is allowed
+   * for this one command (mon_allow_pool_delete true) unless it already was, then the mon setting is
+   * put back exactly as `flagBefore` says (null: removed from the mon section again). Without
+   * `flagBefore` it is read first in the same session.
+   */
+  deletePool(name: string, flagBefore?: string | null): Promise<void>;
 }
 /** OSD CRUSH weights, drains, backfill, safe-to-destroy. */
 export interface CephReweightOps {

@@ -78,3 +78,33 @@ export const planRead: ActivityOptions = {
   startToCloseTimeout: '20 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 2, nonRetryableErrorTypes: [...NON_RETRYABLE] },
 };
+
+/**
+ * Makes sure a machine ends up on after a power-off was sent (compensation): waits for the off to
+ * complete, then powers on and waits for on, heartbeating throughout. Retried a few times only, like
+ * boundedPowerCommand: with the BMC gone, noout and the operator's answer wait behind it.
+ */
+export const powerRestore: ActivityOptions = {
+  startToCloseTimeout: '3 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '4 seconds',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: [...NON_RETRYABLE, FAILURE.powerTimeout],
+  },
+};
+
+/** The configuration read by a workflow (a local activity): a fast answer from the worker itself. */
+export const localConfigRead: ActivityOptions = {
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 10 },
+};
+
+/**
+ * What the server allows a wait beyond its own configured bound, in total over its attempts: one
+ * lost worker noticed by the 30 s heartbeat timeout, the retry's backoff, and the resumed attempt
+ * finishing its last rounds. A wait that outlives it fails server-side, whatever the worker does.
+ */
+export const SERVER_BOUND_MARGIN_MS = 2 * 60_000;

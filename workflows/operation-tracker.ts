@@ -126,9 +126,15 @@ export class OperationTracker {
     this.log(`failed: ${error.message}`);
   }
 
-  cancelled(): void {
+  /** `problems`: what compensation could not undo; the error then says so instead of "undone". */
+  cancelled(problems: string[] = []): void {
     this.status = 'cancelled';
-    this.error = { code: FAILURE.cancelled, message: 'The operation was cancelled; its changes were undone.' };
+    this.error = {
+      code: FAILURE.cancelled,
+      message: problems.length
+        ? `The operation was cancelled; not all of its changes could be undone: ${problems.join('; ')}`
+        : 'The operation was cancelled; its changes were undone.',
+    };
     this.completedAt = now();
     for (const s of this.steps) if (s.status === 'pending') s.status = 'cancelled';
     this.log('cancelled');

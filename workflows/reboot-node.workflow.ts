@@ -1,16 +1,26 @@
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { boundedPowerCommand, boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
-import type { RebootNodeInput } from './contracts';
+import { boundedPowerCommand, boundedWait, compensation, dbWrite, hardwareCommand, powerRestore } from './activity-options';
+import { FAILURE, type RebootNodeInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { rebootPlan } from './plans/reboot-node.plan';
 import { runOperation, undoAll } from './run-operation';
+import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
 
 const db = proxyActivities<Activities>(dbWrite);
 const hw = proxyActivities<Activities>(hardwareCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
 const powerBounded = proxyActivities<Activities>(boundedPowerCommand);
+const restore = proxyActivities<Activities>(powerRestore);
+
+/**
+ * Added after the first histories were recorded (patched() keeps those replaying unchanged): the
+ * power waits are bounded server-side from the configured bound, a noout found set before the reboot
+ * is left as it was, and compensation makes sure the machine ends up on (it waits for a power-off in
+ * flight to complete before powering on: a state read mid-shutdown is not the end state).
+ */
+const POWER_ENDS_ON = 'reboot-power-ends-on';
 
 export const REBOOT_STEPS = [
   'preflight',
@@ -41,6 +51,21 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
   let osdsStopped = false;
   let powerOffSent = false;
   let poweredOn = false;
+  // Workflow time when the power-off was sent: compensation waits for it to complete from there.
+  let offSentAt = 0;
+  let bounds: WaitBounds | null = null;
+  // The host already carried noout before this reboot (an operator's): it is left set at the end.
+  let nooutFound = false;
+  let restoreOutcome = '';
+
+  /** Waits for a power state; with the patch, bounded server-side too and typed when that bound ends it. */
+  const waitPower = (state: 'on' | 'off', summary: string) => {
+    const b = bounds;
+    if (!b) return wait.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
+    return typedTimeout(FAILURE.powerTimeout, `${host} to power ${state}`, () =>
+      wait.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
+    );
+  };
 
   return runOperation(input.operationId, op, {
     run: async () => {
@@ -66,6 +91,13 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
 
       if (planned.has('set_noout')) {
         await op.step('set_noout', async () => {
+          if (patched(POWER_ENDS_ON)) {
+            nooutFound = await hw.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId: clusterId!, host }]);
+            if (nooutFound) {
+              op.log(`noout was already set on ${host} before this reboot (not by NodeFoundry): it stays set at the end`);
+              return;
+            }
+          }
           // Marked before the call: if the call succeeds but its reply is lost, compensation still unsets.
           nooutSet = true;
           await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
@@ -82,35 +114,51 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
       } else op.skip('stop_osds', skipWhy('stop_osds'));
 
       await op.step('power_off', async () => {
+        if (patched(POWER_ENDS_ON)) bounds = await readWaitBounds();
         powerOffSent = true;
+        offSentAt = Date.now();
         const command = input.method === 'graceful' ? 'soft' : 'off';
         const r = await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power ${command} (${host})` }, [{ nodeId, command }]);
         op.log(r.sent ? `IPMI power ${command} sent` : 'machine was already off');
-        await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power off` }, [{ nodeId, state: 'off' }]);
+        await waitPower('off', `wait for ${host} to power off`);
         op.log('machine is off');
       });
 
       await op.step('power_on', async () => {
         await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
-        await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on` }, [{ nodeId, state: 'on' }]);
+        await waitPower('on', `wait for ${host} to power on`);
         poweredOn = true;
         op.log('machine is on');
       });
 
       await op.step('wait_ssh', async () => {
-        await wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
+        const summary = `wait for SSH on ${host}`;
+        const b = bounds;
+        if (b) {
+          await typedTimeout(FAILURE.sshTimeout, `SSH on ${host}`, () =>
+            wait.waitForSsh.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.sshMs) }, [{ nodeId }]),
+          );
+        } else await wait.waitForSsh.executeWithOptions({ summary }, [{ nodeId }]);
         op.log('SSH is back, host key verified');
       });
 
       if (planned.has('wait_osds_up')) {
         await op.step('wait_osds_up', async () => {
-          await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host}` }, [{ clusterId: clusterId!, osdIds }]);
+          const summary = `wait for OSDs on ${host}`;
+          const b = bounds;
+          if (b) {
+            await typedTimeout(FAILURE.osdsNotUp, `the OSDs on ${host} to come up`, () =>
+              wait.waitForOsdsUp.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId!, osdIds }]),
+            );
+          } else await wait.waitForOsdsUp.executeWithOptions({ summary }, [{ clusterId: clusterId!, osdIds }]);
           osdsStopped = false;
           op.log('OSDs are up');
         });
       } else op.skip('wait_osds_up', skipWhy('wait_osds_up'));
 
-      if (planned.has('unset_noout')) {
+      if (planned.has('unset_noout') && nooutFound) {
+        op.skip('unset_noout', `noout was set on ${host} before this reboot; left as it was`);
+      } else if (planned.has('unset_noout')) {
         await op.step('unset_noout', async () => {
           await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
           nooutSet = false;
@@ -120,7 +168,13 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
 
       if (planned.has('wait_clean')) {
         await op.step('wait_clean', async () => {
-          const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId: clusterId! }]);
+          const summary = 'wait for PGs active+clean';
+          const b = bounds;
+          const r = b
+            ? await typedTimeout(FAILURE.pgsNotClean, 'PGs active+clean', () =>
+                wait.waitForPgsClean.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId! }]),
+              )
+            : await wait.waitForPgsClean.executeWithOptions({ summary }, [{ clusterId: clusterId! }]);
           op.log(`all ${r.pgs} PGs active+clean`);
         });
       } else op.skip('wait_clean', skipWhy('wait_clean'));
@@ -141,7 +195,32 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             // A cancelled or failed reboot must not leave the machine off.
             what: `power ${host} back on`,
             when: powerOffSent && !poweredOn,
+            said: () => restoreOutcome,
             run: async () => {
+              if (patched(POWER_ENDS_ON)) {
+                const b = bounds ?? (await readWaitBounds());
+                try {
+                  const r = await typedTimeout(FAILURE.powerTimeout, `${host} to end up on`, () =>
+                    restore.ensurePoweredOn.executeWithOptions(
+                      // Off wait and on wait, each within the power bound.
+                      { summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`, scheduleToCloseTimeout: serverBound(2 * b.powerMs) },
+                      [{ nodeId, offSentAt }],
+                    ),
+                  );
+                  restoreOutcome =
+                    r.outcome === 'powered_on'
+                      ? `${host} went off ${Math.round((r.offAfterMs ?? 0) / 1000)} s after the power-off was sent and was powered back on; it is on`
+                      : `${host} never went off after the power-off was sent (the OS ignored it) and is still on; no power-on was needed`;
+                } catch (err) {
+                  powerOnFailed = true;
+                  const why = describeFailure(err);
+                  throw ApplicationFailure.nonRetryable(
+                    `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
+                    why.code,
+                  );
+                }
+                return;
+              }
               // Added after the first histories were recorded (they replay the unbounded path below).
               // Bounded like the upgrade's host step: with the BMC dead the compensation preset retried
               // for ~35 min before noout could be unset; now noout follows within the power wait bound.

@@ -44,7 +44,7 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
       const suffix = problems.length ? ` Compensation incomplete: ${problems.join('; ')}` : '';
       op.fail({ code: outcome.error.code, message: outcome.error.message + suffix });
     } else {
-      op.cancelled();
+      op.cancelled(problems);
       if (problems.length) op.log(`cancellation left work for an operator: ${problems.join('; ')}`);
     }
   } else {
@@ -65,14 +65,21 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
   return outcome.result;
 }
 
-/** Runs compensation steps one after another, collecting (not throwing) what could not be undone. */
-export async function undoAll(steps: { what: string; when: boolean; run: () => Promise<unknown> }[], op: OperationTracker): Promise<string[]> {
+/**
+ * Runs compensation steps one after another, collecting (not throwing) what could not be undone.
+ * `said`, when it returns text after the step ran, replaces "undone: <what>" in the log with what
+ * actually happened.
+ */
+export async function undoAll(
+  steps: { what: string; when: boolean; run: () => Promise<unknown>; said?: () => string }[],
+  op: OperationTracker,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const s of steps) {
     if (!s.when) continue;
     try {
       await s.run();
-      op.log(`undone: ${s.what}`);
+      op.log(`undone: ${s.said?.() || s.what}`);
     } catch (err) {
       problems.push(`${s.what} failed: ${describeFailure(err).message}`);
     }

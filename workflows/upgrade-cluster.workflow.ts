@@ -52,6 +52,8 @@ interface UpgradeProgress {
   total: number;
   /** This upgrade froze PG autoscaling (an operator's own freeze is left as it was). */
   froze: boolean;
+  /** Hosts that carried noout before the upgrade started: compensation leaves their flag as it was. */
+  nooutBefore?: string[];
 }
 
 /**
@@ -156,7 +158,9 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
           op.log(
             `${input.mode === 'restart' ? 'rolling restart' : `upgrade to ${schedule.target}`}: mgr ${[...schedule.mgrStandbys, schedule.mgrActive].filter(Boolean).join(', ') || '(none)'}, mon ${schedule.mons.join(', ') || '(none)'}, ${schedule.hosts.length} OSD host(s), ${plan.batches?.length ?? 0} batch(es) of ≤ ${input.maxConcurrent}`,
           );
-          const fresh: UpgradeProgress = { schedule, queue: [...schedule.hosts], done: [], total: schedule.hosts.length, froze: false };
+          const nooutBefore = facts.nooutHosts ?? [];
+          if (nooutBefore.length) op.log(`noout already set on ${nooutBefore.join(', ')} before the upgrade: left as it is`);
+          const fresh: UpgradeProgress = { schedule, queue: [...schedule.hosts], done: [], total: schedule.hosts.length, froze: false, nooutBefore };
           return fresh;
         });
         p = first;
@@ -274,9 +278,13 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
         [
           {
             // Children unset their own noout on every path; this catches one whose compensation failed.
+            // A host that carried noout before the upgrade keeps it: only what the upgrade set is undone.
             what: 'unset noout on the upgrade\'s hosts',
-            when: s.schedule.hosts.length > 0,
-            run: () => undo.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [{ clusterId, hosts: s.schedule.hosts.map((h) => h.host) }]),
+            when: s.schedule.hosts.some((h) => !(s.nooutBefore ?? []).includes(h.host)),
+            run: () =>
+              undo.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [
+                { clusterId, hosts: s.schedule.hosts.map((h) => h.host).filter((h) => !(s.nooutBefore ?? []).includes(h)) },
+              ]),
           },
           {
             what: 'restore PG autoscaling',

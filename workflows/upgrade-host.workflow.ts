@@ -1,15 +1,24 @@
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { boundedPowerCommand, boundedWait, compensation, hardwareCommand } from './activity-options';
-import type { UpgradeHostInput } from './contracts';
+import { boundedPowerCommand, boundedWait, compensation, hardwareCommand, powerRestore } from './activity-options';
+import { FAILURE, type UpgradeHostInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { undoAll } from './run-operation';
+import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
 
 const hw = proxyActivities<Activities>(hardwareCommand);
 // A failed host pauses the whole upgrade and an operator decides: a dead BMC must say so in seconds.
 const power = proxyActivities<Activities>(boundedPowerCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
+const restore = proxyActivities<Activities>(powerRestore);
+
+/**
+ * Added after the first histories were recorded (patched() keeps those replaying unchanged): a
+ * noout found on the host is left as it was, the reboot's power waits are bounded server-side, and
+ * compensation waits for a power-off in flight to complete before powering the machine back on.
+ */
+const POWER_ENDS_ON = 'upgrade-host-power-ends-on';
 
 export const UPGRADE_HOST_STEPS = [
   'ok_to_stop',
@@ -48,7 +57,20 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
   let powerOffSent = false;
   let poweredOn = false;
   let rebooted = false;
+  let offSentAt = 0;
+  let bounds: WaitBounds | null = null;
+  // The host already carried noout before this step (an operator's): it is left set at the end.
+  let nooutFound = false;
+  let restoreOutcome = '';
   op.start();
+
+  const waitPower = (state: 'on' | 'off', summary: string) => {
+    const b = bounds;
+    if (!b) return wait.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
+    return typedTimeout(FAILURE.powerTimeout, `${host} to power ${state}`, () =>
+      wait.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
+    );
+  };
 
   try {
     if (hasOsds) {
@@ -57,6 +79,13 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
         await hw.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop ${osdIds.join(' ')} (${host})` }, [{ clusterId, osdIds }]);
       });
       await op.step('set_noout', async () => {
+        if (patched(POWER_ENDS_ON)) {
+          nooutFound = await hw.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId, host }]);
+          if (nooutFound) {
+            op.log(`noout was already set on ${host} before its upgrade (not by NodeFoundry): it stays set at the end`);
+            return;
+          }
+        }
         // Marked before the call: a lost reply still gets compensated.
         nooutSet = true;
         await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId, host }]);
@@ -81,11 +110,13 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
         if (input.monHost) {
           await hw.assertMonOkToStop.executeWithOptions({ summary: `ceph mon ok-to-stop ${host}` }, [{ clusterId, host }]);
         }
+        if (patched(POWER_ENDS_ON)) bounds = await readWaitBounds();
         powerOffSent = true;
+        offSentAt = Date.now();
         await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power soft (${host}, reboot after upgrade)` }, [{ nodeId, command: 'soft' }]);
-        await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power off` }, [{ nodeId, state: 'off' }]);
+        await waitPower('off', `wait for ${host} to power off`);
         await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
-        await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on` }, [{ nodeId, state: 'on' }]);
+        await waitPower('on', `wait for ${host} to power on`);
         poweredOn = true;
         await wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
         rebooted = true;
@@ -100,10 +131,13 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
         await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host} to come up` }, [{ clusterId, osdIds }]);
         osdsStopped = false;
       });
-      await op.step('unset_noout', async () => {
-        await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId, host }]);
-        nooutSet = false;
-      });
+      if (nooutFound) op.skip('unset_noout', `noout was set on ${host} before its upgrade; left as it was`);
+      else {
+        await op.step('unset_noout', async () => {
+          await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId, host }]);
+          nooutSet = false;
+        });
+      }
       await op.step('wait_clean', () => wait.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [{ clusterId }]));
     } else {
       for (const s of ['start_osds', 'wait_osds_up', 'unset_noout', 'wait_clean'] as const) op.skip(s, 'no OSDs on this host');
@@ -116,13 +150,38 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
     op.markRecorded();
     return result;
   } catch (err) {
+    let powerOnFailed = false;
     const problems = await CancellationScope.nonCancellable(() =>
       undoAll(
         [
           {
             what: `power ${host} back on`,
             when: powerOffSent && !poweredOn,
+            said: () => restoreOutcome,
             run: async () => {
+              if (patched(POWER_ENDS_ON)) {
+                const b = bounds ?? (await readWaitBounds());
+                try {
+                  const r = await typedTimeout(FAILURE.powerTimeout, `${host} to end up on`, () =>
+                    restore.ensurePoweredOn.executeWithOptions(
+                      { summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`, scheduleToCloseTimeout: serverBound(2 * b.powerMs) },
+                      [{ nodeId, offSentAt }],
+                    ),
+                  );
+                  restoreOutcome =
+                    r.outcome === 'powered_on'
+                      ? `${host} went off ${Math.round((r.offAfterMs ?? 0) / 1000)} s after the power-off was sent and was powered back on; it is on`
+                      : `${host} never went off after the power-off was sent (the OS ignored it) and is still on; no power-on was needed`;
+                } catch (err) {
+                  powerOnFailed = true;
+                  const why = describeFailure(err);
+                  throw ApplicationFailure.nonRetryable(
+                    `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
+                    why.code,
+                  );
+                }
+                return;
+              }
               // Bounded like the forward power calls: with the BMC gone this would otherwise retry for
               // half an hour before the upgrade could pause. Resuming retries the host, power-on included.
               await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
@@ -136,7 +195,8 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             // Starting a running OSD is a no-op, so this is safe whatever step failed.
             what: `start the OSDs on ${host}`,
             when: osdsStopped,
-            run: () => undo.startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
+            // The machine may be off: starting its OSDs over SSH then gets a bounded try, not half an hour.
+            run: () => (powerOnFailed ? hw : undo).startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
           },
           {
             what: `unset noout on ${host}`,
@@ -148,7 +208,7 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
       ),
     );
     if (isCancellation(err)) {
-      op.cancelled();
+      op.cancelled(problems);
       op.markRecorded();
       throw err;
     }

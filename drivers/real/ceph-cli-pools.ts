@@ -65,6 +65,23 @@ export function parseErasureProfile(name: string, stdout: string): CephErasurePr
 
 const ENOENT = 2;
 
+const isTrue = (v: string) => /^(true|1|yes|on)$/i.test(v.trim());
+
+/** `ceph config dump -f json`: the mon section's mon_allow_pool_delete, or null when not set there. */
+export function monPoolDeleteFlag(stdout: string): string | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad('config dump', 'not JSON');
+  }
+  if (!Array.isArray(doc)) throw bad('config dump', 'not a list');
+  const entry = doc.map(obj).find((e) => e.section === 'mon' && e.name === 'mon_allow_pool_delete');
+  if (!entry) return null;
+  if (typeof entry.value !== 'string' || !/^[A-Za-z0-9]+$/.test(entry.value)) throw bad('config dump', 'mon_allow_pool_delete has no plain value');
+  return entry.value;
+}
+
 export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
   const { options, ceph, withSession, checkName } = ctx;
   /** Pool names may start with a dot (Ceph's own `.mgr`, `.rgw.root`); never with a dash (an option). */
@@ -128,15 +145,28 @@ export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
       });
     },
 
-    async deletePool(name: string): Promise<void> {
+    async poolDeleteFlag(): Promise<string | null> {
+      return withSession(admin, async (s) => monPoolDeleteFlag(await ceph(s, ['config', 'dump'])));
+    },
+
+    async deletePool(name: string, flagBefore?: string | null): Promise<void> {
       checkName(name);
       await withSession(admin, async (s) => {
-        // Pool deletion is refused unless the mons allow it; allow it for this one command only.
+        const before = flagBefore !== undefined ? flagBefore : monPoolDeleteFlag(await ceph(s, ['config', 'dump']));
+        const rm = () => ceph(s, ['osd', 'pool', 'rm', name, name, '--yes-i-really-really-mean-it'], false);
+        // An operator who allows pool deletion keeps it allowed: nothing to enable, nothing to restore.
+        if (before !== null && isTrue(before)) {
+          await rm();
+          return;
+        }
+        // Pool deletion is refused unless the mons allow it; allow it for this one command only, then
+        // put back exactly what was there (an operator's explicit false, or no mon setting at all).
         await ceph(s, ['config', 'set', 'mon', 'mon_allow_pool_delete', 'true'], false);
         try {
-          await ceph(s, ['osd', 'pool', 'rm', name, name, '--yes-i-really-really-mean-it'], false);
+          await rm();
         } finally {
-          await ceph(s, ['config', 'set', 'mon', 'mon_allow_pool_delete', 'false'], false);
+          if (before === null) await ceph(s, ['config', 'rm', 'mon', 'mon_allow_pool_delete'], false);
+          else await ceph(s, ['config', 'set', 'mon', 'mon_allow_pool_delete', before], false);
         }
       });
     },

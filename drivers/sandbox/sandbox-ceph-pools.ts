@@ -140,6 +140,12 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
       return p ? { ...p } : null;
     },
 
+    /** The sandbox does not model the mons' config database: never set there. */
+    async poolDeleteFlag(): Promise<string | null> {
+      await ctx.cephView();
+      return null;
+    },
+
     async deletePool(name: string): Promise<void> {
       await ctx.cephView();
       await ctx.mutate((s) => {

@@ -63,18 +63,46 @@ describe('lifecycle parsers', () => {
 });
 
 describe('ceph CLI lifecycle and pool commands', () => {
-  it('pool deletion enables mon_allow_pool_delete for the one command and disables it even when rm fails', async () => {
+  it('pool deletion enables mon_allow_pool_delete for the one command and removes it again (not set before) even when rm fails', async () => {
     const { d, admin } = driver({
+      [ceph('config dump', true)]: ok(JSON.stringify([{ section: 'global', name: 'fsid', value: 'x' }])),
       [ceph('config set mon mon_allow_pool_delete true')]: ok(''),
       [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: { code: 1, stdout: '', stderr: 'Error EPERM: pool deletion is disabled\n' },
-      [ceph('config set mon mon_allow_pool_delete false')]: ok(''),
+      [ceph('config rm mon mon_allow_pool_delete')]: ok(''),
     });
     await expect(d.deletePool('data')).rejects.toThrow(/EPERM/);
+    expect(admin.commands).toEqual([
+      ceph('config dump', true),
+      ceph('config set mon mon_allow_pool_delete true'),
+      ceph('osd pool rm data data --yes-i-really-really-mean-it'),
+      ceph('config rm mon mon_allow_pool_delete'),
+    ]);
+  });
+
+  it('pool deletion leaves an operator\'s mon_allow_pool_delete=true as it was: no set, no reset', async () => {
+    const { d, admin } = driver({
+      [ceph('config dump', true)]: ok(JSON.stringify([{ section: 'mon', name: 'mon_allow_pool_delete', value: 'true' }])),
+      [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: ok("pool 'data' removed\n"),
+    });
+    await d.deletePool('data');
+    expect(admin.commands).toEqual([ceph('config dump', true), ceph('osd pool rm data data --yes-i-really-really-mean-it')]);
+  });
+
+  it('pool deletion puts back the value recorded before the first attempt (an explicit false), not what an interrupted attempt left', async () => {
+    const { d, admin } = driver({
+      // An earlier attempt set true and died before restoring: the mons now say true.
+      [ceph('config dump', true)]: ok(JSON.stringify([{ section: 'mon', name: 'mon_allow_pool_delete', value: 'true' }])),
+      [ceph('config set mon mon_allow_pool_delete true')]: ok(''),
+      [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: ok("pool 'data' removed\n"),
+      [ceph('config set mon mon_allow_pool_delete false')]: ok(''),
+    });
+    await d.deletePool('data', 'false');
     expect(admin.commands).toEqual([
       ceph('config set mon mon_allow_pool_delete true'),
       ceph('osd pool rm data data --yes-i-really-really-mean-it'),
       ceph('config set mon mon_allow_pool_delete false'),
     ]);
+    expect(await d.poolDeleteFlag()).toBe('true');
   });
 
   it('pool create names the rule (replicated) or the profile (erasure); a missing profile reads as null (ENOENT)', async () => {

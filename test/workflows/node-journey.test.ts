@@ -287,14 +287,15 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     // (~35 min) — counted in the history below, so the bound holds however loaded the machine is.
     const history = await client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
     const scheduled = new Map<string, string>();
-    const attempts: number[] = [];
+    const attempts: Record<string, number[]> = {};
     for (const e of history.events ?? []) {
       if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
       const st = e.activityTaskStartedEventAttributes;
-      if (st && scheduled.get(String(st.scheduledEventId)) === 'powerCommand') attempts.push(st.attempt ?? 1);
+      const type = st ? scheduled.get(String(st.scheduledEventId)) : undefined;
+      if (st && (type === 'powerCommand' || type === 'ensurePoweredOn')) (attempts[type] ??= []).push(st.attempt ?? 1);
     }
-    // power soft (forward, once) then power on (compensation, 3 attempts).
-    expect(attempts).toEqual([1, 3]);
+    // power soft (forward, once) then "make sure it ends up on" (compensation, 3 attempts).
+    expect(attempts).toEqual({ powerCommand: [1], ensurePoweredOn: [3] });
     expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
     await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--failed-bmc-dead-power-on-bounded');
     await setMachineFaults(db, accountId, target.ipmi_address, {});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json } from '../../db/database';
-import { setMachineFaults } from '../../drivers/sandbox';
+import { createSandboxDriverSet, getSandboxMachine, listPowerEvents, setMachineFaults } from '../../drivers/sandbox';
 import type { RunningWorker } from '../../worker/main';
 import { startTestApi, type TestApi } from '../helpers/api';
 import { startTestWorker } from '../helpers/worker';
@@ -292,5 +292,80 @@ describe('rolling upgrade', () => {
     const end = await waitForOperation(api, id);
     expect(end.status, JSON.stringify(end.error)).toBe('completed');
     await expectRestored(c, id);
+  });
+});
+
+describe('upgrade compensation leaves what it did not change (issue 8 #1, #11)', () => {
+  const cephOf = (c: FixtureCluster) =>
+    createSandboxDriverSet(api.db, api.account.accountId).ceph({
+      clusterId: c.clusterId,
+      admin: { host: c.nodes[0]!.ip_address, port: 22, username: 'nodefoundry', privateKey: '', pinnedFingerprint: null },
+    });
+
+  it('a host noout an operator set before the upgrade is still set when the upgrade completes', async () => {
+    const c = await sandboxCluster(api, { hosts: 3 });
+    const flagged = c.nodes[1]!.hostname;
+    await cephOf(c).setGroupNoout(flagged);
+    const id = await startUpgrade(c.clusterId, { ceph_version: 'squid', max_concurrent: 1 });
+    const op = await waitForOperation(api, id);
+    expect(op.status, JSON.stringify(op.error)).toBe('completed');
+    expect((await cephState(api, c.clusterId)).noout_hosts).toEqual([flagged]);
+    // Every host was still upgraded once, the flagged one included.
+    const s = await cephState(api, c.clusterId);
+    for (const n of c.nodes) expect(upgradedCount(s.upgrade!.events, n.hostname)).toBe(1);
+  });
+
+  it('a host noout an operator set before the upgrade is still set after the upgrade is cancelled', async () => {
+    const c = await sandboxCluster(api, { hosts: 3 });
+    const flagged = c.nodes[2]!.hostname;
+    await cephOf(c).setGroupNoout(flagged);
+    const id = await startUpgrade(c.clusterId, { ceph_version: 'squid', max_concurrent: 1 });
+    // Cancelled once the OSD hosts are under way: the upgrade's catch-all clears noout on its hosts.
+    await waitForOperation(api, id, (o) => o.current_step === 'upgrade_osd_hosts' || o.status !== 'in_progress');
+    expect((await post(`/v1/operations/${id}/cancel`)).status).toBe(202);
+    const op = await waitForOperation(api, id);
+    expect(op.status).toBe('cancelled');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: unset noout on the upgrade's hosts/);
+    expect((await cephState(api, c.clusterId)).noout_hosts).toEqual([flagged]);
+  });
+
+  it('an upgrade cancelled during the OS shutdown of its reboot powers the host back on once it is off: soft, on; OSDs up, nothing flagged', async () => {
+    const c = await sandboxCluster(api, { hosts: 3 });
+    const shutdownMs = 2_000; // below this file's 3 s power wait
+    await api.db
+      .updateTable('sandbox_machines')
+      .set({ shutdown_delay_ms: shutdownMs })
+      .where('account_id', '=', api.account.accountId)
+      .where('ipmi_address', 'in', c.nodes.map((n) => n.ipmi_address))
+      .execute();
+    const id = await startUpgrade(c.clusterId, { ceph_version: 'squid', os_packages: true, max_concurrent: 1 });
+    // The first host whose BMC accepted the soft power-off: cancel while its OS shuts down.
+    let host: FixtureCluster['nodes'][number] | undefined;
+    await expect
+      .poll(
+        async () => {
+          for (const n of c.nodes) {
+            if ((await listPowerEvents(api.db, api.account.accountId, n.ipmi_address)).some((e) => e.action === 'soft')) host = n;
+          }
+          return host?.hostname ?? null;
+        },
+        { timeout: 60_000, interval: 20 },
+      )
+      .not.toBeNull();
+    expect((await getSandboxMachine(api.db, api.account.accountId, host!.ipmi_address))!.shutting_down).toBe(true);
+    expect((await post(`/v1/operations/${id}/cancel`)).status).toBe(202);
+    const op = await waitForOperation(api, id);
+    expect(op.status).toBe('cancelled');
+    const power = await listPowerEvents(api.db, api.account.accountId, host!.ipmi_address);
+    expect(power.map((e) => e.action)).toEqual(['soft', 'on']);
+    expect(power[1]!.at.getTime() - power[0]!.at.getTime()).toBeGreaterThanOrEqual(shutdownMs);
+    const machine = (await getSandboxMachine(api.db, api.account.accountId, host!.ipmi_address))!;
+    expect(machine.power_state).toBe('on');
+    expect(machine.running).toBe(true);
+    await expectRestored(c, id);
+    const hostRun = `${op.temporal.workflow_id}/host/${host!.hostname}`;
+    const child = await api.client.workflow.getHandle(hostRun).describe();
+    expect(child.status.name).toBe('CANCELLED');
+    await recordHistory(api, hostRun, 'upgradeHostWorkflow--cancelled-in-shutdown-powered-on');
   });
 });

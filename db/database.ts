@@ -255,7 +255,7 @@ export type SandboxMachine = Selectable<SandboxMachinesTable>;
 
 export type Db = Kysely<Database>;
 
-/** One pool per process (STYLE 5). `max` stays small: PGlite serves few connections. */
+/** One pool per process (STYLE 5). */
 export function createDb(connectionString: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client that errors (server restart) must not crash the process; the next query reconnects.

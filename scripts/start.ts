@@ -159,7 +159,13 @@ async function main(): Promise<void> {
   process.env.NF_SECRET_KEY = secretKey(dataDir);
   process.env.NF_DATA_DIR = dataDir;
   const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
-  process.env.TEMPORAL_ADDRESS ??= '127.0.0.1:7233';
+  if (!externalTemporal) {
+    // Launcher-only: the dev server's ports (a second `npm start`, tests on free ports).
+    const port = launcherPort('NF_TEMPORAL_PORT', 7233);
+    const uiPort = launcherPort('NF_TEMPORAL_UI_PORT', 8233);
+    process.env.TEMPORAL_ADDRESS = `127.0.0.1:${port}`;
+    if (process.env.NF_TEMPORAL_UI_PORT) process.env.TEMPORAL_UI_URL = `http://127.0.0.1:${uiPort}`;
+  }
   const config = loadConfig();
 
   // ---- Temporal ---------------------------------------------------------------------------------
@@ -216,6 +222,14 @@ async function main(): Promise<void> {
   cleanups.push({ name: 'API', run: () => api.close() });
 
   banner({ apiUrl: api.url.replace(/\/+$/, ''), uiUrl: config.temporal.uiUrl, key: demo.key, dataDir, embeddedNote });
+}
+
+function launcherPort(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (!v) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number`);
+  return n;
 }
 
 function splitHostPort(address: string): [string, number] {

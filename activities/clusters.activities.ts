@@ -52,6 +52,10 @@ export function createClusterActivities(deps: ActivityDeps) {
                   in: eb.ref('excluded.in'),
                   crush_weight: eb.ref('excluded.crush_weight'),
                   reweight: eb.ref('excluded.reweight'),
+                  // The device's size, from its full CRUSH weight: an OSD recorded at creation
+                  // (createClusterOsd) has none yet, so the first refresh fills it in; later
+                  // refreshes keep it (a drained OSD's CRUSH weight is 0, its device is not smaller).
+                  capacity_gb: sql`case when osds.capacity_gb = 0 then excluded.capacity_gb else osds.capacity_gb end`,
                   pgs: eb.ref('excluded.pgs'),
                   updated_at: sql`now()`,
                 })),

@@ -81,6 +81,14 @@ describe('create cluster', () => {
     const osds = await h.db.selectFrom('osds').selectAll().where('cluster_id', '=', id).execute();
     expect(osds.map((o) => `${o.host}:${o.device}`).sort()).toEqual(healthy);
     expect(osds.every((o) => o.status === 'up' && o.in)).toBe(true);
+    // What the API shows (issue 8 #15: weight 0 and capacity_gb 0 after a create): every OSD at full
+    // weight, in, with its device's size.
+    const shown = (await h.api('GET', `/v1/clusters/${id}/osds?per_page=100`)).body.data;
+    expect(shown).toHaveLength(healthy.length);
+    for (const o of shown) {
+      expect(o.crush_weight).toBeGreaterThan(0);
+      expect(o).toMatchObject({ status: 'up', in: true, weight: 1, reweight: 1, capacity_gb: Math.round((o.crush_weight * 2 ** 40) / 1e9) });
+    }
 
     const state = (await getSandboxCephState(h.db, id))!;
     expect(state.mons).toEqual(ns.slice(0, 3).map((n) => n.hostname));

@@ -45,8 +45,10 @@ export function createClusterActivities(deps: ActivityDeps) {
                 oc.columns(['cluster_id', 'osd_id']).doUpdateSet((eb) => ({
                   node_id: eb.ref('excluded.node_id'),
                   host: eb.ref('excluded.host'),
-                  // The device is known when the OSD is created; a refresh only fills it in when missing.
-                  device: sql`case when osds.device = '' then excluded.device else osds.device end`,
+                  // The device follows Ceph when Ceph reports it; an OSD id seen on another host
+                  // without a device loses the old one (it is not on that host), so a delete never
+                  // takes the old host's device for the new host's.
+                  device: sql`case when excluded.device <> '' then excluded.device when excluded.host <> osds.host then '' else osds.device end`,
                   device_class: eb.ref('excluded.device_class'),
                   status: eb.ref('excluded.status'),
                   in: eb.ref('excluded.in'),

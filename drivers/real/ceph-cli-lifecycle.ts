@@ -104,6 +104,30 @@ export function osdOnDevice(stdout: string, host: string, device: string): numbe
   return null;
 }
 
+/**
+ * `ceph-volume lvm list --format json` on a host: `{"<osd id>": [{"type": "block", "devices":
+ * ["/dev/sdb"], "tags": {"ceph.cluster_fsid": "…"}}, …]}`. The kernel names (without /dev/) of the
+ * devices behind the block volumes of this cluster's OSDs. cephadm may print lines before the JSON.
+ */
+export function osdDevicesOfCluster(stdout: string, fsid: string): string[] {
+  const start = stdout.indexOf('{');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(start >= 0 ? stdout.slice(start) : stdout);
+  } catch {
+    throw bad('ceph-volume lvm list', 'not JSON');
+  }
+  const out = new Set<string>();
+  for (const volumes of Object.values(obj(doc))) {
+    if (!Array.isArray(volumes)) continue;
+    for (const v of volumes.map(obj)) {
+      if (v.type !== 'block' || obj(v.tags)['ceph.cluster_fsid'] !== fsid || !Array.isArray(v.devices)) continue;
+      for (const d of v.devices) if (typeof d === 'string' && d.startsWith('/dev/')) out.add(d.slice('/dev/'.length));
+    }
+  }
+  return [...out].sort();
+}
+
 /** `ceph osd crush rule dump -f json`: each rule's failure domain is the type of its chooseleaf/choose step. */
 export function parseCrushRules(stdout: string): CephCrushRule[] {
   return parseJsonArray('osd crush rule dump', stdout).map((r) => {
@@ -237,6 +261,16 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
       await withSession(
         () => options.hostShell(host),
         (s) => run(s, `cephadm rm-cluster --fsid ${fsid} --force`, BOOTSTRAP_TIMEOUT_MS),
+      );
+    },
+
+    async osdDevicesOn(host: string, fsid: string | null): Promise<string[]> {
+      checkName(host);
+      if (!fsid) return [];
+      checkFsid(fsid);
+      return withSession(
+        () => options.hostShell(host),
+        async (s) => osdDevicesOfCluster(await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm list --format json`, BOOTSTRAP_TIMEOUT_MS), fsid),
       );
     },
 

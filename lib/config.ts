@@ -32,6 +32,8 @@ export interface Config {
   readonly ipmitoolPath: string;
   readonly sshReadyTimeoutMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** NF_WORKER_HEALTH_PORT: the worker serves GET /readyz on NF_HOST at this port; absent = no server. */
+  readonly workerHealthPort?: number;
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
 }
 
@@ -113,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     ipmitoolPath: str(env, 'NF_IPMITOOL', 'ipmitool'),
     sshReadyTimeoutMs: int(env, 'NF_SSH_READY_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: logLevel as Config['logLevel'],
+    ...(env.NF_WORKER_HEALTH_PORT ? { workerHealthPort: int(env, 'NF_WORKER_HEALTH_PORT', 0, 0, 65535) } : {}),
   };
   return deepFreeze(config);
 }

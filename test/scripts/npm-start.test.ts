@@ -83,6 +83,7 @@ describe('npm start', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nf-npm-start-'));
   let npm: ChildProcess | undefined;
   const pids: number[] = [];
+  let firstKey: string | undefined;
 
   afterAll(() => {
     // Only what this test started, by pid.
@@ -90,25 +91,30 @@ describe('npm start', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('SIGTERM to the npm process stops node, the API, PostgreSQL and Temporal, and frees every port', async () => {
+  /** `npm start` on the test's data directory and fresh free ports, until its banner. */
+  async function npmStart() {
     const [api, temporal, ui, postgres] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const env: NodeJS.ProcessEnv = { ...process.env, NF_DATA_DIR: path.join(dir, 'data'), PORT: String(api), NF_TEMPORAL_PORT: String(temporal), NF_TEMPORAL_UI_PORT: String(ui), NF_POSTGRES_PORT: String(postgres), NF_LOG_LEVEL: 'warn' };
     delete env.DATABASE_URL;
     delete env.TEMPORAL_ADDRESS;
     delete env.TEMPORAL_UI_URL;
-    let out = '';
+    delete env.NF_SECRET_KEY;
+    const state = { out: '', exitCode: undefined as number | null | undefined };
     npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    npm.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    npm.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    const npmPid = npm.pid!;
-    let exitCode: number | null | undefined;
-    npm.once('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : null)));
-
-    await waitFor(`the banner (output so far: ${out.slice(-500)})`, 90_000, () => {
-      if (exitCode !== undefined) throw new Error(`npm start exited (${exitCode}): ${out.slice(-2000)}`);
-      return out.includes('NodeFoundry is running') ? true : undefined;
+    npm.stdout!.on('data', (b: Buffer) => (state.out += b.toString()));
+    npm.stderr!.on('data', (b: Buffer) => (state.out += b.toString()));
+    npm.once('exit', (code, signal) => (state.exitCode = code ?? (signal ? 128 : null)));
+    await waitFor('the banner', 90_000, () => {
+      if (state.exitCode !== undefined) throw new Error(`npm start exited (${state.exitCode}): ${state.out.slice(-2000)}`);
+      return state.out.includes('NodeFoundry is running') ? true : undefined;
     });
-    for (const p of [api, temporal, ui, postgres]) expect(await listening(p), `port ${p} listens`).toBe(true);
+    return { npmPid: npm.pid!, state, ports: [api, temporal, ui, postgres], key: /Sandbox key\s+(\S+)/.exec(state.out)?.[1], api };
+  }
+
+  it('SIGTERM to the npm process stops node, the API, PostgreSQL and Temporal, and frees every port', async () => {
+    const first = await npmStart();
+    const { npmPid, ports } = first;
+    for (const p of ports) expect(await listening(p), `port ${p} listens`).toBe(true);
     pids.push(...descendants(npmPid));
     // node, the Temporal dev server, the postmaster and its processes, at the least
     expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -117,11 +123,28 @@ describe('npm start', () => {
     process.kill(npmPid, 'SIGTERM');
     await waitFor('every process of npm start to exit', 45_000, () => (pids.every((p) => !alive(p)) && !alive(npmPid) ? true : undefined));
     const stoppedMs = Date.now() - t0;
-    for (const p of [api, temporal, ui, postgres]) expect(await listening(p), `port ${p} is free`).toBe(false);
+    for (const p of ports) expect(await listening(p), `port ${p} is free`).toBe(false);
     // In order: the API first, Temporal last.
+    const out = first.state.out;
     const order = ['stopped API', 'stopped worker', 'stopped embedded PostgreSQL', 'stopped Temporal dev server'].map((s) => out.indexOf(s));
     expect(order.every((i) => i >= 0), out.slice(-2000)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     console.log(`npm start stopped everything ${stoppedMs} ms after SIGTERM (${pids.length} processes)`);
+    firstKey = first.key;
+    expect(firstKey).toMatch(/^nf_sk_test_/);
+  }, 150_000);
+
+  it('a second npm start on the same data directory finds its data (the same demo key answers); SIGINT to npm stops it', async () => {
+    expect(firstKey).toBeDefined();
+    const second = await npmStart();
+    expect(second.key).toBe(firstKey);
+    const r = await fetch(`http://127.0.0.1:${second.api}/v1/nodes`, { headers: { authorization: `Bearer ${firstKey}` } });
+    expect(r.status).toBe(200);
+    const procs = descendants(second.npmPid);
+    pids.push(...procs);
+    process.kill(second.npmPid, 'SIGINT');
+    await waitFor('every process of the second npm start to exit', 45_000, () => (procs.every((p) => !alive(p)) && !alive(second.npmPid) ? true : undefined));
+    for (const p of second.ports) expect(await listening(p), `port ${p} is free`).toBe(false);
+    expect(second.state.out).toContain('stopped embedded PostgreSQL');
   }, 150_000);
 });

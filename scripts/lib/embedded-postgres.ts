@@ -78,10 +78,10 @@ function serverUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-/** The server user must reach its data directory: add search (x, not read) permission on our own ancestors that lack it. */
-function allowTraverse(dir: string): void {
+/** Search (x, not read) permission for others on our own ancestors of `p` that lack it, so the server user can reach `p`. */
+function allowTraverse(p: string): void {
   const uid = process.getuid?.();
-  for (let d = path.dirname(dir); d !== path.dirname(d); d = path.dirname(d)) {
+  for (let d = path.dirname(p); d !== path.dirname(d); d = path.dirname(d)) {
     const st = statSync(d);
     if ((st.mode & 0o001) === 0 && st.uid === uid) chmodSync(d, (st.mode & 0o7777) | 0o001);
   }
@@ -165,7 +165,11 @@ export async function startEmbeddedPostgres(o: EmbeddedPostgresOptions): Promise
   const user = serverUser();
   const dataDir = path.resolve(o.dataDir);
   mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
-  if (user) allowTraverse(dataDir);
+  if (user) {
+    // The server user must reach its data directory and its own binaries (a clone under /root).
+    allowTraverse(dataDir);
+    allowTraverse(postgres);
+  }
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     if (existsSync(dataDir)) throw new Error(`${dataDir} exists but is not a PostgreSQL data directory: move it away`);
     await initCluster(dataDir, o.passwordFile, initdb, user);

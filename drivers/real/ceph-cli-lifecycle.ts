@@ -95,6 +95,21 @@ export function parseOrchDevices(stdout: string): CephDevice[] {
   return out;
 }
 
+/**
+ * `ceph osd metadata -f json`: each OSD's host and, when it sits on one device, that device ("sdb";
+ * an OSD with a separate DB/WAL device lists "nvme0n1,sdb" and gets none: which one holds the data is
+ * not said there). For the refresh of the OSD records (issue 8 #10: the device follows the host).
+ */
+export function osdMetadataDevices(stdout: string): Map<number, { host: string; device: string | null }> {
+  const out = new Map<number, { host: string; device: string | null }>();
+  for (const m of parseJsonArray('osd metadata', stdout)) {
+    if (typeof m.id !== 'number' || typeof m.hostname !== 'string') continue;
+    const devices = typeof m.devices === 'string' ? m.devices.split(',').filter(Boolean) : [];
+    out.set(m.id, { host: m.hostname, device: devices.length === 1 ? devices[0]! : null });
+  }
+  return out;
+}
+
 /** `ceph osd metadata -f json`: the OSD id of a device on a host (`devices` is "sdb" or "sdb,sdc"). */
 export function osdOnDevice(stdout: string, host: string, device: string): number | null {
   for (const m of parseJsonArray('osd metadata', stdout)) {

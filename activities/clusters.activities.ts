@@ -45,13 +45,19 @@ export function createClusterActivities(deps: ActivityDeps) {
                 oc.columns(['cluster_id', 'osd_id']).doUpdateSet((eb) => ({
                   node_id: eb.ref('excluded.node_id'),
                   host: eb.ref('excluded.host'),
-                  // The device is known when the OSD is created; a refresh only fills it in when missing.
-                  device: sql`case when osds.device = '' then excluded.device else osds.device end`,
+                  // The device follows Ceph when Ceph reports it; an OSD id seen on another host
+                  // without a device loses the old one (it is not on that host), so a delete never
+                  // takes the old host's device for the new host's.
+                  device: sql`case when excluded.device <> '' then excluded.device when excluded.host <> osds.host then '' else osds.device end`,
                   device_class: eb.ref('excluded.device_class'),
                   status: eb.ref('excluded.status'),
                   in: eb.ref('excluded.in'),
                   crush_weight: eb.ref('excluded.crush_weight'),
                   reweight: eb.ref('excluded.reweight'),
+                  // The device's size, from its full CRUSH weight: an OSD recorded at creation
+                  // (createClusterOsd) has none yet, so the first refresh fills it in; later
+                  // refreshes keep it (a drained OSD's CRUSH weight is 0, its device is not smaller).
+                  capacity_gb: sql`case when osds.capacity_gb = 0 then excluded.capacity_gb else osds.capacity_gb end`,
                   pgs: eb.ref('excluded.pgs'),
                   updated_at: sql`now()`,
                 })),

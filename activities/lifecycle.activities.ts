@@ -235,8 +235,19 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       return guarded(async () => (await cephFor(deps, input.clusterId)).removeHostDaemons(input.host, input.fsid));
     },
 
-    async zapClusterHost(input: { clusterId: string; host: string; fsid: string | null; devices: string[] }): Promise<void> {
-      return guarded(async () => (await cephFor(deps, input.clusterId)).zapDevices(input.host, input.fsid, input.devices));
+    /**
+     * Wipes the devices Ceph on the host attributes to this cluster's OSDs, read there at delete time
+     * (they outlive `rm-cluster`), and nothing else: `input.devices` (NodeFoundry's record) only
+     * serves to report what the record expected and Ceph did not confirm. An OSD id can move to
+     * another host; wiping the recorded device on the recorded host would then destroy another disk.
+     */
+    async zapClusterHost(input: { clusterId: string; host: string; fsid: string | null; devices: string[] }): Promise<{ zapped: string[]; not_ceph: string[] }> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        const devices = await ceph.osdDevicesOn(input.host, input.fsid);
+        await ceph.zapDevices(input.host, input.fsid, devices);
+        return { zapped: devices, not_ceph: [...new Set(input.devices)].filter((d) => !devices.includes(d)).sort() };
+      });
     },
 
     async purgeClusterCeph(input: { clusterId: string }): Promise<void> {

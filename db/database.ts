@@ -225,6 +225,19 @@ export interface SandboxPowerEventsTable {
   machine_id: string;
   action: string;
   at: Timestamp;
+  /** The operation that sent the command (migration 0004); null outside one. */
+  operation_id: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Wipes of a simulated machine's devices (migration 0004). */
+export interface SandboxDeviceEventsTable {
+  id: Generated<string>;
+  machine_id: string;
+  action: string;
+  device: string;
+  cluster_id: string | null;
+  operation_id: string | null;
+  at: Generated<Date>;
 }
 
 export interface SandboxCephTable {
@@ -246,6 +259,7 @@ export interface Database {
   rate_limit_windows: RateLimitWindowsTable;
   sandbox_machines: SandboxMachinesTable;
   sandbox_power_events: SandboxPowerEventsTable;
+  sandbox_device_events: SandboxDeviceEventsTable;
   sandbox_ceph: SandboxCephTable;
 }
 
@@ -263,7 +277,7 @@ export type SandboxMachine = Selectable<SandboxMachinesTable>;
 
 export type Db = Kysely<Database>;
 
-/** One pool per process (STYLE 5). `max` stays small: PGlite serves few connections. */
+/** One pool per process (STYLE 5). */
 export function createDb(connectionString: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client that errors (server restart) must not crash the process; the next query reconnects.

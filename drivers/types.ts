@@ -192,6 +192,12 @@ export interface CephLifecycleOps {
    * Idempotent: a host without the cluster's daemons is a no-op.
    */
   removeHostDaemons(host: string, fsid: string | null): Promise<void>;
+  /**
+   * The devices that hold an OSD of this cluster on the host, as Ceph on that host knows them
+   * (`cephadm ceph-volume --fsid <fsid> -- lvm list`): still answers after `removeHostDaemons`.
+   * Empty without an fsid (the bootstrap never finished).
+   */
+  osdDevicesOn(host: string, fsid: string | null): Promise<string[]>;
   /** Wipes OSD devices of a host (`ceph-volume lvm zap --destroy`); idempotent. */
   zapDevices(host: string, fsid: string | null, devices: string[]): Promise<void>;
   /** Forgets the cluster once every host is clean (the sandbox drops its simulated cluster). */

@@ -51,6 +51,8 @@ export interface Config {
   readonly anonRateLimitPerMinute: number;
   /** Trust X-Forwarded-For from the one proxy in front (its last hop only): NF_TRUST_PROXY=true. */
   readonly trustProxy: boolean;
+  /** NF_WORKER_HEALTH_PORT: the worker serves GET /readyz on NF_HOST at this port; absent = no server. */
+  readonly workerHealthPort?: number;
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
 }
 
@@ -149,6 +151,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     anonRateLimitPerMinute: int(env, 'NF_ANON_RATE_LIMIT', 300, 0, 1_000_000),
     trustProxy: bool(env, 'NF_TRUST_PROXY', false),
+    ...(env.NF_WORKER_HEALTH_PORT ? { workerHealthPort: int(env, 'NF_WORKER_HEALTH_PORT', 0, 0, 65535) } : {}),
   };
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');

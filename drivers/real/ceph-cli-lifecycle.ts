@@ -95,6 +95,21 @@ export function parseOrchDevices(stdout: string): CephDevice[] {
   return out;
 }
 
+/**
+ * `ceph osd metadata -f json`: each OSD's host and, when it sits on one device, that device ("sdb";
+ * an OSD with a separate DB/WAL device lists "nvme0n1,sdb" and gets none: which one holds the data is
+ * not said there). For the refresh of the OSD records (issue 8 #10: the device follows the host).
+ */
+export function osdMetadataDevices(stdout: string): Map<number, { host: string; device: string | null }> {
+  const out = new Map<number, { host: string; device: string | null }>();
+  for (const m of parseJsonArray('osd metadata', stdout)) {
+    if (typeof m.id !== 'number' || typeof m.hostname !== 'string') continue;
+    const devices = typeof m.devices === 'string' ? m.devices.split(',').filter(Boolean) : [];
+    out.set(m.id, { host: m.hostname, device: devices.length === 1 ? devices[0]! : null });
+  }
+  return out;
+}
+
 /** `ceph osd metadata -f json`: the OSD id of a device on a host (`devices` is "sdb" or "sdb,sdc"). */
 export function osdOnDevice(stdout: string, host: string, device: string): number | null {
   for (const m of parseJsonArray('osd metadata', stdout)) {
@@ -102,6 +117,30 @@ export function osdOnDevice(stdout: string, host: string, device: string): numbe
     if (m.hostname === host && devices.includes(device) && typeof m.id === 'number') return m.id;
   }
   return null;
+}
+
+/**
+ * `ceph-volume lvm list --format json` on a host: `{"<osd id>": [{"type": "block", "devices":
+ * ["/dev/sdb"], "tags": {"ceph.cluster_fsid": "…"}}, …]}`. The kernel names (without /dev/) of the
+ * devices behind the block volumes of this cluster's OSDs. cephadm may print lines before the JSON.
+ */
+export function osdDevicesOfCluster(stdout: string, fsid: string): string[] {
+  const start = stdout.indexOf('{');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(start >= 0 ? stdout.slice(start) : stdout);
+  } catch {
+    throw bad('ceph-volume lvm list', 'not JSON');
+  }
+  const out = new Set<string>();
+  for (const volumes of Object.values(obj(doc))) {
+    if (!Array.isArray(volumes)) continue;
+    for (const v of volumes.map(obj)) {
+      if (v.type !== 'block' || obj(v.tags)['ceph.cluster_fsid'] !== fsid || !Array.isArray(v.devices)) continue;
+      for (const d of v.devices) if (typeof d === 'string' && d.startsWith('/dev/')) out.add(d.slice('/dev/'.length));
+    }
+  }
+  return [...out].sort();
 }
 
 /** `ceph osd crush rule dump -f json`: each rule's failure domain is the type of its chooseleaf/choose step. */
@@ -237,6 +276,16 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
       await withSession(
         () => options.hostShell(host),
         (s) => run(s, `cephadm rm-cluster --fsid ${fsid} --force`, BOOTSTRAP_TIMEOUT_MS),
+      );
+    },
+
+    async osdDevicesOn(host: string, fsid: string | null): Promise<string[]> {
+      checkName(host);
+      if (!fsid) return [];
+      checkFsid(fsid);
+      return withSession(
+        () => options.hostShell(host),
+        async (s) => osdDevicesOfCluster(await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm list --format json`, BOOTSTRAP_TIMEOUT_MS), fsid),
       );
     },
 

@@ -13,7 +13,7 @@
 import { FAILURE } from '../../workflows/contracts';
 import { shellQuote, tail } from '../driver-errors';
 import { DriverError, type CephCoreOps, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
-import { createCephCliLifecycleOps } from './ceph-cli-lifecycle';
+import { createCephCliLifecycleOps, osdMetadataDevices } from './ceph-cli-lifecycle';
 import { createCephCliPoolOps } from './ceph-cli-pools';
 import { createCephCliReweightOps } from './ceph-cli-reweight';
 import { createCephCliUpgradeOps } from './ceph-cli-upgrade';
@@ -153,7 +153,12 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
         await flushPgStats(s);
         const tree = parseOsdTree(await ceph(s, ['osd', 'tree']));
         const pgs = parseOsdDf(await ceph(s, ['osd', 'df']));
-        return combineOsds(tree, pgs);
+        // The device of each OSD, where its metadata names one on the host the tree shows.
+        const meta = osdMetadataDevices(await ceph(s, ['osd', 'metadata']));
+        return combineOsds(tree, pgs).map((o) => {
+          const m = meta.get(o.id);
+          return m && m.host === o.host && m.device ? { ...o, device: m.device } : o;
+        });
       });
     },
 

@@ -14,6 +14,7 @@ export {
   rackSandboxMachine,
   getSandboxMachine,
   listPowerEvents,
+  listDeviceEvents,
   setMachineFaults,
   isSandboxFault,
   SANDBOX_FAULTS,
@@ -23,6 +24,7 @@ export {
   type SandboxFault,
   type SandboxMachineView,
   type PowerEvent,
+  type DeviceEvent,
   type RackMachineInput,
   type SandboxClock,
 } from './sandbox-machines';
@@ -31,6 +33,7 @@ export {
   createSandboxCephCluster,
   getSandboxCephState,
   removeSandboxCephCluster,
+  moveSandboxOsd,
   NOMINAL_RECOVERY_DELAY_MS,
   NOMINAL_DOWN_OUT_INTERVAL_MS,
   type CreateSandboxCephInput,

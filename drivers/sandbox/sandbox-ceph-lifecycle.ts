@@ -22,7 +22,7 @@ import {
   type CephLifecycleOps,
   type CrushFailureDomain,
 } from '../types';
-import { findByIp, hasFault, machineCondition, NOMINAL_BOOT_DELAY_MS } from './sandbox-machines';
+import { appendDeviceEvent, findByIp, hasFault, machineCondition, NOMINAL_BOOT_DELAY_MS } from './sandbox-machines';
 import {
   NOMINAL_DOWN_OUT_INTERVAL_MS,
   NOMINAL_RECOVERY_DELAY_MS,
@@ -248,11 +248,20 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       });
     },
 
+    async osdDevicesOn(host: string, _fsid: string | null): Promise<string[]> {
+      // `ceph-volume lvm list` on the host: the devices holding an OSD of this cluster there.
+      const state = await stored();
+      if (!state || !state.hosts.some((h) => h.hostname === host)) return [];
+      const { machines } = await ctx.load();
+      assertUp(machines.get(host), host);
+      return [...new Set(state.osds.filter((o) => o.host === host).map((o) => o.device))].sort();
+    },
+
     async zapDevices(host: string, _fsid: string | null, devices: string[]): Promise<void> {
       const state = await stored();
       if (!state || !state.hosts.some((h) => h.hostname === host)) return;
       const { machines } = await ctx.load();
-      assertUp(machines.get(host), host);
+      const m = assertUp(machines.get(host), host);
       await ctx.mutate((s) => {
         const doomed = s.osds.filter((o) => o.host === host && devices.includes(o.device));
         const busy = doomed.find((o) => o.stopped_at === null);
@@ -261,6 +270,9 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
         }
         s.osds = s.osds.filter((o) => !doomed.includes(o));
       });
+      // Like `lvm zap --destroy`, the wipe happens to whatever device it is given: the machine's
+      // device log says which, so a test sees a wrong disk wiped.
+      for (const d of devices) await appendDeviceEvent(ctx.db, m, 'zap', d, clusterId);
     },
 
     async purgeCluster(): Promise<void> {

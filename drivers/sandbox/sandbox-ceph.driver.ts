@@ -221,6 +221,27 @@ export async function getSandboxCephState(db: Db, clusterId: string): Promise<Sa
   return row ? (row.state as SandboxCephState) : null;
 }
 
+/**
+ * Test helper: the OSD id now lives on another host and device, as after an operator destroyed it
+ * and recreated it with the same id elsewhere (`ceph osd destroy` + `ceph-volume lvm create
+ * --osd-id`). Throws when the cluster, the OSD or the host is unknown, or the device holds an OSD.
+ */
+export async function moveSandboxOsd(db: Db, clusterId: string, osdId: number, to: { host: string; device: string }): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', clusterId).forUpdate().executeTakeFirst();
+    if (!row) throw new SandboxInputError(`no sandbox Ceph cluster ${clusterId}`);
+    const state = row.state as SandboxCephState;
+    const osd = state.osds.find((o) => o.id === osdId);
+    if (!osd) throw new SandboxInputError(`no osd.${osdId} in ${clusterId}`);
+    if (!state.hosts.some((h) => h.hostname === to.host)) throw new SandboxInputError(`${to.host} is not a host of ${clusterId}`);
+    const taken = state.osds.find((o) => o.host === to.host && o.device === to.device);
+    if (taken) throw new SandboxInputError(`${to.host}:${to.device} holds osd.${taken.id}`);
+    osd.host = to.host;
+    osd.device = to.device;
+    await trx.updateTable('sandbox_ceph').set({ state: json(state), updated_at: new Date() }).where('cluster_id', '=', clusterId).execute();
+  });
+}
+
 /** Removes a simulated cluster (cluster deletion); true when there was one. */
 export async function removeSandboxCephCluster(db: Db, clusterId: string): Promise<boolean> {
   const res = await db.deleteFrom('sandbox_ceph').where('cluster_id', '=', clusterId).executeTakeFirst();

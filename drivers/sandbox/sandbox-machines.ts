@@ -5,6 +5,8 @@
  * restart loses nothing, and any number of processes see the same machine.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { sql } from 'kysely';
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
 import { ulidBody } from '../../lib/ids';
@@ -143,6 +145,8 @@ export async function getSandboxMachine(
 export interface PowerEvent {
   action: string;
   at: Date;
+  /** The operation that sent the command; null outside one (a test helper, an older row). */
+  operation_id: string | null;
 }
 
 /** Every chassis command the machine's BMC accepted (on, off, soft, bootdev …), oldest first. */
@@ -153,8 +157,62 @@ export async function listPowerEvents(db: Db, accountId: string, ipmiAddress: st
     .where('m.account_id', '=', accountId)
     .where('m.ipmi_address', '=', ipmiAddress)
     .orderBy('e.id')
-    .select(['e.action', 'e.at'])
+    .select(['e.action', 'e.at', 'e.operation_id'])
     .execute();
+}
+
+export interface DeviceEvent {
+  /** `zap`: the device was wiped (`ceph-volume lvm zap --destroy`). */
+  action: string;
+  device: string;
+  cluster_id: string | null;
+  operation_id: string | null;
+  at: Date;
+}
+
+/** Every device wipe on the machine, oldest first. */
+export async function listDeviceEvents(db: Db, accountId: string, hostname: string): Promise<DeviceEvent[]> {
+  return db
+    .selectFrom('sandbox_device_events as e')
+    .innerJoin('sandbox_machines as m', 'm.id', 'e.machine_id')
+    .where('m.account_id', '=', accountId)
+    .where('m.hostname', '=', hostname)
+    .orderBy('e.id')
+    .select(['e.action', 'e.device', 'e.cluster_id', 'e.operation_id', 'e.at'])
+    .execute();
+}
+
+/** The workflow id of the activity this code runs in, or null outside an activity. */
+function currentWorkflowId(): string | null {
+  try {
+    return Context.current()?.info?.workflowExecution?.workflowId ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The operation of the running activity's workflow: the account's operation whose workflow_id is
+ * the workflow's id, or a prefix of it followed by "/" (an upgrade's host children are named
+ * `<upgrade workflow id>/host/<host>`, contracts.upgradeHostWorkflowId). Null outside an activity.
+ */
+export async function currentOperationId(trx: Db, accountId: string): Promise<string | null> {
+  const wf = currentWorkflowId();
+  if (!wf) return null;
+  const op = await trx
+    .selectFrom('operations')
+    .select('id')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('workflow_id', '=', wf), eb(sql<boolean>`starts_with(${wf}, workflow_id || '/')`, '=', true)]))
+    .orderBy(sql`length(workflow_id)`, 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return op?.id ?? null;
+}
+
+export async function appendDeviceEvent(trx: Db, machine: { id: string; account_id: string }, action: string, device: string, clusterId: string | null): Promise<void> {
+  const operationId = await currentOperationId(trx, machine.account_id);
+  await trx.insertInto('sandbox_device_events').values({ machine_id: machine.id, action, device, cluster_id: clusterId, operation_id: operationId }).execute();
 }
 
 export function isSandboxFault(name: string): name is SandboxFault {
@@ -295,8 +353,9 @@ export async function lockMachine(trx: Db, machineId: string, now: number): Prom
   return m;
 }
 
-export async function appendPowerEvent(trx: Db, machineId: string, action: string, now: number): Promise<void> {
-  await trx.insertInto('sandbox_power_events').values({ machine_id: machineId, action, at: new Date(now) }).execute();
+export async function appendPowerEvent(trx: Db, machine: { id: string; account_id: string }, action: string, now: number): Promise<void> {
+  const operationId = await currentOperationId(trx, machine.account_id);
+  await trx.insertInto('sandbox_power_events').values({ machine_id: machine.id, action, at: new Date(now), operation_id: operationId }).execute();
 }
 
 /**

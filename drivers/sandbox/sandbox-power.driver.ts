@@ -54,7 +54,7 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
           .where('id', '=', m.id)
           .execute();
       }
-      await appendPowerEvent(trx, m.id, action, t);
+      await appendPowerEvent(trx, m, action, t);
     });
   }
 

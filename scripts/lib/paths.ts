@@ -21,13 +21,17 @@ export const DATA_FILES = {
   demoKey: 'demo-key',
   /** URL of the embedded PostgreSQL while `npm start` runs it, for the admin CLI. 0600. */
   databaseUrl: 'database-url',
-  /** PID of the running `npm start` (one per data directory: PGlite files allow one user). */
+  /** PID of the running `npm start` (one per data directory: one embedded PostgreSQL and Temporal per directory). */
   pid: 'nodefoundry.pid',
   /** PID of the Temporal dev server started by `npm start`, to clean up after a crash. */
   temporalPid: 'temporal.pid',
   temporalDb: 'temporal.db',
   temporalLog: 'temporal.log',
-  pglite: 'pglite',
+  /** The embedded PostgreSQL's data directory (owned by the system user `postgres` when run as root). */
+  postgres: 'postgres',
+  /** The password of the embedded PostgreSQL's superuser `nodefoundry`, 0600. */
+  postgresPassword: 'postgres.password',
+  postgresLog: 'postgres.log',
 } as const;
 
 /** DATABASE_URL, else the embedded server's URL that a running `npm start` wrote; undefined if neither. */

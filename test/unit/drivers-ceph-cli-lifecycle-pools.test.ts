@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCephCliDriver } from '../../drivers/real/ceph-cli';
-import { osdOnDevice, parseCrushRules, parseFsid, parseOrchDevices, parseOrchHosts, parseOrchPs } from '../../drivers/real/ceph-cli-lifecycle';
+import { osdDevicesOfCluster, osdOnDevice, parseCrushRules, parseFsid, parseOrchDevices, parseOrchHosts, parseOrchPs } from '../../drivers/real/ceph-cli-lifecycle';
 import { parseErasureProfile, parsePoolsDetail } from '../../drivers/real/ceph-cli-pools';
 import { DriverError, type ExecResult } from '../../drivers/types';
 import { ok, ScriptedShell } from '../drivers/fake-shell';
@@ -172,5 +172,26 @@ describe('ceph CLI lifecycle and pool commands', () => {
     await d.removeHostDaemons('storage-01', null);
     await d.zapDevices('storage-01', null, ['sdb']);
     expect(host.commands).toEqual([`cephadm rm-cluster --fsid ${fsid} --force`, `cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/sdb`]);
+  });
+
+  it('the OSD devices of a cluster on a host come from ceph-volume lvm list there: block volumes of that fsid only', async () => {
+    const fsid = '49a8bc70-471b-4b60-b1d5-43c11e199350';
+    const other = '11111111-2222-4333-8444-555555555555';
+    const lvmList = JSON.stringify({
+      '0': [{ type: 'block', devices: ['/dev/sdb'], tags: { 'ceph.cluster_fsid': fsid, 'ceph.osd_id': '0' } }],
+      '3': [
+        { type: 'block', devices: ['/dev/nvme0n1'], tags: { 'ceph.cluster_fsid': fsid, 'ceph.osd_id': '3' } },
+        { type: 'db', devices: ['/dev/nvme9n1'], tags: { 'ceph.cluster_fsid': fsid, 'ceph.osd_id': '3' } },
+      ],
+      '7': [{ type: 'block', devices: ['/dev/sdc'], tags: { 'ceph.cluster_fsid': other, 'ceph.osd_id': '7' } }],
+    });
+    expect(osdDevicesOfCluster(`Inferring config /var/lib/ceph/${fsid}/config\n${lvmList}`, fsid)).toEqual(['nvme0n1', 'sdb']);
+    expect(osdDevicesOfCluster('{}', fsid)).toEqual([]);
+    expect(() => osdDevicesOfCluster('no json here', fsid)).toThrow(DriverError);
+
+    const { d, host } = driver({}, { [`cephadm ceph-volume --fsid ${fsid} -- lvm list --format json`]: ok(lvmList) });
+    expect(await d.osdDevicesOn('storage-01', fsid)).toEqual(['nvme0n1', 'sdb']);
+    expect(await d.osdDevicesOn('storage-01', null)).toEqual([]);
+    expect(host.commands).toEqual([`cephadm ceph-volume --fsid ${fsid} -- lvm list --format json`]);
   });
 });

@@ -128,17 +128,23 @@ describe('ceph CLI driver', () => {
     expect(admin[0]!.closed).toBe(1);
   });
 
-  it('osds joins osd tree and osd df', async () => {
+  it('osds joins osd tree, osd df and the devices of osd metadata (only where its host is the tree\'s)', async () => {
+    const metadata = JSON.stringify([
+      { id: 0, hostname: 'labhost-0', devices: 'sdb' },
+      { id: 1, hostname: 'labhost-9', devices: 'sdc' }, // stale: the tree has osd.1 on labhost-1
+      { id: 2, hostname: 'labhost-2', devices: 'nvme0n1,sdd' }, // DB on another device: not said which holds the data
+    ]);
     const { driver } = cephCli({
       ...fresh,
       [`${C} osd tree -f json`]: ok(fixture('osd_tree_osd1_down.json')),
       [`${C} osd df -f json`]: ok(fixture('osd_df.json')),
+      [`${C} osd metadata -f json`]: ok(metadata),
     });
     const osds = await driver.osds();
-    expect(osds.map((o) => [o.id, o.host, o.up, o.in, o.pgs])).toEqual([
-      [0, 'labhost-0', true, true, 1],
-      [1, 'labhost-1', false, true, 0],
-      [2, 'labhost-2', true, true, 1],
+    expect(osds.map((o) => [o.id, o.host, o.up, o.in, o.pgs, o.device])).toEqual([
+      [0, 'labhost-0', true, true, 1, 'sdb'],
+      [1, 'labhost-1', false, true, 0, undefined],
+      [2, 'labhost-2', true, true, 1, undefined],
     ]);
   });
 

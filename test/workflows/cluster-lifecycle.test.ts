@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getSandboxCephState, getSandboxMachine, listPowerEvents, setMachineFaults } from '../../drivers/sandbox';
+import { getSandboxCephState, getSandboxMachine, listPowerEvents, moveSandboxOsd, setMachineFaults } from '../../drivers/sandbox';
 import { powerOff, startHarness, type Harness } from './cluster-harness';
 
 /**
@@ -81,6 +81,14 @@ describe('create cluster', () => {
     const osds = await h.db.selectFrom('osds').selectAll().where('cluster_id', '=', id).execute();
     expect(osds.map((o) => `${o.host}:${o.device}`).sort()).toEqual(healthy);
     expect(osds.every((o) => o.status === 'up' && o.in)).toBe(true);
+    // What the API shows (issue 8 #15: weight 0 and capacity_gb 0 after a create): every OSD at full
+    // weight, in, with its device's size.
+    const shown = (await h.api('GET', `/v1/clusters/${id}/osds?per_page=100`)).body.data;
+    expect(shown).toHaveLength(healthy.length);
+    for (const o of shown) {
+      expect(o.crush_weight).toBeGreaterThan(0);
+      expect(o).toMatchObject({ status: 'up', in: true, weight: 1, reweight: 1, capacity_gb: Math.round((o.crush_weight * 2 ** 40) / 1e9) });
+    }
 
     const state = (await getSandboxCephState(h.db, id))!;
     expect(state.mons).toEqual(ns.slice(0, 3).map((n) => n.hostname));
@@ -91,6 +99,9 @@ describe('create cluster', () => {
 
     // The node that was off was powered on once; the others got no chassis command.
     expect((await listPowerEvents(h.db, h.accountId, ns[3].ipmi_address)).map((e) => e.action)).toEqual(['on']);
+    // The machine's power log names the operation that sent each command (issue 8 #17).
+    const machine = (await h.api('GET', `/v1/sandbox/machines/${ns[3].id}`)).body.data;
+    expect(machine.power_log.map((e: any) => [e.action, e.operation_id])).toEqual([['on', op.id]]);
     expect(await listPowerEvents(h.db, h.accountId, ns[0].ipmi_address)).toEqual([]);
     expect(await locksOf(op.id)).toEqual([]);
 
@@ -171,6 +182,71 @@ describe('create cluster', () => {
     // The bootstrap's .mgr pool follows the cluster's rule: one rack down cannot make it inactive.
     expect(state.pools?.find((p) => p.name === '.mgr')?.crush_rule_id).toBe(rackRule!.id);
     expect((await deleteCluster(c.body.data.id)).status).toBe('completed');
+  });
+});
+
+describe('delete cluster: only what Ceph attributes to an OSD on each host is wiped', () => {
+  /** A 4-node cluster, then an OSD id of host a moved to a spare drive of host b (as if destroyed and recreated there). */
+  async function clusterWithMovedOsd(name: string) {
+    // The last drive of each node failed SMART: no OSD is made on it, so it can take the moved OSD.
+    const ns: any[] = [];
+    for (let i = 0; i < 4; i++) ns.push(await h.registerNode({ failDrive: true }));
+    const c = await h.api('POST', '/v1/clusters', { name, node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    expect(c.status).toBe(202);
+    expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
+    const id: string = c.body.data.id;
+    // An OSD on host a whose device name also holds one of host b's own OSDs: wiping "the moved
+    // OSD's recorded device on its new host" would destroy that disk of b.
+    const created = (await getSandboxCephState(h.db, id))!;
+    const pairs = ns.flatMap((a) =>
+      ns.filter((b) => b !== a).flatMap((b) =>
+        created.osds.filter((o) => o.host === a.hostname && created.osds.some((p) => p.host === b.hostname && p.device === o.device)).map((moved) => ({ a, b, moved })),
+      ),
+    );
+    expect(pairs.length).toBeGreaterThan(0);
+    const { a, b, moved } = pairs[0]!;
+    const spare: string = b.drives[b.drives.length - 1].device;
+    await moveSandboxOsd(h.db, id, moved.id, { host: b.hostname, device: spare });
+    return { id, ns, a, b, moved, spare };
+  }
+
+  /** Deletes the cluster and checks each machine's device log against what Ceph attributed there. */
+  async function deleteAndCheckWipes(id: string, ns: any[]) {
+    const ceph = (await getSandboxCephState(h.db, id))!;
+    const attributed = (host: string) => ceph.osds.filter((o) => o.host === host).map((o) => o.device).sort();
+    const del = await deleteCluster(id);
+    expect(del.status).toBe('completed');
+    for (const n of ns) {
+      const log = (await h.api('GET', `/v1/sandbox/machines/${n.id}`)).body.data.device_log;
+      expect(log.map((e: any) => e.device).sort(), n.hostname).toEqual(attributed(n.hostname));
+      for (const e of log) expect(e).toMatchObject({ action: 'zap', cluster_id: id, operation_id: del.id });
+    }
+    return { del, attributed };
+  }
+
+  it('an OSD id moved to another host: the refreshed record follows it; the delete wipes its new device there, never its old device name on the new host', async () => {
+    const { id, ns, a, b, moved, spare } = await clusterWithMovedOsd('moved-osd');
+    // Any cluster operation refreshes the record from Ceph: host and device follow the OSD.
+    const pool = await h.api('POST', `/v1/clusters/${id}/pools`, { name: 'after-move', type: 'replicated', application: 'rbd' });
+    expect(pool.status).toBe(202);
+    expect((await h.waitForOperation(pool.body.data.operation_id)).status).toBe('completed');
+    const shown = (await h.api('GET', `/v1/clusters/${id}/osds?per_page=100`)).body.data.find((o: any) => o.osd_id === moved.id);
+    expect(shown).toMatchObject({ host: b.hostname, node_id: b.id, device: spare });
+
+    const { del, attributed } = await deleteAndCheckWipes(id, ns);
+    expect(attributed(b.hostname)).toContain(spare);
+    expect(attributed(a.hostname)).not.toContain(moved.device);
+    expect(del.logs.map((l: any) => l.message).join('\n')).toContain(`${b.hostname}: ${attributed(b.hostname).join(', ')}`);
+  });
+
+  it('moved with no refresh since (the record still names the old host and device): the delete wipes by Ceph, not by the record', async () => {
+    const { id, ns, a, moved, spare, b } = await clusterWithMovedOsd('moved-stale');
+    const row = await h.db.selectFrom('osds').select(['host', 'device']).where('cluster_id', '=', id).where('osd_id', '=', moved.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ host: a.hostname, device: moved.device });
+    const { del, attributed } = await deleteAndCheckWipes(id, ns);
+    expect(attributed(b.hostname)).toContain(spare);
+    expect(del.logs.map((l: any) => l.message).join('\n')).toContain(`${a.hostname}: not wiped, recorded but not an OSD device of this cluster there: ${moved.device}`);
+    await h.recordHistory(del.temporal.workflow_id, 'deleteClusterWorkflow--zap-by-ceph');
   });
 });
 

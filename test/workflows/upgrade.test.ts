@@ -274,6 +274,11 @@ describe('rolling upgrade', () => {
     const end = await waitForOperation(api, id);
     expect(end.status, JSON.stringify(end.error)).toBe('completed');
     await expectRestored(c, id);
+    // The reboots were sent by the upgrade's per-host children: the machine's power log names the
+    // upgrade operation for each command (issue 8 #17).
+    const log = (await api.request('GET', `/v1/sandbox/machines/${host.id}`)).body.data.power_log;
+    expect(log.map((e: any) => e.action)).toContain('soft');
+    expect(log.map((e: any) => e.operation_id)).toEqual(log.map(() => id));
     await recordHistory(api, `${op.temporal.workflow_id}/host/${host.hostname}`, 'upgradeHostWorkflow--completed-os-packages-reboot');
   });
 

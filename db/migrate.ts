@@ -2,11 +2,13 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './database';
 import * as m0001 from './migrations/2026-11-23-0001-initial';
 import * as m0002 from './migrations/2026-11-23-0002-cluster-resources';
+import * as m0005 from './migrations/2026-12-04-0005-operation-changes';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
   '2026-11-23-0001-initial': m0001,
   '2026-11-23-0002-cluster-resources': m0002,
+  '2026-12-04-0005-operation-changes': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -32,6 +32,15 @@ export interface Config {
   readonly ipmitoolPath: string;
   readonly sshReadyTimeoutMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /**
+   * The settler (docs/operators.md §Settling): a Temporal Schedule the worker ensures, every
+   * `intervalMs` (0: the worker creates no schedule), settles operations whose workflow closed
+   * without recording its end, or that have no workflow `graceMs` after they were accepted.
+   */
+  readonly settle: {
+    readonly intervalMs: number;
+    readonly graceMs: number;
+  };
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
 }
 
@@ -113,6 +122,10 @@ export function loadConfig(env: Env = process.env): Config {
     ipmitoolPath: str(env, 'NF_IPMITOOL', 'ipmitool'),
     sshReadyTimeoutMs: int(env, 'NF_SSH_READY_TIMEOUT_MS', 10_000, 100, 600_000),
     logLevel: logLevel as Config['logLevel'],
+    settle: {
+      intervalMs: int(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 0, 86_400_000),
+      graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),
+    },
   };
   return deepFreeze(config);
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { clusterHostResolver } from '../activities/targets';
@@ -7,6 +8,7 @@ import { createDriverRegistry } from '../drivers';
 import type { DriverRegistry } from '../drivers/types';
 import { loadConfig, type Config } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
+import { ensureSettlerSchedule } from './settler-schedule';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index.ts');
 
@@ -46,6 +48,10 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
   });
   const done = worker.run().finally(() => connection.close());
   logger.info('worker started', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace });
+  // The settler's schedule: a worker that cannot create it still serves operations (the next start retries).
+  await ensureSettlerSchedule(new Client({ connection, namespace: config.temporal.namespace }), config, logger).catch((err: unknown) => {
+    logger.warn('settler schedule not ensured', { err: String(err) });
+  });
   return {
     worker,
     done,

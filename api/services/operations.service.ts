@@ -6,6 +6,8 @@ import { newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
 import { json, type Database, type Operation } from '../../db/database';
 import * as ops from '../../db/repositories/operations.repository';
+import { hasOpenChanges } from '../../db/repositories/operation-changes.repository';
+import { nudgeSettler } from './settler.service';
 import {
   getOperationQuery,
   pauseUpdate,
@@ -226,6 +228,12 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
   if (ops.TERMINAL_STATUSES.includes(op.status)) {
     await ops.releaseLocks(deps.db, operationId);
     return true;
+  }
+  // Changes its ledger still holds open (a machine off, noout, a weight) are the settler's to undo
+  // before anything else may take the resource: ask it to run now, keep the lock meanwhile.
+  if (await hasOpenChanges(deps.db, operationId)) {
+    await nudgeSettler(deps);
+    return false;
   }
   try {
     const desc = await deps.temporal.workflow.getHandle(op.workflow_id).describe();

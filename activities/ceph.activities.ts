@@ -83,8 +83,8 @@ export function createCephActivities(deps: ActivityDeps) {
     async startOsds(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
+        // The ledger entry closes when the OSDs are seen up (waitForOsdsUp), not when a start was sent.
         await ceph.startOsds(input.host, input.osdIds);
-        await ledger.undone('osds_stopped', hostSubject(input.clusterId, input.host));
       });
     },
 

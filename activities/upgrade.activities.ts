@@ -250,10 +250,8 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     },
 
     async startOsdsAfterUpgrade(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
-      return guarded(async () => {
-        await (await cephFor(deps, input.clusterId)).startHostOsds(input.host, input.osdIds);
-        await ledger.undone('osds_stopped', hostSubject(input.clusterId, input.host));
-      });
+      // The ledger entry closes when the OSDs are seen up (waitForOsdsUp), not when a start was sent.
+      return guarded(async () => (await cephFor(deps, input.clusterId)).startHostOsds(input.host, input.osdIds));
     },
 
     /** The host's OSDs run the target (upgrade mode); a host that did not take the upgrade fails here. */

@@ -10,7 +10,10 @@ import { settleOperationsWorkflow } from '../../workflows/settle-operations.work
 import { settlerScheduleId, type SettleOperationsResult } from '../../workflows/contracts';
 import { testConfig } from '../helpers/config';
 import { startTestWorker } from '../helpers/worker';
+import type { TestApi } from '../helpers/api';
+import { getOperationQuery } from '../../workflows/contracts';
 import { powerOff, startHarness, type Harness } from './cluster-harness';
+import { sandboxCluster } from './upgrade-fixtures';
 
 /**
  * Workflows terminated from outside (the Temporal Web UI's Terminate, a timeout) skip their own
@@ -196,6 +199,48 @@ describe('settling terminated workflows', () => {
     expect(op.status).toBe('failed');
     expect(op.error.message).toContain('cluster ERROR, nodes released to ready');
     await setMachineFaults(h.db, h.accountId, ns[0].ipmi_address, {});
+  });
+
+  it('an upgrade terminated while a host child is mid-way: the child is stopped too, its OSDs started, noout unset, autoscaling unfrozen', async () => {
+    const c = await sandboxCluster({ db: h.db, config: h.config, account: { accountId: h.accountId } } as unknown as TestApi, { hosts: 3 });
+    const host = c.nodes[1]!;
+    // The host's OSDs do not come back after their restart: its child waits in wait_osds_up.
+    await setMachineFaults(h.db, h.accountId, host.ipmi_address, ['osds_stay_down']);
+    const r = await h.api('POST', `/v1/clusters/${c.clusterId}/upgrade`, { ceph_version: 'squid', max_concurrent: 1 });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    const parent = (await h.api('GET', `/v1/operations/${id}`)).body.data.temporal.workflow_id as string;
+    const child = h.client.workflow.getHandle(`${parent}/host/${host.hostname}`);
+    await until('the host child to wait for its OSDs', async () => {
+      try {
+        return (await child.query(getOperationQuery)).current_step === 'wait_osds_up';
+      } catch {
+        return false;
+      }
+    });
+    await h.client.workflow.getHandle(parent).terminate('terminated from the Web UI');
+    const left = (await getSandboxCephState(h.db, c.clusterId))!;
+    expect(left.noout_hosts).toEqual([host.hostname]);
+    expect(left.upgrade?.noautoscale).toBe(true);
+    // The cause is fixed; nobody restarts the OSDs until the settler does.
+    await setMachineFaults(h.db, h.accountId, host.ipmi_address, []);
+
+    const result = await settle();
+    expect((await child.describe()).status.name).toBe('TERMINATED');
+    const after = (await getSandboxCephState(h.db, c.clusterId))!;
+    expect(after.noout_hosts).toEqual([]);
+    expect(after.upgrade?.noautoscale ?? false).toBe(false);
+    expect(after.osds.filter((o) => o.stopped_at !== null).map((o) => o.id)).toEqual([]);
+    expect(await locksOf(id)).toEqual([]);
+    expect(result.settled).toContain(id);
+    const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
+    expect(op.status).toBe('failed');
+    expect(op.error.message).toContain(`unset noout on ${host.hostname}`);
+    expect(op.error.message).toContain('unfroze PG autoscaling');
+    // The child's changes were recorded against the upgrade's operation.
+    const ledger = await h.db.selectFrom('operation_changes').select(['kind', 'workflow_id', 'state']).where('operation_id', '=', id).execute();
+    expect(ledger.filter((e) => e.workflow_id === child.workflowId).map((e) => e.kind).sort()).toEqual(['noout_host', 'osds_stopped']);
+    expect(ledger.every((e) => e.state === 'undone')).toBe(true);
   });
 
   it('an operation whose workflow never started does not stay pending: failed, its lock released, the node usable again', async () => {

@@ -19,8 +19,10 @@ import { bmcTarget, driversFor, loadNode } from './targets';
 export const WORKFLOW_CLOSED = 'workflow_closed';
 
 const OPEN_STATUSES = ['pending', 'in_progress', 'paused'] as const;
-/** Operations examined per settler run; the next run takes the rest. */
-const BATCH = 100;
+/** Open operations read per page; every open operation is examined each run (long-running ones must not hide the rest). */
+const PAGE = 200;
+/** At most this many settled per run; the next run takes the rest. */
+const MAX_FOUND = 100;
 /** How long the settler waits for Temporal to answer one call (describe, query, list). */
 const TEMPORAL_CALL_MS = 5_000;
 
@@ -251,18 +253,24 @@ export function createSettleActivities(deps: ActivityDeps) {
      */
     async findUnsettledOperations(input: { accountId?: string | null }): Promise<string[]> {
       const client = clientOf();
-      let q = deps.db.selectFrom('operations').selectAll().where('status', 'in', [...OPEN_STATUSES]);
-      if (input.accountId) q = q.where('account_id', '=', input.accountId);
-      const rows = await q.orderBy('created_at').limit(BATCH).execute();
       const found: string[] = [];
       const now = Date.now();
-      for (const op of rows) {
-        heartbeat({ examined: op.id });
-        try {
-          if (unsettled(op, await fateOf(client, op.workflow_id), deps.config.settle.graceMs, now)) found.push(op.id);
-        } catch (err) {
-          deps.logger.warn('settler: describe failed; the next run retries', { operation_id: op.id, err: String(err) });
+      let after = '';
+      while (found.length < MAX_FOUND) {
+        let q = deps.db.selectFrom('operations').selectAll().where('status', 'in', [...OPEN_STATUSES]).where('id', '>', after);
+        if (input.accountId) q = q.where('account_id', '=', input.accountId);
+        const rows = await q.orderBy('id').limit(PAGE).execute();
+        for (const op of rows) {
+          heartbeat({ examined: op.id });
+          try {
+            if (unsettled(op, await fateOf(client, op.workflow_id), deps.config.settle.graceMs, now)) found.push(op.id);
+          } catch (err) {
+            deps.logger.warn('settler: describe failed; the next run retries', { operation_id: op.id, err: String(err) });
+          }
+          if (found.length >= MAX_FOUND) break;
         }
+        if (rows.length < PAGE) break;
+        after = rows[rows.length - 1]!.id;
       }
       return found;
     },

@@ -290,6 +290,29 @@ describe('settling terminated workflows', () => {
     await setMachineFaults(h.db, h.accountId, nodes[1].ipmi_address, {});
   });
 
+  it('a request meeting the lock of a terminated reboot whose changes are still open is refused (409) until the settler repaired them', async () => {
+    const { clusterId, nodes } = await cephCluster(3, 1, 0);
+    const target = nodes[0];
+    await setMachineFaults(h.db, h.accountId, target.ipmi_address, { soft_off_ignored: true });
+    const r = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful' });
+    const id = r.body.data.operation_id;
+    const running = await h.waitForOperation(id, (o) => o.current_step === 'power_off');
+    await h.client.workflow.getHandle(running.temporal.workflow_id).terminate('terminated from the Web UI');
+    await setMachineFaults(h.db, h.accountId, target.ipmi_address, {});
+
+    // Releasing the lock here would start a new reboot on a host whose noout and stopped OSDs nobody owns.
+    const busy = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'hard' });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error).toMatchObject({ code: 'resource_busy', operation_id: id });
+    expect((await getSandboxCephState(h.db, clusterId))!.noout_hosts).toEqual([target.hostname]);
+
+    await settle();
+    expect((await getSandboxCephState(h.db, clusterId))!.noout_hosts).toEqual([]);
+    const next = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'hard' });
+    expect(next.status).toBe(202);
+    expect((await h.waitForOperation(next.body.data.operation_id)).status).toBe('completed');
+  });
+
   it('the worker ensures the settler Schedule; a scheduled run settles a terminated operation of any task queue', async () => {
     const { clusterId, nodes } = await cephCluster(3, 1, 0);
     await setMachineFaults(h.db, h.accountId, nodes[2].ipmi_address, { soft_off_ignored: true });

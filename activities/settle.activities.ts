@@ -13,7 +13,7 @@ import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
 import { createReweightActivities } from './reweight.activities';
 import { createUpgradeActivities } from './upgrade.activities';
-import { bmcTarget, driversFor, loadNode } from './targets';
+import { bmcTarget, cephFor, driversFor, loadNode } from './targets';
 
 /** The error code of an operation the settler finished (its workflow closed without recording its end). */
 export const WORKFLOW_CLOSED = 'workflow_closed';
@@ -25,6 +25,8 @@ const PAGE = 200;
 const MAX_FOUND = 100;
 /** How long the settler waits for Temporal to answer one call (describe, query, list). */
 const TEMPORAL_CALL_MS = 5_000;
+/** The settler's bound on OSDs coming up (at most the configured Ceph wait): one stuck host must not hold up the rest. */
+const OSD_WAIT_MAX_MS = 10 * 60_000;
 
 export interface SettleOutcome {
   operation_id: string;
@@ -78,7 +80,7 @@ function unsettled(op: Operation, fate: WorkflowFate, graceMs: number, now: numb
 export function createSettleActivities(deps: ActivityDeps) {
   const power = createPowerActivities(deps);
   const ceph = createCephActivities(deps);
-  const upgrade = createUpgradeActivities(deps);
+  const upgrade_ = createUpgradeActivities(deps);
   const reweight = createReweightActivities(deps);
   const lifecycle = createLifecycleActivities(deps);
   const imports = createImportActivities(deps);
@@ -111,8 +113,24 @@ export function createSettleActivities(deps: ActivityDeps) {
     return `powered ${node.hostname} back on`;
   }
 
+  /** Starts the OSDs and waits (bounded) until Ceph reports them up. */
+  async function startAndWait(clusterId: string, host: string, osdIds: number[], upgrade: boolean): Promise<void> {
+    if (upgrade) await upgrade_.startOsdsAfterUpgrade({ clusterId, host, osdIds });
+    else await ceph.startOsds({ clusterId, host, osdIds });
+    const driver = await cephFor(deps, clusterId);
+    const deadline = Date.now() + Math.min(deps.config.waits.cephMs, OSD_WAIT_MAX_MS);
+    for (;;) {
+      const osds = (await driver.osds()).filter((o) => osdIds.includes(o.id));
+      const down = osdIds.filter((id) => !osds.some((o) => o.id === id && o.up));
+      if (down.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`${down.map((i) => `osd.${i}`).join(', ')} still down`);
+      heartbeat({ waiting: `OSDs on ${host} to come up` });
+      await new Promise((r) => setTimeout(r, deps.config.pollIntervalMs));
+    }
+  }
+
   /** The undo of one open ledger entry; returns what was done, throws what could not be. */
-  async function undoChange(op: Operation, c: OperationChange, all: OperationChange[]): Promise<{ state: 'undone' | 'kept' | 'left'; note: string }> {
+  async function undoChange(op: Operation, c: OperationChange, all: OperationChange[], hostsOff: Set<string>): Promise<{ state: 'undone' | 'kept' | 'left'; note: string }> {
     const d = c.details;
     const clusterId = typeof d.cluster_id === 'string' ? d.cluster_id : '';
     const host = typeof d.host === 'string' ? d.host : '';
@@ -128,10 +146,9 @@ export function createSettleActivities(deps: ActivityDeps) {
       }
       case 'osds_stopped': {
         const osdIds = Array.isArray(d.osd_ids) ? d.osd_ids.filter((x): x is number => typeof x === 'number') : [];
-        const input = { clusterId, host, osdIds };
-        if (d.upgrade === true) await upgrade.startOsdsAfterUpgrade(input);
-        else await ceph.startOsds(input);
-        await ceph.waitForOsdsUp({ clusterId, osdIds });
+        // A host that could not be powered on cannot start anything: say so at once, go on to noout.
+        if (hostsOff.has(host)) return { state: 'left', note: `the OSDs ${osdIds.map((i) => `osd.${i}`).join(', ')} on ${host} stay down while it is off: ${recoveryFor(c)}` };
+        await startAndWait(clusterId, host, osdIds, d.upgrade === true);
         return { state: 'undone', note: `started ${osdIds.map((i) => `osd.${i}`).join(', ') || 'the OSDs'} on ${host} (up)` };
       }
       case 'noout_host':
@@ -145,7 +162,7 @@ export function createSettleActivities(deps: ActivityDeps) {
         return { state: 'undone', note: `restored the CRUSH weight of osd.${osdId} to ${original} (recorded before the change)` };
       }
       case 'autoscale_frozen':
-        await upgrade.releaseAutoscale({ clusterId: c.subject });
+        await upgrade_.releaseAutoscale({ clusterId: c.subject });
         return { state: 'undone', note: 'unfroze PG autoscaling (pool modes restored)' };
       case 'ceph_installed':
         return { state: 'left', note: `Ceph was being installed on the nodes of ${c.subject}: delete the cluster (DELETE /v1/clusters/${c.subject}) to wipe and release them` };
@@ -300,14 +317,16 @@ export function createSettleActivities(deps: ActivityDeps) {
       // Children may have recorded changes until they were stopped.
       const open = (await changes.openChanges(deps.db, op.id)).reverse();
       const everything = await changes.changesOf(deps.db, op.id);
+      const hostsOff = new Set<string>();
       for (const c of open) {
         heartbeat({ undoing: c.id });
         try {
-          const r = await undoChange(op, c, everything);
+          const r = await undoChange(op, c, everything, hostsOff);
           await changes.closeChange(deps.db, c.id, r.state, `settler: ${r.note}`);
           (r.state === 'left' ? outcome.left : outcome.repaired).push(r.note);
         } catch (err) {
           const why = err instanceof Error ? err.message : String(err);
+          if (c.kind === 'power_off_sent' && typeof c.details.hostname === 'string') hostsOff.add(c.details.hostname);
           const note = `${describeChange(c)} failed (${why.replace(/\.$/, '')}): ${recoveryFor(c)}`;
           await changes.closeChange(deps.db, c.id, 'left', `settler: ${note}`);
           outcome.left.push(note);

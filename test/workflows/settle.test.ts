@@ -151,6 +151,39 @@ describe('settling terminated workflows', () => {
     expect((await h.waitForOperation(again.body.data.operation_id)).status).toBe('completed');
   });
 
+  it('a terminated reboot whose BMC then dies: noout is still unset, and the error says to power the machine on by hand', async () => {
+    const { clusterId, nodes } = await cephCluster(3, 1, 0);
+    const target = nodes[2];
+    await h.db.updateTable('sandbox_machines').set({ shutdown_delay_ms: 1_000 }).where('account_id', '=', h.accountId).where('ipmi_address', '=', target.ipmi_address).execute();
+    const r = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful' });
+    const id = r.body.data.operation_id;
+    const running = await h.waitForOperation(id, (o) => o.current_step === 'power_off');
+    await until('the soft power-off', async () => (await listPowerEvents(h.db, h.accountId, target.ipmi_address)).some((e) => e.action === 'soft'));
+    await h.client.workflow.getHandle(running.temporal.workflow_id).terminate('terminated from the Web UI');
+    await setMachineFaults(h.db, h.accountId, target.ipmi_address, { bmc_unreachable: true });
+
+    const started = Date.now();
+    await settle();
+    // A dead BMC does not hold up the rest: no OSD wait on a host that may be off.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect((await getSandboxCephState(h.db, clusterId))!.noout_hosts).toEqual([]);
+    expect(await locksOf(id)).toEqual([]);
+    const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('workflow_closed');
+    expect(op.error.message).toContain(`unset noout on ${target.hostname}`);
+    expect(op.error.message).toContain(`Left for an operator: powering ${target.hostname} back on failed`);
+    expect(op.error.message).toContain(`Power ${target.hostname} on by hand (ipmitool chassis power on) once its BMC answers`);
+    expect(op.error.message).toMatch(/stay down while it is off/);
+    const ledger = await h.db.selectFrom('operation_changes').select(['kind', 'state']).where('operation_id', '=', id).orderBy('id').execute();
+    expect(ledger).toEqual([
+      { kind: 'noout_host', state: 'undone' },
+      { kind: 'osds_stopped', state: 'left' },
+      { kind: 'power_off_sent', state: 'left' },
+    ]);
+    await setMachineFaults(h.db, h.accountId, target.ipmi_address, {});
+  });
+
   it('a drain terminated at weight 0: the original CRUSH weight, recorded before the change, is restored', async () => {
     const { clusterId } = await cephCluster(4, 2, 3);
     const weightOf = async (osdId: number) => (await getSandboxCephState(h.db, clusterId))!.osds.find((o: any) => o.id === osdId)!.crush_weight;

@@ -17,6 +17,8 @@ import { bmcTarget, cephFor, driversFor, loadNode } from './targets';
 
 /** The error code of an operation the settler finished (its workflow closed without recording its end). */
 export const WORKFLOW_CLOSED = 'workflow_closed';
+/** The error code of an operation whose workflow never started (the same as the API's start-failure path). */
+export const NOT_STARTED = 'not_started';
 
 const OPEN_STATUSES = ['pending', 'in_progress', 'paused'] as const;
 /** Open operations read per page; every open operation is examined each run (long-running ones must not hide the rest). */
@@ -177,6 +179,31 @@ export function createSettleActivities(deps: ActivityDeps) {
   async function settleRows(op: Operation, all: OperationChange[], how: string, started: boolean): Promise<string[]> {
     const done: string[] = [];
     const params = op.params;
+    if (!started) {
+      // Never started: nothing was changed, so nothing of the request stays (as the API's own
+      // start-failure path does): the retry of the same request is accepted, not refused name_taken.
+      if ((op.type === 'cluster.create' || op.type === 'cluster.import') && op.cluster_id) {
+        const r = await deps.db.transaction().execute(async (trx) => {
+          await trx.updateTable('nodes').set({ cluster_id: null }).where('cluster_id', '=', op.cluster_id).execute();
+          return trx.deleteFrom('clusters').where('id', '=', op.cluster_id!).where('status', 'in', ['CREATING', 'IMPORTING']).executeTakeFirst();
+        });
+        if (Number(r.numDeletedRows) > 0) done.push('cluster record removed, nodes released');
+        return done;
+      }
+      if (op.type === 'node.register' && op.node_id) {
+        const n = await deps.db.selectFrom('nodes').select(['status', 'ipmi_address']).where('id', '=', op.node_id).executeTakeFirst();
+        if (n?.status === 'pending') {
+          await deps.db.transaction().execute(async (trx) => {
+            if (op.environment === 'sandbox') {
+              await trx.deleteFrom('sandbox_machines').where('account_id', '=', op.account_id).where('ipmi_address', '=', n.ipmi_address).execute();
+            }
+            await trx.deleteFrom('nodes').where('id', '=', op.node_id!).execute();
+          });
+          done.push('node record removed');
+        }
+        return done;
+      }
+    }
     if (op.cluster_id && (op.type === 'cluster.create' || op.type === 'cluster.import' || op.type === 'cluster.delete')) {
       const c = await deps.db.selectFrom('clusters').select(['status']).where('id', '=', op.cluster_id).executeTakeFirst();
       if (op.type === 'cluster.create' && c?.status === 'CREATING') {
@@ -218,8 +245,9 @@ export function createSettleActivities(deps: ActivityDeps) {
         }
       } else if (op.type === 'pool.delete' && p?.status === 'deleting') {
         if (!started) {
-          await pools.setPoolRow({ poolId, status: 'active', reason: `deletion ${how}; nothing was removed` });
-          done.push('pool back to active (nothing was removed)');
+          const previous = params.previous_status === 'error' ? 'error' : 'active';
+          await pools.setPoolRow({ poolId, status: previous, reason: null });
+          done.push(`pool back to ${previous} (nothing was removed)`);
         } else {
           await pools.setPoolRow({ poolId, status: 'error', reason: `deletion ${how}: delete it again` });
           done.push('pool marked error (delete it again)');
@@ -312,6 +340,22 @@ export function createSettleActivities(deps: ActivityDeps) {
       const how = fate.status ? `ended as ${fate.status}${when} outside NodeFoundry` : op.run_id ? 'is gone from Temporal' : 'was never started';
       const all = await changes.changesOf(deps.db, op.id);
       const started = fate.status !== null || op.run_id !== null || all.length > 0;
+      if (!started) {
+        // Same end as the API's own start-failure path (code not_started): nothing was changed.
+        const undone = await settleRows(op, all, how, false).catch((err: unknown) => [`(could not undo the request's records: ${String(err)})`]);
+        const now = new Date().toISOString();
+        const wrote = await changes.finishIfOpen(deps.db, op.id, {
+          status: 'failed',
+          progress: 0,
+          current_step: null,
+          steps: op.steps,
+          logs: [...op.logs, { timestamp: now, message: `settler: the workflow was never started${undone.length ? `; ${undone.join('; ')}` : ''}` }],
+          error: { code: NOT_STARTED, message: 'The operation could not be started (its workflow never started); nothing was changed.' },
+          started_at: null,
+          completed_at: now,
+        });
+        return { ...outcome, settled: wrote, repaired: undone, ...(wrote ? {} : { why: 'it ended meanwhile' }) };
+      }
 
       outcome.repaired.push(...(await stopChildren(client, op, all)));
       // Children may have recorded changes until they were stopped.

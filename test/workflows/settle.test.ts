@@ -289,11 +289,37 @@ describe('settling terminated workflows', () => {
     const result = await settle();
     const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
     expect(op.status).toBe('failed');
-    expect(op.error.code).toBe('workflow_closed');
-    expect(op.error.message).toMatch(/was never started/);
+    expect(op.error.code).toBe('not_started');
+    expect(op.error.message).toMatch(/never started\); nothing was changed/);
     expect(result.settled).toContain(id);
     expect(await locksOf(id)).toEqual([]);
     expect((await h.api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' })).status).toBe(202);
+  });
+
+  it('a cluster creation whose workflow never started: its CREATING row removed and the nodes free, so the same request is accepted again', async () => {
+    const ns = [await h.registerNode(), await h.registerNode(), await h.registerNode()];
+    const clusterId = newId('cluster');
+    const name = `never-${clusterId.slice(-5).toLowerCase()}`;
+    const id = newId('operation');
+    // What the API's transaction wrote before it died: operation, locks, cluster row, claimed nodes.
+    await h.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('operations')
+        .values({ id, account_id: h.accountId, environment: 'sandbox', type: 'cluster.create', status: 'pending', cluster_id: clusterId, request_id: 'req_lost', workflow_id: `${clusterId}/create/${id}`, params: JSON.stringify({ name, node_ids: ns.map((n) => n.id) }) })
+        .execute();
+      await trx.insertInto('clusters').values({ id: clusterId, account_id: h.accountId, environment: 'sandbox', name, status: 'CREATING', ceph_version: 'reef', admin_node_id: ns[0].id }).execute();
+      await trx.updateTable('nodes').set({ cluster_id: clusterId }).where('id', 'in', ns.map((n) => n.id)).execute();
+      await trx.insertInto('operation_locks').values([clusterId, ...ns.map((n) => n.id)].map((resource_id) => ({ resource_id, operation_id: id }))).execute();
+    });
+    const retry = { name, node_ids: ns.map((n) => n.id), ceph_version: 'reef' };
+    expect((await h.api('POST', '/v1/clusters?dry_run=true', retry)).body.data?.would_run ?? false).toBe(false);
+
+    await settle();
+    expect(await h.db.selectFrom('clusters').select('id').where('id', '=', clusterId).executeTakeFirst()).toBeUndefined();
+    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null, current_operation_id: null });
+    const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
+    expect(op).toMatchObject({ status: 'failed', error: { code: 'not_started' } });
+    expect((await h.api('POST', '/v1/clusters?dry_run=true', retry)).body.data.would_run).toBe(true);
   });
 
   it('a completed operation is never touched, nor a running one', async () => {

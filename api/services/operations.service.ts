@@ -6,8 +6,7 @@ import { newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
 import { json, type Database, type Operation } from '../../db/database';
 import * as ops from '../../db/repositories/operations.repository';
-import { hasOpenChanges } from '../../db/repositories/operation-changes.repository';
-import { nudgeSettler } from './settler.service';
+import { leaveToSettler } from './settler.service';
 import {
   getOperationQuery,
   pauseUpdate,
@@ -229,15 +228,10 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
     await ops.releaseLocks(deps.db, operationId);
     return true;
   }
-  // Changes its ledger still holds open (a machine off, noout, a weight) are the settler's to undo
-  // before anything else may take the resource: ask it to run now, keep the lock meanwhile.
-  if (await hasOpenChanges(deps.db, operationId)) {
-    await nudgeSettler(deps);
-    return false;
-  }
   try {
     const desc = await deps.temporal.workflow.getHandle(op.workflow_id).describe();
     if (desc.status.name === 'RUNNING') return false;
+    if (await leaveToSettler(deps, operationId)) return false;
     await ops.finishOperation(deps.db, operationId, {
       status: desc.status.name === 'CANCELLED' ? 'cancelled' : 'failed',
       progress: op.progress,
@@ -254,6 +248,7 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
     if (err instanceof WorkflowNotFoundError) {
       // Not started yet (another request is between its commit and workflow.start): keep the lock.
       if (op.run_id === null && Date.now() - op.created_at.getTime() < START_GRACE_MS) return false;
+      if (await leaveToSettler(deps, operationId)) return false;
       await ops.releaseLocks(deps.db, operationId);
       return true;
     }

@@ -1,4 +1,5 @@
 import type { OperationDeps } from './operations.service';
+import { hasOpenChanges } from '../../db/repositories/operation-changes.repository';
 import { settlerScheduleId } from '../../workflows/contracts';
 
 /** How long a request waits for Temporal to accept the trigger; the schedule runs anyway. */
@@ -16,4 +17,15 @@ export async function nudgeSettler(deps: OperationDeps): Promise<void> {
   } catch (err) {
     deps.logger.debug('settler not triggered', { err: String(err) });
   }
+}
+
+/**
+ * For settleIfClosed, once it knows the operation's workflow is closed or gone: changes its ledger
+ * still holds open (a machine off, noout, a weight) are the settler's to undo before anything else
+ * may take the resource. Then the lock stays, the settler is asked to run now, and the answer is true.
+ */
+export async function leaveToSettler(deps: OperationDeps, operationId: string): Promise<boolean> {
+  if (!(await hasOpenChanges(deps.db, operationId))) return false;
+  await nudgeSettler(deps);
+  return true;
 }

@@ -12,6 +12,11 @@ export interface LedgerScope {
 /** An upgrade's host child (`<cluster>/upgrade/<op>/host/<hostname>`, contracts.ts) belongs to its parent's operation. */
 const CHILD_OF_UPGRADE = /^(.+\/upgrade\/[^/]+)\/host\/[^/]+$/;
 
+/** The workflow id of the operation row a workflow works for: its own, or its upgrade parent's for a host child. */
+export function operationWorkflowIdOf(workflowId: string): string {
+  return CHILD_OF_UPGRADE.exec(workflowId)?.[1] ?? workflowId;
+}
+
 const cache = new Map<string, string | null>();
 const CACHE_MAX = 2000;
 
@@ -30,7 +35,7 @@ export async function currentOperation(deps: ActivityDeps): Promise<LedgerScope 
   }
   if (!workflowId) return null;
   if (!cache.has(workflowId)) {
-    const own = CHILD_OF_UPGRADE.exec(workflowId)?.[1] ?? workflowId;
+    const own = operationWorkflowIdOf(workflowId);
     const row = await deps.db.selectFrom('operations').select('id').where('workflow_id', '=', own).executeTakeFirst();
     if (cache.size >= CACHE_MAX) cache.clear();
     // Only hits are cached: a miss may be a row not yet visible to this connection.

@@ -1,8 +1,10 @@
 import type { ActivityDeps } from './deps';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
+import { createLedger, hostSubject } from './change-ledger';
 
 export function createCephActivities(deps: ActivityDeps) {
+  const ledger = createLedger(deps);
   return {
     /** The OSD ids that live on a CRUSH host. */
     async hostOsds(input: { clusterId: string; host: string }): Promise<number[]> {
@@ -47,6 +49,9 @@ export function createCephActivities(deps: ActivityDeps) {
     async setHostNoout(input: { clusterId: string; host: string }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
+        // Recorded before the change; a flag an operator had set already is noted and left to them.
+        const wasSet = (await ceph.nooutHosts()).includes(input.host);
+        await ledger.before('noout_host', hostSubject(input.clusterId, input.host), { cluster_id: input.clusterId, host: input.host, was_set_before: wasSet });
         await ceph.setGroupNoout(input.host);
         if (!(await ceph.nooutHosts()).includes(input.host)) {
           throw permanent(FAILURE.nooutNotSet, `noout was set on ${input.host} but the cluster does not report it.`);
@@ -62,12 +67,14 @@ export function createCephActivities(deps: ActivityDeps) {
         if ((await ceph.nooutHosts()).includes(input.host)) {
           throw new Error(`noout is still reported on ${input.host} after unsetting it`);
         }
+        await ledger.undone('noout_host', hostSubject(input.clusterId, input.host));
       });
     },
 
     /** Stops the OSD daemons so the cluster marks them down cleanly, and waits until it has. */
     async stopOsds(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      await ledger.before('osds_stopped', hostSubject(input.clusterId, input.host), { cluster_id: input.clusterId, host: input.host, osd_ids: input.osdIds });
       await guarded(() => ceph.stopOsds(input.host, input.osdIds));
       await pollUntil({
         intervalMs: deps.config.pollIntervalMs,
@@ -84,6 +91,7 @@ export function createCephActivities(deps: ActivityDeps) {
     async startOsds(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
+        // The ledger entry closes when the OSDs are seen up (waitForOsdsUp), not when a start was sent.
         await ceph.startOsds(input.host, input.osdIds);
       });
     },
@@ -104,6 +112,7 @@ export function createCephActivities(deps: ActivityDeps) {
           return down.length === 0 ? true : undefined;
         },
       });
+      await ledger.undoneWhere('osds_stopped', (d) => d.cluster_id === input.clusterId && Array.isArray(d.osd_ids) && d.osd_ids.every((id) => input.osdIds.includes(id as number)));
     },
 
     /**

@@ -8,6 +8,7 @@ import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
 import { createReweightActivities } from './reweight.activities';
+import { createSettleActivities } from './settle.activities';
 import { createUpgradeActivities } from './upgrade.activities';
 
 /** All activities, built from injected dependencies (STYLE 5). Workflows import only the type. */
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createImportActivities(deps),
     ...createPoolActivities(deps),
     ...createUpgradeActivities(deps),
+    ...createSettleActivities(deps),
   };
 }
 

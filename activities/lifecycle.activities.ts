@@ -7,6 +7,7 @@ import type { CreateClusterFacts, CreateClusterParams } from '../workflows/plans
 import type { DeleteClusterFacts } from '../workflows/plans/delete-cluster.plan';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
+import { createLedger } from './change-ledger';
 
 /**
  * Cluster creation and deletion (SPEC §3). Every activity is idempotent (bootstrap answers with
@@ -14,6 +15,7 @@ import { FAILURE, guarded, permanent, pollUntil } from './failures';
  * change is read back from Ceph: its exit codes are not proof (LAB.md).
  */
 export function createLifecycleActivities(deps: ActivityDeps) {
+  const ledger = createLedger(deps);
   return {
     /** The nodes a cluster would be made of, as the planner needs them (dry run and preflight). */
     async describeClusterCreate(input: {
@@ -112,6 +114,8 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     async bootstrapCluster(input: { clusterId: string; host: string; address: string; cephVersion: string; replication: number }): Promise<{ fsid: string }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
+        // From here on Ceph may be on the disks: a settled creation keeps the nodes for a delete.
+        await ledger.before('ceph_installed', input.clusterId, { cluster_id: input.clusterId });
         const { fsid } = await ceph.bootstrap({ host: input.host, address: input.address, cephVersion: input.cephVersion, replication: input.replication });
         await clusters.updateCluster(deps.db, input.clusterId, { fsid });
         return { fsid };
@@ -232,7 +236,11 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     // ---- deletion ------------------------------------------------------------------------------
 
     async stopClusterHost(input: { clusterId: string; host: string; fsid: string | null }): Promise<void> {
-      return guarded(async () => (await cephFor(deps, input.clusterId)).removeHostDaemons(input.host, input.fsid));
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ledger.before('ceph_removal_started', input.clusterId, { cluster_id: input.clusterId });
+        await ceph.removeHostDaemons(input.host, input.fsid);
+      });
     },
 
     /**

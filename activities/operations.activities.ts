@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from './deps';
 import * as ops from '../db/repositories/operations.repository';
 import { FAILURE, type OperationSnapshot } from '../workflows/contracts';
+import { closeAllOpen } from '../db/repositories/operation-changes.repository';
 
 export function createOperationActivities(deps: ActivityDeps) {
   return {
@@ -37,6 +38,13 @@ export function createOperationActivities(deps: ActivityDeps) {
         started_at: s.started_at,
         completed_at: s.completed_at,
       });
+      // What is still open in the ledger is the operation's result, or was reported by its compensation.
+      await closeAllOpen(
+        deps.db,
+        input.operationId,
+        s.status === 'completed' ? 'kept' : 'left',
+        s.status === 'completed' ? 'the operation completed' : `the operation ended ${s.status}; see its error`,
+      );
       deps.logger.info('operation finished', { operation_id: input.operationId, status: s.status, error: s.error?.code });
     },
   };

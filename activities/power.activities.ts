@@ -3,10 +3,12 @@ import type { ActivityDeps } from './deps';
 import type { PowerState } from '../drivers/types';
 import { bmcTarget, driversFor, loadNode } from './targets';
 import { FAILURE, guarded, permanent, pollUntil, toFailure, withinMs } from './failures';
+import { createLedger } from './change-ledger';
 
 export type PowerCommand = 'on' | 'off' | 'soft';
 
 export function createPowerActivities(deps: ActivityDeps) {
+  const ledger = createLedger(deps);
   return {
     async powerStatus(input: { nodeId: string }): Promise<PowerState> {
       return guarded(async () => {
@@ -31,9 +33,16 @@ export function createPowerActivities(deps: ActivityDeps) {
         const before = await power.status(bmc);
         const want: PowerState = input.command === 'on' ? 'on' : 'off';
         if (before === want) return { sent: false, before };
+        // Ledger, before the command: a command that undoes this operation's own earlier one (on
+        // after its off, off after its on) is no new change; the wait that confirms it closes the entry.
+        const undoing = await ledger.open(input.command === 'on' ? 'power_off_sent' : 'power_on_sent', node.id);
+        if (!undoing) {
+          await ledger.before(input.command === 'on' ? 'power_on_sent' : 'power_off_sent', node.id, { node_id: node.id, hostname: node.hostname, command: input.command });
+        }
         if (input.command === 'on') await power.on(bmc);
         else if (input.command === 'off') await power.off(bmc);
         else await power.soft(bmc);
+        if (undoing && input.command !== 'on') await ledger.undone('power_on_sent', node.id);
         return { sent: true, before };
       });
     },
@@ -50,6 +59,7 @@ export function createPowerActivities(deps: ActivityDeps) {
         what: `${node.hostname} to power ${input.state}`,
         probe: async () => ((await power.status(bmc)) === input.state ? true : undefined),
       });
+      await ledger.undone(input.state === 'on' ? 'power_off_sent' : 'power_on_sent', node.id);
     },
 
     /**

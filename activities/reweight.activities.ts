@@ -4,6 +4,7 @@ import type { CephPgPlacement } from '../drivers/types';
 import type { ActivityDeps } from './deps';
 import { FAILURE, guarded, pollUntil } from './failures';
 import { cephFor } from './targets';
+import { createLedger, osdSubject } from './change-ledger';
 
 /** What a reweight or drain is planned from (workflows/plans/reweight-osd.plan.ts). JSON-safe. */
 export interface ReweightFacts {
@@ -35,6 +36,7 @@ export interface BackfillObservation {
 const typed = (type: string, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
 
 export function createReweightActivities(deps: ActivityDeps) {
+  const ledger = createLedger(deps);
   /** Reweight operations of the cluster that are running or about to (they hold their locks). */
   async function runningDrains(clusterId: string, except: string | null): Promise<{ operationId: string; osdId: number }[]> {
     let q = deps.db
@@ -100,7 +102,21 @@ export function createReweightActivities(deps: ActivityDeps) {
 
     /** `ceph osd crush reweight osd.N w` (TiB), read back by the driver. Idempotent. */
     async setCrushWeight(input: { clusterId: string; osdId: number; weight: number }): Promise<void> {
-      return guarded(async () => (await cephFor(deps, input.clusterId)).crushReweight(input.osdId, input.weight));
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        const subject = osdSubject(input.clusterId, input.osdId);
+        const recorded = await ledger.open('crush_weight', subject);
+        const original = typeof recorded?.details.original === 'number' ? recorded.details.original : null;
+        if (!recorded) {
+          // The weight before this operation touched it, kept durably: a terminated drain is restored from it.
+          const now = (await ceph.osds()).find((o) => o.id === input.osdId)?.crush_weight;
+          if (now !== undefined && Math.abs(now - input.weight) > 1e-6) {
+            await ledger.before('crush_weight', subject, { cluster_id: input.clusterId, osd_id: input.osdId, original: now });
+          }
+        }
+        await ceph.crushReweight(input.osdId, input.weight);
+        if (original !== null && Math.abs(original - input.weight) <= 1e-6) await ledger.undone('crush_weight', subject);
+      });
     },
 
     /**

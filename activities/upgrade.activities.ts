@@ -6,6 +6,7 @@ import { parseCephVersion, satisfiesTarget } from '../workflows/ceph-releases';
 import type { UpgradeMode } from '../workflows/contracts';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
+import { createLedger, hostSubject } from './change-ledger';
 
 export interface UpgradeHostFacts {
   hostname: string;
@@ -51,10 +52,10 @@ interface DaemonTarget {
 export async function freezeAutoscaleOnce(
   ceph: Pick<CephUpgradeOps, 'noAutoscale' | 'setNoAutoscale'>,
   resumed: boolean,
-  markStarted: () => void,
+  markStarted: () => unknown,
 ): Promise<{ changed: boolean }> {
   if (!resumed && (await ceph.noAutoscale())) return { changed: false };
-  markStarted();
+  await markStarted();
   await ceph.setNoAutoscale(true);
   if (!(await ceph.noAutoscale())) throw new Error('PG autoscaling was frozen but the cluster does not report it');
   return { changed: true };
@@ -63,6 +64,7 @@ export async function freezeAutoscaleOnce(
 const natural = new Intl.Collator('en', { numeric: true });
 
 export function createUpgradeActivities(deps: ActivityDeps) {
+  const ledger = createLedger(deps);
   const specOf = (i: { targetVersion: string; mode: UpgradeMode; osPackages?: boolean }): CephUpgradeSpec => ({
     version: i.targetVersion,
     mode: i.mode,
@@ -135,7 +137,10 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const ctx = Context.current();
-        return freezeAutoscaleOnce(ceph, (ctx.info.heartbeatDetails as { freezing?: boolean } | undefined)?.freezing === true, () => ctx.heartbeat({ freezing: true }));
+        return freezeAutoscaleOnce(ceph, (ctx.info.heartbeatDetails as { freezing?: boolean } | undefined)?.freezing === true, async () => {
+          await ledger.before('autoscale_frozen', input.clusterId, { cluster_id: input.clusterId });
+          ctx.heartbeat({ freezing: true });
+        });
       });
     },
 
@@ -145,6 +150,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
         const ceph = await cephFor(deps, input.clusterId);
         await ceph.setNoAutoscale(false);
         if (await ceph.noAutoscale()) throw new Error('noautoscale is still reported after unsetting it');
+        await ledger.undone('autoscale_frozen', input.clusterId);
       });
     },
 
@@ -221,6 +227,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     /** Stops the host's OSDs for its upgrade and waits until the cluster marks them down. */
     async stopOsdsForUpgrade(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
+      await ledger.before('osds_stopped', hostSubject(input.clusterId, input.host), { cluster_id: input.clusterId, host: input.host, osd_ids: input.osdIds, upgrade: true });
       await guarded(() => ceph.stopHostOsds(input.host, input.osdIds));
       await pollUntil({
         intervalMs: deps.config.pollIntervalMs,
@@ -247,6 +254,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     },
 
     async startOsdsAfterUpgrade(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
+      // The ledger entry closes when the OSDs are seen up (waitForOsdsUp), not when a start was sent.
       return guarded(async () => (await cephFor(deps, input.clusterId)).startHostOsds(input.host, input.osdIds));
     },
 
@@ -280,6 +288,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
         for (const h of flagged) await ceph.unsetGroupNoout(h);
         const left = (await ceph.nooutHosts()).filter((h) => input.hosts.includes(h));
         if (left.length > 0) throw new Error(`noout is still reported on ${left.join(', ')}`);
+        for (const h of input.hosts) await ledger.undone('noout_host', hostSubject(input.clusterId, h));
         return { cleared: flagged };
       });
     },

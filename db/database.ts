@@ -246,6 +246,20 @@ export interface SandboxCephTable {
   updated_at: Timestamp;
 }
 
+/** One change an operation made (the change ledger); see db/repositories/operation-changes.repository.ts. */
+export interface OperationChangesTable {
+  id: Generated<string>;
+  operation_id: string;
+  workflow_id: string;
+  kind: string;
+  subject: string;
+  details: JsonDefault<Record<string, unknown>>;
+  state: ColumnType<'open' | 'undone' | 'kept' | 'left', 'open' | 'undone' | 'kept' | 'left' | undefined>;
+  note: string | null;
+  created_at: Timestamp;
+  closed_at: NullableTimestamp;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -261,6 +275,7 @@ export interface Database {
   sandbox_power_events: SandboxPowerEventsTable;
   sandbox_device_events: SandboxDeviceEventsTable;
   sandbox_ceph: SandboxCephTable;
+  operation_changes: OperationChangesTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -274,6 +289,7 @@ export type NodeUpdate = Updateable<NodesTable>;
 export type Operation = Selectable<OperationsTable>;
 export type NewOperation = Insertable<OperationsTable>;
 export type SandboxMachine = Selectable<SandboxMachinesTable>;
+export type OperationChange = Selectable<OperationChangesTable>;
 
 export type Db = Kysely<Database>;
 

@@ -53,6 +53,15 @@ export interface Config {
   readonly trustProxy: boolean;
   /** NF_WORKER_HEALTH_PORT: the worker serves GET /readyz on NF_HOST at this port; absent = no server. */
   readonly workerHealthPort?: number;
+  /**
+   * The settler (docs/operators.md §Settling): a Temporal Schedule the worker ensures, every
+   * `intervalMs` (0: the worker creates no schedule), settles operations whose workflow closed
+   * without recording its end, or that have no workflow `graceMs` after they were accepted.
+   */
+  readonly settle: {
+    readonly intervalMs: number;
+    readonly graceMs: number;
+  };
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
 }
 
@@ -152,6 +161,10 @@ export function loadConfig(env: Env = process.env): Config {
     anonRateLimitPerMinute: int(env, 'NF_ANON_RATE_LIMIT', 300, 0, 1_000_000),
     trustProxy: bool(env, 'NF_TRUST_PROXY', false),
     ...(env.NF_WORKER_HEALTH_PORT ? { workerHealthPort: int(env, 'NF_WORKER_HEALTH_PORT', 0, 0, 65535) } : {}),
+    settle: {
+      intervalMs: int(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 0, 86_400_000),
+      graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),
+    },
   };
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');

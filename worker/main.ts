@@ -1,5 +1,6 @@
 import http from 'node:http';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { clusterHostResolver } from '../activities/targets';
@@ -8,6 +9,7 @@ import { createDriverRegistry } from '../drivers';
 import type { DriverRegistry } from '../drivers/types';
 import { loadConfig, type Config } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
+import { ensureSettlerSchedule } from './settler-schedule';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index.ts');
 
@@ -104,6 +106,10 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
     () => logger.info('worker ready', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace, ...(health ? { health_port: (health.address() as { port: number }).port } : {}) }),
     (err: unknown) => logger.error('worker not ready', { err: String(err) }),
   );
+  // The settler's schedule: a worker that cannot create it still serves operations (the next start retries).
+  await ensureSettlerSchedule(new Client({ connection, namespace: config.temporal.namespace }), config, logger).catch((err: unknown) => {
+    logger.warn('settler schedule not ensured', { err: String(err) });
+  });
   return {
     worker,
     done,

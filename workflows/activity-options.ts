@@ -73,6 +73,16 @@ export const boundedPowerCommand: ActivityOptions = {
   retry: { ...hardwareCommand.retry, initialInterval: '1 second', maximumInterval: '4 seconds', maximumAttempts: 3 },
 };
 
+/**
+ * The settler's repair of one operation: powers machines on (waiting out a soft power-off), starts
+ * OSDs, unsets noout, restores weights — each bounded by the configured waits, heartbeating.
+ */
+export const settleOne: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+};
+
 /** Reads for a dry run: the client is waiting, so fail fast and say why rather than retry for long. */
 export const planRead: ActivityOptions = {
   startToCloseTimeout: '20 seconds',

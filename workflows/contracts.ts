@@ -136,6 +136,25 @@ export interface PoolOperationInput extends OperationRef {
   poolId: string;
 }
 
+// ---- The settler (workflows/settle-operations.workflow.ts) -------------------------------------
+
+export const SETTLE_WORKFLOW_TYPE = 'settleOperationsWorkflow';
+
+/** Limits a settler run to one account (tests); a scheduled run settles every account. */
+export interface SettleOperationsInput {
+  accountId?: string | null;
+}
+
+export interface SettleOperationsResult {
+  settled: string[];
+  failed: { operation_id: string; message: string }[];
+}
+
+/** The Temporal Schedule that starts the settler, one per task queue (the worker ensures it). */
+export function settlerScheduleId(taskQueue: string): string {
+  return `nodefoundry-settler/${taskQueue}`;
+}
+
 // ---- Plans (dry runs): the same planning code drives the real run --------------------------------
 
 export interface PlanStep {

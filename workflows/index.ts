@@ -10,3 +10,4 @@ export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
 export { upgradeHostWorkflow } from './upgrade-host.workflow';
 export { reweightOsdWorkflow } from './reweight-osd.workflow';
 export { importClusterWorkflow } from './import-cluster.workflow';
+export { settleOperationsWorkflow } from './settle-operations.workflow';

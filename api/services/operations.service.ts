@@ -6,6 +6,7 @@ import { isId, newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
 import { json, type Database, type Operation } from '../../db/database';
 import * as ops from '../../db/repositories/operations.repository';
+import { leaveToSettler } from './settler.service';
 import {
   getOperationQuery,
   pauseUpdate,
@@ -385,6 +386,7 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
     const handle = deps.temporal.workflow.getHandle(op.workflow_id);
     const desc = await deps.temporal.connection.withDeadline(Date.now() + SETTLE_DESCRIBE_TIMEOUT_MS, () => handle.describe());
     if (desc.status.name === 'RUNNING') return false;
+    if (await leaveToSettler(deps, operationId)) return false;
     await settleWithoutWorkflow(deps, operationId, {
       status: desc.status.name === 'CANCELLED' ? 'cancelled' : 'failed',
       error: { code: 'workflow_closed', message: `The workflow ended as ${desc.status.name} outside NodeFoundry.` },
@@ -399,6 +401,7 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
         await failUnstartedOperation(deps, operationId);
         return true;
       }
+      if (await leaveToSettler(deps, operationId)) return false;
       await settleWithoutWorkflow(deps, operationId, {
         status: 'failed',
         error: { code: 'workflow_closed', message: 'The workflow is no longer known to Temporal (past retention, or deleted) and recorded no end.' },

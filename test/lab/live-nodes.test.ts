@@ -336,7 +336,8 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       expect(op.result).toMatchObject({ fsid: lab.info.ceph.fsid, ceph_version: '16.2.15', failure_domain: 'host', replication_factor: 2, health: 'HEALTH_OK', osds: 3, pools: [lab.info.ceph.pool] });
       const c = (await request('GET', `/v1/clusters/${clusterId}`)).body.data;
       expect(c).toMatchObject({ status: 'HEALTH_OK', fsid: lab.info.ceph.fsid, admin_node_id: nodeIds.node1, node_count: 3, osd_count: 3, pool_count: 1 });
-      expect(c.nodes.map((n: any) => [n.hostname, n.status])).toEqual(lab.info.nodes.map((n) => [n.hostname, 'active']));
+      // Members are listed in registration order, and the lab registers its nodes concurrently.
+      expect(c.nodes.map((n: any) => [n.hostname, n.status]).sort()).toEqual(lab.info.nodes.map((n) => [n.hostname, 'active']).sort());
       const pools = (await request('GET', `/v1/clusters/${clusterId}/pools`)).body.data;
       expect(pools.map((p: any) => [p.name, p.type, p.size, p.status])).toEqual([[lab.info.ceph.pool, 'replicated', 2, 'active']]);
       const osds = await request('GET', `/v1/clusters/${clusterId}/osds`);

@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Operation, OperationChange, OperationLog, OperationStep } from '../db/database';
 import * as changes from '../db/repositories/operation-changes.repository';
+import { endUnstartedOperation } from '../db/repositories/start-undo.repository';
 import { getOperationQuery, type OperationSnapshot } from '../workflows/contracts';
 import type { ActivityDeps } from './deps';
 import { createCephActivities } from './ceph.activities';
@@ -17,8 +18,6 @@ import { bmcTarget, cephFor, driversFor, loadNode } from './targets';
 
 /** The error code of an operation the settler finished (its workflow closed without recording its end). */
 export const WORKFLOW_CLOSED = 'workflow_closed';
-/** The error code of an operation whose workflow never started (the same as the API's start-failure path). */
-export const NOT_STARTED = 'not_started';
 
 const OPEN_STATUSES = ['pending', 'in_progress', 'paused'] as const;
 /** Open operations read per page; every open operation is examined each run (long-running ones must not hide the rest). */
@@ -175,35 +174,14 @@ export function createSettleActivities(deps: ActivityDeps) {
     }
   }
 
-  /** What the operation's own compensation does to the rows its API request wrote, when they are still transitional. */
-  async function settleRows(op: Operation, all: OperationChange[], how: string, started: boolean): Promise<string[]> {
+  /**
+   * What the operation's own compensation does to the rows its API request wrote, when they are
+   * still transitional. For a started operation only: one that never started ends through
+   * endUnstartedOperation, which undoes its create step.
+   */
+  async function settleRows(op: Operation, all: OperationChange[], how: string): Promise<string[]> {
     const done: string[] = [];
     const params = op.params;
-    if (!started) {
-      // Never started: nothing was changed, so nothing of the request stays (as the API's own
-      // start-failure path does): the retry of the same request is accepted, not refused name_taken.
-      if ((op.type === 'cluster.create' || op.type === 'cluster.import') && op.cluster_id) {
-        const r = await deps.db.transaction().execute(async (trx) => {
-          await trx.updateTable('nodes').set({ cluster_id: null }).where('cluster_id', '=', op.cluster_id).execute();
-          return trx.deleteFrom('clusters').where('id', '=', op.cluster_id!).where('status', 'in', ['CREATING', 'IMPORTING']).executeTakeFirst();
-        });
-        if (Number(r.numDeletedRows) > 0) done.push('cluster record removed, nodes released');
-        return done;
-      }
-      if (op.type === 'node.register' && op.node_id) {
-        const n = await deps.db.selectFrom('nodes').select(['status', 'ipmi_address']).where('id', '=', op.node_id).executeTakeFirst();
-        if (n?.status === 'pending') {
-          await deps.db.transaction().execute(async (trx) => {
-            if (op.environment === 'sandbox') {
-              await trx.deleteFrom('sandbox_machines').where('account_id', '=', op.account_id).where('ipmi_address', '=', n.ipmi_address).execute();
-            }
-            await trx.deleteFrom('nodes').where('id', '=', op.node_id!).execute();
-          });
-          done.push('node record removed');
-        }
-        return done;
-      }
-    }
     if (op.cluster_id && (op.type === 'cluster.create' || op.type === 'cluster.import' || op.type === 'cluster.delete')) {
       const c = await deps.db.selectFrom('clusters').select(['status']).where('id', '=', op.cluster_id).executeTakeFirst();
       if (op.type === 'cluster.create' && c?.status === 'CREATING') {
@@ -236,22 +214,11 @@ export function createSettleActivities(deps: ActivityDeps) {
       const poolId = params.pool_id;
       const p = await deps.db.selectFrom('pools').select(['status']).where('id', '=', poolId).executeTakeFirst();
       if (op.type === 'pool.create' && p?.status === 'creating') {
-        if (!started) {
-          await pools.deletePoolRow({ poolId });
-          done.push('pool row removed (nothing was made in Ceph)');
-        } else {
-          await pools.setPoolRow({ poolId, status: 'error', reason: `creation ${how}; delete the pool to remove what was made` });
-          done.push('pool marked error (delete it to remove what was made)');
-        }
+        await pools.setPoolRow({ poolId, status: 'error', reason: `creation ${how}; delete the pool to remove what was made` });
+        done.push('pool marked error (delete it to remove what was made)');
       } else if (op.type === 'pool.delete' && p?.status === 'deleting') {
-        if (!started) {
-          const previous = params.previous_status === 'error' ? 'error' : 'active';
-          await pools.setPoolRow({ poolId, status: previous, reason: null });
-          done.push(`pool back to ${previous} (nothing was removed)`);
-        } else {
-          await pools.setPoolRow({ poolId, status: 'error', reason: `deletion ${how}: delete it again` });
-          done.push('pool marked error (delete it again)');
-        }
+        await pools.setPoolRow({ poolId, status: 'error', reason: `deletion ${how}: delete it again` });
+        done.push('pool marked error (delete it again)');
       }
     }
     return done;
@@ -342,19 +309,8 @@ export function createSettleActivities(deps: ActivityDeps) {
       const started = fate.status !== null || op.run_id !== null || all.length > 0;
       if (!started) {
         // Same end as the API's own start-failure path (code not_started): nothing was changed.
-        const undone = await settleRows(op, all, how, false).catch((err: unknown) => [`(could not undo the request's records: ${String(err)})`]);
-        const now = new Date().toISOString();
-        const wrote = await changes.finishIfOpen(deps.db, op.id, {
-          status: 'failed',
-          progress: 0,
-          current_step: null,
-          steps: op.steps,
-          logs: [...op.logs, { timestamp: now, message: `settler: the workflow was never started${undone.length ? `; ${undone.join('; ')}` : ''}` }],
-          error: { code: NOT_STARTED, message: 'The operation could not be started (its workflow never started); nothing was changed.' },
-          started_at: null,
-          completed_at: now,
-        });
-        return { ...outcome, settled: wrote, repaired: undone, ...(wrote ? {} : { why: 'it ended meanwhile' }) };
+        const r = await endUnstartedOperation(deps.db, op.id, { log: 'settler: the workflow was never started' });
+        return { ...outcome, settled: r.ended, repaired: r.undone, ...(r.ended ? {} : { why: 'it ended meanwhile' }) };
       }
 
       outcome.repaired.push(...(await stopChildren(client, op, all)));
@@ -377,7 +333,7 @@ export function createSettleActivities(deps: ActivityDeps) {
         }
       }
       try {
-        outcome.repaired.push(...(await settleRows(op, everything, how.replace(/ outside NodeFoundry$/, ''), started)));
+        outcome.repaired.push(...(await settleRows(op, everything, how.replace(/ outside NodeFoundry$/, ''))));
       } catch (err) {
         outcome.left.push(`the operation's records could not be put back: ${err instanceof Error ? err.message : String(err)}`);
       }

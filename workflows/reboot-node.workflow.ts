@@ -1,9 +1,10 @@
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { boundedPowerCommand, boundedWait, compensation, dbWrite, hardwareCommand, powerRestore } from './activity-options';
+import { boundedPowerCommand, boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import { FAILURE, type RebootNodeInput } from './contracts';
-import { describeFailure, OperationTracker } from './operation-tracker';
+import { OperationTracker } from './operation-tracker';
 import { rebootPlan } from './plans/reboot-node.plan';
+import { ensureEndsOn, stillOffFailure } from './power-ends-on';
 import { runOperation, undoAll } from './run-operation';
 import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
 
@@ -12,7 +13,6 @@ const hw = proxyActivities<Activities>(hardwareCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
 const powerBounded = proxyActivities<Activities>(boundedPowerCommand);
-const restore = proxyActivities<Activities>(powerRestore);
 
 /**
  * Added after the first histories were recorded (patched() keeps those replaying unchanged): the
@@ -198,27 +198,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             said: () => restoreOutcome,
             run: async () => {
               if (patched(POWER_ENDS_ON)) {
-                const b = bounds ?? (await readWaitBounds());
-                try {
-                  const r = await typedTimeout(FAILURE.powerTimeout, `${host} to end up on`, () =>
-                    restore.ensurePoweredOn.executeWithOptions(
-                      // Off wait and on wait, each within the power bound.
-                      { summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`, scheduleToCloseTimeout: serverBound(2 * b.powerMs) },
-                      [{ nodeId, offSentAt }],
-                    ),
-                  );
-                  restoreOutcome =
-                    r.outcome === 'powered_on'
-                      ? `${host} went off ${Math.round((r.offAfterMs ?? 0) / 1000)} s after the power-off was sent and was powered back on; it is on`
-                      : `${host} never went off after the power-off was sent (the OS ignored it) and is still on; no power-on was needed`;
-                } catch (err) {
-                  powerOnFailed = true;
-                  const why = describeFailure(err);
-                  throw ApplicationFailure.nonRetryable(
-                    `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
-                    why.code,
-                  );
-                }
+                restoreOutcome = await ensureEndsOn({ host, nodeId, offSentAt, bounds, onFailed: () => (powerOnFailed = true) });
                 return;
               }
               // Added after the first histories were recorded (they replay the unbounded path below).
@@ -230,11 +210,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
                   await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on (compensation)` }, [{ nodeId, state: 'on' }]);
                 } catch (err) {
                   powerOnFailed = true;
-                  const why = describeFailure(err);
-                  throw ApplicationFailure.nonRetryable(
-                    `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
-                    why.code,
-                  );
+                  throw stillOffFailure(host, err);
                 }
                 return;
               }

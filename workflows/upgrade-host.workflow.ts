@@ -1,8 +1,9 @@
 import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { boundedPowerCommand, boundedWait, compensation, hardwareCommand, powerRestore } from './activity-options';
+import { boundedPowerCommand, boundedWait, compensation, hardwareCommand } from './activity-options';
 import { FAILURE, type UpgradeHostInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
+import { ensureEndsOn } from './power-ends-on';
 import { undoAll } from './run-operation';
 import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
 
@@ -11,7 +12,6 @@ const hw = proxyActivities<Activities>(hardwareCommand);
 const power = proxyActivities<Activities>(boundedPowerCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
-const restore = proxyActivities<Activities>(powerRestore);
 
 /**
  * Added after the first histories were recorded (patched() keeps those replaying unchanged): a
@@ -160,26 +160,7 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             said: () => restoreOutcome,
             run: async () => {
               if (patched(POWER_ENDS_ON)) {
-                const b = bounds ?? (await readWaitBounds());
-                try {
-                  const r = await typedTimeout(FAILURE.powerTimeout, `${host} to end up on`, () =>
-                    restore.ensurePoweredOn.executeWithOptions(
-                      { summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`, scheduleToCloseTimeout: serverBound(2 * b.powerMs) },
-                      [{ nodeId, offSentAt }],
-                    ),
-                  );
-                  restoreOutcome =
-                    r.outcome === 'powered_on'
-                      ? `${host} went off ${Math.round((r.offAfterMs ?? 0) / 1000)} s after the power-off was sent and was powered back on; it is on`
-                      : `${host} never went off after the power-off was sent (the OS ignored it) and is still on; no power-on was needed`;
-                } catch (err) {
-                  powerOnFailed = true;
-                  const why = describeFailure(err);
-                  throw ApplicationFailure.nonRetryable(
-                    `${host} may still be powered off: ${why.code}: ${why.message} Power it on by hand (IPMI chassis power on) once its BMC answers.`,
-                    why.code,
-                  );
-                }
+                restoreOutcome = await ensureEndsOn({ host, nodeId, offSentAt, bounds, onFailed: () => (powerOnFailed = true) });
                 return;
               }
               // Bounded like the forward power calls: with the BMC gone this would otherwise retry for

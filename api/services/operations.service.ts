@@ -22,10 +22,10 @@ import {
   type OperationSnapshot,
   type OperationType,
 } from '../../workflows/contracts';
-import { bindIdempotencyKey, forgetKeyOfOperation } from '../../db/repositories/idempotency.repository';
+import { bindIdempotencyKey } from '../../db/repositories/idempotency.repository';
+import { endUnstartedOperation } from '../../db/repositories/start-undo.repository';
 import { ApiError } from '../errors';
 import { idempotencyClaim } from '../middleware/idempotency.middleware';
-import { undoCreateStep } from './start-undo';
 
 export interface OperationDeps {
   db: Kysely<Database>;
@@ -164,7 +164,7 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
     deps.logger.warn('workflow start answered an error; asking Temporal whether it started', { operation_id: operationId, err: String(startError) });
     const found = await findStartedWorkflow(deps, workflowId);
     if (found.state === 'absent') {
-      await failUnstartedOperation(deps, operationId);
+      await endUnstartedOperation(deps.db, operationId);
       throw new ApiError('service_unavailable', 'The workflow engine is unavailable; the operation was not started and nothing was changed. Try again.', {
         operation_id: operationId,
       });
@@ -222,34 +222,6 @@ export async function findStartedWorkflow(
     }
   }
   return { state: 'unknown' };
-}
-
-/**
- * Ends an operation whose workflow certainly never started, in one transaction: the row `failed`
- * (only if still not ended), what its create step wrote undone, its Idempotency-Key forgotten (the
- * same request may be sent again), its locks released.
- */
-async function failUnstartedOperation(deps: OperationDeps, operationId: string): Promise<boolean> {
-  return deps.db.transaction().execute(async (trx) => {
-    const op = await trx.selectFrom('operations').selectAll().where('id', '=', operationId).forUpdate().executeTakeFirst();
-    if (!op || ops.TERMINAL_STATUSES.includes(op.status)) {
-      await ops.releaseLocks(trx, operationId);
-      return false;
-    }
-    await undoCreateStep(trx, op);
-    await forgetKeyOfOperation(trx, operationId);
-    return ops.settleOperation(trx, operationId, {
-      status: 'failed',
-      progress: 0,
-      current_step: null,
-      steps: [],
-      logs: [],
-      error: { code: 'not_started', message: 'The operation could not be started (its workflow never started); nothing was changed.' },
-      result: null,
-      started_at: null,
-      completed_at: new Date().toISOString(),
-    });
-  });
 }
 
 const CLUSTER_LOCK = /^clus_[^/]+/;
@@ -398,7 +370,7 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
       // Not started yet (another request is between its commit and workflow.start): keep the lock.
       if (op.run_id === null && Date.now() - op.created_at.getTime() < START_GRACE_MS) return false;
       if (op.run_id === null) {
-        await failUnstartedOperation(deps, operationId);
+        await endUnstartedOperation(deps.db, operationId);
         return true;
       }
       if (await leaveToSettler(deps, operationId)) return false;

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports';
 
 /**
  * A real PostgreSQL server for `npm start`, with no system install: the binaries the
@@ -85,17 +85,6 @@ function allowTraverse(p: string): void {
     const st = statSync(d);
     if ((st.mode & 0o001) === 0 && st.uid === uid) chmodSync(d, (st.mode & 0o7777) | 0o001);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function run(file: string, args: string[], user: { uid: number; gid: number } | undefined): Promise<{ code: number | null; output: string }> {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../workflows/contracts';
+import { isListening } from './ports';
 
 /**
  * The Temporal CLI dev server for `npm start`: one process, SQLite persistence in the data
@@ -37,7 +37,7 @@ export async function startTemporalDevServer(o: TemporalDevServerOptions): Promi
   const uiPort = o.uiPort ?? 8233;
   await stopOrphan(o.pidFile, o.dbFile);
   for (const [p, what] of [[port, 'gRPC'], [uiPort, 'Web UI']] as const) {
-    if (await isListening(ip, p)) {
+    if (await isListening(p, ip)) {
       throw new Error(
         `port ${ip}:${p} (Temporal ${what}) is already in use. Stop whatever listens there (another \`npm start\`, ` +
           `another Temporal dev server), or use that server: TEMPORAL_ADDRESS=${ip}:${port} npm start`,
@@ -144,22 +144,6 @@ export async function ensureSearchAttributes(address: string, namespace: string)
   } finally {
     await connection.close();
   }
-}
-
-function isListening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.setTimeout(1_000);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**

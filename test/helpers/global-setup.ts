@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFile, rm } from 'node:fs/promises';
@@ -10,6 +9,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '../../db/database';
 import { migrateToLatest } from '../../db/migrate';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../workflows/contracts';
+import { freePort, isListening } from '../../scripts/lib/ports';
 
 /**
  * One real PostgreSQL database and one real Temporal dev server per `npm test` run, shared by every
@@ -101,26 +101,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.end(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await isListening(port)) return;
     if (temporal && temporal.exitCode !== null) throw new Error(`Temporal dev server exited with ${temporal.exitCode}`);
     if (Date.now() > deadline) throw new Error(`Temporal dev server did not listen on ${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));

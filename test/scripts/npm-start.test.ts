@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, isListening } from '../../scripts/lib/ports';
+import { spawnCollecting, waitFor, waitForOutput } from '../helpers/spawned';
 
 /**
  * `npm start` for real (issue 8 #16: SIGTERM to the npm process left node, the API and the Temporal
@@ -11,28 +12,6 @@ import { afterAll, describe, expect, it } from 'vitest';
  */
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Every live descendant of `root` (by parent pid, from /proc). */
 function descendants(root: number): number[] {
@@ -69,16 +48,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('npm start', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nf-npm-start-'));
   let npm: ChildProcess | undefined;
@@ -99,22 +68,16 @@ describe('npm start', () => {
     delete env.TEMPORAL_ADDRESS;
     delete env.TEMPORAL_UI_URL;
     delete env.NF_SECRET_KEY;
-    const state = { out: '', exitCode: undefined as number | null | undefined };
-    npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    npm.stdout!.on('data', (b: Buffer) => (state.out += b.toString()));
-    npm.stderr!.on('data', (b: Buffer) => (state.out += b.toString()));
-    npm.once('exit', (code, signal) => (state.exitCode = code ?? (signal ? 128 : null)));
-    await waitFor('the banner', 90_000, () => {
-      if (state.exitCode !== undefined) throw new Error(`npm start exited (${state.exitCode}): ${state.out.slice(-2000)}`);
-      return state.out.includes('NodeFoundry is running') ? true : undefined;
-    });
+    const state = spawnCollecting('npm', ['start'], { cwd: ROOT, env });
+    npm = state.child;
+    await waitForOutput(state, 'the banner of npm start', 90_000, (out) => (out.includes('NodeFoundry is running') ? true : undefined));
     return { npmPid: npm.pid!, state, ports: [api, temporal, ui, postgres], key: /Sandbox key\s+(\S+)/.exec(state.out)?.[1], api };
   }
 
   it('SIGTERM to the npm process stops node, the API, PostgreSQL and Temporal, and frees every port', async () => {
     const first = await npmStart();
     const { npmPid, ports } = first;
-    for (const p of ports) expect(await listening(p), `port ${p} listens`).toBe(true);
+    for (const p of ports) expect(await isListening(p), `port ${p} listens`).toBe(true);
     pids.push(...descendants(npmPid));
     // node, the Temporal dev server, the postmaster and its processes, at the least
     expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -123,7 +86,7 @@ describe('npm start', () => {
     process.kill(npmPid, 'SIGTERM');
     await waitFor('every process of npm start to exit', 45_000, () => (pids.every((p) => !alive(p)) && !alive(npmPid) ? true : undefined));
     const stoppedMs = Date.now() - t0;
-    for (const p of ports) expect(await listening(p), `port ${p} is free`).toBe(false);
+    for (const p of ports) expect(await isListening(p), `port ${p} is free`).toBe(false);
     // In order: the API first, Temporal last.
     const out = first.state.out;
     const order = ['stopped API', 'stopped worker', 'stopped embedded PostgreSQL', 'stopped Temporal dev server'].map((s) => out.indexOf(s));
@@ -144,7 +107,7 @@ describe('npm start', () => {
     pids.push(...procs);
     process.kill(second.npmPid, 'SIGINT');
     await waitFor('every process of the second npm start to exit', 45_000, () => (procs.every((p) => !alive(p)) && !alive(second.npmPid) ? true : undefined));
-    for (const p of second.ports) expect(await listening(p), `port ${p} is free`).toBe(false);
+    for (const p of second.ports) expect(await isListening(p), `port ${p} is free`).toBe(false);
     expect(second.state.out).toContain('stopped embedded PostgreSQL');
   }, 150_000);
 });

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { generateSecretKey } from '../../lib/config';
+import { freePort } from '../../scripts/lib/ports';
+import { spawnCollecting, waitFor, waitForOutput } from '../helpers/spawned';
 
 /**
  * The worker run on its own (`node --import tsx worker/main.ts`, as a deployment runs it) says when
@@ -12,27 +13,6 @@ import { generateSecretKey } from '../../lib/config';
  */
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('worker run on its own', () => {
   let child: ChildProcess | undefined;
@@ -52,17 +32,10 @@ describe('worker run on its own', () => {
       NF_WORKER_HEALTH_PORT: String(port),
       NF_LOG_LEVEL: 'info',
     };
-    let out = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    let exit: number | null | undefined;
-    child.once('exit', (code) => (exit = code));
+    const worker = spawnCollecting(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { cwd: ROOT, env });
+    child = worker.child;
 
-    const line = await waitFor('the "worker ready" line', 100_000, () => {
-      if (exit !== undefined) throw new Error(`the worker exited (${exit}): ${out.slice(-2000)}`);
-      return out.split('\n').find((l) => l.includes('"worker ready"'));
-    });
+    const line = await waitForOutput(worker, 'the "worker ready" line', 100_000, (out) => out.split('\n').find((l) => l.includes('"worker ready"')), 100);
     expect(JSON.parse(line)).toMatchObject({ level: 'info', msg: 'worker ready', task_queue: taskQueue, health_port: port });
 
     const res = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -73,18 +46,23 @@ describe('worker run on its own', () => {
     // Ready means polling: Temporal lists the worker as a poller of its task queue.
     const connection = await Connection.connect({ address: inject('temporalAddress') });
     try {
-      const pollers = await waitFor('a poller on the task queue', 10_000, async () => {
-        const d = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
-        return (d.pollers ?? []).length > 0 ? d.pollers : undefined;
-      });
+      const pollers = await waitFor(
+        'a poller on the task queue',
+        10_000,
+        async () => {
+          const d = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
+          return (d.pollers ?? []).length > 0 ? d.pollers : undefined;
+        },
+        100,
+      );
       expect(pollers!.length).toBeGreaterThan(0);
     } finally {
       await connection.close();
     }
 
     child.kill('SIGTERM');
-    await waitFor('the worker to exit', 30_000, () => (exit !== undefined ? true : undefined));
-    expect(exit).toBe(0);
+    await waitFor('the worker to exit', 30_000, () => (worker.exitCode !== undefined ? true : undefined), 100);
+    expect(worker.exitCode).toBe(0);
     await expect(fetch(`http://127.0.0.1:${port}/readyz`)).rejects.toThrow();
   }, 150_000);
 });

@@ -296,6 +296,29 @@ describe('settling terminated workflows', () => {
     expect((await h.api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' })).status).toBe(202);
   });
 
+  it('an operation whose workflow never started forgets its Idempotency-Key: the same key is accepted again, as after the API\'s own start failure', async () => {
+    const node = await h.registerNode();
+    const id = newId('operation');
+    const key = `k-never-${id.slice(-8)}`;
+    // As if the API died after binding the request's key to the operation, before starting the workflow.
+    await h.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('operations')
+        .values({ id, account_id: h.accountId, environment: 'sandbox', type: 'node.reboot', status: 'pending', node_id: node.id, request_id: 'req_lost', workflow_id: `${node.id}/reboot/${id}`, params: '{}' })
+        .execute();
+      await trx.insertInto('operation_locks').values({ resource_id: node.id, operation_id: id }).execute();
+      await trx.insertInto('idempotency_keys').values({ account_id: h.accountId, key, request_hash: 'lost-request', state: 'in_progress', operation_id: id }).execute();
+    });
+
+    const result = await settle();
+    expect(result.settled).toContain(id);
+    expect((await h.api('GET', `/v1/operations/${id}`)).body.data).toMatchObject({ status: 'failed', error: { code: 'not_started' } });
+    const again = await h.api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' }, { 'idempotency-key': key });
+    expect(again.status).toBe(202);
+    expect(again.body.data.operation_id).not.toBe(id);
+    await h.waitForOperation(again.body.data.operation_id);
+  });
+
   it('a cluster creation whose workflow never started: its CREATING row removed and the nodes free, so the same request is accepted again', async () => {
     const ns = [await h.registerNode(), await h.registerNode(), await h.registerNode()];
     const clusterId = newId('cluster');

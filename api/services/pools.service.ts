@@ -3,7 +3,7 @@ import * as clusters from '../../db/repositories/clusters.repository';
 import * as pools from '../../db/repositories/pools.repository';
 import { newId } from '../../lib/ids';
 import type { PoolOperationInput } from '../../workflows/contracts';
-import { createPoolPlan, DEFAULT_ERASURE_PROFILE, type PoolParams } from '../../workflows/plans/create-pool.plan';
+import { createPoolPlan, DEFAULT_ERASURE_PROFILE, type PoolParams } from '../../lib/plans/create-pool.planner';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { CreatePoolBody } from '../schemas/pools.schemas';

@@ -3,7 +3,7 @@
  * for it (LAB.md): `osd pool create` of an existing pool exits 0 whatever it was asked, so the
  * activities read every pool back (`osd pool ls detail`) and compare.
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephErasureProfile, type CephPool, type CephPoolCreate, type CephPoolOps } from '../types';
 import type { CephCliContext } from './ceph-cli';
 import { parseJsonObject } from './ceph-json';

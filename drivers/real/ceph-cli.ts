@@ -10,7 +10,7 @@
  * counts PGs first makes the OSDs flush their stats and waits until the mgr has them (see
  * flushPgStats), and a PG with a pg_temp entry in the OSD map never counts as clean.
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { shellQuote, tail } from '../driver-errors';
 import { DriverError, type CephCoreOps, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
 import { createCephCliLifecycleOps, osdMetadataDevices } from './ceph-cli-lifecycle';

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import type { Db } from '../../db/database';
 import { json } from '../../db/database';
 import { ulidBody } from '../../lib/ids';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError } from '../types';
 import { createSandboxCephCluster, type SandboxCephState } from './sandbox-ceph.driver';
 import { findByIp, machineCondition } from './sandbox-machines';

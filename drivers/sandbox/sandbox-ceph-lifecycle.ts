@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import {
   DriverError,
   type CephCrushRule,

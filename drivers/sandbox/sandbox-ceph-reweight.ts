@@ -15,7 +15,7 @@
  * OSDs keep serving it through pg_temp: active+clean+remapped, forever), which is the drain that
  * never ends in the lab (LAB.md).
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
 import type { ClusterView, SandboxCephContext, SandboxCephState } from './sandbox-ceph.driver';
 

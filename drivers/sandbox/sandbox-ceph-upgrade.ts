@@ -13,8 +13,8 @@
  */
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
-import { parseCephVersion, sandboxVersionString } from '../../workflows/ceph-releases';
-import { FAILURE } from '../../workflows/contracts';
+import { parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
+import { FAILURE } from '../../lib/failures';
 import {
   DriverError,
   type CephDaemonVersion,

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
 import { createSandboxPoolOps } from './sandbox-ceph-pools';
 import { createSandboxReweightOps, CRUSH_ITEM_NONE, derivePlacement, domainNameOf, type PgPlacementView } from './sandbox-ceph-reweight';

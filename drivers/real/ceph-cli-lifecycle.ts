@@ -19,7 +19,7 @@ import {
   type CrushFailureDomain,
   type ShellSession,
 } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 
 /** Container images of the releases NodeFoundry installs. */

@@ -5,7 +5,7 @@
  */
 import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephErasureProfile, type CephPool, type CephPoolCreate, type CephPoolOps } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 
 type Obj = Record<string, unknown>;

@@ -9,7 +9,7 @@
  */
 import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 
 export const CRUSH_ITEM_NONE = 2147483647;

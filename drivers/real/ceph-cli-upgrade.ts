@@ -28,7 +28,7 @@ import {
   type OkToStop,
   type ShellSession,
 } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 import { parsePoolsDetail } from './ceph-cli-pools';
 

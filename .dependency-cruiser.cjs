@@ -18,17 +18,8 @@ module.exports = {
       name: 'no-cycle',
       severity: 'error',
       comment: 'A cycle ties modules together so that none can be read, tested or moved alone; type-only imports count.',
-      from: { pathNot: '^drivers/sandbox/sandbox-ceph(-(import|lifecycle|pools|reweight|upgrade)|[.]driver)[.]ts$' },
+      from: {},
       to: { circular: true },
-    },
-    {
-      // Known and the only one left (issue 9): sandbox-ceph.driver.ts composes its per-concern modules,
-      // which import its state types back. Splitting the state types out (sandbox-ceph-state.ts) ends it;
-      // until then this rule keeps the cycle to those six files, so no other module may join it.
-      name: 'no-cycle',
-      severity: 'error',
-      from: { path: '^drivers/sandbox/sandbox-ceph(-(import|lifecycle|pools|reweight|upgrade)|[.]driver)[.]ts$' },
-      to: { circular: true, via: { pathNot: '^drivers/sandbox/sandbox-ceph(-(import|lifecycle|pools|reweight|upgrade)|[.]driver)[.]ts$' } },
     },
     upward('lib-imports-nothing-above', '^lib/', '^(db|drivers|activities|workflows|api|worker|scripts|test|bench)/', 'lib is the bottom layer.'),
     {

@@ -8,7 +8,7 @@
 import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephErasureProfile, type CephPool, type CephPoolCreate, type CephPoolOps } from '../types';
 import { crushRulesOf } from './sandbox-ceph-lifecycle';
-import type { SandboxCephContext, SandboxCephPool, SandboxCephState } from './sandbox-ceph.driver';
+import type { SandboxCephContext, SandboxCephPool, SandboxCephState } from './sandbox-ceph-state';
 
 /** Ceph's mon_max_pg_per_osd default. */
 export const MON_MAX_PG_PER_OSD = 250;

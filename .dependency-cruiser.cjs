@@ -51,6 +51,12 @@ module.exports = {
       to: { path: '^activities/', dependencyTypesNot: ['type-only'] },
     },
     upward('workflows-import-no-api-worker-scripts', '^workflows/', '^(api|worker|scripts|test|bench)/', 'Workflows are below the API and the worker.'),
+    upward(
+      'api-imports-workflows-contracts-only',
+      '^api/',
+      '^workflows/(?!contracts[.]ts$)',
+      'The API starts workflows by name through workflows/contracts.ts and plans with lib/plans; workflow code (proxyActivities at load) is never in its process.',
+    ),
     upward('api-imports-no-worker-or-scripts', '^api/', '^(worker|scripts|test|bench)/', 'The API and the worker are separate processes.'),
     upward('worker-imports-no-api-or-scripts', '^worker/', '^(api|scripts|test|bench)/', 'The API and the worker are separate processes.'),
     upward('scripts-import-no-tests', '^scripts/', '^(test|bench)/', 'Tests import the code, never the other way.'),

@@ -26,7 +26,7 @@ export type Invariant = (typeof INVARIANTS)[number];
 /** What each invariant says, for the summary. */
 export const INVARIANT_TEXT: Record<Invariant, string> = {
   terminal: 'every operation (every 202, every row) reached completed/failed/cancelled within the quiesce bound',
-  answered: 'every request got a definite answer (2xx/4xx) within the retry budget',
+  answered: 'every request got a definite answer (2xx/4xx) within 60 s of its first attempt',
   no_5xx: 'no 5xx while the API was up (503 service_unavailable only while Temporal was down)',
   idempotency: 'no request executed twice for one Idempotency-Key (one operation per key, replays name it)',
   power_cycle: 'each reboot: exactly one power cycle if completed, none if cancelled before power_off, back on otherwise',
@@ -42,6 +42,11 @@ export const INVARIANT_TEXT: Record<Invariant, string> = {
 
 /** 5xx error codes an API may answer when it cannot know a request's outcome (none exist yet). */
 export const OUTCOME_UNKNOWN_CODES: readonly string[] = ['outcome_unknown'];
+/**
+ * How long a client may go without a definite answer: the API restarts within seconds, so a lost
+ * answer must be resolved soon after (not by a 5-minute takeover of the Idempotency-Key).
+ */
+export const ANSWER_BOUND_MS = 60_000;
 /** A restarted Temporal is answering, but clients reconnect with a backoff. */
 export const TEMPORAL_GRACE_MS = 15_000;
 /** Power events carry the worker's clock, operation rows the database's: same host, small slack. */
@@ -149,11 +154,26 @@ export function checkInvariants(e: Evidence): Violation[] {
 
   // ---- answered ----
   for (const r of e.requests) {
-    if (r.final === null) {
-      add('answered', `${r.method} ${r.path} (${r.rid}) got no definite answer in ${r.attempts.length} attempts`, {
-        request_id: r.rid,
-        attempts: r.attempts.slice(-4).map((a) => ({ at: iso(a.at), status: a.status, code: a.code, error: a.error })),
-      });
+    const first = r.attempts[0];
+    const answeredAt = r.final ? r.attempts.at(-1)!.at + r.attempts.at(-1)!.ms : null;
+    const waited = first ? (answeredAt ?? e.endedAt) - first.at : 0;
+    if (r.final === null || waited > ANSWER_BOUND_MS) {
+      const lost: Record<string, number> = {};
+      for (const a of r.attempts) {
+        const k = a.status === null ? `no answer (${a.error})` : `${a.status}${a.code ? ` ${a.code}` : ''}`;
+        lost[k] = (lost[k] ?? 0) + 1;
+      }
+      add(
+        'answered',
+        `${r.method} ${r.path} (${r.rid}) ${r.final ? `got its answer (${r.final.status}${r.final.code ? ` ${r.final.code}` : ''}) only after ${(waited / 1000).toFixed(0)} s` : `got no definite answer in ${(waited / 1000).toFixed(0)} s`} of retries`,
+        {
+          request_id: r.rid,
+          first_attempt: iso(first?.at ?? null),
+          answers: lost,
+          api_down: e.downtimes.filter((d) => d.process === 'api').map((d) => `${iso(d.from)}…${iso(d.to)}`),
+          last_attempts: r.attempts.slice(-2).map((a) => ({ at: iso(a.at), status: a.status, code: a.code, error: a.error })),
+        },
+      );
     }
   }
 
@@ -290,10 +310,15 @@ function checkPower(e: Evidence, add: (i: Invariant, m: string, ev: Record<strin
     const reboots = e.operations.filter((o) => o.type === 'node.reboot' && o.node_id === m.nodeId);
     // Upgrades that may reboot hosts (os_packages) own a window too, without a cycle count.
     const owners = [...reboots, ...e.operations.filter((o) => o.type === 'cluster.upgrade' && o.cluster_id === m.clusterId && o.params.os_packages === true)];
-    const inWindow = (o: OpEvidence, t: number) => t >= o.created_at - WINDOW_SLACK_MS && t <= (o.completed_at ?? e.endedAt) + WINDOW_SLACK_MS;
+    // Each command belongs to the operation running when it was sent, else to the nearest one
+    // within the slack (two reboots of a node never overlap, but one may start right after another).
+    const distance = (o: OpEvidence, t: number) => Math.max(0, o.created_at - t, t - (o.completed_at ?? e.endedAt));
+    const ownerOf = (t: number): OpEvidence | null =>
+      owners.filter((o) => distance(o, t) <= WINDOW_SLACK_MS).sort((a, b) => distance(a, t) - distance(b, t))[0] ?? null;
+    const owner = log.map((c) => ownerOf(c.at));
 
-    log.forEach((c) => {
-      if (!owners.some((o) => inWindow(o, c.at))) {
+    log.forEach((c, i) => {
+      if (!owner[i]) {
         add('stray_power', `${m.hostname}: power ${c.action} at ${iso(c.at)} (${rel(c.at)}) while no operation of it was running`, {
           hostname: m.hostname,
           node_id: m.nodeId,
@@ -307,7 +332,7 @@ function checkPower(e: Evidence, add: (i: Invariant, m: string, ev: Record<strin
 
     for (const o of reboots) {
       if (!TERMINAL.has(o.status)) continue; // reported by `terminal`
-      const cmds = log.map((_, i) => i).filter((i) => inWindow(o, log[i]!.at));
+      const cmds = log.map((_, i) => i).filter((i) => owner[i] === o);
       const mine = transitions.filter((t) => cmds.includes(t.cause));
       const offs = mine.filter((t) => t.to === 'off');
       const ons = mine.filter((t) => t.to === 'on');

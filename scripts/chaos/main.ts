@@ -36,6 +36,9 @@ function int(v: string | undefined, name: string): number | undefined {
 }
 
 async function main(): Promise<void> {
+  // Ctrl-C: exit now; the 'exit' hook of the process supervisor SIGKILLs Temporal, the worker and the
+  // API. The run's database (<name>_chaos_<pid>_<seed>) is left behind then: drop it by hand.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const { values } = parseArgs({
     options: {
       seed: { type: 'string' },

@@ -11,7 +11,7 @@ import { generateSecretKey, parseSecretKey } from '../../lib/config';
 import { BREAKS } from './breaks';
 import { ChaosHttp, isTerminal, runClient, type Accepted, type ClientStats } from './client';
 import { collectEvidence } from './evidence';
-import { checkInvariants, INVARIANT_TEXT, INVARIANTS, type Invariant, type Violation } from './invariants';
+import { checkInvariants, INVARIANT_TEXT, INVARIANTS, type Evidence, type Invariant, type Violation } from './invariants';
 import { makePlan, PROCESS_NAMES, type ChaosSize, type ProcessName } from './plan';
 import { Processes } from './processes';
 import { buildWorld, createDatabase } from './setup';
@@ -49,6 +49,8 @@ export interface ChaosReport {
   crashes: Record<ProcessName, number>;
   /** Attempts whose answer was lost: connection errors/timeouts, 5xx, 409 idempotency_in_progress. */
   lost: Record<string, number>;
+  /** What the invariants judged (last check), for `--json`: re-check it with checkInvariants. */
+  evidence: Evidence;
   /** What the run checked last: after the break when there was one. */
   violations: Violation[];
   /** With `break`: the violations before it was applied (should be none on a correct build). */
@@ -138,7 +140,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await sleep(Math.round(30_000 * o.speed) + 1_000);
 
     const run = { startedAt, requests: http.records, downtimes: procs.downtimes };
-    let violations = checkInvariants(await collectEvidence(db, http, world, run));
+    let evidence = await collectEvidence(db, http, world, run);
+    let violations = checkInvariants(evidence);
     let beforeBreak: Violation[] | null = null;
     let broke: string | null = null;
     if (o.break) {
@@ -147,7 +150,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       broke = await apply(db, world);
       log(`broke ${o.break}: ${broke}`);
       beforeBreak = violations;
-      violations = checkInvariants(await collectEvidence(db, http, world, run));
+      evidence = await collectEvidence(db, http, world, run);
+      violations = checkInvariants(evidence);
     }
 
     const operations: Record<string, Record<string, number>> = {};
@@ -169,6 +173,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       kills: procs.kills,
       crashes: procs.crashes,
       lost: lostAnswers(http.records),
+      evidence,
       violations,
       beforeBreak,
       broke,

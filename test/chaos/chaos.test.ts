@@ -31,7 +31,7 @@ describe('chaos: a short seeded fault-injection run', () => {
       size,
       speed: 0.1,
       retryBudgetMs: 60_000,
-      quiesceMs: 100_000,
+      quiesceMs: 150_000,
       break: 'noout',
       baseDatabaseUrl: process.env.DATABASE_URL!,
       temporalBin: process.env.NF_TEMPORAL_BIN ?? path.join(os.homedir(), '.cache/nodefoundry/bin/temporal'),

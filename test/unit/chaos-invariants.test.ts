@@ -115,6 +115,8 @@ describe('chaos invariants', () => {
     ['terminal', (e) => void (e.operations[0]!.status = 'in_progress')],
     ['terminal', (e) => void (e.operations[0]!.viewStatus = 'in_progress')],
     ['answered', (e) => void (e.requests[0]!.final = null)],
+    // Answered only after a 5-minute takeover of the Idempotency-Key.
+    ['answered', (e) => e.requests[0]!.attempts.unshift({ at: T - 300_000, ms: 5, status: 409, code: 'idempotency_in_progress', error: null })],
     ['no_5xx', (e) => e.requests[0]!.attempts.unshift({ at: T - 100, ms: 10, status: 500, code: 'internal_error', error: null })],
     ['no_5xx', (e) => e.requests[0]!.attempts.unshift({ at: T + 20_000, ms: 10, status: 503, code: 'service_unavailable', error: null })],
     ['idempotency', (e) => void (e.operations[1]!.request_id = 'rid-op_1')],
@@ -148,6 +150,13 @@ describe('chaos invariants', () => {
       expect(named(e)).toContain(inv);
     });
   }
+
+  it('gives a command sent right after a reboot ended to the next reboot of that node', () => {
+    const e = clean();
+    e.operations.push(op({ id: 'op_6', created_at: T + 10_200, completed_at: T + 18_000 }));
+    e.machines[0]!.powerLog.splice(3, 0, { action: 'soft', at: T + 10_600 }, { action: 'on', at: T + 13_000 });
+    expect(checkInvariants(e)).toEqual([]);
+  });
 
   it('allows a 5xx while the API was dead, and 503 service_unavailable while Temporal was (re)starting', () => {
     const e = clean();

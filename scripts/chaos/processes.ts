@@ -84,23 +84,34 @@ export class Processes {
 
   async start(name: ProcessName): Promise<void> {
     const t0 = Date.now();
-    if (name === 'temporal') {
-      this.temporal = await startTemporalDevServer({
-        bin: this.o.temporalBin,
-        dbFile: path.join(this.o.dir, 'temporal.db'),
-        logFile: path.join(this.o.dir, 'temporal.log'),
-        pidFile: path.join(this.o.dir, 'temporal.pid'),
-        ip: '127.0.0.1',
-        port: this.o.temporalPort,
-        uiPort: this.o.temporalUiPort,
-        readyTimeoutMs: READY_TIMEOUT_MS,
-      });
-    } else {
-      await this.spawnNode(name);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (name === 'temporal') this.temporal = await this.startTemporal();
+        else await this.spawnNode(name);
+        break;
+      } catch (e) {
+        if (attempt >= 3 || this.stopping) throw e;
+        this.o.log(`starting ${name} failed (${(e as Error).message.split('\n')[0]}): trying again`);
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
     }
     const open = this.downtimes.find((d) => d.process === name && d.to === null);
     if (open) open.to = Date.now();
     this.o.log(`${name} ready (${Date.now() - t0} ms)`);
+  }
+
+  /** The dev server on the same ports and SQLite file. */
+  private startTemporal(): Promise<TemporalDevServer> {
+    return startTemporalDevServer({
+      bin: this.o.temporalBin,
+      dbFile: path.join(this.o.dir, 'temporal.db'),
+      logFile: path.join(this.o.dir, 'temporal.log'),
+      pidFile: path.join(this.o.dir, 'temporal.pid'),
+      ip: '127.0.0.1',
+      port: this.o.temporalPort,
+      uiPort: this.o.temporalUiPort,
+      readyTimeoutMs: READY_TIMEOUT_MS,
+    });
   }
 
   private async spawnNode(name: 'worker' | 'api'): Promise<void> {
@@ -125,18 +136,49 @@ export class Processes {
       child.once('exit', (code, signal) => reject(new Error(`${name} exited during start (${signal ?? code}); see ${path.join(this.o.dir, `${name}.log`)}`))),
     );
     exited.catch(() => {});
+    let up = false;
     child.once('exit', (code, signal) => {
-      if (this.children[name] !== child || this.stopping) return;
+      if (!up || this.children[name] !== child || this.stopping) return;
       // Not killed by us: a crash. Restart it like a supervisor would.
       delete this.children[name];
       this.crashes[name] += 1;
       this.downtimes.push({ process: name, from: Date.now(), to: null, cause: 'crash' });
       this.o.log(`${name} exited on its own (${signal ?? code}): restarting it`);
-      setTimeout(() => void this.start(name).catch((e: unknown) => this.o.log(`restarting ${name} failed: ${String(e)}`)), 1_000);
+      void this.restartAfterCrash(name);
     });
     if (name === 'api') void this.pollHealth(child).then((ok) => ok && ready());
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref());
-    await Promise.race([isReady, exited, timeout]);
+    try {
+      await Promise.race([isReady, exited, timeout]);
+      up = true;
+    } catch (e) {
+      if (this.children[name] === child) delete this.children[name];
+      child.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  /** Like a supervisor: try again every 2 s until it runs (Temporal may be down meanwhile). */
+  private async restartAfterCrash(name: 'worker' | 'api'): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      if (this.stopping || this.children[name]) return;
+      try {
+        await this.start(name);
+        return;
+      } catch (e) {
+        this.o.log(`restarting ${name} failed: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+
+  /** Resolves when every process runs (a crashed one may be restarting); throws past `timeoutMs`. */
+  async allUp(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(['worker', 'api', 'temporal'] as const).every((p) => this.isUp(p))) {
+      if (Date.now() > deadline) throw new Error(`processes not all up after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   private async pollHealth(child: ChildProcess): Promise<boolean> {

@@ -12,7 +12,7 @@ import { BREAKS } from './breaks';
 import { ChaosHttp, isTerminal, runClient, type Accepted, type ClientStats } from './client';
 import { collectEvidence } from './evidence';
 import { checkInvariants, INVARIANT_TEXT, INVARIANTS, type Evidence, type Invariant, type Violation } from './invariants';
-import { makePlan, PROCESS_NAMES, type ChaosSize, type ProcessName } from './plan';
+import { makePlan, type ChaosSize, type ProcessName } from './plan';
 import { Processes } from './processes';
 import { buildWorld, createDatabase } from './setup';
 
@@ -129,7 +129,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     })();
     await Promise.all([clients, killer]);
     const chaosMs = Date.now() - startedAt;
-    for (const p of PROCESS_NAMES) while (!procs.isUp(p)) await sleep(200); // a crashed one restarting
+    await procs.allUp(120_000); // a crashed one may be restarting
     log(`chaos phase over after ${(chaosMs / 1000).toFixed(1)} s: quiescing (bound ${o.quiesceMs / 1000} s)`);
 
     // ---- quiesce: paused upgrades resumed (twice at most, then cancelled), everything waited for ----

@@ -45,9 +45,10 @@ export async function collectEvidence(
       cluster_id: r.cluster_id,
       osd_id: r.osd_id,
       params: r.params,
-      steps: r.steps.map((s) => ({ name: s.name, status: s.status, started_at: s.started_at })),
+      // A running workflow answers with its live steps and logs; the row has them once it ended.
+      steps: ((view?.steps as typeof r.steps | undefined) ?? r.steps).map((s) => ({ name: s.name, status: s.status, started_at: s.started_at })),
       error: r.error,
-      lastLogs: r.logs.slice(-4).map((l) => l.message),
+      lastLogs: ((view?.logs as typeof r.logs | undefined) ?? r.logs).slice(-4).map((l) => l.message),
       created_at: r.created_at.getTime(),
       completed_at: r.completed_at ? new Date(r.completed_at).getTime() : null,
     });

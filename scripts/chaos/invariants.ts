@@ -133,8 +133,13 @@ export function checkInvariants(e: Evidence): Violation[] {
     request_id: o.request_id,
     created_at: iso(o.created_at),
     completed_at: iso(o.completed_at),
+    steps: o.steps.filter((s) => s.status !== 'pending').map((s) => `${s.name}:${s.status}`).join(' '),
     error: o.error,
     last_logs: o.lastLogs,
+    // Cancels, pauses and resumes sent to it, and their answers.
+    requests: e.requests
+      .filter((r) => r.path.startsWith(`/v1/operations/${o.id}/`))
+      .map((r) => `${r.kind} ${iso(r.attempts[0]?.at ?? null)} → ${r.final ? r.final.status : 'no answer'}`),
   });
 
   // ---- terminal ----
@@ -142,7 +147,6 @@ export function checkInvariants(e: Evidence): Violation[] {
     if (!TERMINAL.has(o.status) || (o.viewStatus !== null && !TERMINAL.has(o.viewStatus))) {
       add('terminal', `operation ${o.id} (${o.type}) is still ${o.status}${o.viewStatus && o.viewStatus !== o.status ? ` (API: ${o.viewStatus})` : ''}`, {
         ...opSummary(o),
-        current_step: o.steps.find((s) => s.status === 'in_progress')?.name ?? null,
       });
     }
   }

@@ -244,6 +244,6 @@ export function formatReport(r: ChaosReport): string {
     lines.push(`  - [${v.invariant}] ${v.message}`);
     lines.push(`      ${JSON.stringify(v.evidence)}`);
   }
-  if (r.violations.length > 0) lines.push(`    process logs: ${r.dir}`);
+  if (r.violations.length > 0 && !r.broke) lines.push(`    process logs: ${r.dir}`);
   return lines.join('\n');
 }

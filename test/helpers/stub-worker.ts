@@ -19,7 +19,12 @@ import type { OperationSnapshot } from '../../workflows/contracts';
  */
 
 // The workflows fail on purpose here: the SDK's warning for each would bury the test output.
-Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
+// Core's own warnings too (a stub still holding when its workflow ended is expected here).
+Runtime.install({
+  logger: new DefaultLogger('ERROR'),
+  shutdownSignals: [],
+  telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
+});
 
 // Activities are any functions; their arguments are what the workflow passed.
 export type StubFn = (...args: any[]) => unknown;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { createClusterPlan, type ClusterNodeFacts, type CreateClusterFacts, type CreateClusterParams } from '../../workflows/plans/create-cluster.plan';
 import { deleteClusterPlan } from '../../workflows/plans/delete-cluster.plan';
 import { createPoolPlan, parseErasureProfile, poolSpec, type PoolClusterFacts, type PoolParams } from '../../workflows/plans/create-pool.plan';
 
-// The pool and cluster-deletion planners the API, the dry run and the workflows share.
+// The pool and cluster planners (create, delete) the API, the dry run and the workflows share.
 
 describe('create-pool planner', () => {
   const cluster = (over: Partial<PoolClusterFacts> = {}): PoolClusterFacts => ({
@@ -78,5 +79,65 @@ describe('delete-cluster planner', () => {
   it('a cluster that never got an OSD wipes nothing', () => {
     const plan = deleteClusterPlan({ clusterId: 'clus_2', name: 'new', status: 'CREATING', fsid: null, nodes: [], osdDevices: {}, pools: [] });
     expect(plan.steps.find((s) => s.name === 'zap_devices')!.description).toBe('No OSD device was created.');
+  });
+});
+
+describe('create-cluster planner', () => {
+  const node = (i: number, over: Partial<ClusterNodeFacts> = {}): ClusterNodeFacts => ({
+    nodeId: `node_${i}`,
+    hostname: `stor${i}`,
+    ipAddress: `10.0.0.${i}`,
+    status: 'ready',
+    held: false,
+    clusterId: null,
+    rack: `r${((i - 1) % 3) + 1}`,
+    zone: null,
+    drives: [
+      { device: '/dev/sdb', size_gb: 4000, type: 'hdd', smart_ok: true },
+      { device: '/dev/sdc', size_gb: 4000, type: 'hdd', smart_ok: i !== 2 },
+    ],
+    ...over,
+  });
+  const params = (over: Partial<CreateClusterParams> = {}): CreateClusterParams => ({
+    name: 'prod',
+    nodeIds: [],
+    cephVersion: 'squid',
+    failureDomain: 'host',
+    replicationFactor: 3,
+    ...over,
+  });
+  const facts = (nodes: ClusterNodeFacts[], over: Partial<CreateClusterFacts> = {}): CreateClusterFacts => ({ clusterId: null, nameTakenBy: null, nodes, missingNodeIds: [], ...over });
+  const codes = (f: CreateClusterFacts, p = params()) => createClusterPlan(f, p).refusals.map((r) => r.code);
+
+  it('the first node bootstraps; mons and mgrs spread round-robin over the failure domains; SMART failures hold no OSD', () => {
+    const nodes = [1, 2, 3, 4, 5, 6].map((i) => node(i));
+    const { layout, would_run } = createClusterPlan(facts(nodes), params({ failureDomain: 'rack' }));
+    expect(would_run).toBe(true);
+    expect(layout).toMatchObject({ adminHost: 'stor1', crushRule: 'nf-replicated-rack', failureDomains: ['r1', 'r2', 'r3'], minSize: 2 });
+    // Six nodes: 5 mons, 3 mgrs, one per rack before any rack gets a second.
+    expect(layout.mons).toEqual(['stor1', 'stor2', 'stor3', 'stor4', 'stor5']);
+    expect(layout.mgrs).toEqual(['stor1', 'stor2', 'stor3']);
+    expect(layout.hosts.find((h) => h.hostname === 'stor2')).toMatchObject({ osdDevices: ['/dev/sdb'], skippedDevices: ['/dev/sdc'] });
+  });
+
+  it('three nodes: 3 mons, 2 mgrs', () => {
+    const { layout } = createClusterPlan(facts([1, 2, 3].map((i) => node(i))), params());
+    expect(layout.mons).toHaveLength(3);
+    expect(layout.mgrs).toHaveLength(2);
+  });
+
+  it('refuses a taken name, unknown, held, busy or not-ready nodes, no healthy drive, too few nodes or domains', () => {
+    const three = [1, 2, 3].map((i) => node(i));
+    expect(codes(facts(three))).toEqual([]);
+    expect(codes(facts(three, { nameTakenBy: 'clus_other' }))).toEqual(['name_taken']);
+    expect(codes(facts(three.slice(0, 2), { missingNodeIds: ['node_9'] }))).toEqual(['node_not_found']);
+    expect(codes(facts([node(1, { held: true }), node(2), node(3)]))).toEqual(['node_held']);
+    expect(codes(facts([node(1, { clusterId: 'clus_other' }), node(2), node(3)]))).toEqual(['node_in_cluster']);
+    expect(codes(facts([node(1, { status: 'pending' }), node(2), node(3)]))).toEqual(['invalid_state']);
+    expect(codes(facts([node(1, { drives: [] }), node(2), node(3)]))).toEqual(['invalid_state']);
+    expect(codes(facts([node(1), node(2, { hostname: 'stor1' }), node(3)]))).toContain('invalid_state');
+    expect(codes(facts(three.slice(0, 2)), params({ replicationFactor: 2 }))).toEqual(['validation_error']);
+    expect(codes(facts([node(1), node(2), node(3, { rack: 'r1' })]), params({ failureDomain: 'rack' }))).toEqual(['insufficient_failure_domains']);
+    expect(codes(facts(three), params({ failureDomain: 'zone' }))).toContain('insufficient_failure_domains');
   });
 });

@@ -3,6 +3,9 @@
  *
  *   lib ← db ← drivers ← workflows/contracts.ts ← activities ← workflows (activities as types only) ← api, worker ← scripts
  *
+ * workflows/registry.ts (the operation registry) imports nothing and sits beside contracts.ts, which
+ * takes OperationType from it; the API loads it, and its derived types (registry.types.ts) as types only.
+ *
  * A module imports only from its own layer or the ones to its left, and nothing imports in a cycle.
  * lib/failures.ts, lib/ceph-releases.ts and lib/plans/ are pure (no Node, no Temporal, no npm
  * package): workflow code may import them, so they import nothing but each other.
@@ -34,8 +37,8 @@ module.exports = {
     upward(
       'contracts-import-only-lib',
       CONTRACTS,
-      '^(db|drivers|activities|api|worker|scripts|test|bench)/|^workflows/(?!contracts[.]ts$)',
-      'workflows/contracts.ts is what the API, the worker and the activities share (names, inputs, messages): it sits below activities.',
+      '^(db|drivers|activities|api|worker|scripts|test|bench)/|^workflows/(?!(contracts|registry)[.]ts$)',
+      'workflows/contracts.ts is what the API, the worker and the activities share (names, inputs, messages): it sits below activities. It may import the registry (a leaf) for OperationType.',
     ),
     upward(
       'activities-import-no-workflow-code',
@@ -54,9 +57,16 @@ module.exports = {
     upward(
       'api-imports-workflows-contracts-only',
       '^api/',
-      '^workflows/(?!contracts[.]ts$)',
-      'The API starts workflows by name through workflows/contracts.ts and plans with lib/plans; workflow code (proxyActivities at load) is never in its process.',
+      '^workflows/(?!((contracts|registry)[.]ts|registry[.]types[.]ts)$)',
+      'The API starts workflows by name through workflows/contracts.ts and the registry and plans with lib/plans; workflow code (proxyActivities at load) is never in its process.',
     ),
+    {
+      name: 'api-imports-registry-types-as-types-only',
+      severity: 'error',
+      comment: 'registry.types.ts derives each operation\'s input from workflows/index.ts: the API may use it only through `import type`, which is erased, so no workflow code is loaded.',
+      from: { path: '^api/' },
+      to: { path: '^workflows/registry[.]types[.]ts$', dependencyTypesNot: ['type-only'] },
+    },
     upward('api-imports-no-worker-or-scripts', '^api/', '^(worker|scripts|test|bench)/', 'The API and the worker are separate processes.'),
     upward('worker-imports-no-api-or-scripts', '^worker/', '^(api|scripts|test|bench)/', 'The API and the worker are separate processes.'),
     upward('scripts-import-no-tests', '^scripts/', '^(test|bench)/', 'Tests import the code, never the other way.'),

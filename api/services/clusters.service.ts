@@ -3,7 +3,7 @@ import type { Cluster, Database } from '../../db/database';
 import * as clusters from '../../db/repositories/clusters.repository';
 import { runningOperationFor } from '../../db/repositories/operations.repository';
 import { isId, newId } from '../../lib/ids';
-import type { CreateClusterInput, DeleteClusterInput, OperationPlan } from '../../workflows/contracts';
+import type { OperationPlan } from '../../workflows/contracts';
 import { createClusterPlan, type CreateClusterParams } from '../../lib/plans/create-cluster.planner';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError, ERROR_STATUS, type ErrorCode } from '../errors';
@@ -124,7 +124,7 @@ export async function createCluster(deps: ApiDeps, auth: AuthState, requestId: s
   const clusterId = newId('cluster');
   const params = paramsOf(body);
   try {
-    const op = await startOperation<CreateClusterInput>(deps, {
+    const op = await startOperation(deps, {
       accountId: auth.accountId,
       environment: auth.environment,
       type: 'cluster.create',
@@ -199,7 +199,7 @@ export function requireDeleteConfirmation(header: string | string[] | undefined,
 export async function deleteCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string): Promise<ClusterAccepted> {
   const cluster = await getClusterOr404(deps, auth, id);
   const members = (await clusters.clusterNodes(deps.db, id)).map((n) => n.id);
-  const op = await startOperation<DeleteClusterInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'cluster.delete',

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Cluster, Database } from '../../db/database';
-import type { OperationPlan, UpgradeClusterInput } from '../../workflows/contracts';
+import type { OperationPlan } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { UpgradeClusterBody } from '../schemas/upgrades.schemas';
@@ -47,7 +47,7 @@ export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: 
   const cluster = await getClusterOr404(deps, auth, id);
   const members = await deps.db.selectFrom('nodes').select('id').where('cluster_id', '=', id).orderBy('id').execute();
   const memberIds = members.map((m) => m.id);
-  const op = await startOperation<UpgradeClusterInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'cluster.upgrade',

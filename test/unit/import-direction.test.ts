@@ -33,8 +33,7 @@ function tree(files: Record<string, string>): string {
   return dir;
 }
 
-function check(cwd: string): Promise<{ code: number; output: string }> {
-  const dirs = ['lib', 'drivers', 'activities', 'workflows'];
+function check(cwd: string, dirs = ['lib', 'drivers', 'activities', 'workflows']): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     execFile(depcruise, [...dirs, '--config', config, '--output-type', 'err'], { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
@@ -80,5 +79,39 @@ describe('import direction (npm run lint: depcruise)', () => {
     expect(res.code).not.toBe(0);
     expect(res.output).toContain('error lib-imports-nothing-above: lib/ids.ts → drivers/power.ts');
     expect(res.output).toContain('error workflows-import-activities-as-types-only: workflows/reboot.workflow.ts → activities/power.activities.ts');
+  });
+
+  // The operation registry (workflows/registry.ts) imports nothing: contracts.ts and the API may load
+  // it. registry.types.ts looks at workflows/index.ts, so the API may use it through `import type` only.
+  const registryTree = (api: Record<string, string>) =>
+    tree({
+      'workflows/registry.ts': "export const OPERATIONS = { 'node.reboot': { workflowType: 'f' } } as const;\nexport type OperationType = keyof typeof OPERATIONS;\n",
+      'workflows/contracts.ts':
+        "import type { OperationType } from './registry';\nexport { FAILURE } from '../lib/failures';\nexport interface OperationRef { operationId: string; type?: OperationType }\n",
+      'workflows/index.ts': "export * from './reboot.workflow';\n",
+      'workflows/registry.types.ts': "import type * as workflows from './index';\nimport type { OperationType } from './registry';\nexport type Workflows<T extends OperationType> = [T, typeof workflows];\n",
+      ...api,
+    });
+
+  it('lets contracts.ts and the API load the registry, and the API its derived types as types only', async () => {
+    const ok = await check(
+      registryTree({
+        'api/operations.service.ts':
+          "import { OPERATIONS } from '../workflows/registry';\nimport type { Workflows } from '../workflows/registry.types';\nexport type W = Workflows<'node.reboot'>;\nexport const o = OPERATIONS;\n",
+      }),
+      ['lib', 'drivers', 'activities', 'workflows', 'api'],
+    );
+    expect(ok.output).toContain('no dependency violations found');
+    expect(ok.code).toBe(0);
+
+    const bad = await check(
+      registryTree({
+        'api/operations.service.ts': "import * as types from '../workflows/registry.types';\nimport { f } from '../workflows/reboot.workflow';\nexport const t = [types, f];\n",
+      }),
+      ['lib', 'drivers', 'activities', 'workflows', 'api'],
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.output).toContain('error api-imports-registry-types-as-types-only: api/operations.service.ts → workflows/registry.types.ts');
+    expect(bad.output).toContain('error api-imports-workflows-contracts-only: api/operations.service.ts → workflows/reboot.workflow.ts');
   });
 });

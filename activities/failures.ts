@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { DriverError } from '../drivers/types';
-import { FAILURE, NON_RETRYABLE, type FailureType } from '../workflows/contracts';
+import { FAILURE, NON_RETRYABLE, type FailureType } from '../lib/failures';
 
 /** A permanent, typed failure: Temporal does not retry it, and the operation reports its type as the code. */
 export function permanent(type: FailureType, message: string): ApplicationFailure {

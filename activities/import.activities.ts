@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { ActivityDeps } from './deps';
 import * as clusters from '../db/repositories/clusters.repository';
 import { newId } from '../lib/ids';
-import type { ImportDiscovery, ImportLayout, ImportMember } from '../workflows/plans/import-cluster.plan';
+import type { ImportDiscovery, ImportLayout, ImportMember } from '../lib/plans/import-cluster.planner';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent } from './failures';
 

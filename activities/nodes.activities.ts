@@ -1,18 +1,10 @@
 import type { ActivityDeps } from './deps';
+import type { NodeFacts } from '../lib/plans/reboot-node.planner';
 import { json, type Drive } from '../db/database';
 import { updateNode } from '../db/repositories/nodes.repository';
 import { readInventory } from '../drivers/host-inventory';
 import { bmcTarget, driversFor, loadNode, sshTarget } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
-
-export interface NodeFacts {
-  nodeId: string;
-  hostname: string;
-  environment: 'live' | 'sandbox';
-  clusterId: string | null;
-  held: boolean;
-  status: string;
-}
 
 export interface InventoryResult {
   cpu_cores: number;

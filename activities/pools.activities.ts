@@ -4,7 +4,7 @@ import * as clusters from '../db/repositories/clusters.repository';
 import * as pools from '../db/repositories/pools.repository';
 import type { Pool } from '../db/database';
 import type { CephErasureProfile, CephPool, CrushFailureDomain } from '../drivers/types';
-import type { PoolClusterFacts } from '../workflows/plans/create-pool.plan';
+import type { PoolClusterFacts } from '../lib/plans/create-pool.planner';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent } from './failures';
 

@@ -2,25 +2,10 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { sql } from 'kysely';
 import type { CephPgPlacement } from '../drivers/types';
 import type { ActivityDeps } from './deps';
+import type { ReweightFacts } from '../lib/plans/reweight-osd.planner';
 import { FAILURE, guarded, pollUntil } from './failures';
 import { cephFor } from './targets';
 import { createLedger, osdSubject } from './change-ledger';
-
-/** What a reweight or drain is planned from (workflows/plans/reweight-osd.plan.ts). JSON-safe. */
-export interface ReweightFacts {
-  clusterId: string;
-  replicationFactor: number;
-  failureDomain: string;
-  /** The OSD as Ceph reports it now, or null when Ceph does not know it. */
-  osd: { id: number; host: string; up: boolean; crush_weight: number; device_weight: number; pgs: number } | null;
-  osds: { id: number; host: string; crush_weight: number; up: boolean }[];
-  /** Other drains of this cluster that hold a drain slot (their OSDs empty out at the same time). */
-  otherDrains: { operationId: string; osdId: number }[];
-  /** `ceph osd ok-to-stop` for this drain's OSD and the other drains' together (drains only). */
-  okToStop?: { ok: boolean; reason: string | null };
-  /** PGs of the OSD CRUSH cannot place elsewhere already. */
-  unplaceable: string[];
-}
 
 export interface BackfillObservation {
   pgs: number;

@@ -1,41 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { sql } from 'kysely';
 import type { ActivityDeps } from './deps';
-import type { CephDaemonVersion, CephHealth, CephUpgradeOps, CephUpgradeSpec } from '../drivers/types';
-import { parseCephVersion, satisfiesTarget } from '../workflows/ceph-releases';
-import type { UpgradeMode } from '../workflows/contracts';
+import type { CephUpgradeOps, CephUpgradeSpec } from '../drivers/types';
+import { parseCephVersion, satisfiesTarget } from '../lib/ceph-releases';
+import type { UpgradeFacts, UpgradeHostFacts, UpgradeMode } from '../lib/plans/upgrade-cluster.planner';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
 import { createLedger, hostSubject } from './change-ledger';
-
-export interface UpgradeHostFacts {
-  hostname: string;
-  nodeId: string | null;
-  /** The node's status in NodeFoundry (null: Ceph knows a host NodeFoundry does not). */
-  nodeStatus: string | null;
-  held: boolean;
-  osdIds: number[];
-  osdsDown: number[];
-  mon: boolean;
-  mgr: boolean;
-}
-
-/** The live state an upgrade is planned from (a dry run and the real preflight read the same). */
-export interface UpgradeFacts {
-  clusterId: string;
-  /** The release NodeFoundry recorded for the cluster. */
-  cephVersion: string;
-  health: CephHealth;
-  mons: string[];
-  monsInQuorum: string[];
-  mgrActive: string | null;
-  mgrStandbys: string[];
-  hosts: UpgradeHostFacts[];
-  daemons: CephDaemonVersion[];
-  noAutoscale: boolean;
-  /** Hosts carrying noout before the upgrade (an operator's): never unset by it. Absent in old histories. */
-  nooutHosts?: string[];
-}
 
 interface DaemonTarget {
   clusterId: string;

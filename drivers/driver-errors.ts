@@ -2,7 +2,7 @@
  * Helpers shared by the real and sandbox drivers, so both fail with the same types and the same
  * (bounded) messages: an activity must not be able to tell which implementation it talks to.
  */
-import { FAILURE } from '../workflows/contracts';
+import { FAILURE } from '../lib/failures';
 import { DriverError, type ExecResult } from './types';
 
 /** Failure messages end up in operation errors and Temporal history: keep them short. */

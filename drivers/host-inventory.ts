@@ -4,7 +4,7 @@
  * exercised by every sandbox registration, not only against fixtures.
  */
 import type { Drive } from '../db/database';
-import { FAILURE } from '../workflows/contracts';
+import { FAILURE } from '../lib/failures';
 import { DriverError, type ShellSession } from './types';
 
 export interface HostInventory {

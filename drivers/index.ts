@@ -4,7 +4,7 @@
  */
 import type { Db } from '../db/database';
 import type { Config } from '../lib/config';
-import { FAILURE } from '../workflows/contracts';
+import { FAILURE } from '../lib/failures';
 import { createCephCliDriver } from './real/ceph-cli';
 import { createIpmiPowerDriver } from './real/ipmi-power';
 import { createSshShellDriver } from './real/ssh-shell';

@@ -4,7 +4,7 @@
  * (drivers/sandbox: the simulated datacenter). Failures are thrown as DriverError with a type from
  * FAILURE in workflows/contracts.ts, so activities can classify them without parsing messages.
  */
-import type { FailureType } from '../workflows/contracts';
+import type { FailureType } from '../lib/failures';
 
 export class DriverError extends Error {
   override name = 'DriverError';

@@ -11,7 +11,7 @@ import { createDb, type Db } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
 import { createAccount, getAccountByName, listAccounts, PLANS, type Plan } from '../db/repositories/accounts.repository';
 import { createApiKey, listApiKeys, revokeApiKey } from '../db/repositories/api-keys.repository';
-import { ensureAccount } from '../lib/bootstrap';
+import { ensureAccount } from './lib/bootstrap';
 import { isId } from '../lib/ids';
 import { KEY_KINDS, type KeyKind } from '../lib/secrets';
 import { resolveDatabaseUrl, resolveDataDir } from './lib/paths';

@@ -17,7 +17,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startApi } from '../api/main';
 import { createDb, type Db } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
-import { ensureDemoAccount } from '../lib/bootstrap';
+import { ensureDemoAccount } from './lib/bootstrap';
 import { generateSecretKey, loadConfig, parseSecretKey } from '../lib/config';
 import { startWorker } from '../worker/main';
 import { startEmbeddedPostgres } from './lib/embedded-postgres';

@@ -46,8 +46,9 @@ if [[ -z "${DATABASE_URL:-}" ]]; then
 fi
 echo "PostgreSQL: $(sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"
 
-stage 'lint (eslint .)'
+stage 'lint (eslint ., import direction: depcruise)'
 npx --no-install eslint .
+npm run --silent lint:imports
 
 stage 'type check (tsc --noEmit -p .)'
 npx --no-install tsc --noEmit -p .

@@ -5,6 +5,9 @@
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { OperationPlan as PlanOf } from '../lib/plans/plan';
+import type { RebootMethod } from '../lib/plans/reboot-node.planner';
+import type { UpgradeMode } from '../lib/plans/upgrade-cluster.planner';
 import type { OperationType } from './registry';
 
 export const DEFAULT_TASK_QUEUE = 'nodefoundry';
@@ -33,7 +36,7 @@ export interface RegisterNodeInput extends OperationRef {
   nodeId: string;
 }
 
-export type RebootMethod = 'graceful' | 'hard';
+export type { RebootMethod } from '../lib/plans/reboot-node.planner';
 
 export interface RebootNodeInput extends OperationRef {
   nodeId: string;
@@ -54,8 +57,7 @@ export interface ImportClusterInput extends OperationRef {
   clusterId: string;
 }
 
-/** `restart` restarts every daemon at its current version (a rolling restart), host by host. */
-export type UpgradeMode = 'upgrade' | 'restart';
+export type { UpgradeMode } from '../lib/plans/upgrade-cluster.planner';
 
 export interface UpgradeClusterInput extends OperationRef {
   clusterId: string;
@@ -134,29 +136,9 @@ export function settlerScheduleId(taskQueue: string): string {
 
 // ---- Plans (dry runs): the same planning code drives the real run --------------------------------
 
-export interface PlanStep {
-  name: string;
-  description: string;
-  /** The gates checked before or during this step. */
-  checks: string[];
-}
-
-export interface PlanRefusal {
-  code: string;
-  message: string;
-}
-
-export interface OperationPlan {
-  type: OperationType;
-  /** False when a refusal stops the operation before it changes anything. */
-  would_run: boolean;
-  refusals: PlanRefusal[];
-  steps: PlanStep[];
-  /** Hosts in the order they would be worked on, batch by batch (upgrades). */
-  batches?: string[][];
-  /** The live state the plan was made from. */
-  facts: Record<string, unknown>;
-}
+// The plan's shape is the planners' own (lib/plans/plan.ts); here its type is an operation type.
+export type { PlanRefusal, PlanStep } from '../lib/plans/plan';
+export type OperationPlan = PlanOf<OperationType>;
 
 export interface PlanInput {
   type: OperationType;
@@ -234,63 +216,6 @@ export const SEARCH_ATTRIBUTE_DEFINITIONS = [
 ] as const;
 
 // ---- Failure types (ApplicationFailure.type); the operation's error.code is the same string ------
+// Defined in lib/failures.ts (no imports, so drivers and activities share it without importing workflows).
 
-export const FAILURE = {
-  /** The SSH host key differs from the one pinned at registration. Never retried. */
-  hostKeyMismatch: 'host_key_mismatch',
-  /** The BMC refused the credentials. Never retried. */
-  bmcAuthFailed: 'bmc_auth_failed',
-  /** The BMC did not answer (timeout, busy); retried with backoff, this is the final word. */
-  bmcUnreachable: 'bmc_unreachable',
-  /** ipmitool is not installed or not executable on the worker. Never retried. */
-  ipmitoolMissing: 'ipmitool_missing',
-  /** SSH authentication failed (bad user or key). Never retried. */
-  sshAuthFailed: 'ssh_auth_failed',
-  sshUnreachable: 'ssh_unreachable',
-  commandFailed: 'command_failed',
-  nodeNotFound: 'node_not_found',
-  nodeHeld: 'node_held',
-  notOkToStop: 'not_ok_to_stop',
-  nooutNotSet: 'noout_not_set',
-  powerTimeout: 'power_timeout',
-  sshTimeout: 'ssh_timeout',
-  osdsNotUp: 'osds_not_up',
-  pgsNotClean: 'pgs_not_clean',
-  cephUnavailable: 'ceph_unavailable',
-  inventoryFailed: 'inventory_failed',
-  cancelled: 'cancelled',
-  invalidState: 'invalid_state',
-  internal: 'internal_error',
-  /** Upgrade preflight refusals and gates. */
-  healthErr: 'health_err',
-  monOutOfQuorum: 'mon_out_of_quorum',
-  hostOffline: 'host_offline',
-  tooFewMgrs: 'too_few_mgrs',
-  downgradeRefused: 'downgrade_refused',
-  versionJumpTooLarge: 'version_jump_too_large',
-  unknownVersion: 'unknown_version',
-  monNotOkToStop: 'mon_not_ok_to_stop',
-  upgradeNotApplied: 'upgrade_not_applied',
-  /** Import refusals: a Ceph host that is no member; a cluster (fsid) already managed. */
-  unknownHosts: 'unknown_hosts',
-  alreadyImported: 'already_imported',
-  /** Registration: the host presents the SSH host key pinned for another node (one machine, two records). Never retried. */
-  hostKeyInUse: 'host_key_in_use',
-} as const;
-
-export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
-
-/** Failure types an activity must not retry: retrying cannot change the answer. */
-export const NON_RETRYABLE: FailureType[] = [
-  FAILURE.hostKeyMismatch,
-  FAILURE.bmcAuthFailed,
-  FAILURE.ipmitoolMissing,
-  FAILURE.sshAuthFailed,
-  FAILURE.nodeNotFound,
-  FAILURE.nodeHeld,
-  FAILURE.notOkToStop,
-  FAILURE.nooutNotSet,
-  FAILURE.inventoryFailed,
-  FAILURE.monNotOkToStop,
-  FAILURE.unknownVersion,
-];
+export { FAILURE, NON_RETRYABLE, type FailureType } from '../lib/failures';

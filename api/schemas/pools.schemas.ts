@@ -1,6 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
 import { idPattern } from '../../lib/ids';
-import { ERASURE_PROFILE_PATTERN } from '../../workflows/plans/create-pool.plan';
+import { ERASURE_PROFILE_PATTERN } from '../../lib/plans/create-pool.planner';
 import { dataResponseSchema, nullableString, timestamp, type SchemaObject } from './common.schemas';
 
 export const POOL_APPLICATIONS = ['rbd', 'cephfs', 'rgw'] as const;

@@ -1,7 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { idPattern } from '../../lib/ids';
 import { SANDBOX_CLUSTER_FAULTS, type SandboxClusterFault } from '../../drivers/sandbox';
-import { CEPH_RELEASES } from '../../workflows/ceph-releases';
+import { CEPH_RELEASES } from '../../lib/ceph-releases';
 import { dataResponseSchema } from './common.schemas';
 
 export const MAX_UPGRADE_CONCURRENCY = 100;

@@ -1,6 +1,6 @@
 import * as clusters from '../../db/repositories/clusters.repository';
 import { newId } from '../../lib/ids';
-import { importRequestRefusals } from '../../workflows/plans/import-cluster.plan';
+import { importRequestRefusals } from '../../lib/plans/import-cluster.planner';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { ImportClusterBody } from '../schemas/clusters.schemas';

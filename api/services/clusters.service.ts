@@ -4,7 +4,7 @@ import * as clusters from '../../db/repositories/clusters.repository';
 import { runningOperationFor } from '../../db/repositories/operations.repository';
 import { isId, newId } from '../../lib/ids';
 import type { OperationPlan } from '../../workflows/contracts';
-import { createClusterPlan, type CreateClusterParams } from '../../workflows/plans/create-cluster.plan';
+import { createClusterPlan, type CreateClusterParams } from '../../lib/plans/create-cluster.planner';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError, ERROR_STATUS, type ErrorCode } from '../errors';
 import type { CreateClusterBody } from '../schemas/clusters.schemas';

@@ -2,7 +2,7 @@ import type { Cluster, Pool } from '../../db/database';
 import * as clusters from '../../db/repositories/clusters.repository';
 import * as pools from '../../db/repositories/pools.repository';
 import { newId } from '../../lib/ids';
-import { createPoolPlan, DEFAULT_ERASURE_PROFILE, type PoolParams } from '../../workflows/plans/create-pool.plan';
+import { createPoolPlan, DEFAULT_ERASURE_PROFILE, type PoolParams } from '../../lib/plans/create-pool.planner';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { CreatePoolBody } from '../schemas/pools.schemas';

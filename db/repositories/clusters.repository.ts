@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import type { Cluster, ClustersTable, Database, Node } from '../database';
-import type { CreateClusterFacts } from '../../workflows/plans/create-cluster.plan';
+import type { CreateClusterFacts } from '../../lib/plans/create-cluster.planner';
 import type { Scope } from './operations.repository';
 
 type Executor = Kysely<Database> | Transaction<Database>;

@@ -7,7 +7,7 @@
  * Not yet run against a real cephadm cluster (the lab has package-based Ceph 16): the parsers are
  * tested on the documented JSON shapes in test/fixtures/ceph.
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { shellQuote } from '../driver-errors';
 import {
   DriverError,
@@ -19,7 +19,7 @@ import {
   type CrushFailureDomain,
   type ShellSession,
 } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 
 /** Container images of the releases NodeFoundry installs. */

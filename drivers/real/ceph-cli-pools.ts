@@ -3,9 +3,9 @@
  * for it (LAB.md): `osd pool create` of an existing pool exits 0 whatever it was asked, so the
  * activities read every pool back (`osd pool ls detail`) and compare.
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephErasureProfile, type CephPool, type CephPoolCreate, type CephPoolOps } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 
 type Obj = Record<string, unknown>;

@@ -7,9 +7,9 @@
  * `safe_to_destroy` list is the answer; a PG CRUSH cannot place has 2147483647 in its up set (or,
  * for replicated pools, fewer OSDs than the pool's size).
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 
 export const CRUSH_ITEM_NONE = 2147483647;

@@ -14,8 +14,8 @@
  *   mode only restarts. With os_packages, `apt-get dist-upgrade`, and /var/run/reboot-required says
  *   whether the host must reboot.
  */
-import { FAILURE } from '../../workflows/contracts';
-import { parseCephVersion } from '../../workflows/ceph-releases';
+import { FAILURE } from '../../lib/failures';
+import { parseCephVersion } from '../../lib/ceph-releases';
 import { shellQuote, tail } from '../driver-errors';
 import {
   DriverError,
@@ -28,7 +28,7 @@ import {
   type OkToStop,
   type ShellSession,
 } from '../types';
-import type { CephCliContext } from './ceph-cli';
+import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 import { parsePoolsDetail } from './ceph-cli-pools';
 

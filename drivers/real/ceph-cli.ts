@@ -10,7 +10,7 @@
  * counts PGs first makes the OSDs flush their stats and waits until the mgr has them (see
  * flushPgStats), and a PG with a pg_temp entry in the OSD map never counts as clean.
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { shellQuote, tail } from '../driver-errors';
 import { DriverError, type CephCoreOps, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
 import { createCephCliLifecycleOps, osdMetadataDevices } from './ceph-cli-lifecycle';
@@ -27,29 +27,10 @@ import {
   parseOsdStatSeqs,
   parseOsdTree,
 } from './ceph-json';
+import type { CephCliContext, CephCliOptions } from './ceph-cli-context';
 
-export interface CephCliOptions {
-  /** A session on the admin node (keyring + ceph.conf). The driver closes every session it gets. */
-  adminShell: () => Promise<ShellSession>;
-  /** A session on an OSD host, by CRUSH host name, for systemctl. Closed after use. */
-  hostShell: (host: string) => Promise<ShellSession>;
-  /** Run ceph and systemctl through `sudo -n` (the SSH user is not root). */
-  sudo?: boolean;
-  /** `--connect-timeout` of every ceph call, seconds. */
-  connectTimeoutSec?: number;
-  /** Bound on one remote command. */
-  commandTimeoutMs?: number;
-  /**
-   * systemd unit of an OSD. Package-based installs use `ceph-osd@N`; cephadm deployments name it
-   * `ceph-<fsid>@osd.N`, so pass a function for those.
-   */
-  osdUnit?: (osdId: number) => string;
-  /**
-   * Before reading PG counts (status, osds, ok-to-stop), make the OSDs flush their PG stats and
-   * wait up to this long for the mgr to hold them. 0 turns the flush off. Default 10 s.
-   */
-  pgStatsFlushMs?: number;
-}
+export type { CephCliContext, CephCliOptions } from './ceph-cli-context';
+
 
 const EBUSY = 16;
 const EAGAIN = 11;
@@ -204,22 +185,6 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   };
 }
 
-/** What the per-concern CLI modules build on: one way to run ceph, classify failures, hold sessions. */
-export interface CephCliContext {
-  options: CephCliOptions;
-  /** Runs `ceph <args> [-f json]` on the session; a non-zero exit throws a classified DriverError. */
-  ceph(s: ShellSession, args: string[], json?: boolean): Promise<string>;
-  cephCommand(args: string[], json: boolean): string;
-  cephFailure(args: string[], res: ExecResult): DriverError;
-  withSession<T>(open: () => Promise<ShellSession>, fn: (s: ShellSession) => Promise<T>): Promise<T>;
-  /** Throws unless `name` is a safe CRUSH/pool/host name for a command line. */
-  checkName(name: string): void;
-  /** `sudo -n ` or ''. */
-  sudo: string;
-  timeoutMs: number;
-  /** Makes the mgr's PG stats current before they are read (see createCephCliDriver). */
-  flushPgStats(s: ShellSession): Promise<void>;
-}
 
 /**
  * `ceph osd ok-to-stop`: rc 0 = ok; rc 16 (EBUSY) = not ok, with Ceph's reason on stderr; rc 11

@@ -3,7 +3,7 @@
  * test/fixtures/ceph). Each validates what it reads: a shape we do not understand is an error
  * (command_failed), never a silent zero that a workflow could mistake for "no OSDs down".
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephHealth, type CephOsd, type CephStatus } from '../types';
 
 type Obj = Record<string, unknown>;

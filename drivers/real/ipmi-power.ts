@@ -12,7 +12,7 @@
  * - `chassis bootdev` exits 0 even when the BMC rejects it: stderr is checked.
  */
 import { spawn } from 'node:child_process';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { tail } from '../driver-errors';
 import { DriverError, type BmcTarget, type PowerDriver, type PowerState } from '../types';
 

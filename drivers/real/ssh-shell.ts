@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { Client, type ClientChannel } from 'ssh2';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { commandFailed } from '../driver-errors';
 import { DriverError, type ExecOptions, type ExecResult, type ShellDriver, type ShellSession, type SshTarget } from '../types';
 

@@ -12,11 +12,11 @@ import { sql } from 'kysely';
 import type { Db } from '../../db/database';
 import { json } from '../../db/database';
 import { ulidBody } from '../../lib/ids';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError } from '../types';
-import { createSandboxCephCluster, type SandboxCephState } from './sandbox-ceph.driver';
+import { createSandboxCephCluster, type SandboxCephState } from './sandbox-ceph-state';
 import { findByIp, machineCondition } from './sandbox-machines';
-import type { SandboxCephContext } from './sandbox-ceph.driver';
+import type { SandboxCephContext } from './sandbox-ceph-state';
 
 export interface SeedUnmanagedInput {
   accountId: string;

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import {
   DriverError,
   type CephCrushRule,
@@ -29,7 +29,7 @@ import {
   type SandboxCephContext,
   type SandboxCephOsd,
   type SandboxCephState,
-} from './sandbox-ceph.driver';
+} from './sandbox-ceph-state';
 import { adoptSandboxCluster } from './sandbox-ceph-import';
 
 /** The rule every cluster starts with (what a fresh Ceph has as rule 0). */

@@ -5,10 +5,10 @@
  * mon_max_pg_per_osd is ERANGE, setting `size` resets `min_size` to size − size/2. Every pool's PGs
  * count in the cluster's PG total (state.pg_num), so health and PG states include them.
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephErasureProfile, type CephPool, type CephPoolCreate, type CephPoolOps } from '../types';
 import { crushRulesOf } from './sandbox-ceph-lifecycle';
-import type { SandboxCephContext, SandboxCephPool, SandboxCephState } from './sandbox-ceph.driver';
+import type { SandboxCephContext, SandboxCephPool, SandboxCephState } from './sandbox-ceph-state';
 
 /** Ceph's mon_max_pg_per_osd default. */
 export const MON_MAX_PG_PER_OSD = 250;

@@ -15,9 +15,11 @@
  * OSDs keep serving it through pg_temp: active+clean+remapped, forever), which is the drain that
  * never ends in the lab (LAB.md).
  */
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
-import type { ClusterView, SandboxCephContext, SandboxCephState } from './sandbox-ceph.driver';
+import type { ClusterView, FailureDomain, PgPlacementView, PoolSpec, SandboxCephContext, SandboxCephState } from './sandbox-ceph-state';
+
+export type { FailureDomain, PgPlacementView, PoolSpec } from './sandbox-ceph-state';
 
 export const CRUSH_ITEM_NONE = 2147483647;
 /** Time to backfill one PG at speed 1, ms: a 6-OSD cluster drains one OSD in about 5 s, as the lab's. */
@@ -40,16 +42,6 @@ export interface ReweightState {
   crush_epochs?: CrushEpoch[];
   /** Full (device) weight of OSDs whose CRUSH weight was changed, TiB. */
   device_weights?: Record<string, number>;
-}
-
-export type FailureDomain = 'osd' | 'host' | 'rack' | 'zone';
-
-export interface PoolSpec {
-  id: number;
-  pg_num: number;
-  size: number;
-  min_size: number;
-  failure_domain: FailureDomain;
 }
 
 const domainOf = (v: string | null | undefined): FailureDomain => (v === 'osd' || v === 'rack' || v === 'zone' ? v : 'host');
@@ -207,21 +199,6 @@ function placementFor(state: SandboxCephState, pools: PoolSpec[], weightOf: (osd
 }
 
 // ---- Derivation -------------------------------------------------------------------------------------
-
-export interface PgPlacementView {
-  /** Every PG's pool, in PG order (the order of `acting`). */
-  pools: PoolSpec[];
-  /** Where every PG's data is (its acting set; CRUSH_ITEM_NONE where a replica is missing), pool by pool. */
-  acting: number[][];
-  /** PGs per OSD id (up ∪ acting). */
-  pgsByOsd: Map<number, number>;
-  /** PGs backfilling or waiting to (their data is still where it was). */
-  remapped: number;
-  /** PGs whose up set cannot be filled: active+clean+remapped forever. */
-  stuck: number;
-  /** Ids of stuck PGs per OSD that holds them. */
-  stuckByOsd: Map<number, string[]>;
-}
 
 const sameSet = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const complete = (s: number[]) => !s.includes(CRUSH_ITEM_NONE);

@@ -13,8 +13,8 @@
  */
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
-import { parseCephVersion, sandboxVersionString } from '../../workflows/ceph-releases';
-import { FAILURE } from '../../workflows/contracts';
+import { parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
+import { FAILURE } from '../../lib/failures';
 import {
   DriverError,
   type CephDaemonVersion,
@@ -24,45 +24,14 @@ import {
   type CephVersionCounts,
   type OkToStop,
 } from '../types';
-import { NOMINAL_RECOVERY_DELAY_MS, type SandboxCephContext, type SandboxCephState } from './sandbox-ceph.driver';
+import { NOMINAL_RECOVERY_DELAY_MS, type SandboxCephContext, type SandboxCephState, type SandboxUpgradeEvent, type SandboxUpgradeState } from './sandbox-ceph-state';
 import { clockOf, machineCondition, SandboxInputError, type SandboxClock } from './sandbox-machines';
+
+export type { SandboxUpgradeEvent, SandboxUpgradeEventKind, SandboxUpgradeState } from './sandbox-ceph-state';
 
 /** Nominal durations at speed 1, in ms. */
 export const NOMINAL_DAEMON_REDEPLOY_MS = 4_000;
 export const NOMINAL_HOST_UPGRADE_MS = 20_000;
-
-export type SandboxUpgradeEventKind =
-  | 'autoscale_frozen'
-  | 'autoscale_released'
-  | 'daemon_redeployed'
-  | 'mgr_failover'
-  | 'host_down'
-  | 'host_upgraded'
-  | 'host_up';
-
-export interface SandboxUpgradeEvent {
-  at: string;
-  kind: SandboxUpgradeEventKind;
-  host: string | null;
-  /** "mon.storage-1", "mgr.storage-2" for daemon events. */
-  daemon?: string;
-  /** The version string the daemon or host now runs. */
-  version?: string;
-}
-
-export interface SandboxUpgradeState {
-  /** Daemon key ("mon.<host>", "mgr.<host>", "osd.<id>") → `ceph version …` string; absent = ceph_version. */
-  versions: Record<string, string>;
-  /** Redeploys and host upgrades in flight: key ("mon.<host>", "host:<name>") → target and end time. */
-  pending: Record<string, { version: string; ready_at: string }>;
-  /** Set by `ceph mgr fail`; null = the first running mgr. */
-  active_mgr: string | null;
-  noautoscale: boolean;
-  events: SandboxUpgradeEvent[];
-  /** Hosts stopped for an upgrade and not started yet, and the most there ever were at once. */
-  down_hosts: string[];
-  max_down_hosts: number;
-}
 
 export function emptyUpgradeState(): SandboxUpgradeState {
   return { versions: {}, pending: {}, active_mgr: null, noautoscale: false, events: [], down_hosts: [], max_down_hosts: 0 };

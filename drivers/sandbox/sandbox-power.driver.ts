@@ -4,7 +4,7 @@
  * that takes the OS's shutdown time, power-on that takes a boot before SSH answers.
  */
 import type { Db, SandboxMachine } from '../../db/database';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { DriverError, type BmcTarget, type PowerDriver, type PowerState } from '../types';
 import {
   appendPowerEvent,

@@ -5,7 +5,7 @@
  * Any user and key are accepted: the sandbox has no accounts on its hosts.
  */
 import type { Db, SandboxMachine } from '../../db/database';
-import { FAILURE } from '../../workflows/contracts';
+import { FAILURE } from '../../lib/failures';
 import { commandFailed } from '../driver-errors';
 import { DriverError, type ExecOptions, type ExecResult, type ShellDriver, type ShellSession, type SshTarget } from '../types';
 import { answerCommand } from './sandbox-host-outputs';

@@ -17,7 +17,7 @@ export function resolveDataDir(env: Record<string, string | undefined> = process
 export const DATA_FILES = {
   /** NF_SECRET_KEY of this installation (credentials at rest are encrypted with it), 0600. */
   secretKey: 'secret.key',
-  /** The demo account's sandbox key (lib/bootstrap.ts), 0600. */
+  /** The demo account's sandbox key (scripts/lib/bootstrap.ts), 0600. */
   demoKey: 'demo-key',
   /** URL of the embedded PostgreSQL while `npm start` runs it, for the admin CLI. 0600. */
   databaseUrl: 'database-url',

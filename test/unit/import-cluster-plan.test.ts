@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { importClusterPlan, importRequestRefusals, type ImportDiscovery } from '../../workflows/plans/import-cluster.plan';
+import { importClusterPlan, importRequestRefusals, type ImportDiscovery } from '../../lib/plans/import-cluster.planner';
 
 const members = ['ceph-a', 'ceph-b', 'ceph-c', 'spare'].map((hostname, i) => ({ nodeId: `node_${i}`, hostname }));
 

@@ -24,7 +24,15 @@ describe('workflow import boundary', () => {
   it('refuses value imports of activities, drivers, the database and node modules', async () => {
     expect(await lint("import { createActivities } from '../activities';\nexport const a = createActivities;\n")).toHaveLength(1);
     expect(await lint("import { createDb } from '../db/database';\nexport const a = createDb;\n")).toHaveLength(1);
-    expect(await lint("import { Client } from 'ssh2';\nexport const a = Client;\n")).toHaveLength(1);
+    expect(await lint("import { Client } from 'ssh2';\nexport const a = Client;\n")).toHaveLength(1);    expect(await lint("import { loadConfig } from '../lib/config';\nexport const a = loadConfig;\n")).toHaveLength(1);
+  });
+
+  it('allows the pure lib modules: the failure vocabulary, Ceph releases and the planners', async () => {
+    expect(
+      await lint(
+        "import { FAILURE } from '../lib/failures';\nimport { parseCephVersion } from '../lib/ceph-releases';\nimport { rebootPlan } from '../lib/plans/reboot-node.planner';\nexport const a = [FAILURE, parseCephVersion, rebootPlan];\n",
+      ),
+    ).toEqual([]);
   });
 
   it('allows the workflow SDK, sibling workflow files and type-only activity imports', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createClusterPlan, type ClusterNodeFacts, type CreateClusterFacts, type CreateClusterParams } from '../../workflows/plans/create-cluster.plan';
-import { deleteClusterPlan } from '../../workflows/plans/delete-cluster.plan';
-import { createPoolPlan, parseErasureProfile, poolSpec, type PoolClusterFacts, type PoolParams } from '../../workflows/plans/create-pool.plan';
+import { createClusterPlan, type ClusterNodeFacts, type CreateClusterFacts, type CreateClusterParams } from '../../lib/plans/create-cluster.planner';
+import { deleteClusterPlan } from '../../lib/plans/delete-cluster.planner';
+import { createPoolPlan, parseErasureProfile, poolSpec, type PoolClusterFacts, type PoolParams } from '../../lib/plans/create-pool.planner';
 
 // The pool and cluster planners (create, delete) the API, the dry run and the workflows share.
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { rebootPlan, type RebootFacts } from '../../workflows/plans/reboot-node.plan';
-import { reweightPlan, roundWeight, targetCrushWeight } from '../../workflows/plans/reweight-osd.plan';
+import { rebootPlan, type RebootFacts } from '../../lib/plans/reboot-node.planner';
+import { reweightPlan, roundWeight, targetCrushWeight } from '../../lib/plans/reweight-osd.planner';
 
 // The planners the dry run and the real run share (the workflow runs the steps they return and
 // refuses what they refuse): pure functions of the facts read and the request's parameters.

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { UpgradeFacts } from '../../activities/upgrade.activities';
 import { interpretMonOkToStop, parseCephVersions, parseDaemonMetadata, parseMgrDump, parseNoAutoscale } from '../../drivers/real/ceph-cli-upgrade';
 import { DriverError } from '../../drivers/types';
-import { compareCephVersions, parseCephVersion, sandboxVersionString } from '../../workflows/ceph-releases';
-import { nextBatch, planBatches, upgradePlan, type UpgradeParams } from '../../workflows/plans/upgrade-cluster.plan';
+import { compareCephVersions, parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
+import { nextBatch, planBatches, upgradePlan, type UpgradeFacts, type UpgradeParams } from '../../lib/plans/upgrade-cluster.planner';
 
 const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
 

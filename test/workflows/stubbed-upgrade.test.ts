@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCephVersion, sandboxVersionString } from '../../workflows/ceph-releases';
+import { parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
 import { bookkeepingStubs, gate, outcome, StubActivities, waitBoundsStub, withStubWorker, type StubFn } from '../helpers/stub-worker';
 
 /**

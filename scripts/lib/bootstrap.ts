@@ -1,9 +1,9 @@
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Db } from '../db/database';
-import { createAccount, getAccountByName, type Plan } from '../db/repositories/accounts.repository';
-import { createApiKey } from '../db/repositories/api-keys.repository';
-import { hashApiKey, kindOfKey } from './secrets';
+import type { Db } from '../../db/database';
+import { createAccount, getAccountByName, type Plan } from '../../db/repositories/accounts.repository';
+import { createApiKey } from '../../db/repositories/api-keys.repository';
+import { hashApiKey, kindOfKey } from '../../lib/secrets';
 
 /**
  * First-run setup shared by `npm start` (the demo account) and the admin CLI (accounts and keys

@@ -6,7 +6,8 @@
 #                     scripts/ensure-postgres.sh prepares the local Debian PostgreSQL server
 #   TEMPORAL_ADDRESS  a running Temporal server to use; when unset the test setup starts the
 #                     Temporal CLI dev server (found or built by scripts/ensure-temporal.sh)
-#   extra arguments are passed to vitest (e.g. `npm test -- test/unit`)
+#   extra arguments are passed to vitest (e.g. `npm test -- test/unit`, `npm test -- --project unit`);
+#   vitest.config.ts has two projects, unit (no database, no server) and integration
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

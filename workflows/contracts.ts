@@ -5,36 +5,13 @@
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { OperationType } from './registry';
 
 export const DEFAULT_TASK_QUEUE = 'nodefoundry';
 
-// ---- Operation types and their workflows -------------------------------------------------------
+// ---- Operation types: one table, workflows/registry.ts ------------------------------------------
 
-export const OPERATION_TYPES = [
-  'node.register',
-  'node.reboot',
-  'cluster.create',
-  'cluster.import',
-  'cluster.upgrade',
-  'cluster.delete',
-  'osd.reweight',
-  'pool.create',
-  'pool.delete',
-] as const;
-export type OperationType = (typeof OPERATION_TYPES)[number];
-
-/** Workflow type (function name exported from workflows/index.ts) for each operation type. */
-export const WORKFLOW_TYPES: Record<OperationType, string> = {
-  'node.register': 'registerNodeWorkflow',
-  'node.reboot': 'rebootNodeWorkflow',
-  'cluster.create': 'createClusterWorkflow',
-  'cluster.import': 'importClusterWorkflow',
-  'cluster.upgrade': 'upgradeClusterWorkflow',
-  'cluster.delete': 'deleteClusterWorkflow',
-  'osd.reweight': 'reweightOsdWorkflow',
-  'pool.create': 'createPoolWorkflow',
-  'pool.delete': 'deletePoolWorkflow',
-};
+export type { OperationType } from './registry';
 
 /**
  * Workflow ids are business keys: the resource the operation acts on, the verb, and the operation id.

@@ -3,7 +3,8 @@ import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { CreateClusterInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
-import { CREATE_CLUSTER_STEPS, createClusterPlan, type ClusterLayout } from './plans/create-cluster.plan';
+import { createClusterPlan, type ClusterLayout } from './plans/create-cluster.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
@@ -24,7 +25,7 @@ const undo = proxyActivities<Activities>(compensation);
  * because Ceph is partly on their disks.
  */
 export async function createClusterWorkflow(input: CreateClusterInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(CREATE_CLUSTER_STEPS);
+  const op = new OperationTracker(OPERATIONS['cluster.create'].steps);
   const { clusterId } = input;
   let layout: ClusterLayout | null = null;
   let bootstrapStarted = false;

@@ -3,7 +3,8 @@ import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { PoolOperationInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
-import { CREATE_POOL_STEPS, createPoolPlan, type PoolParams } from './plans/create-pool.plan';
+import { createPoolPlan, type PoolParams } from './plans/create-pool.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
@@ -19,7 +20,7 @@ const undo = proxyActivities<Activities>(compensation);
  * sent to Ceph removes the row: nothing was made, and the name is free again.
  */
 export async function createPoolWorkflow(input: PoolOperationInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(CREATE_POOL_STEPS);
+  const op = new OperationTracker(OPERATIONS['pool.create'].steps);
   const { clusterId, poolId } = input;
   // Set before `osd pool create` is sent (a lost reply may still have made the pool).
   let poolSent = false;

@@ -3,7 +3,8 @@ import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { DeleteClusterInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
-import { DELETE_CLUSTER_STEPS, deleteClusterPlan, type DeleteClusterFacts } from './plans/delete-cluster.plan';
+import { deleteClusterPlan, type DeleteClusterFacts } from './plans/delete-cluster.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
@@ -18,7 +19,7 @@ const undo = proxyActivities<Activities>(compensation);
  * cluster is ERROR (its data is partly gone) and a new delete finishes the job.
  */
 export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(DELETE_CLUSTER_STEPS);
+  const op = new OperationTracker(OPERATIONS['cluster.delete'].steps);
   const { clusterId } = input;
   let facts: DeleteClusterFacts | null = null;
   let destroying = false;

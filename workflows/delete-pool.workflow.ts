@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { PoolOperationInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
-import { DELETE_POOL_STEPS } from './plans/create-pool.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
@@ -18,7 +18,7 @@ const undo = proxyActivities<Activities>(compensation);
  * error ("delete it again") when `rm` was sent without an answer.
  */
 export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(DELETE_POOL_STEPS);
+  const op = new OperationTracker(OPERATIONS['pool.delete'].steps);
   const { clusterId, poolId } = input;
   let rmSent = false;
   let removed = false;

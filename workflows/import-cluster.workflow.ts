@@ -3,7 +3,8 @@ import type { Activities } from '../activities';
 import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { ImportClusterInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
-import { IMPORT_CLUSTER_STEPS, importClusterPlan } from './plans/import-cluster.plan';
+import { importClusterPlan } from './plans/import-cluster.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
@@ -22,7 +23,7 @@ const undo = proxyActivities<Activities>(compensation);
  * record is removed and the members are released to ready; the operation says why.
  */
 export async function importClusterWorkflow(input: ImportClusterInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(IMPORT_CLUSTER_STEPS);
+  const op = new OperationTracker(OPERATIONS['cluster.import'].steps);
   const { clusterId } = input;
 
   return runOperation(input.operationId, op, {

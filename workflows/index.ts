@@ -1,4 +1,5 @@
-// The workflow bundle's entry: every workflow type the worker serves (names in contracts.ts WORKFLOW_TYPES).
+// The workflow bundle's entry: every workflow type the worker serves. An operation's workflow is
+// named by its entry in registry.ts (`workflowType`); the compiler and test/unit check it is here.
 export { registerNodeWorkflow } from './register-node.workflow';
 export { rebootNodeWorkflow } from './reboot-node.workflow';
 export { planOperationWorkflow } from './plan-operation.workflow';

@@ -5,6 +5,7 @@ import { FAILURE, type RebootNodeInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { rebootPlan } from './plans/reboot-node.plan';
 import { ensureEndsOn, stillOffFailure } from './power-ends-on';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
 
@@ -22,18 +23,6 @@ const powerBounded = proxyActivities<Activities>(boundedPowerCommand);
  */
 const POWER_ENDS_ON = 'reboot-power-ends-on';
 
-export const REBOOT_STEPS = [
-  'preflight',
-  'set_noout',
-  'stop_osds',
-  'power_off',
-  'power_on',
-  'wait_ssh',
-  'wait_osds_up',
-  'unset_noout',
-  'wait_clean',
-] as const;
-
 /**
  * Reboots one node (SPEC §3). For a cluster member: ok-to-stop, host noout set and read back, OSDs
  * stopped so they are marked down cleanly, IPMI power cycle (graceful: soft off, poll, on; hard: off,
@@ -41,7 +30,7 @@ export const REBOOT_STEPS = [
  * every path out. A node in no cluster is simply power-cycled and waited for.
  */
 export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(REBOOT_STEPS);
+  const op = new OperationTracker(OPERATIONS['node.reboot'].steps);
   const { nodeId } = input;
   // What the forward path changed, so compensation undoes exactly that.
   let clusterId: string | null = null;

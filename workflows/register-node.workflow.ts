@@ -3,13 +3,12 @@ import type { Activities } from '../activities';
 import { compensation, dbWrite, hardwareCommand } from './activity-options';
 import type { RegisterNodeInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
 const hw = proxyActivities<Activities>(hardwareCommand);
 const undo = proxyActivities<Activities>(compensation);
-
-export const REGISTER_STEPS = ['inventory', 'check_bmc', 'mark_ready'] as const;
 
 /**
  * Registers a node: SSH in and pin the host key, read CPU, memory, drives and SMART health, check
@@ -17,7 +16,7 @@ export const REGISTER_STEPS = ['inventory', 'check_bmc', 'mark_ready'] as const;
  * `error` with the reason, never half-registered and silently `pending`.
  */
 export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(REGISTER_STEPS);
+  const op = new OperationTracker(OPERATIONS['node.register'].steps);
   const { nodeId } = input;
   return runOperation(input.operationId, op, {
     run: async () => {

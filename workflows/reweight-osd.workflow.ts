@@ -5,15 +5,13 @@ import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-
 import type { OperationSnapshot, ReweightOsdInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { REWEIGHT_FAILURE, reweightPlan, roundWeight, targetCrushWeight } from './plans/reweight-osd.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
 const db = proxyActivities<Activities>(dbWrite);
 const hw = proxyActivities<Activities>(hardwareCommand);
 const wait = proxyActivities<Activities>(boundedWait);
 const undo = proxyActivities<Activities>(compensation);
-
-export const REWEIGHT_STEPS = ['preflight', 'set_crush_weight', 'wait_backfill', 'record_state'] as const;
-export const DRAIN_STEPS = ['preflight', 'set_crush_weight', 'wait_drain', 'safe_to_destroy', 'record_state'] as const;
 
 /**
  * Progress of a drain is the share of the OSD's PGs already moved, inside the wait step's share of
@@ -42,7 +40,7 @@ class ReweightTracker extends OperationTracker {
  */
 export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Record<string, unknown>> {
   const drain = input.weight === 0;
-  const op = new ReweightTracker(drain ? DRAIN_STEPS : REWEIGHT_STEPS);
+  const op = new ReweightTracker(OPERATIONS['osd.reweight'].steps[drain ? 'drain' : 'reweight']);
   const { clusterId, osdId } = input;
   const name = `osd.${osdId}`;
   // What compensation needs: the weight before, and whether we may have changed it.

@@ -27,7 +27,8 @@ import {
   type UpgradeClusterRunInput,
 } from './contracts';
 import { describeFailure, OperationTracker, type TrackerState } from './operation-tracker';
-import { nextBatch, upgradePlan, UPGRADE_STEPS, type PlannedHost, type UpgradeSchedule } from './plans/upgrade-cluster.plan';
+import { nextBatch, upgradePlan, type PlannedHost, type UpgradeSchedule } from './plans/upgrade-cluster.plan';
+import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 import { upgradeHostWorkflow } from './upgrade-host.workflow';
 
@@ -66,7 +67,7 @@ interface UpgradeProgress {
  * history limits; the workflow id (and so the API's query) is the same across runs.
  */
 export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(UPGRADE_STEPS);
+  const op = new OperationTracker(OPERATIONS['cluster.upgrade'].steps);
   const { clusterId, operationId } = input;
   const runs = (input.carry?.runs ?? 0) + 1;
   let p: UpgradeProgress | null = null;

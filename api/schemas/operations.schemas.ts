@@ -1,7 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import type { OperationStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
-import { OPERATION_TYPES, type OperationType } from '../../workflows/contracts';
+import { OPERATION_TYPES, type OperationType } from '../../workflows/registry';
 import { nullableString, nullableTimestamp, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
 
 export const OPERATION_STATUSES: readonly OperationStatus[] = ['pending', 'in_progress', 'paused', 'completed', 'failed', 'cancelled'];

@@ -1,6 +1,5 @@
 import * as clusters from '../../db/repositories/clusters.repository';
 import { newId } from '../../lib/ids';
-import type { ImportClusterInput } from '../../workflows/contracts';
 import { importRequestRefusals } from '../../workflows/plans/import-cluster.plan';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
@@ -22,7 +21,7 @@ export async function importCluster(deps: ApiDeps, auth: AuthState, requestId: s
   }
   const clusterId = newId('cluster');
   try {
-    const op = await startOperation<ImportClusterInput>(deps, {
+    const op = await startOperation(deps, {
       accountId: auth.accountId,
       environment: auth.environment,
       type: 'cluster.import',

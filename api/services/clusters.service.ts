@@ -5,7 +5,7 @@ import { osdStates } from '../../db/repositories/osds.repository';
 import { countPools } from '../../db/repositories/pools.repository';
 import { runningOperationFor } from '../../db/repositories/operations.repository';
 import { isId, newId } from '../../lib/ids';
-import type { CreateClusterInput, DeleteClusterInput, OperationPlan } from '../../workflows/contracts';
+import type { OperationPlan } from '../../workflows/contracts';
 import { createClusterPlan, type CreateClusterParams } from '../../workflows/plans/create-cluster.plan';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError, ERROR_STATUS, type ErrorCode } from '../errors';
@@ -126,7 +126,7 @@ export async function createCluster(deps: ApiDeps, auth: AuthState, requestId: s
   const clusterId = newId('cluster');
   const params = paramsOf(body);
   try {
-    const op = await startOperation<CreateClusterInput>(deps, {
+    const op = await startOperation(deps, {
       accountId: auth.accountId,
       environment: auth.environment,
       type: 'cluster.create',
@@ -201,7 +201,7 @@ export function requireDeleteConfirmation(header: string | string[] | undefined,
 export async function deleteCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string): Promise<ClusterAccepted> {
   const cluster = await getClusterOr404(deps, auth, id);
   const members = (await clusters.clusterNodes(deps.db, id)).map((n) => n.id);
-  const op = await startOperation<DeleteClusterInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'cluster.delete',

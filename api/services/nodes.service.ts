@@ -7,7 +7,6 @@ import { rackSandboxMachine } from '../../drivers/sandbox';
 import { forbiddenAddressReason } from '../../lib/addresses';
 import { newId } from '../../lib/ids';
 import { encryptSecret } from '../../lib/secrets';
-import type { RebootNodeInput, RegisterNodeInput } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { RebootNodeBody, RegisterNodeBody } from '../schemas/nodes.schemas';
@@ -169,7 +168,7 @@ export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: st
 
   let operationId: string;
   try {
-    const op = await startOperation<RegisterNodeInput>(deps, {
+    const op = await startOperation(deps, {
       accountId: auth.accountId,
       environment: auth.environment,
       type: 'node.register',
@@ -283,7 +282,7 @@ export interface RebootAccepted {
 export async function rebootNode(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: RebootNodeBody): Promise<RebootAccepted> {
   const node = await getNodeOr404(deps, auth, id);
   const clusterId = node.cluster_id;
-  const op = await startOperation<RebootNodeInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'node.reboot',

@@ -17,12 +17,12 @@ import {
   SA_NODE_ID,
   SA_OPERATION_ID,
   SA_OPERATION_TYPE,
-  WORKFLOW_TYPES,
   workflowIdFor,
-  type OperationRef,
   type OperationSnapshot,
   type OperationType,
 } from '../../workflows/contracts';
+import { OPERATIONS, PAUSABLE_TYPES } from '../../workflows/registry';
+import type { OperationInput } from '../../workflows/registry.types';
 import { bindIdempotencyKey } from '../../db/repositories/idempotency.repository';
 import { endUnstartedOperation } from '../../db/repositories/start-undo.repository';
 import { ApiError } from '../errors';
@@ -35,10 +35,11 @@ export interface OperationDeps {
   logger: Logger;
 }
 
-export interface StartRequest<I extends OperationRef> {
+/** A request to start an operation of type T; its `input` is checked against T's workflow (workflows/registry.ts). */
+export interface StartRequest<T extends OperationType> {
   accountId: string;
   environment: 'live' | 'sandbox';
-  type: OperationType;
+  type: T;
   requestId: string;
   /** The resource the workflow id is built from (node or cluster id). */
   primaryResourceId: string;
@@ -59,7 +60,7 @@ export interface StartRequest<I extends OperationRef> {
   /** Non-secret parameters, shown on the operation. */
   params: Record<string, unknown>;
   /** Builds the workflow input from the new operation id. Ids only, never secrets. */
-  input: (operationId: string) => I;
+  input: (operationId: string) => NoInfer<OperationInput<T>>;
   /** Checks run inside the locking transaction, so they see the state the lock protects. */
   precheck?: (trx: Transaction<Database>) => Promise<void>;
   /** Extra writes made atomically with the operation row (e.g. a node's status). */
@@ -71,7 +72,7 @@ export interface StartRequest<I extends OperationRef> {
  * Creates the operation row, takes the resource locks and starts the workflow; returns at once.
  * Mutual exclusion is the primary key of operation_locks, so it holds across API processes.
  */
-export async function startOperation<I extends OperationRef>(deps: OperationDeps, req: StartRequest<I>): Promise<Operation> {
+export async function startOperation<T extends OperationType>(deps: OperationDeps, req: StartRequest<T>): Promise<Operation> {
   const { db, temporal, config } = deps;
   const operationId = newId('operation');
   const workflowId = workflowIdFor(req.type, req.primaryResourceId, operationId);
@@ -147,7 +148,7 @@ export async function startOperation<I extends OperationRef>(deps: OperationDeps
   let runId: string | null = null;
   let startError: unknown = null;
   try {
-    const handle = await temporal.workflow.start(WORKFLOW_TYPES[req.type], {
+    const handle = await temporal.workflow.start(OPERATIONS[req.type].workflowType, {
       taskQueue: config.temporal.taskQueue,
       workflowId,
       args: [req.input(operationId)],
@@ -250,7 +251,7 @@ async function nestedLockHolder(trx: Transaction<Database>, operationId: string,
  * environment, before anything is locked. Ids of resources that do not exist yet (the cluster a
  * create makes) pass: they hold nothing of anyone.
  */
-async function assertLockScope(trx: Transaction<Database>, req: Pick<StartRequest<OperationRef>, 'accountId' | 'environment' | 'lockResourceIds'>): Promise<void> {
+async function assertLockScope(trx: Transaction<Database>, req: Pick<StartRequest<OperationType>, 'accountId' | 'environment' | 'lockResourceIds'>): Promise<void> {
   const nodeIds = req.lockResourceIds.filter((id) => isId('node', id));
   const clusterIds = [...new Set(req.lockResourceIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c))];
   const outside = (table: 'nodes' | 'clusters', ids: string[]) =>
@@ -262,7 +263,7 @@ async function assertLockScope(trx: Transaction<Database>, req: Pick<StartReques
 }
 
 /** Whether the operation holding a lock belongs to the caller's account and environment. */
-async function holderInScope(db: Kysely<Database>, operationId: string, req: Pick<StartRequest<OperationRef>, 'accountId' | 'environment'>): Promise<boolean> {
+async function holderInScope(db: Kysely<Database>, operationId: string, req: Pick<StartRequest<OperationType>, 'accountId' | 'environment'>): Promise<boolean> {
   const op = await ops.getOperationById(db, operationId);
   return !!op && op.account_id === req.accountId && op.environment === req.environment;
 }
@@ -519,8 +520,6 @@ export async function cancelOperation(deps: OperationDeps, op: Operation): Promi
   await ops.markCancelRequested(deps.db, op.id);
 }
 
-/** Operation types that can be paused and resumed (their workflows handle the pause/resume updates). */
-export const PAUSABLE_TYPES: readonly string[] = ['cluster.upgrade'];
 /** How long pause/resume wait for the workflow to accept the update. */
 export const UPDATE_TIMEOUT_MS = 10_000;
 
@@ -532,7 +531,8 @@ export async function pauseOrResumeOperation(deps: OperationDeps, op: Operation,
   if (ops.TERMINAL_STATUSES.includes(op.status)) {
     throw new ApiError('invalid_state', `Operation ${op.id} has already ended (${op.status}).`);
   }
-  if (!PAUSABLE_TYPES.includes(op.type)) {
+  // Pausable per the registry (workflows/registry.ts): the workflow handles the pause/resume updates.
+  if (!PAUSABLE_TYPES.some((t) => t === op.type)) {
     throw new ApiError('invalid_state', `Operations of type ${op.type} cannot be paused or resumed; only ${PAUSABLE_TYPES.join(', ')}.`);
   }
   const handle = deps.temporal.workflow.getHandle(op.workflow_id);

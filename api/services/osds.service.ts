@@ -2,7 +2,6 @@ import type { Cluster, Osd } from '../../db/database';
 import { getClusterById, getScopedCluster } from '../../db/repositories/clusters.repository';
 import { lockHolders } from '../../db/repositories/operations.repository';
 import * as osds from '../../db/repositories/osds.repository';
-import type { ReweightOsdInput } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import { startOperation } from './operations.service';
@@ -106,7 +105,7 @@ export interface ReweightAccepted {
 export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: string, clusterId: string, osdId: number, weight: number): Promise<ReweightAccepted> {
   await getClusterOr404(deps, auth, clusterId);
   const osd = await getOsdOr404(deps, clusterId, osdId);
-  const op = await startOperation<ReweightOsdInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'osd.reweight',

@@ -2,7 +2,6 @@ import type { Cluster, Pool } from '../../db/database';
 import * as clusters from '../../db/repositories/clusters.repository';
 import * as pools from '../../db/repositories/pools.repository';
 import { newId } from '../../lib/ids';
-import type { PoolOperationInput } from '../../workflows/contracts';
 import { createPoolPlan, DEFAULT_ERASURE_PROFILE, type PoolParams } from '../../workflows/plans/create-pool.plan';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
@@ -85,7 +84,7 @@ export async function createPool(deps: ApiDeps, auth: AuthState, requestId: stri
   const poolId = newId('pool');
   const fields = { ...POOL_FIELDS, ...(body.type === 'erasure' ? { insufficient_failure_domains: 'erasure_profile' } : {}) };
   try {
-    const op = await startOperation<PoolOperationInput>(deps, {
+    const op = await startOperation(deps, {
       accountId: auth.accountId,
       environment: auth.environment,
       type: 'pool.create',
@@ -160,7 +159,7 @@ export async function deletePool(
   const pool = await pools.getPoolByName(deps.db, clusterId, name);
   if (!pool) throw poolNotFound(clusterId, name);
   requireDeleteConfirmation(confirm, `pool ${name}`);
-  const op = await startOperation<PoolOperationInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'pool.delete',

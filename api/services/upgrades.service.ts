@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Cluster, ClusterStatus, Database } from '../../db/database';
 import { getScopedCluster } from '../../db/repositories/clusters.repository';
 import { clusterMemberIds } from '../../db/repositories/nodes.repository';
-import type { OperationPlan, UpgradeClusterInput } from '../../workflows/contracts';
+import type { OperationPlan } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { UpgradeClusterBody } from '../schemas/upgrades.schemas';
@@ -41,7 +41,7 @@ export async function planUpgrade(deps: ApiDeps, auth: AuthState, requestId: str
 export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: UpgradeClusterBody): Promise<UpgradeAccepted> {
   const cluster = await getClusterOr404(deps, auth, id);
   const memberIds = await clusterMemberIds(deps.db, id);
-  const op = await startOperation<UpgradeClusterInput>(deps, {
+  const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
     type: 'cluster.upgrade',

@@ -70,21 +70,6 @@ export interface ClusterLayout {
   minSize: number;
 }
 
-export const CREATE_CLUSTER_STEPS = [
-  'preflight',
-  'mark_provisioning',
-  'power_on',
-  'wait_ssh',
-  'bootstrap',
-  'add_hosts',
-  'place_mons',
-  'place_mgrs',
-  'create_osds',
-  'create_crush_rule',
-  'wait_ready',
-  'record_state',
-] as const;
-
 /** The CRUSH rule NodeFoundry creates for a failure domain. */
 export function crushRuleName(fd: FailureDomain): string {
   return `nf-replicated-${fd}`;

@@ -66,9 +66,6 @@ export function poolSpec(params: PoolParams, failureDomain: string): PoolSpec {
   return { size, minSize: size - Math.floor(size / 2), k: null, m: null, cephProfile: null, crushRule: `nf-replicated-${failureDomain}`, pgNum: DEFAULT_PG_NUM };
 }
 
-export const CREATE_POOL_STEPS = ['preflight', 'create_profile', 'create_pool', 'set_size', 'enable_application', 'set_autoscale', 'verify', 'record'] as const;
-export const DELETE_POOL_STEPS = ['preflight', 'delete_pool', 'verify', 'record'] as const;
-
 /** Validation of a pool against its cluster (SPEC §3), used by the API before it starts anything and by the workflow's preflight. */
 export function createPoolPlan(facts: PoolClusterFacts, params: PoolParams): OperationPlan & { spec: PoolSpec } {
   const spec = poolSpec(params, facts.failureDomain);

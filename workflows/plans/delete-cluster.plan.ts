@@ -14,8 +14,6 @@ export interface DeleteClusterFacts {
   pools: string[];
 }
 
-export const DELETE_CLUSTER_STEPS = ['preflight', 'mark_deleting', 'power_on', 'wait_ssh', 'stop_ceph', 'zap_devices', 'remove_cluster', 'release_nodes'] as const;
-
 /**
  * Cluster deletion as a plan: which hosts are stopped, which devices are wiped, what happens to the
  * nodes. Deletion refuses nothing beyond the API's checks (confirmation header, no running

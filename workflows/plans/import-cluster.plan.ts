@@ -6,8 +6,6 @@ import type { CreateClusterFacts } from './create-cluster.plan';
  * accepted (the members) and what Ceph reported (discovery). Import changes nothing on the
  * cluster; it refuses when NodeFoundry could not manage what it adopts.
  */
-export const IMPORT_CLUSTER_STEPS = ['preflight', 'wait_ssh', 'discover', 'record'] as const;
-
 /** A member as the import sees it (non-secret facts, from the nodes table). */
 export interface ImportMember {
   nodeId: string;

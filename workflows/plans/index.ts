@@ -1,15 +1,7 @@
-import type { OperationPlan, OperationType, PlanInput } from '../contracts';
-import { planCreateCluster } from './create-cluster.plan';
-import { planDeleteCluster } from './delete-cluster.plan';
-import { planRebootNode } from './reboot-node.plan';
-import { planReweightOsd } from './reweight-osd.plan';
-import { planUpgradeCluster } from './upgrade-cluster.plan';
-
-/** The dry-run planner of each operation type that has one (`?dry_run=true`). */
-export const PLANNERS: Partial<Record<OperationType, (input: PlanInput) => Promise<OperationPlan>>> = {
-  'node.reboot': planRebootNode,
-  'osd.reweight': planReweightOsd,
-  'cluster.create': planCreateCluster,
-  'cluster.delete': planDeleteCluster,
-  'cluster.upgrade': planUpgradeCluster,
-};
+// The dry runs (`?dry_run=true`), under the names the operation registry (workflows/registry.ts,
+// `planner`) gives them; planOperationWorkflow finds each by that name.
+export { planCreateCluster } from './create-cluster.plan';
+export { planDeleteCluster } from './delete-cluster.plan';
+export { planRebootNode } from './reboot-node.plan';
+export { planReweightOsd } from './reweight-osd.plan';
+export { planUpgradeCluster } from './upgrade-cluster.plan';

@@ -32,16 +32,6 @@ export interface UpgradeSchedule {
   hosts: PlannedHost[];
 }
 
-export const UPGRADE_STEPS = [
-  'preflight',
-  'freeze_autoscale',
-  'upgrade_mgrs',
-  'upgrade_mons',
-  'upgrade_osd_hosts',
-  'restore_autoscale',
-  'refresh_state',
-] as const;
-
 const natural = new Intl.Collator('en', { numeric: true });
 
 /**

@@ -1,0 +1,249 @@
+/**
+ * One chaos run: a fresh database and world, the three processes, the clients and the kill schedule
+ * from the plan, then quiesce (bounded), the evidence, the invariants, and a clean stop.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createDb } from '../../db/database';
+import { generateSecretKey, parseSecretKey } from '../../lib/config';
+import { BREAKS } from './breaks';
+import { ChaosHttp, isTerminal, runClient, type Accepted, type ClientStats } from './client';
+import { collectEvidence } from './evidence';
+import { checkInvariants, INVARIANT_TEXT, INVARIANTS, type Evidence, type Invariant, type Violation } from './invariants';
+import { makePlan, type ChaosSize, type ProcessName } from './plan';
+import { Processes } from './processes';
+import { buildWorld, createDatabase } from './setup';
+
+export interface ChaosOptions {
+  seed: number;
+  size: ChaosSize;
+  /** NF_SANDBOX_SPEED: 0.1 = a reboot's boot takes 3 s, its ACPI shutdown 1 s. */
+  speed: number;
+  /** How long a client retries one request whose answer is lost. */
+  retryBudgetMs: number;
+  /** Bound on the wait for every operation to end after the last action. */
+  quiesceMs: number;
+  /** After quiesce, break this invariant on purpose (the run must then fail naming it). */
+  break?: Invariant;
+  baseDatabaseUrl: string;
+  temporalBin: string;
+  /** Keep the run's directory (process logs, Temporal's SQLite) even when it passes. */
+  keepDir?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  seed: number;
+  size: ChaosSize;
+  speed: number;
+  durationMs: number;
+  chaosMs: number;
+  quiesceMs: number;
+  quiesced: boolean;
+  sent: Record<string, number>;
+  answers: Record<string, Record<string, number>>;
+  operations: Record<string, Record<string, number>>;
+  kills: Record<ProcessName, number>;
+  crashes: Record<ProcessName, number>;
+  /** Attempts whose answer was lost: connection errors/timeouts, 5xx, 409 idempotency_in_progress. */
+  lost: Record<string, number>;
+  /** What the invariants judged (last check), for `--json`: re-check it with checkInvariants. */
+  evidence: Evidence;
+  /** What the run checked last: after the break when there was one. */
+  violations: Violation[];
+  /** With `break`: the violations before it was applied (should be none on a correct build). */
+  beforeBreak: Violation[] | null;
+  broke: string | null;
+  dir: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`chaos: ${l}\n`));
+  const t0 = Date.now();
+  const plan = makePlan(o.seed, o.size);
+  const dir = mkdtempSync(path.join(os.tmpdir(), `nodefoundry-chaos-${o.seed}-`));
+  const dbName = `${new URL(o.baseDatabaseUrl).pathname.slice(1) || 'nodefoundry'}_chaos_${process.pid}_${o.seed}`;
+  const database = await createDatabase(o.baseDatabaseUrl, dbName);
+  const db = createDb(database.url, 4);
+  const secret = generateSecretKey();
+  const world = await buildWorld(db, parseSecretKey(secret), o.size, o.speed);
+  const [temporalPort, temporalUiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const procs = new Processes({
+    dir,
+    temporalBin: o.temporalBin,
+    temporalPort,
+    temporalUiPort,
+    apiPort,
+    log,
+    env: {
+      DATABASE_URL: database.url,
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      TEMPORAL_UI_URL: `http://127.0.0.1:${temporalUiPort}`,
+      TEMPORAL_TASK_QUEUE: 'chaos',
+      NF_SECRET_KEY: secret,
+      NF_SANDBOX_SPEED: String(o.speed),
+      NF_POLL_INTERVAL_MS: '100',
+      NF_WAIT_POWER_MS: '60000',
+      NF_WAIT_SSH_MS: '60000',
+      NF_WAIT_CEPH_MS: '90000',
+      NF_LOG_LEVEL: 'info',
+    },
+  });
+  let report: ChaosReport | undefined;
+  try {
+    log(`seed ${o.seed}: ${o.size.clusters} clusters × ${o.size.hostsPerCluster} hosts, ${o.size.clients} clients × ${o.size.actionsPerClient} actions, kills ${JSON.stringify(o.size.kills)}, speed ${o.speed}; logs in ${dir}`);
+    await procs.startAll();
+    const http = new ChaosHttp(procs.apiUrl, world.key, o.retryBudgetMs);
+    const stats: ClientStats = { sent: {}, answers: {} };
+    const accepted: Accepted[] = [];
+    const startedAt = Date.now();
+
+    // ---- chaos: clients and kills side by side ----
+    let clientsDone = false;
+    const clients = Promise.all(plan.clients.map((actions, c) => runClient(c, actions, { http, world, seed: o.seed, accepted, stopped: () => false }, stats))).finally(
+      () => (clientsDone = true),
+    );
+    const killer = (async () => {
+      for (const k of plan.kills) {
+        await sleep(startedAt + k.atMs - Date.now());
+        if (clientsDone) log(`kill of ${k.process} at +${k.atMs} ms runs after the clients finished`);
+        procs.kill(k.process);
+        await sleep(k.downMs);
+        await procs.start(k.process);
+      }
+    })();
+    await Promise.all([clients, killer]);
+    const chaosMs = Date.now() - startedAt;
+    await procs.allUp(120_000); // a crashed one may be restarting
+    log(`chaos phase over after ${(chaosMs / 1000).toFixed(1)} s: quiescing (bound ${o.quiesceMs / 1000} s)`);
+
+    // ---- quiesce: paused upgrades resumed (twice at most, then cancelled), everything waited for ----
+    const q0 = Date.now();
+    const quiesced = await quiesce(http, db, world.accountId, o.quiesceMs, log);
+    const quiesceMs = Date.now() - q0;
+    // A soft power-off or a boot in flight settles within the machines' delays.
+    await sleep(Math.round(30_000 * o.speed) + 1_000);
+
+    const run = { startedAt, requests: http.records, downtimes: procs.downtimes };
+    let evidence = await collectEvidence(db, http, world, run);
+    let violations = checkInvariants(evidence);
+    let beforeBreak: Violation[] | null = null;
+    let broke: string | null = null;
+    if (o.break) {
+      const apply = BREAKS[o.break];
+      if (!apply) throw new Error(`--break ${o.break}: no way to break it (breakable: ${Object.keys(BREAKS).join(', ')})`);
+      broke = await apply(db, world);
+      log(`broke ${o.break}: ${broke}`);
+      beforeBreak = violations;
+      evidence = await collectEvidence(db, http, world, run);
+      violations = checkInvariants(evidence);
+    }
+
+    const operations: Record<string, Record<string, number>> = {};
+    for (const r of await db.selectFrom('operations').select(['type', 'status']).where('account_id', '=', world.accountId).execute()) {
+      const by = (operations[r.type] ??= {});
+      by[r.status] = (by[r.status] ?? 0) + 1;
+    }
+    report = {
+      seed: o.seed,
+      size: o.size,
+      speed: o.speed,
+      durationMs: Date.now() - t0,
+      chaosMs,
+      quiesceMs,
+      quiesced,
+      sent: stats.sent,
+      answers: stats.answers,
+      operations,
+      kills: procs.kills,
+      crashes: procs.crashes,
+      lost: lostAnswers(http.records),
+      evidence,
+      violations,
+      beforeBreak,
+      broke,
+      dir,
+    };
+    return report;
+  } finally {
+    await procs.stopAll().catch((e: unknown) => log(`stopping processes: ${String(e)}`));
+    await db.destroy();
+    await database.drop().catch((e: unknown) => log(`dropping ${dbName}: ${String(e)}`));
+    const failed = !report || report.violations.length > 0;
+    if (!o.keepDir && !(failed && !o.break)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function quiesce(http: ChaosHttp, db: ReturnType<typeof createDb>, accountId: string, boundMs: number, log: (l: string) => void): Promise<boolean> {
+  const deadline = Date.now() + boundMs;
+  const resumes = new Map<string, number>();
+  let n = 0;
+  for (;;) {
+    const open = await db.selectFrom('operations').select(['id', 'status']).where('account_id', '=', accountId).where('status', 'not in', ['completed', 'failed', 'cancelled']).execute();
+    const stillOpen: string[] = [];
+    for (const row of open) {
+      const view = await http.get(`/v1/operations/${row.id}`).catch(() => null);
+      if (view && isTerminal(view.status) && isTerminal(row.status)) continue;
+      stillOpen.push(`${row.id}:${view?.status ?? row.status}`);
+      if (view?.status === 'paused') {
+        // An operator resumes a paused upgrade, and cancels it when it keeps pausing.
+        const k = resumes.get(row.id) ?? 0;
+        resumes.set(row.id, k + 1);
+        const what = k < 2 ? 'resume' : 'cancel';
+        await http.send(-1, `quiesce_${what}`, `chaos-quiesce-${row.id}-${what}-${k}`, 'POST', `/v1/operations/${row.id}/${what}`);
+      }
+    }
+    if (stillOpen.length === 0) return true;
+    if (Date.now() > deadline) {
+      log(`quiesce bound reached with ${stillOpen.length} operation(s) open: ${stillOpen.join(', ')}`);
+      return false;
+    }
+    if (n++ % 10 === 0) log(`waiting for ${stillOpen.length} operation(s): ${stillOpen.slice(0, 6).join(', ')}${stillOpen.length > 6 ? ', …' : ''}`);
+    await sleep(1_000);
+  }
+}
+
+function lostAnswers(records: ChaosHttp['records']): Record<string, number> {
+  const lost: Record<string, number> = {};
+  for (const a of records.flatMap((r) => r.attempts)) {
+    const k = a.status === null ? `no answer (${a.error})` : a.status >= 500 ? `${a.status} ${a.code ?? ''}`.trim() : a.code === 'idempotency_in_progress' ? '409 idempotency_in_progress' : null;
+    if (k) lost[k] = (lost[k] ?? 0) + 1;
+  }
+  return lost;
+}
+
+export function formatReport(r: ChaosReport): string {
+  const lines: string[] = [];
+  const kv = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ');
+  lines.push('', `==> chaos seed ${r.seed}: ${r.violations.length === 0 ? 'PASS' : `FAIL (${r.violations.length} violation${r.violations.length === 1 ? '' : 's'})`}`);
+  lines.push(`    duration ${(r.durationMs / 1000).toFixed(1)} s (chaos ${(r.chaosMs / 1000).toFixed(1)} s, quiesce ${(r.quiesceMs / 1000).toFixed(1)} s${r.quiesced ? '' : ', bound reached'}), speed ${r.speed}`);
+  lines.push(`    requests sent: ${kv(r.sent)} (total ${Object.values(r.sent).reduce((a, b) => a + b, 0)})`);
+  lines.push(`    answers: ${kv(r.answers)}`);
+  lines.push(`    lost answers (retried with the same key): ${Object.keys(r.lost).length ? kv(r.lost) : 'none'}`);
+  lines.push(`    operations: ${kv(r.operations)}`);
+  lines.push(`    kills: ${kv(r.kills)}; crashes (exited on their own): ${kv(r.crashes)}`);
+  if (r.broke) lines.push(`    deliberately broken: ${r.broke}; before that: ${r.beforeBreak!.length} violation(s)`);
+  const failed = new Set(r.violations.map((v) => v.invariant));
+  for (const inv of INVARIANTS) lines.push(`    ${failed.has(inv) ? 'FAIL' : 'ok  '} ${inv.padEnd(14)} ${INVARIANT_TEXT[inv]}`);
+  for (const v of r.violations) {
+    lines.push(`  - [${v.invariant}] ${v.message}`);
+    lines.push(`      ${JSON.stringify(v.evidence)}`);
+  }
+  if (r.violations.length > 0 && !r.broke) lines.push(`    process logs: ${r.dir}`);
+  return lines.join('\n');
+}

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import * as changes from '../db/repositories/operation-changes.repository';
 import type { ChangeKind } from '../db/repositories/operation-changes.repository';
+import { operationIdOfWorkflow } from '../db/repositories/operations.repository';
 import type { ActivityDeps } from './deps';
 
 /** The operation an activity works for, found from the workflow that called it. */
@@ -36,11 +37,11 @@ export async function currentOperation(deps: ActivityDeps): Promise<LedgerScope 
   if (!workflowId) return null;
   if (!cache.has(workflowId)) {
     const own = operationWorkflowIdOf(workflowId);
-    const row = await deps.db.selectFrom('operations').select('id').where('workflow_id', '=', own).executeTakeFirst();
+    const id = await operationIdOfWorkflow(deps.db, own);
     if (cache.size >= CACHE_MAX) cache.clear();
     // Only hits are cached: a miss may be a row not yet visible to this connection.
-    if (!row) return null;
-    cache.set(workflowId, row.id);
+    if (!id) return null;
+    cache.set(workflowId, id);
   }
   const operationId = cache.get(workflowId);
   return operationId ? { operationId, workflowId } : null;

@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
 import type { ActivityDeps } from './deps';
 import * as clusters from '../db/repositories/clusters.repository';
+import * as nodes from '../db/repositories/nodes.repository';
+import { upsertImportedPool } from '../db/repositories/pools.repository';
 import { newId } from '../lib/ids';
 import type { ImportDiscovery, ImportLayout, ImportMember } from '../lib/plans/import-cluster.planner';
 import { cephFor } from './targets';
@@ -56,18 +57,9 @@ export function createImportActivities(deps: ActivityDeps) {
         for (const d of daemons) versionCounts[d.version] = (versionCounts[d.version] ?? 0) + 1;
         const hosts = new Set([...daemons.map((d) => d.host), ...osds.map((o) => o.host)]);
         const c = await clusters.getClusterById(deps.db, input.clusterId);
-        const other = c
-          ? await deps.db
-              .selectFrom('clusters')
-              .select('id')
-              .where('account_id', '=', c.account_id)
-              .where('environment', '=', c.environment)
-              .where('fsid', '=', fsid)
-              .where('id', '!=', input.clusterId)
-              .executeTakeFirst()
-          : undefined;
+        const other = c ? await clusters.findClusterByFsid(deps.db, { accountId: c.account_id, environment: c.environment }, fsid, input.clusterId) : undefined;
         return {
-          fsidTakenBy: other?.id ?? null,
+          fsidTakenBy: other ?? null,
           discovery: {
             fsid,
             health: status.health,
@@ -98,54 +90,31 @@ export function createImportActivities(deps: ActivityDeps) {
         }
         const { layout } = input;
         await deps.db.transaction().execute(async (trx) => {
-          await trx
-            .updateTable('clusters')
-            .set({
-              fsid: input.fsid,
-              ceph_version: layout.cephVersion,
-              failure_domain: layout.failureDomain,
-              replication_factor: layout.replicationFactor,
-              status_reason: null,
-              updated_at: sql`now()`,
-            })
-            .where('id', '=', input.clusterId)
-            .execute();
+          await clusters.recordAdoptedCluster(trx, input.clusterId, {
+            fsid: input.fsid,
+            cephVersion: layout.cephVersion,
+            failureDomain: layout.failureDomain,
+            replicationFactor: layout.replicationFactor,
+          });
           for (const p of pools) {
             const profile = p.erasure_profile ? profiles.get(p.erasure_profile) : null;
-            await trx
-              .insertInto('pools')
-              .values({
-                id: newId('pool'),
-                cluster_id: input.clusterId,
-                name: p.name,
-                type: p.type,
-                size: p.size,
-                min_size: p.min_size,
-                erasure_profile: p.erasure_profile,
-                k: profile?.k ?? null,
-                m: profile?.m ?? null,
-                pg_num: p.pg_num,
-                pg_autoscale: p.pg_autoscale_mode !== 'off',
-                application: p.applications[0] ?? null,
-                status: 'active',
-              })
-              .onConflict((oc) =>
-                oc.columns(['cluster_id', 'name']).doUpdateSet((eb) => ({
-                  size: eb.ref('excluded.size'),
-                  min_size: eb.ref('excluded.min_size'),
-                  pg_num: eb.ref('excluded.pg_num'),
-                  pg_autoscale: eb.ref('excluded.pg_autoscale'),
-                  application: eb.ref('excluded.application'),
-                  updated_at: sql`now()`,
-                })),
-              )
-              .execute();
+            await upsertImportedPool(trx, {
+              id: newId('pool'),
+              cluster_id: input.clusterId,
+              name: p.name,
+              type: p.type,
+              size: p.size,
+              min_size: p.min_size,
+              erasure_profile: p.erasure_profile,
+              k: profile?.k ?? null,
+              m: profile?.m ?? null,
+              pg_num: p.pg_num,
+              pg_autoscale: p.pg_autoscale_mode !== 'off',
+              application: p.applications[0] ?? null,
+              status: 'active',
+            });
           }
-          await trx
-            .updateTable('nodes')
-            .set({ status: 'active', status_reason: null, updated_at: sql`now()` })
-            .where('cluster_id', '=', input.clusterId)
-            .execute();
+          await nodes.setClusterMembersStatus(trx, input.clusterId, 'active');
         });
         return { pools: pools.map((p) => p.name) };
       });
@@ -158,15 +127,9 @@ export function createImportActivities(deps: ActivityDeps) {
      */
     async undoClusterImport(input: { clusterId: string }): Promise<{ released: number }> {
       return deps.db.transaction().execute(async (trx) => {
-        const released = await trx
-          .updateTable('nodes')
-          .set({ cluster_id: null, status: 'ready', status_reason: null, updated_at: sql`now()` })
-          .where('cluster_id', '=', input.clusterId)
-          .executeTakeFirst();
-        await trx.deleteFrom('pools').where('cluster_id', '=', input.clusterId).execute();
-        await trx.deleteFrom('osds').where('cluster_id', '=', input.clusterId).execute();
-        await trx.deleteFrom('clusters').where('id', '=', input.clusterId).execute();
-        return { released: Number(released.numUpdatedRows) };
+        const released = await nodes.releaseClusterMembers(trx, input.clusterId, 'ready');
+        await clusters.deleteClusterRecords(trx, input.clusterId);
+        return { released };
       });
     },
   };

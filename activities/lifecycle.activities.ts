@@ -1,7 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { sql } from 'kysely';
 import type { ActivityDeps } from './deps';
+import { isClusterStatus } from '../db/database';
 import * as clusters from '../db/repositories/clusters.repository';
+import * as nodes from '../db/repositories/nodes.repository';
+import { getOperationParams, getOperationParamsOrThrow } from '../db/repositories/operations.repository';
+import { osdDevices as recordedOsdDevices, recordCreatedOsd } from '../db/repositories/osds.repository';
+import { poolNamesInOrder } from '../db/repositories/pools.repository';
 import type { CephDevice, CephHostSpec, CrushFailureDomain } from '../drivers/types';
 import type { CreateClusterFacts, CreateClusterParams } from '../lib/plans/create-cluster.planner';
 import type { DeleteClusterFacts } from '../lib/plans/delete-cluster.planner';
@@ -32,8 +36,8 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     async describeCreateRequest(input: { clusterId: string; operationId: string }): Promise<CreateClusterParams & { accountId: string; environment: 'live' | 'sandbox' }> {
       const c = await clusters.getClusterById(deps.db, input.clusterId);
       if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
-      const op = await deps.db.selectFrom('operations').select('params').where('id', '=', input.operationId).executeTakeFirstOrThrow();
-      const nodeIds = Array.isArray(op.params.node_ids) ? op.params.node_ids.filter((x): x is string => typeof x === 'string') : [];
+      const params = await getOperationParamsOrThrow(deps.db, input.operationId);
+      const nodeIds = Array.isArray(params.node_ids) ? params.node_ids.filter((x): x is string => typeof x === 'string') : [];
       return {
         accountId: c.account_id,
         environment: c.environment,
@@ -51,12 +55,12 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
       let status = c.status;
       if (input.operationId) {
-        const op = await deps.db.selectFrom('operations').select('params').where('id', '=', input.operationId).executeTakeFirst();
-        if (typeof op?.params.previous_status === 'string') status = op.params.previous_status;
+        const previous = (await getOperationParams(deps.db, input.operationId))?.previous_status;
+        if (isClusterStatus(previous)) status = previous;
       }
       const members = await clusters.clusterNodes(deps.db, input.clusterId);
-      const osds = await deps.db.selectFrom('osds').select(['host', 'device']).where('cluster_id', '=', input.clusterId).orderBy('osd_id').execute();
-      const pools = await deps.db.selectFrom('pools').select('name').where('cluster_id', '=', input.clusterId).orderBy('name').execute();
+      const osds = await recordedOsdDevices(deps.db, input.clusterId);
+      const pools = await poolNamesInOrder(deps.db, input.clusterId);
       const osdDevices: Record<string, string[]> = {};
       for (const n of members) osdDevices[n.hostname] = [];
       for (const o of osds) if (o.device) (osdDevices[o.host] ??= []).push(o.device);
@@ -67,30 +71,27 @@ export function createLifecycleActivities(deps: ActivityDeps) {
         fsid: c.fsid,
         nodes: members.map((n) => ({ nodeId: n.id, hostname: n.hostname, status: n.status, held: n.held })),
         osdDevices,
-        pools: pools.map((p) => p.name),
+        pools,
       };
     },
 
+    /**
+     * `status` is a string: workflow code cannot import db types (eslint), so the status a workflow
+     * carries (a cluster's status before its deletion, from describeClusterDelete) is checked here.
+     */
     async setClusterStatus(input: { clusterId: string; status: string; reason?: string | null }): Promise<void> {
-      await clusters.updateCluster(deps.db, input.clusterId, { status: input.status, status_reason: input.reason ?? null });
+      if (!isClusterStatus(input.status)) throw permanent(FAILURE.invalidState, `${input.status} is not a cluster status.`);
+      await clusters.setClusterStatus(deps.db, input.clusterId, input.status, input.reason ?? null);
     },
 
     /** Members of the cluster (cluster_id set when the operation was accepted) become provisioning. */
     async markNodesProvisioning(input: { clusterId: string; nodeIds: string[] }): Promise<void> {
-      await deps.db
-        .updateTable('nodes')
-        .set({ status: 'provisioning', status_reason: null, cluster_id: input.clusterId, updated_at: sql`now()` })
-        .where('id', 'in', input.nodeIds)
-        .execute();
+      await nodes.markNodesProvisioning(deps.db, input.clusterId, input.nodeIds);
     },
 
     /** The end of a successful creation: members active. Health was recorded by refreshClusterState. */
     async markNodesActive(input: { clusterId: string }): Promise<void> {
-      await deps.db
-        .updateTable('nodes')
-        .set({ status: 'active', status_reason: null, updated_at: sql`now()` })
-        .where('cluster_id', '=', input.clusterId)
-        .execute();
+      await nodes.setClusterMembersStatus(deps.db, input.clusterId, 'active');
     },
 
     /**
@@ -100,12 +101,11 @@ export function createLifecycleActivities(deps: ActivityDeps) {
      */
     async failClusterCreate(input: { clusterId: string; reason: string; release: boolean }): Promise<void> {
       await deps.db.transaction().execute(async (trx) => {
-        await clusters.updateCluster(trx, input.clusterId, { status: 'ERROR', status_reason: input.reason });
-        const q = trx.updateTable('nodes').where('cluster_id', '=', input.clusterId);
+        await clusters.setClusterStatus(trx, input.clusterId, 'ERROR', input.reason);
         if (input.release) {
-          await q.set({ cluster_id: null, status: 'ready', status_reason: null, updated_at: sql`now()` }).execute();
+          await nodes.releaseClusterMembers(trx, input.clusterId, 'ready');
         } else {
-          await q.set({ status: 'error', status_reason: `cluster creation ${input.reason}`, updated_at: sql`now()` }).execute();
+          await nodes.setClusterMembersStatus(trx, input.clusterId, 'error', `cluster creation ${input.reason}`);
         }
       });
     },
@@ -164,11 +164,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const { osd_id } = await ceph.createOsd(input.host, input.device);
-        await deps.db
-          .insertInto('osds')
-          .values({ cluster_id: input.clusterId, osd_id, node_id: input.nodeId, host: input.host, device: input.device, crush_weight: 0 })
-          .onConflict((oc) => oc.columns(['cluster_id', 'osd_id']).doUpdateSet({ device: input.device, node_id: input.nodeId, host: input.host }))
-          .execute();
+        await recordCreatedOsd(deps.db, { clusterId: input.clusterId, osdId: osd_id, nodeId: input.nodeId, host: input.host, device: input.device });
         return { osd_id };
       });
     },
@@ -265,15 +261,9 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     /** Nodes leave and return to pending; pools, OSDs and the cluster row go, in one transaction. Idempotent. */
     async finishClusterDelete(input: { clusterId: string }): Promise<{ nodes: number }> {
       return deps.db.transaction().execute(async (trx) => {
-        const released = await trx
-          .updateTable('nodes')
-          .set({ cluster_id: null, status: 'pending', status_reason: null, updated_at: sql`now()` })
-          .where('cluster_id', '=', input.clusterId)
-          .executeTakeFirst();
-        await trx.deleteFrom('pools').where('cluster_id', '=', input.clusterId).execute();
-        await trx.deleteFrom('osds').where('cluster_id', '=', input.clusterId).execute();
-        await trx.deleteFrom('clusters').where('id', '=', input.clusterId).execute();
-        return { nodes: Number(released.numUpdatedRows) };
+        const released = await nodes.releaseClusterMembers(trx, input.clusterId, 'pending');
+        await clusters.deleteClusterRecords(trx, input.clusterId);
+        return { nodes: released };
       });
     },
   };

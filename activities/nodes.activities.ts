@@ -1,7 +1,7 @@
 import type { ActivityDeps } from './deps';
 import type { NodeFacts } from '../lib/plans/reboot-node.planner';
-import { json, type Drive } from '../db/database';
-import { updateNode } from '../db/repositories/nodes.repository';
+import { json, type Drive, type NodeStatus } from '../db/database';
+import { pinHostKey, setNodeStatus, updateNode } from '../db/repositories/nodes.repository';
 import { readInventory } from '../drivers/host-inventory';
 import { bmcTarget, driversFor, loadNode, sshTarget } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
@@ -30,8 +30,8 @@ export function createNodeActivities(deps: ActivityDeps) {
       };
     },
 
-    async setNodeStatus(input: { nodeId: string; status: string; reason?: string | null }): Promise<void> {
-      await updateNode(deps.db, input.nodeId, { status: input.status, status_reason: input.reason ?? null });
+    async setNodeStatus(input: { nodeId: string; status: NodeStatus; reason?: string | null }): Promise<void> {
+      await setNodeStatus(deps.db, input.nodeId, input.status, input.reason ?? null);
     },
 
     /**
@@ -49,25 +49,19 @@ export function createNodeActivities(deps: ActivityDeps) {
           const inv = await readInventory(session);
           const fp = session.hostKeyFingerprint;
           if (!node.ssh_host_key_fingerprint) {
-            const pinned = await deps.db
-              .updateTable('nodes')
-              .set({ ssh_host_key_fingerprint: fp })
-              .where('id', '=', node.id)
-              .where('ssh_host_key_fingerprint', 'is', null)
-              .executeTakeFirst()
-              .catch((err: unknown) => {
-                // nodes_host_key_unique: this machine is already registered under another record
-                // (another address or port of it). Which record is never said: it may be another tenant's.
-                const e = err as { code?: unknown; constraint?: unknown };
-                if (e?.code === '23505' && e.constraint === 'nodes_host_key_unique') {
-                  throw permanent(
-                    FAILURE.hostKeyInUse,
-                    `${node.hostname} presents the SSH host key of a node already registered: two records must never drive one machine. Delete this record, or the other one.`,
-                  );
-                }
-                throw err;
-              });
-            if (Number(pinned.numUpdatedRows) === 0) {
+            const pinned = await pinHostKey(deps.db, node.id, fp).catch((err: unknown) => {
+              // nodes_host_key_unique: this machine is already registered under another record
+              // (another address or port of it). Which record is never said: it may be another tenant's.
+              const e = err as { code?: unknown; constraint?: unknown };
+              if (e?.code === '23505' && e.constraint === 'nodes_host_key_unique') {
+                throw permanent(
+                  FAILURE.hostKeyInUse,
+                  `${node.hostname} presents the SSH host key of a node already registered: two records must never drive one machine. Delete this record, or the other one.`,
+                );
+              }
+              throw err;
+            });
+            if (!pinned) {
               // Another attempt pinned a key meanwhile: it must be the one we saw.
               const again = await loadNode(deps, node.id);
               if (again.ssh_host_key_fingerprint !== fp) {

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { sql } from 'kysely';
+import { getClusterById } from '../db/repositories/clusters.repository';
+import { openDrainsOfCluster } from '../db/repositories/operations.repository';
 import type { CephPgPlacement } from '../drivers/types';
 import type { ActivityDeps } from './deps';
 import type { ReweightFacts } from '../lib/plans/reweight-osd.planner';
@@ -24,15 +25,7 @@ export function createReweightActivities(deps: ActivityDeps) {
   const ledger = createLedger(deps);
   /** Reweight operations of the cluster that are running or about to (they hold their locks). */
   async function runningDrains(clusterId: string, except: string | null): Promise<{ operationId: string; osdId: number }[]> {
-    let q = deps.db
-      .selectFrom('operations')
-      .select(['id', 'osd_id'])
-      .where('cluster_id', '=', clusterId)
-      .where('type', '=', 'osd.reweight')
-      .where('status', 'in', ['pending', 'in_progress', 'paused'])
-      .where(sql<boolean>`(params->>'weight')::float8 = 0`);
-    if (except) q = q.where('id', '<>', except);
-    const rows = await q.orderBy('id').execute();
+    const rows = await openDrainsOfCluster(deps.db, clusterId, except);
     return rows.filter((r) => r.osd_id !== null).map((r) => ({ operationId: r.id, osdId: r.osd_id! }));
   }
 
@@ -57,7 +50,7 @@ export function createReweightActivities(deps: ActivityDeps) {
     /** Reads everything a reweight is planned from: cluster, OSDs, the OSD's PGs, running drains, ok-to-stop. */
     async readReweightFacts(input: { clusterId: string; osdId: number; drain: boolean; operationId: string | null }): Promise<ReweightFacts> {
       return guarded(async () => {
-        const cluster = await deps.db.selectFrom('clusters').selectAll().where('id', '=', input.clusterId).executeTakeFirst();
+        const cluster = await getClusterById(deps.db, input.clusterId);
         if (!cluster) throw typed(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
         const ceph = await cephFor(deps, input.clusterId);
         const osds = await ceph.osds();

@@ -1,6 +1,10 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Operation, OperationChange, OperationLog, OperationStep } from '../db/database';
+import { isClusterStatus, type Operation, type OperationChange, type OperationLog, type OperationStep } from '../db/database';
+import { getClusterById } from '../db/repositories/clusters.repository';
+import { getNodeById } from '../db/repositories/nodes.repository';
+import { getOperationById, listOpenOperations, OPEN_STATUSES } from '../db/repositories/operations.repository';
+import { getPoolById } from '../db/repositories/pools.repository';
 import * as changes from '../db/repositories/operation-changes.repository';
 import { endUnstartedOperation } from '../db/repositories/start-undo.repository';
 import { getOperationQuery, type OperationSnapshot } from '../workflows/contracts';
@@ -19,7 +23,6 @@ import { bmcTarget, cephFor, driversFor, loadNode } from './targets';
 /** The error code of an operation the settler finished (its workflow closed without recording its end). */
 export const WORKFLOW_CLOSED = 'workflow_closed';
 
-const OPEN_STATUSES = ['pending', 'in_progress', 'paused'] as const;
 /** Open operations read per page; every open operation is examined each run (long-running ones must not hide the rest). */
 const PAGE = 200;
 /** At most this many settled per run; the next run takes the rest. */
@@ -183,7 +186,7 @@ export function createSettleActivities(deps: ActivityDeps) {
     const done: string[] = [];
     const params = op.params;
     if (op.cluster_id && (op.type === 'cluster.create' || op.type === 'cluster.import' || op.type === 'cluster.delete')) {
-      const c = await deps.db.selectFrom('clusters').select(['status']).where('id', '=', op.cluster_id).executeTakeFirst();
+      const c = await getClusterById(deps.db, op.cluster_id);
       if (op.type === 'cluster.create' && c?.status === 'CREATING') {
         const release = !all.some((x) => x.kind === 'ceph_installed');
         const reason = `creation ${how}${release ? '; nothing was installed, the nodes were released' : '; delete the cluster to wipe and release its nodes'}`;
@@ -194,7 +197,7 @@ export function createSettleActivities(deps: ActivityDeps) {
         done.push(`cluster record removed, ${r.released} node(s) released to ready (nothing was changed on Ceph)`);
       } else if (op.type === 'cluster.delete' && c?.status === 'DELETING') {
         const destroyed = all.some((x) => x.kind === 'ceph_removal_started');
-        const before = typeof params.previous_status === 'string' ? params.previous_status : 'ERROR';
+        const before = isClusterStatus(params.previous_status) ? params.previous_status : 'ERROR';
         await lifecycle.setClusterStatus(
           destroyed
             ? { clusterId: op.cluster_id, status: 'ERROR', reason: `deletion ${how}; Ceph was partly removed: delete it again` }
@@ -204,7 +207,7 @@ export function createSettleActivities(deps: ActivityDeps) {
       }
     }
     if (op.type === 'node.register' && op.node_id) {
-      const n = await deps.db.selectFrom('nodes').select(['status']).where('id', '=', op.node_id).executeTakeFirst();
+      const n = await getNodeById(deps.db, op.node_id);
       if (n?.status === 'pending') {
         await nodes.setNodeStatus({ nodeId: op.node_id, status: 'error', reason: `registration ${how}: delete the node and register it again` });
         done.push('node marked error (registration did not finish)');
@@ -212,7 +215,7 @@ export function createSettleActivities(deps: ActivityDeps) {
     }
     if ((op.type === 'pool.create' || op.type === 'pool.delete') && typeof params.pool_id === 'string') {
       const poolId = params.pool_id;
-      const p = await deps.db.selectFrom('pools').select(['status']).where('id', '=', poolId).executeTakeFirst();
+      const p = await getPoolById(deps.db, poolId);
       if (op.type === 'pool.create' && p?.status === 'creating') {
         await pools.setPoolRow({ poolId, status: 'error', reason: `creation ${how}; delete the pool to remove what was made` });
         done.push('pool marked error (delete it to remove what was made)');
@@ -269,9 +272,7 @@ export function createSettleActivities(deps: ActivityDeps) {
       const now = Date.now();
       let after = '';
       while (found.length < MAX_FOUND) {
-        let q = deps.db.selectFrom('operations').selectAll().where('status', 'in', [...OPEN_STATUSES]).where('id', '>', after);
-        if (input.accountId) q = q.where('account_id', '=', input.accountId);
-        const rows = await q.orderBy('id').limit(PAGE).execute();
+        const rows = await listOpenOperations(deps.db, { accountId: input.accountId, after, limit: PAGE });
         for (const op of rows) {
           heartbeat({ examined: op.id });
           try {
@@ -296,7 +297,7 @@ export function createSettleActivities(deps: ActivityDeps) {
      */
     async settleOperation(input: { operationId: string }): Promise<SettleOutcome> {
       const client = clientOf();
-      const op = await deps.db.selectFrom('operations').selectAll().where('id', '=', input.operationId).executeTakeFirst();
+      const op = await getOperationById(deps.db, input.operationId);
       const outcome: SettleOutcome = { operation_id: input.operationId, settled: false, repaired: [], left: [] };
       if (!op) return { ...outcome, why: 'no such operation' };
       if (!(OPEN_STATUSES as readonly string[]).includes(op.status)) return { ...outcome, why: `already ${op.status}` };

@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import type { Node } from '../db/database';
-import { getNodeById } from '../db/repositories/nodes.repository';
+import { findClusterMember, getNodeById } from '../db/repositories/nodes.repository';
+import { getClusterById } from '../db/repositories/clusters.repository';
 import { decryptSecret } from '../lib/secrets';
 import type { BmcTarget, CephDriver, DriverSet, SshTarget } from '../drivers/types';
 import { FAILURE, permanent } from './failures';
@@ -40,7 +41,7 @@ export function sshTarget(deps: Pick<ActivityDeps, 'config'>, node: Node): SshTa
 
 /** The Ceph driver of a cluster: the simulator in the sandbox, the CLI on the admin node when live. */
 export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<CephDriver> {
-  const cluster = await deps.db.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirst();
+  const cluster = await getClusterById(deps.db, clusterId);
   if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} does not exist.`);
   if (!cluster.admin_node_id) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} has no admin node.`);
   const admin = await loadNode(deps, cluster.admin_node_id);
@@ -50,12 +51,7 @@ export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<Ce
 /** For the live Ceph driver: the SSH target of a cluster's member by its CRUSH host name. */
 export function clusterHostResolver(deps: Pick<ActivityDeps, 'db' | 'config'>) {
   return async (clusterId: string, hostname: string): Promise<SshTarget> => {
-    const node = await deps.db
-      .selectFrom('nodes')
-      .selectAll()
-      .where('cluster_id', '=', clusterId)
-      .where('hostname', '=', hostname)
-      .executeTakeFirst();
+    const node = await findClusterMember(deps.db, clusterId, hostname);
     if (!node) throw permanent(FAILURE.nodeNotFound, `Cluster ${clusterId} has no node named ${hostname}.`);
     return sshTarget(deps, node);
   };

@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
-import { sql } from 'kysely';
 import type { ActivityDeps } from './deps';
+import { getClusterById, recordClusterVersion } from '../db/repositories/clusters.repository';
+import { clusterMemberSummaries } from '../db/repositories/nodes.repository';
+import { setOperationPaused } from '../db/repositories/operations.repository';
 import type { CephUpgradeOps, CephUpgradeSpec } from '../drivers/types';
 import { parseCephVersion, satisfiesTarget } from '../lib/ceph-releases';
 import type { UpgradeFacts, UpgradeHostFacts, UpgradeMode } from '../lib/plans/upgrade-cluster.planner';
@@ -46,7 +48,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     /** Reads everything the upgrade planner decides on: health, quorum, mgrs, hosts, daemon versions. */
     async describeUpgrade(input: { clusterId: string }): Promise<UpgradeFacts> {
       return guarded(async () => {
-        const cluster = await deps.db.selectFrom('clusters').select(['ceph_version']).where('id', '=', input.clusterId).executeTakeFirst();
+        const cluster = await getClusterById(deps.db, input.clusterId);
         if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${input.clusterId} does not exist.`);
         const ceph = await cephFor(deps, input.clusterId);
         // Independent reads, side by side: over SSH each is a session and a ceph CLI start, and a
@@ -58,7 +60,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
           ceph.mgrMap(),
           ceph.noAutoscale(),
           ceph.nooutHosts(),
-          deps.db.selectFrom('nodes').select(['id', 'hostname', 'status', 'held']).where('cluster_id', '=', input.clusterId).execute(),
+          clusterMemberSummaries(deps.db, input.clusterId),
         ]);
         const mons = daemons.filter((d) => d.type === 'mon').map((d) => d.host);
         const mgrs = daemons.filter((d) => d.type === 'mgr').map((d) => d.host);
@@ -266,21 +268,12 @@ export function createUpgradeActivities(deps: ActivityDeps) {
 
     /** Moves a running operation's row between in_progress and paused, so lists and filters see pauses. */
     async setOperationPaused(input: { operationId: string; paused: boolean }): Promise<void> {
-      await deps.db
-        .updateTable('operations')
-        .set({ status: input.paused ? 'paused' : 'in_progress', updated_at: sql`now()` })
-        .where('id', '=', input.operationId)
-        .where('status', 'in', ['pending', 'in_progress', 'paused'])
-        .execute();
+      await setOperationPaused(deps.db, input.operationId, input.paused);
     },
 
     /** Records the release the cluster now runs. */
     async recordClusterVersion(input: { clusterId: string; cephVersion: string }): Promise<void> {
-      await deps.db
-        .updateTable('clusters')
-        .set({ ceph_version: input.cephVersion, target_ceph_version: null, updated_at: sql`now()` })
-        .where('id', '=', input.clusterId)
-        .execute();
+      await recordClusterVersion(deps.db, input.clusterId, input.cephVersion);
     },
   };
 }

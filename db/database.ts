@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, type ColumnType, type Generated, type Insertable, type Selectable, type Updateable } from 'kysely';
+import { Kysely, PostgresDialect, sql, type ColumnType, type Generated, type Insertable, type Selectable, type Transaction, type Updateable } from 'kysely';
 import pg from 'pg';
 
 // timestamptz comes back as Date; we write Date or SQL expressions.
@@ -9,6 +9,29 @@ type Json<T> = ColumnType<T, string, string>;
 type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 
 export type EnvironmentName = 'live' | 'sandbox';
+
+/**
+ * Node statuses (the API's enum is this list). `pending`: registered, inventory not finished (also
+ * where nodes return after their cluster is deleted); `ready`: inventoried, free; `provisioning`:
+ * joining a cluster being created; `active`: serving in a cluster; `error`: the last operation
+ * failed it (status_reason says why). Written only through db/repositories/nodes.repository.ts.
+ */
+export const NODE_STATUSES = ['pending', 'ready', 'provisioning', 'active', 'error'] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/**
+ * Cluster statuses (the API's enum is this list). CREATING (IMPORTING) while the create (import)
+ * operation runs; then Ceph's health (HEALTH_OK, HEALTH_WARN, HEALTH_ERR) as last observed; ERROR
+ * when an operation failed it (status_reason says why); DELETING while it is being deleted. A
+ * deleted cluster's row is gone. Written only through db/repositories/clusters.repository.ts.
+ */
+export const CLUSTER_STATUSES = ['CREATING', 'IMPORTING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
+export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
+
+/** Whether a value read back from JSON (an operation's params) is a cluster status. */
+export function isClusterStatus(v: unknown): v is ClusterStatus {
+  return typeof v === 'string' && (CLUSTER_STATUSES as readonly string[]).includes(v);
+}
 
 export interface AccountsTable {
   id: string;
@@ -35,7 +58,7 @@ export interface ClustersTable {
   account_id: string;
   environment: EnvironmentName;
   name: string;
-  status: string;
+  status: ClusterStatus;
   status_reason: string | null;
   ceph_version: string;
   failure_domain: ColumnType<string, string | undefined>;
@@ -110,7 +133,7 @@ export interface NodesTable {
   ipmi_port: ColumnType<number, number | undefined>;
   ipmi_username: string;
   ipmi_password_enc: string;
-  status: string;
+  status: NodeStatus;
   status_reason: string | null;
   held: ColumnType<boolean, boolean | undefined>;
   cluster_id: string | null;
@@ -292,6 +315,8 @@ export type SandboxMachine = Selectable<SandboxMachinesTable>;
 export type OperationChange = Selectable<OperationChangesTable>;
 
 export type Db = Kysely<Database>;
+/** What every repository function runs on: the pool, or the caller's transaction. */
+export type Executor = Kysely<Database> | Transaction<Database>;
 
 /** One pool per process (STYLE 5). */
 export function createDb(connectionString: string, max = 10): Db {
@@ -302,3 +327,8 @@ export function createDb(connectionString: string, max = 10): Db {
 }
 
 export const json = (v: unknown): string => JSON.stringify(v);
+
+/** A round trip to PostgreSQL (health checks, waiting for the server at deploy). */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
+}

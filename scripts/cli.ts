@@ -10,7 +10,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createDb, type Db } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
 import { createAccount, getAccountByName, listAccounts, PLANS, type Plan } from '../db/repositories/accounts.repository';
-import { createApiKey, listApiKeys, revokeApiKey } from '../db/repositories/api-keys.repository';
+import { activeKeyCounts, createApiKey, getApiKeyById, listApiKeys, revokeApiKey } from '../db/repositories/api-keys.repository';
 import { ensureAccount } from './lib/bootstrap';
 import { isId } from '../lib/ids';
 import { KEY_KINDS, type KeyKind } from '../lib/secrets';
@@ -178,7 +178,7 @@ async function keysRevoke(args: string[], io: Io): Promise<void> {
   const id = positionals[0]!;
   if (!isId('key', id)) throw new UsageError(`${JSON.stringify(id)} is not a key id (key_…; see \`nodefoundry keys list\`)`);
   await withDb(async (db) => {
-    const key = await db.selectFrom('api_keys').select(['account_id', 'revoked_at', 'hint']).where('id', '=', id).executeTakeFirst();
+    const key = await getApiKeyById(db, id);
     if (!key) throw new CliError(`no key ${id}`);
     if (key.revoked_at) {
       io.err(`key ${id} (${key.hint}) was already revoked at ${iso(key.revoked_at)}`);
@@ -209,13 +209,7 @@ async function accountsList(args: string[], io: Io): Promise<void> {
   const { values } = parse(args, { json: { type: 'boolean' } }, 0);
   await withDb(async (db) => {
     const accounts = await listAccounts(db);
-    const counts = await db
-      .selectFrom('api_keys')
-      .select((eb) => ['account_id', eb.fn.countAll<string>().as('n')])
-      .where('revoked_at', 'is', null)
-      .groupBy('account_id')
-      .execute();
-    const active = new Map(counts.map((c) => [c.account_id, Number(c.n)]));
+    const active = await activeKeyCounts(db);
     if (values.json) {
       io.out(JSON.stringify(accounts.map((a) => ({ ...a, active_keys: active.get(a.id) ?? 0 })), null, 2));
       return;

@@ -10,8 +10,7 @@
  *
  *   node --import tsx scripts/deploy-setup.ts
  */
-import { sql } from 'kysely';
-import { createDb } from '../db/database';
+import { createDb, pingDatabase } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
 import { loadConfig } from '../lib/config';
 import { ensureSearchAttributes, waitForTemporal } from './lib/temporal-dev-server';
@@ -36,7 +35,7 @@ async function main(): Promise<void> {
 
   const db = createDb(config.databaseUrl, 2);
   try {
-    await retry('PostgreSQL', 120_000, () => sql`select 1`.execute(db));
+    await retry('PostgreSQL', 120_000, () => pingDatabase(db));
     const applied = await migrateToLatest(db);
     say(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
   } finally {

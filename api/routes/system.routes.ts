@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { pingDatabase } from '../../db/database';
 import { pingTemporal } from '../../lib/temporal';
 import type { ApiDeps } from '../context';
 import { ApiError } from '../errors';
@@ -40,7 +40,7 @@ export function addSystemRoutes(table: RouteTable, deps: ApiDeps, metrics: Metri
     },
     async (ctx) => {
       const [database, temporal] = await Promise.all([
-        withTimeout(sql`select 1`.execute(deps.db).then(() => true), 2000).catch(() => false),
+        withTimeout(pingDatabase(deps.db).then(() => true), 2000).catch(() => false),
         pingTemporal(deps.temporal, 2000),
       ]);
       const checks = { database: database ? 'ok' : 'unavailable', temporal: temporal ? 'ok' : 'unavailable' };

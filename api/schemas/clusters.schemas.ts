@@ -1,5 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
-import { CLUSTER_STATUSES, type ClusterStatus } from '../../db/repositories/clusters.repository';
+import { CLUSTER_STATUSES, type ClusterStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import { dataResponseSchema, nullableString, nullableTimestamp, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
 
@@ -143,7 +143,7 @@ export const clusterAcceptedResponseSchema = dataResponseSchema({
   properties: {
     id: { type: 'string', pattern: idPattern('cluster') },
     name: { type: 'string' },
-    status: { type: 'string', enum: ['CREATING', 'IMPORTING', 'DELETING'] },
+    status: { type: 'string', enum: ['CREATING', 'IMPORTING', 'DELETING'] satisfies ClusterStatus[] },
     operation_id: { type: 'string', pattern: idPattern('operation') },
   },
 });

@@ -1,4 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
+import { NODE_STATUSES } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import type { RebootMethod } from '../../workflows/contracts';
 import {
@@ -11,12 +12,9 @@ import {
 } from './common.schemas';
 
 /**
- * Node statuses. `pending`: registered, inventory not finished (also where nodes return after their
- * cluster is deleted); `ready`: inventoried, free for a cluster; `provisioning`: joining a cluster;
- * `active`: serving in a cluster; `error`: the last operation failed it (see status_reason).
- * `hold` is not a status but a filter value for held nodes (the `held` flag).
+ * The status filter: a node status (NODE_STATUSES, db/database.ts, says what each means), or `hold`,
+ * which is not a status but a filter value for held nodes (the `held` flag).
  */
-export const NODE_STATUSES = ['pending', 'ready', 'provisioning', 'active', 'error'] as const;
 export const NODE_STATUS_FILTERS = [...NODE_STATUSES, 'hold'] as const;
 
 const label = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', nullable: true } as const;

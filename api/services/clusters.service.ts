@@ -1,6 +1,8 @@
 import type { Transaction } from 'kysely';
 import type { Cluster, Database } from '../../db/database';
 import * as clusters from '../../db/repositories/clusters.repository';
+import { osdStates } from '../../db/repositories/osds.repository';
+import { countPools } from '../../db/repositories/pools.repository';
 import { runningOperationFor } from '../../db/repositories/operations.repository';
 import { isId, newId } from '../../lib/ids';
 import type { OperationPlan } from '../../workflows/contracts';
@@ -62,8 +64,8 @@ export async function clusterViews(deps: Pick<ApiDeps, 'db'>, rows: Cluster[]): 
 /** Detail: members, health as last observed, capacity, the running operation. */
 export async function clusterDetail(deps: Pick<ApiDeps, 'db'>, c: Cluster) {
   const members = await clusters.clusterNodes(deps.db, c.id);
-  const osds = await deps.db.selectFrom('osds').select(['node_id', 'status', 'in']).where('cluster_id', '=', c.id).execute();
-  const pools = await deps.db.selectFrom('pools').select((eb) => eb.fn.countAll<string>().as('n')).where('cluster_id', '=', c.id).executeTakeFirstOrThrow();
+  const osds = await osdStates(deps.db, c.id);
+  const poolCount = await countPools(deps.db, c.id);
   return {
     ...clusterView(c, members.length, await runningOperationFor(deps.db, c.id)),
     fsid: c.fsid,
@@ -83,7 +85,7 @@ export async function clusterDetail(deps: Pick<ApiDeps, 'db'>, c: Cluster) {
       zone: n.zone,
       osd_count: osds.filter((o) => o.node_id === n.id).length,
     })),
-    pool_count: Number(pools.n),
+    pool_count: poolCount,
     updated_at: c.updated_at.toISOString(),
   };
 }

@@ -5,6 +5,7 @@ import type { Config } from '../../lib/config';
 import { isId, newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
 import { json, type Database, type Operation } from '../../db/database';
+import { lockClustersForUpdate } from '../../db/repositories/clusters.repository';
 import * as ops from '../../db/repositories/operations.repository';
 import { leaveToSettler } from './settler.service';
 import {
@@ -231,7 +232,7 @@ const CLUSTER_LOCK = /^clus_[^/]+/;
 async function lockClusterRows(trx: Transaction<Database>, lockIds: string[]): Promise<void> {
   const clusters = [...new Set(lockIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c))].sort();
   if (clusters.length === 0) return;
-  await trx.selectFrom('clusters').select('id').where('id', 'in', clusters).orderBy('id').forUpdate().execute();
+  await lockClustersForUpdate(trx, clusters);
 }
 
 /** Another operation's lock that nests with one of ours: the cluster over our part, or a part under our cluster. */
@@ -239,11 +240,7 @@ async function nestedLockHolder(trx: Transaction<Database>, operationId: string,
   for (const id of lockIds) {
     const cluster = CLUSTER_LOCK.exec(id)?.[0];
     if (!cluster) continue;
-    const q = trx.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('operation_id', '<>', operationId);
-    const hit =
-      id === cluster
-        ? await q.where('resource_id', 'like', `${ops.escapeLike(cluster)}/%`).orderBy('created_at').limit(1).executeTakeFirst()
-        : await q.where('resource_id', '=', cluster).executeTakeFirst();
+    const hit = id === cluster ? await ops.otherLockUnder(trx, operationId, cluster) : await ops.otherLockOn(trx, operationId, cluster);
     if (hit) return hit;
   }
   return undefined;
@@ -258,16 +255,7 @@ async function assertLockScope(trx: Transaction<Database>, req: Pick<StartReques
   const nodeIds = req.lockResourceIds.filter((id) => isId('node', id));
   const clusterIds = [...new Set(req.lockResourceIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c))];
   const outside = (table: 'nodes' | 'clusters', ids: string[]) =>
-    ids.length === 0
-      ? Promise.resolve(undefined)
-      : trx
-          .selectFrom(table)
-          .select('id')
-          .where('id', 'in', ids)
-          .where((eb) => eb.or([eb('account_id', '<>', req.accountId), eb('environment', '<>', req.environment)]))
-          .orderBy('id')
-          .limit(1)
-          .executeTakeFirst();
+    ids.length === 0 ? Promise.resolve(undefined) : ops.firstOutsideScope(trx, table, ids, req);
   const node = await outside('nodes', nodeIds);
   if (node) throw new ApiError('node_not_found', `No node with ID ${node.id} exists in this account.`, { field: 'node_ids' });
   const cluster = await outside('clusters', clusterIds);
@@ -396,7 +384,7 @@ async function settleWithoutWorkflow(
   end: { status: 'failed' | 'cancelled'; error: { code: string; message: string }; completed_at: string },
 ): Promise<boolean> {
   return deps.db.transaction().execute(async (trx) => {
-    const now = await trx.selectFrom('operations').selectAll().where('id', '=', operationId).forUpdate().executeTakeFirst();
+    const now = await ops.getOperationById(trx, operationId, true);
     if (!now) return false;
     return ops.settleOperation(trx, operationId, {
       status: end.status,

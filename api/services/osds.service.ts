@@ -1,4 +1,7 @@
 import type { Cluster, Osd } from '../../db/database';
+import { getClusterById, getScopedCluster } from '../../db/repositories/clusters.repository';
+import { lockHolders } from '../../db/repositories/operations.repository';
+import * as osds from '../../db/repositories/osds.repository';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import { startOperation } from './operations.service';
@@ -66,13 +69,7 @@ export function osdNotFound(clusterId: string, osdId: number | string): ApiError
 }
 
 export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string): Promise<Cluster> {
-  const c = await deps.db
-    .selectFrom('clusters')
-    .selectAll()
-    .where('id', '=', id)
-    .where('account_id', '=', auth.accountId)
-    .where('environment', '=', auth.environment)
-    .executeTakeFirst();
+  const c = await getScopedCluster(deps.db, auth, id);
   if (!c) throw clusterNotFound(id);
   return c;
 }
@@ -80,24 +77,14 @@ export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState
 /** OSDs as last recorded from Ceph, by id (Ceph's order); never touches the cluster. */
 export async function listOsds(deps: Pick<ApiDeps, 'db'>, auth: AuthState, clusterId: string, page: { limit: number; offset: number }): Promise<{ rows: OsdView[]; total: number }> {
   await getClusterOr404(deps, auth, clusterId);
-  const q = deps.db.selectFrom('osds').where('cluster_id', '=', clusterId);
-  const [rows, count] = await Promise.all([
-    q.selectAll().orderBy('osd_id').limit(page.limit).offset(page.offset).execute(),
-    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-  ]);
-  const locks = rows.length
-    ? await deps.db
-        .selectFrom('operation_locks')
-        .select(['resource_id', 'operation_id'])
-        .where('resource_id', 'in', rows.map((o) => osdLockId(clusterId, o.osd_id)))
-        .execute()
-    : [];
+  const { rows, total } = await osds.listOsds(deps.db, clusterId, page);
+  const locks = await lockHolders(deps.db, rows.map((o) => osdLockId(clusterId, o.osd_id)));
   const current = new Map(locks.map((l) => [l.resource_id, l.operation_id]));
-  return { rows: rows.map((o) => osdView(o, current.get(osdLockId(clusterId, o.osd_id)) ?? null)), total: Number(count.n) };
+  return { rows: rows.map((o) => osdView(o, current.get(osdLockId(clusterId, o.osd_id)) ?? null)), total };
 }
 
 export async function getOsdOr404(deps: Pick<ApiDeps, 'db'>, clusterId: string, osdId: number): Promise<Osd> {
-  const o = await deps.db.selectFrom('osds').selectAll().where('cluster_id', '=', clusterId).where('osd_id', '=', osdId).executeTakeFirst();
+  const o = await osds.getOsd(deps.db, clusterId, osdId);
   if (!o) throw osdNotFound(clusterId, osdId);
   return o;
 }
@@ -134,7 +121,7 @@ export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: str
     summary: weight === 0 ? `Drain osd.${osdId} of ${clusterId}` : `Reweight osd.${osdId} of ${clusterId} to ${weight}`,
     precheck: async (trx) => {
       // Under the cluster row lock: a cluster being deleted (or gone) takes no new drains.
-      const c = await trx.selectFrom('clusters').select(['id', 'status']).where('id', '=', clusterId).executeTakeFirst();
+      const c = await getClusterById(trx, clusterId);
       if (!c) throw clusterNotFound(clusterId);
       if (c.status === 'DELETING' || c.status === 'CREATING') {
         throw new ApiError('invalid_state', `Cluster ${clusterId} is ${c.status}; OSDs cannot be reweighted now.`, { status: c.status });

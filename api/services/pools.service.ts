@@ -113,24 +113,21 @@ export async function createPool(deps: ApiDeps, auth: AuthState, requestId: stri
       },
       onCreate: async (trx) => {
         const spec = createPoolPlan({ clusterId, status: 'HEALTH_OK', failureDomain: cluster.failure_domain, failureDomains: 0, existingPools: [] }, params).spec;
-        await trx
-          .insertInto('pools')
-          .values({
-            id: poolId,
-            cluster_id: clusterId,
-            name: body.name,
-            type: body.type,
-            size: spec.size,
-            min_size: spec.minSize,
-            erasure_profile: params.erasureProfile,
-            k: spec.k,
-            m: spec.m,
-            pg_num: spec.pgNum,
-            pg_autoscale: body.pg_autoscale,
-            application: params.application,
-            status: 'creating',
-          })
-          .execute();
+        await pools.insertPool(trx, {
+          id: poolId,
+          cluster_id: clusterId,
+          name: body.name,
+          type: body.type,
+          size: spec.size,
+          min_size: spec.minSize,
+          erasure_profile: params.erasureProfile,
+          k: spec.k,
+          m: spec.m,
+          pg_num: spec.pgNum,
+          pg_autoscale: body.pg_autoscale,
+          application: params.application,
+          status: 'creating',
+        });
       },
     });
     const row = (await pools.getPoolById(deps.db, poolId))!;

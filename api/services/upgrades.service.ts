@@ -1,5 +1,7 @@
 import type { Transaction } from 'kysely';
-import type { Cluster, Database } from '../../db/database';
+import type { Cluster, ClusterStatus, Database } from '../../db/database';
+import { getScopedCluster } from '../../db/repositories/clusters.repository';
+import { clusterMemberIds } from '../../db/repositories/nodes.repository';
 import type { OperationPlan } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
@@ -14,17 +16,10 @@ export interface UpgradeAccepted {
 }
 
 /** Clusters being created, deleted or broken are not upgraded (the workflow's preflight checks the live state). */
-const NOT_UPGRADABLE = ['CREATING', 'DELETING', 'ERROR'];
+const NOT_UPGRADABLE: readonly ClusterStatus[] = ['CREATING', 'DELETING', 'ERROR'];
 
 export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string, trx?: Transaction<Database>): Promise<Cluster> {
-  let q = (trx ?? deps.db)
-    .selectFrom('clusters')
-    .selectAll()
-    .where('id', '=', id)
-    .where('account_id', '=', auth.accountId)
-    .where('environment', '=', auth.environment);
-  if (trx) q = q.forUpdate();
-  const cluster = await q.executeTakeFirst();
+  const cluster = await getScopedCluster(trx ?? deps.db, auth, id, trx !== undefined);
   if (!cluster) throw new ApiError('cluster_not_found', `No cluster with ID ${id} exists in this account.`);
   return cluster;
 }
@@ -45,8 +40,7 @@ export async function planUpgrade(deps: ApiDeps, auth: AuthState, requestId: str
  */
 export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: UpgradeClusterBody): Promise<UpgradeAccepted> {
   const cluster = await getClusterOr404(deps, auth, id);
-  const members = await deps.db.selectFrom('nodes').select('id').where('cluster_id', '=', id).orderBy('id').execute();
-  const memberIds = members.map((m) => m.id);
+  const memberIds = await clusterMemberIds(deps.db, id);
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -71,8 +65,8 @@ export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: 
       if (NOT_UPGRADABLE.includes(c.status)) {
         throw new ApiError('invalid_state', `Cluster ${id} is ${c.status}; it cannot be upgraded now.`, { status: c.status });
       }
-      const now = await trx.selectFrom('nodes').select('id').where('cluster_id', '=', id).orderBy('id').execute();
-      if (now.map((n) => n.id).join() !== memberIds.join()) {
+      const now = await clusterMemberIds(trx, id);
+      if (now.join() !== memberIds.join()) {
         throw new ApiError('conflict', `The members of cluster ${id} changed while the upgrade was being requested; retry.`);
       }
     },

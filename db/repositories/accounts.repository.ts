@@ -1,8 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../lib/ids';
-import type { Account, Database } from '../database';
-
-type Executor = Kysely<Database> | Transaction<Database>;
+import type { Account, Executor } from '../database';
 
 export type Plan = Account['plan'];
 export const PLANS: readonly Plan[] = ['starter', 'professional', 'enterprise'];

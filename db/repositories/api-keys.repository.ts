@@ -1,9 +1,7 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import { newId } from '../../lib/ids';
 import { generateApiKey, hashApiKey, KEY_PREFIX, type KeyKind } from '../../lib/secrets';
-import type { Account, ApiKey, Database } from '../database';
-
-type Executor = Kysely<Database> | Transaction<Database>;
+import type { Account, ApiKey, Executor } from '../database';
 
 /** What is safe to show about a key: its prefix and the first characters of its random part. */
 export function keyHint(secret: string, kind: KeyKind): string {
@@ -96,4 +94,32 @@ export async function touchApiKey(db: Executor, id: string): Promise<void> {
     .where('id', '=', id)
     .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]))
     .execute();
+}
+
+/** The id of the account's unrevoked key whose hash is `keyHash`. */
+export async function findActiveKeyId(db: Executor, accountId: string, keyHash: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('key_hash', '=', keyHash)
+    .where('account_id', '=', accountId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row?.id;
+}
+
+/** A key by id, whatever its account (the operator's CLI). */
+export async function getApiKeyById(db: Executor, id: string): Promise<Pick<ApiKey, 'account_id' | 'revoked_at' | 'hint'> | undefined> {
+  return db.selectFrom('api_keys').select(['account_id', 'revoked_at', 'hint']).where('id', '=', id).executeTakeFirst();
+}
+
+/** How many unrevoked keys each account has (accounts without one are absent). */
+export async function activeKeyCounts(db: Executor): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .select((eb) => ['account_id', eb.fn.countAll<string>().as('n')])
+    .where('revoked_at', 'is', null)
+    .groupBy('account_id')
+    .execute();
+  return new Map(rows.map((c) => [c.account_id, Number(c.n)]));
 }

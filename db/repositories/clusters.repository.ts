@@ -1,17 +1,7 @@
-import { sql, type Insertable, type Kysely, type Transaction } from 'kysely';
-import type { Cluster, ClustersTable, Database, Node } from '../database';
+import { sql, type Insertable, type Transaction } from 'kysely';
+import type { Cluster, ClusterStatus, ClustersTable, Database, Executor, Node } from '../database';
 import type { CreateClusterFacts } from '../../lib/plans/create-cluster.planner';
 import type { Scope } from './operations.repository';
-
-type Executor = Kysely<Database> | Transaction<Database>;
-
-/**
- * Cluster statuses. CREATING (IMPORTING) while the create (import) operation runs; then Ceph's health (HEALTH_OK,
- * HEALTH_WARN, HEALTH_ERR) as last observed; ERROR when an operation failed it (status_reason says
- * why); DELETING while it is being deleted. A deleted cluster's row is gone.
- */
-export const CLUSTER_STATUSES = ['CREATING', 'IMPORTING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
-export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
 
 /**
  * A new cluster row and its members claimed (cluster_id), in the caller's transaction — the one
@@ -50,7 +40,7 @@ export async function findClusterByName(db: Executor, scope: Scope, name: string
 export async function listClusters(
   db: Executor,
   scope: Scope,
-  filter: { status?: string },
+  filter: { status?: ClusterStatus },
   page: { limit: number; offset: number },
 ): Promise<{ rows: Cluster[]; total: number }> {
   let q = db.selectFrom('clusters').where('account_id', '=', scope.accountId).where('environment', '=', scope.environment);
@@ -81,7 +71,7 @@ export async function nodeCounts(db: Executor, clusterIds: string[]): Promise<Ma
 export async function updateCluster(
   db: Executor,
   id: string,
-  change: { status?: string; status_reason?: string | null; fsid?: string | null },
+  change: { status?: ClusterStatus; status_reason?: string | null; fsid?: string | null },
 ): Promise<void> {
   await db
     .updateTable('clusters')
@@ -140,4 +130,78 @@ export async function createClusterFacts(
         drives: n.drives.map((d) => ({ device: d.device, size_gb: d.size_gb, type: d.type, smart_ok: d.smart_ok })),
       })),
   };
+}
+
+/** A cluster's status, and why (null clears the reason). */
+export async function setClusterStatus(db: Executor, id: string, status: ClusterStatus, reason: string | null): Promise<void> {
+  await updateCluster(db, id, { status, status_reason: reason });
+}
+
+/** Another cluster of the scope that already manages this fsid (an import must not adopt it twice). */
+export async function findClusterByFsid(db: Executor, scope: Scope, fsid: string, exceptId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('clusters')
+    .select('id')
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment)
+    .where('fsid', '=', fsid)
+    .where('id', '!=', exceptId)
+    .executeTakeFirst();
+  return row?.id;
+}
+
+/** Locks (FOR UPDATE) the rows of these clusters, in id order (no deadlocks); ids of no cluster lock nothing. */
+export async function lockClustersForUpdate(trx: Transaction<Database>, ids: string[]): Promise<void> {
+  await trx.selectFrom('clusters').select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
+}
+
+/** What Ceph last said about the cluster: health as its status, OSD count, raw capacity. */
+export async function recordObservation(db: Executor, id: string, seen: { health: ClusterStatus; osdCount: number; rawCapacityTib: number }): Promise<void> {
+  await db
+    .updateTable('clusters')
+    .set({
+      status: seen.health,
+      osd_count: seen.osdCount,
+      raw_capacity_tib: seen.rawCapacityTib,
+      observed_at: sql`now()`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** An imported cluster's identity and layout as Ceph has them (the status follows from observation). */
+export async function recordAdoptedCluster(
+  db: Executor,
+  id: string,
+  adopted: { fsid: string; cephVersion: string; failureDomain: string; replicationFactor: number },
+): Promise<void> {
+  await db
+    .updateTable('clusters')
+    .set({
+      fsid: adopted.fsid,
+      ceph_version: adopted.cephVersion,
+      failure_domain: adopted.failureDomain,
+      replication_factor: adopted.replicationFactor,
+      status_reason: null,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** The release the cluster now runs; no upgrade target any more. */
+export async function recordClusterVersion(db: Executor, id: string, cephVersion: string): Promise<void> {
+  await db
+    .updateTable('clusters')
+    .set({ ceph_version: cephVersion, target_ceph_version: null, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** The cluster's pools, OSDs and row (its members are released first, by the caller: nodes.releaseClusterMembers). */
+export async function deleteClusterRecords(trx: Transaction<Database>, id: string): Promise<void> {
+  await trx.deleteFrom('pools').where('cluster_id', '=', id).execute();
+  await trx.deleteFrom('osds').where('cluster_id', '=', id).execute();
+  await trx.deleteFrom('clusters').where('id', '=', id).execute();
 }

@@ -1,7 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { json, type Database } from '../database';
-
-type Executor = Kysely<Database> | Transaction<Database>;
+import { sql } from 'kysely';
+import { json, type Executor } from '../database';
 
 /** How long a key is remembered (and replayed). */
 export const IDEMPOTENCY_TTL_HOURS = 24;

@@ -1,8 +1,6 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, NewNode, Node, NodeUpdate } from '../database';
+import { sql } from 'kysely';
+import type { Executor, NewNode, Node, NodeStatus, NodeUpdate } from '../database';
 import type { Scope } from './operations.repository';
-
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** Live machines are one physical fleet; each sandbox account has its own simulated datacenter. */
 export function addressScope(environment: 'live' | 'sandbox', accountId: string): string {
@@ -57,7 +55,8 @@ export async function getScopedNode(db: Executor, scope: Scope, id: string, forU
 
 export interface NodeFilter {
   clusterId?: string;
-  status?: string;
+  /** A status, or `hold`: the held nodes. */
+  status?: NodeStatus | 'hold';
 }
 
 export async function listNodes(
@@ -106,4 +105,71 @@ export async function currentOperationIds(db: Executor, nodeIds: readonly string
     .where('resource_id', 'in', [...nodeIds])
     .execute();
   return new Map(rows.map((r) => [r.resource_id, r.operation_id]));
+}
+
+/** A node's status, and why (null clears the reason). */
+export async function setNodeStatus(db: Executor, id: string, status: NodeStatus, reason: string | null): Promise<void> {
+  await updateNode(db, id, { status, status_reason: reason });
+}
+
+/**
+ * Pins the SSH host key seen on first contact, only while none is pinned. Answers false when
+ * another attempt pinned one meanwhile. A key another record pinned violates nodes_host_key_unique
+ * (the error goes to the caller).
+ */
+export async function pinHostKey(db: Executor, id: string, fingerprint: string): Promise<boolean> {
+  const res = await db
+    .updateTable('nodes')
+    .set({ ssh_host_key_fingerprint: fingerprint })
+    .where('id', '=', id)
+    .where('ssh_host_key_fingerprint', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** The nodes a cluster creation was accepted with become its provisioning members. */
+export async function markNodesProvisioning(db: Executor, clusterId: string, nodeIds: string[]): Promise<void> {
+  await db
+    .updateTable('nodes')
+    .set({ status: 'provisioning', status_reason: null, cluster_id: clusterId, updated_at: sql`now()` })
+    .where('id', 'in', nodeIds)
+    .execute();
+}
+
+/** Every member of the cluster to `status` (with its reason, null clears it). */
+export async function setClusterMembersStatus(db: Executor, clusterId: string, status: NodeStatus, reason: string | null = null): Promise<void> {
+  await db
+    .updateTable('nodes')
+    .set({ status, status_reason: reason, updated_at: sql`now()` })
+    .where('cluster_id', '=', clusterId)
+    .execute();
+}
+
+/** The cluster's members leave it (no cluster, no reason) as `status`; answers how many. */
+export async function releaseClusterMembers(db: Executor, clusterId: string, status: NodeStatus): Promise<number> {
+  const res = await db
+    .updateTable('nodes')
+    .set({ cluster_id: null, status, status_reason: null, updated_at: sql`now()` })
+    .where('cluster_id', '=', clusterId)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** The member of a cluster with this hostname (its CRUSH host name). */
+export async function findClusterMember(db: Executor, clusterId: string, hostname: string): Promise<Node | undefined> {
+  return db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).where('hostname', '=', hostname).executeTakeFirst();
+}
+
+/** What Ceph-facing activities need of a cluster's members (no secrets), unordered. */
+export async function clusterMemberSummaries(
+  db: Executor,
+  clusterId: string,
+): Promise<{ id: string; hostname: string; status: NodeStatus; held: boolean }[]> {
+  return db.selectFrom('nodes').select(['id', 'hostname', 'status', 'held']).where('cluster_id', '=', clusterId).execute();
+}
+
+/** The ids of a cluster's members, in id order. */
+export async function clusterMemberIds(db: Executor, clusterId: string): Promise<string[]> {
+  const rows = await db.selectFrom('nodes').select('id').where('cluster_id', '=', clusterId).orderBy('id').execute();
+  return rows.map((r) => r.id);
 }

@@ -1,8 +1,6 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, OperationChange, OperationError, OperationLog, OperationStep } from '../database';
+import { sql, type Kysely } from 'kysely';
+import type { Database, Executor, OperationChange, OperationError, OperationLog, OperationStep } from '../database';
 import { json } from '../database';
-
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
  * What an operation can change that must not outlive it. Each kind has one undo, applied by the

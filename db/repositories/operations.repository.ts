@@ -1,10 +1,10 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, NewOperation, Operation, OperationError, OperationLog, OperationStatus, OperationStep } from '../database';
+import { sql, type Kysely } from 'kysely';
+import type { Database, Executor, NewOperation, Operation, OperationError, OperationLog, OperationStatus, OperationStep } from '../database';
 import { json } from '../database';
 
-type Executor = Kysely<Database> | Transaction<Database>;
-
 export const TERMINAL_STATUSES: OperationStatus[] = ['completed', 'failed', 'cancelled'];
+/** Not ended: the operation may still run (or is about to), and holds its locks. */
+export const OPEN_STATUSES = ['pending', 'in_progress', 'paused'] as const satisfies readonly OperationStatus[];
 
 export interface Scope {
   accountId: string;
@@ -61,8 +61,11 @@ export async function runningOperationFor(db: Executor, resourceId: string): Pro
   return row?.operation_id ?? null;
 }
 
-export async function getOperationById(db: Executor, id: string): Promise<Operation | undefined> {
-  return db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst();
+/** The operation; with `forUpdate`, its row locked for the caller's transaction. */
+export async function getOperationById(db: Executor, id: string, forUpdate = false): Promise<Operation | undefined> {
+  let q = db.selectFrom('operations').selectAll().where('id', '=', id);
+  if (forUpdate) q = q.forUpdate();
+  return q.executeTakeFirst();
 }
 
 export async function getScopedOperation(db: Executor, scope: Scope, id: string): Promise<Operation | undefined> {
@@ -203,4 +206,102 @@ export async function markCancelRequested(db: Executor, id: string): Promise<boo
     .where('cancel_requested_at', 'is', null)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** The id of the operation whose workflow is `workflowId` (an operation row's own workflow id). */
+export async function operationIdOfWorkflow(db: Executor, workflowId: string): Promise<string | undefined> {
+  const row = await db.selectFrom('operations').select('id').where('workflow_id', '=', workflowId).executeTakeFirst();
+  return row?.id;
+}
+
+/**
+ * The account's operation whose workflow_id is `workflowId`, or a prefix of it followed by "/" (an
+ * upgrade's host children are named `<upgrade workflow id>/host/<host>`); the longest match wins.
+ */
+export async function operationIdOfWorkflowOrParent(db: Executor, accountId: string, workflowId: string): Promise<string | null> {
+  const op = await db
+    .selectFrom('operations')
+    .select('id')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('workflow_id', '=', workflowId), eb(sql<boolean>`starts_with(${workflowId}, workflow_id || '/')`, '=', true)]))
+    .orderBy(sql`length(workflow_id)`, 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return op?.id ?? null;
+}
+
+/** The operation's parameters (throws kysely's NoResultError when there is no such operation). */
+export async function getOperationParamsOrThrow(db: Executor, id: string): Promise<Record<string, unknown>> {
+  const op = await db.selectFrom('operations').select('params').where('id', '=', id).executeTakeFirstOrThrow();
+  return op.params;
+}
+
+/** The operation's parameters, if it exists. */
+export async function getOperationParams(db: Executor, id: string): Promise<Record<string, unknown> | undefined> {
+  const op = await db.selectFrom('operations').select('params').where('id', '=', id).executeTakeFirst();
+  return op?.params;
+}
+
+/** A page of the not-ended operations (of one account, or all) with ids after `after`, in id order. */
+export async function listOpenOperations(db: Executor, filter: { accountId?: string | null; after: string; limit: number }): Promise<Operation[]> {
+  let q = db.selectFrom('operations').selectAll().where('status', 'in', [...OPEN_STATUSES]).where('id', '>', filter.after);
+  if (filter.accountId) q = q.where('account_id', '=', filter.accountId);
+  return q.orderBy('id').limit(filter.limit).execute();
+}
+
+/** Drains (reweights to 0) of the cluster not ended, but `except`, in id order. */
+export async function openDrainsOfCluster(db: Executor, clusterId: string, except: string | null): Promise<{ id: string; osd_id: number | null }[]> {
+  let q = db
+    .selectFrom('operations')
+    .select(['id', 'osd_id'])
+    .where('cluster_id', '=', clusterId)
+    .where('type', '=', 'osd.reweight')
+    .where('status', 'in', [...OPEN_STATUSES])
+    .where(sql<boolean>`(params->>'weight')::float8 = 0`);
+  if (except) q = q.where('id', '<>', except);
+  return q.orderBy('id').execute();
+}
+
+/** Moves a running operation between in_progress and paused (an ended one is left alone). */
+export async function setOperationPaused(db: Executor, id: string, paused: boolean): Promise<void> {
+  await db
+    .updateTable('operations')
+    .set({ status: paused ? 'paused' : 'in_progress', updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', [...OPEN_STATUSES])
+    .execute();
+}
+
+/** Another operation's lock on exactly `resourceId`. */
+export async function otherLockOn(db: Executor, operationId: string, resourceId: string): Promise<{ resource_id: string; operation_id: string } | undefined> {
+  return db
+    .selectFrom('operation_locks')
+    .select(['resource_id', 'operation_id'])
+    .where('operation_id', '<>', operationId)
+    .where('resource_id', '=', resourceId)
+    .executeTakeFirst();
+}
+
+/** Another operation's lock under `<prefix>/`, the oldest. */
+export async function otherLockUnder(db: Executor, operationId: string, prefix: string): Promise<{ resource_id: string; operation_id: string } | undefined> {
+  return db
+    .selectFrom('operation_locks')
+    .select(['resource_id', 'operation_id'])
+    .where('operation_id', '<>', operationId)
+    .where('resource_id', 'like', `${escapeLike(prefix)}/%`)
+    .orderBy('created_at')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** The first (by id) of these nodes or clusters that belongs to another account or environment than `scope`. */
+export async function firstOutsideScope(db: Executor, table: 'nodes' | 'clusters', ids: string[], scope: Scope): Promise<{ id: string } | undefined> {
+  return db
+    .selectFrom(table)
+    .select('id')
+    .where('id', 'in', ids)
+    .where((eb) => eb.or([eb('account_id', '<>', scope.accountId), eb('environment', '<>', scope.environment)]))
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
 }

@@ -1,7 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, Pool } from '../database';
-
-type Executor = Kysely<Database> | Transaction<Database>;
+import { sql, type Insertable } from 'kysely';
+import type { Executor, Pool, PoolsTable } from '../database';
 
 export async function getPoolById(db: Executor, id: string): Promise<Pool | undefined> {
   return db.selectFrom('pools').selectAll().where('id', '=', id).executeTakeFirst();
@@ -42,4 +40,39 @@ export async function updatePool(
 
 export async function deletePool(db: Executor, id: string): Promise<void> {
   await db.deleteFrom('pools').where('id', '=', id).execute();
+}
+
+/** The names of the cluster's pools, in name order. */
+export async function poolNamesInOrder(db: Executor, clusterId: string): Promise<string[]> {
+  return (await db.selectFrom('pools').select('name').where('cluster_id', '=', clusterId).orderBy('name').execute()).map((p) => p.name);
+}
+
+export async function countPools(db: Executor, clusterId: string): Promise<number> {
+  const row = await db.selectFrom('pools').select((eb) => eb.fn.countAll<string>().as('n')).where('cluster_id', '=', clusterId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function insertPool(db: Executor, pool: Insertable<PoolsTable>): Promise<void> {
+  await db.insertInto('pools').values(pool).execute();
+}
+
+/**
+ * A pool found in Ceph at import, upserted by name: a pool recorded already keeps its id, type and
+ * profile, and takes Ceph's size, min_size, pg_num, autoscale and application.
+ */
+export async function upsertImportedPool(db: Executor, pool: Insertable<PoolsTable>): Promise<void> {
+  await db
+    .insertInto('pools')
+    .values(pool)
+    .onConflict((oc) =>
+      oc.columns(['cluster_id', 'name']).doUpdateSet((eb) => ({
+        size: eb.ref('excluded.size'),
+        min_size: eb.ref('excluded.min_size'),
+        pg_num: eb.ref('excluded.pg_num'),
+        pg_autoscale: eb.ref('excluded.pg_autoscale'),
+        application: eb.ref('excluded.application'),
+        updated_at: sql`now()`,
+      })),
+    )
+    .execute();
 }

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, Operation, OperationLog } from '../database';
+import { isClusterStatus, type Database, type Operation, type OperationLog } from '../database';
 import { forgetKeyOfOperation } from './idempotency.repository';
 import { releaseLocks, settleOperation, TERMINAL_STATUSES } from './operations.repository';
 
@@ -29,7 +29,7 @@ export async function undoCreateStep(trx: Transaction<Database>, op: Operation):
     case 'cluster.delete': {
       if (!op.cluster_id) return [];
       // A row without its previous status (written before it was kept) goes to ERROR, never stays DELETING.
-      const previous = typeof op.params.previous_status === 'string' ? op.params.previous_status : 'ERROR';
+      const previous = isClusterStatus(op.params.previous_status) ? op.params.previous_status : 'ERROR';
       const r = await trx
         .updateTable('clusters')
         .set({ status: previous, status_reason: 'deletion was never started; nothing was removed', updated_at: sql`now()` })

@@ -6,9 +6,9 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { sql } from 'kysely';
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
+import { operationIdOfWorkflowOrParent } from '../../db/repositories/operations.repository';
 import { ulidBody } from '../../lib/ids';
 import { hardwareFor } from './sandbox-hardware';
 
@@ -199,15 +199,7 @@ function currentWorkflowId(): string | null {
 export async function currentOperationId(trx: Db, accountId: string): Promise<string | null> {
   const wf = currentWorkflowId();
   if (!wf) return null;
-  const op = await trx
-    .selectFrom('operations')
-    .select('id')
-    .where('account_id', '=', accountId)
-    .where((eb) => eb.or([eb('workflow_id', '=', wf), eb(sql<boolean>`starts_with(${wf}, workflow_id || '/')`, '=', true)]))
-    .orderBy(sql`length(workflow_id)`, 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return op?.id ?? null;
+  return operationIdOfWorkflowOrParent(trx, accountId, wf);
 }
 
 export async function appendDeviceEvent(trx: Db, machine: { id: string; account_id: string }, action: string, device: string, clusterId: string | null): Promise<void> {

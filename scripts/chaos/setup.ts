@@ -95,7 +95,7 @@ async function sandboxCluster(db: Db, secretKey: Buffer, accountId: string, c: n
       ipmi_address: ipmi,
       ipmi_username: 'admin',
       ipmi_password_enc: encryptSecret(secretKey, 'pw'),
-      status: 'active',
+      status: 'active' as const,
       cpu_cores: m.cpu_cores,
       ram_gb: m.ram_gb,
       drives: json(m.drives),

@@ -2,7 +2,7 @@ import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../../db/database';
 import { createAccount, getAccountByName, type Plan } from '../../db/repositories/accounts.repository';
-import { createApiKey } from '../../db/repositories/api-keys.repository';
+import { createApiKey, findActiveKeyId } from '../../db/repositories/api-keys.repository';
 import { hashApiKey, kindOfKey } from '../../lib/secrets';
 
 /**
@@ -46,14 +46,7 @@ export async function ensureDemoAccount(db: Db, dataDir: string): Promise<{ acco
 
   const saved = await readFile(file, 'utf8').then((s) => s.trim(), () => undefined);
   if (saved !== undefined && kindOfKey(saved) === 'test') {
-    const row = await db
-      .selectFrom('api_keys')
-      .select('id')
-      .where('key_hash', '=', hashApiKey(saved))
-      .where('account_id', '=', account.id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (row) return { accountId: account.id, key: saved };
+    if (await findActiveKeyId(db, account.id, hashApiKey(saved))) return { accountId: account.id, key: saved };
   }
 
   const { secret } = await createApiKey(db, { accountId: account.id, kind: 'test', name: 'demo sandbox key (npm start)' });

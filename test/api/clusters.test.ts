@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../../db/database';
 import { newId } from '../../lib/ids';
 import { startTestApi, type TestApi } from '../helpers/api';
 
@@ -12,7 +13,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function sandboxCluster(accountId: string, name: string, status = 'HEALTH_OK'): Promise<string> {
+async function sandboxCluster(accountId: string, name: string, status: ClusterStatus = 'HEALTH_OK'): Promise<string> {
   const id = newId('cluster');
   await t.db.insertInto('clusters').values({ id, account_id: accountId, environment: 'sandbox', name, status, ceph_version: 'reef' }).execute();
   return id;

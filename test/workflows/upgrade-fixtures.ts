@@ -54,7 +54,7 @@ export async function sandboxCluster(
       ipmi_address: ipmi,
       ipmi_username: 'admin',
       ipmi_password_enc: encryptSecret(config.secretKey, 'pw'),
-      status: 'active',
+      status: 'active' as const,
       cpu_cores: m.cpu_cores,
       ram_gb: m.ram_gb,
       drives: json(m.drives),

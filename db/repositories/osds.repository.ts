@@ -1,0 +1,78 @@
+import { sql, type Insertable } from 'kysely';
+import type { Executor, Osd, OsdsTable } from '../database';
+
+/** An OSD as Ceph reported it, ready to record. */
+export type ObservedOsd = Omit<Insertable<OsdsTable>, 'used_gb' | 'updated_at'>;
+
+/**
+ * Records one OSD as Ceph reports it. The device follows Ceph when Ceph reports it; an OSD id seen
+ * on another host without a device loses the old one (it is not on that host), so a delete never
+ * takes the old host's device for the new host's. The capacity is set once (see the comment below).
+ */
+export async function upsertObservedOsd(db: Executor, osd: ObservedOsd): Promise<void> {
+  await db
+    .insertInto('osds')
+    .values(osd)
+    .onConflict((oc) =>
+      oc.columns(['cluster_id', 'osd_id']).doUpdateSet((eb) => ({
+        node_id: eb.ref('excluded.node_id'),
+        host: eb.ref('excluded.host'),
+        device: sql`case when excluded.device <> '' then excluded.device when excluded.host <> osds.host then '' else osds.device end`,
+        device_class: eb.ref('excluded.device_class'),
+        status: eb.ref('excluded.status'),
+        in: eb.ref('excluded.in'),
+        crush_weight: eb.ref('excluded.crush_weight'),
+        reweight: eb.ref('excluded.reweight'),
+        // The device's size, from its full CRUSH weight: an OSD recorded at creation
+        // (recordCreatedOsd) has none yet, so the first refresh fills it in; later
+        // refreshes keep it (a drained OSD's CRUSH weight is 0, its device is not smaller).
+        capacity_gb: sql`case when osds.capacity_gb = 0 then excluded.capacity_gb else osds.capacity_gb end`,
+        pgs: eb.ref('excluded.pgs'),
+        updated_at: sql`now()`,
+      })),
+    )
+    .execute();
+}
+
+/** Removes the cluster's OSD rows whose ids Ceph no longer reports (all of them when `keep` is empty). */
+export async function deleteOsdsExcept(db: Executor, clusterId: string, keep: number[]): Promise<void> {
+  let gone = db.deleteFrom('osds').where('cluster_id', '=', clusterId);
+  if (keep.length > 0) gone = gone.where('osd_id', 'not in', keep);
+  await gone.execute();
+}
+
+/**
+ * An OSD just created on a device, recorded at once (with its device, CRUSH weight 0 until the
+ * next refresh) so that a deletion after a failed creation knows which devices to wipe.
+ */
+export async function recordCreatedOsd(db: Executor, osd: { clusterId: string; osdId: number; nodeId: string; host: string; device: string }): Promise<void> {
+  await db
+    .insertInto('osds')
+    .values({ cluster_id: osd.clusterId, osd_id: osd.osdId, node_id: osd.nodeId, host: osd.host, device: osd.device, crush_weight: 0 })
+    .onConflict((oc) => oc.columns(['cluster_id', 'osd_id']).doUpdateSet({ device: osd.device, node_id: osd.nodeId, host: osd.host }))
+    .execute();
+}
+
+/** Host and device of each recorded OSD of the cluster, by OSD id. */
+export async function osdDevices(db: Executor, clusterId: string): Promise<{ host: string; device: string }[]> {
+  return db.selectFrom('osds').select(['host', 'device']).where('cluster_id', '=', clusterId).orderBy('osd_id').execute();
+}
+
+/** Which node each OSD of the cluster is on, and whether it is up and in. */
+export async function osdStates(db: Executor, clusterId: string): Promise<Pick<Osd, 'node_id' | 'status' | 'in'>[]> {
+  return db.selectFrom('osds').select(['node_id', 'status', 'in']).where('cluster_id', '=', clusterId).execute();
+}
+
+/** A page of the cluster's OSDs by id (Ceph's order), and how many it has. */
+export async function listOsds(db: Executor, clusterId: string, page: { limit: number; offset: number }): Promise<{ rows: Osd[]; total: number }> {
+  const q = db.selectFrom('osds').where('cluster_id', '=', clusterId);
+  const [rows, count] = await Promise.all([
+    q.selectAll().orderBy('osd_id').limit(page.limit).offset(page.offset).execute(),
+    q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, total: Number(count.n) };
+}
+
+export async function getOsd(db: Executor, clusterId: string, osdId: number): Promise<Osd | undefined> {
+  return db.selectFrom('osds').selectAll().where('cluster_id', '=', clusterId).where('osd_id', '=', osdId).executeTakeFirst();
+}

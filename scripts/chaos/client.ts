@@ -1,8 +1,12 @@
 /**
  * The chaos clients: HTTP with a sandbox key, every POST with an Idempotency-Key, retried with the
  * same key (and the same X-Request-ID, which the API stores on the operation it starts) when the
- * answer is lost: a connection error, a timeout, a 5xx, or 409 idempotency_in_progress. Every
- * attempt is recorded with its time, so the invariants can compare answers with the dead periods.
+ * answer is lost: a connection error, a timeout, a 5xx, or 409 idempotency_in_progress. A 503
+ * `service_unavailable` naming an `operation_id` is the API saying it cannot know the outcome (a
+ * start Temporal did not confirm, or a pause/resume the workflow did not answer; docs/api.md
+ * "Starting an operation: what a 503 means"): it is lost too, and the retry with the same key meets
+ * the operation bound to it. Every attempt is recorded with its time, so the invariants can compare
+ * answers with the dead periods.
  */
 import type { Action } from './plan';
 import type { ChaosWorld } from './setup';
@@ -13,7 +17,16 @@ export interface Attempt {
   status: number | null;
   code: string | null;
   error: string | null;
+  /** The `operation_id` an error answer named (a 503 with an unknown outcome names its operation). */
+  operationId?: string | null;
 }
+
+/**
+ * The API's "outcome unknown" answer: 503 `service_unavailable` whose error body names the
+ * operation (the start or the pause/resume may have taken effect; a retry with the same key meets it).
+ */
+export const isOutcomeUnknown = (a: Pick<Attempt, 'status' | 'code' | 'operationId'>): boolean =>
+  a.status === 503 && a.code === 'service_unavailable' && typeof a.operationId === 'string' && a.operationId !== '';
 
 export interface RequestRecord {
   /** The Idempotency-Key and X-Request-ID of every attempt. */
@@ -95,18 +108,23 @@ export class ChaosHttp {
       let code: string | null = null;
       let error: string | null = null;
       let data: any = null;
+      let errorOp: string | null = null;
       try {
         const r = await this.once(method, path, rid, body, headers);
         status = r.status;
         code = r.body?.error?.code ?? null;
+        errorOp = typeof r.body?.error?.operation_id === 'string' ? r.body.error.operation_id : null;
         data = r.body?.data ?? null;
       } catch (e) {
         error = (e as Error).cause ? String((e as { cause: { code?: string } }).cause.code ?? (e as Error).cause) : (e as Error).message;
       }
-      rec.attempts.push({ at, ms: Date.now() - at, status, code, error });
+      const attempt: Attempt = { at, ms: Date.now() - at, status, code, error, operationId: errorOp };
+      rec.attempts.push(attempt);
       const opId: string | null = data?.operation_id ?? (typeof data?.id === 'string' && data.id.startsWith('op_') ? data.id : null);
       if (status !== null && status >= 200 && status < 300 && opId && !rec.operationIds.includes(opId)) rec.operationIds.push(opId);
-      const lost = status === null || status >= 500 || code === 'idempotency_in_progress';
+      // An unknown outcome (503 naming the operation) is a lost answer: the same key is sent again
+      // and is answered with the operation bound to it (or, for a pause/resume, applied again).
+      const lost = status === null || status >= 500 || code === 'idempotency_in_progress' || isOutcomeUnknown(attempt);
       if (code === 'resource_busy' && busy < busyRetries) {
         busy += 1;
         await sleep(1_500 * busy);

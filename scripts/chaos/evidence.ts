@@ -69,7 +69,7 @@ export async function collectEvidence(
         shutting_down: m.shutting_down,
         running: m.running,
         shutdown_delay_ms: m.shutdown_delay_ms,
-        powerLog: log.map((e) => ({ action: e.action, at: e.at.getTime() })),
+        powerLog: log.map((e) => ({ action: e.action, at: e.at.getTime(), operationId: e.operation_id })),
       });
     }
     const state = (await getSandboxCephState(db, c.id))!;

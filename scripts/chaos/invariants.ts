@@ -3,7 +3,7 @@
  * (HTTP answers, PostgreSQL rows, the sandbox's machines and Ceph). Pure: the unit test feeds it
  * doctored evidence, and `--break` shows the whole run failing on a real broken state.
  */
-import type { RequestRecord } from './client';
+import { isOutcomeUnknown, type RequestRecord } from './client';
 import type { Downtime } from './processes';
 
 export const INVARIANTS = [
@@ -27,10 +27,10 @@ export type Invariant = (typeof INVARIANTS)[number];
 export const INVARIANT_TEXT: Record<Invariant, string> = {
   terminal: 'every operation (every 202, every row) reached completed/failed/cancelled within the quiesce bound',
   answered: 'every request got a definite answer (2xx/4xx) within 60 s of its first attempt',
-  no_5xx: 'no 5xx while the API was up (503 service_unavailable only while Temporal was down)',
+  no_5xx: 'no 5xx while the API was up (503 service_unavailable only while Temporal was down, or naming the operation whose outcome is unknown)',
   idempotency: 'no request executed twice for one Idempotency-Key (one operation per key, replays name it)',
   power_cycle: 'each reboot: exactly one power cycle if completed, none if cancelled before power_off, back on otherwise',
-  stray_power: 'no chassis command outside the reboot that sent it',
+  stray_power: 'every chassis command sent by a reboot of that node (or an os_packages upgrade of its cluster) while it ran',
   machines_on: 'every machine powered on at the end (not off, not shutting down)',
   locks: 'no operation_locks row left',
   noout: 'no noout flag left (global or per host)',
@@ -40,8 +40,6 @@ export const INVARIANT_TEXT: Record<Invariant, string> = {
   rows_settled: 'no pool, node or cluster row left in a transitional status',
 };
 
-/** 5xx error codes an API may answer when it cannot know a request's outcome (none exist yet). */
-export const OUTCOME_UNKNOWN_CODES: readonly string[] = ['outcome_unknown'];
 /**
  * How long a client may go without a definite answer: the API restarts within seconds, so a lost
  * answer must be resolved soon after (not by a 5-minute takeover of the Idempotency-Key).
@@ -51,6 +49,8 @@ export const ANSWER_BOUND_MS = 60_000;
 export const TEMPORAL_GRACE_MS = 15_000;
 /** Power events carry the worker's clock, operation rows the database's: same host, small slack. */
 const WINDOW_SLACK_MS = 1_000;
+/** The error code of an operation whose workflow never started (it changed nothing). */
+const NOT_STARTED = 'not_started';
 
 export interface OpEvidence {
   id: string;
@@ -73,6 +73,11 @@ export interface OpEvidence {
 export interface PowerCommand {
   action: string;
   at: number;
+  /**
+   * The operation that sent it (sandbox_power_events.operation_id; an upgrade's host children name
+   * the upgrade). Null or absent for a command sent outside any workflow: then attributed by time.
+   */
+  operationId?: string | null;
 }
 
 export interface MachineEvidence {
@@ -187,7 +192,9 @@ export function checkInvariants(e: Evidence): Violation[] {
   for (const r of e.requests) {
     for (const a of r.attempts) {
       if (a.status === null || a.status < 500) continue;
-      if (overlaps(a, 'api', 0) || OUTCOME_UNKNOWN_CODES.includes(a.code ?? '')) continue;
+      // The API's "outcome unknown" answer (503 naming the operation) is honest, not a failure:
+      // the client resends and must then meet that operation (checked under `idempotency`).
+      if (overlaps(a, 'api', 0) || isOutcomeUnknown(a)) continue;
       if (a.status === 503 && a.code === 'service_unavailable' && overlaps(a, 'temporal', TEMPORAL_GRACE_MS)) continue;
       add('no_5xx', `${r.method} ${r.path} (${r.rid}) answered ${a.status} ${a.code ?? ''} at ${iso(a.at)} while the API was up`, {
         request_id: r.rid,
@@ -203,7 +210,9 @@ export function checkInvariants(e: Evidence): Violation[] {
   const byRequest = new Map<string, OpEvidence[]>();
   for (const o of e.operations) byRequest.set(o.request_id, [...(byRequest.get(o.request_id) ?? []), o]);
   for (const [rid, ops] of byRequest) {
-    if (ops.length > 1) {
+    // An operation that ended `not_started` changed nothing and released its key (the API answered
+    // 503 "nothing was changed. Try again."), so the same key may start the request once more.
+    if (ops.filter((o) => o.error?.code !== NOT_STARTED).length > 1) {
       add('idempotency', `request ${rid} started ${ops.length} operations: ${ops.map((o) => `${o.id} (${o.status})`).join(', ')}`, {
         request_id: rid,
         operations: ops.map(opSummary),
@@ -215,9 +224,24 @@ export function checkInvariants(e: Evidence): Violation[] {
     if (r.operationIds.length > 1) {
       add('idempotency', `request ${r.rid}: its answers named different operations ${r.operationIds.join(', ')}`, { request_id: r.rid, operation_ids: r.operationIds });
     }
+    // A 503 with an unknown outcome names the operation bound to the key: the retry must meet it
+    // (202 naming it), unless it ended not_started (nothing changed, the key was released).
+    const unknown = [...new Set(r.attempts.filter(isOutcomeUnknown).map((a) => a.operationId!))];
+    for (const id of unknown) {
+      const o = opById.get(id);
+      const named = r.final && r.final.status >= 200 && r.final.status < 300 ? r.final.operationId : null;
+      if (named !== null && named !== id && o?.error?.code !== NOT_STARTED) {
+        add('idempotency', `request ${r.rid}: a 503 named ${id} (outcome unknown), yet its retry was answered with ${named}`, {
+          request_id: r.rid,
+          unknown_outcome_of: o ? opSummary(o) : id,
+          answered_with: named,
+          attempts: r.attempts.map((a) => ({ at: iso(a.at), status: a.status, code: a.code, operation_id: a.operationId ?? null })),
+        });
+      }
+    }
   }
 
-  checkPower(e, add);
+  checkPower(e, opById, add);
 
   // ---- locks ----
   for (const l of e.locks) {
@@ -305,7 +329,7 @@ export function powerTransitions(log: PowerCommand[], shutdownDelayMs: number): 
   return out;
 }
 
-function checkPower(e: Evidence, add: (i: Invariant, m: string, ev: Record<string, unknown>) => void): void {
+function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invariant, m: string, ev: Record<string, unknown>) => void): void {
   for (const m of e.machines) {
     const log = m.powerLog.filter((c) => !c.action.startsWith('bootdev'));
     const transitions = powerTransitions(log, m.shutdown_delay_ms);
@@ -314,21 +338,35 @@ function checkPower(e: Evidence, add: (i: Invariant, m: string, ev: Record<strin
     const reboots = e.operations.filter((o) => o.type === 'node.reboot' && o.node_id === m.nodeId);
     // Upgrades that may reboot hosts (os_packages) own a window too, without a cycle count.
     const owners = [...reboots, ...e.operations.filter((o) => o.type === 'cluster.upgrade' && o.cluster_id === m.clusterId && o.params.os_packages === true)];
-    // Each command belongs to the operation running when it was sent, else to the nearest one
-    // within the slack (two reboots of a node never overlap, but one may start right after another).
     const distance = (o: OpEvidence, t: number) => Math.max(0, o.created_at - t, t - (o.completed_at ?? e.endedAt));
-    const ownerOf = (t: number): OpEvidence | null =>
-      owners.filter((o) => distance(o, t) <= WINDOW_SLACK_MS).sort((a, b) => distance(a, t) - distance(b, t))[0] ?? null;
-    const owner = log.map((c) => ownerOf(c.at));
+    // Each command belongs to the operation that sent it (its power event names it). Only a command
+    // with no operation id (sent outside any workflow) falls back to time: the operation running
+    // when it was sent, else the nearest one within the slack.
+    const attribute = (c: PowerCommand): { op: OpEvidence | null; stray: string | null } => {
+      if (c.operationId) {
+        const o = opById.get(c.operationId);
+        if (!o) return { op: null, stray: `sent by ${c.operationId}, which is not an operation of this account` };
+        if (!owners.includes(o)) return { op: null, stray: `sent by ${o.id} (${o.type}${o.node_id ? ` of ${o.node_id}` : ''}), which may not power this machine` };
+        if (distance(o, c.at) > WINDOW_SLACK_MS) return { op: o, stray: `sent by ${o.id} (${o.type}) ${c.at < o.created_at ? 'before it was created' : 'after it ended'}` };
+        return { op: o, stray: null };
+      }
+      const o = owners.filter((x) => distance(x, c.at) <= WINDOW_SLACK_MS).sort((a, b) => distance(a, c.at) - distance(b, c.at))[0] ?? null;
+      return { op: o, stray: o ? null : 'with no operation id, while no operation of it was running' };
+    };
+    const attributed = log.map(attribute);
+    const owner = attributed.map((a) => a.op);
+    const by = (i: number) => (log[i]!.operationId ? 'id' : 'time');
 
     log.forEach((c, i) => {
-      if (!owner[i]) {
-        add('stray_power', `${m.hostname}: power ${c.action} at ${iso(c.at)} (${rel(c.at)}) while no operation of it was running`, {
+      const stray = attributed[i]!.stray;
+      if (stray) {
+        add('stray_power', `${m.hostname}: power ${c.action} at ${iso(c.at)} (${rel(c.at)}) ${stray}`, {
           hostname: m.hostname,
           node_id: m.nodeId,
           command: c.action,
           at: iso(c.at),
-          power_log: shown(log.map((_, k) => k)),
+          operation_id: c.operationId ?? null,
+          power_log: shownWithOps(log, rel),
           reboots: reboots.map((o) => ({ operation_id: o.id, status: o.status, from: rel(o.created_at), to: o.completed_at ? rel(o.completed_at) : null })),
         });
       }
@@ -360,7 +398,9 @@ function checkPower(e: Evidence, add: (i: Invariant, m: string, ev: Record<strin
           method: o.params.method,
           status: o.status,
           window: `${rel(o.created_at)} … ${o.completed_at ? rel(o.completed_at) : 'end'}`,
-          commands_in_window: shown(cmds),
+          commands: shown(cmds),
+          attributed_by: [...new Set(cmds.map(by))].join('+') || 'none',
+          power_log: shownWithOps(log, rel),
           transitions: mine.map((t) => `${t.to}@${rel(t.at)}`).join(' '),
           shutdown_delay_ms: m.shutdown_delay_ms,
           steps: o.steps.filter((s) => s.status !== 'pending').map((s) => `${s.name}:${s.status}`).join(' '),
@@ -376,9 +416,14 @@ function checkPower(e: Evidence, add: (i: Invariant, m: string, ev: Record<strin
         node_id: m.nodeId,
         power_state: m.power_state,
         shutting_down: m.shutting_down,
-        power_log: shown(log.map((_, k) => k)),
+        power_log: shownWithOps(log, rel),
         reboots: reboots.map((o) => ({ operation_id: o.id, method: o.params.method, status: o.status, from: rel(o.created_at), to: o.completed_at ? rel(o.completed_at) : null, error: o.error })),
       });
     }
   }
+}
+
+/** A power log as `action@+t(op_…)`, the operation that sent each command or `?` when none is named. */
+function shownWithOps(log: PowerCommand[], rel: (t: number) => string): string {
+  return log.map((c) => `${c.action}@${rel(c.at)}(${c.operationId ?? '?'})`).join(' ');
 }

@@ -33,6 +33,16 @@ export interface ProcessOptions {
 
 const READY_TIMEOUT_MS = 90_000;
 
+/**
+ * The environment of the worker and the API: this process's (without vitest's), then the run's
+ * application environment (which wins), then the API's address.
+ */
+export function childEnv(base: NodeJS.ProcessEnv, appEnv: Record<string, string>, apiPort: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith('VITEST') && k !== 'NODE_OPTIONS') env[k] = v;
+  return Object.assign(env, appEnv, { PORT: String(apiPort), NF_HOST: '127.0.0.1' });
+}
+
 export class Processes {
   readonly downtimes: Downtime[] = [];
   readonly kills: Record<ProcessName, number> = { worker: 0, api: 0, temporal: 0 };
@@ -116,9 +126,7 @@ export class Processes {
 
   private async spawnNode(name: 'worker' | 'api'): Promise<void> {
     const entry = name === 'worker' ? 'worker/main.ts' : 'api/main.ts';
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('VITEST') && k !== 'NODE_OPTIONS') env[k] = v;
-    Object.assign(env, this.o.env, { PORT: String(this.o.apiPort), NF_HOST: '127.0.0.1' });
+    const env = childEnv(process.env, this.o.env, this.o.apiPort);
     const log = (this.logs[name] ??= createWriteStream(path.join(this.o.dir, `${name}.log`), { flags: 'a' }));
     const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children[name] = child;

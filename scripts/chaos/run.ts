@@ -72,6 +72,34 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The settler in a chaos run (docs/operators.md "Settling"): operations whose workflow a kill left
+ * closed or never started are what it is for, so it runs every 5 s, and takes an operation Temporal
+ * does not know once it is 15 s old (the default 60 s + 60 s would outlast the 60 s answer bound
+ * and much of the quiesce; 15 s leaves a start on this loaded machine time to reach Temporal).
+ */
+export const CHAOS_SETTLE_INTERVAL_MS = 5_000;
+export const CHAOS_SETTLE_GRACE_MS = 15_000;
+
+/** The application's environment (lib/config.ts) for the run's worker and API. */
+export function chaosAppEnv(x: { databaseUrl: string; temporalPort: number; temporalUiPort: number; secret: string; speed: number }): Record<string, string> {
+  return {
+    DATABASE_URL: x.databaseUrl,
+    TEMPORAL_ADDRESS: `127.0.0.1:${x.temporalPort}`,
+    TEMPORAL_UI_URL: `http://127.0.0.1:${x.temporalUiPort}`,
+    TEMPORAL_TASK_QUEUE: 'chaos',
+    NF_SECRET_KEY: x.secret,
+    NF_SANDBOX_SPEED: String(x.speed),
+    NF_POLL_INTERVAL_MS: '100',
+    NF_WAIT_POWER_MS: '60000',
+    NF_WAIT_SSH_MS: '60000',
+    NF_WAIT_CEPH_MS: '90000',
+    NF_LOG_LEVEL: 'info',
+    NF_SETTLE_INTERVAL_MS: String(CHAOS_SETTLE_INTERVAL_MS),
+    NF_SETTLE_GRACE_MS: String(CHAOS_SETTLE_GRACE_MS),
+  };
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? ((l: string) => process.stderr.write(`chaos: ${l}\n`));
   const t0 = Date.now();
@@ -90,19 +118,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     temporalUiPort,
     apiPort,
     log,
-    env: {
-      DATABASE_URL: database.url,
-      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-      TEMPORAL_UI_URL: `http://127.0.0.1:${temporalUiPort}`,
-      TEMPORAL_TASK_QUEUE: 'chaos',
-      NF_SECRET_KEY: secret,
-      NF_SANDBOX_SPEED: String(o.speed),
-      NF_POLL_INTERVAL_MS: '100',
-      NF_WAIT_POWER_MS: '60000',
-      NF_WAIT_SSH_MS: '60000',
-      NF_WAIT_CEPH_MS: '90000',
-      NF_LOG_LEVEL: 'info',
-    },
+    env: chaosAppEnv({ databaseUrl: database.url, temporalPort, temporalUiPort, secret, speed: o.speed }),
   });
   let report: ChaosReport | undefined;
   try {

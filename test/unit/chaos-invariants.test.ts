@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { RequestRecord } from '../../scripts/chaos/client';
+import { generateSecretKey, loadConfig } from '../../lib/config';
+import { isOutcomeUnknown, type RequestRecord } from '../../scripts/chaos/client';
 import { checkInvariants, powerTransitions, type Evidence, type Invariant, type OpEvidence } from '../../scripts/chaos/invariants';
 import { FULL_SIZE, makePlan, SHORT_SIZE } from '../../scripts/chaos/plan';
+import { childEnv } from '../../scripts/chaos/processes';
+import { CHAOS_SETTLE_GRACE_MS, CHAOS_SETTLE_INTERVAL_MS, chaosAppEnv } from '../../scripts/chaos/run';
 
 /**
  * The chaos suite's checker over doctored evidence: a clean state passes, and each broken state is
@@ -163,6 +166,73 @@ describe('chaos invariants', () => {
     e.requests[0]!.attempts.unshift({ at: T + 31_000, ms: 10, status: 502, code: null, error: null });
     e.requests[0]!.attempts.unshift({ at: T + 46_000, ms: 10, status: 503, code: 'service_unavailable', error: null });
     expect(checkInvariants(e)).toEqual([]);
+  });
+
+  /** clean() with each power command naming the reboot that sent it, as the sandbox now records. */
+  const withIds = (): Evidence => {
+    const e = clean();
+    const ids = ['op_1', 'op_1', 'op_1', 'op_3', 'op_3'];
+    e.machines[0]!.powerLog.forEach((c, i) => (c.operationId = ids[i]!));
+    return e;
+  };
+
+  it('attributes power commands by the operation id they carry', () => {
+    expect(checkInvariants(withIds())).toEqual([]);
+    // A command a drain sent inside a reboot's time window is not that reboot's (by time it was).
+    const e = withIds();
+    e.machines[0]!.powerLog.splice(3, 0, { action: 'on', at: T + 6_000, operationId: 'op_4' });
+    expect(checkInvariants(e).map((v) => [v.invariant, v.evidence.operation_id])).toEqual([['stray_power', 'op_4']]);
+  });
+
+  it('names a command its reboot sent after it ended, even while the next reboot of the node runs', () => {
+    const e = withIds();
+    e.operations.push(op({ id: 'op_6', status: 'cancelled', created_at: T + 12_000, completed_at: T + 18_000, steps: steps(['preflight']) }));
+    e.machines[0]!.powerLog.splice(3, 0, { action: 'on', at: T + 14_000, operationId: 'op_1' });
+    expect(checkInvariants(e).map((v) => v.invariant)).toEqual(['stray_power']);
+    expect(checkInvariants(e)[0]!.message).toContain('after it ended');
+    // The same command without an id falls back to time: then it is op_6's (cancelled before its power_off).
+    delete e.machines[0]!.powerLog[3]!.operationId;
+    expect(checkInvariants(e).map((v) => v.invariant)).toEqual(['power_cycle']);
+  });
+
+  it("gives an upgrade's host reboot commands (named by the upgrade) to an os_packages upgrade only", () => {
+    const e = withIds();
+    const upgrade = op({ id: 'op_7', type: 'cluster.upgrade', node_id: null, params: { os_packages: true }, steps: [], created_at: T + 70_000, completed_at: T + 90_000 });
+    e.operations.push(upgrade);
+    e.machines[0]!.powerLog.push({ action: 'soft', at: T + 72_000, operationId: 'op_7' }, { action: 'on', at: T + 76_000, operationId: 'op_7' });
+    expect(checkInvariants(e)).toEqual([]);
+    upgrade.params = { os_packages: false };
+    expect(named(e)).toEqual(['stray_power']);
+  });
+
+  it("accepts the API's outcome-unknown answer (503 naming the operation) when the retry meets that operation", () => {
+    const unknown = { at: T + 20_000, ms: 10, status: 503, code: 'service_unavailable', error: null, operationId: 'op_1' };
+    expect(isOutcomeUnknown(unknown)).toBe(true);
+    expect(isOutcomeUnknown({ ...unknown, operationId: null })).toBe(false);
+    expect(isOutcomeUnknown({ ...unknown, code: 'internal_error' })).toBe(false);
+    const e = clean();
+    e.requests[0]!.attempts.unshift(unknown);
+    expect(checkInvariants(e)).toEqual([]);
+    // The retry answered with another operation: the request ran twice.
+    e.operations.push(op({ id: 'op_9', request_id: 'rid-op_1', node_id: 'node_b' }));
+    e.requests[0]!.final = { status: 202, code: null, operationId: 'op_9' };
+    expect(named(e)).toEqual(['idempotency']);
+    // …unless the first one ended not_started (nothing changed, the key was released).
+    e.operations[0]!.status = 'failed';
+    e.operations[0]!.error = { code: 'not_started', message: 'x' };
+    e.operations[0]!.steps = steps([]);
+    e.machines[0]!.powerLog = [];
+    expect(checkInvariants(e)).toEqual([]);
+  });
+
+  it('runs the settler often in a chaos run: the worker gets NF_SETTLE_INTERVAL_MS and NF_SETTLE_GRACE_MS', () => {
+    const app = chaosAppEnv({ databaseUrl: 'postgres://x@127.0.0.1/db', temporalPort: 7233, temporalUiPort: 8233, secret: 'k', speed: 0.1 });
+    // The run's values win over whatever the shell exported.
+    const env = childEnv({ NF_SETTLE_INTERVAL_MS: '0', NF_SETTLE_GRACE_MS: '600000', VITEST: 'true' }, app, 3000);
+    expect(env).toMatchObject({ NF_SETTLE_INTERVAL_MS: String(CHAOS_SETTLE_INTERVAL_MS), NF_SETTLE_GRACE_MS: String(CHAOS_SETTLE_GRACE_MS) });
+    expect(env.VITEST).toBeUndefined();
+    const { settle } = loadConfig({ ...env, NF_SECRET_KEY: generateSecretKey() });
+    expect(settle).toEqual({ intervalMs: 5_000, graceMs: 15_000 });
   });
 
   it('models the chassis: an `on` during an ACPI shutdown does not stop it', () => {

@@ -12,6 +12,12 @@ export interface ApiDeps {
   temporal: Client;
   config: Config;
   logger: Logger;
+  /**
+   * This process's api_instances id (api/instance.ts), recorded on Idempotency-Key claims so a
+   * retry may take over a claim whose process died. Absent: claims are abandoned after
+   * IDEMPOTENCY_STALE_CLAIM_SECONDS only.
+   */
+  instanceId?: string;
 }
 
 /** Who is calling: set by the auth middleware from the API key. */

@@ -5,9 +5,12 @@ import { loadConfig, type Config } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
 import { connectTemporalClient } from '../lib/temporal';
 import { createApp } from './app';
+import { startApiInstance, type ApiInstance } from './instance';
 
 export interface RunningApi {
   url: string;
+  /** This process's api_instances id (deleted on close). */
+  instanceId: string;
   close(): Promise<void>;
 }
 
@@ -17,13 +20,20 @@ const DRAIN_MS = 10_000;
 /**
  * Wires the API: one Temporal client for the process, the injected database, the Koa app, an HTTP
  * server on config.host:config.port. `close` stops accepting, lets in-flight requests finish (up to
- * DRAIN_MS), then closes the Temporal connection. The database belongs to the caller.
+ * DRAIN_MS), then deletes its api_instances row and closes the Temporal connection. The database belongs to the caller.
  */
 export async function startApi(config: Config, deps: { db: Db; logger?: Logger }): Promise<RunningApi> {
   const logger = deps.logger ?? createLogger(config.logLevel, { component: 'api' });
   // Lazy: the API may start before Temporal answers; /readyz says when it does.
   const temporal = await connectTemporalClient(config, { lazy: true });
-  const app = createApp({ db: deps.db, temporal, config, logger });
+  let instance: ApiInstance;
+  try {
+    instance = await startApiInstance(deps.db, config.apiLivenessMs, logger);
+  } catch (err) {
+    await temporal.connection.close();
+    throw err;
+  }
+  const app = createApp({ db: deps.db, temporal, config, logger, instanceId: instance.id });
   const server = createHttpServer(config, app.callback());
   try {
     await new Promise<void>((resolve, reject) => {
@@ -34,6 +44,7 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
       });
     });
   } catch (err) {
+    await instance.stop();
     await temporal.connection.close();
     throw err;
   }
@@ -44,6 +55,7 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
   let closing: Promise<void> | undefined;
   return {
     url,
+    instanceId: instance.id,
     close: () =>
       (closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -55,6 +67,8 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
         await closed;
         clearInterval(sweep);
         clearTimeout(timer);
+        // No request of this process runs any more: its row goes, so any claim left is free at once.
+        await instance.stop().catch((err: unknown) => logger.warn('api instance not removed', { err: String(err) }));
         await temporal.connection.close();
         logger.info('api stopped');
       })()),

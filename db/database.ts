@@ -210,6 +210,15 @@ export interface IdempotencyKeysTable {
   claim_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** The operation the claiming request created, bound in the operation's own transaction. */
   operation_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The API process (api_instances.id) holding an in_progress claim (migration 2026-12-04-0006). */
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** One running API process and when it last said it was alive (migration 2026-12-04-0006). */
+export interface ApiInstancesTable {
+  id: string;
+  started_at: Timestamp;
+  last_seen: Timestamp;
 }
 
 export interface RateLimitWindowsTable {
@@ -299,6 +308,7 @@ export interface Database {
   sandbox_device_events: SandboxDeviceEventsTable;
   sandbox_ceph: SandboxCephTable;
   operation_changes: OperationChangesTable;
+  api_instances: ApiInstancesTable;
 }
 
 export type Account = Selectable<AccountsTable>;

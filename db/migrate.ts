@@ -6,6 +6,7 @@ import * as m0003 from './migrations/2026-12-04-0002-start-outcomes';
 import * as m0004 from './migrations/2026-12-04-0003-machine-identity-and-rate-buckets';
 import * as m0005 from './migrations/2026-12-04-0004-sandbox-event-origins';
 import * as m0006 from './migrations/2026-12-04-0005-operation-changes';
+import * as m0007 from './migrations/2026-12-04-0006-api-instances';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-04-0003-machine-identity-and-rate-buckets': m0004,
   '2026-12-04-0004-sandbox-event-origins': m0005,
   '2026-12-04-0005-operation-changes': m0006,
+  '2026-12-04-0006-api-instances': m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -62,6 +62,12 @@ export interface Config {
     readonly intervalMs: number;
     readonly graceMs: number;
   };
+  /**
+   * NF_API_LIVENESS_MS: an API process refreshes its api_instances row every third of this; an
+   * Idempotency-Key claim whose process was not seen for this long (died, or stalled) is taken over
+   * by a retry (docs/api.md §Idempotency).
+   */
+  readonly apiLivenessMs: number;
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
 }
 
@@ -161,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
     anonRateLimitPerMinute: int(env, 'NF_ANON_RATE_LIMIT', 300, 0, 1_000_000),
     trustProxy: bool(env, 'NF_TRUST_PROXY', false),
     ...(env.NF_WORKER_HEALTH_PORT ? { workerHealthPort: int(env, 'NF_WORKER_HEALTH_PORT', 0, 0, 65535) } : {}),
+    apiLivenessMs: int(env, 'NF_API_LIVENESS_MS', 15_000, 1_000, 300_000),
     settle: {
       intervalMs: int(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 0, 86_400_000),
       graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),

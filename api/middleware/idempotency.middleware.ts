@@ -52,8 +52,12 @@ export function idempotencyClaim(): IdempotencyClaim | undefined {
  * A request that created an operation is bound to it (same transaction as the operation row): a
  * retry while that request's answer is missing (lost with a crashed API process, or a 503 whose
  * outcome was unknown) is answered 202 with that operation, and the claim is never taken over.
+ * A claim not bound to an operation is taken over by a retry once its API process is no longer seen
+ * (NF_API_LIVENESS_MS, see claimIdempotencyKey), so an answer lost with a killed process is not a
+ * 409 for IDEMPOTENCY_STALE_CLAIM_SECONDS.
  */
-export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
+export function idempotency(deps: Pick<ApiDeps, 'db' | 'config' | 'instanceId'>): Middleware<AppState> {
+  const holder = deps.instanceId ? { instanceId: deps.instanceId, livenessMs: deps.config.apiLivenessMs } : null;
   return async (ctx, next) => {
     const key = ctx.get('Idempotency-Key');
     if (ctx.method !== 'POST' || key === '') return next();
@@ -63,7 +67,7 @@ export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
     const auth = authOf(ctx);
     const fingerprint = requestFingerprint(ctx.method, ctx.url, auth.environment, ctx.state.body);
     const claimId = randomUUID();
-    const claim = await claimIdempotencyKey(deps.db, auth.accountId, key, fingerprint, claimId);
+    const claim = await claimIdempotencyKey(deps.db, auth.accountId, key, fingerprint, claimId, holder);
     if (claim.outcome !== 'claimed') {
       if (claim.requestHash !== fingerprint) {
         throw new ApiError(
@@ -108,7 +112,8 @@ export function idempotency(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
       if (succeeded) {
         const stored = 'idempotentReplayBody' in ctx.state ? ctx.state.idempotentReplayBody : ctx.body;
         // The work is done: failing the response now would invite a retry that repeats it. An
-        // unrecorded claim goes stale and is released after IDEMPOTENCY_STALE_CLAIM_SECONDS.
+        // unrecorded claim goes stale and is released after IDEMPOTENCY_STALE_CLAIM_SECONDS (or when
+        // this process stops being seen: NF_API_LIVENESS_MS).
         await completeIdempotencyKey(deps.db, auth.accountId, key, ctx.status, stored ?? null, claimId).catch((err: unknown) =>
           ctx.state.logger.warn('idempotency record not saved', { err: String(err) }),
         );

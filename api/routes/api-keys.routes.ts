@@ -1,15 +1,22 @@
 import type { ApiKey } from '../../db/database';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from '../../db/repositories/api-keys.repository';
+import { completeIdempotencyKey } from '../../db/repositories/idempotency.repository';
 import { idPattern, isId } from '../../lib/ids';
 import { KEY_KINDS, type KeyKind } from '../../lib/secrets';
 import { authOf, type ApiDeps, type AuthState } from '../context';
 import { ApiError } from '../errors';
+import { idempotencyClaim } from '../middleware/idempotency.middleware';
 import { apiKeyViewSchema, createApiKeyBodySchema, createdApiKeyResponseSchema } from '../schemas/api-keys.schemas';
 import { emptyQuerySchema, limitOffset, listBody, listResponseSchema, pageQuerySchema } from '../schemas/common.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import type { RouteTable } from './route-table';
 
 const validCreate = bodyValidator(createApiKeyBodySchema);
+
+/** A replay must not show the secret again, so it is never stored with the idempotency record. */
+function replayBody(apiKey: ApiKey): unknown {
+  return { data: { ...apiKeyView(apiKey), key: null } };
+}
 const validList = queryValidator(pageQuerySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
 
@@ -84,11 +91,22 @@ export function addApiKeyRoutes(table: RouteTable, deps: ApiDeps): void {
       if (!manageableKinds(auth).includes(body.kind)) {
         throw new ApiError('forbidden', `A ${auth.keyKind} key cannot create ${body.kind} keys.`, { field: 'kind' });
       }
-      const { apiKey, secret } = await createApiKey(deps.db, { accountId: auth.accountId, kind: body.kind, name: body.name ?? null });
+      const claim = idempotencyClaim();
+      const { apiKey, secret } = await deps.db.transaction().execute(async (trx) => {
+        const created = await createApiKey(trx, { accountId: auth.accountId, kind: body.kind, name: body.name ?? null });
+        // The key and its Idempotency-Key answer commit together: a retry after a lost answer
+        // replays it, and a request whose claim was taken over (its process stalled past
+        // NF_API_LIVENESS_MS) creates nothing.
+        if (claim && !(await completeIdempotencyKey(trx, claim.accountId, claim.key, 201, replayBody(created.apiKey), claim.claimId))) {
+          throw new ApiError('idempotency_in_progress', 'This request\'s Idempotency-Key was taken over by a later request with the same key; nothing was changed.', {
+            field: 'Idempotency-Key',
+          });
+        }
+        return created;
+      });
       ctx.status = 201;
       ctx.body = { data: { ...apiKeyView(apiKey), key: secret } };
-      // A replay must not show the secret again, so it is never stored with the idempotency record.
-      ctx.state.idempotentReplayBody = { data: { ...apiKeyView(apiKey), key: null } };
+      ctx.state.idempotentReplayBody = replayBody(apiKey);
     },
   );
 

@@ -14,16 +14,32 @@ export type ClaimResult =
   | { outcome: 'in_progress'; requestHash: string; operationId: string | null }
   | { outcome: 'done'; requestHash: string; status: number; body: unknown };
 
+/** The API process making a claim (api_instances.id) and the liveness bound of every process's claims. */
+export interface ClaimHolder {
+  instanceId: string;
+  livenessMs: number;
+}
+
 /**
  * Claims `key` for a request with `requestHash` (the claim is `claimId`'s), or reports who holds it.
  * An expired record (older than the TTL) or an abandoned claim is taken over in the same statement,
- * so two concurrent requests can never both see `claimed`. A claim bound to an operation is never
- * abandoned: its request did its work, only its answer was lost.
+ * so two concurrent requests can never both see `claimed`. A claim is abandoned when it is older than
+ * IDEMPOTENCY_STALE_CLAIM_SECONDS, or when the API process that made it (claimed_by) has no
+ * api_instances row seen within `holder.livenessMs` (it died, or stalled that long: a live process
+ * refreshes its row every third of the bound). A claim bound to an operation is never abandoned: its
+ * request did its work, only its answer was lost.
  */
-export async function claimIdempotencyKey(db: Executor, accountId: string, key: string, requestHash: string, claimId: string | null = null): Promise<ClaimResult> {
+export async function claimIdempotencyKey(
+  db: Executor,
+  accountId: string,
+  key: string,
+  requestHash: string,
+  claimId: string | null = null,
+  holder: ClaimHolder | null = null,
+): Promise<ClaimResult> {
   const claimed = await db
     .insertInto('idempotency_keys')
-    .values({ account_id: accountId, key, request_hash: requestHash, state: 'in_progress', claim_id: claimId })
+    .values({ account_id: accountId, key, request_hash: requestHash, state: 'in_progress', claim_id: claimId, claimed_by: holder?.instanceId ?? null })
     .onConflict((oc) =>
       oc
         .columns(['account_id', 'key'])
@@ -34,6 +50,7 @@ export async function claimIdempotencyKey(db: Executor, accountId: string, key: 
           response_body: null,
           created_at: sql`now()`,
           claim_id: claimId,
+          claimed_by: holder?.instanceId ?? null,
           operation_id: null,
         })
         .where((eb) =>
@@ -42,7 +59,21 @@ export async function claimIdempotencyKey(db: Executor, accountId: string, key: 
             eb.and([
               eb('idempotency_keys.state', '=', 'in_progress'),
               eb('idempotency_keys.operation_id', 'is', null),
-              eb('idempotency_keys.created_at', '<', sql<Date>`now() - make_interval(secs => ${IDEMPOTENCY_STALE_CLAIM_SECONDS})`),
+              eb.or([
+                eb('idempotency_keys.created_at', '<', sql<Date>`now() - make_interval(secs => ${IDEMPOTENCY_STALE_CLAIM_SECONDS})`),
+                eb.and([
+                  eb('idempotency_keys.claimed_by', 'is not', null),
+                  eb.not(
+                    eb.exists(
+                      eb
+                        .selectFrom('api_instances')
+                        .select('api_instances.id')
+                        .whereRef('api_instances.id', '=', 'idempotency_keys.claimed_by')
+                        .where('api_instances.last_seen', '>=', sql<Date>`now() - make_interval(secs => ${(holder?.livenessMs ?? IDEMPOTENCY_STALE_CLAIM_SECONDS * 1000) / 1000})`),
+                    ),
+                  ),
+                ]),
+              ]),
             ]),
           ]),
         ),
@@ -57,20 +88,24 @@ export async function claimIdempotencyKey(db: Executor, accountId: string, key: 
     .where('key', '=', key)
     .executeTakeFirst();
   // Deleted between the two statements (its request failed): the caller may simply try again.
-  if (!row) return claimIdempotencyKey(db, accountId, key, requestHash, claimId);
+  if (!row) return claimIdempotencyKey(db, accountId, key, requestHash, claimId, holder);
   if (row.state === 'in_progress') return { outcome: 'in_progress', requestHash: row.request_hash, operationId: row.operation_id };
   return { outcome: 'done', requestHash: row.request_hash, status: row.response_status ?? 200, body: row.response_body };
 }
 
-/** Stores the answer of the request holding the claim (`claimId`, when given: only its own claim). */
-export async function completeIdempotencyKey(db: Executor, accountId: string, key: string, status: number, body: unknown, claimId?: string): Promise<void> {
+/**
+ * Stores the answer of the request holding the claim (`claimId`, when given: only its own claim);
+ * false when there was nothing to store it in (the claim was taken over).
+ */
+export async function completeIdempotencyKey(db: Executor, accountId: string, key: string, status: number, body: unknown, claimId?: string): Promise<boolean> {
   let q = db
     .updateTable('idempotency_keys')
     .set({ state: 'done', response_status: status, response_body: json(body ?? null) })
     .where('account_id', '=', accountId)
     .where('key', '=', key);
   if (claimId) q = q.where('claim_id', '=', claimId);
-  await q.execute();
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
+import { startApiInstance } from '../../api/instance';
 import type { Db } from '../../db/database';
 import { createAccount, type Plan } from '../../db/repositories/accounts.repository';
 import { createApiKey } from '../../db/repositories/api-keys.repository';
@@ -43,6 +44,8 @@ export interface TestApi {
   db: Db;
   config: Config;
   client: Client;
+  /** This app's api_instances id (registered and refreshed as in api/main.ts; deleted on close). */
+  instanceId: string;
   /** Every log line the app wrote (JSON strings). */
   logs: string[];
   /** The default account (enterprise plan: never rate limited) with live, test and ro keys. */
@@ -62,7 +65,8 @@ export async function startTestApi(overrides: Record<string, string> = {}): Prom
   const client = await connectTemporalClient(config);
   const logs: string[] = [];
   const logger = createLogger('debug', { component: 'api' }, (line) => logs.push(line));
-  const app = createApp({ db, temporal: client, config, logger });
+  const instance = await startApiInstance(db, config.apiLivenessMs, logger);
+  const app = createApp({ db, temporal: client, config, logger, instanceId: instance.id });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -101,6 +105,7 @@ export async function startTestApi(overrides: Record<string, string> = {}): Prom
     db,
     config,
     client,
+    instanceId: instance.id,
     logs,
     account,
     newAccount,
@@ -110,6 +115,7 @@ export async function startTestApi(overrides: Record<string, string> = {}): Prom
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await instance.stop();
       await client.connection.close();
       await db.destroy();
     },

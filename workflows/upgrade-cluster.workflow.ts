@@ -6,11 +6,9 @@ import {
   continueAsNew,
   executeChild,
   isCancellation,
-  proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { act } from './activity-proxies';
 import { parseCephVersion } from './ceph-releases';
 import {
   FAILURE,
@@ -29,11 +27,6 @@ import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 import { UpgradeControl } from './upgrade-control';
 import { upgradeHostWorkflow } from './upgrade-host.workflow';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Hosts started per run before continuing as new. Each host costs the parent a handful of events
@@ -116,7 +109,7 @@ const progressOf = (op: OperationTracker, s: UpgradeProgress) => op.setProgress(
 /** Reads the cluster, plans the upgrade and refuses it if the planner says so. */
 async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
   const { clusterId } = input;
-  const facts = await hw.describeUpgrade.executeWithOptions({ summary: `read ${clusterId} for the upgrade` }, [{ clusterId }]);
+  const facts = await act.describeUpgrade.executeWithOptions({ summary: `read ${clusterId} for the upgrade` }, [{ clusterId }]);
   const { plan, schedule } = upgradePlan(facts, {
     targetVersion: input.targetVersion || null,
     mode: input.mode,
@@ -136,7 +129,7 @@ async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
 function freezeAutoscale({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
   return ctl.atSafePoint('freeze PG autoscaling', async () => {
     s.froze = true;
-    const r = await hw.freezeAutoscale.executeWithOptions({ summary: 'freeze PG autoscaling (pool modes recorded, then off)' }, [{ clusterId: input.clusterId }]);
+    const r = await act.freezeAutoscale.executeWithOptions({ summary: 'freeze PG autoscaling (pool modes recorded, then off)' }, [{ clusterId: input.clusterId }]);
     s.froze = r.changed;
     op.log(r.changed ? 'PG autoscaling frozen (each pool\'s mode recorded, then off)' : 'PG autoscaling was already frozen; it stays frozen at the end');
   });
@@ -149,18 +142,18 @@ async function upgradeMgrs({ input, op, ctl }: Upgrade, s: UpgradeProgress): Pro
   const spec = daemonSpec(input, s);
   for (const host of s.schedule.mgrStandbys) {
     await ctl.atSafePoint(`mgr.${host}`, async () => {
-      const r = await wait.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} standby mgr.${host}` }, [{ ...spec, type: 'mgr', host }]);
+      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} standby mgr.${host}` }, [{ ...spec, type: 'mgr', host }]);
       op.log(`mgr.${host} runs ${r.version}`);
     });
   }
   const active = s.schedule.mgrActive;
   if (!active) return;
   await ctl.atSafePoint(`mgr failover from ${active}`, async () => {
-    const r = await wait.failOverMgr.executeWithOptions({ summary: `ceph mgr fail (${active})` }, [{ clusterId: input.clusterId, from: active }]);
+    const r = await act.failOverMgr.executeWithOptions({ summary: `ceph mgr fail (${active})` }, [{ clusterId: input.clusterId, from: active }]);
     op.log(`ceph mgr fail: mgr.${r.active} is active`);
   });
   await ctl.atSafePoint(`mgr.${active}`, async () => {
-    const r = await wait.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mgr.${active}` }, [{ ...spec, type: 'mgr', host: active }]);
+    const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mgr.${active}` }, [{ ...spec, type: 'mgr', host: active }]);
     op.log(`mgr.${active} runs ${r.version}`);
   });
 }
@@ -170,7 +163,7 @@ async function upgradeMons({ input, op, ctl }: Upgrade, s: UpgradeProgress): Pro
   const spec = daemonSpec(input, s);
   for (const host of s.schedule.mons) {
     await ctl.atSafePoint(`mon.${host}`, async () => {
-      const r = await wait.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mon.${host} (ok-to-stop, back in quorum)` }, [{ ...spec, type: 'mon', host }]);
+      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mon.${host} (ok-to-stop, back in quorum)` }, [{ ...spec, type: 'mon', host }]);
       op.log(`mon.${host} runs ${r.version} and is in quorum`);
     });
   }
@@ -227,7 +220,7 @@ async function restoreAutoscale({ input, op }: Upgrade, s: UpgradeProgress): Pro
     op.log('PG autoscaling left frozen, as it was before the upgrade');
     return;
   }
-  await undo.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [{ clusterId: input.clusterId }]);
+  await act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [{ clusterId: input.clusterId }]);
   s.froze = false;
   op.log('PG autoscaling restored');
 }
@@ -236,9 +229,9 @@ async function refreshState({ input }: Upgrade, s: UpgradeProgress): Promise<voi
   const { clusterId } = input;
   if (input.mode === 'upgrade') {
     const release = parseCephVersion(s.schedule.target)?.release;
-    if (release) await db.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [{ clusterId, cephVersion: release }]);
+    if (release) await act.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [{ clusterId, cephVersion: release }]);
   }
-  await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+  await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
 }
 
 /** What a failed or cancelled upgrade undoes, in order. */
@@ -251,19 +244,19 @@ function compensations({ input }: Upgrade, s: UpgradeProgress) {
       what: 'unset noout on the upgrade\'s hosts',
       when: s.schedule.hosts.some((h) => !(s.nooutBefore ?? []).includes(h.host)),
       run: () =>
-        undo.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [
+        act.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [
           { clusterId, hosts: s.schedule.hosts.map((h) => h.host).filter((h) => !(s.nooutBefore ?? []).includes(h)) },
         ]),
     },
     {
       what: 'restore PG autoscaling',
       when: s.froze,
-      run: () => undo.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
+      run: () => act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
     },
     {
       what: 'record cluster state',
       when: true,
-      run: () => undo.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]),
+      run: () => act.refreshClusterStateUndo.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]),
     },
   ];
 }
@@ -276,11 +269,11 @@ async function formBatch({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promi
   const { clusterId } = input;
   const candidate = nextBatch(s.queue, input.maxConcurrent);
   try {
-    await hw.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [{ clusterId }]);
+    await act.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [{ clusterId }]);
     for (let k = candidate.length; k >= 1; k--) {
       const part = candidate.slice(0, k);
       const osdIds = part.flatMap((h) => h.osdIds);
-      const verdict = await hw.checkOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop for ${k} host(s)` }, [{ clusterId, osdIds }]);
+      const verdict = await act.checkOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop for ${k} host(s)` }, [{ clusterId, osdIds }]);
       if (verdict.ok) {
         if (k < candidate.length) op.log(`ok-to-stop allows ${k} of ${candidate.length} hosts at once`);
         return part;

@@ -1,11 +1,7 @@
-import { condition, isCancellation, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { dbWrite, hardwareCommand } from './activity-options';
+import { condition, isCancellation, setHandler } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import { pauseUpdate, resumeUpdate, type OperationError } from './contracts';
 import { describeFailure, type OperationTracker } from './operation-tracker';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
 
 /**
  * The rolling upgrade's pause state and its transitions, in one place: the `pause` and `resume`
@@ -65,13 +61,13 @@ export class UpgradeControl {
     const { operationId } = this.ids;
     while (this.op.isPaused) {
       if (!this.pausedInDb) {
-        await db.setOperationPaused.executeWithOptions({ summary: 'record paused' }, [{ operationId, paused: true }]);
+        await act.setOperationPaused.executeWithOptions({ summary: 'record paused' }, [{ operationId, paused: true }]);
         this.pausedInDb = true;
       }
       await condition(() => !this.op.isPaused);
     }
     if (this.pausedInDb) {
-      await db.setOperationPaused.executeWithOptions({ summary: 'record resumed' }, [{ operationId, paused: false }]);
+      await act.setOperationPaused.executeWithOptions({ summary: 'record resumed' }, [{ operationId, paused: false }]);
       this.pausedInDb = false;
     }
   }
@@ -84,7 +80,7 @@ export class UpgradeControl {
     for (;;) {
       await this.waitWhilePaused();
       try {
-        if (gate) await hw.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${what})` }, [{ clusterId: this.ids.clusterId }]);
+        if (gate) await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${what})` }, [{ clusterId: this.ids.clusterId }]);
         return await fn();
       } catch (err) {
         if (isCancellation(err)) throw err;

@@ -2,8 +2,9 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import { FAILURE, NON_RETRYABLE } from './contracts';
 
 /**
- * Named timeout and retry presets (STYLE 6). Every activity call uses one of these, so the policy of
- * each kind of work is decided once and reads as a name at the call site.
+ * Named timeout and retry presets (STYLE 6). Each activity is bound to its preset once, in
+ * activity-proxies.ts, so the policy of each kind of work is decided once and call sites only name
+ * the activity.
  */
 
 /** Bookkeeping in PostgreSQL: short, and retried for a long time (a database restart must not fail work). */
@@ -23,6 +24,12 @@ export const hardwareCommand: ActivityOptions = {
     nonRetryableErrorTypes: [...NON_RETRYABLE],
   },
 };
+
+/**
+ * A hardware command that legitimately runs for long: cephadm bootstrap, cephadm rm-cluster, zapping
+ * a host's devices.
+ */
+export const longHardwareCommand: ActivityOptions = { ...hardwareCommand, startToCloseTimeout: '30 minutes' };
 
 /**
  * A bounded wait (power state, SSH, OSDs, PGs). The activity polls, heartbeats its progress and
@@ -63,6 +70,12 @@ export const compensation: ActivityOptions = {
 };
 
 /**
+ * Compensation's wait for a machine to come back on: compensation's retries, with a bounded wait's
+ * heartbeat and time to close.
+ */
+export const powerWaitCompensation: ActivityOptions = { ...compensation, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' };
+
+/**
  * A power command whose failure someone must hear about soon: inside an upgrade (a failed host pauses
  * the upgrade and an operator decides) and when compensation powers a machine back on (noout waits
  * behind it). A dead BMC says so within seconds instead of after the compensation preset's half
@@ -71,6 +84,14 @@ export const compensation: ActivityOptions = {
 export const boundedPowerCommand: ActivityOptions = {
   ...hardwareCommand,
   retry: { ...hardwareCommand.retry, initialInterval: '1 second', maximumInterval: '4 seconds', maximumAttempts: 3 },
+};
+
+/** The settler's scan for unsettled operations: heartbeating, and retried only a few times. */
+export const unsettledScan: ActivityOptions = {
+  ...dbWrite,
+  heartbeatTimeout: '1 minute',
+  startToCloseTimeout: '10 minutes',
+  retry: { ...dbWrite.retry, maximumAttempts: 3 },
 };
 
 /**

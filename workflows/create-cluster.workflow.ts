@@ -1,16 +1,10 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import type { CreateClusterInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { createClusterPlan, type ClusterLayout } from './plans/create-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Creates a Ceph cluster from ready nodes (SPEC §3): preflight (the dry run's planner), nodes
@@ -34,8 +28,8 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
   return runOperation(input.operationId, op, {
     run: async () => {
       const req = await op.step('preflight', async () => {
-        const r = await db.describeCreateRequest.executeWithOptions({ summary: 'read the request' }, [{ clusterId, operationId: input.operationId }]);
-        const facts = await db.describeClusterCreate.executeWithOptions({ summary: 'read the nodes' }, [
+        const r = await act.describeCreateRequest.executeWithOptions({ summary: 'read the request' }, [{ clusterId, operationId: input.operationId }]);
+        const facts = await act.describeClusterCreate.executeWithOptions({ summary: 'read the nodes' }, [
           { accountId: r.accountId, environment: r.environment, clusterId, name: r.name, nodeIds: r.nodeIds },
         ]);
         const plan = createClusterPlan(facts, r);
@@ -51,24 +45,24 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       const nodeIds = l.hosts.map((h) => h.nodeId);
 
       await op.step('mark_provisioning', async () => {
-        await db.markNodesProvisioning.executeWithOptions({ summary: 'nodes provisioning' }, [{ clusterId, nodeIds }]);
+        await act.markNodesProvisioning.executeWithOptions({ summary: 'nodes provisioning' }, [{ clusterId, nodeIds }]);
       });
 
       await op.step('power_on', async () => {
         await Promise.all(
           l.hosts.map(async (h) => {
-            const r = await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${h.hostname})` }, [{ nodeId: h.nodeId, command: 'on' }]);
+            const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${h.hostname})` }, [{ nodeId: h.nodeId, command: 'on' }]);
             if (r.sent) {
               poweredOn.push(h.nodeId);
               op.log(`${h.hostname} was off: power on sent`);
             }
-            await wait.waitForPower.executeWithOptions({ summary: `wait for ${h.hostname} to power on` }, [{ nodeId: h.nodeId, state: 'on' }]);
+            await act.waitForPower.executeWithOptions({ summary: `wait for ${h.hostname} to power on` }, [{ nodeId: h.nodeId, state: 'on' }]);
           }),
         );
       });
 
       await op.step('wait_ssh', async () => {
-        await Promise.all(l.hosts.map((h) => wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${h.hostname}` }, [{ nodeId: h.nodeId }])));
+        await Promise.all(l.hosts.map((h) => act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${h.hostname}` }, [{ nodeId: h.nodeId }])));
         op.log('SSH answers on every node, host keys verified');
       });
 
@@ -76,7 +70,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       const { fsid } = await op.step('bootstrap', async () => {
         // Marked before the call: from here on Ceph may be on the disks.
         bootstrapStarted = true;
-        const r = await hw.bootstrapCluster.executeWithOptions({ summary: `cephadm bootstrap on ${admin.hostname}`, startToCloseTimeout: '30 minutes' }, [
+        const r = await act.bootstrapCluster.executeWithOptions({ summary: `cephadm bootstrap on ${admin.hostname}` }, [
           { clusterId, host: admin.hostname, address: admin.ipAddress, cephVersion: req.cephVersion, replication: req.replicationFactor },
         ]);
         op.log(`bootstrapped on ${admin.hostname}: fsid ${r.fsid}`);
@@ -86,18 +80,18 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       const spec = (h: ClusterLayout['hosts'][number]) => ({ hostname: h.hostname, address: h.ipAddress, rack: h.rack, zone: h.zone });
       await op.step('add_hosts', async () => {
         for (const h of l.hosts.slice(1)) {
-          await hw.addClusterHost.executeWithOptions({ summary: `ceph orch host add ${h.hostname}` }, [{ clusterId, host: spec(h) }]);
+          await act.addClusterHost.executeWithOptions({ summary: `ceph orch host add ${h.hostname}` }, [{ clusterId, host: spec(h) }]);
           op.log(`host ${h.hostname} added`);
         }
       });
 
       await op.step('place_mons', async () => {
-        await wait.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mon (${l.mons.join(', ')})` }, [{ clusterId, type: 'mon', hosts: l.mons }]);
+        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mon (${l.mons.join(', ')})` }, [{ clusterId, type: 'mon', hosts: l.mons }]);
         op.log(`${l.mons.length} mons running: ${l.mons.join(', ')}`);
       });
 
       await op.step('place_mgrs', async () => {
-        await wait.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mgr (${l.mgrs.join(', ')})` }, [{ clusterId, type: 'mgr', hosts: l.mgrs }]);
+        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mgr (${l.mgrs.join(', ')})` }, [{ clusterId, type: 'mgr', hosts: l.mgrs }]);
         op.log(`${l.mgrs.length} mgrs running: ${l.mgrs.join(', ')}`);
       });
 
@@ -105,14 +99,14 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       await op.step('create_osds', async () => {
         await Promise.all(
           l.hosts.map(async (h) => {
-            const devices = await hw.hostDevices.executeWithOptions({ summary: `ceph orch device ls ${h.hostname}` }, [{ clusterId, host: h.hostname }]);
+            const devices = await act.hostDevices.executeWithOptions({ summary: `ceph orch device ls ${h.hostname}` }, [{ clusterId, host: h.hostname }]);
             for (const device of h.osdDevices) {
               const d = devices.find((x) => x.device === device);
               if (!d || !d.available) {
                 op.log(`${h.hostname}: no OSD on ${device}: ${d ? d.rejected_reasons.join(', ') || 'unavailable' : 'not seen by Ceph'}`);
                 continue;
               }
-              const r = await hw.createClusterOsd.executeWithOptions({ summary: `ceph orch daemon add osd ${h.hostname}:/dev/${device}` }, [
+              const r = await act.createClusterOsd.executeWithOptions({ summary: `ceph orch daemon add osd ${h.hostname}:/dev/${device}` }, [
                 { clusterId, nodeId: h.nodeId, host: h.hostname, device },
               ]);
               osds.push({ host: h.hostname, device, osd_id: r.osd_id });
@@ -125,22 +119,22 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       });
 
       await op.step('create_crush_rule', async () => {
-        const r = await hw.createClusterCrushRule.executeWithOptions({ summary: `ceph osd crush rule create-replicated ${l.crushRule}` }, [
+        const r = await act.createClusterCrushRule.executeWithOptions({ summary: `ceph osd crush rule create-replicated ${l.crushRule}` }, [
           { clusterId, failureDomain: req.failureDomain, ruleName: l.crushRule, hosts: l.hosts.map(spec) },
         ]);
         op.log(`CRUSH rule ${l.crushRule} (id ${r.rule_id}) chooses across ${req.failureDomain}`);
       });
 
       await op.step('wait_ready', async () => {
-        const r = await wait.waitClusterReady.executeWithOptions({ summary: 'wait for HEALTH_OK, OSDs up and in, PGs active+clean' }, [
+        const r = await act.waitClusterReady.executeWithOptions({ summary: 'wait for HEALTH_OK, OSDs up and in, PGs active+clean' }, [
           { clusterId, expectedOsds: osds.length, expectedMons: l.mons.length },
         ]);
         op.log(`ready: HEALTH_OK, ${r.osds} OSDs up and in, ${r.pgs} PGs active+clean`);
       });
 
       await op.step('record_state', async () => {
-        const s = await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
-        await db.markNodesActive.executeWithOptions({ summary: 'nodes active' }, [{ clusterId }]);
+        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        await act.markNodesActive.executeWithOptions({ summary: 'nodes active' }, [{ clusterId }]);
         op.log(`cluster ${s.health}, ${s.osds_total} OSDs recorded, nodes active`);
       });
 
@@ -159,14 +153,14 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
             when: release && poweredOn.length > 0,
             run: () =>
               Promise.all(
-                poweredOn.map((nodeId) => undo.powerCommand.executeWithOptions({ summary: `IPMI chassis power off ${nodeId} (compensation)` }, [{ nodeId, command: 'off' }])),
+                poweredOn.map((nodeId) => act.powerCommandUndo.executeWithOptions({ summary: `IPMI chassis power off ${nodeId} (compensation)` }, [{ nodeId, command: 'off' }])),
               ),
           },
           {
             what: release ? 'cluster ERROR, nodes released to ready' : 'cluster ERROR, nodes kept as members in error',
             when: true,
             run: () =>
-              undo.failClusterCreate.executeWithOptions({ summary: 'cluster ERROR' }, [{ clusterId, reason, release }]),
+              act.failClusterCreate.executeWithOptions({ summary: 'cluster ERROR' }, [{ clusterId, reason, release }]),
           },
         ],
         o,

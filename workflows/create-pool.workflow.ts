@@ -1,16 +1,10 @@
-import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import type { PoolOperationInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { createPoolPlan, type PoolParams } from './plans/create-pool.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Creates a pool (SPEC §3): validated against the cluster's failure domains, then the erasure
@@ -28,8 +22,8 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
   return runOperation(input.operationId, op, {
     run: async () => {
       const { pool, plan, failureDomain } = await op.step('preflight', async () => {
-        const pool = await db.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]);
-        const facts = await db.describePoolCluster.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, excludePoolId: poolId }]);
+        const pool = await act.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]);
+        const facts = await act.describePoolCluster.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, excludePoolId: poolId }]);
         const params: PoolParams = {
           name: pool.name,
           type: pool.type,
@@ -48,7 +42,7 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
 
       if (pool.type === 'erasure') {
         await op.step('create_profile', () =>
-          hw.ensureErasureProfile.executeWithOptions({ summary: `ceph osd erasure-code-profile set ${spec.cephProfile}` }, [
+          act.ensureErasureProfile.executeWithOptions({ summary: `ceph osd erasure-code-profile set ${spec.cephProfile}` }, [
             { clusterId, profile: { name: spec.cephProfile!, k: spec.k!, m: spec.m!, failure_domain: failureDomain } },
           ]),
         );
@@ -56,7 +50,7 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
 
       const created = await op.step('create_pool', () => {
         poolSent = true;
-        return hw.createCephPool.executeWithOptions({ summary: `ceph osd pool create ${pool.name}` }, [
+        return act.createCephPool.executeWithOptions({ summary: `ceph osd pool create ${pool.name}` }, [
           { clusterId, name: pool.name, type: pool.type, pgNum: spec.pgNum, crushRule: spec.crushRule, cephProfile: spec.cephProfile, failureDomain },
         ]);
       });
@@ -64,36 +58,36 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
 
       if (pool.type === 'replicated') {
         await op.step('set_size', async () => {
-          await hw.setCephPool.executeWithOptions({ summary: `size ${spec.size}` }, [{ clusterId, name: pool.name, key: 'size', value: String(spec.size) }]);
-          await hw.setCephPool.executeWithOptions({ summary: `min_size ${spec.minSize}` }, [{ clusterId, name: pool.name, key: 'min_size', value: String(spec.minSize) }]);
+          await act.setCephPool.executeWithOptions({ summary: `size ${spec.size}` }, [{ clusterId, name: pool.name, key: 'size', value: String(spec.size) }]);
+          await act.setCephPool.executeWithOptions({ summary: `min_size ${spec.minSize}` }, [{ clusterId, name: pool.name, key: 'min_size', value: String(spec.minSize) }]);
         });
       } else op.skip('set_size', `erasure pools take size k+m = ${spec.size} from the profile`);
 
       if (pool.application) {
         const app = pool.application;
         await op.step('enable_application', () =>
-          hw.enablePoolApplication.executeWithOptions({ summary: `application enable ${app}` }, [{ clusterId, name: pool.name, application: app }]),
+          act.enablePoolApplication.executeWithOptions({ summary: `application enable ${app}` }, [{ clusterId, name: pool.name, application: app }]),
         );
       } else op.skip('enable_application', 'no application requested');
 
       await op.step('set_autoscale', () =>
-        hw.setCephPool.executeWithOptions({ summary: `pg_autoscale_mode ${pool.pg_autoscale ? 'on' : 'off'}` }, [
+        act.setCephPool.executeWithOptions({ summary: `pg_autoscale_mode ${pool.pg_autoscale ? 'on' : 'off'}` }, [
           { clusterId, name: pool.name, key: 'pg_autoscale_mode', value: pool.pg_autoscale ? 'on' : 'off' },
         ]),
       );
 
       const got = await op.step('verify', async () => {
-        const p = await hw.verifyCephPool.executeWithOptions({ summary: `read back ${pool.name}` }, [
+        const p = await act.verifyCephPool.executeWithOptions({ summary: `read back ${pool.name}` }, [
           { clusterId, name: pool.name, size: spec.size, minSize: spec.minSize, application: pool.application, autoscale: pool.pg_autoscale },
         ]);
-        const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
+        const r = await act.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
         op.log(`pool read back; all ${r.pgs} PGs active+clean`);
         return p;
       });
 
       await op.step('record', async () => {
-        await db.setPoolRow.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', pgNum: got.pg_num }]);
-        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        await act.setPoolRow.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', pgNum: got.pg_num }]);
+        await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
       });
       return { pool_id: poolId, name: pool.name, type: pool.type, size: got.size, min_size: got.min_size, pg_num: got.pg_num, erasure_profile: got.erasure_profile, applications: got.applications };
     },
@@ -106,13 +100,13 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
           {
             what: 'pool row removed (cancelled before anything was made in Ceph)',
             when: withdrawn,
-            run: () => undo.deletePoolRow.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]),
+            run: () => act.deletePoolRowUndo.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]),
           },
           {
             what: 'pool marked error',
             when: !withdrawn,
             run: () =>
-              undo.setPoolRow.executeWithOptions({ summary: 'pool error' }, [
+              act.setPoolRowUndo.executeWithOptions({ summary: 'pool error' }, [
                 { poolId, status: 'error', reason: `creation ${why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`}; delete the pool to remove what was made` },
               ]),
           },

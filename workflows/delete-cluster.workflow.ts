@@ -1,16 +1,10 @@
-import { patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { patched } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import type { DeleteClusterInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { deleteClusterPlan, type DeleteClusterFacts } from './plans/delete-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Deletes a cluster (SPEC §3): stops every Ceph daemon host by host, wipes the OSD devices, forgets
@@ -27,31 +21,31 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
   return runOperation(input.operationId, op, {
     run: async () => {
       const f = await op.step('preflight', async () => {
-        facts = await db.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
+        facts = await act.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
         const plan = deleteClusterPlan(facts);
         op.log(`deleting ${facts.name} (${facts.status}): ${plan.steps.map((s) => s.name).join(' → ')}`);
         return facts;
       });
-      await op.step('mark_deleting', () => db.setClusterStatus.executeWithOptions({ summary: 'cluster DELETING' }, [{ clusterId, status: 'DELETING' }]));
+      await op.step('mark_deleting', () => act.setClusterStatus.executeWithOptions({ summary: 'cluster DELETING' }, [{ clusterId, status: 'DELETING' }]));
 
       await op.step('power_on', async () => {
         await Promise.all(
           f.nodes.map(async (n) => {
-            const r = await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${n.hostname})` }, [{ nodeId: n.nodeId, command: 'on' }]);
+            const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${n.hostname})` }, [{ nodeId: n.nodeId, command: 'on' }]);
             if (r.sent) op.log(`${n.hostname} was off: power on sent`);
-            await wait.waitForPower.executeWithOptions({ summary: `wait for ${n.hostname} to power on` }, [{ nodeId: n.nodeId, state: 'on' }]);
+            await act.waitForPower.executeWithOptions({ summary: `wait for ${n.hostname} to power on` }, [{ nodeId: n.nodeId, state: 'on' }]);
           }),
         );
       });
       await op.step('wait_ssh', () =>
-        Promise.all(f.nodes.map((n) => wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${n.hostname}` }, [{ nodeId: n.nodeId }]))),
+        Promise.all(f.nodes.map((n) => act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${n.hostname}` }, [{ nodeId: n.nodeId }]))),
       );
 
       await op.step('stop_ceph', async () => {
         destroying = true;
         await Promise.all(
           f.nodes.map((n) =>
-            hw.stopClusterHost.executeWithOptions({ summary: `cephadm rm-cluster on ${n.hostname}`, startToCloseTimeout: '30 minutes' }, [
+            act.stopClusterHost.executeWithOptions({ summary: `cephadm rm-cluster on ${n.hostname}` }, [
               { clusterId, host: n.hostname, fsid: f.fsid },
             ]),
           ),
@@ -63,7 +57,7 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
         const results = await Promise.all(
           f.nodes.map((n) => {
             const devices = f.osdDevices[n.hostname] ?? [];
-            return hw.zapClusterHost.executeWithOptions({ summary: `zap ${devices.length} device(s) on ${n.hostname}`, startToCloseTimeout: '30 minutes' }, [
+            return act.zapClusterHost.executeWithOptions({ summary: `zap ${devices.length} device(s) on ${n.hostname}` }, [
               { clusterId, host: n.hostname, fsid: f.fsid, devices },
             ]);
           }),
@@ -83,9 +77,9 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
         }
       });
 
-      await op.step('remove_cluster', () => hw.purgeClusterCeph.executeWithOptions({ summary: 'forget the cluster' }, [{ clusterId }]));
+      await op.step('remove_cluster', () => act.purgeClusterCeph.executeWithOptions({ summary: 'forget the cluster' }, [{ clusterId }]));
 
-      const released = await op.step('release_nodes', () => db.finishClusterDelete.executeWithOptions({ summary: 'nodes pending, cluster removed' }, [{ clusterId }]));
+      const released = await op.step('release_nodes', () => act.finishClusterDelete.executeWithOptions({ summary: 'nodes pending, cluster removed' }, [{ clusterId }]));
       op.log(`${released.nodes} node(s) returned to pending; cluster ${f.name} removed`);
       return { cluster_id: clusterId, name: f.name, nodes: f.nodes.map((n) => n.nodeId), pools: f.pools };
     },
@@ -97,7 +91,7 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
       // were recorded: patched() keeps those replaying unchanged.
       if (facts === null && patched('delete-cluster-restores-before-preflight')) {
         try {
-          facts = await undo.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
+          facts = await act.describeClusterDeleteUndo.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
         } catch (err) {
           problems.push(`reading the cluster failed: ${describeFailure(err).message}`);
         }
@@ -110,7 +104,7 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
             what: destroying ? 'cluster ERROR (partly deleted)' : `cluster back to ${before}`,
             when: facts !== null,
             run: () =>
-              undo.setClusterStatus.executeWithOptions({ summary: 'cluster status after a failed delete' }, [
+              act.setClusterStatusUndo.executeWithOptions({ summary: 'cluster status after a failed delete' }, [
                 destroying
                   ? { clusterId, status: 'ERROR', reason: `deletion ${what}; Ceph was partly removed: delete it again` }
                   : { clusterId, status: before, reason: `deletion ${what}; nothing was removed` },

@@ -1,15 +1,9 @@
-import { patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { patched } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import type { PoolOperationInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Deletes a pool: `ceph osd pool rm` with mon_allow_pool_delete enabled for that command only,
@@ -24,19 +18,19 @@ export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Rec
   let removed = false;
   return runOperation(input.operationId, op, {
     run: async () => {
-      const pool = await op.step('preflight', () => db.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]));
+      const pool = await op.step('preflight', () => act.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]));
       await op.step('delete_pool', async () => {
         rmSent = true;
-        await hw.deleteCephPool.executeWithOptions({ summary: `ceph osd pool rm ${pool.name}` }, [{ clusterId, name: pool.name }]);
+        await act.deleteCephPool.executeWithOptions({ summary: `ceph osd pool rm ${pool.name}` }, [{ clusterId, name: pool.name }]);
         removed = true;
       });
       await op.step('verify', async () => {
-        const r = await wait.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
+        const r = await act.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
         op.log(`pool ${pool.name} gone; ${r.pgs} PGs active+clean`);
       });
       await op.step('record', async () => {
-        await db.deletePoolRow.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]);
-        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        await act.deletePoolRow.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]);
+        await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
       });
       return { pool_id: poolId, name: pool.name };
     },
@@ -50,7 +44,7 @@ export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Rec
             what: 'pool marked error',
             when: !byProgress || (rmSent && !removed),
             run: () =>
-              undo.setPoolRow.executeWithOptions({ summary: 'pool error' }, [
+              act.setPoolRowUndo.executeWithOptions({ summary: 'pool error' }, [
                 { poolId, status: 'error', reason: byProgress ? `${what} while ceph osd pool rm was running: delete it again` : what },
               ]),
           },
@@ -58,12 +52,12 @@ export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Rec
             what: 'pool back to active (nothing was removed)',
             when: byProgress && !rmSent,
             run: () =>
-              undo.setPoolRow.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', reason: why.code === 'cancelled' ? null : `${what}; nothing was removed` }]),
+              act.setPoolRowUndo.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', reason: why.code === 'cancelled' ? null : `${what}; nothing was removed` }]),
           },
           {
             what: 'pool row removed (Ceph removed the pool)',
             when: byProgress && removed,
-            run: () => undo.deletePoolRow.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]),
+            run: () => act.deletePoolRowUndo.executeWithOptions({ summary: 'remove the pool row' }, [{ poolId }]),
           },
         ],
         o,

@@ -1,16 +1,10 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import type { ImportClusterInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { importClusterPlan } from './plans/import-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Adopts an existing Ceph cluster (POST /v1/clusters/import): every member answers SSH with its
@@ -29,18 +23,18 @@ export async function importClusterWorkflow(input: ImportClusterInput): Promise<
   return runOperation(input.operationId, op, {
     run: async () => {
       const req = await op.step('preflight', async () => {
-        const r = await db.describeImport.executeWithOptions({ summary: 'read the request' }, [{ clusterId }]);
+        const r = await act.describeImport.executeWithOptions({ summary: 'read the request' }, [{ clusterId }]);
         op.log(`importing ${r.name} through ${r.adminHostname}; members: ${r.members.map((m) => m.hostname).join(', ')}`);
         return r;
       });
 
       await op.step('wait_ssh', async () => {
-        await Promise.all(req.members.map((m) => wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${m.hostname}` }, [{ nodeId: m.nodeId }])));
+        await Promise.all(req.members.map((m) => act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${m.hostname}` }, [{ nodeId: m.nodeId }])));
         op.log('SSH answers on every member, host keys verified');
       });
 
       const found = await op.step('discover', async () => {
-        const { discovery: d, fsidTakenBy } = await hw.discoverCluster.executeWithOptions({ summary: `read Ceph through ${req.adminHostname}` }, [{ clusterId }]);
+        const { discovery: d, fsidTakenBy } = await act.discoverCluster.executeWithOptions({ summary: `read Ceph through ${req.adminHostname}` }, [{ clusterId }]);
         const plan = importClusterPlan(req.members, d, fsidTakenBy);
         const refusal = plan.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
@@ -53,8 +47,8 @@ export async function importClusterWorkflow(input: ImportClusterInput): Promise<
       });
 
       const recorded = await op.step('record', async () => {
-        const r = await db.recordImportedCluster.executeWithOptions({ summary: 'record the cluster and its pools' }, [{ clusterId, fsid: found.d.fsid, layout: found.l }]);
-        const s = await db.refreshClusterState.executeWithOptions({ summary: 'record OSDs and health' }, [{ clusterId }]);
+        const r = await act.recordImportedCluster.executeWithOptions({ summary: 'record the cluster and its pools' }, [{ clusterId, fsid: found.d.fsid, layout: found.l }]);
+        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record OSDs and health' }, [{ clusterId }]);
         op.log(`cluster ${s.health}, ${s.osds_total} OSDs and ${r.pools.length} pool(s) recorded, members active`);
         return { pools: r.pools, health: s.health, osds: s.osds_total };
       });
@@ -77,7 +71,7 @@ export async function importClusterWorkflow(input: ImportClusterInput): Promise<
           {
             what: `import ${why.code === 'cancelled' ? 'cancelled' : 'failed'}: cluster record removed, nodes released to ready (nothing was changed on Ceph)`,
             when: true,
-            run: () => undo.undoClusterImport.executeWithOptions({ summary: 'remove the cluster record, release the nodes' }, [{ clusterId }]),
+            run: () => act.undoClusterImport.executeWithOptions({ summary: 'remove the cluster record, release the nodes' }, [{ clusterId }]),
           },
         ],
         o,

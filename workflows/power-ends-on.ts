@@ -1,6 +1,5 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { powerRestore } from './activity-options';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import { FAILURE } from './contracts';
 import { describeFailure } from './operation-tracker';
 import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
@@ -8,8 +7,6 @@ import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wa
 // The compensation "make sure the machine ends up on" shared by reboot-node and upgrade-host. Each
 // caller keeps its own patched() guard around it: this module only issues the commands that sat
 // inside those guards, in the same order and with the same options, so recorded histories replay.
-
-const restore = proxyActivities<Activities>(powerRestore);
 
 /** The non-retryable failure a compensation reports when it could not get `host` back on. */
 export function stillOffFailure(host: string, err: unknown): ApplicationFailure {
@@ -39,7 +36,7 @@ export async function ensureEndsOn({ host, nodeId, offSentAt, bounds, onFailed }
   const b = bounds ?? (await readWaitBounds());
   try {
     const r = await typedTimeout(FAILURE.powerTimeout, `${host} to end up on`, () =>
-      restore.ensurePoweredOn.executeWithOptions(
+      act.ensurePoweredOn.executeWithOptions(
         // Off wait and on wait, each within the power bound.
         { summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`, scheduleToCloseTimeout: serverBound(2 * b.powerMs) },
         [{ nodeId, offSentAt }],

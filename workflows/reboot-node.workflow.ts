@@ -1,6 +1,5 @@
-import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedPowerCommand, boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import { FAILURE, type RebootNodeInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { rebootPlan } from './plans/reboot-node.plan';
@@ -8,12 +7,6 @@ import { ensureEndsOn, stillOffFailure } from './power-ends-on';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
-const powerBounded = proxyActivities<Activities>(boundedPowerCommand);
 
 /**
  * Added after the first histories were recorded (patched() keeps those replaying unchanged): the
@@ -50,9 +43,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
   /** Waits for a power state; with the patch, bounded server-side too and typed when that bound ends it. */
   const waitPower = (state: 'on' | 'off', summary: string) => {
     const b = bounds;
-    if (!b) return wait.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
+    if (!b) return act.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
     return typedTimeout(FAILURE.powerTimeout, `${host} to power ${state}`, () =>
-      wait.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
+      act.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
     );
   };
 
@@ -60,7 +53,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
     run: async () => {
       let planned = new Set<string>();
       await op.step('preflight', async () => {
-        const node = await db.describeNode.executeWithOptions({ summary: `read node ${nodeId}` }, [{ nodeId }]);
+        const node = await act.describeNode.executeWithOptions({ summary: `read node ${nodeId}` }, [{ nodeId }]);
         const early = rebootPlan({ node, osdIds: [] }, input);
         const refusal = early.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
@@ -68,9 +61,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         clusterId = node.clusterId;
         op.log(`rebooting ${host} (${input.method}${clusterId ? `, member of ${clusterId}` : ', in no cluster'})`);
         if (clusterId) {
-          osdIds = await hw.hostOsds.executeWithOptions({ summary: `list OSDs on ${host}` }, [{ clusterId, host }]);
+          osdIds = await act.hostOsds.executeWithOptions({ summary: `list OSDs on ${host}` }, [{ clusterId, host }]);
           op.log(`OSDs on ${host}: ${osdIds.length ? osdIds.map((i) => `osd.${i}`).join(', ') : 'none'}`);
-          await hw.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop (${host})` }, [{ clusterId, osdIds }]);
+          await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop (${host})` }, [{ clusterId, osdIds }]);
           op.log('ceph osd ok-to-stop: yes');
         }
         // The same plan a dry run returns decides which steps run.
@@ -81,7 +74,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
       if (planned.has('set_noout')) {
         await op.step('set_noout', async () => {
           if (patched(POWER_ENDS_ON)) {
-            nooutFound = await hw.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId: clusterId!, host }]);
+            nooutFound = await act.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId: clusterId!, host }]);
             if (nooutFound) {
               op.log(`noout was already set on ${host} before this reboot (not by NodeFoundry): it stays set at the end`);
               return;
@@ -89,7 +82,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           }
           // Marked before the call: if the call succeeds but its reply is lost, compensation still unsets.
           nooutSet = true;
-          await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
+          await act.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
           op.log(`noout set on ${host} and confirmed in the OSD map`);
         });
       } else op.skip('set_noout', skipWhy('set_noout'));
@@ -97,7 +90,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
       if (planned.has('stop_osds')) {
         await op.step('stop_osds', async () => {
           osdsStopped = true;
-          await wait.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId: clusterId!, host, osdIds }]);
+          await act.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId: clusterId!, host, osdIds }]);
           op.log(`OSDs stopped and marked down: ${osdIds.map((i) => `osd.${i}`).join(', ')}`);
         });
       } else op.skip('stop_osds', skipWhy('stop_osds'));
@@ -107,14 +100,14 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         powerOffSent = true;
         offSentAt = Date.now();
         const command = input.method === 'graceful' ? 'soft' : 'off';
-        const r = await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power ${command} (${host})` }, [{ nodeId, command }]);
+        const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power ${command} (${host})` }, [{ nodeId, command }]);
         op.log(r.sent ? `IPMI power ${command} sent` : 'machine was already off');
         await waitPower('off', `wait for ${host} to power off`);
         op.log('machine is off');
       });
 
       await op.step('power_on', async () => {
-        await hw.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
+        await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
         await waitPower('on', `wait for ${host} to power on`);
         poweredOn = true;
         op.log('machine is on');
@@ -125,9 +118,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         const b = bounds;
         if (b) {
           await typedTimeout(FAILURE.sshTimeout, `SSH on ${host}`, () =>
-            wait.waitForSsh.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.sshMs) }, [{ nodeId }]),
+            act.waitForSsh.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.sshMs) }, [{ nodeId }]),
           );
-        } else await wait.waitForSsh.executeWithOptions({ summary }, [{ nodeId }]);
+        } else await act.waitForSsh.executeWithOptions({ summary }, [{ nodeId }]);
         op.log('SSH is back, host key verified');
       });
 
@@ -137,9 +130,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           const b = bounds;
           if (b) {
             await typedTimeout(FAILURE.osdsNotUp, `the OSDs on ${host} to come up`, () =>
-              wait.waitForOsdsUp.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId!, osdIds }]),
+              act.waitForOsdsUp.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId!, osdIds }]),
             );
-          } else await wait.waitForOsdsUp.executeWithOptions({ summary }, [{ clusterId: clusterId!, osdIds }]);
+          } else await act.waitForOsdsUp.executeWithOptions({ summary }, [{ clusterId: clusterId!, osdIds }]);
           osdsStopped = false;
           op.log('OSDs are up');
         });
@@ -149,7 +142,7 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         op.skip('unset_noout', `noout was set on ${host} before this reboot; left as it was`);
       } else if (planned.has('unset_noout')) {
         await op.step('unset_noout', async () => {
-          await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
+          await act.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
           nooutSet = false;
           op.log(`noout unset on ${host}`);
         });
@@ -161,15 +154,15 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           const b = bounds;
           const r = b
             ? await typedTimeout(FAILURE.pgsNotClean, 'PGs active+clean', () =>
-                wait.waitForPgsClean.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId! }]),
+                act.waitForPgsClean.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId! }]),
               )
-            : await wait.waitForPgsClean.executeWithOptions({ summary }, [{ clusterId: clusterId! }]);
+            : await act.waitForPgsClean.executeWithOptions({ summary }, [{ clusterId: clusterId! }]);
           op.log(`all ${r.pgs} PGs active+clean`);
         });
       } else op.skip('wait_clean', skipWhy('wait_clean'));
       // Added after the first histories were recorded: patched() keeps those replaying unchanged.
       if (clusterId && patched('reboot-refreshes-cluster-state')) {
-        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
       }
       return { node_id: nodeId, method: input.method, osds: osdIds };
     },
@@ -195,17 +188,17 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
               // for ~35 min before noout could be unset; now noout follows within the power wait bound.
               if (patched('reboot-bounded-power-on-compensation')) {
                 try {
-                  await powerBounded.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
-                  await wait.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on (compensation)` }, [{ nodeId, state: 'on' }]);
+                  await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+                  await act.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on (compensation)` }, [{ nodeId, state: 'on' }]);
                 } catch (err) {
                   powerOnFailed = true;
                   throw stillOffFailure(host, err);
                 }
                 return;
               }
-              await undo.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
-              await undo.waitForPower.executeWithOptions(
-                { summary: `wait for ${host} to power on (compensation)`, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' },
+              await act.powerCommandUndo.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+              await act.waitForPowerUndo.executeWithOptions(
+                { summary: `wait for ${host} to power on (compensation)` },
                 [{ nodeId, state: 'on' }],
               );
             },
@@ -214,12 +207,12 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             // Starting a running OSD is a no-op, so this is safe after a completed power cycle too.
             what: `start the OSDs on ${host}`,
             when: cid !== null && osdsStopped,
-            run: () => (powerOnFailed ? hw : undo).startOsds.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId: cid!, host, osdIds }]),
+            run: () => (powerOnFailed ? act.startOsds : act.startOsdsUndo).executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId: cid!, host, osdIds }]),
           },
           {
             what: `unset noout on ${host}`,
             when: cid !== null && nooutSet,
-            run: () => undo.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId: cid!, host }]),
+            run: () => act.unsetHostNooutUndo.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId: cid!, host }]),
           },
         ],
         o,

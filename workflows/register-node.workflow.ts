@@ -1,14 +1,8 @@
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { compensation, dbWrite, hardwareCommand } from './activity-options';
+import { act } from './activity-proxies';
 import type { RegisterNodeInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Registers a node: SSH in and pin the host key, read CPU, memory, drives and SMART health, check
@@ -21,18 +15,18 @@ export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Re
   return runOperation(input.operationId, op, {
     run: async () => {
       const inv = await op.step('inventory', async () => {
-        const r = await hw.inventoryNode.executeWithOptions({ summary: `SSH inventory of ${nodeId}` }, [{ nodeId }]);
+        const r = await act.inventoryNode.executeWithOptions({ summary: `SSH inventory of ${nodeId}` }, [{ nodeId }]);
         op.log(`host key pinned: ${r.ssh_host_key_fingerprint}`);
         for (const w of r.warnings) op.log(`inventory warning: ${w}`);
         op.log(`${r.cpu_cores} CPU cores, ${r.ram_gb} GB RAM, ${r.drives.length} drives (${r.drives.filter((d) => !d.smart_ok).length} failing SMART)`);
         return r;
       });
       const bmc = await op.step('check_bmc', async () => {
-        const r = await hw.checkBmc.executeWithOptions({ summary: `IPMI power status of ${nodeId}` }, [{ nodeId }]);
+        const r = await act.checkBmc.executeWithOptions({ summary: `IPMI power status of ${nodeId}` }, [{ nodeId }]);
         op.log(`BMC answered: power ${r.power}`);
         return r;
       });
-      await op.step('mark_ready', () => db.setNodeStatus.executeWithOptions({ summary: 'node ready' }, [{ nodeId, status: 'ready' }]));
+      await op.step('mark_ready', () => act.setNodeStatus.executeWithOptions({ summary: 'node ready' }, [{ nodeId, status: 'ready' }]));
       return {
         node_id: nodeId,
         cpu_cores: inv.cpu_cores,
@@ -49,7 +43,7 @@ export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Re
             what: 'mark the node as failed registration',
             when: true,
             run: () =>
-              undo.setNodeStatus.executeWithOptions({ summary: 'node error' }, [
+              act.setNodeStatusUndo.executeWithOptions({ summary: 'node error' }, [
                 { nodeId, status: 'error', reason: `registration ${why.code === 'cancelled' ? 'cancelled' : 'failed'}: ${why.message}` },
               ]),
           },

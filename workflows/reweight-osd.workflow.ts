@@ -1,17 +1,11 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { BackfillObservation } from '../activities/reweight.activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { act } from './activity-proxies';
 import type { OperationSnapshot, ReweightOsdInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { REWEIGHT_FAILURE, reweightPlan, roundWeight, targetCrushWeight } from './plans/reweight-osd.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Progress of a drain is the share of the OSD's PGs already moved, inside the wait step's share of
@@ -53,7 +47,7 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
       let device = 0;
       let startPgs = 0;
       await op.step('preflight', async () => {
-        const facts = await hw.readReweightFacts.executeWithOptions({ summary: `read ${name} and the cluster` }, [
+        const facts = await act.readReweightFacts.executeWithOptions({ summary: `read ${name} and the cluster` }, [
           { clusterId, osdId, drain, operationId: input.operationId },
         ]);
         // The same plan a dry run returns decides what is refused.
@@ -78,7 +72,7 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
       await op.step('set_crush_weight', async () => {
         // Marked before the call: if Ceph applied it but the reply was lost, compensation still restores.
         weightSent = true;
-        await hw.setCrushWeight.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${target}` }, [{ clusterId, osdId, weight: target }]);
+        await act.setCrushWeight.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${target}` }, [{ clusterId, osdId, weight: target }]);
         op.log(`ceph osd crush reweight ${name} ${target} (was ${original})`);
       });
 
@@ -86,7 +80,7 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
       await op.step(drain ? 'wait_drain' : 'wait_backfill', async () => {
         if (drain) op.fraction = 0;
         for (;;) {
-          const o: BackfillObservation = await wait.watchBackfill.executeWithOptions(
+          const o: BackfillObservation = await act.watchBackfill.executeWithOptions(
             { summary: drain ? `watch ${name} drain (${last?.pgs ?? startPgs} PGs left)` : `wait for backfill after reweighting ${name}` },
             [{ clusterId, osdId, drain, lastPgs: last?.pgs ?? startPgs, lastClean: last?.pgs_active_clean ?? null}],
           );
@@ -112,13 +106,13 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
 
       if (drain) {
         await op.step('safe_to_destroy', async () => {
-          await hw.assertSafeToDestroy.executeWithOptions({ summary: `ceph osd safe-to-destroy ${osdId}` }, [{ clusterId, osdId }]);
+          await act.assertSafeToDestroy.executeWithOptions({ summary: `ceph osd safe-to-destroy ${osdId}` }, [{ clusterId, osdId }]);
           op.log(`ceph osd safe-to-destroy ${osdId}: safe (holds 0 PGs); ${name} stays up and in at weight 0 until it is removed`);
         });
       }
 
       await op.step('record_state', async () => {
-        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
       });
       const final = last as BackfillObservation | null;
       return {
@@ -143,7 +137,7 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
             what: `restore ${name} CRUSH weight to ${original} TiB (the recorded original)`,
             when: weightSent && original !== null,
             run: () =>
-              undo.setCrushWeight.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${original} (compensation)` }, [
+              act.setCrushWeightUndo.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${original} (compensation)` }, [
                 { clusterId, osdId, weight: original! },
               ]),
           },
@@ -153,7 +147,7 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
       if (weightSent) {
         // Best effort: the recorded OSD rows should show the restored weight.
         try {
-          await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]);
+          await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]);
         } catch (err) {
           o.log(`could not record the cluster state after restoring the weight: ${describeFailure(err).message}`);
         }

@@ -1,10 +1,7 @@
-import { ApplicationFailure, CancellationScope, ContinueAsNew, isCancellation, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { dbWrite } from './activity-options';
+import { ApplicationFailure, CancellationScope, ContinueAsNew, isCancellation } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import type { OperationError } from './contracts';
-
-const bookkeeping = proxyActivities<Activities>(dbWrite);
 
 export interface OperationBody {
   /** The forward path. Returns the operation's result. */
@@ -26,7 +23,7 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
   let outcome: { kind: 'ok'; result: Record<string, unknown> } | { kind: 'failed'; error: OperationError } | { kind: 'cancelled'; cause: unknown };
   try {
     // Inside the try: a cancel that arrives this early must still end in a recorded state.
-    await bookkeeping.markOperationStarted.executeWithOptions({ summary: 'mark operation started' }, [{ operationId }]);
+    await act.markOperationStarted.executeWithOptions({ summary: 'mark operation started' }, [{ operationId }]);
     outcome = { kind: 'ok', result: await body.run(op) };
   } catch (err) {
     // Continuing as new is not an end: the next run carries the operation on (upgrades).
@@ -52,7 +49,7 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
   }
 
   await CancellationScope.nonCancellable(() =>
-    bookkeeping.finishOperation.executeWithOptions({ summary: `record ${op.finalSnapshot().status}` }, [
+    act.finishOperation.executeWithOptions({ summary: `record ${op.finalSnapshot().status}` }, [
       { operationId, snapshot: op.finalSnapshot() },
     ]),
   );

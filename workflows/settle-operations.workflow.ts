@@ -1,11 +1,6 @@
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { dbWrite, settleOne } from './activity-options';
+import { act } from './activity-proxies';
 import type { SettleOperationsInput, SettleOperationsResult } from './contracts';
 import { describeFailure } from './operation-tracker';
-
-const find = proxyActivities<Activities>({ ...dbWrite, heartbeatTimeout: '1 minute', startToCloseTimeout: '10 minutes', retry: { ...dbWrite.retry, maximumAttempts: 3 } });
-const settle = proxyActivities<Activities>(settleOne);
 
 /**
  * The settler (docs/operators.md §Settling), started by a Temporal Schedule: finds operations whose
@@ -15,13 +10,13 @@ const settle = proxyActivities<Activities>(settleOne);
  * One operation's failure does not stop the others; the next scheduled run retries it.
  */
 export async function settleOperationsWorkflow(input: SettleOperationsInput = {}): Promise<SettleOperationsResult> {
-  const ids = await find.findUnsettledOperations.executeWithOptions({ summary: 'find operations whose workflow closed without an end' }, [
+  const ids = await act.findUnsettledOperations.executeWithOptions({ summary: 'find operations whose workflow closed without an end' }, [
     { accountId: input.accountId ?? null },
   ]);
   const result: SettleOperationsResult = { settled: [], failed: [] };
   for (const operationId of ids) {
     try {
-      const r = await settle.settleOperation.executeWithOptions({ summary: `settle ${operationId}` }, [{ operationId }]);
+      const r = await act.settleOperation.executeWithOptions({ summary: `settle ${operationId}` }, [{ operationId }]);
       if (r.settled) result.settled.push(operationId);
     } catch (err) {
       result.failed.push({ operation_id: operationId, message: describeFailure(err).message });

@@ -6,17 +6,12 @@ import {
   continueAsNew,
   executeChild,
   isCancellation,
-  proxyActivities,
-  setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedWait, compensation, dbWrite, hardwareCommand } from './activity-options';
+import { act } from './activity-proxies';
 import { parseCephVersion } from './ceph-releases';
 import {
   FAILURE,
-  pauseUpdate,
-  resumeUpdate,
   SA_ACCOUNT_ID,
   SA_CLUSTER_ID,
   SA_NODE_ID,
@@ -30,12 +25,8 @@ import { describeFailure, OperationTracker, type TrackerState } from './operatio
 import { nextBatch, upgradePlan, type PlannedHost, type UpgradeSchedule } from './plans/upgrade-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
+import { UpgradeControl } from './upgrade-control';
 import { upgradeHostWorkflow } from './upgrade-host.workflow';
-
-const db = proxyActivities<Activities>(dbWrite);
-const hw = proxyActivities<Activities>(hardwareCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Hosts started per run before continuing as new. Each host costs the parent a handful of events
@@ -75,290 +66,258 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
     op.importState(input.carry.tracker as TrackerState);
     p = input.carry.progress as UpgradeProgress;
   }
-  /** After the last host, pausing no longer means anything: the rest is restoring and recording. */
-  let finishing = false;
-  let pausedInDb = false;
-
-  setHandler(
-    pauseUpdate,
-    ({ reason }) => {
-      if (!op.isPaused) {
-        op.pause({ code: 'paused_by_request', message: `Paused by request${reason ? `: ${reason}` : ''}. No new daemon or host starts; hosts in flight finish.` });
-      }
-      return op.snapshot();
-    },
-    {
-      validator: (_args: { reason?: string }) => {
-        if (finishing) throw new Error('The upgrade has finished its hosts and is restoring the cluster; it can no longer be paused.');
-      },
-    },
-  );
-  setHandler(
-    resumeUpdate,
-    () => {
-      op.resume();
-      return op.snapshot();
-    },
-    {
-      validator: () => {
-        if (!op.isPaused) throw new Error('The upgrade is not paused.');
-      },
-    },
-  );
-
-  const pauseFor = (why: OperationError) => {
-    if (!op.isPaused) op.pause(why);
-    else op.log(`also: ${why.message}`);
-  };
-
-  /** A safe point: nothing of the upgrade is in flight. Wait out a pause here, keeping the row's status in step. */
-  async function waitWhilePaused(): Promise<void> {
-    while (op.isPaused) {
-      if (!pausedInDb) {
-        await db.setOperationPaused.executeWithOptions({ summary: 'record paused' }, [{ operationId, paused: true }]);
-        pausedInDb = true;
-      }
-      await condition(() => !op.isPaused);
-    }
-    if (pausedInDb) {
-      await db.setOperationPaused.executeWithOptions({ summary: 'record resumed' }, [{ operationId, paused: false }]);
-      pausedInDb = false;
-    }
-  }
-
-  /** Runs one piece of work at a safe point; a failure pauses the upgrade and the piece is retried on resume. */
-  async function atSafePoint<T>(what: string, fn: () => Promise<T>, gate = true): Promise<T> {
-    for (;;) {
-      await waitWhilePaused();
-      try {
-        if (gate) await hw.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${what})` }, [{ clusterId }]);
-        return await fn();
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        const f = describeFailure(err);
-        pauseFor({ code: f.code, message: `${what} failed: ${f.message}` });
-      }
-    }
-  }
-
-  const progressOf = (s: UpgradeProgress) => op.setProgress(s.total === 0 ? 99 : (s.done.length / s.total) * 100);
+  const ctl = new UpgradeControl(op, { operationId, clusterId });
+  ctl.registerHandlers();
+  const u: Upgrade = { input, op, ctl, runs };
 
   return runOperation(operationId, op, {
     run: async () => {
       if (!p) {
-        const first = await op.step('preflight', async () => {
-          const facts = await hw.describeUpgrade.executeWithOptions({ summary: `read ${clusterId} for the upgrade` }, [{ clusterId }]);
-          const { plan, schedule } = upgradePlan(facts, {
-            targetVersion: input.targetVersion || null,
-            mode: input.mode,
-            maxConcurrent: input.maxConcurrent,
-            osPackages: input.osPackages,
-          });
-          const refusal = plan.refusals[0];
-          if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
-          op.log(
-            `${input.mode === 'restart' ? 'rolling restart' : `upgrade to ${schedule.target}`}: mgr ${[...schedule.mgrStandbys, schedule.mgrActive].filter(Boolean).join(', ') || '(none)'}, mon ${schedule.mons.join(', ') || '(none)'}, ${schedule.hosts.length} OSD host(s), ${plan.batches?.length ?? 0} batch(es) of ≤ ${input.maxConcurrent}`,
-          );
-          const nooutBefore = facts.nooutHosts ?? [];
-          if (nooutBefore.length) op.log(`noout already set on ${nooutBefore.join(', ')} before the upgrade: left as it is`);
-          const fresh: UpgradeProgress = { schedule, queue: [...schedule.hosts], done: [], total: schedule.hosts.length, froze: false, nooutBefore };
-          return fresh;
-        });
-        p = first;
-        progressOf(first);
-        const s = first;
-        const spec = { clusterId, targetVersion: s.schedule.target, mode: input.mode };
-
-        await op.step('freeze_autoscale', () =>
-          atSafePoint('freeze PG autoscaling', async () => {
-            s.froze = true;
-            const r = await hw.freezeAutoscale.executeWithOptions({ summary: 'freeze PG autoscaling (pool modes recorded, then off)' }, [{ clusterId }]);
-            s.froze = r.changed;
-            op.log(r.changed ? 'PG autoscaling frozen (each pool\'s mode recorded, then off)' : 'PG autoscaling was already frozen; it stays frozen at the end');
-          }),
-        );
-
-        await op.step('upgrade_mgrs', async () => {
-          for (const host of s.schedule.mgrStandbys) {
-            await atSafePoint(`mgr.${host}`, async () => {
-              const r = await wait.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} standby mgr.${host}` }, [{ ...spec, type: 'mgr', host }]);
-              op.log(`mgr.${host} runs ${r.version}`);
-            });
-          }
-          const active = s.schedule.mgrActive;
-          if (active) {
-            await atSafePoint(`mgr failover from ${active}`, async () => {
-              const r = await wait.failOverMgr.executeWithOptions({ summary: `ceph mgr fail (${active})` }, [{ clusterId, from: active }]);
-              op.log(`ceph mgr fail: mgr.${r.active} is active`);
-            });
-            await atSafePoint(`mgr.${active}`, async () => {
-              const r = await wait.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mgr.${active}` }, [{ ...spec, type: 'mgr', host: active }]);
-              op.log(`mgr.${active} runs ${r.version}`);
-            });
-          }
-        });
-
-        await op.step('upgrade_mons', async () => {
-          for (const host of s.schedule.mons) {
-            await atSafePoint(`mon.${host}`, async () => {
-              const r = await wait.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mon.${host} (ok-to-stop, back in quorum)` }, [{ ...spec, type: 'mon', host }]);
-              op.log(`mon.${host} runs ${r.version} and is in quorum`);
-            });
-          }
-        });
+        p = await op.step('preflight', () => preflight(u));
+        progressOf(op, p);
+        const s = p;
+        await op.step('freeze_autoscale', () => freezeAutoscale(u, s));
+        await op.step('upgrade_mgrs', () => upgradeMgrs(u, s));
+        await op.step('upgrade_mons', () => upgradeMons(u, s));
       }
       const s = p;
-      const hostsPerRun = input.hostsPerRun ?? DEFAULT_HOSTS_PER_RUN;
-
-      await op.step('upgrade_osd_hosts', async () => {
-        let startedThisRun = 0;
-        while (s.queue.length > 0) {
-          await waitWhilePaused();
-          if (startedThisRun >= hostsPerRun || workflowInfo().continueAsNewSuggested) {
-            // A safe point with nothing in flight: hand the state to a fresh run.
-            await condition(allHandlersFinished);
-            op.log(`continuing as new after ${s.done.length}/${s.total} hosts (run ${runs})`);
-            await continueAsNew<typeof upgradeClusterWorkflow>({
-              ...input,
-              carry: { tracker: op.exportState(), progress: s, runs },
-            });
-          }
-          const batch = await formBatch(s);
-          if (!batch) continue;
-          s.queue = s.queue.filter((h) => !batch.includes(h));
-          startedThisRun += batch.length;
-          op.log(`batch: ${batch.map((h) => h.host).join(', ')}`);
-          const results = await Promise.allSettled(batch.map((h) => upgradeOne(s, h)));
-          const failed: { host: PlannedHost; error: OperationError }[] = [];
-          results.forEach((r, i) => {
-            const h = batch[i]!;
-            if (r.status === 'fulfilled') s.done.push(h.host);
-            else failed.push({ host: h, error: describeFailure(r.reason) });
-          });
-          const cancelled = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isCancellation(r.reason));
-          progressOf(s);
-          if (cancelled) throw cancelled.reason;
-          if (failed.length > 0) {
-            s.queue = [...failed.map((f) => f.host), ...s.queue];
-            const first = failed[0]!;
-            pauseFor({
-              code: first.error.code,
-              message: `Upgrade of ${failed.map((f) => f.host.host).join(', ')} failed: ${first.error.message} Fix the cause, then resume (the host is retried) or cancel.`,
-            });
-          }
-        }
-        op.log(`all ${s.total} host(s) done`);
-      });
-
-      finishing = true;
-      if (op.isPaused) op.resume();
-      await op.step('restore_autoscale', async () => {
-        if (!s.froze) {
-          op.log('PG autoscaling left frozen, as it was before the upgrade');
-          return;
-        }
-        await undo.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [{ clusterId }]);
-        s.froze = false;
-        op.log('PG autoscaling restored');
-      });
-      await op.step('refresh_state', async () => {
-        if (input.mode === 'upgrade') {
-          const release = parseCephVersion(s.schedule.target)?.release;
-          if (release) await db.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [{ clusterId, cephVersion: release }]);
-        }
-        await db.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
-      });
+      await op.step('upgrade_osd_hosts', () => upgradeOsdHosts(u, s));
+      ctl.hostsFinished();
+      await op.step('restore_autoscale', () => restoreAutoscale(u, s));
+      await op.step('refresh_state', () => refreshState(u, s));
       return { cluster_id: clusterId, mode: input.mode, target_version: s.schedule.target, hosts_total: s.total, hosts_done: s.done.length, runs };
     },
-
     compensate: async (o) => {
-      const s = p;
-      if (!s) return [];
-      finishing = true;
-      return undoAll(
-        [
-          {
-            // Children unset their own noout on every path; this catches one whose compensation failed.
-            // A host that carried noout before the upgrade keeps it: only what the upgrade set is undone.
-            what: 'unset noout on the upgrade\'s hosts',
-            when: s.schedule.hosts.some((h) => !(s.nooutBefore ?? []).includes(h.host)),
-            run: () =>
-              undo.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [
-                { clusterId, hosts: s.schedule.hosts.map((h) => h.host).filter((h) => !(s.nooutBefore ?? []).includes(h)) },
-              ]),
-          },
-          {
-            what: 'restore PG autoscaling',
-            when: s.froze,
-            run: () => undo.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
-          },
-          {
-            what: 'record cluster state',
-            when: true,
-            run: () => undo.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]),
-          },
-        ],
-        o,
-      );
+      if (!p) return [];
+      ctl.compensating();
+      return undoAll(compensations(u, p), o);
     },
   });
+}
 
-  /**
-   * The next batch: the planner's nextBatch, shrunk until `ceph osd ok-to-stop` accepts the union of
-   * its OSDs. Null (and the upgrade paused) when not even one host may stop or a gate fails.
-   */
-  async function formBatch(s: UpgradeProgress): Promise<PlannedHost[] | null> {
-    const candidate = nextBatch(s.queue, input.maxConcurrent);
-    try {
-      await hw.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [{ clusterId }]);
-      for (let k = candidate.length; k >= 1; k--) {
-        const part = candidate.slice(0, k);
-        const osdIds = part.flatMap((h) => h.osdIds);
-        const verdict = await hw.checkOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop for ${k} host(s)` }, [{ clusterId, osdIds }]);
-        if (verdict.ok) {
-          if (k < candidate.length) op.log(`ok-to-stop allows ${k} of ${candidate.length} hosts at once`);
-          return part;
-        }
-        if (k === 1) {
-          pauseFor({ code: FAILURE.notOkToStop, message: `Ceph says the OSDs of ${part[0]!.host} are not ok to stop: ${verdict.reason ?? 'PGs would become inactive'}. Resume once the cluster has recovered.` });
-        }
-      }
-      return null;
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      const f = describeFailure(err);
-      pauseFor({ code: f.code, message: `Before the next batch: ${f.message}` });
-      return null;
-    }
-  }
+/** What every step of one run shares. */
+interface Upgrade {
+  input: UpgradeClusterRunInput;
+  op: OperationTracker;
+  ctl: UpgradeControl;
+  /** This run's number (1 for the first), carried across continue-as-new. */
+  runs: number;
+}
 
-  async function upgradeOne(s: UpgradeProgress, h: PlannedHost): Promise<void> {
-    await executeChild(upgradeHostWorkflow, {
-      workflowId: upgradeHostWorkflowId(clusterId, operationId, h.host),
-      args: [
-        {
-          operationId,
-          accountId: input.accountId,
-          clusterId,
-          nodeId: h.nodeId,
-          host: h.host,
-          osdIds: h.osdIds,
-          targetVersion: s.schedule.target,
-          mode: input.mode,
-          osPackages: input.osPackages,
-          monHost: h.mon,
-        },
-      ],
-      // A cancelled upgrade waits for each host to put itself back together (OSDs started, noout unset).
-      cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-      staticSummary: `${input.mode === 'restart' ? 'Restart' : `Upgrade to ${s.schedule.target}:`} ${h.host} (${h.osdIds.length} OSDs)`,
-      typedSearchAttributes: [
-        { key: SA_OPERATION_ID, value: operationId },
-        { key: SA_OPERATION_TYPE, value: 'cluster.upgrade' },
-        { key: SA_CLUSTER_ID, value: clusterId },
-        { key: SA_NODE_ID, value: h.nodeId },
-        { key: SA_ACCOUNT_ID, value: input.accountId },
-      ],
+const progressOf = (op: OperationTracker, s: UpgradeProgress) => op.setProgress(s.total === 0 ? 99 : (s.done.length / s.total) * 100);
+
+/** Reads the cluster, plans the upgrade and refuses it if the planner says so. */
+async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
+  const { clusterId } = input;
+  const facts = await act.describeUpgrade.executeWithOptions({ summary: `read ${clusterId} for the upgrade` }, [{ clusterId }]);
+  const { plan, schedule } = upgradePlan(facts, {
+    targetVersion: input.targetVersion || null,
+    mode: input.mode,
+    maxConcurrent: input.maxConcurrent,
+    osPackages: input.osPackages,
+  });
+  const refusal = plan.refusals[0];
+  if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
+  op.log(
+    `${input.mode === 'restart' ? 'rolling restart' : `upgrade to ${schedule.target}`}: mgr ${[...schedule.mgrStandbys, schedule.mgrActive].filter(Boolean).join(', ') || '(none)'}, mon ${schedule.mons.join(', ') || '(none)'}, ${schedule.hosts.length} OSD host(s), ${plan.batches?.length ?? 0} batch(es) of ≤ ${input.maxConcurrent}`,
+  );
+  const nooutBefore = facts.nooutHosts ?? [];
+  if (nooutBefore.length) op.log(`noout already set on ${nooutBefore.join(', ')} before the upgrade: left as it is`);
+  return { schedule, queue: [...schedule.hosts], done: [], total: schedule.hosts.length, froze: false, nooutBefore };
+}
+
+function freezeAutoscale({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
+  return ctl.atSafePoint('freeze PG autoscaling', async () => {
+    s.froze = true;
+    const r = await act.freezeAutoscale.executeWithOptions({ summary: 'freeze PG autoscaling (pool modes recorded, then off)' }, [{ clusterId: input.clusterId }]);
+    s.froze = r.changed;
+    op.log(r.changed ? 'PG autoscaling frozen (each pool\'s mode recorded, then off)' : 'PG autoscaling was already frozen; it stays frozen at the end');
+  });
+}
+
+const daemonSpec = (input: UpgradeClusterRunInput, s: UpgradeProgress) => ({ clusterId: input.clusterId, targetVersion: s.schedule.target, mode: input.mode });
+
+/** Standby mgrs, then a failover, then the old active one. */
+async function upgradeMgrs({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
+  const spec = daemonSpec(input, s);
+  for (const host of s.schedule.mgrStandbys) {
+    await ctl.atSafePoint(`mgr.${host}`, async () => {
+      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} standby mgr.${host}` }, [{ ...spec, type: 'mgr', host }]);
+      op.log(`mgr.${host} runs ${r.version}`);
     });
   }
+  const active = s.schedule.mgrActive;
+  if (!active) return;
+  await ctl.atSafePoint(`mgr failover from ${active}`, async () => {
+    const r = await act.failOverMgr.executeWithOptions({ summary: `ceph mgr fail (${active})` }, [{ clusterId: input.clusterId, from: active }]);
+    op.log(`ceph mgr fail: mgr.${r.active} is active`);
+  });
+  await ctl.atSafePoint(`mgr.${active}`, async () => {
+    const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mgr.${active}` }, [{ ...spec, type: 'mgr', host: active }]);
+    op.log(`mgr.${active} runs ${r.version}`);
+  });
+}
+
+/** Mons one at a time, each back in quorum before the next. */
+async function upgradeMons({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
+  const spec = daemonSpec(input, s);
+  for (const host of s.schedule.mons) {
+    await ctl.atSafePoint(`mon.${host}`, async () => {
+      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mon.${host} (ok-to-stop, back in quorum)` }, [{ ...spec, type: 'mon', host }]);
+      op.log(`mon.${host} runs ${r.version} and is in quorum`);
+    });
+  }
+}
+
+/**
+ * OSD hosts in batches of child workflows; a failed host goes back to the front of the queue and
+ * pauses the upgrade. Between batches (a safe point) the run may continue as new.
+ */
+async function upgradeOsdHosts(u: Upgrade, s: UpgradeProgress): Promise<void> {
+  const { input, op, ctl, runs } = u;
+  const hostsPerRun = input.hostsPerRun ?? DEFAULT_HOSTS_PER_RUN;
+  let startedThisRun = 0;
+  while (s.queue.length > 0) {
+    await ctl.waitWhilePaused();
+    if (startedThisRun >= hostsPerRun || workflowInfo().continueAsNewSuggested) {
+      // A safe point with nothing in flight: hand the state to a fresh run.
+      await condition(allHandlersFinished);
+      op.log(`continuing as new after ${s.done.length}/${s.total} hosts (run ${runs})`);
+      await continueAsNew<typeof upgradeClusterWorkflow>({
+        ...input,
+        carry: { tracker: op.exportState(), progress: s, runs },
+      });
+    }
+    const batch = await formBatch(u, s);
+    if (!batch) continue;
+    s.queue = s.queue.filter((h) => !batch.includes(h));
+    startedThisRun += batch.length;
+    op.log(`batch: ${batch.map((h) => h.host).join(', ')}`);
+    const results = await Promise.allSettled(batch.map((h) => upgradeOne(input, s, h)));
+    const failed: { host: PlannedHost; error: OperationError }[] = [];
+    results.forEach((r, i) => {
+      const h = batch[i]!;
+      if (r.status === 'fulfilled') s.done.push(h.host);
+      else failed.push({ host: h, error: describeFailure(r.reason) });
+    });
+    const cancelled = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isCancellation(r.reason));
+    progressOf(op, s);
+    if (cancelled) throw cancelled.reason;
+    if (failed.length > 0) {
+      s.queue = [...failed.map((f) => f.host), ...s.queue];
+      const first = failed[0]!;
+      ctl.pauseFor({
+        code: first.error.code,
+        message: `Upgrade of ${failed.map((f) => f.host.host).join(', ')} failed: ${first.error.message} Fix the cause, then resume (the host is retried) or cancel.`,
+      });
+    }
+  }
+  op.log(`all ${s.total} host(s) done`);
+}
+
+async function restoreAutoscale({ input, op }: Upgrade, s: UpgradeProgress): Promise<void> {
+  if (!s.froze) {
+    op.log('PG autoscaling left frozen, as it was before the upgrade');
+    return;
+  }
+  await act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [{ clusterId: input.clusterId }]);
+  s.froze = false;
+  op.log('PG autoscaling restored');
+}
+
+async function refreshState({ input }: Upgrade, s: UpgradeProgress): Promise<void> {
+  const { clusterId } = input;
+  if (input.mode === 'upgrade') {
+    const release = parseCephVersion(s.schedule.target)?.release;
+    if (release) await act.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [{ clusterId, cephVersion: release }]);
+  }
+  await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+}
+
+/** What a failed or cancelled upgrade undoes, in order. */
+function compensations({ input }: Upgrade, s: UpgradeProgress) {
+  const { clusterId } = input;
+  return [
+    {
+      // Children unset their own noout on every path; this catches one whose compensation failed.
+      // A host that carried noout before the upgrade keeps it: only what the upgrade set is undone.
+      what: 'unset noout on the upgrade\'s hosts',
+      when: s.schedule.hosts.some((h) => !(s.nooutBefore ?? []).includes(h.host)),
+      run: () =>
+        act.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [
+          { clusterId, hosts: s.schedule.hosts.map((h) => h.host).filter((h) => !(s.nooutBefore ?? []).includes(h)) },
+        ]),
+    },
+    {
+      what: 'restore PG autoscaling',
+      when: s.froze,
+      run: () => act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
+    },
+    {
+      what: 'record cluster state',
+      when: true,
+      run: () => act.refreshClusterStateUndo.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]),
+    },
+  ];
+}
+
+/**
+ * The next batch: the planner's nextBatch, shrunk until `ceph osd ok-to-stop` accepts the union of
+ * its OSDs. Null (and the upgrade paused) when not even one host may stop or a gate fails.
+ */
+async function formBatch({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<PlannedHost[] | null> {
+  const { clusterId } = input;
+  const candidate = nextBatch(s.queue, input.maxConcurrent);
+  try {
+    await act.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [{ clusterId }]);
+    for (let k = candidate.length; k >= 1; k--) {
+      const part = candidate.slice(0, k);
+      const osdIds = part.flatMap((h) => h.osdIds);
+      const verdict = await act.checkOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop for ${k} host(s)` }, [{ clusterId, osdIds }]);
+      if (verdict.ok) {
+        if (k < candidate.length) op.log(`ok-to-stop allows ${k} of ${candidate.length} hosts at once`);
+        return part;
+      }
+      if (k === 1) {
+        ctl.pauseFor({ code: FAILURE.notOkToStop, message: `Ceph says the OSDs of ${part[0]!.host} are not ok to stop: ${verdict.reason ?? 'PGs would become inactive'}. Resume once the cluster has recovered.` });
+      }
+    }
+    return null;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const f = describeFailure(err);
+    ctl.pauseFor({ code: f.code, message: `Before the next batch: ${f.message}` });
+    return null;
+  }
+}
+
+async function upgradeOne(input: UpgradeClusterRunInput, s: UpgradeProgress, h: PlannedHost): Promise<void> {
+  const { clusterId, operationId } = input;
+  await executeChild(upgradeHostWorkflow, {
+    workflowId: upgradeHostWorkflowId(clusterId, operationId, h.host),
+    args: [
+      {
+        operationId,
+        accountId: input.accountId,
+        clusterId,
+        nodeId: h.nodeId,
+        host: h.host,
+        osdIds: h.osdIds,
+        targetVersion: s.schedule.target,
+        mode: input.mode,
+        osPackages: input.osPackages,
+        monHost: h.mon,
+      },
+    ],
+    // A cancelled upgrade waits for each host to put itself back together (OSDs started, noout unset).
+    cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+    staticSummary: `${input.mode === 'restart' ? 'Restart' : `Upgrade to ${s.schedule.target}:`} ${h.host} (${h.osdIds.length} OSDs)`,
+    typedSearchAttributes: [
+      { key: SA_OPERATION_ID, value: operationId },
+      { key: SA_OPERATION_TYPE, value: 'cluster.upgrade' },
+      { key: SA_CLUSTER_ID, value: clusterId },
+      { key: SA_NODE_ID, value: h.nodeId },
+      { key: SA_ACCOUNT_ID, value: input.accountId },
+    ],
+  });
 }

@@ -1,17 +1,10 @@
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { boundedPowerCommand, boundedWait, compensation, hardwareCommand } from './activity-options';
+import { ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
+import { act } from './activity-proxies';
 import { FAILURE, type UpgradeHostInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { ensureEndsOn } from './power-ends-on';
 import { undoAll } from './run-operation';
 import { readWaitBounds, serverBound, typedTimeout, type WaitBounds } from './wait-bounds';
-
-const hw = proxyActivities<Activities>(hardwareCommand);
-// A failed host pauses the whole upgrade and an operator decides: a dead BMC must say so in seconds.
-const power = proxyActivities<Activities>(boundedPowerCommand);
-const wait = proxyActivities<Activities>(boundedWait);
-const undo = proxyActivities<Activities>(compensation);
 
 /**
  * Added after the first histories were recorded (patched() keeps those replaying unchanged): a
@@ -66,21 +59,21 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
 
   const waitPower = (state: 'on' | 'off', summary: string) => {
     const b = bounds;
-    if (!b) return wait.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
+    if (!b) return act.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
     return typedTimeout(FAILURE.powerTimeout, `${host} to power ${state}`, () =>
-      wait.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
+      act.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
     );
   };
 
   try {
     if (hasOsds) {
       await op.step('ok_to_stop', async () => {
-        await hw.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${host})` }, [{ clusterId }]);
-        await hw.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop ${osdIds.join(' ')} (${host})` }, [{ clusterId, osdIds }]);
+        await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${host})` }, [{ clusterId }]);
+        await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop ${osdIds.join(' ')} (${host})` }, [{ clusterId, osdIds }]);
       });
       await op.step('set_noout', async () => {
         if (patched(POWER_ENDS_ON)) {
-          nooutFound = await hw.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId, host }]);
+          nooutFound = await act.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId, host }]);
           if (nooutFound) {
             op.log(`noout was already set on ${host} before its upgrade (not by NodeFoundry): it stays set at the end`);
             return;
@@ -88,18 +81,18 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
         }
         // Marked before the call: a lost reply still gets compensated.
         nooutSet = true;
-        await hw.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId, host }]);
+        await act.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId, host }]);
       });
       await op.step('stop_osds', async () => {
         osdsStopped = true;
-        await wait.stopOsdsForUpgrade.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId, host, osdIds }]);
+        await act.stopOsdsForUpgrade.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId, host, osdIds }]);
       });
     } else {
       for (const s of ['ok_to_stop', 'set_noout', 'stop_osds'] as const) op.skip(s, 'no OSDs on this host');
     }
 
     const { rebootRequired } = await op.step('upgrade_packages', () =>
-      wait.upgradeHostPackages.executeWithOptions(
+      act.upgradeHostPackages.executeWithOptions(
         { summary: `${input.mode === 'restart' ? 'restart daemons' : `upgrade Ceph to ${input.targetVersion}`}${input.osPackages ? ' + OS packages' : ''} on ${host}` },
         [{ ...target, host, osPackages: input.osPackages }],
       ),
@@ -108,42 +101,42 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
     if (rebootRequired) {
       await op.step('reboot', async () => {
         if (input.monHost) {
-          await hw.assertMonOkToStop.executeWithOptions({ summary: `ceph mon ok-to-stop ${host}` }, [{ clusterId, host }]);
+          await act.assertMonOkToStop.executeWithOptions({ summary: `ceph mon ok-to-stop ${host}` }, [{ clusterId, host }]);
         }
         if (patched(POWER_ENDS_ON)) bounds = await readWaitBounds();
         powerOffSent = true;
         offSentAt = Date.now();
-        await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power soft (${host}, reboot after upgrade)` }, [{ nodeId, command: 'soft' }]);
+        await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power soft (${host}, reboot after upgrade)` }, [{ nodeId, command: 'soft' }]);
         await waitPower('off', `wait for ${host} to power off`);
-        await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
+        await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
         await waitPower('on', `wait for ${host} to power on`);
         poweredOn = true;
-        await wait.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
+        await act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
         rebooted = true;
       });
     } else op.skip('reboot', 'the new packages need no reboot');
 
     if (hasOsds) {
       await op.step('start_osds', () =>
-        hw.startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host}` }, [{ clusterId, host, osdIds }]),
+        act.startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host}` }, [{ clusterId, host, osdIds }]),
       );
       await op.step('wait_osds_up', async () => {
-        await wait.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host} to come up` }, [{ clusterId, osdIds }]);
+        await act.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host} to come up` }, [{ clusterId, osdIds }]);
         osdsStopped = false;
       });
       if (nooutFound) op.skip('unset_noout', `noout was set on ${host} before its upgrade; left as it was`);
       else {
         await op.step('unset_noout', async () => {
-          await hw.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId, host }]);
+          await act.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId, host }]);
           nooutSet = false;
         });
       }
-      await op.step('wait_clean', () => wait.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [{ clusterId }]));
+      await op.step('wait_clean', () => act.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [{ clusterId }]));
     } else {
       for (const s of ['start_osds', 'wait_osds_up', 'unset_noout', 'wait_clean'] as const) op.skip(s, 'no OSDs on this host');
     }
     const { versions } = await op.step('verify_version', () =>
-      hw.verifyHostVersion.executeWithOptions({ summary: `verify OSD versions on ${host}` }, [{ ...target, host }]),
+      act.verifyHostVersion.executeWithOptions({ summary: `verify OSD versions on ${host}` }, [{ ...target, host }]),
     );
     const result = { host, rebooted, versions };
     op.complete(result as unknown as Record<string, unknown>);
@@ -165,9 +158,9 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
               }
               // Bounded like the forward power calls: with the BMC gone this would otherwise retry for
               // half an hour before the upgrade could pause. Resuming retries the host, power-on included.
-              await power.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
-              await undo.waitForPower.executeWithOptions(
-                { summary: `wait for ${host} to power on (compensation)`, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' },
+              await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+              await act.waitForPowerUndo.executeWithOptions(
+                { summary: `wait for ${host} to power on (compensation)` },
                 [{ nodeId, state: 'on' }],
               );
             },
@@ -177,12 +170,12 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             what: `start the OSDs on ${host}`,
             when: osdsStopped,
             // The machine may be off: starting its OSDs over SSH then gets a bounded try, not half an hour.
-            run: () => (powerOnFailed ? hw : undo).startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
+            run: () => (powerOnFailed ? act.startOsdsAfterUpgrade : act.startOsdsAfterUpgradeUndo).executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
           },
           {
             what: `unset noout on ${host}`,
             when: nooutSet,
-            run: () => undo.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId, host }]),
+            run: () => act.unsetHostNooutUndo.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId, host }]),
           },
         ],
         op,

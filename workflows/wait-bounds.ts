@@ -1,9 +1,7 @@
-import { ActivityFailure, ApplicationFailure, proxyLocalActivities, TimeoutFailure } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { localConfigRead, SERVER_BOUND_MARGIN_MS } from './activity-options';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import { SERVER_BOUND_MARGIN_MS } from './activity-options';
+import { act } from './activity-proxies';
 import type { FailureType } from './contracts';
-
-const local = proxyLocalActivities<Activities>(localConfigRead);
 
 export interface WaitBounds {
   powerMs: number;
@@ -13,7 +11,7 @@ export interface WaitBounds {
 
 /** The worker's configured wait bounds (NF_WAIT_*), so the server can enforce them too. */
 export function readWaitBounds(): Promise<WaitBounds> {
-  return local.waitBounds();
+  return act.waitBounds();
 }
 
 /** A scheduleToCloseTimeout (ms) for a wait whose activity gives up by itself after `waitMs`. */

@@ -3,17 +3,13 @@
  * planner (lib/plans/delete-cluster.planner.ts, which the API and the activities import directly). Re-exports
  * the planner so workflow code keeps one import path.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../../activities';
 import { deleteClusterPlan } from '../../lib/plans/delete-cluster.planner';
-import { planRead } from '../activity-options';
+import { act } from '../activity-proxies';
 import type { OperationPlan, PlanInput } from '../contracts';
 
 export * from '../../lib/plans/delete-cluster.planner';
 
-const read = proxyActivities<Activities>(planRead);
-
 export async function planDeleteCluster(input: PlanInput): Promise<OperationPlan> {
-  const facts = await read.describeClusterDelete.executeWithOptions({ summary: 'read the cluster (dry run)' }, [{ clusterId: input.resourceId }]);
+  const facts = await act.describeClusterDeleteForPlan.executeWithOptions({ summary: 'read the cluster (dry run)' }, [{ clusterId: input.resourceId }]);
   return deleteClusterPlan(facts);
 }

@@ -3,19 +3,15 @@
  * planner (lib/plans/upgrade-cluster.planner.ts, which the API and the activities import directly). Re-exports
  * the planner so workflow code keeps one import path.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../../activities';
 import { upgradePlan, type UpgradeParams } from '../../lib/plans/upgrade-cluster.planner';
-import { planRead } from '../activity-options';
+import { act } from '../activity-proxies';
 import type { OperationPlan, PlanInput } from '../contracts';
 
 export * from '../../lib/plans/upgrade-cluster.planner';
 
-const read = proxyActivities<Activities>(planRead);
-
 /** Dry run of an upgrade: read the live state, plan, change nothing. */
 export async function planUpgradeCluster(input: PlanInput): Promise<OperationPlan> {
   const params = input.params as unknown as UpgradeParams;
-  const facts = await read.describeUpgrade.executeWithOptions({ summary: 'read cluster state for the upgrade (dry run)' }, [{ clusterId: input.resourceId }]);
+  const facts = await act.describeUpgradeForPlan.executeWithOptions({ summary: 'read cluster state for the upgrade (dry run)' }, [{ clusterId: input.resourceId }]);
   return upgradePlan(facts, params).plan;
 }

@@ -32,7 +32,8 @@ export default tseslint.config(
               // lib/failures.ts, lib/ceph-releases.ts and lib/plans/ are pure (no imports beyond each
               // other, checked by .dependency-cruiser.cjs): workflow code may use them.
               regex: '(^|/)(drivers|db|api|worker|scripts)(/|$)|(^|/)lib/(?!(failures|ceph-releases)$|plans/)',
-              message: 'Workflow files must not reach drivers, the database, the API or impure lib modules: those belong in activities.',
+              message:
+                'Workflow files must not reach drivers, the database, the API or impure lib modules: those belong in activities.',
             },
             {
               regex: '(^|/)activities(/|$)',

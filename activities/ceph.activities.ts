@@ -10,7 +10,10 @@ export function createCephActivities(deps: ActivityDeps) {
     async hostOsds(input: { clusterId: string; host: string }): Promise<number[]> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
-        return (await ceph.osds()).filter((o) => o.host === input.host).map((o) => o.id).sort((a, b) => a - b);
+        return (await ceph.osds())
+          .filter((o) => o.host === input.host)
+          .map((o) => o.id)
+          .sort((a, b) => a - b);
       });
     },
 
@@ -30,7 +33,10 @@ export function createCephActivities(deps: ActivityDeps) {
     },
 
     /** `ceph osd ok-to-stop` as a verdict, for plans (the real run uses assertOkToStop). */
-    async checkOkToStop(input: { clusterId: string; osdIds: number[] }): Promise<{ ok: boolean; reason: string | null }> {
+    async checkOkToStop(input: {
+      clusterId: string;
+      osdIds: number[];
+    }): Promise<{ ok: boolean; reason: string | null }> {
       return guarded(async () => {
         if (input.osdIds.length === 0) return { ok: true, reason: null };
         return (await cephFor(deps, input.clusterId)).okToStop(input.osdIds);
@@ -51,7 +57,11 @@ export function createCephActivities(deps: ActivityDeps) {
         const ceph = await cephFor(deps, input.clusterId);
         // Recorded before the change; a flag an operator had set already is noted and left to them.
         const wasSet = (await ceph.nooutHosts()).includes(input.host);
-        await ledger.before('noout_host', hostSubject(input.clusterId, input.host), { cluster_id: input.clusterId, host: input.host, was_set_before: wasSet });
+        await ledger.before('noout_host', hostSubject(input.clusterId, input.host), {
+          cluster_id: input.clusterId,
+          host: input.host,
+          was_set_before: wasSet,
+        });
         await ceph.setGroupNoout(input.host);
         if (!(await ceph.nooutHosts()).includes(input.host)) {
           throw permanent(FAILURE.nooutNotSet, `noout was set on ${input.host} but the cluster does not report it.`);
@@ -74,7 +84,11 @@ export function createCephActivities(deps: ActivityDeps) {
     /** Stops the OSD daemons so the cluster marks them down cleanly, and waits until it has. */
     async stopOsds(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
-      await ledger.before('osds_stopped', hostSubject(input.clusterId, input.host), { cluster_id: input.clusterId, host: input.host, osd_ids: input.osdIds });
+      await ledger.before('osds_stopped', hostSubject(input.clusterId, input.host), {
+        cluster_id: input.clusterId,
+        host: input.host,
+        osd_ids: input.osdIds,
+      });
       await guarded(() => ceph.stopOsds(input.host, input.osdIds));
       await pollUntil({
         intervalMs: deps.config.pollIntervalMs,
@@ -112,7 +126,13 @@ export function createCephActivities(deps: ActivityDeps) {
           return down.length === 0 ? true : undefined;
         },
       });
-      await ledger.undoneWhere('osds_stopped', (d) => d.cluster_id === input.clusterId && Array.isArray(d.osd_ids) && d.osd_ids.every((id) => input.osdIds.includes(id as number)));
+      await ledger.undoneWhere(
+        'osds_stopped',
+        (d) =>
+          d.cluster_id === input.clusterId &&
+          Array.isArray(d.osd_ids) &&
+          d.osd_ids.every((id) => input.osdIds.includes(id as number)),
+      );
     },
 
     /**

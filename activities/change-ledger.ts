@@ -70,11 +70,20 @@ export function createLedger(deps: ActivityDeps) {
     },
 
     /** Closes the open entries of `kind` that `match` selects (e.g. stopped OSDs now all up). */
-    async undoneWhere(kind: ChangeKind, match: (details: Record<string, unknown>, subject: string) => boolean): Promise<void> {
+    async undoneWhere(
+      kind: ChangeKind,
+      match: (details: Record<string, unknown>, subject: string) => boolean,
+    ): Promise<void> {
       const scope = await currentOperation(deps);
       if (!scope) return;
-      const open = (await changes.openChanges(deps.db, scope.operationId)).filter((c) => c.kind === kind && match(c.details, c.subject));
-      await changes.closeChanges(deps.db, { operationId: scope.operationId, kind, ids: open.map((c) => c.id) }, 'undone');
+      const open = (await changes.openChanges(deps.db, scope.operationId)).filter(
+        (c) => c.kind === kind && match(c.details, c.subject),
+      );
+      await changes.closeChanges(
+        deps.db,
+        { operationId: scope.operationId, kind, ids: open.map((c) => c.id) },
+        'undone',
+      );
     },
   };
 }

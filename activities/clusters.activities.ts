@@ -42,9 +42,17 @@ export function createClusterActivities(deps: ActivityDeps) {
               capacity_gb: Math.round((o.crush_weight * 2 ** 40) / 1e9),
             });
           }
-          await deleteOsdsExcept(trx, input.clusterId, osds.map((o) => o.id));
+          await deleteOsdsExcept(
+            trx,
+            input.clusterId,
+            osds.map((o) => o.id),
+          );
           const rawTib = osds.reduce((sum, o) => sum + o.crush_weight, 0);
-          await recordObservation(trx, input.clusterId, { health: status.health, osdCount: osds.length, rawCapacityTib: Math.round(rawTib * 10) / 10 });
+          await recordObservation(trx, input.clusterId, {
+            health: status.health,
+            osdCount: osds.length,
+            rawCapacityTib: Math.round(rawTib * 10) / 10,
+          });
         });
         return {
           health: status.health,

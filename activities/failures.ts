@@ -63,7 +63,11 @@ export async function pollUntil<T>(opts: {
     try {
       // One probe that never answers (a BMC, a connection, a lock) must not stop the loop: it would
       // stop the heartbeats too, and only the server's timeouts would end the wait, untyped.
-      const v = await withinMs(Math.max(opts.intervalMs, Math.min(PROBE_BOUND_MS, opts.timeoutMs)), opts.what, opts.probe);
+      const v = await withinMs(
+        Math.max(opts.intervalMs, Math.min(PROBE_BOUND_MS, opts.timeoutMs)),
+        opts.what,
+        opts.probe,
+      );
       if (v !== undefined) return v;
       lastError = '';
     } catch (err) {
@@ -91,7 +95,10 @@ export async function pollUntil<T>(opts: {
 export async function withinMs<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms / 1000)} s while waiting for ${what}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${Math.round(ms / 1000)} s while waiting for ${what}`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([fn(), late]);

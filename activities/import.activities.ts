@@ -31,7 +31,11 @@ export function createImportActivities(deps: ActivityDeps) {
       if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
       const members = await clusters.clusterNodes(deps.db, input.clusterId);
       const admin = members.find((n) => n.id === c.admin_node_id);
-      if (!admin) throw permanent(FAILURE.invalidState, `The admin node of cluster ${input.clusterId} is not one of its members.`);
+      if (!admin)
+        throw permanent(
+          FAILURE.invalidState,
+          `The admin node of cluster ${input.clusterId} is not one of its members.`,
+        );
       return {
         name: c.name,
         adminNodeId: admin.id,
@@ -44,7 +48,9 @@ export function createImportActivities(deps: ActivityDeps) {
      * Ceph's view through the admin node: fsid (`adopt`), health, daemon versions and hosts, OSDs,
      * pools, CRUSH rules; and whether another cluster of the account already manages that fsid.
      */
-    async discoverCluster(input: { clusterId: string }): Promise<{ discovery: ImportDiscovery; fsidTakenBy: string | null }> {
+    async discoverCluster(input: {
+      clusterId: string;
+    }): Promise<{ discovery: ImportDiscovery; fsidTakenBy: string | null }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const { fsid } = await ceph.adopt();
@@ -57,7 +63,14 @@ export function createImportActivities(deps: ActivityDeps) {
         for (const d of daemons) versionCounts[d.version] = (versionCounts[d.version] ?? 0) + 1;
         const hosts = new Set([...daemons.map((d) => d.host), ...osds.map((o) => o.host)]);
         const c = await clusters.getClusterById(deps.db, input.clusterId);
-        const other = c ? await clusters.findClusterByFsid(deps.db, { accountId: c.account_id, environment: c.environment }, fsid, input.clusterId) : undefined;
+        const other = c
+          ? await clusters.findClusterByFsid(
+              deps.db,
+              { accountId: c.account_id, environment: c.environment },
+              fsid,
+              input.clusterId,
+            )
+          : undefined;
         return {
           fsidTakenBy: other ?? null,
           discovery: {
@@ -66,7 +79,9 @@ export function createImportActivities(deps: ActivityDeps) {
             versionCounts,
             cephHosts: [...hosts].sort(),
             osdCount: osds.length,
-            pools: pools.filter((p) => !isInternalPool(p)).map((p) => ({ name: p.name, type: p.type, size: p.size, crush_rule_id: p.crush_rule_id })),
+            pools: pools
+              .filter((p) => !isInternalPool(p))
+              .map((p) => ({ name: p.name, type: p.type, size: p.size, crush_rule_id: p.crush_rule_id })),
             crushRules: rules.map((r) => ({ id: r.id, name: r.name, failure_domain: r.failure_domain })),
             monsInQuorum: status.mons_in_quorum,
             monsTotal: status.mons_total,
@@ -80,13 +95,18 @@ export function createImportActivities(deps: ActivityDeps) {
      * user pools (as Ceph has them now; upserted by name), members active. OSDs and health follow
      * with refreshClusterState.
      */
-    async recordImportedCluster(input: { clusterId: string; fsid: string; layout: ImportLayout }): Promise<{ pools: string[] }> {
+    async recordImportedCluster(input: {
+      clusterId: string;
+      fsid: string;
+      layout: ImportLayout;
+    }): Promise<{ pools: string[] }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const pools = (await ceph.pools()).filter((p) => !isInternalPool(p));
         const profiles = new Map<string, { k: number; m: number } | null>();
         for (const p of pools) {
-          if (p.erasure_profile && !profiles.has(p.erasure_profile)) profiles.set(p.erasure_profile, await ceph.erasureProfile(p.erasure_profile));
+          if (p.erasure_profile && !profiles.has(p.erasure_profile))
+            profiles.set(p.erasure_profile, await ceph.erasureProfile(p.erasure_profile));
         }
         const { layout } = input;
         await deps.db.transaction().execute(async (trx) => {

@@ -29,15 +29,24 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       name: string;
       nodeIds: string[];
     }): Promise<CreateClusterFacts> {
-      return clusters.createClusterFacts(deps.db, { accountId: input.accountId, environment: input.environment }, input);
+      return clusters.createClusterFacts(
+        deps.db,
+        { accountId: input.accountId, environment: input.environment },
+        input,
+      );
     },
 
     /** The creation request as accepted by the API (cluster row + the operation's params). */
-    async describeCreateRequest(input: { clusterId: string; operationId: string }): Promise<CreateClusterParams & { accountId: string; environment: 'live' | 'sandbox' }> {
+    async describeCreateRequest(input: {
+      clusterId: string;
+      operationId: string;
+    }): Promise<CreateClusterParams & { accountId: string; environment: 'live' | 'sandbox' }> {
       const c = await clusters.getClusterById(deps.db, input.clusterId);
       if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
       const params = await getOperationParamsOrThrow(deps.db, input.operationId);
-      const nodeIds = Array.isArray(params.node_ids) ? params.node_ids.filter((x): x is string => typeof x === 'string') : [];
+      const nodeIds = Array.isArray(params.node_ids)
+        ? params.node_ids.filter((x): x is string => typeof x === 'string')
+        : [];
       return {
         accountId: c.account_id,
         environment: c.environment,
@@ -80,7 +89,8 @@ export function createLifecycleActivities(deps: ActivityDeps) {
      * carries (a cluster's status before its deletion, from describeClusterDelete) is checked here.
      */
     async setClusterStatus(input: { clusterId: string; status: string; reason?: string | null }): Promise<void> {
-      if (!isClusterStatus(input.status)) throw permanent(FAILURE.invalidState, `${input.status} is not a cluster status.`);
+      if (!isClusterStatus(input.status))
+        throw permanent(FAILURE.invalidState, `${input.status} is not a cluster status.`);
       await clusters.setClusterStatus(deps.db, input.clusterId, input.status, input.reason ?? null);
     },
 
@@ -111,12 +121,23 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     },
 
     /** `cephadm bootstrap` on the admin node; records the fsid. */
-    async bootstrapCluster(input: { clusterId: string; host: string; address: string; cephVersion: string; replication: number }): Promise<{ fsid: string }> {
+    async bootstrapCluster(input: {
+      clusterId: string;
+      host: string;
+      address: string;
+      cephVersion: string;
+      replication: number;
+    }): Promise<{ fsid: string }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         // From here on Ceph may be on the disks: a settled creation keeps the nodes for a delete.
         await ledger.before('ceph_installed', input.clusterId, { cluster_id: input.clusterId });
-        const { fsid } = await ceph.bootstrap({ host: input.host, address: input.address, cephVersion: input.cephVersion, replication: input.replication });
+        const { fsid } = await ceph.bootstrap({
+          host: input.host,
+          address: input.address,
+          cephVersion: input.cephVersion,
+          replication: input.replication,
+        });
         await clusters.updateCluster(deps.db, input.clusterId, { fsid });
         return { fsid };
       });
@@ -160,17 +181,33 @@ export function createLifecycleActivities(deps: ActivityDeps) {
      * One OSD on one device, recorded at once (with its device) so that a deletion after a failed
      * creation knows which devices to wipe.
      */
-    async createClusterOsd(input: { clusterId: string; nodeId: string; host: string; device: string }): Promise<{ osd_id: number }> {
+    async createClusterOsd(input: {
+      clusterId: string;
+      nodeId: string;
+      host: string;
+      device: string;
+    }): Promise<{ osd_id: number }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const { osd_id } = await ceph.createOsd(input.host, input.device);
-        await recordCreatedOsd(deps.db, { clusterId: input.clusterId, osdId: osd_id, nodeId: input.nodeId, host: input.host, device: input.device });
+        await recordCreatedOsd(deps.db, {
+          clusterId: input.clusterId,
+          osdId: osd_id,
+          nodeId: input.nodeId,
+          host: input.host,
+          device: input.device,
+        });
         return { osd_id };
       });
     },
 
     /** Hosts under their rack/zone buckets, then the replicated rule for the failure domain, read back; existing replicated pools moved onto it. */
-    async createClusterCrushRule(input: { clusterId: string; failureDomain: CrushFailureDomain; ruleName: string; hosts: CephHostSpec[] }): Promise<{ rule_id: number }> {
+    async createClusterCrushRule(input: {
+      clusterId: string;
+      failureDomain: CrushFailureDomain;
+      ruleName: string;
+      hosts: CephHostSpec[];
+    }): Promise<{ rule_id: number }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         if (input.failureDomain !== 'host') for (const h of input.hosts) await ceph.setCrushLocation(h);
@@ -186,7 +223,8 @@ export function createLifecycleActivities(deps: ActivityDeps) {
         // Pools that exist already (the mgr's `.mgr`, made by the bootstrap on the default host
         // rule) move to the cluster's rule: otherwise losing one rack or zone could make them inactive.
         for (const p of await ceph.pools()) {
-          if (p.type === 'replicated' && p.crush_rule_id !== rule.id) await ceph.setPool(p.name, 'crush_rule', input.ruleName);
+          if (p.type === 'replicated' && p.crush_rule_id !== rule.id)
+            await ceph.setPool(p.name, 'crush_rule', input.ruleName);
         }
         return { rule_id: rule.id };
       });
@@ -196,7 +234,11 @@ export function createLifecycleActivities(deps: ActivityDeps) {
      * Ready, not merely HEALTH_OK (LAB.md: HEALTH_OK was reported with 0 of 3 OSDs up and every PG
      * unknown): HEALTH_OK, OSDs up = in = expected, the mons in quorum, a mgr, every PG active+clean.
      */
-    async waitClusterReady(input: { clusterId: string; expectedOsds: number; expectedMons: number }): Promise<{ pgs: number; osds: number }> {
+    async waitClusterReady(input: {
+      clusterId: string;
+      expectedOsds: number;
+      expectedMons: number;
+    }): Promise<{ pgs: number; osds: number }> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
       let last = '';
       const waiting = pollUntil({
@@ -224,7 +266,8 @@ export function createLifecycleActivities(deps: ActivityDeps) {
         return await waiting;
       } catch (err) {
         // The operation's error says why the cluster is not ready, not only that it is not.
-        if (err instanceof ApplicationFailure && err.type === FAILURE.pgsNotClean && last) throw permanent(FAILURE.pgsNotClean, `${err.message} Last seen: ${last}.`);
+        if (err instanceof ApplicationFailure && err.type === FAILURE.pgsNotClean && last)
+          throw permanent(FAILURE.pgsNotClean, `${err.message} Last seen: ${last}.`);
         throw err;
       }
     },
@@ -245,7 +288,12 @@ export function createLifecycleActivities(deps: ActivityDeps) {
      * serves to report what the record expected and Ceph did not confirm. An OSD id can move to
      * another host; wiping the recorded device on the recorded host would then destroy another disk.
      */
-    async zapClusterHost(input: { clusterId: string; host: string; fsid: string | null; devices: string[] }): Promise<{ zapped: string[]; not_ceph: string[] }> {
+    async zapClusterHost(input: {
+      clusterId: string;
+      host: string;
+      fsid: string | null;
+      devices: string[];
+    }): Promise<{ zapped: string[]; not_ceph: string[] }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const devices = await ceph.osdDevicesOn(input.host, input.fsid);

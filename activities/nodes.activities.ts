@@ -69,7 +69,11 @@ export function createNodeActivities(deps: ActivityDeps) {
               }
             }
           }
-          await updateNode(deps.db, node.id, { cpu_cores: inv.cpu_cores, ram_gb: inv.ram_gb, drives: json(inv.drives) });
+          await updateNode(deps.db, node.id, {
+            cpu_cores: inv.cpu_cores,
+            ram_gb: inv.ram_gb,
+            drives: json(inv.drives),
+          });
           return { ...inv, ssh_host_key_fingerprint: fp };
         } finally {
           session.close();

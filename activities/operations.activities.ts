@@ -45,7 +45,11 @@ export function createOperationActivities(deps: ActivityDeps) {
         s.status === 'completed' ? 'kept' : 'left',
         s.status === 'completed' ? 'the operation completed' : `the operation ended ${s.status}; see its error`,
       );
-      deps.logger.info('operation finished', { operation_id: input.operationId, status: s.status, error: s.error?.code });
+      deps.logger.info('operation finished', {
+        operation_id: input.operationId,
+        status: s.status,
+        error: s.error?.code,
+      });
     },
   };
 }

@@ -100,12 +100,15 @@ export function createPoolActivities(deps: ActivityDeps) {
         if (input.crushRule && !(await ceph.crushRules()).some((r) => r.name === input.crushRule)) {
           await ceph.createCrushRule(input.crushRule, input.failureDomain);
         }
-        const ruleId = input.crushRule ? (await ceph.crushRules()).find((r) => r.name === input.crushRule)?.id : undefined;
+        const ruleId = input.crushRule
+          ? (await ceph.crushRules()).find((r) => r.name === input.crushRule)?.id
+          : undefined;
         if (input.crushRule && ruleId === undefined) {
           throw permanent(FAILURE.invalidState, `CRUSH rule ${input.crushRule} does not exist in the cluster.`);
         }
         const matches = (p: CephPool) =>
-          p.type === input.type && (input.type === 'erasure' ? p.erasure_profile === input.cephProfile : p.crush_rule_id === ruleId);
+          p.type === input.type &&
+          (input.type === 'erasure' ? p.erasure_profile === input.cephProfile : p.crush_rule_id === ruleId);
         const existing = await readPool(input.clusterId, input.name);
         if (existing && !matches(existing)) {
           throw permanent(
@@ -114,22 +117,36 @@ export function createPoolActivities(deps: ActivityDeps) {
           );
         }
         if (!existing) {
-          await ceph.createPool({ name: input.name, type: input.type, pg_num: input.pgNum, crush_rule: input.crushRule, erasure_profile: input.cephProfile });
+          await ceph.createPool({
+            name: input.name,
+            type: input.type,
+            pg_num: input.pgNum,
+            crush_rule: input.crushRule,
+            erasure_profile: input.cephProfile,
+          });
         }
         const got = await readPool(input.clusterId, input.name);
-        if (!got || !matches(got)) throw new Error(`ceph osd pool create ${input.name} exited 0 but the pool does not read back as created`);
+        if (!got || !matches(got))
+          throw new Error(`ceph osd pool create ${input.name} exited 0 but the pool does not read back as created`);
         return { pool_id: got.id };
       });
     },
 
     /** `ceph osd pool set` and read back. */
-    async setCephPool(input: { clusterId: string; name: string; key: 'size' | 'min_size' | 'pg_autoscale_mode'; value: string }): Promise<void> {
+    async setCephPool(input: {
+      clusterId: string;
+      name: string;
+      key: 'size' | 'min_size' | 'pg_autoscale_mode';
+      value: string;
+    }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         await ceph.setPool(input.name, input.key, input.value);
         const got = await readPool(input.clusterId, input.name);
         if (!got || String(got[input.key]) !== input.value) {
-          throw new Error(`pool ${input.name} ${input.key} reads back as ${got ? String(got[input.key]) : 'missing'}, not ${input.value}`);
+          throw new Error(
+            `pool ${input.name} ${input.key} reads back as ${got ? String(got[input.key]) : 'missing'}, not ${input.value}`,
+          );
         }
       });
     },
@@ -138,9 +155,11 @@ export function createPoolActivities(deps: ActivityDeps) {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const before = await readPool(input.clusterId, input.name);
-        if (!before?.applications.includes(input.application)) await ceph.enableApplication(input.name, input.application);
+        if (!before?.applications.includes(input.application))
+          await ceph.enableApplication(input.name, input.application);
         const got = await readPool(input.clusterId, input.name);
-        if (!got?.applications.includes(input.application)) throw new Error(`application ${input.application} not enabled on pool ${input.name}`);
+        if (!got?.applications.includes(input.application))
+          throw new Error(`application ${input.application} not enabled on pool ${input.name}`);
       });
     },
 
@@ -159,14 +178,22 @@ export function createPoolActivities(deps: ActivityDeps) {
         const wrong: string[] = [];
         if (got.size !== input.size) wrong.push(`size ${got.size} (want ${input.size})`);
         if (got.min_size !== input.minSize) wrong.push(`min_size ${got.min_size} (want ${input.minSize})`);
-        if (input.application && !got.applications.includes(input.application)) wrong.push(`applications ${got.applications.join(',') || 'none'}`);
-        if ((got.pg_autoscale_mode === 'on') !== input.autoscale) wrong.push(`pg_autoscale_mode ${got.pg_autoscale_mode}`);
-        if (wrong.length) throw permanent(FAILURE.invalidState, `Pool ${input.name} reads back with ${wrong.join(', ')}.`);
+        if (input.application && !got.applications.includes(input.application))
+          wrong.push(`applications ${got.applications.join(',') || 'none'}`);
+        if ((got.pg_autoscale_mode === 'on') !== input.autoscale)
+          wrong.push(`pg_autoscale_mode ${got.pg_autoscale_mode}`);
+        if (wrong.length)
+          throw permanent(FAILURE.invalidState, `Pool ${input.name} reads back with ${wrong.join(', ')}.`);
         return got;
       });
     },
 
-    async setPoolRow(input: { poolId: string; status: Pool['status']; reason?: string | null; pgNum?: number }): Promise<void> {
+    async setPoolRow(input: {
+      poolId: string;
+      status: Pool['status'];
+      reason?: string | null;
+      pgNum?: number;
+    }): Promise<void> {
       await pools.updatePool(deps.db, input.poolId, {
         status: input.status,
         status_reason: input.reason ?? null,
@@ -191,7 +218,8 @@ export function createPoolActivities(deps: ActivityDeps) {
           ctx.heartbeat({ flagBefore });
         }
         await ceph.deletePool(input.name, flagBefore);
-        if (await readPool(input.clusterId, input.name)) throw new Error(`pool ${input.name} is still listed after ceph osd pool rm`);
+        if (await readPool(input.clusterId, input.name))
+          throw new Error(`pool ${input.name} is still listed after ceph osd pool rm`);
       });
     },
 

@@ -22,7 +22,10 @@ export function createPowerActivities(deps: ActivityDeps) {
      * but the reply was lost must not send it twice (a second `soft` is harmless, a second `on`
      * after the machine reached "on" is skipped, an `off` to a machine already off is skipped).
      */
-    async powerCommand(input: { nodeId: string; command: PowerCommand }): Promise<{ sent: boolean; before: PowerState }> {
+    async powerCommand(input: {
+      nodeId: string;
+      command: PowerCommand;
+    }): Promise<{ sent: boolean; before: PowerState }> {
       return guarded(async () => {
         const node = await loadNode(deps, input.nodeId);
         if (node.held && input.command !== 'on') {
@@ -37,7 +40,11 @@ export function createPowerActivities(deps: ActivityDeps) {
         // after its off, off after its on) is no new change; the wait that confirms it closes the entry.
         const undoing = await ledger.open(input.command === 'on' ? 'power_off_sent' : 'power_on_sent', node.id);
         if (!undoing) {
-          await ledger.before(input.command === 'on' ? 'power_on_sent' : 'power_off_sent', node.id, { node_id: node.id, hostname: node.hostname, command: input.command });
+          await ledger.before(input.command === 'on' ? 'power_on_sent' : 'power_off_sent', node.id, {
+            node_id: node.id,
+            hostname: node.hostname,
+            command: input.command,
+          });
         }
         if (input.command === 'on') await power.on(bmc);
         else if (input.command === 'off') await power.off(bmc);
@@ -72,7 +79,10 @@ export function createPowerActivities(deps: ActivityDeps) {
      * Resumes from its heartbeat after a lost worker: an `on` once sent is never preceded by
      * another wait for off.
      */
-    async ensurePoweredOn(input: { nodeId: string; offSentAt: number }): Promise<{ outcome: 'powered_on' | 'stayed_on'; offAfterMs: number | null }> {
+    async ensurePoweredOn(input: {
+      nodeId: string;
+      offSentAt: number;
+    }): Promise<{ outcome: 'powered_on' | 'stayed_on'; offAfterMs: number | null }> {
       const ctx = Context.current();
       const node = await loadNode(deps, input.nodeId);
       const power = driversFor(deps, node).power;
@@ -84,7 +94,11 @@ export function createPowerActivities(deps: ActivityDeps) {
       const read = async (): Promise<PowerState | Error> => {
         try {
           // A BMC that does not answer must not stop the loop (and its heartbeat) either.
-          return await withinMs(Math.max(pollIntervalMs, Math.min(25_000, waits.powerMs)), `${node.hostname}'s BMC to answer`, () => power.status(bmc));
+          return await withinMs(
+            Math.max(pollIntervalMs, Math.min(25_000, waits.powerMs)),
+            `${node.hostname}'s BMC to answer`,
+            () => power.status(bmc),
+          );
         } catch (err) {
           const f = toFailure(err);
           if (f instanceof ApplicationFailure && f.nonRetryable) throw f;

@@ -24,7 +24,10 @@ const typed = (type: string, message: string) => ApplicationFailure.create({ typ
 export function createReweightActivities(deps: ActivityDeps) {
   const ledger = createLedger(deps);
   /** Reweight operations of the cluster that are running or about to (they hold their locks). */
-  async function runningDrains(clusterId: string, except: string | null): Promise<{ operationId: string; osdId: number }[]> {
+  async function runningDrains(
+    clusterId: string,
+    except: string | null,
+  ): Promise<{ operationId: string; osdId: number }[]> {
     const rows = await openDrainsOfCluster(deps.db, clusterId, except);
     return rows.filter((r) => r.osd_id !== null).map((r) => ({ operationId: r.id, osdId: r.osd_id! }));
   }
@@ -48,7 +51,12 @@ export function createReweightActivities(deps: ActivityDeps) {
 
   return {
     /** Reads everything a reweight is planned from: cluster, OSDs, the OSD's PGs, running drains, ok-to-stop. */
-    async readReweightFacts(input: { clusterId: string; osdId: number; drain: boolean; operationId: string | null }): Promise<ReweightFacts> {
+    async readReweightFacts(input: {
+      clusterId: string;
+      osdId: number;
+      drain: boolean;
+      operationId: string | null;
+    }): Promise<ReweightFacts> {
       return guarded(async () => {
         const cluster = await getClusterById(deps.db, input.clusterId);
         if (!cluster) throw typed(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
@@ -68,10 +76,19 @@ export function createReweightActivities(deps: ActivityDeps) {
         if (!osd) return facts;
         const placement = await ceph.pgPlacement([input.osdId]);
         const p = placement.osds[0]!;
-        facts.osd = { id: osd.id, host: osd.host, up: osd.up, crush_weight: p.crush_weight, device_weight: p.device_weight, pgs: p.pgs };
+        facts.osd = {
+          id: osd.id,
+          host: osd.host,
+          up: osd.up,
+          crush_weight: p.crush_weight,
+          device_weight: p.device_weight,
+          pgs: p.pgs,
+        };
         facts.unplaceable = placement.unplaceable;
         if (input.drain) {
-          const set = [...new Set([...otherDrains.map((d) => d.osdId), input.osdId])].filter((id) => osds.some((o) => o.id === id));
+          const set = [...new Set([...otherDrains.map((d) => d.osdId), input.osdId])].filter((id) =>
+            osds.some((o) => o.id === id),
+          );
           facts.okToStop = await ceph.okToStop(set);
         }
         return facts;
@@ -89,11 +106,16 @@ export function createReweightActivities(deps: ActivityDeps) {
           // The weight before this operation touched it, kept durably: a terminated drain is restored from it.
           const now = (await ceph.osds()).find((o) => o.id === input.osdId)?.crush_weight;
           if (now !== undefined && Math.abs(now - input.weight) > 1e-6) {
-            await ledger.before('crush_weight', subject, { cluster_id: input.clusterId, osd_id: input.osdId, original: now });
+            await ledger.before('crush_weight', subject, {
+              cluster_id: input.clusterId,
+              osd_id: input.osdId,
+              original: now,
+            });
           }
         }
         await ceph.crushReweight(input.osdId, input.weight);
-        if (original !== null && Math.abs(original - input.weight) <= 1e-6) await ledger.undone('crush_weight', subject);
+        if (original !== null && Math.abs(original - input.weight) <= 1e-6)
+          await ledger.undone('crush_weight', subject);
       });
     },
 
@@ -102,7 +124,13 @@ export function createReweightActivities(deps: ActivityDeps) {
      * a PG of the OSD (the drain that never ends), or until something moved and ten poll intervals
      * passed (so the workflow can show progress). No movement for the Ceph wait bound is a stall.
      */
-    async watchBackfill(input: { clusterId: string; osdId: number; drain: boolean; lastPgs: number | null; lastClean: number | null }): Promise<BackfillObservation> {
+    async watchBackfill(input: {
+      clusterId: string;
+      osdId: number;
+      drain: boolean;
+      lastPgs: number | null;
+      lastClean: number | null;
+    }): Promise<BackfillObservation> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
       const started = Date.now();
       // Each report is a few history events: ten polls apart keeps a drain of hours well inside the limits.
@@ -161,7 +189,10 @@ export function createReweightActivities(deps: ActivityDeps) {
         });
       } catch (err) {
         if (err instanceof ApplicationFailure && err.type === FAILURE.pgsNotClean) {
-          throw typed('not_safe_to_destroy', `osd.${input.osdId} holds no PGs but Ceph does not call it safe to destroy: ${reason ?? 'no reason given'}.`);
+          throw typed(
+            'not_safe_to_destroy',
+            `osd.${input.osdId} holds no PGs but Ceph does not call it safe to destroy: ${reason ?? 'no reason given'}.`,
+          );
         }
         throw err;
       }

@@ -1,6 +1,12 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { isClusterStatus, type Operation, type OperationChange, type OperationLog, type OperationStep } from '../db/database';
+import {
+  isClusterStatus,
+  type Operation,
+  type OperationChange,
+  type OperationLog,
+  type OperationStep,
+} from '../db/database';
 import { getClusterById } from '../db/repositories/clusters.repository';
 import { getNodeById } from '../db/repositories/nodes.repository';
 import { getOperationById, listOpenOperations, OPEN_STATUSES } from '../db/repositories/operations.repository';
@@ -134,7 +140,12 @@ export function createSettleActivities(deps: ActivityDeps) {
   }
 
   /** The undo of one open ledger entry; returns what was done, throws what could not be. */
-  async function undoChange(op: Operation, c: OperationChange, all: OperationChange[], hostsOff: Set<string>): Promise<{ state: 'undone' | 'kept' | 'left'; note: string }> {
+  async function undoChange(
+    op: Operation,
+    c: OperationChange,
+    all: OperationChange[],
+    hostsOff: Set<string>,
+  ): Promise<{ state: 'undone' | 'kept' | 'left'; note: string }> {
     const d = c.details;
     const clusterId = typeof d.cluster_id === 'string' ? d.cluster_id : '';
     const host = typeof d.host === 'string' ? d.host : '';
@@ -144,32 +155,50 @@ export function createSettleActivities(deps: ActivityDeps) {
       case 'power_on_sent': {
         // As the creation's own compensation: a machine it powered on goes back off only if Ceph never reached it.
         const installed = all.some((x) => x.kind === 'ceph_installed');
-        if (op.type !== 'cluster.create' || installed) return { state: 'kept', note: `${String(d.hostname ?? c.subject)} stays on` };
+        if (op.type !== 'cluster.create' || installed)
+          return { state: 'kept', note: `${String(d.hostname ?? c.subject)} stays on` };
         await power.powerCommand({ nodeId: c.subject, command: 'off' });
-        return { state: 'undone', note: `powered ${String(d.hostname ?? c.subject)} off again (the creation had powered it on)` };
+        return {
+          state: 'undone',
+          note: `powered ${String(d.hostname ?? c.subject)} off again (the creation had powered it on)`,
+        };
       }
       case 'osds_stopped': {
         const osdIds = Array.isArray(d.osd_ids) ? d.osd_ids.filter((x): x is number => typeof x === 'number') : [];
         // A host that could not be powered on cannot start anything: say so at once, go on to noout.
-        if (hostsOff.has(host)) return { state: 'left', note: `the OSDs ${osdIds.map((i) => `osd.${i}`).join(', ')} on ${host} stay down while it is off: ${recoveryFor(c)}` };
+        if (hostsOff.has(host))
+          return {
+            state: 'left',
+            note: `the OSDs ${osdIds.map((i) => `osd.${i}`).join(', ')} on ${host} stay down while it is off: ${recoveryFor(c)}`,
+          };
         await startAndWait(clusterId, host, osdIds, d.upgrade === true);
-        return { state: 'undone', note: `started ${osdIds.map((i) => `osd.${i}`).join(', ') || 'the OSDs'} on ${host} (up)` };
+        return {
+          state: 'undone',
+          note: `started ${osdIds.map((i) => `osd.${i}`).join(', ') || 'the OSDs'} on ${host} (up)`,
+        };
       }
       case 'noout_host':
-        if (d.was_set_before === true) return { state: 'kept', note: `noout on ${host} was set before the operation; left as it was` };
+        if (d.was_set_before === true)
+          return { state: 'kept', note: `noout on ${host} was set before the operation; left as it was` };
         await ceph.unsetHostNoout({ clusterId, host });
         return { state: 'undone', note: `unset noout on ${host}` };
       case 'crush_weight': {
         const original = Number(d.original);
         const osdId = Number(d.osd_id);
         await reweight.setCrushWeight({ clusterId, osdId, weight: original });
-        return { state: 'undone', note: `restored the CRUSH weight of osd.${osdId} to ${original} (recorded before the change)` };
+        return {
+          state: 'undone',
+          note: `restored the CRUSH weight of osd.${osdId} to ${original} (recorded before the change)`,
+        };
       }
       case 'autoscale_frozen':
         await upgrade_.releaseAutoscale({ clusterId: c.subject });
         return { state: 'undone', note: 'unfroze PG autoscaling (pool modes restored)' };
       case 'ceph_installed':
-        return { state: 'left', note: `Ceph was being installed on the nodes of ${c.subject}: delete the cluster (DELETE /v1/clusters/${c.subject}) to wipe and release them` };
+        return {
+          state: 'left',
+          note: `Ceph was being installed on the nodes of ${c.subject}: delete the cluster (DELETE /v1/clusters/${c.subject}) to wipe and release them`,
+        };
       case 'ceph_removal_started':
         return { state: 'left', note: `Ceph was partly removed from ${c.subject}: delete the cluster again to finish` };
       default:
@@ -185,13 +214,20 @@ export function createSettleActivities(deps: ActivityDeps) {
   async function settleRows(op: Operation, all: OperationChange[], how: string): Promise<string[]> {
     const done: string[] = [];
     const params = op.params;
-    if (op.cluster_id && (op.type === 'cluster.create' || op.type === 'cluster.import' || op.type === 'cluster.delete')) {
+    if (
+      op.cluster_id &&
+      (op.type === 'cluster.create' || op.type === 'cluster.import' || op.type === 'cluster.delete')
+    ) {
       const c = await getClusterById(deps.db, op.cluster_id);
       if (op.type === 'cluster.create' && c?.status === 'CREATING') {
         const release = !all.some((x) => x.kind === 'ceph_installed');
         const reason = `creation ${how}${release ? '; nothing was installed, the nodes were released' : '; delete the cluster to wipe and release its nodes'}`;
         await lifecycle.failClusterCreate({ clusterId: op.cluster_id, reason, release });
-        done.push(release ? 'cluster ERROR, nodes released to ready' : 'cluster ERROR, nodes kept as members in error (delete the cluster to wipe them)');
+        done.push(
+          release
+            ? 'cluster ERROR, nodes released to ready'
+            : 'cluster ERROR, nodes kept as members in error (delete the cluster to wipe them)',
+        );
       } else if (op.type === 'cluster.import' && c?.status === 'IMPORTING') {
         const r = await imports.undoClusterImport({ clusterId: op.cluster_id });
         done.push(`cluster record removed, ${r.released} node(s) released to ready (nothing was changed on Ceph)`);
@@ -200,7 +236,11 @@ export function createSettleActivities(deps: ActivityDeps) {
         const before = isClusterStatus(params.previous_status) ? params.previous_status : 'ERROR';
         await lifecycle.setClusterStatus(
           destroyed
-            ? { clusterId: op.cluster_id, status: 'ERROR', reason: `deletion ${how}; Ceph was partly removed: delete it again` }
+            ? {
+                clusterId: op.cluster_id,
+                status: 'ERROR',
+                reason: `deletion ${how}; Ceph was partly removed: delete it again`,
+              }
             : { clusterId: op.cluster_id, status: before, reason: `deletion ${how}; nothing was removed` },
         );
         done.push(destroyed ? 'cluster ERROR (partly deleted: delete it again)' : `cluster back to ${before}`);
@@ -209,7 +249,11 @@ export function createSettleActivities(deps: ActivityDeps) {
     if (op.type === 'node.register' && op.node_id) {
       const n = await getNodeById(deps.db, op.node_id);
       if (n?.status === 'pending') {
-        await nodes.setNodeStatus({ nodeId: op.node_id, status: 'error', reason: `registration ${how}: delete the node and register it again` });
+        await nodes.setNodeStatus({
+          nodeId: op.node_id,
+          status: 'error',
+          reason: `registration ${how}: delete the node and register it again`,
+        });
         done.push('node marked error (registration did not finish)');
       }
     }
@@ -217,7 +261,11 @@ export function createSettleActivities(deps: ActivityDeps) {
       const poolId = params.pool_id;
       const p = await getPoolById(deps.db, poolId);
       if (op.type === 'pool.create' && p?.status === 'creating') {
-        await pools.setPoolRow({ poolId, status: 'error', reason: `creation ${how}; delete the pool to remove what was made` });
+        await pools.setPoolRow({
+          poolId,
+          status: 'error',
+          reason: `creation ${how}; delete the pool to remove what was made`,
+        });
         done.push('pool marked error (delete it to remove what was made)');
       } else if (op.type === 'pool.delete' && p?.status === 'deleting') {
         await pools.setPoolRow({ poolId, status: 'error', reason: `deletion ${how}: delete it again` });
@@ -233,27 +281,44 @@ export function createSettleActivities(deps: ActivityDeps) {
     try {
       const q = `NfOperationId = "${op.id.replace(/[^A-Za-z0-9_]/g, '')}" AND ExecutionStatus = "Running"`;
       await bounded(client, async () => {
-        for await (const w of client.workflow.list({ query: q })) if (w.workflowId !== op.workflow_id) ids.add(w.workflowId);
+        for await (const w of client.workflow.list({ query: q }))
+          if (w.workflowId !== op.workflow_id) ids.add(w.workflowId);
       });
     } catch (err) {
-      deps.logger.warn('settler: listing child workflows failed; using the ledger only', { operation_id: op.id, err: String(err) });
+      deps.logger.warn('settler: listing child workflows failed; using the ledger only', {
+        operation_id: op.id,
+        err: String(err),
+      });
     }
     const stopped: string[] = [];
     for (const id of ids) {
       const fate = await fateOf(client, id);
       if (fate.status !== 'RUNNING') continue;
-      await bounded(client, () => client.workflow.getHandle(id).terminate('its operation was settled: the parent workflow had closed'));
+      await bounded(client, () =>
+        client.workflow.getHandle(id).terminate('its operation was settled: the parent workflow had closed'),
+      );
       stopped.push(`terminated child workflow ${id}`);
     }
     return stopped;
   }
 
   /** The steps and logs the closed workflow last had (a closed workflow still answers queries), else the row's. */
-  async function lastSnapshot(client: Client, op: Operation, fate: WorkflowFate): Promise<{ steps: OperationStep[]; logs: OperationLog[]; progress: number; startedAt: string | null }> {
-    const fallback = { steps: op.steps, logs: op.logs, progress: op.progress, startedAt: op.started_at?.toISOString() ?? null };
+  async function lastSnapshot(
+    client: Client,
+    op: Operation,
+    fate: WorkflowFate,
+  ): Promise<{ steps: OperationStep[]; logs: OperationLog[]; progress: number; startedAt: string | null }> {
+    const fallback = {
+      steps: op.steps,
+      logs: op.logs,
+      progress: op.progress,
+      startedAt: op.started_at?.toISOString() ?? null,
+    };
     if (fate.status === null) return fallback;
     try {
-      const s: OperationSnapshot = await bounded(client, () => client.workflow.getHandle(op.workflow_id).query(getOperationQuery));
+      const s: OperationSnapshot = await bounded(client, () =>
+        client.workflow.getHandle(op.workflow_id).query(getOperationQuery),
+      );
       return { steps: s.steps, logs: s.logs, progress: s.progress, startedAt: s.started_at ?? fallback.startedAt };
     } catch (err) {
       deps.logger.debug('settler: no snapshot from the closed workflow', { operation_id: op.id, err: String(err) });
@@ -278,7 +343,10 @@ export function createSettleActivities(deps: ActivityDeps) {
           try {
             if (unsettled(op, await fateOf(client, op.workflow_id), deps.config.settle.graceMs, now)) found.push(op.id);
           } catch (err) {
-            deps.logger.warn('settler: describe failed; the next run retries', { operation_id: op.id, err: String(err) });
+            deps.logger.warn('settler: describe failed; the next run retries', {
+              operation_id: op.id,
+              err: String(err),
+            });
           }
           if (found.length >= MAX_FOUND) break;
         }
@@ -302,10 +370,15 @@ export function createSettleActivities(deps: ActivityDeps) {
       if (!op) return { ...outcome, why: 'no such operation' };
       if (!(OPEN_STATUSES as readonly string[]).includes(op.status)) return { ...outcome, why: `already ${op.status}` };
       const fate = await fateOf(client, op.workflow_id);
-      if (!unsettled(op, fate, deps.config.settle.graceMs, Date.now())) return { ...outcome, why: fate.status === 'RUNNING' ? 'its workflow is running' : 'within the grace period' };
+      if (!unsettled(op, fate, deps.config.settle.graceMs, Date.now()))
+        return { ...outcome, why: fate.status === 'RUNNING' ? 'its workflow is running' : 'within the grace period' };
 
       const when = fate.closeTime ? ` at ${fate.closeTime.toISOString()}` : '';
-      const how = fate.status ? `ended as ${fate.status}${when} outside NodeFoundry` : op.run_id ? 'is gone from Temporal' : 'was never started';
+      const how = fate.status
+        ? `ended as ${fate.status}${when} outside NodeFoundry`
+        : op.run_id
+          ? 'is gone from Temporal'
+          : 'was never started';
       const all = await changes.changesOf(deps.db, op.id);
       const started = fate.status !== null || op.run_id !== null || all.length > 0;
       if (!started) {
@@ -336,7 +409,9 @@ export function createSettleActivities(deps: ActivityDeps) {
       try {
         outcome.repaired.push(...(await settleRows(op, everything, how.replace(/ outside NodeFoundry$/, ''))));
       } catch (err) {
-        outcome.left.push(`the operation's records could not be put back: ${err instanceof Error ? err.message : String(err)}`);
+        outcome.left.push(
+          `the operation's records could not be put back: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
       if (op.cluster_id && everything.length > 0 && op.type !== 'cluster.delete') {
         // Best effort: the recorded OSD rows show the repaired weights and states.
@@ -346,7 +421,11 @@ export function createSettleActivities(deps: ActivityDeps) {
       const snap = await lastSnapshot(client, op, fate);
       const now = new Date().toISOString();
       const steps = snap.steps.map((s) =>
-        s.status === 'in_progress' ? { ...s, status: 'failed' as const, finished_at: now } : s.status === 'pending' ? { ...s, status: 'skipped' as const } : s,
+        s.status === 'in_progress'
+          ? { ...s, status: 'failed' as const, finished_at: now }
+          : s.status === 'pending'
+            ? { ...s, status: 'skipped' as const }
+            : s,
       );
       const logs: OperationLog[] = [
         ...snap.logs,
@@ -356,8 +435,14 @@ export function createSettleActivities(deps: ActivityDeps) {
       ];
       const message =
         `The workflow ${how}, so its own compensation did not run; NodeFoundry's settler finished the operation. ` +
-        (outcome.repaired.length ? `Repaired: ${outcome.repaired.join('; ')}. ` : open.length === 0 ? 'It had changed nothing that needed undoing. ' : '') +
-        (outcome.left.length ? `Left for an operator: ${outcome.left.map((m) => m.replace(/\.$/, '')).join('; ')}.` : 'Nothing is left for an operator.');
+        (outcome.repaired.length
+          ? `Repaired: ${outcome.repaired.join('; ')}. `
+          : open.length === 0
+            ? 'It had changed nothing that needed undoing. '
+            : '') +
+        (outcome.left.length
+          ? `Left for an operator: ${outcome.left.map((m) => m.replace(/\.$/, '')).join('; ')}.`
+          : 'Nothing is left for an operator.');
       const wrote = await changes.finishIfOpen(deps.db, op.id, {
         status: fate.status === 'CANCELLED' ? 'cancelled' : 'failed',
         progress: snap.progress,
@@ -368,7 +453,12 @@ export function createSettleActivities(deps: ActivityDeps) {
         started_at: snap.startedAt,
         completed_at: (fate.closeTime ?? new Date()).toISOString(),
       });
-      deps.logger.info('settler: operation settled', { operation_id: op.id, wrote, repaired: outcome.repaired.length, left: outcome.left.length });
+      deps.logger.info('settler: operation settled', {
+        operation_id: op.id,
+        wrote,
+        repaired: outcome.repaired.length,
+        left: outcome.left.length,
+      });
       return { ...outcome, settled: wrote, ...(wrote ? {} : { why: 'it ended meanwhile' }) };
     },
   };

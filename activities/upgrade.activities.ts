@@ -100,7 +100,10 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       return guarded(async () => {
         const s = await (await cephFor(deps, input.clusterId)).status();
         if (s.health === 'HEALTH_ERR') {
-          throw permanent(FAILURE.healthErr, 'The cluster reports HEALTH_ERR; no new daemon or host is touched until it is resolved.');
+          throw permanent(
+            FAILURE.healthErr,
+            'The cluster reports HEALTH_ERR; no new daemon or host is touched until it is resolved.',
+          );
         }
       });
     },
@@ -110,10 +113,14 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const ctx = Context.current();
-        return freezeAutoscaleOnce(ceph, (ctx.info.heartbeatDetails as { freezing?: boolean } | undefined)?.freezing === true, async () => {
-          await ledger.before('autoscale_frozen', input.clusterId, { cluster_id: input.clusterId });
-          ctx.heartbeat({ freezing: true });
-        });
+        return freezeAutoscaleOnce(
+          ceph,
+          (ctx.info.heartbeatDetails as { freezing?: boolean } | undefined)?.freezing === true,
+          async () => {
+            await ledger.before('autoscale_frozen', input.clusterId, { cluster_id: input.clusterId });
+            ctx.heartbeat({ freezing: true });
+          },
+        );
       });
     },
 
@@ -131,11 +138,14 @@ export function createUpgradeActivities(deps: ActivityDeps) {
      * Upgrades (or restarts) one mon or mgr daemon and waits until it runs the target; a mon also
      * until it is back in quorum. A mon is only touched when `ceph mon ok-to-stop` agrees.
      */
-    async redeployCephDaemon(input: DaemonTarget & { type: 'mon' | 'mgr'; host: string }): Promise<{ version: string }> {
+    async redeployCephDaemon(
+      input: DaemonTarget & { type: 'mon' | 'mgr'; host: string },
+    ): Promise<{ version: string }> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
       if (input.type === 'mon') {
         const verdict = await guarded(() => ceph.monOkToStop(input.host));
-        if (!verdict.ok) throw permanent(FAILURE.monNotOkToStop, `ceph mon ok-to-stop ${input.host}: ${verdict.reason ?? 'no'}.`);
+        if (!verdict.ok)
+          throw permanent(FAILURE.monNotOkToStop, `ceph mon ok-to-stop ${input.host}: ${verdict.reason ?? 'no'}.`);
       }
       const target = parseCephVersion(input.targetVersion);
       let state = 'redeploying';
@@ -176,7 +186,8 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     async assertMonOkToStop(input: { clusterId: string; host: string }): Promise<void> {
       return guarded(async () => {
         const verdict = await (await cephFor(deps, input.clusterId)).monOkToStop(input.host);
-        if (!verdict.ok) throw permanent(FAILURE.monNotOkToStop, `ceph mon ok-to-stop ${input.host}: ${verdict.reason ?? 'no'}.`);
+        if (!verdict.ok)
+          throw permanent(FAILURE.monNotOkToStop, `ceph mon ok-to-stop ${input.host}: ${verdict.reason ?? 'no'}.`);
       });
     },
 
@@ -200,19 +211,27 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     /** Stops the host's OSDs for its upgrade and waits until the cluster marks them down. */
     async stopOsdsForUpgrade(input: { clusterId: string; host: string; osdIds: number[] }): Promise<void> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
-      await ledger.before('osds_stopped', hostSubject(input.clusterId, input.host), { cluster_id: input.clusterId, host: input.host, osd_ids: input.osdIds, upgrade: true });
+      await ledger.before('osds_stopped', hostSubject(input.clusterId, input.host), {
+        cluster_id: input.clusterId,
+        host: input.host,
+        osd_ids: input.osdIds,
+        upgrade: true,
+      });
       await guarded(() => ceph.stopHostOsds(input.host, input.osdIds));
       await pollUntil({
         intervalMs: deps.config.pollIntervalMs,
         timeoutMs: deps.config.waits.cephMs,
         timeoutType: FAILURE.osdsNotUp,
         what: `OSDs on ${input.host} to be marked down`,
-        probe: async () => ((await ceph.osds()).filter((o) => input.osdIds.includes(o.id)).every((o) => !o.up) ? true : undefined),
+        probe: async () =>
+          (await ceph.osds()).filter((o) => input.osdIds.includes(o.id)).every((o) => !o.up) ? true : undefined,
       });
     },
 
     /** Installs the target packages on the host (OS packages too when asked); waits until done. */
-    async upgradeHostPackages(input: DaemonTarget & { host: string; osPackages: boolean }): Promise<{ rebootRequired: boolean }> {
+    async upgradeHostPackages(
+      input: DaemonTarget & { host: string; osPackages: boolean },
+    ): Promise<{ rebootRequired: boolean }> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
       return pollUntil({
         intervalMs: deps.config.pollIntervalMs,
@@ -234,7 +253,9 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     /** The host's OSDs run the target (upgrade mode); a host that did not take the upgrade fails here. */
     async verifyHostVersion(input: DaemonTarget & { host: string }): Promise<{ versions: string[] }> {
       return guarded(async () => {
-        const daemons = (await (await cephFor(deps, input.clusterId)).daemonVersions()).filter((d) => d.type === 'osd' && d.host === input.host);
+        const daemons = (await (await cephFor(deps, input.clusterId)).daemonVersions()).filter(
+          (d) => d.type === 'osd' && d.host === input.host,
+        );
         const versions = [...new Set(daemons.map((d) => d.version))].sort();
         const target = parseCephVersion(input.targetVersion);
         if (input.mode === 'upgrade' && target) {

@@ -34,13 +34,19 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   // X-Forwarded-For is trusted only when configured (NF_TRUST_PROXY), and then only its last hop:
   // the address the one proxy in front saw. Otherwise any client could pick its own address.
   const app = new Koa<AppState>({ proxy: deps.config.trustProxy, maxIpsCount: 1 });
-  const anonymous = deps.config.anonRateLimitPerMinute > 0 ? new AnonymousLimiter(deps.config.anonRateLimitPerMinute) : null;
+  const anonymous =
+    deps.config.anonRateLimitPerMinute > 0 ? new AnonymousLimiter(deps.config.anonRateLimitPerMinute) : null;
   const metrics = new Metrics();
   const housekeeper = createHousekeeper(deps);
 
   const table = new RouteTable([authenticate(deps), rateLimit(deps), jsonBody(), idempotency(deps)]);
   let openapi: SchemaObject | undefined;
-  addSystemRoutes(table, deps, metrics, () => (openapi ??= buildOpenApiDocument(table.specs, { version: API_VERSION })));
+  addSystemRoutes(
+    table,
+    deps,
+    metrics,
+    () => (openapi ??= buildOpenApiDocument(table.specs, { version: API_VERSION })),
+  );
   addNodeRoutes(table, deps);
   addClusterRoutes(table, deps);
   addPoolRoutes(table, deps);

@@ -20,9 +20,14 @@ export async function startApiInstance(db: Db, livenessMs: number, logger: Logge
   const id = `api_${randomUUID()}`;
   await registerApiInstance(db, id);
   let refreshing: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    refreshing = touchApiInstance(db, id).catch((err: unknown) => logger.warn('api instance not refreshed', { err: String(err) }));
-  }, Math.max(100, Math.floor(livenessMs / 3)));
+  const timer = setInterval(
+    () => {
+      refreshing = touchApiInstance(db, id).catch((err: unknown) =>
+        logger.warn('api instance not refreshed', { err: String(err) }),
+      );
+    },
+    Math.max(100, Math.floor(livenessMs / 3)),
+  );
   timer.unref();
   let stopped: Promise<void> | undefined;
   return {

@@ -24,7 +24,10 @@ beforeAll(async () => {
     ipmi_password_enc: 'v1:unused',
     status: 'ready',
   }));
-  await api.db.insertInto('nodes').values(rows as never).execute();
+  await api.db
+    .insertInto('nodes')
+    .values(rows as never)
+    .execute();
 });
 
 afterAll(async () => {
@@ -45,7 +48,13 @@ describe('bench: API latency', () => {
     }
     ms.sort((a, b) => a - b);
     const p = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!;
-    report('list-nodes', { requests: ms.length, p50_ms: p(0.5).toFixed(1), p95_ms: p(0.95).toFixed(1), p99_ms: p(0.99).toFixed(1), target_p95_ms: TARGETS.listNodesP95Ms });
+    report('list-nodes', {
+      requests: ms.length,
+      p50_ms: p(0.5).toFixed(1),
+      p95_ms: p(0.95).toFixed(1),
+      p99_ms: p(0.99).toFixed(1),
+      target_p95_ms: TARGETS.listNodesP95Ms,
+    });
     expect(p(0.95)).toBeLessThan(TARGETS.listNodesP95Ms);
   });
 });

@@ -18,5 +18,9 @@ export const TARGETS = {
 };
 
 export function report(name: string, figures: Record<string, number | string>): void {
-  console.log(`bench ${name}: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    `bench ${name}: ${Object.entries(figures)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
 }

@@ -13,7 +13,12 @@ describe('bench: rolling upgrade at scale', () => {
   it(`200 hosts, max_concurrent 10, within ${TARGETS.upgrade200Seconds} s`, async () => {
     const { op, seconds } = await upgrade200Hosts(api(), 900_000);
     expect(op.status).toBe('completed');
-    report('upgrade-200', { seconds: seconds.toFixed(1), per_host_s: (seconds / 200).toFixed(2), runs: op.result.runs, target_s: TARGETS.upgrade200Seconds });
+    report('upgrade-200', {
+      seconds: seconds.toFixed(1),
+      per_host_s: (seconds / 200).toFixed(2),
+      runs: op.result.runs,
+      target_s: TARGETS.upgrade200Seconds,
+    });
     expect(seconds).toBeLessThan(TARGETS.upgrade200Seconds);
   });
 });

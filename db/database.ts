@@ -1,4 +1,14 @@
-import { Kysely, PostgresDialect, sql, type ColumnType, type Generated, type Insertable, type Selectable, type Transaction, type Updateable } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  sql,
+  type ColumnType,
+  type Generated,
+  type Insertable,
+  type Selectable,
+  type Transaction,
+  type Updateable,
+} from 'kysely';
 import pg from 'pg';
 
 // timestamptz comes back as Date; we write Date or SQL expressions.
@@ -25,7 +35,15 @@ export type NodeStatus = (typeof NODE_STATUSES)[number];
  * when an operation failed it (status_reason says why); DELETING while it is being deleted. A
  * deleted cluster's row is gone. Written only through db/repositories/clusters.repository.ts.
  */
-export const CLUSTER_STATUSES = ['CREATING', 'IMPORTING', 'HEALTH_OK', 'HEALTH_WARN', 'HEALTH_ERR', 'ERROR', 'DELETING'] as const;
+export const CLUSTER_STATUSES = [
+  'CREATING',
+  'IMPORTING',
+  'HEALTH_OK',
+  'HEALTH_WARN',
+  'HEALTH_ERR',
+  'ERROR',
+  'DELETING',
+] as const;
 export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
 
 /** Whether a value read back from JSON (an operation's params) is a cluster status. */

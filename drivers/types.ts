@@ -162,7 +162,12 @@ export interface CephLifecycleOps {
    * `cephadm bootstrap` on the admin node (the CephTarget's host), named `host`. Idempotent: a
    * node that already runs this cluster answers with its fsid.
    */
-  bootstrap(input: { host: string; address: string; cephVersion: string; replication: number }): Promise<{ fsid: string }>;
+  bootstrap(input: {
+    host: string;
+    address: string;
+    cephVersion: string;
+    replication: number;
+  }): Promise<{ fsid: string }>;
   /**
    * Import: the cluster the admin node already belongs to, from now on reached under this cluster
    * id. Live: `ceph fsid` on the admin node (nothing changes on the cluster). Sandbox: the simulated

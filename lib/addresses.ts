@@ -7,12 +7,22 @@ import { BlockList, isIP } from 'node:net';
  * (unspecified, multicast, broadcast). Each entry says why, for the 400.
  */
 const RULES: { why: string; add(list: BlockList): void }[] = [
-  { why: 'a loopback address (this host)', add: (l) => (l.addSubnet('127.0.0.0', 8, 'ipv4'), l.addAddress('::1', 'ipv6')) },
+  {
+    why: 'a loopback address (this host)',
+    add: (l) => (l.addSubnet('127.0.0.0', 8, 'ipv4'), l.addAddress('::1', 'ipv6')),
+  },
   {
     why: 'a cloud metadata address',
-    add: (l) => (l.addAddress('169.254.169.254', 'ipv4'), l.addAddress('fd00:ec2::254', 'ipv6'), l.addAddress('100.100.100.200', 'ipv4')),
+    add: (l) => (
+      l.addAddress('169.254.169.254', 'ipv4'),
+      l.addAddress('fd00:ec2::254', 'ipv6'),
+      l.addAddress('100.100.100.200', 'ipv4')
+    ),
   },
-  { why: 'a link-local address', add: (l) => (l.addSubnet('169.254.0.0', 16, 'ipv4'), l.addSubnet('fe80::', 10, 'ipv6')) },
+  {
+    why: 'a link-local address',
+    add: (l) => (l.addSubnet('169.254.0.0', 16, 'ipv4'), l.addSubnet('fe80::', 10, 'ipv6')),
+  },
   { why: 'an unspecified address', add: (l) => (l.addSubnet('0.0.0.0', 8, 'ipv4'), l.addAddress('::', 'ipv6')) },
   { why: 'a multicast address', add: (l) => (l.addSubnet('224.0.0.0', 4, 'ipv4'), l.addSubnet('ff00::', 8, 'ipv6')) },
   { why: 'a broadcast or reserved address', add: (l) => l.addSubnet('240.0.0.0', 4, 'ipv4') },

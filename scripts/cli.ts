@@ -9,8 +9,20 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createDb, type Db } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
-import { createAccount, getAccountByName, listAccounts, PLANS, type Plan } from '../db/repositories/accounts.repository';
-import { activeKeyCounts, createApiKey, getApiKeyById, listApiKeys, revokeApiKey } from '../db/repositories/api-keys.repository';
+import {
+  createAccount,
+  getAccountByName,
+  listAccounts,
+  PLANS,
+  type Plan,
+} from '../db/repositories/accounts.repository';
+import {
+  activeKeyCounts,
+  createApiKey,
+  getApiKeyById,
+  listApiKeys,
+  revokeApiKey,
+} from '../db/repositories/api-keys.repository';
 import { ensureAccount } from './lib/bootstrap';
 import { isId } from '../lib/ids';
 import { KEY_KINDS, type KeyKind } from '../lib/secrets';
@@ -55,7 +67,11 @@ const stdio: Io = {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-function parse(args: string[], options: Options, positionals: number): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+function parse(
+  args: string[],
+  options: Options,
+  positionals: number,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -64,7 +80,9 @@ function parse(args: string[], options: Options, positionals: number): { values:
   }
   if (parsed.positionals.length !== positionals) {
     throw new UsageError(
-      parsed.positionals.length > positionals ? `unexpected argument ${parsed.positionals[positionals]!}` : 'missing argument',
+      parsed.positionals.length > positionals
+        ? `unexpected argument ${parsed.positionals[positionals]!}`
+        : 'missing argument',
     );
   }
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
@@ -79,7 +97,9 @@ function requireString(values: Record<string, string | boolean | undefined>, nam
 function accountName(name: string): string {
   // Names are shown in tables and logs: printable, bounded.
   if (!/^[^\p{Cc}]{1,100}$/u.test(name) || name.trim() !== name) {
-    throw new UsageError(`invalid account name ${JSON.stringify(name)} (1-100 printable characters, no surrounding spaces)`);
+    throw new UsageError(
+      `invalid account name ${JSON.stringify(name)} (1-100 printable characters, no surrounding spaces)`,
+    );
   }
   return name;
 }
@@ -93,7 +113,8 @@ function plan(value: string | boolean | undefined): Plan | undefined {
 }
 
 function kind(value: string): KeyKind {
-  if (!(KEY_KINDS as readonly string[]).includes(value)) throw new UsageError(`--kind must be one of ${KEY_KINDS.join(', ')}`);
+  if (!(KEY_KINDS as readonly string[]).includes(value))
+    throw new UsageError(`--kind must be one of ${KEY_KINDS.join(', ')}`);
   return value as KeyKind;
 }
 
@@ -101,7 +122,11 @@ const iso = (d: Date | null): string => (d ? d.toISOString() : '-');
 
 function table(io: Io, header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   io.out(line(header));
   for (const r of rows) io.out(line(r));
 }
@@ -125,7 +150,8 @@ async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
           : `cannot connect to the embedded database named in ${found.source}: is \`npm start\` still running?`,
       );
     }
-    if (code === '42P01') throw new CliError('the database has no NodeFoundry tables yet: run `npx nodefoundry migrate` first');
+    if (code === '42P01')
+      throw new CliError('the database has no NodeFoundry tables yet: run `npx nodefoundry migrate` first');
     throw e;
   } finally {
     await db.destroy();
@@ -139,16 +165,22 @@ async function accountByName(db: Db, name: string): Promise<{ id: string }> {
 }
 
 async function keysCreate(args: string[], io: Io): Promise<void> {
-  const { values } = parse(args, { account: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' }, plan: { type: 'string' } }, 0);
+  const { values } = parse(
+    args,
+    { account: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' }, plan: { type: 'string' } },
+    0,
+  );
   const name = accountName(requireString(values, 'account'));
   const keyKind = kind(requireString(values, 'kind'));
   const label = typeof values.name === 'string' ? values.name : null;
-  if (label !== null && (label.length > 100 || /\p{Cc}/u.test(label))) throw new UsageError('--name must be at most 100 printable characters');
+  if (label !== null && (label.length > 100 || /\p{Cc}/u.test(label)))
+    throw new UsageError('--name must be at most 100 printable characters');
   const accountPlan = plan(values.plan);
   await withDb(async (db) => {
     const account = await ensureAccount(db, name, accountPlan ?? 'starter');
     if (account.created) io.err(`created account ${name} (${account.id}, plan ${account.plan})`);
-    else if (accountPlan && accountPlan !== account.plan) io.err(`note: account ${name} exists with plan ${account.plan}; --plan ignored`);
+    else if (accountPlan && accountPlan !== account.plan)
+      io.err(`note: account ${name} exists with plan ${account.plan}; --plan ignored`);
     const { apiKey, secret } = await createApiKey(db, { accountId: account.id, kind: keyKind, name: label });
     io.err(`created ${keyKind} key ${apiKey.id} for account ${name}; it is shown once, store it now`);
     io.out(secret);
@@ -162,7 +194,13 @@ async function keysList(args: string[], io: Io): Promise<void> {
     const account = await accountByName(db, name);
     const { rows } = await listApiKeys(db, account.id, {}, { limit: 10_000, offset: 0 });
     if (values.json) {
-      io.out(JSON.stringify(rows.map(({ key_hash: _hash, ...k }) => k), null, 2));
+      io.out(
+        JSON.stringify(
+          rows.map(({ key_hash: _hash, ...k }) => k),
+          null,
+          2,
+        ),
+      );
       return;
     }
     table(
@@ -176,7 +214,8 @@ async function keysList(args: string[], io: Io): Promise<void> {
 async function keysRevoke(args: string[], io: Io): Promise<void> {
   const { positionals } = parse(args, {}, 1);
   const id = positionals[0]!;
-  if (!isId('key', id)) throw new UsageError(`${JSON.stringify(id)} is not a key id (key_…; see \`nodefoundry keys list\`)`);
+  if (!isId('key', id))
+    throw new UsageError(`${JSON.stringify(id)} is not a key id (key_…; see \`nodefoundry keys list\`)`);
   await withDb(async (db) => {
     const key = await getApiKeyById(db, id);
     if (!key) throw new CliError(`no key ${id}`);
@@ -211,7 +250,13 @@ async function accountsList(args: string[], io: Io): Promise<void> {
     const accounts = await listAccounts(db);
     const active = await activeKeyCounts(db);
     if (values.json) {
-      io.out(JSON.stringify(accounts.map((a) => ({ ...a, active_keys: active.get(a.id) ?? 0 })), null, 2));
+      io.out(
+        JSON.stringify(
+          accounts.map((a) => ({ ...a, active_keys: active.get(a.id) ?? 0 })),
+          null,
+          2,
+        ),
+      );
       return;
     }
     table(
@@ -260,8 +305,12 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const run = COMMANDS[command];
   try {
     if (!run) {
-      const subs = Object.keys(COMMANDS).filter((c) => c.startsWith(`${argv[0]!} `)).map((c) => c.split(' ')[1]);
-      throw new UsageError(subs.length ? `${argv[0]!} needs one of: ${subs.join(', ')}` : `unknown command: ${argv[0]!}`);
+      const subs = Object.keys(COMMANDS)
+        .filter((c) => c.startsWith(`${argv[0]!} `))
+        .map((c) => c.split(' ')[1]);
+      throw new UsageError(
+        subs.length ? `${argv[0]!} needs one of: ${subs.join(', ')}` : `unknown command: ${argv[0]!}`,
+      );
     }
     if (rest.includes('--help') || rest.includes('-h')) {
       io.out(USAGE.trimEnd());

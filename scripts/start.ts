@@ -90,7 +90,10 @@ function lockDataDir(dataDir: string): void {
     } catch {
       alive = false;
     }
-    if (alive) throw new Error(`NodeFoundry is already running on ${dataDir} (pid ${pid}); stop it first, or use another NF_DATA_DIR`);
+    if (alive)
+      throw new Error(
+        `NodeFoundry is already running on ${dataDir} (pid ${pid}); stop it first, or use another NF_DATA_DIR`,
+      );
     rmSync(file, { force: true }); // left by a run that was killed outright
   }
   throw new Error(`cannot lock ${file}`);
@@ -114,7 +117,8 @@ function secretKey(dataDir: string): string {
 
 function temporalBin(): string {
   const bin = process.env.NF_TEMPORAL_BIN;
-  if (!bin) throw new Error('NF_TEMPORAL_BIN is not set: run `npm start` (scripts/start.sh finds or builds the Temporal CLI)');
+  if (!bin)
+    throw new Error('NF_TEMPORAL_BIN is not set: run `npm start` (scripts/start.sh finds or builds the Temporal CLI)');
   return bin;
 }
 
@@ -122,7 +126,10 @@ async function main(): Promise<void> {
   // This process owns its signals: the Temporal SDK's default handlers would begin the worker's
   // shutdown on Ctrl-C at the same time as the API's, while the API must stop taking work first.
   // SDK logs at WARN unless debugging: the worker's own structured log says what matters.
-  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(process.env.NF_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+  Runtime.install({
+    shutdownSignals: [],
+    logger: new DefaultLogger(process.env.NF_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN'),
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
@@ -135,7 +142,8 @@ async function main(): Promise<void> {
   let embeddedNote = '';
   if (!databaseUrl) {
     const requested = process.env.NF_POSTGRES_PORT ? Number(process.env.NF_POSTGRES_PORT) : 0;
-    if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new Error('NF_POSTGRES_PORT must be a port number');
+    if (!Number.isInteger(requested) || requested < 0 || requested > 65535)
+      throw new Error('NF_POSTGRES_PORT must be a port number');
     const pgDir = path.join(dataDir, DATA_FILES.postgres);
     say(`starting the embedded PostgreSQL in ${pgDir} (log: ${path.join(dataDir, DATA_FILES.postgresLog)})`);
     const pg = await startEmbeddedPostgres({
@@ -174,9 +182,12 @@ async function main(): Promise<void> {
     await waitForTemporal(config.temporal.address, [config.temporal.namespace], 30_000);
     try {
       const added = await ensureSearchAttributes(config.temporal.address, config.temporal.namespace);
-      if (added.length) say(`registered search attributes ${added.join(', ')} on namespace ${config.temporal.namespace}`);
+      if (added.length)
+        say(`registered search attributes ${added.join(', ')} on namespace ${config.temporal.namespace}`);
     } catch (e) {
-      say(`warning: could not check NodeFoundry's search attributes on ${config.temporal.address}: ${(e as Error).message}`);
+      say(
+        `warning: could not check NodeFoundry's search attributes on ${config.temporal.address}: ${(e as Error).message}`,
+      );
     }
   } else {
     const [host, port] = splitHostPort(config.temporal.address);

@@ -46,9 +46,10 @@ if [[ -z "${DATABASE_URL:-}" ]]; then
 fi
 echo "PostgreSQL: $(sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"
 
-stage 'lint (eslint ., import direction: depcruise)'
+stage 'lint (eslint ., import direction: depcruise, formatting: prettier --check)'
 npx --no-install eslint .
 npm run --silent lint:imports
+npx --no-install prettier --check --log-level warn .
 
 stage 'type check (tsc --noEmit -p .)'
 npx --no-install tsc --noEmit -p .

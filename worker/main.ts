@@ -45,10 +45,18 @@ async function whenRunning(worker: Worker, done: Promise<void>): Promise<void> {
   for (;;) {
     const state = worker.getState();
     if (state === 'RUNNING') return;
-    if (finished || state === 'FAILED' || state === 'STOPPED' || state === 'STOPPING' || state === 'DRAINING' || state === 'DRAINED') {
+    if (
+      finished ||
+      state === 'FAILED' ||
+      state === 'STOPPED' ||
+      state === 'STOPPING' ||
+      state === 'DRAINING' ||
+      state === 'DRAINED'
+    ) {
       throw new Error(`the worker stopped before it was ready (state ${state})`);
     }
-    if (Date.now() > deadline) throw new Error(`the worker was not polling within ${READY_TIMEOUT_MS / 1000} s (state ${state})`);
+    if (Date.now() > deadline)
+      throw new Error(`the worker was not polling within ${READY_TIMEOUT_MS / 1000} s (state ${state})`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -79,7 +87,9 @@ function startHealthServer(worker: Worker, config: Config, port: number): Promis
 /** One connection, one worker on the configured task queue, activities built from injected deps. */
 export async function startWorker(config: Config, deps: WorkerDeps): Promise<RunningWorker> {
   const logger = deps.logger ?? createLogger(config.logLevel, { component: 'worker' });
-  const drivers = deps.drivers ?? createDriverRegistry({ db: deps.db, config, resolveHost: clusterHostResolver({ db: deps.db, config }) });
+  const drivers =
+    deps.drivers ??
+    createDriverRegistry({ db: deps.db, config, resolveHost: clusterHostResolver({ db: deps.db, config }) });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
@@ -95,7 +105,10 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
     maxHeartbeatThrottleInterval: '2 seconds',
     defaultHeartbeatThrottleInterval: '2 seconds',
   });
-  const health = config.workerHealthPort !== undefined ? await startHealthServer(worker, config, config.workerHealthPort) : undefined;
+  const health =
+    config.workerHealthPort !== undefined
+      ? await startHealthServer(worker, config, config.workerHealthPort)
+      : undefined;
   const done = worker.run().finally(() => {
     health?.close();
     return connection.close();
@@ -103,13 +116,20 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
   logger.info('worker started', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace });
   const ready = whenRunning(worker, done);
   ready.then(
-    () => logger.info('worker ready', { task_queue: config.temporal.taskQueue, namespace: config.temporal.namespace, ...(health ? { health_port: (health.address() as { port: number }).port } : {}) }),
+    () =>
+      logger.info('worker ready', {
+        task_queue: config.temporal.taskQueue,
+        namespace: config.temporal.namespace,
+        ...(health ? { health_port: (health.address() as { port: number }).port } : {}),
+      }),
     (err: unknown) => logger.error('worker not ready', { err: String(err) }),
   );
   // The settler's schedule: a worker that cannot create it still serves operations (the next start retries).
-  await ensureSettlerSchedule(new Client({ connection, namespace: config.temporal.namespace }), config, logger).catch((err: unknown) => {
-    logger.warn('settler schedule not ensured', { err: String(err) });
-  });
+  await ensureSettlerSchedule(new Client({ connection, namespace: config.temporal.namespace }), config, logger).catch(
+    (err: unknown) => {
+      logger.warn('settler schedule not ensured', { err: String(err) });
+    },
+  );
   return {
     worker,
     done,

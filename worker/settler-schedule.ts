@@ -10,7 +10,11 @@ import { SETTLE_WORKFLOW_TYPE, settlerScheduleId, type SettleOperationsInput } f
  * restarts, shows in the Web UI (Schedules) and can be triggered or paused there. Overlapping runs
  * are skipped; a run is bounded so a settler stuck on a dead task queue never blocks the next ones.
  */
-export async function ensureSettlerSchedule(client: Client, config: Config, logger: Logger): Promise<'created' | 'updated' | 'disabled'> {
+export async function ensureSettlerSchedule(
+  client: Client,
+  config: Config,
+  logger: Logger,
+): Promise<'created' | 'updated' | 'disabled'> {
   if (config.settle.intervalMs <= 0) return 'disabled';
   const scheduleId = settlerScheduleId(config.temporal.taskQueue);
   const every = config.settle.intervalMs;

@@ -65,7 +65,12 @@ export const compensation: ActivityOptions = {
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
     maximumAttempts: 40,
-    nonRetryableErrorTypes: [FAILURE.hostKeyMismatch, FAILURE.bmcAuthFailed, FAILURE.ipmitoolMissing, FAILURE.nodeNotFound],
+    nonRetryableErrorTypes: [
+      FAILURE.hostKeyMismatch,
+      FAILURE.bmcAuthFailed,
+      FAILURE.ipmitoolMissing,
+      FAILURE.nodeNotFound,
+    ],
   },
 };
 
@@ -73,7 +78,11 @@ export const compensation: ActivityOptions = {
  * Compensation's wait for a machine to come back on: compensation's retries, with a bounded wait's
  * heartbeat and time to close.
  */
-export const powerWaitCompensation: ActivityOptions = { ...compensation, heartbeatTimeout: '30 seconds', startToCloseTimeout: '3 hours' };
+export const powerWaitCompensation: ActivityOptions = {
+  ...compensation,
+  heartbeatTimeout: '30 seconds',
+  startToCloseTimeout: '3 hours',
+};
 
 /**
  * A power command whose failure someone must hear about soon: inside an upgrade (a failed host pauses
@@ -107,7 +116,12 @@ export const settleOne: ActivityOptions = {
 /** Reads for a dry run: the client is waiting, so fail fast and say why rather than retry for long. */
 export const planRead: ActivityOptions = {
   startToCloseTimeout: '20 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 2, nonRetryableErrorTypes: [...NON_RETRYABLE] },
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumAttempts: 2,
+    nonRetryableErrorTypes: [...NON_RETRYABLE],
+  },
 };
 
 /**

@@ -28,7 +28,9 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
   return runOperation(input.operationId, op, {
     run: async () => {
       const req = await op.step('preflight', async () => {
-        const r = await act.describeCreateRequest.executeWithOptions({ summary: 'read the request' }, [{ clusterId, operationId: input.operationId }]);
+        const r = await act.describeCreateRequest.executeWithOptions({ summary: 'read the request' }, [
+          { clusterId, operationId: input.operationId },
+        ]);
         const facts = await act.describeClusterCreate.executeWithOptions({ summary: 'read the nodes' }, [
           { accountId: r.accountId, environment: r.environment, clusterId, name: r.name, nodeIds: r.nodeIds },
         ]);
@@ -36,9 +38,13 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
         const refusal = plan.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
         layout = plan.layout;
-        op.log(`creating ${r.name} (${r.cephVersion}, failure domain ${r.failureDomain}, size ${r.replicationFactor}) on ${layout.hosts.map((h) => h.hostname).join(', ')}`);
+        op.log(
+          `creating ${r.name} (${r.cephVersion}, failure domain ${r.failureDomain}, size ${r.replicationFactor}) on ${layout.hosts.map((h) => h.hostname).join(', ')}`,
+        );
         op.log(`mons: ${layout.mons.join(', ')}; mgrs: ${layout.mgrs.join(', ')}`);
-        for (const h of layout.hosts) if (h.skippedDevices.length) op.log(`${h.hostname}: no OSD on ${h.skippedDevices.join(', ')} (SMART not passed)`);
+        for (const h of layout.hosts)
+          if (h.skippedDevices.length)
+            op.log(`${h.hostname}: no OSD on ${h.skippedDevices.join(', ')} (SMART not passed)`);
         return r;
       });
       const l = layout!;
@@ -51,18 +57,26 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       await op.step('power_on', async () => {
         await Promise.all(
           l.hosts.map(async (h) => {
-            const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${h.hostname})` }, [{ nodeId: h.nodeId, command: 'on' }]);
+            const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${h.hostname})` }, [
+              { nodeId: h.nodeId, command: 'on' },
+            ]);
             if (r.sent) {
               poweredOn.push(h.nodeId);
               op.log(`${h.hostname} was off: power on sent`);
             }
-            await act.waitForPower.executeWithOptions({ summary: `wait for ${h.hostname} to power on` }, [{ nodeId: h.nodeId, state: 'on' }]);
+            await act.waitForPower.executeWithOptions({ summary: `wait for ${h.hostname} to power on` }, [
+              { nodeId: h.nodeId, state: 'on' },
+            ]);
           }),
         );
       });
 
       await op.step('wait_ssh', async () => {
-        await Promise.all(l.hosts.map((h) => act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${h.hostname}` }, [{ nodeId: h.nodeId }])));
+        await Promise.all(
+          l.hosts.map((h) =>
+            act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${h.hostname}` }, [{ nodeId: h.nodeId }]),
+          ),
+        );
         op.log('SSH answers on every node, host keys verified');
       });
 
@@ -71,27 +85,44 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
         // Marked before the call: from here on Ceph may be on the disks.
         bootstrapStarted = true;
         const r = await act.bootstrapCluster.executeWithOptions({ summary: `cephadm bootstrap on ${admin.hostname}` }, [
-          { clusterId, host: admin.hostname, address: admin.ipAddress, cephVersion: req.cephVersion, replication: req.replicationFactor },
+          {
+            clusterId,
+            host: admin.hostname,
+            address: admin.ipAddress,
+            cephVersion: req.cephVersion,
+            replication: req.replicationFactor,
+          },
         ]);
         op.log(`bootstrapped on ${admin.hostname}: fsid ${r.fsid}`);
         return r;
       });
 
-      const spec = (h: ClusterLayout['hosts'][number]) => ({ hostname: h.hostname, address: h.ipAddress, rack: h.rack, zone: h.zone });
+      const spec = (h: ClusterLayout['hosts'][number]) => ({
+        hostname: h.hostname,
+        address: h.ipAddress,
+        rack: h.rack,
+        zone: h.zone,
+      });
       await op.step('add_hosts', async () => {
         for (const h of l.hosts.slice(1)) {
-          await act.addClusterHost.executeWithOptions({ summary: `ceph orch host add ${h.hostname}` }, [{ clusterId, host: spec(h) }]);
+          await act.addClusterHost.executeWithOptions({ summary: `ceph orch host add ${h.hostname}` }, [
+            { clusterId, host: spec(h) },
+          ]);
           op.log(`host ${h.hostname} added`);
         }
       });
 
       await op.step('place_mons', async () => {
-        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mon (${l.mons.join(', ')})` }, [{ clusterId, type: 'mon', hosts: l.mons }]);
+        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mon (${l.mons.join(', ')})` }, [
+          { clusterId, type: 'mon', hosts: l.mons },
+        ]);
         op.log(`${l.mons.length} mons running: ${l.mons.join(', ')}`);
       });
 
       await op.step('place_mgrs', async () => {
-        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mgr (${l.mgrs.join(', ')})` }, [{ clusterId, type: 'mgr', hosts: l.mgrs }]);
+        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mgr (${l.mgrs.join(', ')})` }, [
+          { clusterId, type: 'mgr', hosts: l.mgrs },
+        ]);
         op.log(`${l.mgrs.length} mgrs running: ${l.mgrs.join(', ')}`);
       });
 
@@ -99,41 +130,54 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       await op.step('create_osds', async () => {
         await Promise.all(
           l.hosts.map(async (h) => {
-            const devices = await act.hostDevices.executeWithOptions({ summary: `ceph orch device ls ${h.hostname}` }, [{ clusterId, host: h.hostname }]);
+            const devices = await act.hostDevices.executeWithOptions({ summary: `ceph orch device ls ${h.hostname}` }, [
+              { clusterId, host: h.hostname },
+            ]);
             for (const device of h.osdDevices) {
               const d = devices.find((x) => x.device === device);
               if (!d || !d.available) {
-                op.log(`${h.hostname}: no OSD on ${device}: ${d ? d.rejected_reasons.join(', ') || 'unavailable' : 'not seen by Ceph'}`);
+                op.log(
+                  `${h.hostname}: no OSD on ${device}: ${d ? d.rejected_reasons.join(', ') || 'unavailable' : 'not seen by Ceph'}`,
+                );
                 continue;
               }
-              const r = await act.createClusterOsd.executeWithOptions({ summary: `ceph orch daemon add osd ${h.hostname}:/dev/${device}` }, [
-                { clusterId, nodeId: h.nodeId, host: h.hostname, device },
-              ]);
+              const r = await act.createClusterOsd.executeWithOptions(
+                { summary: `ceph orch daemon add osd ${h.hostname}:/dev/${device}` },
+                [{ clusterId, nodeId: h.nodeId, host: h.hostname, device }],
+              );
               osds.push({ host: h.hostname, device, osd_id: r.osd_id });
             }
           }),
         );
-        if (osds.length === 0) throw ApplicationFailure.nonRetryable('No OSD could be created: Ceph accepted none of the healthy drives.', 'invalid_state');
+        if (osds.length === 0)
+          throw ApplicationFailure.nonRetryable(
+            'No OSD could be created: Ceph accepted none of the healthy drives.',
+            'invalid_state',
+          );
         osds.sort((a, b) => a.osd_id - b.osd_id);
         op.log(`${osds.length} OSDs created: ${osds.map((o) => `osd.${o.osd_id} ${o.host}:${o.device}`).join(', ')}`);
       });
 
       await op.step('create_crush_rule', async () => {
-        const r = await act.createClusterCrushRule.executeWithOptions({ summary: `ceph osd crush rule create-replicated ${l.crushRule}` }, [
-          { clusterId, failureDomain: req.failureDomain, ruleName: l.crushRule, hosts: l.hosts.map(spec) },
-        ]);
+        const r = await act.createClusterCrushRule.executeWithOptions(
+          { summary: `ceph osd crush rule create-replicated ${l.crushRule}` },
+          [{ clusterId, failureDomain: req.failureDomain, ruleName: l.crushRule, hosts: l.hosts.map(spec) }],
+        );
         op.log(`CRUSH rule ${l.crushRule} (id ${r.rule_id}) chooses across ${req.failureDomain}`);
       });
 
       await op.step('wait_ready', async () => {
-        const r = await act.waitClusterReady.executeWithOptions({ summary: 'wait for HEALTH_OK, OSDs up and in, PGs active+clean' }, [
-          { clusterId, expectedOsds: osds.length, expectedMons: l.mons.length },
-        ]);
+        const r = await act.waitClusterReady.executeWithOptions(
+          { summary: 'wait for HEALTH_OK, OSDs up and in, PGs active+clean' },
+          [{ clusterId, expectedOsds: osds.length, expectedMons: l.mons.length }],
+        );
         op.log(`ready: HEALTH_OK, ${r.osds} OSDs up and in, ${r.pgs} PGs active+clean`);
       });
 
       await op.step('record_state', async () => {
-        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [
+          { clusterId },
+        ]);
         await act.markNodesActive.executeWithOptions({ summary: 'nodes active' }, [{ clusterId }]);
         op.log(`cluster ${s.health}, ${s.osds_total} OSDs recorded, nodes active`);
       });
@@ -153,7 +197,12 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
             when: release && poweredOn.length > 0,
             run: () =>
               Promise.all(
-                poweredOn.map((nodeId) => act.powerCommandUndo.executeWithOptions({ summary: `IPMI chassis power off ${nodeId} (compensation)` }, [{ nodeId, command: 'off' }])),
+                poweredOn.map((nodeId) =>
+                  act.powerCommandUndo.executeWithOptions(
+                    { summary: `IPMI chassis power off ${nodeId} (compensation)` },
+                    [{ nodeId, command: 'off' }],
+                  ),
+                ),
               ),
           },
           {

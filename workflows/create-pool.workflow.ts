@@ -23,7 +23,9 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
     run: async () => {
       const { pool, plan, failureDomain } = await op.step('preflight', async () => {
         const pool = await act.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]);
-        const facts = await act.describePoolCluster.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, excludePoolId: poolId }]);
+        const facts = await act.describePoolCluster.executeWithOptions({ summary: 'read the cluster' }, [
+          { clusterId, excludePoolId: poolId },
+        ]);
         const params: PoolParams = {
           name: pool.name,
           type: pool.type,
@@ -35,38 +37,60 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
         const plan = createPoolPlan(facts, params);
         const refusal = plan.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
-        op.log(`pool ${pool.name}: ${pool.type}, size ${plan.spec.size}, min_size ${plan.spec.minSize}${plan.spec.k ? `, k=${plan.spec.k} m=${plan.spec.m}` : ''}, ${facts.failureDomains} ${facts.failureDomain} failure domains`);
+        op.log(
+          `pool ${pool.name}: ${pool.type}, size ${plan.spec.size}, min_size ${plan.spec.minSize}${plan.spec.k ? `, k=${plan.spec.k} m=${plan.spec.m}` : ''}, ${facts.failureDomains} ${facts.failureDomain} failure domains`,
+        );
         return { pool, plan, failureDomain: facts.failureDomain as 'host' | 'rack' | 'zone' };
       });
       const spec = plan.spec;
 
       if (pool.type === 'erasure') {
         await op.step('create_profile', () =>
-          act.ensureErasureProfile.executeWithOptions({ summary: `ceph osd erasure-code-profile set ${spec.cephProfile}` }, [
-            { clusterId, profile: { name: spec.cephProfile!, k: spec.k!, m: spec.m!, failure_domain: failureDomain } },
-          ]),
+          act.ensureErasureProfile.executeWithOptions(
+            { summary: `ceph osd erasure-code-profile set ${spec.cephProfile}` },
+            [
+              {
+                clusterId,
+                profile: { name: spec.cephProfile!, k: spec.k!, m: spec.m!, failure_domain: failureDomain },
+              },
+            ],
+          ),
         );
       } else op.skip('create_profile', 'replicated pool');
 
       const created = await op.step('create_pool', () => {
         poolSent = true;
         return act.createCephPool.executeWithOptions({ summary: `ceph osd pool create ${pool.name}` }, [
-          { clusterId, name: pool.name, type: pool.type, pgNum: spec.pgNum, crushRule: spec.crushRule, cephProfile: spec.cephProfile, failureDomain },
+          {
+            clusterId,
+            name: pool.name,
+            type: pool.type,
+            pgNum: spec.pgNum,
+            crushRule: spec.crushRule,
+            cephProfile: spec.cephProfile,
+            failureDomain,
+          },
         ]);
       });
       op.log(`pool ${pool.name} is Ceph pool ${created.pool_id}`);
 
       if (pool.type === 'replicated') {
         await op.step('set_size', async () => {
-          await act.setCephPool.executeWithOptions({ summary: `size ${spec.size}` }, [{ clusterId, name: pool.name, key: 'size', value: String(spec.size) }]);
-          await act.setCephPool.executeWithOptions({ summary: `min_size ${spec.minSize}` }, [{ clusterId, name: pool.name, key: 'min_size', value: String(spec.minSize) }]);
+          await act.setCephPool.executeWithOptions({ summary: `size ${spec.size}` }, [
+            { clusterId, name: pool.name, key: 'size', value: String(spec.size) },
+          ]);
+          await act.setCephPool.executeWithOptions({ summary: `min_size ${spec.minSize}` }, [
+            { clusterId, name: pool.name, key: 'min_size', value: String(spec.minSize) },
+          ]);
         });
       } else op.skip('set_size', `erasure pools take size k+m = ${spec.size} from the profile`);
 
       if (pool.application) {
         const app = pool.application;
         await op.step('enable_application', () =>
-          act.enablePoolApplication.executeWithOptions({ summary: `application enable ${app}` }, [{ clusterId, name: pool.name, application: app }]),
+          act.enablePoolApplication.executeWithOptions({ summary: `application enable ${app}` }, [
+            { clusterId, name: pool.name, application: app },
+          ]),
         );
       } else op.skip('enable_application', 'no application requested');
 
@@ -78,18 +102,38 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
 
       const got = await op.step('verify', async () => {
         const p = await act.verifyCephPool.executeWithOptions({ summary: `read back ${pool.name}` }, [
-          { clusterId, name: pool.name, size: spec.size, minSize: spec.minSize, application: pool.application, autoscale: pool.pg_autoscale },
+          {
+            clusterId,
+            name: pool.name,
+            size: spec.size,
+            minSize: spec.minSize,
+            application: pool.application,
+            autoscale: pool.pg_autoscale,
+          },
         ]);
-        const r = await act.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
+        const r = await act.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [
+          { clusterId },
+        ]);
         op.log(`pool read back; all ${r.pgs} PGs active+clean`);
         return p;
       });
 
       await op.step('record', async () => {
-        await act.setPoolRow.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', pgNum: got.pg_num }]);
+        await act.setPoolRow.executeWithOptions({ summary: 'pool active' }, [
+          { poolId, status: 'active', pgNum: got.pg_num },
+        ]);
         await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
       });
-      return { pool_id: poolId, name: pool.name, type: pool.type, size: got.size, min_size: got.min_size, pg_num: got.pg_num, erasure_profile: got.erasure_profile, applications: got.applications };
+      return {
+        pool_id: poolId,
+        name: pool.name,
+        type: pool.type,
+        size: got.size,
+        min_size: got.min_size,
+        pg_num: got.pg_num,
+        erasure_profile: got.erasure_profile,
+        applications: got.applications,
+      };
     },
 
     compensate: (o, why) => {
@@ -107,7 +151,11 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
             when: !withdrawn,
             run: () =>
               act.setPoolRowUndo.executeWithOptions({ summary: 'pool error' }, [
-                { poolId, status: 'error', reason: `creation ${why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`}; delete the pool to remove what was made` },
+                {
+                  poolId,
+                  status: 'error',
+                  reason: `creation ${why.code === 'cancelled' ? 'cancelled' : `failed (${why.code}): ${why.message}`}; delete the pool to remove what was made`,
+                },
               ]),
           },
         ],

@@ -21,24 +21,36 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
   return runOperation(input.operationId, op, {
     run: async () => {
       const f = await op.step('preflight', async () => {
-        facts = await act.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
+        facts = await act.describeClusterDelete.executeWithOptions({ summary: 'read the cluster' }, [
+          { clusterId, operationId: input.operationId },
+        ]);
         const plan = deleteClusterPlan(facts);
         op.log(`deleting ${facts.name} (${facts.status}): ${plan.steps.map((s) => s.name).join(' → ')}`);
         return facts;
       });
-      await op.step('mark_deleting', () => act.setClusterStatus.executeWithOptions({ summary: 'cluster DELETING' }, [{ clusterId, status: 'DELETING' }]));
+      await op.step('mark_deleting', () =>
+        act.setClusterStatus.executeWithOptions({ summary: 'cluster DELETING' }, [{ clusterId, status: 'DELETING' }]),
+      );
 
       await op.step('power_on', async () => {
         await Promise.all(
           f.nodes.map(async (n) => {
-            const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${n.hostname})` }, [{ nodeId: n.nodeId, command: 'on' }]);
+            const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${n.hostname})` }, [
+              { nodeId: n.nodeId, command: 'on' },
+            ]);
             if (r.sent) op.log(`${n.hostname} was off: power on sent`);
-            await act.waitForPower.executeWithOptions({ summary: `wait for ${n.hostname} to power on` }, [{ nodeId: n.nodeId, state: 'on' }]);
+            await act.waitForPower.executeWithOptions({ summary: `wait for ${n.hostname} to power on` }, [
+              { nodeId: n.nodeId, state: 'on' },
+            ]);
           }),
         );
       });
       await op.step('wait_ssh', () =>
-        Promise.all(f.nodes.map((n) => act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${n.hostname}` }, [{ nodeId: n.nodeId }]))),
+        Promise.all(
+          f.nodes.map((n) =>
+            act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${n.hostname}` }, [{ nodeId: n.nodeId }]),
+          ),
+        ),
       );
 
       await op.step('stop_ceph', async () => {
@@ -57,19 +69,28 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
         const results = await Promise.all(
           f.nodes.map((n) => {
             const devices = f.osdDevices[n.hostname] ?? [];
-            return act.zapClusterHost.executeWithOptions({ summary: `zap ${devices.length} device(s) on ${n.hostname}` }, [
-              { clusterId, host: n.hostname, fsid: f.fsid, devices },
-            ]);
+            return act.zapClusterHost.executeWithOptions(
+              { summary: `zap ${devices.length} device(s) on ${n.hostname}` },
+              [{ clusterId, host: n.hostname, fsid: f.fsid, devices }],
+            );
           }),
         );
         // The activity wipes what Ceph on each host attributes to the cluster's OSDs (issue 8 #10);
         // the log says what was wiped where. Older histories logged the recorded count.
         if (patched('delete-cluster-zap-by-ceph')) {
-          const zapped = results.map((r, i) => ({ host: f.nodes[i]!.hostname, r: r as { zapped?: string[]; not_ceph?: string[] } | undefined }));
+          const zapped = results.map((r, i) => ({
+            host: f.nodes[i]!.hostname,
+            r: r as { zapped?: string[]; not_ceph?: string[] } | undefined,
+          }));
           const count = zapped.reduce((s, z) => s + (z.r?.zapped?.length ?? 0), 0);
-          op.log(`${count} OSD device(s) wiped, as Ceph attributes them: ${zapped.map((z) => `${z.host}: ${z.r?.zapped?.join(', ') || 'none'}`).join('; ')}`);
+          op.log(
+            `${count} OSD device(s) wiped, as Ceph attributes them: ${zapped.map((z) => `${z.host}: ${z.r?.zapped?.join(', ') || 'none'}`).join('; ')}`,
+          );
           for (const z of zapped) {
-            if (z.r?.not_ceph?.length) op.log(`${z.host}: not wiped, recorded but not an OSD device of this cluster there: ${z.r.not_ceph.join(', ')}`);
+            if (z.r?.not_ceph?.length)
+              op.log(
+                `${z.host}: not wiped, recorded but not an OSD device of this cluster there: ${z.r.not_ceph.join(', ')}`,
+              );
           }
         } else {
           const count = Object.values(f.osdDevices).reduce((s, d) => s + d.length, 0);
@@ -77,9 +98,13 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
         }
       });
 
-      await op.step('remove_cluster', () => act.purgeClusterCeph.executeWithOptions({ summary: 'forget the cluster' }, [{ clusterId }]));
+      await op.step('remove_cluster', () =>
+        act.purgeClusterCeph.executeWithOptions({ summary: 'forget the cluster' }, [{ clusterId }]),
+      );
 
-      const released = await op.step('release_nodes', () => act.finishClusterDelete.executeWithOptions({ summary: 'nodes pending, cluster removed' }, [{ clusterId }]));
+      const released = await op.step('release_nodes', () =>
+        act.finishClusterDelete.executeWithOptions({ summary: 'nodes pending, cluster removed' }, [{ clusterId }]),
+      );
       op.log(`${released.nodes} node(s) returned to pending; cluster ${f.name} removed`);
       return { cluster_id: clusterId, name: f.name, nodes: f.nodes.map((n) => n.nodeId), pools: f.pools };
     },
@@ -91,7 +116,9 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
       // were recorded: patched() keeps those replaying unchanged.
       if (facts === null && patched('delete-cluster-restores-before-preflight')) {
         try {
-          facts = await act.describeClusterDeleteUndo.executeWithOptions({ summary: 'read the cluster' }, [{ clusterId, operationId: input.operationId }]);
+          facts = await act.describeClusterDeleteUndo.executeWithOptions({ summary: 'read the cluster' }, [
+            { clusterId, operationId: input.operationId },
+          ]);
         } catch (err) {
           problems.push(`reading the cluster failed: ${describeFailure(err).message}`);
         }

@@ -18,14 +18,20 @@ export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Rec
   let removed = false;
   return runOperation(input.operationId, op, {
     run: async () => {
-      const pool = await op.step('preflight', () => act.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]));
+      const pool = await op.step('preflight', () =>
+        act.describePool.executeWithOptions({ summary: 'read the pool' }, [{ poolId }]),
+      );
       await op.step('delete_pool', async () => {
         rmSent = true;
-        await act.deleteCephPool.executeWithOptions({ summary: `ceph osd pool rm ${pool.name}` }, [{ clusterId, name: pool.name }]);
+        await act.deleteCephPool.executeWithOptions({ summary: `ceph osd pool rm ${pool.name}` }, [
+          { clusterId, name: pool.name },
+        ]);
         removed = true;
       });
       await op.step('verify', async () => {
-        const r = await act.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [{ clusterId }]);
+        const r = await act.waitForPgsClean.executeWithOptions({ summary: 'wait for PGs active+clean' }, [
+          { clusterId },
+        ]);
         op.log(`pool ${pool.name} gone; ${r.pgs} PGs active+clean`);
       });
       await op.step('record', async () => {
@@ -45,14 +51,20 @@ export async function deletePoolWorkflow(input: PoolOperationInput): Promise<Rec
             when: !byProgress || (rmSent && !removed),
             run: () =>
               act.setPoolRowUndo.executeWithOptions({ summary: 'pool error' }, [
-                { poolId, status: 'error', reason: byProgress ? `${what} while ceph osd pool rm was running: delete it again` : what },
+                {
+                  poolId,
+                  status: 'error',
+                  reason: byProgress ? `${what} while ceph osd pool rm was running: delete it again` : what,
+                },
               ]),
           },
           {
             what: 'pool back to active (nothing was removed)',
             when: byProgress && !rmSent,
             run: () =>
-              act.setPoolRowUndo.executeWithOptions({ summary: 'pool active' }, [{ poolId, status: 'active', reason: why.code === 'cancelled' ? null : `${what}; nothing was removed` }]),
+              act.setPoolRowUndo.executeWithOptions({ summary: 'pool active' }, [
+                { poolId, status: 'active', reason: why.code === 'cancelled' ? null : `${what}; nothing was removed` },
+              ]),
           },
           {
             what: 'pool row removed (Ceph removed the pool)',

@@ -24,31 +24,48 @@ export async function importClusterWorkflow(input: ImportClusterInput): Promise<
     run: async () => {
       const req = await op.step('preflight', async () => {
         const r = await act.describeImport.executeWithOptions({ summary: 'read the request' }, [{ clusterId }]);
-        op.log(`importing ${r.name} through ${r.adminHostname}; members: ${r.members.map((m) => m.hostname).join(', ')}`);
+        op.log(
+          `importing ${r.name} through ${r.adminHostname}; members: ${r.members.map((m) => m.hostname).join(', ')}`,
+        );
         return r;
       });
 
       await op.step('wait_ssh', async () => {
-        await Promise.all(req.members.map((m) => act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${m.hostname}` }, [{ nodeId: m.nodeId }])));
+        await Promise.all(
+          req.members.map((m) =>
+            act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${m.hostname}` }, [{ nodeId: m.nodeId }]),
+          ),
+        );
         op.log('SSH answers on every member, host keys verified');
       });
 
       const found = await op.step('discover', async () => {
-        const { discovery: d, fsidTakenBy } = await act.discoverCluster.executeWithOptions({ summary: `read Ceph through ${req.adminHostname}` }, [{ clusterId }]);
+        const { discovery: d, fsidTakenBy } = await act.discoverCluster.executeWithOptions(
+          { summary: `read Ceph through ${req.adminHostname}` },
+          [{ clusterId }],
+        );
         const plan = importClusterPlan(req.members, d, fsidTakenBy);
         const refusal = plan.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
         const l = plan.layout!;
-        op.log(`fsid ${d.fsid}: ${d.health}, ${d.osdCount} OSDs on ${d.cephHosts.length} host(s), mons in quorum ${d.monsInQuorum.length}/${d.monsTotal}`);
-        op.log(`Ceph ${l.cephVersion}${l.otherVersions.length ? ` (some daemons run ${l.otherVersions.join(', ')})` : ''}; failure domain ${l.failureDomain}, replication ${l.replicationFactor}`);
+        op.log(
+          `fsid ${d.fsid}: ${d.health}, ${d.osdCount} OSDs on ${d.cephHosts.length} host(s), mons in quorum ${d.monsInQuorum.length}/${d.monsTotal}`,
+        );
+        op.log(
+          `Ceph ${l.cephVersion}${l.otherVersions.length ? ` (some daemons run ${l.otherVersions.join(', ')})` : ''}; failure domain ${l.failureDomain}, replication ${l.replicationFactor}`,
+        );
         op.log(`pools: ${d.pools.map((p) => p.name).join(', ') || '(none)'}`);
         if (l.idleMembers.length) op.log(`members without Ceph daemons: ${l.idleMembers.join(', ')}`);
         return { d, l };
       });
 
       const recorded = await op.step('record', async () => {
-        const r = await act.recordImportedCluster.executeWithOptions({ summary: 'record the cluster and its pools' }, [{ clusterId, fsid: found.d.fsid, layout: found.l }]);
-        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record OSDs and health' }, [{ clusterId }]);
+        const r = await act.recordImportedCluster.executeWithOptions({ summary: 'record the cluster and its pools' }, [
+          { clusterId, fsid: found.d.fsid, layout: found.l },
+        ]);
+        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record OSDs and health' }, [
+          { clusterId },
+        ]);
         op.log(`cluster ${s.health}, ${s.osds_total} OSDs and ${r.pools.length} pool(s) recorded, members active`);
         return { pools: r.pools, health: s.health, osds: s.osds_total };
       });
@@ -71,7 +88,10 @@ export async function importClusterWorkflow(input: ImportClusterInput): Promise<
           {
             what: `import ${why.code === 'cancelled' ? 'cancelled' : 'failed'}: cluster record removed, nodes released to ready (nothing was changed on Ceph)`,
             when: true,
-            run: () => act.undoClusterImport.executeWithOptions({ summary: 'remove the cluster record, release the nodes' }, [{ clusterId }]),
+            run: () =>
+              act.undoClusterImport.executeWithOptions({ summary: 'remove the cluster record, release the nodes' }, [
+                { clusterId },
+              ]),
           },
         ],
         o,

@@ -1,5 +1,12 @@
 import { ApplicationFailure, isCancellation, setHandler, type ActivityFailure } from '@temporalio/workflow';
-import { FAILURE, getOperationQuery, type LogEntry, type OperationError, type OperationSnapshot, type StepState } from './contracts';
+import {
+  FAILURE,
+  getOperationQuery,
+  type LogEntry,
+  type OperationError,
+  type OperationSnapshot,
+  type StepState,
+} from './contracts';
 
 /**
  * The operation's state as the workflow lives it: steps, logs, progress, error. Served to the API by
@@ -153,7 +160,13 @@ export class OperationTracker {
   snapshot(): OperationSnapshot {
     const s = this.finalSnapshot();
     if (this.recorded || s.status === 'in_progress' || s.status === 'pending' || s.status === 'paused') return s;
-    return { ...s, status: 'in_progress', progress: Math.min(s.progress, 99), current_step: 'record_result', completed_at: null };
+    return {
+      ...s,
+      status: 'in_progress',
+      progress: Math.min(s.progress, 99),
+      current_step: 'record_result',
+      completed_at: null,
+    };
   }
 
   /** The state as it will be recorded, terminal status included. */
@@ -210,7 +223,13 @@ function now(): string {
 export function describeFailure(err: unknown): OperationError {
   let e: unknown = err;
   // ActivityFailure wraps the activity's ApplicationFailure as its cause.
-  while (e && typeof e === 'object' && 'cause' in e && (e as ActivityFailure).cause && !(e instanceof ApplicationFailure)) {
+  while (
+    e &&
+    typeof e === 'object' &&
+    'cause' in e &&
+    (e as ActivityFailure).cause &&
+    !(e instanceof ApplicationFailure)
+  ) {
     e = (e as ActivityFailure).cause;
   }
   if (e instanceof ApplicationFailure) {

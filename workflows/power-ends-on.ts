@@ -38,7 +38,10 @@ export async function ensureEndsOn({ host, nodeId, offSentAt, bounds, onFailed }
     const r = await typedTimeout(FAILURE.powerTimeout, `${host} to end up on`, () =>
       act.ensurePoweredOn.executeWithOptions(
         // Off wait and on wait, each within the power bound.
-        { summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`, scheduleToCloseTimeout: serverBound(2 * b.powerMs) },
+        {
+          summary: `make sure ${host} ends up on: wait for the power-off to complete, then power on (compensation)`,
+          scheduleToCloseTimeout: serverBound(2 * b.powerMs),
+        },
         [{ nodeId, offSentAt }],
       ),
     );

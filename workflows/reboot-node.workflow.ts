@@ -45,7 +45,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
     const b = bounds;
     if (!b) return act.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
     return typedTimeout(FAILURE.powerTimeout, `${host} to power ${state}`, () =>
-      act.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
+      act.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [
+        { nodeId, state },
+      ]),
     );
   };
 
@@ -63,26 +65,39 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         if (clusterId) {
           osdIds = await act.hostOsds.executeWithOptions({ summary: `list OSDs on ${host}` }, [{ clusterId, host }]);
           op.log(`OSDs on ${host}: ${osdIds.length ? osdIds.map((i) => `osd.${i}`).join(', ') : 'none'}`);
-          await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop (${host})` }, [{ clusterId, osdIds }]);
+          await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop (${host})` }, [
+            { clusterId, osdIds },
+          ]);
           op.log('ceph osd ok-to-stop: yes');
         }
         // The same plan a dry run returns decides which steps run.
         planned = new Set(rebootPlan({ node, osdIds }, input).steps.map((s) => s.name));
       });
-      const skipWhy = (name: string) => (!clusterId ? 'node is in no cluster' : !input.drainOsds && name === 'stop_osds' ? 'drain_osds is false' : 'no OSDs on this host');
+      const skipWhy = (name: string) =>
+        !clusterId
+          ? 'node is in no cluster'
+          : !input.drainOsds && name === 'stop_osds'
+            ? 'drain_osds is false'
+            : 'no OSDs on this host';
 
       if (planned.has('set_noout')) {
         await op.step('set_noout', async () => {
           if (patched(POWER_ENDS_ON)) {
-            nooutFound = await act.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId: clusterId!, host }]);
+            nooutFound = await act.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [
+              { clusterId: clusterId!, host },
+            ]);
             if (nooutFound) {
-              op.log(`noout was already set on ${host} before this reboot (not by NodeFoundry): it stays set at the end`);
+              op.log(
+                `noout was already set on ${host} before this reboot (not by NodeFoundry): it stays set at the end`,
+              );
               return;
             }
           }
           // Marked before the call: if the call succeeds but its reply is lost, compensation still unsets.
           nooutSet = true;
-          await act.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
+          await act.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [
+            { clusterId: clusterId!, host },
+          ]);
           op.log(`noout set on ${host} and confirmed in the OSD map`);
         });
       } else op.skip('set_noout', skipWhy('set_noout'));
@@ -90,7 +105,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
       if (planned.has('stop_osds')) {
         await op.step('stop_osds', async () => {
           osdsStopped = true;
-          await act.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId: clusterId!, host, osdIds }]);
+          await act.stopOsds.executeWithOptions({ summary: `stop OSDs on ${host}` }, [
+            { clusterId: clusterId!, host, osdIds },
+          ]);
           op.log(`OSDs stopped and marked down: ${osdIds.map((i) => `osd.${i}`).join(', ')}`);
         });
       } else op.skip('stop_osds', skipWhy('stop_osds'));
@@ -100,14 +117,18 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         powerOffSent = true;
         offSentAt = Date.now();
         const command = input.method === 'graceful' ? 'soft' : 'off';
-        const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power ${command} (${host})` }, [{ nodeId, command }]);
+        const r = await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power ${command} (${host})` }, [
+          { nodeId, command },
+        ]);
         op.log(r.sent ? `IPMI power ${command} sent` : 'machine was already off');
         await waitPower('off', `wait for ${host} to power off`);
         op.log('machine is off');
       });
 
       await op.step('power_on', async () => {
-        await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
+        await act.powerCommand.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [
+          { nodeId, command: 'on' },
+        ]);
         await waitPower('on', `wait for ${host} to power on`);
         poweredOn = true;
         op.log('machine is on');
@@ -130,7 +151,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           const b = bounds;
           if (b) {
             await typedTimeout(FAILURE.osdsNotUp, `the OSDs on ${host} to come up`, () =>
-              act.waitForOsdsUp.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId!, osdIds }]),
+              act.waitForOsdsUp.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [
+                { clusterId: clusterId!, osdIds },
+              ]),
             );
           } else await act.waitForOsdsUp.executeWithOptions({ summary }, [{ clusterId: clusterId!, osdIds }]);
           osdsStopped = false;
@@ -142,7 +165,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
         op.skip('unset_noout', `noout was set on ${host} before this reboot; left as it was`);
       } else if (planned.has('unset_noout')) {
         await op.step('unset_noout', async () => {
-          await act.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId: clusterId!, host }]);
+          await act.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [
+            { clusterId: clusterId!, host },
+          ]);
           nooutSet = false;
           op.log(`noout unset on ${host}`);
         });
@@ -154,7 +179,9 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
           const b = bounds;
           const r = b
             ? await typedTimeout(FAILURE.pgsNotClean, 'PGs active+clean', () =>
-                act.waitForPgsClean.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [{ clusterId: clusterId! }]),
+                act.waitForPgsClean.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.cephMs) }, [
+                  { clusterId: clusterId! },
+                ]),
               )
             : await act.waitForPgsClean.executeWithOptions({ summary }, [{ clusterId: clusterId! }]);
           op.log(`all ${r.pgs} PGs active+clean`);
@@ -180,7 +207,13 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             said: () => restoreOutcome,
             run: async () => {
               if (patched(POWER_ENDS_ON)) {
-                restoreOutcome = await ensureEndsOn({ host, nodeId, offSentAt, bounds, onFailed: () => (powerOnFailed = true) });
+                restoreOutcome = await ensureEndsOn({
+                  host,
+                  nodeId,
+                  offSentAt,
+                  bounds,
+                  onFailed: () => (powerOnFailed = true),
+                });
                 return;
               }
               // Added after the first histories were recorded (they replay the unbounded path below).
@@ -188,15 +221,24 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
               // for ~35 min before noout could be unset; now noout follows within the power wait bound.
               if (patched('reboot-bounded-power-on-compensation')) {
                 try {
-                  await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
-                  await act.waitForPower.executeWithOptions({ summary: `wait for ${host} to power on (compensation)` }, [{ nodeId, state: 'on' }]);
+                  await act.powerCommandBounded.executeWithOptions(
+                    { summary: `IPMI chassis power on (${host}, compensation)` },
+                    [{ nodeId, command: 'on' }],
+                  );
+                  await act.waitForPower.executeWithOptions(
+                    { summary: `wait for ${host} to power on (compensation)` },
+                    [{ nodeId, state: 'on' }],
+                  );
                 } catch (err) {
                   powerOnFailed = true;
                   throw stillOffFailure(host, err);
                 }
                 return;
               }
-              await act.powerCommandUndo.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+              await act.powerCommandUndo.executeWithOptions(
+                { summary: `IPMI chassis power on (${host}, compensation)` },
+                [{ nodeId, command: 'on' }],
+              );
               await act.waitForPowerUndo.executeWithOptions(
                 { summary: `wait for ${host} to power on (compensation)` },
                 [{ nodeId, state: 'on' }],
@@ -207,12 +249,20 @@ export async function rebootNodeWorkflow(input: RebootNodeInput): Promise<Record
             // Starting a running OSD is a no-op, so this is safe after a completed power cycle too.
             what: `start the OSDs on ${host}`,
             when: cid !== null && osdsStopped,
-            run: () => (powerOnFailed ? act.startOsds : act.startOsdsUndo).executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId: cid!, host, osdIds }]),
+            run: () =>
+              (powerOnFailed ? act.startOsds : act.startOsdsUndo).executeWithOptions(
+                { summary: `start OSDs on ${host} (compensation)` },
+                [{ clusterId: cid!, host, osdIds }],
+              ),
           },
           {
             what: `unset noout on ${host}`,
             when: cid !== null && nooutSet,
-            run: () => act.unsetHostNooutUndo.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId: cid!, host }]),
+            run: () =>
+              act.unsetHostNooutUndo.executeWithOptions(
+                { summary: `ceph osd unset-group noout ${host} (compensation)` },
+                [{ clusterId: cid!, host }],
+              ),
           },
         ],
         o,

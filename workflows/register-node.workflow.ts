@@ -18,7 +18,9 @@ export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Re
         const r = await act.inventoryNode.executeWithOptions({ summary: `SSH inventory of ${nodeId}` }, [{ nodeId }]);
         op.log(`host key pinned: ${r.ssh_host_key_fingerprint}`);
         for (const w of r.warnings) op.log(`inventory warning: ${w}`);
-        op.log(`${r.cpu_cores} CPU cores, ${r.ram_gb} GB RAM, ${r.drives.length} drives (${r.drives.filter((d) => !d.smart_ok).length} failing SMART)`);
+        op.log(
+          `${r.cpu_cores} CPU cores, ${r.ram_gb} GB RAM, ${r.drives.length} drives (${r.drives.filter((d) => !d.smart_ok).length} failing SMART)`,
+        );
         return r;
       });
       const bmc = await op.step('check_bmc', async () => {
@@ -26,7 +28,9 @@ export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Re
         op.log(`BMC answered: power ${r.power}`);
         return r;
       });
-      await op.step('mark_ready', () => act.setNodeStatus.executeWithOptions({ summary: 'node ready' }, [{ nodeId, status: 'ready' }]));
+      await op.step('mark_ready', () =>
+        act.setNodeStatus.executeWithOptions({ summary: 'node ready' }, [{ nodeId, status: 'ready' }]),
+      );
       return {
         node_id: nodeId,
         cpu_cores: inv.cpu_cores,
@@ -44,7 +48,11 @@ export async function registerNodeWorkflow(input: RegisterNodeInput): Promise<Re
             when: true,
             run: () =>
               act.setNodeStatusUndo.executeWithOptions({ summary: 'node error' }, [
-                { nodeId, status: 'error', reason: `registration ${why.code === 'cancelled' ? 'cancelled' : 'failed'}: ${why.message}` },
+                {
+                  nodeId,
+                  status: 'error',
+                  reason: `registration ${why.code === 'cancelled' ? 'cancelled' : 'failed'}: ${why.message}`,
+                },
               ]),
           },
         ],

@@ -21,4 +21,6 @@ export type OperationInput<T extends OperationType> = Parameters<OperationWorkfl
 
 // The other workflow names the API and the worker pass as strings name exported workflows too.
 type Exported<T extends keyof Workflows> = T;
-export type InternalWorkflowTypes = Exported<typeof UPGRADE_HOST_WORKFLOW_TYPE | typeof SETTLE_WORKFLOW_TYPE | typeof PLAN_WORKFLOW_TYPE>;
+export type InternalWorkflowTypes = Exported<
+  typeof UPGRADE_HOST_WORKFLOW_TYPE | typeof SETTLE_WORKFLOW_TYPE | typeof PLAN_WORKFLOW_TYPE
+>;

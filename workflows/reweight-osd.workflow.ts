@@ -65,14 +65,18 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
         );
         if (drain) {
           const others = facts.otherDrains.map((d) => `osd.${d.osdId} (${d.operationId})`);
-          op.log(`ceph osd ok-to-stop ${[...facts.otherDrains.map((d) => d.osdId), osdId].join(' ')}: yes${others.length ? `; draining alongside ${others.join(', ')}` : ''}`);
+          op.log(
+            `ceph osd ok-to-stop ${[...facts.otherDrains.map((d) => d.osdId), osdId].join(' ')}: yes${others.length ? `; draining alongside ${others.join(', ')}` : ''}`,
+          );
         }
       });
 
       await op.step('set_crush_weight', async () => {
         // Marked before the call: if Ceph applied it but the reply was lost, compensation still restores.
         weightSent = true;
-        await act.setCrushWeight.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${target}` }, [{ clusterId, osdId, weight: target }]);
+        await act.setCrushWeight.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${target}` }, [
+          { clusterId, osdId, weight: target },
+        ]);
         op.log(`ceph osd crush reweight ${name} ${target} (was ${original})`);
       });
 
@@ -81,8 +85,12 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
         if (drain) op.fraction = 0;
         for (;;) {
           const o: BackfillObservation = await act.watchBackfill.executeWithOptions(
-            { summary: drain ? `watch ${name} drain (${last?.pgs ?? startPgs} PGs left)` : `wait for backfill after reweighting ${name}` },
-            [{ clusterId, osdId, drain, lastPgs: last?.pgs ?? startPgs, lastClean: last?.pgs_active_clean ?? null}],
+            {
+              summary: drain
+                ? `watch ${name} drain (${last?.pgs ?? startPgs} PGs left)`
+                : `wait for backfill after reweighting ${name}`,
+            },
+            [{ clusterId, osdId, drain, lastPgs: last?.pgs ?? startPgs, lastClean: last?.pgs_active_clean ?? null }],
           );
           last = o;
           if (o.unplaceable.length > 0) {
@@ -95,9 +103,13 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
           }
           if (drain) {
             op.fraction = startPgs > 0 ? Math.max(0, Math.min(1, (startPgs - o.pgs) / startPgs)) : 1;
-            op.log(`${name} holds ${o.pgs} of ${startPgs} PGs (${Math.floor(op.fraction * 100)} % moved); ${o.pgs_active_clean}/${o.pgs_total} PGs active+clean`);
+            op.log(
+              `${name} holds ${o.pgs} of ${startPgs} PGs (${Math.floor(op.fraction * 100)} % moved); ${o.pgs_active_clean}/${o.pgs_total} PGs active+clean`,
+            );
           } else {
-            op.log(`backfill: ${o.pgs_active_clean}/${o.pgs_total} PGs active+clean, ${o.pg_temp} pg_temp entries; ${name} holds ${o.pgs} PGs`);
+            op.log(
+              `backfill: ${o.pgs_active_clean}/${o.pgs_total} PGs active+clean, ${o.pg_temp} pg_temp entries; ${name} holds ${o.pgs} PGs`,
+            );
           }
           if (o.done) break;
         }
@@ -106,8 +118,12 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
 
       if (drain) {
         await op.step('safe_to_destroy', async () => {
-          await act.assertSafeToDestroy.executeWithOptions({ summary: `ceph osd safe-to-destroy ${osdId}` }, [{ clusterId, osdId }]);
-          op.log(`ceph osd safe-to-destroy ${osdId}: safe (holds 0 PGs); ${name} stays up and in at weight 0 until it is removed`);
+          await act.assertSafeToDestroy.executeWithOptions({ summary: `ceph osd safe-to-destroy ${osdId}` }, [
+            { clusterId, osdId },
+          ]);
+          op.log(
+            `ceph osd safe-to-destroy ${osdId}: safe (holds 0 PGs); ${name} stays up and in at weight 0 until it is removed`,
+          );
         });
       }
 
@@ -137,9 +153,10 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
             what: `restore ${name} CRUSH weight to ${original} TiB (the recorded original)`,
             when: weightSent && original !== null,
             run: () =>
-              act.setCrushWeightUndo.executeWithOptions({ summary: `ceph osd crush reweight ${name} ${original} (compensation)` }, [
-                { clusterId, osdId, weight: original! },
-              ]),
+              act.setCrushWeightUndo.executeWithOptions(
+                { summary: `ceph osd crush reweight ${name} ${original} (compensation)` },
+                [{ clusterId, osdId, weight: original! }],
+              ),
           },
         ],
         o,
@@ -147,7 +164,9 @@ export async function reweightOsdWorkflow(input: ReweightOsdInput): Promise<Reco
       if (weightSent) {
         // Best effort: the recorded OSD rows should show the restored weight.
         try {
-          await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]);
+          await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [
+            { clusterId },
+          ]);
         } catch (err) {
           o.log(`could not record the cluster state after restoring the weight: ${describeFailure(err).message}`);
         }

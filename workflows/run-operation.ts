@@ -18,9 +18,16 @@ export interface OperationBody {
  * cancel, write the final state (which also releases the resource locks), then end the workflow
  * the way Temporal's Web UI should show it: completed, failed with the typed error, or cancelled.
  */
-export async function runOperation(operationId: string, op: OperationTracker, body: OperationBody): Promise<Record<string, unknown>> {
+export async function runOperation(
+  operationId: string,
+  op: OperationTracker,
+  body: OperationBody,
+): Promise<Record<string, unknown>> {
   op.start();
-  let outcome: { kind: 'ok'; result: Record<string, unknown> } | { kind: 'failed'; error: OperationError } | { kind: 'cancelled'; cause: unknown };
+  let outcome:
+    | { kind: 'ok'; result: Record<string, unknown> }
+    | { kind: 'failed'; error: OperationError }
+    | { kind: 'cancelled'; cause: unknown };
   try {
     // Inside the try: a cancel that arrives this early must still end in a recorded state.
     await act.markOperationStarted.executeWithOptions({ summary: 'mark operation started' }, [{ operationId }]);
@@ -56,7 +63,11 @@ export async function runOperation(operationId: string, op: OperationTracker, bo
   op.markRecorded();
 
   if (outcome.kind === 'failed') {
-    throw ApplicationFailure.create({ type: outcome.error.code, message: op.finalSnapshot().error!.message, nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: outcome.error.code,
+      message: op.finalSnapshot().error!.message,
+      nonRetryable: true,
+    });
   }
   if (outcome.kind === 'cancelled') throw outcome.cause;
   return outcome.result;

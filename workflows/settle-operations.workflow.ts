@@ -10,9 +10,10 @@ import { describeFailure } from './operation-tracker';
  * One operation's failure does not stop the others; the next scheduled run retries it.
  */
 export async function settleOperationsWorkflow(input: SettleOperationsInput = {}): Promise<SettleOperationsResult> {
-  const ids = await act.findUnsettledOperations.executeWithOptions({ summary: 'find operations whose workflow closed without an end' }, [
-    { accountId: input.accountId ?? null },
-  ]);
+  const ids = await act.findUnsettledOperations.executeWithOptions(
+    { summary: 'find operations whose workflow closed without an end' },
+    [{ accountId: input.accountId ?? null }],
+  );
   const result: SettleOperationsResult = { settled: [], failed: [] };
   for (const operationId of ids) {
     try {

@@ -85,7 +85,14 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
       ctl.hostsFinished();
       await op.step('restore_autoscale', () => restoreAutoscale(u, s));
       await op.step('refresh_state', () => refreshState(u, s));
-      return { cluster_id: clusterId, mode: input.mode, target_version: s.schedule.target, hosts_total: s.total, hosts_done: s.done.length, runs };
+      return {
+        cluster_id: clusterId,
+        mode: input.mode,
+        target_version: s.schedule.target,
+        hosts_total: s.total,
+        hosts_done: s.done.length,
+        runs,
+      };
     },
     compensate: async (o) => {
       if (!p) return [];
@@ -104,12 +111,15 @@ interface Upgrade {
   runs: number;
 }
 
-const progressOf = (op: OperationTracker, s: UpgradeProgress) => op.setProgress(s.total === 0 ? 99 : (s.done.length / s.total) * 100);
+const progressOf = (op: OperationTracker, s: UpgradeProgress) =>
+  op.setProgress(s.total === 0 ? 99 : (s.done.length / s.total) * 100);
 
 /** Reads the cluster, plans the upgrade and refuses it if the planner says so. */
 async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
   const { clusterId } = input;
-  const facts = await act.describeUpgrade.executeWithOptions({ summary: `read ${clusterId} for the upgrade` }, [{ clusterId }]);
+  const facts = await act.describeUpgrade.executeWithOptions({ summary: `read ${clusterId} for the upgrade` }, [
+    { clusterId },
+  ]);
   const { plan, schedule } = upgradePlan(facts, {
     targetVersion: input.targetVersion || null,
     mode: input.mode,
@@ -129,31 +139,48 @@ async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
 function freezeAutoscale({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
   return ctl.atSafePoint('freeze PG autoscaling', async () => {
     s.froze = true;
-    const r = await act.freezeAutoscale.executeWithOptions({ summary: 'freeze PG autoscaling (pool modes recorded, then off)' }, [{ clusterId: input.clusterId }]);
+    const r = await act.freezeAutoscale.executeWithOptions(
+      { summary: 'freeze PG autoscaling (pool modes recorded, then off)' },
+      [{ clusterId: input.clusterId }],
+    );
     s.froze = r.changed;
-    op.log(r.changed ? 'PG autoscaling frozen (each pool\'s mode recorded, then off)' : 'PG autoscaling was already frozen; it stays frozen at the end');
+    op.log(
+      r.changed
+        ? "PG autoscaling frozen (each pool's mode recorded, then off)"
+        : 'PG autoscaling was already frozen; it stays frozen at the end',
+    );
   });
 }
 
-const daemonSpec = (input: UpgradeClusterRunInput, s: UpgradeProgress) => ({ clusterId: input.clusterId, targetVersion: s.schedule.target, mode: input.mode });
+const daemonSpec = (input: UpgradeClusterRunInput, s: UpgradeProgress) => ({
+  clusterId: input.clusterId,
+  targetVersion: s.schedule.target,
+  mode: input.mode,
+});
 
 /** Standby mgrs, then a failover, then the old active one. */
 async function upgradeMgrs({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
   const spec = daemonSpec(input, s);
   for (const host of s.schedule.mgrStandbys) {
     await ctl.atSafePoint(`mgr.${host}`, async () => {
-      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} standby mgr.${host}` }, [{ ...spec, type: 'mgr', host }]);
+      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} standby mgr.${host}` }, [
+        { ...spec, type: 'mgr', host },
+      ]);
       op.log(`mgr.${host} runs ${r.version}`);
     });
   }
   const active = s.schedule.mgrActive;
   if (!active) return;
   await ctl.atSafePoint(`mgr failover from ${active}`, async () => {
-    const r = await act.failOverMgr.executeWithOptions({ summary: `ceph mgr fail (${active})` }, [{ clusterId: input.clusterId, from: active }]);
+    const r = await act.failOverMgr.executeWithOptions({ summary: `ceph mgr fail (${active})` }, [
+      { clusterId: input.clusterId, from: active },
+    ]);
     op.log(`ceph mgr fail: mgr.${r.active} is active`);
   });
   await ctl.atSafePoint(`mgr.${active}`, async () => {
-    const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mgr.${active}` }, [{ ...spec, type: 'mgr', host: active }]);
+    const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mgr.${active}` }, [
+      { ...spec, type: 'mgr', host: active },
+    ]);
     op.log(`mgr.${active} runs ${r.version}`);
   });
 }
@@ -163,7 +190,10 @@ async function upgradeMons({ input, op, ctl }: Upgrade, s: UpgradeProgress): Pro
   const spec = daemonSpec(input, s);
   for (const host of s.schedule.mons) {
     await ctl.atSafePoint(`mon.${host}`, async () => {
-      const r = await act.redeployCephDaemon.executeWithOptions({ summary: `${input.mode} mon.${host} (ok-to-stop, back in quorum)` }, [{ ...spec, type: 'mon', host }]);
+      const r = await act.redeployCephDaemon.executeWithOptions(
+        { summary: `${input.mode} mon.${host} (ok-to-stop, back in quorum)` },
+        [{ ...spec, type: 'mon', host }],
+      );
       op.log(`mon.${host} runs ${r.version} and is in quorum`);
     });
   }
@@ -200,7 +230,9 @@ async function upgradeOsdHosts(u: Upgrade, s: UpgradeProgress): Promise<void> {
       if (r.status === 'fulfilled') s.done.push(h.host);
       else failed.push({ host: h, error: describeFailure(r.reason) });
     });
-    const cancelled = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isCancellation(r.reason));
+    const cancelled = results.find(
+      (r): r is PromiseRejectedResult => r.status === 'rejected' && isCancellation(r.reason),
+    );
     progressOf(op, s);
     if (cancelled) throw cancelled.reason;
     if (failed.length > 0) {
@@ -220,7 +252,9 @@ async function restoreAutoscale({ input, op }: Upgrade, s: UpgradeProgress): Pro
     op.log('PG autoscaling left frozen, as it was before the upgrade');
     return;
   }
-  await act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [{ clusterId: input.clusterId }]);
+  await act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (recorded pool modes)' }, [
+    { clusterId: input.clusterId },
+  ]);
   s.froze = false;
   op.log('PG autoscaling restored');
 }
@@ -229,7 +263,10 @@ async function refreshState({ input }: Upgrade, s: UpgradeProgress): Promise<voi
   const { clusterId } = input;
   if (input.mode === 'upgrade') {
     const release = parseCephVersion(s.schedule.target)?.release;
-    if (release) await act.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [{ clusterId, cephVersion: release }]);
+    if (release)
+      await act.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [
+        { clusterId, cephVersion: release },
+      ]);
   }
   await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
 }
@@ -241,7 +278,7 @@ function compensations({ input }: Upgrade, s: UpgradeProgress) {
     {
       // Children unset their own noout on every path; this catches one whose compensation failed.
       // A host that carried noout before the upgrade keeps it: only what the upgrade set is undone.
-      what: 'unset noout on the upgrade\'s hosts',
+      what: "unset noout on the upgrade's hosts",
       when: s.schedule.hosts.some((h) => !(s.nooutBefore ?? []).includes(h.host)),
       run: () =>
         act.clearHostNoout.executeWithOptions({ summary: 'unset any noout left on upgrade hosts' }, [
@@ -251,12 +288,16 @@ function compensations({ input }: Upgrade, s: UpgradeProgress) {
     {
       what: 'restore PG autoscaling',
       when: s.froze,
-      run: () => act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
+      run: () =>
+        act.releaseAutoscale.executeWithOptions({ summary: 'restore PG autoscaling (compensation)' }, [{ clusterId }]),
     },
     {
       what: 'record cluster state',
       when: true,
-      run: () => act.refreshClusterStateUndo.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]),
+      run: () =>
+        act.refreshClusterStateUndo.executeWithOptions({ summary: 'record cluster state (compensation)' }, [
+          { clusterId },
+        ]),
     },
   ];
 }
@@ -269,17 +310,24 @@ async function formBatch({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promi
   const { clusterId } = input;
   const candidate = nextBatch(s.queue, input.maxConcurrent);
   try {
-    await act.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [{ clusterId }]);
+    await act.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [
+      { clusterId },
+    ]);
     for (let k = candidate.length; k >= 1; k--) {
       const part = candidate.slice(0, k);
       const osdIds = part.flatMap((h) => h.osdIds);
-      const verdict = await act.checkOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop for ${k} host(s)` }, [{ clusterId, osdIds }]);
+      const verdict = await act.checkOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop for ${k} host(s)` }, [
+        { clusterId, osdIds },
+      ]);
       if (verdict.ok) {
         if (k < candidate.length) op.log(`ok-to-stop allows ${k} of ${candidate.length} hosts at once`);
         return part;
       }
       if (k === 1) {
-        ctl.pauseFor({ code: FAILURE.notOkToStop, message: `Ceph says the OSDs of ${part[0]!.host} are not ok to stop: ${verdict.reason ?? 'PGs would become inactive'}. Resume once the cluster has recovered.` });
+        ctl.pauseFor({
+          code: FAILURE.notOkToStop,
+          message: `Ceph says the OSDs of ${part[0]!.host} are not ok to stop: ${verdict.reason ?? 'PGs would become inactive'}. Resume once the cluster has recovered.`,
+        });
       }
     }
     return null;

@@ -26,13 +26,19 @@ export class UpgradeControl {
       pauseUpdate,
       ({ reason }) => {
         if (!this.op.isPaused) {
-          this.op.pause({ code: 'paused_by_request', message: `Paused by request${reason ? `: ${reason}` : ''}. No new daemon or host starts; hosts in flight finish.` });
+          this.op.pause({
+            code: 'paused_by_request',
+            message: `Paused by request${reason ? `: ${reason}` : ''}. No new daemon or host starts; hosts in flight finish.`,
+          });
         }
         return this.op.snapshot();
       },
       {
         validator: (_args: { reason?: string }) => {
-          if (this.finishing) throw new Error('The upgrade has finished its hosts and is restoring the cluster; it can no longer be paused.');
+          if (this.finishing)
+            throw new Error(
+              'The upgrade has finished its hosts and is restoring the cluster; it can no longer be paused.',
+            );
         },
       },
     );
@@ -80,7 +86,10 @@ export class UpgradeControl {
     for (;;) {
       await this.waitWhilePaused();
       try {
-        if (gate) await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${what})` }, [{ clusterId: this.ids.clusterId }]);
+        if (gate)
+          await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${what})` }, [
+            { clusterId: this.ids.clusterId },
+          ]);
         return await fn();
       } catch (err) {
         if (isCancellation(err)) throw err;

@@ -61,19 +61,27 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
     const b = bounds;
     if (!b) return act.waitForPower.executeWithOptions({ summary }, [{ nodeId, state }]);
     return typedTimeout(FAILURE.powerTimeout, `${host} to power ${state}`, () =>
-      act.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [{ nodeId, state }]),
+      act.waitForPower.executeWithOptions({ summary, scheduleToCloseTimeout: serverBound(b.powerMs) }, [
+        { nodeId, state },
+      ]),
     );
   };
 
   try {
     if (hasOsds) {
       await op.step('ok_to_stop', async () => {
-        await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${host})` }, [{ clusterId }]);
-        await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop ${osdIds.join(' ')} (${host})` }, [{ clusterId, osdIds }]);
+        await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${host})` }, [
+          { clusterId },
+        ]);
+        await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop ${osdIds.join(' ')} (${host})` }, [
+          { clusterId, osdIds },
+        ]);
       });
       await op.step('set_noout', async () => {
         if (patched(POWER_ENDS_ON)) {
-          nooutFound = await act.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [{ clusterId, host }]);
+          nooutFound = await act.hostHasNoout.executeWithOptions({ summary: `is noout already set on ${host}?` }, [
+            { clusterId, host },
+          ]);
           if (nooutFound) {
             op.log(`noout was already set on ${host} before its upgrade (not by NodeFoundry): it stays set at the end`);
             return;
@@ -81,11 +89,15 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
         }
         // Marked before the call: a lost reply still gets compensated.
         nooutSet = true;
-        await act.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [{ clusterId, host }]);
+        await act.setHostNoout.executeWithOptions({ summary: `ceph osd set-group noout ${host}` }, [
+          { clusterId, host },
+        ]);
       });
       await op.step('stop_osds', async () => {
         osdsStopped = true;
-        await act.stopOsdsForUpgrade.executeWithOptions({ summary: `stop OSDs on ${host}` }, [{ clusterId, host, osdIds }]);
+        await act.stopOsdsForUpgrade.executeWithOptions({ summary: `stop OSDs on ${host}` }, [
+          { clusterId, host, osdIds },
+        ]);
       });
     } else {
       for (const s of ['ok_to_stop', 'set_noout', 'stop_osds'] as const) op.skip(s, 'no OSDs on this host');
@@ -93,7 +105,9 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
 
     const { rebootRequired } = await op.step('upgrade_packages', () =>
       act.upgradeHostPackages.executeWithOptions(
-        { summary: `${input.mode === 'restart' ? 'restart daemons' : `upgrade Ceph to ${input.targetVersion}`}${input.osPackages ? ' + OS packages' : ''} on ${host}` },
+        {
+          summary: `${input.mode === 'restart' ? 'restart daemons' : `upgrade Ceph to ${input.targetVersion}`}${input.osPackages ? ' + OS packages' : ''} on ${host}`,
+        },
         [{ ...target, host, osPackages: input.osPackages }],
       ),
     );
@@ -101,14 +115,21 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
     if (rebootRequired) {
       await op.step('reboot', async () => {
         if (input.monHost) {
-          await act.assertMonOkToStop.executeWithOptions({ summary: `ceph mon ok-to-stop ${host}` }, [{ clusterId, host }]);
+          await act.assertMonOkToStop.executeWithOptions({ summary: `ceph mon ok-to-stop ${host}` }, [
+            { clusterId, host },
+          ]);
         }
         if (patched(POWER_ENDS_ON)) bounds = await readWaitBounds();
         powerOffSent = true;
         offSentAt = Date.now();
-        await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power soft (${host}, reboot after upgrade)` }, [{ nodeId, command: 'soft' }]);
+        await act.powerCommandBounded.executeWithOptions(
+          { summary: `IPMI chassis power soft (${host}, reboot after upgrade)` },
+          [{ nodeId, command: 'soft' }],
+        );
         await waitPower('off', `wait for ${host} to power off`);
-        await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [{ nodeId, command: 'on' }]);
+        await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host})` }, [
+          { nodeId, command: 'on' },
+        ]);
         await waitPower('on', `wait for ${host} to power on`);
         poweredOn = true;
         await act.waitForSsh.executeWithOptions({ summary: `wait for SSH on ${host}` }, [{ nodeId }]);
@@ -118,22 +139,33 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
 
     if (hasOsds) {
       await op.step('start_osds', () =>
-        act.startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host}` }, [{ clusterId, host, osdIds }]),
+        act.startOsdsAfterUpgrade.executeWithOptions({ summary: `start OSDs on ${host}` }, [
+          { clusterId, host, osdIds },
+        ]),
       );
       await op.step('wait_osds_up', async () => {
-        await act.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host} to come up` }, [{ clusterId, osdIds }]);
+        await act.waitForOsdsUp.executeWithOptions({ summary: `wait for OSDs on ${host} to come up` }, [
+          { clusterId, osdIds },
+        ]);
         osdsStopped = false;
       });
       if (nooutFound) op.skip('unset_noout', `noout was set on ${host} before its upgrade; left as it was`);
       else {
         await op.step('unset_noout', async () => {
-          await act.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [{ clusterId, host }]);
+          await act.unsetHostNoout.executeWithOptions({ summary: `ceph osd unset-group noout ${host}` }, [
+            { clusterId, host },
+          ]);
           nooutSet = false;
         });
       }
-      await op.step('wait_clean', () => act.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [{ clusterId }]));
+      await op.step('wait_clean', () =>
+        act.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [
+          { clusterId },
+        ]),
+      );
     } else {
-      for (const s of ['start_osds', 'wait_osds_up', 'unset_noout', 'wait_clean'] as const) op.skip(s, 'no OSDs on this host');
+      for (const s of ['start_osds', 'wait_osds_up', 'unset_noout', 'wait_clean'] as const)
+        op.skip(s, 'no OSDs on this host');
     }
     const { versions } = await op.step('verify_version', () =>
       act.verifyHostVersion.executeWithOptions({ summary: `verify OSD versions on ${host}` }, [{ ...target, host }]),
@@ -153,12 +185,21 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             said: () => restoreOutcome,
             run: async () => {
               if (patched(POWER_ENDS_ON)) {
-                restoreOutcome = await ensureEndsOn({ host, nodeId, offSentAt, bounds, onFailed: () => (powerOnFailed = true) });
+                restoreOutcome = await ensureEndsOn({
+                  host,
+                  nodeId,
+                  offSentAt,
+                  bounds,
+                  onFailed: () => (powerOnFailed = true),
+                });
                 return;
               }
               // Bounded like the forward power calls: with the BMC gone this would otherwise retry for
               // half an hour before the upgrade could pause. Resuming retries the host, power-on included.
-              await act.powerCommandBounded.executeWithOptions({ summary: `IPMI chassis power on (${host}, compensation)` }, [{ nodeId, command: 'on' }]);
+              await act.powerCommandBounded.executeWithOptions(
+                { summary: `IPMI chassis power on (${host}, compensation)` },
+                [{ nodeId, command: 'on' }],
+              );
               await act.waitForPowerUndo.executeWithOptions(
                 { summary: `wait for ${host} to power on (compensation)` },
                 [{ nodeId, state: 'on' }],
@@ -170,12 +211,20 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
             what: `start the OSDs on ${host}`,
             when: osdsStopped,
             // The machine may be off: starting its OSDs over SSH then gets a bounded try, not half an hour.
-            run: () => (powerOnFailed ? act.startOsdsAfterUpgrade : act.startOsdsAfterUpgradeUndo).executeWithOptions({ summary: `start OSDs on ${host} (compensation)` }, [{ clusterId, host, osdIds }]),
+            run: () =>
+              (powerOnFailed ? act.startOsdsAfterUpgrade : act.startOsdsAfterUpgradeUndo).executeWithOptions(
+                { summary: `start OSDs on ${host} (compensation)` },
+                [{ clusterId, host, osdIds }],
+              ),
           },
           {
             what: `unset noout on ${host}`,
             when: nooutSet,
-            run: () => act.unsetHostNooutUndo.executeWithOptions({ summary: `ceph osd unset-group noout ${host} (compensation)` }, [{ clusterId, host }]),
+            run: () =>
+              act.unsetHostNooutUndo.executeWithOptions(
+                { summary: `ceph osd unset-group noout ${host} (compensation)` },
+                [{ clusterId, host }],
+              ),
           },
         ],
         op,

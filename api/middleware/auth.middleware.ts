@@ -36,7 +36,13 @@ export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
       throw new ApiError('unauthorized', 'Missing or invalid API key. Send Authorization: Bearer nf_sk_….');
     }
     const { key, plan } = found;
-    ctx.state.auth = { accountId: key.account_id, environment: environmentOf(key.kind), keyKind: key.kind, keyId: key.id, plan };
+    ctx.state.auth = {
+      accountId: key.account_id,
+      environment: environmentOf(key.kind),
+      keyKind: key.kind,
+      keyId: key.id,
+      plan,
+    };
 
     const now = Date.now();
     if ((lastTouched.get(key.id) ?? 0) + TOUCH_INTERVAL_MS <= now) {
@@ -56,5 +62,9 @@ export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
 function unauthenticatedLimit(ctx: { set(name: string, value: string): void }): ApiError {
   const retryAfter = Math.max(1, 60 - (Math.floor(Date.now() / 1000) % 60));
   ctx.set('Retry-After', String(retryAfter));
-  return new ApiError('rate_limited', `Too many unauthenticated requests from this address. Retry after ${retryAfter} s.`, { retry_after: retryAfter });
+  return new ApiError(
+    'rate_limited',
+    `Too many unauthenticated requests from this address. Retry after ${retryAfter} s.`,
+    { retry_after: retryAfter },
+  );
 }

@@ -48,7 +48,8 @@ async function readLimited(stream: AsyncIterable<Buffer | string>, limitBytes: n
   for await (const chunk of stream) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buf.length;
-    if (size > limitBytes) throw new ApiError('payload_too_large', `Request bodies are limited to ${limitBytes} bytes.`);
+    if (size > limitBytes)
+      throw new ApiError('payload_too_large', `Request bodies are limited to ${limitBytes} bytes.`);
     chunks.push(buf);
   }
   return Buffer.concat(chunks);

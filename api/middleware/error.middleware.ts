@@ -38,7 +38,10 @@ export function toApiError(err: unknown): ApiError {
     const code = typeof e.status === 'number' && e.expose === true ? HTTP_STATUS_CODES[e.status] : undefined;
     if (code) return new ApiError(code, typeof e.message === 'string' ? e.message : code);
   }
-  return new ApiError('internal_error', 'An internal error occurred. Retry later, or contact support with the request id.');
+  return new ApiError(
+    'internal_error',
+    'An internal error occurred. Retry later, or contact support with the request id.',
+  );
 }
 
 function isAjvValidationError(err: unknown): err is { errors: import('ajv').ErrorObject[] } {
@@ -72,7 +75,10 @@ export function errorHandler(): Middleware<AppState> {
       const apiErr = toApiError(err);
       if (!(err instanceof ApiError)) {
         // Unexpected: the stack goes to the log (only), keyed by the request id the client got.
-        ctx.state.logger.error('request failed', { code: apiErr.code, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+        ctx.state.logger.error('request failed', {
+          code: apiErr.code,
+          err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        });
       } else if (apiErr.status >= 500) {
         ctx.state.logger.warn('request failed', { code: apiErr.code, message: apiErr.message });
       }

@@ -62,7 +62,9 @@ export function idempotency(deps: Pick<ApiDeps, 'db' | 'config' | 'instanceId'>)
     const key = ctx.get('Idempotency-Key');
     if (ctx.method !== 'POST' || key === '') return next();
     if (!KEY_PATTERN.test(key)) {
-      throw new ApiError('validation_error', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', { field: 'Idempotency-Key' });
+      throw new ApiError('validation_error', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', {
+        field: 'Idempotency-Key',
+      });
     }
     const auth = authOf(ctx);
     const fingerprint = requestFingerprint(ctx.method, ctx.url, auth.environment, ctx.state.body);
@@ -94,9 +96,13 @@ export function idempotency(deps: Pick<ApiDeps, 'db' | 'config' | 'instanceId'>)
         }
       }
       if (claim.outcome === 'in_progress') {
-        throw new ApiError('idempotency_in_progress', 'A request with this Idempotency-Key is still being processed. Retry shortly.', {
-          field: 'Idempotency-Key',
-        });
+        throw new ApiError(
+          'idempotency_in_progress',
+          'A request with this Idempotency-Key is still being processed. Retry shortly.',
+          {
+            field: 'Idempotency-Key',
+          },
+        );
       }
       ctx.status = claim.status;
       ctx.body = claim.body;
@@ -114,8 +120,8 @@ export function idempotency(deps: Pick<ApiDeps, 'db' | 'config' | 'instanceId'>)
         // The work is done: failing the response now would invite a retry that repeats it. An
         // unrecorded claim goes stale and is released after IDEMPOTENCY_STALE_CLAIM_SECONDS (or when
         // this process stops being seen: NF_API_LIVENESS_MS).
-        await completeIdempotencyKey(deps.db, auth.accountId, key, ctx.status, stored ?? null, claimId).catch((err: unknown) =>
-          ctx.state.logger.warn('idempotency record not saved', { err: String(err) }),
+        await completeIdempotencyKey(deps.db, auth.accountId, key, ctx.status, stored ?? null, claimId).catch(
+          (err: unknown) => ctx.state.logger.warn('idempotency record not saved', { err: String(err) }),
         );
       } else {
         await releaseIdempotencyKey(deps.db, auth.accountId, key, claimId);

@@ -45,7 +45,9 @@ export class Metrics {
       '# TYPE nodefoundry_http_request_duration_seconds histogram',
     );
     for (const [l, h] of this.durations) {
-      BUCKETS.forEach((le, i) => out.push(`nodefoundry_http_request_duration_seconds_bucket{${l},le="${le}"} ${h.buckets[i]}`));
+      BUCKETS.forEach((le, i) =>
+        out.push(`nodefoundry_http_request_duration_seconds_bucket{${l},le="${le}"} ${h.buckets[i]}`),
+      );
       out.push(`nodefoundry_http_request_duration_seconds_bucket{${l},le="+Inf"} ${h.count}`);
       out.push(`nodefoundry_http_request_duration_seconds_sum{${l}} ${h.sum}`);
       out.push(`nodefoundry_http_request_duration_seconds_count{${l}} ${h.count}`);

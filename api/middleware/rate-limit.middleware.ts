@@ -37,10 +37,14 @@ export function rateLimit(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
     if (count > limit) {
       const retryAfter = Math.min(60, Math.max(1, reset - Math.floor(Date.now() / 1000)));
       ctx.set('Retry-After', String(retryAfter));
-      throw new ApiError('rate_limited', `Rate limit of ${limit} requests per minute exceeded. Retry after ${retryAfter} s.`, {
-        limit,
-        retry_after: retryAfter,
-      });
+      throw new ApiError(
+        'rate_limited',
+        `Rate limit of ${limit} requests per minute exceeded. Retry after ${retryAfter} s.`,
+        {
+          limit,
+          retry_after: retryAfter,
+        },
+      );
     }
     return next();
   };
@@ -57,7 +61,10 @@ export class AnonymousLimiter {
   private window = 0;
   private readonly counts = new Map<string, number>();
 
-  constructor(readonly limit: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly limit: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   private roll(): number {
     const w = Math.floor(this.now() / 60_000);

@@ -7,7 +7,13 @@ import { authOf, type ApiDeps, type AuthState } from '../context';
 import { ApiError } from '../errors';
 import { idempotencyClaim } from '../middleware/idempotency.middleware';
 import { apiKeyViewSchema, createApiKeyBodySchema, createdApiKeyResponseSchema } from '../schemas/api-keys.schemas';
-import { emptyQuerySchema, limitOffset, listBody, listResponseSchema, pageQuerySchema } from '../schemas/common.schemas';
+import {
+  emptyQuerySchema,
+  limitOffset,
+  listBody,
+  listResponseSchema,
+  pageQuerySchema,
+} from '../schemas/common.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import type { RouteTable } from './route-table';
 
@@ -62,12 +68,19 @@ export function addApiKeyRoutes(table: RouteTable, deps: ApiDeps): void {
       tag: 'API keys',
       auth: true,
       query: pageQuerySchema,
-      responses: { 200: { description: 'A page of keys, newest first.', schema: listResponseSchema(apiKeyViewSchema) } },
+      responses: {
+        200: { description: 'A page of keys, newest first.', schema: listResponseSchema(apiKeyViewSchema) },
+      },
     },
     async (ctx) => {
       const q = parse(validList, { ...ctx.query }, 'query');
       const auth = authOf(ctx);
-      const { rows, total } = await listApiKeys(deps.db, auth.accountId, { kinds: manageableKinds(auth) }, limitOffset(q));
+      const { rows, total } = await listApiKeys(
+        deps.db,
+        auth.accountId,
+        { kinds: manageableKinds(auth) },
+        limitOffset(q),
+      );
       ctx.body = listBody(rows.map(apiKeyView), total, q);
     },
   );
@@ -78,11 +91,14 @@ export function addApiKeyRoutes(table: RouteTable, deps: ApiDeps): void {
       path: '/v1/api_keys',
       operationId: 'createApiKey',
       summary: 'Create an API key',
-      description: 'The secret is in this response only (it is stored hashed). A sandbox key may create sandbox keys only (403 otherwise).',
+      description:
+        'The secret is in this response only (it is stored hashed). A sandbox key may create sandbox keys only (403 otherwise).',
       tag: 'API keys',
       auth: true,
       body: createApiKeyBodySchema,
-      responses: { 201: { description: 'Created; `key` is the secret, shown once.', schema: createdApiKeyResponseSchema } },
+      responses: {
+        201: { description: 'Created; `key` is the secret, shown once.', schema: createdApiKeyResponseSchema },
+      },
     },
     async (ctx) => {
       const body = parse(validCreate, ctx.state.body, 'body');
@@ -93,14 +109,32 @@ export function addApiKeyRoutes(table: RouteTable, deps: ApiDeps): void {
       }
       const claim = idempotencyClaim();
       const { apiKey, secret } = await deps.db.transaction().execute(async (trx) => {
-        const created = await createApiKey(trx, { accountId: auth.accountId, kind: body.kind, name: body.name ?? null });
+        const created = await createApiKey(trx, {
+          accountId: auth.accountId,
+          kind: body.kind,
+          name: body.name ?? null,
+        });
         // The key and its Idempotency-Key answer commit together: a retry after a lost answer
         // replays it, and a request whose claim was taken over (its process stalled past
         // NF_API_LIVENESS_MS) creates nothing.
-        if (claim && !(await completeIdempotencyKey(trx, claim.accountId, claim.key, 201, replayBody(created.apiKey), claim.claimId))) {
-          throw new ApiError('idempotency_in_progress', 'This request\'s Idempotency-Key was taken over by a later request with the same key; nothing was changed.', {
-            field: 'Idempotency-Key',
-          });
+        if (
+          claim &&
+          !(await completeIdempotencyKey(
+            trx,
+            claim.accountId,
+            claim.key,
+            201,
+            replayBody(created.apiKey),
+            claim.claimId,
+          ))
+        ) {
+          throw new ApiError(
+            'idempotency_in_progress',
+            "This request's Idempotency-Key was taken over by a later request with the same key; nothing was changed.",
+            {
+              field: 'Idempotency-Key',
+            },
+          );
         }
         return created;
       });

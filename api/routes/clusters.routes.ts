@@ -1,7 +1,15 @@
 import { idPattern } from '../../lib/ids';
 import * as clusters from '../../db/repositories/clusters.repository';
 import { authOf, type ApiDeps } from '../context';
-import { dataResponseSchema, dryRunQuerySchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema, planResponseSchema } from '../schemas/common.schemas';
+import {
+  dataResponseSchema,
+  dryRunQuerySchema,
+  emptyQuerySchema,
+  limitOffset,
+  listBody,
+  listResponseSchema,
+  planResponseSchema,
+} from '../schemas/common.schemas';
 import {
   clusterAcceptedResponseSchema,
   clusterDetailSchema,
@@ -47,7 +55,12 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
     },
     async (ctx) => {
       const q = parse(validList, { ...ctx.query }, 'query');
-      const { rows, total } = await clusters.listClusters(deps.db, authOf(ctx), q.status ? { status: q.status } : {}, limitOffset(q));
+      const { rows, total } = await clusters.listClusters(
+        deps.db,
+        authOf(ctx),
+        q.status ? { status: q.status } : {},
+        limitOffset(q),
+      );
       ctx.body = listBody(await clusterViews(deps, rows), total, q);
     },
   );
@@ -65,9 +78,18 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       query: dryRunQuerySchema,
       body: createClusterBodySchema,
       responses: {
-        200: { description: 'With `dry_run=true`: the plan (steps, mon/mgr placement, OSD devices, refusals); nothing was changed.', schema: planResponseSchema },
-        202: { description: 'Accepted: the cluster is CREATING; poll the operation.', schema: clusterAcceptedResponseSchema },
-        404: { description: '`node_not_found`: a node id is not a node of this account and environment (`field: node_ids`).' },
+        200: {
+          description:
+            'With `dry_run=true`: the plan (steps, mon/mgr placement, OSD devices, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
+        202: {
+          description: 'Accepted: the cluster is CREATING; poll the operation.',
+          schema: clusterAcceptedResponseSchema,
+        },
+        404: {
+          description: '`node_not_found`: a node id is not a node of this account and environment (`field: node_ids`).',
+        },
         409: {
           description:
             '`name_taken`, `node_held`, `node_in_cluster`, `invalid_state` (a node is not ready or has no healthy drive), `insufficient_failure_domains` (replication_factor above the failure domains), `resource_busy`.',
@@ -101,17 +123,27 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       query: emptyQuerySchema,
       body: importClusterBodySchema,
       responses: {
-        202: { description: 'Accepted: the cluster is IMPORTING; poll the operation.', schema: clusterAcceptedResponseSchema },
+        202: {
+          description: 'Accepted: the cluster is IMPORTING; poll the operation.',
+          schema: clusterAcceptedResponseSchema,
+        },
         400: { description: '`validation_error` (e.g. admin_node_id not among node_ids).' },
-        404: { description: '`node_not_found`: a node id is not a node of this account and environment (`field: node_ids`).' },
-        409: { description: '`name_taken`, `node_held`, `node_in_cluster`, `invalid_state` (a node is not ready), `resource_busy`.' },
+        404: {
+          description: '`node_not_found`: a node id is not a node of this account and environment (`field: node_ids`).',
+        },
+        409: {
+          description:
+            '`name_taken`, `node_held`, `node_in_cluster`, `invalid_state` (a node is not ready), `resource_busy`.',
+        },
       },
     },
     async (ctx) => {
       const body = parse(validImport, ctx.state.body, 'body');
       parse(validNoQuery, { ...ctx.query }, 'query');
       ctx.status = 202;
-      ctx.body = { data: await importCluster({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, body) };
+      ctx.body = {
+        data: await importCluster({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, body),
+      };
     },
   );
 
@@ -148,7 +180,10 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       query: dryRunQuerySchema,
       responses: {
         200: { description: 'With `dry_run=true`: the plan; nothing was changed.', schema: planResponseSchema },
-        202: { description: 'Accepted: the cluster is DELETING; poll the operation.', schema: clusterAcceptedResponseSchema },
+        202: {
+          description: 'Accepted: the cluster is DELETING; poll the operation.',
+          schema: clusterAcceptedResponseSchema,
+        },
         400: { description: '`confirmation_required`: the X-Confirm-Delete: true header is missing.' },
         409: { description: '`resource_busy`: an operation runs on the cluster or one of its nodes.' },
       },

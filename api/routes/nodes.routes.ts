@@ -1,7 +1,15 @@
 import { idPattern, isId } from '../../lib/ids';
 import * as nodes from '../../db/repositories/nodes.repository';
 import { authOf, type ApiDeps } from '../context';
-import { dataResponseSchema, dryRunQuerySchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema, planResponseSchema } from '../schemas/common.schemas';
+import {
+  dataResponseSchema,
+  dryRunQuerySchema,
+  emptyQuerySchema,
+  limitOffset,
+  listBody,
+  listResponseSchema,
+  planResponseSchema,
+} from '../schemas/common.schemas';
 import {
   nodeListQuerySchema,
   nodeViewSchema,
@@ -53,8 +61,13 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       auth: true,
       body: registerNodeBodySchema,
       responses: {
-        202: { description: 'Registered; the inventory operation runs (`operation_id`).', schema: registeredNodeResponseSchema },
-        409: { description: '`address_in_use`: another node already uses ip_address or ipmi_address (`field`, `node_id`).' },
+        202: {
+          description: 'Registered; the inventory operation runs (`operation_id`).',
+          schema: registeredNodeResponseSchema,
+        },
+        409: {
+          description: '`address_in_use`: another node already uses ip_address or ipmi_address (`field`, `node_id`).',
+        },
       },
     },
     async (ctx) => {
@@ -116,7 +129,8 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       path: '/v1/nodes/{id}',
       operationId: 'updateNode',
       summary: 'Hold or release a node',
-      description: 'A held node (`state: "hold"`) is never picked for new work; its reboot and upgrade steps refuse with 409 `node_held`.',
+      description:
+        'A held node (`state: "hold"`) is never picked for new work; its reboot and upgrade steps refuse with 409 `node_held`.',
       tag: 'Nodes',
       auth: true,
       pathParams: idParam,
@@ -142,7 +156,9 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       pathParams: idParam,
       responses: {
         204: { description: 'Deleted.' },
-        409: { description: '`invalid_state` (in a cluster) or `resource_busy` (an operation is running; `operation_id`).' },
+        409: {
+          description: '`invalid_state` (in a cluster) or `resource_busy` (an operation is running; `operation_id`).',
+        },
       },
     },
     async (ctx) => {
@@ -167,7 +183,10 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       body: rebootNodeBodySchema,
       bodyRequired: false,
       responses: {
-        200: { description: 'With `dry_run=true`: the plan (steps, gates, refusals); nothing was changed.', schema: planResponseSchema },
+        200: {
+          description: 'With `dry_run=true`: the plan (steps, gates, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
         202: { description: 'Accepted; poll the operation.', schema: rebootAcceptedResponseSchema },
         409: {
           description:
@@ -184,7 +203,13 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
         await getNodeOr404(deps, auth, id);
         const plan = await planOperation(
           { ...deps, logger: ctx.state.logger },
-          { type: 'node.reboot', accountId: auth.accountId, resourceId: id, requestId: ctx.state.requestId, params: { method: body.method, drainOsds: body.drain_osds } },
+          {
+            type: 'node.reboot',
+            accountId: auth.accountId,
+            resourceId: id,
+            requestId: ctx.state.requestId,
+            params: { method: body.method, drainOsds: body.drain_osds },
+          },
         );
         ctx.body = { data: plan };
         return;
@@ -195,4 +220,3 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
     },
   );
 }
-

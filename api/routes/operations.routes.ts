@@ -2,7 +2,14 @@ import { idPattern, isId } from '../../lib/ids';
 import { getScopedOperation, listOperations } from '../../db/repositories/operations.repository';
 import { authOf, type ApiDeps, type AuthState } from '../context';
 import { ApiError } from '../errors';
-import { dataResponseSchema, emptyBodySchema, emptyQuerySchema, limitOffset, listBody, listResponseSchema } from '../schemas/common.schemas';
+import {
+  dataResponseSchema,
+  emptyBodySchema,
+  emptyQuerySchema,
+  limitOffset,
+  listBody,
+  listResponseSchema,
+} from '../schemas/common.schemas';
 import { operationListQuerySchema, operationViewSchema } from '../schemas/operations.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import { cancelOperation, pauseOrResumeOperation, viewOperation } from '../services/operations.service';
@@ -30,7 +37,8 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       path: '/v1/operations',
       operationId: 'listOperations',
       summary: 'List operations',
-      description: 'Newest first, from the operations index (a running operation\'s live progress is on GET /v1/operations/{id}).',
+      description:
+        "Newest first, from the operations index (a running operation's live progress is on GET /v1/operations/{id}).",
       tag: 'Operations',
       auth: true,
       query: operationListQuerySchema,
@@ -61,7 +69,8 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       path: '/v1/operations/{id}',
       operationId: 'getOperation',
       summary: 'Get an operation',
-      description: 'Progress, steps and logs come from the running workflow; after it ends, from the stored final state.',
+      description:
+        'Progress, steps and logs come from the running workflow; after it ends, from the stored final state.',
       tag: 'Operations',
       auth: true,
       pathParams: idParam,
@@ -80,7 +89,8 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       path: '/v1/operations/{id}/cancel',
       operationId: 'cancelOperation',
       summary: 'Cancel an operation',
-      description: 'Requests cancellation; the workflow runs its compensation (flags unset, weights restored, nodes released) and ends `cancelled`.',
+      description:
+        'Requests cancellation; the workflow runs its compensation (flags unset, weights restored, nodes released) and ends `cancelled`.',
       tag: 'Operations',
       auth: true,
       pathParams: idParam,
@@ -88,7 +98,10 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
       bodyRequired: false,
       responses: {
         202: { description: 'Cancellation requested.', schema: dataResponseSchema(operationViewSchema) },
-        409: { description: '`invalid_state`: the operation has already ended, or its cancellation was already requested (`cancel_requested_at`).' },
+        409: {
+          description:
+            '`invalid_state`: the operation has already ended, or its cancellation was already requested (`cancel_requested_at`).',
+        },
       },
     },
     async (ctx) => {
@@ -120,11 +133,16 @@ export function addOperationRoutes(table: RouteTable, deps: ApiDeps): void {
         bodyRequired: false,
         responses: {
           200: { description: 'The operation in its new state.', schema: dataResponseSchema(operationViewSchema) },
-          409: { description: `\`invalid_state\`: the operation has ended, is not an upgrade${action === 'resume' ? ', or is not paused' : ', or is restoring the cluster after its last host'}.` },
+          409: {
+            description: `\`invalid_state\`: the operation has ended, is not an upgrade${action === 'resume' ? ', or is not paused' : ', or is restoring the cluster after its last host'}.`,
+          },
         },
       },
       async (ctx) => {
-        const body = action === 'pause' ? parse(validPause, ctx.state.body ?? {}, 'body') : parse(validNoBody, ctx.state.body ?? {}, 'body');
+        const body =
+          action === 'pause'
+            ? parse(validPause, ctx.state.body ?? {}, 'body')
+            : parse(validNoBody, ctx.state.body ?? {}, 'body');
         parse(validNoQuery, { ...ctx.query }, 'query');
         const opDeps = { ...deps, logger: ctx.state.logger };
         const op = await operationOr404(deps, authOf(ctx), ctx.params);

@@ -1,8 +1,19 @@
 import { idPattern, isId } from '../../lib/ids';
 import { authOf, type ApiDeps } from '../context';
 import { ApiError } from '../errors';
-import { dryRunQuerySchema, limitOffset, listBody, listResponseSchema, planResponseSchema } from '../schemas/common.schemas';
-import { osdListQuerySchema, osdViewSchema, reweightAcceptedResponseSchema, reweightOsdBodySchema } from '../schemas/osds.schemas';
+import {
+  dryRunQuerySchema,
+  limitOffset,
+  listBody,
+  listResponseSchema,
+  planResponseSchema,
+} from '../schemas/common.schemas';
+import {
+  osdListQuerySchema,
+  osdViewSchema,
+  reweightAcceptedResponseSchema,
+  reweightOsdBodySchema,
+} from '../schemas/osds.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import { clusterNotFound, getClusterOr404, getOsdOr404, listOsds, reweightOsd } from '../services/osds.service';
 import { planOperation } from '../services/plan.service';
@@ -64,10 +75,17 @@ export function addOsdRoutes(table: RouteTable, deps: ApiDeps): void {
       query: dryRunQuerySchema,
       body: reweightOsdBodySchema,
       responses: {
-        200: { description: 'With `dry_run=true`: the plan (steps, the weight it would record, PGs to move, refusals); nothing was changed.', schema: planResponseSchema },
+        200: {
+          description:
+            'With `dry_run=true`: the plan (steps, the weight it would record, PGs to move, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
         202: { description: 'Accepted; poll the operation.', schema: reweightAcceptedResponseSchema },
         404: { description: '`cluster_not_found` or `osd_not_found`.' },
-        409: { description: '`resource_busy`: the OSD, every reweight slot of the cluster, or the cluster itself is busy with another operation (`operation_id`).' },
+        409: {
+          description:
+            '`resource_busy`: the OSD, every reweight slot of the cluster, or the cluster itself is busy with another operation (`operation_id`).',
+        },
       },
     },
     async (ctx) => {
@@ -81,12 +99,25 @@ export function addOsdRoutes(table: RouteTable, deps: ApiDeps): void {
         await getOsdOr404(deps, clusterId, osdId);
         const plan = await planOperation(
           { ...deps, logger: ctx.state.logger },
-          { type: 'osd.reweight', accountId: auth.accountId, resourceId: clusterId, requestId: ctx.state.requestId, params: { osdId, weight: body.weight } },
+          {
+            type: 'osd.reweight',
+            accountId: auth.accountId,
+            resourceId: clusterId,
+            requestId: ctx.state.requestId,
+            params: { osdId, weight: body.weight },
+          },
         );
         ctx.body = { data: plan };
         return;
       }
-      const data = await reweightOsd({ ...deps, logger: ctx.state.logger }, auth, ctx.state.requestId, clusterId, osdId, body.weight);
+      const data = await reweightOsd(
+        { ...deps, logger: ctx.state.logger },
+        auth,
+        ctx.state.requestId,
+        clusterId,
+        osdId,
+        body.weight,
+      );
       ctx.status = 202;
       ctx.body = { data };
     },

@@ -1,6 +1,17 @@
 import { authOf, type ApiDeps } from '../context';
-import { emptyQuerySchema, limitOffset, listBody, listResponseSchema, pageQuerySchema } from '../schemas/common.schemas';
-import { createPoolBodySchema, POOL_NAME_PATTERN, poolAcceptedResponseSchema, poolViewSchema } from '../schemas/pools.schemas';
+import {
+  emptyQuerySchema,
+  limitOffset,
+  listBody,
+  listResponseSchema,
+  pageQuerySchema,
+} from '../schemas/common.schemas';
+import {
+  createPoolBodySchema,
+  POOL_NAME_PATTERN,
+  poolAcceptedResponseSchema,
+  poolViewSchema,
+} from '../schemas/pools.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import { createPool, deletePool, listPools } from '../services/pools.service';
 import { clusterIdParam } from './clusters.routes';
@@ -24,16 +35,33 @@ export function addPoolRoutes(table: RouteTable, deps: ApiDeps): void {
       pathParams: clusterIdParam,
       body: createPoolBodySchema,
       responses: {
-        202: { description: 'Accepted: the pool is `creating`; poll the operation.', schema: poolAcceptedResponseSchema },
-        400: { description: '`validation_error`: e.g. replication_factor 1 (min_size would equal size), replication_factor on an erasure pool.' },
-        409: { description: '`insufficient_failure_domains`, `name_taken`, `invalid_state` (the cluster is not running), `resource_busy`.' },
+        202: {
+          description: 'Accepted: the pool is `creating`; poll the operation.',
+          schema: poolAcceptedResponseSchema,
+        },
+        400: {
+          description:
+            '`validation_error`: e.g. replication_factor 1 (min_size would equal size), replication_factor on an erasure pool.',
+        },
+        409: {
+          description:
+            '`insufficient_failure_domains`, `name_taken`, `invalid_state` (the cluster is not running), `resource_busy`.',
+        },
       },
     },
     async (ctx) => {
       const body = parse(validCreate, ctx.state.body, 'body');
       parse(validNoQuery, { ...ctx.query }, 'query');
       ctx.status = 202;
-      ctx.body = { data: await createPool({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, ctx.params.id ?? '', body) };
+      ctx.body = {
+        data: await createPool(
+          { ...deps, logger: ctx.state.logger },
+          authOf(ctx),
+          ctx.state.requestId,
+          ctx.params.id ?? '',
+          body,
+        ),
+      };
     },
   );
 
@@ -68,7 +96,10 @@ export function addPoolRoutes(table: RouteTable, deps: ApiDeps): void {
       auth: true,
       pathParams: [...clusterIdParam, { name: 'name', pattern: POOL_NAME_PATTERN, description: 'Pool name.' }],
       responses: {
-        202: { description: 'Accepted: the pool is `deleting`; poll the operation.', schema: poolAcceptedResponseSchema },
+        202: {
+          description: 'Accepted: the pool is `deleting`; poll the operation.',
+          schema: poolAcceptedResponseSchema,
+        },
         400: { description: '`confirmation_required`: the X-Confirm-Delete: true header is missing.' },
         404: { description: '`cluster_not_found`, `pool_not_found`.' },
       },

@@ -45,7 +45,8 @@ export class RouteTable {
       ctx.state.routeName = spec.path;
       // Path parameters pass the same control-character check as bodies and query strings.
       for (const [param, value] of Object.entries((ctx as { params?: Record<string, string> }).params ?? {})) {
-        if (hasControlCharacter(value)) throw new ApiError('validation_error', `${param} must not contain control characters.`, { field: param });
+        if (hasControlCharacter(value))
+          throw new ApiError('validation_error', `${param} must not contain control characters.`, { field: param });
       }
       return next();
     };

@@ -6,7 +6,11 @@ import type { Metrics } from '../middleware/metrics.middleware';
 import type { SchemaObject } from '../schemas/common.schemas';
 import type { RouteTable } from './route-table';
 
-const statusSchema: SchemaObject = { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } };
+const statusSchema: SchemaObject = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string', enum: ['ok'] } },
+};
 
 /** Probes and documents: no key needed, never rate limited. */
 export function addSystemRoutes(table: RouteTable, deps: ApiDeps, metrics: Metrics, openapi: () => SchemaObject): void {
@@ -34,13 +38,22 @@ export function addSystemRoutes(table: RouteTable, deps: ApiDeps, metrics: Metri
       tag: 'System',
       auth: false,
       responses: {
-        200: { description: 'Ready.', schema: { ...statusSchema, properties: { ...(statusSchema.properties as object), checks: { type: 'object' } } } },
+        200: {
+          description: 'Ready.',
+          schema: {
+            ...statusSchema,
+            properties: { ...(statusSchema.properties as object), checks: { type: 'object' } },
+          },
+        },
         503: { description: '`service_unavailable`, with `checks` saying which dependency failed.' },
       },
     },
     async (ctx) => {
       const [database, temporal] = await Promise.all([
-        withTimeout(pingDatabase(deps.db).then(() => true), 2000).catch(() => false),
+        withTimeout(
+          pingDatabase(deps.db).then(() => true),
+          2000,
+        ).catch(() => false),
         pingTemporal(deps.temporal, 2000),
       ]);
       const checks = { database: database ? 'ok' : 'unavailable', temporal: temporal ? 'ok' : 'unavailable' };
@@ -73,7 +86,9 @@ export function addSystemRoutes(table: RouteTable, deps: ApiDeps, metrics: Metri
       summary: 'Prometheus metrics of this API process',
       tag: 'System',
       auth: false,
-      responses: { 200: { description: 'Prometheus text format 0.0.4.', schema: { type: 'string' }, contentType: 'text/plain' } },
+      responses: {
+        200: { description: 'Prometheus text format 0.0.4.', schema: { type: 'string' }, contentType: 'text/plain' },
+      },
     },
     (ctx) => {
       ctx.type = 'text/plain; version=0.0.4; charset=utf-8';

@@ -28,16 +28,23 @@ export function addUpgradeRoutes(table: RouteTable, deps: ApiDeps): void {
       body: upgradeClusterBodySchema,
       bodyRequired: false,
       responses: {
-        200: { description: 'With `dry_run=true`: the plan (steps, host batches, gates, refusals); nothing was changed.', schema: planResponseSchema },
+        200: {
+          description: 'With `dry_run=true`: the plan (steps, host batches, gates, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
         202: { description: 'Accepted; poll the operation.', schema: upgradeAcceptedResponseSchema },
-        409: { description: '`resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`) or `invalid_state`.' },
+        409: {
+          description:
+            '`resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`) or `invalid_state`.',
+        },
       },
     },
     async (ctx) => {
       const body = parse(validUpgrade, ctx.state.body ?? {}, 'body');
       const query = parse(validDryRun, { ...ctx.query }, 'query');
       const id = ctx.params.id ?? '';
-      if (!isId('cluster', id)) throw new ApiError('cluster_not_found', `No cluster with ID ${id} exists in this account.`);
+      if (!isId('cluster', id))
+        throw new ApiError('cluster_not_found', `No cluster with ID ${id} exists in this account.`);
       const opDeps = { ...deps, logger: ctx.state.logger };
       if (query.dry_run) {
         ctx.body = { data: await planUpgrade(opDeps, authOf(ctx), ctx.state.requestId, id, body) };

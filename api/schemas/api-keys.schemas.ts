@@ -11,8 +11,19 @@ export interface CreateApiKeyBody {
 export const createApiKeyBodySchema: JSONSchemaType<CreateApiKeyBody> = {
   type: 'object',
   properties: {
-    kind: { type: 'string', enum: [...KEY_KINDS], description: '`live` (nf_sk_live_), `test` (nf_sk_test_, sandbox) or `ro` (nf_sk_ro_, live, GET only).' },
-    name: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[^\\x00-\\x1f\\x7f]+$', nullable: true, description: 'A label for humans.' },
+    kind: {
+      type: 'string',
+      enum: [...KEY_KINDS],
+      description: '`live` (nf_sk_live_), `test` (nf_sk_test_, sandbox) or `ro` (nf_sk_ro_, live, GET only).',
+    },
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 100,
+      pattern: '^[^\\x00-\\x1f\\x7f]+$',
+      nullable: true,
+      description: 'A label for humans.',
+    },
   },
   required: ['kind'],
   additionalProperties: false,

@@ -1,7 +1,15 @@
 import type { JSONSchemaType } from 'ajv';
 import { CLUSTER_STATUSES, type ClusterStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
-import { dataResponseSchema, nullableString, nullableTimestamp, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
+import {
+  dataResponseSchema,
+  nullableString,
+  nullableTimestamp,
+  pageProperties,
+  timestamp,
+  type PageQuery,
+  type SchemaObject,
+} from './common.schemas';
 
 export const CEPH_VERSIONS = ['reef', 'squid'] as const;
 export const FAILURE_DOMAINS = ['host', 'rack', 'zone'] as const;
@@ -30,11 +38,23 @@ export const createClusterBodySchema: JSONSchemaType<CreateClusterBody> = {
       maxItems: 1000,
       uniqueItems: true,
       items: { type: 'string', pattern: idPattern('node') },
-      description: 'At least 3 distinct ready nodes of this account and environment, in no cluster and not held. The first bootstraps the cluster.',
+      description:
+        'At least 3 distinct ready nodes of this account and environment, in no cluster and not held. The first bootstraps the cluster.',
     },
     ceph_version: { type: 'string', enum: [...CEPH_VERSIONS] },
-    failure_domain: { type: 'string', enum: [...FAILURE_DOMAINS], default: 'host', description: '`rack` and `zone` use the nodes\' rack/zone labels.' },
-    replication_factor: { type: 'integer', minimum: 1, maximum: 10, default: 3, description: 'Default pool size; at most the number of failure domains.' },
+    failure_domain: {
+      type: 'string',
+      enum: [...FAILURE_DOMAINS],
+      default: 'host',
+      description: "`rack` and `zone` use the nodes' rack/zone labels.",
+    },
+    replication_factor: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10,
+      default: 3,
+      description: 'Default pool size; at most the number of failure domains.',
+    },
   },
   required: ['name', 'node_ids', 'ceph_version'],
   additionalProperties: false,
@@ -53,7 +73,8 @@ export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
     admin_node_id: {
       type: 'string',
       pattern: idPattern('node'),
-      description: 'The member whose `ceph` CLI (admin keyring, ceph.conf) NodeFoundry uses to drive the cluster. One of node_ids.',
+      description:
+        'The member whose `ceph` CLI (admin keyring, ceph.conf) NodeFoundry uses to drive the cluster. One of node_ids.',
     },
     node_ids: {
       type: 'array',
@@ -62,7 +83,7 @@ export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
       uniqueItems: true,
       items: { type: 'string', pattern: idPattern('node') },
       description:
-        'Every host of the cluster, as registered ready nodes of this account and environment (in no cluster, not held), the admin node included. Each node\'s hostname must be the name Ceph uses for the host (daemon metadata, CRUSH); the import refuses (`unknown_hosts`) a cluster with daemons on a host that is not among them.',
+        "Every host of the cluster, as registered ready nodes of this account and environment (in no cluster, not held), the admin node included. Each node's hostname must be the name Ceph uses for the host (daemon metadata, CRUSH); the import refuses (`unknown_hosts`) a cluster with daemons on a host that is not among them.",
     },
   },
   required: ['name', 'admin_node_id', 'node_ids'],
@@ -77,7 +98,13 @@ export const clusterListQuerySchema: JSONSchemaType<ClusterListQuery> = {
   type: 'object',
   properties: {
     ...pageProperties,
-    status: { type: 'string', enum: [...CLUSTER_STATUSES], nullable: true, description: 'Only clusters in this status (HEALTH_OK, HEALTH_WARN, HEALTH_ERR; also CREATING, IMPORTING, ERROR, DELETING).' },
+    status: {
+      type: 'string',
+      enum: [...CLUSTER_STATUSES],
+      nullable: true,
+      description:
+        'Only clusters in this status (HEALTH_OK, HEALTH_WARN, HEALTH_ERR; also CREATING, IMPORTING, ERROR, DELETING).',
+    },
   },
   required: [],
   additionalProperties: false,
@@ -116,7 +143,12 @@ export const clusterDetailSchema: SchemaObject = {
     },
     capacity: {
       type: 'object',
-      properties: { raw_capacity_tib: { type: 'number' }, osd_count: { type: 'integer' }, osds_up: { type: 'integer' }, osds_in: { type: 'integer' } },
+      properties: {
+        raw_capacity_tib: { type: 'number' },
+        osd_count: { type: 'integer' },
+        osds_up: { type: 'integer' },
+        osds_in: { type: 'integer' },
+      },
     },
     nodes: {
       type: 'array',

@@ -13,7 +13,13 @@ export interface PageQuery {
 
 export const pageProperties = {
   page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1, description: 'Page number, from 1.' },
-  per_page: { type: 'integer', minimum: 1, maximum: MAX_PER_PAGE, default: 25, description: `Items per page (max ${MAX_PER_PAGE}).` },
+  per_page: {
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_PER_PAGE,
+    default: 25,
+    description: `Items per page (max ${MAX_PER_PAGE}).`,
+  },
 } as const;
 
 export const pageQuerySchema: JSONSchemaType<PageQuery> = {
@@ -39,7 +45,11 @@ export function limitOffset(q: PageQuery): { limit: number; offset: number } {
   return { limit: q.per_page, offset: (q.page - 1) * q.per_page };
 }
 
-export function listBody<T>(data: T[], total: number, q: PageQuery): { data: T[]; meta: { page: number; per_page: number; total: number } } {
+export function listBody<T>(
+  data: T[],
+  total: number,
+  q: PageQuery,
+): { data: T[]; meta: { page: number; per_page: number; total: number } } {
   return { data, meta: { page: q.page, per_page: q.per_page, total } };
 }
 
@@ -58,7 +68,10 @@ export const errorResponseSchema: SchemaObject = {
         code: { type: 'string', enum: Object.keys(ERROR_STATUS) },
         message: { type: 'string' },
         request_id: { type: 'string' },
-        field: { type: 'string', description: 'The offending field or parameter (validation_error, address_in_use, idempotency errors).' },
+        field: {
+          type: 'string',
+          description: 'The offending field or parameter (validation_error, address_in_use, idempotency errors).',
+        },
         operation_id: { type: 'string', description: 'The running operation (resource_busy).' },
         resource_id: { type: 'string', description: 'The busy resource (resource_busy).' },
         node_id: { type: 'string', description: 'The node already using the address (address_in_use).' },
@@ -94,7 +107,11 @@ export interface DryRunQuery {
 export const dryRunQuerySchema: JSONSchemaType<DryRunQuery> = {
   type: 'object',
   properties: {
-    dry_run: { type: 'boolean', default: false, description: 'Validate, read the live state and return the plan without changing anything.' },
+    dry_run: {
+      type: 'boolean',
+      default: false,
+      description: 'Validate, read the live state and return the plan without changing anything.',
+    },
   },
   required: [],
   additionalProperties: false,
@@ -113,13 +130,18 @@ const planStepSchema: SchemaObject = {
 /** The plan a dry run answers with (workflows/contracts.ts OperationPlan). */
 export const planResponseSchema: SchemaObject = dataResponseSchema({
   type: 'object',
-  description: 'What the operation would do: ordered steps, host batches, the gates, and what would be refused and why.',
+  description:
+    'What the operation would do: ordered steps, host batches, the gates, and what would be refused and why.',
   properties: {
     type: { type: 'string' },
     would_run: { type: 'boolean' },
     refusals: {
       type: 'array',
-      items: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
+      items: {
+        type: 'object',
+        properties: { code: { type: 'string' }, message: { type: 'string' } },
+        required: ['code', 'message'],
+      },
     },
     steps: { type: 'array', items: planStepSchema },
     batches: { type: 'array', items: { type: 'array', items: { type: 'string' } } },

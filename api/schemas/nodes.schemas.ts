@@ -18,7 +18,8 @@ import {
 export const NODE_STATUS_FILTERS = [...NODE_STATUSES, 'hold'] as const;
 
 const label = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', nullable: true } as const;
-const printable = (max: number) => ({ type: 'string', minLength: 1, maxLength: max, pattern: '^[\\x20-\\x7e]+$' }) as const;
+const printable = (max: number) =>
+  ({ type: 'string', minLength: 1, maxLength: max, pattern: '^[\\x20-\\x7e]+$' }) as const;
 
 export interface RegisterNodeBody {
   hostname: string;
@@ -37,10 +38,25 @@ export interface RegisterNodeBody {
 export const registerNodeBodySchema: JSONSchemaType<RegisterNodeBody> = {
   type: 'object',
   properties: {
-    hostname: { type: 'string', format: 'hostname', minLength: 1, maxLength: 253, description: 'The host name Ceph will know the node by.' },
-    ip_address: { type: 'string', format: 'ip', maxLength: 45, description: 'Address NodeFoundry reaches the host on over SSH.' },
+    hostname: {
+      type: 'string',
+      format: 'hostname',
+      minLength: 1,
+      maxLength: 253,
+      description: 'The host name Ceph will know the node by.',
+    },
+    ip_address: {
+      type: 'string',
+      format: 'ip',
+      maxLength: 45,
+      description: 'Address NodeFoundry reaches the host on over SSH.',
+    },
     ssh_port: { type: 'integer', minimum: 1, maximum: 65535, default: 22 },
-    ssh_user: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$', description: 'A user with passwordless sudo.' },
+    ssh_user: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$',
+      description: 'A user with passwordless sudo.',
+    },
     ssh_private_key: {
       type: 'string',
       minLength: 1,
@@ -50,7 +66,10 @@ export const registerNodeBodySchema: JSONSchemaType<RegisterNodeBody> = {
     ipmi_address: { type: 'string', format: 'ip', maxLength: 45, description: 'BMC address (IPMI over LAN, lanplus).' },
     ipmi_port: { type: 'integer', minimum: 1, maximum: 65535, default: 623 },
     ipmi_username: { ...printable(16), description: 'IPMI user (IPMI 2.0 allows 16 bytes).' },
-    ipmi_password: { ...printable(20), description: 'IPMI password (IPMI 2.0 allows 20 bytes). Stored encrypted; never returned.' },
+    ipmi_password: {
+      ...printable(20),
+      description: 'IPMI password (IPMI 2.0 allows 20 bytes). Stored encrypted; never returned.',
+    },
     rack: { ...label, description: 'Rack label (failure domain "rack").' },
     zone: { ...label, description: 'Zone label (failure domain "zone").' },
   },
@@ -67,8 +86,18 @@ export const nodeListQuerySchema: JSONSchemaType<NodeListQuery> = {
   type: 'object',
   properties: {
     ...pageProperties,
-    cluster_id: { type: 'string', pattern: idPattern('cluster'), nullable: true, description: 'Only nodes of this cluster.' },
-    status: { type: 'string', enum: [...NODE_STATUS_FILTERS], nullable: true, description: 'Only nodes in this status (`hold`: held nodes).' },
+    cluster_id: {
+      type: 'string',
+      pattern: idPattern('cluster'),
+      nullable: true,
+      description: 'Only nodes of this cluster.',
+    },
+    status: {
+      type: 'string',
+      enum: [...NODE_STATUS_FILTERS],
+      nullable: true,
+      description: 'Only nodes in this status (`hold`: held nodes).',
+    },
   },
   required: [],
   additionalProperties: false,
@@ -81,7 +110,11 @@ export interface PatchNodeBody {
 export const patchNodeBodySchema: JSONSchemaType<PatchNodeBody> = {
   type: 'object',
   properties: {
-    state: { type: 'string', enum: ['hold', 'ready'], description: '`hold`: never pick this node for new work; `ready`: release the hold.' },
+    state: {
+      type: 'string',
+      enum: ['hold', 'ready'],
+      description: '`hold`: never pick this node for new work; `ready`: release the hold.',
+    },
   },
   required: ['state'],
   additionalProperties: false,
@@ -101,7 +134,11 @@ export const rebootNodeBodySchema: JSONSchemaType<RebootNodeBody> = {
       default: 'graceful',
       description: '`graceful`: IPMI soft power-off, wait until off, power on. `hard`: power off, then on.',
     },
-    drain_osds: { type: 'boolean', default: true, description: 'Stop the node\'s OSDs (marked down cleanly) before the power cycle.' },
+    drain_osds: {
+      type: 'boolean',
+      default: true,
+      description: "Stop the node's OSDs (marked down cleanly) before the power cycle.",
+    },
   },
   required: [],
   additionalProperties: false,
@@ -152,7 +189,10 @@ export const nodeViewSchema: SchemaObject = {
 export const registeredNodeResponseSchema = dataResponseSchema({
   ...nodeViewSchema,
   required: [...(nodeViewSchema.required as string[]), 'operation_id'],
-  properties: { ...(nodeViewSchema.properties as SchemaObject), operation_id: { type: 'string', pattern: idPattern('operation') } },
+  properties: {
+    ...(nodeViewSchema.properties as SchemaObject),
+    operation_id: { type: 'string', pattern: idPattern('operation') },
+  },
 });
 
 export const rebootAcceptedResponseSchema = dataResponseSchema({

@@ -47,7 +47,13 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: { versio
   for (const spec of specs) {
     const parameters: unknown[] = [];
     for (const p of spec.pathParams ?? []) {
-      parameters.push({ name: p.name, in: 'path', required: true, description: p.description, schema: { type: 'string', pattern: p.pattern } });
+      parameters.push({
+        name: p.name,
+        in: 'path',
+        required: true,
+        description: p.description,
+        schema: { type: 'string', pattern: p.pattern },
+      });
     }
     const query = spec.query as { properties?: Record<string, SchemaObject>; required?: string[] } | undefined;
     for (const [name, schema] of Object.entries(query?.properties ?? {})) {
@@ -65,7 +71,8 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: { versio
         name: 'Idempotency-Key',
         in: 'header',
         required: false,
-        description: 'Replays the first successful response of the same request for 24 hours; another request under the same key is 409.',
+        description:
+          'Replays the first successful response of the same request for 24 hours; another request under the same key is 409.',
         schema: { type: 'string', minLength: 1, maxLength: 255 },
       });
     }
@@ -76,7 +83,9 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: { versio
       responses[status] = {
         description: r.description,
         ...(spec.auth ? { headers: rateLimitHeaders } : {}),
-        ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: toOpenApiSchema(r.schema) } } } : {}),
+        ...(r.schema
+          ? { content: { [r.contentType ?? 'application/json']: { schema: toOpenApiSchema(r.schema) } } }
+          : {}),
       };
     }
     const errors = spec.auth ? [400, 401, 403, 404, 429, 500] : [500];
@@ -113,7 +122,8 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: { versio
     info: {
       title: 'NodeFoundry API',
       version: info.version,
-      description: 'Turns registered bare-metal servers into Ceph clusters. Mutating requests start an operation and answer at once.',
+      description:
+        'Turns registered bare-metal servers into Ceph clusters. Mutating requests start an operation and answer at once.',
     },
     servers: [{ url: '/' }],
     security: [{ bearerAuth: [] }],
@@ -132,14 +142,24 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: { versio
           name: 'X-Request-ID',
           in: 'header',
           required: false,
-          description: 'Echoed back and recorded on logs and operations; 1–128 of [A-Za-z0-9._:-], otherwise a req_… id is generated.',
+          description:
+            'Echoed back and recorded on logs and operations; 1–128 of [A-Za-z0-9._:-], otherwise a req_… id is generated.',
           schema: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9._:-]{1,128}$' },
         },
       },
       headers: {
-        'X-RateLimit-Limit': { description: 'Requests allowed per minute (`unlimited` on the Enterprise plan).', schema: { type: 'string' } },
-        'X-RateLimit-Remaining': { description: 'Requests left in the current window (`unlimited` on Enterprise).', schema: { type: 'string' } },
-        'X-RateLimit-Reset': { description: 'Unix time (seconds) when the current window ends.', schema: { type: 'integer' } },
+        'X-RateLimit-Limit': {
+          description: 'Requests allowed per minute (`unlimited` on the Enterprise plan).',
+          schema: { type: 'string' },
+        },
+        'X-RateLimit-Remaining': {
+          description: 'Requests left in the current window (`unlimited` on Enterprise).',
+          schema: { type: 'string' },
+        },
+        'X-RateLimit-Reset': {
+          description: 'Unix time (seconds) when the current window ends.',
+          schema: { type: 'integer' },
+        },
       },
     },
   };

@@ -2,9 +2,23 @@ import type { JSONSchemaType } from 'ajv';
 import type { OperationStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import { OPERATION_TYPES, type OperationType } from '../../workflows/registry';
-import { nullableString, nullableTimestamp, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
+import {
+  nullableString,
+  nullableTimestamp,
+  pageProperties,
+  timestamp,
+  type PageQuery,
+  type SchemaObject,
+} from './common.schemas';
 
-export const OPERATION_STATUSES: readonly OperationStatus[] = ['pending', 'in_progress', 'paused', 'completed', 'failed', 'cancelled'];
+export const OPERATION_STATUSES: readonly OperationStatus[] = [
+  'pending',
+  'in_progress',
+  'paused',
+  'completed',
+  'failed',
+  'cancelled',
+];
 
 export interface OperationListQuery extends PageQuery {
   cluster_id?: string | null;
@@ -56,7 +70,11 @@ export const operationViewSchema: SchemaObject = {
     steps: { type: 'array', items: stepSchema },
     logs: {
       type: 'array',
-      items: { type: 'object', required: ['timestamp', 'message'], properties: { timestamp, message: { type: 'string' } } },
+      items: {
+        type: 'object',
+        required: ['timestamp', 'message'],
+        properties: { timestamp, message: { type: 'string' } },
+      },
     },
     created_at: timestamp,
     started_at: nullableTimestamp,
@@ -73,11 +91,18 @@ export const operationViewSchema: SchemaObject = {
     osd_id: { type: ['integer', 'null'] },
     params: { type: 'object', description: 'The non-secret parameters the operation was started with.' },
     request_id: { type: 'string', description: 'The request that started the operation.' },
-    cancel_requested_at: { ...nullableTimestamp, description: 'When a cancel was delivered to the workflow; null if none was.' },
+    cancel_requested_at: {
+      ...nullableTimestamp,
+      description: 'When a cancel was delivered to the workflow; null if none was.',
+    },
     temporal: {
       type: 'object',
       required: ['workflow_id', 'run_id', 'ui_url'],
-      properties: { workflow_id: { type: 'string' }, run_id: nullableString, ui_url: { type: 'string', format: 'uri' } },
+      properties: {
+        workflow_id: { type: 'string' },
+        run_id: nullableString,
+        ui_url: { type: 'string', format: 'uri' },
+      },
     },
   },
 };

@@ -33,7 +33,21 @@ export const osdListQuerySchema: JSONSchemaType<OsdListQuery> = {
 /** An OSD as NodeFoundry last observed it (recorded at the end of every cluster operation). */
 export const osdViewSchema: SchemaObject = {
   type: 'object',
-  required: ['osd_id', 'node_id', 'host', 'device', 'status', 'in', 'weight', 'crush_weight', 'reweight', 'capacity_gb', 'used_gb', 'pgs', 'updated_at'],
+  required: [
+    'osd_id',
+    'node_id',
+    'host',
+    'device',
+    'status',
+    'in',
+    'weight',
+    'crush_weight',
+    'reweight',
+    'capacity_gb',
+    'used_gb',
+    'pgs',
+    'updated_at',
+  ],
   properties: {
     osd_id: { type: 'integer', minimum: 0 },
     node_id: { type: ['string', 'null'] },
@@ -42,9 +56,17 @@ export const osdViewSchema: SchemaObject = {
     device_class: { type: ['string', 'null'] },
     status: { type: 'string', enum: ['up', 'down'] },
     in: { type: 'boolean' },
-    weight: { type: 'number', minimum: 0, maximum: 1, description: "CRUSH weight as a fraction of the device's full weight (what POST …/reweight sets)." },
+    weight: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description: "CRUSH weight as a fraction of the device's full weight (what POST …/reweight sets).",
+    },
     crush_weight: { type: 'number', description: 'CRUSH weight in TiB, as Ceph shows it.' },
-    reweight: { type: 'number', description: "Ceph's 0..1 override weight (`ceph osd reweight`); 0 when the OSD is out." },
+    reweight: {
+      type: 'number',
+      description: "Ceph's 0..1 override weight (`ceph osd reweight`); 0 when the OSD is out.",
+    },
     capacity_gb: { type: 'integer' },
     used_gb: { type: 'integer' },
     pgs: { type: 'integer', description: 'PGs mapped to the OSD.' },

@@ -19,20 +19,26 @@ export interface CreatePoolBody {
 export const createPoolBodySchema: JSONSchemaType<CreatePoolBody> = {
   type: 'object',
   properties: {
-    name: { type: 'string', pattern: POOL_NAME_PATTERN, description: 'Letters, digits, `.`, `_`, `-`; unique in the cluster.' },
+    name: {
+      type: 'string',
+      pattern: POOL_NAME_PATTERN,
+      description: 'Letters, digits, `.`, `_`, `-`; unique in the cluster.',
+    },
     type: { type: 'string', enum: ['replicated', 'erasure'] },
     replication_factor: {
       type: 'integer',
       minimum: 1,
       maximum: 10,
       nullable: true,
-      description: 'Replicated pools: size (default 3); min_size is size − ⌊size/2⌋ and must stay below size, so at least 2. At most the cluster\'s failure domains.',
+      description:
+        "Replicated pools: size (default 3); min_size is size − ⌊size/2⌋ and must stay below size, so at least 2. At most the cluster's failure domains.",
     },
     erasure_profile: {
       type: 'string',
       pattern: ERASURE_PROFILE_PATTERN,
       nullable: true,
-      description: 'Erasure pools: `k<K>m<M>` (K data chunks 2–12, M coding chunks 1–4), e.g. `k2m1`, `k4m2`; default `k2m1`. K+M must not exceed the failure domains.',
+      description:
+        'Erasure pools: `k<K>m<M>` (K data chunks 2–12, M coding chunks 1–4), e.g. `k2m1`, `k4m2`; default `k2m1`. K+M must not exceed the failure domains.',
     },
     pg_autoscale: { type: 'boolean', default: true, description: 'pg_autoscale_mode on (default) or off.' },
     application: { type: 'string', enum: [...POOL_APPLICATIONS], nullable: true },
@@ -68,5 +74,8 @@ export const poolViewSchema: SchemaObject = {
 export const poolAcceptedResponseSchema = dataResponseSchema({
   ...poolViewSchema,
   required: [...(poolViewSchema.required as string[]), 'operation_id'],
-  properties: { ...(poolViewSchema.properties as SchemaObject), operation_id: { type: 'string', pattern: idPattern('operation') } },
+  properties: {
+    ...(poolViewSchema.properties as SchemaObject),
+    operation_id: { type: 'string', pattern: idPattern('operation') },
+  },
 });

@@ -15,7 +15,8 @@ const FAULT_DESCRIPTIONS: Record<SandboxFault, string> = {
   soft_off_ignored: 'The OS ignores ACPI soft power-off: a graceful reboot waits until it times out or is cancelled.',
   host_key_changed: 'The host presents another SSH host key: host_key_mismatch.',
   osds_stay_down: 'The host boots but its OSDs never come up.',
-  rm_cluster_fails: "Ceph's daemons on the host will not stop: a cluster deletion's stop_ceph step fails there (retried, then failed).",
+  rm_cluster_fails:
+    "Ceph's daemons on the host will not stop: a cluster deletion's stop_ceph step fails there (retried, then failed).",
 };
 
 export const setFaultsBodySchema: JSONSchemaType<SetFaultsBody> = {
@@ -23,7 +24,8 @@ export const setFaultsBodySchema: JSONSchemaType<SetFaultsBody> = {
   properties: {
     faults: {
       type: 'object',
-      description: 'The complete set of faults: each known fault on (true) or off (false or absent). `{}` clears them all.',
+      description:
+        'The complete set of faults: each known fault on (true) or off (false or absent). `{}` clears them all.',
       properties: Object.fromEntries(
         SANDBOX_FAULTS.map((f) => [f, { type: 'boolean', default: false, description: FAULT_DESCRIPTIONS[f] }]),
       ) as unknown as JSONSchemaType<SetFaultsBody>['properties']['faults']['properties'],
@@ -61,7 +63,10 @@ export const sandboxMachineViewSchema: SchemaObject = {
         properties: {
           action: { type: 'string' },
           at: timestamp,
-          operation_id: { type: ['string', 'null'], description: 'The operation whose workflow sent the command; null when none did.' },
+          operation_id: {
+            type: ['string', 'null'],
+            description: 'The operation whose workflow sent the command; null when none did.',
+          },
         },
       },
     },
@@ -100,10 +105,17 @@ export const seedCephClusterBodySchema: JSONSchemaType<SeedCephClusterBody> = {
       maxItems: 1000,
       uniqueItems: true,
       items: { type: 'string', pattern: idPattern('node') },
-      description: 'Registered sandbox nodes in no cluster. One OSD per drive that passed SMART; mons on the first three, mgrs on the first two.',
+      description:
+        'Registered sandbox nodes in no cluster. One OSD per drive that passed SMART; mons on the first three, mgrs on the first two.',
     },
     ceph_version: { type: 'string', enum: ['quincy', 'reef', 'squid'], default: 'reef' },
-    replication: { type: 'integer', minimum: 1, maximum: 10, default: 3, description: 'Size of the PGs; at most the number of nodes.' },
+    replication: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10,
+      default: 3,
+      description: 'Size of the PGs; at most the number of nodes.',
+    },
   },
   required: ['node_ids'],
   additionalProperties: false,

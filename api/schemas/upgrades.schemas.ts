@@ -24,19 +24,25 @@ export const upgradeClusterBodySchema: JSONSchemaType<UpgradeClusterBody> = {
       description:
         'Target Ceph release ("squid") or version ("19.2.2"). Default: the release after the one the cluster runs (the supported step). Not allowed to differ from the running release with `mode: "restart"`.',
     },
-    os_packages: { type: 'boolean', default: false, description: 'Also upgrade OS packages on every host (each host is rebooted when they need it).' },
+    os_packages: {
+      type: 'boolean',
+      default: false,
+      description: 'Also upgrade OS packages on every host (each host is rebooted when they need it).',
+    },
     max_concurrent: {
       type: 'integer',
       minimum: 1,
       maximum: MAX_UPGRADE_CONCURRENCY,
       default: 1,
-      description: 'OSD hosts upgraded at once. Batches also shrink until `ceph osd ok-to-stop` accepts them, and hold at most one mon host.',
+      description:
+        'OSD hosts upgraded at once. Batches also shrink until `ceph osd ok-to-stop` accepts them, and hold at most one mon host.',
     },
     mode: {
       type: 'string',
       enum: ['upgrade', 'restart'],
       default: 'upgrade',
-      description: '`upgrade`: move every daemon to `ceph_version`. `restart`: a rolling restart at the running version, with the same order and gates.',
+      description:
+        '`upgrade`: move every daemon to `ceph_version`. `restart`: a rolling restart at the running version, with the same order and gates.',
     },
   },
   required: [],
@@ -59,7 +65,15 @@ export interface PauseBody {
 
 export const pauseBodySchema: JSONSchemaType<PauseBody> = {
   type: 'object',
-  properties: { reason: { type: 'string', nullable: true, minLength: 1, maxLength: 500, description: 'Shown on the operation while it is paused.' } },
+  properties: {
+    reason: {
+      type: 'string',
+      nullable: true,
+      minLength: 1,
+      maxLength: 500,
+      description: 'Shown on the operation while it is paused.',
+    },
+  },
   required: [],
   additionalProperties: false,
 };
@@ -76,7 +90,15 @@ export const setClusterFaultsBodySchema: JSONSchemaType<SetClusterFaultsBody> = 
       type: 'object',
       description: 'Each known cluster fault on (true) or off (false or absent). `{}` clears them all.',
       properties: Object.fromEntries(
-        SANDBOX_CLUSTER_FAULTS.map((f) => [f, { type: 'boolean', default: false, description: 'The simulated cluster reports HEALTH_ERR (an upgrade refuses to start, and pauses at its next safe point).' }]),
+        SANDBOX_CLUSTER_FAULTS.map((f) => [
+          f,
+          {
+            type: 'boolean',
+            default: false,
+            description:
+              'The simulated cluster reports HEALTH_ERR (an upgrade refuses to start, and pauses at its next safe point).',
+          },
+        ]),
       ) as unknown as JSONSchemaType<SetClusterFaultsBody>['properties']['faults']['properties'],
       required: [],
       additionalProperties: false,

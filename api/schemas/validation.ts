@@ -80,7 +80,9 @@ export function controlCharacterPath(value: unknown, path: string[] = []): strin
 }
 
 function dotted(path: string[]): string | null {
-  return path.length === 0 ? null : path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
+  return path.length === 0
+    ? null
+    : path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
 }
 
 /**
@@ -92,7 +94,11 @@ export function parse<T>(validate: Validator<T>, data: unknown, location: Locati
   const bad = controlCharacterPath(data);
   if (bad) {
     const field = dotted(bad);
-    throw new ApiError('validation_error', `${field ?? location} must not contain control characters.`, field === null ? {} : { field });
+    throw new ApiError(
+      'validation_error',
+      `${field ?? location} must not contain control characters.`,
+      field === null ? {} : { field },
+    );
   }
   if (validate(data)) return data;
   throw validationError(validate.errors ?? [], location);
@@ -116,7 +122,9 @@ export function validationError(errors: readonly ErrorObject[], location: Locati
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const at = (extra?: string): string | null => {
     const parts = extra === undefined ? path : [...path, extra];
-    return parts.length === 0 ? null : parts.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
+    return parts.length === 0
+      ? null
+      : parts.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
   };
   let field: string | null;
   let message: string;

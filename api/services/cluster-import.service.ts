@@ -7,7 +7,13 @@ import type { ImportClusterBody } from '../schemas/clusters.schemas';
 import { nameTakenOr, refusalError, type ClusterAccepted } from './clusters.service';
 import { startOperation } from './operations.service';
 
-const IMPORT_FIELDS = { node_not_found: 'node_ids', node_held: 'node_ids', node_in_cluster: 'node_ids', invalid_state: 'node_ids', name_taken: 'name' };
+const IMPORT_FIELDS = {
+  node_not_found: 'node_ids',
+  node_held: 'node_ids',
+  node_in_cluster: 'node_ids',
+  invalid_state: 'node_ids',
+  name_taken: 'name',
+};
 
 /**
  * Accepts the import of an existing Ceph cluster. In one transaction: the nodes are locked
@@ -15,9 +21,18 @@ const IMPORT_FIELDS = { node_not_found: 'node_ids', node_held: 'node_ids', node_
  * cluster row is written IMPORTING with the admin node; then the workflow reads Ceph and records it
  * (docs/clusters.md, "Importing an existing cluster").
  */
-export async function importCluster(deps: ApiDeps, auth: AuthState, requestId: string, body: ImportClusterBody): Promise<ClusterAccepted> {
+export async function importCluster(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  body: ImportClusterBody,
+): Promise<ClusterAccepted> {
   if (!body.node_ids.includes(body.admin_node_id)) {
-    throw new ApiError('validation_error', 'admin_node_id must be one of node_ids (node_ids lists every host of the cluster).', { field: 'admin_node_id' });
+    throw new ApiError(
+      'validation_error',
+      'admin_node_id must be one of node_ids (node_ids lists every host of the cluster).',
+      { field: 'admin_node_id' },
+    );
   }
   const clusterId = newId('cluster');
   try {
@@ -33,7 +48,12 @@ export async function importCluster(deps: ApiDeps, auth: AuthState, requestId: s
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
       summary: `Import cluster ${body.name} through ${body.admin_node_id} (${body.node_ids.length} nodes)`,
       precheck: async (trx) => {
-        const facts = await clusters.createClusterFacts(trx, auth, { clusterId: null, name: body.name, nodeIds: body.node_ids }, true);
+        const facts = await clusters.createClusterFacts(
+          trx,
+          auth,
+          { clusterId: null, name: body.name, nodeIds: body.node_ids },
+          true,
+        );
         const refusal = refusalError({ refusals: importRequestRefusals(facts, body.name) }, IMPORT_FIELDS);
         if (refusal) throw refusal;
       },

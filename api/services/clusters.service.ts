@@ -57,8 +57,13 @@ export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState
 }
 
 export async function clusterViews(deps: Pick<ApiDeps, 'db'>, rows: Cluster[]): Promise<ClusterView[]> {
-  const counts = await clusters.nodeCounts(deps.db, rows.map((c) => c.id));
-  return Promise.all(rows.map(async (c) => clusterView(c, counts.get(c.id) ?? 0, await runningOperationFor(deps.db, c.id))));
+  const counts = await clusters.nodeCounts(
+    deps.db,
+    rows.map((c) => c.id),
+  );
+  return Promise.all(
+    rows.map(async (c) => clusterView(c, counts.get(c.id) ?? 0, await runningOperationFor(deps.db, c.id))),
+  );
 }
 
 /** Detail: members, health as last observed, capacity, the running operation. */
@@ -91,7 +96,10 @@ export async function clusterDetail(deps: Pick<ApiDeps, 'db'>, c: Cluster) {
 }
 
 /** A planner's refusal as the API's error (its codes are API codes). */
-export function refusalError(plan: Pick<OperationPlan, 'refusals'>, fields: Record<string, string> = {}): ApiError | null {
+export function refusalError(
+  plan: Pick<OperationPlan, 'refusals'>,
+  fields: Record<string, string> = {},
+): ApiError | null {
   const r = plan.refusals[0];
   if (!r) return null;
   const code = (r.code in ERROR_STATUS ? r.code : 'invalid_state') as ErrorCode;
@@ -108,7 +116,12 @@ function paramsOf(body: CreateClusterBody): CreateClusterParams {
   };
 }
 
-const CREATE_FIELDS = { node_not_found: 'node_ids', validation_error: 'node_ids', insufficient_failure_domains: 'replication_factor', name_taken: 'name' };
+const CREATE_FIELDS = {
+  node_not_found: 'node_ids',
+  validation_error: 'node_ids',
+  insufficient_failure_domains: 'replication_factor',
+  name_taken: 'name',
+};
 
 export interface ClusterAccepted {
   id: string;
@@ -122,7 +135,12 @@ export interface ClusterAccepted {
  * rows), checked with the same planner the workflow's preflight runs, claimed (cluster_id), and the
  * cluster row is written CREATING; then the workflow starts.
  */
-export async function createCluster(deps: ApiDeps, auth: AuthState, requestId: string, body: CreateClusterBody): Promise<ClusterAccepted> {
+export async function createCluster(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  body: CreateClusterBody,
+): Promise<ClusterAccepted> {
   const clusterId = newId('cluster');
   const params = paramsOf(body);
   try {
@@ -134,11 +152,22 @@ export async function createCluster(deps: ApiDeps, auth: AuthState, requestId: s
       primaryResourceId: clusterId,
       clusterId,
       lockResourceIds: [clusterId, ...body.node_ids],
-      params: { name: body.name, node_ids: body.node_ids, ceph_version: body.ceph_version, failure_domain: body.failure_domain, replication_factor: body.replication_factor },
+      params: {
+        name: body.name,
+        node_ids: body.node_ids,
+        ceph_version: body.ceph_version,
+        failure_domain: body.failure_domain,
+        replication_factor: body.replication_factor,
+      },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
       summary: `Create cluster ${body.name} on ${body.node_ids.length} nodes`,
       precheck: async (trx: Transaction<Database>) => {
-        const facts = await clusters.createClusterFacts(trx, auth, { clusterId: null, name: body.name, nodeIds: body.node_ids }, true);
+        const facts = await clusters.createClusterFacts(
+          trx,
+          auth,
+          { clusterId: null, name: body.name, nodeIds: body.node_ids },
+          true,
+        );
         const refusal = refusalError(createClusterPlan(facts, params), CREATE_FIELDS);
         if (refusal) throw refusal;
       },
@@ -174,7 +203,12 @@ export function nameTakenOr(err: unknown, name: string): unknown {
   return err;
 }
 
-export async function planCreateCluster(deps: ApiDeps, auth: AuthState, requestId: string, body: CreateClusterBody): Promise<OperationPlan> {
+export async function planCreateCluster(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  body: CreateClusterBody,
+): Promise<OperationPlan> {
   return planOperation(deps, {
     type: 'cluster.create',
     accountId: auth.accountId,
@@ -188,9 +222,13 @@ export async function planCreateCluster(deps: ApiDeps, auth: AuthState, requestI
 export function requireDeleteConfirmation(header: string | string[] | undefined, what: string): void {
   const v = Array.isArray(header) ? header[0] : header;
   if ((v ?? '').trim().toLowerCase() !== 'true') {
-    throw new ApiError('confirmation_required', `Deleting ${what} destroys its data: send the header X-Confirm-Delete: true to confirm.`, {
-      field: 'X-Confirm-Delete',
-    });
+    throw new ApiError(
+      'confirmation_required',
+      `Deleting ${what} destroys its data: send the header X-Confirm-Delete: true to confirm.`,
+      {
+        field: 'X-Confirm-Delete',
+      },
+    );
   }
 }
 
@@ -198,7 +236,12 @@ export function requireDeleteConfirmation(header: string | string[] | undefined,
  * Accepts a cluster deletion: locks the cluster and its members, marks it DELETING (its previous
  * status is kept on the operation, for a deletion that fails before destroying anything).
  */
-export async function deleteCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string): Promise<ClusterAccepted> {
+export async function deleteCluster(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+): Promise<ClusterAccepted> {
   const cluster = await getClusterOr404(deps, auth, id);
   const members = (await clusters.clusterNodes(deps.db, id)).map((n) => n.id);
   const op = await startOperation(deps, {
@@ -217,7 +260,10 @@ export async function deleteCluster(deps: ApiDeps, auth: AuthState, requestId: s
       if (!c) throw clusterNotFound(id);
       const now = (await clusters.clusterNodes(trx, id)).map((n) => n.id);
       if (now.length !== members.length || now.some((n) => !members.includes(n))) {
-        throw new ApiError('conflict', `The members of cluster ${id} changed while the deletion was being requested; retry.`);
+        throw new ApiError(
+          'conflict',
+          `The members of cluster ${id} changed while the deletion was being requested; retry.`,
+        );
       }
     },
     onCreate: async (trx) => {
@@ -227,7 +273,18 @@ export async function deleteCluster(deps: ApiDeps, auth: AuthState, requestId: s
   return { id, name: cluster.name, status: 'DELETING', operation_id: op.id };
 }
 
-export async function planDeleteCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string): Promise<OperationPlan> {
+export async function planDeleteCluster(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+): Promise<OperationPlan> {
   await getClusterOr404(deps, auth, id);
-  return planOperation(deps, { type: 'cluster.delete', accountId: auth.accountId, resourceId: id, requestId, params: {} });
+  return planOperation(deps, {
+    type: 'cluster.delete',
+    accountId: auth.accountId,
+    resourceId: id,
+    requestId,
+    params: {},
+  });
 }

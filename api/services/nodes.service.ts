@@ -67,7 +67,10 @@ export function nodeView(n: Node, currentOperationId: string | null): NodeView {
 }
 
 export async function nodeViews(deps: Pick<ApiDeps, 'db'>, rows: Node[]): Promise<NodeView[]> {
-  const current = await nodes.currentOperationIds(deps.db, rows.map((n) => n.id));
+  const current = await nodes.currentOperationIds(
+    deps.db,
+    rows.map((n) => n.id),
+  );
   return rows.map((n) => nodeView(n, current.get(n.id) ?? null));
 }
 
@@ -104,7 +107,9 @@ export function checkPrivateKey(text: string): void {
     );
   }
   if (!key.isPrivateKey()) {
-    throw new ApiError('validation_error', 'ssh_private_key is a public key; the private key is needed.', { field: 'ssh_private_key' });
+    throw new ApiError('validation_error', 'ssh_private_key is a public key; the private key is needed.', {
+      field: 'ssh_private_key',
+    });
   }
 }
 
@@ -120,14 +125,20 @@ const UNIQUE_CONSTRAINT_FIELDS: Record<string, 'ip_address' | 'ipmi_address'> = 
 
 function uniqueViolationField(err: unknown): 'ip_address' | 'ipmi_address' | undefined {
   const e = err as { code?: unknown; constraint?: unknown };
-  return e && e.code === '23505' && typeof e.constraint === 'string' ? UNIQUE_CONSTRAINT_FIELDS[e.constraint] : undefined;
+  return e && e.code === '23505' && typeof e.constraint === 'string'
+    ? UNIQUE_CONSTRAINT_FIELDS[e.constraint]
+    : undefined;
 }
 
 /**
  * The conflicting node is named only when the caller can see it: live addresses are unique across
  * accounts, and another account's node id is none of the caller's business.
  */
-async function visibleNodeId(deps: Pick<ApiDeps, 'db'>, auth: AuthState, nodeId: string | undefined): Promise<string | null> {
+async function visibleNodeId(
+  deps: Pick<ApiDeps, 'db'>,
+  auth: AuthState,
+  nodeId: string | undefined,
+): Promise<string | null> {
   if (!nodeId) return null;
   const node = await nodes.getScopedNode(deps.db, auth, nodeId);
   return node ? node.id : null;
@@ -150,7 +161,12 @@ export interface RegisteredNode extends NodeView {
  * configured key) is written in the operation's transaction, so it exists before the workflow
  * starts and disappears with the operation if anything fails; the workflow gets ids only.
  */
-export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: string, body: RegisterNodeBody): Promise<RegisteredNode> {
+export async function registerNode(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  body: RegisterNodeBody,
+): Promise<RegisteredNode> {
   checkPrivateKey(body.ssh_private_key);
   const nodeId = newId('node');
   const scope = nodes.addressScope(auth.environment, auth.accountId);
@@ -158,10 +174,17 @@ export async function registerNode(deps: ApiDeps, auth: AuthState, requestId: st
   const ipmi = { address: canonicalIp(body.ipmi_address), port: body.ipmi_port };
   if (auth.environment === 'live' && !deps.config.allowLocalNodeAddresses) {
     // Nothing is contacted for a sandbox node; a live one is, by the worker, from inside our network.
-    for (const [field, address] of [['ip_address', ip.address], ['ipmi_address', ipmi.address]] as const) {
+    for (const [field, address] of [
+      ['ip_address', ip.address],
+      ['ipmi_address', ipmi.address],
+    ] as const) {
       const why = forbiddenAddressReason(address);
       if (why) {
-        throw new ApiError('address_not_allowed', `${field} ${address} is ${why}: NodeFoundry does not contact it for a live node.`, { field });
+        throw new ApiError(
+          'address_not_allowed',
+          `${field} ${address} is ${why}: NodeFoundry does not contact it for a live node.`,
+          { field },
+        );
       }
     }
   }
@@ -257,9 +280,13 @@ export async function deleteNode(deps: ApiDeps, auth: AuthState, id: string): Pr
       const n = await nodes.getScopedNode(trx, auth, id, true);
       if (!n) throw nodeNotFound(id);
       if (n.cluster_id) {
-        throw new ApiError('invalid_state', `Node ${id} is a member of cluster ${n.cluster_id}; remove it from the cluster first.`, {
-          cluster_id: n.cluster_id,
-        });
+        throw new ApiError(
+          'invalid_state',
+          `Node ${id} is a member of cluster ${n.cluster_id}; remove it from the cluster first.`,
+          {
+            cluster_id: n.cluster_id,
+          },
+        );
       }
       const running = await runningOperationFor(trx, id);
       if (running) return running;
@@ -268,7 +295,10 @@ export async function deleteNode(deps: ApiDeps, auth: AuthState, id: string): Pr
     });
     if (busyWith === null) return;
     if (attempt === 0 && (await settleIfClosed(deps, busyWith))) continue;
-    throw new ApiError('resource_busy', `${id} is busy with operation ${busyWith}.`, { operation_id: busyWith, resource_id: id });
+    throw new ApiError('resource_busy', `${id} is busy with operation ${busyWith}.`, {
+      operation_id: busyWith,
+      resource_id: id,
+    });
   }
 }
 
@@ -279,7 +309,13 @@ export interface RebootAccepted {
 }
 
 /** Starts a reboot. Locks the node, and its cluster when it is in one (one operation per cluster). */
-export async function rebootNode(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: RebootNodeBody): Promise<RebootAccepted> {
+export async function rebootNode(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+  body: RebootNodeBody,
+): Promise<RebootAccepted> {
   const node = await getNodeOr404(deps, auth, id);
   const clusterId = node.cluster_id;
   const op = await startOperation(deps, {
@@ -292,7 +328,13 @@ export async function rebootNode(deps: ApiDeps, auth: AuthState, requestId: stri
     clusterId,
     lockResourceIds: clusterId ? [id, clusterId] : [id],
     params: { method: body.method, drain_osds: body.drain_osds },
-    input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id, method: body.method, drainOsds: body.drain_osds }),
+    input: (operationId) => ({
+      operationId,
+      accountId: auth.accountId,
+      nodeId: id,
+      method: body.method,
+      drainOsds: body.drain_osds,
+    }),
     summary: `Reboot ${node.hostname} (${body.method})`,
     precheck: async (trx: Transaction<Database>) => {
       const n = await nodes.getScopedNode(trx, auth, id, true);
@@ -300,9 +342,12 @@ export async function rebootNode(deps: ApiDeps, auth: AuthState, requestId: stri
       if (n.cluster_id !== clusterId) {
         throw new ApiError('conflict', `Node ${id} changed cluster while the reboot was being requested; retry.`);
       }
-      if (n.held) throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+      if (n.held)
+        throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
       if (n.status !== 'ready' && n.status !== 'active') {
-        throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or active nodes can be rebooted.`, { status: n.status });
+        throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or active nodes can be rebooted.`, {
+          status: n.status,
+        });
       }
     },
   });

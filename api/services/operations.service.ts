@@ -72,53 +72,62 @@ export interface StartRequest<T extends OperationType> {
  * Creates the operation row, takes the resource locks and starts the workflow; returns at once.
  * Mutual exclusion is the primary key of operation_locks, so it holds across API processes.
  */
-export async function startOperation<T extends OperationType>(deps: OperationDeps, req: StartRequest<T>): Promise<Operation> {
+export async function startOperation<T extends OperationType>(
+  deps: OperationDeps,
+  req: StartRequest<T>,
+): Promise<Operation> {
   const { db, temporal, config } = deps;
   const operationId = newId('operation');
   const workflowId = workflowIdFor(req.type, req.primaryResourceId, operationId);
 
   for (let attempt = 0; ; attempt++) {
-    const busy = await retryOnConflict(() => db.transaction().execute(async (trx) => {
-      // Scope first: a resource of another account or environment is never locked, so its locks
-      // and operations cannot be probed through a conflict (issue 8 #7).
-      await assertLockScope(trx, req);
-      await ops.insertOperation(trx, {
-        id: operationId,
-        account_id: req.accountId,
-        environment: req.environment,
-        type: req.type,
-        status: 'pending',
-        cluster_id: req.clusterId ?? null,
-        node_id: req.nodeId ?? null,
-        osd_id: req.osdId ?? null,
-        request_id: req.requestId,
-        workflow_id: workflowId,
-        params: json(req.params),
-      });
-      // Serialise lock-taking per cluster on its row, so the nesting checks below see every lock
-      // committed before them (READ COMMITTED re-reads after the row lock is granted).
-      await lockClusterRows(trx, [...req.lockResourceIds, ...(req.slot ? [req.slot.prefix] : [])]);
-      const taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
-      if (taken.length > 0) {
-        const holders = await ops.lockHolders(trx, taken);
-        // Throwing rolls back the operation row and any lock this attempt took.
-        throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id);
-      }
-      const nested = await nestedLockHolder(trx, operationId, req.lockResourceIds);
-      if (nested) throw new BusyError(nested.resource_id, nested.operation_id);
-      if (req.slot) await takeSlot(trx, operationId, req.slot);
-      await req.precheck?.(trx);
-      await req.onCreate?.(trx, operationId);
-      // The request's Idempotency-Key now names this operation (same commit as the row): a retry
-      // whose answer was lost finds it instead of running the request again.
-      const claim = idempotencyClaim();
-      if (claim && !(await bindIdempotencyKey(trx, claim, operationId))) {
-        throw new ApiError('idempotency_in_progress', 'This request\'s Idempotency-Key was taken over by a later request with the same key; nothing was changed.', {
-          field: 'Idempotency-Key',
+    const busy = await retryOnConflict(() =>
+      db.transaction().execute(async (trx) => {
+        // Scope first: a resource of another account or environment is never locked, so its locks
+        // and operations cannot be probed through a conflict (issue 8 #7).
+        await assertLockScope(trx, req);
+        await ops.insertOperation(trx, {
+          id: operationId,
+          account_id: req.accountId,
+          environment: req.environment,
+          type: req.type,
+          status: 'pending',
+          cluster_id: req.clusterId ?? null,
+          node_id: req.nodeId ?? null,
+          osd_id: req.osdId ?? null,
+          request_id: req.requestId,
+          workflow_id: workflowId,
+          params: json(req.params),
         });
-      }
-      return null;
-    })).catch((err: unknown) => {
+        // Serialise lock-taking per cluster on its row, so the nesting checks below see every lock
+        // committed before them (READ COMMITTED re-reads after the row lock is granted).
+        await lockClusterRows(trx, [...req.lockResourceIds, ...(req.slot ? [req.slot.prefix] : [])]);
+        const taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
+        if (taken.length > 0) {
+          const holders = await ops.lockHolders(trx, taken);
+          // Throwing rolls back the operation row and any lock this attempt took.
+          throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id);
+        }
+        const nested = await nestedLockHolder(trx, operationId, req.lockResourceIds);
+        if (nested) throw new BusyError(nested.resource_id, nested.operation_id);
+        if (req.slot) await takeSlot(trx, operationId, req.slot);
+        await req.precheck?.(trx);
+        await req.onCreate?.(trx, operationId);
+        // The request's Idempotency-Key now names this operation (same commit as the row): a retry
+        // whose answer was lost finds it instead of running the request again.
+        const claim = idempotencyClaim();
+        if (claim && !(await bindIdempotencyKey(trx, claim, operationId))) {
+          throw new ApiError(
+            'idempotency_in_progress',
+            "This request's Idempotency-Key was taken over by a later request with the same key; nothing was changed.",
+            {
+              field: 'Idempotency-Key',
+            },
+          );
+        }
+        return null;
+      }),
+    ).catch((err: unknown) => {
       if (err instanceof BusyError) return err;
       throw err;
     });
@@ -130,7 +139,9 @@ export async function startOperation<T extends OperationType>(deps: OperationDep
     // A lock whose workflow is gone (terminated from the Web UI, say) must not block the resource
     // forever: if Temporal says the holder is closed, settle it and try once more.
     if (attempt === 0 && (await settleIfClosed(deps, busy.operationId))) continue;
-    const what = busy.why ? `${busy.why}; ${busy.resourceId} is held by operation ${busy.operationId}` : `${busy.resourceId} is busy with operation ${busy.operationId}`;
+    const what = busy.why
+      ? `${busy.why}; ${busy.resourceId} is held by operation ${busy.operationId}`
+      : `${busy.resourceId} is busy with operation ${busy.operationId}`;
     throw new ApiError('resource_busy', `${what}.`, {
       operation_id: busy.operationId,
       resource_id: busy.resourceId,
@@ -163,13 +174,20 @@ export async function startOperation<T extends OperationType>(deps: OperationDep
   if (startError !== null) {
     // The start may have reached Temporal even though it answered an error (a deadline, a lost
     // connection): the workflow id is this operation's alone, so ask Temporal whether it exists.
-    deps.logger.warn('workflow start answered an error; asking Temporal whether it started', { operation_id: operationId, err: String(startError) });
+    deps.logger.warn('workflow start answered an error; asking Temporal whether it started', {
+      operation_id: operationId,
+      err: String(startError),
+    });
     const found = await findStartedWorkflow(deps, workflowId);
     if (found.state === 'absent') {
       await endUnstartedOperation(deps.db, operationId);
-      throw new ApiError('service_unavailable', 'The workflow engine is unavailable; the operation was not started and nothing was changed. Try again.', {
-        operation_id: operationId,
-      });
+      throw new ApiError(
+        'service_unavailable',
+        'The workflow engine is unavailable; the operation was not started and nothing was changed. Try again.',
+        {
+          operation_id: operationId,
+        },
+      );
     }
     if (found.state === 'unknown') {
       // Locks, rows and the Idempotency-Key binding stay: a retry meets this operation (409
@@ -213,7 +231,9 @@ export async function findStartedWorkflow(
     if (attempt > 0) await new Promise((r) => setTimeout(r, START_LOOKUP_BACKOFF_MS * attempt));
     try {
       const handle = deps.temporal.workflow.getHandle(workflowId);
-      const desc = await deps.temporal.connection.withDeadline(Date.now() + START_LOOKUP_TIMEOUT_MS, () => handle.describe());
+      const desc = await deps.temporal.connection.withDeadline(Date.now() + START_LOOKUP_TIMEOUT_MS, () =>
+        handle.describe(),
+      );
       return { state: 'running', runId: desc.runId };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
@@ -236,11 +256,18 @@ async function lockClusterRows(trx: Transaction<Database>, lockIds: string[]): P
 }
 
 /** Another operation's lock that nests with one of ours: the cluster over our part, or a part under our cluster. */
-async function nestedLockHolder(trx: Transaction<Database>, operationId: string, lockIds: string[]): Promise<{ resource_id: string; operation_id: string } | undefined> {
+async function nestedLockHolder(
+  trx: Transaction<Database>,
+  operationId: string,
+  lockIds: string[],
+): Promise<{ resource_id: string; operation_id: string } | undefined> {
   for (const id of lockIds) {
     const cluster = CLUSTER_LOCK.exec(id)?.[0];
     if (!cluster) continue;
-    const hit = id === cluster ? await ops.otherLockUnder(trx, operationId, cluster) : await ops.otherLockOn(trx, operationId, cluster);
+    const hit =
+      id === cluster
+        ? await ops.otherLockUnder(trx, operationId, cluster)
+        : await ops.otherLockOn(trx, operationId, cluster);
     if (hit) return hit;
   }
   return undefined;
@@ -251,19 +278,29 @@ async function nestedLockHolder(trx: Transaction<Database>, operationId: string,
  * environment, before anything is locked. Ids of resources that do not exist yet (the cluster a
  * create makes) pass: they hold nothing of anyone.
  */
-async function assertLockScope(trx: Transaction<Database>, req: Pick<StartRequest<OperationType>, 'accountId' | 'environment' | 'lockResourceIds'>): Promise<void> {
+async function assertLockScope(
+  trx: Transaction<Database>,
+  req: Pick<StartRequest<OperationType>, 'accountId' | 'environment' | 'lockResourceIds'>,
+): Promise<void> {
   const nodeIds = req.lockResourceIds.filter((id) => isId('node', id));
-  const clusterIds = [...new Set(req.lockResourceIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c))];
+  const clusterIds = [
+    ...new Set(req.lockResourceIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c)),
+  ];
   const outside = (table: 'nodes' | 'clusters', ids: string[]) =>
     ids.length === 0 ? Promise.resolve(undefined) : ops.firstOutsideScope(trx, table, ids, req);
   const node = await outside('nodes', nodeIds);
-  if (node) throw new ApiError('node_not_found', `No node with ID ${node.id} exists in this account.`, { field: 'node_ids' });
+  if (node)
+    throw new ApiError('node_not_found', `No node with ID ${node.id} exists in this account.`, { field: 'node_ids' });
   const cluster = await outside('clusters', clusterIds);
   if (cluster) throw new ApiError('cluster_not_found', `No cluster with ID ${cluster.id} exists in this account.`);
 }
 
 /** Whether the operation holding a lock belongs to the caller's account and environment. */
-async function holderInScope(db: Kysely<Database>, operationId: string, req: Pick<StartRequest<OperationType>, 'accountId' | 'environment'>): Promise<boolean> {
+async function holderInScope(
+  db: Kysely<Database>,
+  operationId: string,
+  req: Pick<StartRequest<OperationType>, 'accountId' | 'environment'>,
+): Promise<boolean> {
   const op = await ops.getOperationById(db, operationId);
   return !!op && op.account_id === req.accountId && op.environment === req.environment;
 }
@@ -295,7 +332,11 @@ async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 3): Promise<T
  * NF_DRAIN_SLOTS was larger, or by an API process configured differently), so lowering the limit
  * never lets more run than the lower value once those end.
  */
-async function takeSlot(trx: Transaction<Database>, operationId: string, slot: { prefix: string; count: number }): Promise<void> {
+async function takeSlot(
+  trx: Transaction<Database>,
+  operationId: string,
+  slot: { prefix: string; count: number },
+): Promise<void> {
   const held = await ops.locksUnder(trx, slot.prefix);
   if (held.length < slot.count) {
     const taken = new Set(held.map((h) => h.resource_id));
@@ -345,7 +386,9 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
   }
   try {
     const handle = deps.temporal.workflow.getHandle(op.workflow_id);
-    const desc = await deps.temporal.connection.withDeadline(Date.now() + SETTLE_DESCRIBE_TIMEOUT_MS, () => handle.describe());
+    const desc = await deps.temporal.connection.withDeadline(Date.now() + SETTLE_DESCRIBE_TIMEOUT_MS, () =>
+      handle.describe(),
+    );
     if (desc.status.name === 'RUNNING') return false;
     if (await leaveToSettler(deps, operationId)) return false;
     await settleWithoutWorkflow(deps, operationId, {
@@ -365,7 +408,10 @@ export async function settleIfClosed(deps: OperationDeps, operationId: string): 
       if (await leaveToSettler(deps, operationId)) return false;
       await settleWithoutWorkflow(deps, operationId, {
         status: 'failed',
-        error: { code: 'workflow_closed', message: 'The workflow is no longer known to Temporal (past retention, or deleted) and recorded no end.' },
+        error: {
+          code: 'workflow_closed',
+          message: 'The workflow is no longer known to Temporal (past retention, or deleted) and recorded no end.',
+        },
         completed_at: new Date().toISOString(),
       });
       return true;
@@ -434,7 +480,12 @@ const MIN_PROGRESS_FOR_ESTIMATE = 5;
  * operation at `progress` % after `elapsed` would reach 100 % at the same pace. Null unless it is
  * running (not paused) with 5–99 % done: early progress (preflight) says nothing about the pace.
  */
-export function estimateCompletion(status: string, progress: number, startedAt: string | null, now: number): string | null {
+export function estimateCompletion(
+  status: string,
+  progress: number,
+  startedAt: string | null,
+  now: number,
+): string | null {
   if (status !== 'in_progress' || !startedAt || progress < MIN_PROGRESS_FOR_ESTIMATE || progress >= 100) return null;
   const elapsed = now - Date.parse(startedAt);
   if (!Number.isFinite(elapsed) || elapsed < 0) return null;
@@ -452,7 +503,9 @@ export async function viewOperation(deps: OperationDeps, op: Operation, live = t
       // Bounded: with no worker polling (all down, or not started yet) a query waits for one, and
       // a GET must not hang on that; the stored row answers instead.
       const handle = deps.temporal.workflow.getHandle(op.workflow_id);
-      snap = await deps.temporal.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query(getOperationQuery));
+      snap = await deps.temporal.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
+        handle.query(getOperationQuery),
+      );
     } catch (err) {
       // Not started yet, or already gone: the row is the truth.
       deps.logger.debug('operation query failed; serving the stored state', { operation_id: op.id, err: String(err) });
@@ -527,25 +580,36 @@ export const UPDATE_TIMEOUT_MS = 10_000;
  * Pause (at the next safe point: no new host starts) or resume (a failed host is retried) through
  * the workflow's update, which answers with the new state or rejects with its reason.
  */
-export async function pauseOrResumeOperation(deps: OperationDeps, op: Operation, action: 'pause' | 'resume', reason?: string): Promise<void> {
+export async function pauseOrResumeOperation(
+  deps: OperationDeps,
+  op: Operation,
+  action: 'pause' | 'resume',
+  reason?: string,
+): Promise<void> {
   if (ops.TERMINAL_STATUSES.includes(op.status)) {
     throw new ApiError('invalid_state', `Operation ${op.id} has already ended (${op.status}).`);
   }
   // Pausable per the registry (workflows/registry.ts): the workflow handles the pause/resume updates.
   if (!PAUSABLE_TYPES.some((t) => t === op.type)) {
-    throw new ApiError('invalid_state', `Operations of type ${op.type} cannot be paused or resumed; only ${PAUSABLE_TYPES.join(', ')}.`);
+    throw new ApiError(
+      'invalid_state',
+      `Operations of type ${op.type} cannot be paused or resumed; only ${PAUSABLE_TYPES.join(', ')}.`,
+    );
   }
   const handle = deps.temporal.workflow.getHandle(op.workflow_id);
   try {
     await deps.temporal.connection.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () =>
-      action === 'pause' ? handle.executeUpdate(pauseUpdate, { args: [reason ? { reason } : {}] }) : handle.executeUpdate(resumeUpdate),
+      action === 'pause'
+        ? handle.executeUpdate(pauseUpdate, { args: [reason ? { reason } : {}] })
+        : handle.executeUpdate(resumeUpdate),
     );
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       const cause = err.cause instanceof Error ? err.cause.message : err.message;
       throw new ApiError('invalid_state', `Operation ${op.id} cannot ${action}: ${cause}`);
     }
-    if (err instanceof WorkflowNotFoundError) throw new ApiError('invalid_state', `Operation ${op.id} is no longer running.`);
+    if (err instanceof WorkflowNotFoundError)
+      throw new ApiError('invalid_state', `Operation ${op.id} is no longer running.`);
     deps.logger.warn(`${action} update failed`, { operation_id: op.id, err: String(err) });
     // The update may still be applied after this answer (it was sent; only its answer is missing).
     throw new ApiError(

@@ -75,10 +75,18 @@ export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState
 }
 
 /** OSDs as last recorded from Ceph, by id (Ceph's order); never touches the cluster. */
-export async function listOsds(deps: Pick<ApiDeps, 'db'>, auth: AuthState, clusterId: string, page: { limit: number; offset: number }): Promise<{ rows: OsdView[]; total: number }> {
+export async function listOsds(
+  deps: Pick<ApiDeps, 'db'>,
+  auth: AuthState,
+  clusterId: string,
+  page: { limit: number; offset: number },
+): Promise<{ rows: OsdView[]; total: number }> {
   await getClusterOr404(deps, auth, clusterId);
   const { rows, total } = await osds.listOsds(deps.db, clusterId, page);
-  const locks = await lockHolders(deps.db, rows.map((o) => osdLockId(clusterId, o.osd_id)));
+  const locks = await lockHolders(
+    deps.db,
+    rows.map((o) => osdLockId(clusterId, o.osd_id)),
+  );
   const current = new Map(locks.map((l) => [l.resource_id, l.operation_id]));
   return { rows: rows.map((o) => osdView(o, current.get(osdLockId(clusterId, o.osd_id)) ?? null)), total };
 }
@@ -102,7 +110,14 @@ export interface ReweightAccepted {
  * slots: a second operation on the OSD, more than NF_DRAIN_SLOTS at once, or any
  * cluster-wide operation (which locks the cluster itself) is a 409 naming the running operation.
  */
-export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: string, clusterId: string, osdId: number, weight: number): Promise<ReweightAccepted> {
+export async function reweightOsd(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  clusterId: string,
+  osdId: number,
+  weight: number,
+): Promise<ReweightAccepted> {
   await getClusterOr404(deps, auth, clusterId);
   const osd = await getOsdOr404(deps, clusterId, osdId);
   const op = await startOperation(deps, {
@@ -124,7 +139,9 @@ export async function reweightOsd(deps: ApiDeps, auth: AuthState, requestId: str
       const c = await getClusterById(trx, clusterId);
       if (!c) throw clusterNotFound(clusterId);
       if (c.status === 'DELETING' || c.status === 'CREATING') {
-        throw new ApiError('invalid_state', `Cluster ${clusterId} is ${c.status}; OSDs cannot be reweighted now.`, { status: c.status });
+        throw new ApiError('invalid_state', `Cluster ${clusterId} is ${c.status}; OSDs cannot be reweighted now.`, {
+          status: c.status,
+        });
       }
     },
   });

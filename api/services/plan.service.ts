@@ -1,6 +1,12 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { FAILURE, PLAN_WORKFLOW_TYPE, planWorkflowIdFor, type OperationPlan, type OperationType } from '../../workflows/contracts';
+import {
+  FAILURE,
+  PLAN_WORKFLOW_TYPE,
+  planWorkflowIdFor,
+  type OperationPlan,
+  type OperationType,
+} from '../../workflows/contracts';
 import { ApiError } from '../errors';
 import type { OperationDeps } from './operations.service';
 
@@ -33,7 +39,9 @@ export async function planOperation(deps: OperationDeps, req: PlanRequest): Prom
     // Only our own typed failures say why in the answer; anything else (a database error, say)
     // may carry text that is none of the client's business: it goes to the log only.
     if (cause instanceof ApplicationFailure && KNOWN_FAILURES.has(cause.type ?? '')) {
-      throw new ApiError('service_unavailable', `The dry run could not read the live state: ${cause.message}`, { reason: cause.type ?? null });
+      throw new ApiError('service_unavailable', `The dry run could not read the live state: ${cause.message}`, {
+        reason: cause.type ?? null,
+      });
     }
     deps.logger.error('dry run failed', { type: req.type, resource_id: req.resourceId, err: String(err) });
     throw new ApiError('service_unavailable', 'The dry run could not be completed; nothing was changed. Try again.');

@@ -57,7 +57,11 @@ function poolNotFound(clusterId: string, name: string): ApiError {
 
 function paramsOf(body: CreatePoolBody): PoolParams {
   if (body.type === 'erasure' && body.replication_factor != null) {
-    throw new ApiError('validation_error', 'replication_factor applies to replicated pools; erasure pools take their size from erasure_profile.', { field: 'replication_factor' });
+    throw new ApiError(
+      'validation_error',
+      'replication_factor applies to replicated pools; erasure pools take their size from erasure_profile.',
+      { field: 'replication_factor' },
+    );
   }
   if (body.type === 'replicated' && body.erasure_profile != null) {
     throw new ApiError('validation_error', 'erasure_profile applies to erasure pools.', { field: 'erasure_profile' });
@@ -72,17 +76,30 @@ function paramsOf(body: CreatePoolBody): PoolParams {
   };
 }
 
-const POOL_FIELDS = { validation_error: 'replication_factor', insufficient_failure_domains: 'replication_factor', name_taken: 'name' };
+const POOL_FIELDS = {
+  validation_error: 'replication_factor',
+  insufficient_failure_domains: 'replication_factor',
+  name_taken: 'name',
+};
 
 /**
  * Accepts a pool: validated against the cluster (failure domains, min_size < size) with the planner
  * the workflow's preflight runs, in the transaction that locks the cluster and writes the row.
  */
-export async function createPool(deps: ApiDeps, auth: AuthState, requestId: string, clusterId: string, body: CreatePoolBody): Promise<PoolView & { operation_id: string }> {
+export async function createPool(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  clusterId: string,
+  body: CreatePoolBody,
+): Promise<PoolView & { operation_id: string }> {
   const cluster = await getClusterOr404(deps, auth, clusterId);
   const params = paramsOf(body);
   const poolId = newId('pool');
-  const fields = { ...POOL_FIELDS, ...(body.type === 'erasure' ? { insufficient_failure_domains: 'erasure_profile' } : {}) };
+  const fields = {
+    ...POOL_FIELDS,
+    ...(body.type === 'erasure' ? { insufficient_failure_domains: 'erasure_profile' } : {}),
+  };
   try {
     const op = await startOperation(deps, {
       accountId: auth.accountId,
@@ -92,7 +109,13 @@ export async function createPool(deps: ApiDeps, auth: AuthState, requestId: stri
       primaryResourceId: poolId,
       clusterId,
       lockResourceIds: [clusterId, poolId],
-      params: { pool_id: poolId, name: body.name, type: body.type, replication_factor: params.replicationFactor, erasure_profile: params.erasureProfile },
+      params: {
+        pool_id: poolId,
+        name: body.name,
+        type: body.type,
+        replication_factor: params.replicationFactor,
+        erasure_profile: params.erasureProfile,
+      },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, poolId }),
       summary: `Create ${body.type} pool ${body.name} in ${cluster.name}`,
       precheck: async (trx) => {
@@ -112,7 +135,16 @@ export async function createPool(deps: ApiDeps, auth: AuthState, requestId: stri
         if (refusal) throw refusal;
       },
       onCreate: async (trx) => {
-        const spec = createPoolPlan({ clusterId, status: 'HEALTH_OK', failureDomain: cluster.failure_domain, failureDomains: 0, existingPools: [] }, params).spec;
+        const spec = createPoolPlan(
+          {
+            clusterId,
+            status: 'HEALTH_OK',
+            failureDomain: cluster.failure_domain,
+            failureDomains: 0,
+            existingPools: [],
+          },
+          params,
+        ).spec;
         await pools.insertPool(trx, {
           id: poolId,
           cluster_id: clusterId,
@@ -135,13 +167,20 @@ export async function createPool(deps: ApiDeps, auth: AuthState, requestId: stri
   } catch (err) {
     const e = err as { code?: unknown; constraint?: unknown };
     if (e && e.code === '23505' && e.constraint === 'pools_name_unique') {
-      throw new ApiError('name_taken', `Cluster ${clusterId} already has a pool named ${body.name}.`, { field: 'name' });
+      throw new ApiError('name_taken', `Cluster ${clusterId} already has a pool named ${body.name}.`, {
+        field: 'name',
+      });
     }
     throw err;
   }
 }
 
-export async function listPools(deps: ApiDeps, auth: AuthState, clusterId: string, page: { limit: number; offset: number }) {
+export async function listPools(
+  deps: ApiDeps,
+  auth: AuthState,
+  clusterId: string,
+  page: { limit: number; offset: number },
+) {
   await getClusterOr404(deps, auth, clusterId);
   const { rows, total } = await pools.listPools(deps.db, clusterId, page);
   return { rows: rows.map(poolView), total };

@@ -18,27 +18,55 @@ export interface UpgradeAccepted {
 /** Clusters being created, deleted or broken are not upgraded (the workflow's preflight checks the live state). */
 const NOT_UPGRADABLE: readonly ClusterStatus[] = ['CREATING', 'DELETING', 'ERROR'];
 
-export async function getClusterOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string, trx?: Transaction<Database>): Promise<Cluster> {
+export async function getClusterOr404(
+  deps: Pick<ApiDeps, 'db'>,
+  auth: AuthState,
+  id: string,
+  trx?: Transaction<Database>,
+): Promise<Cluster> {
   const cluster = await getScopedCluster(trx ?? deps.db, auth, id, trx !== undefined);
   if (!cluster) throw new ApiError('cluster_not_found', `No cluster with ID ${id} exists in this account.`);
   return cluster;
 }
 
 function planParams(body: UpgradeClusterBody): Record<string, unknown> {
-  return { targetVersion: body.ceph_version ?? null, mode: body.mode, maxConcurrent: body.max_concurrent, osPackages: body.os_packages };
+  return {
+    targetVersion: body.ceph_version ?? null,
+    mode: body.mode,
+    maxConcurrent: body.max_concurrent,
+    osPackages: body.os_packages,
+  };
 }
 
 /** `?dry_run=true`: the plan (batches, gates, refusals) from the live state; nothing changes. */
-export async function planUpgrade(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: UpgradeClusterBody): Promise<OperationPlan> {
+export async function planUpgrade(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+  body: UpgradeClusterBody,
+): Promise<OperationPlan> {
   await getClusterOr404(deps, auth, id);
-  return planOperation(deps, { type: 'cluster.upgrade', accountId: auth.accountId, resourceId: id, requestId, params: planParams(body) });
+  return planOperation(deps, {
+    type: 'cluster.upgrade',
+    accountId: auth.accountId,
+    resourceId: id,
+    requestId,
+    params: planParams(body),
+  });
 }
 
 /**
  * Starts a rolling upgrade (or restart). Locks the cluster and every member node, so no reboot or
  * other operation touches a node while its cluster upgrades (409 resource_busy naming the upgrade).
  */
-export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: string, id: string, body: UpgradeClusterBody): Promise<UpgradeAccepted> {
+export async function upgradeCluster(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+  body: UpgradeClusterBody,
+): Promise<UpgradeAccepted> {
   const cluster = await getClusterOr404(deps, auth, id);
   const memberIds = await clusterMemberIds(deps.db, id);
   const op = await startOperation(deps, {
@@ -49,7 +77,12 @@ export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: 
     primaryResourceId: id,
     clusterId: id,
     lockResourceIds: [id, ...memberIds],
-    params: { ceph_version: body.ceph_version ?? null, os_packages: body.os_packages, max_concurrent: body.max_concurrent, mode: body.mode },
+    params: {
+      ceph_version: body.ceph_version ?? null,
+      os_packages: body.os_packages,
+      max_concurrent: body.max_concurrent,
+      mode: body.mode,
+    },
     input: (operationId) => ({
       operationId,
       accountId: auth.accountId,
@@ -63,11 +96,16 @@ export async function upgradeCluster(deps: ApiDeps, auth: AuthState, requestId: 
     precheck: async (trx) => {
       const c = await getClusterOr404(deps, auth, id, trx);
       if (NOT_UPGRADABLE.includes(c.status)) {
-        throw new ApiError('invalid_state', `Cluster ${id} is ${c.status}; it cannot be upgraded now.`, { status: c.status });
+        throw new ApiError('invalid_state', `Cluster ${id} is ${c.status}; it cannot be upgraded now.`, {
+          status: c.status,
+        });
       }
       const now = await clusterMemberIds(trx, id);
       if (now.join() !== memberIds.join()) {
-        throw new ApiError('conflict', `The members of cluster ${id} changed while the upgrade was being requested; retry.`);
+        throw new ApiError(
+          'conflict',
+          `The members of cluster ${id} changed while the upgrade was being requested; retry.`,
+        );
       }
     },
   });

@@ -9,7 +9,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('plan', 'text', (c) =>
-      c.notNull().defaultTo('starter').check(sql`plan in ('starter', 'professional', 'enterprise')`),
+      c
+        .notNull()
+        .defaultTo('starter')
+        .check(sql`plan in ('starter', 'professional', 'enterprise')`),
     )
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
@@ -79,7 +82,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addUniqueConstraint('nodes_ip_unique', ['address_scope', 'ip_address', 'ssh_port'])
     .addUniqueConstraint('nodes_ipmi_unique', ['address_scope', 'ipmi_address', 'ipmi_port'])
     .execute();
-  await db.schema.createIndex('nodes_account_idx').on('nodes').columns(['account_id', 'environment', 'created_at']).execute();
+  await db.schema
+    .createIndex('nodes_account_idx')
+    .on('nodes')
+    .columns(['account_id', 'environment', 'created_at'])
+    .execute();
   await db.schema.createIndex('nodes_cluster_idx').on('nodes').column('cluster_id').execute();
 
   await db.schema
@@ -109,7 +116,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('completed_at', 'timestamptz')
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('operations_account_idx').on('operations').columns(['account_id', 'environment', 'created_at']).execute();
+  await db.schema
+    .createIndex('operations_account_idx')
+    .on('operations')
+    .columns(['account_id', 'environment', 'created_at'])
+    .execute();
   await db.schema.createIndex('operations_node_idx').on('operations').column('node_id').execute();
   await db.schema.createIndex('operations_cluster_idx').on('operations').column('cluster_id').execute();
 
@@ -176,7 +187,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('action', 'text', (c) => c.notNull())
     .addColumn('at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('sandbox_power_events_machine_idx').on('sandbox_power_events').columns(['machine_id', 'id']).execute();
+  await db.schema
+    .createIndex('sandbox_power_events_machine_idx')
+    .on('sandbox_power_events')
+    .columns(['machine_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('sandbox_ceph')

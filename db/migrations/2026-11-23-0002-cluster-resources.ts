@@ -13,7 +13,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('host', 'text', (c) => c.notNull())
     .addColumn('device', 'text', (c) => c.notNull())
     .addColumn('device_class', 'text')
-    .addColumn('status', 'text', (c) => c.notNull().defaultTo('up').check(sql`status in ('up', 'down')`))
+    .addColumn('status', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('up')
+        .check(sql`status in ('up', 'down')`),
+    )
     .addColumn('in', 'boolean', (c) => c.notNull().defaultTo(true))
     .addColumn('crush_weight', 'double precision', (c) => c.notNull())
     .addColumn('reweight', 'double precision', (c) => c.notNull().defaultTo(1))
@@ -47,7 +52,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 
   await db.schema.alterTable('clusters').addColumn('target_ceph_version', 'text').execute();
-  await db.schema.alterTable('clusters').addColumn('osd_count', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('clusters')
+    .addColumn('osd_count', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await db.schema.alterTable('clusters').addColumn('observed_at', 'timestamptz').execute();
 }
 

@@ -54,8 +54,20 @@ export async function up(db: Kysely<any>): Promise<void> {
     ['ipmi_address', 'ipmi_port', 'nodes_bmc_address'],
   ] as const) {
     const loopback = sql<boolean>`(${sql.ref(column)} like '127.%' or ${sql.ref(column)} = '::1')`;
-    await db.schema.createIndex(`${name}_unique`).unique().on('nodes').columns(['address_scope', column]).where(sql<boolean>`not ${loopback}`).execute();
-    await db.schema.createIndex(`${name}_loopback_unique`).unique().on('nodes').columns(['address_scope', column, port]).where(loopback).execute();
+    await db.schema
+      .createIndex(`${name}_unique`)
+      .unique()
+      .on('nodes')
+      .columns(['address_scope', column])
+      .where(sql<boolean>`not ${loopback}`)
+      .execute();
+    await db.schema
+      .createIndex(`${name}_loopback_unique`)
+      .unique()
+      .on('nodes')
+      .columns(['address_scope', column, port])
+      .where(loopback)
+      .execute();
   }
   await db.schema
     .createIndex('nodes_host_key_unique')
@@ -65,19 +77,40 @@ export async function up(db: Kysely<any>): Promise<void> {
     .where(sql.ref('ssh_host_key_fingerprint'), 'is not', null)
     .execute();
 
-  await db.schema.alterTable('rate_limit_windows').addColumn('bucket', 'text', (c) => c.notNull().defaultTo('account')).execute();
+  await db.schema
+    .alterTable('rate_limit_windows')
+    .addColumn('bucket', 'text', (c) => c.notNull().defaultTo('account'))
+    .execute();
   await db.schema.alterTable('rate_limit_windows').dropConstraint('rate_limit_windows_pk').execute();
-  await db.schema.alterTable('rate_limit_windows').addPrimaryKeyConstraint('rate_limit_windows_pk', ['account_id', 'bucket', 'window_start']).execute();
+  await db.schema
+    .alterTable('rate_limit_windows')
+    .addPrimaryKeyConstraint('rate_limit_windows_pk', ['account_id', 'bucket', 'window_start'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.deleteFrom('rate_limit_windows').execute();
   await db.schema.alterTable('rate_limit_windows').dropConstraint('rate_limit_windows_pk').execute();
   await db.schema.alterTable('rate_limit_windows').dropColumn('bucket').execute();
-  await db.schema.alterTable('rate_limit_windows').addPrimaryKeyConstraint('rate_limit_windows_pk', ['account_id', 'window_start']).execute();
-  for (const index of ['nodes_host_key_unique', 'nodes_host_address_unique', 'nodes_host_address_loopback_unique', 'nodes_bmc_address_unique', 'nodes_bmc_address_loopback_unique']) {
+  await db.schema
+    .alterTable('rate_limit_windows')
+    .addPrimaryKeyConstraint('rate_limit_windows_pk', ['account_id', 'window_start'])
+    .execute();
+  for (const index of [
+    'nodes_host_key_unique',
+    'nodes_host_address_unique',
+    'nodes_host_address_loopback_unique',
+    'nodes_bmc_address_unique',
+    'nodes_bmc_address_loopback_unique',
+  ]) {
     await db.schema.dropIndex(index).execute();
   }
-  await db.schema.alterTable('nodes').addUniqueConstraint('nodes_ip_unique', ['address_scope', 'ip_address', 'ssh_port']).execute();
-  await db.schema.alterTable('nodes').addUniqueConstraint('nodes_ipmi_unique', ['address_scope', 'ipmi_address', 'ipmi_port']).execute();
+  await db.schema
+    .alterTable('nodes')
+    .addUniqueConstraint('nodes_ip_unique', ['address_scope', 'ip_address', 'ssh_port'])
+    .execute();
+  await db.schema
+    .alterTable('nodes')
+    .addUniqueConstraint('nodes_ipmi_unique', ['address_scope', 'ipmi_address', 'ipmi_port'])
+    .execute();
 }

@@ -18,7 +18,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('operation_id', 'text')
     .addColumn('at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('sandbox_device_events_machine_idx').on('sandbox_device_events').columns(['machine_id', 'id']).execute();
+  await db.schema
+    .createIndex('sandbox_device_events_machine_idx')
+    .on('sandbox_device_events')
+    .columns(['machine_id', 'id'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

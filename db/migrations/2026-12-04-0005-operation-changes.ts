@@ -15,14 +15,25 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('subject', 'text', (c) => c.notNull())
     .addColumn('details', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
-    .addColumn('state', 'text', (c) => c.notNull().defaultTo('open').check(sql`state in ('open', 'undone', 'kept', 'left')`))
+    .addColumn('state', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('open')
+        .check(sql`state in ('open', 'undone', 'kept', 'left')`),
+    )
     .addColumn('note', 'text')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('closed_at', 'timestamptz')
     .execute();
   // One open entry per change: a retried activity finds the first record (and its original value).
-  await sql`create unique index operation_changes_open_unique on operation_changes (operation_id, kind, subject) where state = 'open'`.execute(db);
-  await db.schema.createIndex('operation_changes_operation_idx').on('operation_changes').column('operation_id').execute();
+  await sql`create unique index operation_changes_open_unique on operation_changes (operation_id, kind, subject) where state = 'open'`.execute(
+    db,
+  );
+  await db.schema
+    .createIndex('operation_changes_operation_idx')
+    .on('operation_changes')
+    .column('operation_id')
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -52,7 +52,12 @@ export async function findKeyByHash(db: Executor, keyHash: string): Promise<Auth
 }
 
 export async function getApiKey(db: Executor, accountId: string, id: string): Promise<ApiKey | undefined> {
-  return db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 export async function listApiKeys(
@@ -92,7 +97,9 @@ export async function touchApiKey(db: Executor, id: string): Promise<void> {
     .updateTable('api_keys')
     .set({ last_used_at: sql`now()` })
     .where('id', '=', id)
-    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]))
+    .where((eb) =>
+      eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]),
+    )
     .execute();
 }
 
@@ -109,7 +116,10 @@ export async function findActiveKeyId(db: Executor, accountId: string, keyHash: 
 }
 
 /** A key by id, whatever its account (the operator's CLI). */
-export async function getApiKeyById(db: Executor, id: string): Promise<Pick<ApiKey, 'account_id' | 'revoked_at' | 'hint'> | undefined> {
+export async function getApiKeyById(
+  db: Executor,
+  id: string,
+): Promise<Pick<ApiKey, 'account_id' | 'revoked_at' | 'hint'> | undefined> {
   return db.selectFrom('api_keys').select(['account_id', 'revoked_at', 'hint']).where('id', '=', id).executeTakeFirst();
 }
 

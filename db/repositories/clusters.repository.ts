@@ -7,7 +7,11 @@ import type { Scope } from './operations.repository';
  * A new cluster row and its members claimed (cluster_id), in the caller's transaction — the one
  * that locked and checked the nodes, so no other cluster can pick them in between.
  */
-export async function insertClusterClaimingNodes(trx: Transaction<Database>, row: Insertable<ClustersTable>, nodeIds: string[]): Promise<void> {
+export async function insertClusterClaimingNodes(
+  trx: Transaction<Database>,
+  row: Insertable<ClustersTable>,
+  nodeIds: string[],
+): Promise<void> {
   await trx.insertInto('clusters').values(row).execute();
   await trx.updateTable('nodes').set({ cluster_id: row.id }).where('id', 'in', nodeIds).execute();
 }
@@ -16,7 +20,12 @@ export async function getClusterById(db: Executor, id: string): Promise<Cluster 
   return db.selectFrom('clusters').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function getScopedCluster(db: Executor, scope: Scope, id: string, forUpdate = false): Promise<Cluster | undefined> {
+export async function getScopedCluster(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  forUpdate = false,
+): Promise<Cluster | undefined> {
   let q = db
     .selectFrom('clusters')
     .selectAll()
@@ -43,7 +52,10 @@ export async function listClusters(
   filter: { status?: ClusterStatus },
   page: { limit: number; offset: number },
 ): Promise<{ rows: Cluster[]; total: number }> {
-  let q = db.selectFrom('clusters').where('account_id', '=', scope.accountId).where('environment', '=', scope.environment);
+  let q = db
+    .selectFrom('clusters')
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment);
   if (filter.status) q = q.where('status', '=', filter.status);
   const [rows, count] = await Promise.all([
     q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
@@ -53,7 +65,13 @@ export async function listClusters(
 }
 
 export async function clusterNodes(db: Executor, clusterId: string): Promise<Node[]> {
-  return db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('created_at').orderBy('id').execute();
+  return db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('cluster_id', '=', clusterId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
 }
 
 /** Member counts per cluster, for list views. */
@@ -85,7 +103,11 @@ export async function updateCluster(
  * with (unlabelled nodes count for nothing above host).
  */
 export async function failureDomainCount(db: Executor, clusterId: string, failureDomain: string): Promise<number> {
-  const members = await db.selectFrom('nodes').select(['hostname', 'rack', 'zone']).where('cluster_id', '=', clusterId).execute();
+  const members = await db
+    .selectFrom('nodes')
+    .select(['hostname', 'rack', 'zone'])
+    .where('cluster_id', '=', clusterId)
+    .execute();
   const key = (n: { hostname: string; rack: string | null; zone: string | null }) =>
     failureDomain === 'rack' ? n.rack : failureDomain === 'zone' ? n.zone : n.hostname;
   return new Set(members.map(key).filter((k): k is string => k !== null)).size;
@@ -133,12 +155,22 @@ export async function createClusterFacts(
 }
 
 /** A cluster's status, and why (null clears the reason). */
-export async function setClusterStatus(db: Executor, id: string, status: ClusterStatus, reason: string | null): Promise<void> {
+export async function setClusterStatus(
+  db: Executor,
+  id: string,
+  status: ClusterStatus,
+  reason: string | null,
+): Promise<void> {
   await updateCluster(db, id, { status, status_reason: reason });
 }
 
 /** Another cluster of the scope that already manages this fsid (an import must not adopt it twice). */
-export async function findClusterByFsid(db: Executor, scope: Scope, fsid: string, exceptId: string): Promise<string | undefined> {
+export async function findClusterByFsid(
+  db: Executor,
+  scope: Scope,
+  fsid: string,
+  exceptId: string,
+): Promise<string | undefined> {
   const row = await db
     .selectFrom('clusters')
     .select('id')
@@ -156,7 +188,11 @@ export async function lockClustersForUpdate(trx: Transaction<Database>, ids: str
 }
 
 /** What Ceph last said about the cluster: health as its status, OSD count, raw capacity. */
-export async function recordObservation(db: Executor, id: string, seen: { health: ClusterStatus; osdCount: number; rawCapacityTib: number }): Promise<void> {
+export async function recordObservation(
+  db: Executor,
+  id: string,
+  seen: { health: ClusterStatus; osdCount: number; rawCapacityTib: number },
+): Promise<void> {
   await db
     .updateTable('clusters')
     .set({

@@ -39,7 +39,14 @@ export async function claimIdempotencyKey(
 ): Promise<ClaimResult> {
   const claimed = await db
     .insertInto('idempotency_keys')
-    .values({ account_id: accountId, key, request_hash: requestHash, state: 'in_progress', claim_id: claimId, claimed_by: holder?.instanceId ?? null })
+    .values({
+      account_id: accountId,
+      key,
+      request_hash: requestHash,
+      state: 'in_progress',
+      claim_id: claimId,
+      claimed_by: holder?.instanceId ?? null,
+    })
     .onConflict((oc) =>
       oc
         .columns(['account_id', 'key'])
@@ -60,7 +67,11 @@ export async function claimIdempotencyKey(
               eb('idempotency_keys.state', '=', 'in_progress'),
               eb('idempotency_keys.operation_id', 'is', null),
               eb.or([
-                eb('idempotency_keys.created_at', '<', sql<Date>`now() - make_interval(secs => ${IDEMPOTENCY_STALE_CLAIM_SECONDS})`),
+                eb(
+                  'idempotency_keys.created_at',
+                  '<',
+                  sql<Date>`now() - make_interval(secs => ${IDEMPOTENCY_STALE_CLAIM_SECONDS})`,
+                ),
                 eb.and([
                   eb('idempotency_keys.claimed_by', 'is not', null),
                   eb.not(
@@ -69,7 +80,11 @@ export async function claimIdempotencyKey(
                         .selectFrom('api_instances')
                         .select('api_instances.id')
                         .whereRef('api_instances.id', '=', 'idempotency_keys.claimed_by')
-                        .where('api_instances.last_seen', '>=', sql<Date>`now() - make_interval(secs => ${(holder?.livenessMs ?? IDEMPOTENCY_STALE_CLAIM_SECONDS * 1000) / 1000})`),
+                        .where(
+                          'api_instances.last_seen',
+                          '>=',
+                          sql<Date>`now() - make_interval(secs => ${(holder?.livenessMs ?? IDEMPOTENCY_STALE_CLAIM_SECONDS * 1000) / 1000})`,
+                        ),
                     ),
                   ),
                 ]),
@@ -89,15 +104,28 @@ export async function claimIdempotencyKey(
     .executeTakeFirst();
   // Deleted between the two statements (its request failed): the caller may simply try again.
   if (!row) return claimIdempotencyKey(db, accountId, key, requestHash, claimId, holder);
-  if (row.state === 'in_progress') return { outcome: 'in_progress', requestHash: row.request_hash, operationId: row.operation_id };
-  return { outcome: 'done', requestHash: row.request_hash, status: row.response_status ?? 200, body: row.response_body };
+  if (row.state === 'in_progress')
+    return { outcome: 'in_progress', requestHash: row.request_hash, operationId: row.operation_id };
+  return {
+    outcome: 'done',
+    requestHash: row.request_hash,
+    status: row.response_status ?? 200,
+    body: row.response_body,
+  };
 }
 
 /**
  * Stores the answer of the request holding the claim (`claimId`, when given: only its own claim);
  * false when there was nothing to store it in (the claim was taken over).
  */
-export async function completeIdempotencyKey(db: Executor, accountId: string, key: string, status: number, body: unknown, claimId?: string): Promise<boolean> {
+export async function completeIdempotencyKey(
+  db: Executor,
+  accountId: string,
+  key: string,
+  status: number,
+  body: unknown,
+  claimId?: string,
+): Promise<boolean> {
   let q = db
     .updateTable('idempotency_keys')
     .set({ state: 'done', response_status: status, response_body: json(body ?? null) })
@@ -112,7 +140,12 @@ export async function completeIdempotencyKey(db: Executor, accountId: string, ke
  * Forgets a claim whose request did not succeed, so the client may retry with the same key; not a
  * claim bound to an operation (the request's outcome is that operation, whatever it answered).
  */
-export async function releaseIdempotencyKey(db: Executor, accountId: string, key: string, claimId?: string): Promise<void> {
+export async function releaseIdempotencyKey(
+  db: Executor,
+  accountId: string,
+  key: string,
+  claimId?: string,
+): Promise<void> {
   let q = db
     .deleteFrom('idempotency_keys')
     .where('account_id', '=', accountId)
@@ -150,7 +183,11 @@ export async function bindIdempotencyKey(db: Executor, claim: IdempotencyClaim, 
 
 /** Forgets the key bound to an operation that certainly never started (nothing was changed). */
 export async function forgetKeyOfOperation(db: Executor, operationId: string): Promise<void> {
-  await db.deleteFrom('idempotency_keys').where('operation_id', '=', operationId).where('state', '=', 'in_progress').execute();
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('operation_id', '=', operationId)
+    .where('state', '=', 'in_progress')
+    .execute();
 }
 
 export async function purgeIdempotencyKeys(db: Executor): Promise<number> {

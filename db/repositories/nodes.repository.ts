@@ -31,7 +31,11 @@ export async function findAddressConflict(
   if (isLoopback(ip.address)) qIp = qIp.where('ssh_port', '=', ip.port);
   const byIp = await qIp.executeTakeFirst();
   if (byIp) return { field: 'ip_address', node_id: byIp.id };
-  let qIpmi = db.selectFrom('nodes').select('id').where('address_scope', '=', scope).where('ipmi_address', '=', ipmi.address);
+  let qIpmi = db
+    .selectFrom('nodes')
+    .select('id')
+    .where('address_scope', '=', scope)
+    .where('ipmi_address', '=', ipmi.address);
   if (isLoopback(ipmi.address)) qIpmi = qIpmi.where('ipmi_port', '=', ipmi.port);
   const byIpmi = await qIpmi.executeTakeFirst();
   if (byIpmi) return { field: 'ipmi_address', node_id: byIpmi.id };
@@ -42,7 +46,12 @@ export async function getNodeById(db: Executor, id: string): Promise<Node | unde
   return db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function getScopedNode(db: Executor, scope: Scope, id: string, forUpdate = false): Promise<Node | undefined> {
+export async function getScopedNode(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  forUpdate = false,
+): Promise<Node | undefined> {
   let q = db
     .selectFrom('nodes')
     .selectAll()
@@ -65,10 +74,7 @@ export async function listNodes(
   filter: NodeFilter,
   page: { limit: number; offset: number },
 ): Promise<{ rows: Node[]; total: number }> {
-  let q = db
-    .selectFrom('nodes')
-    .where('account_id', '=', scope.accountId)
-    .where('environment', '=', scope.environment);
+  let q = db.selectFrom('nodes').where('account_id', '=', scope.accountId).where('environment', '=', scope.environment);
   if (filter.clusterId) q = q.where('cluster_id', '=', filter.clusterId);
   if (filter.status) {
     q = filter.status === 'hold' ? q.where('held', '=', true) : q.where('status', '=', filter.status);
@@ -108,7 +114,12 @@ export async function currentOperationIds(db: Executor, nodeIds: readonly string
 }
 
 /** A node's status, and why (null clears the reason). */
-export async function setNodeStatus(db: Executor, id: string, status: NodeStatus, reason: string | null): Promise<void> {
+export async function setNodeStatus(
+  db: Executor,
+  id: string,
+  status: NodeStatus,
+  reason: string | null,
+): Promise<void> {
   await updateNode(db, id, { status, status_reason: reason });
 }
 
@@ -137,7 +148,12 @@ export async function markNodesProvisioning(db: Executor, clusterId: string, nod
 }
 
 /** Every member of the cluster to `status` (with its reason, null clears it). */
-export async function setClusterMembersStatus(db: Executor, clusterId: string, status: NodeStatus, reason: string | null = null): Promise<void> {
+export async function setClusterMembersStatus(
+  db: Executor,
+  clusterId: string,
+  status: NodeStatus,
+  reason: string | null = null,
+): Promise<void> {
   await db
     .updateTable('nodes')
     .set({ status, status_reason: reason, updated_at: sql`now()` })
@@ -157,7 +173,12 @@ export async function releaseClusterMembers(db: Executor, clusterId: string, sta
 
 /** The member of a cluster with this hostname (its CRUSH host name). */
 export async function findClusterMember(db: Executor, clusterId: string, hostname: string): Promise<Node | undefined> {
-  return db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).where('hostname', '=', hostname).executeTakeFirst();
+  return db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('cluster_id', '=', clusterId)
+    .where('hostname', '=', hostname)
+    .executeTakeFirst();
 }
 
 /** What Ceph-facing activities need of a cluster's members (no secrets), unordered. */
@@ -165,7 +186,11 @@ export async function clusterMemberSummaries(
   db: Executor,
   clusterId: string,
 ): Promise<{ id: string; hostname: string; status: NodeStatus; held: boolean }[]> {
-  return db.selectFrom('nodes').select(['id', 'hostname', 'status', 'held']).where('cluster_id', '=', clusterId).execute();
+  return db
+    .selectFrom('nodes')
+    .select(['id', 'hostname', 'status', 'held'])
+    .where('cluster_id', '=', clusterId)
+    .execute();
 }
 
 /** The ids of a cluster's members, in id order. */

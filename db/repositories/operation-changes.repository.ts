@@ -44,13 +44,29 @@ export interface NewChange {
 export async function recordChange(db: Executor, c: NewChange): Promise<boolean> {
   const r = await db
     .insertInto('operation_changes')
-    .values({ operation_id: c.operationId, workflow_id: c.workflowId, kind: c.kind, subject: c.subject, details: json(c.details ?? {}) })
-    .onConflict((oc) => oc.expression(sql`operation_id, kind, subject`).where('state', '=', 'open').doNothing())
+    .values({
+      operation_id: c.operationId,
+      workflow_id: c.workflowId,
+      kind: c.kind,
+      subject: c.subject,
+      details: json(c.details ?? {}),
+    })
+    .onConflict((oc) =>
+      oc
+        .expression(sql`operation_id, kind, subject`)
+        .where('state', '=', 'open')
+        .doNothing(),
+    )
     .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
-export async function openChange(db: Executor, operationId: string, kind: ChangeKind, subject: string): Promise<OperationChange | undefined> {
+export async function openChange(
+  db: Executor,
+  operationId: string,
+  kind: ChangeKind,
+  subject: string,
+): Promise<OperationChange | undefined> {
   return db
     .selectFrom('operation_changes')
     .selectAll()
@@ -63,7 +79,13 @@ export async function openChange(db: Executor, operationId: string, kind: Change
 
 /** Open entries of an operation, oldest first (the settler undoes them newest first). */
 export async function openChanges(db: Executor, operationId: string): Promise<OperationChange[]> {
-  return db.selectFrom('operation_changes').selectAll().where('operation_id', '=', operationId).where('state', '=', 'open').orderBy('id').execute();
+  return db
+    .selectFrom('operation_changes')
+    .selectAll()
+    .where('operation_id', '=', operationId)
+    .where('state', '=', 'open')
+    .orderBy('id')
+    .execute();
 }
 
 export async function changesOf(db: Executor, operationId: string): Promise<OperationChange[]> {
@@ -71,7 +93,13 @@ export async function changesOf(db: Executor, operationId: string): Promise<Oper
 }
 
 export async function hasOpenChanges(db: Executor, operationId: string): Promise<boolean> {
-  const r = await db.selectFrom('operation_changes').select('id').where('operation_id', '=', operationId).where('state', '=', 'open').limit(1).executeTakeFirst();
+  const r = await db
+    .selectFrom('operation_changes')
+    .select('id')
+    .where('operation_id', '=', operationId)
+    .where('state', '=', 'open')
+    .limit(1)
+    .executeTakeFirst();
   return r !== undefined;
 }
 
@@ -97,12 +125,27 @@ export async function closeChanges(
   return Number(r.numUpdatedRows);
 }
 
-export async function closeChange(db: Executor, id: string, state: Exclude<ChangeState, 'open'>, note: string | null = null): Promise<void> {
-  await db.updateTable('operation_changes').set({ state, note, closed_at: sql`now()` }).where('id', '=', id).where('state', '=', 'open').execute();
+export async function closeChange(
+  db: Executor,
+  id: string,
+  state: Exclude<ChangeState, 'open'>,
+  note: string | null = null,
+): Promise<void> {
+  await db
+    .updateTable('operation_changes')
+    .set({ state, note, closed_at: sql`now()` })
+    .where('id', '=', id)
+    .where('state', '=', 'open')
+    .execute();
 }
 
 /** At an operation's recorded end: what is still open is its result (completed) or was reported by its compensation (failed, cancelled). */
-export async function closeAllOpen(db: Executor, operationId: string, state: 'kept' | 'left', note: string): Promise<void> {
+export async function closeAllOpen(
+  db: Executor,
+  operationId: string,
+  state: 'kept' | 'left',
+  note: string,
+): Promise<void> {
   await db
     .updateTable('operation_changes')
     .set({ state, note, closed_at: sql`now()` })

@@ -1,5 +1,14 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, Executor, NewOperation, Operation, OperationError, OperationLog, OperationStatus, OperationStep } from '../database';
+import type {
+  Database,
+  Executor,
+  NewOperation,
+  Operation,
+  OperationError,
+  OperationLog,
+  OperationStatus,
+  OperationStep,
+} from '../database';
 import { json } from '../database';
 
 export const TERMINAL_STATUSES: OperationStatus[] = ['completed', 'failed', 'cancelled'];
@@ -35,9 +44,16 @@ export async function acquireLocks(db: Executor, operationId: string, resourceId
   return resourceIds.filter((id) => !got.has(id));
 }
 
-export async function lockHolders(db: Executor, resourceIds: string[]): Promise<{ resource_id: string; operation_id: string }[]> {
+export async function lockHolders(
+  db: Executor,
+  resourceIds: string[],
+): Promise<{ resource_id: string; operation_id: string }[]> {
   if (resourceIds.length === 0) return [];
-  return db.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('resource_id', 'in', resourceIds).execute();
+  return db
+    .selectFrom('operation_locks')
+    .select(['resource_id', 'operation_id'])
+    .where('resource_id', 'in', resourceIds)
+    .execute();
 }
 
 /** `text` as a LIKE pattern matching only itself (PostgreSQL's default escape is the backslash). */
@@ -46,9 +62,18 @@ export function escapeLike(text: string): string {
 }
 
 /** Locks whose id starts with `<prefix>/` (a cluster's slots), oldest first. */
-export async function locksUnder(db: Executor, prefix: string): Promise<{ resource_id: string; operation_id: string }[]> {
+export async function locksUnder(
+  db: Executor,
+  prefix: string,
+): Promise<{ resource_id: string; operation_id: string }[]> {
   const pattern = `${escapeLike(prefix)}/%`;
-  return db.selectFrom('operation_locks').select(['resource_id', 'operation_id']).where('resource_id', 'like', pattern).orderBy('created_at').orderBy('resource_id').execute();
+  return db
+    .selectFrom('operation_locks')
+    .select(['resource_id', 'operation_id'])
+    .where('resource_id', 'like', pattern)
+    .orderBy('created_at')
+    .orderBy('resource_id')
+    .execute();
 }
 
 export async function releaseLocks(db: Executor, operationId: string): Promise<void> {
@@ -57,7 +82,11 @@ export async function releaseLocks(db: Executor, operationId: string): Promise<v
 
 /** The operation currently holding a lock on the resource, if any. */
 export async function runningOperationFor(db: Executor, resourceId: string): Promise<string | null> {
-  const row = await db.selectFrom('operation_locks').select('operation_id').where('resource_id', '=', resourceId).executeTakeFirst();
+  const row = await db
+    .selectFrom('operation_locks')
+    .select('operation_id')
+    .where('resource_id', '=', resourceId)
+    .executeTakeFirst();
   return row?.operation_id ?? null;
 }
 
@@ -109,7 +138,11 @@ export async function listOperations(
 }
 
 export async function setRunId(db: Executor, id: string, runId: string): Promise<void> {
-  await db.updateTable('operations').set({ run_id: runId, updated_at: sql`now()` }).where('id', '=', id).execute();
+  await db
+    .updateTable('operations')
+    .set({ run_id: runId, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** Answers whether the row moved to in_progress (false: already running, or ended). */
@@ -218,12 +251,21 @@ export async function operationIdOfWorkflow(db: Executor, workflowId: string): P
  * The account's operation whose workflow_id is `workflowId`, or a prefix of it followed by "/" (an
  * upgrade's host children are named `<upgrade workflow id>/host/<host>`); the longest match wins.
  */
-export async function operationIdOfWorkflowOrParent(db: Executor, accountId: string, workflowId: string): Promise<string | null> {
+export async function operationIdOfWorkflowOrParent(
+  db: Executor,
+  accountId: string,
+  workflowId: string,
+): Promise<string | null> {
   const op = await db
     .selectFrom('operations')
     .select('id')
     .where('account_id', '=', accountId)
-    .where((eb) => eb.or([eb('workflow_id', '=', workflowId), eb(sql<boolean>`starts_with(${workflowId}, workflow_id || '/')`, '=', true)]))
+    .where((eb) =>
+      eb.or([
+        eb('workflow_id', '=', workflowId),
+        eb(sql<boolean>`starts_with(${workflowId}, workflow_id || '/')`, '=', true),
+      ]),
+    )
     .orderBy(sql`length(workflow_id)`, 'desc')
     .limit(1)
     .executeTakeFirst();
@@ -243,14 +285,25 @@ export async function getOperationParams(db: Executor, id: string): Promise<Reco
 }
 
 /** A page of the not-ended operations (of one account, or all) with ids after `after`, in id order. */
-export async function listOpenOperations(db: Executor, filter: { accountId?: string | null; after: string; limit: number }): Promise<Operation[]> {
-  let q = db.selectFrom('operations').selectAll().where('status', 'in', [...OPEN_STATUSES]).where('id', '>', filter.after);
+export async function listOpenOperations(
+  db: Executor,
+  filter: { accountId?: string | null; after: string; limit: number },
+): Promise<Operation[]> {
+  let q = db
+    .selectFrom('operations')
+    .selectAll()
+    .where('status', 'in', [...OPEN_STATUSES])
+    .where('id', '>', filter.after);
   if (filter.accountId) q = q.where('account_id', '=', filter.accountId);
   return q.orderBy('id').limit(filter.limit).execute();
 }
 
 /** Drains (reweights to 0) of the cluster not ended, but `except`, in id order. */
-export async function openDrainsOfCluster(db: Executor, clusterId: string, except: string | null): Promise<{ id: string; osd_id: number | null }[]> {
+export async function openDrainsOfCluster(
+  db: Executor,
+  clusterId: string,
+  except: string | null,
+): Promise<{ id: string; osd_id: number | null }[]> {
   let q = db
     .selectFrom('operations')
     .select(['id', 'osd_id'])
@@ -273,7 +326,11 @@ export async function setOperationPaused(db: Executor, id: string, paused: boole
 }
 
 /** Another operation's lock on exactly `resourceId`. */
-export async function otherLockOn(db: Executor, operationId: string, resourceId: string): Promise<{ resource_id: string; operation_id: string } | undefined> {
+export async function otherLockOn(
+  db: Executor,
+  operationId: string,
+  resourceId: string,
+): Promise<{ resource_id: string; operation_id: string } | undefined> {
   return db
     .selectFrom('operation_locks')
     .select(['resource_id', 'operation_id'])
@@ -283,7 +340,11 @@ export async function otherLockOn(db: Executor, operationId: string, resourceId:
 }
 
 /** Another operation's lock under `<prefix>/`, the oldest. */
-export async function otherLockUnder(db: Executor, operationId: string, prefix: string): Promise<{ resource_id: string; operation_id: string } | undefined> {
+export async function otherLockUnder(
+  db: Executor,
+  operationId: string,
+  prefix: string,
+): Promise<{ resource_id: string; operation_id: string } | undefined> {
   return db
     .selectFrom('operation_locks')
     .select(['resource_id', 'operation_id'])
@@ -295,7 +356,12 @@ export async function otherLockUnder(db: Executor, operationId: string, prefix: 
 }
 
 /** The first (by id) of these nodes or clusters that belongs to another account or environment than `scope`. */
-export async function firstOutsideScope(db: Executor, table: 'nodes' | 'clusters', ids: string[], scope: Scope): Promise<{ id: string } | undefined> {
+export async function firstOutsideScope(
+  db: Executor,
+  table: 'nodes' | 'clusters',
+  ids: string[],
+  scope: Scope,
+): Promise<{ id: string } | undefined> {
   return db
     .selectFrom(table)
     .select('id')

@@ -45,17 +45,34 @@ export async function deleteOsdsExcept(db: Executor, clusterId: string, keep: nu
  * An OSD just created on a device, recorded at once (with its device, CRUSH weight 0 until the
  * next refresh) so that a deletion after a failed creation knows which devices to wipe.
  */
-export async function recordCreatedOsd(db: Executor, osd: { clusterId: string; osdId: number; nodeId: string; host: string; device: string }): Promise<void> {
+export async function recordCreatedOsd(
+  db: Executor,
+  osd: { clusterId: string; osdId: number; nodeId: string; host: string; device: string },
+): Promise<void> {
   await db
     .insertInto('osds')
-    .values({ cluster_id: osd.clusterId, osd_id: osd.osdId, node_id: osd.nodeId, host: osd.host, device: osd.device, crush_weight: 0 })
-    .onConflict((oc) => oc.columns(['cluster_id', 'osd_id']).doUpdateSet({ device: osd.device, node_id: osd.nodeId, host: osd.host }))
+    .values({
+      cluster_id: osd.clusterId,
+      osd_id: osd.osdId,
+      node_id: osd.nodeId,
+      host: osd.host,
+      device: osd.device,
+      crush_weight: 0,
+    })
+    .onConflict((oc) =>
+      oc.columns(['cluster_id', 'osd_id']).doUpdateSet({ device: osd.device, node_id: osd.nodeId, host: osd.host }),
+    )
     .execute();
 }
 
 /** Host and device of each recorded OSD of the cluster, by OSD id. */
 export async function osdDevices(db: Executor, clusterId: string): Promise<{ host: string; device: string }[]> {
-  return db.selectFrom('osds').select(['host', 'device']).where('cluster_id', '=', clusterId).orderBy('osd_id').execute();
+  return db
+    .selectFrom('osds')
+    .select(['host', 'device'])
+    .where('cluster_id', '=', clusterId)
+    .orderBy('osd_id')
+    .execute();
 }
 
 /** Which node each OSD of the cluster is on, and whether it is up and in. */
@@ -64,7 +81,11 @@ export async function osdStates(db: Executor, clusterId: string): Promise<Pick<O
 }
 
 /** A page of the cluster's OSDs by id (Ceph's order), and how many it has. */
-export async function listOsds(db: Executor, clusterId: string, page: { limit: number; offset: number }): Promise<{ rows: Osd[]; total: number }> {
+export async function listOsds(
+  db: Executor,
+  clusterId: string,
+  page: { limit: number; offset: number },
+): Promise<{ rows: Osd[]; total: number }> {
   const q = db.selectFrom('osds').where('cluster_id', '=', clusterId);
   const [rows, count] = await Promise.all([
     q.selectAll().orderBy('osd_id').limit(page.limit).offset(page.offset).execute(),
@@ -74,5 +95,10 @@ export async function listOsds(db: Executor, clusterId: string, page: { limit: n
 }
 
 export async function getOsd(db: Executor, clusterId: string, osdId: number): Promise<Osd | undefined> {
-  return db.selectFrom('osds').selectAll().where('cluster_id', '=', clusterId).where('osd_id', '=', osdId).executeTakeFirst();
+  return db
+    .selectFrom('osds')
+    .selectAll()
+    .where('cluster_id', '=', clusterId)
+    .where('osd_id', '=', osdId)
+    .executeTakeFirst();
 }

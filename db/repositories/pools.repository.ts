@@ -5,13 +5,22 @@ export async function getPoolById(db: Executor, id: string): Promise<Pool | unde
   return db.selectFrom('pools').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function getPoolByName(db: Executor, clusterId: string, name: string, forUpdate = false): Promise<Pool | undefined> {
+export async function getPoolByName(
+  db: Executor,
+  clusterId: string,
+  name: string,
+  forUpdate = false,
+): Promise<Pool | undefined> {
   let q = db.selectFrom('pools').selectAll().where('cluster_id', '=', clusterId).where('name', '=', name);
   if (forUpdate) q = q.forUpdate();
   return q.executeTakeFirst();
 }
 
-export async function listPools(db: Executor, clusterId: string, page: { limit: number; offset: number }): Promise<{ rows: Pool[]; total: number }> {
+export async function listPools(
+  db: Executor,
+  clusterId: string,
+  page: { limit: number; offset: number },
+): Promise<{ rows: Pool[]; total: number }> {
   const q = db.selectFrom('pools').where('cluster_id', '=', clusterId);
   const [rows, count] = await Promise.all([
     q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
@@ -44,11 +53,17 @@ export async function deletePool(db: Executor, id: string): Promise<void> {
 
 /** The names of the cluster's pools, in name order. */
 export async function poolNamesInOrder(db: Executor, clusterId: string): Promise<string[]> {
-  return (await db.selectFrom('pools').select('name').where('cluster_id', '=', clusterId).orderBy('name').execute()).map((p) => p.name);
+  return (
+    await db.selectFrom('pools').select('name').where('cluster_id', '=', clusterId).orderBy('name').execute()
+  ).map((p) => p.name);
 }
 
 export async function countPools(db: Executor, clusterId: string): Promise<number> {
-  const row = await db.selectFrom('pools').select((eb) => eb.fn.countAll<string>().as('n')).where('cluster_id', '=', clusterId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('pools')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('cluster_id', '=', clusterId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

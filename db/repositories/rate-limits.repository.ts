@@ -16,7 +16,11 @@ export async function hitRateLimitWindow(db: Executor, accountId: string, bucket
   const row = await db
     .insertInto('rate_limit_windows')
     .values({ account_id: accountId, bucket, window_start: sql<Date>`date_trunc('minute', now())`, count: 1 })
-    .onConflict((oc) => oc.columns(['account_id', 'bucket', 'window_start']).doUpdateSet({ count: sql<number>`rate_limit_windows.count + 1` }))
+    .onConflict((oc) =>
+      oc
+        .columns(['account_id', 'bucket', 'window_start'])
+        .doUpdateSet({ count: sql<number>`rate_limit_windows.count + 1` }),
+    )
     .returning(['count', 'window_start'])
     .executeTakeFirstOrThrow();
   return { count: row.count, windowStart: row.window_start };

@@ -4,7 +4,10 @@ import { forgetKeyOfOperation } from './idempotency.repository';
 import { releaseLocks, settleOperation, TERMINAL_STATUSES } from './operations.repository';
 
 /** The error an operation whose workflow never started ends with (API start failure and settler alike). */
-export const NOT_STARTED_ERROR = { code: 'not_started', message: 'The operation could not be started (its workflow never started); nothing was changed.' };
+export const NOT_STARTED_ERROR = {
+  code: 'not_started',
+  message: 'The operation could not be started (its workflow never started); nothing was changed.',
+};
 
 /**
  * Undoes what an operation's create step (startOperation's onCreate) wrote, for an operation whose
@@ -23,7 +26,11 @@ export async function undoCreateStep(trx: Transaction<Database>, op: Operation):
       // Claimed members are released with the row (nodes.cluster_id is ON DELETE SET NULL); the
       // explicit update says so and does not depend on it.
       await trx.updateTable('nodes').set({ cluster_id: null }).where('cluster_id', '=', op.cluster_id).execute();
-      const r = await trx.deleteFrom('clusters').where('id', '=', op.cluster_id).where('status', 'in', ['CREATING', 'IMPORTING']).executeTakeFirst();
+      const r = await trx
+        .deleteFrom('clusters')
+        .where('id', '=', op.cluster_id)
+        .where('status', 'in', ['CREATING', 'IMPORTING'])
+        .executeTakeFirst();
       return Number(r.numDeletedRows) > 0 ? ['cluster record removed, nodes released'] : [];
     }
     case 'cluster.delete': {
@@ -32,7 +39,11 @@ export async function undoCreateStep(trx: Transaction<Database>, op: Operation):
       const previous = isClusterStatus(op.params.previous_status) ? op.params.previous_status : 'ERROR';
       const r = await trx
         .updateTable('clusters')
-        .set({ status: previous, status_reason: 'deletion was never started; nothing was removed', updated_at: sql`now()` })
+        .set({
+          status: previous,
+          status_reason: 'deletion was never started; nothing was removed',
+          updated_at: sql`now()`,
+        })
         .where('id', '=', op.cluster_id)
         .where('status', '=', 'DELETING')
         .executeTakeFirst();
@@ -40,11 +51,19 @@ export async function undoCreateStep(trx: Transaction<Database>, op: Operation):
     }
     case 'node.register': {
       if (!op.node_id) return [];
-      const node = await trx.selectFrom('nodes').select(['ipmi_address', 'status']).where('id', '=', op.node_id).executeTakeFirst();
+      const node = await trx
+        .selectFrom('nodes')
+        .select(['ipmi_address', 'status'])
+        .where('id', '=', op.node_id)
+        .executeTakeFirst();
       if (!node || node.status !== 'pending') return [];
       if (op.environment === 'sandbox') {
         // The simulated machine was racked in the same transaction as the node.
-        await trx.deleteFrom('sandbox_machines').where('account_id', '=', op.account_id).where('ipmi_address', '=', node.ipmi_address).execute();
+        await trx
+          .deleteFrom('sandbox_machines')
+          .where('account_id', '=', op.account_id)
+          .where('ipmi_address', '=', node.ipmi_address)
+          .execute();
       }
       await trx.deleteFrom('nodes').where('id', '=', op.node_id).execute();
       return ['node record removed'];
@@ -52,7 +71,11 @@ export async function undoCreateStep(trx: Transaction<Database>, op: Operation):
     case 'pool.create': {
       const poolId = op.params.pool_id;
       if (typeof poolId !== 'string') return [];
-      const r = await trx.deleteFrom('pools').where('id', '=', poolId).where('status', '=', 'creating').executeTakeFirst();
+      const r = await trx
+        .deleteFrom('pools')
+        .where('id', '=', poolId)
+        .where('status', '=', 'creating')
+        .executeTakeFirst();
       return Number(r.numDeletedRows) > 0 ? ['pool row removed (nothing was made in Ceph)'] : [];
     }
     case 'pool.delete': {
@@ -87,7 +110,12 @@ export async function endUnstartedOperation(
   opts: { log?: string } = {},
 ): Promise<{ ended: boolean; undone: string[] }> {
   return db.transaction().execute(async (trx) => {
-    const op = await trx.selectFrom('operations').selectAll().where('id', '=', operationId).forUpdate().executeTakeFirst();
+    const op = await trx
+      .selectFrom('operations')
+      .selectAll()
+      .where('id', '=', operationId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!op || TERMINAL_STATUSES.includes(op.status)) {
       await releaseLocks(trx, operationId);
       return { ended: false, undone: [] };
@@ -95,7 +123,9 @@ export async function endUnstartedOperation(
     const undone = await undoCreateStep(trx, op);
     await forgetKeyOfOperation(trx, operationId);
     const now = new Date().toISOString();
-    const line: OperationLog[] = opts.log ? [{ timestamp: now, message: `${opts.log}${undone.length ? `; ${undone.join('; ')}` : ''}` }] : [];
+    const line: OperationLog[] = opts.log
+      ? [{ timestamp: now, message: `${opts.log}${undone.length ? `; ${undone.join('; ')}` : ''}` }]
+      : [];
     const ended = await settleOperation(trx, operationId, {
       status: 'failed',
       progress: 0,

@@ -88,7 +88,9 @@ export function parseOrchDevices(stdout: string): CephDevice[] {
         host,
         device: d.path.replace(/^\/dev\//, ''),
         available: d.available === true,
-        rejected_reasons: Array.isArray(d.rejected_reasons) ? d.rejected_reasons.filter((r): r is string => typeof r === 'string') : [],
+        rejected_reasons: Array.isArray(d.rejected_reasons)
+          ? d.rejected_reasons.filter((r): r is string => typeof r === 'string')
+          : [],
       });
     }
   }
@@ -146,7 +148,8 @@ export function osdDevicesOfCluster(stdout: string, fsid: string): string[] {
 /** `ceph osd crush rule dump -f json`: each rule's failure domain is the type of its chooseleaf/choose step. */
 export function parseCrushRules(stdout: string): CephCrushRule[] {
   return parseJsonArray('osd crush rule dump', stdout).map((r) => {
-    if (typeof r.rule_id !== 'number' || typeof r.rule_name !== 'string') throw bad('osd crush rule dump', 'rule without id or name');
+    if (typeof r.rule_id !== 'number' || typeof r.rule_name !== 'string')
+      throw bad('osd crush rule dump', 'rule without id or name');
     const steps = Array.isArray(r.steps) ? r.steps.map(obj) : [];
     const choose = steps.find((s) => typeof s.op === 'string' && s.op.startsWith('choose'));
     return { id: r.rule_id, name: r.rule_name, failure_domain: typeof choose?.type === 'string' ? choose.type : 'osd' };
@@ -158,10 +161,12 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
   const admin = options.adminShell;
 
   function checkDevice(device: string): void {
-    if (!/^[A-Za-z0-9_-]+$/.test(device)) throw new DriverError(FAILURE.commandFailed, `invalid device name ${JSON.stringify(device)}`, false);
+    if (!/^[A-Za-z0-9_-]+$/.test(device))
+      throw new DriverError(FAILURE.commandFailed, `invalid device name ${JSON.stringify(device)}`, false);
   }
   function checkFsid(fsid: string): void {
-    if (!/^[0-9a-f-]{36}$/.test(fsid)) throw new DriverError(FAILURE.commandFailed, `invalid fsid ${JSON.stringify(fsid)}`, false);
+    if (!/^[0-9a-f-]{36}$/.test(fsid))
+      throw new DriverError(FAILURE.commandFailed, `invalid fsid ${JSON.stringify(fsid)}`, false);
   }
 
   async function run(s: ShellSession, command: string, timeout = timeoutMs): Promise<string> {
@@ -184,7 +189,17 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
         );
         const size = String(input.replication);
         await ceph(s, ['config', 'set', 'global', 'osd_pool_default_size', size], false);
-        await ceph(s, ['config', 'set', 'global', 'osd_pool_default_min_size', String(input.replication - Math.floor(input.replication / 2))], false);
+        await ceph(
+          s,
+          [
+            'config',
+            'set',
+            'global',
+            'osd_pool_default_min_size',
+            String(input.replication - Math.floor(input.replication / 2)),
+          ],
+          false,
+        );
         return { fsid: parseFsid(await ceph(s, ['fsid'])) };
       });
     },
@@ -196,7 +211,8 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
     async addHost(spec: CephHostSpec): Promise<void> {
       checkName(spec.hostname);
       const key = await withSession(admin, (s) => ceph(s, ['cephadm', 'get-pub-key'], false));
-      if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( \S+)?$/.test(key.trim())) throw bad('cephadm get-pub-key', 'not an SSH public key');
+      if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( \S+)?$/.test(key.trim()))
+        throw bad('cephadm get-pub-key', 'not an SSH public key');
       // cephadm manages hosts as root over SSH: authorize the cluster's key on the new host, once.
       await withSession(
         () => options.hostShell(spec.hostname),
@@ -215,7 +231,9 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
 
     async placeDaemons(type: 'mon' | 'mgr', hosts: string[]): Promise<void> {
       for (const h of hosts) checkName(h);
-      await withSession(admin, (s) => ceph(s, ['orch', 'apply', type, `--placement=${hosts.length} ${hosts.join(' ')}`], false));
+      await withSession(admin, (s) =>
+        ceph(s, ['orch', 'apply', type, `--placement=${hosts.length} ${hosts.join(' ')}`], false),
+      );
     },
 
     async daemons(): Promise<CephDaemons> {
@@ -224,7 +242,9 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
 
     async devices(host: string): Promise<CephDevice[]> {
       checkName(host);
-      return withSession(admin, async (s) => parseOrchDevices(await ceph(s, ['orch', 'device', 'ls', host, '--refresh'])));
+      return withSession(admin, async (s) =>
+        parseOrchDevices(await ceph(s, ['orch', 'device', 'ls', host, '--refresh'])),
+      );
     },
 
     async createOsd(host: string, device: string): Promise<{ osd_id: number }> {
@@ -236,7 +256,8 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
         // Exits 0 with "Created no osd(s)" when the device is unusable: read the OSD map back.
         await ceph(s, ['orch', 'daemon', 'add', 'osd', `${host}:/dev/${device}`], false);
         const id = osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device);
-        if (id === null) throw new DriverError(FAILURE.commandFailed, `ceph orch created no OSD on ${host}:/dev/${device}`, false);
+        if (id === null)
+          throw new DriverError(FAILURE.commandFailed, `ceph orch created no OSD on ${host}:/dev/${device}`, false);
         return { osd_id: id };
       });
     },
@@ -262,7 +283,9 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
 
     async createCrushRule(name: string, failureDomain: CrushFailureDomain): Promise<void> {
       checkName(name);
-      await withSession(admin, (s) => ceph(s, ['osd', 'crush', 'rule', 'create-replicated', name, 'default', failureDomain], false));
+      await withSession(admin, (s) =>
+        ceph(s, ['osd', 'crush', 'rule', 'create-replicated', name, 'default', failureDomain], false),
+      );
     },
 
     async crushRules(): Promise<CephCrushRule[]> {
@@ -285,7 +308,11 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
       checkFsid(fsid);
       return withSession(
         () => options.hostShell(host),
-        async (s) => osdDevicesOfCluster(await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm list --format json`, BOOTSTRAP_TIMEOUT_MS), fsid),
+        async (s) =>
+          osdDevicesOfCluster(
+            await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm list --format json`, BOOTSTRAP_TIMEOUT_MS),
+            fsid,
+          ),
       );
     },
 
@@ -297,7 +324,8 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
       await withSession(
         () => options.hostShell(host),
         async (s) => {
-          for (const d of devices) await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/${d}`, BOOTSTRAP_TIMEOUT_MS);
+          for (const d of devices)
+            await run(s, `cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/${d}`, BOOTSTRAP_TIMEOUT_MS);
         },
       );
     },

@@ -46,7 +46,10 @@ export function parsePoolsDetail(stdout: string): CephPool[] {
       min_size: int(what, p.min_size, `${p.pool_name}.min_size`),
       pg_num: int(what, p.pg_num, `${p.pool_name}.pg_num`),
       crush_rule_id: int(what, p.crush_rule, `${p.pool_name}.crush_rule`),
-      erasure_profile: type === 'erasure' && typeof p.erasure_code_profile === 'string' && p.erasure_code_profile ? p.erasure_code_profile : null,
+      erasure_profile:
+        type === 'erasure' && typeof p.erasure_code_profile === 'string' && p.erasure_code_profile
+          ? p.erasure_code_profile
+          : null,
       applications: Object.keys(obj(p.application_metadata)).sort(),
       pg_autoscale_mode: mode === 'on' || mode === 'warn' ? mode : 'off',
     };
@@ -58,7 +61,8 @@ export function parseErasureProfile(name: string, stdout: string): CephErasurePr
   const doc = parseJsonObject('osd erasure-code-profile get', stdout);
   const k = Number(doc.k);
   const m = Number(doc.m);
-  if (!Number.isInteger(k) || !Number.isInteger(m)) throw bad('osd erasure-code-profile get', 'k or m is not an integer');
+  if (!Number.isInteger(k) || !Number.isInteger(m))
+    throw bad('osd erasure-code-profile get', 'k or m is not an integer');
   const fd = doc['crush-failure-domain'];
   return { name, k, m, failure_domain: typeof fd === 'string' && fd ? fd : null };
 }
@@ -78,7 +82,8 @@ export function monPoolDeleteFlag(stdout: string): string | null {
   if (!Array.isArray(doc)) throw bad('config dump', 'not a list');
   const entry = doc.map(obj).find((e) => e.section === 'mon' && e.name === 'mon_allow_pool_delete');
   if (!entry) return null;
-  if (typeof entry.value !== 'string' || !/^[A-Za-z0-9]+$/.test(entry.value)) throw bad('config dump', 'mon_allow_pool_delete has no plain value');
+  if (typeof entry.value !== 'string' || !/^[A-Za-z0-9]+$/.test(entry.value))
+    throw bad('config dump', 'mon_allow_pool_delete has no plain value');
   return entry.value;
 }
 
@@ -86,7 +91,8 @@ export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
   const { options, ceph, withSession, checkName } = ctx;
   /** Pool names may start with a dot (Ceph's own `.mgr`, `.rgw.root`); never with a dash (an option). */
   const checkPool = (name: string) => {
-    if (!/^[A-Za-z0-9.][A-Za-z0-9._-]*$/.test(name)) throw new DriverError(FAILURE.commandFailed, `invalid pool name ${JSON.stringify(name)}`, false);
+    if (!/^[A-Za-z0-9.][A-Za-z0-9._-]*$/.test(name))
+      throw new DriverError(FAILURE.commandFailed, `invalid pool name ${JSON.stringify(name)}`, false);
   };
   const admin = options.adminShell;
 
@@ -100,7 +106,8 @@ export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
       const pg = String(spec.pg_num);
       const args = ['osd', 'pool', 'create', spec.name, pg, pg, spec.type];
       if (spec.type === 'erasure') {
-        if (!spec.erasure_profile) throw new DriverError(FAILURE.commandFailed, 'an erasure pool needs a profile', false);
+        if (!spec.erasure_profile)
+          throw new DriverError(FAILURE.commandFailed, 'an erasure pool needs a profile', false);
         checkName(spec.erasure_profile);
         args.push(spec.erasure_profile);
       } else if (spec.crush_rule) {
@@ -110,11 +117,16 @@ export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
       await withSession(admin, (s) => ceph(s, args, false));
     },
 
-    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule', value: string): Promise<void> {
+    async setPool(
+      name: string,
+      key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule',
+      value: string,
+    ): Promise<void> {
       checkPool(name);
       // A rule is named like a pool; the other keys take a number or a mode.
       if (key === 'crush_rule') checkName(value);
-      else if (!/^[a-z0-9]+$/.test(value)) throw new DriverError(FAILURE.commandFailed, `invalid value ${JSON.stringify(value)}`, false);
+      else if (!/^[a-z0-9]+$/.test(value))
+        throw new DriverError(FAILURE.commandFailed, `invalid value ${JSON.stringify(value)}`, false);
       await withSession(admin, (s) => ceph(s, ['osd', 'pool', 'set', name, key, value], false));
     },
 

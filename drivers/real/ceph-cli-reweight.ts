@@ -20,7 +20,8 @@ function bad(what: string, detail: string): DriverError {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const ints = (v: unknown): number[] | null => (Array.isArray(v) && v.every((x) => Number.isInteger(x)) ? (v as number[]) : null);
+const ints = (v: unknown): number[] | null =>
+  Array.isArray(v) && v.every((x) => Number.isInteger(x)) ? (v as number[]) : null;
 
 export interface PgBrief {
   pgid: string;
@@ -40,10 +41,15 @@ export function parsePgsBrief(stdout: string): PgBrief[] {
   } catch {
     throw bad('pg dump', `not JSON: ${JSON.stringify(stdout.trim().slice(0, 120))}`);
   }
-  const list = Array.isArray(doc) ? doc : isObj(doc) ? (doc.pg_stats ?? (isObj(doc.pg_map) ? doc.pg_map.pg_stats : undefined)) : undefined;
+  const list = Array.isArray(doc)
+    ? doc
+    : isObj(doc)
+      ? (doc.pg_stats ?? (isObj(doc.pg_map) ? doc.pg_map.pg_stats : undefined))
+      : undefined;
   if (!Array.isArray(list)) throw bad('pg dump', 'no pg_stats');
   return list.map((p, i) => {
-    if (!isObj(p) || typeof p.pgid !== 'string' || typeof p.state !== 'string') throw bad('pg dump', `pg_stats[${i}] has no pgid/state`);
+    if (!isObj(p) || typeof p.pgid !== 'string' || typeof p.state !== 'string')
+      throw bad('pg dump', `pg_stats[${i}] has no pgid/state`);
     const up = ints(p.up);
     const acting = ints(p.acting);
     if (!up || !acting) throw bad('pg dump', `pg ${p.pgid} has no up/acting sets`);
@@ -65,15 +71,23 @@ export function parseOsdDumpPlacement(stdout: string): OsdDumpPlacement {
   if (!Array.isArray(doc.osds) || !Array.isArray(doc.pg_temp) || !Array.isArray(doc.pools)) {
     throw bad('osd dump', 'no osds, pools or pg_temp');
   }
-  const upOsds = doc.osds.filter((o): o is Record<string, unknown> => isObj(o) && Number.isInteger(o.osd) && o.up === 1).map((o) => o.osd as number);
-  const pgTemp = doc.pg_temp.filter((t): t is Record<string, unknown> => isObj(t) && typeof t.pgid === 'string').map((t) => t.pgid as string);
+  const upOsds = doc.osds
+    .filter((o): o is Record<string, unknown> => isObj(o) && Number.isInteger(o.osd) && o.up === 1)
+    .map((o) => o.osd as number);
+  const pgTemp = doc.pg_temp
+    .filter((t): t is Record<string, unknown> => isObj(t) && typeof t.pgid === 'string')
+    .map((t) => t.pgid as string);
   const poolSizes = new Map<number, number>();
-  for (const p of doc.pools) if (isObj(p) && Number.isInteger(p.pool) && Number.isInteger(p.size)) poolSizes.set(p.pool as number, p.size as number);
+  for (const p of doc.pools)
+    if (isObj(p) && Number.isInteger(p.pool) && Number.isInteger(p.size))
+      poolSizes.set(p.pool as number, p.size as number);
   return { upOsds: upOsds.sort((a, b) => a - b), pgTemp, poolSizes };
 }
 
 /** `ceph osd df -f json`: each OSD's CRUSH weight and device size (kb) in TiB. */
-export function parseOsdDfWeights(stdout: string): Map<number, { crush_weight: number; device_tib: number; pgs: number }> {
+export function parseOsdDfWeights(
+  stdout: string,
+): Map<number, { crush_weight: number; device_tib: number; pgs: number }> {
   const doc = parseJsonObject('osd df', stdout);
   if (!Array.isArray(doc.nodes)) throw bad('osd df', 'no nodes');
   const out = new Map<number, { crush_weight: number; device_tib: number; pgs: number }>();
@@ -81,7 +95,11 @@ export function parseOsdDfWeights(stdout: string): Map<number, { crush_weight: n
     if (!isObj(n) || !Number.isInteger(n.id) || typeof n.crush_weight !== 'number' || typeof n.kb !== 'number') {
       throw bad('osd df', 'a node without id, crush_weight or kb');
     }
-    out.set(n.id as number, { crush_weight: n.crush_weight, device_tib: (n.kb * 1024) / 2 ** 40, pgs: typeof n.pgs === 'number' ? n.pgs : 0 });
+    out.set(n.id as number, {
+      crush_weight: n.crush_weight,
+      device_tib: (n.kb * 1024) / 2 ** 40,
+      pgs: typeof n.pgs === 'number' ? n.pgs : 0,
+    });
   }
   return out;
 }
@@ -102,7 +120,11 @@ export function parseSafeToDestroy(stdout: string): CephSafeToDestroy {
 }
 
 /** Counts PGs per OSD and the PGs CRUSH cannot place, from the brief PG list and pool sizes. */
-export function summarisePlacement(pgs: PgBrief[], dump: OsdDumpPlacement, osdIds: number[]): Omit<CephPgPlacement, 'osds'> & { pgsByOsd: Map<number, number> } {
+export function summarisePlacement(
+  pgs: PgBrief[],
+  dump: OsdDumpPlacement,
+  osdIds: number[],
+): Omit<CephPgPlacement, 'osds'> & { pgsByOsd: Map<number, number> } {
   const pgsByOsd = new Map<number, number>(osdIds.map((id) => [id, 0]));
   const states = new Map<string, number>();
   const unplaceable: string[] = [];
@@ -135,14 +157,19 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
   return {
     async crushReweight(osdId: number, weight: number): Promise<void> {
       checkOsd(osdId);
-      if (!Number.isFinite(weight) || weight < 0) throw new DriverError(FAILURE.commandFailed, `invalid CRUSH weight ${weight}`, false);
+      if (!Number.isFinite(weight) || weight < 0)
+        throw new DriverError(FAILURE.commandFailed, `invalid CRUSH weight ${weight}`, false);
       const w = Math.round(weight * 1e5) / 1e5;
       await withSession(options.adminShell, async (s) => {
         await ceph(s, ['osd', 'crush', 'reweight', `osd.${osdId}`, w.toFixed(5)], false);
         // Read it back: an exit code is not proof (LAB.md); 16.16 fixed point rounds to ~1.5e-5.
         const now = parseOsdDfWeights(await ceph(s, ['osd', 'df'])).get(osdId);
         if (!now || Math.abs(now.crush_weight - w) > 1e-4) {
-          throw new DriverError(FAILURE.commandFailed, `osd.${osdId} CRUSH weight reads ${now?.crush_weight ?? 'nothing'} after setting ${w}`, true);
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `osd.${osdId} CRUSH weight reads ${now?.crush_weight ?? 'nothing'} after setting ${w}`,
+            true,
+          );
         }
       });
     },
@@ -160,7 +187,12 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
           osds: osdIds.map((id) => {
             const d = df.get(id);
             if (!d) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${id} does not exist`, false);
-            return { osd_id: id, pgs: sum.pgsByOsd.get(id) ?? 0, crush_weight: d.crush_weight, device_weight: d.device_tib };
+            return {
+              osd_id: id,
+              pgs: sum.pgsByOsd.get(id) ?? 0,
+              crush_weight: d.crush_weight,
+              device_weight: d.device_tib,
+            };
           }),
           pgs_total: sum.pgs_total,
           pgs_active_clean: sum.pgs_active_clean,
@@ -178,7 +210,11 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
       return withSession(options.adminShell, async (s) => {
         const res = await s.exec(ctx.cephCommand(args, true), { timeoutMs: ctx.timeoutMs });
         if (res.code === EAGAIN) {
-          throw new DriverError(FAILURE.cephUnavailable, `ceph osd safe-to-destroy cannot tell yet: ${res.stderr.trim().slice(0, 200)}`, true);
+          throw new DriverError(
+            FAILURE.cephUnavailable,
+            `ceph osd safe-to-destroy cannot tell yet: ${res.stderr.trim().slice(0, 200)}`,
+            true,
+          );
         }
         if (res.code !== 0) throw ctx.cephFailure(args, res);
         return parseSafeToDestroy(res.stdout);

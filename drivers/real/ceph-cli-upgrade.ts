@@ -61,7 +61,12 @@ function counts(what: string, v: unknown): Record<string, number> {
 export function parseCephVersions(stdout: string): CephVersionCounts {
   const doc = parseJsonObject('versions', stdout);
   if (!('overall' in doc)) throw bad('versions', 'no overall section');
-  return { mon: counts('versions', doc.mon), mgr: counts('versions', doc.mgr), osd: counts('versions', doc.osd), overall: counts('versions', doc.overall) };
+  return {
+    mon: counts('versions', doc.mon),
+    mgr: counts('versions', doc.mgr),
+    osd: counts('versions', doc.osd),
+    overall: counts('versions', doc.overall),
+  };
 }
 
 /** `ceph mon|mgr|osd metadata -f json`: an array of objects with ceph_version and hostname. */
@@ -76,11 +81,21 @@ export function parseDaemonMetadata(type: 'mon' | 'mgr' | 'osd', stdout: string)
   return doc.map((entry: unknown) => {
     const e = (entry ?? {}) as Record<string, unknown>;
     const id = type === 'osd' ? e.id : e.name;
-    if ((typeof id !== 'string' && typeof id !== 'number') || typeof e.hostname !== 'string' || typeof e.ceph_version !== 'string') {
+    if (
+      (typeof id !== 'string' && typeof id !== 'number') ||
+      typeof e.hostname !== 'string' ||
+      typeof e.ceph_version !== 'string'
+    ) {
       throw bad(`${type} metadata`, 'an entry lacks its id, hostname or ceph_version');
     }
     const p = parseCephVersion(e.ceph_version);
-    return { type, id: String(id), host: e.hostname, version: p?.version ?? e.ceph_version, release: p?.release ?? 'unknown' };
+    return {
+      type,
+      id: String(id),
+      host: e.hostname,
+      version: p?.version ?? e.ceph_version,
+      release: p?.release ?? 'unknown',
+    };
   });
 }
 
@@ -134,7 +149,8 @@ export interface AutoscaleFreeze {
 /** The value of AUTOSCALE_FREEZE_KEY (`ceph config-key get` prints it raw on stdout). */
 export function parseAutoscaleFreeze(stdout: string): AutoscaleFreeze {
   const doc = parseJsonObject(`config-key get ${AUTOSCALE_FREEZE_KEY}`, stdout);
-  if (doc.version !== 1 || !Array.isArray(doc.pools)) throw bad(`config-key get ${AUTOSCALE_FREEZE_KEY}`, 'not a freeze record (version 1, pools)');
+  if (doc.version !== 1 || !Array.isArray(doc.pools))
+    throw bad(`config-key get ${AUTOSCALE_FREEZE_KEY}`, 'not a freeze record (version 1, pools)');
   const pools = doc.pools.map((p: unknown) => {
     const e = (p ?? {}) as Record<string, unknown>;
     if (!Number.isInteger(e.id) || typeof e.name !== 'string' || (e.mode !== 'on' && e.mode !== 'warn')) {
@@ -208,7 +224,8 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
   }
 
   function checkOsdIds(osdIds: number[]): void {
-    for (const id of osdIds) if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
+    for (const id of osdIds)
+      if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
   }
 
   return {
@@ -251,14 +268,17 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
         if (on && !freeze) {
           freeze = {
             version: 1,
-            pools: pools.flatMap((p) => (p.pg_autoscale_mode === 'off' ? [] : [{ id: p.id, name: p.name, mode: p.pg_autoscale_mode }])),
+            pools: pools.flatMap((p) =>
+              p.pg_autoscale_mode === 'off' ? [] : [{ id: p.id, name: p.name, mode: p.pg_autoscale_mode }],
+            ),
           };
           await ctx.ceph(s, ['config-key', 'set', AUTOSCALE_FREEZE_KEY, JSON.stringify(freeze)], false);
         }
         for (const rec of freeze!.pools) {
           const pool = pools.find((p) => p.id === rec.id);
           if (!pool) continue;
-          if (on ? pool.pg_autoscale_mode !== 'off' : pool.pg_autoscale_mode === 'off') await setMode(s, pool.name, on ? 'off' : rec.mode);
+          if (on ? pool.pg_autoscale_mode !== 'off' : pool.pg_autoscale_mode === 'off')
+            await setMode(s, pool.name, on ? 'off' : rec.mode);
         }
         if (!on) await ctx.ceph(s, ['config-key', 'rm', AUTOSCALE_FREEZE_KEY], false);
       });
@@ -280,7 +300,9 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
       const id = await daemonId(type, host);
       await onHost(host, async (s) => {
         if (spec.mode === 'upgrade') {
-          await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES[type].join(' ')}`, { timeoutMs: Math.max(timeoutMs, 600_000) });
+          await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES[type].join(' ')}`, {
+            timeoutMs: Math.max(timeoutMs, 600_000),
+          });
         }
         await systemctl(s, 'restart', [unit[type](id)]);
       });
@@ -299,9 +321,15 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
           await s.run(`${sudo}${APT} update`, long);
           await s.run(`${sudo}${APT} dist-upgrade`, long);
         }
-        if (spec.mode === 'upgrade') await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES.osd.join(' ')}`, long);
+        if (spec.mode === 'upgrade')
+          await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES.osd.join(' ')}`, long);
         const flag = await s.exec('test -f /var/run/reboot-required', { timeoutMs });
-        if (flag.code > 1) throw new DriverError(FAILURE.commandFailed, `test -f /var/run/reboot-required: ${tail(flag.stderr, 300)}`, false);
+        if (flag.code > 1)
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `test -f /var/run/reboot-required: ${tail(flag.stderr, 300)}`,
+            false,
+          );
         return { done: true, rebootRequired: flag.code === 0 };
       });
     },

@@ -12,7 +12,16 @@
  */
 import { FAILURE } from '../../lib/failures';
 import { shellQuote, tail } from '../driver-errors';
-import { DriverError, type CephCoreOps, type CephDriver, type CephOsd, type CephStatus, type ExecResult, type OkToStop, type ShellSession } from '../types';
+import {
+  DriverError,
+  type CephCoreOps,
+  type CephDriver,
+  type CephOsd,
+  type CephStatus,
+  type ExecResult,
+  type OkToStop,
+  type ShellSession,
+} from '../types';
 import { createCephCliLifecycleOps, osdMetadataDevices } from './ceph-cli-lifecycle';
 import { createCephCliPoolOps } from './ceph-cli-pools';
 import { createCephCliReweightOps } from './ceph-cli-reweight';
@@ -30,7 +39,6 @@ import {
 import type { CephCliContext, CephCliOptions } from './ceph-cli-context';
 
 export type { CephCliContext, CephCliOptions } from './ceph-cli-context';
-
 
 const EBUSY = 16;
 const EAGAIN = 11;
@@ -62,7 +70,8 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   function cephFailure(args: string[], res: ExecResult): DriverError {
     const detail = tail(res.stderr, 500) || tail(res.stdout, 500);
     const what = `ceph ${args.join(' ')}`;
-    if (res.code === 127) return new DriverError(FAILURE.cephUnavailable, `${what}: ceph CLI not found on the admin node`, false);
+    if (res.code === 127)
+      return new DriverError(FAILURE.cephUnavailable, `${what}: ceph CLI not found on the admin node`, false);
     if (res.code === EAGAIN || /timed out|error connecting to the cluster|ETIMEDOUT|EAGAIN/i.test(detail)) {
       return new DriverError(FAILURE.cephUnavailable, `${what}: cluster not answering: ${detail}`, true);
     }
@@ -76,7 +85,8 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   }
 
   function checkName(host: string): void {
-    if (!SAFE_NAME.test(host)) throw new DriverError(FAILURE.commandFailed, `invalid CRUSH host name ${JSON.stringify(host)}`, false);
+    if (!SAFE_NAME.test(host))
+      throw new DriverError(FAILURE.commandFailed, `invalid CRUSH host name ${JSON.stringify(host)}`, false);
   }
 
   async function systemctl(host: string, verb: 'stop' | 'start', osdIds: number[]): Promise<void> {
@@ -104,7 +114,8 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     const args = ['tell', 'osd.*', 'flush_pg_stats'];
     const res = await s.exec(cephCommand(args, false), { timeoutMs });
     const flushed = parseFlushPgStats(res.stdout);
-    if (res.code !== 0 && res.code !== ENXIO && !(res.code === ENOENT && flushed.size === 0)) throw cephFailure(args, res);
+    if (res.code !== 0 && res.code !== ENXIO && !(res.code === ENOENT && flushed.size === 0))
+      throw cephFailure(args, res);
     if (flushed.size === 0) return;
     const deadline = Date.now() + pgStatsFlushMs;
     for (;;) {
@@ -118,7 +129,17 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     }
   }
 
-  const ctx: CephCliContext = { options, ceph, cephCommand, cephFailure, withSession, checkName, sudo, timeoutMs, flushPgStats };
+  const ctx: CephCliContext = {
+    options,
+    ceph,
+    cephCommand,
+    cephFailure,
+    withSession,
+    checkName,
+    sudo,
+    timeoutMs,
+    flushPgStats,
+  };
   const core: CephCoreOps = {
     async status(): Promise<CephStatus> {
       return withSession(options.adminShell, async (s) => {
@@ -185,7 +206,6 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   };
 }
 
-
 /**
  * `ceph osd ok-to-stop`: rc 0 = ok; rc 16 (EBUSY) = not ok, with Ceph's reason on stderr; rc 11
  * (EAGAIN) = PG states unknown, retryable. The JSON verdict is checked too, so an rc 0 that says
@@ -193,7 +213,11 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
  */
 export function interpretOkToStop(res: ExecResult, otherFailure: () => DriverError): OkToStop {
   if (res.code === EAGAIN) {
-    throw new DriverError(FAILURE.cephUnavailable, `ceph osd ok-to-stop cannot tell yet: ${reasonOf(res) ?? 'EAGAIN'}`, true);
+    throw new DriverError(
+      FAILURE.cephUnavailable,
+      `ceph osd ok-to-stop cannot tell yet: ${reasonOf(res) ?? 'EAGAIN'}`,
+      true,
+    );
   }
   if (res.code === 0 || res.code === EBUSY) {
     let verdict: unknown;

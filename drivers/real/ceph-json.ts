@@ -110,7 +110,8 @@ export function parseOsdStatSeqs(stdout: string): Map<number, number> | null {
 export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus {
   const doc = parseJsonObject('status', statusStdout);
   const health = obj(doc.health).status;
-  if (typeof health !== 'string' || !HEALTH.includes(health as CephHealth)) throw bad('status', `health ${JSON.stringify(health)}`);
+  if (typeof health !== 'string' || !HEALTH.includes(health as CephHealth))
+    throw bad('status', `health ${JSON.stringify(health)}`);
   let osdmap = obj(doc.osdmap);
   if (typeof osdmap.num_osds !== 'number' && osdmap.osdmap) osdmap = obj(osdmap.osdmap);
   const pgmap = obj(doc.pgmap);
@@ -158,7 +159,8 @@ export function parseOsdTree(stdout: string): TreeOsd[] {
   const nodes = doc.nodes.map(obj);
   const hostOf = new Map<number, string>();
   for (const n of nodes) {
-    if (n.type === 'host' && typeof n.name === 'string') for (const c of arr(n.children)) if (typeof c === 'number') hostOf.set(c, n.name);
+    if (n.type === 'host' && typeof n.name === 'string')
+      for (const c of arr(n.children)) if (typeof c === 'number') hostOf.set(c, n.name);
   }
   const osds: TreeOsd[] = [];
   for (const n of [...nodes, ...arr(doc.stray).map(obj)]) {

@@ -48,15 +48,31 @@ export function createIpmiPowerDriver(options: IpmiPowerOptions): PowerDriver {
       throw new DriverError(FAILURE.bmcAuthFailed, 'BMC address and user name are required', false);
     }
     const argv = [
-      '-I', 'lanplus', '-C', '3',
-      '-H', bmc.address, '-p', String(bmc.port), '-U', bmc.username, '-E',
-      '-R', String(retries), '-N', String(replyTimeoutSec),
+      '-I',
+      'lanplus',
+      '-C',
+      '3',
+      '-H',
+      bmc.address,
+      '-p',
+      String(bmc.port),
+      '-U',
+      bmc.username,
+      '-E',
+      '-R',
+      String(retries),
+      '-N',
+      String(replyTimeoutSec),
       '-v',
       ...args,
     ];
     const res = await runIpmitool(options.ipmitoolPath, argv, bmc.password, processTimeoutMs);
     if (res.timedOut || res.code !== 0) {
-      throw classifyIpmitoolFailure(res, { address: bmc.address, command: args.join(' '), replyTimeoutMs: replyTimeoutSec * 1000 });
+      throw classifyIpmitoolFailure(res, {
+        address: bmc.address,
+        command: args.join(' '),
+        replyTimeoutMs: replyTimeoutSec * 1000,
+      });
     }
     return res;
   }
@@ -66,7 +82,11 @@ export function createIpmiPowerDriver(options: IpmiPowerOptions): PowerDriver {
       const res = await chassis(bmc, ['chassis', 'power', 'status']);
       const m = /Chassis Power is (on|off)/i.exec(res.stdout);
       if (!m) {
-        throw new DriverError(FAILURE.commandFailed, `BMC ${bmc.address}: unexpected power status output: ${tail(res.stdout, 200)}`, false);
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `BMC ${bmc.address}: unexpected power status output: ${tail(res.stdout, 200)}`,
+          false,
+        );
       }
       return m[1]!.toLowerCase() as PowerState;
     },
@@ -81,10 +101,16 @@ export function createIpmiPowerDriver(options: IpmiPowerOptions): PowerDriver {
     },
     async bootDevice(bmc: BmcTarget, device: 'pxe' | 'disk'): Promise<void> {
       const res = await chassis(bmc, ['chassis', 'bootdev', device]);
-      const rejected = /^.*(Set Chassis Boot Parameter \d+ failed|Error setting Chassis Boot Parameter).*$/im.exec(res.stderr);
+      const rejected = /^.*(Set Chassis Boot Parameter \d+ failed|Error setting Chassis Boot Parameter).*$/im.exec(
+        res.stderr,
+      );
       if (rejected) {
         // The BMC answered and refused; a busy BMC does that too, so it is worth a retry.
-        throw new DriverError(FAILURE.bmcUnreachable, `BMC ${bmc.address} rejected boot device ${device}: ${rejected[0].trim()}`, true);
+        throw new DriverError(
+          FAILURE.bmcUnreachable,
+          `BMC ${bmc.address} rejected boot device ${device}: ${rejected[0].trim()}`,
+          true,
+        );
       }
     },
   };
@@ -120,12 +146,20 @@ export function classifyIpmitoolFailure(
   const out = `${res.stderr}\n${res.stdout}`;
   const detail = tail(res.stderr, 500) || tail(res.stdout, 500);
   if (res.timedOut) {
-    return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address}: ipmitool ${ctx.command} timed out after ${res.elapsedMs} ms`, true);
+    return new DriverError(
+      FAILURE.bmcUnreachable,
+      `BMC ${ctx.address}: ipmitool ${ctx.command} timed out after ${res.elapsedMs} ms`,
+      true,
+    );
   }
   // Before a session exists, whatever answered at the address may not be a BMC: say only a fixed
   // classification, never its output (registration must not be a way to probe addresses, issue 8 #9).
   if (AUTH_MARKERS.some((re) => re.test(out))) {
-    return new DriverError(FAILURE.bmcAuthFailed, `BMC ${ctx.address} refused the credentials (user name, password or privilege level)`, false);
+    return new DriverError(
+      FAILURE.bmcAuthFailed,
+      `BMC ${ctx.address} refused the credentials (user name, password or privilege level)`,
+      false,
+    );
   }
   if (UNREACHABLE_MARKERS.some((re) => re.test(out))) {
     return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address} did not answer (no IPMI session)`, true);
@@ -134,16 +168,33 @@ export function classifyIpmitoolFailure(
     // No marker: fall back to timing. A BMC that refused us answered within milliseconds; one that
     // is gone costs at least a reply timeout.
     if (res.elapsedMs < ctx.replyTimeoutMs / 2) {
-      return new DriverError(FAILURE.bmcAuthFailed, `BMC ${ctx.address} refused the session within ${res.elapsedMs} ms`, false);
+      return new DriverError(
+        FAILURE.bmcAuthFailed,
+        `BMC ${ctx.address} refused the session within ${res.elapsedMs} ms`,
+        false,
+      );
     }
-    return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address} did not answer within ${res.elapsedMs} ms (no IPMI session)`, true);
+    return new DriverError(
+      FAILURE.bmcUnreachable,
+      `BMC ${ctx.address} did not answer within ${res.elapsedMs} ms (no IPMI session)`,
+      true,
+    );
   }
   // The BMC answered and the command failed ("Unspecified error", busy, …).
-  return new DriverError(FAILURE.bmcUnreachable, `BMC ${ctx.address}: ipmitool ${ctx.command} failed (exit ${res.code}): ${detail}`, true);
+  return new DriverError(
+    FAILURE.bmcUnreachable,
+    `BMC ${ctx.address}: ipmitool ${ctx.command} failed (exit ${res.code}): ${detail}`,
+    true,
+  );
 }
 
 /** Runs ipmitool with the password in its environment only, bounded output and a hard timeout. */
-export function runIpmitool(path: string, argv: string[], password: string, timeoutMs: number): Promise<IpmitoolResult> {
+export function runIpmitool(
+  path: string,
+  argv: string[],
+  password: string,
+  timeoutMs: number,
+): Promise<IpmitoolResult> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     // A minimal environment: the child gets the password and nothing else of the worker's (which

@@ -15,7 +15,14 @@ import { constants as osConstants } from 'node:os';
 import { Client, type ClientChannel } from 'ssh2';
 import { FAILURE } from '../../lib/failures';
 import { commandFailed } from '../driver-errors';
-import { DriverError, type ExecOptions, type ExecResult, type ShellDriver, type ShellSession, type SshTarget } from '../types';
+import {
+  DriverError,
+  type ExecOptions,
+  type ExecResult,
+  type ShellDriver,
+  type ShellSession,
+  type SshTarget,
+} from '../types';
 
 export interface SshShellOptions {
   /** Bound on TCP connect + SSH handshake + authentication (Config.sshReadyTimeoutMs). */
@@ -48,7 +55,12 @@ interface Limits {
   maxOutputBytes: number;
 }
 
-function connect(target: SshTarget, readyTimeoutMs: number, signal: AbortSignal | undefined, limits: Limits): Promise<ShellSession> {
+function connect(
+  target: SshTarget,
+  readyTimeoutMs: number,
+  signal: AbortSignal | undefined,
+  limits: Limits,
+): Promise<ShellSession> {
   const where = `ssh ${target.username}@${target.host}:${target.port}`;
   return new Promise<ShellSession>((resolve, reject) => {
     if (signal?.aborted) {
@@ -82,7 +94,13 @@ function connect(target: SshTarget, readyTimeoutMs: number, signal: AbortSignal 
     });
     conn.on('error', (err: Error & { level?: string; code?: string }) => {
       if (mismatch) {
-        fail(new DriverError(FAILURE.hostKeyMismatch, `${where}: host key ${seen} does not match the pinned ${target.pinnedFingerprint}`, false));
+        fail(
+          new DriverError(
+            FAILURE.hostKeyMismatch,
+            `${where}: host key ${seen} does not match the pinned ${target.pinnedFingerprint}`,
+            false,
+          ),
+        );
       } else if (err.level === 'client-authentication') {
         fail(new DriverError(FAILURE.sshAuthFailed, `${where}: authentication failed (user or key refused)`, false));
       } else if (err.level === 'client-timeout') {
@@ -92,7 +110,9 @@ function connect(target: SshTarget, readyTimeoutMs: number, signal: AbortSignal 
       }
     });
     // Only `close`, no `error`, when the server goes away mid-handshake.
-    conn.once('close', () => fail(new DriverError(FAILURE.sshUnreachable, `${where}: connection closed before SSH was ready`, true)));
+    conn.once('close', () =>
+      fail(new DriverError(FAILURE.sshUnreachable, `${where}: connection closed before SSH was ready`, true)),
+    );
 
     try {
       conn.connect({
@@ -195,14 +215,23 @@ class SshShellSession implements ShellSession {
       const timer = setTimeout(() => {
         stop();
         finish(() =>
-          reject(new DriverError(FAILURE.commandFailed, `${this.where}: "${short(command)}" timed out after ${timeoutMs} ms`, true)),
+          reject(
+            new DriverError(
+              FAILURE.commandFailed,
+              `${this.where}: "${short(command)}" timed out after ${timeoutMs} ms`,
+              true,
+            ),
+          ),
         );
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.add(onLost);
 
       this.conn.exec(command, (err, ch) => {
-        if (err) return finish(() => reject(new DriverError(FAILURE.sshUnreachable, `${this.where}: exec failed: ${err.message}`, true)));
+        if (err)
+          return finish(() =>
+            reject(new DriverError(FAILURE.sshUnreachable, `${this.where}: exec failed: ${err.message}`, true)),
+          );
         stream = ch;
         if (settled) return stop();
         const out = new BoundedText(this.limits.maxOutputBytes);
@@ -215,7 +244,15 @@ class SshShellSession implements ShellSession {
         });
         ch.on('close', () => {
           if (!exit) {
-            return finish(() => reject(new DriverError(FAILURE.sshUnreachable, `${this.where}: connection lost during "${short(command)}"`, true)));
+            return finish(() =>
+              reject(
+                new DriverError(
+                  FAILURE.sshUnreachable,
+                  `${this.where}: connection lost during "${short(command)}"`,
+                  true,
+                ),
+              ),
+            );
           }
           const code = exit.code ?? 128 + signalNumber(exit.signal);
           finish(() => resolve({ code, stdout: out.text(), stderr: errOut.text() }));

@@ -27,7 +27,11 @@ export interface SeedUnmanagedInput {
 }
 
 /** Starts an unmanaged simulated cluster; returns its fsid. */
-export async function seedUnmanagedSandboxCluster(db: Db, input: SeedUnmanagedInput, speed = 1): Promise<{ fsid: string; key: string }> {
+export async function seedUnmanagedSandboxCluster(
+  db: Db,
+  input: SeedUnmanagedInput,
+  speed = 1,
+): Promise<{ fsid: string; key: string }> {
   const key = `unmanaged_${ulidBody()}`;
   const state = await createSandboxCephCluster(
     db,
@@ -45,17 +49,24 @@ export async function seedUnmanagedSandboxCluster(db: Db, input: SeedUnmanagedIn
 }
 
 /** The sandbox's `adopt()`: the cluster already under this id, else the unmanaged one on the admin machine. */
-export async function adoptSandboxCluster(ctx: Pick<SandboxCephContext, 'db' | 'accountId' | 'target' | 'now'>): Promise<{ fsid: string }> {
+export async function adoptSandboxCluster(
+  ctx: Pick<SandboxCephContext, 'db' | 'accountId' | 'target' | 'now'>,
+): Promise<{ fsid: string }> {
   const { db, accountId, target } = ctx;
   const admin = await findByIp(db, accountId, target.admin.host);
   if (!admin || !machineCondition(admin, ctx.now()).running) {
     throw new DriverError(FAILURE.sshUnreachable, `ssh ${target.admin.host}: admin node unreachable`, true);
   }
   return db.transaction().execute(async (trx) => {
-    const own = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', target.clusterId).executeTakeFirst();
+    const own = await trx
+      .selectFrom('sandbox_ceph')
+      .select('state')
+      .where('cluster_id', '=', target.clusterId)
+      .executeTakeFirst();
     if (own) {
       const s = own.state as SandboxCephState;
-      if (s.account_id !== accountId) throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
+      if (s.account_id !== accountId)
+        throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
       return { fsid: s.fsid };
     }
     // Unmanaged: no cluster row has its key. Locked, so two imports cannot both take it.
@@ -63,11 +74,17 @@ export async function adoptSandboxCluster(ctx: Pick<SandboxCephContext, 'db' | '
       .selectFrom('sandbox_ceph')
       .select(['cluster_id', 'state'])
       .where(sql<boolean>`state->>'account_id' = ${accountId}`)
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('clusters').select('clusters.id').whereRef('clusters.id', '=', 'sandbox_ceph.cluster_id'))))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(selectFrom('clusters').select('clusters.id').whereRef('clusters.id', '=', 'sandbox_ceph.cluster_id')),
+        ),
+      )
       .orderBy('cluster_id')
       .forUpdate()
       .execute();
-    const found = rows.find((r) => (r.state as SandboxCephState).hosts.some((h) => h.ipmi_address === admin.ipmi_address));
+    const found = rows.find((r) =>
+      (r.state as SandboxCephState).hosts.some((h) => h.ipmi_address === admin.ipmi_address),
+    );
     if (!found) {
       throw new DriverError(
         FAILURE.commandFailed,
@@ -85,4 +102,3 @@ export async function adoptSandboxCluster(ctx: Pick<SandboxCephContext, 'db' | '
     return { fsid: state.fsid };
   });
 }
-

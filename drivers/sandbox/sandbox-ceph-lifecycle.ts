@@ -46,7 +46,11 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
   const clusterId = ctx.target.clusterId;
 
   async function stored(): Promise<SandboxCephState | null> {
-    const row = await ctx.db.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', clusterId).executeTakeFirst();
+    const row = await ctx.db
+      .selectFrom('sandbox_ceph')
+      .select('state')
+      .where('cluster_id', '=', clusterId)
+      .executeTakeFirst();
     const state = row ? (row.state as SandboxCephState) : null;
     if (state && state.account_id !== ctx.accountId) {
       throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${clusterId} in this sandbox`, false);
@@ -127,7 +131,11 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       await ctx.mutate((s) => {
         if (s.hosts.some((h) => h.hostname === spec.hostname)) return;
         if (s.hosts.some((h) => h.ipmi_address === m.ipmi_address)) {
-          throw new DriverError(FAILURE.commandFailed, `Error EINVAL: host ${spec.address} is already in the cluster under another name`, false);
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `Error EINVAL: host ${spec.address} is already in the cluster under another name`,
+            false,
+          );
         }
         s.hosts.push({ hostname: spec.hostname, ipmi_address: m.ipmi_address, rack: spec.rack, zone: spec.zone });
       });
@@ -140,7 +148,8 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
     async placeDaemons(type: 'mon' | 'mgr', hosts: string[]): Promise<void> {
       const v = await ctx.cephView();
       for (const h of hosts) ctx.hostOf(v.state, h);
-      if (hosts.length === 0) throw new DriverError(FAILURE.commandFailed, `Error EINVAL: placement for ${type} is empty`, false);
+      if (hosts.length === 0)
+        throw new DriverError(FAILURE.commandFailed, `Error EINVAL: placement for ${type} is empty`, false);
       await ctx.mutate((s) => {
         if (type === 'mon') s.mons = [...hosts];
         else s.mgrs = [...hosts];
@@ -179,7 +188,12 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       await ctx.cephView();
       const m = assertUp(await machineOf(host), host);
       const drive = m.drives.find((d) => d.device === device);
-      if (!drive) throw new DriverError(FAILURE.commandFailed, `Error EINVAL: Device path '/dev/${device}' not found on host '${host}'`, false);
+      if (!drive)
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `Error EINVAL: Device path '/dev/${device}' not found on host '${host}'`,
+          false,
+        );
       let id = -1;
       await ctx.mutate((s, t) => {
         const existing = s.osds.find((o) => o.host === host && o.device === device);
@@ -238,7 +252,11 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       const { machines } = await ctx.load();
       const m = assertUp(machines.get(host), host);
       if (hasFault(m, 'rm_cluster_fails')) {
-        throw new DriverError(FAILURE.commandFailed, `cephadm rm-cluster on ${host}: a daemon did not stop (sandbox fault rm_cluster_fails)`, true);
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `cephadm rm-cluster on ${host}: a daemon did not stop (sandbox fault rm_cluster_fails)`,
+          true,
+        );
       }
       await ctx.mutate((s, t) => {
         const at = new Date(t).toISOString();
@@ -266,7 +284,11 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
         const doomed = s.osds.filter((o) => o.host === host && devices.includes(o.device));
         const busy = doomed.find((o) => o.stopped_at === null);
         if (busy) {
-          throw new DriverError(FAILURE.commandFailed, `ceph-volume lvm zap: /dev/${busy.device} is in use by osd.${busy.id} (stop it first)`, false);
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `ceph-volume lvm zap: /dev/${busy.device} is in use by osd.${busy.id} (stop it first)`,
+            false,
+          );
         }
         s.osds = s.osds.filter((o) => !doomed.includes(o));
       });
@@ -286,4 +308,3 @@ function fsidOf(seed: string): string {
   const h = createHash('sha256').update(`nodefoundry-sandbox-fsid:${seed}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
-

@@ -43,15 +43,20 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
         const rules = (s.crush_rules ??= crushRulesOf(s).map((r) => ({ ...r })));
         if (spec.type === 'erasure') {
           const profile = (s.erasure_profiles ?? []).find((p) => p.name === spec.erasure_profile);
-          if (!profile) throw fail(`Error ENOENT: specified erasure code profile '${spec.erasure_profile ?? ''}' doesn't exist`);
+          if (!profile)
+            throw fail(`Error ENOENT: specified erasure code profile '${spec.erasure_profile ?? ''}' doesn't exist`);
           size = profile.k + profile.m;
           minSize = profile.k + Math.min(1, profile.m - 1);
           // Ceph makes a rule named after the pool from the profile's failure domain.
           ruleId = rules.find((r) => r.name === spec.name)?.id ?? Math.max(...rules.map((r) => r.id)) + 1;
-          if (!rules.some((r) => r.id === ruleId)) rules.push({ id: ruleId, name: spec.name, failure_domain: profile.failure_domain ?? 'host' });
+          if (!rules.some((r) => r.id === ruleId))
+            rules.push({ id: ruleId, name: spec.name, failure_domain: profile.failure_domain ?? 'host' });
         } else {
           // No rule named: osd_pool_default_crush_rule, as Ceph does.
-          const rule = spec.crush_rule === null ? (rules.find((r) => r.id === (s.default_crush_rule ?? 0)) ?? rules[0]) : rules.find((r) => r.name === spec.crush_rule);
+          const rule =
+            spec.crush_rule === null
+              ? (rules.find((r) => r.id === (s.default_crush_rule ?? 0)) ?? rules[0])
+              : rules.find((r) => r.name === spec.crush_rule);
           if (!rule) throw fail(`Error ENOENT: specified rule ${spec.crush_rule ?? ''} doesn't exist`);
           ruleId = rule.id;
           size = 3; // osd_pool_default_size
@@ -79,7 +84,11 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
       });
     },
 
-    async setPool(name: string, key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule', value: string): Promise<void> {
+    async setPool(
+      name: string,
+      key: 'size' | 'min_size' | 'pg_autoscale_mode' | 'crush_rule',
+      value: string,
+    ): Promise<void> {
       await ctx.cephView();
       await ctx.mutate((s) => {
         const p = findPool(s, name);
@@ -91,7 +100,8 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
           return;
         }
         if (key === 'pg_autoscale_mode') {
-          if (value !== 'on' && value !== 'off' && value !== 'warn') throw fail(`Error EINVAL: invalid pg_autoscale_mode '${value}'`);
+          if (value !== 'on' && value !== 'off' && value !== 'warn')
+            throw fail(`Error EINVAL: invalid pg_autoscale_mode '${value}'`);
           p.pg_autoscale_mode = value;
           return;
         }
@@ -102,7 +112,8 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
           p.size = n;
           p.min_size = n - Math.floor(n / 2);
         } else {
-          if (!Number.isInteger(n) || n < 1 || n > p.size) throw fail(`Error EINVAL: pool min_size must be between 1 and size, which is set to ${p.size}`);
+          if (!Number.isInteger(n) || n < 1 || n > p.size)
+            throw fail(`Error EINVAL: pool min_size must be between 1 and size, which is set to ${p.size}`);
           p.min_size = n;
         }
       });
@@ -114,7 +125,9 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
         const p = findPool(s, name);
         if (p.applications.includes(application)) return;
         if (p.applications.length > 0) {
-          throw fail(`Error EPERM: Are you SURE? Pool '${name}' already has an enabled application; pass --yes-i-really-mean-it to proceed anyway`);
+          throw fail(
+            `Error EPERM: Are you SURE? Pool '${name}' already has an enabled application; pass --yes-i-really-mean-it to proceed anyway`,
+          );
         }
         p.applications.push(application);
       });
@@ -126,8 +139,14 @@ export function createSandboxPoolOps(ctx: SandboxCephContext): CephPoolOps {
         const profiles = (s.erasure_profiles ??= []);
         const existing = profiles.find((p) => p.name === profile.name);
         if (existing) {
-          if (existing.k !== profile.k || existing.m !== profile.m || existing.failure_domain !== profile.failure_domain) {
-            throw fail(`Error EPERM: will not override erasure code profile ${profile.name} because the existing profile is different from the proposed profile`);
+          if (
+            existing.k !== profile.k ||
+            existing.m !== profile.m ||
+            existing.failure_domain !== profile.failure_domain
+          ) {
+            throw fail(
+              `Error EPERM: will not override erasure code profile ${profile.name} because the existing profile is different from the proposed profile`,
+            );
           }
           return;
         }

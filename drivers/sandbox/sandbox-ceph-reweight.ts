@@ -17,7 +17,14 @@
  */
 import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
-import type { ClusterView, FailureDomain, PgPlacementView, PoolSpec, SandboxCephContext, SandboxCephState } from './sandbox-ceph-state';
+import type {
+  ClusterView,
+  FailureDomain,
+  PgPlacementView,
+  PoolSpec,
+  SandboxCephContext,
+  SandboxCephState,
+} from './sandbox-ceph-state';
 
 export type { FailureDomain, PgPlacementView, PoolSpec } from './sandbox-ceph-state';
 
@@ -44,7 +51,8 @@ export interface ReweightState {
   device_weights?: Record<string, number>;
 }
 
-const domainOf = (v: string | null | undefined): FailureDomain => (v === 'osd' || v === 'rack' || v === 'zone' ? v : 'host');
+const domainOf = (v: string | null | undefined): FailureDomain =>
+  v === 'osd' || v === 'rack' || v === 'zone' ? v : 'host';
 
 /** The failure domain of `osd_pool_default_crush_rule` (the rule a pool gets when none is named). */
 export function defaultFailureDomain(state: SandboxCephState): FailureDomain {
@@ -60,12 +68,27 @@ export function poolsOf(state: SandboxCephState): PoolSpec[] {
   const stored = (state.pools ?? []).map((p) => {
     const rule = state.crush_rules?.find((r) => r.id === p.crush_rule_id);
     const profile = p.erasure_profile ? state.erasure_profiles?.find((e) => e.name === p.erasure_profile) : undefined;
-    return { id: p.id, pg_num: p.pg_num, size: p.size, min_size: p.min_size, failure_domain: domainOf(profile?.failure_domain ?? rule?.failure_domain) };
+    return {
+      id: p.id,
+      pg_num: p.pg_num,
+      size: p.size,
+      min_size: p.min_size,
+      failure_domain: domainOf(profile?.failure_domain ?? rule?.failure_domain),
+    };
   });
   const rest = state.pg_num - stored.reduce((n, p) => n + p.pg_num, 0);
   const implicitId = stored.some((p) => p.id === 1) ? Math.max(...stored.map((p) => p.id)) + 1 : 1;
   return rest > 0
-    ? [{ id: implicitId, pg_num: rest, size: state.size, min_size: state.min_size, failure_domain: defaultFailureDomain(state) }, ...stored]
+    ? [
+        {
+          id: implicitId,
+          pg_num: rest,
+          size: state.size,
+          min_size: state.min_size,
+          failure_domain: defaultFailureDomain(state),
+        },
+        ...stored,
+      ]
     : stored;
 }
 
@@ -80,7 +103,10 @@ export function domainNameOf(state: SandboxCephState, fd: FailureDomain, host: s
 // ---- straw2 --------------------------------------------------------------------------------------
 
 function mix(a: number, b: number, c: number): number {
-  let x = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul((b + 0x7f4a7c15) | 0, 0xc2b2ae35) ^ Math.imul((c + 0x165667b1) | 0, 0x27d4eb2f);
+  let x =
+    Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^
+    Math.imul((b + 0x7f4a7c15) | 0, 0xc2b2ae35) ^
+    Math.imul((c + 0x165667b1) | 0, 0x27d4eb2f);
   x ^= x >>> 16;
   x = Math.imul(x, 0x85ebca6b);
   x ^= x >>> 13;
@@ -207,12 +233,20 @@ const complete = (s: number[]) => !s.includes(CRUSH_ITEM_NONE);
  * Where every PG's data is at `now` and where CRUSH wants it. `inOsd` says which OSDs are in (an out
  * OSD weighs 0 for CRUSH).
  */
-export function derivePlacement(state: SandboxCephState, inOsd: (osdId: number) => boolean, now: number): PgPlacementView {
+export function derivePlacement(
+  state: SandboxCephState,
+  inOsd: (osdId: number) => boolean,
+  now: number,
+): PgPlacementView {
   const pools = poolsOf(state);
   const reweight = new Map(state.osds.map((o) => [o.id, o.reweight]));
   const current = Object.fromEntries(state.osds.map((o) => [String(o.id), o.crush_weight]));
-  const epochs: CrushEpoch[] = (state as ReweightState).crush_epochs ?? [{ at: state.created_at, weights: current, backfill_ms: 0 }];
-  const placements = epochs.map((e) => placementFor(state, pools, (id) => (inOsd(id) ? (e.weights[String(id)] ?? 0) * (reweight.get(id) ?? 1) : 0)));
+  const epochs: CrushEpoch[] = (state as ReweightState).crush_epochs ?? [
+    { at: state.created_at, weights: current, backfill_ms: 0 },
+  ];
+  const placements = epochs.map((e) =>
+    placementFor(state, pools, (id) => (inOsd(id) ? (e.weights[String(id)] ?? 0) * (reweight.get(id) ?? 1) : 0)),
+  );
   const pgIds: string[] = [];
   for (const p of pools) for (let ps = 0; ps < p.pg_num; ps++) pgIds.push(`${p.id}.${ps.toString(16)}`);
 
@@ -305,7 +339,8 @@ export function createSandboxReweightOps(ctx: SandboxCephContext): CephReweightO
         const next: CrushEpoch = { at: new Date(t).toISOString(), weights: weightsNow(), backfill_ms: 0 };
         const pools = poolsOf(s);
         const rw = new Map(s.osds.map((o) => [o.id, o.reweight]));
-        const place = (e: CrushEpoch) => placementFor(s, pools, (id) => (inOsd.get(id) ? (e.weights[String(id)] ?? 0) * (rw.get(id) ?? 1) : 0));
+        const place = (e: CrushEpoch) =>
+          placementFor(s, pools, (id) => (inOsd.get(id) ? (e.weights[String(id)] ?? 0) * (rw.get(id) ?? 1) : 0));
         next.backfill_ms = backfillMs(s, place(prev), place(next));
         rs.crush_epochs.push(next);
         if (rs.crush_epochs.length > MAX_EPOCHS) rs.crush_epochs.splice(0, rs.crush_epochs.length - MAX_EPOCHS);

@@ -100,7 +100,8 @@ export async function createSandboxCephCluster(
 ): Promise<SandboxCephState> {
   if (!Number.isFinite(speed) || speed < 0) throw new SandboxInputError(`speed must be a number ≥ 0, got ${speed}`);
   const { replication: size, minSize } = input;
-  if (!Number.isInteger(size) || size < 1 || size > 10) throw new SandboxInputError(`replication must be 1..10, got ${size}`);
+  if (!Number.isInteger(size) || size < 1 || size > 10)
+    throw new SandboxInputError(`replication must be 1..10, got ${size}`);
   if (!Number.isInteger(minSize) || minSize < 1 || minSize > size) {
     throw new SandboxInputError(`minSize must be 1..${size}, got ${minSize}`);
   }
@@ -112,9 +113,13 @@ export async function createSandboxCephCluster(
   const fd = input.failureDomain ?? 'host';
   if (fd !== 'host') {
     const unlabelled = input.hosts.filter((h) => !h[fd]);
-    if (unlabelled.length) throw new SandboxInputError(`failure domain ${fd}: ${unlabelled.map((h) => h.hostname).join(', ')} without a ${fd}`);
+    if (unlabelled.length)
+      throw new SandboxInputError(
+        `failure domain ${fd}: ${unlabelled.map((h) => h.hostname).join(', ')} without a ${fd}`,
+      );
     const domains = new Set(input.hosts.map((h) => h[fd])).size;
-    if (domains < size) throw new SandboxInputError(`replication ${size} needs at least ${size} ${fd}s, got ${domains}`);
+    if (domains < size)
+      throw new SandboxInputError(`replication ${size} needs at least ${size} ${fd}s, got ${domains}`);
   }
 
   const existing = await getSandboxCephState(db, input.clusterId);
@@ -184,7 +189,11 @@ export async function createSandboxCephCluster(
 
 /** The stored (intent) state of a simulated cluster, or null. */
 export async function getSandboxCephState(db: Db, clusterId: string): Promise<SandboxCephState | null> {
-  const row = await db.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', clusterId).executeTakeFirst();
+  const row = await db
+    .selectFrom('sandbox_ceph')
+    .select('state')
+    .where('cluster_id', '=', clusterId)
+    .executeTakeFirst();
   return row ? (row.state as SandboxCephState) : null;
 }
 
@@ -193,19 +202,34 @@ export async function getSandboxCephState(db: Db, clusterId: string): Promise<Sa
  * and recreated it with the same id elsewhere (`ceph osd destroy` + `ceph-volume lvm create
  * --osd-id`). Throws when the cluster, the OSD or the host is unknown, or the device holds an OSD.
  */
-export async function moveSandboxOsd(db: Db, clusterId: string, osdId: number, to: { host: string; device: string }): Promise<void> {
+export async function moveSandboxOsd(
+  db: Db,
+  clusterId: string,
+  osdId: number,
+  to: { host: string; device: string },
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', clusterId).forUpdate().executeTakeFirst();
+    const row = await trx
+      .selectFrom('sandbox_ceph')
+      .select('state')
+      .where('cluster_id', '=', clusterId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!row) throw new SandboxInputError(`no sandbox Ceph cluster ${clusterId}`);
     const state = row.state as SandboxCephState;
     const osd = state.osds.find((o) => o.id === osdId);
     if (!osd) throw new SandboxInputError(`no osd.${osdId} in ${clusterId}`);
-    if (!state.hosts.some((h) => h.hostname === to.host)) throw new SandboxInputError(`${to.host} is not a host of ${clusterId}`);
+    if (!state.hosts.some((h) => h.hostname === to.host))
+      throw new SandboxInputError(`${to.host} is not a host of ${clusterId}`);
     const taken = state.osds.find((o) => o.host === to.host && o.device === to.device);
     if (taken) throw new SandboxInputError(`${to.host}:${to.device} holds osd.${taken.id}`);
     osd.host = to.host;
     osd.device = to.device;
-    await trx.updateTable('sandbox_ceph').set({ state: json(state), updated_at: new Date() }).where('cluster_id', '=', clusterId).execute();
+    await trx
+      .updateTable('sandbox_ceph')
+      .set({ state: json(state), updated_at: new Date() })
+      .where('cluster_id', '=', clusterId)
+      .execute();
   });
 }
 
@@ -216,7 +240,8 @@ export async function removeSandboxCephCluster(db: Db, clusterId: string): Promi
 }
 
 function sameAccount(state: SandboxCephState, accountId: string): SandboxCephState {
-  if (state.account_id !== accountId) throw new SandboxInputError(`cluster ${state.cluster_id} belongs to another account`);
+  if (state.account_id !== accountId)
+    throw new SandboxInputError(`cluster ${state.cluster_id} belongs to another account`);
   return state;
 }
 
@@ -234,7 +259,11 @@ export interface SandboxCephContext {
   mutate(fn: (s: SandboxCephState, t: number) => void): Promise<void>;
   hostOf(state: SandboxCephState, host: string): SandboxCephHost;
   /** systemctl-like action on OSDs of a host, which must be up (SSH). */
-  onHost(host: string, osdIds: number[], apply: (osd: SandboxCephOsd, at: string, bootedAt: number) => void): Promise<void>;
+  onHost(
+    host: string,
+    osdIds: number[],
+    apply: (osd: SandboxCephOsd, at: string, bootedAt: number) => void,
+  ): Promise<void>;
 }
 
 export interface OsdView {

@@ -24,7 +24,13 @@ import {
   type CephVersionCounts,
   type OkToStop,
 } from '../types';
-import { NOMINAL_RECOVERY_DELAY_MS, type SandboxCephContext, type SandboxCephState, type SandboxUpgradeEvent, type SandboxUpgradeState } from './sandbox-ceph-state';
+import {
+  NOMINAL_RECOVERY_DELAY_MS,
+  type SandboxCephContext,
+  type SandboxCephState,
+  type SandboxUpgradeEvent,
+  type SandboxUpgradeState,
+} from './sandbox-ceph-state';
 import { clockOf, machineCondition, SandboxInputError, type SandboxClock } from './sandbox-machines';
 
 export type { SandboxUpgradeEvent, SandboxUpgradeEventKind, SandboxUpgradeState } from './sandbox-ceph-state';
@@ -34,7 +40,15 @@ export const NOMINAL_DAEMON_REDEPLOY_MS = 4_000;
 export const NOMINAL_HOST_UPGRADE_MS = 20_000;
 
 export function emptyUpgradeState(): SandboxUpgradeState {
-  return { versions: {}, pending: {}, active_mgr: null, noautoscale: false, events: [], down_hosts: [], max_down_hosts: 0 };
+  return {
+    versions: {},
+    pending: {},
+    active_mgr: null,
+    noautoscale: false,
+    events: [],
+    down_hosts: [],
+    max_down_hosts: 0,
+  };
 }
 
 /** The upgrade part of a stored state (older documents have none). */
@@ -80,11 +94,18 @@ export function createSandboxUpgradeOps(ctx: SandboxCephContext): CephUpgradeOps
   async function assertHostUp(host: string): Promise<void> {
     const { state, machines } = await ctx.load();
     ctx.hostOf(state, host);
-    if (!runningIn(machines, ctx.now())(host)) throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
+    if (!runningIn(machines, ctx.now())(host))
+      throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
   }
 
   /** Applies finished pending work for `key` (once, with its event); answers whether none is left. */
-  function settle(u: SandboxUpgradeState, key: string, t: number, event: Omit<SandboxUpgradeEvent, 'at' | 'version'>, apply: (version: string) => void): boolean {
+  function settle(
+    u: SandboxUpgradeState,
+    key: string,
+    t: number,
+    event: Omit<SandboxUpgradeEvent, 'at' | 'version'>,
+    apply: (version: string) => void,
+  ): boolean {
     const p = u.pending[key];
     if (!p) return true;
     if (Date.parse(p.ready_at) > t) return false;
@@ -148,10 +169,14 @@ export function createSandboxUpgradeOps(ctx: SandboxCephContext): CephUpgradeOps
 
     async monOkToStop(host: string): Promise<OkToStop> {
       const v = await ctx.cephView();
-      if (!v.state.mons.includes(host)) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: mon.${host} does not exist`, false);
+      if (!v.state.mons.includes(host))
+        throw new DriverError(FAILURE.commandFailed, `Error ENOENT: mon.${host} does not exist`, false);
       const remaining = v.monsInQuorum.filter((m) => m !== host).length;
       if (remaining > v.state.mons.length / 2) return { ok: true, reason: null };
-      return { ok: false, reason: `stopping mon.${host} would leave ${remaining}/${v.state.mons.length} mons: quorum would be lost` };
+      return {
+        ok: false,
+        reason: `stopping mon.${host} would leave ${remaining}/${v.state.mons.length} mons: quorum would be lost`,
+      };
     },
 
     async setNoAutoscale(on: boolean): Promise<void> {
@@ -160,7 +185,11 @@ export function createSandboxUpgradeOps(ctx: SandboxCephContext): CephUpgradeOps
         const u = upgradeStateOf(s);
         if (u.noautoscale === on) return;
         u.noautoscale = on;
-        u.events.push({ at: new Date(t).toISOString(), kind: on ? 'autoscale_frozen' : 'autoscale_released', host: null });
+        u.events.push({
+          at: new Date(t).toISOString(),
+          kind: on ? 'autoscale_frozen' : 'autoscale_released',
+          host: null,
+        });
         s.upgrade = u;
       });
     },
@@ -187,7 +216,10 @@ export function createSandboxUpgradeOps(ctx: SandboxCephContext): CephUpgradeOps
             done = true;
             return;
           }
-          u.pending[key] = { version: target, ready_at: new Date(t + NOMINAL_DAEMON_REDEPLOY_MS * speedOf(s)).toISOString() };
+          u.pending[key] = {
+            version: target,
+            ready_at: new Date(t + NOMINAL_DAEMON_REDEPLOY_MS * speedOf(s)).toISOString(),
+          };
         }
         done = settle(u, key, t, { kind: 'daemon_redeployed', host, daemon: key }, (ver) => (u.versions[key] = ver));
       });
@@ -226,7 +258,12 @@ export function createSandboxUpgradeOps(ctx: SandboxCephContext): CephUpgradeOps
             done = true;
             return;
           }
-          const version = spec.mode === 'restart' ? (osdKeys[0] ? versionAt(s, osdKeys[0], t) : sandboxVersionString(s.ceph_version)) : target;
+          const version =
+            spec.mode === 'restart'
+              ? osdKeys[0]
+                ? versionAt(s, osdKeys[0], t)
+                : sandboxVersionString(s.ceph_version)
+              : target;
           u.pending[key] = { version, ready_at: new Date(t + NOMINAL_HOST_UPGRADE_MS * speedOf(s)).toISOString() };
         }
         done = settle(u, key, t, { kind: 'host_upgraded', host }, applyTo);
@@ -273,10 +310,17 @@ export async function setSandboxClusterFaults(
 ): Promise<SandboxClusterFault[] | null> {
   const unknown = Object.keys(faults).filter((f) => !(SANDBOX_CLUSTER_FAULTS as readonly string[]).includes(f));
   if (unknown.length > 0) {
-    throw new SandboxInputError(`unknown cluster fault(s): ${unknown.join(', ')} (known: ${SANDBOX_CLUSTER_FAULTS.join(', ')})`);
+    throw new SandboxInputError(
+      `unknown cluster fault(s): ${unknown.join(', ')} (known: ${SANDBOX_CLUSTER_FAULTS.join(', ')})`,
+    );
   }
   return db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', clusterId).forUpdate().executeTakeFirst();
+    const row = await trx
+      .selectFrom('sandbox_ceph')
+      .select('state')
+      .where('cluster_id', '=', clusterId)
+      .forUpdate()
+      .executeTakeFirst();
     const state = row?.state as SandboxCephState | undefined;
     if (!state || state.account_id !== accountId) return null;
     const at = new Date(clockOf(clock)()).toISOString();
@@ -284,7 +328,11 @@ export async function setSandboxClusterFaults(
     state.cluster_faults = Object.fromEntries(
       SANDBOX_CLUSTER_FAULTS.filter((f) => faults[f] === true).map((f) => [f, before[f] ?? at]),
     );
-    await trx.updateTable('sandbox_ceph').set({ state: json(state), updated_at: new Date() }).where('cluster_id', '=', clusterId).execute();
+    await trx
+      .updateTable('sandbox_ceph')
+      .set({ state: json(state), updated_at: new Date() })
+      .where('cluster_id', '=', clusterId)
+      .execute();
     return Object.keys(state.cluster_faults) as SandboxClusterFault[];
   });
 }

@@ -17,7 +17,13 @@ import { json } from '../../db/database';
 import { FAILURE } from '../../lib/failures';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
 import { createSandboxPoolOps } from './sandbox-ceph-pools';
-import { createSandboxReweightOps, CRUSH_ITEM_NONE, derivePlacement, domainNameOf, type PgPlacementView } from './sandbox-ceph-reweight';
+import {
+  createSandboxReweightOps,
+  CRUSH_ITEM_NONE,
+  derivePlacement,
+  domainNameOf,
+  type PgPlacementView,
+} from './sandbox-ceph-reweight';
 import { createSandboxUpgradeOps } from './sandbox-ceph-upgrade';
 import {
   DriverError,
@@ -37,13 +43,26 @@ import {
   type MachineCondition,
   type SandboxClock,
 } from './sandbox-machines';
-import { getSandboxCephState, type ClusterView, type OsdView, type SandboxCephContext, type SandboxCephHost, type SandboxCephOsd, type SandboxCephState } from './sandbox-ceph-state';
+import {
+  getSandboxCephState,
+  type ClusterView,
+  type OsdView,
+  type SandboxCephContext,
+  type SandboxCephHost,
+  type SandboxCephOsd,
+  type SandboxCephState,
+} from './sandbox-ceph-state';
 
 export * from './sandbox-ceph-state';
 
 // ---- The driver -------------------------------------------------------------------------------------
 
-export function createSandboxCephDriver(db: Db, accountId: string, target: CephTarget, clock?: SandboxClock): CephDriver {
+export function createSandboxCephDriver(
+  db: Db,
+  accountId: string,
+  target: CephTarget,
+  clock?: SandboxClock,
+): CephDriver {
   const now = clockOf(clock);
 
   async function load(): Promise<{ state: SandboxCephState; machines: Map<string, SandboxMachine> }> {
@@ -91,17 +110,32 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
 
   async function mutate(fn: (s: SandboxCephState, t: number) => void): Promise<void> {
     await db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', target.clusterId).forUpdate().executeTakeFirst();
-      if (!row) throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
+      const row = await trx
+        .selectFrom('sandbox_ceph')
+        .select('state')
+        .where('cluster_id', '=', target.clusterId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!row)
+        throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
       const state = row.state as SandboxCephState;
       fn(state, now());
-      await trx.updateTable('sandbox_ceph').set({ state: json(state), updated_at: new Date() }).where('cluster_id', '=', target.clusterId).execute();
+      await trx
+        .updateTable('sandbox_ceph')
+        .set({ state: json(state), updated_at: new Date() })
+        .where('cluster_id', '=', target.clusterId)
+        .execute();
     });
   }
 
   function hostOf(state: SandboxCephState, host: string): SandboxCephHost {
     const h = state.hosts.find((x) => x.hostname === host);
-    if (!h) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: unable to find host '${host}' in the CRUSH map`, false);
+    if (!h)
+      throw new DriverError(
+        FAILURE.commandFailed,
+        `Error ENOENT: unable to find host '${host}' in the CRUSH map`,
+        false,
+      );
     return h;
   }
 
@@ -115,7 +149,8 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
     hostOf(state, host);
     const m = machines.get(host);
     const c = m ? machineCondition(m, now()) : null;
-    if (!c?.running || !c.bootedAt) throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
+    if (!c?.running || !c.bootedAt)
+      throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: host unreachable`, true);
     const bootedAt = c.bootedAt.getTime();
     for (const id of osdIds) {
       if (!state.osds.some((o) => o.id === id && o.host === host)) {
@@ -152,7 +187,8 @@ export function createSandboxCephDriver(db: Db, accountId: string, target: CephT
       const v = await cephView();
       if (osdIds.length === 0) return { ok: true, reason: null };
       for (const id of osdIds) {
-        if (!v.state.osds.some((o) => o.id === id)) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${id} does not exist`, false);
+        if (!v.state.osds.some((o) => o.id === id))
+          throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${id} does not exist`, false);
       }
       return okToStopOf(v, osdIds);
     },
@@ -260,7 +296,13 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
   };
 }
 
-function pgStatesOf(state: SandboxCephState, osds: OsdView[], domains: number, now: number, placement: PgPlacementView) {
+function pgStatesOf(
+  state: SandboxCephState,
+  osds: OsdView[],
+  domains: number,
+  now: number,
+  placement: PgPlacementView,
+) {
   const n = state.pg_num;
   const counts = new Map<string, number>();
   const add = (s: string, c: number) => {
@@ -344,9 +386,12 @@ export function okToStopOf(v: ClusterView, osdIds: number[]): OkToStop {
   const down = new Set(v.osds.filter((o) => !o.up).map((o) => o.osd.id));
   for (const id of stopping) down.add(id);
   const { inactive } = countDown(v.placement, down);
-  if (inactive > 0) return { ok: false, reason: `unsafe to stop osd(s) at this time (${inactive} PGs are or would become offline)` };
+  if (inactive > 0)
+    return { ok: false, reason: `unsafe to stop osd(s) at this time (${inactive} PGs are or would become offline)` };
   // A down OSD that holds no data (out, or at CRUSH weight 0 and drained) costs no failure domain.
-  const holding = v.osds.filter((o) => down.has(o.osd.id) && (o.pgs > 0 || (stopping.has(o.osd.id) && o.in && o.osd.crush_weight > 0)));
+  const holding = v.osds.filter(
+    (o) => down.has(o.osd.id) && (o.pgs > 0 || (stopping.has(o.osd.id) && o.in && o.osd.crush_weight > 0)),
+  );
   for (const pool of v.placement.pools) {
     const spanned = new Set(holding.map((o) => domainNameOf(v.state, pool.failure_domain, o.osd.host, o.osd.id)));
     if (spanned.size > pool.size - pool.min_size) {

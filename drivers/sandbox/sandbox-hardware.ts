@@ -40,7 +40,9 @@ export interface DriveModel {
 /** The model behind a stored Drive (size_gb is floor(bytes / 1e9) of one of the models above). */
 export function driveModel(drive: Drive): DriveModel {
   const found = DRIVE_MODELS[drive.type].find((m) => Math.floor(m.bytes / 1e9) === drive.size_gb);
-  return found ?? { bytes: drive.size_gb * 1e9, tran: drive.type === 'nvme' ? 'nvme' : 'sata', model: 'SIMULATED DISK' };
+  return (
+    found ?? { bytes: drive.size_gb * 1e9, tran: drive.type === 'nvme' ? 'nvme' : 'sata', model: 'SIMULATED DISK' }
+  );
 }
 
 export function hardwareFor(hostname: string): SandboxHardware {

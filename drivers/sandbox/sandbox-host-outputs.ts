@@ -70,7 +70,11 @@ function meminfo(facts: HostFacts): string {
     ['HugePages_Total', 0],
   ];
   return rows
-    .map(([k, v]) => (k.startsWith('HugePages') ? `${`${k}:`.padEnd(16)}${String(v).padStart(8)}` : `${`${k}:`.padEnd(16)}${String(v).padStart(8)} kB`))
+    .map(([k, v]) =>
+      k.startsWith('HugePages')
+        ? `${`${k}:`.padEnd(16)}${String(v).padStart(8)}`
+        : `${`${k}:`.padEnd(16)}${String(v).padStart(8)} kB`,
+    )
     .join('\n')
     .concat('\n');
 }
@@ -108,7 +112,9 @@ function smartctl(drives: Drive[], device: string): ExecResult {
   };
   const drive = drives.find((d) => d.device === device);
   if (!drive) {
-    header.smartctl.messages = [{ string: `Smartctl open device: /dev/${device} failed: No such device`, severity: 'error' }];
+    header.smartctl.messages = [
+      { string: `Smartctl open device: /dev/${device} failed: No such device`, severity: 'error' },
+    ];
     header.smartctl.exit_status = 2;
     return { code: 2, stdout: `${JSON.stringify(header, null, 2)}\n`, stderr: '' };
   }
@@ -125,7 +131,9 @@ function smartctl(drives: Drive[], device: string): ExecResult {
       : tran === 'sas'
         ? { name: `/dev/${device}`, info_name: `/dev/${device}`, type: 'scsi', protocol: 'SCSI' }
         : { name: `/dev/${device}`, info_name: `/dev/${device} [SAT]`, type: 'sat', protocol: 'ATA' },
-    smart_status: isNvme ? { passed: drive.smart_ok, nvme: { value: drive.smart_ok ? 0 : 4 } } : { passed: drive.smart_ok },
+    smart_status: isNvme
+      ? { passed: drive.smart_ok, nvme: { value: drive.smart_ok ? 0 : 4 } }
+      : { passed: drive.smart_ok },
   };
   return { code: exitStatus, stdout: `${JSON.stringify(doc, null, 2)}\n`, stderr: '' };
 }

@@ -202,9 +202,18 @@ export async function currentOperationId(trx: Db, accountId: string): Promise<st
   return operationIdOfWorkflowOrParent(trx, accountId, wf);
 }
 
-export async function appendDeviceEvent(trx: Db, machine: { id: string; account_id: string }, action: string, device: string, clusterId: string | null): Promise<void> {
+export async function appendDeviceEvent(
+  trx: Db,
+  machine: { id: string; account_id: string },
+  action: string,
+  device: string,
+  clusterId: string | null,
+): Promise<void> {
   const operationId = await currentOperationId(trx, machine.account_id);
-  await trx.insertInto('sandbox_device_events').values({ machine_id: machine.id, action, device, cluster_id: clusterId, operation_id: operationId }).execute();
+  await trx
+    .insertInto('sandbox_device_events')
+    .values({ machine_id: machine.id, action, device, cluster_id: clusterId, operation_id: operationId })
+    .execute();
 }
 
 export function isSandboxFault(name: string): name is SandboxFault {
@@ -229,7 +238,9 @@ export async function setMachineFaults(
         .map(([name]) => name);
   const unknown = (Array.isArray(faults) ? names : Object.keys(faults)).filter((f) => !isSandboxFault(f));
   if (unknown.length > 0) {
-    throw new SandboxInputError(`unknown sandbox fault(s): ${unknown.join(', ')} (known: ${SANDBOX_FAULTS.join(', ')})`);
+    throw new SandboxInputError(
+      `unknown sandbox fault(s): ${unknown.join(', ')} (known: ${SANDBOX_FAULTS.join(', ')})`,
+    );
   }
   // Each fault remembers when it was set: no_boot and osds_stay_down act on what starts after it.
   // Faults that stay set keep their time, so re-sending the same set changes nothing.
@@ -243,7 +254,9 @@ export async function setMachineFaults(
       .executeTakeFirst();
     if (!m) return null;
     const at = new Date(clockOf(clock)()).toISOString();
-    const stored = Object.fromEntries([...new Set(names)].sort().map((f) => [f, typeof m.faults[f] === 'string' ? m.faults[f] : at]));
+    const stored = Object.fromEntries(
+      [...new Set(names)].sort().map((f) => [f, typeof m.faults[f] === 'string' ? m.faults[f] : at]),
+    );
     const row = await trx
       .updateTable('sandbox_machines')
       .set({ faults: json(stored) })
@@ -335,19 +348,37 @@ export function machineCondition(m: SandboxMachine, now: number): MachineConditi
  * so the change starts from the machine's real state. Keep the transaction short: never wait in it.
  */
 export async function lockMachine(trx: Db, machineId: string, now: number): Promise<SandboxMachine | undefined> {
-  const m = await trx.selectFrom('sandbox_machines').selectAll().where('id', '=', machineId).forUpdate().executeTakeFirst();
+  const m = await trx
+    .selectFrom('sandbox_machines')
+    .selectAll()
+    .where('id', '=', machineId)
+    .forUpdate()
+    .executeTakeFirst();
   if (!m) return undefined;
   if (m.pending_power && m.pending_power_at && now >= m.pending_power_at.getTime()) {
-    const done = { power_state: m.pending_power, power_changed_at: m.pending_power_at, pending_power: null, pending_power_at: null };
+    const done = {
+      power_state: m.pending_power,
+      power_changed_at: m.pending_power_at,
+      pending_power: null,
+      pending_power_at: null,
+    };
     await trx.updateTable('sandbox_machines').set(done).where('id', '=', machineId).execute();
     return { ...m, ...done };
   }
   return m;
 }
 
-export async function appendPowerEvent(trx: Db, machine: { id: string; account_id: string }, action: string, now: number): Promise<void> {
+export async function appendPowerEvent(
+  trx: Db,
+  machine: { id: string; account_id: string },
+  action: string,
+  now: number,
+): Promise<void> {
   const operationId = await currentOperationId(trx, machine.account_id);
-  await trx.insertInto('sandbox_power_events').values({ machine_id: machine.id, action, at: new Date(now), operation_id: operationId }).execute();
+  await trx
+    .insertInto('sandbox_power_events')
+    .values({ machine_id: machine.id, action, at: new Date(now), operation_id: operationId })
+    .execute();
 }
 
 /**

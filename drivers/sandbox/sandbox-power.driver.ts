@@ -29,8 +29,16 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
         true,
       );
     }
-    if (hasFault(m, 'bmc_auth_fail') || bmc.username !== m.bmc_username || !verifyBmcPassword(m.bmc_password_hash, bmc.password)) {
-      throw new DriverError(FAILURE.bmcAuthFailed, `BMC ${bmc.address} rejected the credentials of user "${bmc.username}"`, false);
+    if (
+      hasFault(m, 'bmc_auth_fail') ||
+      bmc.username !== m.bmc_username ||
+      !verifyBmcPassword(m.bmc_password_hash, bmc.password)
+    ) {
+      throw new DriverError(
+        FAILURE.bmcAuthFailed,
+        `BMC ${bmc.address} rejected the credentials of user "${bmc.username}"`,
+        false,
+      );
     }
     return m;
   }
@@ -39,7 +47,11 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
    * One chassis command: authenticate and change the machine in one short transaction holding the
    * row lock, and log the command, so concurrent commands apply one after the other.
    */
-  async function command(bmc: BmcTarget, action: string, apply: (m: SandboxMachine, t: number) => Partial<SandboxMachine> | null): Promise<void> {
+  async function command(
+    bmc: BmcTarget,
+    action: string,
+    apply: (m: SandboxMachine, t: number) => Partial<SandboxMachine> | null,
+  ): Promise<void> {
     const found = await findByBmc(db, accountId, bmc.address);
     authenticate(found, bmc);
     await db.transaction().execute(async (trx) => {
@@ -67,13 +79,17 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
     async on(bmc: BmcTarget): Promise<void> {
       // Power on while on is a no-op on a real chassis, also while the OS is halting after a soft off.
       await command(bmc, 'on', (m, t) =>
-        m.power_state === 'on' ? null : { power_state: 'on', power_changed_at: new Date(t), pending_power: null, pending_power_at: null },
+        m.power_state === 'on'
+          ? null
+          : { power_state: 'on', power_changed_at: new Date(t), pending_power: null, pending_power_at: null },
       );
     },
 
     async off(bmc: BmcTarget): Promise<void> {
       await command(bmc, 'off', (m, t) =>
-        m.power_state === 'off' ? null : { power_state: 'off', power_changed_at: new Date(t), pending_power: null, pending_power_at: null },
+        m.power_state === 'off'
+          ? null
+          : { power_state: 'off', power_changed_at: new Date(t), pending_power: null, pending_power_at: null },
       );
     },
 

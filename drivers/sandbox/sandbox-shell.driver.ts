@@ -7,7 +7,14 @@
 import type { Db, SandboxMachine } from '../../db/database';
 import { FAILURE } from '../../lib/failures';
 import { commandFailed } from '../driver-errors';
-import { DriverError, type ExecOptions, type ExecResult, type ShellDriver, type ShellSession, type SshTarget } from '../types';
+import {
+  DriverError,
+  type ExecOptions,
+  type ExecResult,
+  type ShellDriver,
+  type ShellSession,
+  type SshTarget,
+} from '../types';
 import { answerCommand } from './sandbox-host-outputs';
 import { clockOf, findByIp, machineCondition, presentedFingerprint, type SandboxClock } from './sandbox-machines';
 
@@ -18,7 +25,11 @@ export function createSandboxShellDriver(db: Db, accountId: string, clock?: Sand
       throwIfAborted(options?.signal);
       const m = await findByIp(db, accountId, target.host);
       if (!m) {
-        throw new DriverError(FAILURE.sshUnreachable, `ssh ${target.host}:${target.port}: connect timed out (no such host)`, true);
+        throw new DriverError(
+          FAILURE.sshUnreachable,
+          `ssh ${target.host}:${target.port}: connect timed out (no such host)`,
+          true,
+        );
       }
       assertRunning(m, target.host, now());
       if (!target.username) throw new DriverError(FAILURE.sshAuthFailed, `ssh ${target.host}: no user name`, false);
@@ -49,7 +60,11 @@ class SandboxShellSession implements ShellSession {
   async exec(command: string, options?: ExecOptions): Promise<ExecResult> {
     throwIfAborted(options?.signal);
     if (this.closed) throw new DriverError(FAILURE.sshUnreachable, `ssh ${this.host}: session is closed`, true);
-    const m = await this.db.selectFrom('sandbox_machines').selectAll().where('id', '=', this.machineId).executeTakeFirst();
+    const m = await this.db
+      .selectFrom('sandbox_machines')
+      .selectAll()
+      .where('id', '=', this.machineId)
+      .executeTakeFirst();
     if (!m) throw new DriverError(FAILURE.sshUnreachable, `ssh ${this.host}: connection lost`, true);
     // A machine that went down under an open session drops the connection, as a real one does.
     const c = assertRunning(m, this.host, this.now(), 'connection lost');
@@ -73,7 +88,12 @@ class SandboxShellSession implements ShellSession {
 function assertRunning(m: SandboxMachine, host: string, now: number, what = 'connect failed') {
   const c = machineCondition(m, now);
   if (!c.running) {
-    const why = c.power === 'off' ? 'the machine is powered off' : c.shuttingDown ? 'the machine is shutting down' : 'the machine is booting';
+    const why =
+      c.power === 'off'
+        ? 'the machine is powered off'
+        : c.shuttingDown
+          ? 'the machine is shutting down'
+          : 'the machine is booting';
     throw new DriverError(FAILURE.sshUnreachable, `ssh ${host}: ${what} (${why})`, true);
   }
   return c;

@@ -120,28 +120,53 @@ export function layoutOf(nodes: ClusterNodeFacts[], params: CreateClusterParams)
  * mons and mgrs go, which devices become OSDs. The workflow runs this very layout, and a dry run
  * returns it, so the two cannot disagree.
  */
-export function createClusterPlan(facts: CreateClusterFacts, params: CreateClusterParams): OperationPlan<'cluster.create'> & { layout: ClusterLayout } {
+export function createClusterPlan(
+  facts: CreateClusterFacts,
+  params: CreateClusterParams,
+): OperationPlan<'cluster.create'> & { layout: ClusterLayout } {
   const refusals: PlanRefusal[] = [];
   const fd = params.failureDomain;
-  if (facts.nameTakenBy) refusals.push({ code: 'name_taken', message: `A cluster named ${params.name} already exists (${facts.nameTakenBy}).` });
-  for (const id of facts.missingNodeIds) refusals.push({ code: 'node_not_found', message: `No node with ID ${id} exists in this account.` });
+  if (facts.nameTakenBy)
+    refusals.push({
+      code: 'name_taken',
+      message: `A cluster named ${params.name} already exists (${facts.nameTakenBy}).`,
+    });
+  for (const id of facts.missingNodeIds)
+    refusals.push({ code: 'node_not_found', message: `No node with ID ${id} exists in this account.` });
   for (const n of facts.nodes) {
-    if (n.held) refusals.push({ code: 'node_held', message: `Node ${n.nodeId} (${n.hostname}) is on hold; release it with PATCH {"state":"ready"} first.` });
+    if (n.held)
+      refusals.push({
+        code: 'node_held',
+        message: `Node ${n.nodeId} (${n.hostname}) is on hold; release it with PATCH {"state":"ready"} first.`,
+      });
     if (n.clusterId !== null && n.clusterId !== facts.clusterId) {
-      refusals.push({ code: 'node_in_cluster', message: `Node ${n.nodeId} (${n.hostname}) is already a member of cluster ${n.clusterId}.` });
+      refusals.push({
+        code: 'node_in_cluster',
+        message: `Node ${n.nodeId} (${n.hostname}) is already a member of cluster ${n.clusterId}.`,
+      });
     } else if (n.status !== 'ready') {
-      refusals.push({ code: 'invalid_state', message: `Node ${n.nodeId} (${n.hostname}) is ${n.status}; only ready nodes can form a cluster.` });
+      refusals.push({
+        code: 'invalid_state',
+        message: `Node ${n.nodeId} (${n.hostname}) is ${n.status}; only ready nodes can form a cluster.`,
+      });
     }
     if (!n.drives.some((d) => d.smart_ok)) {
-      refusals.push({ code: 'invalid_state', message: `Node ${n.nodeId} (${n.hostname}) has no drive that passed SMART: it could hold no OSD.` });
+      refusals.push({
+        code: 'invalid_state',
+        message: `Node ${n.nodeId} (${n.hostname}) has no drive that passed SMART: it could hold no OSD.`,
+      });
     }
     if (fd !== 'host' && !domainOf(n, fd)) {
-      refusals.push({ code: 'insufficient_failure_domains', message: `Node ${n.nodeId} (${n.hostname}) has no ${fd} label; failure domain "${fd}" needs one on every node.` });
+      refusals.push({
+        code: 'insufficient_failure_domains',
+        message: `Node ${n.nodeId} (${n.hostname}) has no ${fd} label; failure domain "${fd}" needs one on every node.`,
+      });
     }
   }
   const hostnames = facts.nodes.map((n) => n.hostname);
   const dup = hostnames.find((h, i) => hostnames.indexOf(h) !== i);
-  if (dup) refusals.push({ code: 'invalid_state', message: `Two nodes are named ${dup}; Ceph needs distinct host names.` });
+  if (dup)
+    refusals.push({ code: 'invalid_state', message: `Two nodes are named ${dup}; Ceph needs distinct host names.` });
   const layout = layoutOf(facts.nodes, params);
   const domains = layout.failureDomains.length;
   if (facts.nodes.length + facts.missingNodeIds.length < 3) {
@@ -160,11 +185,24 @@ export function createClusterPlan(facts: CreateClusterFacts, params: CreateClust
     {
       name: 'preflight',
       description: `Re-check the ${facts.nodes.length} nodes: this account and environment, ready, not held, in no other cluster; replication ${params.replicationFactor} ≤ ${domains} ${fd} failure domains.`,
-      checks: ['nodes ready', 'no node held', 'no node in another cluster', `replication_factor ≤ failure domains (${fd})`],
+      checks: [
+        'nodes ready',
+        'no node held',
+        'no node in another cluster',
+        `replication_factor ≤ failure domains (${fd})`,
+      ],
     },
     { name: 'mark_provisioning', description: 'Nodes become provisioning members of the cluster.', checks: [] },
-    { name: 'power_on', description: 'IPMI chassis power on for every node that is off, poll until on.', checks: ['BMC reports on within the bound'] },
-    { name: 'wait_ssh', description: 'Wait for SSH on every node with its pinned host key.', checks: ['host key matches the pin'] },
+    {
+      name: 'power_on',
+      description: 'IPMI chassis power on for every node that is off, poll until on.',
+      checks: ['BMC reports on within the bound'],
+    },
+    {
+      name: 'wait_ssh',
+      description: 'Wait for SSH on every node with its pinned host key.',
+      checks: ['host key matches the pin'],
+    },
     {
       name: 'bootstrap',
       description: `cephadm bootstrap (${params.cephVersion}) on ${layout.adminHost}: first mon and mgr; pool size ${params.replicationFactor}, min_size ${layout.minSize}.`,
@@ -175,12 +213,24 @@ export function createClusterPlan(facts: CreateClusterFacts, params: CreateClust
       description: others.length ? `ceph orch host add ${others.join(', ')}.` : 'No other hosts.',
       checks: ['every host listed by ceph orch host ls'],
     },
-    { name: 'place_mons', description: `ceph orch apply mon on ${layout.mons.join(', ')}.`, checks: [`${layout.mons.length} mons running`] },
-    { name: 'place_mgrs', description: `ceph orch apply mgr on ${layout.mgrs.join(', ')}.`, checks: [`${layout.mgrs.length} mgrs running`] },
+    {
+      name: 'place_mons',
+      description: `ceph orch apply mon on ${layout.mons.join(', ')}.`,
+      checks: [`${layout.mons.length} mons running`],
+    },
+    {
+      name: 'place_mgrs',
+      description: `ceph orch apply mgr on ${layout.mgrs.join(', ')}.`,
+      checks: [`${layout.mgrs.length} mgrs running`],
+    },
     {
       name: 'create_osds',
       description: `ceph orch daemon add osd on ${osdTotal} healthy drives: ${layout.hosts.map((h) => `${h.hostname}: ${h.osdDevices.join(', ') || 'none'}`).join('; ')}.`,
-      checks: ['drive passed SMART', 'Ceph lists the device as available (not the boot disk, no partitions, no LVM)', 'OSD id read back from the OSD map'],
+      checks: [
+        'drive passed SMART',
+        'Ceph lists the device as available (not the boot disk, no partitions, no LVM)',
+        'OSD id read back from the OSD map',
+      ],
     },
     {
       name: 'create_crush_rule',
@@ -189,8 +239,15 @@ export function createClusterPlan(facts: CreateClusterFacts, params: CreateClust
     },
     {
       name: 'wait_ready',
-      description: 'Wait until HEALTH_OK and ready: every OSD up and in, mons in quorum, a mgr available, every PG active+clean.',
-      checks: ['HEALTH_OK', `OSDs up = in = ${osdTotal}`, `${layout.mons.length} mons in quorum`, 'mgr available', 'all PGs active+clean'],
+      description:
+        'Wait until HEALTH_OK and ready: every OSD up and in, mons in quorum, a mgr available, every PG active+clean.',
+      checks: [
+        'HEALTH_OK',
+        `OSDs up = in = ${osdTotal}`,
+        `${layout.mons.length} mons in quorum`,
+        'mgr available',
+        'all PGs active+clean',
+      ],
     },
     { name: 'record_state', description: 'Record OSDs and health; cluster HEALTH_OK, nodes active.', checks: [] },
   ];
@@ -212,8 +269,17 @@ export function createClusterPlan(facts: CreateClusterFacts, params: CreateClust
       crush_rule: layout.crushRule,
       failure_domains: layout.failureDomains,
       osd_devices: Object.fromEntries(layout.hosts.map((h) => [h.hostname, h.osdDevices])),
-      skipped_devices: Object.fromEntries(layout.hosts.filter((h) => h.skippedDevices.length).map((h) => [h.hostname, h.skippedDevices])),
-      nodes: facts.nodes.map((n) => ({ id: n.nodeId, hostname: n.hostname, status: n.status, held: n.held, rack: n.rack, zone: n.zone })),
+      skipped_devices: Object.fromEntries(
+        layout.hosts.filter((h) => h.skippedDevices.length).map((h) => [h.hostname, h.skippedDevices]),
+      ),
+      nodes: facts.nodes.map((n) => ({
+        id: n.nodeId,
+        hostname: n.hostname,
+        status: n.status,
+        held: n.held,
+        rack: n.rack,
+        zone: n.zone,
+      })),
     },
   };
 }

@@ -63,20 +63,41 @@ export function poolSpec(params: PoolParams, failureDomain: string): PoolSpec {
     };
   }
   const size = params.replicationFactor ?? 3;
-  return { size, minSize: size - Math.floor(size / 2), k: null, m: null, cephProfile: null, crushRule: `nf-replicated-${failureDomain}`, pgNum: DEFAULT_PG_NUM };
+  return {
+    size,
+    minSize: size - Math.floor(size / 2),
+    k: null,
+    m: null,
+    cephProfile: null,
+    crushRule: `nf-replicated-${failureDomain}`,
+    pgNum: DEFAULT_PG_NUM,
+  };
 }
 
 /** Validation of a pool against its cluster (SPEC §3), used by the API before it starts anything and by the workflow's preflight. */
-export function createPoolPlan(facts: PoolClusterFacts, params: PoolParams): OperationPlan<'pool.create'> & { spec: PoolSpec } {
+export function createPoolPlan(
+  facts: PoolClusterFacts,
+  params: PoolParams,
+): OperationPlan<'pool.create'> & { spec: PoolSpec } {
   const spec = poolSpec(params, facts.failureDomain);
   const refusals: PlanRefusal[] = [];
   if (!['HEALTH_OK', 'HEALTH_WARN'].includes(facts.status)) {
-    refusals.push({ code: 'invalid_state', message: `Cluster ${facts.clusterId} is ${facts.status}; pools are created on a running cluster (HEALTH_OK or HEALTH_WARN).` });
+    refusals.push({
+      code: 'invalid_state',
+      message: `Cluster ${facts.clusterId} is ${facts.status}; pools are created on a running cluster (HEALTH_OK or HEALTH_WARN).`,
+    });
   }
-  if (facts.existingPools.includes(params.name)) refusals.push({ code: 'name_taken', message: `Cluster ${facts.clusterId} already has a pool named ${params.name}.` });
+  if (facts.existingPools.includes(params.name))
+    refusals.push({
+      code: 'name_taken',
+      message: `Cluster ${facts.clusterId} already has a pool named ${params.name}.`,
+    });
   if (params.type === 'replicated') {
     if (spec.minSize >= spec.size) {
-      refusals.push({ code: 'validation_error', message: `replication_factor ${spec.size} gives min_size ${spec.minSize}, which must be below size: use 2 or more.` });
+      refusals.push({
+        code: 'validation_error',
+        message: `replication_factor ${spec.size} gives min_size ${spec.minSize}, which must be below size: use 2 or more.`,
+      });
     }
     if (spec.size > facts.failureDomains) {
       refusals.push({
@@ -91,19 +112,47 @@ export function createPoolPlan(facts: PoolClusterFacts, params: PoolParams): Ope
     });
   }
   const steps: PlanStep[] = [
-    { name: 'preflight', description: 'Re-check the cluster state and its failure domains.', checks: ['cluster HEALTH_OK or HEALTH_WARN', `size ≤ ${facts.failureDomains} failure domains`] },
+    {
+      name: 'preflight',
+      description: 'Re-check the cluster state and its failure domains.',
+      checks: ['cluster HEALTH_OK or HEALTH_WARN', `size ≤ ${facts.failureDomains} failure domains`],
+    },
     ...(params.type === 'erasure'
-      ? [{ name: 'create_profile', description: `ceph osd erasure-code-profile set ${spec.cephProfile} k=${spec.k} m=${spec.m} crush-failure-domain=${facts.failureDomain}`, checks: ['profile read back with the same k, m and failure domain'] }]
+      ? [
+          {
+            name: 'create_profile',
+            description: `ceph osd erasure-code-profile set ${spec.cephProfile} k=${spec.k} m=${spec.m} crush-failure-domain=${facts.failureDomain}`,
+            checks: ['profile read back with the same k, m and failure domain'],
+          },
+        ]
       : []),
     {
       name: 'create_pool',
       description: `ceph osd pool create ${params.name} ${spec.pgNum} ${spec.pgNum} ${params.type} ${params.type === 'erasure' ? spec.cephProfile : spec.crushRule}`,
       checks: ['pool read back: a pre-existing pool with other settings is refused (Ceph exits 0 and changes nothing)'],
     },
-    ...(params.type === 'replicated' ? [{ name: 'set_size', description: `size ${spec.size}, min_size ${spec.minSize}`, checks: ['read back'] }] : []),
-    ...(params.application ? [{ name: 'enable_application', description: `ceph osd pool application enable ${params.name} ${params.application}`, checks: ['read back'] }] : []),
-    { name: 'set_autoscale', description: `pg_autoscale_mode ${params.pgAutoscale ? 'on' : 'off'}`, checks: ['read back'] },
-    { name: 'verify', description: 'Read the pool back and wait for its PGs to be active+clean.', checks: ['all PGs active+clean'] },
+    ...(params.type === 'replicated'
+      ? [{ name: 'set_size', description: `size ${spec.size}, min_size ${spec.minSize}`, checks: ['read back'] }]
+      : []),
+    ...(params.application
+      ? [
+          {
+            name: 'enable_application',
+            description: `ceph osd pool application enable ${params.name} ${params.application}`,
+            checks: ['read back'],
+          },
+        ]
+      : []),
+    {
+      name: 'set_autoscale',
+      description: `pg_autoscale_mode ${params.pgAutoscale ? 'on' : 'off'}`,
+      checks: ['read back'],
+    },
+    {
+      name: 'verify',
+      description: 'Read the pool back and wait for its PGs to be active+clean.',
+      checks: ['all PGs active+clean'],
+    },
     { name: 'record', description: 'Pool active.', checks: [] },
   ];
   return {
@@ -112,6 +161,14 @@ export function createPoolPlan(facts: PoolClusterFacts, params: PoolParams): Ope
     refusals,
     steps,
     spec,
-    facts: { cluster_id: facts.clusterId, failure_domain: facts.failureDomain, failure_domains: facts.failureDomains, size: spec.size, min_size: spec.minSize, k: spec.k, m: spec.m },
+    facts: {
+      cluster_id: facts.clusterId,
+      failure_domain: facts.failureDomain,
+      failure_domains: facts.failureDomains,
+      size: spec.size,
+      min_size: spec.minSize,
+      k: spec.k,
+      m: spec.m,
+    },
   };
 }

@@ -22,18 +22,40 @@ export function deleteClusterPlan(facts: DeleteClusterFacts): OperationPlan<'clu
     .filter(([, d]) => d.length > 0)
     .map(([h, d]) => `${h}: ${d.join(', ')}`);
   const steps: PlanStep[] = [
-    { name: 'preflight', description: `Read cluster ${facts.name} (${facts.status}) and its ${hosts.length} nodes.`, checks: ['X-Confirm-Delete: true', 'no other operation on the cluster or its nodes'] },
+    {
+      name: 'preflight',
+      description: `Read cluster ${facts.name} (${facts.status}) and its ${hosts.length} nodes.`,
+      checks: ['X-Confirm-Delete: true', 'no other operation on the cluster or its nodes'],
+    },
     { name: 'mark_deleting', description: 'Cluster status DELETING.', checks: [] },
-    { name: 'power_on', description: 'IPMI power on for every node that is off, so its disks can be wiped.', checks: ['BMC reports on'] },
+    {
+      name: 'power_on',
+      description: 'IPMI power on for every node that is off, so its disks can be wiped.',
+      checks: ['BMC reports on'],
+    },
     { name: 'wait_ssh', description: 'Wait for SSH on every node.', checks: ['host key matches the pin'] },
-    { name: 'stop_ceph', description: `Stop and remove every Ceph daemon on ${hosts.join(', ') || 'no host'} (cephadm rm-cluster --force).`, checks: [] },
+    {
+      name: 'stop_ceph',
+      description: `Stop and remove every Ceph daemon on ${hosts.join(', ') || 'no host'} (cephadm rm-cluster --force).`,
+      checks: [],
+    },
     {
       name: 'zap_devices',
-      description: devices.length ? `Wipe the OSD devices (ceph-volume lvm zap --destroy): ${devices.join('; ')}.` : 'No OSD device was created.',
+      description: devices.length
+        ? `Wipe the OSD devices (ceph-volume lvm zap --destroy): ${devices.join('; ')}.`
+        : 'No OSD device was created.',
       checks: ['daemon stopped before its device is wiped'],
     },
-    { name: 'remove_cluster', description: `Forget the cluster, its ${facts.pools.length} pools and OSD records.`, checks: [] },
-    { name: 'release_nodes', description: `Nodes ${hosts.join(', ')} leave the cluster and return to pending; the cluster is gone (404).`, checks: [] },
+    {
+      name: 'remove_cluster',
+      description: `Forget the cluster, its ${facts.pools.length} pools and OSD records.`,
+      checks: [],
+    },
+    {
+      name: 'release_nodes',
+      description: `Nodes ${hosts.join(', ')} leave the cluster and return to pending; the cluster is gone (404).`,
+      checks: [],
+    },
   ];
   return {
     type: 'cluster.delete',

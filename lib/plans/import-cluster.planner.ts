@@ -68,7 +68,10 @@ export function importClusterPlan(
 ): { refusals: PlanRefusal[]; layout: ImportLayout | null } {
   const refusals: PlanRefusal[] = [];
   if (fsidTakenBy) {
-    refusals.push({ code: 'already_imported', message: `Ceph cluster ${d.fsid} is already managed as ${fsidTakenBy}.` });
+    refusals.push({
+      code: 'already_imported',
+      message: `Ceph cluster ${d.fsid} is already managed as ${fsidTakenBy}.`,
+    });
   }
   // Exact names, as everywhere else (OSD rows, host SSH targets): the node's hostname must be the
   // name Ceph's daemons and CRUSH use for the host.
@@ -81,14 +84,21 @@ export function importClusterPlan(
     });
   }
   if (Object.keys(d.versionCounts).length === 0) {
-    refusals.push({ code: 'invalid_state', message: 'Ceph reported no daemon metadata: the cluster has no mon, mgr or OSD NodeFoundry could manage.' });
+    refusals.push({
+      code: 'invalid_state',
+      message: 'Ceph reported no daemon metadata: the cluster has no mon, mgr or OSD NodeFoundry could manage.',
+    });
   }
   if (refusals.length > 0) return { refusals, layout: null };
 
   const versions = byFrequency(new Map(Object.entries(d.versionCounts)));
   const replicated = d.pools.filter((p) => p.type === 'replicated' && !p.name.startsWith('.'));
   const ruleDomain = new Map(d.crushRules.map((r) => [r.id, r.failure_domain]));
-  const domains = mostCommon(replicated.map((p) => ruleDomain.get(p.crush_rule_id)).filter((x): x is string => x === 'host' || x === 'rack' || x === 'zone'));
+  const domains = mostCommon(
+    replicated
+      .map((p) => ruleDomain.get(p.crush_rule_id))
+      .filter((x): x is string => x === 'host' || x === 'rack' || x === 'zone'),
+  );
   const sizes = mostCommon(replicated.map((p) => p.size));
   const nodeOfHost: Record<string, string> = {};
   for (const h of d.cephHosts) nodeOfHost[h] = nodeOfName.get(h)!;
@@ -112,18 +122,31 @@ export function importClusterPlan(
  */
 export function importRequestRefusals(facts: CreateClusterFacts, name: string): PlanRefusal[] {
   const refusals: PlanRefusal[] = [];
-  for (const id of facts.missingNodeIds) refusals.push({ code: 'node_not_found', message: `No node with ID ${id} exists in this account.` });
-  if (facts.nameTakenBy) refusals.push({ code: 'name_taken', message: `A cluster named ${name} already exists (${facts.nameTakenBy}).` });
+  for (const id of facts.missingNodeIds)
+    refusals.push({ code: 'node_not_found', message: `No node with ID ${id} exists in this account.` });
+  if (facts.nameTakenBy)
+    refusals.push({ code: 'name_taken', message: `A cluster named ${name} already exists (${facts.nameTakenBy}).` });
   for (const n of facts.nodes) {
-    if (n.held) refusals.push({ code: 'node_held', message: `Node ${n.nodeId} (${n.hostname}) is on hold; release it with PATCH {"state":"ready"} first.` });
+    if (n.held)
+      refusals.push({
+        code: 'node_held',
+        message: `Node ${n.nodeId} (${n.hostname}) is on hold; release it with PATCH {"state":"ready"} first.`,
+      });
     if (n.clusterId !== null) {
-      refusals.push({ code: 'node_in_cluster', message: `Node ${n.nodeId} (${n.hostname}) is already a member of cluster ${n.clusterId}.` });
+      refusals.push({
+        code: 'node_in_cluster',
+        message: `Node ${n.nodeId} (${n.hostname}) is already a member of cluster ${n.clusterId}.`,
+      });
     } else if (n.status !== 'ready') {
-      refusals.push({ code: 'invalid_state', message: `Node ${n.nodeId} (${n.hostname}) is ${n.status}; register it and wait until it is ready (its SSH host key pinned) before importing.` });
+      refusals.push({
+        code: 'invalid_state',
+        message: `Node ${n.nodeId} (${n.hostname}) is ${n.status}; register it and wait until it is ready (its SSH host key pinned) before importing.`,
+      });
     }
   }
   const hostnames = facts.nodes.map((n) => n.hostname);
   const dup = hostnames.find((h, i) => hostnames.indexOf(h) !== i);
-  if (dup) refusals.push({ code: 'invalid_state', message: `Two nodes are named ${dup}; Ceph knows each host by one name.` });
+  if (dup)
+    refusals.push({ code: 'invalid_state', message: `Two nodes are named ${dup}; Ceph knows each host by one name.` });
   return refusals;
 }

@@ -38,10 +38,16 @@ export function rebootPlan(facts: RebootFacts, params: RebootParams): OperationP
   const refusals: PlanRefusal[] = [];
   if (node.held) refusals.push({ code: FAILURE.nodeHeld, message: `Node ${host} is on hold.` });
   if (!['ready', 'active'].includes(node.status)) {
-    refusals.push({ code: FAILURE.invalidState, message: `Node ${host} is ${node.status}; only ready or active nodes are rebooted.` });
+    refusals.push({
+      code: FAILURE.invalidState,
+      message: `Node ${host} is ${node.status}; only ready or active nodes are rebooted.`,
+    });
   }
   if (facts.okToStop && !facts.okToStop.ok) {
-    refusals.push({ code: FAILURE.notOkToStop, message: `Ceph says ${osdList} are not ok to stop: ${facts.okToStop.reason ?? 'PGs would become inactive'}.` });
+    refusals.push({
+      code: FAILURE.notOkToStop,
+      message: `Ceph says ${osdList} are not ok to stop: ${facts.okToStop.reason ?? 'PGs would become inactive'}.`,
+    });
   }
   const command = params.method === 'graceful' ? 'soft (ACPI shutdown), poll until off' : 'off, poll until off';
   const steps: PlanStep[] = [
@@ -52,21 +58,46 @@ export function rebootPlan(facts: RebootFacts, params: RebootParams): OperationP
     },
   ];
   if (inCluster) {
-    steps.push({ name: 'set_noout', description: `ceph osd set-group noout ${host}, then read it back from the OSD map.`, checks: ['noout reported on the host'] });
+    steps.push({
+      name: 'set_noout',
+      description: `ceph osd set-group noout ${host}, then read it back from the OSD map.`,
+      checks: ['noout reported on the host'],
+    });
     if (params.drainOsds && osdIds.length > 0) {
-      steps.push({ name: 'stop_osds', description: `Stop ${osdList} so Ceph marks them down cleanly.`, checks: ['OSDs reported down'] });
+      steps.push({
+        name: 'stop_osds',
+        description: `Stop ${osdList} so Ceph marks them down cleanly.`,
+        checks: ['OSDs reported down'],
+      });
     }
   }
   steps.push(
     { name: 'power_off', description: `IPMI chassis power ${command}.`, checks: ['BMC reports off within the bound'] },
-    { name: 'power_on', description: 'IPMI chassis power on, poll until on.', checks: ['BMC reports on within the bound'] },
-    { name: 'wait_ssh', description: `Wait for SSH on ${host} with its pinned host key.`, checks: ['host key matches the pin'] },
+    {
+      name: 'power_on',
+      description: 'IPMI chassis power on, poll until on.',
+      checks: ['BMC reports on within the bound'],
+    },
+    {
+      name: 'wait_ssh',
+      description: `Wait for SSH on ${host} with its pinned host key.`,
+      checks: ['host key matches the pin'],
+    },
   );
   if (inCluster) {
-    if (osdIds.length > 0) steps.push({ name: 'wait_osds_up', description: `Wait for ${osdList} to come up.`, checks: ['OSDs up'] });
+    if (osdIds.length > 0)
+      steps.push({ name: 'wait_osds_up', description: `Wait for ${osdList} to come up.`, checks: ['OSDs up'] });
     steps.push(
-      { name: 'unset_noout', description: `ceph osd unset-group noout ${host}, then read it back.`, checks: ['noout gone from the host'] },
-      { name: 'wait_clean', description: 'Wait until every PG is active+clean and every OSD is up.', checks: ['PGs active+clean'] },
+      {
+        name: 'unset_noout',
+        description: `ceph osd unset-group noout ${host}, then read it back.`,
+        checks: ['noout gone from the host'],
+      },
+      {
+        name: 'wait_clean',
+        description: 'Wait until every PG is active+clean and every OSD is up.',
+        checks: ['PGs active+clean'],
+      },
     );
   }
   return {
@@ -74,6 +105,13 @@ export function rebootPlan(facts: RebootFacts, params: RebootParams): OperationP
     would_run: refusals.length === 0,
     refusals,
     steps,
-    facts: { node_id: node.nodeId, hostname: host, cluster_id: node.clusterId, osds: osdIds, method: params.method, drain_osds: params.drainOsds },
+    facts: {
+      node_id: node.nodeId,
+      hostname: host,
+      cluster_id: node.clusterId,
+      osds: osdIds,
+      method: params.method,
+      drain_osds: params.drainOsds,
+    },
   };
 }

@@ -55,14 +55,22 @@ export function reweightPlan(facts: ReweightFacts, params: ReweightParams): Oper
   const refusals: PlanRefusal[] = [];
   if (!osd) {
     refusals.push({ code: REWEIGHT_FAILURE.osdNotFound, message: `Cluster ${facts.clusterId} has no ${name}.` });
-    return { type: 'osd.reweight', would_run: false, refusals, steps: [], facts: { cluster_id: facts.clusterId, osd_id: params.osdId } };
+    return {
+      type: 'osd.reweight',
+      would_run: false,
+      refusals,
+      steps: [],
+      facts: { cluster_id: facts.clusterId, osd_id: params.osdId },
+    };
   }
   const target = targetCrushWeight(params.weight, osd.device_weight);
   const drainSet = [...new Set([...facts.otherDrains.map((d) => d.osdId), params.osdId])].sort((a, b) => a - b);
   const drainList = drainSet.map((i) => `osd.${i}`).join(', ');
 
   // Failure domains (hosts) that would still hold data once every running drain and this one end.
-  const remainingDomains = new Set(facts.osds.filter((o) => !drainSet.includes(o.id) && o.crush_weight > 0).map((o) => o.host)).size;
+  const remainingDomains = new Set(
+    facts.osds.filter((o) => !drainSet.includes(o.id) && o.crush_weight > 0).map((o) => o.host),
+  ).size;
   if (drain && remainingDomains < facts.replicationFactor) {
     refusals.push({
       code: REWEIGHT_FAILURE.insufficientFailureDomains,
@@ -84,13 +92,21 @@ export function reweightPlan(facts: ReweightFacts, params: ReweightParams): Oper
     });
   }
 
-  const pgsToMove = drain ? osd.pgs : osd.crush_weight > 0 ? Math.round(osd.pgs * Math.abs(1 - target / osd.crush_weight)) : 0;
+  const pgsToMove = drain
+    ? osd.pgs
+    : osd.crush_weight > 0
+      ? Math.round(osd.pgs * Math.abs(1 - target / osd.crush_weight))
+      : 0;
   const steps: PlanStep[] = [
     {
       name: 'preflight',
       description: `Read ${name} (host ${osd.host}) and record its CRUSH weight ${osd.crush_weight} TiB, restored on cancel or failure.`,
       checks: drain
-        ? [`ceph osd ok-to-stop ${drainSet.join(' ')}`, `failure domains left ≥ ${facts.replicationFactor}`, 'no PG of the OSD already unplaceable']
+        ? [
+            `ceph osd ok-to-stop ${drainSet.join(' ')}`,
+            `failure domains left ≥ ${facts.replicationFactor}`,
+            'no PG of the OSD already unplaceable',
+          ]
         : ['no PG of the OSD already unplaceable'],
     },
     {
@@ -104,9 +120,17 @@ export function reweightPlan(facts: ReweightFacts, params: ReweightParams): Oper
       {
         name: 'wait_drain',
         description: `Watch ${name}'s PG count fall from ${osd.pgs} to 0 (progress = share moved); PG stats flushed before each count.`,
-        checks: ['PG count of the OSD', 'no PG whose CRUSH up set holds 2147483647 (would never finish)', 'backfill keeps moving'],
+        checks: [
+          'PG count of the OSD',
+          'no PG whose CRUSH up set holds 2147483647 (would never finish)',
+          'backfill keeps moving',
+        ],
       },
-      { name: 'safe_to_destroy', description: `ceph osd safe-to-destroy ${params.osdId}: its safe_to_destroy list must name the OSD.`, checks: ['safe_to_destroy[] includes the OSD'] },
+      {
+        name: 'safe_to_destroy',
+        description: `ceph osd safe-to-destroy ${params.osdId}: its safe_to_destroy list must name the OSD.`,
+        checks: ['safe_to_destroy[] includes the OSD'],
+      },
     );
   } else {
     steps.push({
@@ -115,7 +139,11 @@ export function reweightPlan(facts: ReweightFacts, params: ReweightParams): Oper
       checks: ['PGs active+clean', 'pg_temp empty', 'no PG whose CRUSH up set holds 2147483647'],
     });
   }
-  steps.push({ name: 'record_state', description: "Record the cluster's OSDs and health as Ceph reports them.", checks: [] });
+  steps.push({
+    name: 'record_state',
+    description: "Record the cluster's OSDs and health as Ceph reports them.",
+    checks: [],
+  });
 
   return {
     type: 'osd.reweight',

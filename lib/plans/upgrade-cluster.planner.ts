@@ -106,7 +106,9 @@ export function planBatches<T extends { mon: boolean; host: string }>(queue: rea
 
 /** The oldest version any daemon runs (an interrupted upgrade leaves a mix). */
 function runningVersion(facts: UpgradeFacts): ParsedCephVersion | null {
-  const parsed = facts.daemons.map((d) => parseCephVersion(d.version)).filter((p): p is ParsedCephVersion => p !== null);
+  const parsed = facts.daemons
+    .map((d) => parseCephVersion(d.version))
+    .filter((p): p is ParsedCephVersion => p !== null);
   if (parsed.length === 0) return parseCephVersion(facts.cephVersion);
   return parsed.reduce((a, b) => (compareCephVersions(a, b) <= 0 ? a : b));
 }
@@ -115,28 +117,42 @@ function runningVersion(facts: UpgradeFacts): ParsedCephVersion | null {
  * The upgrade as a plan: refusals, the order of daemons and hosts, the batches. The workflow runs
  * exactly this schedule and a dry run returns it, so the two cannot disagree.
  */
-export function upgradePlan(facts: UpgradeFacts, params: UpgradeParams): { plan: OperationPlan<'cluster.upgrade'>; schedule: UpgradeSchedule } {
+export function upgradePlan(
+  facts: UpgradeFacts,
+  params: UpgradeParams,
+): { plan: OperationPlan<'cluster.upgrade'>; schedule: UpgradeSchedule } {
   const refusals: PlanRefusal[] = [];
   const current = runningVersion(facts);
   let target: ParsedCephVersion | null = null;
   if (params.mode === 'restart') {
     target = current;
     if (params.targetVersion && current && parseCephVersion(params.targetVersion)?.release !== current.release) {
-      refusals.push({ code: FAILURE.invalidState, message: `A rolling restart keeps the running version (${current.version ?? current.release}); ceph_version ${params.targetVersion} asks for an upgrade.` });
+      refusals.push({
+        code: FAILURE.invalidState,
+        message: `A rolling restart keeps the running version (${current.version ?? current.release}); ceph_version ${params.targetVersion} asks for an upgrade.`,
+      });
     }
   } else if (params.targetVersion) {
     target = parseCephVersion(params.targetVersion);
-    if (!target) refusals.push({ code: FAILURE.unknownVersion, message: `Unknown Ceph version ${params.targetVersion}.` });
+    if (!target)
+      refusals.push({ code: FAILURE.unknownVersion, message: `Unknown Ceph version ${params.targetVersion}.` });
   } else if (current) {
     // No version asked: the next release, the supported step.
     target = parseCephVersion(String(current.major + 1).concat('.2.0'));
     if (target) target = { ...target, version: null };
-    else refusals.push({ code: FAILURE.unknownVersion, message: `No release after ${current.release} is known; give ceph_version.` });
+    else
+      refusals.push({
+        code: FAILURE.unknownVersion,
+        message: `No release after ${current.release} is known; give ceph_version.`,
+      });
   }
   if (!current) refusals.push({ code: FAILURE.unknownVersion, message: 'The running Ceph version could not be read.' });
   if (target && current && params.mode === 'upgrade') {
     if (compareCephVersions(target, current) < 0 && !(target.version === null && target.release === current.release)) {
-      refusals.push({ code: FAILURE.downgradeRefused, message: `Downgrades are not supported: the cluster runs ${current.version ?? current.release} (${current.release}), ${params.targetVersion} is older.` });
+      refusals.push({
+        code: FAILURE.downgradeRefused,
+        message: `Downgrades are not supported: the cluster runs ${current.version ?? current.release} (${current.release}), ${params.targetVersion} is older.`,
+      });
     } else if (target.major - current.major > 2) {
       refusals.push({
         code: FAILURE.versionJumpTooLarge,
@@ -144,21 +160,39 @@ export function upgradePlan(facts: UpgradeFacts, params: UpgradeParams): { plan:
       });
     }
   }
-  if (facts.health === 'HEALTH_ERR') refusals.push({ code: FAILURE.healthErr, message: 'The cluster reports HEALTH_ERR; resolve it before upgrading.' });
+  if (facts.health === 'HEALTH_ERR')
+    refusals.push({ code: FAILURE.healthErr, message: 'The cluster reports HEALTH_ERR; resolve it before upgrading.' });
   const outOfQuorum = facts.mons.filter((m) => !facts.monsInQuorum.includes(m));
   if (outOfQuorum.length > 0) {
-    refusals.push({ code: FAILURE.monOutOfQuorum, message: `mon ${outOfQuorum.join(', ')} ${outOfQuorum.length === 1 ? 'is' : 'are'} out of quorum.` });
+    refusals.push({
+      code: FAILURE.monOutOfQuorum,
+      message: `mon ${outOfQuorum.join(', ')} ${outOfQuorum.length === 1 ? 'is' : 'are'} out of quorum.`,
+    });
   }
   const offline = facts.hosts.filter(
-    (h) => h.nodeId === null || !['active', 'ready'].includes(h.nodeStatus ?? '') || (h.osdIds.length > 0 && h.osdsDown.length === h.osdIds.length),
+    (h) =>
+      h.nodeId === null ||
+      !['active', 'ready'].includes(h.nodeStatus ?? '') ||
+      (h.osdIds.length > 0 && h.osdsDown.length === h.osdIds.length),
   );
   if (offline.length > 0) {
-    refusals.push({ code: FAILURE.hostOffline, message: `Host ${offline.map((h) => h.hostname).join(', ')} ${offline.length === 1 ? 'is' : 'are'} offline (no node, not active, or every OSD down).` });
+    refusals.push({
+      code: FAILURE.hostOffline,
+      message: `Host ${offline.map((h) => h.hostname).join(', ')} ${offline.length === 1 ? 'is' : 'are'} offline (no node, not active, or every OSD down).`,
+    });
   }
   const mgrCount = (facts.mgrActive ? 1 : 0) + facts.mgrStandbys.length;
-  if (mgrCount < 2) refusals.push({ code: FAILURE.tooFewMgrs, message: `${mgrCount} mgr running; an upgrade needs at least 2 so that one stays active while the other restarts.` });
+  if (mgrCount < 2)
+    refusals.push({
+      code: FAILURE.tooFewMgrs,
+      message: `${mgrCount} mgr running; an upgrade needs at least 2 so that one stays active while the other restarts.`,
+    });
   const held = facts.hosts.filter((h) => h.held);
-  if (held.length > 0) refusals.push({ code: FAILURE.nodeHeld, message: `Node ${held.map((h) => h.hostname).join(', ')} ${held.length === 1 ? 'is' : 'are'} on hold.` });
+  if (held.length > 0)
+    refusals.push({
+      code: FAILURE.nodeHeld,
+      message: `Node ${held.map((h) => h.hostname).join(', ')} ${held.length === 1 ? 'is' : 'are'} on hold.`,
+    });
 
   const targetText = target ? (target.version ?? target.release) : (params.targetVersion ?? 'unknown');
   const needs = (type: 'mon' | 'mgr' | 'osd', host: string, id?: string) => {
@@ -182,25 +216,51 @@ export function upgradePlan(facts: UpgradeFacts, params: UpgradeParams): { plan:
     {
       name: 'preflight',
       description: 'Read health, quorum, mgrs, hosts and daemon versions; refuse before changing anything.',
-      checks: ['not HEALTH_ERR', 'every mon in quorum', 'no host offline', '≥ 2 mgrs', 'no downgrade', '≤ 2 major releases', 'no node held'],
+      checks: [
+        'not HEALTH_ERR',
+        'every mon in quorum',
+        'no host offline',
+        '≥ 2 mgrs',
+        'no downgrade',
+        '≤ 2 major releases',
+        'no node held',
+      ],
     },
-    { name: 'freeze_autoscale', description: 'Freeze PG autoscaling: each pool\'s mode recorded in ceph config-key, then set off; read back (restored at the end, after a cancel too).', checks: ['freeze reported'] },
+    {
+      name: 'freeze_autoscale',
+      description:
+        "Freeze PG autoscaling: each pool's mode recorded in ceph config-key, then set off; read back (restored at the end, after a cancel too).",
+      checks: ['freeze reported'],
+    },
     {
       name: 'upgrade_mgrs',
-      description: mgrStandbys.length + (mgrActive ? 1 : 0) === 0 ? 'Every mgr already runs the target.' : `${verb}: standby mgr ${mgrStandbys.join(', ') || '(none)'} first, then ceph mgr fail${mgrActive ? ` and mgr ${mgrActive}` : ''}.`,
+      description:
+        mgrStandbys.length + (mgrActive ? 1 : 0) === 0
+          ? 'Every mgr already runs the target.'
+          : `${verb}: standby mgr ${mgrStandbys.join(', ') || '(none)'} first, then ceph mgr fail${mgrActive ? ` and mgr ${mgrActive}` : ''}.`,
       checks: ['daemon runs the target', 'a standby took over after ceph mgr fail'],
     },
     {
       name: 'upgrade_mons',
-      description: mons.length === 0 ? 'Every mon already runs the target.' : `${verb}: mon ${mons.join(', ')}, one at a time.`,
+      description:
+        mons.length === 0 ? 'Every mon already runs the target.' : `${verb}: mon ${mons.join(', ')}, one at a time.`,
       checks: ['ceph mon ok-to-stop before each', 'the mon is back in quorum at the target before the next'],
     },
     {
       name: 'upgrade_osd_hosts',
       description: `${hosts.length} host(s) in ${batches.length} batch(es) of at most ${params.maxConcurrent}, one child workflow per host: ok-to-stop, set-group noout (asserted), stop OSDs, ${params.mode === 'restart' ? 'restart' : 'upgrade packages'}${params.osPackages ? ' + OS packages, reboot' : ''}, OSDs up, unset noout, PGs active+clean.`,
-      checks: ['not HEALTH_ERR before each batch', 'ceph osd ok-to-stop for the union of the batch (the batch shrinks until it passes)', 'at most one mon host per batch', 'any failure pauses the upgrade with its reason'],
+      checks: [
+        'not HEALTH_ERR before each batch',
+        'ceph osd ok-to-stop for the union of the batch (the batch shrinks until it passes)',
+        'at most one mon host per batch',
+        'any failure pauses the upgrade with its reason',
+      ],
     },
-    { name: 'restore_autoscale', description: 'Restore each frozen pool\'s autoscale mode, remove the record (only if this upgrade froze it).', checks: ['freeze gone'] },
+    {
+      name: 'restore_autoscale',
+      description: "Restore each frozen pool's autoscale mode, remove the record (only if this upgrade froze it).",
+      checks: ['freeze gone'],
+    },
     { name: 'refresh_state', description: 'Record the cluster state and version.', checks: [] },
   ];
   return {

@@ -18,7 +18,12 @@ export const BREAKS: Partial<Record<Invariant, (db: Db, world: ChaosWorld) => Pr
   },
   machines_on: async (db, world) => {
     const n = world.clusters[0]!.nodes.at(-1)!;
-    await createSandboxPowerDriver(db, world.accountId).off({ address: n.ipmi_address, port: 623, username: 'admin', password: 'pw' });
+    await createSandboxPowerDriver(db, world.accountId).off({
+      address: n.ipmi_address,
+      port: 623,
+      username: 'admin',
+      password: 'pw',
+    });
     return `powered ${n.hostname} off`;
   },
   osds_up: async (db, world) => {
@@ -41,22 +46,55 @@ export const BREAKS: Partial<Record<Invariant, (db: Db, world: ChaosWorld) => Pr
     return 'froze PG autoscaling';
   },
   locks: async (db, world) => {
-    const op = await db.selectFrom('operations').select('id').where('account_id', '=', world.accountId).executeTakeFirst();
+    const op = await db
+      .selectFrom('operations')
+      .select('id')
+      .where('account_id', '=', world.accountId)
+      .executeTakeFirst();
     if (!op) throw new Error('no operation to hold a lock');
-    await db.insertInto('operation_locks').values({ resource_id: world.clusters[0]!.nodes[0]!.id, operation_id: op.id }).execute();
+    await db
+      .insertInto('operation_locks')
+      .values({ resource_id: world.clusters[0]!.nodes[0]!.id, operation_id: op.id })
+      .execute();
     return `left a lock on ${world.clusters[0]!.nodes[0]!.id} held by ${op.id}`;
   },
   idempotency: async (db, world) => {
-    const op = await db.selectFrom('operations').selectAll().where('account_id', '=', world.accountId).where('status', '=', 'completed').executeTakeFirst();
+    const op = await db
+      .selectFrom('operations')
+      .selectAll()
+      .where('account_id', '=', world.accountId)
+      .where('status', '=', 'completed')
+      .executeTakeFirst();
     if (!op) throw new Error('no completed operation to double');
     const id = newId('operation');
-    await db.insertInto('operations').values({ ...op, id, workflow_id: `${op.workflow_id}-again`, steps: JSON.stringify(op.steps), logs: JSON.stringify(op.logs), params: JSON.stringify(op.params), error: JSON.stringify(op.error), result: JSON.stringify(op.result) }).execute();
+    await db
+      .insertInto('operations')
+      .values({
+        ...op,
+        id,
+        workflow_id: `${op.workflow_id}-again`,
+        steps: JSON.stringify(op.steps),
+        logs: JSON.stringify(op.logs),
+        params: JSON.stringify(op.params),
+        error: JSON.stringify(op.error),
+        result: JSON.stringify(op.result),
+      })
+      .execute();
     return `recorded a second operation ${id} for request ${op.request_id}`;
   },
   terminal: async (db, world) => {
-    const op = await db.selectFrom('operations').select('id').where('account_id', '=', world.accountId).where('status', '=', 'completed').executeTakeFirst();
+    const op = await db
+      .selectFrom('operations')
+      .select('id')
+      .where('account_id', '=', world.accountId)
+      .where('status', '=', 'completed')
+      .executeTakeFirst();
     if (!op) throw new Error('no completed operation');
-    await db.updateTable('operations').set({ status: 'in_progress', completed_at: null }).where('id', '=', op.id).execute();
+    await db
+      .updateTable('operations')
+      .set({ status: 'in_progress', completed_at: null })
+      .where('id', '=', op.id)
+      .execute();
     return `set ${op.id} back to in_progress`;
   },
 };

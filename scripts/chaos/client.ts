@@ -116,12 +116,16 @@ export class ChaosHttp {
         errorOp = typeof r.body?.error?.operation_id === 'string' ? r.body.error.operation_id : null;
         data = r.body?.data ?? null;
       } catch (e) {
-        error = (e as Error).cause ? String((e as { cause: { code?: string } }).cause.code ?? (e as Error).cause) : (e as Error).message;
+        error = (e as Error).cause
+          ? String((e as { cause: { code?: string } }).cause.code ?? (e as Error).cause)
+          : (e as Error).message;
       }
       const attempt: Attempt = { at, ms: Date.now() - at, status, code, error, operationId: errorOp };
       rec.attempts.push(attempt);
-      const opId: string | null = data?.operation_id ?? (typeof data?.id === 'string' && data.id.startsWith('op_') ? data.id : null);
-      if (status !== null && status >= 200 && status < 300 && opId && !rec.operationIds.includes(opId)) rec.operationIds.push(opId);
+      const opId: string | null =
+        data?.operation_id ?? (typeof data?.id === 'string' && data.id.startsWith('op_') ? data.id : null);
+      if (status !== null && status >= 200 && status < 300 && opId && !rec.operationIds.includes(opId))
+        rec.operationIds.push(opId);
       // An unknown outcome (503 naming the operation) is a lost answer: the same key is sent again
       // and is answered with the operation bound to it (or, for a pause/resume, applied again).
       const lost = status === null || status >= 500 || code === 'idempotency_in_progress' || isOutcomeUnknown(attempt);
@@ -167,27 +171,48 @@ export interface ClientContext {
 }
 
 /** The HTTP request an action makes, or null when it has no target (a pause before any upgrade). */
-function requestOf(a: Action, ctx: ClientContext): { method: string; path: string; body?: unknown; headers?: Record<string, string> } | null {
+function requestOf(
+  a: Action,
+  ctx: ClientContext,
+): { method: string; path: string; body?: unknown; headers?: Record<string, string> } | null {
   const cluster = 'cluster' in a ? ctx.world.clusters[a.cluster]! : null;
   switch (a.kind) {
     case 'reboot':
-      return { method: 'POST', path: `/v1/nodes/${cluster!.nodes[a.host]!.id}/reboot`, body: { method: a.method, drain_osds: true } };
+      return {
+        method: 'POST',
+        path: `/v1/nodes/${cluster!.nodes[a.host]!.id}/reboot`,
+        body: { method: a.method, drain_osds: true },
+      };
     case 'reweight':
       return { method: 'POST', path: `/v1/clusters/${cluster!.id}/osds/${a.osd}/reweight`, body: { weight: a.weight } };
     case 'upgrade':
-      return { method: 'POST', path: `/v1/clusters/${cluster!.id}/upgrade`, body: { mode: a.mode, max_concurrent: a.maxConcurrent } };
+      return {
+        method: 'POST',
+        path: `/v1/clusters/${cluster!.id}/upgrade`,
+        body: { mode: a.mode, max_concurrent: a.maxConcurrent },
+      };
     case 'pool_create':
       return {
         method: 'POST',
         path: `/v1/clusters/${cluster!.id}/pools`,
-        body: a.type === 'replicated' ? { name: a.pool, type: a.type, pg_autoscale: a.autoscale } : { name: a.pool, type: a.type, erasure_profile: 'k2m1', pg_autoscale: a.autoscale },
+        body:
+          a.type === 'replicated'
+            ? { name: a.pool, type: a.type, pg_autoscale: a.autoscale }
+            : { name: a.pool, type: a.type, erasure_profile: 'k2m1', pg_autoscale: a.autoscale },
       };
     case 'pool_delete':
-      return { method: 'DELETE', path: `/v1/clusters/${cluster!.id}/pools/${a.pool}`, headers: { 'x-confirm-delete': 'true' } };
+      return {
+        method: 'DELETE',
+        path: `/v1/clusters/${cluster!.id}/pools/${a.pool}`,
+        headers: { 'x-confirm-delete': 'true' },
+      };
     default: {
       const candidates = a.kind === 'cancel' ? ctx.accepted : ctx.accepted.filter((o) => o.kind === 'upgrade');
       if (candidates.length === 0) return null;
-      return { method: 'POST', path: `/v1/operations/${candidates[a.pick % candidates.length]!.operationId}/${a.kind}` };
+      return {
+        method: 'POST',
+        path: `/v1/operations/${candidates[a.pick % candidates.length]!.operationId}/${a.kind}`,
+      };
     }
   }
 }
@@ -210,7 +235,12 @@ function count(stats: ClientStats, rec: RequestRecord): void {
 const BUSY_RETRIES = 2;
 
 /** Runs one client's actions in order; follow-ups (cancel, pause, resume) go to the operation it just started. */
-export async function runClient(client: number, actions: Action[], ctx: ClientContext, stats: ClientStats): Promise<void> {
+export async function runClient(
+  client: number,
+  actions: Action[],
+  ctx: ClientContext,
+  stats: ClientStats,
+): Promise<void> {
   for (const [i, a] of actions.entries()) {
     if (ctx.stopped()) return;
     await sleep(a.thinkMs);

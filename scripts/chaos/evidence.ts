@@ -3,7 +3,12 @@
  * the rows in PostgreSQL, every machine's power log and the simulated Ceph of every cluster.
  */
 import type { Db } from '../../db/database';
-import { createSandboxCephDriver, getSandboxCephState, getSandboxMachine, listPowerEvents } from '../../drivers/sandbox';
+import {
+  createSandboxCephDriver,
+  getSandboxCephState,
+  getSandboxMachine,
+  listPowerEvents,
+} from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import type { ChaosHttp, RequestRecord } from './client';
 import type { ClusterEvidence, Evidence, MachineEvidence, OpEvidence } from './invariants';
@@ -31,7 +36,12 @@ export async function collectEvidence(
   world: ChaosWorld,
   run: { startedAt: number; requests: RequestRecord[]; downtimes: Downtime[] },
 ): Promise<Evidence> {
-  const rows = await db.selectFrom('operations').selectAll().where('account_id', '=', world.accountId).orderBy('created_at').execute();
+  const rows = await db
+    .selectFrom('operations')
+    .selectAll()
+    .where('account_id', '=', world.accountId)
+    .orderBy('created_at')
+    .execute();
   const operations: OpEvidence[] = [];
   for (const r of rows) {
     const view = await http.get(`/v1/operations/${r.id}`).catch(() => null);
@@ -46,7 +56,11 @@ export async function collectEvidence(
       osd_id: r.osd_id,
       params: r.params,
       // A running workflow answers with its live steps and logs; the row has them once it ended.
-      steps: ((view?.steps as typeof r.steps | undefined) ?? r.steps).map((s) => ({ name: s.name, status: s.status, started_at: s.started_at })),
+      steps: ((view?.steps as typeof r.steps | undefined) ?? r.steps).map((s) => ({
+        name: s.name,
+        status: s.status,
+        started_at: s.started_at,
+      })),
       error: r.error,
       lastLogs: ((view?.logs as typeof r.logs | undefined) ?? r.logs).slice(-4).map((l) => l.message),
       created_at: r.created_at.getTime(),
@@ -100,9 +114,21 @@ export async function collectEvidence(
     machines,
     clusters,
     rows: {
-      pools: await db.selectFrom('pools').select(['id', 'cluster_id', 'name', 'status', 'pg_autoscale']).where('cluster_id', 'in', clusterIds).execute(),
-      nodes: await db.selectFrom('nodes').select(['id', 'hostname', 'status']).where('account_id', '=', world.accountId).execute(),
-      clusters: await db.selectFrom('clusters').select(['id', 'status']).where('account_id', '=', world.accountId).execute(),
+      pools: await db
+        .selectFrom('pools')
+        .select(['id', 'cluster_id', 'name', 'status', 'pg_autoscale'])
+        .where('cluster_id', 'in', clusterIds)
+        .execute(),
+      nodes: await db
+        .selectFrom('nodes')
+        .select(['id', 'hostname', 'status'])
+        .where('account_id', '=', world.accountId)
+        .execute(),
+      clusters: await db
+        .selectFrom('clusters')
+        .select(['id', 'status'])
+        .where('account_id', '=', world.accountId)
+        .execute(),
     },
   };
 }

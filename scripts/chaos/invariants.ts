@@ -27,10 +27,13 @@ export type Invariant = (typeof INVARIANTS)[number];
 export const INVARIANT_TEXT: Record<Invariant, string> = {
   terminal: 'every operation (every 202, every row) reached completed/failed/cancelled within the quiesce bound',
   answered: 'every request got a definite answer (2xx/4xx) within 60 s of its first attempt',
-  no_5xx: 'no 5xx while the API was up (503 service_unavailable only while Temporal was down, or naming the operation whose outcome is unknown)',
+  no_5xx:
+    'no 5xx while the API was up (503 service_unavailable only while Temporal was down, or naming the operation whose outcome is unknown)',
   idempotency: 'no request executed twice for one Idempotency-Key (one operation per key, replays name it)',
-  power_cycle: 'each reboot: exactly one power cycle if completed, none if cancelled before power_off, back on otherwise',
-  stray_power: 'every chassis command sent by a reboot of that node (or an os_packages upgrade of its cluster) while it ran',
+  power_cycle:
+    'each reboot: exactly one power cycle if completed, none if cancelled before power_off, back on otherwise',
+  stray_power:
+    'every chassis command sent by a reboot of that node (or an os_packages upgrade of its cluster) while it ran',
   machines_on: 'every machine powered on at the end (not off, not shutting down)',
   locks: 'no operation_locks row left',
   noout: 'no noout flag left (global or per host)',
@@ -128,7 +131,8 @@ const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString()
 
 export function checkInvariants(e: Evidence): Violation[] {
   const out: Violation[] = [];
-  const add = (invariant: Invariant, message: string, evidence: Record<string, unknown>) => out.push({ invariant, message, evidence });
+  const add = (invariant: Invariant, message: string, evidence: Record<string, unknown>) =>
+    out.push({ invariant, message, evidence });
   const opById = new Map(e.operations.map((o) => [o.id, o]));
   const opSummary = (o: OpEvidence) => ({
     operation_id: o.id,
@@ -138,7 +142,10 @@ export function checkInvariants(e: Evidence): Violation[] {
     request_id: o.request_id,
     created_at: iso(o.created_at),
     completed_at: iso(o.completed_at),
-    steps: o.steps.filter((s) => s.status !== 'pending').map((s) => `${s.name}:${s.status}`).join(' '),
+    steps: o.steps
+      .filter((s) => s.status !== 'pending')
+      .map((s) => `${s.name}:${s.status}`)
+      .join(' '),
     error: o.error,
     last_logs: o.lastLogs,
     // Cancels, pauses and resumes sent to it, and their answers.
@@ -150,14 +157,21 @@ export function checkInvariants(e: Evidence): Violation[] {
   // ---- terminal ----
   for (const o of e.operations) {
     if (!TERMINAL.has(o.status) || (o.viewStatus !== null && !TERMINAL.has(o.viewStatus))) {
-      add('terminal', `operation ${o.id} (${o.type}) is still ${o.status}${o.viewStatus && o.viewStatus !== o.status ? ` (API: ${o.viewStatus})` : ''}`, {
-        ...opSummary(o),
-      });
+      add(
+        'terminal',
+        `operation ${o.id} (${o.type}) is still ${o.status}${o.viewStatus && o.viewStatus !== o.status ? ` (API: ${o.viewStatus})` : ''}`,
+        {
+          ...opSummary(o),
+        },
+      );
     }
   }
   for (const r of e.requests) {
     if (r.final?.status === 202 && r.final.operationId && !opById.has(r.final.operationId)) {
-      add('terminal', `request ${r.rid} was accepted as ${r.final.operationId}, which does not exist`, { request_id: r.rid, path: r.path });
+      add('terminal', `request ${r.rid} was accepted as ${r.final.operationId}, which does not exist`, {
+        request_id: r.rid,
+        path: r.path,
+      });
     }
   }
 
@@ -180,7 +194,9 @@ export function checkInvariants(e: Evidence): Violation[] {
           first_attempt: iso(first?.at ?? null),
           answers: lost,
           api_down: e.downtimes.filter((d) => d.process === 'api').map((d) => `${iso(d.from)}…${iso(d.to)}`),
-          last_attempts: r.attempts.slice(-2).map((a) => ({ at: iso(a.at), status: a.status, code: a.code, error: a.error })),
+          last_attempts: r.attempts
+            .slice(-2)
+            .map((a) => ({ at: iso(a.at), status: a.status, code: a.code, error: a.error })),
         },
       );
     }
@@ -196,13 +212,17 @@ export function checkInvariants(e: Evidence): Violation[] {
       // the client resends and must then meet that operation (checked under `idempotency`).
       if (overlaps(a, 'api', 0) || isOutcomeUnknown(a)) continue;
       if (a.status === 503 && a.code === 'service_unavailable' && overlaps(a, 'temporal', TEMPORAL_GRACE_MS)) continue;
-      add('no_5xx', `${r.method} ${r.path} (${r.rid}) answered ${a.status} ${a.code ?? ''} at ${iso(a.at)} while the API was up`, {
-        request_id: r.rid,
-        status: a.status,
-        code: a.code,
-        at: iso(a.at),
-        temporal_down: overlaps(a, 'temporal', 0),
-      });
+      add(
+        'no_5xx',
+        `${r.method} ${r.path} (${r.rid}) answered ${a.status} ${a.code ?? ''} at ${iso(a.at)} while the API was up`,
+        {
+          request_id: r.rid,
+          status: a.status,
+          code: a.code,
+          at: iso(a.at),
+          temporal_down: overlaps(a, 'temporal', 0),
+        },
+      );
     }
   }
 
@@ -213,16 +233,26 @@ export function checkInvariants(e: Evidence): Violation[] {
     // An operation that ended `not_started` changed nothing and released its key (the API answered
     // 503 "nothing was changed. Try again."), so the same key may start the request once more.
     if (ops.filter((o) => o.error?.code !== NOT_STARTED).length > 1) {
-      add('idempotency', `request ${rid} started ${ops.length} operations: ${ops.map((o) => `${o.id} (${o.status})`).join(', ')}`, {
-        request_id: rid,
-        operations: ops.map(opSummary),
-        attempts: e.requests.find((r) => r.rid === rid)?.attempts.map((a) => ({ at: iso(a.at), status: a.status, code: a.code, error: a.error })) ?? [],
-      });
+      add(
+        'idempotency',
+        `request ${rid} started ${ops.length} operations: ${ops.map((o) => `${o.id} (${o.status})`).join(', ')}`,
+        {
+          request_id: rid,
+          operations: ops.map(opSummary),
+          attempts:
+            e.requests
+              .find((r) => r.rid === rid)
+              ?.attempts.map((a) => ({ at: iso(a.at), status: a.status, code: a.code, error: a.error })) ?? [],
+        },
+      );
     }
   }
   for (const r of e.requests) {
     if (r.operationIds.length > 1) {
-      add('idempotency', `request ${r.rid}: its answers named different operations ${r.operationIds.join(', ')}`, { request_id: r.rid, operation_ids: r.operationIds });
+      add('idempotency', `request ${r.rid}: its answers named different operations ${r.operationIds.join(', ')}`, {
+        request_id: r.rid,
+        operation_ids: r.operationIds,
+      });
     }
     // A 503 with an unknown outcome names the operation bound to the key: the retry must meet it
     // (202 naming it), unless it ended not_started (nothing changed, the key was released).
@@ -231,12 +261,21 @@ export function checkInvariants(e: Evidence): Violation[] {
       const o = opById.get(id);
       const named = r.final && r.final.status >= 200 && r.final.status < 300 ? r.final.operationId : null;
       if (named !== null && named !== id && o?.error?.code !== NOT_STARTED) {
-        add('idempotency', `request ${r.rid}: a 503 named ${id} (outcome unknown), yet its retry was answered with ${named}`, {
-          request_id: r.rid,
-          unknown_outcome_of: o ? opSummary(o) : id,
-          answered_with: named,
-          attempts: r.attempts.map((a) => ({ at: iso(a.at), status: a.status, code: a.code, operation_id: a.operationId ?? null })),
-        });
+        add(
+          'idempotency',
+          `request ${r.rid}: a 503 named ${id} (outcome unknown), yet its retry was answered with ${named}`,
+          {
+            request_id: r.rid,
+            unknown_outcome_of: o ? opSummary(o) : id,
+            answered_with: named,
+            attempts: r.attempts.map((a) => ({
+              at: iso(a.at),
+              status: a.status,
+              code: a.code,
+              operation_id: a.operationId ?? null,
+            })),
+          },
+        );
       }
     }
   }
@@ -246,17 +285,28 @@ export function checkInvariants(e: Evidence): Violation[] {
   // ---- locks ----
   for (const l of e.locks) {
     const o = opById.get(l.operation_id);
-    add('locks', `lock ${l.resource_id} still held by ${l.operation_id}${o ? ` (${o.type}, ${o.status})` : ''}`, { ...l, operation: o ? opSummary(o) : null });
+    add('locks', `lock ${l.resource_id} still held by ${l.operation_id}${o ? ` (${o.type}, ${o.status})` : ''}`, {
+      ...l,
+      operation: o ? opSummary(o) : null,
+    });
   }
 
   for (const c of e.clusters) {
     // ---- noout ----
     if (c.nooutHosts.length > 0 || c.flags.includes('noout')) {
-      add('noout', `cluster ${c.id}: noout left on ${c.nooutHosts.length ? c.nooutHosts.join(', ') : 'the cluster'}`, { cluster_id: c.id, noout_hosts: c.nooutHosts, flags: c.flags });
+      add('noout', `cluster ${c.id}: noout left on ${c.nooutHosts.length ? c.nooutHosts.join(', ') : 'the cluster'}`, {
+        cluster_id: c.id,
+        noout_hosts: c.nooutHosts,
+        flags: c.flags,
+      });
     }
     // ---- osds_up ----
     for (const o of c.osds) {
-      if (!o.up || !o.in) add('osds_up', `cluster ${c.id}: osd.${o.id} on ${o.host} is ${o.up ? 'up' : 'down'}/${o.in ? 'in' : 'out'}`, { cluster_id: c.id, ...o });
+      if (!o.up || !o.in)
+        add('osds_up', `cluster ${c.id}: osd.${o.id} on ${o.host} is ${o.up ? 'up' : 'down'}/${o.in ? 'in' : 'out'}`, {
+          cluster_id: c.id,
+          ...o,
+        });
     }
     // ---- crush_weights ----
     for (const o of c.osds) {
@@ -268,29 +318,50 @@ export function checkInvariants(e: Evidence): Violation[] {
       const last = reweights.filter((x) => x.status === 'completed').at(-1);
       const expected = last ? Math.round(Number(last.params.weight) * initial * 1e5) / 1e5 : initial;
       if (Math.abs(o.crush_weight - expected) > 1e-3) {
-        add('crush_weights', `cluster ${c.id}: osd.${o.id} has CRUSH weight ${o.crush_weight}, expected ${expected} (${last ? `set by ${last.id}` : 'its original weight'})`, {
-          cluster_id: c.id,
-          osd: o.id,
-          actual: o.crush_weight,
-          expected,
-          reweights: reweights.map((x) => ({ operation_id: x.id, weight: x.params.weight, status: x.status, completed_at: iso(x.completed_at), error: x.error })),
-        });
+        add(
+          'crush_weights',
+          `cluster ${c.id}: osd.${o.id} has CRUSH weight ${o.crush_weight}, expected ${expected} (${last ? `set by ${last.id}` : 'its original weight'})`,
+          {
+            cluster_id: c.id,
+            osd: o.id,
+            actual: o.crush_weight,
+            expected,
+            reweights: reweights.map((x) => ({
+              operation_id: x.id,
+              weight: x.params.weight,
+              status: x.status,
+              completed_at: iso(x.completed_at),
+              error: x.error,
+            })),
+          },
+        );
       }
     }
     // ---- autoscale ----
-    if (c.noautoscale) add('autoscale', `cluster ${c.id}: PG autoscaling is still frozen (noautoscale set)`, { cluster_id: c.id });
+    if (c.noautoscale)
+      add('autoscale', `cluster ${c.id}: PG autoscaling is still frozen (noautoscale set)`, { cluster_id: c.id });
     for (const p of c.cephPools) {
       const row = e.rows.pools.find((r) => r.cluster_id === c.id && r.name === p.name && r.status === 'active');
       if (row && p.pg_autoscale_mode !== (row.pg_autoscale ? 'on' : 'off')) {
-        add('autoscale', `cluster ${c.id}: pool ${p.name} has pg_autoscale_mode ${p.pg_autoscale_mode}, created with ${row.pg_autoscale ? 'on' : 'off'}`, { cluster_id: c.id, pool: p.name });
+        add(
+          'autoscale',
+          `cluster ${c.id}: pool ${p.name} has pg_autoscale_mode ${p.pg_autoscale_mode}, created with ${row.pg_autoscale ? 'on' : 'off'}`,
+          { cluster_id: c.id, pool: p.name },
+        );
       }
     }
   }
 
   // ---- rows_settled ----
-  for (const p of e.rows.pools) if (p.status === 'creating' || p.status === 'deleting') add('rows_settled', `pool ${p.name} (${p.id}) left ${p.status}`, { ...p });
-  for (const n of e.rows.nodes) if (n.status === 'provisioning' || n.status === 'pending') add('rows_settled', `node ${n.hostname} (${n.id}) left ${n.status}`, { ...n });
-  for (const c of e.rows.clusters) if (['CREATING', 'IMPORTING', 'DELETING'].includes(c.status)) add('rows_settled', `cluster ${c.id} left ${c.status}`, { ...c });
+  for (const p of e.rows.pools)
+    if (p.status === 'creating' || p.status === 'deleting')
+      add('rows_settled', `pool ${p.name} (${p.id}) left ${p.status}`, { ...p });
+  for (const n of e.rows.nodes)
+    if (n.status === 'provisioning' || n.status === 'pending')
+      add('rows_settled', `node ${n.hostname} (${n.id}) left ${n.status}`, { ...n });
+  for (const c of e.rows.clusters)
+    if (['CREATING', 'IMPORTING', 'DELETING'].includes(c.status))
+      add('rows_settled', `cluster ${c.id} left ${c.status}`, { ...c });
 
   return out;
 }
@@ -301,7 +372,10 @@ export function checkInvariants(e: Evidence): Violation[] {
  * shutting down; `on` turns an off machine on and does nothing to one that is on — also while it is
  * shutting down, so the shutdown still completes. Each transition names the command that caused it.
  */
-export function powerTransitions(log: PowerCommand[], shutdownDelayMs: number): { to: 'on' | 'off'; at: number; cause: number }[] {
+export function powerTransitions(
+  log: PowerCommand[],
+  shutdownDelayMs: number,
+): { to: 'on' | 'off'; at: number; cause: number }[] {
   const out: { to: 'on' | 'off'; at: number; cause: number }[] = [];
   let on = true;
   let pending: { at: number; cause: number } | null = null;
@@ -329,7 +403,11 @@ export function powerTransitions(log: PowerCommand[], shutdownDelayMs: number): 
   return out;
 }
 
-function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invariant, m: string, ev: Record<string, unknown>) => void): void {
+function checkPower(
+  e: Evidence,
+  opById: Map<string, OpEvidence>,
+  add: (i: Invariant, m: string, ev: Record<string, unknown>) => void,
+): void {
   for (const m of e.machines) {
     const log = m.powerLog.filter((c) => !c.action.startsWith('bootdev'));
     const transitions = powerTransitions(log, m.shutdown_delay_ms);
@@ -337,7 +415,12 @@ function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invar
     const shown = (cmds: number[]) => cmds.map((i) => `${log[i]!.action}@${rel(log[i]!.at)}`).join(' ');
     const reboots = e.operations.filter((o) => o.type === 'node.reboot' && o.node_id === m.nodeId);
     // Upgrades that may reboot hosts (os_packages) own a window too, without a cycle count.
-    const owners = [...reboots, ...e.operations.filter((o) => o.type === 'cluster.upgrade' && o.cluster_id === m.clusterId && o.params.os_packages === true)];
+    const owners = [
+      ...reboots,
+      ...e.operations.filter(
+        (o) => o.type === 'cluster.upgrade' && o.cluster_id === m.clusterId && o.params.os_packages === true,
+      ),
+    ];
     const distance = (o: OpEvidence, t: number) => Math.max(0, o.created_at - t, t - (o.completed_at ?? e.endedAt));
     // Each command belongs to the operation that sent it (its power event names it). Only a command
     // with no operation id (sent outside any workflow) falls back to time: the operation running
@@ -346,11 +429,22 @@ function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invar
       if (c.operationId) {
         const o = opById.get(c.operationId);
         if (!o) return { op: null, stray: `sent by ${c.operationId}, which is not an operation of this account` };
-        if (!owners.includes(o)) return { op: null, stray: `sent by ${o.id} (${o.type}${o.node_id ? ` of ${o.node_id}` : ''}), which may not power this machine` };
-        if (distance(o, c.at) > WINDOW_SLACK_MS) return { op: o, stray: `sent by ${o.id} (${o.type}) ${c.at < o.created_at ? 'before it was created' : 'after it ended'}` };
+        if (!owners.includes(o))
+          return {
+            op: null,
+            stray: `sent by ${o.id} (${o.type}${o.node_id ? ` of ${o.node_id}` : ''}), which may not power this machine`,
+          };
+        if (distance(o, c.at) > WINDOW_SLACK_MS)
+          return {
+            op: o,
+            stray: `sent by ${o.id} (${o.type}) ${c.at < o.created_at ? 'before it was created' : 'after it ended'}`,
+          };
         return { op: o, stray: null };
       }
-      const o = owners.filter((x) => distance(x, c.at) <= WINDOW_SLACK_MS).sort((a, b) => distance(a, c.at) - distance(b, c.at))[0] ?? null;
+      const o =
+        owners
+          .filter((x) => distance(x, c.at) <= WINDOW_SLACK_MS)
+          .sort((a, b) => distance(a, c.at) - distance(b, c.at))[0] ?? null;
       return { op: o, stray: o ? null : 'with no operation id, while no operation of it was running' };
     };
     const attributed = log.map(attribute);
@@ -367,7 +461,12 @@ function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invar
           at: iso(c.at),
           operation_id: c.operationId ?? null,
           power_log: shownWithOps(log, rel),
-          reboots: reboots.map((o) => ({ operation_id: o.id, status: o.status, from: rel(o.created_at), to: o.completed_at ? rel(o.completed_at) : null })),
+          reboots: reboots.map((o) => ({
+            operation_id: o.id,
+            status: o.status,
+            from: rel(o.created_at),
+            to: o.completed_at ? rel(o.completed_at) : null,
+          })),
         });
       }
     });
@@ -381,7 +480,8 @@ function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invar
       const reachedPowerOff = o.steps.some((s) => s.name === 'power_off' && s.started_at !== null);
       let problem: string | null = null;
       if (o.status === 'completed') {
-        if (offs.length !== 1 || ons.length !== 1 || ons[0]!.at < offs[0]!.at) problem = `completed with ${offs.length} power-off(s) and ${ons.length} power-on(s), expected exactly one cycle`;
+        if (offs.length !== 1 || ons.length !== 1 || ons[0]!.at < offs[0]!.at)
+          problem = `completed with ${offs.length} power-off(s) and ${ons.length} power-on(s), expected exactly one cycle`;
       } else if (!reachedPowerOff) {
         if (cmds.length > 0) problem = `${o.status} before power_off, yet sent ${shown(cmds)}`;
       } else if (offs.length > 1) {
@@ -403,7 +503,10 @@ function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invar
           power_log: shownWithOps(log, rel),
           transitions: mine.map((t) => `${t.to}@${rel(t.at)}`).join(' '),
           shutdown_delay_ms: m.shutdown_delay_ms,
-          steps: o.steps.filter((s) => s.status !== 'pending').map((s) => `${s.name}:${s.status}`).join(' '),
+          steps: o.steps
+            .filter((s) => s.status !== 'pending')
+            .map((s) => `${s.name}:${s.status}`)
+            .join(' '),
           error: o.error,
           last_logs: o.lastLogs,
         });
@@ -417,7 +520,14 @@ function checkPower(e: Evidence, opById: Map<string, OpEvidence>, add: (i: Invar
         power_state: m.power_state,
         shutting_down: m.shutting_down,
         power_log: shownWithOps(log, rel),
-        reboots: reboots.map((o) => ({ operation_id: o.id, method: o.params.method, status: o.status, from: rel(o.created_at), to: o.completed_at ? rel(o.completed_at) : null, error: o.error })),
+        reboots: reboots.map((o) => ({
+          operation_id: o.id,
+          method: o.params.method,
+          status: o.status,
+          from: rel(o.created_at),
+          to: o.completed_at ? rel(o.completed_at) : null,
+          error: o.error,
+        })),
       });
     }
   }

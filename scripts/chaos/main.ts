@@ -66,16 +66,19 @@ async function main(): Promise<void> {
   };
   for (const part of values.kills ? values.kills.split(',') : []) {
     const [p, n] = part.split('=');
-    if (!PROCESS_NAMES.includes(p as never) || int(n, '--kills') === undefined) usage('--kills is worker=N,api=N,temporal=N');
+    if (!PROCESS_NAMES.includes(p as never) || int(n, '--kills') === undefined)
+      usage('--kills is worker=N,api=N,temporal=N');
     size.kills[p as keyof ChaosSize['kills']] = Number(n);
   }
-  if (values.break !== undefined && !INVARIANTS.includes(values.break as Invariant)) usage(`--break takes one of ${INVARIANTS.join(', ')}`);
+  if (values.break !== undefined && !INVARIANTS.includes(values.break as Invariant))
+    usage(`--break takes one of ${INVARIANTS.join(', ')}`);
   const speed = values.speed === undefined ? 0.1 : Number(values.speed);
   if (!(speed > 0 && speed <= 10)) usage('--speed must be a number in (0, 10]');
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) usage('DATABASE_URL is not set (a PostgreSQL server the run may create a database on)');
   const temporalBin = process.env.NF_TEMPORAL_BIN ?? path.join(os.homedir(), '.cache/nodefoundry/bin/temporal');
-  if (!existsSync(temporalBin)) usage(`no Temporal CLI at ${temporalBin}: run scripts/ensure-temporal.sh or set NF_TEMPORAL_BIN`);
+  if (!existsSync(temporalBin))
+    usage(`no Temporal CLI at ${temporalBin}: run scripts/ensure-temporal.sh or set NF_TEMPORAL_BIN`);
 
   const first = int(values.seed, '--seed') ?? Math.floor(Math.random() * 1_000_000);
   const count = int(values.seeds, '--seeds') ?? 1;
@@ -96,7 +99,8 @@ async function main(): Promise<void> {
     process.stdout.write(formatReport(report) + '\n');
   }
   if (values.json) writeFileSync(values.json, JSON.stringify(reports, null, 1));
-  if (count > 1) process.stdout.write(`\n==> ${reports.filter((r) => r.violations.length === 0).length}/${count} seeds passed\n`);
+  if (count > 1)
+    process.stdout.write(`\n==> ${reports.filter((r) => r.violations.length === 0).length}/${count} seeds passed\n`);
   process.exit(reports.some((r) => r.violations.length > 0) ? 1 : 0);
 }
 

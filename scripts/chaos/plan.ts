@@ -101,9 +101,21 @@ function action(r: Rng, size: ChaosSize): ActionBody & { followUps: FollowUps } 
   const cancel = (p: number) => ({ ...NO_FOLLOW_UPS, cancelAfterMs: r.chance(p) ? r.between(0, 4_000) : null });
   switch (kind) {
     case 'reboot':
-      return { kind, cluster, host: r.int(size.hostsPerCluster), method: r.chance(0.6) ? 'graceful' : 'hard', followUps: cancel(0.4) };
+      return {
+        kind,
+        cluster,
+        host: r.int(size.hostsPerCluster),
+        method: r.chance(0.6) ? 'graceful' : 'hard',
+        followUps: cancel(0.4),
+      };
     case 'reweight':
-      return { kind, cluster, osd: r.int(size.hostsPerCluster * size.osdsPerHost), weight: r.chance(0.4) ? 0 : r.pick([0.5, 0.8, 1]), followUps: cancel(0.3) };
+      return {
+        kind,
+        cluster,
+        osd: r.int(size.hostsPerCluster * size.osdsPerHost),
+        weight: r.chance(0.4) ? 0 : r.pick([0.5, 0.8, 1]),
+        followUps: cancel(0.3),
+      };
     case 'upgrade': {
       const followUps = cancel(0.25);
       if (followUps.cancelAfterMs === null && r.chance(0.4)) {
@@ -113,7 +125,14 @@ function action(r: Rng, size: ChaosSize): ActionBody & { followUps: FollowUps } 
       return { kind, cluster, mode: r.chance(0.5) ? 'restart' : 'upgrade', maxConcurrent: r.between(1, 2), followUps };
     }
     case 'pool_create':
-      return { kind, cluster, pool: r.pick(POOL_NAMES), type: r.chance(0.7) ? 'replicated' : 'erasure', autoscale: r.chance(0.7), followUps: cancel(0.15) };
+      return {
+        kind,
+        cluster,
+        pool: r.pick(POOL_NAMES),
+        type: r.chance(0.7) ? 'replicated' : 'erasure',
+        autoscale: r.chance(0.7),
+        followUps: cancel(0.15),
+      };
     case 'pool_delete':
       return { kind, cluster, pool: r.pick(POOL_NAMES), followUps: NO_FOLLOW_UPS };
     default:
@@ -126,16 +145,30 @@ export function makePlan(seed: number, size: ChaosSize): ChaosPlan {
   const clients: Action[][] = [];
   for (let c = 0; c < size.clients; c++) {
     const list: Action[] = [];
-    for (let i = 0; i < size.actionsPerClient; i++) list.push({ thinkMs: r.between(size.thinkMs[0], size.thinkMs[1]), ...action(r, size) });
+    for (let i = 0; i < size.actionsPerClient; i++)
+      list.push({ thinkMs: r.between(size.thinkMs[0], size.thinkMs[1]), ...action(r, size) });
     clients.push(list);
   }
   // Kills land while the clients are busy: within the window, and within ~70 % of the pauses and
   // follow-up delays of the longest client (requests add their own time on top).
-  const planned = Math.max(...clients.map((l) => l.reduce((t, a) => t + a.thinkMs + (a.followUps.cancelAfterMs ?? 0) + (a.followUps.pauseAfterMs ?? 0) + (a.followUps.resumeAfterMs ?? 0), 0)));
+  const planned = Math.max(
+    ...clients.map((l) =>
+      l.reduce(
+        (t, a) =>
+          t +
+          a.thinkMs +
+          (a.followUps.cancelAfterMs ?? 0) +
+          (a.followUps.pauseAfterMs ?? 0) +
+          (a.followUps.resumeAfterMs ?? 0),
+        0,
+      ),
+    ),
+  );
   const window = Math.max(3_000, Math.min(size.killWindowMs, Math.round(planned * 0.7)));
   const kills: Kill[] = [];
   for (const process of PROCESS_NAMES) {
-    for (let i = 0; i < size.kills[process]; i++) kills.push({ atMs: r.between(3_000, window), process, downMs: r.between(500, 3_000) });
+    for (let i = 0; i < size.kills[process]; i++)
+      kills.push({ atMs: r.between(3_000, window), process, downMs: r.between(500, 3_000) });
   }
   kills.sort((a, b) => a.atMs - b.atMs);
   return { seed, size, clients, kills };

@@ -37,9 +37,14 @@ const READY_TIMEOUT_MS = 90_000;
  * The environment of the worker and the API: this process's (without vitest's), then the run's
  * application environment (which wins), then the API's address.
  */
-export function childEnv(base: NodeJS.ProcessEnv, appEnv: Record<string, string>, apiPort: number): Record<string, string> {
+export function childEnv(
+  base: NodeJS.ProcessEnv,
+  appEnv: Record<string, string>,
+  apiPort: number,
+): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith('VITEST') && k !== 'NODE_OPTIONS') env[k] = v;
+  for (const [k, v] of Object.entries(base))
+    if (v !== undefined && !k.startsWith('VITEST') && k !== 'NODE_OPTIONS') env[k] = v;
   return Object.assign(env, appEnv, { PORT: String(apiPort), NF_HOST: '127.0.0.1' });
 }
 
@@ -69,7 +74,10 @@ export class Processes {
   }
 
   isUp(name: ProcessName): boolean {
-    return !this.downtimes.some((d) => d.process === name && d.to === null) && (name === 'temporal' ? !!this.temporal : !!this.children[name]);
+    return (
+      !this.downtimes.some((d) => d.process === name && d.to === null) &&
+      (name === 'temporal' ? !!this.temporal : !!this.children[name])
+    );
   }
 
   async startAll(): Promise<void> {
@@ -128,7 +136,11 @@ export class Processes {
     const entry = name === 'worker' ? 'worker/main.ts' : 'api/main.ts';
     const env = childEnv(process.env, this.o.env, this.o.apiPort);
     const log = (this.logs[name] ??= createWriteStream(path.join(this.o.dir, `${name}.log`), { flags: 'a' }));
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.children[name] = child;
     let ready: () => void = () => {};
     const isReady = new Promise<void>((resolve) => (ready = resolve));
@@ -141,7 +153,11 @@ export class Processes {
     });
     child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
     const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code, signal) => reject(new Error(`${name} exited during start (${signal ?? code}); see ${path.join(this.o.dir, `${name}.log`)}`))),
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(`${name} exited during start (${signal ?? code}); see ${path.join(this.o.dir, `${name}.log`)}`),
+        ),
+      ),
     );
     exited.catch(() => {});
     let up = false;
@@ -155,7 +171,9 @@ export class Processes {
       void this.restartAfterCrash(name);
     });
     if (name === 'api') void this.pollHealth(child).then((ok) => ok && ready());
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref(),
+    );
     try {
       await Promise.race([isReady, exited, timeout]);
       up = true;
@@ -191,7 +209,10 @@ export class Processes {
 
   private async pollHealth(child: ChildProcess): Promise<boolean> {
     while (child.exitCode === null && child.signalCode === null) {
-      const ok = await fetch(`${this.apiUrl}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(`${this.apiUrl}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return true;
       await new Promise((r) => setTimeout(r, 100));
     }

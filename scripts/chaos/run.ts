@@ -11,7 +11,14 @@ import { generateSecretKey, parseSecretKey } from '../../lib/config';
 import { BREAKS } from './breaks';
 import { ChaosHttp, isTerminal, runClient, type Accepted, type ClientStats } from './client';
 import { collectEvidence } from './evidence';
-import { checkInvariants, INVARIANT_TEXT, INVARIANTS, type Evidence, type Invariant, type Violation } from './invariants';
+import {
+  checkInvariants,
+  INVARIANT_TEXT,
+  INVARIANTS,
+  type Evidence,
+  type Invariant,
+  type Violation,
+} from './invariants';
 import { makePlan, type ChaosSize, type ProcessName } from './plan';
 import { Processes } from './processes';
 import { buildWorld, createDatabase } from './setup';
@@ -82,7 +89,13 @@ export const CHAOS_SETTLE_INTERVAL_MS = 5_000;
 export const CHAOS_SETTLE_GRACE_MS = 15_000;
 
 /** The application's environment (lib/config.ts) for the run's worker and API. */
-export function chaosAppEnv(x: { databaseUrl: string; temporalPort: number; temporalUiPort: number; secret: string; speed: number }): Record<string, string> {
+export function chaosAppEnv(x: {
+  databaseUrl: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  secret: string;
+  speed: number;
+}): Record<string, string> {
   return {
     DATABASE_URL: x.databaseUrl,
     TEMPORAL_ADDRESS: `127.0.0.1:${x.temporalPort}`,
@@ -122,7 +135,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   });
   let report: ChaosReport | undefined;
   try {
-    log(`seed ${o.seed}: ${o.size.clusters} clusters × ${o.size.hostsPerCluster} hosts, ${o.size.clients} clients × ${o.size.actionsPerClient} actions, kills ${JSON.stringify(o.size.kills)}, speed ${o.speed}; logs in ${dir}`);
+    log(
+      `seed ${o.seed}: ${o.size.clusters} clusters × ${o.size.hostsPerCluster} hosts, ${o.size.clients} clients × ${o.size.actionsPerClient} actions, kills ${JSON.stringify(o.size.kills)}, speed ${o.speed}; logs in ${dir}`,
+    );
     await procs.startAll();
     const http = new ChaosHttp(procs.apiUrl, world.key, o.retryBudgetMs);
     const stats: ClientStats = { sent: {}, answers: {} };
@@ -131,9 +146,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     // ---- chaos: clients and kills side by side ----
     let clientsDone = false;
-    const clients = Promise.all(plan.clients.map((actions, c) => runClient(c, actions, { http, world, seed: o.seed, accepted, stopped: () => false }, stats))).finally(
-      () => (clientsDone = true),
-    );
+    const clients = Promise.all(
+      plan.clients.map((actions, c) =>
+        runClient(c, actions, { http, world, seed: o.seed, accepted, stopped: () => false }, stats),
+      ),
+    ).finally(() => (clientsDone = true));
     const killer = (async () => {
       for (const k of plan.kills) {
         await sleep(startedAt + k.atMs - Date.now());
@@ -162,7 +179,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     let broke: string | null = null;
     if (o.break) {
       const apply = BREAKS[o.break];
-      if (!apply) throw new Error(`--break ${o.break}: no way to break it (breakable: ${Object.keys(BREAKS).join(', ')})`);
+      if (!apply)
+        throw new Error(`--break ${o.break}: no way to break it (breakable: ${Object.keys(BREAKS).join(', ')})`);
       broke = await apply(db, world);
       log(`broke ${o.break}: ${broke}`);
       beforeBreak = violations;
@@ -171,7 +189,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
 
     const operations: Record<string, Record<string, number>> = {};
-    for (const r of await db.selectFrom('operations').select(['type', 'status']).where('account_id', '=', world.accountId).execute()) {
+    for (const r of await db
+      .selectFrom('operations')
+      .select(['type', 'status'])
+      .where('account_id', '=', world.accountId)
+      .execute()) {
       const by = (operations[r.type] ??= {});
       by[r.status] = (by[r.status] ?? 0) + 1;
     }
@@ -205,12 +227,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-async function quiesce(http: ChaosHttp, db: ReturnType<typeof createDb>, accountId: string, boundMs: number, log: (l: string) => void): Promise<boolean> {
+async function quiesce(
+  http: ChaosHttp,
+  db: ReturnType<typeof createDb>,
+  accountId: string,
+  boundMs: number,
+  log: (l: string) => void,
+): Promise<boolean> {
   const deadline = Date.now() + boundMs;
   const resumes = new Map<string, number>();
   let n = 0;
   for (;;) {
-    const open = await db.selectFrom('operations').select(['id', 'status']).where('account_id', '=', accountId).where('status', 'not in', ['completed', 'failed', 'cancelled']).execute();
+    const open = await db
+      .selectFrom('operations')
+      .select(['id', 'status'])
+      .where('account_id', '=', accountId)
+      .where('status', 'not in', ['completed', 'failed', 'cancelled'])
+      .execute();
     const stillOpen: string[] = [];
     for (const row of open) {
       const view = await http.get(`/v1/operations/${row.id}`).catch(() => null);
@@ -221,7 +254,13 @@ async function quiesce(http: ChaosHttp, db: ReturnType<typeof createDb>, account
         const k = resumes.get(row.id) ?? 0;
         resumes.set(row.id, k + 1);
         const what = k < 2 ? 'resume' : 'cancel';
-        await http.send(-1, `quiesce_${what}`, `chaos-quiesce-${row.id}-${what}-${k}`, 'POST', `/v1/operations/${row.id}/${what}`);
+        await http.send(
+          -1,
+          `quiesce_${what}`,
+          `chaos-quiesce-${row.id}-${what}-${k}`,
+          'POST',
+          `/v1/operations/${row.id}/${what}`,
+        );
       }
     }
     if (stillOpen.length === 0) return true;
@@ -229,7 +268,10 @@ async function quiesce(http: ChaosHttp, db: ReturnType<typeof createDb>, account
       log(`quiesce bound reached with ${stillOpen.length} operation(s) open: ${stillOpen.join(', ')}`);
       return false;
     }
-    if (n++ % 10 === 0) log(`waiting for ${stillOpen.length} operation(s): ${stillOpen.slice(0, 6).join(', ')}${stillOpen.length > 6 ? ', …' : ''}`);
+    if (n++ % 10 === 0)
+      log(
+        `waiting for ${stillOpen.length} operation(s): ${stillOpen.slice(0, 6).join(', ')}${stillOpen.length > 6 ? ', …' : ''}`,
+      );
     await sleep(1_000);
   }
 }
@@ -237,7 +279,14 @@ async function quiesce(http: ChaosHttp, db: ReturnType<typeof createDb>, account
 function lostAnswers(records: ChaosHttp['records']): Record<string, number> {
   const lost: Record<string, number> = {};
   for (const a of records.flatMap((r) => r.attempts)) {
-    const k = a.status === null ? `no answer (${a.error})` : a.status >= 500 ? `${a.status} ${a.code ?? ''}`.trim() : a.code === 'idempotency_in_progress' ? '409 idempotency_in_progress' : null;
+    const k =
+      a.status === null
+        ? `no answer (${a.error})`
+        : a.status >= 500
+          ? `${a.status} ${a.code ?? ''}`.trim()
+          : a.code === 'idempotency_in_progress'
+            ? '409 idempotency_in_progress'
+            : null;
     if (k) lost[k] = (lost[k] ?? 0) + 1;
   }
   return lost;
@@ -245,9 +294,17 @@ function lostAnswers(records: ChaosHttp['records']): Record<string, number> {
 
 export function formatReport(r: ChaosReport): string {
   const lines: string[] = [];
-  const kv = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ');
-  lines.push('', `==> chaos seed ${r.seed}: ${r.violations.length === 0 ? 'PASS' : `FAIL (${r.violations.length} violation${r.violations.length === 1 ? '' : 's'})`}`);
-  lines.push(`    duration ${(r.durationMs / 1000).toFixed(1)} s (chaos ${(r.chaosMs / 1000).toFixed(1)} s, quiesce ${(r.quiesceMs / 1000).toFixed(1)} s${r.quiesced ? '' : ', bound reached'}), speed ${r.speed}`);
+  const kv = (o: Record<string, unknown>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .join(', ');
+  lines.push(
+    '',
+    `==> chaos seed ${r.seed}: ${r.violations.length === 0 ? 'PASS' : `FAIL (${r.violations.length} violation${r.violations.length === 1 ? '' : 's'})`}`,
+  );
+  lines.push(
+    `    duration ${(r.durationMs / 1000).toFixed(1)} s (chaos ${(r.chaosMs / 1000).toFixed(1)} s, quiesce ${(r.quiesceMs / 1000).toFixed(1)} s${r.quiesced ? '' : ', bound reached'}), speed ${r.speed}`,
+  );
   lines.push(`    requests sent: ${kv(r.sent)} (total ${Object.values(r.sent).reduce((a, b) => a + b, 0)})`);
   lines.push(`    answers: ${kv(r.answers)}`);
   lines.push(`    lost answers (retried with the same key): ${Object.keys(r.lost).length ? kv(r.lost) : 'none'}`);
@@ -255,7 +312,8 @@ export function formatReport(r: ChaosReport): string {
   lines.push(`    kills: ${kv(r.kills)}; crashes (exited on their own): ${kv(r.crashes)}`);
   if (r.broke) lines.push(`    deliberately broken: ${r.broke}; before that: ${r.beforeBreak!.length} violation(s)`);
   const failed = new Set(r.violations.map((v) => v.invariant));
-  for (const inv of INVARIANTS) lines.push(`    ${failed.has(inv) ? 'FAIL' : 'ok  '} ${inv.padEnd(14)} ${INVARIANT_TEXT[inv]}`);
+  for (const inv of INVARIANTS)
+    lines.push(`    ${failed.has(inv) ? 'FAIL' : 'ok  '} ${inv.padEnd(14)} ${INVARIANT_TEXT[inv]}`);
   for (const v of r.violations) {
     lines.push(`  - [${v.invariant}] ${v.message}`);
     lines.push(`      ${JSON.stringify(v.evidence)}`);

@@ -35,7 +35,10 @@ export interface ChaosWorld {
   clusters: ChaosCluster[];
 }
 
-export async function createDatabase(baseUrl: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createDatabase(
+  baseUrl: string,
+  name: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   try {
@@ -67,11 +70,19 @@ export async function buildWorld(db: Db, secretKey: Buffer, size: ChaosSize, spe
   const account = await createAccount(db, { name: `chaos-${newId('account')}`, plan: 'enterprise' });
   const { secret } = await createApiKey(db, { accountId: account.id, kind: 'test', name: 'chaos' });
   const clusters: ChaosCluster[] = [];
-  for (let c = 0; c < size.clusters; c++) clusters.push(await sandboxCluster(db, secretKey, account.id, c, size, speed));
+  for (let c = 0; c < size.clusters; c++)
+    clusters.push(await sandboxCluster(db, secretKey, account.id, c, size, speed));
   return { accountId: account.id, key: secret, clusters };
 }
 
-async function sandboxCluster(db: Db, secretKey: Buffer, accountId: string, c: number, size: ChaosSize, speed: number): Promise<ChaosCluster> {
+async function sandboxCluster(
+  db: Db,
+  secretKey: Buffer,
+  accountId: string,
+  c: number,
+  size: ChaosSize,
+  speed: number,
+): Promise<ChaosCluster> {
   const clusterId = newId('cluster');
   const nodes: ChaosNode[] = [];
   const rows = [];
@@ -79,7 +90,11 @@ async function sandboxCluster(db: Db, secretKey: Buffer, accountId: string, c: n
     const hostname = `chaos${c + 1}-h${i + 1}`;
     const ip = `10.${c + 1}.0.${i + 1}`;
     const ipmi = `11.${c + 1}.0.${i + 1}`;
-    const m = await rackSandboxMachine(db, { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' }, speed);
+    const m = await rackSandboxMachine(
+      db,
+      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' },
+      speed,
+    );
     const id = newId('node');
     nodes.push({ id, hostname, ip_address: ip, ipmi_address: ipmi });
     rows.push({
@@ -104,7 +119,15 @@ async function sandboxCluster(db: Db, secretKey: Buffer, accountId: string, c: n
   }
   await db
     .insertInto('clusters')
-    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `chaos-${c + 1}`, status: 'HEALTH_OK', ceph_version: 'reef', admin_node_id: nodes[0]!.id })
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `chaos-${c + 1}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0]!.id,
+    })
     .execute();
   await db.insertInto('nodes').values(rows).execute();
   const state = await createSandboxCephCluster(
@@ -112,7 +135,13 @@ async function sandboxCluster(db: Db, secretKey: Buffer, accountId: string, c: n
     {
       accountId,
       clusterId,
-      hosts: rows.map((r) => ({ hostname: r.hostname, ipmiAddress: r.ipmi_address, osdDevices: JSON.parse(r.drives).slice(0, size.osdsPerHost).map((d: { device: string }) => d.device) })),
+      hosts: rows.map((r) => ({
+        hostname: r.hostname,
+        ipmiAddress: r.ipmi_address,
+        osdDevices: JSON.parse(r.drives)
+          .slice(0, size.osdsPerHost)
+          .map((d: { device: string }) => d.device),
+      })),
       replication: 3,
       minSize: 2,
       cephVersion: 'reef',

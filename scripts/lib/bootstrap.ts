@@ -18,7 +18,11 @@ const PG_UNIQUE_VIOLATION = '23505';
  * The account called `name`, created with `plan` when missing. Safe against a concurrent creator
  * (the unique name decides; the loser reads the winner's row). An existing account keeps its plan.
  */
-export async function ensureAccount(db: Db, name: string, plan: Plan = 'starter'): Promise<{ id: string; plan: Plan; created: boolean }> {
+export async function ensureAccount(
+  db: Db,
+  name: string,
+  plan: Plan = 'starter',
+): Promise<{ id: string; plan: Plan; created: boolean }> {
   const existing = await getAccountByName(db, name);
   if (existing) return { id: existing.id, plan: existing.plan, created: false };
   try {
@@ -44,12 +48,19 @@ export async function ensureDemoAccount(db: Db, dataDir: string): Promise<{ acco
   const account = await ensureAccount(db, DEMO_ACCOUNT_NAME, 'professional');
   const file = path.join(dataDir, DEMO_KEY_FILE);
 
-  const saved = await readFile(file, 'utf8').then((s) => s.trim(), () => undefined);
+  const saved = await readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
   if (saved !== undefined && kindOfKey(saved) === 'test') {
     if (await findActiveKeyId(db, account.id, hashApiKey(saved))) return { accountId: account.id, key: saved };
   }
 
-  const { secret } = await createApiKey(db, { accountId: account.id, kind: 'test', name: 'demo sandbox key (npm start)' });
+  const { secret } = await createApiKey(db, {
+    accountId: account.id,
+    kind: 'test',
+    name: 'demo sandbox key (npm start)',
+  });
   // Write then rename: a crash never leaves a truncated key file behind.
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, secret + '\n', { mode: 0o600 });

@@ -1,6 +1,19 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -51,7 +64,9 @@ export function embeddedPostgresBinaries(): { initdb: string; postgres: string }
   try {
     entry = require.resolve(pkg);
   } catch {
-    throw new Error(`the embedded PostgreSQL has no binaries for ${process.platform}-${process.arch} (npm package ${pkg} is not installed): set DATABASE_URL to a PostgreSQL server`);
+    throw new Error(
+      `the embedded PostgreSQL has no binaries for ${process.platform}-${process.arch} (npm package ${pkg} is not installed): set DATABASE_URL to a PostgreSQL server`,
+    );
   }
   const bin = path.join(path.dirname(entry), '..', 'native', 'bin');
   const exe = process.platform === 'win32' ? '.exe' : '';
@@ -73,7 +88,11 @@ function serverUser(): { uid: number; gid: number } | undefined {
     } catch {
       // the group may exist without the user
     }
-    execFileSync('useradd', ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'pipe' });
+    execFileSync(
+      'useradd',
+      ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+      { stdio: 'pipe' },
+    );
     return ids();
   }
 }
@@ -87,9 +106,17 @@ function allowTraverse(p: string): void {
   }
 }
 
-function run(file: string, args: string[], user: { uid: number; gid: number } | undefined): Promise<{ code: number | null; output: string }> {
+function run(
+  file: string,
+  args: string[],
+  user: { uid: number; gid: number } | undefined,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}), env: { ...process.env, LC_ALL: 'C', LANG: 'C' } });
+    const child = spawn(file, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(user ?? {}),
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+    });
     let output = '';
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
@@ -99,7 +126,12 @@ function run(file: string, args: string[], user: { uid: number; gid: number } | 
 }
 
 /** A data directory is complete once initdb finished: it runs in `<dir>.init` and is renamed into place. */
-async function initCluster(dataDir: string, passwordFile: string, initdb: string, user: { uid: number; gid: number } | undefined): Promise<void> {
+async function initCluster(
+  dataDir: string,
+  passwordFile: string,
+  initdb: string,
+  user: { uid: number; gid: number } | undefined,
+): Promise<void> {
   const staging = `${dataDir}.init`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { mode: 0o700 });
@@ -109,8 +141,20 @@ async function initCluster(dataDir: string, passwordFile: string, initdb: string
   writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
   if (user) for (const p of [staging, pwDir, pwFile]) chownSync(p, user.uid, user.gid);
   try {
-    const r = await run(initdb, [`--pgdata=${staging}`, `--username=${USER}`, `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale'], user);
-    if (r.code !== 0) throw new Error(`initdb failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
+    const r = await run(
+      initdb,
+      [
+        `--pgdata=${staging}`,
+        `--username=${USER}`,
+        `--pwfile=${pwFile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--no-locale',
+      ],
+      user,
+    );
+    if (r.code !== 0)
+      throw new Error(`initdb failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
   } finally {
     rmSync(pwDir, { recursive: true, force: true });
   }
@@ -174,12 +218,27 @@ export async function startEmbeddedPostgres(o: EmbeddedPostgresOptions): Promise
   try {
     // Own process group: Ctrl-C in the terminal reaches only `npm start`, which stops the API and
     // the worker before the database.
-    child = spawn(postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=100'], {
-      stdio: ['ignore', log, log],
-      detached: true,
-      ...(user ?? {}),
-      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
-    });
+    child = spawn(
+      postgres,
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'max_connections=100',
+      ],
+      {
+        stdio: ['ignore', log, log],
+        detached: true,
+        ...(user ?? {}),
+        env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+      },
+    );
   } finally {
     closeSync(log);
   }
@@ -222,7 +281,9 @@ export async function startEmbeddedPostgres(o: EmbeddedPostgresOptions): Promise
       await c.end().catch(() => {});
       if (Date.now() > deadline) {
         await stop(2000);
-        throw new Error(`the embedded PostgreSQL did not accept connections on 127.0.0.1:${port} within ${o.readyTimeoutMs ?? 30_000} ms: ${(e as Error).message} (log: ${o.logFile})`);
+        throw new Error(
+          `the embedded PostgreSQL did not accept connections on 127.0.0.1:${port} within ${o.readyTimeoutMs ?? 30_000} ms: ${(e as Error).message} (log: ${o.logFile})`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -35,7 +35,9 @@ export const DATA_FILES = {
 } as const;
 
 /** DATABASE_URL, else the embedded server's URL that a running `npm start` wrote; undefined if neither. */
-export function resolveDatabaseUrl(env: Record<string, string | undefined> = process.env): { url: string; source: string } | undefined {
+export function resolveDatabaseUrl(
+  env: Record<string, string | undefined> = process.env,
+): { url: string; source: string } | undefined {
   if (env.DATABASE_URL) return { url: env.DATABASE_URL, source: 'DATABASE_URL' };
   const file = path.join(resolveDataDir(env), DATA_FILES.databaseUrl);
   try {

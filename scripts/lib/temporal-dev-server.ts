@@ -36,7 +36,10 @@ export async function startTemporalDevServer(o: TemporalDevServerOptions): Promi
   const port = o.port ?? 7233;
   const uiPort = o.uiPort ?? 8233;
   await stopOrphan(o.pidFile, o.dbFile);
-  for (const [p, what] of [[port, 'gRPC'], [uiPort, 'Web UI']] as const) {
+  for (const [p, what] of [
+    [port, 'gRPC'],
+    [uiPort, 'Web UI'],
+  ] as const) {
     if (await isListening(p, ip)) {
       throw new Error(
         `port ${ip}:${p} (Temporal ${what}) is already in use. Stop whatever listens there (another \`npm start\`, ` +
@@ -45,7 +48,18 @@ export async function startTemporalDevServer(o: TemporalDevServerOptions): Promi
     }
   }
 
-  const args = ['server', 'start-dev', '--db-filename', o.dbFile, '--ip', ip, '--port', String(port), '--ui-port', String(uiPort)];
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    o.dbFile,
+    '--ip',
+    ip,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+  ];
   for (const ns of o.namespaces ?? []) if (ns !== 'default') args.push('--namespace', ns);
   for (const sa of SEARCH_ATTRIBUTE_DEFINITIONS) args.push('--search-attribute', sa);
 
@@ -59,7 +73,9 @@ export async function startTemporalDevServer(o: TemporalDevServerOptions): Promi
   } finally {
     closeSync(log);
   }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))),
+  );
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
   spawnError.catch(() => {});
   const pid = child.pid;
@@ -89,7 +105,9 @@ export async function startTemporalDevServer(o: TemporalDevServerOptions): Promi
     await Promise.race([
       waitForTemporal(server.address, ['default', ...(o.namespaces ?? [])], o.readyTimeoutMs ?? 90_000),
       exited.then((code) => {
-        throw new Error(`the Temporal dev server exited with ${code} during start; last lines of ${o.logFile}:\n${tail(o.logFile, 15)}`);
+        throw new Error(
+          `the Temporal dev server exited with ${code} during start; last lines of ${o.logFile}:\n${tail(o.logFile, 15)}`,
+        );
       }),
       spawnError,
     ]);
@@ -101,7 +119,11 @@ export async function startTemporalDevServer(o: TemporalDevServerOptions): Promi
 }
 
 /** Resolves when the server at `address` answers and every namespace exists. */
-export async function waitForTemporal(address: string, namespaces: readonly string[], timeoutMs: number): Promise<void> {
+export async function waitForTemporal(
+  address: string,
+  namespaces: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -119,10 +141,20 @@ export async function waitForTemporal(address: string, namespaces: readonly stri
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`Temporal at ${address} is not ready after ${timeoutMs} ms: ${(last as Error | undefined)?.message ?? 'no answer'}`);
+  throw new Error(
+    `Temporal at ${address} is not ready after ${timeoutMs} ms: ${(last as Error | undefined)?.message ?? 'no answer'}`,
+  );
 }
 
-const INDEXED_VALUE_TYPE: Record<string, number> = { Text: 1, Keyword: 2, Int: 3, Double: 4, Bool: 5, Datetime: 6, KeywordList: 7 };
+const INDEXED_VALUE_TYPE: Record<string, number> = {
+  Text: 1,
+  Keyword: 2,
+  Int: 3,
+  Double: 4,
+  Bool: 5,
+  Datetime: 6,
+  KeywordList: 7,
+};
 
 /**
  * Registers NodeFoundry's search attributes on a server we did not start (TEMPORAL_ADDRESS).

@@ -22,7 +22,17 @@ beforeAll(async () => {
   const accountId = await createTestAccount(db);
   const nodeId = newId('node');
   clusterId = newId('cluster');
-  await db.insertInto('clusters').values({ id: clusterId, account_id: accountId, environment: 'live', name: 'c', status: 'HEALTH_OK', ceph_version: '16.2.15' }).execute();
+  await db
+    .insertInto('clusters')
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'live',
+      name: 'c',
+      status: 'HEALTH_OK',
+      ceph_version: '16.2.15',
+    })
+    .execute();
   await db
     .insertInto('nodes')
     .values({
@@ -66,7 +76,18 @@ function scriptedCeph(outOfQuorumPolls: number) {
     async status(): Promise<CephStatus> {
       calls.status += 1;
       const quorum = calls.status > outOfQuorumPolls ? ['mon-a', 'mon-b', 'mon-c'] : ['mon-b', 'mon-c'];
-      return { health: 'HEALTH_WARN', osds_total: 3, osds_up: 3, osds_in: 3, pgs_total: 1, pgs_active_clean: 1, mgr_available: true, mons_in_quorum: quorum, mons_total: 3, flags: [] };
+      return {
+        health: 'HEALTH_WARN',
+        osds_total: 3,
+        osds_up: 3,
+        osds_in: 3,
+        pgs_total: 1,
+        pgs_active_clean: 1,
+        mgr_available: true,
+        mons_in_quorum: quorum,
+        mons_total: 3,
+        flags: [],
+      };
     },
   } as unknown as CephDriver;
   return { ceph, calls };
@@ -77,7 +98,13 @@ describe('redeployCephDaemon', () => {
     const { ceph, calls } = scriptedCeph(3);
     const drivers = { for: () => ({ ceph: () => ceph }) } as unknown as DriverRegistry;
     const activities = createUpgradeActivities({ db, drivers, config, logger: createLogger('silent') });
-    const r = await new MockActivityEnvironment().run(activities.redeployCephDaemon, { clusterId, targetVersion: '16.2.15', mode: 'restart' as const, type: 'mon' as const, host: 'mon-a' });
+    const r = await new MockActivityEnvironment().run(activities.redeployCephDaemon, {
+      clusterId,
+      targetVersion: '16.2.15',
+      mode: 'restart' as const,
+      type: 'mon' as const,
+      host: 'mon-a',
+    });
     expect(r).toEqual({ version: '16.2.15' });
     expect(calls.status).toBe(4);
     expect(calls.redeploy).toBe(1);

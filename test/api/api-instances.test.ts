@@ -25,8 +25,15 @@ afterAll(async () => api?.close());
 async function readyNode(): Promise<string> {
   const r = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
   await finishOperation(api.db, r.body.data.operation_id, {
-    status: 'completed', progress: 100, current_step: null, steps: [], logs: [], error: null, result: null,
-    started_at: null, completed_at: new Date().toISOString(),
+    status: 'completed',
+    progress: 100,
+    current_step: null,
+    steps: [],
+    logs: [],
+    error: null,
+    result: null,
+    started_at: null,
+    completed_at: new Date().toISOString(),
   });
   await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', r.body.data.id).execute();
   return r.body.data.id;
@@ -61,7 +68,14 @@ describe('Idempotency-Key claims of API processes', () => {
       const k = key();
       const dead = `api_dead-${k}`;
       if (how === 'its row is stale') {
-        await api.db.insertInto('api_instances').values({ id: dead, started_at: sql`now() - interval '1 hour'`, last_seen: sql`now() - interval '10 seconds'` }).execute();
+        await api.db
+          .insertInto('api_instances')
+          .values({
+            id: dead,
+            started_at: sql`now() - interval '1 hour'`,
+            last_seen: sql`now() - interval '10 seconds'`,
+          })
+          .execute();
       }
       const path = `/v1/nodes/${nodeId}/reboot`;
       await leftClaim(k, path, {}, dead);
@@ -85,7 +99,11 @@ describe('Idempotency-Key claims of API processes', () => {
     await leftClaim(k, path, undefined, `api_gone-${k}`);
     const retry = await api.request('POST', path, { headers: { 'idempotency-key': k } });
     expect(retry.status).toBeLessThan(300);
-    const op = await api.db.selectFrom('operations').select('cancel_requested_at').where('id', '=', reboot.body.data.operation_id).executeTakeFirstOrThrow();
+    const op = await api.db
+      .selectFrom('operations')
+      .select('cancel_requested_at')
+      .where('id', '=', reboot.body.data.operation_id)
+      .executeTakeFirstOrThrow();
     expect(op.cancel_requested_at).not.toBeNull();
   });
 
@@ -119,10 +137,18 @@ describe('Idempotency-Key claims of API processes', () => {
   });
 
   it('the API refreshes its instance row while it runs', async () => {
-    const first = await api.db.selectFrom('api_instances').select('last_seen').where('id', '=', api.instanceId).executeTakeFirstOrThrow();
+    const first = await api.db
+      .selectFrom('api_instances')
+      .select('last_seen')
+      .where('id', '=', api.instanceId)
+      .executeTakeFirstOrThrow();
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const now = await api.db.selectFrom('api_instances').select('last_seen').where('id', '=', api.instanceId).executeTakeFirstOrThrow();
+      const now = await api.db
+        .selectFrom('api_instances')
+        .select('last_seen')
+        .where('id', '=', api.instanceId)
+        .executeTakeFirstOrThrow();
       if (now.last_seen.getTime() > first.last_seen.getTime()) break;
       if (Date.now() > deadline) throw new Error('the instance row was never refreshed');
       await new Promise((r) => setTimeout(r, 100));
@@ -132,11 +158,18 @@ describe('Idempotency-Key claims of API processes', () => {
 
 it('startApi registers its instance and a graceful close deletes the row', async () => {
   const db = testDb(2);
-  const api2 = await startApi(testConfig({ NF_HOST: '127.0.0.1', PORT: '0' }), { db, logger: createLogger('silent', {}) });
+  const api2 = await startApi(testConfig({ NF_HOST: '127.0.0.1', PORT: '0' }), {
+    db,
+    logger: createLogger('silent', {}),
+  });
   try {
-    expect(await db.selectFrom('api_instances').select('id').where('id', '=', api2.instanceId).executeTakeFirst()).toBeDefined();
+    expect(
+      await db.selectFrom('api_instances').select('id').where('id', '=', api2.instanceId).executeTakeFirst(),
+    ).toBeDefined();
     await api2.close();
-    expect(await db.selectFrom('api_instances').select('id').where('id', '=', api2.instanceId).executeTakeFirst()).toBeUndefined();
+    expect(
+      await db.selectFrom('api_instances').select('id').where('id', '=', api2.instanceId).executeTakeFirst(),
+    ).toBeUndefined();
   } finally {
     await api2.close();
     await db.destroy();

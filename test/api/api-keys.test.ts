@@ -57,7 +57,8 @@ describe('/v1/api_keys', () => {
   });
 
   it('revokes a key (204): it stops working at once; a sandbox key cannot reach live keys (404)', async () => {
-    const fresh = (await api.request('POST', '/v1/api_keys', { key: acct.keys.live, body: { kind: 'live' } })).body.data;
+    const fresh = (await api.request('POST', '/v1/api_keys', { key: acct.keys.live, body: { kind: 'live' } })).body
+      .data;
     const hidden = await api.request('DELETE', `/v1/api_keys/${fresh.id}`, { key: acct.keys.test });
     expect(hidden.status).toBe(404);
     expect(hidden.body.error.code).toBe('api_key_not_found');
@@ -67,7 +68,9 @@ describe('/v1/api_keys', () => {
     expect(del.status).toBe(204);
     expect((await api.request('GET', '/v1/nodes', { key: fresh.key })).status).toBe(401);
     expect((await api.request('DELETE', `/v1/api_keys/${fresh.id}`, { key: acct.keys.live })).status).toBe(204);
-    const listed = (await api.request('GET', '/v1/api_keys?per_page=100', { key: acct.keys.live })).body.data.find((k: any) => k.id === fresh.id);
+    const listed = (await api.request('GET', '/v1/api_keys?per_page=100', { key: acct.keys.live })).body.data.find(
+      (k: any) => k.id === fresh.id,
+    );
     expect(listed.revoked_at).not.toBeNull();
   });
 
@@ -78,7 +81,11 @@ describe('/v1/api_keys', () => {
     expect(replay.status).toBe(201);
     expect(replay.body.data.id).toBe(first.body.data.id);
     expect(replay.body.data.key).toBeNull();
-    const stored = await api.db.selectFrom('idempotency_keys').selectAll().where('key', '=', headers['idempotency-key']).executeTakeFirstOrThrow();
+    const stored = await api.db
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('key', '=', headers['idempotency-key'])
+      .executeTakeFirstOrThrow();
     expect(JSON.stringify(stored)).not.toContain(first.body.data.key);
   });
 });

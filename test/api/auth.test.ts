@@ -50,10 +50,18 @@ describe('authentication', () => {
 
   it('records last_used_at on use', async () => {
     const acct = await api.newAccount();
-    const before = await api.db.selectFrom('api_keys').select('last_used_at').where('id', '=', acct.keyIds.ro).executeTakeFirstOrThrow();
+    const before = await api.db
+      .selectFrom('api_keys')
+      .select('last_used_at')
+      .where('id', '=', acct.keyIds.ro)
+      .executeTakeFirstOrThrow();
     expect(before.last_used_at).toBeNull();
     await api.request('GET', '/v1/nodes', { key: acct.keys.ro });
-    const after = await api.db.selectFrom('api_keys').select('last_used_at').where('id', '=', acct.keyIds.ro).executeTakeFirstOrThrow();
+    const after = await api.db
+      .selectFrom('api_keys')
+      .select('last_used_at')
+      .where('id', '=', acct.keyIds.ro)
+      .executeTakeFirstOrThrow();
     expect(after.last_used_at).toBeInstanceOf(Date);
   });
 });
@@ -72,7 +80,10 @@ describe('read-only keys', () => {
     ['DELETE', `/v1/nodes/{live}`],
     ['POST', `/v1/nodes/{live}/reboot`],
   ])('are refused %s %s with 403 forbidden, and nothing changes', async (method, path) => {
-    const r = await api.request(method, path.replace('{live}', liveNodeId), { key: api.account.keys.ro, body: { state: 'hold' } });
+    const r = await api.request(method, path.replace('{live}', liveNodeId), {
+      key: api.account.keys.ro,
+      body: { state: 'hold' },
+    });
     expect(r.status).toBe(403);
     expect(r.body.error.code).toBe('forbidden');
     const node = await api.request('GET', `/v1/nodes/${liveNodeId}`, { key: api.account.keys.live });
@@ -81,7 +92,7 @@ describe('read-only keys', () => {
 });
 
 describe('tenancy', () => {
-  it('hides another account\'s node, operation and key: 404, never 403', async () => {
+  it("hides another account's node, operation and key: 404, never 403", async () => {
     for (const kind of ['live', 'test', 'ro'] as const) {
       const nodeId = kind === 'test' ? sandboxNodeId : liveNodeId;
       const r = await api.request('GET', `/v1/nodes/${nodeId}`, { key: other.keys[kind] });
@@ -90,9 +101,14 @@ describe('tenancy', () => {
     }
     expect((await api.request('GET', `/v1/operations/${sandboxOpId}`, { key: other.keys.test })).status).toBe(404);
     expect((await api.request('POST', `/v1/nodes/${sandboxNodeId}/reboot`, { key: other.keys.test })).status).toBe(404);
-    expect((await api.request('PATCH', `/v1/nodes/${sandboxNodeId}`, { key: other.keys.test, body: { state: 'hold' } })).status).toBe(404);
+    expect(
+      (await api.request('PATCH', `/v1/nodes/${sandboxNodeId}`, { key: other.keys.test, body: { state: 'hold' } }))
+        .status,
+    ).toBe(404);
     expect((await api.request('DELETE', `/v1/nodes/${sandboxNodeId}`, { key: other.keys.test })).status).toBe(404);
-    expect((await api.request('DELETE', `/v1/api_keys/${api.account.keyIds.test}`, { key: other.keys.live })).status).toBe(404);
+    expect(
+      (await api.request('DELETE', `/v1/api_keys/${api.account.keyIds.test}`, { key: other.keys.live })).status,
+    ).toBe(404);
     const list = await api.request('GET', '/v1/nodes', { key: other.keys.test });
     expect(list.body.meta.total).toBe(0);
   });
@@ -103,9 +119,15 @@ describe('tenancy', () => {
     expect(fromSandbox.body.error.code).toBe('node_not_found');
     const fromLive = await api.request('GET', `/v1/nodes/${sandboxNodeId}`, { key: api.account.keys.live });
     expect(fromLive.status).toBe(404);
-    expect((await api.request('GET', `/v1/operations/${sandboxOpId}`, { key: api.account.keys.live })).status).toBe(404);
-    const sandboxList = (await api.request('GET', '/v1/nodes', { key: api.account.keys.test })).body.data.map((n: any) => n.id);
-    const liveList = (await api.request('GET', '/v1/nodes', { key: api.account.keys.ro })).body.data.map((n: any) => n.id);
+    expect((await api.request('GET', `/v1/operations/${sandboxOpId}`, { key: api.account.keys.live })).status).toBe(
+      404,
+    );
+    const sandboxList = (await api.request('GET', '/v1/nodes', { key: api.account.keys.test })).body.data.map(
+      (n: any) => n.id,
+    );
+    const liveList = (await api.request('GET', '/v1/nodes', { key: api.account.keys.ro })).body.data.map(
+      (n: any) => n.id,
+    );
     expect(sandboxList).toEqual([sandboxNodeId]);
     expect(liveList).toEqual([liveNodeId]);
   });
@@ -118,9 +140,16 @@ describe('request ids', () => {
     expect(err.headers.get('x-request-id')).toBe('trace-1234');
     expect(err.body.error.request_id).toBe('trace-1234');
 
-    const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(generateSshKey().privateKey), headers: { 'x-request-id': 'trace-reg-1' } });
+    const reg = await api.request('POST', '/v1/nodes', {
+      body: nodeBody(generateSshKey().privateKey),
+      headers: { 'x-request-id': 'trace-reg-1' },
+    });
     expect(reg.status).toBe(202);
-    const op = await api.db.selectFrom('operations').select('request_id').where('id', '=', reg.body.data.operation_id).executeTakeFirstOrThrow();
+    const op = await api.db
+      .selectFrom('operations')
+      .select('request_id')
+      .where('id', '=', reg.body.data.operation_id)
+      .executeTakeFirstOrThrow();
     expect(op.request_id).toBe('trace-reg-1');
     const lines = api.logs.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'trace-reg-1');
     expect(lines.length).toBeGreaterThan(0);
@@ -128,7 +157,11 @@ describe('request ids', () => {
   });
 
   it('generates a req_ id when the client sends none or an unsafe one', async () => {
-    const cases: Record<string, string>[] = [{}, { 'x-request-id': 'bad id with spaces' }, { 'x-request-id': 'x'.repeat(200) }];
+    const cases: Record<string, string>[] = [
+      {},
+      { 'x-request-id': 'bad id with spaces' },
+      { 'x-request-id': 'x'.repeat(200) },
+    ];
     for (const headers of cases) {
       const r = await api.request('GET', '/v1/nope', { headers });
       const id = r.headers.get('x-request-id')!;

@@ -15,7 +15,10 @@ afterAll(async () => {
 
 async function sandboxCluster(accountId: string, name: string, status: ClusterStatus = 'HEALTH_OK'): Promise<string> {
   const id = newId('cluster');
-  await t.db.insertInto('clusters').values({ id, account_id: accountId, environment: 'sandbox', name, status, ceph_version: 'reef' }).execute();
+  await t.db
+    .insertInto('clusters')
+    .values({ id, account_id: accountId, environment: 'sandbox', name, status, ceph_version: 'reef' })
+    .execute();
   return id;
 }
 
@@ -26,7 +29,16 @@ describe('cluster routes', () => {
     let r = await t.request('GET', '/v1/clusters?per_page=1');
     expect(r.status).toBe(200);
     expect(r.body.meta).toEqual({ page: 1, per_page: 1, total: 2 });
-    expect(r.body.data[0]).toMatchObject({ id: b, name: 'list-b', node_count: 0, osd_count: 0, raw_capacity_tib: 0, failure_domain: 'host', replication_factor: 3, current_operation_id: null });
+    expect(r.body.data[0]).toMatchObject({
+      id: b,
+      name: 'list-b',
+      node_count: 0,
+      osd_count: 0,
+      raw_capacity_tib: 0,
+      failure_domain: 'host',
+      replication_factor: 3,
+      current_operation_id: null,
+    });
     r = await t.request('GET', '/v1/clusters?status=HEALTH_OK');
     expect(r.body.data.map((c: any) => c.id)).toEqual([a]);
     r = await t.request('GET', '/v1/clusters?status=BROKEN');
@@ -35,26 +47,42 @@ describe('cluster routes', () => {
     expect([r.status, r.body.error.field]).toEqual([400, 'color']);
   });
 
-  it('a key never sees another environment\'s or account\'s cluster (404), and a malformed id is a 404', async () => {
+  it("a key never sees another environment's or account's cluster (404), and a malformed id is a 404", async () => {
     const id = await sandboxCluster(t.account.accountId, 'tenancy');
     expect((await t.request('GET', `/v1/clusters/${id}`)).status).toBe(200);
-    expect((await t.request('GET', `/v1/clusters/${id}`, { key: t.account.keys.live })).body.error.code).toBe('cluster_not_found');
+    expect((await t.request('GET', `/v1/clusters/${id}`, { key: t.account.keys.live })).body.error.code).toBe(
+      'cluster_not_found',
+    );
     const other = await t.newAccount();
     expect((await t.request('GET', `/v1/clusters/${id}`, { key: other.keys.test })).status).toBe(404);
-    expect((await t.request('DELETE', `/v1/clusters/${id}`, { key: other.keys.test, headers: { 'x-confirm-delete': 'true' } })).status).toBe(404);
+    expect(
+      (
+        await t.request('DELETE', `/v1/clusters/${id}`, {
+          key: other.keys.test,
+          headers: { 'x-confirm-delete': 'true' },
+        })
+      ).status,
+    ).toBe(404);
     expect((await t.request('GET', '/v1/clusters/123')).body.error.code).toBe('cluster_not_found');
     expect((await t.request('GET', `/v1/clusters/${id}/pools`, { key: other.keys.test })).status).toBe(404);
   });
 
   it('read-only keys cannot create or delete (403)', async () => {
-    const r = await t.request('POST', '/v1/clusters', { key: t.account.keys.ro, body: { name: 'x', node_ids: ['a', 'b', 'c'], ceph_version: 'reef' } });
+    const r = await t.request('POST', '/v1/clusters', {
+      key: t.account.keys.ro,
+      body: { name: 'x', node_ids: ['a', 'b', 'c'], ceph_version: 'reef' },
+    });
     expect(r.status).toBe(403);
   });
 
   it('delete without X-Confirm-Delete is 400 confirmation_required; the cluster is untouched', async () => {
     const id = await sandboxCluster(t.account.accountId, 'confirm');
     const r = await t.request('DELETE', `/v1/clusters/${id}`);
-    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'confirmation_required', 'X-Confirm-Delete']);
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([
+      400,
+      'confirmation_required',
+      'X-Confirm-Delete',
+    ]);
     expect((await t.request('GET', `/v1/clusters/${id}`)).body.data.status).toBe('HEALTH_OK');
     expect(await t.db.selectFrom('operation_locks').selectAll().where('resource_id', '=', id).execute()).toEqual([]);
   });
@@ -63,12 +91,18 @@ describe('cluster routes', () => {
     const id = await sandboxCluster(t.account.accountId, 'creating', 'CREATING');
     const r = await t.request('POST', `/v1/clusters/${id}/pools`, { body: { name: 'p', type: 'replicated' } });
     expect([r.status, r.body.error.code]).toEqual([409, 'invalid_state']);
-    expect((await t.request('GET', `/v1/clusters/${id}/pools`)).body).toEqual({ data: [], meta: { page: 1, per_page: 25, total: 0 } });
+    expect((await t.request('GET', `/v1/clusters/${id}/pools`)).body).toEqual({
+      data: [],
+      meta: { page: 1, per_page: 25, total: 0 },
+    });
   });
 
   it('the OpenAPI document describes the cluster and pool routes with their schemas', async () => {
     const doc = (await t.request('GET', '/v1/openapi.json', { key: null })).body;
-    for (const p of ['/v1/clusters', '/v1/clusters/{id}', '/v1/clusters/{id}/pools', '/v1/clusters/{id}/pools/{name}']) expect(doc.paths[p]).toBeDefined();
-    expect(doc.paths['/v1/clusters'].post.requestBody.content['application/json'].schema.properties.failure_domain.enum).toEqual(['host', 'rack', 'zone']);
+    for (const p of ['/v1/clusters', '/v1/clusters/{id}', '/v1/clusters/{id}/pools', '/v1/clusters/{id}/pools/{name}'])
+      expect(doc.paths[p]).toBeDefined();
+    expect(
+      doc.paths['/v1/clusters'].post.requestBody.content['application/json'].schema.properties.failure_domain.enum,
+    ).toEqual(['host', 'rack', 'zone']);
   });
 });

@@ -15,8 +15,15 @@ afterAll(async () => api?.close());
 async function readyNode(): Promise<string> {
   const r = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
   await finishOperation(api.db, r.body.data.operation_id, {
-    status: 'completed', progress: 100, current_step: null, steps: [], logs: [], error: null, result: null,
-    started_at: null, completed_at: new Date().toISOString(),
+    status: 'completed',
+    progress: 100,
+    current_step: null,
+    steps: [],
+    logs: [],
+    error: null,
+    result: null,
+    started_at: null,
+    completed_at: new Date().toISOString(),
   });
   await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', r.body.data.id).execute();
   return r.body.data.id;
@@ -47,14 +54,26 @@ describe('Idempotency-Key', () => {
   it('answers 409 idempotency_key_reused for the same key with a different body or path', async () => {
     const k = key();
     const nodeId = await readyNode();
-    const first = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'hard' }, headers: { 'idempotency-key': k } });
+    const first = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'hard' },
+      headers: { 'idempotency-key': k },
+    });
     expect(first.status).toBe(202);
-    const other = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'graceful' }, headers: { 'idempotency-key': k } });
+    const other = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'graceful' },
+      headers: { 'idempotency-key': k },
+    });
     expect(other.status).toBe(409);
     expect(other.body.error).toMatchObject({ code: 'idempotency_key_reused', field: 'Idempotency-Key' });
-    const elsewhere = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey), headers: { 'idempotency-key': k } });
+    const elsewhere = await api.request('POST', '/v1/nodes', {
+      body: nodeBody(privateKey),
+      headers: { 'idempotency-key': k },
+    });
     expect(elsewhere.body.error.code).toBe('idempotency_key_reused');
-    const same = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'hard' }, headers: { 'idempotency-key': k } });
+    const same = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'hard' },
+      headers: { 'idempotency-key': k },
+    });
     expect(same.status).toBe(202);
     expect(same.body.data.operation_id).toBe(first.body.data.operation_id);
   });
@@ -80,14 +99,20 @@ describe('Idempotency-Key', () => {
       if (i > 500) throw new Error('the first request never claimed its key');
       await new Promise((r) => setImmediate(r));
     }
-    const dup = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, { body: {}, headers: { 'idempotency-key': k } });
+    const dup = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: {},
+      headers: { 'idempotency-key': k },
+    });
     expect(dup.status).toBe(409);
     expect(dup.body.error.code).toBe('idempotency_in_progress');
     release();
     await holder;
     const first = await firstP;
     expect(first.status).toBe(202);
-    const replay = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, { body: {}, headers: { 'idempotency-key': k } });
+    const replay = await api.request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: {},
+      headers: { 'idempotency-key': k },
+    });
     expect(replay.status).toBe(202);
     expect(replay.body.data.operation_id).toBe(first.body.data.operation_id);
   });
@@ -110,14 +135,21 @@ describe('Idempotency-Key', () => {
     const k = key();
     const other = await api.newAccount();
     const a = await api.request('POST', '/v1/api_keys', { body: { kind: 'test' }, headers: { 'idempotency-key': k } });
-    const b = await api.request('POST', '/v1/api_keys', { key: other.keys.test, body: { kind: 'test' }, headers: { 'idempotency-key': k } });
+    const b = await api.request('POST', '/v1/api_keys', {
+      key: other.keys.test,
+      body: { kind: 'test' },
+      headers: { 'idempotency-key': k },
+    });
     expect(a.status).toBe(201);
     expect(b.status).toBe(201);
     expect(b.body.data.id).not.toBe(a.body.data.id);
   });
 
   it('rejects a malformed key with 400 naming the header', async () => {
-    const r = await api.request('POST', '/v1/api_keys', { body: { kind: 'test' }, headers: { 'idempotency-key': 'x'.repeat(256) } });
+    const r = await api.request('POST', '/v1/api_keys', {
+      body: { kind: 'test' },
+      headers: { 'idempotency-key': 'x'.repeat(256) },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'validation_error', field: 'Idempotency-Key' });
   });

@@ -58,10 +58,17 @@ describe('one live record per machine (issue 8 #8)', () => {
     }
     // A mapped address is stored, shown and compared as the IPv4 it is.
     const other = fresh();
-    const mapped = await t.request('POST', '/v1/nodes', { key: a.keys.live, body: body({ ip: `::ffff:${other.ip}`, ipmi: `::ffff:${other.ipmi}` }) });
+    const mapped = await t.request('POST', '/v1/nodes', {
+      key: a.keys.live,
+      body: body({ ip: `::ffff:${other.ip}`, ipmi: `::ffff:${other.ipmi}` }),
+    });
     expect(mapped.status).toBe(202);
     expect([mapped.body.data.ip_address, mapped.body.data.ipmi_address]).toEqual([other.ip, other.ipmi]);
-    const n = await t.db.selectFrom('nodes').select(['ip_address', 'ipmi_address']).where('id', '=', mapped.body.data.id).executeTakeFirstOrThrow();
+    const n = await t.db
+      .selectFrom('nodes')
+      .select(['ip_address', 'ipmi_address'])
+      .where('id', '=', mapped.body.data.id)
+      .executeTakeFirstOrThrow();
     expect(n).toEqual({ ip_address: other.ip, ipmi_address: other.ipmi });
   });
 
@@ -70,17 +77,38 @@ describe('one live record per machine (issue 8 #8)', () => {
     const addr = fresh();
     const answers = await Promise.all(
       accounts.flatMap((acct, i) => [
-        (i % 2 === 0 ? t : lab).request('POST', '/v1/nodes', { key: acct.keys.live, body: body({ ip: addr.ip, ipmi: fresh().ipmi }, { ssh_port: 22 + i }) }),
-        (i % 2 === 0 ? lab : t).request('POST', '/v1/nodes', { key: acct.keys.live, body: body({ ip: fresh().ip, ipmi: addr.ipmi }, { ipmi_port: 623 + i }) }),
+        (i % 2 === 0 ? t : lab).request('POST', '/v1/nodes', {
+          key: acct.keys.live,
+          body: body({ ip: addr.ip, ipmi: fresh().ipmi }, { ssh_port: 22 + i }),
+        }),
+        (i % 2 === 0 ? lab : t).request('POST', '/v1/nodes', {
+          key: acct.keys.live,
+          body: body({ ip: fresh().ip, ipmi: addr.ipmi }, { ipmi_port: 623 + i }),
+        }),
       ]),
     );
     const statuses = answers.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 202).length).toBeLessThanOrEqual(2);
     expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
-    const rows = await t.db.selectFrom('nodes').select('id').where('address_scope', '=', 'live').where((eb) => eb.or([eb('ip_address', '=', addr.ip), eb('ipmi_address', '=', addr.ipmi)])).execute();
+    const rows = await t.db
+      .selectFrom('nodes')
+      .select('id')
+      .where('address_scope', '=', 'live')
+      .where((eb) => eb.or([eb('ip_address', '=', addr.ip), eb('ipmi_address', '=', addr.ipmi)]))
+      .execute();
     // At most one record per address: the host address once, the BMC address once.
-    const hosts = await t.db.selectFrom('nodes').select('id').where('address_scope', '=', 'live').where('ip_address', '=', addr.ip).execute();
-    const bmcs = await t.db.selectFrom('nodes').select('id').where('address_scope', '=', 'live').where('ipmi_address', '=', addr.ipmi).execute();
+    const hosts = await t.db
+      .selectFrom('nodes')
+      .select('id')
+      .where('address_scope', '=', 'live')
+      .where('ip_address', '=', addr.ip)
+      .execute();
+    const bmcs = await t.db
+      .selectFrom('nodes')
+      .select('id')
+      .where('address_scope', '=', 'live')
+      .where('ipmi_address', '=', addr.ipmi)
+      .execute();
     expect(hosts.length).toBe(1);
     expect(bmcs.length).toBe(1);
     expect(rows.length).toBeLessThanOrEqual(2);
@@ -91,7 +119,10 @@ describe('one live record per machine (issue 8 #8)', () => {
     const b = await t.newAccount();
     const addr = fresh();
     expect((await t.request('POST', '/v1/nodes', { key: a.keys.test, body: body(addr) })).status).toBe(202);
-    const again = await t.request('POST', '/v1/nodes', { key: a.keys.test, body: body({ ip: addr.ip, ipmi: fresh().ipmi }, { ssh_port: 2222 }) });
+    const again = await t.request('POST', '/v1/nodes', {
+      key: a.keys.test,
+      body: body({ ip: addr.ip, ipmi: fresh().ipmi }, { ssh_port: 2222 }),
+    });
     expect([again.status, again.body.error.code]).toEqual([409, 'address_in_use']);
     expect((await t.request('POST', '/v1/nodes', { key: b.keys.test, body: body(addr) })).status).toBe(202);
   });
@@ -118,8 +149,16 @@ describe('registration is no port scanner (issue 8 #9)', () => {
     const a = await t.newAccount();
     for (const [address, field] of forbidden) {
       const addr = fresh();
-      const r = await t.request('POST', '/v1/nodes', { key: a.keys.live, body: body({ ...addr, [field === 'ip_address' ? 'ip' : 'ipmi']: address }) });
-      expect([address, r.status, r.body.error.code, r.body.error.field]).toEqual([address, 400, 'address_not_allowed', field]);
+      const r = await t.request('POST', '/v1/nodes', {
+        key: a.keys.live,
+        body: body({ ...addr, [field === 'ip_address' ? 'ip' : 'ipmi']: address }),
+      });
+      expect([address, r.status, r.body.error.code, r.body.error.field]).toEqual([
+        address,
+        400,
+        'address_not_allowed',
+        field,
+      ]);
     }
     const ops = await t.db.selectFrom('operations').select('id').where('account_id', '=', a.accountId).execute();
     expect(ops).toEqual([]);
@@ -127,15 +166,27 @@ describe('registration is no port scanner (issue 8 #9)', () => {
 
   it('a sandbox key may (nothing is contacted), and so may a live key where NF_ALLOW_LOCAL_ADDRESSES is set (the lab)', async () => {
     const a = await t.newAccount();
-    const sandbox = await t.request('POST', '/v1/nodes', { key: a.keys.test, body: body({ ip: '127.0.0.1', ipmi: '169.254.169.254' }) });
+    const sandbox = await t.request('POST', '/v1/nodes', {
+      key: a.keys.test,
+      body: body({ ip: '127.0.0.1', ipmi: '169.254.169.254' }),
+    });
     expect(sandbox.status).toBe(202);
     const b = await lab.newAccount();
     // Loopback machines of a lab share one host and are told apart by port.
-    const one = await lab.request('POST', '/v1/nodes', { key: b.keys.live, body: body({ ip: '127.0.0.1', ipmi: '127.0.0.1' }, { ssh_port: 40000 + seq, ipmi_port: 41000 + seq }) });
+    const one = await lab.request('POST', '/v1/nodes', {
+      key: b.keys.live,
+      body: body({ ip: '127.0.0.1', ipmi: '127.0.0.1' }, { ssh_port: 40000 + seq, ipmi_port: 41000 + seq }),
+    });
     expect(one.status).toBe(202);
-    const two = await lab.request('POST', '/v1/nodes', { key: b.keys.live, body: body({ ip: '127.0.0.1', ipmi: '127.0.0.1' }, { ssh_port: 40001 + seq, ipmi_port: 41001 + seq }) });
+    const two = await lab.request('POST', '/v1/nodes', {
+      key: b.keys.live,
+      body: body({ ip: '127.0.0.1', ipmi: '127.0.0.1' }, { ssh_port: 40001 + seq, ipmi_port: 41001 + seq }),
+    });
     expect(two.status).toBe(202);
-    const same = await lab.request('POST', '/v1/nodes', { key: b.keys.live, body: body({ ip: '127.0.0.1', ipmi: '127.0.0.2' }, { ssh_port: 40000 + seq }) });
+    const same = await lab.request('POST', '/v1/nodes', {
+      key: b.keys.live,
+      body: body({ ip: '127.0.0.1', ipmi: '127.0.0.2' }, { ssh_port: 40000 + seq }),
+    });
     expect([same.status, same.body.error.code, same.body.error.field]).toEqual([409, 'address_in_use', 'ip_address']);
     // Clean up the live loopback records: live addresses are shared by the whole test run.
     for (const r of [one, two]) await lab.db.deleteFrom('nodes').where('id', '=', r.body.data.id).execute();

@@ -12,7 +12,10 @@ import { testDb } from '../helpers/db';
 it('startApi listens on the configured host/port, and close lets a request in flight finish', async () => {
   const db = testDb(3);
   const lines: string[] = [];
-  const api = await startApi(testConfig({ NF_HOST: '127.0.0.1', PORT: '0' }), { db, logger: createLogger('info', {}, (l) => lines.push(l)) });
+  const api = await startApi(testConfig({ NF_HOST: '127.0.0.1', PORT: '0' }), {
+    db,
+    logger: createLogger('info', {}, (l) => lines.push(l)),
+  });
   try {
     expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await fetch(`${api.url}/readyz`)).status).toBe(200);
@@ -25,7 +28,11 @@ it('startApi listens on the configured host/port, and close lets a request in fl
     const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = http.request(url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          authorization: `Bearer ${secret}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
       });
       req.on('response', (res) => {
         let text = '';
@@ -39,7 +46,11 @@ it('startApi listens on the configured host/port, and close lets a request in fl
     });
     // The request is inside the app (authenticated, reading its body) once its key was touched.
     for (let i = 0; ; i++) {
-      const k = await db.selectFrom('api_keys').select('last_used_at').where('id', '=', apiKey.id).executeTakeFirstOrThrow();
+      const k = await db
+        .selectFrom('api_keys')
+        .select('last_used_at')
+        .where('id', '=', apiKey.id)
+        .executeTakeFirstOrThrow();
       if (k.last_used_at) break;
       if (i > 1000) throw new Error('request never reached the app');
       await new Promise((r) => setImmediate(r));
@@ -60,10 +71,19 @@ it('startApi listens on the configured host/port, and close lets a request in fl
 
 it('the server bounds slow clients: headers not finished within NF_HEADERS_TIMEOUT_MS get 408 and the connection closed', async () => {
   const db = testDb(2);
-  const api = await startApi(testConfig({ NF_HOST: '127.0.0.1', PORT: '0', NF_HEADERS_TIMEOUT_MS: '400', NF_REQUEST_TIMEOUT_MS: '800', NF_KEEP_ALIVE_TIMEOUT_MS: '300' }), {
-    db,
-    logger: createLogger('silent'),
-  });
+  const api = await startApi(
+    testConfig({
+      NF_HOST: '127.0.0.1',
+      PORT: '0',
+      NF_HEADERS_TIMEOUT_MS: '400',
+      NF_REQUEST_TIMEOUT_MS: '800',
+      NF_KEEP_ALIVE_TIMEOUT_MS: '300',
+    }),
+    {
+      db,
+      logger: createLogger('silent'),
+    },
+  );
   try {
     const { hostname, port } = new URL(api.url);
     const started = Date.now();
@@ -81,7 +101,9 @@ it('the server bounds slow clients: headers not finished within NF_HEADERS_TIMEO
 
     // An idle keep-alive connection is closed after NF_KEEP_ALIVE_TIMEOUT_MS.
     const idle = await new Promise<number>((resolve, reject) => {
-      const socket = net.connect(Number(port), hostname, () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const socket = net.connect(Number(port), hostname, () =>
+        socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
       let answeredAt = 0;
       socket.on('data', () => (answeredAt ||= Date.now()));
       socket.on('close', () => resolve(Date.now() - answeredAt));

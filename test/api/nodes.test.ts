@@ -71,7 +71,12 @@ describe('POST /v1/nodes', () => {
 
     const op = await api.request('GET', `/v1/operations/${node.operation_id}`);
     expect(op.status).toBe(200);
-    expect(op.body.data).toMatchObject({ id: node.operation_id, type: 'node.register', node_id: node.id, request_id: r.headers.get('x-request-id') });
+    expect(op.body.data).toMatchObject({
+      id: node.operation_id,
+      type: 'node.register',
+      node_id: node.id,
+      request_id: r.headers.get('x-request-id'),
+    });
     expect(op.body.data.temporal.workflow_id).toBe(`${node.id}/register/${node.operation_id}`);
     const desc = await api.client.workflow.getHandle(op.body.data.temporal.workflow_id).describe();
     expect(desc.type).toBe('registerNodeWorkflow');
@@ -136,30 +141,48 @@ describe('POST /v1/nodes', () => {
   it('refuses a duplicate ip_address or ipmi_address with 409 address_in_use naming the field and the node', async () => {
     const first = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
     const existing = first.body.data;
-    const dupIp = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey, { ip_address: existing.ip_address }) });
+    const dupIp = await api.request('POST', '/v1/nodes', {
+      body: nodeBody(privateKey, { ip_address: existing.ip_address }),
+    });
     expect(dupIp.status).toBe(409);
     expect(dupIp.body.error).toMatchObject({ code: 'address_in_use', field: 'ip_address', node_id: existing.id });
-    const dupIpmi = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey, { ipmi_address: existing.ipmi_address }) });
+    const dupIpmi = await api.request('POST', '/v1/nodes', {
+      body: nodeBody(privateKey, { ipmi_address: existing.ipmi_address }),
+    });
     expect(dupIpmi.status).toBe(409);
     expect(dupIpmi.body.error).toMatchObject({ code: 'address_in_use', field: 'ipmi_address', node_id: existing.id });
     // A refused registration leaves nothing behind: no node, no operation, no lock.
-    const ops = await api.db.selectFrom('operations').select('id').where('request_id', '=', dupIp.body.error.request_id).execute();
+    const ops = await api.db
+      .selectFrom('operations')
+      .select('id')
+      .where('request_id', '=', dupIp.body.error.request_id)
+      .execute();
     expect(ops).toEqual([]);
   });
 
   it('treats two spellings of one IPv6 address as the same machine', async () => {
-    const first = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey, { ip_address: '2001:db8:0:0::a1' }) });
+    const first = await api.request('POST', '/v1/nodes', {
+      body: nodeBody(privateKey, { ip_address: '2001:db8:0:0::a1' }),
+    });
     expect(first.status).toBe(202);
     expect(first.body.data.ip_address).toBe('2001:db8::a1');
-    const again = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey, { ip_address: '2001:DB8::A1' }) });
+    const again = await api.request('POST', '/v1/nodes', {
+      body: nodeBody(privateKey, { ip_address: '2001:DB8::A1' }),
+    });
     expect(again.status).toBe(409);
-    expect(again.body.error).toMatchObject({ code: 'address_in_use', field: 'ip_address', node_id: first.body.data.id });
+    expect(again.body.error).toMatchObject({
+      code: 'address_in_use',
+      field: 'ip_address',
+      node_id: first.body.data.id,
+    });
   });
 
   it('lets only one of concurrent registrations of one address win', async () => {
     const ipmi = nodeBody(privateKey).ipmi_address;
     const results = await Promise.all(
-      Array.from({ length: 5 }, () => api.request('POST', '/v1/nodes', { body: nodeBody(privateKey, { ipmi_address: ipmi }) })),
+      Array.from({ length: 5 }, () =>
+        api.request('POST', '/v1/nodes', { body: nodeBody(privateKey, { ipmi_address: ipmi }) }),
+      ),
     );
     const statuses = results.map((r) => r.status).sort();
     expect(statuses).toEqual([202, 409, 409, 409, 409]);
@@ -173,7 +196,10 @@ describe('POST /v1/nodes', () => {
     const other = await api.newAccount();
     const live = nodeBody(privateKey);
     expect((await api.request('POST', '/v1/nodes', { key: api.account.keys.live, body: live })).status).toBe(202);
-    const liveDup = await api.request('POST', '/v1/nodes', { key: other.keys.live, body: { ...live, hostname: 'other' } });
+    const liveDup = await api.request('POST', '/v1/nodes', {
+      key: other.keys.live,
+      body: { ...live, hostname: 'other' },
+    });
     expect(liveDup.status).toBe(409);
     expect(liveDup.body.error.code).toBe('address_in_use');
     // The other account must not learn which node of another account holds the address.
@@ -189,7 +215,8 @@ describe('GET /v1/nodes', () => {
     const acct = await api.newAccount();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await readyNode(acct.keys.test)).id);
-    const pending = (await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) })).body.data.id;
+    const pending = (await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) })).body
+      .data.id;
     const all = await api.request('GET', '/v1/nodes', { key: acct.keys.test });
     expect(all.body.meta).toEqual({ page: 1, per_page: 25, total: 4 });
     expect(all.body.data.map((n: any) => n.id)).toEqual([pending, ...ids.reverse()]);
@@ -207,9 +234,20 @@ describe('GET /v1/nodes', () => {
     const clusterId = newId('cluster');
     await api.db
       .insertInto('clusters')
-      .values({ id: clusterId, account_id: acct.accountId, environment: 'sandbox', name: 'c1', status: 'HEALTH_OK', ceph_version: 'reef' })
+      .values({
+        id: clusterId,
+        account_id: acct.accountId,
+        environment: 'sandbox',
+        name: 'c1',
+        status: 'HEALTH_OK',
+        ceph_version: 'reef',
+      })
       .execute();
-    await api.db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', [ids[1]!, ids[2]!]).execute();
+    await api.db
+      .updateTable('nodes')
+      .set({ cluster_id: clusterId, status: 'active' })
+      .where('id', 'in', [ids[1]!, ids[2]!])
+      .execute();
     const inCluster = await api.request('GET', `/v1/nodes?cluster_id=${clusterId}`, { key: acct.keys.test });
     expect(inCluster.body.data.map((n: any) => n.id).sort()).toEqual([ids[1], ids[2]].sort());
     expect(inCluster.body.data.every((n: any) => n.cluster_id === clusterId)).toBe(true);
@@ -262,7 +300,9 @@ describe('POST /v1/nodes/{id}/reboot', () => {
   it('under 10 concurrent requests for one node: exactly one 202, nine 409 resource_busy naming the running operation', async () => {
     const node = await readyNode();
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => api.request('POST', `/v1/nodes/${node.id}/reboot`, { body: { method: 'graceful' } })),
+      Array.from({ length: 10 }, () =>
+        api.request('POST', `/v1/nodes/${node.id}/reboot`, { body: { method: 'graceful' } }),
+      ),
     );
     const accepted = results.filter((r) => r.status === 202);
     const busy = results.filter((r) => r.status === 409);
@@ -273,7 +313,12 @@ describe('POST /v1/nodes/{id}/reboot', () => {
       expect(r.body.error).toMatchObject({ code: 'resource_busy', operation_id: running, resource_id: node.id });
       expect(r.body.error.message).toContain(running);
     }
-    const reboots = await api.db.selectFrom('operations').select('id').where('node_id', '=', node.id).where('type', '=', 'node.reboot').execute();
+    const reboots = await api.db
+      .selectFrom('operations')
+      .select('id')
+      .where('node_id', '=', node.id)
+      .where('type', '=', 'node.reboot')
+      .execute();
     expect(reboots.map((o) => o.id)).toEqual([running]);
   });
 
@@ -283,32 +328,60 @@ describe('POST /v1/nodes/{id}/reboot', () => {
     const inFlight = newId('operation');
     await api.db
       .insertInto('operations')
-      .values({ id: inFlight, account_id: api.account.accountId, environment: 'sandbox', type: 'node.reboot', status: 'pending', node_id: node.id, request_id: 'req_other', workflow_id: `${node.id}/reboot/${inFlight}` })
+      .values({
+        id: inFlight,
+        account_id: api.account.accountId,
+        environment: 'sandbox',
+        type: 'node.reboot',
+        status: 'pending',
+        node_id: node.id,
+        request_id: 'req_other',
+        workflow_id: `${node.id}/reboot/${inFlight}`,
+      })
       .execute();
     await api.db.insertInto('operation_locks').values({ resource_id: node.id, operation_id: inFlight }).execute();
     const busy = await api.request('POST', `/v1/nodes/${node.id}/reboot`);
     expect(busy.status).toBe(409);
     expect(busy.body.error).toMatchObject({ code: 'resource_busy', operation_id: inFlight });
     // The same lock two minutes later: its process died before starting the workflow.
-    await api.db.updateTable('operations').set({ created_at: new Date(Date.now() - 120_000) }).where('id', '=', inFlight).execute();
+    await api.db
+      .updateTable('operations')
+      .set({ created_at: new Date(Date.now() - 120_000) })
+      .where('id', '=', inFlight)
+      .execute();
     const after = await api.request('POST', `/v1/nodes/${node.id}/reboot`);
     expect(after.status).toBe(202);
   });
 
-  it('locks the node\'s cluster too: a reboot of another member of the cluster is busy', async () => {
+  it("locks the node's cluster too: a reboot of another member of the cluster is busy", async () => {
     const a = await readyNode();
     const b = await readyNode();
     const clusterId = newId('cluster');
     await api.db
       .insertInto('clusters')
-      .values({ id: clusterId, account_id: api.account.accountId, environment: 'sandbox', name: `c-${clusterId}`, status: 'HEALTH_OK', ceph_version: 'reef' })
+      .values({
+        id: clusterId,
+        account_id: api.account.accountId,
+        environment: 'sandbox',
+        name: `c-${clusterId}`,
+        status: 'HEALTH_OK',
+        ceph_version: 'reef',
+      })
       .execute();
-    await api.db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', [a.id, b.id]).execute();
+    await api.db
+      .updateTable('nodes')
+      .set({ cluster_id: clusterId, status: 'active' })
+      .where('id', 'in', [a.id, b.id])
+      .execute();
     const first = await api.request('POST', `/v1/nodes/${a.id}/reboot`);
     expect(first.status).toBe(202);
     const second = await api.request('POST', `/v1/nodes/${b.id}/reboot`);
     expect(second.status).toBe(409);
-    expect(second.body.error).toMatchObject({ code: 'resource_busy', operation_id: first.body.data.operation_id, resource_id: clusterId });
+    expect(second.body.error).toMatchObject({
+      code: 'resource_busy',
+      operation_id: first.body.data.operation_id,
+      resource_id: clusterId,
+    });
   });
 });
 
@@ -331,7 +404,14 @@ describe('DELETE /v1/nodes/{id}', () => {
     const clusterId = newId('cluster');
     await api.db
       .insertInto('clusters')
-      .values({ id: clusterId, account_id: api.account.accountId, environment: 'sandbox', name: `c-${clusterId}`, status: 'HEALTH_OK', ceph_version: 'reef' })
+      .values({
+        id: clusterId,
+        account_id: api.account.accountId,
+        environment: 'sandbox',
+        name: `c-${clusterId}`,
+        status: 'HEALTH_OK',
+        ceph_version: 'reef',
+      })
       .execute();
     await api.db.updateTable('nodes').set({ cluster_id: clusterId }).where('id', '=', node.id).execute();
     const r = await api.request('DELETE', `/v1/nodes/${node.id}`);

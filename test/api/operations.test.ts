@@ -14,9 +14,15 @@ afterAll(async () => api?.close());
 
 async function finish(operationId: string, status: 'completed' | 'failed' = 'completed'): Promise<void> {
   await finishOperation(api.db, operationId, {
-    status, progress: 100, current_step: null, steps: [], logs: [{ timestamp: new Date().toISOString(), message: 'done' }],
-    error: status === 'failed' ? { code: 'bmc_auth_failed', message: 'BMC refused' } : null, result: null,
-    started_at: new Date().toISOString(), completed_at: new Date().toISOString(),
+    status,
+    progress: 100,
+    current_step: null,
+    steps: [],
+    logs: [{ timestamp: new Date().toISOString(), message: 'done' }],
+    error: status === 'failed' ? { code: 'bmc_auth_failed', message: 'BMC refused' } : null,
+    result: null,
+    started_at: new Date().toISOString(),
+    completed_at: new Date().toISOString(),
   });
 }
 
@@ -27,7 +33,15 @@ describe('GET /v1/operations/{id}', () => {
     const r = await api.request('GET', `/v1/operations/${id}`);
     expect(r.status).toBe(200);
     const op = r.body.data;
-    expect(op).toMatchObject({ id, type: 'node.register', status: 'pending', progress: 0, node_id: reg.body.data.id, cluster_id: null, error: null });
+    expect(op).toMatchObject({
+      id,
+      type: 'node.register',
+      status: 'pending',
+      progress: 0,
+      node_id: reg.body.data.id,
+      cluster_id: null,
+      error: null,
+    });
     expect(op.temporal.workflow_id).toBe(`${reg.body.data.id}/register/${id}`);
     expect(op.temporal.run_id).toMatch(/\S/);
     expect(op.temporal.ui_url).toBe(
@@ -35,7 +49,11 @@ describe('GET /v1/operations/{id}', () => {
     );
     await finish(id, 'failed');
     const done = (await api.request('GET', `/v1/operations/${id}`)).body.data;
-    expect(done).toMatchObject({ status: 'failed', progress: 100, error: { code: 'bmc_auth_failed', message: 'BMC refused' } });
+    expect(done).toMatchObject({
+      status: 'failed',
+      progress: 100,
+      error: { code: 'bmc_auth_failed', message: 'BMC refused' },
+    });
     expect(done.logs).toEqual([{ timestamp: expect.any(String), message: 'done' }]);
   });
 });
@@ -44,15 +62,27 @@ describe('GET /v1/operations', () => {
   it('lists newest first from the index, filtered by node, type and status, with page meta', async () => {
     const acct = await api.newAccount();
     const regs = [];
-    for (let i = 0; i < 3; i++) regs.push((await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) })).body.data);
+    for (let i = 0; i < 3; i++)
+      regs.push(
+        (await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) })).body.data,
+      );
     await finish(regs[0].operation_id);
     await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', regs[0].id).execute();
     const reboot = (await api.request('POST', `/v1/nodes/${regs[0].id}/reboot`, { key: acct.keys.test })).body.data;
 
     const all = await api.request('GET', '/v1/operations', { key: acct.keys.test });
     expect(all.body.meta).toEqual({ page: 1, per_page: 25, total: 4 });
-    expect(all.body.data.map((o: any) => o.id)).toEqual([reboot.operation_id, regs[2].operation_id, regs[1].operation_id, regs[0].operation_id]);
-    expect(all.body.data[0]).toMatchObject({ type: 'node.reboot', params: { method: 'graceful', drain_osds: true }, temporal: expect.any(Object) });
+    expect(all.body.data.map((o: any) => o.id)).toEqual([
+      reboot.operation_id,
+      regs[2].operation_id,
+      regs[1].operation_id,
+      regs[0].operation_id,
+    ]);
+    expect(all.body.data[0]).toMatchObject({
+      type: 'node.reboot',
+      params: { method: 'graceful', drain_osds: true },
+      temporal: expect.any(Object),
+    });
 
     const byNode = await api.request('GET', `/v1/operations?node_id=${regs[0].id}`, { key: acct.keys.test });
     expect(byNode.body.data.map((o: any) => o.type)).toEqual(['node.reboot', 'node.register']);
@@ -69,7 +99,11 @@ describe('GET /v1/operations?request_id=', () => {
   it('lists only the operations the given request started (its X-Request-ID); a malformed id is 400', async () => {
     const acct = await api.newAccount();
     const rid = `req-filter-${Math.random().toString(36).slice(2, 10)}`;
-    const mine = await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey), headers: { 'x-request-id': rid } });
+    const mine = await api.request('POST', '/v1/nodes', {
+      key: acct.keys.test,
+      body: nodeBody(privateKey),
+      headers: { 'x-request-id': rid },
+    });
     expect(mine.headers.get('x-request-id')).toBe(rid);
     await api.request('POST', '/v1/nodes', { key: acct.keys.test, body: nodeBody(privateKey) });
     const r = await api.request('GET', `/v1/operations?request_id=${rid}`, { key: acct.keys.test });
@@ -92,9 +126,14 @@ describe('POST /v1/operations/{id}/cancel', () => {
     expect(first.body.data.cancel_requested_at).toEqual(expect.any(String));
     const second = await api.request('POST', `/v1/operations/${id}/cancel`);
     expect(second.status).toBe(409);
-    expect(second.body.error).toMatchObject({ code: 'invalid_state', cancel_requested_at: first.body.data.cancel_requested_at });
+    expect(second.body.error).toMatchObject({
+      code: 'invalid_state',
+      cancel_requested_at: first.body.data.cancel_requested_at,
+    });
     expect(second.body.error.message).toMatch(/already requested/);
-    expect((await api.request('GET', `/v1/operations/${id}`)).body.data.cancel_requested_at).toBe(first.body.data.cancel_requested_at);
+    expect((await api.request('GET', `/v1/operations/${id}`)).body.data.cancel_requested_at).toBe(
+      first.body.data.cancel_requested_at,
+    );
     const history = await api.client.workflow.getHandle(first.body.data.temporal.workflow_id).fetchHistory();
     expect(history.events!.filter((e) => e.workflowExecutionCancelRequestedEventAttributes)).toHaveLength(1);
   });
@@ -121,9 +160,13 @@ describe('POST /v1/operations/{id}/cancel', () => {
     expect(extra.status).toBe(400);
     expect(extra.body.error).toMatchObject({ code: 'validation_error', field: 'force' });
     const live = await api.request('POST', '/v1/nodes', { key: api.account.keys.live, body: nodeBody(privateKey) });
-    const ro = await api.request('POST', `/v1/operations/${live.body.data.operation_id}/cancel`, { key: api.account.keys.ro });
+    const ro = await api.request('POST', `/v1/operations/${live.body.data.operation_id}/cancel`, {
+      key: api.account.keys.ro,
+    });
     expect(ro.status).toBe(403);
-    const history = await api.client.workflow.getHandle(`${live.body.data.id}/register/${live.body.data.operation_id}`).fetchHistory();
+    const history = await api.client.workflow
+      .getHandle(`${live.body.data.id}/register/${live.body.data.operation_id}`)
+      .fetchHistory();
     expect(history.events!.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(false);
   });
 });

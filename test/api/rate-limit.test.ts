@@ -148,7 +148,10 @@ describe('unauthenticated requests per client address (issue 8 #14)', () => {
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 8; i++) {
-        const r = await other.request('GET', '/v1/nodes', { key: null, headers: { 'x-forwarded-for': `203.0.113.${i}` } });
+        const r = await other.request('GET', '/v1/nodes', {
+          key: null,
+          headers: { 'x-forwarded-for': `203.0.113.${i}` },
+        });
         statuses.push(r.status);
       }
       // A forged header per request does not give a fresh allowance.

@@ -38,7 +38,9 @@ describe('/v1/sandbox/machines', () => {
   });
 
   it('injects and clears faults with PUT .../faults', async () => {
-    const set = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, { body: { faults: { no_boot: true, bmc_unreachable: false } } });
+    const set = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, {
+      body: { faults: { no_boot: true, bmc_unreachable: false } },
+    });
     expect(set.status).toBe(200);
     expect(set.body.data.faults).toEqual(['no_boot']);
     expect((await api.request('GET', `/v1/sandbox/machines/${node.id}`)).body.data.faults).toEqual(['no_boot']);
@@ -52,10 +54,14 @@ describe('/v1/sandbox/machines', () => {
   });
 
   it('rejects unknown faults, naming the field', async () => {
-    const r = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, { body: { faults: { meltdown: true } } });
+    const r = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, {
+      body: { faults: { meltdown: true } },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'validation_error', field: 'faults.meltdown' });
-    const notBool = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, { body: { faults: { no_boot: 'yes' } } });
+    const notBool = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, {
+      body: { faults: { no_boot: 'yes' } },
+    });
     expect(notBool.body.error.field).toBe('faults.no_boot');
   });
 
@@ -63,9 +69,17 @@ describe('/v1/sandbox/machines', () => {
     const live = await api.request('GET', `/v1/sandbox/machines/${node.id}`, { key: api.account.keys.live });
     expect(live.status).toBe(404);
     expect(live.body.error.code).toBe('route_not_found');
-    const put = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, { key: api.account.keys.live, body: { faults: {} } });
+    const put = await api.request('PUT', `/v1/sandbox/machines/${node.id}/faults`, {
+      key: api.account.keys.live,
+      body: { faults: {} },
+    });
     expect(put.status).toBe(404);
-    const liveNode = (await api.request('POST', '/v1/nodes', { key: api.account.keys.live, body: nodeBody(generateSshKey().privateKey) })).body.data;
+    const liveNode = (
+      await api.request('POST', '/v1/nodes', {
+        key: api.account.keys.live,
+        body: nodeBody(generateSshKey().privateKey),
+      })
+    ).body.data;
     const r = await api.request('GET', `/v1/sandbox/machines/${liveNode.id}`);
     expect(r.status).toBe(404);
     expect(r.body.error.code).toBe('node_not_found');

@@ -48,7 +48,8 @@ function faultyTemporal(real: Client): Client {
     get(target, prop) {
       if (prop === 'start') {
         return async (...args: Parameters<Client['workflow']['start']>) => {
-          if (fault === 'throw_before_send' || fault === 'unreachable') throw injected('14 UNAVAILABLE: connect ECONNREFUSED');
+          if (fault === 'throw_before_send' || fault === 'unreachable')
+            throw injected('14 UNAVAILABLE: connect ECONNREFUSED');
           const handle = await target.start(...args);
           if (fault === 'start_then_throw') throw injected('4 DEADLINE_EXCEEDED: deadline exceeded');
           if (fault === 'start_then_hang') await hang;
@@ -60,7 +61,8 @@ function faultyTemporal(real: Client): Client {
           const handle = target.getHandle(...args);
           if (fault !== 'unreachable') return handle;
           return new Proxy(handle, {
-            get: (h, p) => (p === 'describe' ? async () => Promise.reject(injected('14 UNAVAILABLE')) : Reflect.get(h, p, h)),
+            get: (h, p) =>
+              p === 'describe' ? async () => Promise.reject(injected('14 UNAVAILABLE')) : Reflect.get(h, p, h),
           });
         };
       }
@@ -77,8 +79,15 @@ function faultyTemporal(real: Client): Client {
   });
 }
 
-async function request(method: string, path: string, options: RequestOptions & { signal?: AbortSignal } = {}): Promise<ApiResponse> {
-  const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${options.key ?? api.account.keys.test}` };
+async function request(
+  method: string,
+  path: string,
+  options: RequestOptions & { signal?: AbortSignal } = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = {
+    ...options.headers,
+    authorization: `Bearer ${options.key ?? api.account.keys.test}`,
+  };
   let body: string | undefined;
   if (options.body !== undefined) {
     body = JSON.stringify(options.body);
@@ -108,8 +117,14 @@ afterAll(async () => {
 });
 
 const ended: Omit<FinalState, 'status'> = {
-  progress: 100, current_step: null, steps: [], logs: [], error: null, result: null,
-  started_at: null, completed_at: new Date().toISOString(),
+  progress: 100,
+  current_step: null,
+  steps: [],
+  logs: [],
+  error: null,
+  result: null,
+  started_at: null,
+  completed_at: new Date().toISOString(),
 };
 
 /** A registered node made ready (its registration recorded as completed), with one healthy drive. */
@@ -120,19 +135,31 @@ async function readyNode(): Promise<string> {
   await finishOperation(api.db, r.body.data.operation_id, { status: 'completed', ...ended });
   await api.db
     .updateTable('nodes')
-    .set({ status: 'ready', drives: JSON.stringify([{ device: '/dev/sdb', size_gb: 1000, type: 'hdd', smart_ok: true }]) as never })
+    .set({
+      status: 'ready',
+      drives: JSON.stringify([{ device: '/dev/sdb', size_gb: 1000, type: 'hdd', smart_ok: true }]) as never,
+    })
     .where('id', '=', r.body.data.id)
     .execute();
   return r.body.data.id;
 }
 
 async function locksOf(operationId: string): Promise<string[]> {
-  const rows = await api.db.selectFrom('operation_locks').select('resource_id').where('operation_id', '=', operationId).execute();
+  const rows = await api.db
+    .selectFrom('operation_locks')
+    .select('resource_id')
+    .where('operation_id', '=', operationId)
+    .execute();
   return rows.map((r) => r.resource_id).sort();
 }
 
 async function rebootOps(nodeId: string): Promise<Operation[]> {
-  return api.db.selectFrom('operations').selectAll().where('node_id', '=', nodeId).where('type', '=', 'node.reboot').execute();
+  return api.db
+    .selectFrom('operations')
+    .selectAll()
+    .where('node_id', '=', nodeId)
+    .where('type', '=', 'node.reboot')
+    .execute();
 }
 
 async function workflowStatus(workflowId: string): Promise<string> {
@@ -184,7 +211,9 @@ describe('an ambiguous workflow start (#3)', () => {
     await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', nodeId).execute();
     // setRunId fails for this account's operations (and only for them: other files share the database).
     const trigger = `nf_test_no_run_id_${acct.accountId.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
-    await sql`CREATE OR REPLACE FUNCTION nf_test_fail_run_id() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: cannot record run id'; END $$`.execute(api.db);
+    await sql`CREATE OR REPLACE FUNCTION nf_test_fail_run_id() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: cannot record run id'; END $$`.execute(
+      api.db,
+    );
     await sql
       .raw(
         `CREATE TRIGGER ${trigger} BEFORE UPDATE OF run_id ON operations FOR EACH ROW ` +
@@ -192,14 +221,20 @@ describe('an ambiguous workflow start (#3)', () => {
       )
       .execute(api.db);
     try {
-      const first = await request('POST', `/v1/nodes/${nodeId}/reboot`, { key: acct.keys.test, body: { method: 'hard' } });
+      const first = await request('POST', `/v1/nodes/${nodeId}/reboot`, {
+        key: acct.keys.test,
+        body: { method: 'hard' },
+      });
       expect(first.status).toBe(202);
       const opId = first.body.data.operation_id;
       const [op] = await rebootOps(nodeId);
       expect(op).toMatchObject({ id: opId, status: 'pending', run_id: null });
       expect(await workflowStatus(op!.workflow_id)).toBe('RUNNING');
       expect(await locksOf(opId)).toEqual([nodeId]);
-      const retry = await request('POST', `/v1/nodes/${nodeId}/reboot`, { key: acct.keys.test, body: { method: 'hard' } });
+      const retry = await request('POST', `/v1/nodes/${nodeId}/reboot`, {
+        key: acct.keys.test,
+        body: { method: 'hard' },
+      });
       expect(retry.body.error).toMatchObject({ code: 'resource_busy', operation_id: opId });
       expect((await rebootOps(nodeId)).map((o) => o.id)).toEqual([opId]);
     } finally {
@@ -211,7 +246,10 @@ describe('an ambiguous workflow start (#3)', () => {
     const nodeId = await readyNode();
     fault = 'unreachable';
     const key = `idem-${Math.random().toString(36).slice(2)}`;
-    const first = await request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'hard' }, headers: { 'idempotency-key': key } });
+    const first = await request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'hard' },
+      headers: { 'idempotency-key': key },
+    });
     expect(first.status).toBe(503);
     expect(first.body.error.code).toBe('service_unavailable');
     expect(first.body.error.message).toMatch(/outcome is unknown/);
@@ -222,15 +260,26 @@ describe('an ambiguous workflow start (#3)', () => {
     expect((await rebootOps(nodeId)).map((o) => [o.id, o.status])).toEqual([[opId, 'pending']]);
 
     // The same request again: its operation, not a second one (with the key: the bound operation).
-    const replay = await request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'hard' }, headers: { 'idempotency-key': key } });
-    expect([replay.status, replay.headers.get('idempotent-replayed'), replay.body.data?.operation_id]).toEqual([202, 'true', opId]);
+    const replay = await request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'hard' },
+      headers: { 'idempotency-key': key },
+    });
+    expect([replay.status, replay.headers.get('idempotent-replayed'), replay.body.data?.operation_id]).toEqual([
+      202,
+      'true',
+      opId,
+    ]);
     const busy = await request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'hard' } });
     expect(busy.body.error).toMatchObject({ code: 'resource_busy', operation_id: opId });
 
     // Temporal is back and has no such workflow; past the start grace the operation is ended (never
     // left pending) and the resource is free again.
     fault = 'none';
-    await api.db.updateTable('operations').set({ created_at: new Date(Date.now() - 120_000) }).where('id', '=', opId).execute();
+    await api.db
+      .updateTable('operations')
+      .set({ created_at: new Date(Date.now() - 120_000) })
+      .where('id', '=', opId)
+      .execute();
     const after = await request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'hard' } });
     expect(after.status).toBe(202);
     const old = (await rebootOps(nodeId)).find((o) => o.id === opId)!;
@@ -252,13 +301,21 @@ describe('a start that certainly failed changed nothing (#4)', () => {
     expect(await api.db.selectFrom('clusters').select('id').where('name', '=', body.name).execute()).toEqual([]);
     const members = await api.db.selectFrom('nodes').select('cluster_id').where('id', 'in', nodeIds).execute();
     expect(members.map((m) => m.cluster_id)).toEqual([null, null, null]);
-    const op = await api.db.selectFrom('operations').selectAll().where('id', '=', failed.body.error.operation_id).executeTakeFirstOrThrow();
+    const op = await api.db
+      .selectFrom('operations')
+      .selectAll()
+      .where('id', '=', failed.body.error.operation_id)
+      .executeTakeFirstOrThrow();
     expect(op).toMatchObject({ status: 'failed', error: { code: 'not_started' } });
     expect(await locksOf(op.id)).toEqual([]);
 
     fault = 'none';
     const again = await request('POST', '/v1/clusters', { body, headers: { 'idempotency-key': key } });
-    expect([again.status, again.body.error?.code, again.headers.get('idempotent-replayed')]).toEqual([202, undefined, null]);
+    expect([again.status, again.body.error?.code, again.headers.get('idempotent-replayed')]).toEqual([
+      202,
+      undefined,
+      null,
+    ]);
     expect(again.body.data).toMatchObject({ name: body.name, status: 'CREATING' });
   });
 
@@ -268,8 +325,20 @@ describe('a start that certainly failed changed nothing (#4)', () => {
     const failed = await request('POST', '/v1/nodes', { body });
     expect(failed.status).toBe(503);
     expect(failed.body.error.message).toMatch(/nothing was changed/);
-    expect(await api.db.selectFrom('nodes').select('id').where('ip_address', '=', body.ip_address as string).execute()).toEqual([]);
-    expect(await api.db.selectFrom('sandbox_machines').select('id').where('ipmi_address', '=', body.ipmi_address as string).execute()).toEqual([]);
+    expect(
+      await api.db
+        .selectFrom('nodes')
+        .select('id')
+        .where('ip_address', '=', body.ip_address as string)
+        .execute(),
+    ).toEqual([]);
+    expect(
+      await api.db
+        .selectFrom('sandbox_machines')
+        .select('id')
+        .where('ipmi_address', '=', body.ipmi_address as string)
+        .execute(),
+    ).toEqual([]);
     fault = 'none';
     const again = await request('POST', '/v1/nodes', { body });
     expect([again.status, again.body.data?.status]).toEqual([202, 'pending']);
@@ -279,7 +348,14 @@ describe('a start that certainly failed changed nothing (#4)', () => {
     const id = newId('cluster');
     await api.db
       .insertInto('clusters')
-      .values({ id, account_id: api.account.accountId, environment: 'sandbox', name: `keep-${id}`, status: 'HEALTH_WARN', ceph_version: 'reef' })
+      .values({
+        id,
+        account_id: api.account.accountId,
+        environment: 'sandbox',
+        name: `keep-${id}`,
+        status: 'HEALTH_WARN',
+        ceph_version: 'reef',
+      })
       .execute();
     fault = 'throw_before_send';
     const failed = await request('DELETE', `/v1/clusters/${id}`, { headers: { 'x-confirm-delete': 'true' } });
@@ -287,22 +363,35 @@ describe('a start that certainly failed changed nothing (#4)', () => {
     expect(failed.body.error.message).toMatch(/nothing was changed/);
     const c = await api.db.selectFrom('clusters').select('status').where('id', '=', id).executeTakeFirstOrThrow();
     expect(c.status).toBe('HEALTH_WARN');
-    expect(await api.db.selectFrom('operation_locks').select('resource_id').where('resource_id', '=', id).execute()).toEqual([]);
+    expect(
+      await api.db.selectFrom('operation_locks').select('resource_id').where('resource_id', '=', id).execute(),
+    ).toEqual([]);
   });
 });
 
 describe('a start that lands after the operation was ended as never started (#4)', () => {
-  it('the workflow\'s first activity refuses to run it (non-retryable), and the row stays as the API ended it', async () => {
+  it("the workflow's first activity refuses to run it (non-retryable), and the row stays as the API ended it", async () => {
     fault = 'throw_before_send';
     const failed = await request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
     expect(failed.status).toBe(503);
     const opId = failed.body.error.operation_id;
     fault = 'none';
-    const activities = createOperationActivities({ db: api.db, config: api.config, logger: createLogger('silent') } as ActivityDeps);
+    const activities = createOperationActivities({
+      db: api.db,
+      config: api.config,
+      logger: createLogger('silent'),
+    } as ActivityDeps);
     const err = await activities.markOperationStarted({ operationId: opId }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
-    expect([(err as ApplicationFailure).type, (err as ApplicationFailure).nonRetryable]).toEqual(['invalid_state', true]);
-    await finishOperation(api.db, opId, { ...ended, status: 'failed', error: { code: 'invalid_state', message: 'late start' } });
+    expect([(err as ApplicationFailure).type, (err as ApplicationFailure).nonRetryable]).toEqual([
+      'invalid_state',
+      true,
+    ]);
+    await finishOperation(api.db, opId, {
+      ...ended,
+      status: 'failed',
+      error: { code: 'invalid_state', message: 'late start' },
+    });
     const row = await api.db.selectFrom('operations').selectAll().where('id', '=', opId).executeTakeFirstOrThrow();
     expect([row.status, row.error?.code]).toEqual(['failed', 'not_started']);
   });
@@ -315,37 +404,75 @@ describe('a lost answer never means work twice (#5)', () => {
     hang = new Promise<void>((r) => (releaseHang = r));
     fault = 'start_then_hang';
     const lost = new AbortController();
-    const firstP = request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'graceful' }, headers: { 'idempotency-key': key }, signal: lost.signal }).catch(
-      (err: unknown) => err,
-    );
+    const firstP = request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'graceful' },
+      headers: { 'idempotency-key': key },
+      signal: lost.signal,
+    }).catch((err: unknown) => err);
     // The operation is committed and its workflow exists; the answer never comes.
-    const [op] = await until(() => rebootOps(nodeId), (rows) => rows.length === 1);
+    const [op] = await until(
+      () => rebootOps(nodeId),
+      (rows) => rows.length === 1,
+    );
     const opId = op!.id;
-    await until(() => workflowStatus(op!.workflow_id), (s) => s === 'RUNNING');
-    const claim = await api.db.selectFrom('idempotency_keys').select('state').where('key', '=', key).executeTakeFirstOrThrow();
+    await until(
+      () => workflowStatus(op!.workflow_id),
+      (s) => s === 'RUNNING',
+    );
+    const claim = await api.db
+      .selectFrom('idempotency_keys')
+      .select('state')
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
     expect(claim.state).toBe('in_progress');
     lost.abort();
     await firstP;
 
     fault = 'none';
-    const retry = await request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'graceful' }, headers: { 'idempotency-key': key } });
-    expect([retry.status, retry.headers.get('idempotent-replayed'), retry.body.data?.operation_id, retry.body.data?.node_id]).toEqual([202, 'true', opId, nodeId]);
+    const retry = await request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'graceful' },
+      headers: { 'idempotency-key': key },
+    });
+    expect([
+      retry.status,
+      retry.headers.get('idempotent-replayed'),
+      retry.body.data?.operation_id,
+      retry.body.data?.node_id,
+    ]).toEqual([202, 'true', opId, nodeId]);
 
     // Past the stale-claim takeover (5 min): still that operation, never the request again.
-    await api.db.updateTable('idempotency_keys').set({ created_at: new Date(Date.now() - 10 * 60_000) }).where('key', '=', key).execute();
-    const late = await request('POST', `/v1/nodes/${nodeId}/reboot`, { body: { method: 'graceful' }, headers: { 'idempotency-key': key } });
+    await api.db
+      .updateTable('idempotency_keys')
+      .set({ created_at: new Date(Date.now() - 10 * 60_000) })
+      .where('key', '=', key)
+      .execute();
+    const late = await request('POST', `/v1/nodes/${nodeId}/reboot`, {
+      body: { method: 'graceful' },
+      headers: { 'idempotency-key': key },
+    });
     expect([late.status, late.body.data?.operation_id]).toEqual([202, opId]);
     expect((await rebootOps(nodeId)).map((o) => o.id)).toEqual([opId]);
     releaseHang();
   });
 
   it('a pause whose answer timed out says its outcome is unknown and points to the operation', async () => {
-    const op = { id: 'op_01JTESTPAUSE000000000000', type: 'cluster.upgrade', status: 'in_progress', workflow_id: 'wf' } as Operation;
+    const op = {
+      id: 'op_01JTESTPAUSE000000000000',
+      type: 'cluster.upgrade',
+      status: 'in_progress',
+      workflow_id: 'wf',
+    } as Operation;
     const temporal = {
       workflow: { getHandle: () => ({ executeUpdate: async () => undefined }) },
-      connection: { withDeadline: async () => Promise.reject(Object.assign(new Error('deadline exceeded'), { code: 4 })) },
+      connection: {
+        withDeadline: async () => Promise.reject(Object.assign(new Error('deadline exceeded'), { code: 4 })),
+      },
     } as unknown as Client;
-    const err = await pauseOrResumeOperation({ db: api.db, temporal, config: api.config, logger: createLogger('silent') }, op, 'pause').catch((e: unknown) => e);
+    const err = await pauseOrResumeOperation(
+      { db: api.db, temporal, config: api.config, logger: createLogger('silent') },
+      op,
+      'pause',
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).code).toBe('service_unavailable');
     expect((err as ApiError).message).toMatch(/outcome is unknown/);
@@ -388,15 +515,23 @@ describe('an ended operation row is never overwritten (#6)', () => {
     answer();
     await settling;
     const row = await api.db.selectFrom('operations').selectAll().where('id', '=', opId).executeTakeFirstOrThrow();
-    expect(row).toMatchObject({ status: 'completed', error: null, result: done.result, steps: done.steps, logs: done.logs });
+    expect(row).toMatchObject({
+      status: 'completed',
+      error: null,
+      result: done.result,
+      steps: done.steps,
+      logs: done.logs,
+    });
   });
 
-  it('the workflow\'s own end replaces a settlement made on Temporal\'s word', async () => {
+  it("the workflow's own end replaces a settlement made on Temporal's word", async () => {
     fault = 'none';
     const reg = await request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
     const opId = reg.body.data.operation_id;
     const temporal = describing(async () => ({ status: { name: 'TERMINATED' }, closeTime: new Date(), runId: 'r' }));
-    expect(await settleIfClosed({ db: api.db, temporal, config: api.config, logger: createLogger('silent') }, opId)).toBe(true);
+    expect(
+      await settleIfClosed({ db: api.db, temporal, config: api.config, logger: createLogger('silent') }, opId),
+    ).toBe(true);
     let row = await api.db.selectFrom('operations').selectAll().where('id', '=', opId).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ status: 'failed', error: { code: 'workflow_closed' } });
     await finishOperation(api.db, opId, { ...ended, status: 'completed', result: { node_id: reg.body.data.id } });

@@ -28,7 +28,10 @@ describe('probes', () => {
   });
 
   it('GET /readyz is 503 service_unavailable naming the dependency when Temporal is unreachable', async () => {
-    const client = await connectTemporalClient({ ...api.config, temporal: { ...api.config.temporal, address: '127.0.0.1:1' } }, { lazy: true });
+    const client = await connectTemporalClient(
+      { ...api.config, temporal: { ...api.config.temporal, address: '127.0.0.1:1' } },
+      { lazy: true },
+    );
     const app = createApp({ db: api.db, temporal: client, config: api.config, logger: createLogger('silent') });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
@@ -36,7 +39,10 @@ describe('probes', () => {
       const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`);
       expect(res.status).toBe(503);
       const body = (await res.json()) as any;
-      expect(body.error).toMatchObject({ code: 'service_unavailable', checks: { database: 'ok', temporal: 'unavailable' } });
+      expect(body.error).toMatchObject({
+        code: 'service_unavailable',
+        checks: { database: 'ok', temporal: 'unavailable' },
+      });
       expect(body.error.request_id).toBe(res.headers.get('x-request-id'));
     } finally {
       await new Promise((r) => server.close(r));
@@ -51,25 +57,56 @@ describe('GET /v1/openapi.json', () => {
     expect(r.status).toBe(200);
     const doc = r.body;
     expect(doc.openapi).toBe('3.1.0');
-    const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map((k) => `${k.toUpperCase()} ${p}`));
+    const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) =>
+      Object.keys(m).map((k) => `${k.toUpperCase()} ${p}`),
+    );
     expect(ops.sort()).toEqual(
       [
-        'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/openapi.json',
-        'POST /v1/nodes', 'GET /v1/nodes', 'GET /v1/nodes/{id}', 'PATCH /v1/nodes/{id}', 'DELETE /v1/nodes/{id}', 'POST /v1/nodes/{id}/reboot',
-        'GET /v1/operations', 'GET /v1/operations/{id}', 'POST /v1/operations/{id}/cancel',
-        'GET /v1/api_keys', 'POST /v1/api_keys', 'DELETE /v1/api_keys/{id}',
-        'GET /v1/sandbox/machines/{node_id}', 'PUT /v1/sandbox/machines/{node_id}/faults',
-        'GET /v1/clusters/{id}/osds', 'POST /v1/clusters/{id}/osds/{osd_id}/reweight',
-        'POST /v1/clusters/{id}/upgrade', 'POST /v1/operations/{id}/pause', 'POST /v1/operations/{id}/resume', 'PUT /v1/sandbox/clusters/{cluster_id}/faults',
-        'GET /v1/clusters', 'POST /v1/clusters', 'GET /v1/clusters/{id}', 'DELETE /v1/clusters/{id}',
-        'POST /v1/clusters/import', 'POST /v1/sandbox/ceph-clusters',
-        'GET /v1/clusters/{id}/pools', 'POST /v1/clusters/{id}/pools', 'DELETE /v1/clusters/{id}/pools/{name}',
+        'GET /healthz',
+        'GET /readyz',
+        'GET /metrics',
+        'GET /v1/openapi.json',
+        'POST /v1/nodes',
+        'GET /v1/nodes',
+        'GET /v1/nodes/{id}',
+        'PATCH /v1/nodes/{id}',
+        'DELETE /v1/nodes/{id}',
+        'POST /v1/nodes/{id}/reboot',
+        'GET /v1/operations',
+        'GET /v1/operations/{id}',
+        'POST /v1/operations/{id}/cancel',
+        'GET /v1/api_keys',
+        'POST /v1/api_keys',
+        'DELETE /v1/api_keys/{id}',
+        'GET /v1/sandbox/machines/{node_id}',
+        'PUT /v1/sandbox/machines/{node_id}/faults',
+        'GET /v1/clusters/{id}/osds',
+        'POST /v1/clusters/{id}/osds/{osd_id}/reweight',
+        'POST /v1/clusters/{id}/upgrade',
+        'POST /v1/operations/{id}/pause',
+        'POST /v1/operations/{id}/resume',
+        'PUT /v1/sandbox/clusters/{cluster_id}/faults',
+        'GET /v1/clusters',
+        'POST /v1/clusters',
+        'GET /v1/clusters/{id}',
+        'DELETE /v1/clusters/{id}',
+        'POST /v1/clusters/import',
+        'POST /v1/sandbox/ceph-clusters',
+        'GET /v1/clusters/{id}/pools',
+        'POST /v1/clusters/{id}/pools',
+        'DELETE /v1/clusters/{id}/pools/{name}',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;
-    expect(register.requestBody.content['application/json'].schema).toEqual(JSON.parse(JSON.stringify(toOpenApiSchema(registerNodeBodySchema))));
-    expect(register.responses['202'].content['application/json'].schema.properties.data.properties.operation_id).toBeDefined();
-    expect(register.responses['202'].content['application/json'].schema.properties.data.properties).not.toHaveProperty('ssh_private_key');
+    expect(register.requestBody.content['application/json'].schema).toEqual(
+      JSON.parse(JSON.stringify(toOpenApiSchema(registerNodeBodySchema))),
+    );
+    expect(
+      register.responses['202'].content['application/json'].schema.properties.data.properties.operation_id,
+    ).toBeDefined();
+    expect(register.responses['202'].content['application/json'].schema.properties.data.properties).not.toHaveProperty(
+      'ssh_private_key',
+    );
     expect(register.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect(doc.paths['/v1/nodes'].get.parameters.map((p: any) => p.name).filter(Boolean)).toEqual(
@@ -84,7 +121,8 @@ describe('GET /metrics', () => {
   it('counts requests by route template and status, with a duration histogram', async () => {
     const count = async () => {
       const text = (await api.request('GET', '/metrics', { key: null })).text;
-      const m = /^nodefoundry_http_requests_total\{method="GET",route="\/v1\/nodes\/\{id\}",status="404"\} (\d+)$/m.exec(text);
+      const m =
+        /^nodefoundry_http_requests_total\{method="GET",route="\/v1\/nodes\/\{id\}",status="404"\} (\d+)$/m.exec(text);
       return { n: m ? Number(m[1]) : 0, text };
     };
     const before = await count();
@@ -93,7 +131,9 @@ describe('GET /metrics', () => {
     const after = await count();
     expect(after.n).toBe(before.n + 2);
     expect(after.text).toMatch(/^# TYPE nodefoundry_http_request_duration_seconds histogram$/m);
-    expect(after.text).toMatch(/^nodefoundry_http_request_duration_seconds_bucket\{method="GET",route="\/v1\/nodes\/\{id\}",le="\+Inf"\} \d+$/m);
+    expect(after.text).toMatch(
+      /^nodefoundry_http_request_duration_seconds_bucket\{method="GET",route="\/v1\/nodes\/\{id\}",le="\+Inf"\} \d+$/m,
+    );
     // Raw paths with ids never become labels.
     expect(after.text).not.toContain('node_01m8377xgh50eqx4pb9m6y8j07');
   });

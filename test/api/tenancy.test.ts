@@ -26,7 +26,11 @@ async function tenantANode(keyA: string): Promise<{ nodeId: string; operationId:
 }
 
 async function locksOf(operationId: string): Promise<string[]> {
-  const rows = await t.db.selectFrom('operation_locks').select('resource_id').where('operation_id', '=', operationId).execute();
+  const rows = await t.db
+    .selectFrom('operation_locks')
+    .select('resource_id')
+    .where('operation_id', '=', operationId)
+    .execute();
   return rows.map((r) => r.resource_id).sort();
 }
 
@@ -36,21 +40,49 @@ describe('tenancy through locks (issue 8 #7)', () => {
     const b = await t.newAccount();
     // Tenant A: a cluster with a part lock held by a running operation (a drain of one OSD).
     const clusterA = newId('cluster');
-    await t.db.insertInto('clusters').values({ id: clusterA, account_id: a.accountId, environment: 'sandbox', name: 'a-cluster', status: 'HEALTH_OK', ceph_version: 'reef' }).execute();
+    await t.db
+      .insertInto('clusters')
+      .values({
+        id: clusterA,
+        account_id: a.accountId,
+        environment: 'sandbox',
+        name: 'a-cluster',
+        status: 'HEALTH_OK',
+        ceph_version: 'reef',
+      })
+      .execute();
     const opA = newId('operation');
     await t.db
       .insertInto('operations')
-      .values({ id: opA, account_id: a.accountId, environment: 'sandbox', type: 'osd.reweight', status: 'in_progress', cluster_id: clusterA, request_id: 'req_a', workflow_id: `probe-${opA}` })
+      .values({
+        id: opA,
+        account_id: a.accountId,
+        environment: 'sandbox',
+        type: 'osd.reweight',
+        status: 'in_progress',
+        cluster_id: clusterA,
+        request_id: 'req_a',
+        workflow_id: `probe-${opA}`,
+      })
       .execute();
-    await t.db.insertInto('operation_locks').values({ resource_id: `${clusterA}/osd.3`, operation_id: opA }).execute();
+    await t.db
+      .insertInto('operation_locks')
+      .values({ resource_id: `${clusterA}/osd.3`, operation_id: opA })
+      .execute();
 
     for (const path of ['/v1/clusters', '/v1/clusters?dry_run=true']) {
-      const r = await t.request('POST', path, { key: b.keys.test, body: { name: 'probe', node_ids: ['clus_%', newId('node'), newId('node')], ceph_version: 'reef' } });
+      const r = await t.request('POST', path, {
+        key: b.keys.test,
+        body: { name: 'probe', node_ids: ['clus_%', newId('node'), newId('node')], ceph_version: 'reef' },
+      });
       expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'node_ids[0]']);
       expect(r.text).not.toContain(clusterA);
       expect(r.text).not.toContain(opA);
     }
-    const imp = await t.request('POST', '/v1/clusters/import', { key: b.keys.test, body: { name: 'probe', admin_node_id: 'clus_%', node_ids: ['clus_%'] } });
+    const imp = await t.request('POST', '/v1/clusters/import', {
+      key: b.keys.test,
+      body: { name: 'probe', admin_node_id: 'clus_%', node_ids: ['clus_%'] },
+    });
     expect([imp.status, imp.body.error.code]).toEqual([400, 'validation_error']);
     expect(await locksOf(opA)).toEqual([`${clusterA}/osd.3`]);
   });
@@ -67,7 +99,10 @@ describe('tenancy through locks (issue 8 #7)', () => {
 
     for (const target of [busy, gone]) {
       for (const [path, body] of [
-        ['/v1/clusters', { name: 'probe', node_ids: [newId('node'), target.nodeId, newId('node')], ceph_version: 'reef' }],
+        [
+          '/v1/clusters',
+          { name: 'probe', node_ids: [newId('node'), target.nodeId, newId('node')], ceph_version: 'reef' },
+        ],
         ['/v1/clusters/import', { name: 'probe', admin_node_id: target.nodeId, node_ids: [target.nodeId] }],
       ] as const) {
         const r = await t.request('POST', path, { key: b.keys.test, body });
@@ -82,7 +117,10 @@ describe('tenancy through locks (issue 8 #7)', () => {
       expect(await locksOf(target.operationId)).toEqual([target.nodeId]);
     }
     // The same node under the owner's other environment (live key) is not theirs either.
-    const live = await t.request('POST', '/v1/clusters', { key: a.keys.live, body: { name: 'probe', node_ids: [newId('node'), busy.nodeId, newId('node')], ceph_version: 'reef' } });
+    const live = await t.request('POST', '/v1/clusters', {
+      key: a.keys.live,
+      body: { name: 'probe', node_ids: [newId('node'), busy.nodeId, newId('node')], ceph_version: 'reef' },
+    });
     expect([live.status, live.body.error.code]).toEqual([404, 'node_not_found']);
     expect(live.text).not.toContain(busy.operationId);
   });
@@ -92,9 +130,17 @@ describe('control characters and database text (issue 8 #13)', () => {
   it('a NUL byte in an id is a 400 naming the field, with and without dry_run, and no answer carries database text', async () => {
     const cases: [string, unknown, string][] = [
       ['/v1/clusters', { name: 'nul', node_ids: ['\u0000', 'a', 'b'], ceph_version: 'reef' }, 'node_ids[0]'],
-      ['/v1/clusters?dry_run=true', { name: 'nul', node_ids: ['\u0000', 'a', 'b'], ceph_version: 'reef' }, 'node_ids[0]'],
+      [
+        '/v1/clusters?dry_run=true',
+        { name: 'nul', node_ids: ['\u0000', 'a', 'b'], ceph_version: 'reef' },
+        'node_ids[0]',
+      ],
       ['/v1/clusters/import', { name: 'nul', admin_node_id: 'a', node_ids: ['\u0000', 'a', 'b'] }, 'node_ids[0]'],
-      ['/v1/clusters/import?dry_run=true', { name: 'nul', admin_node_id: 'a', node_ids: ['\u0000', 'a', 'b'] }, 'node_ids[0]'],
+      [
+        '/v1/clusters/import?dry_run=true',
+        { name: 'nul', admin_node_id: 'a', node_ids: ['\u0000', 'a', 'b'] },
+        'node_ids[0]',
+      ],
       ['/v1/nodes', nodeBody(privateKey, { ipmi_password: 'pass\u0000word' }), 'ipmi_password'],
       ['/v1/nodes', nodeBody(privateKey, { ssh_private_key: `${privateKey}\u0000` }), 'ssh_private_key'],
     ];
@@ -110,7 +156,12 @@ describe('control characters and database text (issue 8 #13)', () => {
       expect(r.text).not.toMatch(/invalid byte sequence|0x00|UTF8/i);
     }
     // Nothing was written by any of them.
-    const ops = await t.db.selectFrom('operations').select('id').where('account_id', '=', t.account.accountId).where('type', 'like', 'cluster.%').execute();
+    const ops = await t.db
+      .selectFrom('operations')
+      .select('id')
+      .where('account_id', '=', t.account.accountId)
+      .where('type', 'like', 'cluster.%')
+      .execute();
     expect(ops).toEqual([]);
   });
 });

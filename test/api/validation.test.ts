@@ -38,16 +38,19 @@ describe('request bodies', () => {
     ['a string port', { ssh_port: '22' }, 'ssh_port', /integer/],
     ['a bad rack label', { rack: 'rack 1/a' }, 'rack', /pattern/],
     ['garbage for a private key', { ssh_private_key: 'not a key' }, 'ssh_private_key', /not a private key/],
-  ])('POST /v1/nodes with %s → 400 validation_error naming the field, nothing created', async (_what, patch, field, message) => {
-    const before = await nodeCount();
-    const r = await api.request('POST', '/v1/nodes', { body: nodeBody(sshKey.privateKey, patch) });
-    expect(r.status).toBe(400);
-    expect(r.body.error.code).toBe('validation_error');
-    expect(r.body.error.field).toBe(field);
-    expect(r.body.error.message).toMatch(message);
-    expect(r.body.error.request_id).toBe(r.headers.get('x-request-id'));
-    expect(await nodeCount()).toBe(before);
-  });
+  ])(
+    'POST /v1/nodes with %s → 400 validation_error naming the field, nothing created',
+    async (_what, patch, field, message) => {
+      const before = await nodeCount();
+      const r = await api.request('POST', '/v1/nodes', { body: nodeBody(sshKey.privateKey, patch) });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('validation_error');
+      expect(r.body.error.field).toBe(field);
+      expect(r.body.error.message).toMatch(message);
+      expect(r.body.error.request_id).toBe(r.headers.get('x-request-id'));
+      expect(await nodeCount()).toBe(before);
+    },
+  );
 
   it('rejects a public key and a passphrase-protected key as ssh_private_key', async () => {
     const pub = await api.request('POST', '/v1/nodes', { body: nodeBody(sshKey.publicKey) });
@@ -81,17 +84,26 @@ describe('request bodies', () => {
     expect(none.body.error.code).toBe('validation_error');
     const arr = await api.request('POST', '/v1/nodes', { body: [] });
     expect(arr.body.error.message).toBe('The request body must be a JSON object.');
-    const bad = await api.request('POST', '/v1/nodes', { rawBody: '{"hostname": "a",', headers: { 'content-type': 'application/json' } });
+    const bad = await api.request('POST', '/v1/nodes', {
+      rawBody: '{"hostname": "a",',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('invalid_json');
     // The parser's message quotes the body; it must not come back (a body may hold a credential).
-    const secret = await api.request('POST', '/v1/nodes', { rawBody: '{"ipmi_password": hunter2-secret}', headers: { 'content-type': 'application/json' } });
+    const secret = await api.request('POST', '/v1/nodes', {
+      rawBody: '{"ipmi_password": hunter2-secret}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(secret.body.error.code).toBe('invalid_json');
     expect(secret.text).not.toContain('hunter2');
   });
 
   it('answers 415 for a body that is not JSON and 413 for one over 64 KiB', async () => {
-    const form = await api.request('POST', '/v1/nodes', { rawBody: 'hostname=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await api.request('POST', '/v1/nodes', {
+      rawBody: 'hostname=a',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.status).toBe(415);
     expect(form.body.error.code).toBe('unsupported_media_type');
     const big = await api.request('POST', '/v1/nodes', { body: { hostname: 'x'.repeat(70_000) } });
@@ -114,7 +126,12 @@ describe('queries, ids and routes', () => {
   });
 
   it('answers 404 (not 400) for ids that cannot exist', async () => {
-    for (const path of ['/v1/nodes/123', '/v1/nodes/clus_01m8377xgh50eqx4pb9m6y8j07', '/v1/operations/op_X', '/v1/nodes/node_01m8377xgh50eqx4pb9m6y8j0u']) {
+    for (const path of [
+      '/v1/nodes/123',
+      '/v1/nodes/clus_01m8377xgh50eqx4pb9m6y8j07',
+      '/v1/operations/op_X',
+      '/v1/nodes/node_01m8377xgh50eqx4pb9m6y8j0u',
+    ]) {
       const r = await api.request('GET', path);
       expect(r.status).toBe(404);
     }

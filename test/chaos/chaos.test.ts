@@ -41,8 +41,16 @@ describe('chaos: a short seeded fault-injection run', () => {
     console.log(summary);
     const text = `${lines.join('\n')}\n${summary}`;
     expect(report.kills, text).toEqual(size.kills);
-    expect(Object.values(report.sent).reduce((a, b) => a + b, 0), text).toBeGreaterThanOrEqual((size.clients * size.actionsPerClient) / 2);
-    expect(Object.values(report.operations).flatMap((by) => Object.values(by)).reduce((a, b) => a + b, 0), text).toBeGreaterThan(0);
+    expect(
+      Object.values(report.sent).reduce((a, b) => a + b, 0),
+      text,
+    ).toBeGreaterThanOrEqual((size.clients * size.actionsPerClient) / 2);
+    expect(
+      Object.values(report.operations)
+        .flatMap((by) => Object.values(by))
+        .reduce((a, b) => a + b, 0),
+      text,
+    ).toBeGreaterThan(0);
     expect(report.beforeBreak, text).toEqual([]);
     expect([...new Set(report.violations.map((v) => v.invariant))], text).toEqual(['noout']);
   }, 230_000);

@@ -41,7 +41,9 @@ describe('driver registry', () => {
     const live = createDriverRegistry({ db, config: config(fake) }).for('live', 'acct_x');
     expect(await live.power.status({ address: '10.0.0.1', port: 623, username: 'u', password: 'p' })).toBe('off');
     const missing = createDriverRegistry({ db, config: config() }).for('live', 'acct_x');
-    await expect(missing.power.status({ address: '10.0.0.1', port: 623, username: 'u', password: 'p' })).rejects.toMatchObject({
+    await expect(
+      missing.power.status({ address: '10.0.0.1', port: 623, username: 'u', password: 'p' }),
+    ).rejects.toMatchObject({
       type: 'ipmitool_missing',
     });
   });
@@ -51,9 +53,17 @@ describe('driver registry', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const nowhere: SshTarget = { host: '127.0.0.1', port, username: 'nf', privateKey: generateSshKey().privateKey, pinnedFingerprint: null };
+    const nowhere: SshTarget = {
+      host: '127.0.0.1',
+      port,
+      username: 'nf',
+      privateKey: generateSshKey().privateKey,
+      pinnedFingerprint: null,
+    };
 
-    const bare = createDriverRegistry({ db, config: config() }).for('live', 'acct_x').ceph({ clusterId: 'clus_1', admin: nowhere });
+    const bare = createDriverRegistry({ db, config: config() })
+      .for('live', 'acct_x')
+      .ceph({ clusterId: 'clus_1', admin: nowhere });
     await expect(bare.stopOsds('storage-02', [3])).rejects.toMatchObject({ type: 'internal_error', retryable: false });
 
     const asked: [string, string][] = [];

@@ -32,7 +32,8 @@ async function cluster(options: { hosts?: number; speed?: number; racks?: string
   const clock = manualClock();
   const speed = options.speed ?? 1;
   const machines: Awaited<ReturnType<typeof rack>>[] = [];
-  for (let i = 0; i < (options.hosts ?? 4); i++) machines.push(await rack(db, accountId, speed, `ceph-${i}-${newId('node').slice(-6)}`, clock));
+  for (let i = 0; i < (options.hosts ?? 4); i++)
+    machines.push(await rack(db, accountId, speed, `ceph-${i}-${newId('node').slice(-6)}`, clock));
   const clusterId = newId('cluster');
   const state = await createSandboxCephCluster(
     db,
@@ -64,7 +65,14 @@ describe('sandbox Ceph: cluster creation', () => {
   it('assigns OSD ids host by host, CRUSH weights in TiB, mons on the first three hosts; healthy from the start', async () => {
     const c = await cluster();
     expect(c.state.osds.map((o) => [o.id, o.host])).toEqual([
-      [0, c.host(0)], [1, c.host(0)], [2, c.host(1)], [3, c.host(1)], [4, c.host(2)], [5, c.host(2)], [6, c.host(3)], [7, c.host(3)],
+      [0, c.host(0)],
+      [1, c.host(0)],
+      [2, c.host(1)],
+      [3, c.host(1)],
+      [4, c.host(2)],
+      [5, c.host(2)],
+      [6, c.host(3)],
+      [7, c.host(3)],
     ]);
     const d0 = c.machines[0]!.machine.drives[0]!;
     expect(c.state.osds[0]!.crush_weight).toBeCloseTo((d0.size_gb * 1e9) / 2 ** 40, 4);
@@ -104,21 +112,40 @@ describe('sandbox Ceph: cluster creation', () => {
     const input = {
       accountId: c.accountId,
       clusterId: c.clusterId,
-      hosts: c.machines.map((m) => ({ hostname: m.input.hostname, ipmiAddress: m.input.ipmiAddress, osdDevices: [m.machine.drives[0]!.device] })),
+      hosts: c.machines.map((m) => ({
+        hostname: m.input.hostname,
+        ipmiAddress: m.input.ipmiAddress,
+        osdDevices: [m.machine.drives[0]!.device],
+      })),
       replication: 3,
       minSize: 2,
       cephVersion: 'squid',
     };
     expect(await createSandboxCephCluster(db, input)).toEqual(c.state);
-    await expect(createSandboxCephCluster(db, { ...input, accountId: await createTestAccount(db) })).rejects.toThrow(/another account/);
-    await expect(createSandboxCephCluster(db, { ...input, clusterId: newId('cluster'), hosts: [{ ...input.hosts[0]!, osdDevices: ['sdzz'] }, ...input.hosts.slice(1)] })).rejects.toThrow(/no drive sdzz/);
-    await expect(createSandboxCephCluster(db, { ...input, clusterId: newId('cluster'), hosts: input.hosts.slice(0, 2) })).rejects.toThrow(/at least 3 hosts/);
+    await expect(createSandboxCephCluster(db, { ...input, accountId: await createTestAccount(db) })).rejects.toThrow(
+      /another account/,
+    );
+    await expect(
+      createSandboxCephCluster(db, {
+        ...input,
+        clusterId: newId('cluster'),
+        hosts: [{ ...input.hosts[0]!, osdDevices: ['sdzz'] }, ...input.hosts.slice(1)],
+      }),
+    ).rejects.toThrow(/no drive sdzz/);
+    await expect(
+      createSandboxCephCluster(db, { ...input, clusterId: newId('cluster'), hosts: input.hosts.slice(0, 2) }),
+    ).rejects.toThrow(/at least 3 hosts/);
   });
 
   it('is private to its account and removable', async () => {
     const c = await cluster({ hosts: 3 });
-    const stranger = createSandboxDriverSet(db, await createTestAccount(db)).ceph({ clusterId: c.clusterId, admin: c.machines[0]!.ssh });
-    await expect(stranger.status()).rejects.toMatchObject({ type: expect.stringMatching(/ssh_unreachable|ceph_unavailable/) });
+    const stranger = createSandboxDriverSet(db, await createTestAccount(db)).ceph({
+      clusterId: c.clusterId,
+      admin: c.machines[0]!.ssh,
+    });
+    await expect(stranger.status()).rejects.toMatchObject({
+      type: expect.stringMatching(/ssh_unreachable|ceph_unavailable/),
+    });
     expect(await removeSandboxCephCluster(db, c.clusterId)).toBe(true);
     expect(await getSandboxCephState(db, c.clusterId)).toBeNull();
     await expect(c.ceph.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: false });
@@ -138,19 +165,24 @@ describe('sandbox Ceph: ok-to-stop', () => {
     expect((await c.ceph.okToStop(c.osdsOf(1))).ok).toBe(false);
     // The host that is already down may be "stopped" again: nothing more goes down.
     expect((await c.ceph.okToStop(c.osdsOf(3))).ok).toBe(true);
-    await expect(c.ceph.okToStop([99])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('osd.99') });
+    await expect(c.ceph.okToStop([99])).rejects.toMatchObject({
+      type: 'command_failed',
+      message: expect.stringContaining('osd.99'),
+    });
   });
 });
 
 describe('sandbox Ceph: placement by failure domain', () => {
   const racks = ['r1', 'r1', 'r2', 'r2', 'r3', 'r3'];
-  const pgStates = async (ceph: CephDriver) => Object.fromEntries((await ceph.pgPlacement([])).states.map((p) => [p.state, p.count]));
+  const pgStates = async (ceph: CephDriver) =>
+    Object.fromEntries((await ceph.pgPlacement([])).states.map((p) => [p.state, p.count]));
 
   it('rack failure domain: every PG has its 3 copies in 3 distinct racks (host failure domain: only distinct hosts)', async () => {
     const c = await cluster({ hosts: 6, racks });
     const state = (await getSandboxCephState(db, c.clusterId))!;
     expect(state.crush_rules).toContainEqual({ id: 1, name: 'nf-replicated-rack', failure_domain: 'rack' });
-    const rackOf = (osd: number) => state.hosts.find((h) => h.hostname === state.osds.find((o) => o.id === osd)!.host)!.rack;
+    const rackOf = (osd: number) =>
+      state.hosts.find((h) => h.hostname === state.osds.find((o) => o.id === osd)!.host)!.rack;
     const { acting } = derivePlacement(state, () => true, c.clock.now());
     expect(acting).toHaveLength(state.pg_num);
     for (const set of acting) expect(new Set(set.map(rackOf)).size).toBe(3);
@@ -158,7 +190,8 @@ describe('sandbox Ceph: placement by failure domain', () => {
     // The same six hosts with the host failure domain: some PG has two copies in one rack.
     const h = await cluster({ hosts: 6 });
     const hs = (await getSandboxCephState(db, h.clusterId))!;
-    const rackOfHost = (osd: number) => racks[h.machines.findIndex((m) => m.input.hostname === hs.osds.find((o) => o.id === osd)!.host)];
+    const rackOfHost = (osd: number) =>
+      racks[h.machines.findIndex((m) => m.input.hostname === hs.osds.find((o) => o.id === osd)!.host)];
     const hostActing = derivePlacement(hs, () => true, h.clock.now()).acting;
     for (const set of hostActing) expect(new Set(set.map((o) => hs.osds.find((x) => x.id === o)!.host)).size).toBe(3);
     expect(hostActing.some((set) => new Set(set.map(rackOfHost)).size < 3)).toBe(true);
@@ -204,9 +237,21 @@ describe('sandbox Ceph: placement by failure domain', () => {
 
   it('a pool keeps its own rule: a host-rule pool on a rack cluster is not rack-safe', async () => {
     const c = await cluster({ hosts: 6, racks });
-    await c.ceph.createPool({ name: 'by-host', type: 'replicated', pg_num: 64, crush_rule: 'replicated_rule', erasure_profile: null });
+    await c.ceph.createPool({
+      name: 'by-host',
+      type: 'replicated',
+      pg_num: 64,
+      crush_rule: 'replicated_rule',
+      erasure_profile: null,
+    });
     // Pools created without a rule get the default (rack) rule.
-    await c.ceph.createPool({ name: 'by-default', type: 'replicated', pg_num: 32, crush_rule: null, erasure_profile: null });
+    await c.ceph.createPool({
+      name: 'by-default',
+      type: 'replicated',
+      pg_num: 32,
+      crush_rule: null,
+      erasure_profile: null,
+    });
     const pools = await c.ceph.pools();
     expect(pools.find((p) => p.name === 'by-default')!.crush_rule_id).toBe(1);
     expect(pools.find((p) => p.name === 'by-host')!.crush_rule_id).toBe(0);
@@ -217,7 +262,9 @@ describe('sandbox Ceph: placement by failure domain', () => {
 
   it('refuses a rack failure domain with unlabelled hosts or fewer racks than the replication', async () => {
     await expect(cluster({ hosts: 3, racks: ['r1', 'r2'] })).rejects.toThrow(/without a rack/);
-    await expect(cluster({ hosts: 4, racks: ['r1', 'r1', 'r2', 'r2'] })).rejects.toThrow(/needs at least 3 racks, got 2/);
+    await expect(cluster({ hosts: 4, racks: ['r1', 'r1', 'r2', 'r2'] })).rejects.toThrow(
+      /needs at least 3 racks, got 2/,
+    );
   });
 });
 
@@ -236,7 +283,10 @@ describe('sandbox Ceph: noout', () => {
     await c.ceph.unsetGroupNoout(c.host(2));
     expect(await c.ceph.nooutHosts()).toEqual([]);
     expect((await c.ceph.status()).health).toBe('HEALTH_OK');
-    await expect(c.ceph.setGroupNoout('no-such-host')).rejects.toMatchObject({ type: 'command_failed', retryable: false });
+    await expect(c.ceph.setGroupNoout('no-such-host')).rejects.toMatchObject({
+      type: 'command_failed',
+      retryable: false,
+    });
     // Persisted, not in memory: a fresh driver (another worker) sees the same flags.
     await c.ceph.setGroupNoout(c.host(1));
     const other = createSandboxDriverSet(db, c.accountId).ceph({ clusterId: c.clusterId, admin: c.machines[1]!.ssh });
@@ -293,14 +343,16 @@ describe('sandbox Ceph: OSDs follow their host', () => {
     await c.ceph.startOsds(c.host(2), [ids[0]!]);
     expect((await c.ceph.osds()).filter((o) => !o.up).map((o) => o.id)).toEqual([ids[1]]);
 
-
     // Reboot: the still-stopped daemon comes back with the host.
     await c.drivers.power.off(c.machines[2]!.bmc);
     c.clock.advance(1_000);
     await c.drivers.power.on(c.machines[2]!.bmc);
     c.clock.advance(30_000);
     expect((await c.ceph.osds()).every((o) => o.up)).toBe(true);
-    await expect(c.ceph.stopOsds(c.host(2), [0])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('ceph-osd@0') });
+    await expect(c.ceph.stopOsds(c.host(2), [0])).rejects.toMatchObject({
+      type: 'command_failed',
+      message: expect.stringContaining('ceph-osd@0'),
+    });
   });
 
   it('starting daemons that run already restarts nothing: the cluster stays clean', async () => {
@@ -320,7 +372,10 @@ describe('sandbox Ceph: OSDs follow their host', () => {
   it('systemctl needs the OSD host up: stop/start on a host that is off is unreachable (retryable)', async () => {
     const c = await cluster({ hosts: 3 });
     await c.drivers.power.off(c.machines[2]!.bmc);
-    await expect(c.ceph.startOsds(c.host(2), c.osdsOf(2))).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
+    await expect(c.ceph.startOsds(c.host(2), c.osdsOf(2))).rejects.toMatchObject({
+      type: 'ssh_unreachable',
+      retryable: true,
+    });
   });
 
   it('osds_stay_down: running daemons keep running; restarted ones, at boot or by systemctl, never come up', async () => {

@@ -31,6 +31,12 @@ export async function rack(db: Db, accountId: string, speed: number, hostname?: 
   };
   const machine: SandboxMachineView = await rackSandboxMachine(db, input, speed, clock);
   const bmc: BmcTarget = { address: input.ipmiAddress, port: 623, username: 'admin', password: input.bmcPassword };
-  const ssh: SshTarget = { host: input.ipAddress, port: 22, username: 'nodefoundry', privateKey: 'unused', pinnedFingerprint: null };
+  const ssh: SshTarget = {
+    host: input.ipAddress,
+    port: 22,
+    username: 'nodefoundry',
+    privateKey: 'unused',
+    pinnedFingerprint: null,
+  };
   return { machine, input, bmc, ssh };
 }

@@ -55,7 +55,11 @@ describe('racking a sandbox machine', () => {
 
   it('stores only a hash of the BMC password', async () => {
     const { input } = await rack(db, accountId, 1);
-    const row = await db.selectFrom('sandbox_machines').selectAll().where('ipmi_address', '=', input.ipmiAddress).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('sandbox_machines')
+      .selectAll()
+      .where('ipmi_address', '=', input.ipmiAddress)
+      .executeTakeFirstOrThrow();
     expect(JSON.stringify(row)).not.toContain(input.bmcPassword);
   });
 
@@ -67,7 +71,12 @@ describe('racking a sandbox machine', () => {
     expect(again.id).toBe(machine.id);
     expect(again.power_state).toBe('off');
     expect(again.host_key_fingerprint).toBe(machine.host_key_fingerprint);
-    const rows = await db.selectFrom('sandbox_machines').select('id').where('account_id', '=', accountId).where('ipmi_address', '=', input.ipmiAddress).execute();
+    const rows = await db
+      .selectFrom('sandbox_machines')
+      .select('id')
+      .where('account_id', '=', accountId)
+      .where('ipmi_address', '=', input.ipmiAddress)
+      .execute();
     expect(rows).toHaveLength(1);
     await expect(power.status(bmc)).rejects.toMatchObject({ type: 'bmc_auth_failed' });
     expect(await power.status({ ...bmc, password: 'rotated' })).toBe('off');
@@ -165,8 +174,14 @@ describe('sandbox power driver', () => {
     const unknown = await power.status({ ...bmc, address: '10.99.99.99' }).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(DriverError);
     expect(unknown).toMatchObject({ type: 'bmc_unreachable', retryable: true });
-    await expect(power.off({ ...bmc, password: 'wrong' })).rejects.toMatchObject({ type: 'bmc_auth_failed', retryable: false });
-    await expect(power.off({ ...bmc, username: 'root' })).rejects.toMatchObject({ type: 'bmc_auth_failed', retryable: false });
+    await expect(power.off({ ...bmc, password: 'wrong' })).rejects.toMatchObject({
+      type: 'bmc_auth_failed',
+      retryable: false,
+    });
+    await expect(power.off({ ...bmc, username: 'root' })).rejects.toMatchObject({
+      type: 'bmc_auth_failed',
+      retryable: false,
+    });
     expect(await power.status(bmc)).toBe('on');
     expect(await actions(input.ipmiAddress)).toEqual([]);
     // Another account's datacenter does not have this machine.
@@ -184,7 +199,10 @@ describe('sandbox power driver', () => {
     await setMachineFaults(db, accountId, input.ipmiAddress, { bmc_auth_fail: true });
     await expect(power.status(bmc)).rejects.toMatchObject({ type: 'bmc_auth_failed', retryable: false });
 
-    const view = await setMachineFaults(db, accountId, input.ipmiAddress, { soft_off_ignored: true, bmc_auth_fail: false });
+    const view = await setMachineFaults(db, accountId, input.ipmiAddress, {
+      soft_off_ignored: true,
+      bmc_auth_fail: false,
+    });
     expect(view!.faults).toEqual(['soft_off_ignored']);
     await power.soft(bmc);
     clock.advance(3_600_000);
@@ -193,7 +211,11 @@ describe('sandbox power driver', () => {
     await setMachineFaults(db, accountId, input.ipmiAddress, {});
     expect((await getSandboxMachine(db, accountId, input.ipmiAddress))!.faults).toEqual([]);
     // Only the names are exposed; the stored value is when each fault was set.
-    const row = await db.selectFrom('sandbox_machines').select('faults').where('ipmi_address', '=', input.ipmiAddress).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('sandbox_machines')
+      .select('faults')
+      .where('ipmi_address', '=', input.ipmiAddress)
+      .executeTakeFirstOrThrow();
     expect(row.faults).toEqual({});
     await power.soft(bmc);
     clock.advance(10_000);
@@ -203,8 +225,12 @@ describe('sandbox power driver', () => {
 
   it('validates fault names and reports a missing machine as null', async () => {
     const { input } = await rack(db, accountId, 1);
-    await expect(setMachineFaults(db, accountId, input.ipmiAddress, ['power_supply_on_fire'])).rejects.toThrow(/unknown sandbox fault/);
-    await expect(setMachineFaults(db, accountId, input.ipmiAddress, { nope: true })).rejects.toBeInstanceOf(SandboxInputError);
+    await expect(setMachineFaults(db, accountId, input.ipmiAddress, ['power_supply_on_fire'])).rejects.toThrow(
+      /unknown sandbox fault/,
+    );
+    await expect(setMachineFaults(db, accountId, input.ipmiAddress, { nope: true })).rejects.toBeInstanceOf(
+      SandboxInputError,
+    );
     expect(await setMachineFaults(db, accountId, '10.255.255.255', ['no_boot'])).toBeNull();
     expect(await getSandboxMachine(db, accountId, '10.255.255.255')).toBeNull();
   });

@@ -25,7 +25,9 @@ describe('sandbox shell driver', () => {
     first.close();
     const pinned = { ...ssh, pinnedFingerprint: machine.host_key_fingerprint };
     (await shell.connect(pinned)).close();
-    await expect(shell.connect({ ...ssh, pinnedFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })).rejects.toMatchObject({
+    await expect(
+      shell.connect({ ...ssh, pinnedFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }),
+    ).rejects.toMatchObject({
       type: 'host_key_mismatch',
       retryable: false,
     });
@@ -45,12 +47,21 @@ describe('sandbox shell driver', () => {
 
     await expect(shell.connect({ ...ssh, host: '10.250.0.1' })).rejects.toMatchObject(unreachable);
     await power.soft(bmc);
-    await expect(shell.connect(ssh)).rejects.toMatchObject({ ...unreachable, message: expect.stringContaining('shutting down') });
+    await expect(shell.connect(ssh)).rejects.toMatchObject({
+      ...unreachable,
+      message: expect.stringContaining('shutting down'),
+    });
     clock.advance(10_000);
-    await expect(shell.connect(ssh)).rejects.toMatchObject({ ...unreachable, message: expect.stringContaining('powered off') });
+    await expect(shell.connect(ssh)).rejects.toMatchObject({
+      ...unreachable,
+      message: expect.stringContaining('powered off'),
+    });
     await power.on(bmc);
     clock.advance(29_999);
-    await expect(shell.connect(ssh)).rejects.toMatchObject({ ...unreachable, message: expect.stringContaining('booting') });
+    await expect(shell.connect(ssh)).rejects.toMatchObject({
+      ...unreachable,
+      message: expect.stringContaining('booting'),
+    });
     clock.advance(1);
     (await shell.connect(ssh)).close();
 
@@ -81,12 +92,19 @@ describe('sandbox shell driver', () => {
     expect(await session.run('nproc')).toBe(`${machine.cpu_cores}\n`);
     expect(await session.run('uptime -s')).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n$/);
     const lsblk = JSON.parse(await session.run('lsblk -J -b -d -o NAME,SIZE,ROTA,TRAN,TYPE'));
-    expect(lsblk.blockdevices.map((d: { name: string }) => d.name)).toEqual([...machine.drives.map((d) => d.device), 'sr0']);
+    expect(lsblk.blockdevices.map((d: { name: string }) => d.name)).toEqual([
+      ...machine.drives.map((d) => d.device),
+      'sr0',
+    ]);
     const smart = await session.exec(`smartctl -H -j /dev/${machine.drives[0]!.device}`);
     expect(smart.code).toBe(0);
     expect(JSON.parse(smart.stdout).smart_status.passed).toBe(true);
     expect((await session.exec('smartctl -H -j /dev/sdz')).code).toBe(2);
-    expect(await session.exec('rm -rf /')).toEqual({ code: 127, stdout: '', stderr: 'bash: line 1: rm: command not found\n' });
+    expect(await session.exec('rm -rf /')).toEqual({
+      code: 127,
+      stdout: '',
+      stderr: 'bash: line 1: rm: command not found\n',
+    });
     await expect(session.run('ceph -s')).rejects.toMatchObject({ type: 'command_failed', retryable: false });
   });
 
@@ -95,7 +113,12 @@ describe('sandbox shell driver', () => {
     const session = await createSandboxShellDriver(db, accountId).connect(ssh);
     try {
       const inv = await readInventory(session);
-      expect(inv).toEqual({ cpu_cores: machine.cpu_cores, ram_gb: machine.ram_gb, drives: machine.drives, warnings: [] });
+      expect(inv).toEqual({
+        cpu_cores: machine.cpu_cores,
+        ram_gb: machine.ram_gb,
+        drives: machine.drives,
+        warnings: [],
+      });
     } finally {
       session.close();
     }

@@ -26,7 +26,9 @@ const clients = new Set<Connection>();
 function keygen(name: string): { priv: string; pub: string; fingerprint: string } {
   const file = path.join(dir, name);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]);
-  const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+  const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`], {
+    encoding: 'utf8',
+  }).split(' ')[1]!;
   return { priv: readFileSync(file, 'utf8'), pub: readFileSync(`${file}.pub`, 'utf8'), fingerprint };
 }
 
@@ -138,7 +140,9 @@ describe('ssh2 shell driver', () => {
     const pinned = await driver().connect(target());
     expect(pinned.hostKeyFingerprint).toBe(hostFingerprint);
     pinned.close();
-    await expect(driver().connect(target({ pinnedFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }))).rejects.toMatchObject({
+    await expect(
+      driver().connect(target({ pinnedFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })),
+    ).rejects.toMatchObject({
       type: 'host_key_mismatch',
       retryable: false,
       message: expect.stringContaining(hostFingerprint),
@@ -151,7 +155,11 @@ describe('ssh2 shell driver', () => {
       expect(await s.exec('echo hi')).toEqual({ code: 0, stdout: 'hi\n', stderr: '' });
       expect(await s.exec('fail')).toEqual({ code: 3, stdout: '', stderr: 'boom\n' });
       expect(await s.run('echo hi')).toBe('hi\n');
-      await expect(s.run('fail')).rejects.toMatchObject({ type: 'command_failed', retryable: false, message: expect.stringContaining('boom') });
+      await expect(s.run('fail')).rejects.toMatchObject({
+        type: 'command_failed',
+        retryable: false,
+        message: expect.stringContaining('boom'),
+      });
       expect(await s.exec('utf8')).toMatchObject({ code: 0, stdout: 'héllo ✓\n' });
       const [a, b] = await Promise.all([s.exec('echo hi'), s.exec('fail')]);
       expect([a.code, b.code]).toEqual([0, 3]);
@@ -177,7 +185,11 @@ describe('ssh2 shell driver', () => {
     const s = await driver().connect(target());
     try {
       signals.length = 0;
-      await expect(s.exec('hang', { timeoutMs: 200 })).rejects.toMatchObject({ type: 'command_failed', retryable: true, message: expect.stringContaining('timed out') });
+      await expect(s.exec('hang', { timeoutMs: 200 })).rejects.toMatchObject({
+        type: 'command_failed',
+        retryable: true,
+        message: expect.stringContaining('timed out'),
+      });
       await expect.poll(() => signals).toEqual(['TERM']);
       expect(await s.run('echo hi')).toBe('hi\n');
     } finally {
@@ -207,9 +219,18 @@ describe('ssh2 shell driver', () => {
   });
 
   it('classifies connect failures: wrong key, unparsable key, refused port, silent port, cut handshake, abort', async () => {
-    await expect(driver().connect(target({ privateKey: otherKey }))).rejects.toMatchObject({ type: 'ssh_auth_failed', retryable: false });
-    await expect(driver().connect(target({ username: 'root' }))).rejects.toMatchObject({ type: 'ssh_auth_failed', retryable: false });
-    await expect(driver().connect(target({ privateKey: 'not a key' }))).rejects.toMatchObject({ type: 'ssh_auth_failed', retryable: false });
+    await expect(driver().connect(target({ privateKey: otherKey }))).rejects.toMatchObject({
+      type: 'ssh_auth_failed',
+      retryable: false,
+    });
+    await expect(driver().connect(target({ username: 'root' }))).rejects.toMatchObject({
+      type: 'ssh_auth_failed',
+      retryable: false,
+    });
+    await expect(driver().connect(target({ privateKey: 'not a key' }))).rejects.toMatchObject({
+      type: 'ssh_auth_failed',
+      retryable: false,
+    });
 
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -230,10 +251,14 @@ describe('ssh2 shell driver', () => {
       await new Promise<void>((r) => cutter.listen(0, '127.0.0.1', r));
       const started = Date.now();
       await expect(
-        createSshShellDriver({ readyTimeoutMs: 300 }).connect(target({ port: (silent.address() as net.AddressInfo).port })),
+        createSshShellDriver({ readyTimeoutMs: 300 }).connect(
+          target({ port: (silent.address() as net.AddressInfo).port }),
+        ),
       ).rejects.toMatchObject({ type: 'ssh_unreachable', retryable: true });
       expect(Date.now() - started).toBeLessThan(3_000);
-      await expect(driver().connect(target({ port: (cutter.address() as net.AddressInfo).port }))).rejects.toMatchObject({
+      await expect(
+        driver().connect(target({ port: (cutter.address() as net.AddressInfo).port })),
+      ).rejects.toMatchObject({
         type: 'ssh_unreachable',
         retryable: true,
       });
@@ -263,7 +288,10 @@ describe('ssh2 shell driver', () => {
         const port = (server.address() as net.AddressInfo).port;
         const err = (await driver()
           .connect(target({ port }))
-          .then(() => null, (e: unknown) => e)) as { type: string; message: string } | null;
+          .then(
+            () => null,
+            (e: unknown) => e,
+          )) as { type: string; message: string } | null;
         expect(err?.type).toBe('ssh_unreachable');
         expect(err?.message).not.toMatch(/s3cr3t|packet|protocol/i);
         expect(err?.message).toMatch(

@@ -13,6 +13,9 @@ export async function createTestAccount(
   plan: 'starter' | 'professional' | 'enterprise' = 'enterprise',
 ): Promise<string> {
   const id = newId('account');
-  await db.insertInto('accounts').values({ id, name: `test-${id}`, plan }).execute();
+  await db
+    .insertInto('accounts')
+    .values({ id, name: `test-${id}`, plan })
+    .execute();
   return id;
 }

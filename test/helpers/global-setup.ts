@@ -59,7 +59,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const uiPort = await freePort();
-      const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
+      const args = [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--ui-port',
+        String(uiPort),
+        '--log-level',
+        'error',
+      ];
       for (const sa of SEARCH_ATTRIBUTE_DEFINITIONS) args.push('--search-attribute', sa);
       temporal = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
       temporalAddress = `127.0.0.1:${port}`;
@@ -71,7 +82,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
           temporal.kill('SIGKILL');
           throw err;
         }
-        console.error(`${(err as Error).message} (attempt ${attempt} of 3, port ${port}): starting it again on other ports`);
+        console.error(
+          `${(err as Error).message} (attempt ${attempt} of 3, port ${port}): starting it again on other ports`,
+        );
       }
     }
   }
@@ -92,8 +105,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (temporal && temporal.exitCode === null) {
       temporal.kill('SIGTERM');
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { temporal?.kill('SIGKILL'); resolve(); }, 10_000);
-        temporal?.once('exit', () => { clearTimeout(t); resolve(); });
+        const t = setTimeout(() => {
+          temporal?.kill('SIGKILL');
+          resolve();
+        }, 10_000);
+        temporal?.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
     await dropDb?.();

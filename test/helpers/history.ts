@@ -6,7 +6,12 @@
 export function historyText(history: unknown): string {
   return JSON.stringify(history, (k, v: unknown) => {
     if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-    if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    if (
+      v &&
+      typeof v === 'object' &&
+      (v as { type?: unknown }).type === 'Buffer' &&
+      Array.isArray((v as { data?: unknown }).data)
+    ) {
       return Buffer.from((v as { data: number[] }).data).toString('utf8');
     }
     if ((k === 'data' || k === 'encoding') && typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v)) {

@@ -4,7 +4,12 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
  * Polls `probe` every `intervalMs` until it answers a value (anything but undefined), for at most
  * `timeoutMs`; a probe that throws ends the wait with its error.
  */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, intervalMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => T | undefined | Promise<T | undefined>,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -31,12 +36,19 @@ export function spawnCollecting(command: string, args: string[], options: Omit<S
 }
 
 /** Waits until `find` finds something in the process's output; fails at once, with the output's tail, if it exits first. */
-export function waitForOutput<T>(p: Spawned, what: string, timeoutMs: number, find: (out: string) => T | undefined, intervalMs = 200): Promise<T> {
+export function waitForOutput<T>(
+  p: Spawned,
+  what: string,
+  timeoutMs: number,
+  find: (out: string) => T | undefined,
+  intervalMs = 200,
+): Promise<T> {
   return waitFor(
     what,
     timeoutMs,
     () => {
-      if (p.exitCode !== undefined) throw new Error(`${what}: the process exited (${p.exitCode}) first: ${p.out.slice(-2000)}`);
+      if (p.exitCode !== undefined)
+        throw new Error(`${what}: the process exited (${p.exitCode}) first: ${p.out.slice(-2000)}`);
       return find(p.out);
     },
     intervalMs,

@@ -75,7 +75,12 @@ export class StubActivities {
         const f = this.failures.get(name);
         const failing = f && f.left > 0 && (!f.when || f.when(args[0] as never));
         if (failing) f.left--;
-        const boom = () => ApplicationFailure.create({ type: f!.type, message: `${name} failed (stubbed ${f!.type})`, nonRetryable: true });
+        const boom = () =>
+          ApplicationFailure.create({
+            type: f!.type,
+            message: `${name} failed (stubbed ${f!.type})`,
+            nonRetryable: true,
+          });
         if (failing && !f.after) throw boom();
         const out = await fn(...args);
         if (failing) throw boom();
@@ -101,8 +106,18 @@ export class StubActivities {
     const past = this.calls.find((c) => c.name === name && when(c.args[0] as never));
     if (past) return Promise.resolve(past);
     return new Promise<Call>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${name} not called within ${timeoutMs} ms; calls: ${this.names().join(', ')}`)), timeoutMs);
-      this.waiters.push({ name, when, resolve: (c) => { clearTimeout(t); resolve(c); } });
+      const t = setTimeout(
+        () => reject(new Error(`${name} not called within ${timeoutMs} ms; calls: ${this.names().join(', ')}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        name,
+        when,
+        resolve: (c) => {
+          clearTimeout(t);
+          resolve(c);
+        },
+      });
     });
   }
 
@@ -153,7 +168,10 @@ export async function untilCancelled(): Promise<never> {
  * Runs `fn` with a worker serving the real workflows and `stubs` on a fresh task queue of the test
  * Temporal server; the worker stops when `fn` ends.
  */
-export async function withStubWorker<T>(stubs: StubActivities, fn: (client: Client, taskQueue: string) => Promise<T>): Promise<T> {
+export async function withStubWorker<T>(
+  stubs: StubActivities,
+  fn: (client: Client, taskQueue: string) => Promise<T>,
+): Promise<T> {
   const env = await TestWorkflowEnvironment.createFromExistingServer({ address: inject('temporalAddress') });
   try {
     const taskQueue = `stub-${randomUUID()}`;
@@ -171,7 +189,9 @@ export async function withStubWorker<T>(stubs: StubActivities, fn: (client: Clie
 }
 
 /** The failure a workflow ended with: its type (the operation's error code), or 'cancelled'. */
-export async function outcome(result: Promise<unknown>): Promise<{ status: 'completed' | 'failed' | 'cancelled'; type?: string; value?: unknown }> {
+export async function outcome(
+  result: Promise<unknown>,
+): Promise<{ status: 'completed' | 'failed' | 'cancelled'; type?: string; value?: unknown }> {
   try {
     return { status: 'completed', value: await result };
   } catch (err) {

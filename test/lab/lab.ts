@@ -13,7 +13,15 @@ const run = promisify(execFile);
 const LAB_SCRIPTS = __dirname;
 
 /** The Debian packages the lab needs (.ci/run installs them). */
-export const LAB_PACKAGES = ['openipmi', 'ipmitool', 'openssh-server', 'ceph-mon', 'ceph-mgr', 'ceph-osd', 'ceph-common'];
+export const LAB_PACKAGES = [
+  'openipmi',
+  'ipmitool',
+  'openssh-server',
+  'ceph-mon',
+  'ceph-mgr',
+  'ceph-osd',
+  'ceph-common',
+];
 const LAB_PROGRAMS: Record<string, string> = {
   ipmi_sim: 'openipmi',
   ipmitool: 'ipmitool',
@@ -42,7 +50,16 @@ export interface LabInfo {
   dir: string;
   user: string;
   clientKey: string;
-  ceph: { conf: string; fsid: string; monPort: number; mons: number; mgrs: number; store: string; pool: string; adminNode: string };
+  ceph: {
+    conf: string;
+    fsid: string;
+    monPort: number;
+    mons: number;
+    mgrs: number;
+    store: string;
+    pool: string;
+    adminNode: string;
+  };
   nodes: LabNode[];
 }
 
@@ -72,7 +89,9 @@ export function assertLabPrerequisites(): void {
     );
   }
   if (process.getuid?.() !== 0) {
-    throw new Error('The lab tests must run as root: the lab starts private sshd instances and creates its login user (see docs/lab.md).');
+    throw new Error(
+      'The lab tests must run as root: the lab starts private sshd instances and creates its login user (see docs/lab.md).',
+    );
   }
 }
 
@@ -123,7 +142,9 @@ export class Lab {
       }
     }
     const e = lastError as { message?: string; stdout?: string; stderr?: string };
-    throw new Error(`test/lab/up.sh ${dir} failed: ${e.message ?? String(lastError)}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+    throw new Error(
+      `test/lab/up.sh ${dir} failed: ${e.message ?? String(lastError)}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`,
+    );
   }
 
   get dir(): string {
@@ -142,21 +163,31 @@ export class Lab {
 
   /** test/lab/ctl.sh DIR ...: stdout. */
   async ctl(...args: string[]): Promise<string> {
-    const { stdout } = await run('bash', [path.join(LAB_SCRIPTS, 'ctl.sh'), this.dir, ...args], { maxBuffer: 4 * 1024 * 1024 });
+    const { stdout } = await run('bash', [path.join(LAB_SCRIPTS, 'ctl.sh'), this.dir, ...args], {
+      maxBuffer: 4 * 1024 * 1024,
+    });
     return stdout;
   }
 
   /** `ceph … -f json` as the cluster admin, parsed. */
   async cephJson<T = any>(...args: string[]): Promise<T> {
-    const { stdout } = await run('ceph', ['-c', this.info.ceph.conf, '--connect-timeout', '10', ...args, '-f', 'json'], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      'ceph',
+      ['-c', this.info.ceph.conf, '--connect-timeout', '10', ...args, '-f', 'json'],
+      {
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     return JSON.parse(stdout) as T;
   }
 
   /** One `ceph osd dump`: hosts carrying noout, cluster-wide flags, osd id → up. */
   async osdDumpState(): Promise<{ nooutHosts: string[]; flags: string[]; up: Record<number, boolean> }> {
-    const dump = await this.cephJson<{ flags_set: string[]; crush_node_flags: Record<string, string[]>; osds: { osd: number; up: number }[] }>('osd', 'dump');
+    const dump = await this.cephJson<{
+      flags_set: string[];
+      crush_node_flags: Record<string, string[]>;
+      osds: { osd: number; up: number }[];
+    }>('osd', 'dump');
     return {
       nooutHosts: Object.entries(dump.crush_node_flags ?? {})
         .filter(([, f]) => f.includes('noout'))
@@ -201,7 +232,13 @@ export class Lab {
       .filter(Boolean)
       .map((l) => {
         const [t, event, daemon, , pid] = l.split(' ');
-        return { node: name, t: Number(t), event: event as DaemonEvent['event'], daemon: daemon!, pid: pid === undefined ? null : Number(pid) };
+        return {
+          node: name,
+          t: Number(t),
+          event: event as DaemonEvent['event'],
+          daemon: daemon!,
+          pid: pid === undefined ? null : Number(pid),
+        };
       });
   }
 

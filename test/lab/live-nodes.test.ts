@@ -44,7 +44,10 @@ beforeAll(async () => {
     NF_ALLOW_LOCAL_ADDRESSES: 'true',
   });
   // The API helper logs at debug level (its tests read the lines); the worker stays quiet.
-  worker = await startTestWorker({ ...api.config, logLevel: (process.env.NF_TEST_LOG_LEVEL ?? 'silent') as Config['logLevel'] }, api.db);
+  worker = await startTestWorker(
+    { ...api.config, logLevel: (process.env.NF_TEST_LOG_LEVEL ?? 'silent') as Config['logLevel'] },
+    api.db,
+  );
   key = api.account.keys.live;
 }, 180_000);
 
@@ -68,7 +71,8 @@ async function waitForOperation(id: string, until?: (op: any) => boolean, timeou
     const r = await request('GET', `/v1/operations/${id}`);
     expect(r.status).toBe(200);
     if (done(r.body.data)) return r.body.data;
-    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 100));
   }
 }
@@ -113,7 +117,9 @@ async function activityAttempts(workflowId: string): Promise<Record<string, numb
  */
 function imported(): string {
   if (!clusterId || lab.info.nodes.some((n) => !nodeIds[n.name])) {
-    throw new Error('needs the lab nodes registered and the lab cluster imported, and those tests did not complete (see the first failure)');
+    throw new Error(
+      'needs the lab nodes registered and the lab cluster imported, and those tests did not complete (see the first failure)',
+    );
   }
   return clusterId;
 }
@@ -145,11 +151,14 @@ describe('the real drivers against the lab peers', () => {
     const first = await shell().connect(sshTarget('node1', null));
     try {
       expect(first.hostKeyFingerprint).toBe(lab.node('node1').ssh.fingerprint);
-      expect(await first.exec("echo out; echo err >&2; exit 3")).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+      expect(await first.exec('echo out; echo err >&2; exit 3')).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
       expect((await first.exec('no-such-command-nf')).code).toBe(127);
       await expect(first.run('false')).rejects.toMatchObject({ type: 'command_failed', retryable: false });
       // The login user's environment: not root, the lab's systemctl first in PATH.
-      expect((await first.run('id -un; command -v systemctl')).trim().split('\n')).toEqual([lab.info.user, `${lab.dir}/node-bin/systemctl`]);
+      expect((await first.run('id -un; command -v systemctl')).trim().split('\n')).toEqual([
+        lab.info.user,
+        `${lab.dir}/node-bin/systemctl`,
+      ]);
     } finally {
       first.close();
     }
@@ -162,13 +171,22 @@ describe('the real drivers against the lab peers', () => {
   it('ssh2 → OpenSSH: a timed-out command is killed on the node, not left running', async () => {
     const s = await shell().connect(sshTarget('node1'));
     try {
-      await expect(s.exec('sleep 37.5', { timeoutMs: 500 })).rejects.toMatchObject({ type: 'command_failed', retryable: true });
+      await expect(s.exec('sleep 37.5', { timeoutMs: 500 })).rejects.toMatchObject({
+        type: 'command_failed',
+        retryable: true,
+      });
       expect(await s.run('echo still usable')).toBe('still usable\n');
     } finally {
       s.close();
     }
     await expect
-      .poll(() => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('sleep 37.5')), { timeout: 5_000 })
+      .poll(
+        () =>
+          execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+            .split('\n')
+            .filter((l) => l.includes('sleep 37.5')),
+        { timeout: 5_000 },
+      )
       .toEqual([]);
   });
 
@@ -179,7 +197,10 @@ describe('the real drivers against the lab peers', () => {
     await power().bootDevice(bmcTarget('node1'), 'disk');
     expect(lab.powerActions('node1').slice(before)).toEqual(['bootdev pxe', 'bootdev default']);
     let t = Date.now();
-    await expect(power().status(bmcTarget('node1', 'wrong-password'))).rejects.toMatchObject({ type: 'bmc_auth_failed', retryable: false });
+    await expect(power().status(bmcTarget('node1', 'wrong-password'))).rejects.toMatchObject({
+      type: 'bmc_auth_failed',
+      retryable: false,
+    });
     expect(Date.now() - t).toBeLessThan(2_000);
     t = Date.now();
     // A port no BMC of the lab listens on: ipmitool waits for a reply that never comes.
@@ -190,8 +211,15 @@ describe('the real drivers against the lab peers', () => {
     // bootdev exits 0 then, only stderr says the BMC refused.
     await lab.ctl('fault', '1', 'bmc-fail', 'on');
     try {
-      await expect(power().status(bmcTarget('node1'))).rejects.toMatchObject({ type: 'bmc_unreachable', retryable: true, message: expect.stringContaining('Unspecified error') });
-      await expect(power().bootDevice(bmcTarget('node1'), 'pxe')).rejects.toMatchObject({ type: 'bmc_unreachable', message: expect.stringContaining('Set Chassis Boot Parameter') });
+      await expect(power().status(bmcTarget('node1'))).rejects.toMatchObject({
+        type: 'bmc_unreachable',
+        retryable: true,
+        message: expect.stringContaining('Unspecified error'),
+      });
+      await expect(power().bootDevice(bmcTarget('node1'), 'pxe')).rejects.toMatchObject({
+        type: 'bmc_unreachable',
+        message: expect.stringContaining('Set Chassis Boot Parameter'),
+      });
     } finally {
       await lab.ctl('fault', '1', 'bmc-fail', 'off');
     }
@@ -211,14 +239,26 @@ describe('the real drivers against the lab peers', () => {
       expect(await running).toMatchObject({ type: 'ssh_unreachable', retryable: true });
       expect(await power().status(bmcTarget(node))).toBe('off');
       // The cut is complete when the BMC answers: nothing on the node accepts a connection.
-      await expect(shell().connect(sshTarget(node))).rejects.toMatchObject({ type: 'ssh_unreachable', message: expect.stringContaining('connection refused') });
+      await expect(shell().connect(sshTarget(node))).rejects.toMatchObject({
+        type: 'ssh_unreachable',
+        message: expect.stringContaining('connection refused'),
+      });
     } finally {
       s.close();
       // Powered on whatever happened above: a node left dark would fail every later test.
       await power().on(bmcTarget(node));
     }
     await expect
-      .poll(async () => shell().connect(sshTarget(node)).then((c) => (c.close(), true), () => false), { timeout: 20_000, interval: 250 })
+      .poll(
+        async () =>
+          shell()
+            .connect(sshTarget(node))
+            .then(
+              (c) => (c.close(), true),
+              () => false,
+            ),
+        { timeout: 20_000, interval: 250 },
+      )
       .toBe(true);
     expect(lab.powerActions(node).slice(before)).toEqual(['off', 'on']);
     await expect.poll(async () => (await lab.osdsUp())[lab.node(node).osds[0]!], { timeout: 30_000 }).toBe(true);
@@ -231,11 +271,21 @@ describe('the real drivers against the lab peers', () => {
       hostShell: (host) => shell().connect(sshTarget(lab.info.nodes.find((n) => n.hostname === host)!.name)),
     });
     const status = await ceph.status();
-    expect(status).toMatchObject({ health: 'HEALTH_OK', osds_total: 3, osds_up: 3, osds_in: 3, mgr_available: true, mons_in_quorum: ['labnode1', 'labnode2', 'labnode3'], flags: [] });
+    expect(status).toMatchObject({
+      health: 'HEALTH_OK',
+      osds_total: 3,
+      osds_up: 3,
+      osds_in: 3,
+      mgr_available: true,
+      mons_in_quorum: ['labnode1', 'labnode2', 'labnode3'],
+      flags: [],
+    });
     expect(status.pgs_total).toBeGreaterThan(1);
     expect(status.pgs_active_clean).toBe(status.pgs_total);
     const osds = await ceph.osds();
-    expect(osds.map((o) => [o.id, o.host, o.up, o.in])).toEqual(lab.info.nodes.map((n) => [n.osds[0], n.hostname, true, true]));
+    expect(osds.map((o) => [o.id, o.host, o.up, o.in])).toEqual(
+      lab.info.nodes.map((n) => [n.osds[0], n.hostname, true, true]),
+    );
     expect(osds.every((o) => o.pgs > 0)).toBe(true);
     expect(await ceph.okToStop([1])).toEqual({ ok: true, reason: null });
     const notOk = await ceph.okToStop([0, 1]);
@@ -250,7 +300,10 @@ describe('the real drivers against the lab peers', () => {
       expect(lab.readNodeFile('node3', 'systemctl.log')).toMatch(/stop ceph-osd@2\n$/);
       await expect.poll(async () => (await lab.osdsUp())[2], { timeout: 15_000 }).toBe(false);
       // A unit of another host does not exist on this one.
-      await expect(ceph.stopOsds('labnode3', [1])).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('not found') });
+      await expect(ceph.stopOsds('labnode3', [1])).rejects.toMatchObject({
+        type: 'command_failed',
+        message: expect.stringContaining('not found'),
+      });
       await ceph.startOsds('labnode3', [2]);
       await expect.poll(async () => (await lab.osdsUp())[2], { timeout: 30_000 }).toBe(true);
     } finally {
@@ -288,7 +341,9 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       const started = await Promise.all(lab.info.nodes.map((n) => request('POST', '/v1/nodes', registration(n.name))));
       const nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
       const memKb = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
-      const lsblk = JSON.parse(execFileSync('lsblk', ['-J', '-b', '-d', '-o', 'NAME,SIZE,ROTA,TRAN,TYPE'], { encoding: 'utf8' }));
+      const lsblk = JSON.parse(
+        execFileSync('lsblk', ['-J', '-b', '-d', '-o', 'NAME,SIZE,ROTA,TRAN,TYPE'], { encoding: 'utf8' }),
+      );
       const disks = (lsblk.blockdevices as any[])
         .filter((d) => d.type === 'disk' && Number(d.size) > 0 && !/^(loop|ram|zram|md|dm-|nbd|fd)\d*/.test(d.name))
         .map((d) => d.name)
@@ -317,33 +372,68 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   it('imports the lab cluster (POST /v1/clusters/import): refused without every Ceph host; then fsid, version, OSDs and pools as Ceph has them', async () => {
     await timed('import (refused, then adopted)', async () => {
       // Without node3, Ceph has daemons on a host NodeFoundry could not reach: refused, nothing kept.
-      const partial = await request('POST', '/v1/clusters/import', { name: 'lab', admin_node_id: nodeIds.node1, node_ids: [nodeIds.node1, nodeIds.node2] });
+      const partial = await request('POST', '/v1/clusters/import', {
+        name: 'lab',
+        admin_node_id: nodeIds.node1,
+        node_ids: [nodeIds.node1, nodeIds.node2],
+      });
       expect(partial.status).toBe(202);
       const refused = await waitForOperation(partial.body.data.operation_id);
       expect(refused.status).toBe('failed');
       expect(refused.error.code).toBe('unknown_hosts');
       expect(refused.error.message).toContain('labnode3');
       expect((await request('GET', `/v1/clusters/${partial.body.data.id}`)).status).toBe(404);
-      for (const id of [nodeIds.node1, nodeIds.node2]) expect((await request('GET', `/v1/nodes/${id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null });
+      for (const id of [nodeIds.node1, nodeIds.node2])
+        expect((await request('GET', `/v1/nodes/${id}`)).body.data).toMatchObject({
+          status: 'ready',
+          cluster_id: null,
+        });
 
-      const r = await request('POST', '/v1/clusters/import', { name: 'lab', admin_node_id: nodeIds.node1, node_ids: Object.values(nodeIds) });
+      const r = await request('POST', '/v1/clusters/import', {
+        name: 'lab',
+        admin_node_id: nodeIds.node1,
+        node_ids: Object.values(nodeIds),
+      });
       expect(r.status).toBe(202);
       expect(r.body.data.status).toBe('IMPORTING');
       const op = await waitForOperation(r.body.data.operation_id);
       expect(op.status, JSON.stringify(op.error)).toBe('completed');
       clusterId = r.body.data.id;
       // The lab's pool keeps 2 copies on the default host rule; the mgr's own pool is not the user's.
-      expect(op.result).toMatchObject({ fsid: lab.info.ceph.fsid, ceph_version: '16.2.15', failure_domain: 'host', replication_factor: 2, health: 'HEALTH_OK', osds: 3, pools: [lab.info.ceph.pool] });
+      expect(op.result).toMatchObject({
+        fsid: lab.info.ceph.fsid,
+        ceph_version: '16.2.15',
+        failure_domain: 'host',
+        replication_factor: 2,
+        health: 'HEALTH_OK',
+        osds: 3,
+        pools: [lab.info.ceph.pool],
+      });
       const c = (await request('GET', `/v1/clusters/${clusterId}`)).body.data;
-      expect(c).toMatchObject({ status: 'HEALTH_OK', fsid: lab.info.ceph.fsid, admin_node_id: nodeIds.node1, node_count: 3, osd_count: 3, pool_count: 1 });
+      expect(c).toMatchObject({
+        status: 'HEALTH_OK',
+        fsid: lab.info.ceph.fsid,
+        admin_node_id: nodeIds.node1,
+        node_count: 3,
+        osd_count: 3,
+        pool_count: 1,
+      });
       // Members are listed in registration order, and the lab registers its nodes concurrently.
-      expect(c.nodes.map((n: any) => [n.hostname, n.status]).sort()).toEqual(lab.info.nodes.map((n) => [n.hostname, 'active']).sort());
+      expect(c.nodes.map((n: any) => [n.hostname, n.status]).sort()).toEqual(
+        lab.info.nodes.map((n) => [n.hostname, 'active']).sort(),
+      );
       const pools = (await request('GET', `/v1/clusters/${clusterId}/pools`)).body.data;
-      expect(pools.map((p: any) => [p.name, p.type, p.size, p.status])).toEqual([[lab.info.ceph.pool, 'replicated', 2, 'active']]);
+      expect(pools.map((p: any) => [p.name, p.type, p.size, p.status])).toEqual([
+        [lab.info.ceph.pool, 'replicated', 2, 'active'],
+      ]);
       const osds = await request('GET', `/v1/clusters/${clusterId}/osds`);
       expect(osds.status).toBe(200);
-      expect(osds.body.data.map((o: any) => [o.osd_id, o.host, o.node_id])).toEqual(lab.info.nodes.map((n) => [n.osds[0], n.hostname, nodeIds[n.name]]));
-      console.log(`import: ${JSON.stringify({ status: op.status, steps: op.steps.map((st: any) => [st.name, st.status]), logs: op.logs.map((l: any) => l.message), result: op.result })}`);
+      expect(osds.body.data.map((o: any) => [o.osd_id, o.host, o.node_id])).toEqual(
+        lab.info.nodes.map((n) => [n.osds[0], n.hostname, nodeIds[n.name]]),
+      );
+      console.log(
+        `import: ${JSON.stringify({ status: op.status, steps: op.steps.map((st: any) => [st.name, st.status]), logs: op.logs.map((l: any) => l.message), result: op.result })}`,
+      );
     });
   });
 
@@ -355,7 +445,8 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
     const before = df.nodes.find((n) => n.id === osd)!;
     expect(before.pgs).toBeGreaterThan(0);
     expect(before.kb_used_data).toBeGreaterThan(10_000);
-    const objectsBefore = (await lab.cephJson('df')).pools.find((p: any) => p.name === lab.info.ceph.pool).stats.objects;
+    const objectsBefore = (await lab.cephJson('df')).pools.find((p: any) => p.name === lab.info.ceph.pool).stats
+      .objects;
 
     const actionsBefore = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.powerActions(n.name).length]));
     await timed('reboot of a member (graceful)', async () => {
@@ -376,7 +467,17 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       }
       expect(op.status, JSON.stringify(op.error)).toBe('completed');
       expect(op.steps.map((s: any) => [s.name, s.status])).toEqual(
-        ['preflight', 'set_noout', 'stop_osds', 'power_off', 'power_on', 'wait_ssh', 'wait_osds_up', 'unset_noout', 'wait_clean'].map((s) => [s, 'completed']),
+        [
+          'preflight',
+          'set_noout',
+          'stop_osds',
+          'power_off',
+          'power_on',
+          'wait_ssh',
+          'wait_osds_up',
+          'unset_noout',
+          'wait_clean',
+        ].map((s) => [s, 'completed']),
       );
       expect(sawNoout).toBe(true);
       expect(sawDown).toBe(true);
@@ -396,7 +497,9 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
     expect((await lab.nooutState()).flags).not.toContain('noout');
     await lab.waitClean(60);
     // Bluestore: the OSD came back with its data.
-    expect((await lab.cephJson('df')).pools.find((p: any) => p.name === lab.info.ceph.pool).stats.objects).toBe(objectsBefore);
+    expect((await lab.cephJson('df')).pools.find((p: any) => p.name === lab.info.ceph.pool).stats.objects).toBe(
+      objectsBefore,
+    );
   }, 180_000);
 
   it('a host key that changed since registration: the next contact fails with host_key_mismatch, nothing is left flagged', async () => {
@@ -422,7 +525,9 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       expect((await lab.osdsUp())[target.osds[0]!]).toBe(true);
       expect(await lab.nooutState()).toMatchObject({ nooutHosts: [] });
       // The pin did not move.
-      expect((await request('GET', `/v1/nodes/${nodeIds.node3}`)).body.data.ssh_host_key_fingerprint).toBe(target.ssh.fingerprint);
+      expect((await request('GET', `/v1/nodes/${nodeIds.node3}`)).body.data.ssh_host_key_fingerprint).toBe(
+        target.ssh.fingerprint,
+      );
     } finally {
       await lab.ctl('restore-hostkey', '3');
     }
@@ -447,7 +552,9 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
           id,
           (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress',
         );
-        expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(bmc_unreachable\)/);
+        expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(
+          /compensating after failure \(bmc_unreachable\)/,
+        );
         expect((await lab.nooutState()).nooutHosts).toEqual([target.hostname]);
       } finally {
         await lab.ctl('bmc-start', '3');
@@ -499,7 +606,10 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   it('drains an OSD holding data to 0: its PG count falls to 0 and safe-to-destroy agrees; back to full weight', async () => {
     imported();
     const osd = lab.node('node3').osds[0]!;
-    const crushWeight = async () => (await lab.cephJson<{ nodes: { id: number; crush_weight: number; pgs: number }[] }>('osd', 'df')).nodes.find((n) => n.id === osd)!;
+    const crushWeight = async () =>
+      (await lab.cephJson<{ nodes: { id: number; crush_weight: number; pgs: number }[] }>('osd', 'df')).nodes.find(
+        (n) => n.id === osd,
+      )!;
     const full = await crushWeight();
     expect(full.pgs).toBeGreaterThan(0);
     await timed('drain to 0', async () => {
@@ -507,7 +617,13 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       expect(r.status, JSON.stringify(r.body)).toBe(202);
       const op = await waitForOperation(r.body.data.operation_id);
       expect(op.status, JSON.stringify(op.error)).toBe('completed');
-      expect(op.steps.map((x: any) => x.name)).toEqual(['preflight', 'set_crush_weight', 'wait_drain', 'safe_to_destroy', 'record_state']);
+      expect(op.steps.map((x: any) => x.name)).toEqual([
+        'preflight',
+        'set_crush_weight',
+        'wait_drain',
+        'safe_to_destroy',
+        'record_state',
+      ]);
     });
     // Read straight from Ceph, with the stats flushed first (ceph-wait.py), not from NodeFoundry.
     await lab.waitClean(60);
@@ -531,7 +647,10 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
   it('a cancelled drain restores the original CRUSH weight', async () => {
     imported();
     const osd = lab.node('node2').osds[0]!;
-    const weightOf = async () => (await lab.cephJson<{ nodes: { id: number; crush_weight: number }[] }>('osd', 'df')).nodes.find((n) => n.id === osd)!.crush_weight;
+    const weightOf = async () =>
+      (await lab.cephJson<{ nodes: { id: number; crush_weight: number }[] }>('osd', 'df')).nodes.find(
+        (n) => n.id === osd,
+      )!.crush_weight;
     const original = await weightOf();
     await timed('cancelled drain', async () => {
       const r = await request('POST', `/v1/clusters/${clusterId}/osds/${osd}/reweight`, { weight: 0 });
@@ -549,7 +668,8 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
 
   it('creates a replicated and an erasure pool that Ceph reads back; refuses one the failure domains cannot hold', async () => {
     imported();
-    const pools = async () => (await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => p.pool_name as string);
+    const pools = async () =>
+      (await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => p.pool_name as string);
     await timed('create 2 pools', async () => {
       for (const body of [
         { name: 'lab-rep3', type: 'replicated', replication_factor: 3, pg_autoscale: false },
@@ -565,14 +685,22 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
     expect((await lab.cephJson('osd', 'pool', 'get', 'lab-rep3', 'size')).size).toBe(3);
     expect((await lab.cephJson('osd', 'pool', 'get', 'lab-ec21', 'all')).erasure_code_profile).toBeTruthy();
     // k+m = 4 > 3 hosts: refused before anything is created.
-    const refused = await request('POST', `/v1/clusters/${clusterId}/pools`, { name: 'lab-ec22', type: 'erasure', erasure_profile: 'k2m2', pg_autoscale: false });
+    const refused = await request('POST', `/v1/clusters/${clusterId}/pools`, {
+      name: 'lab-ec22',
+      type: 'erasure',
+      erasure_profile: 'k2m2',
+      pg_autoscale: false,
+    });
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('insufficient_failure_domains');
     expect(await pools()).not.toContain('lab-ec22');
     await lab.waitClean(90);
     // Leave the lab as it was.
     for (const name of ['lab-rep3', 'lab-ec21']) {
-      const r = await api.request('DELETE', `/v1/clusters/${clusterId}/pools/${name}`, { key, headers: { 'x-confirm-delete': 'true' } });
+      const r = await api.request('DELETE', `/v1/clusters/${clusterId}/pools/${name}`, {
+        key,
+        headers: { 'x-confirm-delete': 'true' },
+      });
       expect(r.status, JSON.stringify(r.body)).toBe(202);
       expect((await waitForOperation(r.body.data.operation_id)).status).toBe('completed');
     }
@@ -587,9 +715,17 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
     ...n.osds.map((o) => `osd.${o}`),
   ];
   const autoscaleModes = async () =>
-    Object.fromEntries((await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => [p.pool_name as string, p.pg_autoscale_mode as string]));
+    Object.fromEntries(
+      (await lab.cephJson<any[]>('osd', 'pool', 'ls', 'detail')).map((p) => [
+        p.pool_name as string,
+        p.pg_autoscale_mode as string,
+      ]),
+    );
   const mgrMap = async () => {
-    const m = await lab.cephJson<{ active_name: string; available: boolean; standbys: { name: string }[] }>('mgr', 'dump');
+    const m = await lab.cephJson<{ active_name: string; available: boolean; standbys: { name: string }[] }>(
+      'mgr',
+      'dump',
+    );
     return { active: m.active_name, available: m.available, standbys: m.standbys.map((s) => s.name).sort() };
   };
 
@@ -620,7 +756,11 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
       const meta = await lab.cephJson<any[]>(type, 'metadata');
       const hosts = Object.fromEntries(meta.map((m) => [`${type}.${type === 'osd' ? m.id : m.name}`, m.hostname]));
       const expected = Object.fromEntries(
-        lab.info.nodes.flatMap((n) => daemonsOf(n).filter((d) => d.startsWith(`${type}.`)).map((d) => [d, n.hostname])),
+        lab.info.nodes.flatMap((n) =>
+          daemonsOf(n)
+            .filter((d) => d.startsWith(`${type}.`))
+            .map((d) => [d, n.hostname]),
+        ),
       );
       expect(hosts).toEqual(expected);
     }
@@ -637,7 +777,10 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
     // The dry run reads the live cluster over SSH (status, OSD tree, daemon metadata, mgr map,
     // pools) and plans from it; nothing is touched.
     await timed('rolling restart dry run', async () => {
-      const dry = await request('POST', `/v1/clusters/${clusterId}/upgrade?dry_run=true`, { mode: 'restart', max_concurrent: 1 });
+      const dry = await request('POST', `/v1/clusters/${clusterId}/upgrade?dry_run=true`, {
+        mode: 'restart',
+        max_concurrent: 1,
+      });
       expect(dry.status, JSON.stringify(dry.body)).toBe(200);
       expect(dry.body.data).toMatchObject({
         would_run: true,
@@ -655,11 +798,22 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
       });
     });
     expect(Object.fromEntries(all.map((d) => [d, lab.daemonPid(d)]))).toEqual(pidsBefore);
-    expect(lab.info.nodes.map((n) => lab.systemctlCalls(n.name).length)).toEqual(lab.info.nodes.map((n) => sinceCalls[n.name]));
-    expect(await lab.nooutState()).toMatchObject({ nooutHosts: [], flags: expect.not.arrayContaining(['noout', 'noautoscale']) });
+    expect(lab.info.nodes.map((n) => lab.systemctlCalls(n.name).length)).toEqual(
+      lab.info.nodes.map((n) => sinceCalls[n.name]),
+    );
+    expect(await lab.nooutState()).toMatchObject({
+      nooutHosts: [],
+      flags: expect.not.arrayContaining(['noout', 'noautoscale']),
+    });
 
     let op: any;
-    const seen = { nooutHosts: new Set<string>(), maxNooutHosts: 0, maxDownHosts: 0, downWithoutNoout: [] as string[], samples: 0 };
+    const seen = {
+      nooutHosts: new Set<string>(),
+      maxNooutHosts: 0,
+      maxDownHosts: 0,
+      downWithoutNoout: [] as string[],
+      samples: 0,
+    };
     await timed('rolling restart (3 hosts)', async () => {
       const r = await request('POST', `/v1/clusters/${clusterId}/upgrade`, { mode: 'restart', max_concurrent: 1 });
       expect(r.status, JSON.stringify(r.body)).toBe(202);
@@ -671,9 +825,13 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
         seen.samples++;
         s.nooutHosts.forEach((h) => seen.nooutHosts.add(h));
         seen.maxNooutHosts = Math.max(seen.maxNooutHosts, s.nooutHosts.length);
-        const down = Object.entries(s.up).filter(([, up]) => !up).map(([o]) => Number(o));
+        const down = Object.entries(s.up)
+          .filter(([, up]) => !up)
+          .map(([o]) => Number(o));
         seen.maxDownHosts = Math.max(seen.maxDownHosts, new Set(down.map((o) => osdHost[o])).size);
-        for (const o of down) if (!s.nooutHosts.includes(osdHost[o]!)) seen.downWithoutNoout.push(`osd.${o} (epoch sample ${seen.samples})`);
+        for (const o of down)
+          if (!s.nooutHosts.includes(osdHost[o]!))
+            seen.downWithoutNoout.push(`osd.${o} (epoch sample ${seen.samples})`);
         if (['completed', 'failed', 'cancelled', 'paused'].includes(op.status)) break;
         // Each host is flagged for several seconds; sampling more often only slows the 2-core machine.
         await new Promise((res) => setTimeout(res, 750));
@@ -684,9 +842,19 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
       await request('POST', `/v1/operations/${op.id}/cancel`);
       await waitForOperation(op.id);
     }
-    expect(op.status, JSON.stringify({ error: op.error, logs: op.logs.slice(-12).map((l: any) => l.message) })).toBe('completed');
+    expect(op.status, JSON.stringify({ error: op.error, logs: op.logs.slice(-12).map((l: any) => l.message) })).toBe(
+      'completed',
+    );
     expect(op.steps.map((s: any) => [s.name, s.status])).toEqual(
-      ['preflight', 'freeze_autoscale', 'upgrade_mgrs', 'upgrade_mons', 'upgrade_osd_hosts', 'restore_autoscale', 'refresh_state'].map((s) => [s, 'completed']),
+      [
+        'preflight',
+        'freeze_autoscale',
+        'upgrade_mgrs',
+        'upgrade_mons',
+        'upgrade_osd_hosts',
+        'restore_autoscale',
+        'refresh_state',
+      ].map((s) => [s, 'completed']),
     );
     expect(op.progress).toBe(100);
     expect(op.result).toMatchObject({ cluster_id: clusterId, mode: 'restart', hosts_total: 3, hosts_done: 3 });
@@ -694,12 +862,18 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
     timings.push(`  rolling restart steps: ${op.steps.map((x: any) => `${x.name} ${stepSeconds(x)} s`).join(', ')}`);
     // The plan NodeFoundry made from Ceph's daemon metadata: two mgrs (standby first), three mons, three OSD hosts one by one.
     const logs = op.logs.map((l: any) => l.message).join('\n');
-    expect(logs).toContain('rolling restart: mgr labnode2, labnode1, mon labnode1, labnode2, labnode3, 3 OSD host(s), 3 batch(es) of ≤ 1');
+    expect(logs).toContain(
+      'rolling restart: mgr labnode2, labnode1, mon labnode1, labnode2, labnode3, 3 OSD host(s), 3 batch(es) of ≤ 1',
+    );
     expect(logs).toMatch(/ceph mgr fail: mgr\.labnode2 is active/);
 
     // Exactly one restart of every daemon, each through systemctl on its own node.
-    const calls = Object.fromEntries(lab.info.nodes.map((n) => [n.name, lab.systemctlCalls(n.name).slice(sinceCalls[n.name])]));
-    console.log(`systemctl calls of the rolling restart:\n${lab.info.nodes.map((n) => `  ${n.name}: ${calls[n.name]!.join(' | ')}`).join('\n')}`);
+    const calls = Object.fromEntries(
+      lab.info.nodes.map((n) => [n.name, lab.systemctlCalls(n.name).slice(sinceCalls[n.name])]),
+    );
+    console.log(
+      `systemctl calls of the rolling restart:\n${lab.info.nodes.map((n) => `  ${n.name}: ${calls[n.name]!.join(' | ')}`).join('\n')}`,
+    );
     for (const n of lab.info.nodes) {
       expect(calls[n.name]).toEqual([
         ...(n.mgr ? [`restart ceph-mgr@${n.mgr}`] : []),
@@ -718,9 +892,21 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
     console.log(
       `daemons down during the rolling restart (daemons.log):\n${windows.map((w) => `  ${w.node} ${w.daemon} ${(w.end - w.start).toFixed(2)} s`).join('\n')}`,
     );
-    expect(windows.map((w) => w.daemon)).toEqual(['mgr.labnode2', 'mgr.labnode1', 'mon.labnode1', 'mon.labnode2', 'mon.labnode3', 'osd.0', 'osd.1', 'osd.2']);
+    expect(windows.map((w) => w.daemon)).toEqual([
+      'mgr.labnode2',
+      'mgr.labnode1',
+      'mon.labnode1',
+      'mon.labnode2',
+      'mon.labnode3',
+      'osd.0',
+      'osd.1',
+      'osd.2',
+    ]);
     // Never two hosts' daemons down at once (here: never two daemons at all).
-    for (let i = 1; i < windows.length; i++) expect(windows[i]!.start, `${windows[i]!.daemon} vs ${windows[i - 1]!.daemon}`).toBeGreaterThan(windows[i - 1]!.end);
+    for (let i = 1; i < windows.length; i++)
+      expect(windows[i]!.start, `${windows[i]!.daemon} vs ${windows[i - 1]!.daemon}`).toBeGreaterThan(
+        windows[i - 1]!.end,
+      );
     // Ceph's view agrees: one host flagged and down at a time, an OSD down only under its host's noout.
     expect(seen.nooutHosts).toEqual(new Set(['labnode1', 'labnode2', 'labnode3']));
     expect(seen.maxNooutHosts).toBe(1);
@@ -746,7 +932,12 @@ describe('rolling restart of the lab cluster (real mons, mgrs and OSDs on the no
         expect(r.status, JSON.stringify(r.body)).toBe(202);
         const id = r.body.data.operation_id;
         const paused = await waitForOperation(id, (o) => o.status !== 'in_progress' && o.status !== 'pending', 300_000);
-        console.log(`the upgrade stopped with: ${paused.status} ${paused.current_step} ${JSON.stringify(paused.error)}\n${paused.logs.slice(-12).map((l: any) => l.message).join('\n')}`);
+        console.log(
+          `the upgrade stopped with: ${paused.status} ${paused.current_step} ${JSON.stringify(paused.error)}\n${paused.logs
+            .slice(-12)
+            .map((l: any) => l.message)
+            .join('\n')}`,
+        );
         expect(paused.status, JSON.stringify(paused.error)).toBe('paused');
         expect(paused.current_step).toBe('upgrade_osd_hosts');
         expect(paused.error.code).toBe('command_failed');

@@ -62,13 +62,18 @@ describe('embedded PostgreSQL of npm start', () => {
         case 3: {
           const blob = String(i % 10).repeat(200_000);
           await sql`insert into t_items values (${`k${i}`}, ${i}, ${blob})`.execute(d);
-          const back = await sql<{ v: number; len: number }>`select v, length(blob) as len from t_items where k = ${`k${i}`}`.execute(d);
+          const back = await sql<{
+            v: number;
+            len: number;
+          }>`select v, length(blob) as len from t_items where k = ${`k${i}`}`.execute(d);
           expect(back.rows).toEqual([{ v: i, len: 200_000 }]);
           break;
         }
         default: {
           // The same key twice: exactly one wins, the other gets a unique violation.
-          await sql`insert into t_items values ('dup', ${i}, '')`.execute(d).catch((e: { code?: string }) => expect(e.code).toBe('23505'));
+          await sql`insert into t_items values ('dup', ${i}, '')`
+            .execute(d)
+            .catch((e: { code?: string }) => expect(e.code).toBe('23505'));
           const accounts = await d.selectFrom('accounts').select('id').where('id', '=', `acct_none_${i}`).execute();
           expect(accounts).toEqual([]);
         }

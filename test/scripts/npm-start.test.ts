@@ -63,15 +63,31 @@ describe('npm start', () => {
   /** `npm start` on the test's data directory and fresh free ports, until its banner. */
   async function npmStart() {
     const [api, temporal, ui, postgres] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const env: NodeJS.ProcessEnv = { ...process.env, NF_DATA_DIR: path.join(dir, 'data'), PORT: String(api), NF_TEMPORAL_PORT: String(temporal), NF_TEMPORAL_UI_PORT: String(ui), NF_POSTGRES_PORT: String(postgres), NF_LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NF_DATA_DIR: path.join(dir, 'data'),
+      PORT: String(api),
+      NF_TEMPORAL_PORT: String(temporal),
+      NF_TEMPORAL_UI_PORT: String(ui),
+      NF_POSTGRES_PORT: String(postgres),
+      NF_LOG_LEVEL: 'warn',
+    };
     delete env.DATABASE_URL;
     delete env.TEMPORAL_ADDRESS;
     delete env.TEMPORAL_UI_URL;
     delete env.NF_SECRET_KEY;
     const state = spawnCollecting('npm', ['start'], { cwd: ROOT, env });
     npm = state.child;
-    await waitForOutput(state, 'the banner of npm start', 90_000, (out) => (out.includes('NodeFoundry is running') ? true : undefined));
-    return { npmPid: npm.pid!, state, ports: [api, temporal, ui, postgres], key: /Sandbox key\s+(\S+)/.exec(state.out)?.[1], api };
+    await waitForOutput(state, 'the banner of npm start', 90_000, (out) =>
+      out.includes('NodeFoundry is running') ? true : undefined,
+    );
+    return {
+      npmPid: npm.pid!,
+      state,
+      ports: [api, temporal, ui, postgres],
+      key: /Sandbox key\s+(\S+)/.exec(state.out)?.[1],
+      api,
+    };
   }
 
   it('SIGTERM to the npm process stops node, the API, PostgreSQL and Temporal, and frees every port', async () => {
@@ -84,13 +100,20 @@ describe('npm start', () => {
 
     const t0 = Date.now();
     process.kill(npmPid, 'SIGTERM');
-    await waitFor('every process of npm start to exit', 45_000, () => (pids.every((p) => !alive(p)) && !alive(npmPid) ? true : undefined));
+    await waitFor('every process of npm start to exit', 45_000, () =>
+      pids.every((p) => !alive(p)) && !alive(npmPid) ? true : undefined,
+    );
     const stoppedMs = Date.now() - t0;
     for (const p of ports) expect(await isListening(p), `port ${p} is free`).toBe(false);
     // In order: the API first, Temporal last.
     const out = first.state.out;
-    const order = ['stopped API', 'stopped worker', 'stopped embedded PostgreSQL', 'stopped Temporal dev server'].map((s) => out.indexOf(s));
-    expect(order.every((i) => i >= 0), out.slice(-2000)).toBe(true);
+    const order = ['stopped API', 'stopped worker', 'stopped embedded PostgreSQL', 'stopped Temporal dev server'].map(
+      (s) => out.indexOf(s),
+    );
+    expect(
+      order.every((i) => i >= 0),
+      out.slice(-2000),
+    ).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     console.log(`npm start stopped everything ${stoppedMs} ms after SIGTERM (${pids.length} processes)`);
     firstKey = first.key;
@@ -101,12 +124,16 @@ describe('npm start', () => {
     expect(firstKey).toBeDefined();
     const second = await npmStart();
     expect(second.key).toBe(firstKey);
-    const r = await fetch(`http://127.0.0.1:${second.api}/v1/nodes`, { headers: { authorization: `Bearer ${firstKey}` } });
+    const r = await fetch(`http://127.0.0.1:${second.api}/v1/nodes`, {
+      headers: { authorization: `Bearer ${firstKey}` },
+    });
     expect(r.status).toBe(200);
     const procs = descendants(second.npmPid);
     pids.push(...procs);
     process.kill(second.npmPid, 'SIGINT');
-    await waitFor('every process of the second npm start to exit', 45_000, () => (procs.every((p) => !alive(p)) && !alive(second.npmPid) ? true : undefined));
+    await waitFor('every process of the second npm start to exit', 45_000, () =>
+      procs.every((p) => !alive(p)) && !alive(second.npmPid) ? true : undefined,
+    );
     for (const p of second.ports) expect(await isListening(p), `port ${p} is free`).toBe(false);
     expect(second.state.out).toContain('stopped embedded PostgreSQL');
   }, 150_000);

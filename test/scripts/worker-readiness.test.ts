@@ -35,8 +35,19 @@ describe('worker run on its own', () => {
     const worker = spawnCollecting(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { cwd: ROOT, env });
     child = worker.child;
 
-    const line = await waitForOutput(worker, 'the "worker ready" line', 100_000, (out) => out.split('\n').find((l) => l.includes('"worker ready"')), 100);
-    expect(JSON.parse(line)).toMatchObject({ level: 'info', msg: 'worker ready', task_queue: taskQueue, health_port: port });
+    const line = await waitForOutput(
+      worker,
+      'the "worker ready" line',
+      100_000,
+      (out) => out.split('\n').find((l) => l.includes('"worker ready"')),
+      100,
+    );
+    expect(JSON.parse(line)).toMatchObject({
+      level: 'info',
+      msg: 'worker ready',
+      task_queue: taskQueue,
+      health_port: port,
+    });
 
     const res = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(res.status).toBe(200);
@@ -50,7 +61,11 @@ describe('worker run on its own', () => {
         'a poller on the task queue',
         10_000,
         async () => {
-          const d = await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
+          const d = await connection.workflowService.describeTaskQueue({
+            namespace: 'default',
+            taskQueue: { name: taskQueue },
+            taskQueueType: 1,
+          });
           return (d.pollers ?? []).length > 0 ? d.pollers : undefined;
         },
         100,

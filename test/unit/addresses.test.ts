@@ -27,7 +27,8 @@ describe('forbiddenAddressReason (issue 8 #9)', () => {
     expect(forbiddenAddressReason('::')).toMatch(/unspecified/);
     expect(forbiddenAddressReason('239.1.1.1')).toMatch(/multicast/);
     expect(forbiddenAddressReason('255.255.255.255')).toMatch(/broadcast/);
-    for (const ok of ['10.0.0.5', '192.168.1.10', '172.16.0.1', '2001:db8::1', 'fd00::5', '8.8.8.8']) expect(forbiddenAddressReason(ok)).toBeNull();
+    for (const ok of ['10.0.0.5', '192.168.1.10', '172.16.0.1', '2001:db8::1', 'fd00::5', '8.8.8.8'])
+      expect(forbiddenAddressReason(ok)).toBeNull();
   });
 });
 

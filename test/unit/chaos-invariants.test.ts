@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { generateSecretKey, loadConfig } from '../../lib/config';
 import { isOutcomeUnknown, type RequestRecord } from '../../scripts/chaos/client';
-import { checkInvariants, powerTransitions, type Evidence, type Invariant, type OpEvidence } from '../../scripts/chaos/invariants';
+import {
+  checkInvariants,
+  powerTransitions,
+  type Evidence,
+  type Invariant,
+  type OpEvidence,
+} from '../../scripts/chaos/invariants';
 import { FULL_SIZE, makePlan, SHORT_SIZE } from '../../scripts/chaos/plan';
 import { childEnv } from '../../scripts/chaos/processes';
 import { CHAOS_SETTLE_GRACE_MS, CHAOS_SETTLE_INTERVAL_MS, chaosAppEnv } from '../../scripts/chaos/run';
@@ -12,7 +18,11 @@ import { CHAOS_SETTLE_GRACE_MS, CHAOS_SETTLE_INTERVAL_MS, chaosAppEnv } from '..
  */
 const T = 1_000_000;
 const steps = (reached: string[]) =>
-  ['preflight', 'set_noout', 'stop_osds', 'power_off', 'power_on'].map((name) => ({ name, status: reached.includes(name) ? 'completed' : 'pending', started_at: reached.includes(name) ? 'x' : null }));
+  ['preflight', 'set_noout', 'stop_osds', 'power_off', 'power_on'].map((name) => ({
+    name,
+    status: reached.includes(name) ? 'completed' : 'pending',
+    started_at: reached.includes(name) ? 'x' : null,
+  }));
 
 function op(over: Partial<OpEvidence> & { id: string }): OpEvidence {
   return {
@@ -52,7 +62,9 @@ function clean(): Evidence {
   return {
     startedAt: T - 5_000,
     endedAt: T + 100_000,
-    requests: [request('rid-op_1', { final: { status: 202, code: null, operationId: 'op_1' }, operationIds: ['op_1'] })],
+    requests: [
+      request('rid-op_1', { final: { status: 202, code: null, operationId: 'op_1' }, operationIds: ['op_1'] }),
+    ],
     downtimes: [
       { process: 'api', from: T + 30_000, to: T + 33_000, cause: 'kill' },
       { process: 'temporal', from: T + 40_000, to: T + 45_000, cause: 'kill' },
@@ -60,11 +72,40 @@ function clean(): Evidence {
     operations: [
       op({ id: 'op_1' }),
       // Cancelled before power_off: no command.
-      op({ id: 'op_2', status: 'cancelled', created_at: T + 20_000, completed_at: T + 21_000, steps: steps(['preflight']) }),
+      op({
+        id: 'op_2',
+        status: 'cancelled',
+        created_at: T + 20_000,
+        completed_at: T + 21_000,
+        steps: steps(['preflight']),
+      }),
       // Cancelled during a hard power-off: off, then on again by compensation.
-      op({ id: 'op_3', status: 'cancelled', params: { method: 'hard' }, created_at: T + 50_000, completed_at: T + 60_000, steps: steps(['preflight', 'set_noout', 'stop_osds', 'power_off']) }),
-      op({ id: 'op_4', type: 'osd.reweight', node_id: null, osd_id: 1, params: { osd_id: 1, weight: 0 }, steps: [], completed_at: T + 15_000 }),
-      op({ id: 'op_5', type: 'osd.reweight', node_id: null, osd_id: 0, params: { osd_id: 0, weight: 0 }, status: 'cancelled', steps: [] }),
+      op({
+        id: 'op_3',
+        status: 'cancelled',
+        params: { method: 'hard' },
+        created_at: T + 50_000,
+        completed_at: T + 60_000,
+        steps: steps(['preflight', 'set_noout', 'stop_osds', 'power_off']),
+      }),
+      op({
+        id: 'op_4',
+        type: 'osd.reweight',
+        node_id: null,
+        osd_id: 1,
+        params: { osd_id: 1, weight: 0 },
+        steps: [],
+        completed_at: T + 15_000,
+      }),
+      op({
+        id: 'op_5',
+        type: 'osd.reweight',
+        node_id: null,
+        osd_id: 0,
+        params: { osd_id: 0, weight: 0 },
+        status: 'cancelled',
+        steps: [],
+      }),
     ],
     locks: [],
     machines: [
@@ -119,9 +160,32 @@ describe('chaos invariants', () => {
     ['terminal', (e) => void (e.operations[0]!.viewStatus = 'in_progress')],
     ['answered', (e) => void (e.requests[0]!.final = null)],
     // Answered only after a 5-minute takeover of the Idempotency-Key.
-    ['answered', (e) => e.requests[0]!.attempts.unshift({ at: T - 300_000, ms: 5, status: 409, code: 'idempotency_in_progress', error: null })],
-    ['no_5xx', (e) => e.requests[0]!.attempts.unshift({ at: T - 100, ms: 10, status: 500, code: 'internal_error', error: null })],
-    ['no_5xx', (e) => e.requests[0]!.attempts.unshift({ at: T + 20_000, ms: 10, status: 503, code: 'service_unavailable', error: null })],
+    [
+      'answered',
+      (e) =>
+        e.requests[0]!.attempts.unshift({
+          at: T - 300_000,
+          ms: 5,
+          status: 409,
+          code: 'idempotency_in_progress',
+          error: null,
+        }),
+    ],
+    [
+      'no_5xx',
+      (e) => e.requests[0]!.attempts.unshift({ at: T - 100, ms: 10, status: 500, code: 'internal_error', error: null }),
+    ],
+    [
+      'no_5xx',
+      (e) =>
+        e.requests[0]!.attempts.unshift({
+          at: T + 20_000,
+          ms: 10,
+          status: 503,
+          code: 'service_unavailable',
+          error: null,
+        }),
+    ],
     ['idempotency', (e) => void (e.operations[1]!.request_id = 'rid-op_1')],
     ['idempotency', (e) => e.requests[0]!.operationIds.push('op_9')],
     // Cancelled during the ACPI shutdown: the power-on was skipped (the machine still read "on").
@@ -186,7 +250,15 @@ describe('chaos invariants', () => {
 
   it('names a command its reboot sent after it ended, even while the next reboot of the node runs', () => {
     const e = withIds();
-    e.operations.push(op({ id: 'op_6', status: 'cancelled', created_at: T + 12_000, completed_at: T + 18_000, steps: steps(['preflight']) }));
+    e.operations.push(
+      op({
+        id: 'op_6',
+        status: 'cancelled',
+        created_at: T + 12_000,
+        completed_at: T + 18_000,
+        steps: steps(['preflight']),
+      }),
+    );
     e.machines[0]!.powerLog.splice(3, 0, { action: 'on', at: T + 14_000, operationId: 'op_1' });
     expect(checkInvariants(e).map((v) => v.invariant)).toEqual(['stray_power']);
     expect(checkInvariants(e)[0]!.message).toContain('after it ended');
@@ -197,16 +269,34 @@ describe('chaos invariants', () => {
 
   it("gives an upgrade's host reboot commands (named by the upgrade) to an os_packages upgrade only", () => {
     const e = withIds();
-    const upgrade = op({ id: 'op_7', type: 'cluster.upgrade', node_id: null, params: { os_packages: true }, steps: [], created_at: T + 70_000, completed_at: T + 90_000 });
+    const upgrade = op({
+      id: 'op_7',
+      type: 'cluster.upgrade',
+      node_id: null,
+      params: { os_packages: true },
+      steps: [],
+      created_at: T + 70_000,
+      completed_at: T + 90_000,
+    });
     e.operations.push(upgrade);
-    e.machines[0]!.powerLog.push({ action: 'soft', at: T + 72_000, operationId: 'op_7' }, { action: 'on', at: T + 76_000, operationId: 'op_7' });
+    e.machines[0]!.powerLog.push(
+      { action: 'soft', at: T + 72_000, operationId: 'op_7' },
+      { action: 'on', at: T + 76_000, operationId: 'op_7' },
+    );
     expect(checkInvariants(e)).toEqual([]);
     upgrade.params = { os_packages: false };
     expect(named(e)).toEqual(['stray_power']);
   });
 
   it("accepts the API's outcome-unknown answer (503 naming the operation) when the retry meets that operation", () => {
-    const unknown = { at: T + 20_000, ms: 10, status: 503, code: 'service_unavailable', error: null, operationId: 'op_1' };
+    const unknown = {
+      at: T + 20_000,
+      ms: 10,
+      status: 503,
+      code: 'service_unavailable',
+      error: null,
+      operationId: 'op_1',
+    };
     expect(isOutcomeUnknown(unknown)).toBe(true);
     expect(isOutcomeUnknown({ ...unknown, operationId: null })).toBe(false);
     expect(isOutcomeUnknown({ ...unknown, code: 'internal_error' })).toBe(false);
@@ -226,22 +316,56 @@ describe('chaos invariants', () => {
   });
 
   it('runs the settler often in a chaos run: the worker gets NF_SETTLE_INTERVAL_MS and NF_SETTLE_GRACE_MS', () => {
-    const app = chaosAppEnv({ databaseUrl: 'postgres://x@127.0.0.1/db', temporalPort: 7233, temporalUiPort: 8233, secret: 'k', speed: 0.1 });
+    const app = chaosAppEnv({
+      databaseUrl: 'postgres://x@127.0.0.1/db',
+      temporalPort: 7233,
+      temporalUiPort: 8233,
+      secret: 'k',
+      speed: 0.1,
+    });
     // The run's values win over whatever the shell exported.
     const env = childEnv({ NF_SETTLE_INTERVAL_MS: '0', NF_SETTLE_GRACE_MS: '600000', VITEST: 'true' }, app, 3000);
-    expect(env).toMatchObject({ NF_SETTLE_INTERVAL_MS: String(CHAOS_SETTLE_INTERVAL_MS), NF_SETTLE_GRACE_MS: String(CHAOS_SETTLE_GRACE_MS) });
+    expect(env).toMatchObject({
+      NF_SETTLE_INTERVAL_MS: String(CHAOS_SETTLE_INTERVAL_MS),
+      NF_SETTLE_GRACE_MS: String(CHAOS_SETTLE_GRACE_MS),
+    });
     expect(env.VITEST).toBeUndefined();
     const { settle } = loadConfig({ ...env, NF_SECRET_KEY: generateSecretKey() });
     expect(settle).toEqual({ intervalMs: 5_000, graceMs: 15_000 });
   });
 
   it('models the chassis: an `on` during an ACPI shutdown does not stop it', () => {
-    expect(powerTransitions([{ action: 'soft', at: 0 }, { action: 'on', at: 500 }], 1_000)).toEqual([{ to: 'off', at: 1_000, cause: 0 }]);
-    expect(powerTransitions([{ action: 'soft', at: 0 }, { action: 'on', at: 1_500 }], 1_000)).toEqual([
+    expect(
+      powerTransitions(
+        [
+          { action: 'soft', at: 0 },
+          { action: 'on', at: 500 },
+        ],
+        1_000,
+      ),
+    ).toEqual([{ to: 'off', at: 1_000, cause: 0 }]);
+    expect(
+      powerTransitions(
+        [
+          { action: 'soft', at: 0 },
+          { action: 'on', at: 1_500 },
+        ],
+        1_000,
+      ),
+    ).toEqual([
       { to: 'off', at: 1_000, cause: 0 },
       { to: 'on', at: 1_500, cause: 1 },
     ]);
-    expect(powerTransitions([{ action: 'off', at: 0 }, { action: 'off', at: 10 }, { action: 'on', at: 20 }], 1_000)).toEqual([
+    expect(
+      powerTransitions(
+        [
+          { action: 'off', at: 0 },
+          { action: 'off', at: 10 },
+          { action: 'on', at: 20 },
+        ],
+        1_000,
+      ),
+    ).toEqual([
       { to: 'off', at: 0, cause: 0 },
       { to: 'on', at: 20, cause: 2 },
     ]);

@@ -61,7 +61,13 @@ describe('config', () => {
   });
 
   it('takes overrides for tests and trims the UI URL', () => {
-    const c = loadConfig({ ...base(), PORT: '0', TEMPORAL_TASK_QUEUE: 'q1', TEMPORAL_UI_URL: 'http://ui:8233/', NF_SANDBOX_SPEED: '0' });
+    const c = loadConfig({
+      ...base(),
+      PORT: '0',
+      TEMPORAL_TASK_QUEUE: 'q1',
+      TEMPORAL_UI_URL: 'http://ui:8233/',
+      NF_SANDBOX_SPEED: '0',
+    });
     expect(c.port).toBe(0);
     expect(c.temporal.taskQueue).toBe('q1');
     expect(c.temporal.uiUrl).toBe('http://ui:8233');
@@ -76,12 +82,19 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
     expect(c.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 90_000, keepAliveTimeoutMs: 5_000 });
     expect(c.anonRateLimitPerMinute).toBe(300);
     expect(c.trustProxy).toBe(false);
-    expect(loadConfig({ ...base(), NF_ALLOW_LOCAL_ADDRESSES: 'true', NF_TRUST_PROXY: '1' })).toMatchObject({ allowLocalNodeAddresses: true, trustProxy: true });
+    expect(loadConfig({ ...base(), NF_ALLOW_LOCAL_ADDRESSES: 'true', NF_TRUST_PROXY: '1' })).toMatchObject({
+      allowLocalNodeAddresses: true,
+      trustProxy: true,
+    });
   });
 
   it('rejects what it cannot read', () => {
-    expect(configError({ ...base(), NF_ALLOW_LOCAL_ADDRESSES: 'yes' })).toMatch(/NF_ALLOW_LOCAL_ADDRESSES must be true or false/);
-    expect(configError({ ...base(), NF_HEADERS_TIMEOUT_MS: '20000', NF_REQUEST_TIMEOUT_MS: '10000' })).toMatch(/NF_REQUEST_TIMEOUT_MS must be at least/);
+    expect(configError({ ...base(), NF_ALLOW_LOCAL_ADDRESSES: 'yes' })).toMatch(
+      /NF_ALLOW_LOCAL_ADDRESSES must be true or false/,
+    );
+    expect(configError({ ...base(), NF_HEADERS_TIMEOUT_MS: '20000', NF_REQUEST_TIMEOUT_MS: '10000' })).toMatch(
+      /NF_REQUEST_TIMEOUT_MS must be at least/,
+    );
     expect(configError({ ...base(), NF_ANON_RATE_LIMIT: '-1' })).toMatch(/NF_ANON_RATE_LIMIT must be between/);
   });
 });

@@ -3,7 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freezeAutoscaleOnce } from '../../activities/upgrade.activities';
 import { createCephCliDriver } from '../../drivers/real/ceph-cli';
-import { AUTOSCALE_FREEZE_KEY, isUnknownCommand, parseAutoscaleFreeze, parseNoAutoscale } from '../../drivers/real/ceph-cli-upgrade';
+import {
+  AUTOSCALE_FREEZE_KEY,
+  isUnknownCommand,
+  parseAutoscaleFreeze,
+  parseNoAutoscale,
+} from '../../drivers/real/ceph-cli-upgrade';
 import { DriverError, type ExecResult, type ShellSession } from '../../drivers/types';
 
 const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
@@ -12,7 +17,8 @@ const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtu
 function words(command: string): string[] {
   const out: string[] = [];
   const re = /'((?:[^']|'\\'')*)'|(\S+)/g;
-  for (let m = re.exec(command); m; m = re.exec(command)) out.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!);
+  for (let m = re.exec(command); m; m = re.exec(command))
+    out.push(m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!);
   return out;
 }
 
@@ -34,7 +40,11 @@ class PacificAdmin {
 
   constructor() {
     // The capture: device_health_metrics "on", labdata "warn".
-    this.pools = this.detail.map((p) => ({ id: p.pool_id as number, name: p.pool_name as string, mode: p.pg_autoscale_mode as Mode }));
+    this.pools = this.detail.map((p) => ({
+      id: p.pool_id as number,
+      name: p.pool_name as string,
+      mode: p.pg_autoscale_mode as Mode,
+    }));
   }
 
   mode(name: string): Mode | undefined {
@@ -58,7 +68,9 @@ class PacificAdmin {
     const [a, b, c, d, e, f] = args;
     if (a === 'config-key' && b === 'get') {
       const v = this.configKeys.get(c!);
-      return v === undefined ? { code: 2, stdout: '', stderr: fixture('config_key_get_missing.stderr.txt') } : { code: 0, stdout: v, stderr: '' };
+      return v === undefined
+        ? { code: 2, stdout: '', stderr: fixture('config_key_get_missing.stderr.txt') }
+        : { code: 0, stdout: v, stderr: '' };
     }
     if (a === 'config-key' && b === 'set') {
       this.configKeys.set(c!, d!);
@@ -69,11 +81,16 @@ class PacificAdmin {
       return { code: 0, stdout: '', stderr: 'key deleted\n' };
     }
     if (args.join(' ') === 'osd pool ls detail' && json) {
-      const live = this.pools.map((p) => ({ ...(this.detail.find((x) => x.pool_id === p.id) ?? { ...this.detail[1], pool_id: p.id }), pool_name: p.name, pg_autoscale_mode: p.mode }));
+      const live = this.pools.map((p) => ({
+        ...(this.detail.find((x) => x.pool_id === p.id) ?? { ...this.detail[1], pool_id: p.id }),
+        pool_name: p.name,
+        pg_autoscale_mode: p.mode,
+      }));
       return { code: 0, stdout: `\n${JSON.stringify(live)}\n`, stderr: '' };
     }
     if (args.join(' ') === 'osd pool get noautoscale') {
-      if (this.globalFlag === 'unsupported') return { code: 22, stdout: '', stderr: fixture('invalid_command_missing_var.stderr.txt') };
+      if (this.globalFlag === 'unsupported')
+        return { code: 22, stdout: '', stderr: fixture('invalid_command_missing_var.stderr.txt') };
       return { code: 0, stdout: '\n', stderr: `noautoscale is ${this.globalFlag ? 'on' : 'off'}\n` };
     }
     if (a === 'osd' && b === 'pool' && c === 'set' && e === 'pg_autoscale_mode') {
@@ -105,20 +122,32 @@ class PacificAdmin {
 
 describe('autoscale freeze parsers (real Ceph 16.2.15 output)', () => {
   it('osd pool get noautoscale: Pacific prints the answer on stderr and an empty line on stdout, even with -f json', () => {
-    expect(parseNoAutoscale(fixture('noautoscale_get_on_pacific.stdout.txt'), fixture('noautoscale_get_on_pacific.stderr.txt'))).toBe(true);
+    expect(
+      parseNoAutoscale(
+        fixture('noautoscale_get_on_pacific.stdout.txt'),
+        fixture('noautoscale_get_on_pacific.stderr.txt'),
+      ),
+    ).toBe(true);
     expect(() => parseNoAutoscale(fixture('noautoscale_get_on_pacific.stdout.txt'))).toThrow(DriverError);
     expect(parseNoAutoscale('{"noautoscale":false}')).toBe(false);
   });
 
   it('a release without the global flag answers EINVAL invalid command; other failures are not that', () => {
-    expect(isUnknownCommand({ code: 22, stdout: '', stderr: fixture('invalid_command_missing_var.stderr.txt') })).toBe(true);
+    expect(isUnknownCommand({ code: 22, stdout: '', stderr: fixture('invalid_command_missing_var.stderr.txt') })).toBe(
+      true,
+    );
     expect(isUnknownCommand({ code: 2, stdout: '', stderr: fixture('pool_set_unknown_pool.stderr.txt') })).toBe(false);
     expect(isUnknownCommand({ code: 110, stdout: '', stderr: 'Error ETIMEDOUT: timed out' })).toBe(false);
   });
 
   it('the freeze record', () => {
-    expect(parseAutoscaleFreeze('{"version":1,"pools":[{"id":2,"name":"labdata","mode":"warn"}]}')).toEqual({ version: 1, pools: [{ id: 2, name: 'labdata', mode: 'warn' }] });
-    expect(() => parseAutoscaleFreeze('{"version":1,"pools":[{"id":2,"name":"labdata","mode":"off"}]}')).toThrow(DriverError);
+    expect(parseAutoscaleFreeze('{"version":1,"pools":[{"id":2,"name":"labdata","mode":"warn"}]}')).toEqual({
+      version: 1,
+      pools: [{ id: 2, name: 'labdata', mode: 'warn' }],
+    });
+    expect(() => parseAutoscaleFreeze('{"version":1,"pools":[{"id":2,"name":"labdata","mode":"off"}]}')).toThrow(
+      DriverError,
+    );
     expect(() => parseAutoscaleFreeze('{"pools":[]}')).toThrow(DriverError);
   });
 });
@@ -148,7 +177,11 @@ describe('PG autoscale freeze over the ceph CLI (Pacific admin node)', () => {
     expect(lab.commands.some((c) => c.includes('noautoscale') && c[2] !== 'get')).toBe(false);
 
     await ceph.setNoAutoscale(false);
-    expect([lab.mode('device_health_metrics'), lab.mode('labdata'), lab.mode('already-off')]).toEqual(['on', 'warn', 'off']);
+    expect([lab.mode('device_health_metrics'), lab.mode('labdata'), lab.mode('already-off')]).toEqual([
+      'on',
+      'warn',
+      'off',
+    ]);
     expect(lab.configKeys.has(AUTOSCALE_FREEZE_KEY)).toBe(false);
     expect(await ceph.noAutoscale()).toBe(false);
   });
@@ -166,7 +199,10 @@ describe('PG autoscale freeze over the ceph CLI (Pacific admin node)', () => {
     const retry = lab.commands.slice(before);
     expect(retry.some((c) => c[0] === 'config-key' && c[1] === 'set')).toBe(false);
     expect(retry.filter((c) => c[4] === 'pg_autoscale_mode').map((c) => c[3])).toEqual(['labdata']);
-    expect(JSON.parse(lab.configKeys.get(AUTOSCALE_FREEZE_KEY)!).pools.map((p: { mode: string }) => p.mode)).toEqual(['on', 'warn']);
+    expect(JSON.parse(lab.configKeys.get(AUTOSCALE_FREEZE_KEY)!).pools.map((p: { mode: string }) => p.mode)).toEqual([
+      'on',
+      'warn',
+    ]);
 
     await ceph.setNoAutoscale(false);
     expect([lab.mode('device_health_metrics'), lab.mode('labdata')]).toEqual(['on', 'warn']);

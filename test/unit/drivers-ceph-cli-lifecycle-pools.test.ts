@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCephCliDriver } from '../../drivers/real/ceph-cli';
-import { osdDevicesOfCluster, osdOnDevice, parseCrushRules, parseFsid, parseOrchDevices, parseOrchHosts, parseOrchPs } from '../../drivers/real/ceph-cli-lifecycle';
+import {
+  osdDevicesOfCluster,
+  osdOnDevice,
+  parseCrushRules,
+  parseFsid,
+  parseOrchDevices,
+  parseOrchHosts,
+  parseOrchPs,
+} from '../../drivers/real/ceph-cli-lifecycle';
 import { parseErasureProfile, parsePoolsDetail } from '../../drivers/real/ceph-cli-pools';
 import { DriverError, type ExecResult } from '../../drivers/types';
 import { ok, ScriptedShell } from '../drivers/fake-shell';
@@ -10,7 +18,10 @@ import { ok, ScriptedShell } from '../drivers/fake-shell';
 const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
 const ceph = (args: string, json = false) => `ceph --connect-timeout 10 ${args}${json ? ' -f json' : ''}`;
 
-function driver(script: Record<string, ExecResult | ((c: string) => ExecResult)>, hostScript: Record<string, ExecResult> = {}) {
+function driver(
+  script: Record<string, ExecResult | ((c: string) => ExecResult)>,
+  hostScript: Record<string, ExecResult> = {},
+) {
   const admin = new ScriptedShell(script);
   const host = new ScriptedShell(hostScript);
   const d = createCephCliDriver({ adminShell: async () => admin, hostShell: async () => host });
@@ -20,14 +31,52 @@ function driver(script: Record<string, ExecResult | ((c: string) => ExecResult)>
 describe('pool parsers', () => {
   it('osd pool ls detail: replicated and erasure pools, rule ids, profiles, applications, autoscale mode', () => {
     expect(parsePoolsDetail(fixture('pool_ls_detail.json'))).toEqual([
-      { id: 1, name: 'device_health_metrics', type: 'replicated', size: 2, min_size: 1, pg_num: 1, crush_rule_id: 0, erasure_profile: null, applications: ['mgr_devicehealth'], pg_autoscale_mode: 'off' },
-      { id: 2, name: 'testpool', type: 'replicated', size: 2, min_size: 1, pg_num: 8, crush_rule_id: 0, erasure_profile: null, applications: ['rbd'], pg_autoscale_mode: 'off' },
-      { id: 3, name: 'ecpool', type: 'erasure', size: 3, min_size: 2, pg_num: 8, crush_rule_id: 1, erasure_profile: 'ec21', applications: ['rgw'], pg_autoscale_mode: 'off' },
+      {
+        id: 1,
+        name: 'device_health_metrics',
+        type: 'replicated',
+        size: 2,
+        min_size: 1,
+        pg_num: 1,
+        crush_rule_id: 0,
+        erasure_profile: null,
+        applications: ['mgr_devicehealth'],
+        pg_autoscale_mode: 'off',
+      },
+      {
+        id: 2,
+        name: 'testpool',
+        type: 'replicated',
+        size: 2,
+        min_size: 1,
+        pg_num: 8,
+        crush_rule_id: 0,
+        erasure_profile: null,
+        applications: ['rbd'],
+        pg_autoscale_mode: 'off',
+      },
+      {
+        id: 3,
+        name: 'ecpool',
+        type: 'erasure',
+        size: 3,
+        min_size: 2,
+        pg_num: 8,
+        crush_rule_id: 1,
+        erasure_profile: 'ec21',
+        applications: ['rgw'],
+        pg_autoscale_mode: 'off',
+      },
     ]);
   });
 
-  it('erasure-code-profile get: k and m are strings in Ceph\'s JSON', () => {
-    expect(parseErasureProfile('ec21', fixture('erasure_code_profile_get_ec21.json'))).toEqual({ name: 'ec21', k: 2, m: 1, failure_domain: 'osd' });
+  it("erasure-code-profile get: k and m are strings in Ceph's JSON", () => {
+    expect(parseErasureProfile('ec21', fixture('erasure_code_profile_get_ec21.json'))).toEqual({
+      name: 'ec21',
+      k: 2,
+      m: 1,
+      failure_domain: 'osd',
+    });
   });
 
   it('shapes it does not understand are errors, never an empty list', () => {
@@ -44,7 +93,12 @@ describe('lifecycle parsers', () => {
     expect(parseOrchPs(fixture('orch_ps.json'))).toEqual({ mons: ['storage-01', 'storage-02'], mgrs: ['storage-01'] });
     expect(parseOrchDevices(fixture('orch_device_ls.json'))).toEqual([
       { host: 'storage-01', device: 'nvme0n1', available: true, rejected_reasons: [] },
-      { host: 'storage-01', device: 'nvme1n1', available: false, rejected_reasons: ['Insufficient space (<10 extents) on vgs', 'LVM detected', 'locked'] },
+      {
+        host: 'storage-01',
+        device: 'nvme1n1',
+        available: false,
+        rejected_reasons: ['Insufficient space (<10 extents) on vgs', 'LVM detected', 'locked'],
+      },
       { host: 'storage-01', device: 'sda', available: false, rejected_reasons: ['Has partitions', 'Has a FileSystem'] },
     ]);
   });
@@ -67,7 +121,11 @@ describe('ceph CLI lifecycle and pool commands', () => {
     const { d, admin } = driver({
       [ceph('config dump', true)]: ok(JSON.stringify([{ section: 'global', name: 'fsid', value: 'x' }])),
       [ceph('config set mon mon_allow_pool_delete true')]: ok(''),
-      [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: { code: 1, stdout: '', stderr: 'Error EPERM: pool deletion is disabled\n' },
+      [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: {
+        code: 1,
+        stdout: '',
+        stderr: 'Error EPERM: pool deletion is disabled\n',
+      },
       [ceph('config rm mon mon_allow_pool_delete')]: ok(''),
     });
     await expect(d.deletePool('data')).rejects.toThrow(/EPERM/);
@@ -79,19 +137,26 @@ describe('ceph CLI lifecycle and pool commands', () => {
     ]);
   });
 
-  it('pool deletion leaves an operator\'s mon_allow_pool_delete=true as it was: no set, no reset', async () => {
+  it("pool deletion leaves an operator's mon_allow_pool_delete=true as it was: no set, no reset", async () => {
     const { d, admin } = driver({
-      [ceph('config dump', true)]: ok(JSON.stringify([{ section: 'mon', name: 'mon_allow_pool_delete', value: 'true' }])),
+      [ceph('config dump', true)]: ok(
+        JSON.stringify([{ section: 'mon', name: 'mon_allow_pool_delete', value: 'true' }]),
+      ),
       [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: ok("pool 'data' removed\n"),
     });
     await d.deletePool('data');
-    expect(admin.commands).toEqual([ceph('config dump', true), ceph('osd pool rm data data --yes-i-really-really-mean-it')]);
+    expect(admin.commands).toEqual([
+      ceph('config dump', true),
+      ceph('osd pool rm data data --yes-i-really-really-mean-it'),
+    ]);
   });
 
   it('pool deletion puts back the value recorded before the first attempt (an explicit false), not what an interrupted attempt left', async () => {
     const { d, admin } = driver({
       // An earlier attempt set true and died before restoring: the mons now say true.
-      [ceph('config dump', true)]: ok(JSON.stringify([{ section: 'mon', name: 'mon_allow_pool_delete', value: 'true' }])),
+      [ceph('config dump', true)]: ok(
+        JSON.stringify([{ section: 'mon', name: 'mon_allow_pool_delete', value: 'true' }]),
+      ),
       [ceph('config set mon mon_allow_pool_delete true')]: ok(''),
       [ceph('osd pool rm data data --yes-i-really-really-mean-it')]: ok("pool 'data' removed\n"),
       [ceph('config set mon mon_allow_pool_delete false')]: ok(''),
@@ -110,14 +175,26 @@ describe('ceph CLI lifecycle and pool commands', () => {
       [ceph('osd pool create rbd 32 32 replicated nf-replicated-host')]: ok("pool 'rbd' created\n"),
       [ceph('osd pool create obj 32 32 erasure nf-k2m1-host')]: ok("pool 'obj' created\n"),
       [ceph('osd erasure-code-profile set nf-k2m1-host k=2 m=1 crush-failure-domain=host')]: ok(''),
-      [ceph('osd erasure-code-profile get nope', true)]: { code: 2, stdout: '', stderr: "Error ENOENT: unknown erasure code profile 'nope'\n" },
+      [ceph('osd erasure-code-profile get nope', true)]: {
+        code: 2,
+        stdout: '',
+        stderr: "Error ENOENT: unknown erasure code profile 'nope'\n",
+      },
     });
-    await d.createPool({ name: 'rbd', type: 'replicated', pg_num: 32, crush_rule: 'nf-replicated-host', erasure_profile: null });
+    await d.createPool({
+      name: 'rbd',
+      type: 'replicated',
+      pg_num: 32,
+      crush_rule: 'nf-replicated-host',
+      erasure_profile: null,
+    });
     await d.setErasureProfile({ name: 'nf-k2m1-host', k: 2, m: 1, failure_domain: 'host' });
     await d.createPool({ name: 'obj', type: 'erasure', pg_num: 32, crush_rule: null, erasure_profile: 'nf-k2m1-host' });
     expect(await d.erasureProfile('nope')).toBeNull();
     expect(admin.commands).toHaveLength(4);
-    await expect(d.createPool({ name: 'x; rm -rf /', type: 'replicated', pg_num: 8, crush_rule: null, erasure_profile: null })).rejects.toThrow(/invalid/);
+    await expect(
+      d.createPool({ name: 'x; rm -rf /', type: 'replicated', pg_num: 8, crush_rule: null, erasure_profile: null }),
+    ).rejects.toThrow(/invalid/);
   });
 
   it('pool set: a rule by name (the .mgr pool onto the cluster rule), numbers and modes; anything else is refused before a command runs', async () => {
@@ -129,7 +206,10 @@ describe('ceph CLI lifecycle and pool commands', () => {
     await d.setPool('rbd', 'size', '3');
     await expect(d.setPool('rbd', 'crush_rule', 'rule; reboot')).rejects.toThrow(/invalid/);
     await expect(d.setPool('rbd', 'size', 'three-ish')).rejects.toThrow(/invalid/);
-    expect(admin.commands).toEqual([ceph('osd pool set .mgr crush_rule nf-replicated-rack'), ceph('osd pool set rbd size 3')]);
+    expect(admin.commands).toEqual([
+      ceph('osd pool set .mgr crush_rule nf-replicated-rack'),
+      ceph('osd pool set rbd size 3'),
+    ]);
   });
 
   it('createOsd is idempotent: an OSD already on the device is returned without adding another; "Created no osd(s)" is a failure', async () => {
@@ -140,7 +220,7 @@ describe('ceph CLI lifecycle and pool commands', () => {
 
     const empty = driver({
       [ceph('osd metadata', true)]: ok('\n[]\n'),
-      [ceph('orch daemon add osd storage-09:/dev/sdq')]: ok("Created no osd(s) on host storage-09; already created?\n"),
+      [ceph('orch daemon add osd storage-09:/dev/sdq')]: ok('Created no osd(s) on host storage-09; already created?\n'),
     });
     await expect(empty.d.createOsd('storage-09', 'sdq')).rejects.toThrow(/created no OSD/);
   });
@@ -163,15 +243,21 @@ describe('ceph CLI lifecycle and pool commands', () => {
 
   it('deletion on a host: rm-cluster and zap run there, and are skipped when the cluster never got an fsid', async () => {
     const fsid = '49a8bc70-471b-4b60-b1d5-43c11e199350';
-    const { d, host } = driver({}, {
-      [`cephadm rm-cluster --fsid ${fsid} --force`]: ok(''),
-      [`cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/sdb`]: ok(''),
-    });
+    const { d, host } = driver(
+      {},
+      {
+        [`cephadm rm-cluster --fsid ${fsid} --force`]: ok(''),
+        [`cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/sdb`]: ok(''),
+      },
+    );
     await d.removeHostDaemons('storage-01', fsid);
     await d.zapDevices('storage-01', fsid, ['sdb']);
     await d.removeHostDaemons('storage-01', null);
     await d.zapDevices('storage-01', null, ['sdb']);
-    expect(host.commands).toEqual([`cephadm rm-cluster --fsid ${fsid} --force`, `cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/sdb`]);
+    expect(host.commands).toEqual([
+      `cephadm rm-cluster --fsid ${fsid} --force`,
+      `cephadm ceph-volume --fsid ${fsid} -- lvm zap --destroy /dev/sdb`,
+    ]);
   });
 
   it('the OSD devices of a cluster on a host come from ceph-volume lvm list there: block volumes of that fsid only', async () => {
@@ -185,7 +271,10 @@ describe('ceph CLI lifecycle and pool commands', () => {
       ],
       '7': [{ type: 'block', devices: ['/dev/sdc'], tags: { 'ceph.cluster_fsid': other, 'ceph.osd_id': '7' } }],
     });
-    expect(osdDevicesOfCluster(`Inferring config /var/lib/ceph/${fsid}/config\n${lvmList}`, fsid)).toEqual(['nvme0n1', 'sdb']);
+    expect(osdDevicesOfCluster(`Inferring config /var/lib/ceph/${fsid}/config\n${lvmList}`, fsid)).toEqual([
+      'nvme0n1',
+      'sdb',
+    ]);
     expect(osdDevicesOfCluster('{}', fsid)).toEqual([]);
     expect(() => osdDevicesOfCluster('no json here', fsid)).toThrow(DriverError);
 

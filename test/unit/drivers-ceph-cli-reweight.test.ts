@@ -20,11 +20,18 @@ describe('ceph reweight parsers (real Ceph 16.2 output)', () => {
   it('pg dump: up and acting sets of every PG, from the full dump and from pgs_brief', () => {
     const full = parsePgsBrief(fixture('pg_dump.json'));
     expect(full).toHaveLength(17);
-    expect(full.find((p) => p.pgid === '3.2')).toEqual({ pgid: '3.2', state: 'active+clean', up: [1, 0, 2], acting: [1, 0, 2] });
+    expect(full.find((p) => p.pgid === '3.2')).toEqual({
+      pgid: '3.2',
+      state: 'active+clean',
+      up: [1, 0, 2],
+      acting: [1, 0, 2],
+    });
     const brief = parsePgsBrief(fixture('pgs_brief_ec21_osd2_weight0.json'));
     expect(brief.find((p) => p.pgid === '3.2')!.up).toEqual([1, 0, CRUSH_ITEM_NONE]);
     // Older releases print the bare array.
-    expect(parsePgsBrief(JSON.stringify([{ pgid: '1.0', state: 'active+clean', up: [0], acting: [0] }]))).toHaveLength(1);
+    expect(parsePgsBrief(JSON.stringify([{ pgid: '1.0', state: 'active+clean', up: [0], acting: [0] }]))).toHaveLength(
+      1,
+    );
     expect(() => parsePgsBrief('{"pg_ready":true}')).toThrow(/no pg_stats/);
     expect(() => parsePgsBrief('[{"pgid":"1.0","state":"active+clean"}]')).toThrow(DriverError);
   });
@@ -49,24 +56,39 @@ describe('ceph reweight parsers (real Ceph 16.2 output)', () => {
 
   it('safe-to-destroy: rc 0 both ways, the list decides; the reason names what is left', () => {
     expect(parseSafeToDestroy(fixture('safe_to_destroy_osd2.json'))).toEqual({ safe: [2], reason: null });
-    expect(parseSafeToDestroy(fixture('safe_to_destroy_osd0_active.json'))).toEqual({ safe: [], reason: 'PGs still mapped to osd.0' });
+    expect(parseSafeToDestroy(fixture('safe_to_destroy_osd0_active.json'))).toEqual({
+      safe: [],
+      reason: 'PGs still mapped to osd.0',
+    });
     expect(() => parseSafeToDestroy('{"active":[0]}')).toThrow(/no safe_to_destroy/);
   });
 
   it('placement summary: PGs per OSD over up ∪ acting, and the drain that can never finish (2147483647 in up)', () => {
-    const clean = summarisePlacement(parsePgsBrief(fixture('pg_dump.json')), parseOsdDumpPlacement(fixture('osd_dump_noout_group.json')), [2]);
+    const clean = summarisePlacement(
+      parsePgsBrief(fixture('pg_dump.json')),
+      parseOsdDumpPlacement(fixture('osd_dump_noout_group.json')),
+      [2],
+    );
     expect(clean.pgsByOsd.get(2)).toBe(13);
     expect(clean.unplaceable).toEqual([]);
     expect([clean.pgs_total, clean.pgs_active_clean, clean.pg_temp]).toEqual([17, 17, 0]);
 
-    const stuck = summarisePlacement(parsePgsBrief(fixture('pgs_brief_ec21_osd2_weight0.json')), parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json')), [2]);
+    const stuck = summarisePlacement(
+      parsePgsBrief(fixture('pgs_brief_ec21_osd2_weight0.json')),
+      parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json')),
+      [2],
+    );
     // osd.2 still acts for the EC PGs: their data cannot go anywhere else.
     expect(stuck.pgsByOsd.get(2)).toBe(13);
     expect(stuck.unplaceable.sort()).toEqual(['3.0', '3.1', '3.2', '3.3', '3.4', '3.5', '3.6', '3.7']);
     expect(stuck.pg_temp).toBe(8);
     expect(stuck.states).toContainEqual({ state: 'active+clean+remapped', count: 8 });
     // A replicated PG whose up set is shorter than its pool's size is as stuck.
-    const short = summarisePlacement([{ pgid: '2.0', state: 'active+clean+remapped', up: [0], acting: [0, 2] }], parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json')), [2]);
+    const short = summarisePlacement(
+      [{ pgid: '2.0', state: 'active+clean+remapped', up: [0], acting: [0, 2] }],
+      parseOsdDumpPlacement(fixture('osd_dump_pg_temp_ec21.json')),
+      [2],
+    );
     expect(short.unplaceable).toEqual(['2.0']);
   });
 });
@@ -94,7 +116,10 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
     expect(sessions[0]!.commands[0]).toBe(cmd('osd crush reweight osd.0 0.00389', false));
     expect(sessions[0]!.closed).toBe(1);
     // Ceph said yes but the map does not show it: not done.
-    const wrong = driverWith({ [cmd('osd crush reweight osd.0 0.00100', false)]: ok(''), [cmd('osd df')]: ok(fixture('osd_df.json')) });
+    const wrong = driverWith({
+      [cmd('osd crush reweight osd.0 0.00100', false)]: ok(''),
+      [cmd('osd df')]: ok(fixture('osd_df.json')),
+    });
     await expect(wrong.driver.crushReweight(0, 0.001)).rejects.toThrow(/reads 0.0038/);
     await expect(wrong.driver.crushReweight(-1, 0.5)).rejects.toThrow(/invalid OSD id/);
   });
@@ -106,16 +131,35 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
       [FLUSH]: ok(fixture('flush_pg_stats_all.txt')),
       // The mgr first holds the older stats it had (the captured dump), then the flushed ones.
       [cmd('pg dump osds')]: () =>
-        ok(++seqReads === 1 ? fixture('pg_dump_osds.json') : JSON.stringify({ osd_stats: [{ osd: 0, seq: 30064771097 }, { osd: 1, seq: 38654705689 }, { osd: 2, seq: 30064771097 }] })),
+        ok(
+          ++seqReads === 1
+            ? fixture('pg_dump_osds.json')
+            : JSON.stringify({
+                osd_stats: [
+                  { osd: 0, seq: 30064771097 },
+                  { osd: 1, seq: 38654705689 },
+                  { osd: 2, seq: 30064771097 },
+                ],
+              }),
+        ),
       [cmd('osd dump')]: ok(fixture('osd_dump_pg_temp_ec21.json')),
       [cmd('pg dump pgs_brief')]: ok(fixture('pgs_brief_ec21_osd2_weight0.json')),
       [cmd('osd df')]: ok(fixture('osd_df_osd2_reweight0.json')),
     });
     const p = await driver.pgPlacement([2]);
-    expect(sessions[0]!.commands).toEqual([FLUSH, cmd('pg dump osds'), cmd('pg dump osds'), cmd('osd dump'), cmd('pg dump pgs_brief'), cmd('osd df')]);
+    expect(sessions[0]!.commands).toEqual([
+      FLUSH,
+      cmd('pg dump osds'),
+      cmd('pg dump osds'),
+      cmd('osd dump'),
+      cmd('pg dump pgs_brief'),
+      cmd('osd df'),
+    ]);
     // Never one command per OSD.
     expect(sessions[0]!.commands.filter((c) => /tell osd\.\d|last-stat-seq/.test(c))).toEqual([]);
-    expect(p.osds).toEqual([{ osd_id: 2, pgs: 13, crush_weight: expect.any(Number), device_weight: expect.any(Number) }]);
+    expect(p.osds).toEqual([
+      { osd_id: 2, pgs: 13, crush_weight: expect.any(Number), device_weight: expect.any(Number) },
+    ]);
     expect(p.unplaceable).toHaveLength(8);
     expect(p.pg_temp).toBe(8);
     // Three polls of a drain: three flushes, whatever the number of OSDs.
@@ -130,8 +174,15 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
     const no = driverWith({ [cmd('osd safe-to-destroy 0')]: ok(fixture('safe_to_destroy_osd0_active.json')) });
     expect((await no.driver.safeToDestroy([0])).safe).toEqual([]);
     const unknown = driverWith({
-      [cmd('osd safe-to-destroy 9')]: { code: 11, stdout: '', stderr: 'Error EAGAIN: 7 pgs have unknown state; cannot draw any conclusions\n' },
+      [cmd('osd safe-to-destroy 9')]: {
+        code: 11,
+        stdout: '',
+        stderr: 'Error EAGAIN: 7 pgs have unknown state; cannot draw any conclusions\n',
+      },
     });
-    await expect(unknown.driver.safeToDestroy([9])).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
+    await expect(unknown.driver.safeToDestroy([9])).rejects.toMatchObject({
+      type: 'ceph_unavailable',
+      retryable: true,
+    });
   });
 });

@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCephCliDriver } from '../../drivers/real/ceph-cli';
-import { combineOsds, parseCephStatus, parseFlushPgStats, parseOsdDf, parseOsdDump, parseOsdStatSeqs, parseOsdTree } from '../../drivers/real/ceph-json';
+import {
+  combineOsds,
+  parseCephStatus,
+  parseFlushPgStats,
+  parseOsdDf,
+  parseOsdDump,
+  parseOsdStatSeqs,
+  parseOsdTree,
+} from '../../drivers/real/ceph-json';
 import { DriverError, type ExecResult } from '../../drivers/types';
 import { ok, ScriptedShell } from '../drivers/fake-shell';
 
@@ -43,7 +51,12 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
     expect(dump).toEqual({ flags: [], nooutHosts: ['labnode2'], groupFlags: ['noout'], pgTemp: 0 });
     const s = parseCephStatus(fixture('status.json'), dump);
     expect(s.flags).toEqual(['noout']);
-    const clusterWide = JSON.stringify({ flags: 'noout,sortbitwise,recovery_deletes', crush_node_flags: {}, device_class_flags: {}, pg_temp: [] });
+    const clusterWide = JSON.stringify({
+      flags: 'noout,sortbitwise,recovery_deletes',
+      crush_node_flags: {},
+      device_class_flags: {},
+      pg_temp: [],
+    });
     expect(parseOsdDump(clusterWide)).toEqual({ flags: ['noout'], nooutHosts: [], groupFlags: [], pgTemp: 0 });
   });
 
@@ -51,7 +64,10 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
     const doc = JSON.parse(fixture('status.json'));
     doc.pgmap = { ...doc.pgmap, num_pgs: 17, pgs_by_state: [{ state_name: 'active+clean', count: 17 }] };
     expect(parseCephStatus(JSON.stringify(doc), noFlags).pgs_active_clean).toBe(17);
-    expect(parseCephStatus(JSON.stringify(doc), { ...noFlags, pgTemp: 2 })).toMatchObject({ pgs_total: 17, pgs_active_clean: 15 });
+    expect(parseCephStatus(JSON.stringify(doc), { ...noFlags, pgTemp: 2 })).toMatchObject({
+      pgs_total: 17,
+      pgs_active_clean: 15,
+    });
   });
 
   it('flush_pg_stats: the sequence number each up OSD sent; pg dump osds: what the mgr holds', () => {
@@ -65,7 +81,13 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
       [0, 30064771102],
       [2, 30064771102],
     ]);
-    expect(parseOsdStatSeqs(fixture('pg_dump_osds.json'))).toEqual(new Map([[2, 30064771094], [1, 38654705686], [0, 30064771094]]));
+    expect(parseOsdStatSeqs(fixture('pg_dump_osds.json'))).toEqual(
+      new Map([
+        [2, 30064771094],
+        [1, 38654705686],
+        [0, 30064771094],
+      ]),
+    );
     expect(parseOsdStatSeqs('[{"osd":3,"seq":5}]')).toEqual(new Map([[3, 5]]));
     expect(parseOsdStatSeqs('{"truncated')).toBeNull();
   });
@@ -93,7 +115,10 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
   });
 });
 
-function cephCli(script: Record<string, ExecResult | ((command: string) => ExecResult)>, hosts: Record<string, Record<string, ExecResult>> = {}) {
+function cephCli(
+  script: Record<string, ExecResult | ((command: string) => ExecResult)>,
+  hosts: Record<string, Record<string, ExecResult>> = {},
+) {
   const admin: ScriptedShell[] = [];
   const onHosts: Record<string, ScriptedShell> = {};
   const driver = createCephCliDriver({
@@ -111,7 +136,10 @@ const C = 'ceph --connect-timeout 10';
 const FLUSH = `${C} tell 'osd.*' flush_pg_stats`;
 const OSD_SEQS = `${C} pg dump osds -f json`;
 /** The mgr already holds what the OSDs flushed. */
-const fresh = { [FLUSH]: ok(fixture('flush_pg_stats_all.txt')), [OSD_SEQS]: ok(JSON.stringify({ osd_stats: [0, 1, 2].map((osd) => ({ osd, seq: 40_000_000_000 })) })) };
+const fresh = {
+  [FLUSH]: ok(fixture('flush_pg_stats_all.txt')),
+  [OSD_SEQS]: ok(JSON.stringify({ osd_stats: [0, 1, 2].map((osd) => ({ osd, seq: 40_000_000_000 })) })),
+};
 
 describe('ceph CLI driver', () => {
   it('status runs ceph status and osd dump with a connect timeout, JSON output, and closes the session', async () => {
@@ -128,7 +156,7 @@ describe('ceph CLI driver', () => {
     expect(admin[0]!.closed).toBe(1);
   });
 
-  it('osds joins osd tree, osd df and the devices of osd metadata (only where its host is the tree\'s)', async () => {
+  it("osds joins osd tree, osd df and the devices of osd metadata (only where its host is the tree's)", async () => {
     const metadata = JSON.stringify([
       { id: 0, hostname: 'labhost-0', devices: 'sdb' },
       { id: 1, hostname: 'labhost-9', devices: 'sdc' }, // stale: the tree has osd.1 on labhost-1
@@ -148,7 +176,7 @@ describe('ceph CLI driver', () => {
     ]);
   });
 
-  it('ok-to-stop: rc 0 yes; rc 16 no with Ceph\'s reason; rc 11 is a retryable error', async () => {
+  it("ok-to-stop: rc 0 yes; rc 16 no with Ceph's reason; rc 11 is a retryable error", async () => {
     const { driver } = cephCli({
       ...fresh,
       [`${C} osd ok-to-stop 0 -f json`]: ok(fixture('ok_to_stop_osd0.json')),
@@ -226,41 +254,87 @@ describe('ceph CLI driver', () => {
     });
     await driver.setGroupNoout('h1');
     await driver.stopOsds('h1', [3]);
-    expect([...admin.commands, ...host.commands]).toEqual(['sudo -n ceph --connect-timeout 10 osd set-group noout h1', 'sudo -n systemctl stop ceph-abc@osd.3']);
+    expect([...admin.commands, ...host.commands]).toEqual([
+      'sudo -n ceph --connect-timeout 10 osd set-group noout h1',
+      'sudo -n systemctl stop ceph-abc@osd.3',
+    ]);
   });
 
   it('PG counts are read only once the mgr holds the stats the OSDs just flushed', async () => {
     let dumps = 0;
     const { driver, admin } = cephCli({
       // osd.1 is down: ENXIO for it, the up OSDs flushed.
-      [FLUSH]: { code: 6, stdout: fixture('flush_pg_stats_osd1_down.stdout.txt'), stderr: fixture('flush_pg_stats_osd1_down.stderr.txt') },
+      [FLUSH]: {
+        code: 6,
+        stdout: fixture('flush_pg_stats_osd1_down.stdout.txt'),
+        stderr: fixture('flush_pg_stats_osd1_down.stderr.txt'),
+      },
       // The mgr first still holds older stats (the captured dump), then the flushed ones.
-      [OSD_SEQS]: () => (++dumps < 3 ? ok(fixture('pg_dump_osds.json')) : ok(JSON.stringify({ osd_stats: [{ osd: 0, seq: 30064771102 }, { osd: 2, seq: 30064771102 }] }))),
+      [OSD_SEQS]: () =>
+        ++dumps < 3
+          ? ok(fixture('pg_dump_osds.json'))
+          : ok(
+              JSON.stringify({
+                osd_stats: [
+                  { osd: 0, seq: 30064771102 },
+                  { osd: 2, seq: 30064771102 },
+                ],
+              }),
+            ),
       [`${C} status -f json`]: ok(fixture('status.json')),
       [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
     });
     await driver.status();
     expect(dumps).toBe(3);
-    expect(admin[0]!.commands).toEqual([FLUSH, OSD_SEQS, OSD_SEQS, OSD_SEQS, `${C} status -f json`, `${C} osd dump -f json`]);
+    expect(admin[0]!.commands).toEqual([
+      FLUSH,
+      OSD_SEQS,
+      OSD_SEQS,
+      OSD_SEQS,
+      `${C} status -f json`,
+      `${C} osd dump -f json`,
+    ]);
   });
 
   it('the flush is bounded and best effort; it can be turned off; a cluster without quorum fails it retryably', async () => {
-    const stale = { [FLUSH]: ok(fixture('flush_pg_stats_all.txt')), [OSD_SEQS]: ok(fixture('pg_dump_osds.json')), [`${C} status -f json`]: ok(fixture('status.json')), [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')) };
-    const bounded = createCephCliDriver({ adminShell: async () => new ScriptedShell(stale), hostShell: async () => new ScriptedShell({}), pgStatsFlushMs: 300 });
+    const stale = {
+      [FLUSH]: ok(fixture('flush_pg_stats_all.txt')),
+      [OSD_SEQS]: ok(fixture('pg_dump_osds.json')),
+      [`${C} status -f json`]: ok(fixture('status.json')),
+      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+    };
+    const bounded = createCephCliDriver({
+      adminShell: async () => new ScriptedShell(stale),
+      hostShell: async () => new ScriptedShell({}),
+      pgStatsFlushMs: 300,
+    });
     const started = Date.now();
     expect((await bounded.status()).health).toBe('HEALTH_OK');
     expect(Date.now() - started).toBeLessThan(2_000);
-    const shell = new ScriptedShell({ [`${C} status -f json`]: ok(fixture('status.json')), [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')) });
-    await createCephCliDriver({ adminShell: async () => shell, hostShell: async () => shell, pgStatsFlushMs: 0 }).status();
+    const shell = new ScriptedShell({
+      [`${C} status -f json`]: ok(fixture('status.json')),
+      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+    });
+    await createCephCliDriver({
+      adminShell: async () => shell,
+      hostShell: async () => shell,
+      pgStatsFlushMs: 0,
+    }).status();
     expect(shell.commands).toEqual([`${C} status -f json`, `${C} osd dump -f json`]);
-    const { driver } = cephCli({ [FLUSH]: { code: 1, stdout: '', stderr: '[errno 110] RADOS timed out (error connecting to the cluster)\n' } });
+    const { driver } = cephCli({
+      [FLUSH]: { code: 1, stdout: '', stderr: '[errno 110] RADOS timed out (error connecting to the cluster)\n' },
+    });
     await expect(driver.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
   });
 
   it('a cluster without quorum is retryable; a missing ceph CLI is not', async () => {
     const { driver } = cephCli({
       ...fresh,
-      [`${C} status -f json`]: { code: 1, stdout: '', stderr: '[errno 110] RADOS timed out (error connecting to the cluster)\n' },
+      [`${C} status -f json`]: {
+        code: 1,
+        stdout: '',
+        stderr: '[errno 110] RADOS timed out (error connecting to the cluster)\n',
+      },
     });
     await expect(driver.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: true });
     const { driver: bare } = cephCli({});

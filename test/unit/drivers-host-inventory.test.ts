@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INVENTORY_COMMANDS, parseLsblk, parseMeminfo, parseNproc, parseSmartctl, readInventory } from '../../drivers/host-inventory';
+import {
+  INVENTORY_COMMANDS,
+  parseLsblk,
+  parseMeminfo,
+  parseNproc,
+  parseSmartctl,
+  readInventory,
+} from '../../drivers/host-inventory';
 import { DriverError } from '../../drivers/types';
 import { ok, ScriptedShell } from '../drivers/fake-shell';
 
@@ -46,7 +53,9 @@ describe('host inventory parsers', () => {
     const virtio = parseSmartctl(fixture('smartctl-no-smart-virtio.json'));
     expect(virtio.ok).toBe(false);
     expect(virtio.reason).toContain('Unable to detect device type');
-    expect(parseSmartctl('smartctl 6.6 2017-11-05 r4594\nSMART overall-health self-assessment test result: PASSED').ok).toBe(false);
+    expect(
+      parseSmartctl('smartctl 6.6 2017-11-05 r4594\nSMART overall-health self-assessment test result: PASSED').ok,
+    ).toBe(false);
   });
 });
 
@@ -61,7 +70,11 @@ describe('readInventory', () => {
     const shell = new ScriptedShell({
       ...base,
       'smartctl -H -j /dev/sda': ok(fixture('smartctl-passed-sat.json')),
-      'smartctl -H -j /dev/sdb': { code: 8, stdout: fixture('smartctl-passed-sat.json').replace('"passed": true', '"passed": false'), stderr: '' },
+      'smartctl -H -j /dev/sdb': {
+        code: 8,
+        stdout: fixture('smartctl-passed-sat.json').replace('"passed": true', '"passed": false'),
+        stderr: '',
+      },
       'smartctl -H -j /dev/nvme0n1': ok(fixture('smartctl-passed-sat.json')),
     });
     const inv = await readInventory(shell);
@@ -84,14 +97,23 @@ describe('readInventory', () => {
   });
 
   it('runs smartctl through sudo -n when asked', async () => {
-    const shell = new ScriptedShell({ ...base, 'sudo -n smartctl -H -j /dev/sda': ok(fixture('smartctl-passed-sat.json')) });
+    const shell = new ScriptedShell({
+      ...base,
+      'sudo -n smartctl -H -j /dev/sda': ok(fixture('smartctl-passed-sat.json')),
+    });
     const inv = await readInventory(shell, { sudo: true });
     expect(inv.drives[0]!.smart_ok).toBe(true);
     expect(shell.commands).toContain('sudo -n smartctl -H -j /dev/nvme0n1');
   });
 
   it('fails with command_failed when a basic command fails', async () => {
-    const shell = new ScriptedShell({ ...base, [INVENTORY_COMMANDS.nproc]: { code: 1, stdout: '', stderr: 'nproc: boom' } });
-    await expect(readInventory(shell)).rejects.toMatchObject({ type: 'command_failed', message: expect.stringContaining('nproc: boom') });
+    const shell = new ScriptedShell({
+      ...base,
+      [INVENTORY_COMMANDS.nproc]: { code: 1, stdout: '', stderr: 'nproc: boom' },
+    });
+    await expect(readInventory(shell)).rejects.toMatchObject({
+      type: 'command_failed',
+      message: expect.stringContaining('nproc: boom'),
+    });
   });
 });

@@ -44,8 +44,25 @@ describe('ipmitool power driver', () => {
       expect(argv.join(' ')).not.toContain(bmc.password);
       expect(argv.join(' ')).not.toContain('-P');
       expect(argv).toEqual([
-        '-I', 'lanplus', '-C', '3', '-H', '10.10.2.21', '-p', '6230', '-U', 'admin', '-E', '-R', '1', '-N', '3', '-v',
-        'chassis', 'power', 'status',
+        '-I',
+        'lanplus',
+        '-C',
+        '3',
+        '-H',
+        '10.10.2.21',
+        '-p',
+        '6230',
+        '-U',
+        'admin',
+        '-E',
+        '-R',
+        '1',
+        '-N',
+        '3',
+        '-v',
+        'chassis',
+        'power',
+        'status',
       ]);
       const env = fake.env();
       expect(env).toContain(`IPMI_PASSWORD=${bmc.password}\n`);
@@ -56,7 +73,9 @@ describe('ipmitool power driver', () => {
   });
 
   it('reads power off, and sends on/off/soft/bootdev as chassis commands', async () => {
-    expect(await createIpmiPowerDriver({ ipmitoolPath: fakeIpmitool('echo "Chassis Power is off"').path }).status(bmc)).toBe('off');
+    expect(
+      await createIpmiPowerDriver({ ipmitoolPath: fakeIpmitool('echo "Chassis Power is off"').path }).status(bmc),
+    ).toBe('off');
     for (const [call, expected] of [
       [(p: ReturnType<typeof createIpmiPowerDriver>) => p.on(bmc), 'chassis power on'],
       [(p: ReturnType<typeof createIpmiPowerDriver>) => p.off(bmc), 'chassis power off'],
@@ -72,7 +91,9 @@ describe('ipmitool power driver', () => {
   it('a wrong password or unknown user is bmc_auth_failed (never retried)', async () => {
     for (const marker of ['> RAKP 2 HMAC is invalid', 'RAKP 2 message indicates an error : unauthorized name']) {
       const fake = fakeIpmitool(`echo "Loading IANA PEN Registry..." >&2; echo "${marker}" >&2; ${NO_SESSION}`);
-      const err = await createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc).catch((e: unknown) => e);
+      const err = await createIpmiPowerDriver({ ipmitoolPath: fake.path })
+        .status(bmc)
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DriverError);
       expect(err).toMatchObject({ type: 'bmc_auth_failed', retryable: false });
       expect((err as Error).message).not.toContain(bmc.password);
@@ -83,16 +104,23 @@ describe('ipmitool power driver', () => {
     const fake = fakeIpmitool(
       `echo "Get Auth Capabilities error" >&2; echo "Error issuing Get Channel Authentication Capabilities request" >&2; ${NO_SESSION}`,
     );
-    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).on(bmc)).rejects.toMatchObject({ type: 'bmc_unreachable', retryable: true });
+    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).on(bmc)).rejects.toMatchObject({
+      type: 'bmc_unreachable',
+      retryable: true,
+    });
   });
 
   it('without -v markers, the same message is classified by timing: fast = refused, slow = silent BMC', async () => {
     const fast = fakeIpmitool(NO_SESSION);
-    await expect(createIpmiPowerDriver({ ipmitoolPath: fast.path, replyTimeoutSec: 1 }).status(bmc)).rejects.toMatchObject({
+    await expect(
+      createIpmiPowerDriver({ ipmitoolPath: fast.path, replyTimeoutSec: 1 }).status(bmc),
+    ).rejects.toMatchObject({
       type: 'bmc_auth_failed',
     });
     const slow = fakeIpmitool(`sleep 0.6; ${NO_SESSION}`);
-    await expect(createIpmiPowerDriver({ ipmitoolPath: slow.path, replyTimeoutSec: 1 }).status(bmc)).rejects.toMatchObject({
+    await expect(
+      createIpmiPowerDriver({ ipmitoolPath: slow.path, replyTimeoutSec: 1 }).status(bmc),
+    ).rejects.toMatchObject({
       type: 'bmc_unreachable',
       retryable: true,
     });
@@ -100,11 +128,16 @@ describe('ipmitool power driver', () => {
 
   it('before a session exists, a failure says only a fixed classification, never what answered (issue 8 #9)', async () => {
     for (const [script, type] of [
-      [`echo "Get Auth Capabilities error" >&2; echo "s3cr3t reply from the service at that address" >&2; ${NO_SESSION}`, 'bmc_unreachable'],
+      [
+        `echo "Get Auth Capabilities error" >&2; echo "s3cr3t reply from the service at that address" >&2; ${NO_SESSION}`,
+        'bmc_unreachable',
+      ],
       [`echo "> RAKP 2 HMAC is invalid" >&2; echo "s3cr3t banner" >&2; ${NO_SESSION}`, 'bmc_auth_failed'],
       [`echo "s3cr3t banner" >&2; ${NO_SESSION}`, 'bmc_auth_failed'],
     ] as const) {
-      const err = await createIpmiPowerDriver({ ipmitoolPath: fakeIpmitool(script).path }).status(bmc).catch((e: unknown) => e);
+      const err = await createIpmiPowerDriver({ ipmitoolPath: fakeIpmitool(script).path })
+        .status(bmc)
+        .catch((e: unknown) => e);
       expect(err).toMatchObject({ type });
       expect((err as Error).message).not.toMatch(/s3cr3t|RAKP|Capabilities/);
     }
@@ -113,8 +146,14 @@ describe('ipmitool power driver', () => {
   it('a hung ipmitool is killed at the process timeout and reported unreachable', async () => {
     const fake = fakeIpmitool('exec sleep 30');
     const started = Date.now();
-    const err = await createIpmiPowerDriver({ ipmitoolPath: fake.path, processTimeoutMs: 300 }).status(bmc).catch((e: unknown) => e);
-    expect(err).toMatchObject({ type: 'bmc_unreachable', retryable: true, message: expect.stringContaining('timed out') });
+    const err = await createIpmiPowerDriver({ ipmitoolPath: fake.path, processTimeoutMs: 300 })
+      .status(bmc)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      type: 'bmc_unreachable',
+      retryable: true,
+      message: expect.stringContaining('timed out'),
+    });
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
@@ -125,8 +164,13 @@ describe('ipmitool power driver', () => {
       retryable: true,
       message: expect.stringContaining('Unspecified error'),
     });
-    const viewer = fakeIpmitool('echo "Set Chassis Power Control to Up/On failed: Insufficient privilege level" >&2; exit 1');
-    await expect(createIpmiPowerDriver({ ipmitoolPath: viewer.path }).on(bmc)).rejects.toMatchObject({ type: 'bmc_auth_failed', retryable: false });
+    const viewer = fakeIpmitool(
+      'echo "Set Chassis Power Control to Up/On failed: Insufficient privilege level" >&2; exit 1',
+    );
+    await expect(createIpmiPowerDriver({ ipmitoolPath: viewer.path }).on(bmc)).rejects.toMatchObject({
+      type: 'bmc_auth_failed',
+      retryable: false,
+    });
   });
 
   it('chassis bootdev exits 0 when the BMC rejects it: stderr decides', async () => {
@@ -138,13 +182,17 @@ describe('ipmitool power driver', () => {
       message: expect.stringContaining('rejected boot device pxe'),
     });
     // Noise that real ipmitool prints on success must not count as a rejection.
-    const accepted = fakeIpmitool('echo "Get HPM.x Capabilities request failed, compcode = d4" >&2; echo "Set Boot Device to pxe"');
+    const accepted = fakeIpmitool(
+      'echo "Get HPM.x Capabilities request failed, compcode = d4" >&2; echo "Set Boot Device to pxe"',
+    );
     await createIpmiPowerDriver({ ipmitoolPath: accepted.path }).bootDevice(bmc, 'pxe');
   });
 
   it('unparsable status output is a command failure', async () => {
     const fake = fakeIpmitool('echo "Chassis Power is unknown"');
-    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc)).rejects.toMatchObject({ type: 'command_failed' });
+    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc)).rejects.toMatchObject({
+      type: 'command_failed',
+    });
   });
 
   it('a missing or non-executable ipmitool is ipmitool_missing (never retried)', async () => {
@@ -153,15 +201,20 @@ describe('ipmitool power driver', () => {
     const fake = fakeIpmitool('echo "Chassis Power is on"');
     // Even root cannot exec a file without any x bit: EACCES.
     chmodSync(fake.path, 0o644);
-    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc)).rejects.toMatchObject({ type: 'ipmitool_missing' });
+    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc)).rejects.toMatchObject({
+      type: 'ipmitool_missing',
+    });
   });
 
   it('classification is a pure function of the run (unit check of the decision table)', () => {
     const ctx = { address: 'b', command: 'chassis power status', replyTimeoutMs: 2000 };
-    const run = (stderr: string, elapsedMs = 20, timedOut = false) => classifyIpmitoolFailure({ code: 1, stdout: '', stderr, elapsedMs, timedOut }, ctx).type;
+    const run = (stderr: string, elapsedMs = 20, timedOut = false) =>
+      classifyIpmitoolFailure({ code: 1, stdout: '', stderr, elapsedMs, timedOut }, ctx).type;
     expect(run('Error: Unable to establish IPMI v2 / RMCP+ session', 27)).toBe('bmc_auth_failed');
     expect(run('Error: Unable to establish IPMI v2 / RMCP+ session', 2040)).toBe('bmc_unreachable');
-    expect(run('> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session', 2040)).toBe('bmc_auth_failed');
+    expect(run('> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session', 2040)).toBe(
+      'bmc_auth_failed',
+    );
     expect(run('', 0, true)).toBe('bmc_unreachable');
     expect(run('Address lookup for bmc.example failed')).toBe('bmc_unreachable');
   });

@@ -4,12 +4,17 @@ import { ApiError, ERROR_STATUS } from '../../api/errors';
 import { errorBody, toApiError } from '../../api/middleware/error.middleware';
 
 describe('error mapping', () => {
-  it('keeps an ApiError with its status and details, in the seed\'s shape', () => {
+  it("keeps an ApiError with its status and details, in the seed's shape", () => {
     const err = new ApiError('resource_busy', 'node_x is busy with operation op_y.', { operation_id: 'op_y' });
     expect(toApiError(err)).toBe(err);
     expect(err.status).toBe(409);
     expect(errorBody(err, 'req_1')).toEqual({
-      error: { code: 'resource_busy', message: 'node_x is busy with operation op_y.', request_id: 'req_1', operation_id: 'op_y' },
+      error: {
+        code: 'resource_busy',
+        message: 'node_x is busy with operation op_y.',
+        request_id: 'req_1',
+        operation_id: 'op_y',
+      },
     });
   });
 
@@ -40,7 +45,11 @@ describe('error mapping', () => {
 
   it('turns ajv validation errors into a 400 naming the field', () => {
     const ajv = new Ajv({ allErrors: false });
-    const validate = ajv.compile({ type: 'object', properties: { size: { type: 'integer' } }, additionalProperties: false });
+    const validate = ajv.compile({
+      type: 'object',
+      properties: { size: { type: 'integer' } },
+      additionalProperties: false,
+    });
     validate({ size: 'big' });
     const err = toApiError(new Ajv.ValidationError(validate.errors!));
     expect(err.status).toBe(400);
@@ -57,7 +66,13 @@ describe('error mapping', () => {
 
   it('turns anything else into a 500 that says nothing about internals', () => {
     const secretish = new Error('connect ECONNREFUSED 10.0.0.5:5432 password=hunter2');
-    for (const thrown of [secretish, Object.assign(new Error('boom'), { status: 502, expose: false }), 'string', null, { status: 400 }]) {
+    for (const thrown of [
+      secretish,
+      Object.assign(new Error('boom'), { status: 502, expose: false }),
+      'string',
+      null,
+      { status: 400 },
+    ]) {
       const err = toApiError(thrown);
       expect(err.status).toBe(500);
       expect(err.code).toBe('internal_error');

@@ -13,7 +13,8 @@ describe('estimated_completion', () => {
   it('gives none before 5 %, at 100 %, while paused or ended, or without a start', () => {
     expect(estimateCompletion('in_progress', 4, started, now)).toBeNull();
     expect(estimateCompletion('in_progress', 100, started, now)).toBeNull();
-    for (const s of ['pending', 'paused', 'completed', 'failed', 'cancelled']) expect(estimateCompletion(s, 50, started, now)).toBeNull();
+    for (const s of ['pending', 'paused', 'completed', 'failed', 'cancelled'])
+      expect(estimateCompletion(s, 50, started, now)).toBeNull();
     expect(estimateCompletion('in_progress', 50, null, now)).toBeNull();
     expect(estimateCompletion('in_progress', 50, '2026-11-23T11:00:00.000Z', now)).toBeNull();
   });

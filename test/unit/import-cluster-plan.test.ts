@@ -42,12 +42,20 @@ describe('importClusterPlan', () => {
   });
 
   it('falls back to host and 3 without user replicated pools', () => {
-    const { layout } = importClusterPlan(members, discovery({ pools: [{ name: '.mgr', type: 'replicated', size: 2, crush_rule_id: 1 }] }), null);
+    const { layout } = importClusterPlan(
+      members,
+      discovery({ pools: [{ name: '.mgr', type: 'replicated', size: 2, crush_rule_id: 1 }] }),
+      null,
+    );
     expect(layout).toMatchObject({ failureDomain: 'host', replicationFactor: 3 });
   });
 
   it('refuses hosts that are no member (exact names, as CRUSH and the OSD rows use them)', () => {
-    const { refusals, layout } = importClusterPlan(members, discovery({ cephHosts: ['CEPH-A', 'ceph-b', 'ceph-c', 'ceph-d.example.com'] }), null);
+    const { refusals, layout } = importClusterPlan(
+      members,
+      discovery({ cephHosts: ['CEPH-A', 'ceph-b', 'ceph-c', 'ceph-d.example.com'] }),
+      null,
+    );
     expect(layout).toBeNull();
     expect(refusals.map((r) => r.code)).toEqual(['unknown_hosts']);
     expect(refusals[0]!.message).toContain('CEPH-A, ceph-d.example.com');
@@ -55,26 +63,55 @@ describe('importClusterPlan', () => {
 
   it('refuses a cluster already managed, and one without daemon metadata', () => {
     expect(importClusterPlan(members, discovery(), 'clus_other').refusals).toEqual([
-      { code: 'already_imported', message: 'Ceph cluster 0f1e2d3c-0000-4000-8000-000000000001 is already managed as clus_other.' },
+      {
+        code: 'already_imported',
+        message: 'Ceph cluster 0f1e2d3c-0000-4000-8000-000000000001 is already managed as clus_other.',
+      },
     ]);
-    expect(importClusterPlan(members, discovery({ versionCounts: {}, cephHosts: [] }), null).refusals.map((r) => r.code)).toEqual(['invalid_state']);
+    expect(
+      importClusterPlan(members, discovery({ versionCounts: {}, cephHosts: [] }), null).refusals.map((r) => r.code),
+    ).toEqual(['invalid_state']);
   });
 });
 
 describe('importRequestRefusals', () => {
-  const node = (over: Record<string, unknown> = {}) => ({ nodeId: 'node_1', hostname: 'a', ipAddress: '10.0.0.1', status: 'ready', held: false, clusterId: null, rack: null, zone: null, drives: [], ...over });
+  const node = (over: Record<string, unknown> = {}) => ({
+    nodeId: 'node_1',
+    hostname: 'a',
+    ipAddress: '10.0.0.1',
+    status: 'ready',
+    held: false,
+    clusterId: null,
+    rack: null,
+    zone: null,
+    drives: [],
+    ...over,
+  });
   it('accepts ready free nodes and names each problem', () => {
-    expect(importRequestRefusals({ clusterId: null, nameTakenBy: null, missingNodeIds: [], nodes: [node()] }, 'x')).toEqual([]);
+    expect(
+      importRequestRefusals({ clusterId: null, nameTakenBy: null, missingNodeIds: [], nodes: [node()] }, 'x'),
+    ).toEqual([]);
     const r = importRequestRefusals(
       {
         clusterId: null,
         nameTakenBy: 'clus_1',
         missingNodeIds: ['node_9'],
-        nodes: [node({ held: true }), node({ nodeId: 'node_2', clusterId: 'clus_2' }), node({ nodeId: 'node_3', hostname: 'b', status: 'pending' })],
+        nodes: [
+          node({ held: true }),
+          node({ nodeId: 'node_2', clusterId: 'clus_2' }),
+          node({ nodeId: 'node_3', hostname: 'b', status: 'pending' }),
+        ],
       },
       'x',
     );
-    expect(r.map((x) => x.code)).toEqual(['node_not_found', 'name_taken', 'node_held', 'node_in_cluster', 'invalid_state', 'invalid_state']);
+    expect(r.map((x) => x.code)).toEqual([
+      'node_not_found',
+      'name_taken',
+      'node_held',
+      'node_in_cluster',
+      'invalid_state',
+      'invalid_state',
+    ]);
     expect(r[5]!.message).toContain('Two nodes are named a');
   });
 });

@@ -18,12 +18,17 @@ function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'nf-imports-'));
   made.push(dir);
   const all: Record<string, string> = {
-    'tsconfig.json': JSON.stringify({ compilerOptions: { module: 'commonjs', moduleResolution: 'node10', strict: true } }),
+    'tsconfig.json': JSON.stringify({
+      compilerOptions: { module: 'commonjs', moduleResolution: 'node10', strict: true },
+    }),
     'lib/failures.ts': "export const FAILURE = { internal: 'internal_error' } as const;\n",
-    'workflows/contracts.ts': "export { FAILURE } from '../lib/failures';\nexport interface OperationRef { operationId: string }\n",
+    'workflows/contracts.ts':
+      "export { FAILURE } from '../lib/failures';\nexport interface OperationRef { operationId: string }\n",
     'drivers/power.ts': "import { FAILURE } from '../lib/failures';\nexport const code = FAILURE.internal;\n",
-    'activities/power.activities.ts': "import { code } from '../drivers/power';\nimport type { OperationRef } from '../workflows/contracts';\nexport const powerOn = (i: OperationRef) => `${i.operationId} ${code}`;\n",
-    'workflows/reboot.workflow.ts': "import type { powerOn } from '../activities/power.activities';\nimport { FAILURE } from './contracts';\nexport type P = typeof powerOn;\nexport const f = FAILURE;\n",
+    'activities/power.activities.ts':
+      "import { code } from '../drivers/power';\nimport type { OperationRef } from '../workflows/contracts';\nexport const powerOn = (i: OperationRef) => `${i.operationId} ${code}`;\n",
+    'workflows/reboot.workflow.ts':
+      "import type { powerOn } from '../activities/power.activities';\nimport { FAILURE } from './contracts';\nexport type P = typeof powerOn;\nexport const f = FAILURE;\n",
     ...files,
   };
   for (const [file, text] of Object.entries(all)) {
@@ -33,11 +38,19 @@ function tree(files: Record<string, string>): string {
   return dir;
 }
 
-function check(cwd: string, dirs = ['lib', 'drivers', 'activities', 'workflows']): Promise<{ code: number; output: string }> {
+function check(
+  cwd: string,
+  dirs = ['lib', 'drivers', 'activities', 'workflows'],
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(depcruise, [...dirs, '--config', config, '--output-type', 'err'], { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
-    });
+    execFile(
+      depcruise,
+      [...dirs, '--config', config, '--output-type', 'err'],
+      { cwd, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
+      },
+    );
   });
 }
 
@@ -56,7 +69,8 @@ describe('import direction (npm run lint: depcruise)', () => {
     const res = await check(
       tree({
         'activities/a.activities.ts': "import { b } from './b.activities';\nexport const a = () => b;\n",
-        'activities/b.activities.ts': "import type { a } from './a.activities';\nexport const b = 1;\nexport type A = typeof a;\n",
+        'activities/b.activities.ts':
+          "import type { a } from './a.activities';\nexport const b = 1;\nexport type A = typeof a;\n",
       }),
     );
     expect(res.code).not.toBe(0);
@@ -64,7 +78,12 @@ describe('import direction (npm run lint: depcruise)', () => {
   });
 
   it('fails on a driver that imports workflow code (the old way to reach FAILURE)', async () => {
-    const res = await check(tree({ 'drivers/power.ts': "import { FAILURE } from '../workflows/contracts';\nexport const code = FAILURE.internal;\n" }));
+    const res = await check(
+      tree({
+        'drivers/power.ts':
+          "import { FAILURE } from '../workflows/contracts';\nexport const code = FAILURE.internal;\n",
+      }),
+    );
     expect(res.code).not.toBe(0);
     expect(res.output).toContain('error drivers-import-only-db-and-lib: drivers/power.ts → workflows/contracts.ts');
   });
@@ -73,23 +92,28 @@ describe('import direction (npm run lint: depcruise)', () => {
     const res = await check(
       tree({
         'lib/ids.ts': "import { code } from '../drivers/power';\nexport const id = code;\n",
-        'workflows/reboot.workflow.ts': "import { powerOn } from '../activities/power.activities';\nexport const p = powerOn;\n",
+        'workflows/reboot.workflow.ts':
+          "import { powerOn } from '../activities/power.activities';\nexport const p = powerOn;\n",
       }),
     );
     expect(res.code).not.toBe(0);
     expect(res.output).toContain('error lib-imports-nothing-above: lib/ids.ts → drivers/power.ts');
-    expect(res.output).toContain('error workflows-import-activities-as-types-only: workflows/reboot.workflow.ts → activities/power.activities.ts');
+    expect(res.output).toContain(
+      'error workflows-import-activities-as-types-only: workflows/reboot.workflow.ts → activities/power.activities.ts',
+    );
   });
 
   // The operation registry (workflows/registry.ts) imports nothing: contracts.ts and the API may load
   // it. registry.types.ts looks at workflows/index.ts, so the API may use it through `import type` only.
   const registryTree = (api: Record<string, string>) =>
     tree({
-      'workflows/registry.ts': "export const OPERATIONS = { 'node.reboot': { workflowType: 'f' } } as const;\nexport type OperationType = keyof typeof OPERATIONS;\n",
+      'workflows/registry.ts':
+        "export const OPERATIONS = { 'node.reboot': { workflowType: 'f' } } as const;\nexport type OperationType = keyof typeof OPERATIONS;\n",
       'workflows/contracts.ts':
         "import type { OperationType } from './registry';\nexport { FAILURE } from '../lib/failures';\nexport interface OperationRef { operationId: string; type?: OperationType }\n",
       'workflows/index.ts': "export * from './reboot.workflow';\n",
-      'workflows/registry.types.ts': "import type * as workflows from './index';\nimport type { OperationType } from './registry';\nexport type Workflows<T extends OperationType> = [T, typeof workflows];\n",
+      'workflows/registry.types.ts':
+        "import type * as workflows from './index';\nimport type { OperationType } from './registry';\nexport type Workflows<T extends OperationType> = [T, typeof workflows];\n",
       ...api,
     });
 
@@ -106,12 +130,17 @@ describe('import direction (npm run lint: depcruise)', () => {
 
     const bad = await check(
       registryTree({
-        'api/operations.service.ts': "import * as types from '../workflows/registry.types';\nimport { f } from '../workflows/reboot.workflow';\nexport const t = [types, f];\n",
+        'api/operations.service.ts':
+          "import * as types from '../workflows/registry.types';\nimport { f } from '../workflows/reboot.workflow';\nexport const t = [types, f];\n",
       }),
       ['lib', 'drivers', 'activities', 'workflows', 'api'],
     );
     expect(bad.code).not.toBe(0);
-    expect(bad.output).toContain('error api-imports-registry-types-as-types-only: api/operations.service.ts → workflows/registry.types.ts');
-    expect(bad.output).toContain('error api-imports-workflows-contracts-only: api/operations.service.ts → workflows/reboot.workflow.ts');
+    expect(bad.output).toContain(
+      'error api-imports-registry-types-as-types-only: api/operations.service.ts → workflows/registry.types.ts',
+    );
+    expect(bad.output).toContain(
+      'error api-imports-workflows-contracts-only: api/operations.service.ts → workflows/reboot.workflow.ts',
+    );
   });
 });

@@ -15,16 +15,24 @@ describe('workflow import boundary', () => {
     const eslint = new ESLint({
       cwd: path.resolve(__dirname, '../..'),
       overrideConfigFile: true,
-      overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser as Linter.Parser } }, boundary!],
+      overrideConfig: [
+        { files: ['**/*.ts'], languageOptions: { parser: tseslint.parser as Linter.Parser } },
+        boundary!,
+      ],
     });
-    const [result] = await eslint.lintText(code, { filePath: path.resolve(__dirname, '../../workflows/boundary-probe.ts') });
+    const [result] = await eslint.lintText(code, {
+      filePath: path.resolve(__dirname, '../../workflows/boundary-probe.ts'),
+    });
     return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
   };
 
   it('refuses value imports of activities, drivers, the database and node modules', async () => {
-    expect(await lint("import { createActivities } from '../activities';\nexport const a = createActivities;\n")).toHaveLength(1);
+    expect(
+      await lint("import { createActivities } from '../activities';\nexport const a = createActivities;\n"),
+    ).toHaveLength(1);
     expect(await lint("import { createDb } from '../db/database';\nexport const a = createDb;\n")).toHaveLength(1);
-    expect(await lint("import { Client } from 'ssh2';\nexport const a = Client;\n")).toHaveLength(1);    expect(await lint("import { loadConfig } from '../lib/config';\nexport const a = loadConfig;\n")).toHaveLength(1);
+    expect(await lint("import { Client } from 'ssh2';\nexport const a = Client;\n")).toHaveLength(1);
+    expect(await lint("import { loadConfig } from '../lib/config';\nexport const a = loadConfig;\n")).toHaveLength(1);
   });
 
   it('allows the pure lib modules: the failure vocabulary, Ceph releases and the planners', async () => {

@@ -13,7 +13,13 @@ import type {
   UpgradeClusterRunInput,
 } from '../../workflows/contracts';
 import * as workflows from '../../workflows';
-import { OPERATIONS, OPERATION_TYPES, PAUSABLE_TYPES, type OperationType, type StepList } from '../../workflows/registry';
+import {
+  OPERATIONS,
+  OPERATION_TYPES,
+  PAUSABLE_TYPES,
+  type OperationType,
+  type StepList,
+} from '../../workflows/registry';
 import type { OperationInput } from '../../workflows/registry.types';
 
 /**
@@ -30,11 +36,14 @@ interface HistoryEvent {
   activityTaskScheduledEventAttributes?: { activityType: { name: string }; input?: { payloads?: { data: string }[] } };
   workflowExecutionUpdateAcceptedEventAttributes?: { acceptedRequest: { input: { name: string } } };
 }
-const eventsOf = (file: string): HistoryEvent[] => (JSON.parse(readFileSync(path.join(HISTORIES, file), 'utf8')) as { events: HistoryEvent[] }).events;
+const eventsOf = (file: string): HistoryEvent[] =>
+  (JSON.parse(readFileSync(path.join(HISTORIES, file), 'utf8')) as { events: HistoryEvent[] }).events;
 
 /** The step names of the final state a recorded run wrote (its finishOperation activity), if it wrote one. */
 function recordedSteps(file: string): string[] | null {
-  const finish = eventsOf(file).find((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'finishOperation');
+  const finish = eventsOf(file).find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'finishOperation',
+  );
   const data = finish?.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data;
   if (!data) return null;
   const arg = JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { snapshot: { steps: { name: string }[] } };
@@ -76,7 +85,9 @@ describe('operation registry', () => {
   it('marks pausable exactly the operations whose recorded runs accepted a pause', () => {
     const paused = OPERATION_TYPES.filter((t) =>
       historiesOf(OPERATIONS[t].workflowType).some((f) =>
-        eventsOf(f).some((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest.input.name === 'pause'),
+        eventsOf(f).some(
+          (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest.input.name === 'pause',
+        ),
       ),
     );
     expect([...PAUSABLE_TYPES].sort()).toEqual(paused.sort());
@@ -96,10 +107,32 @@ describe('operation registry', () => {
 
     // startOperation accepts the entry's input and rejects another one. Never called: tsc checks it.
     const probe = (start: typeof startOperation, deps: OperationDeps) => {
-      const base = { accountId: 'acct', environment: 'sandbox' as const, requestId: 'req', primaryResourceId: 'node_x', lockResourceIds: ['node_x'], params: {}, summary: 's' };
-      void start(deps, { ...base, type: 'node.reboot', input: (operationId) => ({ operationId, accountId: 'acct', nodeId: 'node_x', method: 'hard', drainOsds: false }) });
-      // @ts-expect-error -- a pool's input for a reboot: no nodeId, method or drainOsds.
-      void start(deps, { ...base, type: 'node.reboot', input: (operationId) => ({ operationId, accountId: 'acct', clusterId: 'clus_x', poolId: 'pool_x' }) });
+      const base = {
+        accountId: 'acct',
+        environment: 'sandbox' as const,
+        requestId: 'req',
+        primaryResourceId: 'node_x',
+        lockResourceIds: ['node_x'],
+        params: {},
+        summary: 's',
+      };
+      void start(deps, {
+        ...base,
+        type: 'node.reboot',
+        input: (operationId) => ({
+          operationId,
+          accountId: 'acct',
+          nodeId: 'node_x',
+          method: 'hard',
+          drainOsds: false,
+        }),
+      });
+      void start(deps, {
+        ...base,
+        type: 'node.reboot',
+        // @ts-expect-error -- a pool's input for a reboot: no nodeId, method or drainOsds.
+        input: (operationId) => ({ operationId, accountId: 'acct', clusterId: 'clus_x', poolId: 'pool_x' }),
+      });
       // @ts-expect-error -- an operation type the registry does not have.
       void start(deps, { ...base, type: 'node.explode', input: (operationId) => ({ operationId, accountId: 'acct' }) });
     };

@@ -53,13 +53,20 @@ describe('query ownership', () => {
   });
 
   it('imports kysely values only in db/ and the sandbox simulator', () => {
-    expect(files.filter((f) => !f.rel.startsWith(SANDBOX) && KYSELY_VALUE_IMPORT.test(f.text)).map((f) => f.rel)).toEqual([]);
+    expect(
+      files.filter((f) => !f.rel.startsWith(SANDBOX) && KYSELY_VALUE_IMPORT.test(f.text)).map((f) => f.rel),
+    ).toEqual([]);
   });
 
   it('lets the sandbox simulator query only its own tables', () => {
     const foreign = files
       .filter((f) => f.rel.startsWith(SANDBOX))
-      .flatMap((f) => [...f.text.matchAll(TABLE)].map((m) => m[1]!).filter((t) => !t.startsWith('sandbox_')).map((t) => `${f.rel}: ${t}`));
+      .flatMap((f) =>
+        [...f.text.matchAll(TABLE)]
+          .map((m) => m[1]!)
+          .filter((t) => !t.startsWith('sandbox_'))
+          .map((t) => `${f.rel}: ${t}`),
+      );
     expect(foreign).toEqual([]);
   });
 });

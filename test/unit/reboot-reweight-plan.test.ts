@@ -7,22 +7,49 @@ import { reweightPlan, roundWeight, targetCrushWeight } from '../../lib/plans/re
 
 describe('reboot planner', () => {
   const member = (over: Partial<RebootFacts['node']> = {}, osdIds = [0, 1]): RebootFacts => ({
-    node: { nodeId: 'node_1', hostname: 'stor1', environment: 'sandbox', clusterId: 'clus_1', held: false, status: 'active', ...over },
+    node: {
+      nodeId: 'node_1',
+      hostname: 'stor1',
+      environment: 'sandbox',
+      clusterId: 'clus_1',
+      held: false,
+      status: 'active',
+      ...over,
+    },
     osdIds,
   });
-  const steps = (f: RebootFacts, drainOsds = true) => rebootPlan(f, { method: 'graceful', drainOsds }).steps.map((s) => s.name);
+  const steps = (f: RebootFacts, drainOsds = true) =>
+    rebootPlan(f, { method: 'graceful', drainOsds }).steps.map((s) => s.name);
 
   it('a cluster member with OSDs: noout around the power cycle, its OSDs stopped and waited for, then PGs clean', () => {
     const plan = rebootPlan(member(), { method: 'graceful', drainOsds: true });
     expect(plan).toMatchObject({ type: 'node.reboot', would_run: true, refusals: [] });
-    expect(plan.steps.map((s) => s.name)).toEqual(['preflight', 'set_noout', 'stop_osds', 'power_off', 'power_on', 'wait_ssh', 'wait_osds_up', 'unset_noout', 'wait_clean']);
+    expect(plan.steps.map((s) => s.name)).toEqual([
+      'preflight',
+      'set_noout',
+      'stop_osds',
+      'power_off',
+      'power_on',
+      'wait_ssh',
+      'wait_osds_up',
+      'unset_noout',
+      'wait_clean',
+    ]);
     expect(plan.steps[0]!.checks).toContain('ceph osd ok-to-stop 0 1');
   });
 
   it('drain_osds false keeps the OSDs running; a host without OSDs waits for none', () => {
     expect(steps(member(), false)).not.toContain('stop_osds');
     expect(steps(member(), false)).toContain('wait_osds_up');
-    expect(steps(member({}, []))).toEqual(['preflight', 'set_noout', 'power_off', 'power_on', 'wait_ssh', 'unset_noout', 'wait_clean']);
+    expect(steps(member({}, []))).toEqual([
+      'preflight',
+      'set_noout',
+      'power_off',
+      'power_on',
+      'wait_ssh',
+      'unset_noout',
+      'wait_clean',
+    ]);
   });
 
   it('a node in no cluster is only power-cycled and waited for', () => {
@@ -35,7 +62,10 @@ describe('reboot planner', () => {
     expect(codes(member({ status: 'provisioning' }))).toEqual(['invalid_state']);
     const notOk = { ...member(), okToStop: { ok: false, reason: '2 PGs would become inactive' } };
     expect(codes(notOk)).toEqual(['not_ok_to_stop']);
-    expect(rebootPlan(notOk, { method: 'hard', drainOsds: true })).toMatchObject({ would_run: false, refusals: [{ message: expect.stringContaining('2 PGs would become inactive') }] });
+    expect(rebootPlan(notOk, { method: 'hard', drainOsds: true })).toMatchObject({
+      would_run: false,
+      refusals: [{ message: expect.stringContaining('2 PGs would become inactive') }],
+    });
   });
 });
 
@@ -52,7 +82,8 @@ describe('reweight planner', () => {
     unplaceable: [] as string[],
     ...over,
   });
-  const codes = (f: ReturnType<typeof facts>, weight: number) => reweightPlan(f, { osdId: 3, weight }).refusals.map((r) => r.code);
+  const codes = (f: ReturnType<typeof facts>, weight: number) =>
+    reweightPlan(f, { osdId: 3, weight }).refusals.map((r) => r.code);
 
   it('weights are fractions of the device weight, kept to five decimals like Ceph shows them', () => {
     expect(targetCrushWeight(0.5, DEVICE)).toBe(0.90949);
@@ -62,8 +93,18 @@ describe('reweight planner', () => {
 
   it('a drain: record, weight 0, watch PGs to 0, safe-to-destroy, record state; every PG of the OSD moves', () => {
     const plan = reweightPlan(facts(), { osdId: 3, weight: 0 });
-    expect(plan).toMatchObject({ would_run: true, refusals: [], facts: { drain: true, target_crush_weight: 0, pgs_to_move: 40, failure_domains_left: 3, original_weight: 1 } });
-    expect(plan.steps.map((s) => s.name)).toEqual(['preflight', 'set_crush_weight', 'wait_drain', 'safe_to_destroy', 'record_state']);
+    expect(plan).toMatchObject({
+      would_run: true,
+      refusals: [],
+      facts: { drain: true, target_crush_weight: 0, pgs_to_move: 40, failure_domains_left: 3, original_weight: 1 },
+    });
+    expect(plan.steps.map((s) => s.name)).toEqual([
+      'preflight',
+      'set_crush_weight',
+      'wait_drain',
+      'safe_to_destroy',
+      'record_state',
+    ]);
   });
 
   it('a reweight waits for backfill instead and moves its share of the PGs', () => {
@@ -83,6 +124,10 @@ describe('reweight planner', () => {
   it('refuses a drain Ceph says is not ok to stop, PGs already unplaceable, and an unknown OSD', () => {
     expect(codes(facts({ okToStop: { ok: false, reason: 'too few replicas' } }), 0)).toEqual(['not_ok_to_stop']);
     expect(codes(facts({ unplaceable: ['2.1f'] }), 0.5)).toEqual(['drain_cannot_finish']);
-    expect(reweightPlan(facts({ osd: null }), { osdId: 3, weight: 0 })).toMatchObject({ would_run: false, refusals: [{ code: 'osd_not_found' }], steps: [] });
+    expect(reweightPlan(facts({ osd: null }), { osdId: 3, weight: 0 })).toMatchObject({
+      would_run: false,
+      refusals: [{ code: 'osd_not_found' }],
+      steps: [],
+    });
   });
 });

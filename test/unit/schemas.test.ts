@@ -51,7 +51,12 @@ describe('request schemas', () => {
     ['a hostname with a space', { ...validNode(), hostname: 'storage 01' }, 'hostname', /hostname/],
     ['a port of the wrong type', { ...validNode(), ssh_port: '22' }, 'ssh_port', /integer/],
     ['a port out of range', { ...validNode(), ipmi_port: 70000 }, 'ipmi_port', /65535/],
-    ['an IPMI password longer than IPMI allows', { ...validNode(), ipmi_password: 'x'.repeat(21) }, 'ipmi_password', /20/],
+    [
+      'an IPMI password longer than IPMI allows',
+      { ...validNode(), ipmi_password: 'x'.repeat(21) },
+      'ipmi_password',
+      /20/,
+    ],
     ['an unbounded private key', { ...validNode(), ssh_private_key: 'x'.repeat(16385) }, 'ssh_private_key', /16384/],
   ])('reject %s with a 400 naming the field', (_what, body, field, message) => {
     const err = rejects(() => parse(register, JSON.parse(JSON.stringify(body)), 'body'));
@@ -76,7 +81,10 @@ describe('request schemas', () => {
   it('name nested fields with a dotted path', () => {
     const err = rejects(() => parse(faults, { faults: { no_boot: true, melt: true } }, 'body'));
     expect(err.details.field).toBe('faults.melt');
-    expect(parse(faults, { faults: { no_boot: true } }, 'body').faults).toMatchObject({ no_boot: true, bmc_unreachable: false });
+    expect(parse(faults, { faults: { no_boot: true } }, 'body').faults).toMatchObject({
+      no_boot: true,
+      bmc_unreachable: false,
+    });
   });
 
   it('accept IPv6 and give each address one spelling', () => {
@@ -86,7 +94,11 @@ describe('request schemas', () => {
   });
 
   it('coerce query strings, bound pagination and reject unknown parameters', () => {
-    expect(parse(nodeList, { page: '2', per_page: '50', status: 'hold' }, 'query')).toEqual({ page: 2, per_page: 50, status: 'hold' });
+    expect(parse(nodeList, { page: '2', per_page: '50', status: 'hold' }, 'query')).toEqual({
+      page: 2,
+      per_page: 50,
+      status: 'hold',
+    });
     expect(parse(queryValidator(pageQuerySchema), {}, 'query')).toEqual({ page: 1, per_page: 25 });
     expect(rejects(() => parse(nodeList, { per_page: '101' }, 'query')).details.field).toBe('per_page');
     expect(rejects(() => parse(nodeList, { page: '0' }, 'query')).details.field).toBe('page');
@@ -108,7 +120,9 @@ describe('request schemas', () => {
 
 describe('OpenAPI generation', () => {
   it('turns ajv nullable into OpenAPI 3.1 type arrays, enums included', () => {
-    expect(toOpenApiSchema({ type: 'object', properties: { a: { type: 'string', nullable: true, enum: ['x'] } } })).toEqual({
+    expect(
+      toOpenApiSchema({ type: 'object', properties: { a: { type: 'string', nullable: true, enum: ['x'] } } }),
+    ).toEqual({
       type: 'object',
       properties: { a: { type: ['string', 'null'], enum: ['x', null] } },
     });
@@ -138,7 +152,9 @@ describe('OpenAPI generation', () => {
     expect(op.requestBody.content['application/json'].schema).toEqual(toOpenApiSchema(registerNodeBodySchema));
     expect(op.requestBody.content['application/json'].schema.additionalProperties).toBe(false);
     const names = op.parameters.map((p: any) => p.name ?? p.$ref);
-    expect(names).toEqual(expect.arrayContaining(['id', 'page', 'per_page', 'cluster_id', 'status', 'Idempotency-Key']));
+    expect(names).toEqual(
+      expect.arrayContaining(['id', 'page', 'per_page', 'cluster_id', 'status', 'Idempotency-Key']),
+    );
     expect(op.parameters.find((p: any) => p.name === 'status').schema.type).toEqual(['string', 'null']);
     expect(op.responses['429'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
     expect(op.responses['202'].headers['X-RateLimit-Remaining']).toBeDefined();

@@ -1,10 +1,22 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { interpretMonOkToStop, parseCephVersions, parseDaemonMetadata, parseMgrDump, parseNoAutoscale } from '../../drivers/real/ceph-cli-upgrade';
+import {
+  interpretMonOkToStop,
+  parseCephVersions,
+  parseDaemonMetadata,
+  parseMgrDump,
+  parseNoAutoscale,
+} from '../../drivers/real/ceph-cli-upgrade';
 import { DriverError } from '../../drivers/types';
 import { compareCephVersions, parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
-import { nextBatch, planBatches, upgradePlan, type UpgradeFacts, type UpgradeParams } from '../../lib/plans/upgrade-cluster.planner';
+import {
+  nextBatch,
+  planBatches,
+  upgradePlan,
+  type UpgradeFacts,
+  type UpgradeParams,
+} from '../../lib/plans/upgrade-cluster.planner';
 
 const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
 
@@ -19,17 +31,34 @@ function facts(over: Partial<UpgradeFacts> = {}, hosts = 4, release = 'reef'): U
     monsInQuorum: names.slice(0, 3),
     mgrActive: 'h1',
     mgrStandbys: ['h2'],
-    hosts: names.map((h, i) => ({ hostname: h, nodeId: `node_${i}`, nodeStatus: 'active', held: false, osdIds: [2 * i, 2 * i + 1], osdsDown: [], mon: i < 3, mgr: i < 2 })),
+    hosts: names.map((h, i) => ({
+      hostname: h,
+      nodeId: `node_${i}`,
+      nodeStatus: 'active',
+      held: false,
+      osdIds: [2 * i, 2 * i + 1],
+      osdsDown: [],
+      mon: i < 3,
+      mgr: i < 2,
+    })),
     daemons: [
       ...names.slice(0, 3).map((h) => ({ type: 'mon' as const, id: h, host: h, version: v, release })),
       ...names.slice(0, 2).map((h) => ({ type: 'mgr' as const, id: h, host: h, version: v, release })),
-      ...names.flatMap((h, i) => [2 * i, 2 * i + 1].map((id) => ({ type: 'osd' as const, id: String(id), host: h, version: v, release }))),
+      ...names.flatMap((h, i) =>
+        [2 * i, 2 * i + 1].map((id) => ({ type: 'osd' as const, id: String(id), host: h, version: v, release })),
+      ),
     ],
     noAutoscale: false,
     ...over,
   };
 }
-const params = (over: Partial<UpgradeParams> = {}): UpgradeParams => ({ targetVersion: 'squid', mode: 'upgrade', maxConcurrent: 1, osPackages: false, ...over });
+const params = (over: Partial<UpgradeParams> = {}): UpgradeParams => ({
+  targetVersion: 'squid',
+  mode: 'upgrade',
+  maxConcurrent: 1,
+  osPackages: false,
+  ...over,
+});
 const codes = (f: UpgradeFacts, p: UpgradeParams) => upgradePlan(f, p).plan.refusals.map((r) => r.code);
 
 describe('upgrade planner (the one the dry run and the real run share)', () => {
@@ -41,9 +70,18 @@ describe('upgrade planner (the one the dry run and the real run share)', () => {
   });
 
   it('batches hold at most max_concurrent hosts and at most one mon host', () => {
-    const q = [{ host: 'a', mon: true }, { host: 'b', mon: true }, { host: 'c', mon: false }, { host: 'd', mon: false }, { host: 'e', mon: false }];
+    const q = [
+      { host: 'a', mon: true },
+      { host: 'b', mon: true },
+      { host: 'c', mon: false },
+      { host: 'd', mon: false },
+      { host: 'e', mon: false },
+    ];
     expect(nextBatch(q, 3).map((h) => h.host)).toEqual(['a', 'c', 'd']);
-    expect(planBatches(q, 3)).toEqual([['a', 'c', 'd'], ['b', 'e']]);
+    expect(planBatches(q, 3)).toEqual([
+      ['a', 'c', 'd'],
+      ['b', 'e'],
+    ]);
     expect(planBatches(q, 1)).toEqual([['a'], ['b'], ['c'], ['d'], ['e']]);
   });
 
@@ -72,7 +110,8 @@ describe('upgrade planner (the one the dry run and the real run share)', () => {
   it('skips daemons and hosts already at the target, so a re-run after a cancel resumes', () => {
     const f = facts();
     const squid = parseCephVersion(sandboxVersionString('squid'))!.version!;
-    for (const d of f.daemons) if (d.type !== 'osd' || d.host === 'h1') Object.assign(d, { version: squid, release: 'squid' });
+    for (const d of f.daemons)
+      if (d.type !== 'osd' || d.host === 'h1') Object.assign(d, { version: squid, release: 'squid' });
     const { schedule } = upgradePlan(f, params());
     expect(schedule.mgrStandbys).toEqual([]);
     expect(schedule.mgrActive).toBeNull();
@@ -88,7 +127,9 @@ describe('upgrade planner (the one the dry run and the real run share)', () => {
 
 describe('Ceph version strings', () => {
   it('parses releases, versions and ceph versions lines, and orders them', () => {
-    expect(parseCephVersion('ceph version 16.2.15 (618f440892089921c3e944a991122ddc44e60516) pacific (stable)')).toEqual({ version: '16.2.15', release: 'pacific', major: 16 });
+    expect(
+      parseCephVersion('ceph version 16.2.15 (618f440892089921c3e944a991122ddc44e60516) pacific (stable)'),
+    ).toEqual({ version: '16.2.15', release: 'pacific', major: 16 });
     expect(parseCephVersion('squid')).toEqual({ version: null, release: 'squid', major: 19 });
     expect(parseCephVersion('9.2.1')).toBeNull();
     expect(compareCephVersions(parseCephVersion('18.2.4')!, parseCephVersion('18.2.10')!)).toBeLessThan(0);
@@ -104,14 +145,24 @@ describe('ceph CLI upgrade parsers (real output)', () => {
   });
 
   it('mon/osd metadata → per-daemon host and version', () => {
-    expect(parseDaemonMetadata('mon', fixture('mon_metadata.json'))).toEqual([{ type: 'mon', id: 'a', host: 'labhost-0', version: '16.2.15', release: 'pacific' }]);
+    expect(parseDaemonMetadata('mon', fixture('mon_metadata.json'))).toEqual([
+      { type: 'mon', id: 'a', host: 'labhost-0', version: '16.2.15', release: 'pacific' },
+    ]);
     const osds = parseDaemonMetadata('osd', fixture('osd_metadata.json'));
-    expect(osds.map((o) => [o.id, o.host, o.version, o.release])).toEqual([['0', 'storage-01', '18.2.4', 'reef'], ['1', 'storage-01', '18.2.4', 'reef'], ['2', 'storage-02', '18.2.4', 'reef']]);
+    expect(osds.map((o) => [o.id, o.host, o.version, o.release])).toEqual([
+      ['0', 'storage-01', '18.2.4', 'reef'],
+      ['1', 'storage-01', '18.2.4', 'reef'],
+      ['2', 'storage-02', '18.2.4', 'reef'],
+    ]);
     expect(() => parseDaemonMetadata('osd', '{}')).toThrow(DriverError);
   });
 
   it('mgr dump → active and standbys', () => {
-    expect(parseMgrDump(fixture('mgr_dump_one_standby.json'))).toEqual({ active: 'x', standbys: ['y'], available: true });
+    expect(parseMgrDump(fixture('mgr_dump_one_standby.json'))).toEqual({
+      active: 'x',
+      standbys: ['y'],
+      available: true,
+    });
   });
 
   it('noautoscale in JSON and text', () => {
@@ -122,8 +173,22 @@ describe('ceph CLI upgrade parsers (real output)', () => {
 
   it('mon ok-to-stop: rc 0 ok, rc 16 not ok with the reason, others fail', () => {
     const fail = () => new DriverError('command_failed', 'x', false);
-    expect(interpretMonOkToStop({ code: 0, stdout: '', stderr: 'quorum should be preserved (a,b) after stopping [c]' }, fail)).toEqual({ ok: true, reason: null });
-    expect(interpretMonOkToStop({ code: 16, stdout: '', stderr: 'Error EBUSY: not enough monitors would be available (a) after stopping mons [b]' }, fail)).toEqual({
+    expect(
+      interpretMonOkToStop(
+        { code: 0, stdout: '', stderr: 'quorum should be preserved (a,b) after stopping [c]' },
+        fail,
+      ),
+    ).toEqual({ ok: true, reason: null });
+    expect(
+      interpretMonOkToStop(
+        {
+          code: 16,
+          stdout: '',
+          stderr: 'Error EBUSY: not enough monitors would be available (a) after stopping mons [b]',
+        },
+        fail,
+      ),
+    ).toEqual({
       ok: false,
       reason: 'not enough monitors would be available (a) after stopping mons [b]',
     });

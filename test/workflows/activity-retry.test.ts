@@ -30,7 +30,8 @@ interface Pending {
   nextAttemptScheduleTime?: { seconds?: unknown; nanos?: number | null } | null;
 }
 
-const tsMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN);
+const tsMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+  t ? Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
 
 describe('retrying a failed activity (what the Web UI does)', () => {
   it('a power command failing on an unreachable BMC is seen retrying (attempt > 1, last failure); after the fault is cleared a reset retries it at once and the operation completes in the same run', async () => {
@@ -50,16 +51,26 @@ describe('retrying a failed activity (what the Web UI does)', () => {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const d = await handle.describe();
-      pending = (d.raw.pendingActivities as Pending[] | null | undefined)?.find((a) => a.activityType?.name === 'powerCommand');
+      pending = (d.raw.pendingActivities as Pending[] | null | undefined)?.find(
+        (a) => a.activityType?.name === 'powerCommand',
+      );
       if (pending && (pending.attempt ?? 0) >= 2 && pending.lastFailure) break;
-      if (Date.now() > deadline) throw new Error(`no retried powerCommand among pending activities: ${JSON.stringify(d.raw.pendingActivities)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no retried powerCommand among pending activities: ${JSON.stringify(d.raw.pendingActivities)}`);
       await new Promise((res) => setTimeout(res, 100));
     }
     expect(pending.lastFailure!.message).toMatch(/BMC|bmc|IPMI|ipmi/);
     // What docs/operators.md tells an operator to run shows the same (the Temporal CLI the tests use).
     const cli = process.env.NF_TEMPORAL_BIN ?? path.join(os.homedir(), '.cache/nodefoundry/bin/temporal');
     const { stdout } = await promisify(execFile)(cli, [
-      'workflow', 'describe', '--address', h.config.temporal.address, '--namespace', h.config.temporal.namespace, '--workflow-id', workflowId,
+      'workflow',
+      'describe',
+      '--address',
+      h.config.temporal.address,
+      '--namespace',
+      h.config.temporal.namespace,
+      '--workflow-id',
+      workflowId,
     ]);
     expect(stdout).toMatch(/Pending Activities/i);
     expect(stdout).toContain('powerCommand');

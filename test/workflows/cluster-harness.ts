@@ -28,7 +28,12 @@ export interface Harness {
   client: Client;
   accountId: string;
   key: string;
-  api(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  api(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any }>;
   waitForOperation(id: string, until?: (op: any) => boolean): Promise<any>;
   registerNode(options?: { rack?: string; zone?: string; failDrive?: boolean }): Promise<any>;
   recordHistory(workflowId: string, name: string): Promise<void>;
@@ -52,7 +57,14 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const key = generateApiKey('test');
   await db
     .insertInto('api_keys')
-    .values({ id: newId('key'), account_id: accountId, kind: 'test', name: 'clusters', hint: key.slice(0, 15), key_hash: hashApiKey(key) })
+    .values({
+      id: newId('key'),
+      account_id: accountId,
+      kind: 'test',
+      name: 'clusters',
+      hint: key.slice(0, 15),
+      key_hash: hashApiKey(key),
+    })
     .execute();
   const { privateKey } = generateSshKey();
   let seq = 0;
@@ -60,20 +72,28 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const api: Harness['api'] = async (method, url, body, headers = {}) => {
     const res = await fetch(base + url, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
 
-  const waitForOperation: Harness['waitForOperation'] = async (id, until = (op) => ['completed', 'failed', 'cancelled'].includes(op.status)) => {
+  const waitForOperation: Harness['waitForOperation'] = async (
+    id,
+    until = (op) => ['completed', 'failed', 'cancelled'].includes(op.status),
+  ) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const r = await api('GET', `/v1/operations/${id}`);
       expect(r.status).toBe(200);
       if (until(r.body.data)) return r.body.data;
-      if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+      if (Date.now() > deadline)
+        throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
       await new Promise((res) => setTimeout(res, 50));
     }
   };
@@ -95,11 +115,22 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     if (options.failDrive) {
       const m = await rackSandboxMachine(
         db,
-        { accountId, hostname: body.hostname, ipAddress: body.ip_address, ipmiAddress: body.ipmi_address, bmcUsername: 'admin', bmcPassword: body.ipmi_password },
+        {
+          accountId,
+          hostname: body.hostname,
+          ipAddress: body.ip_address,
+          ipmiAddress: body.ipmi_address,
+          bmcUsername: 'admin',
+          bmcPassword: body.ipmi_password,
+        },
         0,
       );
       const drives: Drive[] = m.drives.map((d, i) => (i === m.drives.length - 1 ? { ...d, smart_ok: false } : d));
-      await db.updateTable('sandbox_machines').set({ drives: JSON.stringify(drives) }).where('id', '=', m.id).execute();
+      await db
+        .updateTable('sandbox_machines')
+        .set({ drives: JSON.stringify(drives) })
+        .where('id', '=', m.id)
+        .execute();
     }
     const r = await api('POST', '/v1/nodes', body);
     expect(r.status).toBe(202);

@@ -25,10 +25,12 @@ async function nodes(n: number) {
 
 const ids = (ns: any[]) => ns.map((n) => n.id);
 const clusterCount = async () => (await h.api('GET', '/v1/clusters')).body.meta.total as number;
-const locksOf = (operationId: string) => h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
+const locksOf = (operationId: string) =>
+  h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
 
 async function expectReleased(ns: any[]) {
-  for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null });
+  for (const n of ns)
+    expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null });
 }
 
 describe('import an existing cluster', () => {
@@ -37,7 +39,11 @@ describe('import an existing cluster', () => {
 
   beforeAll(async () => {
     ns = await nodes(4);
-    const r = await h.api('POST', '/v1/sandbox/ceph-clusters', { node_ids: ids(ns), ceph_version: 'reef', replication: 3 });
+    const r = await h.api('POST', '/v1/sandbox/ceph-clusters', {
+      node_ids: ids(ns),
+      ceph_version: 'reef',
+      replication: 3,
+    });
     expect(r.status).toBe(201);
     seeded = r.body.data;
     expect(seeded.hosts).toEqual(ns.map((n) => n.hostname));
@@ -49,7 +55,12 @@ describe('import an existing cluster', () => {
   it('refuses bad requests with a 4xx naming the field, and changes nothing', async () => {
     const base = { name: 'legacy', admin_node_id: ns[0].id, node_ids: ids(ns) };
     const cases: [unknown, number, string, string | undefined][] = [
-      [{ ...base, admin_node_id: 'node_01zzzzzzzzzzzzzzzzzzzzzzzz', node_ids: ids(ns) }, 400, 'validation_error', 'admin_node_id'],
+      [
+        { ...base, admin_node_id: 'node_01zzzzzzzzzzzzzzzzzzzzzzzz', node_ids: ids(ns) },
+        400,
+        'validation_error',
+        'admin_node_id',
+      ],
       [{ ...base, node_ids: [] }, 400, 'validation_error', 'node_ids'],
       [{ ...base, name: 'Not A Name' }, 400, 'validation_error', 'name'],
       [{ ...base, ceph_version: 'reef' }, 400, 'validation_error', undefined],
@@ -65,7 +76,11 @@ describe('import an existing cluster', () => {
   });
 
   it('refuses (unknown_hosts) a cluster with daemons on a host that is not among node_ids: no cluster left, nodes released', async () => {
-    const r = await h.api('POST', '/v1/clusters/import', { name: 'legacy', admin_node_id: ns[0].id, node_ids: ids(ns.slice(0, 3)) });
+    const r = await h.api('POST', '/v1/clusters/import', {
+      name: 'legacy',
+      admin_node_id: ns[0].id,
+      node_ids: ids(ns.slice(0, 3)),
+    });
     expect(r.status).toBe(202);
     expect(r.body.data).toMatchObject({ name: 'legacy', status: 'IMPORTING' });
     const op = await h.waitForOperation(r.body.data.operation_id);
@@ -81,17 +96,38 @@ describe('import an existing cluster', () => {
   });
 
   it('adopts the cluster: fsid, version, OSDs and health recorded, members active; a second import of a member is refused', async () => {
-    const r = await h.api('POST', '/v1/clusters/import', { name: 'legacy', admin_node_id: ns[1].id, node_ids: ids(ns) });
+    const r = await h.api('POST', '/v1/clusters/import', {
+      name: 'legacy',
+      admin_node_id: ns[1].id,
+      node_ids: ids(ns),
+    });
     expect(r.status).toBe(202);
     const op = await h.waitForOperation(r.body.data.operation_id);
     expect(op.status, JSON.stringify(op.error)).toBe('completed');
-    expect(op.result).toMatchObject({ cluster_id: r.body.data.id, fsid: seeded.fsid, failure_domain: 'host', replication_factor: 3, health: 'HEALTH_OK', osds: seeded.osds });
+    expect(op.result).toMatchObject({
+      cluster_id: r.body.data.id,
+      fsid: seeded.fsid,
+      failure_domain: 'host',
+      replication_factor: 3,
+      health: 'HEALTH_OK',
+      osds: seeded.osds,
+    });
     expect(op.result.ceph_version).toMatch(/^18\.2\.\d+$/);
-    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(`fsid ${seeded.fsid}: HEALTH_OK, ${seeded.osds} OSDs on 4 host(s)`);
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
+      `fsid ${seeded.fsid}: HEALTH_OK, ${seeded.osds} OSDs on 4 host(s)`,
+    );
     await h.recordHistory(op.temporal.workflow_id, 'importClusterWorkflow--adopt');
 
     const c = (await h.api('GET', `/v1/clusters/${r.body.data.id}`)).body.data;
-    expect(c).toMatchObject({ name: 'legacy', status: 'HEALTH_OK', fsid: seeded.fsid, admin_node_id: ns[1].id, node_count: 4, osd_count: seeded.osds, ceph_version: op.result.ceph_version });
+    expect(c).toMatchObject({
+      name: 'legacy',
+      status: 'HEALTH_OK',
+      fsid: seeded.fsid,
+      admin_node_id: ns[1].id,
+      node_count: 4,
+      osd_count: seeded.osds,
+      ceph_version: op.result.ceph_version,
+    });
     expect(c.nodes.map((n: any) => [n.hostname, n.status])).toEqual(ns.map((n) => [n.hostname, 'active']));
     const osds = (await h.api('GET', `/v1/clusters/${c.id}/osds?per_page=100`)).body.data;
     expect(osds).toHaveLength(seeded.osds);
@@ -101,9 +137,17 @@ describe('import an existing cluster', () => {
     // The simulated cluster is now this cluster's.
     expect((await getSandboxCephState(h.db, c.id))?.fsid).toBe(seeded.fsid);
 
-    const again = await h.api('POST', '/v1/clusters/import', { name: 'legacy-2', admin_node_id: ns[0].id, node_ids: ids(ns) });
+    const again = await h.api('POST', '/v1/clusters/import', {
+      name: 'legacy-2',
+      admin_node_id: ns[0].id,
+      node_ids: ids(ns),
+    });
     expect([again.status, again.body.error.code, again.body.error.field]).toEqual([409, 'node_in_cluster', 'node_ids']);
-    const taken = await h.api('POST', '/v1/clusters/import', { name: 'legacy', admin_node_id: ns[0].id, node_ids: [ns[0].id] });
+    const taken = await h.api('POST', '/v1/clusters/import', {
+      name: 'legacy',
+      admin_node_id: ns[0].id,
+      node_ids: [ns[0].id],
+    });
     expect(taken.status).toBe(409);
   });
 
@@ -121,7 +165,11 @@ describe('import an existing cluster', () => {
 describe('import failures and cancel', () => {
   it('fails with the reason when the admin node runs no Ceph: no cluster left, nodes released', async () => {
     const ns = await nodes(3);
-    const r = await h.api('POST', '/v1/clusters/import', { name: 'nothing-here', admin_node_id: ns[0].id, node_ids: ids(ns) });
+    const r = await h.api('POST', '/v1/clusters/import', {
+      name: 'nothing-here',
+      admin_node_id: ns[0].id,
+      node_ids: ids(ns),
+    });
     expect(r.status).toBe(202);
     const op = await h.waitForOperation(r.body.data.operation_id);
     expect(op.status).toBe('failed');
@@ -136,7 +184,11 @@ describe('import failures and cancel', () => {
     const ns = await nodes(3);
     const seed = await h.api('POST', '/v1/sandbox/ceph-clusters', { node_ids: ids(ns), replication: 3 });
     expect(seed.status).toBe(201);
-    const r = await h.api('POST', '/v1/clusters/import', { name: 'to-cancel', admin_node_id: ns[0].id, node_ids: ids(ns) });
+    const r = await h.api('POST', '/v1/clusters/import', {
+      name: 'to-cancel',
+      admin_node_id: ns[0].id,
+      node_ids: ids(ns),
+    });
     expect(r.status).toBe(202);
     const c = await h.api('POST', `/v1/operations/${r.body.data.operation_id}/cancel`);
     expect(c.status).toBe(202);
@@ -146,7 +198,11 @@ describe('import failures and cancel', () => {
     await expectReleased(ns);
     expect(await locksOf(op.id)).toEqual([]);
 
-    const again = await h.api('POST', '/v1/clusters/import', { name: 'to-cancel', admin_node_id: ns[0].id, node_ids: ids(ns) });
+    const again = await h.api('POST', '/v1/clusters/import', {
+      name: 'to-cancel',
+      admin_node_id: ns[0].id,
+      node_ids: ids(ns),
+    });
     expect(again.status).toBe(202);
     const done = await h.waitForOperation(again.body.data.operation_id);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getSandboxCephState, getSandboxMachine, listPowerEvents, moveSandboxOsd, setMachineFaults } from '../../drivers/sandbox';
+import {
+  getSandboxCephState,
+  getSandboxMachine,
+  listPowerEvents,
+  moveSandboxOsd,
+  setMachineFaults,
+} from '../../drivers/sandbox';
 import { powerOff, startHarness, type Harness } from './cluster-harness';
 
 /**
@@ -15,7 +21,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const locksOf = (operationId: string) => h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
+const locksOf = (operationId: string) =>
+  h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
 
 async function nodes(n: number, options: Parameters<Harness['registerNode']>[0] = {}) {
   const out = [];
@@ -41,7 +48,18 @@ describe('create cluster', () => {
     expect(plan.would_run).toBe(true);
     expect(plan.refusals).toEqual([]);
     expect(plan.steps.map((s: any) => s.name)).toEqual([
-      'preflight', 'mark_provisioning', 'power_on', 'wait_ssh', 'bootstrap', 'add_hosts', 'place_mons', 'place_mgrs', 'create_osds', 'create_crush_rule', 'wait_ready', 'record_state',
+      'preflight',
+      'mark_provisioning',
+      'power_on',
+      'wait_ssh',
+      'bootstrap',
+      'add_hosts',
+      'place_mons',
+      'place_mgrs',
+      'create_osds',
+      'create_crush_rule',
+      'wait_ready',
+      'record_state',
     ]);
     expect(plan.facts.mons).toEqual(ns.slice(0, 3).map((n) => n.hostname));
     expect(plan.facts.mgrs).toEqual(ns.slice(0, 2).map((n) => n.hostname));
@@ -50,7 +68,8 @@ describe('create cluster', () => {
     expect(plan.facts.osd_devices[ns[0].hostname]).not.toContain(failed.device);
     expect(plan.facts.skipped_devices[ns[0].hostname]).toEqual([failed.device]);
     expect((await h.api('GET', '/v1/clusters')).body.meta.total).toBe(0);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null });
 
     // The real run: one node is off and gets powered on.
     await powerOff(h.db, h.accountId, ns[3].ipmi_address);
@@ -71,8 +90,18 @@ describe('create cluster', () => {
   it('the created cluster is HEALTH_OK, nodes active, OSDs only on SMART-healthy drives, 3 mons and 2 mgrs placed, host CRUSH rule', async () => {
     const { id, nodes: ns, operation: op } = created;
     const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
-    const healthy = ns.flatMap((n) => n.drives.filter((d: any) => d.smart_ok).map((d: any) => `${n.hostname}:${d.device}`)).sort();
-    expect(cluster).toMatchObject({ name: 'prod-01', status: 'HEALTH_OK', ceph_version: 'reef', node_count: 4, osd_count: healthy.length, failure_domain: 'host', replication_factor: 3 });
+    const healthy = ns
+      .flatMap((n) => n.drives.filter((d: any) => d.smart_ok).map((d: any) => `${n.hostname}:${d.device}`))
+      .sort();
+    expect(cluster).toMatchObject({
+      name: 'prod-01',
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      node_count: 4,
+      osd_count: healthy.length,
+      failure_domain: 'host',
+      replication_factor: 3,
+    });
     expect(cluster.current_operation_id).toBeNull();
     expect(cluster.raw_capacity_tib).toBeGreaterThan(0);
     expect(cluster.nodes.map((n: any) => n.status)).toEqual(['active', 'active', 'active', 'active']);
@@ -87,7 +116,13 @@ describe('create cluster', () => {
     expect(shown).toHaveLength(healthy.length);
     for (const o of shown) {
       expect(o.crush_weight).toBeGreaterThan(0);
-      expect(o).toMatchObject({ status: 'up', in: true, weight: 1, reweight: 1, capacity_gb: Math.round((o.crush_weight * 2 ** 40) / 1e9) });
+      expect(o).toMatchObject({
+        status: 'up',
+        in: true,
+        weight: 1,
+        reweight: 1,
+        capacity_gb: Math.round((o.crush_weight * 2 ** 40) / 1e9),
+      });
     }
 
     const state = (await getSandboxCephState(h.db, id))!;
@@ -114,7 +149,8 @@ describe('create cluster', () => {
   it('preflight refusals: unknown node 404, held 409, in another cluster 409, not ready 409, too few failure domains 409, name taken 409, bad bodies 400', async () => {
     const [a, b, c] = await nodes(3);
     const ids = [a.id, b.id, c.id];
-    const post = (body: Record<string, unknown>) => h.api('POST', '/v1/clusters', { name: 'refused', ceph_version: 'reef', node_ids: ids, ...body });
+    const post = (body: Record<string, unknown>) =>
+      h.api('POST', '/v1/clusters', { name: 'refused', ceph_version: 'reef', node_ids: ids, ...body });
 
     let r = await post({ node_ids: [a.id, b.id, 'node_01jzzzzzzzzzzzzzzzzzzzzzzz'] });
     expect([r.status, r.body.error.code, r.body.error.field]).toEqual([404, 'node_not_found', 'node_ids']);
@@ -136,7 +172,11 @@ describe('create cluster', () => {
     r = await post({});
     expect([r.status, r.body.error.code]).toEqual([409, 'node_held']);
     // The dry run says the same, without changing anything.
-    const dry = await h.api('POST', '/v1/clusters?dry_run=true', { name: 'refused', ceph_version: 'reef', node_ids: ids });
+    const dry = await h.api('POST', '/v1/clusters?dry_run=true', {
+      name: 'refused',
+      ceph_version: 'reef',
+      node_ids: ids,
+    });
     expect(dry.status).toBe(200);
     expect(dry.body.data.would_run).toBe(false);
     expect(dry.body.data.refusals.map((x: any) => x.code)).toEqual(['node_held']);
@@ -159,7 +199,12 @@ describe('create cluster', () => {
       expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', field]);
     }
     // Nothing was claimed by any refusal.
-    for (const n of [a, b, c]) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null, current_operation_id: null });
+    for (const n of [a, b, c])
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'ready',
+        cluster_id: null,
+        current_operation_id: null,
+      });
     expect((await h.api('GET', '/v1/clusters')).body.meta.total).toBe(1);
   });
 
@@ -170,7 +215,12 @@ describe('create cluster', () => {
       await h.registerNode({ rack: 'r2' }),
       await h.registerNode({ rack: 'r3' }),
     ];
-    const c = await h.api('POST', '/v1/clusters', { name: 'racks', node_ids: ns.map((n) => n.id), ceph_version: 'squid', failure_domain: 'rack' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'racks',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'squid',
+      failure_domain: 'rack',
+    });
     expect(c.status).toBe(202);
     expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
     const state = (await getSandboxCephState(h.db, c.body.data.id))!;
@@ -199,9 +249,15 @@ describe('delete cluster: only what Ceph attributes to an OSD on each host is wi
     // OSD's recorded device on its new host" would destroy that disk of b.
     const created = (await getSandboxCephState(h.db, id))!;
     const pairs = ns.flatMap((a) =>
-      ns.filter((b) => b !== a).flatMap((b) =>
-        created.osds.filter((o) => o.host === a.hostname && created.osds.some((p) => p.host === b.hostname && p.device === o.device)).map((moved) => ({ a, b, moved })),
-      ),
+      ns
+        .filter((b) => b !== a)
+        .flatMap((b) =>
+          created.osds
+            .filter(
+              (o) => o.host === a.hostname && created.osds.some((p) => p.host === b.hostname && p.device === o.device),
+            )
+            .map((moved) => ({ a, b, moved })),
+        ),
     );
     expect(pairs.length).toBeGreaterThan(0);
     const { a, b, moved } = pairs[0]!;
@@ -213,7 +269,11 @@ describe('delete cluster: only what Ceph attributes to an OSD on each host is wi
   /** Deletes the cluster and checks each machine's device log against what Ceph attributed there. */
   async function deleteAndCheckWipes(id: string, ns: any[]) {
     const ceph = (await getSandboxCephState(h.db, id))!;
-    const attributed = (host: string) => ceph.osds.filter((o) => o.host === host).map((o) => o.device).sort();
+    const attributed = (host: string) =>
+      ceph.osds
+        .filter((o) => o.host === host)
+        .map((o) => o.device)
+        .sort();
     const del = await deleteCluster(id);
     expect(del.status).toBe('completed');
     for (const n of ns) {
@@ -227,25 +287,40 @@ describe('delete cluster: only what Ceph attributes to an OSD on each host is wi
   it('an OSD id moved to another host: the refreshed record follows it; the delete wipes its new device there, never its old device name on the new host', async () => {
     const { id, ns, a, b, moved, spare } = await clusterWithMovedOsd('moved-osd');
     // Any cluster operation refreshes the record from Ceph: host and device follow the OSD.
-    const pool = await h.api('POST', `/v1/clusters/${id}/pools`, { name: 'after-move', type: 'replicated', application: 'rbd' });
+    const pool = await h.api('POST', `/v1/clusters/${id}/pools`, {
+      name: 'after-move',
+      type: 'replicated',
+      application: 'rbd',
+    });
     expect(pool.status).toBe(202);
     expect((await h.waitForOperation(pool.body.data.operation_id)).status).toBe('completed');
-    const shown = (await h.api('GET', `/v1/clusters/${id}/osds?per_page=100`)).body.data.find((o: any) => o.osd_id === moved.id);
+    const shown = (await h.api('GET', `/v1/clusters/${id}/osds?per_page=100`)).body.data.find(
+      (o: any) => o.osd_id === moved.id,
+    );
     expect(shown).toMatchObject({ host: b.hostname, node_id: b.id, device: spare });
 
     const { del, attributed } = await deleteAndCheckWipes(id, ns);
     expect(attributed(b.hostname)).toContain(spare);
     expect(attributed(a.hostname)).not.toContain(moved.device);
-    expect(del.logs.map((l: any) => l.message).join('\n')).toContain(`${b.hostname}: ${attributed(b.hostname).join(', ')}`);
+    expect(del.logs.map((l: any) => l.message).join('\n')).toContain(
+      `${b.hostname}: ${attributed(b.hostname).join(', ')}`,
+    );
   });
 
   it('moved with no refresh since (the record still names the old host and device): the delete wipes by Ceph, not by the record', async () => {
     const { id, ns, a, moved, spare, b } = await clusterWithMovedOsd('moved-stale');
-    const row = await h.db.selectFrom('osds').select(['host', 'device']).where('cluster_id', '=', id).where('osd_id', '=', moved.id).executeTakeFirstOrThrow();
+    const row = await h.db
+      .selectFrom('osds')
+      .select(['host', 'device'])
+      .where('cluster_id', '=', id)
+      .where('osd_id', '=', moved.id)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ host: a.hostname, device: moved.device });
     const { del, attributed } = await deleteAndCheckWipes(id, ns);
     expect(attributed(b.hostname)).toContain(spare);
-    expect(del.logs.map((l: any) => l.message).join('\n')).toContain(`${a.hostname}: not wiped, recorded but not an OSD device of this cluster there: ${moved.device}`);
+    expect(del.logs.map((l: any) => l.message).join('\n')).toContain(
+      `${a.hostname}: not wiped, recorded but not an OSD device of this cluster there: ${moved.device}`,
+    );
     await h.recordHistory(del.temporal.workflow_id, 'deleteClusterWorkflow--zap-by-ceph');
   });
 });
@@ -255,7 +330,11 @@ describe('create cluster: failures and cancellation', () => {
     const ns = await nodes(3);
     await powerOff(h.db, h.accountId, ns[2].ipmi_address);
     await setMachineFaults(h.db, h.accountId, ns[2].ipmi_address, { bmc_auth_fail: true });
-    const c = await h.api('POST', '/v1/clusters', { name: 'bad-bmc', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'bad-bmc',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     expect(c.status).toBe(202);
     const op = await h.waitForOperation(c.body.data.operation_id);
     expect(op.status).toBe('failed');
@@ -265,7 +344,12 @@ describe('create cluster: failures and cancellation', () => {
     expect(cluster.status).toBe('ERROR');
     expect(cluster.status_reason).toMatch(/bmc_auth_failed.*nodes were released/);
     expect(cluster.current_operation_id).toBeNull();
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'ready',
+        cluster_id: null,
+        current_operation_id: null,
+      });
     expect(await locksOf(op.id)).toEqual([]);
     expect(await getSandboxCephState(h.db, c.body.data.id)).toBeNull();
     await setMachineFaults(h.db, h.accountId, ns[2].ipmi_address, {});
@@ -278,7 +362,11 @@ describe('create cluster: failures and cancellation', () => {
   it('OSDs that never come up fail the readiness gate: cluster ERROR with the reason, nodes kept in error until deleted, locks released', async () => {
     const ns = await nodes(3);
     await setMachineFaults(h.db, h.accountId, ns[1].ipmi_address, { osds_stay_down: true });
-    const c = await h.api('POST', '/v1/clusters', { name: 'osds-down', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'osds-down',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     const op = await h.waitForOperation(c.body.data.operation_id);
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('pgs_not_clean');
@@ -295,14 +383,22 @@ describe('create cluster: failures and cancellation', () => {
     await setMachineFaults(h.db, h.accountId, ns[1].ipmi_address, {});
     const del = await deleteCluster(c.body.data.id);
     expect(del.status).toBe('completed');
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'pending',
+        cluster_id: null,
+      });
   });
 
   it('cancel while waiting for SSH (before bootstrap): nodes released, the machine it powered on is off again, cluster ERROR "cancelled"', async () => {
     const ns = await nodes(3);
     await powerOff(h.db, h.accountId, ns[0].ipmi_address);
     await setMachineFaults(h.db, h.accountId, ns[0].ipmi_address, { no_boot: true });
-    const c = await h.api('POST', '/v1/clusters', { name: 'cancel-early', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'cancel-early',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     const id = c.body.data.operation_id;
     await h.waitForOperation(id, (o) => o.current_step === 'wait_ssh');
     expect((await h.api('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
@@ -312,7 +408,12 @@ describe('create cluster: failures and cancellation', () => {
     const cluster = (await h.api('GET', `/v1/clusters/${c.body.data.id}`)).body.data;
     expect(cluster).toMatchObject({ status: 'ERROR', current_operation_id: null });
     expect(cluster.status_reason).toMatch(/^cancelled; nothing was installed/);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'ready',
+        cluster_id: null,
+        current_operation_id: null,
+      });
     expect((await listPowerEvents(h.db, h.accountId, ns[0].ipmi_address)).map((e) => e.action)).toEqual(['on', 'off']);
     expect((await getSandboxMachine(h.db, h.accountId, ns[0].ipmi_address))!.power_state).toBe('off');
     expect(await locksOf(op.id)).toEqual([]);
@@ -324,7 +425,11 @@ describe('create cluster: failures and cancellation', () => {
   it('cancel while waiting for readiness (after bootstrap): cluster ERROR "cancelled", nodes kept in error, nothing locked; delete then releases them', async () => {
     const ns = await nodes(3);
     await setMachineFaults(h.db, h.accountId, ns[2].ipmi_address, { osds_stay_down: true });
-    const c = await h.api('POST', '/v1/clusters', { name: 'cancel-late', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'cancel-late',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     const id = c.body.data.operation_id;
     await h.waitForOperation(id, (o) => o.current_step === 'wait_ready');
     expect((await h.api('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
@@ -334,33 +439,61 @@ describe('create cluster: failures and cancellation', () => {
     const cluster = (await h.api('GET', `/v1/clusters/${c.body.data.id}`)).body.data;
     expect(cluster).toMatchObject({ status: 'ERROR', current_operation_id: null });
     expect(cluster.status_reason).toMatch(/^cancelled; delete the cluster/);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'error', cluster_id: c.body.data.id, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'error',
+        cluster_id: c.body.data.id,
+        current_operation_id: null,
+      });
     expect(await locksOf(op.id)).toEqual([]);
     await h.recordHistory(op.temporal.workflow_id, 'createClusterWorkflow--cancelled-in-wait-ready');
     await setMachineFaults(h.db, h.accountId, ns[2].ipmi_address, {});
     expect((await deleteCluster(c.body.data.id)).status).toBe('completed');
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'pending',
+        cluster_id: null,
+      });
   });
 });
 
 describe('delete cluster', () => {
   it('without X-Confirm-Delete: 400 confirmation_required and nothing changes; dry run plans; delete wipes, nodes pending, GET 404', async () => {
     const ns = await nodes(3);
-    const c = await h.api('POST', '/v1/clusters', { name: 'doomed', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'doomed',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
     const id = c.body.data.id;
 
-    for (const headers of [{}, { 'x-confirm-delete': 'false' }, { 'x-confirm-delete': 'yes' }] as Record<string, string>[]) {
+    for (const headers of [{}, { 'x-confirm-delete': 'false' }, { 'x-confirm-delete': 'yes' }] as Record<
+      string,
+      string
+    >[]) {
       const r = await h.api('DELETE', `/v1/clusters/${id}`, undefined, headers);
       expect([r.status, r.body.error.code]).toEqual([400, 'confirmation_required']);
     }
-    expect((await h.api('GET', `/v1/clusters/${id}`)).body.data).toMatchObject({ status: 'HEALTH_OK', current_operation_id: null });
+    expect((await h.api('GET', `/v1/clusters/${id}`)).body.data).toMatchObject({
+      status: 'HEALTH_OK',
+      current_operation_id: null,
+    });
     expect((await h.api('GET', `/v1/operations?cluster_id=${id}&type=cluster.delete`)).body.meta.total).toBe(0);
     expect(await getSandboxCephState(h.db, id)).not.toBeNull();
 
     const dry = await h.api('DELETE', `/v1/clusters/${id}?dry_run=true`);
     expect(dry.status).toBe(200);
-    expect(dry.body.data.steps.map((s: any) => s.name)).toEqual(['preflight', 'mark_deleting', 'power_on', 'wait_ssh', 'stop_ceph', 'zap_devices', 'remove_cluster', 'release_nodes']);
+    expect(dry.body.data.steps.map((s: any) => s.name)).toEqual([
+      'preflight',
+      'mark_deleting',
+      'power_on',
+      'wait_ssh',
+      'stop_ceph',
+      'zap_devices',
+      'remove_cluster',
+      'release_nodes',
+    ]);
     const osds = await h.db.selectFrom('osds').select(['host', 'device']).where('cluster_id', '=', id).execute();
     expect(Object.values(dry.body.data.facts.osd_devices).flat().length).toBe(osds.length);
     expect((await h.api('GET', `/v1/clusters/${id}`)).body.data.status).toBe('HEALTH_OK');
@@ -372,7 +505,12 @@ describe('delete cluster', () => {
     expect(op.status).toBe('completed');
     expect((await h.api('GET', `/v1/clusters/${id}`)).status).toBe(404);
     expect((await h.api('GET', `/v1/clusters/${id}`)).body.error.code).toBe('cluster_not_found');
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'pending',
+        cluster_id: null,
+        current_operation_id: null,
+      });
     expect(await getSandboxCephState(h.db, id)).toBeNull();
     expect(await h.db.selectFrom('osds').selectAll().where('cluster_id', '=', id).execute()).toEqual([]);
     expect(await locksOf(op.id)).toEqual([]);
@@ -383,10 +521,18 @@ describe('delete cluster', () => {
   it('one operation per cluster: a delete while the creation runs is 409 resource_busy naming it', async () => {
     const ns = await nodes(3);
     await setMachineFaults(h.db, h.accountId, ns[0].ipmi_address, { osds_stay_down: true });
-    const c = await h.api('POST', '/v1/clusters', { name: 'busy', node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'busy',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     await h.waitForOperation(c.body.data.operation_id, (o) => o.current_step === 'wait_ready');
     const r = await h.api('DELETE', `/v1/clusters/${c.body.data.id}`, undefined, { 'x-confirm-delete': 'true' });
-    expect([r.status, r.body.error.code, r.body.error.operation_id]).toEqual([409, 'resource_busy', c.body.data.operation_id]);
+    expect([r.status, r.body.error.code, r.body.error.operation_id]).toEqual([
+      409,
+      'resource_busy',
+      c.body.data.operation_id,
+    ]);
     const reboot = await h.api('POST', `/v1/nodes/${ns[1].id}/reboot`, {});
     expect([reboot.status, reboot.body.error.code]).toEqual([409, 'resource_busy']);
     await h.api('POST', `/v1/operations/${c.body.data.operation_id}/cancel`);
@@ -414,7 +560,12 @@ describe('delete cluster: cancel', () => {
     const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
     expect(cluster).toMatchObject({ status: 'HEALTH_OK', current_operation_id: null });
     expect(cluster.status_reason).toMatch(reason);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'active', cluster_id: id, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'active',
+        cluster_id: id,
+        current_operation_id: null,
+      });
     const state = (await getSandboxCephState(h.db, id))!;
     expect(state).not.toBeNull();
     expect(state.noout_hosts).toEqual([]);
@@ -452,7 +603,9 @@ describe('delete cluster: cancel', () => {
     await h.waitForOperation(opId, (o) => o.current_step === 'power_on');
     // Still retrying: the cluster is DELETING, its nodes locked.
     expect((await h.api('GET', `/v1/clusters/${id}`)).body.data.status).toBe('DELETING');
-    expect((await h.api('POST', `/v1/clusters/${id}/pools`, { name: 'too-soon', type: 'replicated' })).status).toBe(409);
+    expect((await h.api('POST', `/v1/clusters/${id}/pools`, { name: 'too-soon', type: 'replicated' })).status).toBe(
+      409,
+    );
     expect((await h.api('POST', `/v1/operations/${opId}/cancel`)).status).toBe(202);
     const op = await h.waitForOperation(opId);
     expect(op.status).toBe('cancelled');
@@ -463,26 +616,44 @@ describe('delete cluster: cancel', () => {
     expect((await h.api('PUT', `/v1/sandbox/machines/${ns[1].id}/faults`, { faults: {} })).status).toBe(200);
     await usableAgain(id, ns, /^deletion cancelled; nothing was removed/);
     expect((await deleteCluster(id)).status).toBe('completed');
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'pending',
+        cluster_id: null,
+      });
   });
 
   it('cancelled while stop_ceph retries a host whose daemons will not stop: cluster ERROR "delete it again", nothing locked; a second delete completes', async () => {
     const { id, ns } = await healthyCluster('cancel-del-stop');
     const stuck = (await h.api('GET', `/v1/nodes/${ns[2].id}`)).body.data.hostname as string;
-    expect((await h.api('PUT', `/v1/sandbox/machines/${ns[2].id}/faults`, { faults: { rm_cluster_fails: true } })).status).toBe(200);
+    expect(
+      (await h.api('PUT', `/v1/sandbox/machines/${ns[2].id}/faults`, { faults: { rm_cluster_fails: true } })).status,
+    ).toBe(200);
     const r = await h.api('DELETE', `/v1/clusters/${id}`, undefined, { 'x-confirm-delete': 'true' });
     const opId = r.body.data.operation_id;
     // Held in stop_ceph: the other hosts' daemons are stopped, the stuck host's are retried.
     await h.waitForOperation(opId, (o) => o.current_step === 'stop_ceph');
     await expect
-      .poll(async () => (await getSandboxCephState(h.db, id))!.osds.filter((o) => o.host !== stuck).every((o) => o.stopped_at !== null), { timeout: 20_000 })
+      .poll(
+        async () =>
+          (await getSandboxCephState(h.db, id))!.osds
+            .filter((o) => o.host !== stuck)
+            .every((o) => o.stopped_at !== null),
+        { timeout: 20_000 },
+      )
       .toBe(true);
     expect((await h.api('POST', `/v1/operations/${opId}/cancel`)).status).toBe(202);
     const op = await h.waitForOperation(opId);
     expect(op.status).toBe('cancelled');
     expect(op.steps.map((st: any) => [st.name, st.status])).toEqual([
-      ['preflight', 'completed'], ['mark_deleting', 'completed'], ['power_on', 'completed'], ['wait_ssh', 'completed'],
-      ['stop_ceph', 'cancelled'], ['zap_devices', 'cancelled'], ['remove_cluster', 'cancelled'], ['release_nodes', 'cancelled'],
+      ['preflight', 'completed'],
+      ['mark_deleting', 'completed'],
+      ['power_on', 'completed'],
+      ['wait_ssh', 'completed'],
+      ['stop_ceph', 'cancelled'],
+      ['zap_devices', 'cancelled'],
+      ['remove_cluster', 'cancelled'],
+      ['release_nodes', 'cancelled'],
     ]);
     expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: cluster ERROR \(partly deleted\)/);
     expect(await locksOf(op.id)).toEqual([]);
@@ -492,7 +663,11 @@ describe('delete cluster: cancel', () => {
     const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
     expect(cluster).toMatchObject({ status: 'ERROR', current_operation_id: null });
     expect(cluster.status_reason).toMatch(/^deletion cancelled; Ceph was partly removed: delete it again/);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ cluster_id: id, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        cluster_id: id,
+        current_operation_id: null,
+      });
     const state = (await getSandboxCephState(h.db, id))!;
     expect(state.osds.filter((o) => o.host === stuck).every((o) => o.stopped_at === null)).toBe(true);
     expect(state.osds.filter((o) => o.host !== stuck).every((o) => o.stopped_at !== null)).toBe(true);
@@ -501,6 +676,10 @@ describe('delete cluster: cancel', () => {
     expect((await h.api('PUT', `/v1/sandbox/machines/${ns[2].id}/faults`, { faults: {} })).status).toBe(200);
     expect((await deleteCluster(id)).status).toBe('completed');
     expect((await h.api('GET', `/v1/clusters/${id}`)).status).toBe(404);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'pending', cluster_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'pending',
+        cluster_id: null,
+      });
   });
 });

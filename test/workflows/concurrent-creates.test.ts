@@ -29,12 +29,19 @@ describe('concurrent overlapping creates (issue 8 #13)', () => {
       const answers = await Promise.all(
         sets.map((nodeIds, i) =>
           i % 3 === 2
-            ? h.api('POST', '/v1/clusters/import', { name: `race-${round}-${i}`, admin_node_id: nodeIds[0], node_ids: nodeIds })
+            ? h.api('POST', '/v1/clusters/import', {
+                name: `race-${round}-${i}`,
+                admin_node_id: nodeIds[0],
+                node_ids: nodeIds,
+              })
             : h.api('POST', '/v1/clusters', { name: `race-${round}-${i}`, node_ids: nodeIds, ceph_version: 'reef' }),
         ),
       );
       const seen = answers.map((a) => [a.status, a.body?.error?.code ?? 'accepted']);
-      expect(answers.every((a) => a.status === 202 || a.status === 409), JSON.stringify(seen)).toBe(true);
+      expect(
+        answers.every((a) => a.status === 202 || a.status === 409),
+        JSON.stringify(seen),
+      ).toBe(true);
       for (const a of answers.filter((x) => x.status === 409)) {
         expect(['resource_busy', 'conflict', 'node_in_cluster', 'invalid_state']).toContain(a.body.error.code);
       }
@@ -45,7 +52,11 @@ describe('concurrent overlapping creates (issue 8 #13)', () => {
       }
     }
     expect(accepted).toBe(1);
-    const left = await h.db.selectFrom('operation_locks').select('resource_id').where('resource_id', 'in', ids).execute();
+    const left = await h.db
+      .selectFrom('operation_locks')
+      .select('resource_id')
+      .where('resource_id', 'in', ids)
+      .execute();
     expect(left).toEqual([]);
   });
 });

@@ -24,9 +24,27 @@ describe('one record per SSH host key (issue 8 #8)', () => {
     expect(first.ssh_host_key_fingerprint).toMatch(/^SHA256:/);
 
     // The same machine's second NIC: another host address and BMC address, the same host key.
-    const second = { ip: `10.250.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`, ipmi: `10.251.${Math.floor(Math.random() * 250)}.7` };
-    const m = await rackSandboxMachine(h.db, { accountId: h.accountId, hostname: 'ceph-second-nic', ipAddress: second.ip, ipmiAddress: second.ipmi, bmcUsername: 'admin', bmcPassword: 'bmc-secret-2nd' }, 0);
-    await h.db.updateTable('sandbox_machines').set({ host_key_fingerprint: first.ssh_host_key_fingerprint }).where('id', '=', m.id).execute();
+    const second = {
+      ip: `10.250.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`,
+      ipmi: `10.251.${Math.floor(Math.random() * 250)}.7`,
+    };
+    const m = await rackSandboxMachine(
+      h.db,
+      {
+        accountId: h.accountId,
+        hostname: 'ceph-second-nic',
+        ipAddress: second.ip,
+        ipmiAddress: second.ipmi,
+        bmcUsername: 'admin',
+        bmcPassword: 'bmc-secret-2nd',
+      },
+      0,
+    );
+    await h.db
+      .updateTable('sandbox_machines')
+      .set({ host_key_fingerprint: first.ssh_host_key_fingerprint })
+      .where('id', '=', m.id)
+      .execute();
 
     const r = await h.api('POST', '/v1/nodes', {
       hostname: 'ceph-second-nic',

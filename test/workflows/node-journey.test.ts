@@ -56,7 +56,14 @@ beforeAll(async () => {
   key = generateApiKey('test');
   await db
     .insertInto('api_keys')
-    .values({ id: newId('key'), account_id: accountId, kind: 'test', name: 'journey', hint: key.slice(0, 15), key_hash: hashApiKey(key) })
+    .values({
+      id: newId('key'),
+      account_id: accountId,
+      kind: 'test',
+      name: 'journey',
+      hint: key.slice(0, 15),
+      key_hash: hashApiKey(key),
+    })
     .execute();
 });
 
@@ -78,13 +85,17 @@ async function api(method: string, url: string, body?: unknown): Promise<{ statu
 }
 
 /** Polls the operation through the API until it reaches a terminal status (or `until`). */
-async function waitForOperation(id: string, until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status)) {
+async function waitForOperation(
+  id: string,
+  until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status),
+) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const r = await api('GET', `/v1/operations/${id}`);
     expect(r.status).toBe(200);
     if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 50));
   }
 }
@@ -126,17 +137,41 @@ async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
   const clusterId = newId('cluster');
   await db
     .insertInto('clusters')
-    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `c-${seq}`, status: 'HEALTH_OK', ceph_version: 'reef', admin_node_id: nodes[0].id })
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `c-${seq}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0].id,
+    })
     .execute();
-  await db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', nodes.map((n) => n.id)).execute();
-  await createSandboxCephCluster(db, {
-    accountId,
-    clusterId,
-    hosts: nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: n.drives.slice(0, 2).map((d: any) => d.device) })),
-    replication: 3,
-    minSize: 2,
-    cephVersion: 'reef',
-  }, config.sandboxSpeed);
+  await db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId, status: 'active' })
+    .where(
+      'id',
+      'in',
+      nodes.map((n) => n.id),
+    )
+    .execute();
+  await createSandboxCephCluster(
+    db,
+    {
+      accountId,
+      clusterId,
+      hosts: nodes.map((n) => ({
+        hostname: n.hostname,
+        ipmiAddress: n.ipmi_address,
+        osdDevices: n.drives.slice(0, 2).map((d: any) => d.device),
+      })),
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'reef',
+    },
+    config.sandboxSpeed,
+  );
   return { clusterId, nodes };
 }
 
@@ -186,7 +221,12 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     const osdRows = await db.selectFrom('osds').selectAll().where('cluster_id', '=', clusterId).execute();
     expect(osdRows.length).toBe(6);
     expect(osdRows.every((o) => o.status === 'up' && o.in)).toBe(true);
-    expect(osdRows.filter((o) => o.node_id === target.id).map((o) => o.osd_id).sort()).toEqual(op.result.osds);
+    expect(
+      osdRows
+        .filter((o) => o.node_id === target.id)
+        .map((o) => o.osd_id)
+        .sort(),
+    ).toEqual(op.result.osds);
     const cluster = await db.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirstOrThrow();
     expect(cluster.status).toBe('HEALTH_OK');
     expect(cluster.osd_count).toBe(6);
@@ -268,17 +308,30 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([target.hostname]);
     // The BMC dies once it has accepted the soft power off (before that, the command itself would
     // be retried for a minute): the reboot then waits for an off that never comes.
-    await expect.poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), { timeout: 30_000 }).toContain('soft');
+    await expect
+      .poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), {
+        timeout: 30_000,
+      })
+      .toContain('soft');
     await setMachineFaults(db, accountId, target.ipmi_address, { soft_off_ignored: true, bmc_unreachable: true });
 
     // The forward wait ends at NF_WAIT_POWER_MS (10 s here); then compensation starts.
-    const compensating = await waitForOperation(id, (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress');
+    const compensating = await waitForOperation(
+      id,
+      (o) => o.logs.some((l: any) => /compensating after failure/.test(l.message)) || o.status !== 'in_progress',
+    );
     const op = await waitForOperation(id);
-    expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(power_timeout\)/);
+    expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(
+      /compensating after failure \(power_timeout\)/,
+    );
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('power_timeout');
     // The operation says the machine may be off, and why (the BMC's failure).
-    expect(op.error.message).toMatch(new RegExp(`Compensation incomplete: power ${target.hostname} back on failed: ${target.hostname} may still be powered off: bmc_unreachable`));
+    expect(op.error.message).toMatch(
+      new RegExp(
+        `Compensation incomplete: power ${target.hostname} back on failed: ${target.hostname} may still be powered off: bmc_unreachable`,
+      ),
+    );
     const logs = op.logs.map((l: any) => l.message).join('\n');
     expect(logs).toMatch(/undone: start the OSDs/);
     expect(logs).toMatch(/undone: unset noout/);
@@ -289,7 +342,8 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     const scheduled = new Map<string, string>();
     const attempts: Record<string, number[]> = {};
     for (const e of history.events ?? []) {
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      if (e.activityTaskScheduledEventAttributes)
+        scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
       const st = e.activityTaskStartedEventAttributes;
       const type = st ? scheduled.get(String(st.scheduledEventId)) : undefined;
       if (st && (type === 'powerCommand' || type === 'ensurePoweredOn')) (attempts[type] ??= []).push(st.attempt ?? 1);
@@ -334,7 +388,14 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     // The machine is already racked, with a BMC that rejects every login, when the node is registered.
     await rackSandboxMachine(
       db,
-      { accountId, hostname: body.hostname, ipAddress: body.ip_address, ipmiAddress: body.ipmi_address, bmcUsername: 'admin', bmcPassword: body.ipmi_password },
+      {
+        accountId,
+        hostname: body.hostname,
+        ipAddress: body.ip_address,
+        ipmiAddress: body.ipmi_address,
+        bmcUsername: 'admin',
+        bmcPassword: body.ipmi_password,
+      },
       0,
     );
     await setMachineFaults(db, accountId, body.ipmi_address, { bmc_auth_fail: true });
@@ -421,7 +482,14 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(plan.body.data.refusals).toEqual([]);
     // drain_osds false: no stop_osds step; everything else of a cluster member's reboot, in order.
     expect(plan.body.data.steps.map((s: any) => s.name)).toEqual([
-      'preflight', 'set_noout', 'power_off', 'power_on', 'wait_ssh', 'wait_osds_up', 'unset_noout', 'wait_clean',
+      'preflight',
+      'set_noout',
+      'power_off',
+      'power_on',
+      'wait_ssh',
+      'wait_osds_up',
+      'unset_noout',
+      'wait_clean',
     ]);
     expect(plan.body.data.facts.osds.length).toBeGreaterThan(0);
     expect(await listPowerEvents(db, accountId, target.ipmi_address)).toEqual([]);

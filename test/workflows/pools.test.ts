@@ -20,14 +20,27 @@ afterAll(async () => {
   await h?.close();
 });
 
-const cephPool = async (name: string) => (await getSandboxCephState(h.db, clusterId))!.pools?.find((p) => p.name === name);
+const cephPool = async (name: string) =>
+  (await getSandboxCephState(h.db, clusterId))!.pools?.find((p) => p.name === name);
 
 describe('pools', () => {
   it('creates a replicated pool: size/min_size, application, autoscale set in Ceph and read back; row active', async () => {
     const before = (await getSandboxCephState(h.db, clusterId))!.pg_num;
-    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'rbd-data', type: 'replicated', application: 'rbd' });
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, {
+      name: 'rbd-data',
+      type: 'replicated',
+      application: 'rbd',
+    });
     expect(r.status).toBe(202);
-    expect(r.body.data).toMatchObject({ name: 'rbd-data', type: 'replicated', replication_factor: 3, size: 3, min_size: 2, status: 'creating', pg_autoscale: true });
+    expect(r.body.data).toMatchObject({
+      name: 'rbd-data',
+      type: 'replicated',
+      replication_factor: 3,
+      size: 3,
+      min_size: 2,
+      status: 'creating',
+      pg_autoscale: true,
+    });
     expect(r.body.data.id).toMatch(/^pool_/);
     const op = await h.waitForOperation(r.body.data.operation_id);
     expect(op.status).toBe('completed');
@@ -36,9 +49,23 @@ describe('pools', () => {
 
     const list = await h.api('GET', `/v1/clusters/${clusterId}/pools`);
     expect(list.status).toBe(200);
-    expect(list.body.data.find((p: any) => p.name === 'rbd-data')).toMatchObject({ status: 'active', size: 3, min_size: 2, application: 'rbd', pg_num: 32, erasure_profile: null });
+    expect(list.body.data.find((p: any) => p.name === 'rbd-data')).toMatchObject({
+      status: 'active',
+      size: 3,
+      min_size: 2,
+      application: 'rbd',
+      pg_num: 32,
+      erasure_profile: null,
+    });
     const p = (await cephPool('rbd-data'))!;
-    expect(p).toMatchObject({ type: 'replicated', size: 3, min_size: 2, applications: ['rbd'], pg_autoscale_mode: 'on', pg_num: 32 });
+    expect(p).toMatchObject({
+      type: 'replicated',
+      size: 3,
+      min_size: 2,
+      applications: ['rbd'],
+      pg_autoscale_mode: 'on',
+      pg_num: 32,
+    });
     const state = (await getSandboxCephState(h.db, clusterId))!;
     expect(state.crush_rules!.find((x) => x.id === p.crush_rule_id)!.name).toBe('nf-replicated-host');
     // The pool's PGs count in the cluster's total.
@@ -47,15 +74,42 @@ describe('pools', () => {
   });
 
   it('creates an erasure pool k2m1 (size k+m, min_size k) with pg_autoscale off', async () => {
-    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'objects', type: 'erasure', erasure_profile: 'k2m1', application: 'rgw', pg_autoscale: false });
+    const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, {
+      name: 'objects',
+      type: 'erasure',
+      erasure_profile: 'k2m1',
+      application: 'rgw',
+      pg_autoscale: false,
+    });
     expect(r.status).toBe(202);
     const op = await h.waitForOperation(r.body.data.operation_id);
     expect(op.status).toBe('completed');
     expect(op.steps.find((s: any) => s.name === 'set_size').status).toBe('skipped');
-    const row = (await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find((p: any) => p.name === 'objects');
-    expect(row).toMatchObject({ type: 'erasure', erasure_profile: 'k2m1', k: 2, m: 1, size: 3, min_size: 2, replication_factor: null, pg_autoscale: false, status: 'active' });
-    expect(await cephPool('objects')).toMatchObject({ type: 'erasure', size: 3, min_size: 2, erasure_profile: 'nf-k2m1-host', applications: ['rgw'], pg_autoscale_mode: 'off' });
-    const profile = (await getSandboxCephState(h.db, clusterId))!.erasure_profiles!.find((x) => x.name === 'nf-k2m1-host');
+    const row = (await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find(
+      (p: any) => p.name === 'objects',
+    );
+    expect(row).toMatchObject({
+      type: 'erasure',
+      erasure_profile: 'k2m1',
+      k: 2,
+      m: 1,
+      size: 3,
+      min_size: 2,
+      replication_factor: null,
+      pg_autoscale: false,
+      status: 'active',
+    });
+    expect(await cephPool('objects')).toMatchObject({
+      type: 'erasure',
+      size: 3,
+      min_size: 2,
+      erasure_profile: 'nf-k2m1-host',
+      applications: ['rgw'],
+      pg_autoscale_mode: 'off',
+    });
+    const profile = (await getSandboxCephState(h.db, clusterId))!.erasure_profiles!.find(
+      (x) => x.name === 'nf-k2m1-host',
+    );
     expect(profile).toEqual({ name: 'nf-k2m1-host', k: 2, m: 1, failure_domain: 'host' });
     await h.recordHistory(op.temporal.workflow_id, 'createPoolWorkflow--erasure-completed');
   });
@@ -63,10 +117,18 @@ describe('pools', () => {
   it('refuses what the failure domains cannot hold (409 insufficient_failure_domains), min_size ≥ size (400), mixed parameters (400), taken names (409)', async () => {
     const post = (body: Record<string, unknown>) => h.api('POST', `/v1/clusters/${clusterId}/pools`, body);
     let r = await post({ name: 'too-wide', type: 'replicated', replication_factor: 4 });
-    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([409, 'insufficient_failure_domains', 'replication_factor']);
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([
+      409,
+      'insufficient_failure_domains',
+      'replication_factor',
+    ]);
     expect(r.body.error.message).toMatch(/needs 4 failure domains.*has 3/);
     r = await post({ name: 'too-wide', type: 'erasure', erasure_profile: 'k4m2' });
-    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([409, 'insufficient_failure_domains', 'erasure_profile']);
+    expect([r.status, r.body.error.code, r.body.error.field]).toEqual([
+      409,
+      'insufficient_failure_domains',
+      'erasure_profile',
+    ]);
     r = await post({ name: 'single', type: 'replicated', replication_factor: 1 });
     expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'replication_factor']);
     r = await post({ name: 'mixed', type: 'erasure', replication_factor: 3 });
@@ -83,14 +145,20 @@ describe('pools', () => {
     expect([r.status, r.body.error.code]).toEqual([404, 'cluster_not_found']);
     // Nothing was created by any refusal.
     expect((await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.meta.total).toBe(2);
-    expect((await getSandboxCephState(h.db, clusterId))!.pools!.map((p) => p.name).sort()).toEqual(['.mgr', 'objects', 'rbd-data']);
+    expect((await getSandboxCephState(h.db, clusterId))!.pools!.map((p) => p.name).sort()).toEqual([
+      '.mgr',
+      'objects',
+      'rbd-data',
+    ]);
   });
 
   it('delete without X-Confirm-Delete: 400 confirmation_required, nothing changes; with it the pool is removed from Ceph and the list', async () => {
     let r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/objects`);
     expect([r.status, r.body.error.code]).toEqual([400, 'confirmation_required']);
     expect(await cephPool('objects')).toBeDefined();
-    expect((await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find((p: any) => p.name === 'objects').status).toBe('active');
+    expect(
+      (await h.api('GET', `/v1/clusters/${clusterId}/pools`)).body.data.find((p: any) => p.name === 'objects').status,
+    ).toBe('active');
     expect((await h.api('GET', `/v1/operations?cluster_id=${clusterId}&type=pool.delete`)).body.meta.total).toBe(0);
 
     r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/nope`, undefined, { 'x-confirm-delete': 'true' });
@@ -113,7 +181,20 @@ describe('pools', () => {
     // Someone made "legacy" by hand as an erasure pool; NodeFoundry is asked for a replicated one.
     const ceph = (await import('../../drivers/sandbox')).createSandboxDriverSet(h.db, h.accountId).ceph({
       clusterId,
-      admin: { host: (await h.db.selectFrom('nodes').select('ip_address').where('cluster_id', '=', clusterId).orderBy('created_at').executeTakeFirstOrThrow()).ip_address, port: 22, username: 'x', privateKey: '', pinnedFingerprint: null },
+      admin: {
+        host: (
+          await h.db
+            .selectFrom('nodes')
+            .select('ip_address')
+            .where('cluster_id', '=', clusterId)
+            .orderBy('created_at')
+            .executeTakeFirstOrThrow()
+        ).ip_address,
+        port: 22,
+        username: 'x',
+        privateKey: '',
+        pinnedFingerprint: null,
+      },
     });
     await ceph.setErasureProfile({ name: 'hand', k: 2, m: 1, failure_domain: 'host' });
     await ceph.createPool({ name: 'legacy', type: 'erasure', pg_num: 8, crush_rule: null, erasure_profile: 'hand' });
@@ -136,8 +217,10 @@ describe('pools', () => {
  * wait for PGs active+clean waits).
  */
 describe('pools: cancel', () => {
-  const locksOf = (operationId: string) => h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
-  const rowOf = async (name: string) => (await h.api('GET', `/v1/clusters/${clusterId}/pools?per_page=100`)).body.data.find((p: any) => p.name === name);
+  const locksOf = (operationId: string) =>
+    h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute();
+  const rowOf = async (name: string) =>
+    (await h.api('GET', `/v1/clusters/${clusterId}/pools?per_page=100`)).body.data.find((p: any) => p.name === name);
   const cancel = async (id: string) => expect((await h.api('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
   const stepOf = (op: any, name: string) => op.steps.find((s: any) => s.name === name).status;
   /** Nothing left behind: no noout flag in the simulated Ceph, no operation named on the cluster. */
@@ -153,7 +236,9 @@ describe('pools: cancel', () => {
     expect((await h.waitForOperation(r.body.data.operation_id)).status).toBe('completed');
   }
   async function deleteAndFinish(name: string) {
-    const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/${name}`, undefined, { 'x-confirm-delete': 'true' });
+    const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/${name}`, undefined, {
+      'x-confirm-delete': 'true',
+    });
     expect(r.status).toBe(202);
     expect((await h.waitForOperation(r.body.data.operation_id)).status).toBe('completed');
   }
@@ -206,13 +291,21 @@ describe('pools: cancel', () => {
   it('create cancelled while verify waits for PGs (a member dark): the pool stays in Ceph, made as asked, the row error; DELETE removes it', async () => {
     await powerOff(h.db, h.accountId, members[2].ipmi_address);
     try {
-      const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'held-verify', type: 'replicated', application: 'rbd' });
+      const r = await h.api('POST', `/v1/clusters/${clusterId}/pools`, {
+        name: 'held-verify',
+        type: 'replicated',
+        application: 'rbd',
+      });
       const id = r.body.data.operation_id;
       await h.waitForOperation(id, (o) => o.current_step === 'verify');
       await cancel(id);
       const op = await h.waitForOperation(id);
       expect(op.status).toBe('cancelled');
-      expect(['set_size', 'enable_application', 'set_autoscale'].map((s) => stepOf(op, s))).toEqual(['completed', 'completed', 'completed']);
+      expect(['set_size', 'enable_application', 'set_autoscale'].map((s) => stepOf(op, s))).toEqual([
+        'completed',
+        'completed',
+        'completed',
+      ]);
       expect(stepOf(op, 'record')).toBe('cancelled');
       expect((await rowOf('held-verify')).status).toBe('error');
       expect(await locksOf(op.id)).toEqual([]);
@@ -247,7 +340,9 @@ describe('pools: cancel', () => {
     await createAndFinish('held-rm');
     await powerOff(h.db, h.accountId, members[0].ipmi_address);
     try {
-      const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/held-rm`, undefined, { 'x-confirm-delete': 'true' });
+      const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/held-rm`, undefined, {
+        'x-confirm-delete': 'true',
+      });
       const id = r.body.data.operation_id;
       await h.waitForOperation(id, (o) => o.current_step === 'delete_pool');
       await cancel(id);
@@ -271,7 +366,9 @@ describe('pools: cancel', () => {
     await createAndFinish('held-rm-verify');
     await powerOff(h.db, h.accountId, members[2].ipmi_address);
     try {
-      const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/held-rm-verify`, undefined, { 'x-confirm-delete': 'true' });
+      const r = await h.api('DELETE', `/v1/clusters/${clusterId}/pools/held-rm-verify`, undefined, {
+        'x-confirm-delete': 'true',
+      });
       const id = r.body.data.operation_id;
       await h.waitForOperation(id, (o) => o.current_step === 'verify');
       await cancel(id);

@@ -84,13 +84,18 @@ async function api(method: string, url: string, body?: unknown) {
   return h.request(method, url, body === undefined ? {} : { body });
 }
 
-async function waitForOperation(id: string, until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status), timeoutMs = 90_000) {
+async function waitForOperation(
+  id: string,
+  until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status),
+  timeoutMs = 90_000,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await api('GET', `/v1/operations/${id}`);
     expect(r.status).toBe(200);
     if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 50));
   }
 }
@@ -117,15 +122,35 @@ async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
   const clusterId = newId('cluster');
   await db
     .insertInto('clusters')
-    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `pc-${clusterId.slice(-6)}`, status: 'HEALTH_OK', ceph_version: 'reef', admin_node_id: nodes[0].id })
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `pc-${clusterId.slice(-6)}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0].id,
+    })
     .execute();
-  await db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', nodes.map((n) => n.id)).execute();
+  await db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId, status: 'active' })
+    .where(
+      'id',
+      'in',
+      nodes.map((n) => n.id),
+    )
+    .execute();
   await createSandboxCephCluster(
     db,
     {
       accountId,
       clusterId,
-      hosts: nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: n.drives.slice(0, 2).map((d: any) => d.device) })),
+      hosts: nodes.map((n) => ({
+        hostname: n.hostname,
+        ipmiAddress: n.ipmi_address,
+        osdDevices: n.drives.slice(0, 2).map((d: any) => d.device),
+      })),
       replication: 3,
       minSize: 2,
       cephVersion: 'reef',
@@ -144,7 +169,12 @@ function cephOf(clusterId: string, admin: any) {
 
 /** The machine's OS takes `ms` to shut down after an ACPI power-off (the sandbox's shutdown delay). */
 async function setShutdownDelay(ipmiAddress: string, ms: number): Promise<void> {
-  await db.updateTable('sandbox_machines').set({ shutdown_delay_ms: ms }).where('account_id', '=', accountId).where('ipmi_address', '=', ipmiAddress).execute();
+  await db
+    .updateTable('sandbox_machines')
+    .set({ shutdown_delay_ms: ms })
+    .where('account_id', '=', accountId)
+    .where('ipmi_address', '=', ipmiAddress)
+    .execute();
 }
 
 async function expectHostRestored(clusterId: string, nodes: any[], target: any, opId: string): Promise<void> {
@@ -172,7 +202,12 @@ describe('power compensation: the machine ends up on', () => {
 
     // Cancel right after the BMC accepted the soft power-off, while the OS is still shutting down
     // (the BMC reads "on" then).
-    await expect.poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), { timeout: 30_000, interval: 20 }).toEqual(['soft']);
+    await expect
+      .poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), {
+        timeout: 30_000,
+        interval: 20,
+      })
+      .toEqual(['soft']);
     const during = (await getSandboxMachine(db, accountId, target.ipmi_address))!;
     expect(during.power_state).toBe('on');
     expect(during.shutting_down).toBe(true);
@@ -182,7 +217,11 @@ describe('power compensation: the machine ends up on', () => {
     expect(op.status).toBe('cancelled');
     expect(op.error).toEqual({ code: 'cancelled', message: 'The operation was cancelled; its changes were undone.' });
     const logs = op.logs.map((l: any) => l.message).join('\n');
-    expect(logs).toMatch(new RegExp(`undone: ${target.hostname} went off \\d+ s after the power-off was sent and was powered back on; it is on`));
+    expect(logs).toMatch(
+      new RegExp(
+        `undone: ${target.hostname} went off \\d+ s after the power-off was sent and was powered back on; it is on`,
+      ),
+    );
     expect(logs).toMatch(/undone: start the OSDs/);
     expect(logs).toMatch(/undone: unset noout/);
     expect(logs).not.toMatch(/left work for an operator|compensation problem/);
@@ -209,7 +248,12 @@ describe('power compensation: the machine ends up on', () => {
     const r = await api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful', drain_osds: true });
     expect(r.status).toBe(202);
     const id = r.body.data.operation_id;
-    await expect.poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), { timeout: 30_000, interval: 20 }).toEqual(['soft']);
+    await expect
+      .poll(async () => (await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action), {
+        timeout: 30_000,
+        interval: 20,
+      })
+      .toEqual(['soft']);
     await setMachineFaults(db, accountId, target.ipmi_address, { soft_off_ignored: true, bmc_unreachable: true });
     expect((await api('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
 
@@ -218,7 +262,9 @@ describe('power compensation: the machine ends up on', () => {
     expect(op.error.code).toBe('cancelled');
     expect(op.error.message).not.toMatch(/changes were undone/);
     expect(op.error.message).toMatch(
-      new RegExp(`^The operation was cancelled; not all of its changes could be undone: power ${target.hostname} back on failed: ${target.hostname} may still be powered off: bmc_unreachable`),
+      new RegExp(
+        `^The operation was cancelled; not all of its changes could be undone: power ${target.hostname} back on failed: ${target.hostname} may still be powered off: bmc_unreachable`,
+      ),
     );
     const logs = op.logs.map((l: any) => l.message);
     expect(logs.some((l: string) => /^undone: .*power/.test(l) || /^undone: .*back on/.test(l))).toBe(false);
@@ -248,7 +294,9 @@ describe('power compensation: the machine ends up on', () => {
       45_000,
     );
     const waited = Date.now() - started;
-    expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(/compensating after failure \(power_timeout\)/);
+    expect(compensating.logs.map((l: any) => l.message).join('\n')).toMatch(
+      /compensating after failure \(power_timeout\)/,
+    );
     expect(waited).toBeLessThan(40_000);
     // The BMC answers again: compensation finds the machine off and powers it on.
     release(target.ipmi_address);
@@ -256,7 +304,11 @@ describe('power compensation: the machine ends up on', () => {
     const op = await waitForOperation(id);
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('power_timeout');
-    expect(op.error.message).toMatch(new RegExp(`Timed out after \\d+ s waiting for ${target.hostname} to power off \\(last error: no answer within 10 s`));
+    expect(op.error.message).toMatch(
+      new RegExp(
+        `Timed out after \\d+ s waiting for ${target.hostname} to power off \\(last error: no answer within 10 s`,
+      ),
+    );
     expect(op.error.message).not.toMatch(/Compensation incomplete/);
     expect((await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action)).toEqual(['soft', 'on']);
     await expectHostRestored(clusterId, nodes, target, id);
@@ -269,7 +321,8 @@ describe('power compensation: the machine ends up on', () => {
     for (const e of history.events ?? []) {
       const a = e.activityTaskScheduledEventAttributes;
       const name = a?.activityType?.name;
-      if (a && (name === 'waitForPower' || name === 'ensurePoweredOn')) (bounds[name] ??= []).push(Number(a.scheduleToCloseTimeout?.seconds ?? 0));
+      if (a && (name === 'waitForPower' || name === 'ensurePoweredOn'))
+        (bounds[name] ??= []).push(Number(a.scheduleToCloseTimeout?.seconds ?? 0));
     }
     expect(bounds).toEqual({ waitForPower: [130], ensurePoweredOn: [140] });
   });

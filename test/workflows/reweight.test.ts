@@ -6,7 +6,13 @@ import { createActivities } from '../../activities';
 import { json } from '../../db/database';
 import { addressScope } from '../../db/repositories/nodes.repository';
 import { createDriverRegistry } from '../../drivers';
-import { createSandboxCephCluster, createSandboxDriverSet, getSandboxCephState, rackSandboxMachine, setMachineFaults } from '../../drivers/sandbox';
+import {
+  createSandboxCephCluster,
+  createSandboxDriverSet,
+  getSandboxCephState,
+  rackSandboxMachine,
+  setMachineFaults,
+} from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
@@ -43,14 +49,19 @@ afterAll(async () => {
 const TERMINAL = ['completed', 'failed', 'cancelled'];
 
 /** Polls the operation through the API; collects every progress value seen. */
-async function waitFor(id: string, until: (op: any) => boolean = (op) => TERMINAL.includes(op.status), seen: number[] = []): Promise<any> {
+async function waitFor(
+  id: string,
+  until: (op: any) => boolean = (op) => TERMINAL.includes(op.status),
+  seen: number[] = [],
+): Promise<any> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const r = await api.request('GET', `/v1/operations/${id}`);
     expect(r.status).toBe(200);
     seen.push(r.body.data.progress);
     if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 40));
   }
 }
@@ -79,7 +90,11 @@ async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number
     const hostname = `rw-${n}-${i}-${clusterId.slice(-5).toLowerCase()}`;
     const ip = `10.${tag}.${i + 1}`;
     const ipmi = `11.${tag}.${i + 1}`;
-    const m = await rackSandboxMachine(db, { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` }, 0);
+    const m = await rackSandboxMachine(
+      db,
+      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
+      0,
+    );
     const id = newId('node');
     await db
       .insertInto('nodes')
@@ -104,12 +119,35 @@ async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number
   }
   await db
     .insertInto('clusters')
-    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `rw-${n}`, status: 'HEALTH_OK', ceph_version: 'reef', admin_node_id: nodes[0]!.id })
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `rw-${n}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0]!.id,
+    })
     .execute();
-  await db.updateTable('nodes').set({ cluster_id: clusterId }).where('id', 'in', nodes.map((x) => x.id)).execute();
+  await db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId })
+    .where(
+      'id',
+      'in',
+      nodes.map((x) => x.id),
+    )
+    .execute();
   await createSandboxCephCluster(
     db,
-    { accountId, clusterId, hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })), replication: 3, minSize: 2, cephVersion: 'reef' },
+    {
+      accountId,
+      clusterId,
+      hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })),
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'reef',
+    },
     opts.speed,
   );
   await activities.refreshClusterState({ clusterId });
@@ -117,7 +155,8 @@ async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number
     clusterId,
     admin: { host: nodes[0]!.ip, port: 22, username: 'nodefoundry', privateKey: '', pinnedFingerprint: null },
   });
-  const weightOf = async (osdId: number) => (await getSandboxCephState(db, clusterId))!.osds.find((o) => o.id === osdId)!.crush_weight;
+  const weightOf = async (osdId: number) =>
+    (await getSandboxCephState(db, clusterId))!.osds.find((o) => o.id === osdId)!.crush_weight;
   return { clusterId, nodes, ceph, weightOf };
 }
 
@@ -132,11 +171,26 @@ describe('OSD list', () => {
     expect(r.body.meta).toEqual({ page: 1, per_page: 4, total: 6 });
     expect(r.body.data.map((o: any) => o.osd_id)).toEqual([0, 1, 2, 3]);
     const o = r.body.data[0];
-    expect(o).toMatchObject({ osd_id: 0, node_id: c.nodes[0]!.id, device: c.nodes[0]!.devices[0], status: 'up', in: true, weight: 1, reweight: 1, current_operation_id: null });
+    expect(o).toMatchObject({
+      osd_id: 0,
+      node_id: c.nodes[0]!.id,
+      device: c.nodes[0]!.devices[0],
+      status: 'up',
+      in: true,
+      weight: 1,
+      reweight: 1,
+      current_operation_id: null,
+    });
     expect(o.capacity_gb).toBeGreaterThan(0);
     expect(o.pgs).toBeGreaterThan(0);
-    expect((await api.request('GET', `/v1/clusters/${c.clusterId}/osds?page=2&per_page=4`)).body.data.map((x: any) => x.osd_id)).toEqual([4, 5]);
-    expect((await api.request('GET', `/v1/clusters/${newId('cluster')}/osds`)).body.error.code).toBe('cluster_not_found');
+    expect(
+      (await api.request('GET', `/v1/clusters/${c.clusterId}/osds?page=2&per_page=4`)).body.data.map(
+        (x: any) => x.osd_id,
+      ),
+    ).toEqual([4, 5]);
+    expect((await api.request('GET', `/v1/clusters/${newId('cluster')}/osds`)).body.error.code).toBe(
+      'cluster_not_found',
+    );
     // Another account's cluster does not exist for this one.
     const other = await api.newAccount();
     expect((await api.request('GET', `/v1/clusters/${c.clusterId}/osds`, { key: other.keys.test })).status).toBe(404);
@@ -165,9 +219,13 @@ describe('OSD reweight / drain', () => {
     expect(await c.weightOf(2)).toBeCloseTo(before / 2, 4);
     const s = await c.ceph.status();
     expect(s.pgs_active_clean).toBe(s.pgs_total);
-    const listed = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.find((o: any) => o.osd_id === 2);
+    const listed = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.find(
+      (o: any) => o.osd_id === 2,
+    );
     expect(listed.weight).toBeCloseTo(0.5, 2);
-    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
+      [],
+    );
   });
 
   it('drain to 0: the PG count falls to 0 while progress rises, safe-to-destroy agrees, the original weight is in the result', async () => {
@@ -196,10 +254,25 @@ describe('OSD reweight / drain', () => {
     // Progress rose through the drain, never backwards.
     expect(progress.some((p) => p > 40 && p < 100)).toBe(true);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
-    expect(op.result).toMatchObject({ osd_id: 5, weight: 0, drained: true, original_crush_weight: original, crush_weight: 0, pgs_before: startPgs, pgs_after: 0, safe_to_destroy: true });
+    expect(op.result).toMatchObject({
+      osd_id: 5,
+      weight: 0,
+      drained: true,
+      original_crush_weight: original,
+      crush_weight: 0,
+      pgs_before: startPgs,
+      pgs_after: 0,
+      safe_to_destroy: true,
+    });
     expect(op.result.original_weight).toBeCloseTo(1, 3);
     expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/recorded the original CRUSH weight of osd\.5/);
-    expect(op.steps.map((x: any) => x.name)).toEqual(['preflight', 'set_crush_weight', 'wait_drain', 'safe_to_destroy', 'record_state']);
+    expect(op.steps.map((x: any) => x.name)).toEqual([
+      'preflight',
+      'set_crush_weight',
+      'wait_drain',
+      'safe_to_destroy',
+      'record_state',
+    ]);
 
     expect(await c.weightOf(5)).toBe(0);
     expect((await c.ceph.pgPlacement([5])).osds[0]!.pgs).toBe(0);
@@ -209,7 +282,9 @@ describe('OSD reweight / drain', () => {
     expect([osd5.up, osd5.in]).toEqual([true, true]);
     const clean = await c.ceph.status();
     expect([clean.health, clean.pgs_active_clean]).toEqual(['HEALTH_OK', clean.pgs_total]);
-    const row = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.find((o: any) => o.osd_id === 5);
+    const row = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.find(
+      (o: any) => o.osd_id === 5,
+    );
     expect([row.weight, row.pgs]).toEqual([0, 0]);
     await recordHistory(op.temporal.workflow_id, 'reweightOsdWorkflow--drain-completed');
   });
@@ -225,7 +300,9 @@ describe('OSD reweight / drain', () => {
     const op = await waitFor(id);
     expect(op.status).toBe('cancelled');
     expect(op.steps.find((s: any) => s.name === 'wait_drain').status).toBe('cancelled');
-    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(`undone: restore osd.1 CRUSH weight to ${original} TiB (the recorded original)`);
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
+      `undone: restore osd.1 CRUSH weight to ${original} TiB (the recorded original)`,
+    );
     expect(await c.weightOf(1)).toBe(original);
     // The PGs that had moved come back; the OSD is not left empty.
     expect((await c.ceph.pgPlacement([1])).osds[0]!.pgs).toBeGreaterThan(0);
@@ -237,13 +314,35 @@ describe('OSD reweight / drain', () => {
     const c = await cluster({ hosts: 4, osdsPerHost: 1, speed: 0 });
     // An erasure pool k=2 m=2 across hosts: with 4 hosts it is clean; without osd.3's host it cannot be placed.
     await api.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('sandbox_ceph').select('state').where('cluster_id', '=', c.clusterId).forUpdate().executeTakeFirstOrThrow();
+      const row = await trx
+        .selectFrom('sandbox_ceph')
+        .select('state')
+        .where('cluster_id', '=', c.clusterId)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       const s = row.state as any;
-      s.pools = [{ id: 2, name: 'ec22', type: 'erasure', size: 4, min_size: 3, pg_num: 32, crush_rule_id: 1, erasure_profile: 'ec22', applications: ['rgw'], pg_autoscale_mode: 'off' }];
+      s.pools = [
+        {
+          id: 2,
+          name: 'ec22',
+          type: 'erasure',
+          size: 4,
+          min_size: 3,
+          pg_num: 32,
+          crush_rule_id: 1,
+          erasure_profile: 'ec22',
+          applications: ['rgw'],
+          pg_autoscale_mode: 'off',
+        },
+      ];
       s.crush_rules = [{ id: 1, name: 'ec22', failure_domain: 'host' }];
       s.erasure_profiles = [{ name: 'ec22', k: 2, m: 2, failure_domain: 'host' }];
       s.pg_num += 32;
-      await trx.updateTable('sandbox_ceph').set({ state: json(s) }).where('cluster_id', '=', c.clusterId).execute();
+      await trx
+        .updateTable('sandbox_ceph')
+        .set({ state: json(s) })
+        .where('cluster_id', '=', c.clusterId)
+        .execute();
     });
     const healthy = await c.ceph.status();
     expect(healthy.pgs_active_clean).toBe(healthy.pgs_total);
@@ -260,7 +359,9 @@ describe('OSD reweight / drain', () => {
     expect(op.error.message).toMatch(/2147483647/);
     expect(op.error.message).toMatch(/PGs 2\.[0-9a-f]+/);
     expect(op.error.message).not.toMatch(/PGs 1\./);
-    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(`undone: restore osd.3 CRUSH weight to ${original} TiB`);
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
+      `undone: restore osd.3 CRUSH weight to ${original} TiB`,
+    );
     expect(await c.weightOf(3)).toBe(original);
     const after = await c.ceph.status();
     expect(after.pgs_active_clean).toBe(after.pgs_total);
@@ -276,8 +377,17 @@ describe('OSD reweight / drain', () => {
     expect(drain.body.data.refusals[0].message).toMatch(/would leave PGs without enough failure domains/);
     const half = await reweight(c.clusterId, 0, { weight: 0.5 }, '?dry_run=true');
     expect(half.body.data.would_run).toBe(true);
-    expect(half.body.data.steps.map((s: any) => s.name)).toEqual(['preflight', 'set_crush_weight', 'wait_backfill', 'record_state']);
-    expect(half.body.data.facts).toMatchObject({ osd_id: 0, original_crush_weight: original, target_crush_weight: Math.round(original * 0.5 * 1e5) / 1e5 });
+    expect(half.body.data.steps.map((s: any) => s.name)).toEqual([
+      'preflight',
+      'set_crush_weight',
+      'wait_backfill',
+      'record_state',
+    ]);
+    expect(half.body.data.facts).toMatchObject({
+      osd_id: 0,
+      original_crush_weight: original,
+      target_crush_weight: Math.round(original * 0.5 * 1e5) / 1e5,
+    });
     expect(half.body.data.facts.pgs_to_move).toBeGreaterThan(0);
     expect(await c.weightOf(0)).toBe(original);
     expect((await api.request('GET', `/v1/operations?cluster_id=${c.clusterId}`)).body.data).toEqual([]);
@@ -310,29 +420,47 @@ describe('OSD reweight / drain', () => {
       // Four OSDs of one host: one failure domain, so Ceph lets the three drains run together.
       const c = await cluster({ hosts: 4, osdsPerHost: 4, speed: 3 });
       const key = api.account.keys.test;
-      const rs = await Promise.all([0, 1, 2, 3].map((id) => api3.request('POST', `/v1/clusters/${c.clusterId}/osds/${id}/reweight`, { key, body: { weight: 0 } })));
+      const rs = await Promise.all(
+        [0, 1, 2, 3].map((id) =>
+          api3.request('POST', `/v1/clusters/${c.clusterId}/osds/${id}/reweight`, { key, body: { weight: 0 } }),
+        ),
+      );
       expect(rs.map((r) => r.status).sort()).toEqual([202, 202, 202, 409]);
       const accepted = rs.filter((r) => r.status === 202).map((r) => r.body.data.operation_id);
       const refused = rs.find((r) => r.status === 409)!;
       expect(refused.body.error.code).toBe('resource_busy');
       expect(accepted).toContain(refused.body.error.operation_id);
       expect(refused.body.error.message).toMatch(/all 3 slots/);
-      for (const id of accepted) expect((await waitFor(id, (op) => op.current_step === 'wait_drain' || TERMINAL.includes(op.status))).status).toBe('in_progress');
+      for (const id of accepted)
+        expect(
+          (await waitFor(id, (op) => op.current_step === 'wait_drain' || TERMINAL.includes(op.status))).status,
+        ).toBe('in_progress');
       // Slot 0 freed: two drains still hold slots 1 and 2. The default process (2 slots) counts
       // every held slot, so it refuses although slot 0 is free; the 3-slot process takes it.
-      const slot0 = await api.db.selectFrom('operation_locks').select('operation_id').where('resource_id', '=', `${c.clusterId}/reweight-slot/0`).executeTakeFirstOrThrow();
+      const slot0 = await api.db
+        .selectFrom('operation_locks')
+        .select('operation_id')
+        .where('resource_id', '=', `${c.clusterId}/reweight-slot/0`)
+        .executeTakeFirstOrThrow();
       await api.request('POST', `/v1/operations/${slot0.operation_id}/cancel`);
       expect((await waitFor(slot0.operation_id)).status).toBe('cancelled');
       const refusedOsd = rs.findIndex((r) => r.status === 409);
       const other = await reweight(c.clusterId, refusedOsd, { weight: 0 });
       expect([other.status, other.body.error?.code]).toEqual([409, 'resource_busy']);
       expect(other.body.error.message).toMatch(/all 2 slots/);
-      const third = await api3.request('POST', `/v1/clusters/${c.clusterId}/osds/${refusedOsd}/reweight`, { key, body: { weight: 0 } });
+      const third = await api3.request('POST', `/v1/clusters/${c.clusterId}/osds/${refusedOsd}/reweight`, {
+        key,
+        body: { weight: 0 },
+      });
       expect(third.status).toBe(202);
       const running = [...accepted.filter((id) => id !== slot0.operation_id), third.body.data.operation_id];
       for (const id of running) await api.request('POST', `/v1/operations/${id}/cancel`);
       for (const id of running) expect((await waitFor(id)).status).toBe('cancelled');
-      const slots = await api.db.selectFrom('operation_locks').selectAll().where('resource_id', 'like', `${c.clusterId}/%`).execute();
+      const slots = await api.db
+        .selectFrom('operation_locks')
+        .selectAll()
+        .where('resource_id', 'like', `${c.clusterId}/%`)
+        .execute();
       expect(slots).toEqual([]);
     } finally {
       await api3.close();
@@ -408,9 +536,13 @@ describe('OSD reweight / drain', () => {
     expect((await reweight(c.clusterId, 99, { weight: 0.5 }, '?dry_run=true')).status).toBe(404);
     const noCluster = await reweight(newId('cluster'), 1, { weight: 0.5 });
     expect([noCluster.status, noCluster.body.error.code]).toEqual([404, 'cluster_not_found']);
-    expect((await api.request('POST', `/v1/clusters/${c.clusterId}/osds/abc/reweight`, { body: { weight: 0.5 } })).status).toBe(404);
+    expect(
+      (await api.request('POST', `/v1/clusters/${c.clusterId}/osds/abc/reweight`, { body: { weight: 0.5 } })).status,
+    ).toBe(404);
     expect(await c.weightOf(1)).toBe(original);
     expect((await api.request('GET', `/v1/operations?cluster_id=${c.clusterId}`)).body.data).toEqual([]);
-    expect(await api.db.selectFrom('operation_locks').selectAll().where('resource_id', 'like', `${c.clusterId}%`).execute()).toEqual([]);
+    expect(
+      await api.db.selectFrom('operation_locks').selectAll().where('resource_id', 'like', `${c.clusterId}%`).execute(),
+    ).toEqual([]);
   });
 });

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { createDriverRegistry } from '../../drivers';
-import { createSandboxCephCluster, createSandboxDriverSet, getSandboxCephState, getSandboxMachine, listPowerEvents, setMachineFaults } from '../../drivers/sandbox';
+import {
+  createSandboxCephCluster,
+  createSandboxDriverSet,
+  getSandboxCephState,
+  getSandboxMachine,
+  listPowerEvents,
+  setMachineFaults,
+} from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
@@ -61,28 +68,57 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 /** `count` registered nodes made members of a sandbox Ceph cluster whose backfill runs at `speed`, its OSDs recorded. */
-async function cephCluster(count: number, osdsPerHost: number, speed: number): Promise<{ clusterId: string; nodes: any[]; ceph: CephDriver }> {
+async function cephCluster(
+  count: number,
+  osdsPerHost: number,
+  speed: number,
+): Promise<{ clusterId: string; nodes: any[]; ceph: CephDriver }> {
   const nodes = [];
   for (let i = 0; i < count; i++) nodes.push(await h.registerNode());
   const clusterId = newId('cluster');
   await h.db
     .insertInto('clusters')
-    .values({ id: clusterId, account_id: h.accountId, environment: 'sandbox', name: `settle-${clusterId.slice(-6).toLowerCase()}`, status: 'HEALTH_OK', ceph_version: 'reef', admin_node_id: nodes[0].id })
+    .values({
+      id: clusterId,
+      account_id: h.accountId,
+      environment: 'sandbox',
+      name: `settle-${clusterId.slice(-6).toLowerCase()}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0].id,
+    })
     .execute();
-  await h.db.updateTable('nodes').set({ cluster_id: clusterId, status: 'active' }).where('id', 'in', nodes.map((n) => n.id)).execute();
+  await h.db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId, status: 'active' })
+    .where(
+      'id',
+      'in',
+      nodes.map((n) => n.id),
+    )
+    .execute();
   await createSandboxCephCluster(
     h.db,
     {
       accountId: h.accountId,
       clusterId,
-      hosts: nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: n.drives.slice(0, osdsPerHost).map((d: any) => d.device) })),
+      hosts: nodes.map((n) => ({
+        hostname: n.hostname,
+        ipmiAddress: n.ipmi_address,
+        osdDevices: n.drives.slice(0, osdsPerHost).map((d: any) => d.device),
+      })),
       replication: 3,
       minSize: 2,
       cephVersion: 'reef',
     },
     speed,
   );
-  const activities = createActivities({ db: h.db, config: h.config, logger: createLogger('silent'), drivers: createDriverRegistry({ db: h.db, config: h.config }) });
+  const activities = createActivities({
+    db: h.db,
+    config: h.config,
+    logger: createLogger('silent'),
+    drivers: createDriverRegistry({ db: h.db, config: h.config }),
+  });
   await activities.refreshClusterState({ clusterId });
   const ceph = createSandboxDriverSet(h.db, h.accountId).ceph({
     clusterId,
@@ -96,12 +132,19 @@ describe('settling terminated workflows', () => {
     const { clusterId, nodes, ceph } = await cephCluster(3, 2, 0);
     const target = nodes[1];
     // The OS takes 2 s to halt after the ACPI power button: the reboot is terminated while it does.
-    await h.db.updateTable('sandbox_machines').set({ shutdown_delay_ms: 2_000 }).where('account_id', '=', h.accountId).where('ipmi_address', '=', target.ipmi_address).execute();
+    await h.db
+      .updateTable('sandbox_machines')
+      .set({ shutdown_delay_ms: 2_000 })
+      .where('account_id', '=', h.accountId)
+      .where('ipmi_address', '=', target.ipmi_address)
+      .execute();
     const r = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful' });
     expect(r.status).toBe(202);
     const id = r.body.data.operation_id;
     const op0 = await h.waitForOperation(id, (o) => o.current_step === 'power_off');
-    await until('the soft power-off', async () => (await listPowerEvents(h.db, h.accountId, target.ipmi_address)).some((e) => e.action === 'soft'));
+    await until('the soft power-off', async () =>
+      (await listPowerEvents(h.db, h.accountId, target.ipmi_address)).some((e) => e.action === 'soft'),
+    );
     await h.client.workflow.getHandle(op0.temporal.workflow_id).terminate('terminated from the Web UI');
 
     // What termination leaves: noout set, the host's OSDs down, the node locked, the operation in progress.
@@ -113,14 +156,20 @@ describe('settling terminated workflows', () => {
     expect(await locksOf(id)).not.toEqual([]);
     expect((await h.api('GET', `/v1/operations/${id}`)).body.data.status).toBe('in_progress');
     // The soft-off completes after the workflow is gone: the machine would stay off.
-    await until('the machine to go off', async () => (await getSandboxMachine(h.db, h.accountId, target.ipmi_address))!.power_state === 'off');
+    await until(
+      'the machine to go off',
+      async () => (await getSandboxMachine(h.db, h.accountId, target.ipmi_address))!.power_state === 'off',
+    );
 
     const result = await settle();
     await h.recordHistory(`settle-test/${h.accountId}/${runs}`, 'settleOperationsWorkflow--settled-terminated-reboot');
 
     const m = (await getSandboxMachine(h.db, h.accountId, target.ipmi_address))!;
     expect(m.power_state).toBe('on');
-    expect((await listPowerEvents(h.db, h.accountId, target.ipmi_address)).map((e) => e.action)).toEqual(['soft', 'on']);
+    expect((await listPowerEvents(h.db, h.accountId, target.ipmi_address)).map((e) => e.action)).toEqual([
+      'soft',
+      'on',
+    ]);
     const after = (await getSandboxCephState(h.db, clusterId))!;
     expect(after.noout_hosts).toEqual([]);
     expect((await ceph.osds()).every((o) => o.up)).toBe(true);
@@ -137,7 +186,12 @@ describe('settling terminated workflows', () => {
     expect(op.error.message).toContain('Nothing is left for an operator.');
     expect(op.steps.find((s: any) => s.name === 'power_off').status).toBe('failed');
     expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/settler: repaired: powered .* back on/);
-    const ledger = await h.db.selectFrom('operation_changes').select(['kind', 'state']).where('operation_id', '=', id).orderBy('id').execute();
+    const ledger = await h.db
+      .selectFrom('operation_changes')
+      .select(['kind', 'state'])
+      .where('operation_id', '=', id)
+      .orderBy('id')
+      .execute();
     expect(ledger).toEqual([
       { kind: 'noout_host', state: 'undone' },
       { kind: 'osds_stopped', state: 'undone' },
@@ -145,7 +199,12 @@ describe('settling terminated workflows', () => {
     ]);
 
     // The node is usable again at once: the next reboot is accepted and completes.
-    await h.db.updateTable('sandbox_machines').set({ shutdown_delay_ms: 0 }).where('account_id', '=', h.accountId).where('ipmi_address', '=', target.ipmi_address).execute();
+    await h.db
+      .updateTable('sandbox_machines')
+      .set({ shutdown_delay_ms: 0 })
+      .where('account_id', '=', h.accountId)
+      .where('ipmi_address', '=', target.ipmi_address)
+      .execute();
     const again = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful' });
     expect(again.status).toBe(202);
     expect((await h.waitForOperation(again.body.data.operation_id)).status).toBe('completed');
@@ -154,11 +213,18 @@ describe('settling terminated workflows', () => {
   it('a terminated reboot whose BMC then dies: noout is still unset, and the error says to power the machine on by hand', async () => {
     const { clusterId, nodes } = await cephCluster(3, 1, 0);
     const target = nodes[2];
-    await h.db.updateTable('sandbox_machines').set({ shutdown_delay_ms: 1_000 }).where('account_id', '=', h.accountId).where('ipmi_address', '=', target.ipmi_address).execute();
+    await h.db
+      .updateTable('sandbox_machines')
+      .set({ shutdown_delay_ms: 1_000 })
+      .where('account_id', '=', h.accountId)
+      .where('ipmi_address', '=', target.ipmi_address)
+      .execute();
     const r = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful' });
     const id = r.body.data.operation_id;
     const running = await h.waitForOperation(id, (o) => o.current_step === 'power_off');
-    await until('the soft power-off', async () => (await listPowerEvents(h.db, h.accountId, target.ipmi_address)).some((e) => e.action === 'soft'));
+    await until('the soft power-off', async () =>
+      (await listPowerEvents(h.db, h.accountId, target.ipmi_address)).some((e) => e.action === 'soft'),
+    );
     await h.client.workflow.getHandle(running.temporal.workflow_id).terminate('terminated from the Web UI');
     await setMachineFaults(h.db, h.accountId, target.ipmi_address, { bmc_unreachable: true });
 
@@ -173,9 +239,16 @@ describe('settling terminated workflows', () => {
     expect(op.error.code).toBe('workflow_closed');
     expect(op.error.message).toContain(`unset noout on ${target.hostname}`);
     expect(op.error.message).toContain(`Left for an operator: powering ${target.hostname} back on failed`);
-    expect(op.error.message).toContain(`Power ${target.hostname} on by hand (ipmitool chassis power on) once its BMC answers`);
+    expect(op.error.message).toContain(
+      `Power ${target.hostname} on by hand (ipmitool chassis power on) once its BMC answers`,
+    );
     expect(op.error.message).toMatch(/stay down while it is off/);
-    const ledger = await h.db.selectFrom('operation_changes').select(['kind', 'state']).where('operation_id', '=', id).orderBy('id').execute();
+    const ledger = await h.db
+      .selectFrom('operation_changes')
+      .select(['kind', 'state'])
+      .where('operation_id', '=', id)
+      .orderBy('id')
+      .execute();
     expect(ledger).toEqual([
       { kind: 'noout_host', state: 'undone' },
       { kind: 'osds_stopped', state: 'left' },
@@ -186,7 +259,8 @@ describe('settling terminated workflows', () => {
 
   it('a drain terminated at weight 0: the original CRUSH weight, recorded before the change, is restored', async () => {
     const { clusterId } = await cephCluster(4, 2, 3);
-    const weightOf = async (osdId: number) => (await getSandboxCephState(h.db, clusterId))!.osds.find((o: any) => o.id === osdId)!.crush_weight;
+    const weightOf = async (osdId: number) =>
+      (await getSandboxCephState(h.db, clusterId))!.osds.find((o: any) => o.id === osdId)!.crush_weight;
     const original = await weightOf(1);
     expect(original).toBeGreaterThan(0);
     const r = await h.api('POST', `/v1/clusters/${clusterId}/osds/1/reweight`, { weight: 0 });
@@ -213,7 +287,11 @@ describe('settling terminated workflows', () => {
     const ns = [await h.registerNode(), await h.registerNode(), await h.registerNode()];
     await powerOff(h.db, h.accountId, ns[0].ipmi_address);
     await setMachineFaults(h.db, h.accountId, ns[0].ipmi_address, { no_boot: true });
-    const c = await h.api('POST', '/v1/clusters', { name: `settle-create-${ns[0].id.slice(-5).toLowerCase()}`, node_ids: ns.map((n) => n.id), ceph_version: 'reef' });
+    const c = await h.api('POST', '/v1/clusters', {
+      name: `settle-create-${ns[0].id.slice(-5).toLowerCase()}`,
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
     expect(c.status).toBe(202);
     const id = c.body.data.operation_id;
     const running = await h.waitForOperation(id, (o) => o.current_step === 'wait_ssh');
@@ -224,7 +302,12 @@ describe('settling terminated workflows', () => {
     const cluster = (await h.api('GET', `/v1/clusters/${c.body.data.id}`)).body.data;
     expect(cluster).toMatchObject({ status: 'ERROR', current_operation_id: null });
     expect(cluster.status_reason).toMatch(/nothing was installed, the nodes were released/);
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null, current_operation_id: null });
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'ready',
+        cluster_id: null,
+        current_operation_id: null,
+      });
     expect((await listPowerEvents(h.db, h.accountId, ns[0].ipmi_address)).map((e) => e.action)).toEqual(['on', 'off']);
     expect(await locksOf(id)).toEqual([]);
     expect(result.settled).toContain(id);
@@ -235,7 +318,10 @@ describe('settling terminated workflows', () => {
   });
 
   it('an upgrade terminated while a host child is mid-way: the child is stopped too, its OSDs started, noout unset, autoscaling unfrozen', async () => {
-    const c = await sandboxCluster({ db: h.db, config: h.config, account: { accountId: h.accountId } } as unknown as TestApi, { hosts: 3 });
+    const c = await sandboxCluster(
+      { db: h.db, config: h.config, account: { accountId: h.accountId } } as unknown as TestApi,
+      { hosts: 3 },
+    );
     const host = c.nodes[1]!;
     // The host's OSDs do not come back after their restart: its child waits in wait_osds_up.
     await setMachineFaults(h.db, h.accountId, host.ipmi_address, ['osds_stay_down']);
@@ -271,8 +357,17 @@ describe('settling terminated workflows', () => {
     expect(op.error.message).toContain(`unset noout on ${host.hostname}`);
     expect(op.error.message).toContain('unfroze PG autoscaling');
     // The child's changes were recorded against the upgrade's operation.
-    const ledger = await h.db.selectFrom('operation_changes').select(['kind', 'workflow_id', 'state']).where('operation_id', '=', id).execute();
-    expect(ledger.filter((e) => e.workflow_id === child.workflowId).map((e) => e.kind).sort()).toEqual(['noout_host', 'osds_stopped']);
+    const ledger = await h.db
+      .selectFrom('operation_changes')
+      .select(['kind', 'workflow_id', 'state'])
+      .where('operation_id', '=', id)
+      .execute();
+    expect(
+      ledger
+        .filter((e) => e.workflow_id === child.workflowId)
+        .map((e) => e.kind)
+        .sort(),
+    ).toEqual(['noout_host', 'osds_stopped']);
     expect(ledger.every((e) => e.state === 'undone')).toBe(true);
   });
 
@@ -282,7 +377,17 @@ describe('settling terminated workflows', () => {
     const id = newId('operation');
     await h.db
       .insertInto('operations')
-      .values({ id, account_id: h.accountId, environment: 'sandbox', type: 'node.reboot', status: 'pending', node_id: node.id, request_id: 'req_lost', workflow_id: `${node.id}/reboot/${id}`, params: '{}' })
+      .values({
+        id,
+        account_id: h.accountId,
+        environment: 'sandbox',
+        type: 'node.reboot',
+        status: 'pending',
+        node_id: node.id,
+        request_id: 'req_lost',
+        workflow_id: `${node.id}/reboot/${id}`,
+        params: '{}',
+      })
       .execute();
     await h.db.insertInto('operation_locks').values({ resource_id: node.id, operation_id: id }).execute();
 
@@ -296,7 +401,7 @@ describe('settling terminated workflows', () => {
     expect((await h.api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' })).status).toBe(202);
   });
 
-  it('an operation whose workflow never started forgets its Idempotency-Key: the same key is accepted again, as after the API\'s own start failure', async () => {
+  it("an operation whose workflow never started forgets its Idempotency-Key: the same key is accepted again, as after the API's own start failure", async () => {
     const node = await h.registerNode();
     const id = newId('operation');
     const key = `k-never-${id.slice(-8)}`;
@@ -304,15 +409,31 @@ describe('settling terminated workflows', () => {
     await h.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('operations')
-        .values({ id, account_id: h.accountId, environment: 'sandbox', type: 'node.reboot', status: 'pending', node_id: node.id, request_id: 'req_lost', workflow_id: `${node.id}/reboot/${id}`, params: '{}' })
+        .values({
+          id,
+          account_id: h.accountId,
+          environment: 'sandbox',
+          type: 'node.reboot',
+          status: 'pending',
+          node_id: node.id,
+          request_id: 'req_lost',
+          workflow_id: `${node.id}/reboot/${id}`,
+          params: '{}',
+        })
         .execute();
       await trx.insertInto('operation_locks').values({ resource_id: node.id, operation_id: id }).execute();
-      await trx.insertInto('idempotency_keys').values({ account_id: h.accountId, key, request_hash: 'lost-request', state: 'in_progress', operation_id: id }).execute();
+      await trx
+        .insertInto('idempotency_keys')
+        .values({ account_id: h.accountId, key, request_hash: 'lost-request', state: 'in_progress', operation_id: id })
+        .execute();
     });
 
     const result = await settle();
     expect(result.settled).toContain(id);
-    expect((await h.api('GET', `/v1/operations/${id}`)).body.data).toMatchObject({ status: 'failed', error: { code: 'not_started' } });
+    expect((await h.api('GET', `/v1/operations/${id}`)).body.data).toMatchObject({
+      status: 'failed',
+      error: { code: 'not_started' },
+    });
     const again = await h.api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' }, { 'idempotency-key': key });
     expect(again.status).toBe(202);
     expect(again.body.data.operation_id).not.toBe(id);
@@ -328,18 +449,57 @@ describe('settling terminated workflows', () => {
     await h.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('operations')
-        .values({ id, account_id: h.accountId, environment: 'sandbox', type: 'cluster.create', status: 'pending', cluster_id: clusterId, request_id: 'req_lost', workflow_id: `${clusterId}/create/${id}`, params: JSON.stringify({ name, node_ids: ns.map((n) => n.id) }) })
+        .values({
+          id,
+          account_id: h.accountId,
+          environment: 'sandbox',
+          type: 'cluster.create',
+          status: 'pending',
+          cluster_id: clusterId,
+          request_id: 'req_lost',
+          workflow_id: `${clusterId}/create/${id}`,
+          params: JSON.stringify({ name, node_ids: ns.map((n) => n.id) }),
+        })
         .execute();
-      await trx.insertInto('clusters').values({ id: clusterId, account_id: h.accountId, environment: 'sandbox', name, status: 'CREATING', ceph_version: 'reef', admin_node_id: ns[0].id }).execute();
-      await trx.updateTable('nodes').set({ cluster_id: clusterId }).where('id', 'in', ns.map((n) => n.id)).execute();
-      await trx.insertInto('operation_locks').values([clusterId, ...ns.map((n) => n.id)].map((resource_id) => ({ resource_id, operation_id: id }))).execute();
+      await trx
+        .insertInto('clusters')
+        .values({
+          id: clusterId,
+          account_id: h.accountId,
+          environment: 'sandbox',
+          name,
+          status: 'CREATING',
+          ceph_version: 'reef',
+          admin_node_id: ns[0].id,
+        })
+        .execute();
+      await trx
+        .updateTable('nodes')
+        .set({ cluster_id: clusterId })
+        .where(
+          'id',
+          'in',
+          ns.map((n) => n.id),
+        )
+        .execute();
+      await trx
+        .insertInto('operation_locks')
+        .values([clusterId, ...ns.map((n) => n.id)].map((resource_id) => ({ resource_id, operation_id: id })))
+        .execute();
     });
     const retry = { name, node_ids: ns.map((n) => n.id), ceph_version: 'reef' };
     expect((await h.api('POST', '/v1/clusters?dry_run=true', retry)).body.data?.would_run ?? false).toBe(false);
 
     await settle();
-    expect(await h.db.selectFrom('clusters').select('id').where('id', '=', clusterId).executeTakeFirst()).toBeUndefined();
-    for (const n of ns) expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({ status: 'ready', cluster_id: null, current_operation_id: null });
+    expect(
+      await h.db.selectFrom('clusters').select('id').where('id', '=', clusterId).executeTakeFirst(),
+    ).toBeUndefined();
+    for (const n of ns)
+      expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
+        status: 'ready',
+        cluster_id: null,
+        current_operation_id: null,
+      });
     const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
     expect(op).toMatchObject({ status: 'failed', error: { code: 'not_started' } });
     expect((await h.api('POST', '/v1/clusters?dry_run=true', retry)).body.data.would_run).toBe(true);
@@ -352,7 +512,11 @@ describe('settling terminated workflows', () => {
     expect(done.status).toBe('completed');
     const before = await h.db.selectFrom('operations').selectAll().where('id', '=', done.id).executeTakeFirstOrThrow();
     // Every change the reboot made was undone by the reboot itself: nothing is left open.
-    const ledger = await h.db.selectFrom('operation_changes').select(['kind', 'state']).where('operation_id', '=', done.id).execute();
+    const ledger = await h.db
+      .selectFrom('operation_changes')
+      .select(['kind', 'state'])
+      .where('operation_id', '=', done.id)
+      .execute();
     expect(ledger.length).toBe(3);
     expect(ledger.every((c) => c.state === 'undone')).toBe(true);
 
@@ -412,13 +576,21 @@ describe('settling terminated workflows', () => {
       settlerWorker = await startTestWorker(config, h.db);
       const schedule = h.client.schedule.getHandle(scheduleId);
       const desc = await schedule.describe();
-      expect(desc.action).toMatchObject({ type: 'startWorkflow', workflowType: 'settleOperationsWorkflow', taskQueue: config.temporal.taskQueue });
+      expect(desc.action).toMatchObject({
+        type: 'startWorkflow',
+        workflowType: 'settleOperationsWorkflow',
+        taskQueue: config.temporal.taskQueue,
+      });
       expect(desc.spec.intervals?.[0]?.every).toBe(3_600_000);
       await schedule.trigger();
-      await until('the scheduled settler to end the operation', async () => {
-        const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
-        return TERMINAL.includes(op.status) ? op : undefined;
-      }, 60_000);
+      await until(
+        'the scheduled settler to end the operation',
+        async () => {
+          const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
+          return TERMINAL.includes(op.status) ? op : undefined;
+        },
+        60_000,
+      );
       const op = (await h.api('GET', `/v1/operations/${id}`)).body.data;
       expect(op.error.code).toBe('workflow_closed');
       expect(op.error.message).toContain(`unset noout on ${nodes[2].hostname}`);
@@ -428,7 +600,10 @@ describe('settling terminated workflows', () => {
       const { ensureSettlerSchedule } = await import('../../worker/settler-schedule');
       expect(await ensureSettlerSchedule(h.client, config, createLogger('silent'))).toBe('updated');
     } finally {
-      await h.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+      await h.client.schedule
+        .getHandle(scheduleId)
+        .delete()
+        .catch(() => undefined);
       await settlerWorker?.shutdown();
       await setMachineFaults(h.db, h.accountId, nodes[2].ipmi_address, {});
     }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { outcome, StubActivities, withStubWorker, bookkeepingStubs, waitBoundsStub, type Failure } from '../helpers/stub-worker';
+import {
+  outcome,
+  StubActivities,
+  withStubWorker,
+  bookkeepingStubs,
+  waitBoundsStub,
+  type Failure,
+} from '../helpers/stub-worker';
 
 /**
  * The reboot workflow over stubbed activities: a failure at each step, and what its compensation
@@ -17,7 +24,14 @@ function rebootStubs(m: Machine): StubActivities {
   return new StubActivities({
     ...bookkeepingStubs(),
     ...waitBoundsStub(),
-    describeNode: ({ nodeId }: { nodeId: string }) => ({ nodeId, hostname: 'stor1', environment: 'sandbox', clusterId: 'clus_stub', held: false, status: 'active' }),
+    describeNode: ({ nodeId }: { nodeId: string }) => ({
+      nodeId,
+      hostname: 'stor1',
+      environment: 'sandbox',
+      clusterId: 'clus_stub',
+      held: false,
+      status: 'active',
+    }),
     hostOsds: () => [0, 1],
     assertOkToStop: () => undefined,
     hostHasNoout: () => m.noout,
@@ -62,9 +76,24 @@ async function reboot(stubs: StubActivities) {
 }
 
 const FORWARD = [
-  'markOperationStarted', 'describeNode', 'hostOsds', 'assertOkToStop', 'hostHasNoout', 'setHostNoout', 'stopOsds', 'waitBounds',
-  'powerCommand', 'waitForPower', 'powerCommand', 'waitForPower', 'waitForSsh', 'waitForOsdsUp', 'unsetHostNoout', 'waitForPgsClean',
-  'refreshClusterState', 'finishOperation',
+  'markOperationStarted',
+  'describeNode',
+  'hostOsds',
+  'assertOkToStop',
+  'hostHasNoout',
+  'setHostNoout',
+  'stopOsds',
+  'waitBounds',
+  'powerCommand',
+  'waitForPower',
+  'powerCommand',
+  'waitForPower',
+  'waitForSsh',
+  'waitForOsdsUp',
+  'unsetHostNoout',
+  'waitForPgsClean',
+  'refreshClusterState',
+  'finishOperation',
 ];
 
 describe('reboot-node workflow with stubbed activities', () => {
@@ -73,7 +102,9 @@ describe('reboot-node workflow with stubbed activities', () => {
     const stubs = rebootStubs(m);
     expect(await reboot(stubs)).toMatchObject({ status: 'completed' });
     expect(stubs.names()).toEqual(FORWARD);
-    expect(stubs.calls.filter((c) => c.name === 'powerCommand').map((c) => (c.args[0] as { command: string }).command)).toEqual(['soft', 'on']);
+    expect(
+      stubs.calls.filter((c) => c.name === 'powerCommand').map((c) => (c.args[0] as { command: string }).command),
+    ).toEqual(['soft', 'on']);
     expect(m).toEqual({ power: 'on', noout: false, osdsRunning: true });
     const snap = stubs.finalSnapshot();
     expect(snap.status).toBe('completed');
@@ -84,8 +115,18 @@ describe('reboot-node workflow with stubbed activities', () => {
   const cases: { step: string; activity: string; failure: Failure; undo: string[] }[] = [
     { step: 'preflight', activity: 'assertOkToStop', failure: { type: 'not_ok_to_stop' }, undo: [] },
     // The command took effect but its reply was lost: noout is still unset by compensation.
-    { step: 'set_noout', activity: 'setHostNoout', failure: { type: 'noout_not_set', after: true }, undo: ['unsetHostNoout'] },
-    { step: 'stop_osds', activity: 'stopOsds', failure: { type: 'command_failed', after: true }, undo: ['startOsds', 'unsetHostNoout'] },
+    {
+      step: 'set_noout',
+      activity: 'setHostNoout',
+      failure: { type: 'noout_not_set', after: true },
+      undo: ['unsetHostNoout'],
+    },
+    {
+      step: 'stop_osds',
+      activity: 'stopOsds',
+      failure: { type: 'command_failed', after: true },
+      undo: ['startOsds', 'unsetHostNoout'],
+    },
     // The soft power-off went out and the machine went off, but the wait for "off" failed.
     {
       step: 'power_off',
@@ -100,36 +141,50 @@ describe('reboot-node workflow with stubbed activities', () => {
       failure: { type: 'bmc_unreachable', when: (a: { command: string }) => a.command === 'on' },
       undo: ['ensurePoweredOn', 'startOsds', 'unsetHostNoout'],
     },
-    { step: 'wait_ssh', activity: 'waitForSsh', failure: { type: 'ssh_timeout' }, undo: ['startOsds', 'unsetHostNoout'] },
-    { step: 'wait_osds_up', activity: 'waitForOsdsUp', failure: { type: 'osds_not_up' }, undo: ['startOsds', 'unsetHostNoout'] },
+    {
+      step: 'wait_ssh',
+      activity: 'waitForSsh',
+      failure: { type: 'ssh_timeout' },
+      undo: ['startOsds', 'unsetHostNoout'],
+    },
+    {
+      step: 'wait_osds_up',
+      activity: 'waitForOsdsUp',
+      failure: { type: 'osds_not_up' },
+      undo: ['startOsds', 'unsetHostNoout'],
+    },
     // The forward unset failed once; compensation unsets it.
     { step: 'unset_noout', activity: 'unsetHostNoout', failure: { type: 'command_failed' }, undo: ['unsetHostNoout'] },
     { step: 'wait_clean', activity: 'waitForPgsClean', failure: { type: 'pgs_not_clean' }, undo: [] },
   ];
 
-  it.each(cases)('a failure at $step ($activity) undoes $undo and leaves the machine on, noout unset', async ({ step, activity, failure, undo }) => {
-    const m: Machine = { power: 'on', noout: false, osdsRunning: true };
-    const stubs = rebootStubs(m).fail(activity, failure);
-    expect(await reboot(stubs)).toEqual({ status: 'failed', type: failure.type });
+  it.each(cases)(
+    'a failure at $step ($activity) undoes $undo and leaves the machine on, noout unset',
+    async ({ step, activity, failure, undo }) => {
+      const m: Machine = { power: 'on', noout: false, osdsRunning: true };
+      const stubs = rebootStubs(m).fail(activity, failure);
+      expect(await reboot(stubs)).toEqual({ status: 'failed', type: failure.type });
 
-    // Nothing of the forward path runs after the failure: only compensation, then the final record.
-    const after = stubs.namesAfter(activity, failure.when ?? (() => true));
-    expect(after).toEqual([...undo, 'finishOperation']);
-    expect(m).toEqual({ power: 'on', noout: false, osdsRunning: true });
+      // Nothing of the forward path runs after the failure: only compensation, then the final record.
+      const after = stubs.namesAfter(activity, failure.when ?? (() => true));
+      expect(after).toEqual([...undo, 'finishOperation']);
+      expect(m).toEqual({ power: 'on', noout: false, osdsRunning: true });
 
-    const snap = stubs.finalSnapshot();
-    expect(snap.status).toBe('failed');
-    expect(snap.error?.code).toBe(failure.type);
-    expect(snap.error?.message).not.toMatch(/Compensation incomplete/);
-    expect(snap.steps.find((s) => s.name === step)?.status).toBe('failed');
-    const stepsAfter = snap.steps.slice(snap.steps.findIndex((s) => s.name === step) + 1);
-    expect(stepsAfter.every((s) => s.status === 'skipped')).toBe(true);
-    const logs = snap.logs.map((l) => l.message);
-    expect(logs).toContain(`compensating after failure (${failure.type})`);
-    if (undo.includes('unsetHostNoout')) expect(logs).toContain('undone: unset noout on stor1');
-    if (undo.includes('startOsds')) expect(logs).toContain('undone: start the OSDs on stor1');
-    if (undo.includes('ensurePoweredOn')) expect(logs.some((l) => /^undone: stor1 went off .* powered back on; it is on$/.test(l))).toBe(true);
-  });
+      const snap = stubs.finalSnapshot();
+      expect(snap.status).toBe('failed');
+      expect(snap.error?.code).toBe(failure.type);
+      expect(snap.error?.message).not.toMatch(/Compensation incomplete/);
+      expect(snap.steps.find((s) => s.name === step)?.status).toBe('failed');
+      const stepsAfter = snap.steps.slice(snap.steps.findIndex((s) => s.name === step) + 1);
+      expect(stepsAfter.every((s) => s.status === 'skipped')).toBe(true);
+      const logs = snap.logs.map((l) => l.message);
+      expect(logs).toContain(`compensating after failure (${failure.type})`);
+      if (undo.includes('unsetHostNoout')) expect(logs).toContain('undone: unset noout on stor1');
+      if (undo.includes('startOsds')) expect(logs).toContain('undone: start the OSDs on stor1');
+      if (undo.includes('ensurePoweredOn'))
+        expect(logs.some((l) => /^undone: stor1 went off .* powered back on; it is on$/.test(l))).toBe(true);
+    },
+  );
 
   it('noout an operator set before the reboot is left set, on success and on failure', async () => {
     for (const failAt of [null, 'waitForSsh'] as const) {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { bookkeepingStubs, outcome, StubActivities, untilCancelled, withStubWorker, type Failure } from '../helpers/stub-worker';
+import {
+  bookkeepingStubs,
+  outcome,
+  StubActivities,
+  untilCancelled,
+  withStubWorker,
+  type Failure,
+} from '../helpers/stub-worker';
 
 /**
  * The drain (reweight to 0) over stubbed activities: on a failure at each step after the weight may
@@ -32,7 +39,16 @@ function drainStubs(osd: Osd, opts: { blockWatch?: boolean } = {}): StubActiviti
       if (opts.blockWatch) return untilCancelled();
       // Each observation moves half of what is left.
       osd.pgs = osd.pgs > 1 ? Math.floor(osd.pgs / 2) : 0;
-      return { pgs: osd.pgs, pgs_total: 128, pgs_active_clean: 128, pg_temp: 0, crush_weight: osd.weight, unplaceable: [], states: [], done: osd.pgs === 0 };
+      return {
+        pgs: osd.pgs,
+        pgs_total: 128,
+        pgs_active_clean: 128,
+        pg_temp: 0,
+        crush_weight: osd.weight,
+        unplaceable: [],
+        states: [],
+        done: osd.pgs === 0,
+      };
     },
     assertSafeToDestroy: () => undefined,
     refreshClusterState: () => undefined,
@@ -57,7 +73,10 @@ describe('drain (reweight-osd to 0) workflow with stubbed activities', () => {
   it('the forward path: weight 0, PGs watched to 0, safe-to-destroy, state recorded', async () => {
     const osd = { weight: ORIGINAL, pgs: 40 };
     const stubs = drainStubs(osd);
-    expect(await startDrain(stubs)).toMatchObject({ status: 'completed', value: { drained: true, original_crush_weight: ORIGINAL, crush_weight: 0 } });
+    expect(await startDrain(stubs)).toMatchObject({
+      status: 'completed',
+      value: { drained: true, original_crush_weight: ORIGINAL, crush_weight: 0 },
+    });
     expect(osd).toEqual({ weight: 0, pgs: 0 });
     const names = stubs.names();
     expect(names.slice(0, 3)).toEqual(['markOperationStarted', 'readReweightFacts', 'setCrushWeight']);
@@ -79,11 +98,15 @@ describe('drain (reweight-osd to 0) workflow with stubbed activities', () => {
     expect(await startDrain(stubs)).toEqual({ status: 'failed', type: failure.type });
     expect(osd.weight).toBe(ORIGINAL);
     expect(stubs.namesAfter(activity)).toEqual(['setCrushWeight', 'refreshClusterState', 'finishOperation']);
-    expect(stubs.calls.filter((c) => c.name === 'setCrushWeight').map((c) => (c.args[0] as { weight: number }).weight)).toEqual([0, ORIGINAL]);
+    expect(
+      stubs.calls.filter((c) => c.name === 'setCrushWeight').map((c) => (c.args[0] as { weight: number }).weight),
+    ).toEqual([0, ORIGINAL]);
     const snap = stubs.finalSnapshot();
     expect(snap).toMatchObject({ status: 'failed', error: { code: failure.type } });
     expect(snap.steps.find((s) => s.name === step)?.status).toBe('failed');
-    expect(snap.logs.map((l) => l.message)).toContain(`undone: restore osd.3 CRUSH weight to ${ORIGINAL} TiB (the recorded original)`);
+    expect(snap.logs.map((l) => l.message)).toContain(
+      `undone: restore osd.3 CRUSH weight to ${ORIGINAL} TiB (the recorded original)`,
+    );
   });
 
   it('a refused preflight changes no weight and undoes nothing', async () => {
@@ -106,7 +129,10 @@ describe('drain (reweight-osd to 0) workflow with stubbed activities', () => {
     expect(osd.weight).toBe(ORIGINAL);
     expect(stubs.namesAfter('watchBackfill')).toEqual(['setCrushWeight', 'refreshClusterState', 'finishOperation']);
     const snap = stubs.finalSnapshot();
-    expect(snap).toMatchObject({ status: 'cancelled', error: { code: 'cancelled', message: 'The operation was cancelled; its changes were undone.' } });
+    expect(snap).toMatchObject({
+      status: 'cancelled',
+      error: { code: 'cancelled', message: 'The operation was cancelled; its changes were undone.' },
+    });
     expect(snap.steps.find((s) => s.name === 'wait_drain')?.status).toBe('cancelled');
   });
 });

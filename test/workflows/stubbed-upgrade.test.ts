@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
-import { bookkeepingStubs, gate, outcome, StubActivities, waitBoundsStub, withStubWorker, type StubFn } from '../helpers/stub-worker';
+import {
+  bookkeepingStubs,
+  gate,
+  outcome,
+  StubActivities,
+  waitBoundsStub,
+  withStubWorker,
+  type StubFn,
+} from '../helpers/stub-worker';
 
 /**
  * The rolling upgrade (parent and its per-host children) over stubbed activities: pause and resume
@@ -20,11 +28,22 @@ function upgradeFacts(clusterId: string) {
     monsInQuorum: HOSTS,
     mgrActive: 'stor1',
     mgrStandbys: ['stor2'],
-    hosts: HOSTS.map((h, i) => ({ hostname: h, nodeId: `node_${h}`, nodeStatus: 'active', held: false, osdIds: [2 * i, 2 * i + 1], osdsDown: [], mon: true, mgr: i < 2 })),
+    hosts: HOSTS.map((h, i) => ({
+      hostname: h,
+      nodeId: `node_${h}`,
+      nodeStatus: 'active',
+      held: false,
+      osdIds: [2 * i, 2 * i + 1],
+      osdsDown: [],
+      mon: true,
+      mgr: i < 2,
+    })),
     daemons: [
       ...HOSTS.map((h) => ({ type: 'mon', id: h, host: h, version: REEF, release: 'reef' })),
       ...HOSTS.slice(0, 2).map((h) => ({ type: 'mgr', id: h, host: h, version: REEF, release: 'reef' })),
-      ...HOSTS.flatMap((h, i) => [2 * i, 2 * i + 1].map((id) => ({ type: 'osd', id: String(id), host: h, version: REEF, release: 'reef' }))),
+      ...HOSTS.flatMap((h, i) =>
+        [2 * i, 2 * i + 1].map((id) => ({ type: 'osd', id: String(id), host: h, version: REEF, release: 'reef' })),
+      ),
     ],
     noAutoscale: false,
     nooutHosts: [],
@@ -69,7 +88,18 @@ function start(client: Parameters<Parameters<typeof withStubWorker>[1]>[0], task
   return client.workflow.start('upgradeClusterWorkflow', {
     taskQueue,
     workflowId: `stub-upgrade-${operationId}`,
-    args: [{ operationId, accountId: 'acct_stub', clusterId: 'clus_stub', targetVersion: 'squid', osPackages: false, maxConcurrent: 1, mode: 'upgrade', ...(hostsPerRun ? { hostsPerRun } : {}) }],
+    args: [
+      {
+        operationId,
+        accountId: 'acct_stub',
+        clusterId: 'clus_stub',
+        targetVersion: 'squid',
+        osPackages: false,
+        maxConcurrent: 1,
+        mode: 'upgrade',
+        ...(hostsPerRun ? { hostsPerRun } : {}),
+      },
+    ],
   });
 }
 
@@ -102,27 +132,42 @@ describe('upgrade-cluster workflow with stubbed activities', () => {
     expect(names.indexOf('redeployCephDaemon')).toBeGreaterThan(firstPaused + 1);
     expect(stubs.calls.filter((c) => c.name === 'freezeAutoscale')).toHaveLength(1);
     const logs = stubs.finalSnapshot().logs.map((l) => l.message);
-    expect(logs).toContain('paused: Paused by request: change window closed. No new daemon or host starts; hosts in flight finish.');
+    expect(logs).toContain(
+      'paused: Paused by request: change window closed. No new daemon or host starts; hosts in flight finish.',
+    );
     expect(logs).toContain('resumed');
     expect(stubs.finalSnapshot().status).toBe('completed');
   });
 
   it('a failed host pauses the upgrade with its reason; resume retries that host and the rest follow', async () => {
-    const stubs = upgradeStubs().fail('upgradeHostPackages', { type: 'command_failed', when: (a: { host: string }) => a.host === 'stor2' });
+    const stubs = upgradeStubs().fail('upgradeHostPackages', {
+      type: 'command_failed',
+      when: (a: { host: string }) => a.host === 'stor2',
+    });
     const end = await withStubWorker(stubs, async (client, taskQueue) => {
       const handle = await start(client, taskQueue);
       await stubs.waitForCall('setOperationPaused', (a: { paused: boolean }) => a.paused);
       const snap = await handle.query('getOperation');
       expect(snap).toMatchObject({ status: 'paused', error: { code: 'command_failed' } });
-      expect((snap as { error: { message: string } }).error.message).toMatch(/^Upgrade of stor2 failed: stor2: upgradeHostPackages failed/);
+      expect((snap as { error: { message: string } }).error.message).toMatch(
+        /^Upgrade of stor2 failed: stor2: upgradeHostPackages failed/,
+      );
       // The failed host put itself back together (OSDs started, noout unset) before the pause.
-      expect(stubs.namesAfter('upgradeHostPackages', (a: { host: string }) => a.host === 'stor2').slice(0, 2)).toEqual(['startOsdsAfterUpgrade', 'unsetHostNoout']);
+      expect(stubs.namesAfter('upgradeHostPackages', (a: { host: string }) => a.host === 'stor2').slice(0, 2)).toEqual([
+        'startOsdsAfterUpgrade',
+        'unsetHostNoout',
+      ]);
       expect(stubs.calls.filter((c) => c.name === 'upgradeHostPackages').map(hostOf)).toEqual(['stor1', 'stor2']);
       await handle.executeUpdate('resume', { args: [] });
       return outcome(handle.result());
     });
     expect(end).toMatchObject({ status: 'completed', value: { hosts_done: 3 } });
-    expect(stubs.calls.filter((c) => c.name === 'upgradeHostPackages').map(hostOf)).toEqual(['stor1', 'stor2', 'stor2', 'stor3']);
+    expect(stubs.calls.filter((c) => c.name === 'upgradeHostPackages').map(hostOf)).toEqual([
+      'stor1',
+      'stor2',
+      'stor2',
+      'stor3',
+    ]);
     expect(pausedArgs(stubs)).toEqual([true, false]);
   });
 
@@ -140,10 +185,17 @@ describe('upgrade-cluster workflow with stubbed activities', () => {
     // The preflight and the mgr/mon work ran once, in the first run; each OSD host exactly once.
     expect(stubs.calls.filter((c) => c.name === 'describeUpgrade')).toHaveLength(1);
     expect(stubs.calls.filter((c) => c.name === 'freezeAutoscale')).toHaveLength(1);
-    expect(stubs.calls.filter((c) => c.name === 'redeployCephDaemon').map((c) => `${(c.args[0] as { type: string }).type}.${hostOf(c)}`)).toEqual([
-      'mgr.stor2', 'mgr.stor1', 'mon.stor1', 'mon.stor2', 'mon.stor3',
-    ]);
-    expect(stubs.calls.filter((c) => c.name === 'upgradeHostPackages').map(hostOf).sort()).toEqual(HOSTS);
+    expect(
+      stubs.calls
+        .filter((c) => c.name === 'redeployCephDaemon')
+        .map((c) => `${(c.args[0] as { type: string }).type}.${hostOf(c)}`),
+    ).toEqual(['mgr.stor2', 'mgr.stor1', 'mon.stor1', 'mon.stor2', 'mon.stor3']);
+    expect(
+      stubs.calls
+        .filter((c) => c.name === 'upgradeHostPackages')
+        .map(hostOf)
+        .sort(),
+    ).toEqual(HOSTS);
     expect(stubs.calls.filter((c) => c.name === 'releaseAutoscale')).toHaveLength(1);
 
     // One operation: started in the first run, its log and steps carried across runs, recorded once.

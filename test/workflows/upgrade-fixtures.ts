@@ -4,7 +4,12 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { json } from '../../db/database';
 import { addressScope } from '../../db/repositories/nodes.repository';
-import { createSandboxCephCluster, getSandboxCephState, rackSandboxMachine, type SandboxCephState } from '../../drivers/sandbox';
+import {
+  createSandboxCephCluster,
+  getSandboxCephState,
+  rackSandboxMachine,
+  type SandboxCephState,
+} from '../../drivers/sandbox';
 import { newId } from '../../lib/ids';
 import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
@@ -26,7 +31,7 @@ let clusterSeq = 0;
 
 export async function sandboxCluster(
   api: TestApi,
-  opts: { hosts: number; osdsPerHost?: number; replication?: number; minSize?: number; cephVersion?: string } ,
+  opts: { hosts: number; osdsPerHost?: number; replication?: number; minSize?: number; cephVersion?: string },
 ): Promise<FixtureCluster> {
   clusterSeq += 1;
   const { db, config } = api;
@@ -38,7 +43,11 @@ export async function sandboxCluster(
     const hostname = `u${tag}-h${String(i + 1).padStart(3, '0')}`;
     const ip = `10.${clusterSeq}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
     const ipmi = `11.${clusterSeq}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-    const m = await rackSandboxMachine(db, { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' }, 0);
+    const m = await rackSandboxMachine(
+      db,
+      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' },
+      0,
+    );
     const id = newId('node');
     nodes.push({ id, hostname, ipmi_address: ipmi, ip_address: ip });
     rows.push({
@@ -63,19 +72,41 @@ export async function sandboxCluster(
   const clusterId = newId('cluster');
   await db
     .insertInto('clusters')
-    .values({ id: clusterId, account_id: accountId, environment: 'sandbox', name: `upg-${tag}`, status: 'HEALTH_OK', ceph_version: opts.cephVersion ?? 'reef', admin_node_id: nodes[0]!.id })
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `upg-${tag}`,
+      status: 'HEALTH_OK',
+      ceph_version: opts.cephVersion ?? 'reef',
+      admin_node_id: nodes[0]!.id,
+    })
     .execute();
   for (let i = 0; i < rows.length; i += 100) {
-    await db.insertInto('nodes').values(rows.slice(i, i + 100).map((r) => ({ ...r, cluster_id: clusterId }))).execute();
+    await db
+      .insertInto('nodes')
+      .values(rows.slice(i, i + 100).map((r) => ({ ...r, cluster_id: clusterId })))
+      .execute();
   }
-  const machines = await db.selectFrom('sandbox_machines').select(['hostname', 'drives']).where('account_id', '=', accountId).execute();
+  const machines = await db
+    .selectFrom('sandbox_machines')
+    .select(['hostname', 'drives'])
+    .where('account_id', '=', accountId)
+    .execute();
   const drivesOf = new Map(machines.map((m) => [m.hostname, m.drives]));
   await createSandboxCephCluster(
     db,
     {
       accountId,
       clusterId,
-      hosts: nodes.map((n) => ({ hostname: n.hostname, ipmiAddress: n.ipmi_address, osdDevices: drivesOf.get(n.hostname)!.slice(0, opts.osdsPerHost ?? 2).map((d) => d.device) })),
+      hosts: nodes.map((n) => ({
+        hostname: n.hostname,
+        ipmiAddress: n.ipmi_address,
+        osdDevices: drivesOf
+          .get(n.hostname)!
+          .slice(0, opts.osdsPerHost ?? 2)
+          .map((d) => d.device),
+      })),
       replication: opts.replication ?? 3,
       minSize: opts.minSize ?? 2,
       cephVersion: opts.cephVersion ?? 'reef',
@@ -90,13 +121,19 @@ export async function cephState(api: TestApi, clusterId: string): Promise<Sandbo
 }
 
 /** Polls GET /v1/operations/{id} until `until` (default: a terminal status). */
-export async function waitForOperation(api: TestApi, id: string, until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status), timeoutMs = 90_000): Promise<any> {
+export async function waitForOperation(
+  api: TestApi,
+  id: string,
+  until: (op: any) => boolean = (op) => ['completed', 'failed', 'cancelled'].includes(op.status),
+  timeoutMs = 90_000,
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await api.request('GET', `/v1/operations/${id}`);
     expect(r.status).toBe(200);
     if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline) throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data).slice(0, 3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data).slice(0, 3000)}`);
     await new Promise((res) => setTimeout(res, 50));
   }
 }
@@ -138,7 +175,9 @@ export function useScaleRig(): () => TestApi {
 export async function upgrade200Hosts(api: TestApi, timeoutMs: number) {
   const cluster = await sandboxCluster(api, { hosts: 200, osdsPerHost: 1, replication: 10, minSize: 1 });
   const started = Date.now();
-  const r = await api.request('POST', `/v1/clusters/${cluster.clusterId}/upgrade`, { body: { ceph_version: 'squid', max_concurrent: 10 } });
+  const r = await api.request('POST', `/v1/clusters/${cluster.clusterId}/upgrade`, {
+    body: { ceph_version: 'squid', max_concurrent: 10 },
+  });
   expect(r.status, JSON.stringify(r.body)).toBe(202);
   const op = await waitForOperation(api, r.body.data.operation_id, undefined, timeoutMs);
   return { ...cluster, op, seconds: (Date.now() - started) / 1000 };

@@ -19,7 +19,8 @@ describe('rolling upgrade at scale', () => {
 
     const s = await cephState(api, clusterId);
     const events = s.upgrade!.events;
-    for (const n of nodes) expect(events.filter((e) => e.kind === 'host_upgraded' && e.host === n.hostname).length, n.hostname).toBe(1);
+    for (const n of nodes)
+      expect(events.filter((e) => e.kind === 'host_upgraded' && e.host === n.hostname).length, n.hostname).toBe(1);
     // Hosts down at once, from the simulator's own log of stops and starts.
     let down = 0;
     let most = 0;

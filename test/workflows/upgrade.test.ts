@@ -14,7 +14,12 @@ let api: TestApi;
 let worker: RunningWorker;
 
 beforeAll(async () => {
-  api = await startTestApi({ NF_WAIT_CEPH_MS: '3000', NF_WAIT_POWER_MS: '3000', NF_WAIT_SSH_MS: '3000', NF_LOG_LEVEL: 'silent' });
+  api = await startTestApi({
+    NF_WAIT_CEPH_MS: '3000',
+    NF_WAIT_POWER_MS: '3000',
+    NF_WAIT_SSH_MS: '3000',
+    NF_LOG_LEVEL: 'silent',
+  });
   worker = await startTestWorker(api.config, api.db);
 });
 
@@ -42,12 +47,20 @@ async function expectRestored(c: FixtureCluster, operationId: string): Promise<v
   expect(s.upgrade?.noautoscale ?? false).toBe(false);
   expect(s.upgrade?.down_hosts ?? []).toEqual([]);
   expect(s.osds.filter((o) => o.stopped_at !== null).map((o) => o.id)).toEqual([]);
-  expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute()).toEqual([]);
+  expect(
+    await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', operationId).execute(),
+  ).toEqual([]);
 }
 
 /** The pause has taken effect at a safe point (the workflow records it in the row only there). */
 async function pausedAtSafePoint(id: string): Promise<void> {
-  await expect.poll(async () => (await api.db.selectFrom('operations').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status, { timeout: 30_000 }).toBe('paused');
+  await expect
+    .poll(
+      async () =>
+        (await api.db.selectFrom('operations').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status,
+      { timeout: 30_000 },
+    )
+    .toBe('paused');
 }
 
 function upgradedCount(events: { kind: string; host: string | null }[], host: string): number {
@@ -69,19 +82,31 @@ describe('rolling upgrade', () => {
     const kinds = events.map((e) => `${e.kind}${e.daemon ? `:${e.daemon}` : e.host ? `:${e.host}` : ''}`);
     // Order: freeze → mgr standby → failover → old active mgr → mons → OSD hosts → release.
     const [active, standby] = [before.mgrs[0]!, before.mgrs[1]!];
-    expect(kinds.slice(0, 4)).toEqual(['autoscale_frozen', `daemon_redeployed:mgr.${standby}`, `mgr_failover:mgr.${standby}`, `daemon_redeployed:mgr.${active}`]);
+    expect(kinds.slice(0, 4)).toEqual([
+      'autoscale_frozen',
+      `daemon_redeployed:mgr.${standby}`,
+      `mgr_failover:mgr.${standby}`,
+      `daemon_redeployed:mgr.${active}`,
+    ]);
     expect(kinds.slice(4, 7)).toEqual(before.mons.map((m) => `daemon_redeployed:mon.${m}`));
     expect(kinds.slice(7, 7 + 3 * nodes.length).every((k) => k.startsWith('host_'))).toBe(true);
     expect(kinds[kinds.length - 1]).toBe('autoscale_released');
     for (const n of nodes) expect(upgradedCount(events, n.hostname)).toBe(1);
     expect(s.upgrade!.max_down_hosts).toBe(1);
     expect(Object.values(s.upgrade!.versions).every((v) => v.includes(' squid '))).toBe(true);
-    const cluster = await api.db.selectFrom('clusters').selectAll().where('id', '=', clusterId).executeTakeFirstOrThrow();
+    const cluster = await api.db
+      .selectFrom('clusters')
+      .selectAll()
+      .where('id', '=', clusterId)
+      .executeTakeFirstOrThrow();
     expect(cluster.ceph_version).toBe('squid');
     await expectRestored(c, id);
     // Children: readable ids, searchable by the operation.
     const children = [];
-    for await (const w of api.client.workflow.list({ query: `NfOperationId = '${id}' AND WorkflowType = 'upgradeHostWorkflow'` })) children.push(w.workflowId);
+    for await (const w of api.client.workflow.list({
+      query: `NfOperationId = '${id}' AND WorkflowType = 'upgradeHostWorkflow'`,
+    }))
+      children.push(w.workflowId);
     expect(children.sort()).toEqual(nodes.map((n) => `${clusterId}/upgrade/${id}/host/${n.hostname}`).sort());
     await recordHistory(api, op.temporal.workflow_id, 'upgradeClusterWorkflow--completed');
     await recordHistory(api, `${op.temporal.workflow_id}/host/${nodes[0]!.hostname}`, 'upgradeHostWorkflow--completed');
@@ -94,26 +119,49 @@ describe('rolling upgrade', () => {
     expect(op.status, JSON.stringify(op.error)).toBe('completed');
     const s = await cephState(api, c.clusterId);
     for (const n of c.nodes) expect(upgradedCount(s.upgrade!.events, n.hostname)).toBe(1);
-    expect(s.upgrade!.events.filter((e) => e.kind === 'host_upgraded').every((e) => e.version!.includes(' reef '))).toBe(true);
-    expect((await api.db.selectFrom('clusters').select('ceph_version').where('id', '=', c.clusterId).executeTakeFirstOrThrow()).ceph_version).toBe('reef');
+    expect(
+      s.upgrade!.events.filter((e) => e.kind === 'host_upgraded').every((e) => e.version!.includes(' reef ')),
+    ).toBe(true);
+    expect(
+      (
+        await api.db
+          .selectFrom('clusters')
+          .select('ceph_version')
+          .where('id', '=', c.clusterId)
+          .executeTakeFirstOrThrow()
+      ).ceph_version,
+    ).toBe('reef');
     await expectRestored(c, id);
   });
 
   it('dry run: host batches (at most one mon host each), gates, nothing changed', async () => {
     const c = await sandboxCluster(api, { hosts: 4 });
-    const r = await post(`/v1/clusters/${c.clusterId}/upgrade?dry_run=true`, { ceph_version: 'squid', max_concurrent: 3 });
+    const r = await post(`/v1/clusters/${c.clusterId}/upgrade?dry_run=true`, {
+      ceph_version: 'squid',
+      max_concurrent: 3,
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const plan = r.body.data;
     expect(plan.would_run).toBe(true);
     expect(plan.refusals).toEqual([]);
-    expect(plan.steps.map((s: any) => s.name)).toEqual(['preflight', 'freeze_autoscale', 'upgrade_mgrs', 'upgrade_mons', 'upgrade_osd_hosts', 'restore_autoscale', 'refresh_state']);
+    expect(plan.steps.map((s: any) => s.name)).toEqual([
+      'preflight',
+      'freeze_autoscale',
+      'upgrade_mgrs',
+      'upgrade_mons',
+      'upgrade_osd_hosts',
+      'restore_autoscale',
+      'refresh_state',
+    ]);
     const [h1, h2, h3, h4] = c.nodes.map((n) => n.hostname);
     // 4 hosts → mons on the first 3 → batches of ≤ 3 with ≤ 1 mon host each.
     expect(plan.batches).toEqual([[h1, h4], [h2], [h3]]);
     expect(plan.facts).toMatchObject({ running_version: '18.2.4', target_version: 'squid', hosts_total: 4 });
     const s = await cephState(api, c.clusterId);
     expect(s.upgrade).toBeUndefined();
-    expect(await api.db.selectFrom('operation_locks').selectAll().where('resource_id', '=', c.clusterId).execute()).toEqual([]);
+    expect(
+      await api.db.selectFrom('operation_locks').selectAll().where('resource_id', '=', c.clusterId).execute(),
+    ).toEqual([]);
   });
 
   it('refuses before changing anything: HEALTH_ERR, mon out of quorum, offline host, < 2 mgrs, downgrade, > 2 releases', async () => {
@@ -134,7 +182,10 @@ describe('rolling upgrade', () => {
       return op;
     }
     // HEALTH_ERR through the simulator's API.
-    expect((await api.request('PUT', `/v1/sandbox/clusters/${clusterId}/faults`, { body: { faults: { health_err: true } } })).body.data.faults).toEqual(['health_err']);
+    expect(
+      (await api.request('PUT', `/v1/sandbox/clusters/${clusterId}/faults`, { body: { faults: { health_err: true } } }))
+        .body.data.faults,
+    ).toEqual(['health_err']);
     await expectRefused({ ceph_version: 'squid' }, 'health_err');
     await api.request('PUT', `/v1/sandbox/clusters/${clusterId}/faults`, { body: { faults: {} } });
     // Downgrade, and a jump of more than two releases.
@@ -146,12 +197,25 @@ describe('rolling upgrade', () => {
     expect(ok.body.data.would_run).toBe(true);
     // Fewer than 2 mgrs.
     const s = await cephState(api, clusterId);
-    await api.db.updateTable('sandbox_ceph').set({ state: json({ ...s, mgrs: [s.mgrs[0]] }) }).where('cluster_id', '=', clusterId).execute();
+    await api.db
+      .updateTable('sandbox_ceph')
+      .set({ state: json({ ...s, mgrs: [s.mgrs[0]] }) })
+      .where('cluster_id', '=', clusterId)
+      .execute();
     await expectRefused({ ceph_version: 'squid' }, 'too_few_mgrs');
-    await api.db.updateTable('sandbox_ceph').set({ state: json(s) }).where('cluster_id', '=', clusterId).execute();
+    await api.db
+      .updateTable('sandbox_ceph')
+      .set({ state: json(s) })
+      .where('cluster_id', '=', clusterId)
+      .execute();
     // An offline host (powered off), then a mon host offline too (out of quorum).
     const off = (n: { ipmi_address: string }) =>
-      api.db.updateTable('sandbox_machines').set({ power_state: 'off', power_changed_at: new Date() }).where('account_id', '=', api.account.accountId).where('ipmi_address', '=', n.ipmi_address).execute();
+      api.db
+        .updateTable('sandbox_machines')
+        .set({ power_state: 'off', power_changed_at: new Date() })
+        .where('account_id', '=', api.account.accountId)
+        .where('ipmi_address', '=', n.ipmi_address)
+        .execute();
     await off(nodes[3]!);
     await expectRefused({ ceph_version: 'squid' }, 'host_offline');
     await off(nodes[2]!);
@@ -170,7 +234,15 @@ describe('rolling upgrade', () => {
     const op = await waitForOperation(api, id, paused);
     expect(op.status).toBe('paused');
     // The row follows (lists and filters see the pause).
-    await expect.poll(async () => (await api.request('GET', `/v1/operations?status=paused&cluster_id=${c.clusterId}`)).body.data.map((o: any) => o.id), { timeout: 10_000 }).toEqual([id]);
+    await expect
+      .poll(
+        async () =>
+          (await api.request('GET', `/v1/operations?status=paused&cluster_id=${c.clusterId}`)).body.data.map(
+            (o: any) => o.id,
+          ),
+        { timeout: 10_000 },
+      )
+      .toEqual([id]);
     // Paused means stopped: nothing moves.
     const frozen = (await cephState(api, c.clusterId)).upgrade?.events.length ?? 0;
     await new Promise((r) => setTimeout(r, 500));
@@ -205,7 +277,9 @@ describe('rolling upgrade', () => {
     expect((await post(`/v1/operations/${id}/resume`)).status).toBe(409);
     const op = await waitForOperation(api, id);
     expect(op.status).toBe('completed');
-    expect(op.logs.map((l: any) => l.message)).toEqual(expect.arrayContaining([expect.stringContaining('paused: Paused by request: operator check'), 'resumed']));
+    expect(op.logs.map((l: any) => l.message)).toEqual(
+      expect.arrayContaining([expect.stringContaining('paused: Paused by request: operator check'), 'resumed']),
+    );
     const s = await cephState(api, c.clusterId);
     for (const n of c.nodes) expect(upgradedCount(s.upgrade!.events, n.hostname)).toBe(1);
     expect((await post(`/v1/operations/${id}/pause`)).status).toBe(409);
@@ -240,7 +314,11 @@ describe('rolling upgrade', () => {
     const end = await waitForOperation(api, id);
     expect(end.status).toBe('cancelled');
     await expectRestored(c, id);
-    await recordHistory(api, `${op.temporal.workflow_id}/host/${c.nodes[1]!.hostname}`, 'upgradeHostWorkflow--failed-osds-not-up');
+    await recordHistory(
+      api,
+      `${op.temporal.workflow_id}/host/${c.nodes[1]!.hostname}`,
+      'upgradeHostWorkflow--failed-osds-not-up',
+    );
   });
 
   it('an OSD that does not come back: auto-pause, clear the fault, resume → the host is retried and the upgrade completes', async () => {
@@ -279,7 +357,11 @@ describe('rolling upgrade', () => {
     const log = (await api.request('GET', `/v1/sandbox/machines/${host.id}`)).body.data.power_log;
     expect(log.map((e: any) => e.action)).toContain('soft');
     expect(log.map((e: any) => e.operation_id)).toEqual(log.map(() => id));
-    await recordHistory(api, `${op.temporal.workflow_id}/host/${host.hostname}`, 'upgradeHostWorkflow--completed-os-packages-reboot');
+    await recordHistory(
+      api,
+      `${op.temporal.workflow_id}/host/${host.hostname}`,
+      'upgradeHostWorkflow--completed-os-packages-reboot',
+    );
   });
 
   it('HEALTH_ERR mid-upgrade pauses at the next safe point with the reason; clearing it and resuming completes', async () => {
@@ -304,7 +386,13 @@ describe('upgrade compensation leaves what it did not change (issue 8 #1, #11)',
   const cephOf = (c: FixtureCluster) =>
     createSandboxDriverSet(api.db, api.account.accountId).ceph({
       clusterId: c.clusterId,
-      admin: { host: c.nodes[0]!.ip_address, port: 22, username: 'nodefoundry', privateKey: '', pinnedFingerprint: null },
+      admin: {
+        host: c.nodes[0]!.ip_address,
+        port: 22,
+        username: 'nodefoundry',
+        privateKey: '',
+        pinnedFingerprint: null,
+      },
     });
 
   it('a host noout an operator set before the upgrade is still set when the upgrade completes', async () => {
@@ -341,7 +429,11 @@ describe('upgrade compensation leaves what it did not change (issue 8 #1, #11)',
       .updateTable('sandbox_machines')
       .set({ shutdown_delay_ms: shutdownMs })
       .where('account_id', '=', api.account.accountId)
-      .where('ipmi_address', 'in', c.nodes.map((n) => n.ipmi_address))
+      .where(
+        'ipmi_address',
+        'in',
+        c.nodes.map((n) => n.ipmi_address),
+      )
       .execute();
     const id = await startUpgrade(c.clusterId, { ceph_version: 'squid', os_packages: true, max_concurrent: 1 });
     // The first host whose BMC accepted the soft power-off: cancel while its OS shuts down.
@@ -350,7 +442,8 @@ describe('upgrade compensation leaves what it did not change (issue 8 #1, #11)',
       .poll(
         async () => {
           for (const n of c.nodes) {
-            if ((await listPowerEvents(api.db, api.account.accountId, n.ipmi_address)).some((e) => e.action === 'soft')) host = n;
+            if ((await listPowerEvents(api.db, api.account.accountId, n.ipmi_address)).some((e) => e.action === 'soft'))
+              host = n;
           }
           return host?.hostname ?? null;
         },

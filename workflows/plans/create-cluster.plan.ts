@@ -13,7 +13,13 @@ export * from '../../lib/plans/create-cluster.planner';
 export async function planCreateCluster(input: PlanInput): Promise<OperationPlan> {
   const params = input.params as unknown as CreateClusterParams;
   const facts = await act.describeClusterCreateForPlan.executeWithOptions({ summary: 'read the nodes (dry run)' }, [
-    { accountId: input.accountId, environment: params.environment ?? 'sandbox', clusterId: null, name: params.name, nodeIds: params.nodeIds },
+    {
+      accountId: input.accountId,
+      environment: params.environment ?? 'sandbox',
+      clusterId: null,
+      name: params.name,
+      nodeIds: params.nodeIds,
+    },
   ]);
   const { layout: _layout, ...plan } = createClusterPlan(facts, params);
   return plan;

@@ -10,6 +10,8 @@ import type { OperationPlan, PlanInput } from '../contracts';
 export * from '../../lib/plans/delete-cluster.planner';
 
 export async function planDeleteCluster(input: PlanInput): Promise<OperationPlan> {
-  const facts = await act.describeClusterDeleteForPlan.executeWithOptions({ summary: 'read the cluster (dry run)' }, [{ clusterId: input.resourceId }]);
+  const facts = await act.describeClusterDeleteForPlan.executeWithOptions({ summary: 'read the cluster (dry run)' }, [
+    { clusterId: input.resourceId },
+  ]);
   return deleteClusterPlan(facts);
 }

@@ -12,13 +12,19 @@ export * from '../../lib/plans/reboot-node.planner';
 /** Dry run of a reboot: read the live state, plan, change nothing. */
 export async function planRebootNode(input: PlanInput): Promise<OperationPlan> {
   const params = input.params as unknown as RebootParams;
-  const node = await act.describeNodeForPlan.executeWithOptions({ summary: 'read node (dry run)' }, [{ nodeId: input.resourceId }]);
+  const node = await act.describeNodeForPlan.executeWithOptions({ summary: 'read node (dry run)' }, [
+    { nodeId: input.resourceId },
+  ]);
   let osdIds: number[] = [];
   let okToStop: RebootFacts['okToStop'];
   if (node.clusterId) {
     const clusterId = node.clusterId;
-    osdIds = await act.hostOsdsForPlan.executeWithOptions({ summary: `list OSDs on ${node.hostname} (dry run)` }, [{ clusterId, host: node.hostname }]);
-    okToStop = await act.checkOkToStopForPlan.executeWithOptions({ summary: 'ceph osd ok-to-stop (dry run)' }, [{ clusterId, osdIds }]);
+    osdIds = await act.hostOsdsForPlan.executeWithOptions({ summary: `list OSDs on ${node.hostname} (dry run)` }, [
+      { clusterId, host: node.hostname },
+    ]);
+    okToStop = await act.checkOkToStopForPlan.executeWithOptions({ summary: 'ceph osd ok-to-stop (dry run)' }, [
+      { clusterId, osdIds },
+    ]);
   }
   return rebootPlan({ node, osdIds, ...(okToStop ? { okToStop } : {}) }, params);
 }

@@ -12,8 +12,9 @@ export * from '../../lib/plans/reweight-osd.planner';
 /** Dry run of a reweight: read the live state, plan, change nothing. */
 export async function planReweightOsd(input: PlanInput): Promise<OperationPlan> {
   const params = input.params as unknown as ReweightParams;
-  const facts = await act.readReweightFactsForPlan.executeWithOptions({ summary: `read osd.${params.osdId} (dry run)` }, [
-    { clusterId: input.resourceId, osdId: params.osdId, drain: params.weight === 0, operationId: null },
-  ]);
+  const facts = await act.readReweightFactsForPlan.executeWithOptions(
+    { summary: `read osd.${params.osdId} (dry run)` },
+    [{ clusterId: input.resourceId, osdId: params.osdId, drain: params.weight === 0, operationId: null }],
+  );
   return reweightPlan(facts, params);
 }

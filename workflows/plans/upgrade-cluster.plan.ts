@@ -12,6 +12,9 @@ export * from '../../lib/plans/upgrade-cluster.planner';
 /** Dry run of an upgrade: read the live state, plan, change nothing. */
 export async function planUpgradeCluster(input: PlanInput): Promise<OperationPlan> {
   const params = input.params as unknown as UpgradeParams;
-  const facts = await act.describeUpgradeForPlan.executeWithOptions({ summary: 'read cluster state for the upgrade (dry run)' }, [{ clusterId: input.resourceId }]);
+  const facts = await act.describeUpgradeForPlan.executeWithOptions(
+    { summary: 'read cluster state for the upgrade (dry run)' },
+    [{ clusterId: input.resourceId }],
+  );
   return upgradePlan(facts, params).plan;
 }

@@ -28,7 +28,7 @@ import {
   type OkToStop,
   type ShellSession,
 } from '../types';
-import type { CephCliContext } from './ceph-cli-context';
+import { defaultOsdUnit, type CephCliContext } from './ceph-cli-context';
 import { parseJsonObject } from './ceph-json';
 import { parsePoolsDetail } from './ceph-cli-pools';
 
@@ -179,7 +179,7 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
   const unit = {
     mon: (id: string) => `ceph-mon@${id}`,
     mgr: (id: string) => `ceph-mgr@${id}`,
-    osd: (id: number) => (options.osdUnit ?? ((n: number) => `ceph-osd@${n}`))(id),
+    osd: (id: number) => (options.osdUnit ?? defaultOsdUnit(options))(id),
   };
 
   const admin = <T>(fn: (s: ShellSession) => Promise<T>) => ctx.withSession(options.adminShell, fn);

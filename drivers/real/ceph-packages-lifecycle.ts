@@ -30,7 +30,6 @@ import {
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
 import { createCephCliSharedLifecycleOps, parseFsid } from './ceph-cli-crush';
-import { osdOnDevice } from './ceph-cli-lifecycle';
 import { parseJsonObject } from './ceph-json';
 import { ALL_ROLES, ensureRelease } from './ceph-packages';
 
@@ -295,6 +294,27 @@ export function parseDeviceCheck(host: string, stdout: string): CephDevice[] {
         rejected_reasons: reason === 'ok' ? [] : [reason],
       };
     });
+}
+
+/**
+ * `ceph osd metadata -f json`: the OSD on `host` whose data device is `device`, by the kernel names
+ * Ceph lists (`devices`) or the device node bluestore opened (`bluestore_bdev_dev_node`): the two
+ * differ where a device node stands for another kernel device (the lab's /dev/sdb over loop7).
+ */
+export function osdOnHostDevice(stdout: string, host: string, device: string): number | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad('osd metadata', 'not JSON');
+  }
+  if (!Array.isArray(doc)) throw bad('osd metadata', 'not a JSON array');
+  for (const m of doc.map(obj)) {
+    if (m.hostname !== host || typeof m.id !== 'number') continue;
+    const devices = typeof m.devices === 'string' ? m.devices.split(',') : [];
+    if (devices.includes(device) || m.bluestore_bdev_dev_node === `/dev/${device}`) return m.id;
+  }
+  return null;
 }
 
 // ---- the operations ---------------------------------------------------------------------------
@@ -656,7 +676,7 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
       checkName(host);
       checkDevice(device);
       const fsid = await withSession(admin, async (s) => {
-        const before = osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device);
+        const before = osdOnHostDevice(await ceph(s, ['osd', 'metadata']), host, device);
         return { before, fsid: parseFsid(await ceph(s, ['fsid'])) };
       });
       if (fsid.before !== null) return { osd_id: fsid.before };
@@ -696,7 +716,7 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
       });
       // Read back: the OSD booted and reported its host and device.
       await waitFor(`osd.${osd} on ${host}:${dev} to boot`, OSD_BOOT_WAIT_MS, () =>
-        withSession(admin, async (s) => osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device) === osd),
+        withSession(admin, async (s) => osdOnHostDevice(await ceph(s, ['osd', 'metadata']), host, device) === osd),
       );
       return { osd_id: osd };
     },

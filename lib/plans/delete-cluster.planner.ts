@@ -5,6 +5,8 @@ export interface DeleteClusterFacts {
   name: string;
   status: string;
   fsid: string | null;
+  /** How the cluster is deployed (absent in histories recorded before issue 10: packages). */
+  deployment?: 'packages' | 'cephadm';
   nodes: { nodeId: string; hostname: string; status: string; held: boolean }[];
   /** Devices holding OSDs of this cluster, by host (recorded as each OSD was created). */
   osdDevices: Record<string, string[]>;

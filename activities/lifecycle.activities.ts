@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import { isClusterStatus, type ClusterDeployment } from '../db/database';
 import * as clusters from '../db/repositories/clusters.repository';
@@ -161,7 +161,15 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     /** Places mons or mgrs and waits until every one of them runs (cephadm deploys asynchronously). */
     async placeClusterDaemons(input: { clusterId: string; type: 'mon' | 'mgr'; hosts: string[] }): Promise<void> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
-      await guarded(() => ceph.placeDaemons(input.type, input.hosts));
+      // The package deployer adds mons one at a time and waits for each to join the quorum: keep
+      // heartbeating meanwhile (the activity's heartbeat timeout is 30 s).
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat({ placing: input.type, hosts: input.hosts }), 5_000);
+      try {
+        await guarded(() => ceph.placeDaemons(input.type, input.hosts));
+      } finally {
+        clearInterval(beat);
+      }
       let running: string[] = [];
       await pollUntil({
         intervalMs: deps.config.pollIntervalMs,

@@ -8,7 +8,7 @@
  * - /var/lib/ceph/{mon,mgr,osd}/ceph-<id>; mon and mgr ids are the short hostnames;
  * - systemd units ceph-mon@<host>, ceph-mgr@<host>, ceph-osd@<N> (Debian's: `--setuser ceph`),
  *   enabled so that they start at boot;
- * - OSDs on whole block devices with `ceph-volume raw prepare/activate --no-tmpfs` (bluestore);
+ * - OSDs on whole block devices with `ceph-volume raw prepare/activate --no-tmpfs --no-systemd` (bluestore);
  * - the hosts of the cluster recorded inside it, config-key `nodefoundry/hosts`.
  *
  * Mons listen on msgr2 at the host's address, port 3300 (and v1 6789), or, with NF_CEPH_MON_PORT_BASE,
@@ -37,8 +37,8 @@ export const HOSTS_KEY = 'nodefoundry/hosts';
 const CONF = '/etc/ceph/ceph.conf';
 const ADMIN_KEYRING = '/etc/ceph/ceph.client.admin.keyring';
 const BOOTSTRAP_OSD_KEYRING = '/var/lib/ceph/bootstrap-osd/ceph.keyring';
-const QUORUM_WAIT_MS = 180_000;
-const OSD_BOOT_WAIT_MS = 180_000;
+const QUORUM_WAIT_MS = 120_000;
+const OSD_BOOT_WAIT_MS = 60_000;
 const LONG_MS = 1_800_000;
 const ENOENT = 2;
 
@@ -668,7 +668,22 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
       return onHost(host, async (s) => {
         const disks = hostDisks(await s.run(INVENTORY_COMMANDS.lsblk, { timeoutMs }));
         if (disks.length === 0) return [];
-        return parseDeviceCheck(host, await sh(s, deviceCheckScript(disks)));
+        const devices = parseDeviceCheck(host, await sh(s, deviceCheckScript(disks)));
+        // An OSD of this very cluster (a creation retried after prepare) stays usable: createOsd
+        // activates it instead of preparing the device again.
+        const conf = await readFileB64(s, CONF);
+        const fsid = conf ? confGet(parseConf(conf), 'global', 'fsid') : null;
+        for (const d of devices) {
+          if (!fsid || !d.rejected_reasons.some((r) => r.includes('bluestore label'))) continue;
+          const res = await s.exec(`${sudo}ceph-volume raw list /dev/${d.device} --format json`, {
+            timeoutMs: LONG_MS,
+          });
+          if (res.code === 0 && parseRawList(res.stdout).some((o) => o.ceph_fsid === fsid)) {
+            d.available = true;
+            d.rejected_reasons = [];
+          }
+        }
+        return devices;
       });
     },
 
@@ -705,7 +720,7 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
         await sh(
           s,
           [
-            `ceph-volume raw activate --device ${dev} --no-tmpfs`,
+            `ceph-volume raw activate --device ${dev} --no-tmpfs --no-systemd`,
             `chown -R ceph:ceph /var/lib/ceph/osd/ceph-${n}`,
             `systemctl enable ceph-osd@${n}`,
             `systemctl start ceph-osd@${n}`,

@@ -273,6 +273,7 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
         type: 'replicated',
         replication_factor: 3,
         pg_autoscale: false,
+        application: 'rgw',
       });
       expect(r.status, JSON.stringify(r.body)).toBe(202);
       const op = await waitForOperation(r.body.data.operation_id);

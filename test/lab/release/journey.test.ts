@@ -295,10 +295,11 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
 
   it('upgrades to Tentacle node by node (max_concurrent 1), paused and resumed once: every daemon on 20.2.4, require-osd-release tentacle, data intact, no flag left', async () => {
     const id = needCluster();
+    let opId = '';
     const op = await timed('upgrade reef → tentacle (3 nodes, in-place apt)', async () => {
       const r = await request('POST', `/v1/clusters/${id}/upgrade`, { ceph_version: 'tentacle', max_concurrent: 1 });
       expect(r.status, JSON.stringify(r.body)).toBe(202);
-      const opId = r.body.data.operation_id;
+      opId = r.body.data.operation_id;
       // Pause once in the middle: when the OSD hosts are being upgraded.
       const mid = await waitForOperation(
         opId,
@@ -313,7 +314,16 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
       versions.mixed = await cephJson('versions');
       const resumed = await request('POST', `/v1/operations/${opId}/resume`);
       expect(resumed.status, JSON.stringify(resumed.body)).toBeLessThan(300);
-      return waitForOperation(opId, undefined, 900_000);
+      return waitForOperation(opId, (o) => o.status !== 'in_progress', 900_000);
+    }).finally(async () => {
+      // An upgrade that stopped (paused on a failure) holds the cluster: cancel it so that the rest
+      // of the journey can run, and show where it stopped.
+      if (!opId) return;
+      const o = (await request('GET', `/v1/operations/${opId}`)).body.data;
+      if (o.status === 'paused' || o.status === 'in_progress') {
+        await request('POST', `/v1/operations/${opId}/cancel`);
+        await waitForOperation(opId);
+      }
     });
     timings.push(`  upgrade steps: ${stepTimes(op)}`);
     expect(op.status, describeOp(op)).toBe('completed');

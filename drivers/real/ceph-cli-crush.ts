@@ -13,7 +13,7 @@ import {
   type CrushFailureDomain,
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
-import { parseJsonObject } from './ceph-json';
+import { parseJsonArray, parseJsonObject } from './ceph-json';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -31,14 +31,7 @@ export function parseFsid(stdout: string): string {
 
 /** `ceph osd crush rule dump -f json`: each rule's failure domain is the type of its chooseleaf/choose step. */
 export function parseCrushRules(stdout: string): CephCrushRule[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw bad('osd crush rule dump', 'not JSON');
-  }
-  if (!Array.isArray(doc)) throw bad('osd crush rule dump', 'not a JSON array');
-  return doc.map(obj).map((r) => {
+  return parseJsonArray('osd crush rule dump', stdout).map((r) => {
     if (typeof r.rule_id !== 'number' || typeof r.rule_name !== 'string')
       throw bad('osd crush rule dump', 'rule without id or name');
     const steps = Array.isArray(r.steps) ? r.steps.map(obj) : [];

@@ -19,6 +19,7 @@ import {
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
 import { createCephCliSharedLifecycleOps, parseFsid } from './ceph-cli-crush';
+import { parseJsonArray } from './ceph-json';
 
 export { parseCrushRules, parseFsid } from './ceph-cli-crush';
 
@@ -36,17 +37,6 @@ const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.
 
 function bad(what: string, detail: string): DriverError {
   return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
-}
-
-function parseJsonArray(what: string, stdout: string): Obj[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw bad(what, `not JSON: ${JSON.stringify(stdout.trim().slice(0, 120))}`);
-  }
-  if (!Array.isArray(doc)) throw bad(what, 'not a JSON array');
-  return doc.map(obj);
 }
 
 /** `ceph orch host ls -f json`: [{hostname, addr, labels, status}]. */

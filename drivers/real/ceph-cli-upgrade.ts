@@ -29,7 +29,7 @@ import {
   type ShellSession,
 } from '../types';
 import { defaultOsdUnit, type CephCliContext } from './ceph-cli-context';
-import { parseJsonObject } from './ceph-json';
+import { parseJsonList, parseJsonObject } from './ceph-json';
 import { parsePoolsDetail } from './ceph-cli-pools';
 import { CEPH_IMAGES } from './ceph-cli-lifecycle';
 import { APT, ensureRelease, type CephPackageRole } from './ceph-packages';
@@ -172,13 +172,8 @@ export function interpretMonOkToStop(res: ExecResult, otherFailure: () => Driver
 
 /** `ceph osd ls-tree <host> -f json`: the OSD ids under a CRUSH bucket. */
 export function parseOsdLsTree(stdout: string): number[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw bad('osd ls-tree', 'not JSON');
-  }
-  if (!Array.isArray(doc) || !doc.every((n) => Number.isInteger(n))) throw bad('osd ls-tree', 'not a list of OSD ids');
+  const doc = parseJsonList('osd ls-tree', stdout);
+  if (!doc.every((n) => Number.isInteger(n))) throw bad('osd ls-tree', 'not a list of OSD ids');
   return doc as number[];
 }
 

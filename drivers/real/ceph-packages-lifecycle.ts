@@ -30,7 +30,7 @@ import {
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
 import { createCephCliSharedLifecycleOps, parseFsid } from './ceph-cli-crush';
-import { parseJsonObject } from './ceph-json';
+import { parseJsonArray, parseJsonObject } from './ceph-json';
 import { ALL_ROLES, ensureRelease } from './ceph-packages';
 
 export const HOSTS_KEY = 'nodefoundry/hosts';
@@ -302,14 +302,7 @@ export function parseDeviceCheck(host: string, stdout: string): CephDevice[] {
  * differ where a device node stands for another kernel device (the lab's /dev/sdb over loop7).
  */
 export function osdOnHostDevice(stdout: string, host: string, device: string): number | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw bad('osd metadata', 'not JSON');
-  }
-  if (!Array.isArray(doc)) throw bad('osd metadata', 'not a JSON array');
-  for (const m of doc.map(obj)) {
+  for (const m of parseJsonArray('osd metadata', stdout)) {
     if (m.hostname !== host || typeof m.id !== 'number') continue;
     const devices = typeof m.devices === 'string' ? m.devices.split(',') : [];
     if (devices.includes(device) || m.bluestore_bdev_dev_node === `/dev/${device}`) return m.id;

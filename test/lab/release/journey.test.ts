@@ -397,12 +397,19 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
       expect((await request('GET', `/v1/nodes/${nodeIds[n.name]}`)).body.data.status).toBe('pending');
     }
     for (const k of [1, 2, 3]) {
-      // No Ceph daemon left, no data or config, no bluestore label on the drives.
+      // No Ceph daemon left, no data, config or keyring (Debian's own /etc/ceph/rbdmap stays), no
+      // bluestore label on the drives.
       const left = await exec(
         k,
-        'pgrep -a -f "ceph-(mon|mgr|osd) " || true; ls /var/lib/ceph/mon /var/lib/ceph/mgr /var/lib/ceph/osd /etc/ceph 2>/dev/null | grep -v ":$" || true; for d in /dev/sdb /dev/sdc; do ceph-volume raw list $d --format json 2>/dev/null | tr -d " \\n"; echo; done',
+        'echo "daemons: $(pgrep -f "ceph-(mon|mgr|osd) " | wc -l)"; echo "data: $(ls -A /var/lib/ceph/mon /var/lib/ceph/mgr /var/lib/ceph/osd | grep -v ":$" | grep -c .)"; echo "config: $(ls /etc/ceph/ceph.conf /etc/ceph/*.keyring 2>/dev/null | wc -l)"; for d in /dev/sdb /dev/sdc; do echo "$d: $(ceph-volume raw list $d --format json 2>/dev/null | tr -d " \\n")"; done',
       );
-      expect(left.trim().split('\n')).toEqual(['{}', '{}']);
+      expect(left.trim().split('\n'), `node ${k}`).toEqual([
+        'daemons: 0',
+        'data: 0',
+        'config: 0',
+        '/dev/sdb: {}',
+        '/dev/sdc: {}',
+      ]);
     }
   }, 300_000);
 });

@@ -78,6 +78,7 @@ function scriptedCeph(outOfQuorumPolls: number) {
       const quorum = calls.status > outOfQuorumPolls ? ['mon-a', 'mon-b', 'mon-c'] : ['mon-b', 'mon-c'];
       return {
         health: 'HEALTH_WARN',
+        checks: [],
         osds_total: 3,
         osds_up: 3,
         osds_in: 3,

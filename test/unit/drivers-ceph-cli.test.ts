@@ -21,6 +21,7 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
   it('status: healthy cluster', () => {
     expect(parseCephStatus(fixture('status_idle.json'), noFlags)).toEqual({
       health: 'HEALTH_OK',
+      checks: [],
       osds_total: 3,
       osds_up: 3,
       osds_in: 3,
@@ -38,6 +39,14 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
     expect(s.health).toBe('HEALTH_WARN');
     expect([s.osds_total, s.osds_up, s.osds_in]).toEqual([3, 3, 2]);
     expect([s.pgs_total, s.pgs_active_clean]).toEqual([9, 3]);
+    // The checks behind the health, from the same document (issue 10).
+    expect(s.checks).toEqual([
+      {
+        code: 'POOL_APP_NOT_ENABLED',
+        severity: 'HEALTH_WARN',
+        summary: '1 pool(s) do not have an application enabled',
+      },
+    ]);
   });
 
   it('status: rejects what is not a status document', () => {

@@ -51,3 +51,62 @@ describe('ceph CLI: restarting a mon or mgr (rolling restart)', () => {
     expect(host.commands).toEqual([]);
   });
 });
+
+describe('ceph CLI: upgrading a mgr waits for Ceph to report the new version (spike pitfall 8)', () => {
+  const REEF = 'ceph version 18.2.7 (6b0e988052ec84cf2d4a54ff9bbbc5e720b621ad) reef (stable)';
+  const TENTACLE = 'ceph version 20.2.4 (7f793731f1b39eb4f465e960113d2363c311b964) tentacle (stable - RelWithDebInfo)';
+  const mgrs = (v2: string) =>
+    ok(
+      JSON.stringify([
+        { name: 'labnode1', hostname: 'labnode1', ceph_version: TENTACLE },
+        { name: 'labnode2', hostname: 'labnode2', ceph_version: v2 },
+      ]),
+    );
+  const APT =
+    'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install --only-upgrade ceph-mgr ceph-base ceph-common';
+
+  function upgrading(staleReads: number, versionWaitMs = 5_000) {
+    let restarted = false;
+    let reads = 0;
+    const admin = new ScriptedShell({
+      // `ceph mgr metadata` still shows reef for `staleReads` reads after the restart.
+      [ceph('mgr metadata', true)]: () => {
+        if (!restarted) return mgrs(REEF);
+        reads += 1;
+        return mgrs(reads > staleReads ? TENTACLE : REEF);
+      },
+    });
+    const host = new ScriptedShell({
+      [APT]: ok(''),
+      'systemctl restart ceph-mgr@labnode2': () => {
+        restarted = true;
+        return ok('');
+      },
+    });
+    const d = createCephCliDriver({
+      adminShell: async () => admin,
+      hostShell: async () => host,
+      versionWaitMs,
+      versionPollMs: 5,
+    });
+    return { d, host, reads: () => reads };
+  }
+  const spec = { mode: 'upgrade' as const, version: 'tentacle', osPackages: false };
+
+  it('is done only once `ceph mgr metadata` shows the target (the stale old version is waited out)', async () => {
+    const u = upgrading(3);
+    expect(await u.d.redeployDaemon('mgr', 'labnode2', spec)).toEqual({ done: true });
+    expect(u.reads()).toBe(4);
+    expect(u.host.commands).toEqual([APT, 'systemctl restart ceph-mgr@labnode2']);
+  });
+
+  it('bounded: past versionWaitMs it answers not done (the caller polls again; a daemon already at the target is not restarted)', async () => {
+    const u = upgrading(Number.MAX_SAFE_INTEGER, 30);
+    expect(await u.d.redeployDaemon('mgr', 'labnode2', spec)).toEqual({ done: false });
+    const at = upgrading(0);
+    await at.d.redeployDaemon('mgr', 'labnode2', spec);
+    const again = await at.d.redeployDaemon('mgr', 'labnode2', spec);
+    expect(again).toEqual({ done: true });
+    expect(at.host.commands.filter((c) => c.startsWith('systemctl'))).toEqual(['systemctl restart ceph-mgr@labnode2']);
+  });
+});

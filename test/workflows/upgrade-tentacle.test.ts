@@ -45,6 +45,26 @@ const cephOf = (c: FixtureCluster) =>
     admin: { host: c.nodes[0]!.ip_address, port: 22, username: 'nodefoundry', privateKey: '', pinnedFingerprint: null },
   });
 
+/** Sets daemon `key` ("mon.<host>") to run `release` in the simulated cluster. */
+async function setDaemonRelease(c: FixtureCluster, key: string, release: string): Promise<void> {
+  const s = await cephState(api, c.clusterId);
+  const upgrade = s.upgrade ?? {
+    versions: {},
+    pending: {},
+    active_mgr: null,
+    noautoscale: false,
+    events: [],
+    down_hosts: [],
+    max_down_hosts: 0,
+  };
+  upgrade.versions[key] = sandboxVersionString(release);
+  await api.db
+    .updateTable('sandbox_ceph')
+    .set({ state: json({ ...s, upgrade }) })
+    .where('cluster_id', '=', c.clusterId)
+    .execute();
+}
+
 /** A reef cluster one of whose mgrs already runs tentacle (an upgrade stopped after its first daemon). */
 async function halfUpgraded(c: FixtureCluster): Promise<void> {
   const s = await cephState(api, c.clusterId);
@@ -155,5 +175,37 @@ describe('reef → tentacle (issue 10)', () => {
     expect(end.status, JSON.stringify(end.error)).toBe('completed');
     expect(end.result).toMatchObject({ require_osd_release: 'tentacle' });
     expect((await cephState(api, c.clusterId)).noout_hosts).toEqual([]);
+  });
+
+  it('a daemon that does not run the target at the end fails the last step naming it; require-osd-release is not set, nothing left flagged', async () => {
+    const c = await sandboxCluster(api, { hosts: 3 });
+    const mon = (await cephState(api, c.clusterId)).mons[2]!;
+    // mon 3 already runs tentacle, so the plan leaves it out ...
+    await setDaemonRelease(c, `mon.${mon}`, 'tentacle');
+    const id = await startUpgrade(c.clusterId, { ceph_version: 'tentacle' });
+    expect((await post(`/v1/operations/${id}/pause`)).status).toBe(200);
+    await expect
+      .poll(
+        async () =>
+          (await api.db.selectFrom('operations').select('status').where('id', '=', id).executeTakeFirstOrThrow())
+            .status,
+        { timeout: 30_000 },
+      )
+      .toBe('paused');
+    // ... and while the upgrade is paused someone puts reef back on it.
+    await setDaemonRelease(c, `mon.${mon}`, 'reef');
+    expect((await post(`/v1/operations/${id}/resume`)).status).toBe(200);
+    const op = await waitForOperation(api, id);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('upgrade_not_applied');
+    expect(op.error.message).toContain(
+      `Not every daemon runs tentacle: mon.${mon} on ${mon} runs 18.2.4. require-osd-release was not set.`,
+    );
+    expect(op.steps.find((x: any) => x.name === 'upgrade_osd_hosts').status).toBe('failed');
+    const s = await cephState(api, c.clusterId);
+    expect(s.upgrade!.require_osd_release).toBeUndefined();
+    expect(s.noout_hosts).toEqual([]);
+    expect(s.upgrade!.noautoscale).toBe(false);
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
   });
 });

@@ -132,7 +132,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     async finishUpgrade(input: {
       clusterId: string;
       targetVersion: string;
-    }): Promise<{ requireOsdRelease: string; daemons: number; version: string }> {
+    }): Promise<{ requireOsdRelease: string; daemons: number; version: string; authInsecureChecks: string[] }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const target = parseCephVersion(input.targetVersion);
@@ -157,7 +157,16 @@ export function createUpgradeActivities(deps: ActivityDeps) {
         }
         const set = await ceph.requireOsdRelease(target.release);
         const versions = [...new Set(daemons.map((d) => d.version))];
-        return { requireOsdRelease: set.release, daemons: daemons.length, version: versions.join(', ') };
+        // What the operator is left with: Tentacle's AUTH_INSECURE_* while the keys are the old type.
+        const authInsecureChecks = (await ceph.status()).checks
+          .map((c) => c.code)
+          .filter((c) => c.startsWith('AUTH_INSECURE_'));
+        return {
+          requireOsdRelease: set.release,
+          daemons: daemons.length,
+          version: versions.join(', '),
+          authInsecureChecks,
+        };
       });
     },
 

@@ -271,10 +271,13 @@ async function finishUpgrade({ input, op }: Upgrade, s: UpgradeProgress): Promis
   op.log(`every mon, mgr and OSD runs ${r.version} (${r.daemons} daemons)`);
   op.log(`ceph osd require-osd-release ${r.requireOsdRelease}: set`);
   const release = parseCephVersion(r.requireOsdRelease)?.release;
-  const authRemains = release !== undefined && isTentacleOrLater(release);
+  // Older recorded results lack the list: then every tentacle upgrade says so.
+  const authRemains = r.authInsecureChecks
+    ? r.authInsecureChecks.length > 0
+    : release !== undefined && isTentacleOrLater(release);
   if (authRemains) {
     op.log(
-      'the AUTH_INSECURE_* health checks (HEALTH_ERR) remain until the cephx keys are rotated to aes256k: an operator step, not part of the upgrade (rotation locks out every client older than Tentacle); see docs/upgrades.md §Tentacle and cephx',
+      `the AUTH_INSECURE_* health checks${r.authInsecureChecks?.length ? ` (${r.authInsecureChecks.join(', ')})` : ''} remain until the cephx keys are rotated to aes256k: an operator step, not part of the upgrade (rotation locks out every client older than Tentacle); see docs/upgrades.md §Tentacle and cephx`,
     );
   }
   s.finished = {

@@ -162,8 +162,35 @@ describe('finishUpgrade (issue 10)', () => {
       clusterId,
       targetVersion: 'tentacle',
     });
-    expect(r).toEqual({ requireOsdRelease: 'tentacle', daemons: 4, version: '20.2.4' });
+    expect(r).toEqual({ requireOsdRelease: 'tentacle', daemons: 4, version: '20.2.4', authInsecureChecks: [] });
     expect(required).toEqual(['tentacle']);
+  });
+
+  it("reports the AUTH_INSECURE_* checks the cluster still raises (the keys are the operator's to rotate)", async () => {
+    const { parseHealthChecks } = await import('../../drivers/real/ceph-json');
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const h = parseHealthChecks(
+      JSON.parse(
+        readFileSync(path.resolve(__dirname, '../fixtures/ceph/tentacle-before-require.health_detail.json'), 'utf8'),
+      ),
+    );
+    const { activities } = finishingCeph(
+      { 'mon.1': '20.2.4', 'mgr.1': '20.2.4', 'osd.0': '20.2.4' },
+      { health: h.status, checks: h.checks },
+    );
+    const r = await new MockActivityEnvironment().run(activities.finishUpgrade, {
+      clusterId,
+      targetVersion: 'tentacle',
+    });
+    expect((r as { authInsecureChecks: string[] }).authInsecureChecks).toEqual([
+      'AUTH_INSECURE_CLIENT_KEY_TYPE',
+      'AUTH_INSECURE_KEYS_ALLOWED',
+      'AUTH_INSECURE_KEYS_CREATABLE',
+      'AUTH_INSECURE_ROTATING_SERVICE_KEY_TYPE',
+      'AUTH_INSECURE_SERVICE_KEY_TYPE',
+      'AUTH_INSECURE_SERVICE_TICKETS',
+    ]);
   });
 
   it('a daemon still on the old release fails the step naming it, and require-osd-release is left alone', async () => {

@@ -63,7 +63,7 @@ function upgradeStubs(over: Record<string, StubFn> = {}): StubActivities {
     checkOkToStop: () => ({ ok: true, reason: null }),
     recordClusterVersion: () => undefined,
     // The finish step (every daemon at the target, then require-osd-release; issue 10).
-    finishUpgrade: () => ({ requireOsdRelease: 'squid', daemons: 20, version: '19.2.2' }),
+    finishUpgrade: () => ({ requireOsdRelease: 'squid', daemons: 20, version: '19.2.2', authInsecureChecks: [] }),
     refreshClusterState: () => undefined,
     clearHostNoout: () => ({ cleared: [] }),
     // upgradeHostWorkflow (the children)

@@ -26,6 +26,13 @@ export interface CephCliOptions {
    * wait up to this long for the mgr to hold them. 0 turns the flush off. Default 10 s.
    */
   pgStatsFlushMs?: number;
+  /**
+   * After an upgrade restarts a mon or mgr, how long `ceph <type> metadata` is polled for the new
+   * version before redeployDaemon answers (`ceph mgr metadata` shows the old one for a moment after
+   * the restart; spike pitfall 8). Default 60 s; poll interval `versionPollMs` (default 1 s).
+   */
+  versionWaitMs?: number;
+  versionPollMs?: number;
 }
 
 /** What the per-concern CLI modules build on: one way to run ceph, classify failures, hold sessions. */

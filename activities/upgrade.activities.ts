@@ -5,7 +5,13 @@ import { clusterMemberSummaries } from '../db/repositories/nodes.repository';
 import { setOperationPaused } from '../db/repositories/operations.repository';
 import type { CephUpgradeOps, CephUpgradeSpec } from '../drivers/types';
 import { parseCephVersion, satisfiesTarget } from '../lib/ceph-releases';
-import type { UpgradeFacts, UpgradeHostFacts, UpgradeMode } from '../lib/plans/upgrade-cluster.planner';
+import {
+  blockingErrChecks,
+  describeChecks,
+  type UpgradeFacts,
+  type UpgradeHostFacts,
+  type UpgradeMode,
+} from '../lib/plans/upgrade-cluster.planner';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
 import { createLedger, hostSubject } from './change-ledger';
@@ -83,6 +89,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
           clusterId: input.clusterId,
           cephVersion: cluster.ceph_version,
           health: status.health,
+          checks: status.checks,
           mons,
           monsInQuorum: status.mons_in_quorum,
           mgrActive: mgr.active,
@@ -95,16 +102,71 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       });
     },
 
-    /** A safe point's gate: the upgrade never starts new work on a HEALTH_ERR cluster. */
-    async assertNotHealthErr(input: { clusterId: string }): Promise<void> {
+    /**
+     * A safe point's gate: the upgrade never starts new work on a HEALTH_ERR cluster. The checks an
+     * upgrade to `targetVersion` raises as a matter of course (Tentacle's AUTH_INSECURE_* and
+     * OSD_UPGRADE_FINISHED; lib/ceph-releases.ts isExpectedUpgradeCheck) do not count; the refusal
+     * names the ERR checks that stopped it. Without a target (older histories) any HEALTH_ERR stops.
+     */
+    async assertNotHealthErr(input: { clusterId: string; targetVersion?: string }): Promise<void> {
       return guarded(async () => {
         const s = await (await cephFor(deps, input.clusterId)).status();
-        if (s.health === 'HEALTH_ERR') {
+        const target = input.targetVersion ? (parseCephVersion(input.targetVersion)?.release ?? null) : null;
+        const blocking = blockingErrChecks(s.health, s.checks, target);
+        if (blocking.length > 0) {
           throw permanent(
             FAILURE.healthErr,
-            'The cluster reports HEALTH_ERR; no new daemon or host is touched until it is resolved.',
+            `The cluster reports HEALTH_ERR (${describeChecks(blocking)}); no new daemon or host is touched until it is resolved.`,
           );
         }
+      });
+    },
+
+    /**
+     * The upgrade's last step (upgrade mode, after the last OSD host): every mon, mgr and OSD must
+     * report the target (`ceph <type> metadata`; `ceph versions` agrees for the running ones), else
+     * it fails naming the daemons behind, and require-osd-release is left alone (an OSD still on
+     * the old release could not boot after it). Then `ceph osd require-osd-release <release>`, read
+     * back. Idempotent.
+     */
+    async finishUpgrade(input: {
+      clusterId: string;
+      targetVersion: string;
+    }): Promise<{ requireOsdRelease: string; daemons: number; version: string; authInsecureChecks: string[] }> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        const target = parseCephVersion(input.targetVersion);
+        if (!target) throw permanent(FAILURE.unknownVersion, `Unknown Ceph version ${input.targetVersion}.`);
+        const daemons = await ceph.daemonVersions();
+        const counts = await ceph.versions();
+        const behind = daemons.filter((d) => {
+          const p = parseCephVersion(d.version);
+          return !p || !satisfiesTarget(p, target);
+        });
+        const running = Object.keys(counts.overall).filter((v) => {
+          const p = parseCephVersion(v);
+          return !p || !satisfiesTarget(p, target);
+        });
+        if (behind.length > 0 || running.length > 0) {
+          const named = behind.map((d) => `${d.type}.${d.id} on ${d.host} runs ${d.version}`);
+          if (named.length === 0) named.push(`ceph versions still counts ${running.join(', ')}`);
+          throw permanent(
+            FAILURE.upgradeNotApplied,
+            `Not every daemon runs ${input.targetVersion}: ${named.join('; ')}. require-osd-release was not set.`,
+          );
+        }
+        const set = await ceph.requireOsdRelease(target.release);
+        const versions = [...new Set(daemons.map((d) => d.version))];
+        // What the operator is left with: Tentacle's AUTH_INSECURE_* while the keys are the old type.
+        const authInsecureChecks = (await ceph.status()).checks
+          .map((c) => c.code)
+          .filter((c) => c.startsWith('AUTH_INSECURE_'));
+        return {
+          requireOsdRelease: set.release,
+          daemons: daemons.length,
+          version: versions.join(', '),
+          authInsecureChecks,
+        };
       });
     },
 

@@ -91,8 +91,18 @@ export interface CephOsd {
   device?: string;
 }
 
+/** One health check Ceph raises (`ceph health detail`): AUTH_INSECURE_SERVICE_KEY_TYPE, OSD_DOWN, … */
+export interface CephHealthCheck {
+  code: string;
+  severity: 'HEALTH_WARN' | 'HEALTH_ERR';
+  /** Ceph's one-line summary ("5 auth service entities with insecure key types"). */
+  summary: string;
+}
+
 export interface CephStatus {
   health: CephHealth;
+  /** The health checks behind `health`, sorted by code (empty when HEALTH_OK). */
+  checks: CephHealthCheck[];
   osds_total: number;
   osds_up: number;
   osds_in: number;
@@ -346,6 +356,12 @@ export interface CephUpgradeOps {
   upgradeHost(host: string, spec: CephUpgradeSpec): Promise<{ done: boolean; rebootRequired: boolean }>;
   /** Starts the host's OSD daemons again (a running one is left alone). */
   startHostOsds(host: string, osdIds: number[]): Promise<void>;
+  /**
+   * `ceph osd require-osd-release <release>` (the upgrade's last step, once every OSD runs it), then
+   * the OSD map's require_osd_release read back. Idempotent; Ceph refuses while an up OSD runs an
+   * older release, and refuses to lower it.
+   */
+  requireOsdRelease(release: string): Promise<{ release: string }>;
 }
 
 /** What an upgrade or rolling restart installs: a Ceph release name ("squid") or a version ("19.2.2"). */

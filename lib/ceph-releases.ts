@@ -77,3 +77,53 @@ export function sandboxVersionString(target: string): string {
   const sha = version === known.version ? known.sha : known.sha.split('').reverse().join('');
   return `ceph version ${version} (${sha}) ${p.release} (stable)`;
 }
+
+/**
+ * Ceph's supported upgrade paths from the releases NodeFoundry creates (docs/upgrades.md
+ * §Releases and paths): reef → squid, reef → tentacle, squid → tentacle. Older releases keep
+ * Ceph's general rule, at most two majors at a time.
+ */
+export const SUPPORTED_UPGRADES: Readonly<Partial<Record<CephRelease, readonly CephRelease[]>>> = {
+  reef: ['squid', 'tentacle'],
+  squid: ['tentacle'],
+  tentacle: [],
+};
+
+/** The releases a cluster running `from` may be upgraded to in one step. */
+export function supportedUpgradeTargets(from: CephRelease): CephRelease[] {
+  const listed = SUPPORTED_UPGRADES[from];
+  if (listed) return [...listed];
+  const major = majorOf(from);
+  return CEPH_RELEASES.filter((r) => majorOf(r) > major && majorOf(r) <= major + 2);
+}
+
+/**
+ * Why `from` → `to` is not a supported upgrade, naming the supported next step; null when it is
+ * (a point upgrade within one release included). Downgrades are refused by the caller first.
+ */
+export function upgradePathRefusal(from: CephRelease, to: CephRelease): string | null {
+  if (majorOf(to) <= majorOf(from)) return null;
+  const targets = supportedUpgradeTargets(from);
+  if (targets.includes(to)) return null;
+  const next =
+    targets.length === 0
+      ? `no newer release is supported from ${from}`
+      : `${targets.map((t) => `${from} → ${t}`).join(' or ')} ${targets.length === 1 ? 'is the supported next step' : 'are the supported next steps'}`;
+  return `${from} → ${to} is not a supported Ceph upgrade path (${majorOf(to) - majorOf(from)} major releases): ${next}.`;
+}
+
+/** Tentacle (20) or later: the first release that raises AUTH_INSECURE_* for old cephx key types. */
+export function isTentacleOrLater(release: CephRelease): boolean {
+  return majorOf(release) >= majorOf('tentacle');
+}
+
+/**
+ * Health checks a cluster raises as a matter of course while it is being upgraded to `target`:
+ * Tentacle's AUTH_INSECURE_* (cephx keys of the older type, until an operator rotates them;
+ * docs/upgrades.md) and OSD_UPGRADE_FINISHED (every OSD is newer than require_osd_release, until
+ * the upgrade's last step sets it). The upgrade's HEALTH_ERR gate does not stop for them.
+ */
+export function isExpectedUpgradeCheck(code: string, target: CephRelease | null): boolean {
+  if (!target || !isTentacleOrLater(target)) return false;
+  return code.startsWith('AUTH_INSECURE_') || code === 'OSD_UPGRADE_FINISHED';
+}

@@ -64,6 +64,7 @@ export const act = {
   describeUpgrade: under(hardwareCommand, 'describeUpgrade'),
   discoverCluster: under(hardwareCommand, 'discoverCluster'),
   enablePoolApplication: under(hardwareCommand, 'enablePoolApplication'),
+  finishUpgrade: under(hardwareCommand, 'finishUpgrade'),
   ensureErasureProfile: under(hardwareCommand, 'ensureErasureProfile'),
   freezeAutoscale: under(hardwareCommand, 'freezeAutoscale'),
   hostDevices: under(hardwareCommand, 'hostDevices'),

@@ -6,10 +6,11 @@ import {
   continueAsNew,
   executeChild,
   isCancellation,
+  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import { act } from './activity-proxies';
-import { parseCephVersion } from './ceph-releases';
+import { isTentacleOrLater, parseCephVersion } from './ceph-releases';
 import {
   FAILURE,
   SA_ACCOUNT_ID,
@@ -46,7 +47,12 @@ interface UpgradeProgress {
   froze: boolean;
   /** Hosts that carried noout before the upgrade started: compensation leaves their flag as it was. */
   nooutBefore?: string[];
+  /** What the last step found and set (upgrade mode, runs that have the finish step), for the result. */
+  finished?: { require_osd_release: string; auth_insecure_checks_remain?: boolean };
 }
+
+/** The finish step (require-osd-release, every daemon at the target), added after the first histories. */
+const FINISH_UPGRADE_PATCH = 'upgrade-finishes-require-osd-release';
 
 /**
  * Rolling upgrade (or rolling restart) of a cluster (SPEC §3): preflight refusals, PG autoscaling
@@ -68,12 +74,14 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
   }
   const ctl = new UpgradeControl(op, { operationId, clusterId });
   ctl.registerHandlers();
+  if (p) ctl.target = p.schedule.target;
   const u: Upgrade = { input, op, ctl, runs };
 
   return runOperation(operationId, op, {
     run: async () => {
       if (!p) {
         p = await op.step('preflight', () => preflight(u));
+        ctl.target = p.schedule.target;
         progressOf(op, p);
         const s = p;
         await op.step('freeze_autoscale', () => freezeAutoscale(u, s));
@@ -92,6 +100,7 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
         hosts_total: s.total,
         hosts_done: s.done.length,
         runs,
+        ...(s.finished ?? {}),
       };
     },
     compensate: async (o) => {
@@ -245,6 +254,36 @@ async function upgradeOsdHosts(u: Upgrade, s: UpgradeProgress): Promise<void> {
     }
   }
   op.log(`all ${s.total} host(s) done`);
+  if (input.mode === 'upgrade' && patched(FINISH_UPGRADE_PATCH)) await finishUpgrade(u, s);
+}
+
+/**
+ * After the last OSD host (upgrade mode): every mon, mgr and OSD at the target, then
+ * `ceph osd require-osd-release <release>`. A daemon behind fails this step naming it (and the
+ * release is not required: an OSD still on the old one could not boot after it). Tentacle's
+ * AUTH_INSECURE_* checks stay until an operator rotates the cephx keys (docs/upgrades.md).
+ */
+async function finishUpgrade({ input, op }: Upgrade, s: UpgradeProgress): Promise<void> {
+  const r = await act.finishUpgrade.executeWithOptions(
+    { summary: `every daemon at ${s.schedule.target}; ceph osd require-osd-release` },
+    [{ clusterId: input.clusterId, targetVersion: s.schedule.target }],
+  );
+  op.log(`every mon, mgr and OSD runs ${r.version} (${r.daemons} daemons)`);
+  op.log(`ceph osd require-osd-release ${r.requireOsdRelease}: set`);
+  const release = parseCephVersion(r.requireOsdRelease)?.release;
+  // Older recorded results lack the list: then every tentacle upgrade says so.
+  const authRemains = r.authInsecureChecks
+    ? r.authInsecureChecks.length > 0
+    : release !== undefined && isTentacleOrLater(release);
+  if (authRemains) {
+    op.log(
+      `the AUTH_INSECURE_* health checks${r.authInsecureChecks?.length ? ` (${r.authInsecureChecks.join(', ')})` : ''} remain until the cephx keys are rotated to aes256k: an operator step, not part of the upgrade (rotation locks out every client older than Tentacle); see docs/upgrades.md §Tentacle and cephx`,
+    );
+  }
+  s.finished = {
+    require_osd_release: r.requireOsdRelease,
+    ...(authRemains ? { auth_insecure_checks_remain: true } : {}),
+  };
 }
 
 async function restoreAutoscale({ input, op }: Upgrade, s: UpgradeProgress): Promise<void> {
@@ -311,7 +350,7 @@ async function formBatch({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promi
   const candidate = nextBatch(s.queue, input.maxConcurrent);
   try {
     await act.assertNotHealthErr.executeWithOptions({ summary: 'cluster not HEALTH_ERR (before the next batch)' }, [
-      { clusterId },
+      { clusterId, targetVersion: s.schedule.target },
     ]);
     for (let k = candidate.length; k >= 1; k--) {
       const part = candidate.slice(0, k);

@@ -14,6 +14,11 @@ export class UpgradeControl {
   private finishing = false;
   /** The operation row says paused (setOperationPaused was recorded and not yet undone). */
   private pausedInDb = false;
+  /**
+   * The version the upgrade moves to, once planned: the HEALTH_ERR gate lets through the checks an
+   * upgrade to it raises as a matter of course (Tentacle's AUTH_INSECURE_*, OSD_UPGRADE_FINISHED).
+   */
+  target: string | null = null;
 
   constructor(
     private readonly op: OperationTracker,
@@ -88,7 +93,7 @@ export class UpgradeControl {
       try {
         if (gate)
           await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${what})` }, [
-            { clusterId: this.ids.clusterId },
+            { clusterId: this.ids.clusterId, ...(this.target ? { targetVersion: this.target } : {}) },
           ]);
         return await fn();
       } catch (err) {

@@ -71,7 +71,7 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
     if (hasOsds) {
       await op.step('ok_to_stop', async () => {
         await act.assertNotHealthErr.executeWithOptions({ summary: `cluster not HEALTH_ERR (before ${host})` }, [
-          { clusterId },
+          { clusterId, targetVersion: input.targetVersion },
         ]);
         await act.assertOkToStop.executeWithOptions({ summary: `ceph osd ok-to-stop ${osdIds.join(' ')} (${host})` }, [
           { clusterId, osdIds },

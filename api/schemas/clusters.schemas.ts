@@ -11,7 +11,7 @@ import {
   type SchemaObject,
 } from './common.schemas';
 
-export const CEPH_VERSIONS = ['reef', 'squid'] as const;
+export const CEPH_VERSIONS = ['reef', 'squid', 'tentacle'] as const;
 export const FAILURE_DOMAINS = ['host', 'rack', 'zone'] as const;
 
 export interface CreateClusterBody {

@@ -92,7 +92,7 @@ export const sandboxMachineResponseSchema = dataResponseSchema(sandboxMachineVie
 
 export interface SeedCephClusterBody {
   node_ids: string[];
-  ceph_version: 'quincy' | 'reef' | 'squid';
+  ceph_version: 'quincy' | 'reef' | 'squid' | 'tentacle';
   replication: number;
 }
 
@@ -108,7 +108,7 @@ export const seedCephClusterBodySchema: JSONSchemaType<SeedCephClusterBody> = {
       description:
         'Registered sandbox nodes in no cluster. One OSD per drive that passed SMART; mons on the first three, mgrs on the first two.',
     },
-    ceph_version: { type: 'string', enum: ['quincy', 'reef', 'squid'], default: 'reef' },
+    ceph_version: { type: 'string', enum: ['quincy', 'reef', 'squid', 'tentacle'], default: 'reef' },
     replication: {
       type: 'integer',
       minimum: 1,

@@ -37,6 +37,13 @@ export interface CephCliOptions {
   fsid?: string | null;
   /** Package deployer: apt sources per release, mon ports, daemon bind range (lib/config.ts). */
   packages?: CephPackagesConfig;
+  /**
+   * After an upgrade restarts a mon or mgr, how long `ceph <type> metadata` is polled for the new
+   * version before redeployDaemon answers (`ceph mgr metadata` shows the old one for a moment after
+   * the restart; spike pitfall 8). Default 60 s; poll interval `versionPollMs` (default 1 s).
+   */
+  versionWaitMs?: number;
+  versionPollMs?: number;
 }
 
 /** What the per-concern CLI modules build on: one way to run ceph, classify failures, hold sessions. */

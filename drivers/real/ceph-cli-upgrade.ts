@@ -15,7 +15,7 @@
  *   whether the host must reboot.
  */
 import { FAILURE } from '../../lib/failures';
-import { parseCephVersion } from '../../lib/ceph-releases';
+import { parseCephVersion, satisfiesTarget } from '../../lib/ceph-releases';
 import { shellQuote, tail } from '../driver-errors';
 import {
   DriverError,
@@ -241,6 +241,28 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
     if (res.code !== 0 && res.code !== ENOENT) throw ctx.cephFailure(args, res);
   }
 
+  /** Whether `ceph <type> metadata` shows the daemon `id` running the target of `spec`. */
+  async function runsTarget(type: 'mon' | 'mgr', id: string, spec: CephUpgradeSpec): Promise<boolean> {
+    const target = parseCephVersion(spec.version);
+    const d = (await metadata(type)).find((x) => x.id === id);
+    const running = d ? parseCephVersion(d.version) : null;
+    return !!(target && running && satisfiesTarget(running, target));
+  }
+
+  /**
+   * Waits (bounded) until the restarted daemon reports the target: right after a mgr restart
+   * `ceph mgr metadata` still shows the old `ceph_version` (spike pitfall 8), and a caller that went
+   * on (a failover) would act on a daemon that has not come back. False when the bound passed.
+   */
+  async function waitForTarget(type: 'mon' | 'mgr', id: string, spec: CephUpgradeSpec): Promise<boolean> {
+    const deadline = Date.now() + (options.versionWaitMs ?? 60_000);
+    for (;;) {
+      if (await runsTarget(type, id, spec).catch(() => false)) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, options.versionPollMs ?? 1_000));
+    }
+  }
+
   function checkOsdIds(osdIds: number[]): void {
     for (const id of osdIds)
       if (!Number.isInteger(id) || id < 0) throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${id}`, false);
@@ -316,6 +338,8 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
 
     async redeployDaemon(type: 'mon' | 'mgr', host: string, spec: CephUpgradeSpec): Promise<{ done: boolean }> {
       const id = await daemonId(type, host);
+      // Upgrade mode: a daemon already at the target is left alone (a retry after the restart).
+      if (spec.mode === 'upgrade' && (await runsTarget(type, id, spec))) return { done: true };
       if (cephadm) {
         // cephadm: the orchestrator swaps the daemon's container image (or restarts it).
         const args =
@@ -323,12 +347,15 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
             ? ['orch', 'daemon', 'redeploy', `${type}.${id}`, imageFor(spec.version)]
             : ['orch', 'daemon', 'restart', `${type}.${id}`];
         await admin((s) => ctx.ceph(s, args, false));
+        if (spec.mode === 'upgrade') return { done: await waitForTarget(type, id, spec) };
         return { done: true };
       }
       await onHost(host, async (s) => {
         if (spec.mode === 'upgrade') await ensurePackages(s, host, spec.version, [type]);
         await systemctl(s, 'restart', [unit[type](id)]);
       });
+      // Not done until Ceph reports the new version; past the bound the caller asks again.
+      if (spec.mode === 'upgrade') return { done: await waitForTarget(type, id, spec) };
       return { done: true };
     },
 
@@ -368,6 +395,22 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
     async startHostOsds(host: string, osdIds: number[]): Promise<void> {
       checkOsdIds(osdIds);
       await onHost(host, (s) => systemctl(s, 'start', osdIds.map(unit.osd)));
+    },
+
+    async requireOsdRelease(release: string): Promise<{ release: string }> {
+      const wanted = parseCephVersion(release)?.release;
+      if (!wanted) throw new DriverError(FAILURE.commandFailed, `unknown Ceph release ${release}`, false);
+      return admin(async (s) => {
+        await ctx.ceph(s, ['osd', 'require-osd-release', wanted], false);
+        const set = parseJsonObject('osd dump', await ctx.ceph(s, ['osd', 'dump'])).require_osd_release;
+        if (set !== wanted)
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `ceph osd require-osd-release ${wanted} returned, but the OSD map says require_osd_release ${JSON.stringify(set)}`,
+            false,
+          );
+        return { release: wanted };
+      });
     },
   };
 }

@@ -130,6 +130,30 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     }
   }
 
+  /**
+   * Right after a restart or a mgr failover, ok-to-stop can say yes having counted no PG at all
+   * (`"num_ok_pgs":0,"num_not_ok_pgs":0`) from the new mgr's incomplete PG map (reef-tentacle spike,
+   * pitfall 9; the sample is test/fixtures/ceph/ok_to_stop_incomplete_pgmap_tentacle.json). That yes
+   * is only believed when the mgr knows every PG of the OSD map and all are active+clean (an OSD
+   * that really holds none); otherwise it is a retryable "cannot tell yet", asked again later.
+   */
+  async function assertPgMapComplete(s: ShellSession, osdIds: number[]): Promise<void> {
+    const dumpText = await ceph(s, ['osd', 'dump']);
+    const pools = parseJsonObject('osd dump', dumpText).pools;
+    const expected = (Array.isArray(pools) ? pools : []).reduce<number>((sum, p: unknown) => {
+      const n = p && typeof p === 'object' ? (p as Record<string, unknown>).pg_num : undefined;
+      return sum + (typeof n === 'number' ? n : 0);
+    }, 0);
+    if (expected === 0) return;
+    const st = parseCephStatus(await ceph(s, ['status']), parseOsdDump(dumpText));
+    if (st.pgs_total >= expected && st.pgs_active_clean === st.pgs_total) return;
+    throw new DriverError(
+      FAILURE.cephUnavailable,
+      `ceph osd ok-to-stop ${osdIds.join(' ')} counted no PGs while the mgr knows ${st.pgs_active_clean} of ${expected} PGs active+clean (an incomplete PG map after a restart or mgr failover): ask again once it is complete`,
+      true,
+    );
+  }
+
   const ctx: CephCliContext = {
     options,
     ceph,
@@ -172,7 +196,9 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
         // The mgr decides from its PG map: a stale one can call a PG clean that just lost a copy.
         await flushPgStats(s);
         const res = await s.exec(cephCommand(args, true), { timeoutMs });
-        return interpretOkToStop(res, () => cephFailure(args, res));
+        const verdict = interpretOkToStop(res, () => cephFailure(args, res));
+        if (verdict.ok && countedNoPgs(res.stdout)) await assertPgMapComplete(s, osdIds);
+        return verdict;
       });
     },
 
@@ -231,6 +257,16 @@ export function interpretOkToStop(res: ExecResult, otherFailure: () => DriverErr
     return { ok: false, reason: reasonOf(res) ?? 'unsafe to stop osd(s) at this time' };
   }
   throw otherFailure();
+}
+
+/** An ok-to-stop verdict that counted no PG either way (`num_ok_pgs` and `num_not_ok_pgs` both 0). */
+export function countedNoPgs(stdout: string): boolean {
+  try {
+    const doc = parseJsonObject('osd ok-to-stop', stdout);
+    return doc.num_ok_pgs === 0 && doc.num_not_ok_pgs === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Ceph's "Error EBUSY: <reason>" line, without the prefix. */

@@ -4,7 +4,7 @@
  * (command_failed), never a silent zero that a workflow could mistake for "no OSDs down".
  */
 import { FAILURE } from '../../lib/failures';
-import { DriverError, type CephHealth, type CephOsd, type CephStatus } from '../types';
+import { DriverError, type CephHealth, type CephHealthCheck, type CephOsd, type CephStatus } from '../types';
 
 type Obj = Record<string, unknown>;
 
@@ -124,11 +124,30 @@ export function parseOsdStatSeqs(stdout: string): Map<number, number> | null {
  * `ceph status -f json` (+ the osd dump for flags, which status does not list). Handles the
  * pre-Nautilus nesting `osdmap.osdmap` as well.
  */
+/**
+ * The `health` object of `ceph status -f json`, or the whole of `ceph health detail -f json` (same
+ * shape: `{status, checks: {CODE: {severity, summary: {message}, detail?, muted?}}, mutes}`). Checks
+ * sorted by code; a muted check is still listed (Ceph leaves it out of `status`).
+ */
+export function parseHealthChecks(health: unknown): { status: CephHealth; checks: CephHealthCheck[] } {
+  const h = obj(health);
+  const status = h.status;
+  if (typeof status !== 'string' || !HEALTH.includes(status as CephHealth))
+    throw bad('status', `health ${JSON.stringify(status)}`);
+  const checks = Object.entries(obj(h.checks))
+    .map(([code, v]): CephHealthCheck => {
+      const c = obj(v);
+      const severity = c.severity === 'HEALTH_ERR' ? 'HEALTH_ERR' : 'HEALTH_WARN';
+      const message = obj(c.summary).message;
+      return { code, severity, summary: typeof message === 'string' ? message : '' };
+    })
+    .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  return { status: status as CephHealth, checks };
+}
+
 export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus {
   const doc = parseJsonObject('status', statusStdout);
-  const health = obj(doc.health).status;
-  if (typeof health !== 'string' || !HEALTH.includes(health as CephHealth))
-    throw bad('status', `health ${JSON.stringify(health)}`);
+  const { status: health, checks } = parseHealthChecks(doc.health);
   let osdmap = obj(doc.osdmap);
   if (typeof osdmap.num_osds !== 'number' && osdmap.osdmap) osdmap = obj(osdmap.osdmap);
   const pgmap = obj(doc.pgmap);
@@ -142,7 +161,8 @@ export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus
   const monsTotal = typeof monmap.num_mons === 'number' ? monmap.num_mons : arr(monmap.mons).length;
   if (monsTotal === 0) throw bad('status', 'no monmap');
   return {
-    health: health as CephHealth,
+    health,
+    checks,
     osds_total: num('status', osdmap.num_osds, 'osdmap.num_osds'),
     osds_up: num('status', osdmap.num_up_osds, 'osdmap.num_up_osds'),
     osds_in: num('status', osdmap.num_in_osds, 'osdmap.num_in_osds'),

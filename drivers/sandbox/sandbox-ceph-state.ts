@@ -296,7 +296,8 @@ export type SandboxUpgradeEventKind =
   | 'mgr_failover'
   | 'host_down'
   | 'host_upgraded'
-  | 'host_up';
+  | 'host_up'
+  | 'require_osd_release';
 
 export interface SandboxUpgradeEvent {
   at: string;
@@ -320,6 +321,14 @@ export interface SandboxUpgradeState {
   /** Hosts stopped for an upgrade and not started yet, and the most there ever were at once. */
   down_hosts: string[];
   max_down_hosts: number;
+  /** `ceph osd require-osd-release`; absent = the release the cluster was created with. */
+  require_osd_release?: string;
+  /**
+   * The cephx key type of the cluster's entities: "aes" (created before Tentacle) or "aes256k".
+   * Absent = "aes256k" for a cluster created at Tentacle or later, else "aes". Tentacle daemons raise
+   * AUTH_INSECURE_* while it is "aes" (docs/upgrades.md §Tentacle and cephx).
+   */
+  cephx_key_type?: 'aes' | 'aes256k';
 }
 
 // ---- Placement (sandbox-ceph-reweight.ts) -----------------------------------------------------------

@@ -13,11 +13,18 @@
  */
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
-import { parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
+import {
+  isTentacleOrLater,
+  majorOf,
+  parseCephVersion,
+  sandboxVersionString,
+  type CephRelease,
+} from '../../lib/ceph-releases';
 import { FAILURE } from '../../lib/failures';
 import {
   DriverError,
   type CephDaemonVersion,
+  type CephHealthCheck,
   type CephMgrMap,
   type CephUpgradeOps,
   type CephUpgradeSpec,
@@ -70,6 +77,78 @@ function daemonKeys(state: SandboxCephState): { type: 'mon' | 'mgr' | 'osd'; id:
     ...state.mgrs.map((h) => ({ type: 'mgr' as const, id: h, host: h, key: `mgr.${h}` })),
     ...state.osds.map((o) => ({ type: 'osd' as const, id: String(o.id), host: o.host, key: `osd.${o.id}` })),
   ];
+}
+
+/** The release `require_osd_release` names: set by the upgrade's last step, else the created release. */
+export function requireOsdReleaseOf(state: SandboxCephState): CephRelease | null {
+  return parseCephVersion(upgradeStateOf(state).require_osd_release ?? state.ceph_version)?.release ?? null;
+}
+
+function keyTypeOf(state: SandboxCephState): 'aes' | 'aes256k' {
+  const set = upgradeStateOf(state).cephx_key_type;
+  if (set) return set;
+  const created = parseCephVersion(state.ceph_version)?.release;
+  return created && isTentacleOrLater(created) ? 'aes256k' : 'aes';
+}
+
+/**
+ * The release-dependent health checks the simulated cluster raises at `now`, as the real one does
+ * (samples in the reef-tentacle spike): from its first Tentacle daemon while the keys are "aes", the
+ * AUTH_INSECURE_* checks (two of them ERR, so HEALTH_ERR); once every OSD runs a release newer than
+ * require_osd_release, OSD_UPGRADE_FINISHED (WARN) until `ceph osd require-osd-release` catches up.
+ */
+export function releaseHealthChecks(state: SandboxCephState, now: number): CephHealthCheck[] {
+  const running = daemonKeys(state).map((d) => ({
+    ...d,
+    release: parseCephVersion(versionAt(state, d.key, now))?.release ?? null,
+  }));
+  const checks: CephHealthCheck[] = [];
+  if (keyTypeOf(state) === 'aes' && running.some((d) => d.release && isTentacleOrLater(d.release))) {
+    const services = running.filter((d) => d.type !== 'mon').length;
+    checks.push(
+      {
+        code: 'AUTH_INSECURE_CLIENT_KEY_TYPE',
+        severity: 'HEALTH_WARN',
+        summary: '7 auth client entities with insecure key types',
+      },
+      {
+        code: 'AUTH_INSECURE_KEYS_ALLOWED',
+        severity: 'HEALTH_WARN',
+        summary: 'Monitors are configured to allow auth using insecure key types',
+      },
+      {
+        code: 'AUTH_INSECURE_KEYS_CREATABLE',
+        severity: 'HEALTH_WARN',
+        summary: 'Monitors are configured to allow creation of insecure key types',
+      },
+      {
+        code: 'AUTH_INSECURE_ROTATING_SERVICE_KEY_TYPE',
+        severity: 'HEALTH_WARN',
+        summary: '4 rotating auth service keys using insecure key types',
+      },
+      {
+        code: 'AUTH_INSECURE_SERVICE_KEY_TYPE',
+        severity: 'HEALTH_ERR',
+        summary: `${services} auth service entities with insecure key types`,
+      },
+      {
+        code: 'AUTH_INSECURE_SERVICE_TICKETS',
+        severity: 'HEALTH_ERR',
+        summary: 'Monitors are configured to issue insecure service tickets',
+      },
+    );
+  }
+  const osds = running.filter((d) => d.type === 'osd');
+  const required = requireOsdReleaseOf(state);
+  if (required && osds.length > 0 && osds.every((d) => d.release && majorOf(d.release) > majorOf(required))) {
+    const oldest = osds.map((d) => d.release!).reduce((a, b) => (majorOf(a) <= majorOf(b) ? a : b));
+    checks.push({
+      code: 'OSD_UPGRADE_FINISHED',
+      severity: 'HEALTH_WARN',
+      summary: `all OSDs are running ${oldest} or later but require_osd_release < ${oldest}`,
+    });
+  }
+  return checks;
 }
 
 /** Speed factor of the cluster, recovered from its stored (scaled) recovery delay. */
@@ -270,6 +349,39 @@ export function createSandboxUpgradeOps(ctx: SandboxCephContext): CephUpgradeOps
       });
       // New OS packages (a kernel among them) need a reboot; a Ceph-only upgrade does not.
       return { done, rebootRequired: spec.osPackages };
+    },
+
+    async requireOsdRelease(release: string): Promise<{ release: string }> {
+      const v = await ctx.cephView();
+      const t = ctx.now();
+      const wanted = parseCephVersion(release)?.release;
+      if (!wanted) throw new DriverError(FAILURE.commandFailed, `Error EINVAL: unknown release ${release}`, false);
+      const current = requireOsdReleaseOf(v.state);
+      if (current && majorOf(wanted) < majorOf(current))
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `Error EPERM: require_osd_release cannot be lowered once it has been set (${current})`,
+          false,
+        );
+      // Like the mon: every up OSD must run the release (its features) first.
+      const behind = v.osds.filter((o) => {
+        const r = parseCephVersion(versionAt(v.state, `osd.${o.osd.id}`, t))?.release;
+        return o.up && (!r || majorOf(r) < majorOf(wanted));
+      });
+      if (behind.length > 0)
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `Error EPERM: not all up OSDs have CEPH_FEATURE_SERVER_${wanted.toUpperCase()} feature (osd.${behind.map((o) => o.osd.id).join(', osd.')})`,
+          false,
+        );
+      await ctx.mutate((s, at) => {
+        const u = upgradeStateOf(s);
+        if (u.require_osd_release === wanted) return;
+        u.require_osd_release = wanted;
+        u.events.push({ at: new Date(at).toISOString(), kind: 'require_osd_release', host: null, version: wanted });
+        s.upgrade = u;
+      });
+      return { release: wanted };
     },
 
     async startHostOsds(host: string, osdIds: number[]): Promise<void> {

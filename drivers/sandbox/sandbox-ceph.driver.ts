@@ -24,12 +24,13 @@ import {
   domainNameOf,
   type PgPlacementView,
 } from './sandbox-ceph-reweight';
-import { createSandboxUpgradeOps } from './sandbox-ceph-upgrade';
+import { createSandboxUpgradeOps, releaseHealthChecks } from './sandbox-ceph-upgrade';
 import {
   DriverError,
   type CephCoreOps,
   type CephDriver,
   type CephHealth,
+  type CephHealthCheck,
   type CephOsd,
   type CephStatus,
   type CephTarget,
@@ -165,7 +166,7 @@ export function createSandboxCephDriver(
   const ctx: SandboxCephContext = { db, accountId, target, now, load, cephView, mutate, hostOf, onHost };
   const core: CephCoreOps = {
     async status(): Promise<CephStatus> {
-      return statusOf(await cephView());
+      return statusOf(await cephView(), now());
     },
 
     async osds(): Promise<CephOsd[]> {
@@ -404,21 +405,54 @@ export function okToStopOf(v: ClusterView, osdIds: number[]): OkToStop {
   return { ok: true, reason: null };
 }
 
-export function statusOf(v: ClusterView): CephStatus {
+export function statusOf(v: ClusterView, now: number): CephStatus {
   const osdsUp = v.osds.filter((o) => o.up).length;
   const osdsIn = v.osds.filter((o) => o.in).length;
   const clean = v.pgStates.find((p) => p.state === 'active+clean')?.count ?? 0;
   const flags = v.state.noout_hosts.length > 0 ? ['noout'] : [];
+  const checks: CephHealthCheck[] = [];
+  if (osdsUp < v.osds.length)
+    checks.push({ code: 'OSD_DOWN', severity: 'HEALTH_WARN', summary: `${v.osds.length - osdsUp} osds down` });
+  if (flags.length > 0)
+    checks.push({
+      code: 'OSD_FLAGS',
+      severity: 'HEALTH_WARN',
+      summary: `${v.state.noout_hosts.length} OSDs or CRUSH {nodes, device-classes} have {NOUP,NODOWN,NOIN,NOOUT} flags set`,
+    });
+  if (clean < v.state.pg_num)
+    checks.push({
+      code: 'PG_DEGRADED',
+      severity: 'HEALTH_WARN',
+      summary: `Degraded data redundancy: ${v.state.pg_num - clean} pgs not active+clean`,
+    });
+  if (v.monsInQuorum.length < v.state.mons.length)
+    checks.push({
+      code: 'MON_DOWN',
+      severity: 'HEALTH_WARN',
+      summary: `${v.state.mons.length - v.monsInQuorum.length}/${v.state.mons.length} mons down`,
+    });
+  if (!v.mgrAvailable) checks.push({ code: 'MGR_DOWN', severity: 'HEALTH_WARN', summary: 'no active mgr' });
+  // The health_err fault stands for a full OSD (the sandbox's "something else is wrong").
+  if (v.state.cluster_faults?.health_err)
+    checks.push({ code: 'OSD_FULL', severity: 'HEALTH_ERR', summary: '1 full osd(s)' });
+  checks.push(...releaseHealthChecks(v.state, now));
+  checks.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
   const warn =
     osdsUp < v.osds.length ||
     osdsIn < v.osds.length ||
     clean < v.state.pg_num ||
     flags.length > 0 ||
     v.monsInQuorum.length < v.state.mons.length ||
-    !v.mgrAvailable;
-  const health: CephHealth = v.state.cluster_faults?.health_err ? 'HEALTH_ERR' : warn ? 'HEALTH_WARN' : 'HEALTH_OK';
+    !v.mgrAvailable ||
+    checks.length > 0;
+  const health: CephHealth = checks.some((c) => c.severity === 'HEALTH_ERR')
+    ? 'HEALTH_ERR'
+    : warn
+      ? 'HEALTH_WARN'
+      : 'HEALTH_OK';
   return {
     health,
+    checks,
     osds_total: v.osds.length,
     osds_up: osdsUp,
     osds_in: osdsIn,

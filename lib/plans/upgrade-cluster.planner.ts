@@ -1,4 +1,12 @@
-import { compareCephVersions, parseCephVersion, satisfiesTarget, type ParsedCephVersion } from '../ceph-releases';
+import {
+  compareCephVersions,
+  isExpectedUpgradeCheck,
+  parseCephVersion,
+  satisfiesTarget,
+  upgradePathRefusal,
+  type CephRelease,
+  type ParsedCephVersion,
+} from '../ceph-releases';
 import { FAILURE } from '../failures';
 import type { OperationPlan, PlanRefusal, PlanStep } from './plan';
 
@@ -35,6 +43,8 @@ export interface UpgradeFacts {
   /** The release NodeFoundry recorded for the cluster. */
   cephVersion: string;
   health: 'HEALTH_OK' | 'HEALTH_WARN' | 'HEALTH_ERR';
+  /** The health checks Ceph raises (code, severity, summary). Absent in old histories. */
+  checks?: UpgradeHealthCheck[];
   mons: string[];
   monsInQuorum: string[];
   mgrActive: string | null;
@@ -44,6 +54,34 @@ export interface UpgradeFacts {
   noAutoscale: boolean;
   /** Hosts carrying noout before the upgrade (an operator's): never unset by it. Absent in old histories. */
   nooutHosts?: string[];
+}
+
+export interface UpgradeHealthCheck {
+  code: string;
+  severity: 'HEALTH_WARN' | 'HEALTH_ERR';
+  summary: string;
+}
+
+/**
+ * The ERR checks that stop an upgrade to `target`: every HEALTH_ERR check except those the upgrade
+ * expects (isExpectedUpgradeCheck: AUTH_INSECURE_* and OSD_UPGRADE_FINISHED on the way to Tentacle
+ * or later). A HEALTH_ERR without any check listed (an old reader) stops it as `HEALTH_ERR`.
+ */
+export function blockingErrChecks(
+  health: 'HEALTH_OK' | 'HEALTH_WARN' | 'HEALTH_ERR',
+  checks: readonly UpgradeHealthCheck[] | undefined,
+  target: CephRelease | null,
+): UpgradeHealthCheck[] {
+  if (health !== 'HEALTH_ERR') return [];
+  const errs = (checks ?? []).filter((c) => c.severity === 'HEALTH_ERR');
+  if (errs.length === 0)
+    return [{ code: 'HEALTH_ERR', severity: 'HEALTH_ERR', summary: 'the cluster reports HEALTH_ERR' }];
+  return errs.filter((c) => !isExpectedUpgradeCheck(c.code, target));
+}
+
+/** "MON_DISK_CRIT (mons are very low on disk space), …" for a refusal or a pause. */
+export function describeChecks(checks: readonly UpgradeHealthCheck[]): string {
+  return checks.map((c) => (c.code === 'HEALTH_ERR' ? c.code : `${c.code} (${c.summary})`)).join(', ');
 }
 
 export interface UpgradeParams {
@@ -153,15 +191,23 @@ export function upgradePlan(
         code: FAILURE.downgradeRefused,
         message: `Downgrades are not supported: the cluster runs ${current.version ?? current.release} (${current.release}), ${params.targetVersion} is older.`,
       });
-    } else if (target.major - current.major > 2) {
-      refusals.push({
-        code: FAILURE.versionJumpTooLarge,
-        message: `Ceph upgrades at most two major releases at a time: ${current.release} → ${target.release} is ${target.major - current.major}. Upgrade in steps (${current.release} → ${nextRelease(current)} is the supported step).`,
-      });
+    } else {
+      const path = upgradePathRefusal(current.release, target.release);
+      if (path) refusals.push({ code: FAILURE.versionJumpTooLarge, message: `${path} Upgrade in steps.` });
     }
   }
-  if (facts.health === 'HEALTH_ERR')
-    refusals.push({ code: FAILURE.healthErr, message: 'The cluster reports HEALTH_ERR; resolve it before upgrading.' });
+  // Preflight refuses a real HEALTH_ERR; the checks Tentacle raises for old cephx keys are expected
+  // on the way to it (docs/upgrades.md §Tentacle and cephx) and do not count.
+  const blocking = blockingErrChecks(
+    facts.health,
+    facts.checks,
+    params.mode === 'upgrade' ? (target?.release ?? null) : (current?.release ?? null),
+  );
+  if (blocking.length > 0)
+    refusals.push({
+      code: FAILURE.healthErr,
+      message: `The cluster reports HEALTH_ERR (${describeChecks(blocking)}); resolve it before upgrading.`,
+    });
   const outOfQuorum = facts.mons.filter((m) => !facts.monsInQuorum.includes(m));
   if (outOfQuorum.length > 0) {
     refusals.push({
@@ -217,12 +263,12 @@ export function upgradePlan(
       name: 'preflight',
       description: 'Read health, quorum, mgrs, hosts and daemon versions; refuse before changing anything.',
       checks: [
-        'not HEALTH_ERR',
+        'not HEALTH_ERR (other than AUTH_INSECURE_* and OSD_UPGRADE_FINISHED on the way to tentacle or later)',
         'every mon in quorum',
         'no host offline',
         '≥ 2 mgrs',
         'no downgrade',
-        '≤ 2 major releases',
+        'a supported upgrade path (reef → squid | tentacle, squid → tentacle; older: ≤ 2 majors)',
         'no node held',
       ],
     },
@@ -254,6 +300,12 @@ export function upgradePlan(
         'ceph osd ok-to-stop for the union of the batch (the batch shrinks until it passes)',
         'at most one mon host per batch',
         'any failure pauses the upgrade with its reason',
+        ...(params.mode === 'upgrade'
+          ? [
+              'after the last host: every mon, mgr and OSD reports the target (a daemon behind fails this step, named)',
+              `then ceph osd require-osd-release ${target?.release ?? targetText}`,
+            ]
+          : []),
       ],
     },
     {
@@ -288,8 +340,4 @@ export function upgradePlan(
     },
     schedule: { target: targetText, mgrStandbys, mgrActive, mons, hosts },
   };
-}
-
-function nextRelease(v: ParsedCephVersion): string {
-  return parseCephVersion(`${v.major + 1}.2.0`)?.release ?? 'the next release';
 }

@@ -97,6 +97,24 @@ describe('cluster routes', () => {
     });
   });
 
+  it('ceph_version on create accepts reef, squid and tentacle; another release is a 400 on ceph_version (issue 10)', async () => {
+    const doc = (await t.request('GET', '/v1/openapi.json', { key: null })).body;
+    expect(
+      doc.paths['/v1/clusters'].post.requestBody.content['application/json'].schema.properties.ceph_version.enum,
+    ).toEqual(['reef', 'squid', 'tentacle']);
+    const ids = [newId('node'), newId('node'), newId('node')];
+    const bad = await t.request('POST', '/v1/clusters', {
+      body: { name: 'rel', node_ids: ids, ceph_version: 'quincy' },
+    });
+    expect([bad.status, bad.body.error.code, bad.body.error.field]).toEqual([400, 'validation_error', 'ceph_version']);
+    // tentacle passes validation: what stops this one is that its nodes do not exist.
+    const ok = await t.request('POST', '/v1/clusters', {
+      body: { name: 'rel', node_ids: ids, ceph_version: 'tentacle' },
+    });
+    expect(ok.body.error?.field).not.toBe('ceph_version');
+    expect(ok.body.error?.code).not.toBe('validation_error');
+  });
+
   it('the OpenAPI document describes the cluster and pool routes with their schemas', async () => {
     const doc = (await t.request('GET', '/v1/openapi.json', { key: null })).body;
     for (const p of ['/v1/clusters', '/v1/clusters/{id}', '/v1/clusters/{id}/pools', '/v1/clusters/{id}/pools/{name}'])

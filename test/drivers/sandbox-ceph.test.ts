@@ -82,6 +82,7 @@ describe('sandbox Ceph: cluster creation', () => {
     const s = await c.ceph.status();
     expect(s).toEqual({
       health: 'HEALTH_OK',
+      checks: [],
       osds_total: 8,
       osds_up: 8,
       osds_in: 8,
@@ -434,5 +435,44 @@ describe('sandbox Ceph: OSDs follow their host', () => {
     await c.drivers.power.on(c.machines[1]!.bmc);
     const s = await c.ceph.status();
     expect([s.osds_up, s.pgs_active_clean, s.health]).toEqual([6, s.pgs_total, 'HEALTH_OK']);
+  });
+});
+
+describe('sandbox Ceph: Tentacle health checks and require-osd-release (issue 10)', () => {
+  const spec = { mode: 'upgrade' as const, version: 'tentacle', osPackages: false };
+  const errs = async (ceph: CephDriver) =>
+    (await ceph.status()).checks.filter((x) => x.severity === 'HEALTH_ERR').map((x) => x.code);
+
+  it('raises AUTH_INSECURE_* (HEALTH_ERR) from the first tentacle daemon of a reef cluster, OSD_UPGRADE_FINISHED until require-osd-release, like the real one', async () => {
+    const c = await cluster({ speed: 0 });
+    expect((await c.ceph.status()).checks).toEqual([]);
+    expect(await c.ceph.redeployDaemon('mgr', c.host(1), spec)).toEqual({ done: true });
+    const mixed = await c.ceph.status();
+    expect(mixed.health).toBe('HEALTH_ERR');
+    expect(await errs(c.ceph)).toEqual(['AUTH_INSECURE_SERVICE_KEY_TYPE', 'AUTH_INSECURE_SERVICE_TICKETS']);
+    expect(mixed.checks.map((x) => x.code)).not.toContain('OSD_UPGRADE_FINISHED');
+    // Ceph refuses while an up OSD runs an older release.
+    await expect(c.ceph.requireOsdRelease('tentacle')).rejects.toMatchObject({
+      type: 'command_failed',
+      message: expect.stringContaining('Error EPERM: not all up OSDs have CEPH_FEATURE_SERVER_TENTACLE feature'),
+    });
+    for (let i = 0; i < 4; i++) {
+      await c.ceph.stopHostOsds(c.host(i), c.osdsOf(i));
+      expect((await c.ceph.upgradeHost(c.host(i), spec)).done).toBe(true);
+      await c.ceph.startHostOsds(c.host(i), c.osdsOf(i));
+    }
+    expect((await c.ceph.status()).checks.find((x) => x.code === 'OSD_UPGRADE_FINISHED')).toEqual({
+      code: 'OSD_UPGRADE_FINISHED',
+      severity: 'HEALTH_WARN',
+      summary: 'all OSDs are running tentacle or later but require_osd_release < tentacle',
+    });
+    expect(await c.ceph.requireOsdRelease('tentacle')).toEqual({ release: 'tentacle' });
+    const after = await c.ceph.status();
+    expect(after.checks.map((x) => x.code)).not.toContain('OSD_UPGRADE_FINISHED');
+    // The keys are still the old type: AUTH_INSECURE_* stays (the upgrade does not rotate).
+    expect(await errs(c.ceph)).toEqual(['AUTH_INSECURE_SERVICE_KEY_TYPE', 'AUTH_INSECURE_SERVICE_TICKETS']);
+    await expect(c.ceph.requireOsdRelease('squid')).rejects.toMatchObject({
+      message: expect.stringContaining('require_osd_release cannot be lowered'),
+    });
   });
 });

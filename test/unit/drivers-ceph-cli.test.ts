@@ -21,6 +21,7 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
   it('status: healthy cluster', () => {
     expect(parseCephStatus(fixture('status_idle.json'), noFlags)).toEqual({
       health: 'HEALTH_OK',
+      checks: [],
       osds_total: 3,
       osds_up: 3,
       osds_in: 3,
@@ -38,6 +39,14 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
     expect(s.health).toBe('HEALTH_WARN');
     expect([s.osds_total, s.osds_up, s.osds_in]).toEqual([3, 3, 2]);
     expect([s.pgs_total, s.pgs_active_clean]).toEqual([9, 3]);
+    // The checks behind the health, from the same document (issue 10).
+    expect(s.checks).toEqual([
+      {
+        code: 'POOL_APP_NOT_ENABLED',
+        severity: 'HEALTH_WARN',
+        summary: '1 pool(s) do not have an application enabled',
+      },
+    ]);
   });
 
   it('status: rejects what is not a status document', () => {
@@ -204,6 +213,42 @@ describe('ceph CLI driver', () => {
     });
     await expect(driver.okToStop([5])).rejects.toMatchObject({ type: 'command_failed', retryable: false });
     expect(await driver.okToStop([])).toEqual({ ok: true, reason: null });
+  });
+
+  it('ok-to-stop that counted no PGs from an incomplete PG map (real Tentacle sample, spike pitfall 9) is asked again, not believed', async () => {
+    const incomplete = fixture('ok_to_stop_incomplete_pgmap_tentacle.json');
+    expect(JSON.parse(incomplete)).toEqual({ ok_to_stop: true, osds: [0], num_ok_pgs: 0, num_not_ok_pgs: 0 });
+    // The mgr knows 9 PGs, 3 active+clean; the OSD map has 17 (pools of 1 and 16).
+    const { driver } = cephCli({
+      ...fresh,
+      [`${C} osd ok-to-stop 0 -f json`]: ok(incomplete),
+      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+      [`${C} status -f json`]: ok(fixture('status_during_recovery.json')),
+    });
+    await expect(driver.okToStop([0])).rejects.toMatchObject({
+      type: 'ceph_unavailable',
+      retryable: true,
+      message: expect.stringContaining('counted no PGs while the mgr knows 3 of 17 PGs active+clean'),
+    });
+    // Every PG of the OSD map known and active+clean: the OSD really holds none, the yes stands.
+    const onePool = JSON.stringify({
+      flags: 'sortbitwise',
+      crush_node_flags: {},
+      device_class_flags: {},
+      pg_temp: [],
+      pools: [{ pool: 1, pg_num: 1 }],
+    });
+    const complete = cephCli({
+      ...fresh,
+      [`${C} osd ok-to-stop 0 -f json`]: ok(incomplete),
+      [`${C} osd dump -f json`]: ok(onePool),
+      [`${C} status -f json`]: ok(fixture('status_idle.json')),
+    });
+    expect(await complete.driver.okToStop([0])).toEqual({ ok: true, reason: null });
+    // A verdict that counted PGs is taken as it is (no extra reads).
+    const counted = cephCli({ ...fresh, [`${C} osd ok-to-stop 0 -f json`]: ok(fixture('ok_to_stop_osd0.json')) });
+    expect(await counted.driver.okToStop([0])).toEqual({ ok: true, reason: null });
+    expect(counted.admin.flatMap((a) => a.commands).filter((c) => c.includes('status'))).toEqual([]);
   });
 
   it('noout: set-group / unset-group on the host, read back from osd dump', async () => {

@@ -370,10 +370,12 @@ describe('package deployer: cluster lifecycle command plan', () => {
 describe('cephadm deployer: later operations use cephadm commands', () => {
   it('upgrade: the orchestrator redeploys mon/mgr/OSDs with the target image; OSD units are ceph-<fsid>@osd.N', async () => {
     const log: string[] = [];
+    let redeployed = false;
     const answer = (c: string): ExecResult | undefined => {
       if (c === ceph('mon metadata', true))
-        return ok(JSON.stringify([{ name: 'a', hostname: 'h1', ceph_version: REEF.trim() }]));
+        return ok(JSON.stringify([{ name: 'a', hostname: 'h1', ceph_version: (redeployed ? TENTACLE : REEF).trim() }]));
       if (c === ceph('osd ls-tree h1', true)) return ok('[0,3]');
+      if (c.startsWith(ceph('orch daemon redeploy mon.a'))) redeployed = true;
       if (c.startsWith(ceph('orch daemon'))) return ok('Scheduled\n');
       if (c.startsWith('systemctl ')) return ok();
       if (c === 'test -f /var/run/reboot-required') return fail(1);
@@ -384,8 +386,11 @@ describe('cephadm deployer: later operations use cephadm commands', () => {
       hostShell: async (h) => new FnShell(h, log, answer),
       deployment: 'cephadm',
       fsid: FSID,
+      versionPollMs: 5,
     });
-    await d.redeployDaemon('mon', 'h1', { mode: 'upgrade', version: 'tentacle', osPackages: false });
+    expect(await d.redeployDaemon('mon', 'h1', { mode: 'upgrade', version: 'tentacle', osPackages: false })).toEqual({
+      done: true,
+    });
     await d.redeployDaemon('mon', 'h1', { mode: 'restart', version: 'reef', osPackages: false });
     await d.stopHostOsds('h1', [0, 3]);
     expect(await d.upgradeHost('h1', { mode: 'upgrade', version: '20.2.4', osPackages: false })).toEqual({
@@ -411,7 +416,7 @@ describe('cephadm deployer: later operations use cephadm commands', () => {
     let upgraded = false;
     const answer = (c: string): ExecResult | undefined => {
       if (c === ceph('mgr metadata', true))
-        return ok(JSON.stringify([{ name: 'h1', hostname: 'h1', ceph_version: REEF.trim() }]));
+        return ok(JSON.stringify([{ name: 'h1', hostname: 'h1', ceph_version: (upgraded ? TENTACLE : REEF).trim() }]));
       if (c.endsWith('--version')) return ok(upgraded ? TENTACLE : REEF);
       if (c.includes('apt-get') && c.includes('install')) {
         upgraded = true;
@@ -424,6 +429,7 @@ describe('cephadm deployer: later operations use cephadm commands', () => {
       adminShell: async () => new FnShell('admin', log, answer),
       hostShell: async (h) => new FnShell(h, log, answer),
       packages: { aptSources: { tentacle: 'deb [trusted=yes] file:/repo ./' }, monPortBase: null, bindPortRange: null },
+      versionPollMs: 5,
     });
     await d.redeployDaemon('mgr', 'h1', { mode: 'upgrade', version: 'tentacle', osPackages: false });
     await d.stopOsds('h1', [2]);

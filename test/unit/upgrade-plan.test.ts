@@ -8,9 +8,18 @@ import {
   parseMgrDump,
   parseNoAutoscale,
 } from '../../drivers/real/ceph-cli-upgrade';
+import { parseHealthChecks } from '../../drivers/real/ceph-json';
 import { DriverError } from '../../drivers/types';
-import { compareCephVersions, parseCephVersion, sandboxVersionString } from '../../lib/ceph-releases';
 import {
+  compareCephVersions,
+  parseCephVersion,
+  sandboxVersionString,
+  satisfiesTarget,
+  supportedUpgradeTargets,
+  upgradePathRefusal,
+} from '../../lib/ceph-releases';
+import {
+  blockingErrChecks,
   nextBatch,
   planBatches,
   upgradePlan,
@@ -125,6 +134,111 @@ describe('upgrade planner (the one the dry run and the real run share)', () => {
   });
 });
 
+describe('supported upgrade paths (issue 10)', () => {
+  const refusal = (release: string, target: string) =>
+    upgradePlan(facts({}, 4, release), params({ targetVersion: target })).plan.refusals;
+
+  it('reef → squid, reef → tentacle and squid → tentacle are planned', () => {
+    expect(refusal('reef', 'squid')).toEqual([]);
+    expect(refusal('reef', 'tentacle')).toEqual([]);
+    expect(refusal('squid', 'tentacle')).toEqual([]);
+    expect(refusal('reef', '20.2.4')).toEqual([]);
+    expect(upgradePlan(facts({}, 4, 'reef'), params({ targetVersion: 'tentacle' })).schedule.target).toBe('tentacle');
+    // No version asked: the next release.
+    expect(upgradePlan(facts({}, 4, 'squid'), params({ targetVersion: null })).schedule.target).toBe('tentacle');
+    expect(supportedUpgradeTargets('reef')).toEqual(['squid', 'tentacle']);
+    expect(supportedUpgradeTargets('squid')).toEqual(['tentacle']);
+  });
+
+  it('never a downgrade: tentacle → squid, tentacle → reef, squid → reef', () => {
+    for (const [from, to] of [
+      ['tentacle', 'squid'],
+      ['tentacle', 'reef'],
+      ['squid', 'reef'],
+    ] as const) {
+      const r = refusal(from, to);
+      expect(r.map((x) => x.code)).toEqual(['downgrade_refused']);
+      expect(r[0]!.message).toContain('Downgrades are not supported');
+    }
+  });
+
+  it('older releases keep at most two majors, and the refusal names the supported next step', () => {
+    const r = refusal('quincy', 'tentacle');
+    expect(r.map((x) => x.code)).toEqual(['version_jump_too_large']);
+    expect(r[0]!.message).toBe(
+      'quincy → tentacle is not a supported Ceph upgrade path (3 major releases): quincy → reef or quincy → squid are the supported next steps. Upgrade in steps.',
+    );
+    expect(refusal('pacific', 'tentacle')[0]!.message).toContain(
+      'pacific → quincy or pacific → reef are the supported next steps',
+    );
+    expect(refusal('quincy', 'squid')).toEqual([]);
+    expect(upgradePathRefusal('tentacle', 'tentacle')).toBeNull();
+    // Nothing newer than tentacle is known: no version asked is refused with the reason.
+    expect(upgradePlan(facts({}, 4, 'tentacle'), params({ targetVersion: null })).plan.refusals[0]!.message).toBe(
+      'No release after tentacle is known; give ceph_version.',
+    );
+  });
+});
+
+describe("the HEALTH_ERR gate and Tentacle's AUTH_INSECURE checks (issue 10)", () => {
+  const auth = [
+    {
+      code: 'AUTH_INSECURE_SERVICE_KEY_TYPE',
+      severity: 'HEALTH_ERR' as const,
+      summary: '5 auth service entities with insecure key types',
+    },
+    {
+      code: 'AUTH_INSECURE_SERVICE_TICKETS',
+      severity: 'HEALTH_ERR' as const,
+      summary: 'Monitors are configured to issue insecure service tickets',
+    },
+    {
+      code: 'OSD_UPGRADE_FINISHED',
+      severity: 'HEALTH_WARN' as const,
+      summary: 'all OSDs are running tentacle or later but require_osd_release < tentacle',
+    },
+  ];
+  const other = { code: 'OSD_FULL', severity: 'HEALTH_ERR' as const, summary: '1 full osd(s)' };
+
+  it('an upgrade to tentacle is planned on a HEALTH_ERR made only of AUTH_INSECURE_* checks (a resumed one, half done)', () => {
+    expect(codes(facts({ health: 'HEALTH_ERR', checks: auth }), params({ targetVersion: 'tentacle' }))).toEqual([]);
+    expect(blockingErrChecks('HEALTH_ERR', auth, 'tentacle')).toEqual([]);
+  });
+
+  it('any other ERR check still refuses, named in the message; AUTH_INSECURE_* is not expected on the way to squid', () => {
+    const r = upgradePlan(
+      facts({ health: 'HEALTH_ERR', checks: [...auth, other] }),
+      params({ targetVersion: 'tentacle' }),
+    ).plan.refusals;
+    expect(r.map((x) => x.code)).toEqual(['health_err']);
+    expect(r[0]!.message).toBe(
+      'The cluster reports HEALTH_ERR (OSD_FULL (1 full osd(s))); resolve it before upgrading.',
+    );
+    expect(blockingErrChecks('HEALTH_ERR', auth, 'squid').map((c) => c.code)).toEqual([
+      'AUTH_INSECURE_SERVICE_KEY_TYPE',
+      'AUTH_INSECURE_SERVICE_TICKETS',
+    ]);
+    // HEALTH_ERR without its checks (an old reader) refuses as before.
+    expect(codes(facts({ health: 'HEALTH_ERR' }), params({ targetVersion: 'tentacle' }))).toEqual(['health_err']);
+  });
+
+  it('real samples: the mixed reef/tentacle cluster and the all-tentacle one before require-osd-release pass the gate to tentacle', () => {
+    for (const name of ['reef-tentacle-mixed.health_detail.json', 'tentacle-before-require.health_detail.json']) {
+      const h = parseHealthChecks(JSON.parse(fixture(name)));
+      expect(h.status).toBe('HEALTH_ERR');
+      expect(h.checks.map((c) => c.code)).toContain('AUTH_INSECURE_SERVICE_KEY_TYPE');
+      expect(blockingErrChecks(h.status, h.checks, 'tentacle')).toEqual([]);
+      expect(blockingErrChecks(h.status, h.checks, 'squid').length).toBeGreaterThan(0);
+    }
+    const mixed = parseHealthChecks(JSON.parse(fixture('reef-tentacle-mixed.health_detail.json')));
+    expect(mixed.checks.find((c) => c.code === 'AUTH_INSECURE_SERVICE_TICKETS')).toEqual({
+      code: 'AUTH_INSECURE_SERVICE_TICKETS',
+      severity: 'HEALTH_ERR',
+      summary: 'Monitors are configured to issue insecure service tickets',
+    });
+  });
+});
+
 describe('Ceph version strings', () => {
   it('parses releases, versions and ceph versions lines, and orders them', () => {
     expect(
@@ -134,6 +248,23 @@ describe('Ceph version strings', () => {
     expect(parseCephVersion('9.2.1')).toBeNull();
     expect(compareCephVersions(parseCephVersion('18.2.4')!, parseCephVersion('18.2.10')!)).toBeLessThan(0);
   });
+
+  it('parses the real Reef 18.2.7 and Tentacle 20.2.4 strings (Debian trixie and sid)', () => {
+    expect(parseCephVersion('ceph version 18.2.7 (6b0e988052ec84cf2d4a54ff9bbbc5e720b621ad) reef (stable)')).toEqual({
+      version: '18.2.7',
+      release: 'reef',
+      major: 18,
+    });
+    expect(
+      parseCephVersion(
+        'ceph version 20.2.4 (7f793731f1b39eb4f465e960113d2363c311b964) tentacle (stable - RelWithDebInfo)',
+      ),
+    ).toEqual({ version: '20.2.4', release: 'tentacle', major: 20 });
+    // `ceph_version_short` in `ceph <type> metadata`.
+    expect(parseCephVersion('20.2.4')).toMatchObject({ release: 'tentacle' });
+    expect(satisfiesTarget(parseCephVersion('20.2.4')!, parseCephVersion('tentacle')!)).toBe(true);
+    expect(satisfiesTarget(parseCephVersion('18.2.7')!, parseCephVersion('tentacle')!)).toBe(false);
+  });
 });
 
 describe('ceph CLI upgrade parsers (real output)', () => {
@@ -142,6 +273,19 @@ describe('ceph CLI upgrade parsers (real output)', () => {
     const line = 'ceph version 16.2.15 (618f440892089921c3e944a991122ddc44e60516) pacific (stable)';
     expect(v).toEqual({ mon: { [line]: 1 }, mgr: { [line]: 1 }, osd: { [line]: 3 }, overall: { [line]: 5 } });
     expect(() => parseCephVersions('{"mon":{}}')).toThrow(DriverError);
+  });
+
+  it('ceph versions of the real mixed reef/tentacle cluster (after node 1 of 3)', () => {
+    const v = parseCephVersions(fixture('reef-tentacle-mixed.versions.json'));
+    const reef = 'ceph version 18.2.7 (6b0e988052ec84cf2d4a54ff9bbbc5e720b621ad) reef (stable)';
+    const tentacle =
+      'ceph version 20.2.4 (7f793731f1b39eb4f465e960113d2363c311b964) tentacle (stable - RelWithDebInfo)';
+    expect(v.mon).toEqual({ [reef]: 2, [tentacle]: 1 });
+    expect(v.osd).toEqual({ [reef]: 2, [tentacle]: 1 });
+    expect(v.overall).toEqual({ [reef]: 5, [tentacle]: 3 });
+    expect(Object.keys(v.overall).map((k) => parseCephVersion(k)?.release)).toEqual(['reef', 'tentacle']);
+    const after = parseCephVersions(fixture('tentacle-all.versions.json'));
+    expect(Object.keys(after.overall).map((k) => parseCephVersion(k)?.version)).toEqual(['20.2.4']);
   });
 
   it('mon/osd metadata → per-daemon host and version', () => {

@@ -62,6 +62,8 @@ function upgradeStubs(over: Record<string, StubFn> = {}): StubActivities {
     failOverMgr: () => ({ active: 'stor2' }),
     checkOkToStop: () => ({ ok: true, reason: null }),
     recordClusterVersion: () => undefined,
+    // The finish step (every daemon at the target, then require-osd-release; issue 10).
+    finishUpgrade: () => ({ requireOsdRelease: 'squid', daemons: 20, version: '19.2.2', authInsecureChecks: [] }),
     refreshClusterState: () => undefined,
     clearHostNoout: () => ({ cleared: [] }),
     // upgradeHostWorkflow (the children)
@@ -197,6 +199,8 @@ describe('upgrade-cluster workflow with stubbed activities', () => {
         .sort(),
     ).toEqual(HOSTS);
     expect(stubs.calls.filter((c) => c.name === 'releaseAutoscale')).toHaveLength(1);
+    // The finish step runs once, in the last run, after every host.
+    expect(stubs.calls.filter((c) => c.name === 'finishUpgrade')).toHaveLength(1);
 
     // One operation: started in the first run, its log and steps carried across runs, recorded once.
     const snap = stubs.finalSnapshot();

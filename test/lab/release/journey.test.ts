@@ -397,11 +397,11 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
       expect((await request('GET', `/v1/nodes/${nodeIds[n.name]}`)).body.data.status).toBe('pending');
     }
     for (const k of [1, 2, 3]) {
-      // No Ceph daemon left, no data, config or keyring (Debian's own /etc/ceph/rbdmap stays), no
-      // bluestore label on the drives.
+      // No Ceph unit active (the lab's nodes share the machine's PIDs: ask the node's systemctl, not
+      // ps), no data, config or keyring (Debian's own /etc/ceph/rbdmap stays), no bluestore label.
       const left = await exec(
         k,
-        'echo "daemons: $(pgrep -f "ceph-(mon|mgr|osd) " | wc -l)"; echo "data: $(ls -A /var/lib/ceph/mon /var/lib/ceph/mgr /var/lib/ceph/osd | grep -v ":$" | grep -c .)"; echo "config: $(ls /etc/ceph/ceph.conf /etc/ceph/*.keyring 2>/dev/null | wc -l)"; for d in /dev/sdb /dev/sdc; do echo "$d: $(ceph-volume raw list $d --format json 2>/dev/null | tr -d " \\n")"; done',
+        'echo "daemons: $(for u in /run/nflab/units/ceph-*; do [ -d "$u" ] && systemctl is-active "${u##*/}"; done | grep -c "^active")"; echo "data: $(ls -A /var/lib/ceph/mon /var/lib/ceph/mgr /var/lib/ceph/osd | grep -v ":$" | grep -c .)"; echo "config: $(ls /etc/ceph/ceph.conf /etc/ceph/*.keyring 2>/dev/null | wc -l)"; for d in /dev/sdb /dev/sdc; do echo "$d: $(ceph-volume raw list $d --format json 2>/dev/null | tr -d " \\n")"; done',
       );
       expect(left.trim().split('\n'), `node ${k}`).toEqual([
         'daemons: 0',

@@ -11,9 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIR=${1:?usage: smoke.sh DIR [K] [--upgrade]}
 K=${2:-1}
 UPGRADE=${3:-}
-PORT=$(jq -r .cephPortBase "$DIR/lab.json")
-LO=$(jq -r '.cephPortRange[0]' "$DIR/lab.json")
-HI=$(jq -r '.cephPortRange[1]' "$DIR/lab.json")
+read -r PORT LO HI < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["cephPortBase"], *j["cephPortRange"])' "$DIR/lab.json")
 T0=${EPOCHREALTIME/./}
 ts() { local d=$((${EPOCHREALTIME/./} - T0)); printf '[%3d.%02ds] %s\n' $((d / 1000000)) $(((d / 10000) % 100)) "$*"; }
 on() { "$HERE/ctl.sh" "$DIR" exec "$K" "set -euo pipefail; $1"; }

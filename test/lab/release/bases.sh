@@ -164,7 +164,7 @@ verify_repo() {
     for b in ceph-mon ceph-mgr ceph-osd ceph; do \$b --version | grep -q ' 20\\.2\\.4 ' || { echo \"\$b: \$(\$b --version)\"; exit 1; }; done
     ceph-osd --version
   " "$1" /srv/nflab/apt/tentacle
-  ts "offline in-place upgrade from the repository works ($(((${EPOCHREALTIME/./} - t1) / 1000)) ms, no network namespace)"
+  ts "offline in-place upgrade from the repository works ($(((${EPOCHREALTIME/./} - t1) / 1000)) ms, in a network namespace without any network)"
   rm -rf "$tmp"
 }
 

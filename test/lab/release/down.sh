@@ -73,10 +73,22 @@ for d in "$DIR"/nodes/node*; do
 done
 [ ${#hs[@]} -gt 0 ] && { wait_gone 50 "${hs[@]}" || for h in "${hs[@]}"; do alive "$h" && [ "$(cmdline "$h")" = "/bin/sleep infinity " ] && kill -KILL "$h"; done; }
 [ ${#hs[@]} -gt 0 ] && echo "stopped holders: ${hs[*]}"
-# a holder whose pid file is gone (interrupted start): found by its root directory
-for x in $(pids_by_prefix "/bin/sleep infinity"); do
-  case "$(readlink "/proc/$x/root" 2>/dev/null)" in "$DIR"/nodes/node*/root) kill -KILL "$x" && echo "stopped stray holder $x" ;; esac
-done
+# anything still rooted in a node (a holder whose pid file is gone after an interrupted start, a
+# process whose holder was killed from outside): found by its root directory
+stray() {
+  local p
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [ "$p" = "$$" ] && continue
+    case "$(readlink "/proc/$p/root" 2>/dev/null)" in "$DIR"/nodes/node*/root) alive "$p" && echo "$p" ;; esac
+  done
+}
+mapfile -t p < <(stray)
+if [ ${#p[@]} -gt 0 ]; then
+  for x in "${p[@]}"; do kill -KILL "$x" 2>/dev/null; done
+  wait_gone 50 "${p[@]}"
+  echo "stopped processes still rooted in the lab's nodes: ${p[*]}"
+fi
 for d in "$DIR"/nodes/node*; do rm -f "$d/holder.pid"; done
 
 # 5. loop devices over the lab's drive files (the holders' /dev nodes are gone with them)
@@ -90,9 +102,8 @@ done
 
 # checks
 bad=0
-for x in $(pids_by_prefix "/bin/sleep infinity"); do
-  case "$(readlink "/proc/$x/root" 2>/dev/null)" in "$DIR"/nodes/node*/root) echo "holder still running: $x" >&2; bad=1 ;; esac
-done
+left=$(stray | tr '\n' ' ')
+[ -z "$left" ] || { echo "still running in the lab's nodes: $left" >&2; bad=1; }
 left=$(pids_by_prefix "ipmi_sim -n -c $DIR/nodes/")
 [ -z "$left" ] || { echo "BMC still running: $left" >&2; bad=1; }
 for img in "$DIR"/drives/*.img; do

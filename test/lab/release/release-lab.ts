@@ -6,7 +6,7 @@
  * or loop device is left).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { BmcTarget, SshTarget } from '../../../drivers/types';
@@ -86,6 +86,13 @@ export class ReleaseLab {
     assertReleaseLabPrerequisites();
     const dir = options.dir ?? '/tmp/nfrel-test';
     const portBase = options.portBase ?? Number(process.env.NF_RELEASE_LAB_PORT_BASE ?? 16500);
+    // A lab another live test run started here is not ours to stop (up.sh would stop it first).
+    const owner = readOwner(dir);
+    if (owner && owner !== processIdentity(process.pid) && processIdentity(Number(owner.split(' ')[0])) === owner) {
+      throw new Error(
+        `${dir} holds a release lab of another running test process (${owner}): set NF_RELEASE_LAB_PORT_BASE and another dir`,
+      );
+    }
     const started = Date.now();
     try {
       await run('bash', [path.join(SCRIPTS, 'up.sh'), dir], {
@@ -99,6 +106,7 @@ export class ReleaseLab {
         `test/lab/release/up.sh ${dir} failed${hint}: ${e.message ?? ''}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`,
       );
     }
+    writeFileSync(path.join(dir, 'owner'), processIdentity(process.pid) ?? '');
     const info = JSON.parse(readFileSync(path.join(dir, 'lab.json'), 'utf8')) as ReleaseLabInfo;
     return new ReleaseLab(info, (Date.now() - started) / 1000);
   }
@@ -158,5 +166,24 @@ export class ReleaseLab {
   /** Whether the lab directory still exists (down.sh --wipe removes it). */
   exists(): boolean {
     return existsSync(this.dir);
+  }
+}
+
+function readOwner(dir: string): string | null {
+  try {
+    return readFileSync(path.join(dir, 'owner'), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** "<pid> <start time>" of a live process (the start time tells a reused PID apart), or null. */
+function processIdentity(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? null : `${pid} ${fields[19]}`;
+  } catch {
+    return null;
   }
 }

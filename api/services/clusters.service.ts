@@ -115,6 +115,7 @@ function paramsOf(body: CreateClusterBody): CreateClusterParams {
     cephVersion: body.ceph_version,
     failureDomain: body.failure_domain,
     replicationFactor: body.replication_factor,
+    deployment: body.deployment,
   };
 }
 

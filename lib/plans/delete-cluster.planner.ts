@@ -38,7 +38,7 @@ export function deleteClusterPlan(facts: DeleteClusterFacts): OperationPlan<'clu
     { name: 'wait_ssh', description: 'Wait for SSH on every node.', checks: ['host key matches the pin'] },
     {
       name: 'stop_ceph',
-      description: `Stop and remove every Ceph daemon on ${hosts.join(', ') || 'no host'} (cephadm rm-cluster --force).`,
+      description: `Stop and remove every Ceph daemon on ${hosts.join(', ') || 'no host'} (${facts.deployment === 'cephadm' ? 'cephadm rm-cluster --force' : 'systemctl stop and disable ceph-*@, /var/lib/ceph and /etc/ceph removed'}).`,
       checks: [],
     },
     {

@@ -61,6 +61,16 @@ describe('create cluster', () => {
       'wait_ready',
       'record_state',
     ]);
+    // The plan says what the (default) package deployer runs, not cephadm's commands.
+    const described = Object.fromEntries(plan.steps.map((s: any) => [s.name, s.description]));
+    expect(described.bootstrap).toMatch(/^Ceph packages verified or installed, ceph-mon --mkfs \(reef\)/);
+    expect(described.create_osds).toMatch(/^ceph-volume raw prepare\/activate on/);
+    expect(JSON.stringify(described)).not.toMatch(/cephadm|ceph orch/);
+    const withCephadm = (await h.api('POST', '/v1/clusters?dry_run=true', { ...body, deployment: 'cephadm' })).body
+      .data;
+    expect(withCephadm.steps.find((s: any) => s.name === 'bootstrap').description).toMatch(
+      /^cephadm bootstrap \(reef\)/,
+    );
     expect(plan.facts.mons).toEqual(ns.slice(0, 3).map((n) => n.hostname));
     expect(plan.facts.mgrs).toEqual(ns.slice(0, 2).map((n) => n.hostname));
     const failed = ns[0].drives[ns[0].drives.length - 1];

@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../../lib/config';
 import type { RunningWorker } from '../../../worker/main';
 import { startTestApi, type TestApi } from '../../helpers/api';
 import { startTestWorker } from '../../helpers/worker';
+import { ReleaseLab, type ReleaseLabInfo } from './release-lab';
 
 /**
  * The headline journey (issue 10), for real, through the API with a live key, the real worker, real
@@ -20,28 +18,12 @@ import { startTestWorker } from '../../helpers/worker';
  *
  * Each phase is timed; `ceph versions` before, during (mixed) and after the upgrade is printed.
  */
-const run = promisify(execFile);
-const SCRIPTS = process.env.NF_RELEASE_LAB_SCRIPTS ?? path.resolve(__dirname);
-const DIR = process.env.NF_RELEASE_LAB_DIR ?? '/tmp/nfjourney';
-const PORT_BASE = process.env.LAB_PORT_BASE ?? '16700';
+/** Its own directory and ports, so that it can run beside release-lab.test.ts (16500) in one `npm test`. */
+const DIR = process.env.NF_JOURNEY_LAB_DIR ?? '/tmp/nfjourney';
+const PORT_BASE = Number(process.env.NF_JOURNEY_LAB_PORT_BASE ?? 16700);
 
-interface LabNode {
-  name: string;
-  hostname: string;
-  ssh: { host: string; port: number; user: string; fingerprint: string };
-  bmc: { host: string; port: number; username: string; password: string };
-  drives: string[];
-}
-interface LabInfo {
-  dir: string;
-  clientKey: string;
-  cephPortBase: number;
-  cephPortRange: [number, number];
-  upgradeRepo: Record<string, string>;
-  nodes: LabNode[];
-}
-
-let lab: LabInfo;
+let releaseLab: ReleaseLab;
+let lab: ReleaseLabInfo;
 let api: TestApi;
 let worker: RunningWorker;
 let key: string;
@@ -53,8 +35,7 @@ const versions: Record<string, unknown> = {};
 const journeyStarted = Date.now();
 
 async function ctl(...args: string[]): Promise<string> {
-  const { stdout } = await run(path.join(SCRIPTS, 'ctl.sh'), [DIR, ...args], { maxBuffer: 64 << 20 });
-  return stdout;
+  return releaseLab.ctl(...args);
 }
 /** `ceph … -f json` on node 1 (its own CLI and /etc/ceph). */
 async function cephJson<T = any>(...args: string[]): Promise<T> {
@@ -139,11 +120,8 @@ async function readChecksums(): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  await timed('lab up (up.sh)', async () => {
-    if (existsSync(path.join(DIR, 'lab.json'))) await run(path.join(SCRIPTS, 'down.sh'), [DIR, '--wipe']);
-    await run(path.join(SCRIPTS, 'up.sh'), [DIR], { env: { ...process.env, LAB_PORT_BASE: PORT_BASE } });
-  });
-  lab = JSON.parse(readFileSync(path.join(DIR, 'lab.json'), 'utf8')) as LabInfo;
+  releaseLab = await timed('lab up (up.sh)', () => ReleaseLab.start({ dir: DIR, portBase: PORT_BASE }));
+  lab = releaseLab.info;
   // Lab adaptations, not product (Debian's units read /etc/default/ceph): this machine's / has about
   // 27 % free, below mon_data_avail_warn (30 %), so every mon would warn MON_DISK_LOW; and Debian's
   // Reef has a relative default osd_class_dir that only works from cwd / (systemd's), which the
@@ -177,9 +155,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.shutdown();
   await api?.close();
-  if (!process.env.NF_RELEASE_LAB_KEEP) {
-    await timed('lab down (down.sh --wipe)', () => run(path.join(SCRIPTS, 'down.sh'), [DIR, '--wipe']));
-  }
+  if (releaseLab) await timed('lab down (down.sh)', () => releaseLab.stop());
   timings.push(`whole journey file: ${((Date.now() - journeyStarted) / 1000).toFixed(1)} s`);
   console.log(`journey timings:\n  ${timings.join('\n  ')}`);
   for (const [when, v] of Object.entries(versions))

@@ -1,44 +1,23 @@
 /**
  * What the release lab's API tests share (the headline journey, the upgrade faults): a release lab
- * in its own directory and port base (test/lab/release/up.sh), the real API and worker configured
- * for the package deployer in that lab, and the steps every such test takes through the API with a
- * live key — register the nodes, create a Reef cluster, a pool with checksummed data, wait for an
- * operation or for a healthy cluster, delete the cluster and check the nodes are bare again.
- * Every wait is bounded.
+ * in its own directory and port base (LAB's ReleaseLab, test/lab/release/up.sh), the real API and
+ * worker configured for the package deployer in that lab, and the steps every such test takes
+ * through the API with a live key: register the nodes, create a Reef cluster, a pool with
+ * checksummed data, wait for an operation or for a healthy cluster, delete the cluster and check
+ * the nodes are bare again. Every wait is bounded.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'vitest';
 import type { Config } from '../../../lib/config';
 import type { RunningWorker } from '../../../worker/main';
 import { startTestApi, type TestApi } from '../../helpers/api';
 import { startTestWorker } from '../../helpers/worker';
-
-const run = promisify(execFile);
-const SCRIPTS = process.env.NF_RELEASE_LAB_SCRIPTS ?? path.resolve(__dirname);
-
-export interface LabNode {
-  name: string;
-  hostname: string;
-  ssh: { host: string; port: number; user: string; fingerprint: string };
-  bmc: { host: string; port: number; username: string; password: string };
-  drives: string[];
-}
-export interface LabInfo {
-  dir: string;
-  clientKey: string;
-  cephPortBase: number;
-  cephPortRange: [number, number];
-  upgradeRepo: Record<string, string>;
-  nodes: LabNode[];
-}
+import { ReleaseLab, type ReleaseLabInfo } from './release-lab';
 
 const TERMINAL = ['completed', 'failed', 'cancelled'];
 
 export class LabSession {
-  lab!: LabInfo;
+  releaseLab!: ReleaseLab;
+  lab!: ReleaseLabInfo;
   api!: TestApi;
   worker!: RunningWorker;
   key = '';
@@ -48,16 +27,15 @@ export class LabSession {
 
   constructor(
     readonly dir: string,
-    readonly portBase: string,
+    readonly portBase: number,
   ) {}
 
   /** up.sh (a former lab in the directory is stopped first), the lab adaptations, the API and worker. */
   async start(): Promise<void> {
-    await this.timed('lab up (up.sh)', async () => {
-      if (existsSync(path.join(this.dir, 'lab.json'))) await run(path.join(SCRIPTS, 'down.sh'), [this.dir, '--wipe']);
-      await run(path.join(SCRIPTS, 'up.sh'), [this.dir], { env: { ...process.env, LAB_PORT_BASE: this.portBase } });
-    });
-    this.lab = JSON.parse(readFileSync(path.join(this.dir, 'lab.json'), 'utf8')) as LabInfo;
+    this.releaseLab = await this.timed('lab up (up.sh)', () =>
+      ReleaseLab.start({ dir: this.dir, portBase: this.portBase }),
+    );
+    this.lab = this.releaseLab.info;
     // Lab adaptations, not product (Debian's units read /etc/default/ceph): this machine's / has about
     // 27 % free, below mon_data_avail_warn (30 %), so every mon would warn MON_DISK_LOW; and Debian's
     // Reef has a relative default osd_class_dir that only works from cwd / (systemd's), which the
@@ -88,19 +66,17 @@ export class LabSession {
     this.key = this.api.account.keys.live;
   }
 
-  /** Worker and API stopped; the lab stopped and wiped (down.sh checks nothing is left) unless NF_RELEASE_LAB_KEEP. */
+  /** Worker and API stopped; the lab stopped (down.sh --wipe unless NF_LAB_KEEP=1; it checks nothing is left). */
   async stop(label: string): Promise<void> {
     await this.worker?.shutdown();
     await this.api?.close();
-    if (!process.env.NF_RELEASE_LAB_KEEP && existsSync(path.join(this.dir, 'lab.env')))
-      await this.timed('lab down (down.sh --wipe)', () => run(path.join(SCRIPTS, 'down.sh'), [this.dir, '--wipe']));
+    if (this.releaseLab) await this.timed('lab down (down.sh)', () => this.releaseLab.stop());
     this.timings.push(`whole ${label} file: ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
     console.log(`${label} timings:\n  ${this.timings.join('\n  ')}`);
   }
 
-  async ctl(...args: string[]): Promise<string> {
-    const { stdout } = await run(path.join(SCRIPTS, 'ctl.sh'), [this.dir, ...args], { maxBuffer: 64 << 20 });
-    return stdout;
+  ctl(...args: string[]): Promise<string> {
+    return this.releaseLab.ctl(...args);
   }
 
   /** `ceph … -f json` on node 1 (its own CLI and /etc/ceph). */
@@ -109,7 +85,7 @@ export class LabSession {
   }
 
   exec(k: number, cmd: string): Promise<string> {
-    return this.ctl('exec', String(k), cmd);
+    return this.releaseLab.exec(k, cmd);
   }
 
   request(method: string, p: string, body?: unknown, headers?: Record<string, string>) {
@@ -173,7 +149,7 @@ export class LabSession {
           ip_address: n.ssh.host,
           ssh_port: n.ssh.port,
           ssh_user: n.ssh.user,
-          ssh_private_key: readFileSync(this.lab.clientKey, 'utf8'),
+          ssh_private_key: this.releaseLab.clientKey(),
           ipmi_address: n.bmc.host,
           ipmi_port: n.bmc.port,
           ipmi_username: n.bmc.username,

@@ -20,7 +20,7 @@ import { describeOp, LabSession, stepTimes } from './lab-session';
  * base (the journey uses /tmp/nfjourney on 16700, release-lab.test.ts /tmp/nfrel-test on 16500).
  */
 const DIR = process.env.NF_FAULTS_LAB_DIR ?? '/tmp/nffaults';
-const PORT_BASE = process.env.NF_FAULTS_LAB_PORT_BASE ?? '16900';
+const PORT_BASE = Number(process.env.NF_FAULTS_LAB_PORT_BASE ?? 16900);
 const POOL = 'faults';
 const OBJECTS = 8;
 const TARGET = '20.2.4';
@@ -216,6 +216,7 @@ describe('upgrade faults on real Reef/Tentacle packages (one cluster, in sequenc
   it('(c) fault off, resume, and the mon leader restarted while the upgrade runs: it completes, every daemon on 20.2.4, require-osd-release tentacle, data intact, no flag left', async () => {
     needCluster();
     if (!faultOpId) throw new Error('needs the paused upgrade of (b)');
+    let epochBefore = 0;
     try {
       await lab.ctl('fault', '2', 'osd-broken', 'off');
       const op = await lab.timed('(c) resume, mon leader restarted, upgrade completes', async () => {
@@ -232,9 +233,13 @@ describe('upgrade faults on real Reef/Tentacle packages (one cluster, in sequenc
         const leader = String(q.quorum_leader_name);
         const k = Number(/^labnode(\d+)$/.exec(leader)?.[1]);
         expect(k, leader).toBeGreaterThan(0);
-        const pidBefore = (await lab.exec(k, `systemctl show -p MainPID --value ceph-mon@${leader}`)).trim();
+        // The lab's systemctl keeps each unit's main pid in /run/nflab/units/<unit>/main.pid.
+        const mainPid = async () =>
+          (await lab.exec(k, `cat /run/nflab/units/ceph-mon@${leader}.service/main.pid`)).trim();
+        const pidBefore = await mainPid();
+        epochBefore = Number(q.election_epoch);
         await lab.exec(k, `systemctl restart ceph-mon@${leader}`);
-        const pidAfter = (await lab.exec(k, `systemctl show -p MainPID --value ceph-mon@${leader}`)).trim();
+        const pidAfter = await mainPid();
         console.log(`(c) restarted the mon leader mon.${leader} (pid ${pidBefore} → ${pidAfter})`);
         expect(pidAfter).not.toBe(pidBefore);
         return lab.waitForOperation(faultOpId, (o) => !['pending', 'in_progress'].includes(o.status), 1_200_000);
@@ -249,6 +254,8 @@ describe('upgrade faults on real Reef/Tentacle packages (one cluster, in sequenc
     }
     const q = await lab.cephJson('quorum_status');
     expect([...q.quorum_names].sort()).toEqual(['labnode1', 'labnode2', 'labnode3']);
+    // The restart made the mons hold an election (the quorum was re-formed) during the upgrade.
+    expect(Number(q.election_epoch)).toBeGreaterThan(epochBefore);
     const v = await lab.cephJson('versions');
     for (const type of ['mon', 'mgr', 'osd', 'overall'])
       expect(

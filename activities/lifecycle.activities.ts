@@ -1,6 +1,6 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import { isClusterStatus } from '../db/database';
+import { isClusterStatus, type ClusterDeployment } from '../db/database';
 import * as clusters from '../db/repositories/clusters.repository';
 import * as nodes from '../db/repositories/nodes.repository';
 import { getOperationParams, getOperationParamsOrThrow } from '../db/repositories/operations.repository';
@@ -40,7 +40,9 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     async describeCreateRequest(input: {
       clusterId: string;
       operationId: string;
-    }): Promise<CreateClusterParams & { accountId: string; environment: 'live' | 'sandbox' }> {
+    }): Promise<
+      CreateClusterParams & { accountId: string; environment: 'live' | 'sandbox'; deployment: ClusterDeployment }
+    > {
       const c = await clusters.getClusterById(deps.db, input.clusterId);
       if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
       const params = await getOperationParamsOrThrow(deps.db, input.operationId);
@@ -55,6 +57,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
         cephVersion: c.ceph_version,
         failureDomain: c.failure_domain as CreateClusterParams['failureDomain'],
         replicationFactor: c.replication_factor,
+        deployment: c.deployment,
       };
     },
 
@@ -78,6 +81,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
         name: c.name,
         status,
         fsid: c.fsid,
+        deployment: c.deployment,
         nodes: members.map((n) => ({ nodeId: n.id, hostname: n.hostname, status: n.status, held: n.held })),
         osdDevices,
         pools,
@@ -120,7 +124,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       });
     },
 
-    /** `cephadm bootstrap` on the admin node; records the fsid. */
+    /** The deployer's bootstrap on the admin node (packages: first mon and mgr; cephadm: `cephadm bootstrap`); records the fsid. */
     async bootstrapCluster(input: {
       clusterId: string;
       host: string;
@@ -143,7 +147,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       });
     },
 
-    /** `ceph orch host add`, then the host must be listed. */
+    /** The deployer adds the host (packages: packages, ceph.conf, keyrings; cephadm: `ceph orch host add`), then the host must be listed. */
     async addClusterHost(input: { clusterId: string; host: CephHostSpec }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
@@ -157,7 +161,15 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     /** Places mons or mgrs and waits until every one of them runs (cephadm deploys asynchronously). */
     async placeClusterDaemons(input: { clusterId: string; type: 'mon' | 'mgr'; hosts: string[] }): Promise<void> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
-      await guarded(() => ceph.placeDaemons(input.type, input.hosts));
+      // The package deployer adds mons one at a time and waits for each to join the quorum: keep
+      // heartbeating meanwhile (the activity's heartbeat timeout is 30 s).
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat({ placing: input.type, hosts: input.hosts }), 5_000);
+      try {
+        await guarded(() => ceph.placeDaemons(input.type, input.hosts));
+      } finally {
+        clearInterval(beat);
+      }
       let running: string[] = [];
       await pollUntil({
         intervalMs: deps.config.pollIntervalMs,

@@ -45,7 +45,12 @@ export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<Ce
   if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} does not exist.`);
   if (!cluster.admin_node_id) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} has no admin node.`);
   const admin = await loadNode(deps, cluster.admin_node_id);
-  return driversFor(deps, cluster).ceph({ clusterId, admin: sshTarget(deps, admin) });
+  return driversFor(deps, cluster).ceph({
+    clusterId,
+    admin: sshTarget(deps, admin),
+    deployment: cluster.deployment,
+    fsid: cluster.fsid,
+  });
 }
 
 /** For the live Ceph driver: the SSH target of a cluster's member by its CRUSH host name. */

@@ -71,6 +71,9 @@ export interface ApiKeysTable {
   revoked_at: NullableTimestamp;
 }
 
+export type ClusterDeployment = 'packages' | 'cephadm';
+export const CLUSTER_DEPLOYMENTS: readonly ClusterDeployment[] = ['packages', 'cephadm'];
+
 export interface ClustersTable {
   id: string;
   account_id: string;
@@ -87,6 +90,8 @@ export interface ClustersTable {
   /** The version a running upgrade moves the cluster to. */
   target_ceph_version: ColumnType<string | null, string | null | undefined>;
   osd_count: ColumnType<number, number | undefined>;
+  /** How the cluster was deployed (issue 10): Debian packages over SSH, or cephadm containers. */
+  deployment: ColumnType<ClusterDeployment, ClusterDeployment | undefined>;
   /** When status/OSDs were last refreshed from Ceph. */
   observed_at: NullableTimestamp;
   created_at: Timestamp;

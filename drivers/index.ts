@@ -14,7 +14,7 @@ import { DriverError, type CephTarget, type DriverRegistry, type DriverSet, type
 
 export interface DriverRegistryOptions {
   db: Db;
-  config: Pick<Config, 'ipmitoolPath' | 'sshReadyTimeoutMs'>;
+  config: Pick<Config, 'ipmitoolPath' | 'sshReadyTimeoutMs' | 'cephPackages'>;
   /**
    * Live Ceph only: how to SSH to an OSD host of a cluster, by its CRUSH host name, to run
    * systemctl there (stopOsds/startOsds). Typically: find the cluster's node with that hostname and
@@ -24,7 +24,7 @@ export interface DriverRegistryOptions {
   resolveHost?: (clusterId: string, hostname: string) => Promise<SshTarget>;
   /** Live Ceph: run ceph/systemctl through `sudo -n` (SSH user is not root). */
   cephSudo?: boolean;
-  /** Live Ceph: systemd unit of an OSD (default `ceph-osd@N`; cephadm: `ceph-<fsid>@osd.N`). */
+  /** Live Ceph: systemd unit of an OSD (default: the deployer's, `ceph-osd@N` or cephadm's `ceph-<fsid>@osd.N`). */
   osdUnit?: (osdId: number) => string;
   /** Sandbox only: a controllable clock for tests. */
   sandboxClock?: SandboxClock;
@@ -48,6 +48,9 @@ export function createDriverRegistry(options: DriverRegistryOptions): DriverRegi
         },
         ...(options.cephSudo !== undefined ? { sudo: options.cephSudo } : {}),
         ...(options.osdUnit ? { osdUnit: options.osdUnit } : {}),
+        deployment: target.deployment ?? 'packages',
+        fsid: target.fsid ?? null,
+        ...(config.cephPackages ? { packages: config.cephPackages } : {}),
       });
     },
   };

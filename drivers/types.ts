@@ -412,6 +412,10 @@ export interface CephCoreOps {
 export interface CephTarget {
   clusterId: string;
   admin: SshTarget;
+  /** How the cluster is deployed (default `packages`): picks the deployer's commands. */
+  deployment?: 'packages' | 'cephadm';
+  /** The cluster's fsid when known (cephadm unit names). */
+  fsid?: string | null;
 }
 
 // ---- A set of drivers for one environment -------------------------------------------------------

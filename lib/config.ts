@@ -68,7 +68,24 @@ export interface Config {
    * by a retry (docs/api.md §Idempotency).
    */
   readonly apiLivenessMs: number;
+  /**
+   * The package deployer (docs/clusters.md §Deployers). Absent = every default: the host's own apt
+   * sources, Ceph's default mon port 3300 and bind range.
+   */
+  readonly cephPackages?: CephPackagesConfig;
   /** Extra trusted loopback-only mode knobs for tests are not configuration: tests build Config directly. */
+}
+
+export interface CephPackagesConfig {
+  /**
+   * NF_CEPH_APT_SOURCES: release → one apt source line, e.g. `{"tentacle":"deb [trusted=yes]
+   * file:/srv/nflab/apt/tentacle ./"}`. A release without one installs from the host's own sources.
+   */
+  readonly aptSources: Readonly<Record<string, string>>;
+  /** NF_CEPH_MON_PORT_BASE: the i-th mon placed listens on msgr2 port base+i; null = 3300 for every mon. */
+  readonly monPortBase: number | null;
+  /** NF_CEPH_BIND_PORT_RANGE "lo-hi": ms_bind_port_min/max of every daemon; null = Ceph's default. */
+  readonly bindPortRange: readonly [number, number] | null;
 }
 
 export class ConfigError extends Error {
@@ -111,6 +128,44 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+/** NF_CEPH_APT_SOURCES, NF_CEPH_MON_PORT_BASE, NF_CEPH_BIND_PORT_RANGE. */
+export function parseCephPackagesConfig(env: Env): CephPackagesConfig {
+  const aptSources: Record<string, string> = {};
+  const raw = env.NF_CEPH_APT_SOURCES;
+  if (raw !== undefined && raw !== '') {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(raw);
+    } catch {
+      throw new ConfigError('NF_CEPH_APT_SOURCES must be a JSON object (release → apt source line)');
+    }
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+      throw new ConfigError('NF_CEPH_APT_SOURCES must be a JSON object (release → apt source line)');
+    for (const [release, line] of Object.entries(doc as Record<string, unknown>)) {
+      if (
+        !/^[a-z]+$/.test(release) ||
+        typeof line !== 'string' ||
+        !/^deb(-src)? \S.*$/.test(line) ||
+        /[\n\r]/.test(line)
+      )
+        throw new ConfigError(`NF_CEPH_APT_SOURCES: ${JSON.stringify(release)} must map to one "deb …" source line`);
+      aptSources[release] = line;
+    }
+  }
+  const monPortBase = env.NF_CEPH_MON_PORT_BASE ? int(env, 'NF_CEPH_MON_PORT_BASE', 0, 1, 65000) : null;
+  let bindPortRange: [number, number] | null = null;
+  const range = env.NF_CEPH_BIND_PORT_RANGE;
+  if (range !== undefined && range !== '') {
+    const m = /^(\d+)-(\d+)$/.exec(range);
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m ? Number(m[2]) : NaN;
+    if (!m || lo < 1 || hi > 65535 || lo > hi)
+      throw new ConfigError(`NF_CEPH_BIND_PORT_RANGE must be "lo-hi" (1-65535, lo ≤ hi), got ${JSON.stringify(range)}`);
+    bindPortRange = [lo, hi];
+  }
+  return { aptSources, monPortBase, bindPortRange };
 }
 
 export function parseSecretKey(raw: string, name = 'NF_SECRET_KEY'): Buffer {
@@ -172,6 +227,7 @@ export function loadConfig(env: Env = process.env): Config {
       intervalMs: int(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 0, 86_400_000),
       graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),
     },
+    cephPackages: parseCephPackagesConfig(env),
   };
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');

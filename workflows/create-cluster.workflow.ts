@@ -5,6 +5,7 @@ import { OperationTracker } from './operation-tracker';
 import { createClusterPlan, type ClusterLayout } from './plans/create-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
+import { deployerSummaries } from './deployer-summaries';
 
 /**
  * Creates a Ceph cluster from ready nodes (SPEC §3): preflight (the dry run's planner), nodes
@@ -39,7 +40,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
         layout = plan.layout;
         op.log(
-          `creating ${r.name} (${r.cephVersion}, failure domain ${r.failureDomain}, size ${r.replicationFactor}) on ${layout.hosts.map((h) => h.hostname).join(', ')}`,
+          `creating ${r.name} (${r.cephVersion}, ${r.deployment ?? 'packages'} deployer, failure domain ${r.failureDomain}, size ${r.replicationFactor}) on ${layout.hosts.map((h) => h.hostname).join(', ')}`,
         );
         op.log(`mons: ${layout.mons.join(', ')}; mgrs: ${layout.mgrs.join(', ')}`);
         for (const h of layout.hosts)
@@ -48,6 +49,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
         return r;
       });
       const l = layout!;
+      const say = deployerSummaries(req.deployment);
       const nodeIds = l.hosts.map((h) => h.nodeId);
 
       await op.step('mark_provisioning', async () => {
@@ -84,7 +86,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       const { fsid } = await op.step('bootstrap', async () => {
         // Marked before the call: from here on Ceph may be on the disks.
         bootstrapStarted = true;
-        const r = await act.bootstrapCluster.executeWithOptions({ summary: `cephadm bootstrap on ${admin.hostname}` }, [
+        const r = await act.bootstrapCluster.executeWithOptions({ summary: say.bootstrap(admin.hostname) }, [
           {
             clusterId,
             host: admin.hostname,
@@ -105,7 +107,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       });
       await op.step('add_hosts', async () => {
         for (const h of l.hosts.slice(1)) {
-          await act.addClusterHost.executeWithOptions({ summary: `ceph orch host add ${h.hostname}` }, [
+          await act.addClusterHost.executeWithOptions({ summary: say.addHost(h.hostname) }, [
             { clusterId, host: spec(h) },
           ]);
           op.log(`host ${h.hostname} added`);
@@ -113,14 +115,14 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       });
 
       await op.step('place_mons', async () => {
-        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mon (${l.mons.join(', ')})` }, [
+        await act.placeClusterDaemons.executeWithOptions({ summary: say.placeDaemons('mon', l.mons) }, [
           { clusterId, type: 'mon', hosts: l.mons },
         ]);
         op.log(`${l.mons.length} mons running: ${l.mons.join(', ')}`);
       });
 
       await op.step('place_mgrs', async () => {
-        await act.placeClusterDaemons.executeWithOptions({ summary: `ceph orch apply mgr (${l.mgrs.join(', ')})` }, [
+        await act.placeClusterDaemons.executeWithOptions({ summary: say.placeDaemons('mgr', l.mgrs) }, [
           { clusterId, type: 'mgr', hosts: l.mgrs },
         ]);
         op.log(`${l.mgrs.length} mgrs running: ${l.mgrs.join(', ')}`);
@@ -130,7 +132,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       await op.step('create_osds', async () => {
         await Promise.all(
           l.hosts.map(async (h) => {
-            const devices = await act.hostDevices.executeWithOptions({ summary: `ceph orch device ls ${h.hostname}` }, [
+            const devices = await act.hostDevices.executeWithOptions({ summary: say.devices(h.hostname) }, [
               { clusterId, host: h.hostname },
             ]);
             for (const device of h.osdDevices) {
@@ -141,10 +143,9 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
                 );
                 continue;
               }
-              const r = await act.createClusterOsd.executeWithOptions(
-                { summary: `ceph orch daemon add osd ${h.hostname}:/dev/${device}` },
-                [{ clusterId, nodeId: h.nodeId, host: h.hostname, device }],
-              );
+              const r = await act.createClusterOsd.executeWithOptions({ summary: say.createOsd(h.hostname, device) }, [
+                { clusterId, nodeId: h.nodeId, host: h.hostname, device },
+              ]);
               osds.push({ host: h.hostname, device, osd_id: r.osd_id });
             }
           }),

@@ -5,6 +5,7 @@ import { describeFailure, OperationTracker } from './operation-tracker';
 import { deleteClusterPlan, type DeleteClusterFacts } from './plans/delete-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
+import { deployerSummaries } from './deployer-summaries';
 
 /**
  * Deletes a cluster (SPEC §3): stops every Ceph daemon host by host, wipes the OSD devices, forgets
@@ -57,7 +58,7 @@ export async function deleteClusterWorkflow(input: DeleteClusterInput): Promise<
         destroying = true;
         await Promise.all(
           f.nodes.map((n) =>
-            act.stopClusterHost.executeWithOptions({ summary: `cephadm rm-cluster on ${n.hostname}` }, [
+            act.stopClusterHost.executeWithOptions({ summary: deployerSummaries(f.deployment).stopHost(n.hostname) }, [
               { clusterId, host: n.hostname, fsid: f.fsid },
             ]),
           ),

@@ -72,7 +72,7 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       operationId: 'createCluster',
       summary: 'Create a cluster',
       description:
-        'Provisions a Ceph cluster from ready nodes (cephadm bootstrap on the first node, hosts added, mons and mgrs placed across failure domains, OSDs on every drive that passed SMART, a CRUSH rule for the failure domain, HEALTH_OK gate). Returns at once; poll the operation.',
+        'Provisions a Ceph cluster from ready nodes with its deployer (`deployment`: `packages` by default — Debian packages and systemd units over SSH — or `cephadm`): bootstrap on the first node, hosts added, mons and mgrs placed across failure domains, OSDs on every drive that passed SMART, a CRUSH rule for the failure domain, HEALTH_OK gate). Returns at once; poll the operation.',
       tag: 'Clusters',
       auth: true,
       query: dryRunQuerySchema,

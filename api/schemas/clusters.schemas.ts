@@ -1,5 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
-import { CLUSTER_STATUSES, type ClusterStatus } from '../../db/database';
+import { CLUSTER_DEPLOYMENTS, CLUSTER_STATUSES, type ClusterDeployment, type ClusterStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import {
   dataResponseSchema,
@@ -20,7 +20,16 @@ export interface CreateClusterBody {
   ceph_version: (typeof CEPH_VERSIONS)[number];
   failure_domain: (typeof FAILURE_DOMAINS)[number];
   replication_factor: number;
+  deployment: ClusterDeployment;
 }
+
+const deploymentSchema = {
+  type: 'string',
+  enum: [...CLUSTER_DEPLOYMENTS],
+  default: 'packages',
+  description:
+    "How Ceph is deployed and driven (docs/clusters.md, Deployers): `packages` (default) = the release's Debian/ceph.com packages over SSH, daemons as systemd units `ceph-mon@<host>`, `ceph-mgr@<host>`, `ceph-osd@N`; `cephadm` = containers managed by `ceph orch` (needs a container runtime and an image registry). Every later operation (upgrade, restart, delete) uses the same deployer.",
+} as const;
 
 export const createClusterBodySchema: JSONSchemaType<CreateClusterBody> = {
   type: 'object',
@@ -55,6 +64,7 @@ export const createClusterBodySchema: JSONSchemaType<CreateClusterBody> = {
       default: 3,
       description: 'Default pool size; at most the number of failure domains.',
     },
+    deployment: deploymentSchema,
   },
   required: ['name', 'node_ids', 'ceph_version'],
   additionalProperties: false,
@@ -64,6 +74,7 @@ export interface ImportClusterBody {
   name: string;
   admin_node_id: string;
   node_ids: string[];
+  deployment: ClusterDeployment;
 }
 
 export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
@@ -84,6 +95,11 @@ export const importClusterBodySchema: JSONSchemaType<ImportClusterBody> = {
       items: { type: 'string', pattern: idPattern('node') },
       description:
         "Every host of the cluster, as registered ready nodes of this account and environment (in no cluster, not held), the admin node included. Each node's hostname must be the name Ceph uses for the host (daemon metadata, CRUSH); the import refuses (`unknown_hosts`) a cluster with daemons on a host that is not among them.",
+    },
+    deployment: {
+      ...deploymentSchema,
+      description:
+        'How the imported cluster was deployed, so that later operations use its commands: `packages` (default; systemd units ceph-osd@N …) or `cephadm` (ceph orch, units ceph-<fsid>@osd.N).',
     },
   },
   required: ['name', 'admin_node_id', 'node_ids'],
@@ -126,6 +142,7 @@ export const clusterViewSchema: SchemaObject = {
     raw_capacity_tib: { type: 'number' },
     failure_domain: { type: 'string', enum: [...FAILURE_DOMAINS] },
     replication_factor: { type: 'integer' },
+    deployment: { type: 'string', enum: [...CLUSTER_DEPLOYMENTS] },
     current_operation_id: { ...nullableString, description: 'The operation running on this cluster, if any.' },
     created_at: timestamp,
   },

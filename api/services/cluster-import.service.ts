@@ -44,7 +44,12 @@ export async function importCluster(
       primaryResourceId: clusterId,
       clusterId,
       lockResourceIds: [clusterId, ...body.node_ids],
-      params: { name: body.name, admin_node_id: body.admin_node_id, node_ids: body.node_ids },
+      params: {
+        name: body.name,
+        admin_node_id: body.admin_node_id,
+        node_ids: body.node_ids,
+        deployment: body.deployment,
+      },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
       summary: `Import cluster ${body.name} through ${body.admin_node_id} (${body.node_ids.length} nodes)`,
       precheck: async (trx) => {
@@ -68,6 +73,7 @@ export async function importCluster(
             status: 'IMPORTING',
             // A placeholder until the import has read Ceph (recordImportedCluster).
             ceph_version: 'unknown',
+            deployment: body.deployment,
             admin_node_id: body.admin_node_id,
           },
           body.node_ids,

@@ -25,6 +25,7 @@ export interface ClusterView {
   raw_capacity_tib: number;
   failure_domain: string;
   replication_factor: number;
+  deployment: string;
   current_operation_id: string | null;
   created_at: string;
 }
@@ -41,6 +42,7 @@ export function clusterView(c: Cluster, nodeCount: number, currentOperationId: s
     raw_capacity_tib: c.raw_capacity_tib,
     failure_domain: c.failure_domain,
     replication_factor: c.replication_factor,
+    deployment: c.deployment,
     current_operation_id: currentOperationId,
     created_at: c.created_at.toISOString(),
   };
@@ -113,6 +115,7 @@ function paramsOf(body: CreateClusterBody): CreateClusterParams {
     cephVersion: body.ceph_version,
     failureDomain: body.failure_domain,
     replicationFactor: body.replication_factor,
+    deployment: body.deployment,
   };
 }
 
@@ -158,6 +161,7 @@ export async function createCluster(
         ceph_version: body.ceph_version,
         failure_domain: body.failure_domain,
         replication_factor: body.replication_factor,
+        deployment: body.deployment,
       },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
       summary: `Create cluster ${body.name} on ${body.node_ids.length} nodes`,
@@ -183,6 +187,7 @@ export async function createCluster(
             ceph_version: body.ceph_version,
             failure_domain: body.failure_domain,
             replication_factor: body.replication_factor,
+            deployment: body.deployment,
             admin_node_id: body.node_ids[0]!,
           },
           body.node_ids,

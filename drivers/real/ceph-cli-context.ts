@@ -3,7 +3,9 @@
  * -pools, -reweight, -upgrade) build on. Apart from ceph-cli.ts, which composes those modules, so
  * that they depend on it only through this file and no import runs in a circle.
  */
-import type { DriverError, ExecResult, ShellSession } from '../types';
+import type { CephPackagesConfig } from '../../lib/config';
+import { FAILURE } from '../../lib/failures';
+import { DriverError, type ExecResult, type ShellSession } from '../types';
 
 export interface CephCliOptions {
   /** A session on the admin node (keyring + ceph.conf). The driver closes every session it gets. */
@@ -26,6 +28,15 @@ export interface CephCliOptions {
    * wait up to this long for the mgr to hold them. 0 turns the flush off. Default 10 s.
    */
   pgStatsFlushMs?: number;
+  /**
+   * How the cluster is deployed (docs/clusters.md §Deployers): `packages` (default) drives Debian
+   * packages and systemd units over SSH; `cephadm` drives `ceph orch` and cephadm's units.
+   */
+  deployment?: 'packages' | 'cephadm';
+  /** The cluster's fsid when known: cephadm names its units after it (`ceph-<fsid>@osd.N`). */
+  fsid?: string | null;
+  /** Package deployer: apt sources per release, mon ports, daemon bind range (lib/config.ts). */
+  packages?: CephPackagesConfig;
   /**
    * After an upgrade restarts a mon or mgr, how long `ceph <type> metadata` is polled for the new
    * version before redeployDaemon answers (`ceph mgr metadata` shows the old one for a moment after
@@ -50,4 +61,21 @@ export interface CephCliContext {
   timeoutMs: number;
   /** Makes the mgr's PG stats current before they are read (see createCephCliDriver). */
   flushPgStats(s: ShellSession): Promise<void>;
+}
+
+/**
+ * The systemd unit of an OSD for the deployer: Debian's `ceph-osd@N` (packages), cephadm's
+ * `ceph-<fsid>@osd.N` (an fsid is then required).
+ */
+export function defaultOsdUnit(options: Pick<CephCliOptions, 'deployment' | 'fsid'>): (id: number) => string {
+  if (options.deployment !== 'cephadm') return (id) => `ceph-osd@${id}`;
+  return (id) => {
+    if (!options.fsid || !/^[0-9a-f-]{36}$/.test(options.fsid))
+      throw new DriverError(
+        FAILURE.commandFailed,
+        `cephadm cluster without a valid fsid: no unit for osd.${id}`,
+        false,
+      );
+    return `ceph-${options.fsid}@osd.${id}`;
+  };
 }

@@ -11,21 +11,23 @@ import { FAILURE } from '../../lib/failures';
 import { shellQuote } from '../driver-errors';
 import {
   DriverError,
-  type CephCrushRule,
   type CephDaemons,
   type CephDevice,
   type CephHostSpec,
   type CephLifecycleOps,
-  type CrushFailureDomain,
   type ShellSession,
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
-import { parseJsonObject } from './ceph-json';
+import { createCephCliSharedLifecycleOps, parseFsid } from './ceph-cli-crush';
+import { parseJsonArray } from './ceph-json';
+
+export { parseCrushRules, parseFsid } from './ceph-cli-crush';
 
 /** Container images of the releases NodeFoundry installs. */
 export const CEPH_IMAGES: Record<string, string> = {
   reef: 'quay.io/ceph/ceph:v18',
   squid: 'quay.io/ceph/ceph:v19',
+  tentacle: 'quay.io/ceph/ceph:v20',
 };
 
 const BOOTSTRAP_TIMEOUT_MS = 20 * 60_000;
@@ -35,24 +37,6 @@ const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.
 
 function bad(what: string, detail: string): DriverError {
   return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
-}
-
-function parseJsonArray(what: string, stdout: string): Obj[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw bad(what, `not JSON: ${JSON.stringify(stdout.trim().slice(0, 120))}`);
-  }
-  if (!Array.isArray(doc)) throw bad(what, 'not a JSON array');
-  return doc.map(obj);
-}
-
-/** `ceph fsid -f json`: {"fsid": "…"}. */
-export function parseFsid(stdout: string): string {
-  const fsid = parseJsonObject('fsid', stdout).fsid;
-  if (typeof fsid !== 'string' || !/^[0-9a-f-]{36}$/.test(fsid)) throw bad('fsid', JSON.stringify(fsid));
-  return fsid;
 }
 
 /** `ceph orch host ls -f json`: [{hostname, addr, labels, status}]. */
@@ -145,17 +129,6 @@ export function osdDevicesOfCluster(stdout: string, fsid: string): string[] {
   return [...out].sort();
 }
 
-/** `ceph osd crush rule dump -f json`: each rule's failure domain is the type of its chooseleaf/choose step. */
-export function parseCrushRules(stdout: string): CephCrushRule[] {
-  return parseJsonArray('osd crush rule dump', stdout).map((r) => {
-    if (typeof r.rule_id !== 'number' || typeof r.rule_name !== 'string')
-      throw bad('osd crush rule dump', 'rule without id or name');
-    const steps = Array.isArray(r.steps) ? r.steps.map(obj) : [];
-    const choose = steps.find((s) => typeof s.op === 'string' && s.op.startsWith('choose'));
-    return { id: r.rule_id, name: r.rule_name, failure_domain: typeof choose?.type === 'string' ? choose.type : 'osd' };
-  });
-}
-
 export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps {
   const { options, ceph, withSession, checkName, sudo, timeoutMs } = ctx;
   const admin = options.adminShell;
@@ -174,6 +147,8 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
   }
 
   return {
+    ...createCephCliSharedLifecycleOps(ctx),
+
     async bootstrap(input): Promise<{ fsid: string }> {
       checkName(input.host);
       const image = CEPH_IMAGES[input.cephVersion];
@@ -202,10 +177,6 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
         );
         return { fsid: parseFsid(await ceph(s, ['fsid'])) };
       });
-    },
-
-    async adopt(): Promise<{ fsid: string }> {
-      return withSession(admin, async (s) => ({ fsid: parseFsid(await ceph(s, ['fsid'])) }));
     },
 
     async addHost(spec: CephHostSpec): Promise<void> {
@@ -260,36 +231,6 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
           throw new DriverError(FAILURE.commandFailed, `ceph orch created no OSD on ${host}:/dev/${device}`, false);
         return { osd_id: id };
       });
-    },
-
-    async setCrushLocation(spec: CephHostSpec): Promise<void> {
-      checkName(spec.hostname);
-      if (spec.rack) checkName(spec.rack);
-      if (spec.zone) checkName(spec.zone);
-      await withSession(admin, async (s) => {
-        // add-bucket of an existing bucket exits 0; move of a bucket already there is a no-op.
-        if (spec.zone) {
-          await ceph(s, ['osd', 'crush', 'add-bucket', spec.zone, 'zone'], false);
-          await ceph(s, ['osd', 'crush', 'move', spec.zone, 'root=default'], false);
-        }
-        if (spec.rack) {
-          await ceph(s, ['osd', 'crush', 'add-bucket', spec.rack, 'rack'], false);
-          await ceph(s, ['osd', 'crush', 'move', spec.rack, spec.zone ? `zone=${spec.zone}` : 'root=default'], false);
-        }
-        const parent = spec.rack ? `rack=${spec.rack}` : spec.zone ? `zone=${spec.zone}` : null;
-        if (parent) await ceph(s, ['osd', 'crush', 'move', spec.hostname, parent], false);
-      });
-    },
-
-    async createCrushRule(name: string, failureDomain: CrushFailureDomain): Promise<void> {
-      checkName(name);
-      await withSession(admin, (s) =>
-        ceph(s, ['osd', 'crush', 'rule', 'create-replicated', name, 'default', failureDomain], false),
-      );
-    },
-
-    async crushRules(): Promise<CephCrushRule[]> {
-      return withSession(admin, async (s) => parseCrushRules(await ceph(s, ['osd', 'crush', 'rule', 'dump'])));
     },
 
     async removeHostDaemons(host: string, fsid: string | null): Promise<void> {

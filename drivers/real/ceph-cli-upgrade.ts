@@ -28,19 +28,15 @@ import {
   type OkToStop,
   type ShellSession,
 } from '../types';
-import type { CephCliContext } from './ceph-cli-context';
-import { parseJsonObject } from './ceph-json';
+import { defaultOsdUnit, type CephCliContext } from './ceph-cli-context';
+import { parseJsonList, parseJsonObject } from './ceph-json';
 import { parsePoolsDetail } from './ceph-cli-pools';
+import { CEPH_IMAGES } from './ceph-cli-lifecycle';
+import { APT, ensureRelease, type CephPackageRole } from './ceph-packages';
 
 const EBUSY = 16;
 const ENOENT = 2;
 const EINVAL = 22;
-const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y';
-const PACKAGES: Record<'mon' | 'mgr' | 'osd', string[]> = {
-  mon: ['ceph-mon', 'ceph-base', 'ceph-common'],
-  mgr: ['ceph-mgr', 'ceph-base', 'ceph-common'],
-  osd: ['ceph-osd', 'ceph-base', 'ceph-common'],
-};
 
 function bad(what: string, detail: string): DriverError {
   return new DriverError(FAILURE.commandFailed, `unexpected ${what} output: ${detail}`, false);
@@ -174,12 +170,34 @@ export function interpretMonOkToStop(res: ExecResult, otherFailure: () => Driver
   throw otherFailure();
 }
 
+/** `ceph osd ls-tree <host> -f json`: the OSD ids under a CRUSH bucket. */
+export function parseOsdLsTree(stdout: string): number[] {
+  const doc = parseJsonList('osd ls-tree', stdout);
+  if (!doc.every((n) => Number.isInteger(n))) throw bad('osd ls-tree', 'not a list of OSD ids');
+  return doc as number[];
+}
+
+/** The container image of a release ("tentacle") or version ("20.2.4") for cephadm. */
+export function imageFor(target: string): string {
+  const p = parseCephVersion(target);
+  if (!p) throw new DriverError(FAILURE.commandFailed, `unknown Ceph release or version ${target}`, false);
+  if (p.version) return `quay.io/ceph/ceph:v${p.version}`;
+  const image = CEPH_IMAGES[p.release];
+  if (!image) throw new DriverError(FAILURE.commandFailed, `no container image for Ceph ${p.release}`, false);
+  return image;
+}
+
 export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
   const { options, sudo, timeoutMs } = ctx;
+  const cephadm = options.deployment === 'cephadm';
+  const aptSources = options.packages?.aptSources ?? {};
+  /** The target release's packages for these daemon types (docs/clusters.md §Deployers: apt sources). */
+  const ensurePackages = (s: ShellSession, host: string, target: string, roles: CephPackageRole[]) =>
+    ensureRelease(s, { host, target, roles, aptSources, mode: 'upgrade', sudo, timeoutMs });
   const unit = {
     mon: (id: string) => `ceph-mon@${id}`,
     mgr: (id: string) => `ceph-mgr@${id}`,
-    osd: (id: number) => (options.osdUnit ?? ((n: number) => `ceph-osd@${n}`))(id),
+    osd: (id: number) => (options.osdUnit ?? defaultOsdUnit(options))(id),
   };
 
   const admin = <T>(fn: (s: ShellSession) => Promise<T>) => ctx.withSession(options.adminShell, fn);
@@ -322,12 +340,18 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
       const id = await daemonId(type, host);
       // Upgrade mode: a daemon already at the target is left alone (a retry after the restart).
       if (spec.mode === 'upgrade' && (await runsTarget(type, id, spec))) return { done: true };
+      if (cephadm) {
+        // cephadm: the orchestrator swaps the daemon's container image (or restarts it).
+        const args =
+          spec.mode === 'upgrade'
+            ? ['orch', 'daemon', 'redeploy', `${type}.${id}`, imageFor(spec.version)]
+            : ['orch', 'daemon', 'restart', `${type}.${id}`];
+        await admin((s) => ctx.ceph(s, args, false));
+        if (spec.mode === 'upgrade') return { done: await waitForTarget(type, id, spec) };
+        return { done: true };
+      }
       await onHost(host, async (s) => {
-        if (spec.mode === 'upgrade') {
-          await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES[type].join(' ')}`, {
-            timeoutMs: Math.max(timeoutMs, 600_000),
-          });
-        }
+        if (spec.mode === 'upgrade') await ensurePackages(s, host, spec.version, [type]);
         await systemctl(s, 'restart', [unit[type](id)]);
       });
       // Not done until Ceph reports the new version; past the bound the caller asks again.
@@ -341,14 +365,22 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
     },
 
     async upgradeHost(host: string, spec: CephUpgradeSpec): Promise<{ done: boolean; rebootRequired: boolean }> {
+      if (cephadm && spec.mode === 'upgrade') {
+        // cephadm: each OSD of the host gets the target image (the orchestrator starts it again).
+        ctx.checkName(host);
+        await admin(async (s) => {
+          const ids = parseOsdLsTree(await ctx.ceph(s, ['osd', 'ls-tree', host]));
+          for (const id of ids)
+            await ctx.ceph(s, ['orch', 'daemon', 'redeploy', `osd.${id}`, imageFor(spec.version)], false);
+        });
+      }
       return onHost(host, async (s) => {
         const long = { timeoutMs: Math.max(timeoutMs, 1_800_000) };
         if (spec.osPackages) {
           await s.run(`${sudo}${APT} update`, long);
           await s.run(`${sudo}${APT} dist-upgrade`, long);
         }
-        if (spec.mode === 'upgrade')
-          await s.run(`${sudo}${APT} install --only-upgrade ${PACKAGES.osd.join(' ')}`, long);
+        if (spec.mode === 'upgrade' && !cephadm) await ensurePackages(s, host, spec.version, ['osd']);
         const flag = await s.exec('test -f /var/run/reboot-required', { timeoutMs });
         if (flag.code > 1)
           throw new DriverError(

@@ -24,6 +24,7 @@ import {
 } from '../types';
 import { createCephCliLifecycleOps, osdMetadataDevices } from './ceph-cli-lifecycle';
 import { createCephCliPoolOps } from './ceph-cli-pools';
+import { createCephPackagesLifecycleOps } from './ceph-packages-lifecycle';
 import { createCephCliReweightOps } from './ceph-cli-reweight';
 import { createCephCliUpgradeOps } from './ceph-cli-upgrade';
 import {
@@ -36,7 +37,7 @@ import {
   parseOsdStatSeqs,
   parseOsdTree,
 } from './ceph-json';
-import type { CephCliContext, CephCliOptions } from './ceph-cli-context';
+import { defaultOsdUnit, type CephCliContext, type CephCliOptions } from './ceph-cli-context';
 
 export type { CephCliContext, CephCliOptions } from './ceph-cli-context';
 
@@ -50,7 +51,7 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   const connectTimeout = options.connectTimeoutSec ?? 10;
   const timeoutMs = options.commandTimeoutMs ?? 60_000;
   const sudo = options.sudo ? 'sudo -n ' : '';
-  const osdUnit = options.osdUnit ?? ((id: number) => `ceph-osd@${id}`);
+  const osdUnit = options.osdUnit ?? defaultOsdUnit(options);
   const pgStatsFlushMs = options.pgStatsFlushMs ?? 10_000;
 
   async function withSession<T>(open: () => Promise<ShellSession>, fn: (s: ShellSession) => Promise<T>): Promise<T> {
@@ -225,7 +226,7 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   };
   return {
     ...core,
-    ...createCephCliLifecycleOps(ctx),
+    ...(options.deployment === 'cephadm' ? createCephCliLifecycleOps(ctx) : createCephPackagesLifecycleOps(ctx)),
     ...createCephCliPoolOps(ctx),
     ...createCephCliReweightOps(ctx),
     ...createCephCliUpgradeOps(ctx),

@@ -25,6 +25,23 @@ export function parseJsonObject(what: string, stdout: string): Obj {
 }
 
 const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+
+/** A JSON array of objects (non-objects read as `{}`); anything else is rejected. */
+export function parseJsonArray(what: string, stdout: string): Obj[] {
+  return parseJsonList(what, stdout).map(obj);
+}
+
+/** A JSON array, as it is. */
+export function parseJsonList(what: string, stdout: string): unknown[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(stdout);
+  } catch {
+    throw bad(what, `not JSON: ${JSON.stringify(stdout.trim().slice(0, 120))}`);
+  }
+  if (!Array.isArray(doc)) throw bad(what, 'not a JSON array');
+  return doc;
+}
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 function num(what: string, v: unknown, field: string): number {

@@ -39,6 +39,8 @@ export interface CreateClusterParams {
   cephVersion: string;
   failureDomain: FailureDomain;
   replicationFactor: number;
+  /** How the cluster is deployed (default packages): what the plan says each step runs. */
+  deployment?: 'packages' | 'cephadm';
   /** Dry runs only: the environment whose nodes are read. */
   environment?: 'live' | 'sandbox';
 }
@@ -181,6 +183,7 @@ export function createClusterPlan(
 
   const osdTotal = layout.hosts.reduce((s, h) => s + h.osdDevices.length, 0);
   const others = layout.hosts.slice(1).map((h) => h.hostname);
+  const cephadm = params.deployment === 'cephadm';
   const steps: PlanStep[] = [
     {
       name: 'preflight',
@@ -205,27 +208,35 @@ export function createClusterPlan(
     },
     {
       name: 'bootstrap',
-      description: `cephadm bootstrap (${params.cephVersion}) on ${layout.adminHost}: first mon and mgr; pool size ${params.replicationFactor}, min_size ${layout.minSize}.`,
+      description: `${cephadm ? 'cephadm bootstrap' : 'Ceph packages verified or installed, ceph-mon --mkfs'} (${params.cephVersion}) on ${layout.adminHost}: first mon and mgr; pool size ${params.replicationFactor}, min_size ${layout.minSize}.`,
       checks: ['ceph fsid answers'],
     },
     {
       name: 'add_hosts',
-      description: others.length ? `ceph orch host add ${others.join(', ')}.` : 'No other hosts.',
-      checks: ['every host listed by ceph orch host ls'],
+      description: others.length
+        ? cephadm
+          ? `ceph orch host add ${others.join(', ')}.`
+          : `Ceph packages, ceph.conf and keyrings on ${others.join(', ')}.`
+        : 'No other hosts.',
+      checks: [cephadm ? 'every host listed by ceph orch host ls' : 'every host recorded in the cluster'],
     },
     {
       name: 'place_mons',
-      description: `ceph orch apply mon on ${layout.mons.join(', ')}.`,
+      description: cephadm
+        ? `ceph orch apply mon on ${layout.mons.join(', ')}.`
+        : `ceph-mon@<host> on ${layout.mons.join(', ')} (ceph-mon --mkfs, one at a time, each joins the quorum).`,
       checks: [`${layout.mons.length} mons running`],
     },
     {
       name: 'place_mgrs',
-      description: `ceph orch apply mgr on ${layout.mgrs.join(', ')}.`,
+      description: cephadm
+        ? `ceph orch apply mgr on ${layout.mgrs.join(', ')}.`
+        : `ceph-mgr@<host> on ${layout.mgrs.join(', ')}.`,
       checks: [`${layout.mgrs.length} mgrs running`],
     },
     {
       name: 'create_osds',
-      description: `ceph orch daemon add osd on ${osdTotal} healthy drives: ${layout.hosts.map((h) => `${h.hostname}: ${h.osdDevices.join(', ') || 'none'}`).join('; ')}.`,
+      description: `${cephadm ? 'ceph orch daemon add osd' : 'ceph-volume raw prepare/activate'} on ${osdTotal} healthy drives: ${layout.hosts.map((h) => `${h.hostname}: ${h.osdDevices.join(', ') || 'none'}`).join('; ')}.`,
       checks: [
         'drive passed SMART',
         'Ceph lists the device as available (not the boot disk, no partitions, no LVM)',

@@ -5,6 +5,8 @@ export interface DeleteClusterFacts {
   name: string;
   status: string;
   fsid: string | null;
+  /** How the cluster is deployed (absent in histories recorded before issue 10: packages). */
+  deployment?: 'packages' | 'cephadm';
   nodes: { nodeId: string; hostname: string; status: string; held: boolean }[];
   /** Devices holding OSDs of this cluster, by host (recorded as each OSD was created). */
   osdDevices: Record<string, string[]>;
@@ -36,7 +38,7 @@ export function deleteClusterPlan(facts: DeleteClusterFacts): OperationPlan<'clu
     { name: 'wait_ssh', description: 'Wait for SSH on every node.', checks: ['host key matches the pin'] },
     {
       name: 'stop_ceph',
-      description: `Stop and remove every Ceph daemon on ${hosts.join(', ') || 'no host'} (cephadm rm-cluster --force).`,
+      description: `Stop and remove every Ceph daemon on ${hosts.join(', ') || 'no host'} (${facts.deployment === 'cephadm' ? 'cephadm rm-cluster --force' : 'systemctl stop and disable ceph-*@, /var/lib/ceph and /etc/ceph removed'}).`,
       checks: [],
     },
     {

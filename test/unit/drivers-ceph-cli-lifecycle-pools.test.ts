@@ -24,7 +24,8 @@ function driver(
 ) {
   const admin = new ScriptedShell(script);
   const host = new ScriptedShell(hostScript);
-  const d = createCephCliDriver({ adminShell: async () => admin, hostShell: async () => host });
+  // The lifecycle commands below are cephadm's (the package deployer has its own tests: drivers-ceph-packages.test.ts).
+  const d = createCephCliDriver({ adminShell: async () => admin, hostShell: async () => host, deployment: 'cephadm' });
   return { d, admin, host };
 }
 

@@ -68,6 +68,7 @@ describe('ceph CLI: upgrading a mgr waits for Ceph to report the new version (sp
 
   function upgrading(staleReads: number, versionWaitMs = 5_000) {
     let restarted = false;
+    let installed = false;
     let reads = 0;
     const admin = new ScriptedShell({
       // `ceph mgr metadata` still shows reef for `staleReads` reads after the restart.
@@ -77,8 +78,15 @@ describe('ceph CLI: upgrading a mgr waits for Ceph to report the new version (sp
         return mgrs(reads > staleReads ? TENTACLE : REEF);
       },
     });
+    // The package deployer verifies the installed release before and after apt (docs/clusters.md §Deployers).
+    const version = () => ok(`${installed ? TENTACLE : REEF}\n`);
     const host = new ScriptedShell({
-      [APT]: ok(''),
+      [APT]: () => {
+        installed = true;
+        return ok('');
+      },
+      'ceph-mgr --version': version,
+      'ceph --version': version,
       'systemctl restart ceph-mgr@labnode2': () => {
         restarted = true;
         return ok('');
@@ -98,7 +106,10 @@ describe('ceph CLI: upgrading a mgr waits for Ceph to report the new version (sp
     const u = upgrading(3);
     expect(await u.d.redeployDaemon('mgr', 'labnode2', spec)).toEqual({ done: true });
     expect(u.reads()).toBe(4);
-    expect(u.host.commands).toEqual([APT, 'systemctl restart ceph-mgr@labnode2']);
+    expect(u.host.commands.filter((c) => !c.endsWith('--version'))).toEqual([
+      APT,
+      'systemctl restart ceph-mgr@labnode2',
+    ]);
   });
 
   it('bounded: past versionWaitMs it answers not done (the caller polls again; a daemon already at the target is not restarted)', async () => {

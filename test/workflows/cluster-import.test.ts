@@ -64,6 +64,7 @@ describe('import an existing cluster', () => {
       [{ ...base, node_ids: [] }, 400, 'validation_error', 'node_ids'],
       [{ ...base, name: 'Not A Name' }, 400, 'validation_error', 'name'],
       [{ ...base, ceph_version: 'reef' }, 400, 'validation_error', undefined],
+      [{ ...base, deployment: 'containers' }, 400, 'validation_error', 'deployment'],
       [{ ...base, node_ids: [...ids(ns), 'node_01zzzzzzzzzzzzzzzzzzzzzzzz'] }, 404, 'node_not_found', 'node_ids'],
     ];
     for (const [body, status, code, field] of cases) {
@@ -100,6 +101,7 @@ describe('import an existing cluster', () => {
       name: 'legacy',
       admin_node_id: ns[1].id,
       node_ids: ids(ns),
+      deployment: 'cephadm',
     });
     expect(r.status).toBe(202);
     const op = await h.waitForOperation(r.body.data.operation_id);
@@ -127,6 +129,8 @@ describe('import an existing cluster', () => {
       node_count: 4,
       osd_count: seeded.osds,
       ceph_version: op.result.ceph_version,
+      // As the import said: later operations use cephadm's commands on this cluster.
+      deployment: 'cephadm',
     });
     expect(c.nodes.map((n: any) => [n.hostname, n.status])).toEqual(ns.map((n) => [n.hostname, 'active']));
     const osds = (await h.api('GET', `/v1/clusters/${c.id}/osds?per_page=100`)).body.data;

@@ -61,6 +61,16 @@ describe('create cluster', () => {
       'wait_ready',
       'record_state',
     ]);
+    // The plan says what the (default) package deployer runs, not cephadm's commands.
+    const described = Object.fromEntries(plan.steps.map((s: any) => [s.name, s.description]));
+    expect(described.bootstrap).toMatch(/^Ceph packages verified or installed, ceph-mon --mkfs \(reef\)/);
+    expect(described.create_osds).toMatch(/^ceph-volume raw prepare\/activate on/);
+    expect(JSON.stringify(described)).not.toMatch(/cephadm|ceph orch/);
+    const withCephadm = (await h.api('POST', '/v1/clusters?dry_run=true', { ...body, deployment: 'cephadm' })).body
+      .data;
+    expect(withCephadm.steps.find((s: any) => s.name === 'bootstrap').description).toMatch(
+      /^cephadm bootstrap \(reef\)/,
+    );
     expect(plan.facts.mons).toEqual(ns.slice(0, 3).map((n) => n.hostname));
     expect(plan.facts.mgrs).toEqual(ns.slice(0, 2).map((n) => n.hostname));
     const failed = ns[0].drives[ns[0].drives.length - 1];
@@ -101,7 +111,10 @@ describe('create cluster', () => {
       osd_count: healthy.length,
       failure_domain: 'host',
       replication_factor: 3,
+      // Issue 10: the package deployer unless asked otherwise, and the operation says what it ran.
+      deployment: 'packages',
     });
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain('reef, packages deployer');
     expect(cluster.current_operation_id).toBeNull();
     expect(cluster.raw_capacity_tib).toBeGreaterThan(0);
     expect(cluster.nodes.map((n: any) => n.status)).toEqual(['active', 'active', 'active', 'active']);
@@ -193,6 +206,7 @@ describe('create cluster', () => {
       [{ name: 'Bad_Name' }, 'name'],
       [{ ceph_version: 'quincy' }, 'ceph_version'],
       [{ failure_domain: 'row' }, 'failure_domain'],
+      [{ deployment: 'ansible' }, 'deployment'],
       [{ extra: 1 }, 'extra'],
     ] as const) {
       r = await post(body);
@@ -220,9 +234,12 @@ describe('create cluster', () => {
       node_ids: ns.map((n) => n.id),
       ceph_version: 'squid',
       failure_domain: 'rack',
+      deployment: 'cephadm',
     });
     expect(c.status).toBe(202);
     expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
+    // The sandbox records the deployer and behaves the same for both.
+    expect((await h.api('GET', `/v1/clusters/${c.body.data.id}`)).body.data.deployment).toBe('cephadm');
     const state = (await getSandboxCephState(h.db, c.body.data.id))!;
     // Round-robin over racks: r1, r2, r3 first, never two mons in r1 while r2 and r3 have none.
     expect(state.mons).toEqual([ns[0].hostname, ns[2].hostname, ns[3].hostname]);

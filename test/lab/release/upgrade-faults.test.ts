@@ -276,6 +276,7 @@ describe('upgrade faults on real Reef/Tentacle packages (one cluster, in sequenc
     const op = await lab.timed('delete cluster', () => lab.deleteCluster(id));
     lab.timings.push(`  delete steps: ${stepTimes(op)}`);
     expect(op.status, describeOp(op)).toBe('completed');
+    expect(logsOf(op).join('\n')).toContain('6 OSD device(s) wiped');
     expect((await lab.request('GET', `/v1/clusters/${id}`)).status).toBe(404);
     await lab.expectNodesBare();
   }, 600_000);

@@ -7,7 +7,8 @@
 #   TEMPORAL_ADDRESS  a running Temporal server to use; when unset the test setup starts the
 #                     Temporal CLI dev server (found or built by scripts/ensure-temporal.sh)
 #   extra arguments are passed to vitest (e.g. `npm test -- test/unit`, `npm test -- --project unit`);
-#   vitest.config.ts has two projects, unit (no database, no server) and integration
+#   vitest.config.ts has three projects: unit (no database, no server), integration, and lab (the
+#   real-Ceph labs under test/lab, one file at a time after the others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

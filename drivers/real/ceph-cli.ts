@@ -136,10 +136,20 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
    * pitfall 9; the sample is test/fixtures/ceph/ok_to_stop_incomplete_pgmap_tentacle.json). That yes
    * is only believed when the mgr knows every PG of the OSD map and all are active+clean (an OSD
    * that really holds none); otherwise it is a retryable "cannot tell yet", asked again later.
+   * Also believed when the OSD map has every one of them down: a down OSD is in no PG's up set, so
+   * none is counted and stopping it changes nothing (a host whose OSDs failed to start, retried on
+   * resume: its PGs are undersized, never clean, until those OSDs are back).
    */
   async function assertPgMapComplete(s: ShellSession, osdIds: number[]): Promise<void> {
     const dumpText = await ceph(s, ['osd', 'dump']);
-    const pools = parseJsonObject('osd dump', dumpText).pools;
+    const dump = parseJsonObject('osd dump', dumpText);
+    const down = new Set(
+      (Array.isArray(dump.osds) ? dump.osds : [])
+        .filter((o): o is Record<string, unknown> => !!o && typeof o === 'object' && (o as { up?: unknown }).up === 0)
+        .map((o) => o.osd),
+    );
+    if (osdIds.every((id) => down.has(id))) return;
+    const pools = dump.pools;
     const expected = (Array.isArray(pools) ? pools : []).reduce<number>((sum, p: unknown) => {
       const n = p && typeof p === 'object' ? (p as Record<string, unknown>).pg_num : undefined;
       return sum + (typeof n === 'number' ? n : 0);

@@ -23,7 +23,36 @@ import { freePort, isListening } from '../../scripts/lib/ports';
 let temporal: ChildProcess | undefined;
 let dropDb: (() => Promise<void>) | undefined;
 
+interface SharedSetup {
+  provided: { databaseUrl: string; workflowBundlePath: string; temporalAddress: string };
+  users: number;
+  teardown: () => Promise<void>;
+}
+const SHARED = Symbol.for('nodefoundry.test.global-setup');
+type WithShared = typeof globalThis & { [SHARED]?: Promise<SharedSetup> };
+
+/**
+ * Every project that runs this setup (integration, lab: vitest.config.ts) shares one database and
+ * one dev server: vitest loads the file once per project, so the state lives on globalThis of the
+ * main process, and the last project's teardown stops them.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const g = globalThis as WithShared;
+  g[SHARED] ??= startShared();
+  const shared = await g[SHARED];
+  shared.users += 1;
+  project.provide('databaseUrl', shared.provided.databaseUrl);
+  project.provide('workflowBundlePath', shared.provided.workflowBundlePath);
+  project.provide('temporalAddress', shared.provided.temporalAddress);
+  return async () => {
+    shared.users -= 1;
+    if (shared.users > 0) return;
+    delete g[SHARED];
+    await shared.teardown();
+  };
+}
+
+async function startShared(): Promise<SharedSetup> {
   const baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
     throw new Error('DATABASE_URL is not set: npm test needs a real PostgreSQL server (scripts/test.sh sets it up).');
@@ -97,11 +126,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const bundlePath = path.join(os.tmpdir(), `nodefoundry-workflows-${process.pid}.js`);
   await writeFile(bundlePath, code);
 
-  project.provide('databaseUrl', testUrl);
-  project.provide('workflowBundlePath', bundlePath);
-  project.provide('temporalAddress', temporalAddress);
-
-  return async () => {
+  const provided = { databaseUrl: testUrl, workflowBundlePath: bundlePath, temporalAddress };
+  const teardown = async () => {
     if (temporal && temporal.exitCode === null) {
       temporal.kill('SIGTERM');
       await new Promise<void>((resolve) => {
@@ -118,6 +144,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await dropDb?.();
     await rm(bundlePath, { force: true });
   };
+  return { provided, users: 0, teardown };
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

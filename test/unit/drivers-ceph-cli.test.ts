@@ -251,6 +251,27 @@ describe('ceph CLI driver', () => {
     expect(counted.admin.flatMap((a) => a.commands).filter((c) => c.includes('status'))).toEqual([]);
   });
 
+  it('ok-to-stop that counted no PGs for OSDs the OSD map has down (a host whose OSDs would not start, retried) is believed: they hold no PG to lose', async () => {
+    // Real Tentacle samples (test/lab/release/upgrade-faults.test.ts (b)): osd.1 and osd.5 of
+    // labnode2 down after their start failed, every PG active+undersized (none active+clean).
+    const down = fixture('ok_to_stop_down_osds_tentacle.json');
+    expect(JSON.parse(down)).toEqual({ ok_to_stop: true, osds: [1, 5], num_ok_pgs: 0, num_not_ok_pgs: 0 });
+    const replies = {
+      ...fresh,
+      [`${C} osd ok-to-stop 1 5 -f json`]: ok(down),
+      [`${C} osd ok-to-stop 0 1 -f json`]: ok(down.replace('[1,5]', '[0,1]')),
+      [`${C} osd dump -f json`]: ok(fixture('osd_dump_two_osds_down_tentacle.json')),
+      [`${C} status -f json`]: ok(fixture('status_two_osds_down_tentacle.json')),
+    };
+    expect(await cephCli(replies).driver.okToStop([1, 5])).toEqual({ ok: true, reason: null });
+    // With an OSD that is up among them, a count of none is still not believed from a PG map that is not clean.
+    await expect(cephCli(replies).driver.okToStop([0, 1])).rejects.toMatchObject({
+      type: 'ceph_unavailable',
+      retryable: true,
+      message: expect.stringContaining('counted no PGs while the mgr knows 0 of 33 PGs active+clean'),
+    });
+  });
+
   it('noout: set-group / unset-group on the host, read back from osd dump', async () => {
     const { driver, admin } = cephCli({
       [`${C} osd set-group noout labnode2`]: ok('\n'),

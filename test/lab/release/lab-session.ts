@@ -36,16 +36,12 @@ export class LabSession {
       ReleaseLab.start({ dir: this.dir, portBase: this.portBase }),
     );
     this.lab = this.releaseLab.info;
-    // Lab adaptations, not product (Debian's units read /etc/default/ceph): this machine's / has about
-    // 27 % free, below mon_data_avail_warn (30 %), so every mon would warn MON_DISK_LOW; and Debian's
-    // Reef has a relative default osd_class_dir that only works from cwd / (systemd's), which the
-    // lab's systemctl shim may not give its daemons (then cls_lock is missing and the mgr's
-    // devicehealth module fails with an I/O error: HEALTH_ERR).
+    // A lab adaptation, not product (Debian's units read /etc/default/ceph): this machine's / has
+    // about 27 % free, below mon_data_avail_warn (30 %), so every mon would warn MON_DISK_LOW and the
+    // cluster would never reach HEALTH_OK. (Debian Reef's relative default osd_class_dir needs no
+    // adaptation: the lab's systemctl shim starts every unit in /, as systemd does.)
     for (const k of this.lab.nodes.map((_, i) => i + 1))
-      await this.exec(
-        k,
-        `echo 'CEPH_ARGS="--mon-data-avail-warn 5 --osd-class-dir /usr/lib/x86_64-linux-gnu/rados-classes"' > /etc/default/ceph`,
-      );
+      await this.exec(k, `echo 'CEPH_ARGS="--mon-data-avail-warn 5"' > /etc/default/ceph`);
     this.api = await startTestApi({
       NF_POLL_INTERVAL_MS: '1000',
       NF_WAIT_POWER_MS: '60000',

@@ -149,9 +149,16 @@ describe('release lab', () => {
       )
         .trim()
         .split('\n');
+    // (re)started over SSH, as the product does: the session's cwd is /root
+    expect(await s3.run(`pwd; systemctl restart ${units.join(' ')}`)).toBe('/root\n');
     const before = await pids(s3);
     expect(before).toHaveLength(3);
     expect(await s3.run(`ps -o user= -p ${before.join(',')}`)).toBe('ceph\nceph\nceph\n');
+    // Started from an SSH session in /root, yet each daemon runs in `/`, systemd's default
+    // WorkingDirectory: Debian's Reef has a relative default osd_class_dir that only resolves from there.
+    const cwds = async (s: ShellSession, ps: string[]) =>
+      (await s.run(`for p in ${ps.join(' ')}; do readlink /proc/$p/cwd; done`)).trim().split('\n');
+    expect(await cwds(s3, before)).toEqual(['/', '/', '/']);
     expect((await s3.run(`systemctl is-enabled ${units.join(' ')}`)).trim().split('\n')).toEqual([
       'enabled',
       'enabled',
@@ -179,6 +186,7 @@ describe('release lab', () => {
       return p.length === 3 && p.every(Boolean) ? p : undefined;
     });
     for (const [i, pid] of after.entries()) expect(pid).not.toBe(before[i]);
+    expect(await cwds(s3b, after), 'started at boot').toEqual(['/', '/', '/']);
     await until('osd.0 up again in the cluster', 60, async () =>
       (await s3b.run('ceph osd dump -f json')).includes('"up":1') ? true : undefined,
     );

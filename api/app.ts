@@ -9,6 +9,7 @@ import { AnonymousLimiter, anonymousRateLimit, rateLimit } from './middleware/ra
 import { requestContext } from './middleware/request-id.middleware';
 import { addApiKeyRoutes } from './routes/api-keys.routes';
 import { addClusterRoutes } from './routes/clusters.routes';
+import { addEventRoutes } from './routes/events.routes';
 import { addNodeRoutes } from './routes/nodes.routes';
 import { addOperationRoutes } from './routes/operations.routes';
 import { addOsdRoutes } from './routes/osds.routes';
@@ -55,6 +56,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   addApiKeyRoutes(table, deps);
   addSandboxRoutes(table, deps);
   addUpgradeRoutes(table, deps);
+  addEventRoutes(table, deps);
 
   app.use(requestContext(deps.logger));
   app.use(metricsMiddleware(metrics));

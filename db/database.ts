@@ -315,6 +315,20 @@ export interface OperationChangesTable {
   closed_at: NullableTimestamp;
 }
 
+/** The outbox (issue 11): one row per state change, written in the change's transaction. */
+export interface EventsTable {
+  seq: Generated<string>;
+  id: Generated<string>;
+  account_id: string;
+  environment: EnvironmentName;
+  type: string;
+  cluster_id: string | null;
+  node_id: string | null;
+  operation_id: string | null;
+  data: JsonDefault<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -332,6 +346,7 @@ export interface Database {
   sandbox_ceph: SandboxCephTable;
   operation_changes: OperationChangesTable;
   api_instances: ApiInstancesTable;
+  events: EventsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -346,6 +361,7 @@ export type Operation = Selectable<OperationsTable>;
 export type NewOperation = Insertable<OperationsTable>;
 export type SandboxMachine = Selectable<SandboxMachinesTable>;
 export type OperationChange = Selectable<OperationChangesTable>;
+export type Event = Selectable<EventsTable>;
 
 export type Db = Kysely<Database>;
 /** What every repository function runs on: the pool, or the caller's transaction. */

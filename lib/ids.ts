@@ -11,6 +11,7 @@ export const ID_PREFIXES = {
   operation: 'op',
   key: 'key',
   webhook: 'wh',
+  event: 'evt',
   request: 'req',
 } as const;
 

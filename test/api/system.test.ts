@@ -95,6 +95,7 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/clusters/{id}/pools',
         'POST /v1/clusters/{id}/pools',
         'DELETE /v1/clusters/{id}/pools/{name}',
+        'GET /v1/events',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;

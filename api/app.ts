@@ -18,6 +18,7 @@ import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
 import { addSystemRoutes } from './routes/system.routes';
 import { addUpgradeRoutes } from './routes/upgrades.routes';
+import { addWebhookRoutes } from './routes/webhooks.routes';
 import type { SchemaObject } from './schemas/common.schemas';
 import { buildOpenApiDocument } from './schemas/openapi';
 import { createHousekeeper } from './services/housekeeping.service';
@@ -57,6 +58,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   addSandboxRoutes(table, deps);
   addUpgradeRoutes(table, deps);
   addEventRoutes(table, deps);
+  addWebhookRoutes(table, deps);
 
   app.use(requestContext(deps.logger));
   app.use(metricsMiddleware(metrics));

@@ -329,6 +329,36 @@ export interface EventsTable {
   created_at: Generated<Date>;
 }
 
+export interface WebhooksTable {
+  id: string;
+  account_id: string;
+  environment: EnvironmentName;
+  url: string;
+  events: string[];
+  secret_enc: string;
+  disabled_at: NullableTimestamp;
+  disabled_reason: string | null;
+  created_at: Generated<Date>;
+}
+
+/** One attempt to deliver: when, and what the receiver answered (or why there was no answer). */
+export interface DeliveryAttempt {
+  at: string;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  status: ColumnType<'pending' | 'delivered' | 'failed', 'pending' | 'delivered' | 'failed' | undefined>;
+  attempts: JsonDefault<DeliveryAttempt[]>;
+  created_at: Generated<Date>;
+  completed_at: NullableTimestamp;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -347,6 +377,8 @@ export interface Database {
   operation_changes: OperationChangesTable;
   api_instances: ApiInstancesTable;
   events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -362,6 +394,8 @@ export type NewOperation = Insertable<OperationsTable>;
 export type SandboxMachine = Selectable<SandboxMachinesTable>;
 export type OperationChange = Selectable<OperationChangesTable>;
 export type Event = Selectable<EventsTable>;
+export type Webhook = Selectable<WebhooksTable>;
+export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
 
 export type Db = Kysely<Database>;
 /** What every repository function runs on: the pool, or the caller's transaction. */

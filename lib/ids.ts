@@ -12,6 +12,7 @@ export const ID_PREFIXES = {
   key: 'key',
   webhook: 'wh',
   event: 'evt',
+  delivery: 'whd',
   request: 'req',
 } as const;
 

@@ -40,6 +40,55 @@ export async function up(db: Kysely<any>): Promise<void> {
     db,
   );
 
+  // Webhooks (SPEC §2): the secret is stored encrypted (NF_SECRET_KEY, like node credentials) since
+  // every delivery is signed with it. A delivery is one event to one webhook; its attempts are logged.
+  await db.schema
+    .createTable('webhooks')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+    .addColumn('environment', 'text', (c) => c.notNull().check(sql`environment in ('live', 'sandbox')`))
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('events', sql`text[]`, (c) => c.notNull())
+    .addColumn('secret_enc', 'text', (c) => c.notNull())
+    .addColumn('disabled_at', 'timestamptz')
+    .addColumn('disabled_reason', 'text')
+    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .execute();
+  await sql`create index webhooks_scope on webhooks (account_id, environment, created_at desc)`.execute(db);
+  await db.schema
+    .createTable('webhook_deliveries')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+    .addColumn('event_id', 'text', (c) => c.notNull().references('events.id').onDelete('cascade'))
+    .addColumn('status', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('pending')
+        .check(sql`status in ('pending', 'delivered', 'failed')`),
+    )
+    .addColumn('attempts', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addColumn('completed_at', 'timestamptz')
+    .addUniqueConstraint('webhook_deliveries_once', ['webhook_id', 'event_id'])
+    .execute();
+  await sql`create index webhook_deliveries_by_webhook on webhook_deliveries (webhook_id, created_at desc)`.execute(db);
+
+  // Each event is due to every enabled webhook of its account and environment subscribed to its
+  // type: the delivery rows are written with the event, in the same transaction.
+  await sql`
+    create function nf_event_deliveries() returns trigger language plpgsql as $$
+    begin
+      insert into webhook_deliveries (id, webhook_id, event_id)
+      select 'whd_' || substr(nf_event_id(), 5), w.id, new.id
+      from webhooks w
+      where w.account_id = new.account_id and w.environment = new.environment
+        and w.disabled_at is null and new.type = any(w.events);
+      return new;
+    end $$`.execute(db);
+  await sql`
+    create trigger events_deliveries after insert on events
+    for each row execute function nf_event_deliveries()`.execute(db);
+
   await sql`
     create function nf_operation_event() returns trigger language plpgsql as $$
     declare
@@ -99,6 +148,10 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop function if exists nf_node_event()`.execute(db);
   await sql`drop function if exists nf_cluster_event()`.execute(db);
   await sql`drop function if exists nf_operation_event()`.execute(db);
+  await sql`drop trigger if exists events_deliveries on events`.execute(db);
+  await sql`drop function if exists nf_event_deliveries()`.execute(db);
+  await db.schema.dropTable('webhook_deliveries').execute();
+  await db.schema.dropTable('webhooks').execute();
   await db.schema.dropTable('events').execute();
   await sql`drop function if exists nf_event_id()`.execute(db);
 }

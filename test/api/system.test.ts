@@ -96,6 +96,10 @@ describe('GET /v1/openapi.json', () => {
         'POST /v1/clusters/{id}/pools',
         'DELETE /v1/clusters/{id}/pools/{name}',
         'GET /v1/events',
+        'POST /v1/webhooks',
+        'GET /v1/webhooks',
+        'DELETE /v1/webhooks/{id}',
+        'GET /v1/webhooks/{id}/deliveries',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;

@@ -357,6 +357,8 @@ export interface WebhookDeliveriesTable {
   attempts: JsonDefault<DeliveryAttempt[]>;
   created_at: Generated<Date>;
   completed_at: NullableTimestamp;
+  /** When the dispatcher started the delivery's workflow (workflow id = delivery id). */
+  dispatched_at: NullableTimestamp;
 }
 
 export interface Database {

@@ -44,6 +44,8 @@ export interface Config {
    * or link-local (comma-separated CIDRs; empty: none). docs/api.md §Webhooks.
    */
   readonly webhookAllowCidrs: readonly string[];
+  /** NF_WEBHOOK_DISPATCH_MS: how often the webhook dispatcher's Schedule runs (0: the worker creates none). */
+  readonly webhookDispatchMs: number;
   /** The HTTP server's slow-client bounds (NF_HEADERS_TIMEOUT_MS, NF_REQUEST_TIMEOUT_MS, NF_KEEP_ALIVE_TIMEOUT_MS). */
   readonly http: {
     readonly headersTimeoutMs: number;
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     cephPackages: parseCephPackagesConfig(env),
     webhookAllowCidrs: parseAllowCidrs(env.NF_WEBHOOK_ALLOW_CIDRS),
+    webhookDispatchMs: int(env, 'NF_WEBHOOK_DISPATCH_MS', 2_000, 0, 3_600_000),
   };
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');

@@ -1,4 +1,6 @@
-import type { Executor, Webhook, WebhookDelivery } from '../database';
+import { sql } from 'kysely';
+import type { DeliveryAttempt, Event, Executor, Webhook, WebhookDelivery } from '../database';
+import { json } from '../database';
 import type { Scope } from './operations.repository';
 
 export async function insertWebhook(
@@ -74,4 +76,91 @@ export async function listDeliveries(
     q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return { rows, total: Number(count.n) };
+}
+
+/** Pending deliveries whose workflow has not been started yet, oldest event first. */
+export async function undispatchedDeliveryIds(db: Executor, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('webhook_deliveries')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('dispatched_at', 'is', null)
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+export async function markDispatched(db: Executor, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ dispatched_at: sql`now()` })
+    .where('id', 'in', ids)
+    .execute();
+}
+
+/** A delivery with what it needs to be sent (null: the delivery or its webhook is gone). */
+export async function deliveryToSend(
+  db: Executor,
+  id: string,
+): Promise<{ delivery: WebhookDelivery; webhook: Webhook; event: Event } | null> {
+  const delivery = await db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!delivery) return null;
+  const webhook = await db.selectFrom('webhooks').selectAll().where('id', '=', delivery.webhook_id).executeTakeFirst();
+  const event = await db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirst();
+  return webhook && event ? { delivery, webhook, event } : null;
+}
+
+/** Appends one attempt to the delivery's log; `end` ends it (delivered or failed). */
+export async function recordAttempt(
+  db: Executor,
+  id: string,
+  attempt: DeliveryAttempt,
+  end: 'delivered' | 'failed' | null,
+): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({
+      attempts: sql`attempts || ${json([attempt])}::jsonb`,
+      ...(end ? { status: end, completed_at: sql`now()` } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function endDelivery(db: Executor, id: string, status: 'delivered' | 'failed'): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status, completed_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+/**
+ * Disables the webhook when its last `threshold` ended deliveries all failed (each after every retry):
+ * an endpoint failing for a long time. Answers whether this call disabled it.
+ */
+export async function disableIfFailing(db: Executor, webhookId: string, threshold: number): Promise<boolean> {
+  const last = await db
+    .selectFrom('webhook_deliveries')
+    .select('status')
+    .where('webhook_id', '=', webhookId)
+    .where('status', '<>', 'pending')
+    .orderBy('completed_at', 'desc')
+    .limit(threshold)
+    .execute();
+  if (last.length < threshold || last.some((d) => d.status !== 'failed')) return false;
+  const res = await db
+    .updateTable('webhooks')
+    .set({
+      disabled_at: sql`now()`,
+      disabled_reason: `its last ${threshold} deliveries failed after every retry; delete it and create it again once the receiver works`,
+    })
+    .where('id', '=', webhookId)
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

@@ -1,3 +1,6 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +81,29 @@ afterAll(async () => {
   await api?.close();
 });
 
+/** With NF_RECORD_HISTORIES=1, keeps the workflow's history for test/replay (as the cluster harness does). */
+async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = path.resolve(__dirname, '../replay/histories');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}
+
+/** A scheduled dispatcher run of this worker that started at least one delivery. */
+async function recordDispatcherHistory(): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const query = `WorkflowType = 'dispatchWebhooksWorkflow' AND TaskQueue = '${api.config.temporal.taskQueue}' AND ExecutionStatus = 'Completed'`;
+  for await (const wf of api.client.workflow.list({ query })) {
+    const history = await api.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    if (historyToJSON(history).includes('START_CHILD_WORKFLOW_EXECUTION_INITIATED')) {
+      await recordHistory(wf.workflowId, 'dispatchWebhooksWorkflow--started-deliveries');
+      return;
+    }
+  }
+  throw new Error('no dispatcher run that started a delivery');
+}
+
 async function receiver(): Promise<Receiver> {
   const r = new Receiver();
   receivers.push(r);
@@ -150,6 +176,7 @@ describe('webhook deliveries', () => {
     });
     expect(d).toMatchObject({ event_id: event.id, status: 'delivered', attempts: [{ status_code: 200, error: null }] });
     expect(rx.received.filter((r) => JSON.parse(r.body).id === event.id)).toHaveLength(1);
+    await recordDispatcherHistory();
   }, 90_000);
 
   it('a receiver answering 500, then a redirect (not followed), is retried by Temporal until it answers 2xx; each attempt is logged', async () => {
@@ -172,6 +199,7 @@ describe('webhook deliveries', () => {
     expect(mine).toHaveLength(3);
     expect(rx.received.every((r) => r.body.length > 0)).toBe(true);
     for (const m of mine) expect(expectSigned(m, hook.secret).id).toBe(d.event_id);
+    await recordHistory(d.id, 'deliverWebhookWorkflow--retried-delivered');
   }, 90_000);
 
   it('a receiver that is down, then up: the event is delivered once it listens again', async () => {

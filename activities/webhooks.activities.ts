@@ -59,7 +59,15 @@ export function createWebhookActivities(deps: ActivityDeps) {
       }
       const body = webhookBody(event);
       const timestamp = String(Math.floor(Date.now() / 1000));
-      const secret = decryptSecret(deps.config.secretKey, webhook.secret_enc);
+      let secret: string;
+      try {
+        secret = decryptSecret(deps.config.secretKey, webhook.secret_enc);
+      } catch {
+        // Encrypted under another NF_SECRET_KEY: no retry can read it (docs/operators.md).
+        const why = 'the signing secret cannot be decrypted with this NF_SECRET_KEY';
+        await hooks.recordAttempt(deps.db, input.deliveryId, attempt(null, why), null);
+        throw ApplicationFailure.nonRetryable(why, 'webhook_secret_unreadable');
+      }
       let res: Response;
       try {
         res = await fetch(webhook.url, {

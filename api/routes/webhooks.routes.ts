@@ -6,6 +6,7 @@ import {
   insertWebhook,
   listDeliveries,
   listWebhooks,
+  recordTestDelivery,
 } from '../../db/repositories/webhooks.repository';
 import { idPattern, isId, newId } from '../../lib/ids';
 import { encryptSecret } from '../../lib/secrets';
@@ -13,6 +14,8 @@ import { webhookUrlProblem } from '../../lib/webhooks';
 import { authOf, type ApiDeps, type AuthState } from '../context';
 import { ApiError } from '../errors';
 import {
+  dataResponseSchema,
+  emptyBodySchema,
   emptyQuerySchema,
   limitOffset,
   listBody,
@@ -31,6 +34,7 @@ import type { RouteTable } from './route-table';
 const validCreate = bodyValidator(createWebhookBodySchema);
 const validList = queryValidator(pageQuerySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
+const validNoBody = bodyValidator(emptyBodySchema);
 const idParam = [{ name: 'id', pattern: idPattern('webhook'), description: 'Webhook id (wh_…).' }];
 
 export function webhookView(w: Webhook) {
@@ -161,6 +165,46 @@ export function addWebhookRoutes(table: RouteTable, deps: ApiDeps): void {
       const w = await webhookOr404(deps, authOf(ctx), ctx.params.id ?? '');
       const { rows, total } = await listDeliveries(deps.db, w.id, limitOffset(q));
       ctx.body = listBody(rows.map(deliveryView), total, q);
+    },
+  );
+
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/webhooks/{id}/test',
+      operationId: 'testWebhook',
+      summary: 'Send a test delivery',
+      description:
+        'Records a `webhook.test` event and delivers it to this webhook only, signed and retried like every delivery (a disabled webhook: 409 invalid_state). Watch it in GET /v1/webhooks/{id}/deliveries.',
+      tag: 'Webhooks',
+      auth: true,
+      pathParams: idParam,
+      body: emptyBodySchema,
+      responses: {
+        202: {
+          description: 'Queued; the dispatcher starts its delivery within NF_WEBHOOK_DISPATCH_MS.',
+          schema: dataResponseSchema({
+            type: 'object',
+            required: ['delivery_id', 'event_id'],
+            properties: {
+              delivery_id: { type: 'string', pattern: idPattern('delivery') },
+              event_id: { type: 'string', pattern: idPattern('event') },
+            },
+          }),
+        },
+      },
+    },
+    async (ctx) => {
+      parse(validNoBody, ctx.state.body ?? {}, 'body');
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const w = await webhookOr404(deps, authOf(ctx), ctx.params.id ?? '');
+      if (w.disabled_at) {
+        throw new ApiError('invalid_state', `Webhook ${w.id} is disabled: ${w.disabled_reason ?? ''}`);
+      }
+      const deliveryId = newId('delivery');
+      const { eventId } = await deps.db.transaction().execute((trx) => recordTestDelivery(trx, w, deliveryId));
+      ctx.status = 202;
+      ctx.body = { data: { delivery_id: deliveryId, event_id: eventId } };
     },
   );
 }

@@ -1,10 +1,10 @@
 import type { JSONSchemaType } from 'ajv';
-import { EVENT_TYPES, type EventType } from '../../db/repositories/events.repository';
+import { LISTED_EVENT_TYPES } from '../../db/repositories/events.repository';
 import { idPattern } from '../../lib/ids';
 import { nullableString, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
 
 export interface EventListQuery extends PageQuery {
-  type?: EventType | null;
+  type?: (typeof LISTED_EVENT_TYPES)[number] | null;
   cluster_id?: string | null;
   node_id?: string | null;
   operation_id?: string | null;
@@ -14,7 +14,7 @@ export const eventListQuerySchema: JSONSchemaType<EventListQuery> = {
   type: 'object',
   properties: {
     ...pageProperties,
-    type: { type: 'string', enum: [...EVENT_TYPES], nullable: true },
+    type: { type: 'string', enum: [...LISTED_EVENT_TYPES], nullable: true },
     cluster_id: { type: 'string', pattern: idPattern('cluster'), nullable: true },
     node_id: { type: 'string', pattern: idPattern('node'), nullable: true },
     operation_id: { type: 'string', pattern: idPattern('operation'), nullable: true },
@@ -28,7 +28,7 @@ export const eventViewSchema: SchemaObject = {
   required: ['id', 'type', 'sequence', 'cluster_id', 'node_id', 'operation_id', 'data', 'created_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('event') },
-    type: { type: 'string', enum: [...EVENT_TYPES] },
+    type: { type: 'string', enum: [...LISTED_EVENT_TYPES] },
     sequence: {
       type: 'integer',
       minimum: 1,

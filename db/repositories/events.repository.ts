@@ -20,10 +20,15 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** Sent by POST /v1/webhooks/{id}/test to that webhook only; listed, never subscribed to. */
+export const TEST_EVENT_TYPE = 'webhook.test';
+/** Every type GET /v1/events may show. */
+export const LISTED_EVENT_TYPES = [...EVENT_TYPES, TEST_EVENT_TYPE] as const;
+
 export interface NewEvent {
   accountId: string;
   environment: EnvironmentName;
-  type: EventType;
+  type: EventType | typeof TEST_EVENT_TYPE;
   clusterId?: string | null;
   nodeId?: string | null;
   operationId?: string | null;

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
-import type { DeliveryAttempt, Event, Executor, Webhook, WebhookDelivery } from '../database';
+import type { Transaction } from 'kysely';
+import type { Database, DeliveryAttempt, Event, Executor, Webhook, WebhookDelivery } from '../database';
 import { json } from '../database';
+import { recordEvent, TEST_EVENT_TYPE } from './events.repository';
 import type { Scope } from './operations.repository';
 
 export async function insertWebhook(
@@ -163,4 +165,23 @@ export async function disableIfFailing(db: Executor, webhookId: string, threshol
     .where('disabled_at', 'is', null)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** A `webhook.test` event and its one delivery, to this webhook only (in the caller's transaction). */
+export async function recordTestDelivery(
+  trx: Transaction<Database>,
+  webhook: Webhook,
+  deliveryId: string,
+): Promise<{ eventId: string }> {
+  const event = await recordEvent(trx, {
+    accountId: webhook.account_id,
+    environment: webhook.environment,
+    type: TEST_EVENT_TYPE,
+    data: { webhook_id: webhook.id, message: 'A test delivery requested through the API.' },
+  });
+  await trx
+    .insertInto('webhook_deliveries')
+    .values({ id: deliveryId, webhook_id: webhook.id, event_id: event.id })
+    .execute();
+  return { eventId: event.id };
 }

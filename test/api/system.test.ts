@@ -100,6 +100,7 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/webhooks',
         'DELETE /v1/webhooks/{id}',
         'GET /v1/webhooks/{id}/deliveries',
+        'POST /v1/webhooks/{id}/test',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebhookActivities, WEBHOOK_DISABLE_AFTER } from '../../activities/webhooks.activities';
+import { createLogger } from '../../lib/logger';
 import { finishOperation } from '../../db/repositories/operations.repository';
 import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
 import { generateSshKey } from '../helpers/ssh-keys';
@@ -53,11 +55,9 @@ describe('webhooks API', () => {
       expect(r.text).not.toMatch(/select|postgres|at .*\.ts/i);
       return r.body.error;
     };
-    expect(await bad(a.keys.live, { url: 'https://203.0.113.10/', events: ['operation.exploded'] })).toMatchObject(
-      {
-        code: 'validation_error',
-      },
-    );
+    expect(await bad(a.keys.live, { url: 'https://203.0.113.10/', events: ['operation.exploded'] })).toMatchObject({
+      code: 'validation_error',
+    });
     expect(await bad(a.keys.live, { url: 'https://203.0.113.10/', events: [] })).toMatchObject({
       code: 'validation_error',
     });
@@ -127,5 +127,57 @@ describe('webhooks API', () => {
         completed_at: null,
       },
     ]);
+  });
+
+  it('POST /test queues a webhook.test delivery to that webhook only; a webhook whose deliveries keep failing is disabled and says so', async () => {
+    const a = await api.newAccount();
+    const hook = (
+      await api.request('POST', '/v1/webhooks', {
+        key: a.keys.test,
+        body: { url: 'http://127.0.0.1:9/hook', events: ['node.status_changed'] },
+      })
+    ).body.data;
+    const other = (
+      await api.request('POST', '/v1/webhooks', {
+        key: a.keys.test,
+        body: { url: 'http://127.0.0.1:9/other', events: ['node.status_changed'] },
+      })
+    ).body.data;
+    const b = await api.newAccount();
+    expect((await api.request('POST', `/v1/webhooks/${hook.id}/test`, { key: b.keys.test })).status).toBe(404);
+
+    // No worker runs here: each failure is recorded as the delivery workflow does after its last retry.
+    const acts = createWebhookActivities({
+      db: api.db,
+      config: api.config,
+      logger: createLogger('silent'),
+      drivers: undefined as never,
+    });
+    for (let i = 0; i < WEBHOOK_DISABLE_AFTER; i++) {
+      const t = await api.request('POST', `/v1/webhooks/${hook.id}/test`, { key: a.keys.test });
+      expect(t.status).toBe(202);
+      expect(t.body.data).toEqual({
+        delivery_id: expect.stringMatching(/^whd_/),
+        event_id: expect.stringMatching(/^evt_/),
+      });
+      const { disabled } = await acts.failWebhookDelivery({ deliveryId: t.body.data.delivery_id });
+      expect(disabled).toBe(i === WEBHOOK_DISABLE_AFTER - 1);
+    }
+    const ds = (await api.request('GET', `/v1/webhooks/${hook.id}/deliveries`, { key: a.keys.test })).body;
+    expect(ds.meta.total).toBe(WEBHOOK_DISABLE_AFTER);
+    expect(ds.data.every((d: any) => d.event_type === 'webhook.test' && d.status === 'failed')).toBe(true);
+    expect(
+      (await api.request('GET', `/v1/webhooks/${other.id}/deliveries`, { key: a.keys.test })).body.meta.total,
+    ).toBe(0);
+
+    const listed = (await api.request('GET', '/v1/webhooks', { key: a.keys.test })).body.data;
+    expect(listed.find((w: any) => w.id === hook.id)).toMatchObject({
+      status: 'disabled',
+      disabled_reason: expect.stringContaining(`last ${WEBHOOK_DISABLE_AFTER} deliveries failed`),
+    });
+    expect(listed.find((w: any) => w.id === other.id)).toMatchObject({ status: 'enabled' });
+    const again = await api.request('POST', `/v1/webhooks/${hook.id}/test`, { key: a.keys.test });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('invalid_state');
   });
 });

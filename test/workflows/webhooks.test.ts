@@ -229,4 +229,19 @@ describe('webhook deliveries', () => {
       data: { to: 'error' },
     });
   }, 90_000);
+
+  it('POST /v1/webhooks/{id}/test: a signed webhook.test arrives at that webhook', async () => {
+    const rx = await receiver();
+    const hook = await webhook(rx.url(), ['cluster.status_changed']);
+    const t = await api.request('POST', `/v1/webhooks/${hook.id}/test`, { key: acct.keys.test });
+    expect(t.status).toBe(202);
+    const got = await waitFor('the test delivery', 30_000, () =>
+      rx.received.find((r) => r.headers['nf-delivery-id'] === t.body.data.delivery_id),
+    );
+    expect(expectSigned(got, hook.secret)).toMatchObject({
+      id: t.body.data.event_id,
+      type: 'webhook.test',
+      data: { webhook_id: hook.id },
+    });
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WEBHOOK_REQUEST_TIMEOUT_MS } from '../../activities/webhooks.activities';
 import { setNodeStatus } from '../../db/repositories/nodes.repository';
 import { verifyWebhookSignature } from '../../lib/webhooks';
 import type { RunningWorker } from '../../worker/main';
@@ -27,6 +28,8 @@ class Receiver {
   server: Server | null = null;
   port = 0;
   received: Received[] = [];
+  /** Requests (by event) left unanswered: the receiver hangs. */
+  hangFor: (event: any) => boolean = () => false;
   /** The status each request gets (by its event); 200 unless a test says otherwise. */
   answerFor: (event: any) => number = () => 200;
 
@@ -36,6 +39,7 @@ class Receiver {
       req.on('data', (c: Buffer) => (body += c.toString('utf8')));
       req.on('end', () => {
         this.received.push({ headers: req.headers, body });
+        if (this.hangFor(JSON.parse(body))) return;
         const status = this.answerFor(JSON.parse(body));
         if (status >= 300 && status < 400) res.setHeader('location', `http://127.0.0.1:${this.port}/elsewhere`);
         res.statusCode = status;
@@ -244,4 +248,22 @@ describe('webhook deliveries', () => {
       data: { webhook_id: hook.id },
     });
   }, 60_000);
+
+  it('a receiver that hangs is cut off at the request timeout and retried; the attempt says so', async () => {
+    const node = await readyNode();
+    const rx = await receiver();
+    let hung = 0;
+    rx.hangFor = (e) => e.node_id === node.id && e.data.to === 'error' && hung++ === 0;
+    const hook = await webhook(rx.url(), ['node.status_changed']);
+    await setNodeStatus(api.db, node.id, 'error', 'test: a status change');
+    const eventId = await theErrorEvent(node.id);
+    const d = await waitFor('the delivery after the hung attempt', 60_000, async () =>
+      (await deliveries(hook.id)).find((x) => x.event_id === eventId && x.status === 'delivered'),
+    );
+    expect(d.attempts.map((a: any) => [a.status_code, a.error])).toEqual([
+      [null, `no answer within ${WEBHOOK_REQUEST_TIMEOUT_MS} ms`],
+      [200, null],
+    ]);
+    expect(d.attempts[0].duration_ms).toBeGreaterThanOrEqual(WEBHOOK_REQUEST_TIMEOUT_MS - 100);
+  }, 90_000);
 });

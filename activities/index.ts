@@ -10,6 +10,7 @@ import { createPowerActivities } from './power.activities';
 import { createReweightActivities } from './reweight.activities';
 import { createSettleActivities } from './settle.activities';
 import { createUpgradeActivities } from './upgrade.activities';
+import { createWebhookActivities } from './webhooks.activities';
 
 /** All activities, built from injected dependencies (STYLE 5). Workflows import only the type. */
 export function createActivities(deps: ActivityDeps) {
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPoolActivities(deps),
     ...createUpgradeActivities(deps),
     ...createSettleActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

@@ -9,6 +9,7 @@ import { AnonymousLimiter, anonymousRateLimit, rateLimit } from './middleware/ra
 import { requestContext } from './middleware/request-id.middleware';
 import { addApiKeyRoutes } from './routes/api-keys.routes';
 import { addClusterRoutes } from './routes/clusters.routes';
+import { addEventRoutes } from './routes/events.routes';
 import { addNodeRoutes } from './routes/nodes.routes';
 import { addOperationRoutes } from './routes/operations.routes';
 import { addOsdRoutes } from './routes/osds.routes';
@@ -17,6 +18,7 @@ import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
 import { addSystemRoutes } from './routes/system.routes';
 import { addUpgradeRoutes } from './routes/upgrades.routes';
+import { addWebhookRoutes } from './routes/webhooks.routes';
 import type { SchemaObject } from './schemas/common.schemas';
 import { buildOpenApiDocument } from './schemas/openapi';
 import { createHousekeeper } from './services/housekeeping.service';
@@ -55,6 +57,8 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   addApiKeyRoutes(table, deps);
   addSandboxRoutes(table, deps);
   addUpgradeRoutes(table, deps);
+  addEventRoutes(table, deps);
+  addWebhookRoutes(table, deps);
 
   app.use(requestContext(deps.logger));
   app.use(metricsMiddleware(metrics));

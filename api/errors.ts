@@ -35,6 +35,8 @@ export const ERROR_STATUS = {
   service_unavailable: 503,
   /** A live node's address that must not be contacted (loopback, link-local, metadata, …): issue 8 #9. */
   address_not_allowed: 400,
+  /** Issue 11: a webhook of another account, or none. */
+  webhook_not_found: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

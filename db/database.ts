@@ -315,6 +315,52 @@ export interface OperationChangesTable {
   closed_at: NullableTimestamp;
 }
 
+/** The outbox (issue 11): one row per state change, written in the change's transaction. */
+export interface EventsTable {
+  seq: Generated<string>;
+  id: Generated<string>;
+  account_id: string;
+  environment: EnvironmentName;
+  type: string;
+  cluster_id: string | null;
+  node_id: string | null;
+  operation_id: string | null;
+  data: JsonDefault<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
+export interface WebhooksTable {
+  id: string;
+  account_id: string;
+  environment: EnvironmentName;
+  url: string;
+  events: string[];
+  secret_enc: string;
+  disabled_at: NullableTimestamp;
+  disabled_reason: string | null;
+  created_at: Generated<Date>;
+}
+
+/** One attempt to deliver: when, and what the receiver answered (or why there was no answer). */
+export interface DeliveryAttempt {
+  at: string;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  status: ColumnType<'pending' | 'delivered' | 'failed', 'pending' | 'delivered' | 'failed' | undefined>;
+  attempts: JsonDefault<DeliveryAttempt[]>;
+  created_at: Generated<Date>;
+  completed_at: NullableTimestamp;
+  /** When the dispatcher started the delivery's workflow (workflow id = delivery id). */
+  dispatched_at: NullableTimestamp;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -332,6 +378,9 @@ export interface Database {
   sandbox_ceph: SandboxCephTable;
   operation_changes: OperationChangesTable;
   api_instances: ApiInstancesTable;
+  events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -346,6 +395,9 @@ export type Operation = Selectable<OperationsTable>;
 export type NewOperation = Insertable<OperationsTable>;
 export type SandboxMachine = Selectable<SandboxMachinesTable>;
 export type OperationChange = Selectable<OperationChangesTable>;
+export type Event = Selectable<EventsTable>;
+export type Webhook = Selectable<WebhooksTable>;
+export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
 
 export type Db = Kysely<Database>;
 /** What every repository function runs on: the pool, or the caller's transaction. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 
 /**
  * The only reader of process.env. Everything else receives a frozen Config.
@@ -38,6 +39,13 @@ export interface Config {
    * must not make the worker probe its own host or its cloud's metadata service. The lab turns it on.
    */
   readonly allowLocalNodeAddresses: boolean;
+  /**
+   * NF_WEBHOOK_ALLOW_CIDRS: networks a live webhook may target although they are private, loopback
+   * or link-local (comma-separated CIDRs; empty: none). docs/api.md §Webhooks.
+   */
+  readonly webhookAllowCidrs: readonly string[];
+  /** NF_WEBHOOK_DISPATCH_MS: how often the webhook dispatcher's Schedule runs (0: the worker creates none). */
+  readonly webhookDispatchMs: number;
   /** The HTTP server's slow-client bounds (NF_HEADERS_TIMEOUT_MS, NF_REQUEST_TIMEOUT_MS, NF_KEEP_ALIVE_TIMEOUT_MS). */
   readonly http: {
     readonly headersTimeoutMs: number;
@@ -120,6 +128,21 @@ function str(env: Env, name: string, def?: string): string {
     return def;
   }
   return raw;
+}
+
+/** Parses NF_WEBHOOK_ALLOW_CIDRS ("10.1.0.0/16,fd00:1::/64"); throws ConfigError on a bad entry. */
+function parseAllowCidrs(raw: string | undefined): string[] {
+  if (!raw?.trim()) return [];
+  return raw.split(',').map((s) => {
+    const cidr = s.trim();
+    const [addr, bits] = cidr.split('/');
+    const family = isIP(addr ?? '');
+    const n = Number(bits);
+    if (!family || !Number.isInteger(n) || n < 0 || n > (family === 4 ? 32 : 128)) {
+      throw new ConfigError(`NF_WEBHOOK_ALLOW_CIDRS: "${cidr}" is not a CIDR (address/bits)`);
+    }
+    return cidr;
+  });
 }
 
 function bool(env: Env, name: string, def: boolean): boolean {
@@ -228,6 +251,8 @@ export function loadConfig(env: Env = process.env): Config {
       graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),
     },
     cephPackages: parseCephPackagesConfig(env),
+    webhookAllowCidrs: parseAllowCidrs(env.NF_WEBHOOK_ALLOW_CIDRS),
+    webhookDispatchMs: int(env, 'NF_WEBHOOK_DISPATCH_MS', 2_000, 0, 3_600_000),
   };
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');

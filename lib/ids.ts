@@ -11,6 +11,8 @@ export const ID_PREFIXES = {
   operation: 'op',
   key: 'key',
   webhook: 'wh',
+  event: 'evt',
+  delivery: 'whd',
   request: 'req',
 } as const;
 

@@ -10,6 +10,7 @@ import type { DriverRegistry } from '../drivers/types';
 import { loadConfig, type Config } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
 import { ensureSettlerSchedule } from './settler-schedule';
+import { ensureWebhookDispatchSchedule } from './webhook-schedule';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index.ts');
 
@@ -130,6 +131,13 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
       logger.warn('settler schedule not ensured', { err: String(err) });
     },
   );
+  await ensureWebhookDispatchSchedule(
+    new Client({ connection, namespace: config.temporal.namespace }),
+    config,
+    logger,
+  ).catch((err: unknown) => {
+    logger.warn('webhook dispatch schedule not ensured', { err: String(err) });
+  });
   return {
     worker,
     done,

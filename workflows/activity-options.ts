@@ -153,3 +153,19 @@ export const localConfigRead: ActivityOptions = {
  * finishing its last rounds. A wait that outlives it fails server-side, whatever the worker does.
  */
 export const SERVER_BOUND_MARGIN_MS = 2 * 60_000;
+
+/** The webhook dispatcher's scan and bookkeeping (issue 11). */
+export const webhookScan: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 3 },
+};
+
+/**
+ * One POST of a webhook delivery: each attempt bounded (the activity's own request timeout is below
+ * startToClose), retried with backoff by Temporal, at most 8 attempts over about 4 minutes; a receiver
+ * that answers 4xx/5xx, hangs or redirects is retried the same way. Then the delivery is `failed`.
+ */
+export const webhookPost: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+};

@@ -13,6 +13,8 @@ import {
   powerWaitCompensation,
   settleOne,
   unsettledScan,
+  webhookPost,
+  webhookScan,
 } from './activity-options';
 
 /** Activity `name`, always scheduled with `options`. */
@@ -135,6 +137,11 @@ export const act = {
   findUnsettledOperations: under(unsettledScan, 'findUnsettledOperations'),
   // settleOne: the settler's repair of one operation.
   settleOperation: under(settleOne, 'settleOperation'),
+  // webhookScan / webhookPost: the webhook dispatcher and one delivery (issue 11).
+  findUndispatchedDeliveries: under(webhookScan, 'findUndispatchedDeliveries'),
+  markDeliveriesDispatched: under(webhookScan, 'markDeliveriesDispatched'),
+  failWebhookDelivery: under(webhookScan, 'failWebhookDelivery'),
+  deliverWebhook: under(webhookPost, 'deliverWebhook'),
   // localConfigRead: the configuration read by a workflow, as a local activity.
   waitBounds: proxyLocalActivities<Activities>(localConfigRead).waitBounds,
 };

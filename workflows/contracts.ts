@@ -219,3 +219,11 @@ export const SEARCH_ATTRIBUTE_DEFINITIONS = [
 // Defined in lib/failures.ts (no imports, so drivers and activities share it without importing workflows).
 
 export { FAILURE, NON_RETRYABLE, type FailureType } from '../lib/failures';
+
+/** Issue 11: the webhook dispatcher (a Temporal Schedule starts it) and one delivery's workflow. */
+export const WEBHOOK_DISPATCH_WORKFLOW_TYPE = 'dispatchWebhooksWorkflow';
+export const WEBHOOK_DELIVERY_WORKFLOW_TYPE = 'deliverWebhookWorkflow';
+
+export function webhookDispatchScheduleId(taskQueue: string): string {
+  return `nodefoundry-webhooks/${taskQueue}`;
+}

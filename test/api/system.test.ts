@@ -95,6 +95,12 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/clusters/{id}/pools',
         'POST /v1/clusters/{id}/pools',
         'DELETE /v1/clusters/{id}/pools/{name}',
+        'GET /v1/events',
+        'POST /v1/webhooks',
+        'GET /v1/webhooks',
+        'DELETE /v1/webhooks/{id}',
+        'GET /v1/webhooks/{id}/deliveries',
+        'POST /v1/webhooks/{id}/test',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;

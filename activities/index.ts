@@ -3,6 +3,7 @@ import { createCephActivities } from './ceph.activities';
 import { createClusterActivities } from './clusters.activities';
 import { createImportActivities } from './import.activities';
 import { createLifecycleActivities } from './lifecycle.activities';
+import { createMonitorActivities } from './monitor.activities';
 import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPoolActivities(deps),
     ...createUpgradeActivities(deps),
     ...createSettleActivities(deps),
+    ...createMonitorActivities(deps),
   };
 }
 

@@ -153,3 +153,18 @@ export const localConfigRead: ActivityOptions = {
  * finishing its last rounds. A wait that outlives it fails server-side, whatever the worker does.
  */
 export const SERVER_BOUND_MARGIN_MS = 2 * 60_000;
+
+/**
+ * One round of the cluster monitor: a few reads of Ceph and one transaction. Short and few attempts:
+ * the next round (one interval later) is the real retry, and a round must never outlast its interval by much.
+ */
+export const monitorRound: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    maximumAttempts: 2,
+    nonRetryableErrorTypes: [...NON_RETRYABLE],
+  },
+};

@@ -12,3 +12,4 @@ export { upgradeHostWorkflow } from './upgrade-host.workflow';
 export { reweightOsdWorkflow } from './reweight-osd.workflow';
 export { importClusterWorkflow } from './import-cluster.workflow';
 export { settleOperationsWorkflow } from './settle-operations.workflow';
+export { monitorClusterWorkflow } from './monitor-cluster.workflow';

@@ -1,0 +1,233 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandboxDriverSet } from '../../drivers/sandbox';
+import type { CephDriver } from '../../drivers/types';
+import { newId } from '../../lib/ids';
+import { generateApiKey, hashApiKey } from '../../lib/secrets';
+import { SA_ACCOUNT_ID, SA_CLUSTER_ID, monitorWorkflowId } from '../../workflows/contracts';
+import { createTestAccount } from '../helpers/db';
+import { powerOff, powerOn, startHarness, type Harness } from './cluster-harness';
+
+/**
+ * The cluster monitor (issue 11): one workflow per cluster, started with the create, reads Ceph every
+ * NF_MONITOR_INTERVAL_MS and records health, checks, OSDs and drift; GET /v1/clusters/{id}/health
+ * shows it. Real API + worker + Temporal + PostgreSQL with the sandbox drivers; the sandbox's
+ * hardware is changed as a person in the machine room would (power, `ceph osd set-group noout` by hand).
+ */
+const INTERVAL_MS = 1000;
+// A round is a few reads and one transaction; on this shared 2-core machine allow it one more second.
+const TWO_INTERVALS = 2 * INTERVAL_MS + 1000;
+let h: Harness;
+let clusterId: string;
+let nodes: any[];
+let ceph: CephDriver;
+
+beforeAll(async () => {
+  h = await startHarness({ NF_MONITOR_INTERVAL_MS: String(INTERVAL_MS), NF_MONITOR_ROUNDS_PER_RUN: '4' });
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    const v = await probe().catch((err: unknown) => {
+      last = err;
+      return undefined;
+    });
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? '')})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function health(): Promise<any> {
+  const r = await h.api('GET', `/v1/clusters/${clusterId}/health`);
+  expect(r.status).toBe(200);
+  return r.body.data;
+}
+
+const codes = (hl: any) => hl.checks.map((c: any) => c.code);
+
+describe('cluster monitor', () => {
+  it('starts with the create: one workflow per cluster, with the cluster search attributes, health recorded', async () => {
+    nodes = [await h.registerNode(), await h.registerNode(), await h.registerNode()];
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'watched',
+      node_ids: nodes.map((n) => n.id),
+      ceph_version: 'reef',
+    });
+    expect(c.status).toBe(202);
+    clusterId = c.body.data.id;
+    expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
+    ceph = createSandboxDriverSet(h.db, h.accountId).ceph({
+      clusterId,
+      admin: { host: nodes[0].ip_address, port: 22, username: 'x', privateKey: '', pinnedFingerprint: null },
+    });
+
+    const handle = h.client.workflow.getHandle(monitorWorkflowId(clusterId));
+    const d = await handle.describe();
+    expect(d.status.name).toBe('RUNNING');
+    expect(d.typedSearchAttributes.get(SA_CLUSTER_ID)).toBe(clusterId);
+    expect(d.typedSearchAttributes.get(SA_ACCOUNT_ID)).toBe(h.accountId);
+
+    const first = await until('a monitor round after the create', async () => {
+      const hl = await health();
+      return hl.observed_at && hl.mons.total > 0 ? hl : undefined;
+    });
+    expect(first).toMatchObject({
+      cluster_id: clusterId,
+      status: 'HEALTH_OK',
+      checks: [],
+      osds_down: [],
+      noout_hosts: [],
+      autoscale_frozen: false,
+      mgr_available: true,
+    });
+    expect(first.mons.in_quorum).toHaveLength(3);
+    expect(first.pgs.total).toBeGreaterThan(0);
+  });
+
+  it('an OSD host goes down → HEALTH_WARN with OSD_DOWN within two intervals; back up → cleared, HEALTH_OK', async () => {
+    const t0 = Date.now();
+    await powerOff(h.db, h.accountId, nodes[2].ipmi_address);
+    const warn = await until(
+      'OSD_DOWN',
+      async () => {
+        const hl = await health();
+        return hl.status === 'HEALTH_WARN' && codes(hl).includes('OSD_DOWN') ? hl : undefined;
+      },
+      TWO_INTERVALS + 5000,
+    );
+    const took = Date.now() - t0;
+    expect(took).toBeLessThanOrEqual(TWO_INTERVALS);
+    const check = warn.checks.find((c: any) => c.code === 'OSD_DOWN');
+    expect(check).toMatchObject({ source: 'ceph', severity: 'HEALTH_WARN' });
+    expect(Date.parse(check.since)).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(warn.osds_down.length).toBeGreaterThan(0);
+    expect(warn.osds_down.every((o: any) => o.host === nodes[2].hostname)).toBe(true);
+    // The cluster and its OSDs as the API lists them say the same.
+    expect((await h.api('GET', `/v1/clusters/${clusterId}`)).body.data.status).toBe('HEALTH_WARN');
+    const osds = (await h.api('GET', `/v1/clusters/${clusterId}/osds`)).body.data;
+    const downIds = warn.osds_down.map((o: any) => o.osd_id);
+    for (const o of osds) if (downIds.includes(o.osd_id ?? o.id)) expect(o.status).toBe('down');
+
+    // The check stays raised with the same `since` on later rounds.
+    const later = await until('a later round', async () => {
+      const hl = await health();
+      return Date.parse(hl.observed_at) > Date.parse(warn.observed_at) ? hl : undefined;
+    });
+    expect(later.checks.find((c: any) => c.code === 'OSD_DOWN').since).toBe(check.since);
+
+    await powerOn(h.db, h.accountId, nodes[2].ipmi_address);
+    const ok = await until(
+      'OSD_DOWN cleared',
+      async () => {
+        const hl = await health();
+        return hl.status === 'HEALTH_OK' && !codes(hl).includes('OSD_DOWN') ? hl : undefined;
+      },
+      TWO_INTERVALS + 5000,
+    );
+    expect(ok.osds_down).toEqual([]);
+  });
+
+  it('noout set by hand (no operation recorded it) → NF_NOOUT_ORPHANED reported, not repaired', async () => {
+    const host = nodes[1].hostname;
+    await ceph.setGroupNoout(host);
+    const drift = await until('NF_NOOUT_ORPHANED', async () => {
+      const hl = await health();
+      return codes(hl).includes('NF_NOOUT_ORPHANED') ? hl : undefined;
+    });
+    expect(drift.noout_hosts).toEqual([host]);
+    expect(drift.checks.find((c: any) => c.code === 'NF_NOOUT_ORPHANED')).toMatchObject({
+      source: 'nodefoundry',
+      severity: 'HEALTH_WARN',
+    });
+    expect(drift.checks.find((c: any) => c.code === 'NF_NOOUT_ORPHANED').summary).toContain(host);
+    // Two more rounds: still set on the cluster (not ours to remove), still reported.
+    const seen = Date.parse(drift.observed_at);
+    const after = await until('two more rounds', async () => {
+      const hl = await health();
+      return Date.parse(hl.observed_at) >= seen + 2 * INTERVAL_MS ? hl : undefined;
+    });
+    expect(await ceph.nooutHosts()).toEqual([host]);
+    expect(codes(after)).toContain('NF_NOOUT_ORPHANED');
+
+    await ceph.unsetGroupNoout(host);
+    const clear = await until('NF_NOOUT_ORPHANED cleared', async () => {
+      const hl = await health();
+      return !codes(hl).includes('NF_NOOUT_ORPHANED') ? hl : undefined;
+    });
+    expect(clear.noout_hosts).toEqual([]);
+  });
+
+  it('the admin node does not answer → UNREACHABLE with the reason; it answers again → health again', async () => {
+    await powerOff(h.db, h.accountId, nodes[0].ipmi_address);
+    const down = await until(
+      'UNREACHABLE',
+      async () => {
+        const c = (await h.api('GET', `/v1/clusters/${clusterId}`)).body.data;
+        return c.status === 'UNREACHABLE' ? c : undefined;
+      },
+      TWO_INTERVALS + 5000,
+    );
+    expect(down.status_reason).toMatch(/admin node did not answer/);
+    expect((await health()).status).toBe('UNREACHABLE');
+    const listed = await h.api('GET', '/v1/clusters?status=UNREACHABLE');
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.map((c: any) => c.id)).toEqual([clusterId]);
+
+    await powerOn(h.db, h.accountId, nodes[0].ipmi_address);
+    await until('health back', async () => {
+      const hl = await health();
+      return hl.status.startsWith('HEALTH_') && hl.status_reason === null ? hl : undefined;
+    });
+  });
+
+  it("another account's key gets 404 for the health; an unknown id 404", async () => {
+    const other = await createTestAccount(h.db);
+    const key = generateApiKey('test');
+    await h.db
+      .insertInto('api_keys')
+      .values({ id: newId('key'), account_id: other, kind: 'test', name: 'other', hint: key.slice(0, 15), key_hash: hashApiKey(key) })
+      .execute();
+    const r = await h.api('GET', `/v1/clusters/${clusterId}/health`, undefined, { authorization: `Bearer ${key}` });
+    expect(r.status).toBe(404);
+    expect(r.body.error.code).toBe('cluster_not_found');
+    const u = await h.api('GET', `/v1/clusters/${newId('cluster')}/health`);
+    expect([u.status, u.body.error.code]).toEqual([404, 'cluster_not_found']);
+  });
+
+  it('history stays bounded (continue-as-new) and the monitor ends once the cluster is deleted', async () => {
+    const handle = h.client.workflow.getHandle(monitorWorkflowId(clusterId));
+    const first = (await handle.describe()).runId;
+    // 4 rounds per run: a new run within a few intervals, with the same search attributes.
+    const next = await until(
+      'continue-as-new',
+      async () => {
+        const d = await h.client.workflow.getHandle(monitorWorkflowId(clusterId)).describe();
+        return d.runId !== first ? d : undefined;
+      },
+      10 * INTERVAL_MS,
+    );
+    expect(next.typedSearchAttributes.get(SA_CLUSTER_ID)).toBe(clusterId);
+
+    const del = await h.api('DELETE', `/v1/clusters/${clusterId}`, undefined, { 'x-confirm-delete': 'true' });
+    expect(del.status).toBe(202);
+    expect((await h.waitForOperation(del.body.data.operation_id)).status).toBe('completed');
+    const ended = await until(
+      'the monitor to end',
+      async () => {
+        const d = await h.client.workflow.getHandle(monitorWorkflowId(clusterId)).describe();
+        return d.status.name === 'COMPLETED' ? d : undefined;
+      },
+      TWO_INTERVALS + 5000,
+    );
+    expect(await h.client.workflow.getHandle(monitorWorkflowId(clusterId), ended.runId).result()).toMatchObject({
+      ended: 'cluster_deleted',
+    });
+    await h.recordHistory(monitorWorkflowId(clusterId), 'monitorClusterWorkflow--cluster-deleted');
+  });
+});

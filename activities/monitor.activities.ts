@@ -1,8 +1,13 @@
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { Transaction } from 'kysely';
 import type { ClusterStatus, Database } from '../db/database';
 import { getClusterById } from '../db/repositories/clusters.repository';
+import { closeChanges } from '../db/repositories/operation-changes.repository';
 import {
+  openNooutEntries,
   recordMonitorRound,
+  type OpenNooutEntry,
   runningOwnership,
   type MonitorChange,
   type MonitorReading,
@@ -47,6 +52,8 @@ export interface MonitorRoundResult {
   status: ClusterStatus | null;
   raised: string[];
   cleared: string[];
+  /** Drift repaired this round (one line each). */
+  repaired?: string[];
 }
 
 /**
@@ -104,8 +111,81 @@ export function driftChecks(
   return checks;
 }
 
+const CLOSED_OPERATION = ['completed', 'failed', 'cancelled'];
+const TEMPORAL_CALL_MS = 10_000;
+
+function clientOf(): Client | null {
+  try {
+    return Context.current().client;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the operation that recorded a noout may still own it. Certainly not when its row is
+ * closed, or when Temporal says its workflow closed (terminated from the Web UI, timed out). In
+ * doubt (no workflow yet, Temporal not answering) it may: the monitor then only reports.
+ */
+async function mayStillOwn(e: OpenNooutEntry, client: Client | null): Promise<boolean> {
+  if (CLOSED_OPERATION.includes(e.operationStatus)) return false;
+  if (!client) return true;
+  try {
+    const d = await client.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
+      client.workflow.getHandle(e.workflowId).describe(),
+    );
+    return d.status.name === 'RUNNING';
+  } catch {
+    // Not found (a pending operation whose workflow is not started yet), or Temporal not answering: in doubt.
+    return true;
+  }
+}
+
 export function createMonitorActivities(deps: ActivityDeps) {
   const { db, logger } = deps;
+
+  /**
+   * Drift repair (docs/operators.md §Drift): a per-host noout that the change ledger shows an
+   * operation set and never undid, where that operation certainly no longer runs, is unset and its
+   * ledger entry closed (undone, with a note); a noout with no ledger entry (set by hand) is only
+   * reported. Answers the repairs made and the noout subjects a running operation owns.
+   */
+  async function repairNoout(
+    clusterId: string,
+    ceph: Awaited<ReturnType<typeof cephFor>>,
+    nooutHosts: string[],
+  ): Promise<{ repaired: string[]; ownedSubjects: string[] }> {
+    const entries = await openNooutEntries(db, clusterId);
+    const client = clientOf();
+    const repaired: string[] = [];
+    const ownedSubjects: string[] = [];
+    for (const host of nooutHosts) {
+      const subject = hostSubject(clusterId, host);
+      const mine = entries.filter((e) => e.subject === subject);
+      if (mine.length === 0) continue;
+      let owned = false;
+      for (const e of mine) if (await mayStillOwn(e, client)) owned = true;
+      if (owned) {
+        ownedSubjects.push(subject);
+        continue;
+      }
+      await ceph.unsetGroupNoout(host);
+      const ops = [...new Set(mine.map((e) => e.operationId))];
+      for (const operationId of ops) {
+        await closeChanges(
+          db,
+          { operationId, kind: 'noout_host', subject },
+          'undone',
+          'unset by the cluster monitor: the operation that set it no longer runs',
+        );
+      }
+      const line = `noout unset on ${host}: left by operation ${ops.join(', ')}, which no longer runs`;
+      repaired.push(line);
+      logger.warn('cluster monitor repaired drift', { cluster_id: clusterId, host, operation_ids: ops, repair: line });
+    }
+    return { repaired, ownedSubjects };
+  }
+
   return {
     /**
      * One round of the cluster monitor (docs/operators.md §The cluster monitor): reads Ceph's status
@@ -126,12 +206,15 @@ export function createMonitorActivities(deps: ActivityDeps) {
         const ceph = await cephFor(deps, clusterId);
         const status = await ceph.status();
         const osds = await ceph.osds();
-        const nooutHosts = await ceph.nooutHosts();
+        let nooutHosts = await ceph.nooutHosts();
+        const { repaired, ownedSubjects } = await repairNoout(clusterId, ceph, nooutHosts);
+        if (repaired.length) nooutHosts = await ceph.nooutHosts();
         const autoscaleFrozen = await ceph.noAutoscale();
+        const running = await runningOwnership(db, clusterId);
         const drift = driftChecks(
           clusterId,
           { flags: status.flags, nooutHosts, autoscaleFrozen },
-          await runningOwnership(db, clusterId),
+          { operations: running.operations, openNooutSubjects: ownedSubjects },
         );
         round = {
           reading: {
@@ -146,6 +229,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
             mgrAvailable: status.mgr_available,
             pgsTotal: status.pgs_total,
             pgsActiveClean: status.pgs_active_clean,
+            repaired,
           },
         };
       } catch (err) {
@@ -168,6 +252,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         status: out.status,
         raised: out.raised,
         cleared: out.cleared,
+        ...('reading' in round && round.reading.repaired.length ? { repaired: round.reading.repaired } : {}),
       };
     },
   };

@@ -22,6 +22,8 @@ export interface MonitorReading {
   mgrAvailable: boolean;
   pgsTotal: number;
   pgsActiveClean: number;
+  /** Drift repaired before this reading (see MonitorChange.repaired). */
+  repaired: string[];
 }
 
 /** What a round changed, handed to the events hook inside its transaction. */
@@ -30,6 +32,8 @@ export interface MonitorChange {
   accountId: string;
   raised: RecordedCheck[];
   cleared: string[];
+  /** Drift the monitor repaired this round (certainly NodeFoundry's own leftover), one line each. */
+  repaired: string[];
   statusBefore: ClusterStatus;
   statusAfter: ClusterStatus;
 }
@@ -63,6 +67,32 @@ export async function runningOwnership(
     .where('state', '=', 'open')
     .execute();
   return { operations, openNooutSubjects: rows.map((r) => r.subject) };
+}
+
+/** An open noout entry of the change ledger on this cluster, with the operation that recorded it. */
+export interface OpenNooutEntry {
+  operationId: string;
+  operationStatus: string;
+  workflowId: string;
+  subject: string;
+}
+
+/** The change ledger's open noout entries of operations on this cluster, running or not. */
+export async function openNooutEntries(db: Executor, clusterId: string): Promise<OpenNooutEntry[]> {
+  const rows = await db
+    .selectFrom('operation_changes as c')
+    .innerJoin('operations as o', 'o.id', 'c.operation_id')
+    .select(['c.operation_id', 'o.status', 'o.workflow_id', 'c.subject'])
+    .where('o.cluster_id', '=', clusterId)
+    .where('c.kind', '=', 'noout_host')
+    .where('c.state', '=', 'open')
+    .execute();
+  return rows.map((r) => ({
+    operationId: r.operation_id,
+    operationStatus: r.status,
+    workflowId: r.workflow_id,
+    subject: r.subject,
+  }));
 }
 
 async function writeChecks(
@@ -143,6 +173,7 @@ export async function recordMonitorRound(
         accountId: locked.account_id,
         raised: [],
         cleared: [],
+        repaired: [],
         statusBefore: locked.status,
         statusAfter: 'UNREACHABLE',
       });
@@ -192,6 +223,7 @@ export async function recordMonitorRound(
       accountId: locked.account_id,
       raised,
       cleared,
+      repaired: r.repaired,
       statusBefore: locked.status,
       statusAfter: r.health,
     });

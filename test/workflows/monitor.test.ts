@@ -3,6 +3,7 @@ import { createSandboxDriverSet } from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { generateApiKey, hashApiKey } from '../../lib/secrets';
+import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 import { SA_ACCOUNT_ID, SA_CLUSTER_ID, monitorWorkflowId } from '../../workflows/contracts';
 import { createTestAccount } from '../helpers/db';
 import { powerOff, powerOn, startHarness, type Harness } from './cluster-harness';
@@ -161,6 +162,63 @@ describe('cluster monitor', () => {
       return !codes(hl).includes('NF_NOOUT_ORPHANED') ? hl : undefined;
     });
     expect(clear.noout_hosts).toEqual([]);
+  });
+
+  it('a noout left by a reboot terminated from Temporal → repaired by the monitor, the ledger says so', async () => {
+    const target = nodes[1];
+    // The OS takes 2 s to halt after the ACPI power button: the reboot is terminated while it does.
+    await h.db
+      .updateTable('sandbox_machines')
+      .set({ shutdown_delay_ms: 2_000 })
+      .where('account_id', '=', h.accountId)
+      .where('ipmi_address', '=', target.ipmi_address)
+      .execute();
+    const r = await h.api('POST', `/v1/nodes/${target.id}/reboot`, { method: 'graceful' });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    const op0 = await h.waitForOperation(id, (o) => o.current_step === 'power_off');
+    expect(await ceph.nooutHosts()).toEqual([target.hostname]);
+    await h.client.workflow.getHandle(op0.temporal.workflow_id).terminate('terminated from the Web UI');
+    // No settler runs in this file: the operation row stays in_progress, the monitor is on its own.
+    expect((await h.api('GET', `/v1/operations/${id}`)).body.data.status).toBe('in_progress');
+
+    await until(
+      'the monitor to unset the noout',
+      async () => (await ceph.nooutHosts()).length === 0,
+      TWO_INTERVALS + 5000,
+    );
+    const ledger = await h.db
+      .selectFrom('operation_changes')
+      .select(['kind', 'subject', 'state', 'note'])
+      .where('operation_id', '=', id)
+      .where('kind', '=', 'noout_host')
+      .execute();
+    expect(ledger).toEqual([
+      {
+        kind: 'noout_host',
+        subject: `${clusterId}/${target.hostname}`,
+        state: 'undone',
+        note: 'unset by the cluster monitor: the operation that set it no longer runs',
+      },
+    ]);
+    const after = await until('a round after the repair', async () => {
+      const hl = await health();
+      return hl.noout_hosts.length === 0 ? hl : undefined;
+    });
+    expect(codes(after)).not.toContain('NF_NOOUT_ORPHANED');
+
+    // The settler (its Schedule is off in tests: run once) settles the rest: machine on, locks
+    // released; it finds the noout entry already undone and leaves it.
+    const settled = await h.client.workflow.execute(settleOperationsWorkflow, {
+      taskQueue: h.config.temporal.taskQueue,
+      workflowId: `settle-test/${h.accountId}/monitor`,
+      args: [{ accountId: h.accountId }],
+    });
+    expect(settled.settled).toEqual([id]);
+    await until('OSDs back up', async () => {
+      const hl = await health();
+      return hl.osds_down.length === 0 ? hl : undefined;
+    });
   });
 
   it('the admin node does not answer → UNREACHABLE with the reason; it answers again → health again', async () => {

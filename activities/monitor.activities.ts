@@ -145,15 +145,16 @@ export function createMonitorActivities(deps: ActivityDeps) {
   const { db, logger } = deps;
 
   /**
-   * Drift repair (docs/operators.md §Drift): a per-host noout that the change ledger shows an
-   * operation set and never undid, where that operation certainly no longer runs, is unset and its
-   * ledger entry closed (undone, with a note); a noout with no ledger entry (set by hand) is only
-   * reported. Answers the repairs made and the noout subjects a running operation owns.
+   * Drift repair (docs/operators.md §Drift repair): a per-host noout (or the autoscale freeze) that
+   * the change ledger shows an operation set and never undid, where that operation certainly no
+   * longer runs, is unset and its ledger entry closed (undone, with a note); one with no ledger entry
+   * (set by hand) is only reported. Answers the repairs made and the noout subjects a running operation owns.
    */
   async function repairNoout(
     clusterId: string,
     ceph: Awaited<ReturnType<typeof cephFor>>,
     nooutHosts: string[],
+    autoscaleFrozen: boolean,
   ): Promise<{ repaired: string[]; ownedSubjects: string[] }> {
     const entries = await openNooutEntries(db, clusterId);
     const client = clientOf();
@@ -161,7 +162,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
     const ownedSubjects: string[] = [];
     for (const host of nooutHosts) {
       const subject = hostSubject(clusterId, host);
-      const mine = entries.filter((e) => e.subject === subject);
+      const mine = entries.filter((e) => e.kind === 'noout_host' && e.subject === subject);
       if (mine.length === 0) continue;
       let owned = false;
       for (const e of mine) if (await mayStillOwn(e, client)) owned = true;
@@ -182,6 +183,26 @@ export function createMonitorActivities(deps: ActivityDeps) {
       const line = `noout unset on ${host}: left by operation ${ops.join(', ')}, which no longer runs`;
       repaired.push(line);
       logger.warn('cluster monitor repaired drift', { cluster_id: clusterId, host, operation_ids: ops, repair: line });
+    }
+    if (autoscaleFrozen) {
+      const mine = entries.filter((e) => e.kind === 'autoscale_frozen' && e.subject === clusterId);
+      let owned = mine.length === 0;
+      for (const e of mine) if (await mayStillOwn(e, client)) owned = true;
+      if (!owned) {
+        await ceph.setNoAutoscale(false);
+        const ops = [...new Set(mine.map((e) => e.operationId))];
+        for (const operationId of ops) {
+          await closeChanges(
+            db,
+            { operationId, kind: 'autoscale_frozen', subject: clusterId },
+            'undone',
+            'unset by the cluster monitor: the operation that set it no longer runs',
+          );
+        }
+        const line = `noautoscale unset: left by operation ${ops.join(', ')}, which no longer runs`;
+        repaired.push(line);
+        logger.warn('cluster monitor repaired drift', { cluster_id: clusterId, operation_ids: ops, repair: line });
+      }
     }
     return { repaired, ownedSubjects };
   }
@@ -207,9 +228,12 @@ export function createMonitorActivities(deps: ActivityDeps) {
         const status = await ceph.status();
         const osds = await ceph.osds();
         let nooutHosts = await ceph.nooutHosts();
-        const { repaired, ownedSubjects } = await repairNoout(clusterId, ceph, nooutHosts);
-        if (repaired.length) nooutHosts = await ceph.nooutHosts();
-        const autoscaleFrozen = await ceph.noAutoscale();
+        let autoscaleFrozen = await ceph.noAutoscale();
+        const { repaired, ownedSubjects } = await repairNoout(clusterId, ceph, nooutHosts, autoscaleFrozen);
+        if (repaired.length) {
+          nooutHosts = await ceph.nooutHosts();
+          autoscaleFrozen = await ceph.noAutoscale();
+        }
         const running = await runningOwnership(db, clusterId);
         const drift = driftChecks(
           clusterId,

@@ -69,25 +69,27 @@ export async function runningOwnership(
   return { operations, openNooutSubjects: rows.map((r) => r.subject) };
 }
 
-/** An open noout entry of the change ledger on this cluster, with the operation that recorded it. */
+/** An open entry of the change ledger on this cluster, with the operation that recorded it. */
 export interface OpenNooutEntry {
+  kind: string;
   operationId: string;
   operationStatus: string;
   workflowId: string;
   subject: string;
 }
 
-/** The change ledger's open noout entries of operations on this cluster, running or not. */
+/** The change ledger's open noout and autoscale-freeze entries of operations on this cluster, running or not. */
 export async function openNooutEntries(db: Executor, clusterId: string): Promise<OpenNooutEntry[]> {
   const rows = await db
     .selectFrom('operation_changes as c')
     .innerJoin('operations as o', 'o.id', 'c.operation_id')
-    .select(['c.operation_id', 'o.status', 'o.workflow_id', 'c.subject'])
+    .select(['c.kind', 'c.operation_id', 'o.status', 'o.workflow_id', 'c.subject'])
     .where('o.cluster_id', '=', clusterId)
-    .where('c.kind', '=', 'noout_host')
+    .where('c.kind', 'in', ['noout_host', 'autoscale_frozen'])
     .where('c.state', '=', 'open')
     .execute();
   return rows.map((r) => ({
+    kind: r.kind,
     operationId: r.operation_id,
     operationStatus: r.status,
     workflowId: r.workflow_id,

@@ -164,6 +164,57 @@ describe('cluster monitor', () => {
     expect(clear.noout_hosts).toEqual([]);
   });
 
+  it('autoscale frozen by hand → NF_AUTOSCALE_FROZEN_ORPHANED, left; frozen by an upgrade that ended without releasing it → unfrozen', async () => {
+    await ceph.setNoAutoscale(true);
+    const drift = await until('NF_AUTOSCALE_FROZEN_ORPHANED', async () => {
+      const hl = await health();
+      return codes(hl).includes('NF_AUTOSCALE_FROZEN_ORPHANED') ? hl : undefined;
+    });
+    expect(drift.autoscale_frozen).toBe(true);
+    const seen = Date.parse(drift.observed_at);
+    await until('two more rounds', async () => {
+      const hl = await health();
+      return Date.parse(hl.observed_at) >= seen + 2 * INTERVAL_MS ? hl : undefined;
+    });
+    expect(await ceph.noAutoscale()).toBe(true);
+
+    // The ledger shows an upgrade froze it and ended (failed) without releasing it: certainly ours.
+    const id = newId('operation');
+    const workflowId = `${clusterId}/upgrade/${id}`;
+    await h.db
+      .insertInto('operations')
+      .values({
+        id,
+        account_id: h.accountId,
+        environment: 'sandbox',
+        type: 'cluster.upgrade',
+        status: 'failed',
+        cluster_id: clusterId,
+        request_id: 'req_monitor',
+        workflow_id: workflowId,
+        params: '{}',
+      })
+      .execute();
+    await h.db
+      .insertInto('operation_changes')
+      .values({ operation_id: id, workflow_id: workflowId, kind: 'autoscale_frozen', subject: clusterId, details: '{}' })
+      .execute();
+    await until('the monitor to release the freeze', async () => !(await ceph.noAutoscale()), TWO_INTERVALS + 5000);
+    const ledger = await h.db
+      .selectFrom('operation_changes')
+      .select(['state', 'note'])
+      .where('operation_id', '=', id)
+      .execute();
+    expect(ledger).toEqual([
+      { state: 'undone', note: 'unset by the cluster monitor: the operation that set it no longer runs' },
+    ]);
+    const after = await until('the check cleared', async () => {
+      const hl = await health();
+      return !codes(hl).includes('NF_AUTOSCALE_FROZEN_ORPHANED') ? hl : undefined;
+    });
+    expect(after.autoscale_frozen).toBe(false);
+  });
+
   it('a noout left by a reboot terminated from Temporal → repaired by the monitor, the ledger says so', async () => {
     const target = nodes[1];
     // The OS takes 2 s to halt after the ACPI power button: the reboot is terminated while it does.

@@ -70,6 +70,8 @@ export interface Config {
   readonly monitor: {
     readonly intervalMs: number;
     readonly roundsPerRun: number;
+    /** NF_MONITOR_ENSURE_AT_START (default true): the worker starts a monitor for every cluster that has none. */
+    readonly ensureAtStart: boolean;
   };
   /**
    * NF_API_LIVENESS_MS: an API process refreshes its api_instances row every third of this; an
@@ -239,6 +241,7 @@ export function loadConfig(env: Env = process.env): Config {
     monitor: {
       intervalMs: int(env, 'NF_MONITOR_INTERVAL_MS', 30_000, 0, 86_400_000),
       roundsPerRun: int(env, 'NF_MONITOR_ROUNDS_PER_RUN', 100, 1, 10_000),
+      ensureAtStart: bool(env, 'NF_MONITOR_ENSURE_AT_START', true),
     },
     cephPackages: parseCephPackagesConfig(env),
   };

@@ -274,3 +274,10 @@ export async function clusterHealthView(db: Executor, c: Cluster): Promise<Recor
     pgs: { total: row ? row.pgs_total : null, active_clean: row ? row.pgs_active_clean : null },
   };
 }
+
+/** Every cluster (of one account, when given), for the worker's start-up check that each has a monitor. */
+export async function clustersToMonitor(db: Executor, accountId?: string): Promise<{ id: string; account_id: string }[]> {
+  let q = db.selectFrom('clusters').select(['id', 'account_id']);
+  if (accountId) q = q.where('account_id', '=', accountId);
+  return q.orderBy('id').execute();
+}

@@ -20,6 +20,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     NF_SETTLE_INTERVAL_MS: '0',
     // No cluster monitors either (test/workflows/monitor.test.ts turns them on).
     NF_MONITOR_INTERVAL_MS: '0',
+    // A test worker must not start monitors for other files' clusters (the run's database is shared).
+    NF_MONITOR_ENSURE_AT_START: 'false',
     NF_LOG_LEVEL: process.env.NF_TEST_LOG_LEVEL ?? 'silent',
     PORT: '0',
     // Every test talks from 127.0.0.1: the per-address unauthenticated limit is tested on its own

@@ -6,6 +6,8 @@ import { generateApiKey, hashApiKey } from '../../lib/secrets';
 import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 import { SA_ACCOUNT_ID, SA_CLUSTER_ID, monitorWorkflowId } from '../../workflows/contracts';
 import { createTestAccount } from '../helpers/db';
+import { createLogger } from '../../lib/logger';
+import { ensureClusterMonitors } from '../../worker/cluster-monitors';
 import { powerOff, powerOn, startHarness, type Harness } from './cluster-harness';
 
 /**
@@ -307,6 +309,23 @@ describe('cluster monitor', () => {
     expect(r.body.error.code).toBe('cluster_not_found');
     const u = await h.api('GET', `/v1/clusters/${newId('cluster')}/health`);
     expect([u.status, u.body.error.code]).toEqual([404, 'cluster_not_found']);
+  });
+
+  it('a monitor terminated from the Web UI comes back when a worker starts (ensureClusterMonitors); a running one is not doubled', async () => {
+    const handle = h.client.workflow.getHandle(monitorWorkflowId(clusterId));
+    const running = (await handle.describe()).runId;
+    // A running monitor is joined: same run.
+    expect(await ensureClusterMonitors(h.client, h.db, h.config, createLogger('silent'), h.accountId)).toBe(1);
+    expect((await handle.describe()).runId).toBe(running);
+
+    await handle.terminate('terminated from the Web UI');
+    expect((await h.client.workflow.getHandle(monitorWorkflowId(clusterId)).describe()).status.name).toBe('TERMINATED');
+    const before = Date.parse((await health()).observed_at);
+    expect(await ensureClusterMonitors(h.client, h.db, h.config, createLogger('silent'), h.accountId)).toBe(1);
+    const d = await h.client.workflow.getHandle(monitorWorkflowId(clusterId)).describe();
+    expect([d.status.name, d.runId !== running]).toEqual(['RUNNING', true]);
+    expect(d.typedSearchAttributes.get(SA_CLUSTER_ID)).toBe(clusterId);
+    await until('a round of the new monitor', async () => Date.parse((await health()).observed_at) > before);
   });
 
   it('history stays bounded (continue-as-new) and the monitor ends once the cluster is deleted', async () => {

@@ -3,6 +3,7 @@ import { createCephActivities } from './ceph.activities';
 import { createClusterActivities } from './clusters.activities';
 import { createImportActivities } from './import.activities';
 import { createLifecycleActivities } from './lifecycle.activities';
+import { createMonitorActivities } from './monitor.activities';
 import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createUpgradeActivities(deps),
     ...createSettleActivities(deps),
     ...createWebhookActivities(deps),
+    ...createMonitorActivities(deps),
   };
 }
 

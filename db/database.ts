@@ -33,7 +33,8 @@ export type NodeStatus = (typeof NODE_STATUSES)[number];
  * Cluster statuses (the API's enum is this list). CREATING (IMPORTING) while the create (import)
  * operation runs; then Ceph's health (HEALTH_OK, HEALTH_WARN, HEALTH_ERR) as last observed; ERROR
  * when an operation failed it (status_reason says why); DELETING while it is being deleted. A
- * deleted cluster's row is gone. Written only through db/repositories/clusters.repository.ts.
+ * deleted cluster's row is gone. UNREACHABLE (issue 11): the cluster monitor could not reach the
+ * admin node's Ceph in its last round (status_reason says why); the next answer puts health back. Written only through db/repositories/clusters.repository.ts.
  */
 export const CLUSTER_STATUSES = [
   'CREATING',
@@ -43,6 +44,7 @@ export const CLUSTER_STATUSES = [
   'HEALTH_ERR',
   'ERROR',
   'DELETING',
+  'UNREACHABLE',
 ] as const;
 export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
 
@@ -381,6 +383,34 @@ export interface Database {
   events: EventsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  cluster_health_checks: ClusterHealthChecksTable;
+  cluster_health: ClusterHealthTable;
+}
+
+/** A health check in effect now (Ceph's, or NodeFoundry's own NF_* drift check), since it was first seen. */
+export interface ClusterHealthChecksTable {
+  cluster_id: string;
+  code: string;
+  source: 'ceph' | 'nodefoundry';
+  severity: 'HEALTH_WARN' | 'HEALTH_ERR';
+  summary: string;
+  since: Timestamp;
+  observed_at: Timestamp;
+}
+
+/** The cluster monitor's last reading of a cluster (one row per cluster). */
+export interface ClusterHealthTable {
+  cluster_id: string;
+  flags: JsonDefault<string[]>;
+  noout_hosts: JsonDefault<string[]>;
+  autoscale_frozen: boolean | null;
+  mons_in_quorum: JsonDefault<string[]>;
+  mons_total: ColumnType<number, number | undefined>;
+  mgr_available: ColumnType<boolean, boolean | undefined>;
+  pgs_total: ColumnType<number, number | undefined>;
+  pgs_active_clean: ColumnType<number, number | undefined>;
+  unreachable_reason: string | null;
+  observed_at: Timestamp;
 }
 
 export type Account = Selectable<AccountsTable>;

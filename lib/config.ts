@@ -71,6 +71,17 @@ export interface Config {
     readonly graceMs: number;
   };
   /**
+   * The cluster monitor (docs/operators.md §The cluster monitor): one workflow per cluster reads
+   * Ceph every `intervalMs` (NF_MONITOR_INTERVAL_MS, default 30 s; 0: no monitor is started) and
+   * continues as new after `roundsPerRun` rounds (NF_MONITOR_ROUNDS_PER_RUN) so its history stays bounded.
+   */
+  readonly monitor: {
+    readonly intervalMs: number;
+    readonly roundsPerRun: number;
+    /** NF_MONITOR_ENSURE_AT_START (default true): the worker starts a monitor for every cluster that has none. */
+    readonly ensureAtStart: boolean;
+  };
+  /**
    * NF_API_LIVENESS_MS: an API process refreshes its api_instances row every third of this; an
    * Idempotency-Key claim whose process was not seen for this long (died, or stalled) is taken over
    * by a retry (docs/api.md §Idempotency).
@@ -249,6 +260,11 @@ export function loadConfig(env: Env = process.env): Config {
     settle: {
       intervalMs: int(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 0, 86_400_000),
       graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),
+    },
+    monitor: {
+      intervalMs: int(env, 'NF_MONITOR_INTERVAL_MS', 30_000, 0, 86_400_000),
+      roundsPerRun: int(env, 'NF_MONITOR_ROUNDS_PER_RUN', 100, 1, 10_000),
+      ensureAtStart: bool(env, 'NF_MONITOR_ENSURE_AT_START', true),
     },
     cephPackages: parseCephPackagesConfig(env),
     webhookAllowCidrs: parseAllowCidrs(env.NF_WEBHOOK_ALLOW_CIDRS),

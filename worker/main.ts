@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
 import { ensureSettlerSchedule } from './settler-schedule';
 import { ensureWebhookDispatchSchedule } from './webhook-schedule';
+import { ensureClusterMonitors } from './cluster-monitors';
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index.ts');
 
@@ -138,6 +139,16 @@ export async function startWorker(config: Config, deps: WorkerDeps): Promise<Run
   ).catch((err: unknown) => {
     logger.warn('webhook dispatch schedule not ensured', { err: String(err) });
   });
+  // Every cluster's monitor (docs/operators.md §The cluster monitor), in the background: a worker
+  // that cannot start them still serves operations (the next start retries).
+  if (config.monitor.ensureAtStart) {
+    void ensureClusterMonitors(
+      new Client({ connection, namespace: config.temporal.namespace }),
+      deps.db,
+      config,
+      logger,
+    ).catch((err: unknown) => logger.warn('cluster monitors not ensured', { err: String(err) }));
+  }
   return {
     worker,
     done,

@@ -169,3 +169,18 @@ export const webhookPost: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 };
+
+/**
+ * One round of the cluster monitor: a few reads of Ceph and one transaction. Short and few attempts:
+ * the next round (one interval later) is the real retry, and a round must never outlast its interval by much.
+ */
+export const monitorRound: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    maximumAttempts: 2,
+    nonRetryableErrorTypes: [...NON_RETRYABLE],
+  },
+};

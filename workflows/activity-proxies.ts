@@ -8,6 +8,7 @@ import {
   hardwareCommand,
   localConfigRead,
   longHardwareCommand,
+  monitorRound,
   planRead,
   powerRestore,
   powerWaitCompensation,
@@ -30,6 +31,8 @@ function under<K extends keyof Activities>(options: ActivityOptions, name: K) {
  * always the activity's own name (the second argument), whatever the entry is called.
  */
 export const act = {
+  // monitorRound: the cluster monitor's round (bounded; the next round is the retry).
+  monitorCluster: under(monitorRound, 'monitorCluster'),
   // dbWrite: bookkeeping in PostgreSQL.
   deletePoolRow: under(dbWrite, 'deletePoolRow'),
   describeClusterCreate: under(dbWrite, 'describeClusterCreate'),

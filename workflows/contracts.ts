@@ -115,6 +115,28 @@ export interface PoolOperationInput extends OperationRef {
   poolId: string;
 }
 
+// ---- The cluster monitor (workflows/monitor-cluster.workflow.ts) --------------------------------
+
+export const MONITOR_WORKFLOW_TYPE = 'monitorClusterWorkflow';
+
+export interface MonitorClusterInput {
+  clusterId: string;
+  /** Time between rounds (config NF_MONITOR_INTERVAL_MS). */
+  intervalMs: number;
+  /** Rounds per run before continue-as-new (config NF_MONITOR_ROUNDS_PER_RUN): bounded history. */
+  roundsPerRun: number;
+}
+
+export interface MonitorClusterResult {
+  rounds: number;
+  ended: 'cluster_deleted';
+}
+
+/** One monitor per cluster: its workflow id is derived from the cluster id. */
+export function monitorWorkflowId(clusterId: string): string {
+  return `${clusterId}/monitor`;
+}
+
 // ---- The settler (workflows/settle-operations.workflow.ts) -------------------------------------
 
 export const SETTLE_WORKFLOW_TYPE = 'settleOperationsWorkflow';

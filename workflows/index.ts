@@ -13,3 +13,4 @@ export { reweightOsdWorkflow } from './reweight-osd.workflow';
 export { importClusterWorkflow } from './import-cluster.workflow';
 export { settleOperationsWorkflow } from './settle-operations.workflow';
 export { deliverWebhookWorkflow, dispatchWebhooksWorkflow } from './webhooks.workflow';
+export { monitorClusterWorkflow } from './monitor-cluster.workflow';

@@ -30,6 +30,8 @@ import {
   requireDeleteConfirmation,
 } from '../services/clusters.service';
 import { importCluster } from '../services/cluster-import.service';
+import { clusterHealth } from '../services/cluster-health.service';
+import { clusterHealthSchema } from '../schemas/cluster-health.schemas';
 import type { RouteTable } from './route-table';
 
 const validCreate = bodyValidator(createClusterBodySchema);
@@ -163,6 +165,26 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       parse(validNoQuery, { ...ctx.query }, 'query');
       const c = await getClusterOr404(deps, authOf(ctx), ctx.params.id ?? '');
       ctx.body = { data: await clusterDetail(deps, c) };
+    },
+  );
+
+  table.add(
+    {
+      method: 'get',
+      path: '/v1/clusters/{id}/health',
+      operationId: 'getClusterHealth',
+      summary: "Get a cluster's health",
+      description:
+        "What the cluster monitor last read from Ceph (every NF_MONITOR_INTERVAL_MS; `observed_at` says when): the health checks in effect with `since` (Ceph's and NodeFoundry's own NF_* drift checks), flags and per-host noout, the autoscale freeze, OSDs down or out, mons, mgr, PGs. Reads only the database.",
+      tag: 'Clusters',
+      auth: true,
+      pathParams: clusterIdParam,
+      responses: { 200: { description: "The cluster's health.", schema: dataResponseSchema(clusterHealthSchema) } },
+    },
+    async (ctx) => {
+      parse(validNoQuery, { ...ctx.query }, 'query');
+      const c = await getClusterOr404(deps, authOf(ctx), ctx.params.id ?? '');
+      ctx.body = { data: await clusterHealth(deps, c) };
     },
   );
 

@@ -1,4 +1,5 @@
 import * as clusters from '../../db/repositories/clusters.repository';
+import { ensureClusterMonitor } from '../../lib/cluster-monitor';
 import { newId } from '../../lib/ids';
 import { importRequestRefusals } from '../../lib/plans/import-cluster.planner';
 import type { ApiDeps, AuthState } from '../context';
@@ -79,6 +80,7 @@ export async function importCluster(
           body.node_ids,
         ),
     });
+    await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, { id: clusterId, account_id: auth.accountId });
     return { id: clusterId, name: body.name, status: 'IMPORTING', operation_id: op.id };
   } catch (err) {
     throw nameTakenOr(err, body.name);

@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { ensureClusterMonitor } from '../../lib/cluster-monitor';
 import type { Cluster, Database } from '../../db/database';
 import * as clusters from '../../db/repositories/clusters.repository';
 import { osdStates } from '../../db/repositories/osds.repository';
@@ -193,6 +194,7 @@ export async function createCluster(
           body.node_ids,
         ),
     });
+    await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, { id: clusterId, account_id: auth.accountId });
     return { id: clusterId, name: body.name, status: 'CREATING', operation_id: op.id };
   } catch (err) {
     throw nameTakenOr(err, body.name);

@@ -89,6 +89,7 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/clusters',
         'POST /v1/clusters',
         'GET /v1/clusters/{id}',
+        'GET /v1/clusters/{id}/health',
         'DELETE /v1/clusters/{id}',
         'POST /v1/clusters/import',
         'POST /v1/sandbox/ceph-clusters',

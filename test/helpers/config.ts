@@ -19,6 +19,10 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     // No settler Schedule per test worker (a test that wants one sets it): schedules outlive the test.
     NF_SETTLE_INTERVAL_MS: '0',
     NF_WEBHOOK_DISPATCH_MS: '0',
+    // No cluster monitors either (test/workflows/monitor.test.ts turns them on).
+    NF_MONITOR_INTERVAL_MS: '0',
+    // A test worker must not start monitors for other files' clusters (the run's database is shared).
+    NF_MONITOR_ENSURE_AT_START: 'false',
     NF_LOG_LEVEL: process.env.NF_TEST_LOG_LEVEL ?? 'silent',
     PORT: '0',
     // Every test talks from 127.0.0.1: the per-address unauthenticated limit is tested on its own

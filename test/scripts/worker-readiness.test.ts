@@ -31,6 +31,8 @@ describe('worker run on its own', () => {
       NF_SECRET_KEY: generateSecretKey(),
       NF_WORKER_HEALTH_PORT: String(port),
       NF_LOG_LEVEL: 'info',
+      // The run's database is shared: this worker must not start monitors for other files' clusters.
+      NF_MONITOR_INTERVAL_MS: '0',
     };
     const worker = spawnCollecting(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { cwd: ROOT, env });
     child = worker.child;

@@ -1,0 +1,51 @@
+import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import {
+  MONITOR_WORKFLOW_TYPE,
+  SA_ACCOUNT_ID,
+  SA_CLUSTER_ID,
+  monitorWorkflowId,
+  type MonitorClusterInput,
+} from '../workflows/contracts';
+import type { Config } from './config';
+import type { Logger } from './logger';
+
+/**
+ * Starts the cluster's monitor (docs/operators.md §The cluster monitor) unless it runs already (one
+ * per cluster: the workflow id is derived from the cluster id, a second start joins the running
+ * one). Called by the API right after a cluster create or import was accepted (the monitor skips its
+ * rounds until the cluster has a health status) and by the worker at start for every cluster (a
+ * monitor that was terminated, or whose start failed, comes back). Never throws: a cluster without
+ * a monitor still works, it is just not observed between operations; the failure is logged.
+ */
+export async function ensureClusterMonitor(
+  client: Client,
+  config: Config,
+  logger: Logger,
+  cluster: { id: string; account_id: string },
+): Promise<boolean> {
+  if (config.monitor.intervalMs === 0) return false;
+  const input: MonitorClusterInput = {
+    clusterId: cluster.id,
+    intervalMs: config.monitor.intervalMs,
+    roundsPerRun: config.monitor.roundsPerRun,
+  };
+  try {
+    await client.workflow.start(MONITOR_WORKFLOW_TYPE, {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: monitorWorkflowId(cluster.id),
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      args: [input],
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: SA_CLUSTER_ID, value: cluster.id },
+        { key: SA_ACCOUNT_ID, value: cluster.account_id },
+      ]),
+      staticSummary: `Monitor cluster ${cluster.id}`,
+      staticDetails: `NodeFoundry cluster monitor: reads Ceph every ${config.monitor.intervalMs} ms`,
+    });
+    return true;
+  } catch (err) {
+    logger.warn('cluster monitor not started', { cluster_id: cluster.id, err: String(err) });
+    return false;
+  }
+}

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database';
 import { clustersToMonitor } from '../db/repositories/cluster-health.repository';
-import { ensureClusterMonitor } from '../lib/cluster-monitor';
+import { ensureClusterMonitor } from '../activities/cluster-monitor-start';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
 

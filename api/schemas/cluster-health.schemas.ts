@@ -28,7 +28,8 @@ export const clusterHealthSchema: SchemaObject = {
     observed_at: { ...nullableTimestamp, description: 'When the cluster monitor last read Ceph (null: never).' },
     checks: {
       type: 'array',
-      description: "Health checks in effect: Ceph's (source `ceph`) and NodeFoundry's own drift checks (source `nodefoundry`, codes NF_*).",
+      description:
+        "Health checks in effect: Ceph's (source `ceph`) and NodeFoundry's own drift checks (source `nodefoundry`, codes NF_*).",
       items: {
         type: 'object',
         required: ['code', 'source', 'severity', 'summary', 'since', 'observed_at'],
@@ -43,7 +44,11 @@ export const clusterHealthSchema: SchemaObject = {
         },
       },
     },
-    flags: { type: 'array', items: { type: 'string' }, description: 'OSD map flags in effect (cluster-wide and per CRUSH node).' },
+    flags: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'OSD map flags in effect (cluster-wide and per CRUSH node).',
+    },
     noout_hosts: { type: 'array', items: { type: 'string' }, description: 'Hosts carrying noout.' },
     autoscale_frozen: {
       type: ['boolean', 'null'],

@@ -1,5 +1,5 @@
 import * as clusters from '../../db/repositories/clusters.repository';
-import { ensureClusterMonitor } from '../../lib/cluster-monitor';
+import { ensureClusterMonitor } from '../../activities/cluster-monitor-start';
 import { newId } from '../../lib/ids';
 import { importRequestRefusals } from '../../lib/plans/import-cluster.planner';
 import type { ApiDeps, AuthState } from '../context';

@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import { ensureClusterMonitor } from '../../lib/cluster-monitor';
+import { ensureClusterMonitor } from '../../activities/cluster-monitor-start';
 import type { Cluster, Database } from '../../db/database';
 import * as clusters from '../../db/repositories/clusters.repository';
 import { osdStates } from '../../db/repositories/osds.repository';

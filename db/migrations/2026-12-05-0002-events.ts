@@ -73,7 +73,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addUniqueConstraint('webhook_deliveries_once', ['webhook_id', 'event_id'])
     .execute();
   await sql`create index webhook_deliveries_by_webhook on webhook_deliveries (webhook_id, created_at desc)`.execute(db);
-  await sql`create index webhook_deliveries_undispatched on webhook_deliveries (created_at) where dispatched_at is null`.execute(db);
+  await sql`create index webhook_deliveries_undispatched on webhook_deliveries (created_at) where dispatched_at is null`.execute(
+    db,
+  );
 
   // Each event is due to every enabled webhook of its account and environment subscribed to its
   // type: the delivery rows are written with the event, in the same transaction.

@@ -29,9 +29,9 @@ describe('monitor drift checks', () => {
   it('cluster-wide action flags are drift only while no operation runs; routine flags never', () => {
     const flagged = { ...clean, flags: ['noout', 'norebalance'] };
     expect(driftChecks('clus_a', flagged, idle).map((c) => c.code)).toEqual([NF_CHECK.flagsOrphaned]);
-    expect(driftChecks('clus_a', flagged, { operations: [{ type: 'cluster.upgrade' }], openNooutSubjects: [] })).toEqual(
-      [],
-    );
+    expect(
+      driftChecks('clus_a', flagged, { operations: [{ type: 'cluster.upgrade' }], openNooutSubjects: [] }),
+    ).toEqual([]);
     expect(driftChecks('clus_a', { ...clean, flags: ['sortbitwise', 'recovery_deletes'] }, idle)).toEqual([]);
   });
 
@@ -39,8 +39,12 @@ describe('monitor drift checks', () => {
     const frozen = { ...clean, autoscaleFrozen: true };
     expect(driftChecks('clus_a', frozen, idle).map((c) => c.code)).toEqual([NF_CHECK.autoscaleFrozenOrphaned]);
     expect(
-      driftChecks('clus_a', frozen, { operations: [{ type: 'node.reboot' }], openNooutSubjects: [] }).map((c) => c.code),
+      driftChecks('clus_a', frozen, { operations: [{ type: 'node.reboot' }], openNooutSubjects: [] }).map(
+        (c) => c.code,
+      ),
     ).toEqual([NF_CHECK.autoscaleFrozenOrphaned]);
-    expect(driftChecks('clus_a', frozen, { operations: [{ type: 'cluster.upgrade' }], openNooutSubjects: [] })).toEqual([]);
+    expect(driftChecks('clus_a', frozen, { operations: [{ type: 'cluster.upgrade' }], openNooutSubjects: [] })).toEqual(
+      [],
+    );
   });
 });

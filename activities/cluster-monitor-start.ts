@@ -1,3 +1,4 @@
+/* Shared by the API (after a create or import is accepted) and the worker (at start): both may import activities/ helpers, which sit below them and may use workflows/contracts.ts. */
 import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import {
@@ -7,8 +8,8 @@ import {
   monitorWorkflowId,
   type MonitorClusterInput,
 } from '../workflows/contracts';
-import type { Config } from './config';
-import type { Logger } from './logger';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/logger';
 
 /**
  * Starts the cluster's monitor (docs/operators.md §The cluster monitor) unless it runs already (one

@@ -102,11 +102,15 @@ export async function startOperation<T extends OperationType>(
         // Serialise lock-taking per cluster on its row, so the nesting checks below see every lock
         // committed before them (READ COMMITTED re-reads after the row lock is granted).
         await lockClusterRows(trx, [...req.lockResourceIds, ...(req.slot ? [req.slot.prefix] : [])]);
-        const taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
-        if (taken.length > 0) {
+        let taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
+        for (let i = 0; taken.length > 0; i++) {
           const holders = await ops.lockHolders(trx, taken);
           // Throwing rolls back the operation row and any lock this attempt took.
-          throw new BusyError(holders[0]!.resource_id, holders[0]!.operation_id);
+          if (holders[0]) throw new BusyError(holders[0].resource_id, holders[0].operation_id);
+          // Its holder released the lock between the insert and this read (found by chaos seed 33:
+          // this was a 500): the resource is free now, take it.
+          if (i >= 2) throw new ApiError('resource_busy', 'A resource of this request is busy; retry later.');
+          taken = await ops.acquireLocks(trx, operationId, taken);
         }
         const nested = await nestedLockHolder(trx, operationId, req.lockResourceIds);
         if (nested) throw new BusyError(nested.resource_id, nested.operation_id);

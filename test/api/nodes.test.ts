@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finishOperation } from '../../db/repositories/operations.repository';
 import { getSandboxMachine } from '../../drivers/sandbox';
@@ -351,6 +352,49 @@ describe('POST /v1/nodes/{id}/reboot', () => {
       .execute();
     const after = await api.request('POST', `/v1/nodes/${node.id}/reboot`);
     expect(after.status).toBe(202);
+  });
+
+  it('a lock released between its insert and the read of its holder is taken, not a 500 (chaos seed 33)', async () => {
+    const node = await readyNode();
+    const ended = newId('operation');
+    await api.db
+      .insertInto('operations')
+      .values({
+        id: ended,
+        account_id: api.account.accountId,
+        environment: 'sandbox',
+        type: 'node.reboot',
+        status: 'completed',
+        node_id: node.id,
+        request_id: 'req_ended',
+        workflow_id: `${node.id}/reboot/${ended}`,
+      })
+      .execute();
+    await api.db.insertInto('operation_locks').values({ resource_id: node.id, operation_id: ended }).execute();
+    // The holder's release lands right after the INSERT … ON CONFLICT DO NOTHING that found its row:
+    // a statement trigger (it fires even when no row was inserted) deletes the row at that moment.
+    const fn = `nf_test_release_${ended.slice(-8)}`;
+    await sql
+      .raw(
+        `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM operation_locks WHERE operation_id = '${ended}'; RETURN NULL; END $$`,
+      )
+      .execute(api.db);
+    await sql
+      .raw(`CREATE TRIGGER ${fn} AFTER INSERT ON operation_locks FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`)
+      .execute(api.db);
+    try {
+      const r = await api.request('POST', `/v1/nodes/${node.id}/reboot`, { body: { method: 'graceful' } });
+      expect(r.status).toBe(202);
+      const lock = await api.db
+        .selectFrom('operation_locks')
+        .select('operation_id')
+        .where('resource_id', '=', node.id)
+        .executeTakeFirst();
+      expect(lock?.operation_id).toBe(r.body.data.operation_id);
+    } finally {
+      await sql.raw(`DROP TRIGGER ${fn} ON operation_locks`).execute(api.db);
+      await sql.raw(`DROP FUNCTION ${fn}()`).execute(api.db);
+    }
   });
 
   it("locks the node's cluster too: a reboot of another member of the cluster is busy", async () => {

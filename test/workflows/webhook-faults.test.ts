@@ -1,4 +1,6 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setNodeStatus } from '../../db/repositories/nodes.repository';
 import { generateSecretKey } from '../../lib/config';
@@ -54,6 +56,33 @@ async function setup(
   const worker = withWorker ? await startTestWorker(api.config, api.db) : undefined;
   if (worker) cleanups.push(() => worker.shutdown());
   return { api, acct: await api.newAccount(), ...(worker ? { worker } : {}), secretKey };
+}
+
+/** With NF_RECORD_HISTORIES=1, keeps a workflow's history for test/replay (as webhooks.test.ts does). */
+async function recordHistory(api: TestApi, workflowId: string, name: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = path.resolve(__dirname, '../replay/histories');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}
+
+/** A completed dispatcher run of this API's task queue that started a delivery with the configured retry schedule. */
+async function recordDispatcherHistory(api: TestApi, name: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const query = `WorkflowType = 'dispatchWebhooksWorkflow' AND TaskQueue = '${api.config.temporal.taskQueue}' AND ExecutionStatus = 'Completed'`;
+  for await (const wf of api.client.workflow.list({ query })) {
+    const history = await api.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    const text = historyToJSON(history);
+    // Every dispatcher run of this task queue has the retry schedule in its input (the Schedule's args).
+    if (text.includes('START_CHILD_WORKFLOW_EXECUTION_INITIATED')) {
+      const dir = path.resolve(__dirname, '../replay/histories');
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(text), null, 1));
+      return;
+    }
+  }
+  throw new Error('no dispatcher run that started a delivery');
 }
 
 function expectSigned(got: Received, secret: string): any {
@@ -332,6 +361,10 @@ describe('webhook delivery under faults', () => {
         });
     }
     expect(rx.received).toHaveLength(5 * ATTEMPTS);
+    // The configured retry schedule is a new path of both workflows (patched): keep their histories.
+    const [fifth] = await listAll(api, key, `/v1/webhooks/${hook.id}/deliveries`);
+    await recordHistory(api, fifth.id, 'deliverWebhookWorkflow--configured-retry-failed-disabled');
+    await recordDispatcherHistory(api, 'dispatchWebhooksWorkflow--configured-retry');
 
     // Later events: no delivery is due to a disabled webhook, and a test delivery is refused.
     const before = (await listAll(api, key, `/v1/events?node_id=${node.id}&type=node.status_changed`)).length;
@@ -403,6 +436,7 @@ describe('a webhook disabled while one of its deliveries is being retried', () =
       250,
     );
     expect(d.status).toBe('failed');
+    await recordHistory(api, d.id, 'deliverWebhookWorkflow--disabled-while-retried');
     expect(d.attempts.map((a: any) => a.error)).toEqual([
       expect.stringMatching(/no answer within/),
       'not sent: the webhook was disabled',

@@ -38,12 +38,18 @@ export function createWebhookActivities(deps: ActivityDeps) {
     /**
      * One attempt: POST the event, signed, to the webhook's URL (checked again: DNS may have changed),
      * no redirect followed, bounded by WEBHOOK_REQUEST_TIMEOUT_MS. Logged in the delivery either way;
-     * anything but a 2xx throws (Temporal retries). `skipped`: the webhook is gone or disabled.
+     * anything but a 2xx throws (Temporal retries). `skipped`: the webhook is gone or disabled — a
+     * delivery of a webhook disabled while it was being retried ends `failed` and says so, rather than
+     * staying `pending` for ever.
      */
     async deliverWebhook(input: { deliveryId: string }): Promise<'delivered' | 'skipped'> {
       const found = await hooks.deliveryToSend(deps.db, input.deliveryId);
-      if (!found || found.webhook.disabled_at) return 'skipped';
+      if (!found) return 'skipped';
       if (found.delivery.status !== 'pending') return found.delivery.status === 'delivered' ? 'delivered' : 'skipped';
+      if (found.webhook.disabled_at) {
+        await hooks.endDisabledDelivery(deps.db, input.deliveryId);
+        return 'skipped';
+      }
       const { webhook, event } = found;
       const started = Date.now();
       const attempt = (status_code: number | null, error: string | null) => ({

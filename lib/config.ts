@@ -44,8 +44,19 @@ export interface Config {
    * or link-local (comma-separated CIDRs; empty: none). docs/api.md §Webhooks.
    */
   readonly webhookAllowCidrs: readonly string[];
-  /** NF_WEBHOOK_DISPATCH_MS: how often the webhook dispatcher's Schedule runs (0: the worker creates none). */
+  /** NF_WEBHOOK_DISPATCH_MS: how often the webhook dispatcher's Schedule runs (0: the worker creates none; else at least 1000). */
   readonly webhookDispatchMs: number;
+  /**
+   * The retry schedule of one webhook delivery (docs/api.md §Webhooks): the first retry after
+   * NF_WEBHOOK_RETRY_INITIAL_MS (default 1000), doubling up to NF_WEBHOOK_RETRY_MAX_INTERVAL_MS
+   * (default 60000), at most NF_WEBHOOK_MAX_ATTEMPTS attempts in all (default 8). Passed by the
+   * dispatcher Schedule to each delivery workflow it starts.
+   */
+  readonly webhookRetry: {
+    readonly initialIntervalMs: number;
+    readonly maximumIntervalMs: number;
+    readonly maximumAttempts: number;
+  };
   /** The HTTP server's slow-client bounds (NF_HEADERS_TIMEOUT_MS, NF_REQUEST_TIMEOUT_MS, NF_KEEP_ALIVE_TIMEOUT_MS). */
   readonly http: {
     readonly headersTimeoutMs: number;
@@ -119,6 +130,21 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got ${JSON.stringify(raw)}`);
   const v = Number(raw);
   if (v < min || v > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+/**
+ * The period of a Temporal Schedule the worker creates, in ms: 0 (no schedule) or at least 1000, since
+ * Temporal refuses an interval below one second ("interval is too small") and a worker would then
+ * run without its schedule, logging only a warning.
+ */
+function scheduleEvery(env: Env, name: string, def: number, max: number): number {
+  const v = int(env, name, def, 0, max);
+  if (v > 0 && v < 1_000) {
+    throw new ConfigError(
+      `${name} must be 0 (none) or at least 1000 (a Temporal Schedule runs at most once a second), got ${v}`,
+    );
+  }
   return v;
 }
 
@@ -268,8 +294,16 @@ export function loadConfig(env: Env = process.env): Config {
     },
     cephPackages: parseCephPackagesConfig(env),
     webhookAllowCidrs: parseAllowCidrs(env.NF_WEBHOOK_ALLOW_CIDRS),
-    webhookDispatchMs: int(env, 'NF_WEBHOOK_DISPATCH_MS', 2_000, 0, 3_600_000),
+    webhookDispatchMs: scheduleEvery(env, 'NF_WEBHOOK_DISPATCH_MS', 2_000, 3_600_000),
+    webhookRetry: {
+      initialIntervalMs: int(env, 'NF_WEBHOOK_RETRY_INITIAL_MS', 1_000, 10, 3_600_000),
+      maximumIntervalMs: int(env, 'NF_WEBHOOK_RETRY_MAX_INTERVAL_MS', 60_000, 10, 3_600_000),
+      maximumAttempts: int(env, 'NF_WEBHOOK_MAX_ATTEMPTS', 8, 1, 100),
+    },
   };
+  if (config.webhookRetry.maximumIntervalMs < config.webhookRetry.initialIntervalMs) {
+    throw new ConfigError('NF_WEBHOOK_RETRY_MAX_INTERVAL_MS must be at least NF_WEBHOOK_RETRY_INITIAL_MS');
+  }
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');
   }

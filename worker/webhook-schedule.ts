@@ -22,7 +22,8 @@ export async function ensureWebhookDispatchSchedule(
     workflowType: WEBHOOK_DISPATCH_WORKFLOW_TYPE,
     workflowId: scheduleId,
     taskQueue: config.temporal.taskQueue,
-    args: [],
+    // The configured retry schedule rides with every dispatcher run (updated at each worker start).
+    args: [{ retry: { ...config.webhookRetry } }],
     workflowRunTimeout: 10 * 60_000,
     staticSummary: 'NodeFoundry webhooks: starts a delivery workflow for each new event a webhook subscribes to',
   };

@@ -170,6 +170,26 @@ export const webhookPost: ActivityOptions = {
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 };
 
+/** A delivery's retry schedule from configuration (NF_WEBHOOK_RETRY_*, lib/config.ts), in milliseconds. */
+export interface WebhookRetry {
+  initialIntervalMs: number;
+  maximumIntervalMs: number;
+  maximumAttempts: number;
+}
+
+/** webhookPost with the configured retry schedule the dispatcher passed to the delivery. */
+export function webhookPostWith(retry: WebhookRetry): ActivityOptions {
+  return {
+    ...webhookPost,
+    retry: {
+      ...webhookPost.retry,
+      initialInterval: retry.initialIntervalMs,
+      maximumInterval: Math.max(retry.maximumIntervalMs, retry.initialIntervalMs),
+      maximumAttempts: retry.maximumAttempts,
+    },
+  };
+}
+
 /**
  * One round of the cluster monitor: a few reads of Ceph and one transaction. Short and few attempts:
  * the next round (one interval later) is the real retry, and a round must never outlast its interval by much.

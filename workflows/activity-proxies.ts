@@ -15,7 +15,9 @@ import {
   settleOne,
   unsettledScan,
   webhookPost,
+  webhookPostWith,
   webhookScan,
+  type WebhookRetry,
 } from './activity-options';
 
 /** Activity `name`, always scheduled with `options`. */
@@ -148,3 +150,11 @@ export const act = {
   // localConfigRead: the configuration read by a workflow, as a local activity.
   waitBounds: proxyLocalActivities<Activities>(localConfigRead).waitBounds,
 };
+
+/**
+ * deliverWebhook under webhookPost with the configured retry schedule (NF_WEBHOOK_RETRY_*) that the
+ * dispatcher passed to the delivery: the one activity whose retry is configuration, not a preset.
+ */
+export function deliverWebhookRetrying(retry: WebhookRetry) {
+  return under(webhookPostWith(retry), 'deliverWebhook');
+}

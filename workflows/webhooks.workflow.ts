@@ -1,21 +1,29 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, startChild } from '@temporalio/workflow';
-import { act } from './activity-proxies';
+import { ParentClosePolicy, patched, startChild } from '@temporalio/workflow';
+import type { WebhookRetry } from './activity-options';
+import { act, deliverWebhookRetrying } from './activity-proxies';
 import { describeFailure } from './operation-tracker';
 
 /** Deliveries one dispatcher run starts at most (the next scheduled run takes the rest). */
 const DISPATCH_BATCH = 100;
+/** patched() id of the configured retry schedule of a delivery (issue 11, second half). */
+export const WEBHOOK_RETRY_FROM_CONFIG = 'webhook-retry-from-config';
 
 /**
  * One delivery (workflow id = the delivery's id, so it is started at most once): the POST, retried
  * with backoff by Temporal's retry policy (activity-options.ts, webhookPost); when every attempt
  * failed, the delivery is marked failed and a webhook failing for long is disabled.
  */
-export async function deliverWebhookWorkflow(input: { deliveryId: string }): Promise<string> {
+export async function deliverWebhookWorkflow(input: { deliveryId: string; retry?: WebhookRetry }): Promise<string> {
+  const target = { deliveryId: input.deliveryId };
+  // The configured retry schedule (NF_WEBHOOK_RETRY_*) came after the first histories were recorded:
+  // a delivery started without one (recorded histories, a dispatcher of an older worker) keeps the preset.
+  const deliver =
+    input.retry && patched(WEBHOOK_RETRY_FROM_CONFIG) ? deliverWebhookRetrying(input.retry) : act.deliverWebhook;
   try {
-    return await act.deliverWebhook.executeWithOptions({ summary: `deliver ${input.deliveryId}` }, [input]);
+    return await deliver.executeWithOptions({ summary: `deliver ${input.deliveryId}` }, [target]);
   } catch (err) {
-    const { disabled } = await act.failWebhookDelivery.executeWithOptions({ summary: 'record the failure' }, [input]);
+    const { disabled } = await act.failWebhookDelivery.executeWithOptions({ summary: 'record the failure' }, [target]);
     return `failed: ${describeFailure(err).message}${disabled ? ' (webhook disabled)' : ''}`;
   }
 }
@@ -24,9 +32,10 @@ export async function deliverWebhookWorkflow(input: { deliveryId: string }): Pro
  * The dispatcher, started by a Temporal Schedule (worker/webhook-schedule.ts): starts one
  * deliverWebhookWorkflow per delivery written with its event (the outbox), then marks them
  * dispatched. A crash between the two starts nothing twice: the next run's start of the same
- * workflow id is refused (REJECT_DUPLICATE) and counted as already started.
+ * workflow id is refused (REJECT_DUPLICATE) and counted as already started. `retry`: the configured
+ * retry schedule (NF_WEBHOOK_RETRY_*), given by the Schedule's action and passed to each delivery.
  */
-export async function dispatchWebhooksWorkflow(): Promise<{ started: number }> {
+export async function dispatchWebhooksWorkflow(input?: { retry?: WebhookRetry }): Promise<{ started: number }> {
   const ids = await act.findUndispatchedDeliveries.executeWithOptions({ summary: 'find new deliveries' }, [
     { limit: DISPATCH_BATCH },
   ]);
@@ -35,7 +44,7 @@ export async function dispatchWebhooksWorkflow(): Promise<{ started: number }> {
     try {
       await startChild(deliverWebhookWorkflow, {
         workflowId: deliveryId,
-        args: [{ deliveryId }],
+        args: [{ deliveryId, ...(input?.retry ? { retry: input.retry } : {}) }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowExecutionTimeout: '1 hour',

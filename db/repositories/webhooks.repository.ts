@@ -142,6 +142,25 @@ export async function endDelivery(db: Executor, id: string, status: 'delivered' 
 }
 
 /**
+ * A pending delivery of a disabled webhook (disabled while this delivery was being retried): ended
+ * `failed`, with a last entry in its log saying it was not sent and why. Only while still pending.
+ */
+export async function endDisabledDelivery(db: Executor, id: string): Promise<void> {
+  const note: DeliveryAttempt = {
+    at: new Date().toISOString(),
+    status_code: null,
+    error: 'not sent: the webhook was disabled',
+    duration_ms: 0,
+  };
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'failed', completed_at: sql`now()`, attempts: sql`attempts || ${json([note])}::jsonb` })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+/**
  * Disables the webhook when its last `threshold` ended deliveries all failed (each after every retry):
  * an endpoint failing for a long time. Answers whether this call disabled it.
  */

@@ -97,4 +97,37 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
     );
     expect(configError({ ...base(), NF_ANON_RATE_LIMIT: '-1' })).toMatch(/NF_ANON_RATE_LIMIT must be between/);
   });
+
+  it('webhook retry schedule: NF_WEBHOOK_RETRY_INITIAL_MS / _MAX_INTERVAL_MS / NF_WEBHOOK_MAX_ATTEMPTS, defaults as documented', () => {
+    expect(loadConfig(base()).webhookRetry).toEqual({
+      initialIntervalMs: 1000,
+      maximumIntervalMs: 60_000,
+      maximumAttempts: 8,
+    });
+    expect(
+      loadConfig({
+        ...base(),
+        NF_WEBHOOK_RETRY_INITIAL_MS: '100',
+        NF_WEBHOOK_RETRY_MAX_INTERVAL_MS: '200',
+        NF_WEBHOOK_MAX_ATTEMPTS: '3',
+      }).webhookRetry,
+    ).toEqual({ initialIntervalMs: 100, maximumIntervalMs: 200, maximumAttempts: 3 });
+    expect(configError({ ...base(), NF_WEBHOOK_MAX_ATTEMPTS: '0' })).toMatch(
+      /NF_WEBHOOK_MAX_ATTEMPTS must be between 1/,
+    );
+    expect(configError({ ...base(), NF_WEBHOOK_RETRY_INITIAL_MS: 'soon' })).toMatch(
+      /NF_WEBHOOK_RETRY_INITIAL_MS must be an integer/,
+    );
+    expect(
+      configError({ ...base(), NF_WEBHOOK_RETRY_INITIAL_MS: '5000', NF_WEBHOOK_RETRY_MAX_INTERVAL_MS: '1000' }),
+    ).toMatch(/NF_WEBHOOK_RETRY_MAX_INTERVAL_MS must be at least NF_WEBHOOK_RETRY_INITIAL_MS/);
+  });
+
+  it('NF_WEBHOOK_DISPATCH_MS below one second is refused at start (Temporal refuses such a Schedule and no webhook would ever be sent)', () => {
+    expect(loadConfig({ ...base(), NF_WEBHOOK_DISPATCH_MS: '0' }).webhookDispatchMs).toBe(0);
+    expect(loadConfig({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1000' }).webhookDispatchMs).toBe(1000);
+    expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '250' })).toMatch(
+      /NF_WEBHOOK_DISPATCH_MS must be 0 \(none\) or at least 1000/,
+    );
+  });
 });

@@ -1,8 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_REQUEST_TIMEOUT_MS } from '../../activities/webhooks.activities';
 import { setNodeStatus } from '../../db/repositories/nodes.repository';
@@ -12,6 +10,8 @@ import { webhookDispatchScheduleId } from '../../workflows/contracts';
 import { nodeBody, startTestApi, type TestApi, type TestAccount } from '../helpers/api';
 import { waitFor } from '../helpers/spawned';
 import { generateSshKey } from '../helpers/ssh-keys';
+import { DISPATCH_LOCK_WAIT_MS, holdWebhookDispatchLock } from '../helpers/webhook-dispatch-lock';
+import { Receiver, type Received } from '../helpers/webhook-receiver';
 import { startTestWorker } from '../helpers/worker';
 
 /**
@@ -19,61 +19,20 @@ import { startTestWorker } from '../helpers/worker';
  * real PostgreSQL, and a real HTTP receiver on 127.0.0.1 (node:http) that checks signatures the way
  * docs/api.md tells a receiver to.
  */
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-class Receiver {
-  server: Server | null = null;
-  port = 0;
-  received: Received[] = [];
-  /** Requests (by event) left unanswered: the receiver hangs. */
-  hangFor: (event: any) => boolean = () => false;
-  /** The status each request gets (by its event); 200 unless a test says otherwise. */
-  answerFor: (event: any) => number = () => 200;
-
-  async start(port = 0): Promise<void> {
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body });
-        if (this.hangFor(JSON.parse(body))) return;
-        const status = this.answerFor(JSON.parse(body));
-        if (status >= 300 && status < 400) res.setHeader('location', `http://127.0.0.1:${this.port}/elsewhere`);
-        res.statusCode = status;
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
-  }
-
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    if (s) await new Promise((r) => (s.closeAllConnections(), s.close(r)));
-  }
-
-  url(): string {
-    return `http://127.0.0.1:${this.port}/hook`;
-  }
-}
-
 let api: TestApi;
 let worker: RunningWorker;
 let acct: TestAccount;
 let privateKey: string;
 const receivers: Receiver[] = [];
+let releaseDispatch: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
+  releaseDispatch = await holdWebhookDispatchLock();
   api = await startTestApi({ NF_WEBHOOK_DISPATCH_MS: '1000' });
   worker = await startTestWorker(api.config, api.db);
   acct = await api.newAccount();
   privateKey = generateSshKey().privateKey;
-}, 60_000);
+}, DISPATCH_LOCK_WAIT_MS);
 
 afterAll(async () => {
   await api?.client.schedule
@@ -83,6 +42,7 @@ afterAll(async () => {
   for (const r of receivers) await r.stop();
   await worker?.shutdown();
   await api?.close();
+  await releaseDispatch?.();
 });
 
 /** With NF_RECORD_HISTORIES=1, keeps the workflow's history for test/replay (as the cluster harness does). */

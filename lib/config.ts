@@ -284,7 +284,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.NF_WORKER_HEALTH_PORT ? { workerHealthPort: int(env, 'NF_WORKER_HEALTH_PORT', 0, 0, 65535) } : {}),
     apiLivenessMs: int(env, 'NF_API_LIVENESS_MS', 15_000, 1_000, 300_000),
     settle: {
-      intervalMs: int(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 0, 86_400_000),
+      intervalMs: scheduleEvery(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 86_400_000),
       graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),
     },
     monitor: {

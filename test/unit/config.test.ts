@@ -130,4 +130,12 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
       /NF_WEBHOOK_DISPATCH_MS must be 0 \(none\) or at least 1000/,
     );
   });
+
+  it('NF_SETTLE_INTERVAL_MS below one second is refused at start too (the settler is a Temporal Schedule as well)', () => {
+    expect(loadConfig({ ...base(), NF_SETTLE_INTERVAL_MS: '0' }).settle.intervalMs).toBe(0);
+    expect(loadConfig({ ...base(), NF_SETTLE_INTERVAL_MS: '5000' }).settle.intervalMs).toBe(5000);
+    expect(configError({ ...base(), NF_SETTLE_INTERVAL_MS: '500' })).toMatch(
+      /NF_SETTLE_INTERVAL_MS must be 0 \(none\) or at least 1000/,
+    );
+  });
 });

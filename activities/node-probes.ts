@@ -79,18 +79,27 @@ export async function probeableMembers(db: Executor, clusterId: string): Promise
 export async function probeNode(deps: ActivityDeps, node: Node, timeoutMs = PROBE_TIMEOUT_MS): Promise<NodeProbe> {
   const drivers = driversFor(deps, node);
   const ssh = async (): Promise<string | null> => {
+    // The session is closed however the probe ends: also when it connects after the bound expired,
+    // or when its command hangs past the bound.
+    const abort = new AbortController();
+    const connecting = drivers.shell.connect(sshTarget(deps, node), {
+      readyTimeoutMs: timeoutMs,
+      signal: abort.signal,
+    });
     try {
       await bounded(`ssh ${node.ip_address}`, timeoutMs, async () => {
-        const session = await drivers.shell.connect(sshTarget(deps, node), { readyTimeoutMs: timeoutMs });
-        try {
-          await session.run('true', { timeoutMs });
-        } finally {
-          session.close();
-        }
+        const session = await connecting;
+        await session.run('true', { timeoutMs, signal: abort.signal });
       });
       return null;
     } catch (err) {
       return `ssh: ${messageOf(err)}`;
+    } finally {
+      abort.abort();
+      connecting.then(
+        (session) => session.close(),
+        () => undefined,
+      );
     }
   };
   const bmc = async (): Promise<{ failure: string | null; off: boolean }> => {

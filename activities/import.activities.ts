@@ -134,7 +134,7 @@ export function createImportActivities(deps: ActivityDeps) {
               status: 'active',
             });
           }
-          await nodes.setClusterMembersStatus(trx, input.clusterId, 'active');
+          await nodes.setClusterMembersStatus(trx, input.clusterId, 'online');
         });
         return { pools: pools.map((p) => p.name) };
       });

@@ -103,9 +103,9 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       await nodes.markNodesProvisioning(deps.db, input.clusterId, input.nodeIds);
     },
 
-    /** The end of a successful creation: members active. Health was recorded by refreshClusterState. */
+    /** The end of a successful creation: members online. Health was recorded by refreshClusterState. */
     async markNodesActive(input: { clusterId: string }): Promise<void> {
-      await nodes.setClusterMembersStatus(deps.db, input.clusterId, 'active');
+      await nodes.setClusterMembersStatus(deps.db, input.clusterId, 'online');
     },
 
     /**

@@ -19,6 +19,7 @@ import { FAILURE } from '../lib/failures';
 import { hostSubject } from './change-ledger';
 import type { ActivityDeps } from './deps';
 import { cephFor } from './targets';
+import { probeMembers, recordNodeProbes } from './node-probes';
 
 /** NodeFoundry's own drift checks (docs/api.md §Cluster health), raised and cleared like Ceph's. */
 export const NF_CHECK = {
@@ -55,6 +56,8 @@ export interface MonitorRoundResult {
   cleared: string[];
   /** Drift repaired this round (one line each). */
   repaired?: string[];
+  /** Members that went online ↔ offline this round (one line each; activities/node-probes.ts). */
+  nodes?: string[];
 }
 
 /**
@@ -279,7 +282,14 @@ export function createMonitorActivities(deps: ActivityDeps) {
         if (!isUnreachable(err)) throw err;
         round = { unreachable: (err as Error).message.slice(0, 500) };
       }
-      const out = await recordMonitorRound(db, clusterId, MONITORED, round, recordMonitorEvents);
+      // Node probes (activities/node-probes.ts): whatever Ceph said, written in the round's transaction.
+      const probes = await probeMembers(deps, clusterId);
+      let nodesChanged: string[] = [];
+      const out = await recordMonitorRound(db, clusterId, MONITORED, round, async (trx, change) => {
+        await recordMonitorEvents(trx, change);
+        nodesChanged = await recordNodeProbes(trx, clusterId, probes);
+      });
+      if (nodesChanged.length) logger.info('cluster members changed', { cluster_id: clusterId, nodes: nodesChanged });
       if (out.state === 'gone') return { state: 'gone', status: null, raised: [], cleared: [] };
       if (out.state === 'skipped') return { state: 'skipped', status: out.status, raised: [], cleared: [] };
       if (out.raised.length || out.cleared.length || out.status !== cluster.status) {
@@ -296,6 +306,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         raised: out.raised,
         cleared: out.cleared,
         ...('reading' in round && round.reading.repaired.length ? { repaired: round.reading.repaired } : {}),
+        ...(nodesChanged.length ? { nodes: nodesChanged } : {}),
       };
     },
   };

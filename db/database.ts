@@ -23,10 +23,13 @@ export type EnvironmentName = 'live' | 'sandbox';
 /**
  * Node statuses (the API's enum is this list). `pending`: registered, inventory not finished (also
  * where nodes return after their cluster is deleted); `ready`: inventoried, free; `provisioning`:
- * joining a cluster being created; `active`: serving in a cluster; `error`: the last operation
- * failed it (status_reason says why). Written only through db/repositories/nodes.repository.ts.
+ * joining a cluster being created; `online`: serving in a cluster (called `active` before migration
+ * 2026-12-05-0004-node-online); `offline`: a member the cluster monitor could not reach over SSH or
+ * its BMC (status_reason says which); `error`: the last operation failed it (status_reason says
+ * why). `maintenance` is reserved for maintenance mode (issue 13). Written only through
+ * db/repositories/nodes.repository.ts.
  */
-export const NODE_STATUSES = ['pending', 'ready', 'provisioning', 'active', 'error'] as const;
+export const NODE_STATUSES = ['pending', 'ready', 'provisioning', 'online', 'offline', 'error'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 /**

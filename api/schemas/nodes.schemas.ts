@@ -163,7 +163,12 @@ export const nodeViewSchema: SchemaObject = {
   properties: {
     id: { type: 'string', pattern: idPattern('node') },
     hostname: { type: 'string' },
-    status: { type: 'string', enum: [...NODE_STATUSES] },
+    status: {
+      type: 'string',
+      enum: [...NODE_STATUSES],
+      description:
+        '`online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance` is reserved for maintenance mode.',
+    },
     state: { type: 'string', enum: ['hold', 'ready'], description: '`hold` when held, else `ready`.' },
     held: { type: 'boolean' },
     status_reason: nullableString,

@@ -344,8 +344,8 @@ export async function rebootNode(
       }
       if (n.held)
         throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
-      if (n.status !== 'ready' && n.status !== 'active') {
-        throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or active nodes can be rebooted.`, {
+      if (n.status !== 'ready' && n.status !== 'online') {
+        throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or online nodes can be rebooted.`, {
           status: n.status,
         });
       }

@@ -1,4 +1,5 @@
 import { FAILURE } from '../failures';
+import { isServing } from '../node-status';
 import type { OperationPlan, PlanRefusal, PlanStep } from './plan';
 
 /** How a reboot powers the machine off (RebootNodeInput.method). */
@@ -37,10 +38,11 @@ export function rebootPlan(facts: RebootFacts, params: RebootParams): OperationP
   const osdList = osdIds.length ? osdIds.map((i) => `osd.${i}`).join(', ') : 'none';
   const refusals: PlanRefusal[] = [];
   if (node.held) refusals.push({ code: FAILURE.nodeHeld, message: `Node ${host} is on hold.` });
-  if (!['ready', 'active'].includes(node.status)) {
+  // isServing: `online`, or `active` as recorded histories from before the rename say (lib/node-status.ts).
+  if (node.status !== 'ready' && !isServing(node.status)) {
     refusals.push({
       code: FAILURE.invalidState,
-      message: `Node ${host} is ${node.status}; only ready or active nodes are rebooted.`,
+      message: `Node ${host} is ${node.status}; only ready or online nodes are rebooted.`,
     });
   }
   if (facts.okToStop && !facts.okToStop.ok) {

@@ -8,6 +8,7 @@ import {
   type ParsedCephVersion,
 } from '../ceph-releases';
 import { FAILURE } from '../failures';
+import { isServing } from '../node-status';
 import type { OperationPlan, PlanRefusal, PlanStep } from './plan';
 
 /** `restart` restarts every daemon at its current version (a rolling restart), host by host. */
@@ -215,16 +216,24 @@ export function upgradePlan(
       message: `mon ${outOfQuorum.join(', ')} ${outOfQuorum.length === 1 ? 'is' : 'are'} out of quorum.`,
     });
   }
+  // isServing: `online`, or `active` as recorded histories from before the rename say (lib/node-status.ts).
+  // A node the cluster monitor marked `offline` (SSH or BMC not answering) is refused here by name.
   const offline = facts.hosts.filter(
     (h) =>
       h.nodeId === null ||
-      !['active', 'ready'].includes(h.nodeStatus ?? '') ||
+      (h.nodeStatus !== 'ready' && !isServing(h.nodeStatus)) ||
       (h.osdIds.length > 0 && h.osdsDown.length === h.osdIds.length),
   );
   if (offline.length > 0) {
+    const why = (h: (typeof offline)[number]) =>
+      h.nodeId === null
+        ? `${h.hostname} (no node)`
+        : h.nodeStatus !== 'ready' && !isServing(h.nodeStatus)
+          ? `${h.hostname} (node ${h.nodeStatus ?? 'unknown'})`
+          : `${h.hostname} (every OSD down)`;
     refusals.push({
       code: FAILURE.hostOffline,
-      message: `Host ${offline.map((h) => h.hostname).join(', ')} ${offline.length === 1 ? 'is' : 'are'} offline (no node, not active, or every OSD down).`,
+      message: `Host ${offline.map(why).join(', ')} ${offline.length === 1 ? 'is' : 'are'} offline; an upgrade needs every host online.`,
     });
   }
   const mgrCount = (facts.mgrActive ? 1 : 0) + facts.mgrStandbys.length;

@@ -110,7 +110,7 @@ async function sandboxCluster(
       ipmi_address: ipmi,
       ipmi_username: 'admin',
       ipmi_password_enc: encryptSecret(secretKey, 'pw'),
-      status: 'active' as const,
+      status: 'online' as const,
       cpu_cores: m.cpu_cores,
       ram_gb: m.ram_gb,
       drives: json(m.drives),

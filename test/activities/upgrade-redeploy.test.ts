@@ -49,7 +49,7 @@ beforeAll(async () => {
       ipmi_port: 623,
       ipmi_username: 'admin',
       ipmi_password_enc: encryptSecret(config.secretKey, 'unused'),
-      status: 'active',
+      status: 'online',
       cluster_id: clusterId,
     } as never)
     .execute();

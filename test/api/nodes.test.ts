@@ -246,7 +246,7 @@ describe('GET /v1/nodes', () => {
       .execute();
     await api.db
       .updateTable('nodes')
-      .set({ cluster_id: clusterId, status: 'active' })
+      .set({ cluster_id: clusterId, status: 'online' })
       .where('id', 'in', [ids[1]!, ids[2]!])
       .execute();
     const inCluster = await api.request('GET', `/v1/nodes?cluster_id=${clusterId}`, { key: acct.keys.test });
@@ -290,7 +290,7 @@ describe('POST /v1/nodes/{id}/reboot', () => {
     expect((await api.request('GET', `/v1/nodes/${node.id}`)).body.data.current_operation_id).toBe(op.id);
   });
 
-  it('refuses a node that is not ready or active with 409 invalid_state', async () => {
+  it('refuses a node that is not ready or online with 409 invalid_state', async () => {
     const r = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
     await completeOperation(r.body.data.operation_id);
     const refused = await api.request('POST', `/v1/nodes/${r.body.data.id}/reboot`);
@@ -414,7 +414,7 @@ describe('POST /v1/nodes/{id}/reboot', () => {
       .execute();
     await api.db
       .updateTable('nodes')
-      .set({ cluster_id: clusterId, status: 'active' })
+      .set({ cluster_id: clusterId, status: 'online' })
       .where('id', 'in', [a.id, b.id])
       .execute();
     const first = await api.request('POST', `/v1/nodes/${a.id}/reboot`);

@@ -420,7 +420,7 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       });
       // Members are listed in registration order, and the lab registers its nodes concurrently.
       expect(c.nodes.map((n: any) => [n.hostname, n.status]).sort()).toEqual(
-        lab.info.nodes.map((n) => [n.hostname, 'active']).sort(),
+        lab.info.nodes.map((n) => [n.hostname, 'online']).sort(),
       );
       const pools = (await request('GET', `/v1/clusters/${clusterId}/pools`)).body.data;
       expect(pools.map((p: any) => [p.name, p.type, p.size, p.status])).toEqual([

@@ -142,7 +142,7 @@ function clean(): Evidence {
     ],
     rows: {
       pools: [{ id: 'pool_1', cluster_id: 'clus_1', name: 'p', status: 'active', pg_autoscale: false }],
-      nodes: [{ id: 'node_a', hostname: 'h1', status: 'active' }],
+      nodes: [{ id: 'node_a', hostname: 'h1', status: 'online' }],
       clusters: [{ id: 'clus_1', status: 'HEALTH_OK' }],
     },
   };

@@ -115,7 +115,7 @@ describe('delete-cluster planner', () => {
       status: 'ERROR',
       fsid: null,
       nodes: [
-        { nodeId: 'node_1', hostname: 'stor1', status: 'active', held: false },
+        { nodeId: 'node_1', hostname: 'stor1', status: 'online', held: false },
         { nodeId: 'node_2', hostname: 'stor2', status: 'error', held: true },
       ],
       osdDevices: { stor1: ['/dev/sdb', '/dev/sdc'], stor2: [] },

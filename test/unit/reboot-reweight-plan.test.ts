@@ -13,7 +13,7 @@ describe('reboot planner', () => {
       environment: 'sandbox',
       clusterId: 'clus_1',
       held: false,
-      status: 'active',
+      status: 'online',
       ...over,
     },
     osdIds,
@@ -56,7 +56,7 @@ describe('reboot planner', () => {
     expect(steps(member({ clusterId: null }))).toEqual(['preflight', 'power_off', 'power_on', 'wait_ssh']);
   });
 
-  it('refuses a held node, a node not ready/active, and OSDs Ceph says are not ok to stop', () => {
+  it('refuses a held node, a node not ready/online, and OSDs Ceph says are not ok to stop', () => {
     const codes = (f: RebootFacts) => rebootPlan(f, { method: 'hard', drainOsds: true }).refusals.map((r) => r.code);
     expect(codes(member({ held: true }))).toEqual(['node_held']);
     expect(codes(member({ status: 'provisioning' }))).toEqual(['invalid_state']);

@@ -43,7 +43,7 @@ function facts(over: Partial<UpgradeFacts> = {}, hosts = 4, release = 'reef'): U
     hosts: names.map((h, i) => ({
       hostname: h,
       nodeId: `node_${i}`,
-      nodeStatus: 'active',
+      nodeStatus: 'online',
       held: false,
       osdIds: [2 * i, 2 * i + 1],
       osdsDown: [],

@@ -96,7 +96,7 @@ describe('import an existing cluster', () => {
     await h.recordHistory(op.temporal.workflow_id, 'importClusterWorkflow--unknown-hosts');
   });
 
-  it('adopts the cluster: fsid, version, OSDs and health recorded, members active; a second import of a member is refused', async () => {
+  it('adopts the cluster: fsid, version, OSDs and health recorded, members online; a second import of a member is refused', async () => {
     const r = await h.api('POST', '/v1/clusters/import', {
       name: 'legacy',
       admin_node_id: ns[1].id,
@@ -132,7 +132,7 @@ describe('import an existing cluster', () => {
       // As the import said: later operations use cephadm's commands on this cluster.
       deployment: 'cephadm',
     });
-    expect(c.nodes.map((n: any) => [n.hostname, n.status])).toEqual(ns.map((n) => [n.hostname, 'active']));
+    expect(c.nodes.map((n: any) => [n.hostname, n.status])).toEqual(ns.map((n) => [n.hostname, 'online']));
     const osds = (await h.api('GET', `/v1/clusters/${c.id}/osds?per_page=100`)).body.data;
     expect(osds).toHaveLength(seeded.osds);
     const nodeOf = new Map(ns.map((n) => [n.hostname, n.id]));

@@ -97,7 +97,7 @@ describe('create cluster', () => {
     await h.recordHistory(op.temporal.workflow_id, 'createClusterWorkflow--completed');
   });
 
-  it('the created cluster is HEALTH_OK, nodes active, OSDs only on SMART-healthy drives, 3 mons and 2 mgrs placed, host CRUSH rule', async () => {
+  it('the created cluster is HEALTH_OK, nodes online, OSDs only on SMART-healthy drives, 3 mons and 2 mgrs placed, host CRUSH rule', async () => {
     const { id, nodes: ns, operation: op } = created;
     const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
     const healthy = ns
@@ -117,7 +117,7 @@ describe('create cluster', () => {
     expect(op.logs.map((l: any) => l.message).join('\n')).toContain('reef, packages deployer');
     expect(cluster.current_operation_id).toBeNull();
     expect(cluster.raw_capacity_tib).toBeGreaterThan(0);
-    expect(cluster.nodes.map((n: any) => n.status)).toEqual(['active', 'active', 'active', 'active']);
+    expect(cluster.nodes.map((n: any) => n.status)).toEqual(['online', 'online', 'online', 'online']);
     expect(cluster.capacity.osds_up).toBe(healthy.length);
 
     const osds = await h.db.selectFrom('osds').selectAll().where('cluster_id', '=', id).execute();
@@ -572,14 +572,14 @@ describe('delete cluster: cancel', () => {
     return { id: c.body.data.id as string, ns };
   }
 
-  /** The cluster is as before the delete: HEALTH_OK, members active, Ceph intact, and it takes a new operation. */
+  /** The cluster is as before the delete: HEALTH_OK, members online, Ceph intact, and it takes a new operation. */
   async function usableAgain(id: string, ns: any[], reason: RegExp) {
     const cluster = (await h.api('GET', `/v1/clusters/${id}`)).body.data;
     expect(cluster).toMatchObject({ status: 'HEALTH_OK', current_operation_id: null });
     expect(cluster.status_reason).toMatch(reason);
     for (const n of ns)
       expect((await h.api('GET', `/v1/nodes/${n.id}`)).body.data).toMatchObject({
-        status: 'active',
+        status: 'online',
         cluster_id: id,
         current_operation_id: null,
       });

@@ -134,7 +134,7 @@ async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
     .execute();
   await db
     .updateTable('nodes')
-    .set({ cluster_id: clusterId, status: 'active' })
+    .set({ cluster_id: clusterId, status: 'online' })
     .where(
       'id',
       'in',

@@ -111,7 +111,7 @@ async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number
         ipmi_address: ipmi,
         ipmi_username: 'admin',
         ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
-        status: 'active',
+        status: 'online',
         drives: json(m.drives),
       })
       .execute();

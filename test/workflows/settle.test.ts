@@ -90,7 +90,7 @@ async function cephCluster(
     .execute();
   await h.db
     .updateTable('nodes')
-    .set({ cluster_id: clusterId, status: 'active' })
+    .set({ cluster_id: clusterId, status: 'online' })
     .where(
       'id',
       'in',

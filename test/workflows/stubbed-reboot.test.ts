@@ -30,7 +30,7 @@ function rebootStubs(m: Machine): StubActivities {
       environment: 'sandbox',
       clusterId: 'clus_stub',
       held: false,
-      status: 'active',
+      status: 'online',
     }),
     hostOsds: () => [0, 1],
     assertOkToStop: () => undefined,

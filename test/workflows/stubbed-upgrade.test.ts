@@ -31,7 +31,7 @@ function upgradeFacts(clusterId: string) {
     hosts: HOSTS.map((h, i) => ({
       hostname: h,
       nodeId: `node_${h}`,
-      nodeStatus: 'active',
+      nodeStatus: 'online',
       held: false,
       osdIds: [2 * i, 2 * i + 1],
       osdsDown: [],

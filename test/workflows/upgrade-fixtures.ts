@@ -19,7 +19,7 @@ import { startTestWorker } from '../helpers/worker';
 
 /**
  * Sandbox clusters for upgrade tests, built as fixtures (cluster creation through the API is another
- * operation): machines racked, node rows written as registration would leave them (active, host key
+ * operation): machines racked, node rows written as registration would leave them (online, host key
  * pinned, credentials encrypted), and the simulated Ceph created at speed 0.
  */
 export interface FixtureCluster {
@@ -63,7 +63,7 @@ export async function sandboxCluster(
       ipmi_address: ipmi,
       ipmi_username: 'admin',
       ipmi_password_enc: encryptSecret(config.secretKey, 'pw'),
-      status: 'active' as const,
+      status: 'online' as const,
       cpu_cores: m.cpu_cores,
       ram_gb: m.ram_gb,
       drives: json(m.drives),

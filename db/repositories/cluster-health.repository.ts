@@ -288,8 +288,8 @@ export async function clusterHealthView(db: Executor, c: Cluster): Promise<Recor
 export async function clustersToMonitor(
   db: Executor,
   accountId?: string,
-): Promise<{ id: string; account_id: string }[]> {
-  let q = db.selectFrom('clusters').select(['id', 'account_id']);
+): Promise<{ id: string; account_id: string; environment: EnvironmentName }[]> {
+  let q = db.selectFrom('clusters').select(['id', 'account_id', 'environment']);
   if (accountId) q = q.where('account_id', '=', accountId);
   return q.orderBy('id').execute();
 }

@@ -10,6 +10,7 @@ import * as m0007 from './migrations/2026-12-04-0006-api-instances';
 import * as m0008 from './migrations/2026-12-05-0001-cluster-deployment';
 import * as m0009 from './migrations/2026-12-05-0002-events';
 import * as m0010 from './migrations/2026-12-05-0003-cluster-health';
+import * as m0012 from './migrations/2026-12-05-0005-osd-expected-weight';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-05-0001-cluster-deployment': m0008,
   '2026-12-05-0002-events': m0009,
   '2026-12-05-0003-cluster-health': m0010,
+  '2026-12-05-0005-osd-expected-weight': m0012,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

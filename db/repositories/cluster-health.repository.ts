@@ -194,7 +194,14 @@ export async function recordMonitorRound(
     for (const o of r.osds) {
       await trx
         .updateTable('osds')
-        .set({ status: o.up ? 'up' : 'down', in: o.in, reweight: o.reweight, pgs: o.pgs, updated_at: sql`now()` })
+        .set({
+          status: o.up ? 'up' : 'down',
+          in: o.in,
+          reweight: o.reweight,
+          crush_weight: o.crush_weight,
+          pgs: o.pgs,
+          updated_at: sql`now()`,
+        })
         .where('cluster_id', '=', clusterId)
         .where('osd_id', '=', o.id)
         .execute();

@@ -103,10 +103,12 @@ export function createReweightActivities(deps: ActivityDeps) {
         const subject = osdSubject(input.clusterId, input.osdId);
         const recorded = await ledger.open('crush_weight', subject);
         const original = typeof recorded?.details.original === 'number' ? recorded.details.original : null;
+        let already = false;
         if (!recorded) {
           // The weight before this operation touched it, kept durably: a terminated drain is restored from it.
           const now = (await ceph.osds()).find((o) => o.id === input.osdId)?.crush_weight;
-          if (now !== undefined && Math.abs(now - input.weight) > 1e-6) {
+          already = now !== undefined && Math.abs(now - input.weight) <= 1e-6;
+          if (now !== undefined && !already) {
             await ledger.before('crush_weight', subject, {
               cluster_id: input.clusterId,
               osd_id: input.osdId,
@@ -119,9 +121,11 @@ export function createReweightActivities(deps: ActivityDeps) {
         await ceph.crushReweight(input.osdId, input.weight);
         const restored = original !== null && Math.abs(original - input.weight) <= 1e-6;
         // A recorded original put back (compensation; the settler, which runs outside any
-        // operation) is again what NodeFoundry left the OSD at. A forward change is recorded only
-        // when its operation completes (finishOperation): a drain cut short must not make 0 expected.
-        if (restored || !(await currentOperation(deps))) {
+        // operation) is again what NodeFoundry left the OSD at, and so is a weight the OSD already
+        // had (a reweight that adopts a weight set by hand: whatever its end, the OSD stays there).
+        // A forward change is recorded only when its operation completes (finishOperation): a
+        // drain cut short must not make 0 expected.
+        if (restored || already || !(await currentOperation(deps))) {
           await setExpectedWeight(deps.db, input.clusterId, input.osdId, input.weight);
         }
         if (restored) await ledger.undone('crush_weight', subject);

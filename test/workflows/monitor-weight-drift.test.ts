@@ -132,6 +132,11 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
       admin: { host: nodes[0].ip_address, port: 22, username: 'x', privateKey: '', pinnedFingerprint: null },
     });
 
+    // A pool, so that OSDs hold PGs and a drain has data to move.
+    const pool = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'rbd-data', type: 'replicated' });
+    expect(pool.status).toBe(202);
+    expect((await h.waitForOperation(pool.body.data.operation_id)).status).toBe('completed');
+
     // The monitor's input: NF_MONITOR_INTERVAL_MS 1000 × NF_SANDBOX_SPEED 0 → the 250 ms floor.
     const history = await h.client.workflow.getHandle(monitorWorkflowId(clusterId)).fetchHistory();
     const payload = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
@@ -152,11 +157,6 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
       expect(ms).toBe(250);
     }
 
-    // A pool, so that OSDs hold PGs and a drain has data to move.
-    const pool = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'rbd-data', type: 'replicated' });
-    expect(pool.status).toBe(202);
-    expect((await h.waitForOperation(pool.body.data.operation_id)).status).toBe('completed');
-
     const rows = await h.db
       .selectFrom('osds')
       .select(['osd_id', 'crush_weight', 'expected_crush_weight'])
@@ -171,7 +171,7 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
     expect(codes(await health())).not.toContain('NF_OSD_WEIGHT_DRIFT');
   });
 
-  it('a weight changed by hand → NF_OSD_WEIGHT_DRIFT naming the OSD and both weights, not repaired; put back → cleared', async () => {
+  it('a weight changed by hand → NF_OSD_WEIGHT_DRIFT naming the OSD and both weights, not repaired; the same weight through the API → adopted, cleared', async () => {
     const original = await weightOf(1);
     const half = Math.round((original / 2) * 1e5) / 1e5;
     await ceph.crushReweight(1, half);
@@ -197,12 +197,17 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
     expect(raisedEvents).toHaveLength(1);
     expect(raisedEvents[0].data.summary).toContain(`${half} TiB`);
 
-    await ceph.crushReweight(1, original);
+    // The operator wants that weight: the same reweight through the API makes it NodeFoundry's.
+    const adopt = await h.api('POST', `/v1/clusters/${clusterId}/osds/1/reweight`, { weight: 0.5 });
+    expect(adopt.status).toBe(202);
+    expect((await h.waitForOperation(adopt.body.data.operation_id)).status).toBe('completed');
     const clear = await until('NF_OSD_WEIGHT_DRIFT cleared', async () => {
       const hl = await health();
       return !drift(hl) ? hl : undefined;
     });
     expect(clear.checks.filter((c: any) => c.source === 'nodefoundry')).toEqual([]);
+    expect(await weightOf(1)).toBe(half);
+    expect(await expectedOf(1)).toBe(half);
     expect((await events('cluster.health_check_cleared')).some((e) => e.data.code === 'NF_OSD_WEIGHT_DRIFT')).toBe(
       true,
     );

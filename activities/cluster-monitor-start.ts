@@ -8,7 +8,7 @@ import {
   monitorWorkflowId,
   type MonitorClusterInput,
 } from '../workflows/contracts';
-import type { Config } from '../lib/config';
+import { monitorIntervalMs, type Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
 
 /**
@@ -23,12 +23,14 @@ export async function ensureClusterMonitor(
   client: Client,
   config: Config,
   logger: Logger,
-  cluster: { id: string; account_id: string },
+  cluster: { id: string; account_id: string; environment: 'live' | 'sandbox' },
 ): Promise<boolean> {
   if (config.monitor.intervalMs === 0) return false;
+  // A sandbox cluster's monitor follows the sandbox speed knob (lib/config.ts monitorIntervalMs).
+  const intervalMs = monitorIntervalMs(config, cluster.environment);
   const input: MonitorClusterInput = {
     clusterId: cluster.id,
-    intervalMs: config.monitor.intervalMs,
+    intervalMs,
     roundsPerRun: config.monitor.roundsPerRun,
   };
   try {
@@ -42,7 +44,7 @@ export async function ensureClusterMonitor(
         { key: SA_ACCOUNT_ID, value: cluster.account_id },
       ]),
       staticSummary: `Monitor cluster ${cluster.id}`,
-      staticDetails: `NodeFoundry cluster monitor: reads Ceph every ${config.monitor.intervalMs} ms`,
+      staticDetails: `NodeFoundry cluster monitor: reads Ceph every ${intervalMs} ms`,
     });
     return true;
   } catch (err) {

@@ -20,6 +20,8 @@ import { hostSubject } from './change-ledger';
 import type { ActivityDeps } from './deps';
 import { cephFor } from './targets';
 import { probeMembers, recordNodeProbes } from './node-probes';
+import { repairWeightDrift, weightDriftCheck, weightDrifts } from './monitor-weight-drift';
+import { expectedWeights } from '../db/repositories/osd-weights.repository';
 
 /** NodeFoundry's own drift checks (docs/api.md §Cluster health), raised and cleared like Ceph's. */
 export const NF_CHECK = {
@@ -248,7 +250,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
       try {
         const ceph = await cephFor(deps, clusterId);
         const status = await ceph.status();
-        const osds = await ceph.osds();
+        let osds = await ceph.osds();
         let nooutHosts = await ceph.nooutHosts();
         let autoscaleFrozen = await ceph.noAutoscale();
         const { repaired, ownedSubjects } = await repairNoout(clusterId, ceph, nooutHosts, autoscaleFrozen);
@@ -256,12 +258,30 @@ export function createMonitorActivities(deps: ActivityDeps) {
           nooutHosts = await ceph.nooutHosts();
           autoscaleFrozen = await ceph.noAutoscale();
         }
+        // OSD weights (activities/monitor-weight-drift.ts): repaired from the ledger's evidence, else reported.
+        const weightRepairs = await repairWeightDrift({
+          db,
+          logger,
+          clusterId,
+          osds,
+          crushReweight: (osdId, weight) => ceph.crushReweight(osdId, weight),
+          mayStillOwn: (e) => mayStillOwn(e, clientOf()),
+        });
+        if (weightRepairs.length) {
+          repaired.push(...weightRepairs);
+          osds = await ceph.osds();
+        }
         const running = await runningOwnership(db, clusterId);
         const drift = driftChecks(
           clusterId,
           { flags: status.flags, nooutHosts, autoscaleFrozen },
           { operations: running.operations, openNooutSubjects: ownedSubjects },
         );
+        const weightCheck = weightDriftCheck(
+          weightDrifts(osds, await expectedWeights(db, clusterId)),
+          running.operations.length,
+        );
+        if (weightCheck) drift.push(weightCheck);
         round = {
           reading: {
             health: status.health,

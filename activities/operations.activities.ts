@@ -3,6 +3,7 @@ import type { ActivityDeps } from './deps';
 import * as ops from '../db/repositories/operations.repository';
 import { FAILURE, type OperationSnapshot } from '../workflows/contracts';
 import { closeAllOpen } from '../db/repositories/operation-changes.repository';
+import { keepTargetWeights } from '../db/repositories/osd-weights.repository';
 
 export function createOperationActivities(deps: ActivityDeps) {
   return {
@@ -27,6 +28,9 @@ export function createOperationActivities(deps: ActivityDeps) {
     /** Writes the final state and releases the operation's resource locks, atomically. */
     async finishOperation(input: { operationId: string; snapshot: OperationSnapshot }): Promise<void> {
       const s = input.snapshot;
+      // A completed reweight/drain left its OSD at its target: recorded before the row closes, so
+      // the monitor never sees the operation ended with the old expected weight (drift check).
+      if (s.status === 'completed') await keepTargetWeights(deps.db, input.operationId);
       await ops.finishOperation(deps.db, input.operationId, {
         status: s.status,
         progress: s.progress,

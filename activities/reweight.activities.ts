@@ -6,7 +6,8 @@ import type { ActivityDeps } from './deps';
 import type { ReweightFacts } from '../lib/plans/reweight-osd.planner';
 import { FAILURE, guarded, pollUntil } from './failures';
 import { cephFor } from './targets';
-import { createLedger, osdSubject } from './change-ledger';
+import { createLedger, currentOperation, osdSubject } from './change-ledger';
+import { setExpectedWeight } from '../db/repositories/osd-weights.repository';
 
 export interface BackfillObservation {
   pgs: number;
@@ -102,20 +103,32 @@ export function createReweightActivities(deps: ActivityDeps) {
         const subject = osdSubject(input.clusterId, input.osdId);
         const recorded = await ledger.open('crush_weight', subject);
         const original = typeof recorded?.details.original === 'number' ? recorded.details.original : null;
+        let already = false;
         if (!recorded) {
           // The weight before this operation touched it, kept durably: a terminated drain is restored from it.
           const now = (await ceph.osds()).find((o) => o.id === input.osdId)?.crush_weight;
-          if (now !== undefined && Math.abs(now - input.weight) > 1e-6) {
+          already = now !== undefined && Math.abs(now - input.weight) <= 1e-6;
+          if (now !== undefined && !already) {
             await ledger.before('crush_weight', subject, {
               cluster_id: input.clusterId,
               osd_id: input.osdId,
               original: now,
+              // What the OSD is left at if the operation completes (keepTargetWeights).
+              target: input.weight,
             });
           }
         }
         await ceph.crushReweight(input.osdId, input.weight);
-        if (original !== null && Math.abs(original - input.weight) <= 1e-6)
-          await ledger.undone('crush_weight', subject);
+        const restored = original !== null && Math.abs(original - input.weight) <= 1e-6;
+        // A recorded original put back (compensation; the settler, which runs outside any
+        // operation) is again what NodeFoundry left the OSD at, and so is a weight the OSD already
+        // had (a reweight that adopts a weight set by hand: whatever its end, the OSD stays there).
+        // A forward change is recorded only when its operation completes (finishOperation): a
+        // drain cut short must not make 0 expected.
+        if (restored || already || !(await currentOperation(deps))) {
+          await setExpectedWeight(deps.db, input.clusterId, input.osdId, input.weight);
+        }
+        if (restored) await ledger.undone('crush_weight', subject);
       });
     },
 

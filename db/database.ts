@@ -118,6 +118,8 @@ export interface OsdsTable {
   used_gb: ColumnType<number, number | undefined>;
   pgs: ColumnType<number, number | undefined>;
   updated_at: Timestamp;
+  /** The CRUSH weight NodeFoundry last left the OSD at (issue 11 drift check); null = not known. */
+  expected_crush_weight: ColumnType<number | null, number | null | undefined>;
 }
 
 export interface PoolsTable {

@@ -310,6 +310,26 @@ export function loadConfig(env: Env = process.env): Config {
   return deepFreeze(config);
 }
 
+/** The shortest interval the sandbox speed knob makes of the monitor's (a monitor must not spin). */
+export const MONITOR_SANDBOX_FLOOR_MS = 250;
+
+/**
+ * The time between a cluster monitor's rounds (docs/operators.md §The cluster monitor). A live
+ * cluster's is NF_MONITOR_INTERVAL_MS as is. A sandbox cluster's follows the sandbox speed knob like
+ * every simulated delay: NF_MONITOR_INTERVAL_MS × NF_SANDBOX_SPEED (0.1: ten times as often as the
+ * configured interval; 0, the instant sandbox: as often as the floor), never below
+ * MONITOR_SANDBOX_FLOOR_MS unless the configured interval itself is shorter. 0 stays 0 (no monitor).
+ */
+export function monitorIntervalMs(
+  config: Pick<Config, 'sandboxSpeed'> & { readonly monitor: Pick<Config['monitor'], 'intervalMs'> },
+  environment: 'live' | 'sandbox',
+): number {
+  const configured = config.monitor.intervalMs;
+  if (configured === 0 || environment === 'live') return configured;
+  const scaled = Math.round(configured * config.sandboxSpeed);
+  return Math.max(Math.min(configured, MONITOR_SANDBOX_FLOOR_MS), scaled);
+}
+
 /** A fresh random key, for `npm start`'s generated data directory and for tests. */
 export function generateSecretKey(): string {
   return randomBytes(32).toString('hex');

@@ -80,7 +80,11 @@ export async function importCluster(
           body.node_ids,
         ),
     });
-    await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, { id: clusterId, account_id: auth.accountId });
+    await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, {
+      id: clusterId,
+      account_id: auth.accountId,
+      environment: auth.environment,
+    });
     return { id: clusterId, name: body.name, status: 'IMPORTING', operation_id: op.id };
   } catch (err) {
     throw nameTakenOr(err, body.name);

@@ -194,7 +194,11 @@ export async function createCluster(
           body.node_ids,
         ),
     });
-    await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, { id: clusterId, account_id: auth.accountId });
+    await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, {
+      id: clusterId,
+      account_id: auth.accountId,
+      environment: auth.environment,
+    });
     return { id: clusterId, name: body.name, status: 'CREATING', operation_id: op.id };
   } catch (err) {
     throw nameTakenOr(err, body.name);

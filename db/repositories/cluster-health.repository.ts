@@ -194,7 +194,14 @@ export async function recordMonitorRound(
     for (const o of r.osds) {
       await trx
         .updateTable('osds')
-        .set({ status: o.up ? 'up' : 'down', in: o.in, reweight: o.reweight, pgs: o.pgs, updated_at: sql`now()` })
+        .set({
+          status: o.up ? 'up' : 'down',
+          in: o.in,
+          reweight: o.reweight,
+          crush_weight: o.crush_weight,
+          pgs: o.pgs,
+          updated_at: sql`now()`,
+        })
         .where('cluster_id', '=', clusterId)
         .where('osd_id', '=', o.id)
         .execute();
@@ -288,8 +295,8 @@ export async function clusterHealthView(db: Executor, c: Cluster): Promise<Recor
 export async function clustersToMonitor(
   db: Executor,
   accountId?: string,
-): Promise<{ id: string; account_id: string }[]> {
-  let q = db.selectFrom('clusters').select(['id', 'account_id']);
+): Promise<{ id: string; account_id: string; environment: EnvironmentName }[]> {
+  let q = db.selectFrom('clusters').select(['id', 'account_id', 'environment']);
   if (accountId) q = q.where('account_id', '=', accountId);
   return q.orderBy('id').execute();
 }

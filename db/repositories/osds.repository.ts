@@ -2,7 +2,7 @@ import { sql, type Insertable } from 'kysely';
 import type { Executor, Osd, OsdsTable } from '../database';
 
 /** An OSD as Ceph reported it, ready to record. */
-export type ObservedOsd = Omit<Insertable<OsdsTable>, 'used_gb' | 'updated_at'>;
+export type ObservedOsd = Omit<Insertable<OsdsTable>, 'used_gb' | 'updated_at' | 'expected_crush_weight'>;
 
 /**
  * Records one OSD as Ceph reports it. The device follows Ceph when Ceph reports it; an OSD id seen
@@ -12,7 +12,8 @@ export type ObservedOsd = Omit<Insertable<OsdsTable>, 'used_gb' | 'updated_at'>;
 export async function upsertObservedOsd(db: Executor, osd: ObservedOsd): Promise<void> {
   await db
     .insertInto('osds')
-    .values(osd)
+    // A newly recorded OSD (create, import) is at the weight NodeFoundry found or gave it.
+    .values({ ...osd, expected_crush_weight: osd.crush_weight })
     .onConflict((oc) =>
       oc.columns(['cluster_id', 'osd_id']).doUpdateSet((eb) => ({
         node_id: eb.ref('excluded.node_id'),
@@ -28,6 +29,10 @@ export async function upsertObservedOsd(db: Executor, osd: ObservedOsd): Promise
         // refreshes keep it (a drained OSD's CRUSH weight is 0, its device is not smaller).
         capacity_gb: sql`case when osds.capacity_gb = 0 then excluded.capacity_gb else osds.capacity_gb end`,
         pgs: eb.ref('excluded.pgs'),
+        // What NodeFoundry last left the OSD at (osd-weights.repository.ts) is not what a refresh
+        // sees: kept once known; adopted from Ceph while unknown (rows older than the column) and
+        // for an OSD id now on another host (a new OSD that reuses a purged one's id).
+        expected_crush_weight: sql`case when excluded.host <> osds.host then excluded.crush_weight else coalesce(osds.expected_crush_weight, excluded.crush_weight) end`,
         updated_at: sql`now()`,
       })),
     )

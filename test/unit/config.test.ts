@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, generateSecretKey, loadConfig, parseSecretKey } from '../../lib/config';
+import {
+  ConfigError,
+  generateSecretKey,
+  loadConfig,
+  MONITOR_SANDBOX_FLOOR_MS,
+  monitorIntervalMs,
+  parseSecretKey,
+} from '../../lib/config';
 
 const base = () => ({
   DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
@@ -137,5 +144,34 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
     expect(configError({ ...base(), NF_SETTLE_INTERVAL_MS: '500' })).toMatch(
       /NF_SETTLE_INTERVAL_MS must be 0 \(none\) or at least 1000/,
     );
+  });
+});
+
+describe('config: the cluster monitor interval follows the sandbox speed knob (issue 11)', () => {
+  const at = (interval: string, speed: string) =>
+    loadConfig({ ...base(), NF_MONITOR_INTERVAL_MS: interval, NF_SANDBOX_SPEED: speed });
+
+  it('a live cluster uses NF_MONITOR_INTERVAL_MS as is, whatever the sandbox speed', () => {
+    expect(monitorIntervalMs(at('30000', '0.1'), 'live')).toBe(30_000);
+    expect(monitorIntervalMs(at('30000', '0'), 'live')).toBe(30_000);
+    expect(monitorIntervalMs(at('3000', '5'), 'live')).toBe(3_000);
+  });
+
+  it('a sandbox cluster scales it like every simulated delay: interval × speed', () => {
+    expect(monitorIntervalMs(at('30000', '1'), 'sandbox')).toBe(30_000);
+    expect(monitorIntervalMs(at('30000', '0.1'), 'sandbox')).toBe(3_000);
+    expect(monitorIntervalMs(at('30000', '2'), 'sandbox')).toBe(60_000);
+  });
+
+  it('never below the floor (the instant sandbox does not make the monitor spin), unless configured shorter', () => {
+    expect(MONITOR_SANDBOX_FLOOR_MS).toBe(250);
+    expect(monitorIntervalMs(at('30000', '0'), 'sandbox')).toBe(250);
+    expect(monitorIntervalMs(at('1000', '0.01'), 'sandbox')).toBe(250);
+    expect(monitorIntervalMs(at('100', '0'), 'sandbox')).toBe(100);
+  });
+
+  it('0 still means no monitor, in both environments', () => {
+    expect(monitorIntervalMs(at('0', '0.1'), 'sandbox')).toBe(0);
+    expect(monitorIntervalMs(at('0', '1'), 'live')).toBe(0);
   });
 });

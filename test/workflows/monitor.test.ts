@@ -278,12 +278,15 @@ describe('cluster monitor', () => {
       return hl.noout_hosts.length === 0 ? hl : undefined;
     });
     expect(codes(after)).not.toContain('NF_NOOUT_ORPHANED');
-    // The repair is an event that says what was undone.
-    const cleared = (
-      await h.api('GET', `/v1/events?type=cluster.health_check_cleared&cluster_id=${clusterId}&per_page=100`)
-    ).body.data as any[];
-    const repairs = cleared.filter((e) => e.data.code === 'NF_DRIFT_REPAIRED').map((e) => e.data.repaired.join(' '));
-    expect(repairs.some((r) => r.includes(target.hostname) && r.includes('noout'))).toBe(true);
+    // The repair is an event that says what was undone, written when the repairing round records
+    // itself (a moment after the unset; the health read above may still be the round before).
+    await until('the repair event', async () => {
+      const cleared = (
+        await h.api('GET', `/v1/events?type=cluster.health_check_cleared&cluster_id=${clusterId}&per_page=100`)
+      ).body.data as any[];
+      const repairs = cleared.filter((e) => e.data.code === 'NF_DRIFT_REPAIRED').map((e) => e.data.repaired.join(' '));
+      return repairs.some((r) => r.includes(target.hostname) && r.includes('noout'));
+    });
 
     // The settler (its Schedule is off in tests: run once) settles the rest: machine on, locks
     // released; it finds the noout entry already undone and leaves it.

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
-import { sql, type Transaction } from 'kysely';
-import type { Database, Executor, Node } from '../db/database';
+import type { Transaction } from 'kysely';
+import type { Database, Node } from '../db/database';
+import { probeableMembers, setProbedNodeStatus } from '../db/repositories/nodes.repository';
 import type { ActivityDeps } from './deps';
 import { bmcTarget, driversFor, sshTarget } from './targets';
 
@@ -22,7 +23,6 @@ export const PROBE_TIMEOUT_MS = 5_000;
 export const PROBE_ROUND_BUDGET_MS = 30_000;
 
 /** Statuses the monitor moves between; every other status belongs to an operation or the operator. */
-const PROBED_STATUSES = ['online', 'offline'] as const;
 
 export interface NodeProbe {
   nodeId: string;
@@ -57,22 +57,6 @@ function heartbeat(): void {
   } catch {
     // Not inside an activity (a direct call): nothing to report to.
   }
-}
-
-/** The members the monitor may judge: online or offline, and no running operation holds their lock. */
-export async function probeableMembers(db: Executor, clusterId: string): Promise<Node[]> {
-  return db
-    .selectFrom('nodes')
-    .selectAll()
-    .where('cluster_id', '=', clusterId)
-    .where('status', 'in', [...PROBED_STATUSES])
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(selectFrom('operation_locks as l').select('l.resource_id').whereRef('l.resource_id', '=', 'nodes.id')),
-      ),
-    )
-    .orderBy('hostname')
-    .execute();
 }
 
 /** One member: SSH and BMC asked at the same time, each bounded. An unknown or failing power state is never read as "off". */
@@ -160,26 +144,9 @@ export async function recordNodeProbes(
   const changed: string[] = [];
   for (const p of probes) {
     const status = p.failure === null ? 'online' : 'offline';
-    const before = await trx
-      .selectFrom('nodes')
-      .select('status')
-      .where('id', '=', p.nodeId)
-      .where('cluster_id', '=', clusterId)
-      .where('status', 'in', [...PROBED_STATUSES])
-      .where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('operation_locks as l').select('l.resource_id').where('l.resource_id', '=', p.nodeId))),
-      )
-      .forUpdate()
-      .executeTakeFirst();
-    if (!before) continue;
-    await trx
-      .updateTable('nodes')
-      .set({ status, status_reason: p.failure, updated_at: sql`now()` })
-      .where('id', '=', p.nodeId)
-      .where((eb) => eb.or([eb('status', '<>', status), eb('status_reason', 'is distinct from', p.failure)]))
-      .execute();
-    if (before.status !== status)
-      changed.push(`${p.hostname} ${before.status} → ${status}${p.failure ? ` (${p.failure})` : ''}`);
+    const before = await setProbedNodeStatus(trx, clusterId, p.nodeId, status, p.failure);
+    if (before !== null && before !== status)
+      changed.push(`${p.hostname} ${before} → ${status}${p.failure ? ` (${p.failure})` : ''}`);
   }
   return changed;
 }

@@ -198,3 +198,56 @@ export async function clusterMemberIds(db: Executor, clusterId: string): Promise
   const rows = await db.selectFrom('nodes').select('id').where('cluster_id', '=', clusterId).orderBy('id').execute();
   return rows.map((r) => r.id);
 }
+
+/** Statuses the cluster monitor's node probes move between (activities/node-probes.ts); every other status belongs to an operation or the operator. */
+const PROBED_STATUSES = ['online', 'offline'] as const;
+
+/** The members the monitor may judge: online or offline, and no running operation holds their lock. */
+export async function probeableMembers(db: Executor, clusterId: string): Promise<Node[]> {
+  return db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('cluster_id', '=', clusterId)
+    .where('status', 'in', [...PROBED_STATUSES])
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(selectFrom('operation_locks as l').select('l.resource_id').whereRef('l.resource_id', '=', 'nodes.id')),
+      ),
+    )
+    .orderBy('hostname')
+    .execute();
+}
+
+/**
+ * Writes one probe's verdict if the node is still a member of `clusterId`, still online/offline and
+ * still held by no running operation's lock (a reboot may have started since the probe); the row is
+ * locked for the update. Answers the status before (null: the node was not the monitor's to judge,
+ * nothing written). A change writes its node.status_changed event through the nodes table's trigger.
+ */
+export async function setProbedNodeStatus(
+  db: Executor,
+  clusterId: string,
+  nodeId: string,
+  status: 'online' | 'offline',
+  reason: string | null,
+): Promise<NodeStatus | null> {
+  const before = await db
+    .selectFrom('nodes')
+    .select('status')
+    .where('id', '=', nodeId)
+    .where('cluster_id', '=', clusterId)
+    .where('status', 'in', [...PROBED_STATUSES])
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('operation_locks as l').select('l.resource_id').where('l.resource_id', '=', nodeId))),
+    )
+    .forUpdate()
+    .executeTakeFirst();
+  if (!before) return null;
+  await db
+    .updateTable('nodes')
+    .set({ status, status_reason: reason, updated_at: sql`now()` })
+    .where('id', '=', nodeId)
+    .where((eb) => eb.or([eb('status', '<>', status), eb('status_reason', 'is distinct from', reason)]))
+    .execute();
+  return before.status;
+}

@@ -44,7 +44,10 @@ export interface Config {
    * or link-local (comma-separated CIDRs; empty: none). docs/api.md §Webhooks.
    */
   readonly webhookAllowCidrs: readonly string[];
-  /** NF_WEBHOOK_DISPATCH_MS: how often the webhook dispatcher's Schedule runs (0: the worker creates none). */
+  /**
+   * NF_WEBHOOK_DISPATCH_MS: how often the webhook dispatcher's Schedule runs (0: the worker creates
+   * none); whole seconds, a Temporal Schedule's resolution.
+   */
   readonly webhookDispatchMs: number;
   /** The HTTP server's slow-client bounds (NF_HEADERS_TIMEOUT_MS, NF_REQUEST_TIMEOUT_MS, NF_KEEP_ALIVE_TIMEOUT_MS). */
   readonly http: {
@@ -214,6 +217,20 @@ export function parseSecretKey(raw: string, name = 'NF_SECRET_KEY'): Buffer {
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
+/**
+ * NF_WEBHOOK_DISPATCH_MS: 0, or whole seconds up to an hour. A Temporal Schedule runs at most once a
+ * second: the server refuses a shorter interval ("interval is too small", so the worker would create
+ * no schedule and no webhook would ever be delivered) and truncates a longer one to whole seconds.
+ */
+function webhookDispatchMs(env: Env): number {
+  const v = int(env, 'NF_WEBHOOK_DISPATCH_MS', 2_000, 0, 3_600_000);
+  if (v !== 0 && v % 1000 !== 0)
+    throw new ConfigError(
+      `NF_WEBHOOK_DISPATCH_MS must be 0 or whole seconds (1000, 2000, …): a Temporal Schedule runs at most once a second, got ${v}`,
+    );
+  return v;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = str(env, 'DATABASE_URL');
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -268,7 +285,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     cephPackages: parseCephPackagesConfig(env),
     webhookAllowCidrs: parseAllowCidrs(env.NF_WEBHOOK_ALLOW_CIDRS),
-    webhookDispatchMs: int(env, 'NF_WEBHOOK_DISPATCH_MS', 2_000, 0, 3_600_000),
+    webhookDispatchMs: webhookDispatchMs(env),
   };
   if (config.http.requestTimeoutMs < config.http.headersTimeoutMs) {
     throw new ConfigError('NF_REQUEST_TIMEOUT_MS must be at least NF_HEADERS_TIMEOUT_MS');

@@ -97,4 +97,14 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
     );
     expect(configError({ ...base(), NF_ANON_RATE_LIMIT: '-1' })).toMatch(/NF_ANON_RATE_LIMIT must be between/);
   });
+
+  it('NF_WEBHOOK_DISPATCH_MS: 0 or whole seconds, because a Temporal Schedule runs at most once a second (found on the release lab: 500 gave no schedule and no webhook ever)', () => {
+    expect(loadConfig(base()).webhookDispatchMs).toBe(2000);
+    expect(loadConfig({ ...base(), NF_WEBHOOK_DISPATCH_MS: '0' }).webhookDispatchMs).toBe(0);
+    expect(loadConfig({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1000' }).webhookDispatchMs).toBe(1000);
+    expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '500' })).toMatch(
+      /NF_WEBHOOK_DISPATCH_MS must be 0 or whole seconds \(1000, 2000, …\): a Temporal Schedule runs at most once a second, got 500/,
+    );
+    expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1500' })).toMatch(/NF_WEBHOOK_DISPATCH_MS must be 0 or whole seconds/);
+  });
 });

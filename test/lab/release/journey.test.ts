@@ -63,7 +63,7 @@ async function receiver(): Promise<WebhookReceiver> {
   return rx;
 }
 
-// The monitor watched (a round every 3 s, webhooks dispatched every 500 ms): lab-monitor.ts.
+// The monitor watched (a round every 3 s, webhooks dispatched every second): lab-monitor.ts.
 beforeAll(() => lab.start(MONITOR_ENV), 300_000);
 
 afterAll(async () => {

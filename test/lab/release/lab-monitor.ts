@@ -11,12 +11,12 @@ import type { LabSession } from './lab-session';
 
 /**
  * The API and worker settings of a lab session whose monitor is watched: a round every 3 s, the
- * webhook dispatcher every 500 ms, and 127.0.0.1 allowed as a live webhook target (the lab's
+ * webhook dispatcher every second (a Temporal Schedule runs at most once a second), and 127.0.0.1 allowed as a live webhook target (the lab's
  * cluster is a live key's, whose webhooks may target loopback only by the operator's
  * NF_WEBHOOK_ALLOW_CIDRS).
  */
 export const MONITOR_INTERVAL_MS = 3000;
-export const WEBHOOK_DISPATCH_MS = 500;
+export const WEBHOOK_DISPATCH_MS = 1000;
 export const MONITOR_ENV: Record<string, string> = {
   NF_MONITOR_INTERVAL_MS: String(MONITOR_INTERVAL_MS),
   NF_WEBHOOK_DISPATCH_MS: String(WEBHOOK_DISPATCH_MS),

@@ -105,6 +105,8 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
     expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '500' })).toMatch(
       /NF_WEBHOOK_DISPATCH_MS must be 0 or whole seconds \(1000, 2000, …\): a Temporal Schedule runs at most once a second, got 500/,
     );
-    expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1500' })).toMatch(/NF_WEBHOOK_DISPATCH_MS must be 0 or whole seconds/);
+    expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1500' })).toMatch(
+      /NF_WEBHOOK_DISPATCH_MS must be 0 or whole seconds/,
+    );
   });
 });

@@ -165,7 +165,10 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
       const listed = (await lab.request('GET', `/v1/clusters/${id}/osds`)).body.data;
       expect(listed.find((o: any) => o.osd_id === osd)).toMatchObject({ host: 'labnode2', status: 'down' });
       const raised = await waitUntil('the OSD_DOWN raised webhook', 30_000, () =>
-        rx.find(t0, (e) => e.type === 'cluster.health_check_raised' && e.cluster_id === id && e.data.code === 'OSD_DOWN'),
+        rx.find(
+          t0,
+          (e) => e.type === 'cluster.health_check_raised' && e.cluster_id === id && e.data.code === 'OSD_DOWN',
+        ),
       );
       expect(raised.signed).toBe(true);
       expect(raised.event.data).toMatchObject({ code: 'OSD_DOWN', source: 'ceph', severity: 'HEALTH_WARN' });
@@ -176,7 +179,10 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
       const seenUp = Date.now();
       expect(codes(up)).not.toContain('OSD_DOWN');
       const cleared = await waitUntil('the OSD_DOWN cleared webhook', 30_000, () =>
-        rx.find(t1, (e) => e.type === 'cluster.health_check_cleared' && e.cluster_id === id && e.data.code === 'OSD_DOWN'),
+        rx.find(
+          t1,
+          (e) => e.type === 'cluster.health_check_cleared' && e.cluster_id === id && e.data.code === 'OSD_DOWN',
+        ),
       );
       expect(cleared.signed).toBe(true);
       // Peering and recovery of what the OSD missed: HEALTH_OK again (Ceph's own view too).

@@ -94,7 +94,9 @@ export async function waitUntil<T>(
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline)
-      throw new Error(`${what}: not within ${timeoutMs} ms; last seen ${JSON.stringify(last?.() ?? null).slice(0, 2000)}`);
+      throw new Error(
+        `${what}: not within ${timeoutMs} ms; last seen ${JSON.stringify(last?.() ?? null).slice(0, 2000)}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -17,7 +17,9 @@ import {
  * apt repository in every node):
  *
  *   register the nodes → create a Reef cluster with the package deployer → a pool with data,
- *   checksummed → upgrade to Tentacle node by node, paused and resumed once → drain an OSD →
+ *   checksummed → the cluster monitor sees an OSD daemon stopped by hand (OSD_DOWN in /health and a
+ *   signed webhook) and noout set by hand (reported, not repaired) → upgrade to Tentacle node by
+ *   node, paused and resumed once → drain an OSD →
  *   reboot a node through IPMI → delete the cluster.
  *
  * Each phase is timed; `ceph versions` before, during (mixed) and after the upgrade is printed. The

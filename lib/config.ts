@@ -134,15 +134,16 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
 }
 
 /**
- * The period of a Temporal Schedule the worker creates, in ms: 0 (no schedule) or at least 1000, since
- * Temporal refuses an interval below one second ("interval is too small") and a worker would then
- * run without its schedule, logging only a warning.
+ * The period of a Temporal Schedule the worker creates, in ms: 0 (no schedule) or whole seconds, since
+ * Temporal refuses an interval below one second ("interval is too small": a worker would then run
+ * without its schedule, logging only a warning) and truncates a longer one to whole seconds (found
+ * on the release lab).
  */
 function scheduleEvery(env: Env, name: string, def: number, max: number): number {
   const v = int(env, name, def, 0, max);
-  if (v > 0 && v < 1_000) {
+  if (v !== 0 && v % 1_000 !== 0) {
     throw new ConfigError(
-      `${name} must be 0 (none) or at least 1000 (a Temporal Schedule runs at most once a second), got ${v}`,
+      `${name} must be 0 (none) or whole seconds (1000, 2000, …): a Temporal Schedule runs at most once a second, got ${v}`,
     );
   }
   return v;

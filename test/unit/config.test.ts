@@ -134,15 +134,16 @@ describe('config: tenancy and HTTP bounds (issue 8 #9, #14)', () => {
     expect(loadConfig({ ...base(), NF_WEBHOOK_DISPATCH_MS: '0' }).webhookDispatchMs).toBe(0);
     expect(loadConfig({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1000' }).webhookDispatchMs).toBe(1000);
     expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '250' })).toMatch(
-      /NF_WEBHOOK_DISPATCH_MS must be 0 \(none\) or at least 1000/,
+      /NF_WEBHOOK_DISPATCH_MS must be 0 \(none\) or whole seconds \(1000, 2000, …\): a Temporal Schedule runs at most once a second, got 250/,
     );
+    expect(configError({ ...base(), NF_WEBHOOK_DISPATCH_MS: '1500' })).toMatch(/must be 0 \(none\) or whole seconds/);
   });
 
   it('NF_SETTLE_INTERVAL_MS below one second is refused at start too (the settler is a Temporal Schedule as well)', () => {
     expect(loadConfig({ ...base(), NF_SETTLE_INTERVAL_MS: '0' }).settle.intervalMs).toBe(0);
     expect(loadConfig({ ...base(), NF_SETTLE_INTERVAL_MS: '5000' }).settle.intervalMs).toBe(5000);
     expect(configError({ ...base(), NF_SETTLE_INTERVAL_MS: '500' })).toMatch(
-      /NF_SETTLE_INTERVAL_MS must be 0 \(none\) or at least 1000/,
+      /NF_SETTLE_INTERVAL_MS must be 0 \(none\) or whole seconds/,
     );
   });
 });

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeOp, LabSession, stepTimes } from './lab-session';
+import {
+  codes,
+  MONITOR_ENV,
+  MONITOR_INTERVAL_MS,
+  WEBHOOK_DISPATCH_MS,
+  waitHealth,
+  waitUntil,
+  WebhookReceiver,
+} from './lab-monitor';
 
 /**
  * The headline journey (issue 10), for real, through the API with a live key, the real worker, real
@@ -8,7 +17,9 @@ import { describeOp, LabSession, stepTimes } from './lab-session';
  * apt repository in every node):
  *
  *   register the nodes → create a Reef cluster with the package deployer → a pool with data,
- *   checksummed → upgrade to Tentacle node by node, paused and resumed once → drain an OSD →
+ *   checksummed → the cluster monitor sees an OSD daemon stopped by hand (OSD_DOWN in /health and a
+ *   signed webhook) and noout set by hand (reported, not repaired) → upgrade to Tentacle node by
+ *   node, paused and resumed once → drain an OSD →
  *   reboot a node through IPMI → delete the cluster.
  *
  * Each phase is timed; `ceph versions` before, during (mixed) and after the upgrade is printed. The
@@ -30,9 +41,38 @@ let checksums: Record<string, string> = {};
 const versions: Record<string, unknown> = {};
 const readChecksums = () => lab.readChecksums(POOL, OBJECTS);
 
-beforeAll(() => lab.start(), 300_000);
+/**
+ * A monitor round on real Ceph is its interval plus the time it takes to read Ceph over SSH (status,
+ * OSD tree/df/metadata, osd dump, noautoscale: about a dozen `ceph` CLI calls on a loaded 2-core
+ * machine); "within two rounds" is bounded with that.
+ */
+const MONITOR_ROUND_BOUND_MS = MONITOR_INTERVAL_MS + 5000;
+/** One delivery attempt to a receiver on 127.0.0.1 (workflow start, activity, POST). */
+const DELIVERY_SLACK_MS = 3000;
+
+const receivers: { rx: WebhookReceiver; hookId: string }[] = [];
+/** A webhook receiver on 127.0.0.1 subscribed (live key) to the health check events. */
+async function receiver(): Promise<WebhookReceiver> {
+  const rx = new WebhookReceiver();
+  await rx.start();
+  const r = await lab.request('POST', '/v1/webhooks', {
+    url: rx.url(),
+    events: ['cluster.health_check_raised', 'cluster.health_check_cleared'],
+  });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  rx.secret = r.body.data.secret;
+  receivers.push({ rx, hookId: r.body.data.id });
+  return rx;
+}
+
+// The monitor watched (a round every 3 s, webhooks dispatched every second): lab-monitor.ts.
+beforeAll(() => lab.start(MONITOR_ENV), 300_000);
 
 afterAll(async () => {
+  for (const { rx, hookId } of receivers) {
+    await lab.request('DELETE', `/v1/webhooks/${hookId}`).catch(() => {});
+    await rx.stop();
+  }
   await lab.stop('journey');
   for (const [when, v] of Object.entries(versions))
     console.log(`ceph versions ${when}:\n${JSON.stringify(v, null, 1)}`);
@@ -97,6 +137,173 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
     expect(Object.keys(checksums)).toHaveLength(OBJECTS);
     expect(await readChecksums()).toEqual(checksums);
     await lab.waitHealthy(120);
+  }, 300_000);
+
+  it('the cluster monitor on real Ceph: an OSD daemon stopped by hand → that OSD down, HEALTH_WARN OSD_DOWN within two rounds and a signed webhook; started again → cleared, HEALTH_OK', async () => {
+    const id = needCluster();
+    await lab.timed('monitor: OSD daemon stopped and started', async () => {
+      const rx = await receiver();
+      // The monitor is running and sees a healthy cluster (the pool's writes are behind us).
+      await waitHealth(lab, id, 'the monitor to see HEALTH_OK', 30_000, (h) => h.status === 'HEALTH_OK');
+      const osds = (await lab.request('GET', `/v1/clusters/${id}/osds`)).body.data;
+      const victim = osds.find((o: any) => o.host === 'labnode2' && o.status === 'up');
+      expect(victim, JSON.stringify(osds)).toBeDefined();
+      const osd: number = victim.osd_id;
+
+      // The lab's way to stop a unit: the node's systemctl (SIGTERM; returns once the daemon exited).
+      // Every /health answer polled is kept: its observed_at values give the monitor's real period.
+      const rounds = new Set<string>();
+      const watch = (until: (h: any) => boolean) => (h: any) => (rounds.add(h.observed_at), until(h));
+      const t0 = Date.now();
+      let t1 = 0;
+      try {
+        await lab.exec(2, `systemctl stop ceph-osd@${osd}`);
+        const stopped = Date.now();
+        // Ceph marks the OSD down in its OSD map at once and raises OSD_DOWN at its next health
+        // tick, so one round may read the OSD down with HEALTH_OK still: wait for both.
+        await waitHealth(
+          lab,
+          id,
+          `osd.${osd} down in /health`,
+          60_000,
+          watch((h) => h.osds_down.some((o: any) => o.osd_id === osd)),
+        );
+        const seenDown = Date.now();
+        const down = await waitHealth(
+          lab,
+          id,
+          'HEALTH_WARN with OSD_DOWN',
+          60_000,
+          watch((h) => h.status === 'HEALTH_WARN' && codes(h).includes('OSD_DOWN')),
+        );
+        const seenWarn = Date.now();
+        expect(down.osds_down).toEqual([{ osd_id: osd, host: 'labnode2', in: true }]);
+        expect(down.checks.find((c: any) => c.code === 'OSD_DOWN')).toMatchObject({
+          source: 'ceph',
+          severity: 'HEALTH_WARN',
+        });
+        const listed = (await lab.request('GET', `/v1/clusters/${id}/osds`)).body.data;
+        expect(listed.find((o: any) => o.osd_id === osd)).toMatchObject({ host: 'labnode2', status: 'down' });
+        const raised = await waitUntil('the OSD_DOWN raised webhook', 30_000, () =>
+          rx.find(
+            t0,
+            (e) => e.type === 'cluster.health_check_raised' && e.cluster_id === id && e.data.code === 'OSD_DOWN',
+          ),
+        );
+        expect(raised.signed).toBe(true);
+        expect(raised.event.data).toMatchObject({ code: 'OSD_DOWN', source: 'ceph', severity: 'HEALTH_WARN' });
+
+        t1 = Date.now();
+        await lab.exec(2, `systemctl start ceph-osd@${osd}`);
+        const up = await waitHealth(
+          lab,
+          id,
+          `osd.${osd} up again`,
+          60_000,
+          watch((h) => h.osds_down.length === 0 && !codes(h).includes('OSD_DOWN')),
+        );
+        const seenUp = Date.now();
+        expect(up.osds_down).toEqual([]);
+        const cleared = await waitUntil('the OSD_DOWN cleared webhook', 30_000, () =>
+          rx.find(
+            t1,
+            (e) => e.type === 'cluster.health_check_cleared' && e.cluster_id === id && e.data.code === 'OSD_DOWN',
+          ),
+        );
+        expect(cleared.signed).toBe(true);
+        // Peering and recovery of what the OSD missed: HEALTH_OK again.
+        await waitHealth(
+          lab,
+          id,
+          'HEALTH_OK again',
+          60_000,
+          watch((h) => h.status === 'HEALTH_OK'),
+        );
+        const ok = Date.now();
+        const period = [...rounds].map((r) => Date.parse(r)).sort((a, b) => a - b);
+        const gaps = period.slice(1).map((v, i) => v - period[i]!);
+        const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+        const figures =
+          `monitor on real Ceph (interval ${MONITOR_INTERVAL_MS} ms, dispatch ${WEBHOOK_DISPATCH_MS} ms): ` +
+          `systemctl stop ${s(stopped - t0)}; fault → osd down in /health ${s(seenDown - t0)}, ` +
+          `→ HEALTH_WARN OSD_DOWN ${s(seenWarn - t0)}, → signed webhook ${s(raised.at - t0)}; ` +
+          `start → up in /health ${s(seenUp - t1)}, → cleared webhook ${s(cleared.at - t1)}, ` +
+          `→ HEALTH_OK ${s(ok - t1)}; round period (observed_at) min ${s(Math.min(...gaps))} ` +
+          `max ${s(Math.max(...gaps))} over ${gaps.length}`;
+        console.log(figures);
+        lab.timings.push(`  ${figures}`);
+        // Within two monitor rounds (a round is its interval plus the time it takes to read Ceph),
+        // the webhook within one dispatch period and a delivery more.
+        expect(seenWarn - t0).toBeLessThanOrEqual(2 * MONITOR_ROUND_BOUND_MS);
+        expect(raised.at - t0).toBeLessThanOrEqual(
+          2 * MONITOR_ROUND_BOUND_MS + WEBHOOK_DISPATCH_MS + DELIVERY_SLACK_MS,
+        );
+      } finally {
+        // Whatever failed above, the OSD runs again for the rest of the journey.
+        if (!t1) await lab.exec(2, `systemctl start ceph-osd@${osd}`);
+      }
+    });
+  }, 300_000);
+
+  it('the cluster monitor on real Ceph: noout on a host and the cluster-wide noout set by hand → NF_NOOUT_ORPHANED and NF_FLAGS_ORPHANED, still set two rounds later (not ours: not repaired); unset → cleared', async () => {
+    const id = needCluster();
+    await lab.timed('monitor: noout set by hand, reported, unset', async () => {
+      const rx = await receiver();
+      const t0 = Date.now();
+      try {
+        // By hand on the admin node (node 1), as an operator would.
+        await lab.ctl('ceph', 'osd', 'set-group', 'noout', 'labnode2');
+        await lab.ctl('ceph', 'osd', 'set', 'noout');
+        const seen = await waitHealth(
+          lab,
+          id,
+          'NF_NOOUT_ORPHANED and NF_FLAGS_ORPHANED',
+          4 * MONITOR_ROUND_BOUND_MS,
+          (h) => codes(h).includes('NF_NOOUT_ORPHANED') && codes(h).includes('NF_FLAGS_ORPHANED'),
+        );
+        expect(seen.noout_hosts).toEqual(['labnode2']);
+        expect(seen.flags).toContain('noout');
+        expect(seen.checks.find((c: any) => c.code === 'NF_NOOUT_ORPHANED')).toMatchObject({
+          source: 'nodefoundry',
+          severity: 'HEALTH_WARN',
+        });
+        expect(seen.checks.find((c: any) => c.code === 'NF_NOOUT_ORPHANED').summary).toContain('labnode2');
+        // Two more rounds later: still reported, and still set in Ceph (the monitor repairs only what
+        // the change ledger shows an operation of ours left; this has no entry).
+        const rounds = new Set([seen.observed_at]);
+        const later = await waitHealth(lab, id, 'two more monitor rounds', 4 * MONITOR_ROUND_BOUND_MS, (h) => {
+          rounds.add(h.observed_at);
+          return rounds.size >= 3;
+        });
+        expect(codes(later)).toEqual(expect.arrayContaining(['NF_NOOUT_ORPHANED', 'NF_FLAGS_ORPHANED']));
+        const dump = await lab.cephJson('osd', 'dump');
+        expect(dump.crush_node_flags).toEqual({ labnode2: ['noout'] });
+        expect(dump.flags.split(',')).toContain('noout');
+        for (const code of ['NF_NOOUT_ORPHANED', 'NF_FLAGS_ORPHANED']) {
+          const got = await waitUntil(`the ${code} raised webhook`, 30_000, () =>
+            rx.find(t0, (e) => e.type === 'cluster.health_check_raised' && e.cluster_id === id && e.data.code === code),
+          );
+          expect(got.signed).toBe(true);
+        }
+      } finally {
+        await lab.ctl('ceph', 'osd', 'unset-group', 'noout', 'labnode2');
+        await lab.ctl('ceph', 'osd', 'unset', 'noout');
+      }
+      const t1 = Date.now();
+      const clear = await waitHealth(lab, id, 'the drift checks cleared', 4 * MONITOR_ROUND_BOUND_MS, (h) =>
+        codes(h).every((c) => !c.startsWith('NF_')),
+      );
+      expect(clear.noout_hosts).toEqual([]);
+      expect(clear.flags).not.toContain('noout');
+      for (const code of ['NF_NOOUT_ORPHANED', 'NF_FLAGS_ORPHANED']) {
+        await waitUntil(`the ${code} cleared webhook`, 30_000, () =>
+          rx.find(t1, (e) => e.type === 'cluster.health_check_cleared' && e.cluster_id === id && e.data.code === code),
+        );
+      }
+      // No repair event: the monitor never undid the operator's flags.
+      expect(rx.received.filter((r) => r.at >= t0 && r.event?.data?.code === 'NF_DRIFT_REPAIRED')).toEqual([]);
+      await waitHealth(lab, id, 'HEALTH_OK again', 30_000, (h) => h.status === 'HEALTH_OK');
+    });
   }, 300_000);
 
   it('upgrades to Tentacle node by node (max_concurrent 1), paused and resumed once: every daemon on 20.2.4, require-osd-release tentacle, data intact, no flag left', async () => {

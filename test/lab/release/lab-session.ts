@@ -9,6 +9,7 @@
 import { expect } from 'vitest';
 import type { Config } from '../../../lib/config';
 import type { RunningWorker } from '../../../worker/main';
+import { webhookDispatchScheduleId } from '../../../workflows/contracts';
 import { startTestApi, type TestApi } from '../../helpers/api';
 import { startTestWorker } from '../../helpers/worker';
 import { ReleaseLab, type ReleaseLabInfo } from './release-lab';
@@ -30,8 +31,11 @@ export class LabSession {
     readonly portBase: number,
   ) {}
 
-  /** up.sh (a former lab in the directory is stopped first), the lab adaptations, the API and worker. */
-  async start(): Promise<void> {
+  /**
+   * up.sh (a former lab in the directory is stopped first), the lab adaptations, the API and worker
+   * (`env`: more API/worker settings, e.g. lab-monitor.ts's MONITOR_ENV).
+   */
+  async start(env: Record<string, string> = {}): Promise<void> {
     this.releaseLab = await this.timed('lab up (up.sh)', () =>
       ReleaseLab.start({ dir: this.dir, portBase: this.portBase }),
     );
@@ -54,6 +58,7 @@ export class LabSession {
       NF_CEPH_MON_PORT_BASE: String(this.lab.cephPortBase),
       NF_CEPH_BIND_PORT_RANGE: `${this.lab.cephPortRange[0]}-${this.lab.cephPortRange[1]}`,
       NF_CEPH_APT_SOURCES: JSON.stringify(this.lab.upgradeRepo),
+      ...env,
     });
     this.worker = await startTestWorker(
       { ...this.api.config, logLevel: (process.env.NF_TEST_LOG_LEVEL ?? 'silent') as Config['logLevel'] },
@@ -64,6 +69,11 @@ export class LabSession {
 
   /** Worker and API stopped; the lab stopped (down.sh --wipe unless NF_LAB_KEEP=1; it checks nothing is left). */
   async stop(label: string): Promise<void> {
+    // The worker's webhook dispatch Schedule outlives it in Temporal: remove it (its task queue is this session's).
+    await this.api?.client.schedule
+      .getHandle(webhookDispatchScheduleId(this.api.config.temporal.taskQueue))
+      .delete()
+      .catch(() => {});
     await this.worker?.shutdown();
     await this.api?.close();
     if (this.releaseLab) await this.timed('lab down (down.sh)', () => this.releaseLab.stop());

@@ -1,5 +1,5 @@
 import { FAILURE } from '../failures';
-import { isServing } from '../node-status';
+import { isServing } from './node-status';
 import type { OperationPlan, PlanRefusal, PlanStep } from './plan';
 
 /** How a reboot powers the machine off (RebootNodeInput.method). */

@@ -8,7 +8,7 @@ import {
   type ParsedCephVersion,
 } from '../ceph-releases';
 import { FAILURE } from '../failures';
-import { isServing } from '../node-status';
+import { isServing } from './node-status';
 import type { OperationPlan, PlanRefusal, PlanStep } from './plan';
 
 /** `restart` restarts every daemon at its current version (a rolling restart), host by host. */

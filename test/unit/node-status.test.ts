@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NODE_STATUSES } from '../../db/database';
-import { isServing } from '../../lib/node-status';
+import { isServing } from '../../lib/plans/node-status';
 import { rebootPlan, type RebootFacts } from '../../lib/plans/reboot-node.planner';
 import { upgradePlan, type UpgradeFacts } from '../../lib/plans/upgrade-cluster.planner';
 

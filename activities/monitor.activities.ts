@@ -248,7 +248,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
       }
       let round: { reading: MonitorReading } | { unreachable: string };
       try {
-        const ceph = await cephFor(deps, clusterId);
+        // The mgr's PG statistics as they stand: no flush of every OSD each round (drivers/types.ts freshPgStats).
+        const ceph = await cephFor(deps, clusterId, { freshPgStats: false });
         const status = await ceph.status();
         let osds = await ceph.osds();
         let nooutHosts = await ceph.nooutHosts();

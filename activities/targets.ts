@@ -3,7 +3,7 @@ import type { Node } from '../db/database';
 import { findClusterMember, getNodeById } from '../db/repositories/nodes.repository';
 import { getClusterById } from '../db/repositories/clusters.repository';
 import { decryptSecret } from '../lib/secrets';
-import type { BmcTarget, CephDriver, DriverSet, SshTarget } from '../drivers/types';
+import type { BmcTarget, CephDriver, CephTarget, DriverSet, SshTarget } from '../drivers/types';
 import { FAILURE, permanent } from './failures';
 
 /**
@@ -40,7 +40,11 @@ export function sshTarget(deps: Pick<ActivityDeps, 'config'>, node: Node): SshTa
 }
 
 /** The Ceph driver of a cluster: the simulator in the sandbox, the CLI on the admin node when live. */
-export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<CephDriver> {
+export async function cephFor(
+  deps: ActivityDeps,
+  clusterId: string,
+  reads: Pick<CephTarget, 'freshPgStats'> = {},
+): Promise<CephDriver> {
   const cluster = await getClusterById(deps.db, clusterId);
   if (!cluster) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} does not exist.`);
   if (!cluster.admin_node_id) throw permanent(FAILURE.cephUnavailable, `Cluster ${clusterId} has no admin node.`);
@@ -50,6 +54,7 @@ export async function cephFor(deps: ActivityDeps, clusterId: string): Promise<Ce
     admin: sshTarget(deps, admin),
     deployment: cluster.deployment,
     fsid: cluster.fsid,
+    ...reads,
   });
 }
 

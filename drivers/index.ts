@@ -50,6 +50,7 @@ export function createDriverRegistry(options: DriverRegistryOptions): DriverRegi
         ...(options.osdUnit ? { osdUnit: options.osdUnit } : {}),
         deployment: target.deployment ?? 'packages',
         fsid: target.fsid ?? null,
+        ...(target.freshPgStats === false ? { pgStatsFlushMs: 0 } : {}),
         ...(config.cephPackages ? { packages: config.cephPackages } : {}),
       });
     },

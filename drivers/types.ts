@@ -416,6 +416,13 @@ export interface CephTarget {
   deployment?: 'packages' | 'cephadm';
   /** The cluster's fsid when known (cephadm unit names). */
   fsid?: string | null;
+  /**
+   * false: reads take the mgr's PG statistics as they stand (at most the mgr's stats period old)
+   * instead of first having every OSD flush them (`tell osd.* flush_pg_stats`). The cluster monitor
+   * reads this way: a round every interval must not make every OSD of a large cluster flush. Gates
+   * that decide on PG state (ok-to-stop, drains, settling) keep the default (fresh).
+   */
+  freshPgStats?: boolean;
 }
 
 // ---- A set of drivers for one environment -------------------------------------------------------

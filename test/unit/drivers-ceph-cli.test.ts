@@ -127,6 +127,7 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
 function cephCli(
   script: Record<string, ExecResult | ((command: string) => ExecResult)>,
   hosts: Record<string, Record<string, ExecResult>> = {},
+  options: { pgStatsFlushMs?: number } = {},
 ) {
   const admin: ScriptedShell[] = [];
   const onHosts: Record<string, ScriptedShell> = {};
@@ -137,6 +138,7 @@ function cephCli(
       return s;
     },
     hostShell: async (host) => (onHosts[host] = new ScriptedShell(hosts[host] ?? {})),
+    ...options,
   });
   return { driver, admin, onHosts };
 }
@@ -163,6 +165,29 @@ describe('ceph CLI driver', () => {
     expect(admin).toHaveLength(1);
     expect(admin[0]!.commands).toEqual([FLUSH, OSD_SEQS, `${C} status -f json`, `${C} osd dump -f json`]);
     expect(admin[0]!.closed).toBe(1);
+  });
+
+  it("the monitor's reads (pgStatsFlushMs 0, CephTarget freshPgStats false): status and osds send no flush_pg_stats to every OSD", async () => {
+    const { driver, admin } = cephCli(
+      {
+        [`${C} status -f json`]: ok(fixture('status.json')),
+        [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+        [`${C} osd tree -f json`]: ok(fixture('osd_tree_osd1_down.json')),
+        [`${C} osd df -f json`]: ok(fixture('osd_df.json')),
+        [`${C} osd metadata -f json`]: ok('[]'),
+      },
+      {},
+      { pgStatsFlushMs: 0 },
+    );
+    expect((await driver.status()).health).toBe('HEALTH_OK');
+    expect((await driver.osds()).map((o) => o.id)).toEqual([0, 1, 2]);
+    expect(admin.flatMap((s) => s.commands)).toEqual([
+      `${C} status -f json`,
+      `${C} osd dump -f json`,
+      `${C} osd tree -f json`,
+      `${C} osd df -f json`,
+      `${C} osd metadata -f json`,
+    ]);
   });
 
   it("osds joins osd tree, osd df and the devices of osd metadata (only where its host is the tree's)", async () => {

@@ -119,7 +119,7 @@ describe('queries, ids and routes', () => {
     expect(unknown.body.error).toMatchObject({ code: 'validation_error', field: 'sort' });
     const perPage = await api.request('GET', '/v1/operations?per_page=1000');
     expect(perPage.body.error).toMatchObject({ code: 'validation_error', field: 'per_page' });
-    const status = await api.request('GET', '/v1/nodes?status=online');
+    const status = await api.request('GET', '/v1/nodes?status=active');
     expect(status.body.error).toMatchObject({ code: 'validation_error', field: 'status' });
     const onGet = await api.request('GET', '/v1/nodes/node_01hyfge4qpkx0000000000000a?verbose=1');
     expect(onGet.body.error).toMatchObject({ code: 'validation_error', field: 'verbose' });

@@ -104,6 +104,22 @@ async function terminatedDrain(osdId: number, beforeTerminate?: (operationId: st
   return id;
 }
 
+/** OSDs an earlier test drained (a later one picks another). */
+const drained: number[] = [];
+
+/**
+ * The in OSD holding the most PGs, not in `exclude`: a drain of an OSD without PGs ends at once (nothing
+ * to move), so a test that terminates a drain while it waits picks one with data. The simulated
+ * placement decides which OSDs hold PGs, so the test asks rather than naming one.
+ */
+async function busiestOsd(exclude: readonly number[]): Promise<number> {
+  const candidates = (await ceph.osds())
+    .filter((o) => o.in && o.crush_weight > 0 && o.pgs > 0 && !exclude.includes(o.id))
+    .sort((a, b) => b.pgs - a.pgs || a.id - b.id);
+  expect(candidates.length).toBeGreaterThan(0);
+  return candidates[0]!.id;
+}
+
 let settles = 0;
 async function settle(): Promise<string[]> {
   settles += 1;
@@ -228,16 +244,22 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
 
   it('a drain terminated from Temporal → the monitor restores the recorded original (ledger evidence), closes the entry undone, the event says so', async () => {
     await slowBackfill(3);
-    const original = await weightOf(3);
-    const id = await terminatedDrain(3);
+    const osd = await busiestOsd([]);
+    drained.push(osd);
+    const original = await weightOf(osd);
+    const id = await terminatedDrain(osd);
     // No settler runs here: the operation row stays in_progress; the monitor goes by Temporal's word.
-    await until('the monitor to restore osd.3', async () => (await weightOf(3)) === original, 10_000);
-    const ledger = await h.db
-      .selectFrom('operation_changes')
-      .select(['kind', 'state', 'note'])
-      .where('operation_id', '=', id)
-      .where('kind', '=', 'crush_weight')
-      .execute();
+    await until(`the monitor to restore osd.${osd}`, async () => (await weightOf(osd)) === original, 10_000);
+    // The repair restores the weight, then closes the ledger entry: wait for both (bounded).
+    const ledger = await until('the ledger entry closed', async () => {
+      const rows = await h.db
+        .selectFrom('operation_changes')
+        .select(['kind', 'state', 'note'])
+        .where('operation_id', '=', id)
+        .where('kind', '=', 'crush_weight')
+        .execute();
+      return rows.every((r) => r.state !== 'open') ? rows : undefined;
+    });
     expect(ledger).toEqual([
       {
         kind: 'crush_weight',
@@ -245,14 +267,14 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
         note: 'restored by the cluster monitor: the operation that changed it no longer runs',
       },
     ]);
-    expect(await expectedOf(3)).toBe(original);
+    expect(await expectedOf(osd)).toBe(original);
     // The round that repaired writes its event when it records the round (just after the repair).
     await until('the repair event', async () => {
       const repairs = (await events('cluster.health_check_cleared'))
         .filter((e) => e.data.code === 'NF_DRIFT_REPAIRED')
         .map((e) => e.data.repaired.join(' '));
       return repairs.some(
-        (x) => x.includes(`CRUSH weight of osd.3 restored to ${original} TiB (was 0 TiB)`) && x.includes(id),
+        (x) => x.includes(`CRUSH weight of osd.${osd} restored to ${original} TiB (was 0 TiB)`) && x.includes(id),
       );
     });
 
@@ -261,14 +283,15 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
     expect((await h.api('GET', `/v1/operations/${id}`)).body.data.status).toBe('failed');
     const after = await roundsAfter(await health(), 2);
     expect(codes(after)).not.toContain('NF_OSD_WEIGHT_DRIFT');
-    expect(await weightOf(3)).toBe(original);
+    expect(await weightOf(osd)).toBe(original);
   });
 
   it('a drain terminated whose ledger entry is gone (the settler could not undo it) → reported once no operation runs, not repaired', async () => {
-    const original = await weightOf(4);
+    const osd = await busiestOsd(drained);
+    const original = await weightOf(osd);
     // The evidence is lost while the drain still runs (as when a settler's undo failed and left it
     // for an operator): the monitor has nothing that proves the 0 is NodeFoundry's leftover.
-    const id = await terminatedDrain(4, async (operationId) => {
+    const id = await terminatedDrain(osd, async (operationId) => {
       await h.db
         .updateTable('operation_changes')
         .set({ state: 'left', note: 'settler: restoring failed', closed_at: new Date() })
@@ -279,21 +302,21 @@ describe('cluster monitor: OSD weight drift (NF_OSD_WEIGHT_DRIFT)', () => {
     // While the operation's row is open it counts as running: no report yet, and no repair.
     const during = await roundsAfter(await health(), 2);
     expect(codes(during)).not.toContain('NF_OSD_WEIGHT_DRIFT');
-    expect(await weightOf(4)).toBe(0);
+    expect(await weightOf(osd)).toBe(0);
 
     expect(await settle()).toEqual([id]);
     const raised = await until('NF_OSD_WEIGHT_DRIFT', async () => {
       const hl = await health();
       return drift(hl) ? hl : undefined;
     });
-    expect(drift(raised).summary).toContain(`osd.4 (`);
+    expect(drift(raised).summary).toContain(`osd.${osd} (`);
     expect(drift(raised).summary).toContain(`is at 0 TiB, NodeFoundry left it at ${original} TiB`);
     const later = await roundsAfter(raised, 2);
     expect(drift(later)).toBeTruthy();
-    expect(await weightOf(4)).toBe(0);
+    expect(await weightOf(osd)).toBe(0);
 
     // The operator's recovery (docs/operators.md §Drift repair): put the weight back by hand.
-    await ceph.crushReweight(4, original);
+    await ceph.crushReweight(osd, original);
     await until('NF_OSD_WEIGHT_DRIFT cleared', async () => !drift(await health()));
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSandboxPoolData } from '../../drivers/sandbox';
+import { monitorWorkflowId } from '../../workflows/contracts';
 import { startHarness, type Harness } from './cluster-harness';
 
 /**
@@ -122,5 +123,21 @@ describe('cluster monitor: used capacity', () => {
       return l.every((o: any) => o.used_gb === 0);
     });
     expect((await get(`/v1/clusters/${clusterId}`)).used_capacity_tib).toBe(0);
+  });
+
+  it("with no monitor running, an operation's closing state refresh records used_gb and used_capacity_tib too", async () => {
+    const handle = h.client.workflow.getHandle(monitorWorkflowId(clusterId));
+    await handle.terminate('test: only the operation may record usage now');
+    await writeSandboxPoolData(h.db, clusterId, 150 * GB);
+    const pool = await h.api('POST', `/v1/clusters/${clusterId}/pools`, { name: 'usage-op', type: 'replicated' });
+    expect(pool.status).toBe(202);
+    expect((await h.waitForOperation(pool.body.data.operation_id)).status).toBe('completed');
+    const osds = await get(`/v1/clusters/${clusterId}/osds?per_page=100`);
+    const usedGb = osds.reduce((n: number, o: any) => n + o.used_gb, 0);
+    expect(Math.abs(usedGb - 450)).toBeLessThanOrEqual(osds.length);
+    const cluster = await get(`/v1/clusters/${clusterId}`);
+    expect(cluster.used_capacity_tib).toBe(Math.round(((450 * GB) / TIB) * 100) / 100);
+    // The health row is the monitor's: it still shows its last round (nothing used).
+    expect((await get(`/v1/clusters/${clusterId}/health`)).capacity.used_bytes).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { usedCapacityTib, usedGb } from '../db/repositories/cluster-health.repository';
 import { recordObservation } from '../db/repositories/clusters.repository';
 import { clusterMemberSummaries } from '../db/repositories/nodes.repository';
 import { deleteOsdsExcept, upsertObservedOsd } from '../db/repositories/osds.repository';
@@ -40,6 +41,7 @@ export function createClusterActivities(deps: ActivityDeps) {
               reweight: o.reweight,
               pgs: o.pgs,
               capacity_gb: Math.round((o.crush_weight * 2 ** 40) / 1e9),
+              used_gb: usedGb(o.used_bytes),
             });
           }
           await deleteOsdsExcept(
@@ -52,6 +54,7 @@ export function createClusterActivities(deps: ActivityDeps) {
             health: status.health,
             osdCount: osds.length,
             rawCapacityTib: Math.round(rawTib * 10) / 10,
+            usedCapacityTib: usedCapacityTib(status.bytes_used),
           });
         });
         return {

@@ -297,6 +297,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
             pgsTotal: status.pgs_total,
             pgsActiveClean: status.pgs_active_clean,
             repaired,
+            capacity: { rawBytes: status.bytes_total, usedBytes: status.bytes_used, availBytes: status.bytes_avail },
           },
         };
       } catch (err) {

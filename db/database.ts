@@ -101,6 +101,8 @@ export interface ClustersTable {
   observed_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Raw capacity used (every copy counted), TiB, two decimals; null until first read (issue 11). */
+  used_capacity_tib: ColumnType<number | null, number | null | undefined>;
 }
 
 export interface OsdsTable {
@@ -416,6 +418,10 @@ export interface ClusterHealthTable {
   pgs_active_clean: ColumnType<number, number | undefined>;
   unreachable_reason: string | null;
   observed_at: Timestamp;
+  /** Raw capacity from Ceph's PG map, bytes (bigint: pg returns a string); null until read (issue 11). */
+  raw_bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  used_bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  avail_bytes: ColumnType<string | null, number | null | undefined, number | null>;
 }
 
 export type Account = Selectable<AccountsTable>;

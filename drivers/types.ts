@@ -89,6 +89,12 @@ export interface CephOsd {
   device_class?: string;
   /** The block device behind the OSD (e.g. nvme0n1), where Ceph reports it. */
   device?: string;
+  /**
+   * Bytes the OSD stores (`ceph osd df` kb_used × 1024: data, omap and BlueStore metadata) and its
+   * size in bytes (kb × 1024). Ceph reports 0 for both while the OSD is out.
+   */
+  used_bytes: number;
+  size_bytes: number;
 }
 
 /** One health check Ceph raises (`ceph health detail`): AUTH_INSECURE_SERVICE_KEY_TYPE, OSD_DOWN, … */
@@ -118,6 +124,14 @@ export interface CephStatus {
    * says which). Sorted, no duplicates.
    */
   flags: string[];
+  /**
+   * Raw capacity as the mgr's PG map sums it over the OSDs (`ceph status` pgmap bytes_total,
+   * bytes_used, bytes_avail): every copy counts, so used is what the data takes with replication.
+   * null when the status does not carry them.
+   */
+  bytes_total: number | null;
+  bytes_used: number | null;
+  bytes_avail: number | null;
 }
 
 export interface OkToStop {

@@ -19,6 +19,7 @@ export const clusterHealthSchema: SchemaObject = {
     'mons',
     'mgr_available',
     'pgs',
+    'capacity',
   ],
   additionalProperties: false,
   properties: {
@@ -76,6 +77,18 @@ export const clusterHealthSchema: SchemaObject = {
       required: ['total', 'active_clean'],
       additionalProperties: false,
       properties: { total: { type: ['integer', 'null'] }, active_clean: { type: ['integer', 'null'] } },
+    },
+    capacity: {
+      type: 'object',
+      description:
+        "Raw capacity from Ceph's PG map (`ceph status` pgmap bytes_total/bytes_used/bytes_avail), bytes, every copy counted (3× replication: 1 GB written uses 3 GB). null until the monitor's first round, or when Ceph does not report them.",
+      required: ['raw_bytes', 'used_bytes', 'avail_bytes'],
+      additionalProperties: false,
+      properties: {
+        raw_bytes: { type: ['integer', 'null'] },
+        used_bytes: { type: ['integer', 'null'] },
+        avail_bytes: { type: ['integer', 'null'] },
+      },
     },
   },
 };

@@ -140,6 +140,11 @@ export const clusterViewSchema: SchemaObject = {
     node_count: { type: 'integer' },
     osd_count: { type: 'integer' },
     raw_capacity_tib: { type: 'number' },
+    used_capacity_tib: {
+      type: ['number', 'null'],
+      description:
+        "Raw capacity used (every copy counted), TiB, from Ceph's PG map at the last monitor round or operation; null until first read.",
+    },
     failure_domain: { type: 'string', enum: [...FAILURE_DOMAINS] },
     replication_factor: { type: 'integer' },
     deployment: { type: 'string', enum: [...CLUSTER_DEPLOYMENTS] },
@@ -162,6 +167,7 @@ export const clusterDetailSchema: SchemaObject = {
       type: 'object',
       properties: {
         raw_capacity_tib: { type: 'number' },
+        used_capacity_tib: { type: ['number', 'null'] },
         osd_count: { type: 'integer' },
         osds_up: { type: 'integer' },
         osds_in: { type: 'integer' },

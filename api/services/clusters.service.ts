@@ -24,6 +24,7 @@ export interface ClusterView {
   node_count: number;
   osd_count: number;
   raw_capacity_tib: number;
+  used_capacity_tib: number | null;
   failure_domain: string;
   replication_factor: number;
   deployment: string;
@@ -41,6 +42,7 @@ export function clusterView(c: Cluster, nodeCount: number, currentOperationId: s
     node_count: nodeCount,
     osd_count: c.osd_count,
     raw_capacity_tib: c.raw_capacity_tib,
+    used_capacity_tib: c.used_capacity_tib,
     failure_domain: c.failure_domain,
     replication_factor: c.replication_factor,
     deployment: c.deployment,
@@ -81,6 +83,7 @@ export async function clusterDetail(deps: Pick<ApiDeps, 'db'>, c: Cluster) {
     health: { status: c.status, observed_at: c.observed_at?.toISOString() ?? null },
     capacity: {
       raw_capacity_tib: c.raw_capacity_tib,
+      used_capacity_tib: c.used_capacity_tib,
       osd_count: c.osd_count,
       osds_up: osds.filter((o) => o.status === 'up').length,
       osds_in: osds.filter((o) => o.in).length,

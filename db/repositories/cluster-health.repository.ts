@@ -13,7 +13,16 @@ export interface RecordedCheck {
 export interface MonitorReading {
   health: 'HEALTH_OK' | 'HEALTH_WARN' | 'HEALTH_ERR';
   checks: RecordedCheck[];
-  osds: { id: number; up: boolean; in: boolean; reweight: number; pgs: number; crush_weight: number }[];
+  osds: {
+    id: number;
+    up: boolean;
+    in: boolean;
+    reweight: number;
+    pgs: number;
+    crush_weight: number;
+    /** Bytes the OSD stores (`ceph osd df` kb_used), recorded as whole GB (10^9, like capacity_gb). */
+    used_bytes: number;
+  }[];
   flags: string[];
   nooutHosts: string[];
   autoscaleFrozen: boolean;
@@ -24,6 +33,24 @@ export interface MonitorReading {
   pgsActiveClean: number;
   /** Drift repaired before this reading (see MonitorChange.repaired). */
   repaired: string[];
+  /** Raw capacity from Ceph's PG map, bytes (every copy counted); null where Ceph did not say (issue 11). */
+  capacity: CapacityReading;
+}
+
+export interface CapacityReading {
+  rawBytes: number | null;
+  usedBytes: number | null;
+  availBytes: number | null;
+}
+
+/** Used raw capacity in TiB (2^40 bytes, as raw_capacity_tib), two decimals; null when unknown. */
+export function usedCapacityTib(usedBytes: number | null): number | null {
+  return usedBytes === null ? null : Math.round((usedBytes / 2 ** 40) * 100) / 100;
+}
+
+/** An OSD's used bytes as the osds table records them: whole GB (10^9), as capacity_gb. */
+export function usedGb(usedBytes: number): number {
+  return Math.round(usedBytes / 1e9);
 }
 
 /** What a round changed, handed to the events hook inside its transaction. */
@@ -200,6 +227,7 @@ export async function recordMonitorRound(
           reweight: o.reweight,
           crush_weight: o.crush_weight,
           pgs: o.pgs,
+          used_gb: usedGb(o.used_bytes),
           updated_at: sql`now()`,
         })
         .where('cluster_id', '=', clusterId)
@@ -216,6 +244,9 @@ export async function recordMonitorRound(
       pgs_total: r.pgsTotal,
       pgs_active_clean: r.pgsActiveClean,
       unreachable_reason: null,
+      raw_bytes: r.capacity.rawBytes,
+      used_bytes: r.capacity.usedBytes,
+      avail_bytes: r.capacity.availBytes,
     };
     await trx
       .insertInto('cluster_health')
@@ -230,6 +261,7 @@ export async function recordMonitorRound(
         status_reason: null,
         osd_count: r.osds.length,
         raw_capacity_tib: Math.round(rawTib * 10) / 10,
+        used_capacity_tib: usedCapacityTib(r.capacity.usedBytes),
         observed_at: sql`now()`,
         updated_at: sql`now()`,
       })
@@ -288,7 +320,17 @@ export async function clusterHealthView(db: Executor, c: Cluster): Promise<Recor
     mons: { in_quorum: row?.mons_in_quorum ?? [], total: row?.mons_total ?? 0 },
     mgr_available: row ? row.mgr_available : null,
     pgs: { total: row ? row.pgs_total : null, active_clean: row ? row.pgs_active_clean : null },
+    capacity: {
+      raw_bytes: bytesOf(row?.raw_bytes),
+      used_bytes: bytesOf(row?.used_bytes),
+      avail_bytes: bytesOf(row?.avail_bytes),
+    },
   };
+}
+
+/** A bigint column (pg hands it over as a string) as a number; null stays null. */
+function bytesOf(v: string | null | undefined): number | null {
+  return v === null || v === undefined ? null : Number(v);
 }
 
 /** Every cluster (of one account, when given), for the worker's start-up check that each has a monitor. */

@@ -187,11 +187,11 @@ export async function lockClustersForUpdate(trx: Transaction<Database>, ids: str
   await trx.selectFrom('clusters').select('id').where('id', 'in', ids).orderBy('id').forUpdate().execute();
 }
 
-/** What Ceph last said about the cluster: health as its status, OSD count, raw capacity. */
+/** What Ceph last said about the cluster: health as its status, OSD count, raw and used capacity. */
 export async function recordObservation(
   db: Executor,
   id: string,
-  seen: { health: ClusterStatus; osdCount: number; rawCapacityTib: number },
+  seen: { health: ClusterStatus; osdCount: number; rawCapacityTib: number; usedCapacityTib?: number | null },
 ): Promise<void> {
   await db
     .updateTable('clusters')
@@ -199,6 +199,7 @@ export async function recordObservation(
       status: seen.health,
       osd_count: seen.osdCount,
       raw_capacity_tib: seen.rawCapacityTib,
+      ...(seen.usedCapacityTib !== undefined ? { used_capacity_tib: seen.usedCapacityTib } : {}),
       observed_at: sql`now()`,
       updated_at: sql`now()`,
     })

@@ -1,8 +1,8 @@
 import { sql, type Insertable } from 'kysely';
 import type { Executor, Osd, OsdsTable } from '../database';
 
-/** An OSD as Ceph reported it, ready to record. */
-export type ObservedOsd = Omit<Insertable<OsdsTable>, 'used_gb' | 'updated_at' | 'expected_crush_weight'>;
+/** An OSD as Ceph reported it, ready to record (used_gb: whole GB, 10^9 bytes, like capacity_gb). */
+export type ObservedOsd = Omit<Insertable<OsdsTable>, 'updated_at' | 'expected_crush_weight'>;
 
 /**
  * Records one OSD as Ceph reports it. The device follows Ceph when Ceph reports it; an OSD id seen
@@ -29,6 +29,7 @@ export async function upsertObservedOsd(db: Executor, osd: ObservedOsd): Promise
         // refreshes keep it (a drained OSD's CRUSH weight is 0, its device is not smaller).
         capacity_gb: sql`case when osds.capacity_gb = 0 then excluded.capacity_gb else osds.capacity_gb end`,
         pgs: eb.ref('excluded.pgs'),
+        used_gb: eb.ref('excluded.used_gb'),
         // What NodeFoundry last left the OSD at (osd-weights.repository.ts) is not what a refresh
         // sees: kept once known; adopted from Ceph while unknown (rows older than the column) and
         // for an OSD id now on another host (a new OSD that reuses a purged one's id).

@@ -33,6 +33,7 @@ import {
   parseFlushPgStats,
   parseJsonObject,
   parseOsdDf,
+  parseOsdDfUsage,
   parseOsdDump,
   parseOsdStatSeqs,
   parseOsdTree,
@@ -189,10 +190,11 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
       return withSession(options.adminShell, async (s) => {
         await flushPgStats(s);
         const tree = parseOsdTree(await ceph(s, ['osd', 'tree']));
-        const pgs = parseOsdDf(await ceph(s, ['osd', 'df']));
+        const df = await ceph(s, ['osd', 'df']);
+        const pgs = parseOsdDf(df);
         // The device of each OSD, where its metadata names one on the host the tree shows.
         const meta = osdMetadataDevices(await ceph(s, ['osd', 'metadata']));
-        return combineOsds(tree, pgs).map((o) => {
+        return combineOsds(tree, pgs, parseOsdDfUsage(df)).map((o) => {
           const m = meta.get(o.id);
           return m && m.host === o.host && m.device ? { ...o, device: m.device } : o;
         });

@@ -174,7 +174,18 @@ export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus
     mons_in_quorum: quorum,
     mons_total: monsTotal,
     flags: [...new Set([...dump.flags, ...dump.groupFlags])].sort(),
+    ...pgmapBytes(pgmap),
   };
+}
+
+/** Raw capacity from the pgmap (bytes, every copy counted); null where the status does not carry it. */
+function pgmapBytes(pgmap: Obj): Pick<CephStatus, 'bytes_total' | 'bytes_used' | 'bytes_avail'> {
+  const field = (name: string): number | null => {
+    const v = pgmap[name];
+    if (v === undefined) return null;
+    return num('status', v, `pgmap.${name}`);
+  };
+  return { bytes_total: field('bytes_total'), bytes_used: field('bytes_used'), bytes_avail: field('bytes_avail') };
 }
 
 export interface TreeOsd {
@@ -228,8 +239,39 @@ export function parseOsdDf(stdout: string): Map<number, number> {
   return pgs;
 }
 
-/** OSDs from the tree and the df: "in" is a reweight above 0 (`ceph osd out` sets it to 0). */
-export function combineOsds(tree: TreeOsd[], pgs: Map<number, number>): CephOsd[] {
+export interface OsdUsage {
+  used_bytes: number;
+  size_bytes: number;
+}
+
+/**
+ * `ceph osd df -f json`: bytes each OSD stores and its size (kb_used, kb are KiB; Ceph reports 0
+ * for both while the OSD is out).
+ */
+export function parseOsdDfUsage(stdout: string): Map<number, OsdUsage> {
+  const doc = parseJsonObject('osd df', stdout);
+  if (!Array.isArray(doc.nodes)) throw bad('osd df', 'no nodes array');
+  const usage = new Map<number, OsdUsage>();
+  for (const n of doc.nodes.map(obj)) {
+    if (n.type !== undefined && n.type !== 'osd') continue;
+    const id = num('osd df', n.id, 'id');
+    usage.set(id, {
+      used_bytes: num('osd df', n.kb_used, `osd.${id}.kb_used`) * 1024,
+      size_bytes: num('osd df', n.kb, `osd.${id}.kb`) * 1024,
+    });
+  }
+  return usage;
+}
+
+/**
+ * OSDs from the tree and the df: "in" is a reweight above 0 (`ceph osd out` sets it to 0). An OSD
+ * the df does not list (created since) stores 0 bytes as far as we know.
+ */
+export function combineOsds(
+  tree: TreeOsd[],
+  pgs: Map<number, number>,
+  usage: Map<number, OsdUsage> = new Map(),
+): CephOsd[] {
   return tree.map((t) => ({
     id: t.id,
     host: t.host,
@@ -238,6 +280,8 @@ export function combineOsds(tree: TreeOsd[], pgs: Map<number, number>): CephOsd[
     crush_weight: t.crush_weight,
     reweight: t.reweight,
     pgs: pgs.get(t.id) ?? 0,
+    used_bytes: usage.get(t.id)?.used_bytes ?? 0,
+    size_bytes: usage.get(t.id)?.size_bytes ?? 0,
     ...(t.device_class !== undefined ? { device_class: t.device_class } : {}),
   }));
 }

@@ -29,6 +29,7 @@ export {
   type SandboxClock,
 } from './sandbox-machines';
 export { seedUnmanagedSandboxCluster, type SeedUnmanagedInput } from './sandbox-ceph-import';
+export { writeSandboxPoolData } from './sandbox-ceph-usage';
 export {
   createSandboxCephCluster,
   getSandboxCephState,

@@ -25,6 +25,7 @@ import {
   type PgPlacementView,
 } from './sandbox-ceph-reweight';
 import { createSandboxUpgradeOps, releaseHealthChecks } from './sandbox-ceph-upgrade';
+import { usageOf } from './sandbox-ceph-usage';
 import {
   DriverError,
   type CephCoreOps,
@@ -171,6 +172,7 @@ export function createSandboxCephDriver(
 
     async osds(): Promise<CephOsd[]> {
       const v = await cephView();
+      const usage = usageOf(v).byOsd;
       return v.osds.map((o) => ({
         id: o.osd.id,
         host: o.osd.host,
@@ -181,6 +183,8 @@ export function createSandboxCephDriver(
         pgs: o.pgs,
         device_class: o.osd.device_class,
         device: o.osd.device,
+        used_bytes: usage.get(o.osd.id)?.used_bytes ?? 0,
+        size_bytes: usage.get(o.osd.id)?.size_bytes ?? 0,
       }));
     },
 
@@ -450,6 +454,7 @@ export function statusOf(v: ClusterView, now: number): CephStatus {
     : warn
       ? 'HEALTH_WARN'
       : 'HEALTH_OK';
+  const usage = usageOf(v);
   return {
     health,
     checks,
@@ -462,5 +467,8 @@ export function statusOf(v: ClusterView, now: number): CephStatus {
     mons_in_quorum: v.monsInQuorum,
     mons_total: v.state.mons.length,
     flags,
+    bytes_total: usage.bytes_total,
+    bytes_used: usage.bytes_used,
+    bytes_avail: usage.bytes_avail,
   };
 }

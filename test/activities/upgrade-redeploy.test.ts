@@ -88,6 +88,9 @@ function scriptedCeph(outOfQuorumPolls: number) {
         mons_in_quorum: quorum,
         mons_total: 3,
         flags: [],
+        bytes_total: null,
+        bytes_used: null,
+        bytes_avail: null,
       };
     },
   } as unknown as CephDriver;

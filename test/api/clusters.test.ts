@@ -35,6 +35,7 @@ describe('cluster routes', () => {
       node_count: 0,
       osd_count: 0,
       raw_capacity_tib: 0,
+      used_capacity_tib: null,
       failure_domain: 'host',
       replication_factor: 3,
       current_operation_id: null,

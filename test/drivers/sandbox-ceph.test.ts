@@ -7,6 +7,7 @@ import {
   removeSandboxCephCluster,
   SandboxInputError,
   setMachineFaults,
+  writeSandboxPoolData,
 } from '../../drivers/sandbox';
 import { derivePlacement } from '../../drivers/sandbox/sandbox-ceph-reweight';
 import type { CephDriver } from '../../drivers/types';
@@ -92,6 +93,9 @@ describe('sandbox Ceph: cluster creation', () => {
       mons_in_quorum: [c.host(0), c.host(1), c.host(2)],
       mons_total: 3,
       flags: [],
+      bytes_total: expect.any(Number),
+      bytes_used: 0,
+      bytes_avail: expect.any(Number),
     });
     const osds = await c.ceph.osds();
     expect(osds.every((o) => o.up && o.in && o.reweight === 1 && o.pgs > 0)).toBe(true);
@@ -292,6 +296,44 @@ describe('sandbox Ceph: noout', () => {
     await c.ceph.setGroupNoout(c.host(1));
     const other = createSandboxDriverSet(db, c.accountId).ceph({ clusterId: c.clusterId, admin: c.machines[1]!.ssh });
     expect(await other.nooutHosts()).toEqual([c.host(1)]);
+  });
+});
+
+describe('sandbox Ceph: used capacity (issue 11)', () => {
+  it('nothing written uses 0 bytes; data written to a pool is stored size times over the OSDs of its PGs; an out OSD reports 0', async () => {
+    const c = await cluster();
+    const sizes = c.state.osds.map((o) => Math.round(o.crush_weight * 2 ** 40));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    let s = await c.ceph.status();
+    expect([s.bytes_total, s.bytes_used, s.bytes_avail]).toEqual([total, 0, total]);
+    let osds = await c.ceph.osds();
+    expect(osds.map((o) => [o.used_bytes, o.size_bytes])).toEqual(sizes.map((size) => [0, size]));
+
+    // 300 GB written to the cluster's (size 3) pool: 900 GB raw, spread by PG count.
+    await writeSandboxPoolData(db, c.clusterId, 300e9);
+    s = await c.ceph.status();
+    expect(s.bytes_total).toBe(total);
+    expect(Math.abs(s.bytes_used! - 900e9)).toBeLessThanOrEqual(8);
+    expect(s.bytes_avail).toBe(total - s.bytes_used!);
+    osds = await c.ceph.osds();
+    expect(osds.reduce((n, o) => n + o.used_bytes, 0)).toBe(s.bytes_used);
+    const perPgCopy = 300e9 / c.state.pg_num;
+    for (const o of osds) expect(Math.abs(o.used_bytes - o.pgs * perPgCopy)).toBeLessThanOrEqual(1);
+
+    // Host 3's OSDs stopped without noout: out after the down-out interval, their data re-placed.
+    await c.ceph.stopOsds(c.host(3), c.osdsOf(3));
+    c.clock.advance(600_000);
+    s = await c.ceph.status();
+    osds = await c.ceph.osds();
+    for (const id of c.osdsOf(3))
+      expect(osds.find((o) => o.id === id)).toMatchObject({ in: false, used_bytes: 0, size_bytes: 0 });
+    expect(s.bytes_total).toBe(total - c.osdsOf(3).reduce((n, id) => n + sizes[id]!, 0));
+    expect(Math.abs(s.bytes_used! - 900e9)).toBeLessThanOrEqual(8);
+
+    // Deleting brings usage down; it never goes below 0. An unknown pool is refused.
+    await writeSandboxPoolData(db, c.clusterId, -1e15);
+    expect((await c.ceph.status()).bytes_used).toBe(0);
+    await expect(writeSandboxPoolData(db, c.clusterId, 1, 'no-such-pool')).rejects.toThrow(SandboxInputError);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   parseCephStatus,
   parseFlushPgStats,
   parseOsdDf,
+  parseOsdDfUsage,
   parseOsdDump,
   parseOsdStatSeqs,
   parseOsdTree,
@@ -31,7 +32,51 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
       mons_in_quorum: ['a'],
       mons_total: 1,
       flags: [],
+      bytes_total: 12884901888,
+      bytes_used: 93659,
+      bytes_avail: 12884808229,
     });
+  });
+
+  it('status: raw capacity from the pgmap (every copy counted), null when the status has none (issue 11)', () => {
+    // Captured on a lab cluster during recovery, with data written.
+    const s = parseCephStatus(fixture('status_during_recovery.json'), noFlags);
+    expect([s.bytes_total, s.bytes_used, s.bytes_avail]).toEqual([8589934592, 2072062734, 6517871858]);
+    const doc = JSON.parse(fixture('status.json'));
+    delete doc.pgmap.bytes_total;
+    delete doc.pgmap.bytes_used;
+    delete doc.pgmap.bytes_avail;
+    expect(parseCephStatus(JSON.stringify(doc), noFlags)).toMatchObject({
+      bytes_total: null,
+      bytes_used: null,
+      bytes_avail: null,
+    });
+    doc.pgmap.bytes_used = 'lots';
+    expect(() => parseCephStatus(JSON.stringify(doc), noFlags)).toThrow(/pgmap.bytes_used is not a number/);
+  });
+
+  it('osd df: bytes used and size per OSD (KiB × 1024); an out OSD reports 0 for both (issue 11)', () => {
+    expect([...parseOsdDfUsage(fixture('osd_df.json'))]).toEqual([
+      [0, { used_bytes: 21 * 1024, size_bytes: 4194304 * 1024 }],
+      [1, { used_bytes: 21 * 1024, size_bytes: 4194304 * 1024 }],
+      [2, { used_bytes: 21 * 1024, size_bytes: 4194304 * 1024 }],
+    ]);
+    const drained = parseOsdDfUsage(fixture('osd_df_osd2_reweight0.json'));
+    expect(drained.get(0)).toEqual({ used_bytes: 1274516 * 1024, size_bytes: 4194304 * 1024 });
+    expect(drained.get(2)).toEqual({ used_bytes: 0, size_bytes: 0 });
+    const osds = combineOsds(
+      parseOsdTree(fixture('osd_tree.json')),
+      parseOsdDf(fixture('osd_df_osd2_reweight0.json')),
+      drained,
+    );
+    expect(osds.map((o) => [o.id, o.used_bytes, o.size_bytes])).toEqual([
+      [0, 1274516 * 1024, 4194304 * 1024],
+      [1, 1274516 * 1024, 4194304 * 1024],
+      [2, 0, 0],
+    ]);
+    const noKb = JSON.parse(fixture('osd_df.json'));
+    delete noKb.nodes[1].kb_used;
+    expect(() => parseOsdDfUsage(JSON.stringify(noKb))).toThrow(/osd.1.kb_used is not a number/);
   });
 
   it('status: during recovery only the active+clean PGs count, and an OSD out shows in osds_in', () => {
@@ -203,10 +248,10 @@ describe('ceph CLI driver', () => {
       [`${C} osd metadata -f json`]: ok(metadata),
     });
     const osds = await driver.osds();
-    expect(osds.map((o) => [o.id, o.host, o.up, o.in, o.pgs, o.device])).toEqual([
-      [0, 'labhost-0', true, true, 1, 'sdb'],
-      [1, 'labhost-1', false, true, 0, undefined],
-      [2, 'labhost-2', true, true, 1, undefined],
+    expect(osds.map((o) => [o.id, o.host, o.up, o.in, o.pgs, o.device, o.used_bytes])).toEqual([
+      [0, 'labhost-0', true, true, 1, 'sdb', 21 * 1024],
+      [1, 'labhost-1', false, true, 0, undefined, 21 * 1024],
+      [2, 'labhost-2', true, true, 1, undefined, 21 * 1024],
     ]);
   });
 

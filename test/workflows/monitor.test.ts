@@ -221,11 +221,15 @@ describe('cluster monitor', () => {
       })
       .execute();
     await until('the monitor to release the freeze', async () => !(await ceph.noAutoscale()), TWO_INTERVALS + 5000);
-    const ledger = await h.db
-      .selectFrom('operation_changes')
-      .select(['state', 'note'])
-      .where('operation_id', '=', id)
-      .execute();
+    // The repair unsets, then closes the ledger entry: wait for the entry too (CI once read in between).
+    const ledger = await until('the ledger entry closed', async () => {
+      const rows = await h.db
+        .selectFrom('operation_changes')
+        .select(['state', 'note'])
+        .where('operation_id', '=', id)
+        .execute();
+      return rows.every((r) => r.state !== 'open') ? rows : undefined;
+    });
     expect(ledger).toEqual([
       { state: 'undone', note: 'unset by the cluster monitor: the operation that set it no longer runs' },
     ]);
@@ -259,12 +263,16 @@ describe('cluster monitor', () => {
       async () => (await ceph.nooutHosts()).length === 0,
       TWO_INTERVALS + 5000,
     );
-    const ledger = await h.db
-      .selectFrom('operation_changes')
-      .select(['kind', 'subject', 'state', 'note'])
-      .where('operation_id', '=', id)
-      .where('kind', '=', 'noout_host')
-      .execute();
+    // The repair unsets, then closes the ledger entry: wait for the entry too.
+    const ledger = await until('the ledger entry closed', async () => {
+      const rows = await h.db
+        .selectFrom('operation_changes')
+        .select(['kind', 'subject', 'state', 'note'])
+        .where('operation_id', '=', id)
+        .where('kind', '=', 'noout_host')
+        .execute();
+      return rows.every((r) => r.state !== 'open') ? rows : undefined;
+    });
     expect(ledger).toEqual([
       {
         kind: 'noout_host',

@@ -81,18 +81,18 @@ export const errorResponseSchema: SchemaObject = {
   },
 };
 
+/** The `meta` of every list answer (one object, so the OpenAPI document names it PageMeta). */
+export const pageMetaSchema: SchemaObject = {
+  type: 'object',
+  required: ['page', 'per_page', 'total'],
+  properties: { page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } },
+};
+
 export function listResponseSchema(item: SchemaObject): SchemaObject {
   return {
     type: 'object',
     required: ['data', 'meta'],
-    properties: {
-      data: { type: 'array', items: item },
-      meta: {
-        type: 'object',
-        required: ['page', 'per_page', 'total'],
-        properties: { page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } },
-      },
-    },
+    properties: { data: { type: 'array', items: item }, meta: pageMetaSchema },
   };
 }
 

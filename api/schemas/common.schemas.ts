@@ -81,6 +81,14 @@ export const errorResponseSchema: SchemaObject = {
   },
 };
 
+/**
+ * A response object whose every property is always present in answers (null when it has no value):
+ * `required` lists them all, so a generated client types none of them optional.
+ */
+export function allRequired(schema: SchemaObject): SchemaObject {
+  return { ...schema, required: Object.keys((schema.properties ?? {}) as object) };
+}
+
 /** The `meta` of every list answer (one object, so the OpenAPI document names it PageMeta). */
 export const pageMetaSchema: SchemaObject = {
   type: 'object',

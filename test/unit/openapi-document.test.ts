@@ -3,6 +3,13 @@ import { createRouteTable } from '../../api/app';
 import type { ApiDeps } from '../../api/context';
 import type { RouteSpec } from '../../api/routes/route-table';
 import { NAMED_SCHEMAS, buildOpenApiDocument } from '../../api/schemas/openapi';
+import { apiKeyView } from '../../api/routes/api-keys.routes';
+import { eventView } from '../../api/routes/events.routes';
+import { webhookView } from '../../api/routes/webhooks.routes';
+import { clusterView } from '../../api/services/clusters.service';
+import { nodeView } from '../../api/services/nodes.service';
+import { osdView } from '../../api/services/osds.service';
+import { poolView } from '../../api/services/pools.service';
 import { ConfigError, publicUrlFrom } from '../../lib/config';
 
 /**
@@ -215,5 +222,34 @@ describe('the OpenAPI document of the real route table', () => {
     expect(publicUrlFrom('https://api.example.com/nf/', '127.0.0.1', 8080)).toBe('https://api.example.com/nf');
     expect(() => publicUrlFrom('ftp://x', '127.0.0.1', 8080)).toThrow(ConfigError);
     expect(() => publicUrlFrom('not a url', '127.0.0.1', 8080)).toThrow(ConfigError);
+  });
+});
+
+describe('required lists of the named resources', () => {
+  const now = new Date('2026-12-05T00:00:00Z');
+  // Rows with only their dates set: a view copies every field, so its keys do not depend on values.
+  const row = <T>(extra: Record<string, unknown> = {}) =>
+    ({ created_at: now, updated_at: now, seq: '1', drives: [], ...extra }) as unknown as T;
+  const views: [string, Record<string, unknown>][] = [
+    ['Node', nodeView(row(), null) as unknown as Record<string, unknown>],
+    ['Cluster', clusterView(row(), 3, null) as unknown as Record<string, unknown>],
+    ['Pool', poolView(row()) as unknown as Record<string, unknown>],
+    ['Osd', osdView(row({ capacity_gb: 1000, crush_weight: 0.9 }), null) as unknown as Record<string, unknown>],
+    ['Webhook', webhookView(row())],
+    ['Event', eventView(row())],
+    ['ApiKey', apiKeyView(row()) as unknown as Record<string, unknown>],
+  ];
+
+  it.each(views)('%s: every field the server always answers is required, and none beyond', (name, view) => {
+    const schema = doc.components.schemas[name];
+    expect([...schema.required].sort()).toEqual(Object.keys(view).sort());
+    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(view).sort());
+  });
+
+  it('Operation and ClusterDetail require every property they declare', () => {
+    for (const name of ['Operation', 'ClusterDetail']) {
+      const schema = doc.components.schemas[name];
+      expect([...schema.required].sort()).toEqual(Object.keys(schema.properties).sort());
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { PROBES } from '../middleware/rate-limit.middleware';
 import type { RouteSpec } from '../routes/route-table';
 import { apiKeyViewSchema, createdApiKeyResponseSchema } from './api-keys.schemas';
 import { clusterHealthSchema } from './cluster-health.schemas';
@@ -127,7 +128,8 @@ const STANDARD_ERRORS: Record<number, string> = {
 
 /** Every status an operation can answer, beyond its own: the middleware chain's (app.ts) and the router's. */
 function errorStatuses(spec: RouteSpec): number[] {
-  if (!spec.auth) return [500];
+  // Unauthenticated routes are limited by client address (NF_ANON_RATE_LIMIT), except the probes.
+  if (!spec.auth) return PROBES.has(spec.path) ? [500] : [429, 500];
   const statuses = [400, 401, 403, 404, 429, 500];
   if (spec.method !== 'get') statuses.push(409, 503);
   if (spec.method === 'post' || spec.method === 'put' || spec.method === 'patch') statuses.push(413, 415);

@@ -1,3 +1,5 @@
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { createRouteTable } from '../../api/app';
 import type { ApiDeps } from '../../api/context';
@@ -115,6 +117,10 @@ describe('the OpenAPI document of the real route table', () => {
     }
     expect(lacking).toEqual([]);
     expect(doc.paths['/v1/api_keys'].post.responses['409'].description).toMatch(/idempotency_key_reused/);
+    // Without a key: limited by address (NF_ANON_RATE_LIMIT), except the probes.
+    expect(Object.keys(doc.paths['/v1/openapi.json'].get.responses)).toContain('429');
+    expect(Object.keys(doc.paths['/healthz'].get.responses)).not.toContain('429');
+    expect(Object.keys(doc.paths['/readyz'].get.responses)).toContain('503');
   });
 
   it('every 2xx JSON response is a $ref into components.schemas', () => {
@@ -250,6 +256,19 @@ describe('required lists of the named resources', () => {
     for (const name of ['Operation', 'ClusterDetail']) {
       const schema = doc.components.schemas[name];
       expect([...schema.required].sort()).toEqual(Object.keys(schema.properties).sort());
+    }
+  });
+});
+
+describe('the components are valid JSON Schema 2020-12', () => {
+  it('every component schema compiles (strict), with its $refs resolved against the document', () => {
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    addFormats(ajv);
+    // OpenAPI's own keywords (the wrapper's `components`), not JSON Schema ones.
+    ajv.addVocabulary(['example', 'components']);
+    ajv.addSchema({ $id: 'doc', components: doc.components }, 'doc');
+    for (const name of Object.keys(doc.components.schemas)) {
+      expect(() => ajv.compile({ $ref: `doc#/components/schemas/${name}` }), name).not.toThrow();
     }
   });
 });

@@ -1,11 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PROBES } from '../middleware/rate-limit.middleware';
 import type { RouteSpec } from '../routes/route-table';
+import { ERROR_STATUS } from '../errors';
 import { apiKeyViewSchema, createdApiKeyResponseSchema } from './api-keys.schemas';
 import { clusterHealthSchema } from './cluster-health.schemas';
 import { clusterAcceptedResponseSchema, clusterDetailSchema, clusterViewSchema } from './clusters.schemas';
 import { errorResponseSchema, pageMetaSchema, planResponseSchema, type SchemaObject } from './common.schemas';
 import { eventViewSchema } from './events.schemas';
+import { EXAMPLES } from './examples';
 import {
   driveSchema,
   nodeViewSchema,
@@ -126,6 +128,18 @@ const STANDARD_ERRORS: Record<number, string> = {
   503: '`service_unavailable`: a dependency (PostgreSQL, Temporal, the live cluster for a dry run) did not answer; nothing was started. Retry.',
 };
 
+/** An Error answer with the first code of this status (ERROR_STATUS), for the document's examples. */
+function errorExample(status: number): unknown {
+  const code = Object.keys(ERROR_STATUS).find((c) => ERROR_STATUS[c as keyof typeof ERROR_STATUS] === status);
+  return {
+    error: {
+      code: code ?? 'internal_error',
+      message: STANDARD_ERRORS[status] ?? 'See the description.',
+      request_id: 'req_01jf3k8m2q7r9s4t6v8w0x2yr3',
+    },
+  };
+}
+
 /** Every status an operation can answer, beyond its own: the middleware chain's (app.ts) and the router's. */
 function errorStatuses(spec: RouteSpec): number[] {
   // Unauthenticated routes are limited by client address (NF_ANON_RATE_LIMIT), except the probes.
@@ -150,7 +164,11 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
   };
   const schemas: Record<string, unknown> = {};
   for (const [name, schema] of NAMED_SCHEMAS) {
-    schemas[name] = { title: name, ...(convert(schema, (o) => (o === schema ? undefined : refOf(o))) as object) };
+    schemas[name] = {
+      title: name,
+      ...(convert(schema, (o) => (o === schema ? undefined : refOf(o))) as object),
+      ...(name in EXAMPLES ? { examples: [EXAMPLES[name]] } : {}),
+    };
   }
 
   /** A 2xx JSON body as a named component: a named resource, its list envelope, its data envelope, or the operation's own. */
@@ -161,13 +179,22 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
     const data = props.data as Record<string, unknown> | undefined;
     const itemName = data && typeof data.items === 'object' && data.items ? byObject.get(data.items) : undefined;
     const dataName = data ? byObject.get(data) : undefined;
-    let name =
-      itemName && props.meta
-        ? `${itemName}List`
-        : dataName && Object.keys(props).length === 1
-          ? `${dataName}Response`
-          : `${pascal(spec.operationId)}Response`;
-    const body = { title: name, ...(convert(schema, refOf) as object) };
+    const list = !!itemName && !!props.meta;
+    const single = !list && !!dataName && Object.keys(props).length === 1;
+    let name = list ? `${itemName}List` : single ? `${dataName}Response` : `${pascal(spec.operationId)}Response`;
+    // An envelope's example is its resource's.
+    const example =
+      list && itemName && itemName in EXAMPLES
+        ? { data: [EXAMPLES[itemName]], meta: EXAMPLES.PageMeta }
+        : single && dataName && dataName in EXAMPLES
+          ? { data: EXAMPLES[dataName] }
+          : undefined;
+    const own = EXAMPLES[name];
+    const body = {
+      title: name,
+      ...(convert(schema, refOf) as object),
+      ...(example ? { examples: [example] } : own !== undefined ? { examples: [own] } : {}),
+    };
     if (name in schemas && !isDeepStrictEqual(schemas[name], body)) {
       name = `${pascal(spec.operationId)}${status}Response`;
       Object.assign(body, { title: name });
@@ -225,10 +252,12 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
       const code = Number(status);
       const contentType = r.contentType ?? 'application/json';
       let content: unknown;
-      if (code >= 400) content = { 'application/json': { schema: errorRef } };
-      else if (r.schema && contentType === 'application/json')
-        content = { [contentType]: { schema: responseRef(r.schema, spec, status) } };
-      else if (r.schema) content = { [contentType]: { schema: toOpenApiSchema(r.schema) } };
+      if (code >= 400) content = { 'application/json': { schema: errorRef, example: errorExample(code) } };
+      else if (r.schema && contentType === 'application/json') {
+        const ref = responseRef(r.schema, spec, status);
+        const example = (schemas[ref.$ref.split('/').pop() ?? ''] as { examples?: unknown[] }).examples?.[0];
+        content = { [contentType]: { schema: ref, ...(example !== undefined ? { example } : {}) } };
+      } else if (r.schema) content = { [contentType]: { schema: toOpenApiSchema(r.schema) } };
       responses[status] = { description: r.description, headers: headersFor(code), ...(content ? { content } : {}) };
     }
     for (const status of errorStatuses(spec)) {
@@ -236,7 +265,7 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
       responses[status] = {
         description: STANDARD_ERRORS[status],
         headers: headersFor(status),
-        content: { 'application/json': { schema: errorRef } },
+        content: { 'application/json': { schema: errorRef, example: errorExample(status) } },
       };
     }
 

@@ -272,3 +272,35 @@ describe('the components are valid JSON Schema 2020-12', () => {
     }
   });
 });
+
+describe('examples', () => {
+  it('every example of a component is valid against that component (so none drifts from the schema)', () => {
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    addFormats(ajv);
+    ajv.addVocabulary(['example', 'components']);
+    ajv.addSchema({ $id: 'doc', components: doc.components }, 'doc');
+    const invalid: string[] = [];
+    let checked = 0;
+    for (const [name, schema] of Object.entries(doc.components.schemas as Record<string, any>)) {
+      const validate = ajv.compile({ $ref: `doc#/components/schemas/${name}` });
+      for (const example of schema.examples ?? []) {
+        checked++;
+        if (!validate(example)) invalid.push(`${name}: ${ajv.errorsText(validate.errors)}`);
+      }
+    }
+    expect(invalid).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(30);
+  });
+
+  it('every /v1 operation shows an example of its success and of each error', () => {
+    const missing: string[] = [];
+    for (const [name, op] of operations) {
+      if (!name.includes(' /v1/') || name.includes('/sandbox/') || name.endsWith('/openapi.json')) continue;
+      for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
+        const media = r.content?.['application/json'];
+        if (media && media.example === undefined) missing.push(`${name} ${status}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});

@@ -128,6 +128,19 @@ const STANDARD_ERRORS: Record<number, string> = {
   503: '`service_unavailable`: a dependency (PostgreSQL, Temporal, the live cluster for a dry run) did not answer; nothing was started. Retry.',
 };
 
+const RESPONSE_NAMES: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
 /** An Error answer with the first code of this status (ERROR_STATUS), for the document's examples. */
 function errorExample(status: number): unknown {
   const code = Object.keys(ERROR_STATUS).find((c) => ERROR_STATUS[c as keyof typeof ERROR_STATUS] === status);
@@ -203,6 +216,7 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
     return { $ref: `#/components/schemas/${name}` };
   };
 
+  const sharedResponses: Record<string, unknown> = {};
   const paths: Record<string, Record<string, unknown>> = {};
   for (const spec of specs) {
     const parameters: unknown[] = [];
@@ -262,11 +276,17 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
     }
     for (const status of errorStatuses(spec)) {
       if (responses[status]) continue;
-      responses[status] = {
+      const standard = {
         description: STANDARD_ERRORS[status],
         headers: headersFor(status),
         content: { 'application/json': { schema: errorRef, example: errorExample(status) } },
       };
+      // An authenticated route's standard error is the same everywhere: one shared component.
+      if (spec.auth) {
+        const name = RESPONSE_NAMES[status] ?? `Error${status}`;
+        sharedResponses[name] ??= standard;
+        responses[status] = { $ref: `#/components/responses/${name}` };
+      } else responses[status] = standard;
     }
 
     (paths[spec.path] ??= {})[spec.method] = {
@@ -309,6 +329,7 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
         },
       },
       schemas,
+      responses: sharedResponses,
       parameters: {
         'X-Request-ID': {
           name: 'X-Request-ID',

@@ -40,6 +40,11 @@ function resolve(ref: string): unknown {
   return at;
 }
 
+/** A response, following a `$ref` into components.responses. */
+function response(r: any): any {
+  return typeof r?.$ref === 'string' ? resolve(r.$ref) : r;
+}
+
 function walk(node: unknown, visit: (o: Record<string, unknown>, path: string) => void, path = '#'): void {
   if (Array.isArray(node)) node.forEach((x, i) => walk(x, visit, `${path}/${i}`));
   else if (node && typeof node === 'object') {
@@ -100,7 +105,10 @@ describe('the OpenAPI document of the real route table', () => {
     const missing: string[] = [];
     for (const [name, op] of operations)
       for (const [status, r] of Object.entries(op.responses as Record<string, any>))
-        if (Number(status) >= 400 && r.content?.['application/json']?.schema?.$ref !== '#/components/schemas/Error')
+        if (
+          Number(status) >= 400 &&
+          response(r).content?.['application/json']?.schema?.$ref !== '#/components/schemas/Error'
+        )
           missing.push(`${name} ${status}`);
     expect(missing).toEqual([]);
   });
@@ -116,7 +124,7 @@ describe('the OpenAPI document of the real route table', () => {
       for (const s of want) if (!op.responses[s]) lacking.push(`${name} ${s}`);
     }
     expect(lacking).toEqual([]);
-    expect(doc.paths['/v1/api_keys'].post.responses['409'].description).toMatch(/idempotency_key_reused/);
+    expect(response(doc.paths['/v1/api_keys'].post.responses['409']).description).toMatch(/idempotency_key_reused/);
     // Without a key: limited by address (NF_ANON_RATE_LIMIT), except the probes.
     expect(Object.keys(doc.paths['/v1/openapi.json'].get.responses)).toContain('429');
     expect(Object.keys(doc.paths['/healthz'].get.responses)).not.toContain('429');
@@ -214,11 +222,11 @@ describe('the OpenAPI document of the real route table', () => {
     expect(Object.keys(create.responses['202'].headers)).toEqual(
       expect.arrayContaining(['X-Request-ID', 'X-RateLimit-Limit', 'Idempotent-Replayed']),
     );
-    expect(Object.keys(create.responses['429'].headers)).toContain('Retry-After');
-    expect(Object.keys(create.responses['503'].headers)).toContain('Retry-After');
+    expect(Object.keys(response(create.responses['429']).headers)).toContain('Retry-After');
+    expect(Object.keys(response(create.responses['503']).headers)).toContain('Retry-After');
     for (const [name, op] of operations)
       for (const [status, r] of Object.entries(op.responses as Record<string, any>))
-        expect(r.headers?.['X-Request-ID'], `${name} ${status}`).toBeDefined();
+        expect(response(r).headers?.['X-Request-ID'], `${name} ${status}`).toBeDefined();
   });
 
   it('servers come from configuration', () => {
@@ -297,7 +305,7 @@ describe('examples', () => {
     for (const [name, op] of operations) {
       if (!name.includes(' /v1/') || name.includes('/sandbox/') || name.endsWith('/openapi.json')) continue;
       for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
-        const media = r.content?.['application/json'];
+        const media = response(r).content?.['application/json'];
         if (media && media.example === undefined) missing.push(`${name} ${status}`);
       }
     }

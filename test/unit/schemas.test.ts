@@ -165,7 +165,11 @@ describe('OpenAPI generation', () => {
     // A query string cannot carry null: ajv's nullable (an absent filter) is not documented as null.
     expect(op.parameters.find((p: any) => p.name === 'status').schema.type).toBe('string');
     expect(op.parameters.find((p: any) => p.name === 'status').schema.enum).not.toContain(null);
-    expect(op.responses['429'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+    // Standard errors of authenticated routes are shared components (issue 12).
+    expect(op.responses['429']).toEqual({ $ref: '#/components/responses/TooManyRequests' });
+    expect(doc.components.responses.TooManyRequests.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Error',
+    });
     expect(op.responses['202'].headers['X-RateLimit-Remaining']).toBeDefined();
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
   });

@@ -286,3 +286,44 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
     },
   },
 };
+
+const NODES = [NODE, id('node', 'a2'), id('node', 'a3')];
+
+/** One request body per operation that takes one, keyed by operationId; a unit test validates each with the route's own validator. */
+export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
+  registerNode: {
+    hostname: 'storage-01',
+    ip_address: '10.0.0.11',
+    ssh_port: 22,
+    ssh_user: 'root',
+    ssh_private_key: '-----BEGIN OPENSSH PRIVATE KEY-----\n…\n-----END OPENSSH PRIVATE KEY-----\n',
+    ipmi_address: '10.0.1.11',
+    ipmi_port: 623,
+    ipmi_username: 'admin',
+    ipmi_password: 'bmc-secret',
+    rack: 'r1',
+  },
+  updateNode: { state: 'hold' },
+  rebootNode: { method: 'graceful', drain_osds: true },
+  createCluster: {
+    name: 'prod-ceph',
+    node_ids: NODES,
+    ceph_version: 'squid',
+    failure_domain: 'host',
+    replication_factor: 3,
+    deployment: 'packages',
+  },
+  importCluster: { name: 'legacy-ceph', admin_node_id: NODE, node_ids: NODES, deployment: 'packages' },
+  createPool: { name: 'rbd', type: 'replicated', replication_factor: 3, pg_autoscale: true, application: 'rbd' },
+  reweightOsd: { weight: 0.5 },
+  upgradeCluster: { ceph_version: 'tentacle', os_packages: false, max_concurrent: 1, mode: 'upgrade' },
+  cancelOperation: {},
+  pauseOperation: { reason: 'Waiting for the change window.' },
+  resumeOperation: {},
+  createApiKey: { kind: 'test', name: 'ci' },
+  createWebhook: { url: 'https://hooks.example.com/nodefoundry', events: ['operation.completed', 'operation.failed'] },
+  testWebhook: {},
+  setSandboxFaults: { faults: { no_boot: true } },
+  setSandboxClusterFaults: { faults: {} },
+  seedSandboxCephCluster: { node_ids: NODES, ceph_version: 'reef', replication: 3 },
+};

@@ -7,7 +7,7 @@ import { clusterHealthSchema } from './cluster-health.schemas';
 import { clusterAcceptedResponseSchema, clusterDetailSchema, clusterViewSchema } from './clusters.schemas';
 import { errorResponseSchema, pageMetaSchema, planResponseSchema, type SchemaObject } from './common.schemas';
 import { eventViewSchema } from './events.schemas';
-import { EXAMPLES } from './examples';
+import { EXAMPLES, REQUEST_EXAMPLES } from './examples';
 import {
   driveSchema,
   nodeViewSchema,
@@ -300,7 +300,12 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
         ? {
             requestBody: {
               required: spec.bodyRequired ?? true,
-              content: { 'application/json': { schema: toOpenApiSchema(spec.body) } },
+              content: {
+                'application/json': {
+                  schema: toOpenApiSchema(spec.body),
+                  ...(spec.operationId in REQUEST_EXAMPLES ? { example: REQUEST_EXAMPLES[spec.operationId] } : {}),
+                },
+              },
             },
           }
         : {}),

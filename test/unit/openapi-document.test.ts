@@ -5,6 +5,7 @@ import { createRouteTable } from '../../api/app';
 import type { ApiDeps } from '../../api/context';
 import type { RouteSpec } from '../../api/routes/route-table';
 import { NAMED_SCHEMAS, buildOpenApiDocument } from '../../api/schemas/openapi';
+import { bodyValidator, parse } from '../../api/schemas/validation';
 import { apiKeyView } from '../../api/routes/api-keys.routes';
 import { eventView } from '../../api/routes/events.routes';
 import { webhookView } from '../../api/routes/webhooks.routes';
@@ -310,5 +311,26 @@ describe('examples', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+});
+
+describe('request examples', () => {
+  it('every operation with a body shows an example that its own validator accepts', () => {
+    const problems: string[] = [];
+    for (const spec of realSpecs()) {
+      if (!spec.body) continue;
+      const media = doc.paths[spec.path][spec.method].requestBody.content['application/json'];
+      if (media.example === undefined) {
+        problems.push(`${spec.operationId}: no example`);
+        continue;
+      }
+      const validate = bodyValidator(spec.body as never);
+      try {
+        parse(validate, structuredClone(media.example), 'body');
+      } catch (err) {
+        problems.push(`${spec.operationId}: ${(err as Error).message}`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });

@@ -41,24 +41,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   const metrics = new Metrics();
   const housekeeper = createHousekeeper(deps);
 
-  const table = new RouteTable([authenticate(deps), rateLimit(deps), jsonBody(), idempotency(deps)]);
-  let openapi: SchemaObject | undefined;
-  addSystemRoutes(
-    table,
-    deps,
-    metrics,
-    () => (openapi ??= buildOpenApiDocument(table.specs, { version: API_VERSION })),
-  );
-  addNodeRoutes(table, deps);
-  addClusterRoutes(table, deps);
-  addPoolRoutes(table, deps);
-  addOperationRoutes(table, deps);
-  addOsdRoutes(table, deps);
-  addApiKeyRoutes(table, deps);
-  addSandboxRoutes(table, deps);
-  addUpgradeRoutes(table, deps);
-  addEventRoutes(table, deps);
-  addWebhookRoutes(table, deps);
+  const table = createRouteTable(deps, metrics);
 
   app.use(requestContext(deps.logger));
   app.use(metricsMiddleware(metrics));
@@ -73,4 +56,30 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
   // Errors are answered by errorHandler; what reaches here is a broken socket, worth a line only.
   app.on('error', (err: unknown) => deps.logger.warn('http error', { err: String(err) }));
   return app;
+}
+
+/**
+ * Every route of the API, each with its spec (api/routes/route-table.ts): the router serves them and
+ * GET /v1/openapi.json documents them. Building it opens nothing (tests build it to check the document).
+ */
+export function createRouteTable(deps: ApiDeps, metrics: Metrics = new Metrics()): RouteTable {
+  const table = new RouteTable([authenticate(deps), rateLimit(deps), jsonBody(), idempotency(deps)]);
+  let openapi: SchemaObject | undefined;
+  addSystemRoutes(
+    table,
+    deps,
+    metrics,
+    () => (openapi ??= buildOpenApiDocument(table.specs, { version: API_VERSION, serverUrl: deps.config.publicUrl })),
+  );
+  addNodeRoutes(table, deps);
+  addClusterRoutes(table, deps);
+  addPoolRoutes(table, deps);
+  addOperationRoutes(table, deps);
+  addOsdRoutes(table, deps);
+  addApiKeyRoutes(table, deps);
+  addSandboxRoutes(table, deps);
+  addUpgradeRoutes(table, deps);
+  addEventRoutes(table, deps);
+  addWebhookRoutes(table, deps);
+  return table;
 }

@@ -8,6 +8,11 @@ import { isIP } from 'node:net';
 export interface Config {
   readonly host: string;
   readonly port: number;
+  /**
+   * NF_PUBLIC_URL: the base URL clients reach the API on (the OpenAPI document's `servers`), e.g.
+   * https://api.example.com; default http://NF_HOST:PORT, the listen address.
+   */
+  readonly publicUrl: string;
   readonly databaseUrl: string;
   readonly temporal: {
     readonly address: string;
@@ -159,6 +164,21 @@ function num(env: Env, name: string, def: number, min: number, max: number): num
   return v;
 }
 
+/** NF_PUBLIC_URL (an http(s) URL without query or fragment; a trailing slash is dropped), else the listen address. */
+export function publicUrlFrom(raw: string | undefined, host: string, port: number): string {
+  if (raw === undefined || raw === '') return `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('NF_PUBLIC_URL must be an absolute http(s) URL, e.g. https://api.example.com');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+    throw new ConfigError('NF_PUBLIC_URL must be an http(s) URL without credentials, query or fragment');
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
 function str(env: Env, name: string, def?: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') {
@@ -250,9 +270,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`NF_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  const host = str(env, 'NF_HOST', '127.0.0.1');
+  const port = int(env, 'PORT', 8080, 0, 65535);
   const config: Config = {
-    host: str(env, 'NF_HOST', '127.0.0.1'),
-    port: int(env, 'PORT', 8080, 0, 65535),
+    host,
+    port,
+    publicUrl: publicUrlFrom(env.NF_PUBLIC_URL, host, port),
     databaseUrl,
     temporal: {
       address: str(env, 'TEMPORAL_ADDRESS', '127.0.0.1:7233'),

@@ -103,7 +103,7 @@ export class AnonymousLimiter {
 }
 
 /** Liveness and readiness probes: never limited (a load balancer polls them from one address). */
-const PROBES = new Set(['/healthz', '/readyz']);
+export const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
 
 /**
  * App-level, before the routes: an address over its unauthenticated allowance gets 429 for a

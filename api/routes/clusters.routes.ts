@@ -199,6 +199,7 @@ export function addClusterRoutes(table: RouteTable, deps: ApiDeps): void {
       tag: 'Clusters',
       auth: true,
       pathParams: clusterIdParam,
+      confirmDelete: { required: false },
       query: dryRunQuerySchema,
       responses: {
         200: { description: 'With `dry_run=true`: the plan; nothing was changed.', schema: planResponseSchema },

@@ -94,6 +94,7 @@ export function addPoolRoutes(table: RouteTable, deps: ApiDeps): void {
       description: 'Destroys the pool and its data (`ceph osd pool rm`). Requires `X-Confirm-Delete: true`.',
       tag: 'Pools',
       auth: true,
+      confirmDelete: { required: true },
       pathParams: [...clusterIdParam, { name: 'name', pattern: POOL_NAME_PATTERN, description: 'Pool name.' }],
       responses: {
         202: {

@@ -28,6 +28,8 @@ export interface RouteSpec {
   /** Whether a body must be sent (default: true when `body` is set). */
   bodyRequired?: boolean;
   responses: Record<number, { description: string; schema?: SchemaObject; contentType?: string }>;
+  /** The route reads `X-Confirm-Delete: true` (required, or only without `dry_run=true`). */
+  confirmDelete?: { required: boolean };
 }
 
 export type Handler = RouterMiddleware<AppState>;

@@ -1,7 +1,14 @@
 import type { JSONSchemaType } from 'ajv';
 import { idPattern } from '../../lib/ids';
 import { KEY_KINDS, type KeyKind } from '../../lib/secrets';
-import { dataResponseSchema, nullableString, nullableTimestamp, timestamp, type SchemaObject } from './common.schemas';
+import {
+  allRequired,
+  dataResponseSchema,
+  nullableString,
+  nullableTimestamp,
+  timestamp,
+  type SchemaObject,
+} from './common.schemas';
 
 export interface CreateApiKeyBody {
   kind: KeyKind;
@@ -29,9 +36,8 @@ export const createApiKeyBodySchema: JSONSchemaType<CreateApiKeyBody> = {
   additionalProperties: false,
 };
 
-export const apiKeyViewSchema: SchemaObject = {
+export const apiKeyViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'kind', 'name', 'hint', 'created_at', 'last_used_at', 'revoked_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('key') },
     kind: { type: 'string', enum: [...KEY_KINDS] },
@@ -41,7 +47,7 @@ export const apiKeyViewSchema: SchemaObject = {
     last_used_at: { ...nullableTimestamp, description: 'Updated at most once a minute.' },
     revoked_at: nullableTimestamp,
   },
-};
+});
 
 export const createdApiKeyResponseSchema = dataResponseSchema({
   ...apiKeyViewSchema,

@@ -2,6 +2,7 @@ import type { JSONSchemaType } from 'ajv';
 import { CLUSTER_DEPLOYMENTS, CLUSTER_STATUSES, type ClusterDeployment, type ClusterStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import {
+  allRequired,
   dataResponseSchema,
   nullableString,
   nullableTimestamp,
@@ -128,9 +129,8 @@ export const clusterListQuerySchema: JSONSchemaType<ClusterListQuery> = {
 
 // ---- Responses ------------------------------------------------------------------------------------
 
-export const clusterViewSchema: SchemaObject = {
+export const clusterViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'name', 'status', 'ceph_version', 'node_count', 'osd_count', 'raw_capacity_tib', 'created_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('cluster') },
     name: { type: 'string' },
@@ -151,19 +151,19 @@ export const clusterViewSchema: SchemaObject = {
     current_operation_id: { ...nullableString, description: 'The operation running on this cluster, if any.' },
     created_at: timestamp,
   },
-};
+});
 
-export const clusterDetailSchema: SchemaObject = {
+export const clusterDetailSchema: SchemaObject = allRequired({
   ...clusterViewSchema,
   properties: {
     ...(clusterViewSchema.properties as SchemaObject),
     fsid: nullableString,
     admin_node_id: nullableString,
-    health: {
+    health: allRequired({
       type: 'object',
       properties: { status: { type: 'string' }, observed_at: nullableTimestamp },
-    },
-    capacity: {
+    }),
+    capacity: allRequired({
       type: 'object',
       properties: {
         raw_capacity_tib: { type: 'number' },
@@ -172,10 +172,10 @@ export const clusterDetailSchema: SchemaObject = {
         osds_up: { type: 'integer' },
         osds_in: { type: 'integer' },
       },
-    },
+    }),
     nodes: {
       type: 'array',
-      items: {
+      items: allRequired({
         type: 'object',
         properties: {
           id: { type: 'string' },
@@ -185,12 +185,12 @@ export const clusterDetailSchema: SchemaObject = {
           zone: nullableString,
           osd_count: { type: 'integer' },
         },
-      },
+      }),
     },
     pool_count: { type: 'integer' },
     updated_at: timestamp,
   },
-};
+});
 
 export const clusterAcceptedResponseSchema = dataResponseSchema({
   type: 'object',

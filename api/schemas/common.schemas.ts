@@ -81,18 +81,26 @@ export const errorResponseSchema: SchemaObject = {
   },
 };
 
+/**
+ * A response object whose every property is always present in answers (null when it has no value):
+ * `required` lists them all, so a generated client types none of them optional.
+ */
+export function allRequired(schema: SchemaObject): SchemaObject {
+  return { ...schema, required: Object.keys((schema.properties ?? {}) as object) };
+}
+
+/** The `meta` of every list answer (one object, so the OpenAPI document names it PageMeta). */
+export const pageMetaSchema: SchemaObject = {
+  type: 'object',
+  required: ['page', 'per_page', 'total'],
+  properties: { page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } },
+};
+
 export function listResponseSchema(item: SchemaObject): SchemaObject {
   return {
     type: 'object',
     required: ['data', 'meta'],
-    properties: {
-      data: { type: 'array', items: item },
-      meta: {
-        type: 'object',
-        required: ['page', 'per_page', 'total'],
-        properties: { page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } },
-      },
-    },
+    properties: { data: { type: 'array', items: item }, meta: pageMetaSchema },
   };
 }
 

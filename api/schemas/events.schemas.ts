@@ -1,7 +1,14 @@
 import type { JSONSchemaType } from 'ajv';
 import { LISTED_EVENT_TYPES } from '../../db/repositories/events.repository';
 import { idPattern } from '../../lib/ids';
-import { nullableString, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
+import {
+  allRequired,
+  nullableString,
+  pageProperties,
+  timestamp,
+  type PageQuery,
+  type SchemaObject,
+} from './common.schemas';
 
 export interface EventListQuery extends PageQuery {
   type?: (typeof LISTED_EVENT_TYPES)[number] | null;
@@ -23,9 +30,8 @@ export const eventListQuerySchema: JSONSchemaType<EventListQuery> = {
   additionalProperties: false,
 };
 
-export const eventViewSchema: SchemaObject = {
+export const eventViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'type', 'sequence', 'cluster_id', 'node_id', 'operation_id', 'data', 'created_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('event') },
     type: { type: 'string', enum: [...LISTED_EVENT_TYPES] },
@@ -44,4 +50,4 @@ export const eventViewSchema: SchemaObject = {
     },
     created_at: timestamp,
   },
-};
+});

@@ -3,6 +3,7 @@ import { NODE_STATUSES } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import type { RebootMethod } from '../../workflows/contracts';
 import {
+  allRequired,
   dataResponseSchema,
   nullableString,
   pageProperties,
@@ -157,9 +158,8 @@ export const driveSchema: SchemaObject = {
   },
 };
 
-export const nodeViewSchema: SchemaObject = {
+export const nodeViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'hostname', 'status', 'state', 'held', 'ip_address', 'ipmi_address', 'created_at', 'updated_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('node') },
     hostname: { type: 'string' },
@@ -189,7 +189,7 @@ export const nodeViewSchema: SchemaObject = {
     created_at: timestamp,
     updated_at: timestamp,
   },
-};
+});
 
 export const registeredNodeResponseSchema = dataResponseSchema({
   ...nodeViewSchema,

@@ -3,6 +3,7 @@ import type { OperationStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
 import { OPERATION_TYPES, type OperationType } from '../../workflows/registry';
 import {
+  allRequired,
   nullableString,
   nullableTimestamp,
   pageProperties,
@@ -58,9 +59,8 @@ const stepSchema: SchemaObject = {
   },
 };
 
-export const operationViewSchema: SchemaObject = {
+export const operationViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'type', 'status', 'progress', 'steps', 'logs', 'created_at', 'request_id', 'temporal'],
   properties: {
     id: { type: 'string', pattern: idPattern('operation') },
     type: { type: 'string', enum: [...OPERATION_TYPES] },
@@ -105,4 +105,4 @@ export const operationViewSchema: SchemaObject = {
       },
     },
   },
-};
+});

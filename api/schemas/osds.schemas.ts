@@ -1,6 +1,13 @@
 import type { JSONSchemaType } from 'ajv';
 import { idPattern } from '../../lib/ids';
-import { dataResponseSchema, pageProperties, timestamp, type PageQuery, type SchemaObject } from './common.schemas';
+import {
+  allRequired,
+  dataResponseSchema,
+  pageProperties,
+  timestamp,
+  type PageQuery,
+  type SchemaObject,
+} from './common.schemas';
 
 export interface ReweightOsdBody {
   weight: number;
@@ -31,23 +38,8 @@ export const osdListQuerySchema: JSONSchemaType<OsdListQuery> = {
 };
 
 /** An OSD as NodeFoundry last observed it (recorded at the end of every cluster operation). */
-export const osdViewSchema: SchemaObject = {
+export const osdViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: [
-    'osd_id',
-    'node_id',
-    'host',
-    'device',
-    'status',
-    'in',
-    'weight',
-    'crush_weight',
-    'reweight',
-    'capacity_gb',
-    'used_gb',
-    'pgs',
-    'updated_at',
-  ],
   properties: {
     osd_id: { type: 'integer', minimum: 0 },
     node_id: { type: ['string', 'null'] },
@@ -73,7 +65,7 @@ export const osdViewSchema: SchemaObject = {
     current_operation_id: { type: ['string', 'null'], description: 'A running reweight or drain of this OSD.' },
     updated_at: timestamp,
   },
-};
+});
 
 export const reweightAcceptedResponseSchema: SchemaObject = dataResponseSchema({
   type: 'object',

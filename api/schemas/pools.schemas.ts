@@ -1,7 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { idPattern } from '../../lib/ids';
 import { ERASURE_PROFILE_PATTERN } from '../../lib/plans/create-pool.planner';
-import { dataResponseSchema, nullableString, timestamp, type SchemaObject } from './common.schemas';
+import { allRequired, dataResponseSchema, nullableString, timestamp, type SchemaObject } from './common.schemas';
 
 export const POOL_APPLICATIONS = ['rbd', 'cephfs', 'rgw'] as const;
 /** Ceph pool names NodeFoundry creates: no leading dot (Ceph's own pools, .mgr, start with one). */
@@ -47,9 +47,8 @@ export const createPoolBodySchema: JSONSchemaType<CreatePoolBody> = {
   additionalProperties: false,
 };
 
-export const poolViewSchema: SchemaObject = {
+export const poolViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'cluster_id', 'name', 'type', 'size', 'min_size', 'status', 'created_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('pool') },
     cluster_id: { type: 'string', pattern: idPattern('cluster') },
@@ -69,7 +68,7 @@ export const poolViewSchema: SchemaObject = {
     created_at: timestamp,
     updated_at: timestamp,
   },
-};
+});
 
 export const poolAcceptedResponseSchema = dataResponseSchema({
   ...poolViewSchema,

@@ -1,7 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { EVENT_TYPES, type EventType } from '../../db/repositories/events.repository';
 import { idPattern } from '../../lib/ids';
-import { nullableString, nullableTimestamp, timestamp, type SchemaObject } from './common.schemas';
+import { allRequired, nullableString, nullableTimestamp, timestamp, type SchemaObject } from './common.schemas';
 
 export interface CreateWebhookBody {
   url: string;
@@ -30,9 +30,8 @@ export const createWebhookBodySchema: JSONSchemaType<CreateWebhookBody> = {
   additionalProperties: false,
 };
 
-export const webhookViewSchema: SchemaObject = {
+export const webhookViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'url', 'events', 'status', 'disabled_reason', 'created_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('webhook') },
     url: { type: 'string' },
@@ -42,7 +41,7 @@ export const webhookViewSchema: SchemaObject = {
     disabled_at: nullableTimestamp,
     created_at: timestamp,
   },
-};
+});
 
 export const createdWebhookResponseSchema: SchemaObject = {
   type: 'object',
@@ -62,9 +61,8 @@ export const createdWebhookResponseSchema: SchemaObject = {
   },
 };
 
-export const deliveryViewSchema: SchemaObject = {
+export const deliveryViewSchema: SchemaObject = allRequired({
   type: 'object',
-  required: ['id', 'event_id', 'event_type', 'status', 'attempts', 'created_at', 'completed_at'],
   properties: {
     id: { type: 'string', pattern: idPattern('delivery') },
     event_id: { type: 'string', pattern: idPattern('event') },
@@ -86,4 +84,4 @@ export const deliveryViewSchema: SchemaObject = {
     created_at: timestamp,
     completed_at: nullableTimestamp,
   },
-};
+});

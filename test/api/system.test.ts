@@ -108,12 +108,12 @@ describe('GET /v1/openapi.json', () => {
     expect(register.requestBody.content['application/json'].schema).toEqual(
       JSON.parse(JSON.stringify(toOpenApiSchema(registerNodeBodySchema))),
     );
-    expect(
-      register.responses['202'].content['application/json'].schema.properties.data.properties.operation_id,
-    ).toBeDefined();
-    expect(register.responses['202'].content['application/json'].schema.properties.data.properties).not.toHaveProperty(
-      'ssh_private_key',
-    );
+    // 2xx bodies are named components (issue 12): follow the $ref.
+    const ref: string = register.responses['202'].content['application/json'].schema.$ref;
+    expect(ref).toBe('#/components/schemas/NodeRegisteredResponse');
+    const registered = doc.components.schemas.NodeRegisteredResponse.properties.data;
+    expect(registered.properties.operation_id).toBeDefined();
+    expect(registered.properties).not.toHaveProperty('ssh_private_key');
     expect(register.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect(doc.paths['/v1/nodes'].get.parameters.map((p: any) => p.name).filter(Boolean)).toEqual(

@@ -23,7 +23,7 @@ export class OperationTracker {
   private startedAt: string | null = null;
   private completedAt: string | null = null;
   private current: string | null = null;
-  /** When set, progress is this (e.g. hosts done / hosts total) instead of the share of steps done. */
+  /** When set, progress is this (e.g. an upgrade's units done / units total) instead of the share of steps done. */
   private progressOverride: number | null = null;
   /** The unrounded share behind progressOverride (0–1), for the estimate. */
   private overrideFraction: number | null = null;

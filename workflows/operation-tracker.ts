@@ -1,4 +1,5 @@
 import { ApplicationFailure, isCancellation, setHandler, type ActivityFailure } from '@temporalio/workflow';
+import { emptyClock, ProgressClock, type ProgressClockState } from '../lib/plans/progress';
 import {
   FAILURE,
   getOperationQuery,
@@ -22,8 +23,12 @@ export class OperationTracker {
   private startedAt: string | null = null;
   private completedAt: string | null = null;
   private current: string | null = null;
-  /** When set, progress is this (e.g. hosts done / hosts total) instead of the share of steps done. */
+  /** When set, progress is this (e.g. an upgrade's units done / units total) instead of the share of steps done. */
   private progressOverride: number | null = null;
+  /** The unrounded share behind progressOverride (0–1), for the estimate. */
+  private overrideFraction: number | null = null;
+  /** Paused time and the last progress change: what `estimated_completion` is computed from. */
+  private clock = new ProgressClock();
   /**
    * A terminal status is shown to queries only once the final state is in PostgreSQL (and the
    * locks are released): a client that sees "completed" can start the next operation at once.
@@ -42,18 +47,21 @@ export class OperationTracker {
     if (this.status !== 'paused') this.status = 'in_progress';
     // A run that continued as new keeps the operation's original start.
     this.startedAt ??= now();
+    this.noteProgress();
   }
 
   /** Paused with a reason (an operator's request, or a failure that waits for a decision). */
   pause(reason: OperationError): void {
     this.status = 'paused';
     this.error = reason;
+    this.clock.pause(now());
     this.log(`paused: ${reason.message}`);
   }
 
   resume(): void {
     this.status = 'in_progress';
     this.error = null;
+    this.clock.resume(now(), this.startedAt);
     this.log('resumed');
   }
 
@@ -64,6 +72,8 @@ export class OperationTracker {
   /** Progress in percent, from the operation's own measure (floored; 100 only once completed). */
   setProgress(percent: number): void {
     this.progressOverride = Math.max(0, Math.min(99, Math.floor(percent)));
+    this.overrideFraction = Math.max(0, Math.min(1, percent / 100));
+    this.noteProgress();
   }
 
   /** Everything needed to continue the same operation in a new run (continue-as-new). JSON-safe. */
@@ -76,6 +86,8 @@ export class OperationTracker {
       startedAt: this.startedAt,
       current: this.current,
       progressOverride: this.progressOverride,
+      overrideFraction: this.overrideFraction,
+      clock: this.clock.state(),
     };
   }
 
@@ -87,6 +99,10 @@ export class OperationTracker {
     this.startedAt = state.startedAt;
     this.current = state.current;
     this.progressOverride = state.progressOverride;
+    // Runs carried before the estimate existed: the next progress change anchors it.
+    this.overrideFraction =
+      state.overrideFraction ?? (state.progressOverride === null ? null : state.progressOverride / 100);
+    this.clock = new ProgressClock(state.clock ?? emptyClock());
   }
 
   log(message: string): void {
@@ -104,6 +120,7 @@ export class OperationTracker {
       const out = await fn();
       s.status = 'completed';
       s.finished_at = now();
+      this.noteProgress();
       return out;
     } catch (err) {
       s.status = isCancellation(err) ? 'cancelled' : 'failed';
@@ -117,6 +134,7 @@ export class OperationTracker {
     s.status = 'skipped';
     s.finished_at = now();
     this.log(`${name} skipped: ${why}`);
+    this.noteProgress();
   }
 
   complete(result: Record<string, unknown>): void {
@@ -171,16 +189,12 @@ export class OperationTracker {
 
   /** The state as it will be recorded, terminal status included. */
   finalSnapshot(): OperationSnapshot {
-    const applicable = this.steps.filter((s) => s.status !== 'skipped');
-    const done = applicable.filter((s) => s.status === 'completed').length;
     const progress =
       this.status === 'completed'
         ? 100
         : this.progressOverride !== null
           ? this.progressOverride
-          : applicable.length === 0
-            ? 0
-            : Math.floor((done / applicable.length) * 100);
+          : Math.floor(this.stepShare() * 100);
     return {
       status: this.status,
       progress,
@@ -189,10 +203,38 @@ export class OperationTracker {
       logs: this.logs.map((l) => ({ ...l })),
       started_at: this.startedAt,
       completed_at: this.completedAt,
-      estimated_completion: null,
+      estimated_completion: this.clock.estimate(this.status),
       error: this.error,
       result: this.result,
     };
+  }
+
+  /** The share of applicable steps done, `extra` of a step counted beside them (0–1). */
+  private stepShare(extra = 0): number {
+    const applicable = this.steps.filter((s) => s.status !== 'skipped');
+    if (applicable.length === 0) return 0;
+    return (applicable.filter((s) => s.status === 'completed').length + extra) / applicable.length;
+  }
+
+  /**
+   * Share of the work done, 0–1, that the estimate is computed from: the operation's own measure
+   * (setProgress), or the share of steps done with the step in progress counting by inStepShare.
+   */
+  protected workDone(): number {
+    return this.overrideFraction ?? this.stepShare(this.inStepShare());
+  }
+
+  /** How much of the step in progress is done (0–1), for operations that can tell (a drain's PGs moved). */
+  protected inStepShare(): number {
+    return 0;
+  }
+
+  /**
+   * Anchors the estimate when progress changed (the clock ignores the same value reported again).
+   * Subclasses whose inStepShare moves call it when it does.
+   */
+  protected noteProgress(): void {
+    this.clock.progressed(this.workDone(), now(), this.startedAt);
   }
 
   private find(name: string): StepState {
@@ -210,6 +252,9 @@ export interface TrackerState {
   startedAt: string | null;
   current: string | null;
   progressOverride: number | null;
+  /** Absent in runs carried before the estimate existed. */
+  overrideFraction?: number | null;
+  clock?: ProgressClockState;
 }
 
 function now(): string {

@@ -12,7 +12,21 @@ import { runOperation, undoAll } from './run-operation';
  * the steps: a drain of hours must not sit at one number.
  */
 class ReweightTracker extends OperationTracker {
-  fraction: number | null = null;
+  private pgShare: number | null = null;
+
+  get fraction(): number | null {
+    return this.pgShare;
+  }
+
+  /** The share of the OSD's PGs moved: progress, and the estimate's anchor, move with it. */
+  set fraction(v: number | null) {
+    this.pgShare = v;
+    this.noteProgress();
+  }
+
+  protected override inStepShare(): number {
+    return this.pgShare ?? 0;
+  }
 
   override finalSnapshot(): OperationSnapshot {
     const s = super.finalSnapshot();

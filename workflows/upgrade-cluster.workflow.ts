@@ -22,6 +22,7 @@ import {
   type OperationError,
   type UpgradeClusterRunInput,
 } from './contracts';
+import { upgradeFraction, upgradeUnits } from '../lib/plans/progress';
 import { describeFailure, OperationTracker, type TrackerState } from './operation-tracker';
 import { nextBatch, upgradePlan, type PlannedHost, type UpgradeSchedule } from './plans/upgrade-cluster.plan';
 import { OPERATIONS } from './registry';
@@ -43,6 +44,11 @@ interface UpgradeProgress {
   queue: PlannedHost[];
   done: string[];
   total: number;
+  /**
+   * mgrs and mons redeployed so far (units of progress beside the hosts). Absent in runs carried
+   * before it existed: those are past the daemons, so all count as done.
+   */
+  daemonsDone?: number;
   /** This upgrade froze PG autoscaling (an operator's own freeze is left as it was). */
   froze: boolean;
   /** Hosts that carried noout before the upgrade started: compensation leaves their flag as it was. */
@@ -59,7 +65,7 @@ const FINISH_UPGRADE_PATCH = 'upgrade-finishes-require-osd-release';
  * frozen, mgrs (standbys, failover, the old active), mons one at a time back in quorum, then OSD
  * hosts in batches of child workflows bounded by max_concurrent and by ok-to-stop, autoscaling
  * restored. Any failure pauses the upgrade with its reason; `pause`/`resume` updates and cancel
- * work at any time. Progress is hosts done / hosts total. The run continues as new every
+ * work at any time. Progress is units done / units total, a unit being one mgr, one mon or one OSD host. The run continues as new every
  * DEFAULT_HOSTS_PER_RUN hosts, carrying the operation's state, so a 2,000-host cluster stays far from
  * history limits; the workflow id (and so the API's query) is the same across runs.
  */
@@ -120,8 +126,20 @@ interface Upgrade {
   runs: number;
 }
 
-const progressOf = (op: OperationTracker, s: UpgradeProgress) =>
-  op.setProgress(s.total === 0 ? 99 : (s.done.length / s.total) * 100);
+/**
+ * Progress in units of work: each mgr, each mon and each OSD host counts one (lib/plans/progress.ts),
+ * so the mgr/mon phase moves it too. With nothing to do it shows 99 % until the end.
+ */
+const progressOf = (op: OperationTracker, s: UpgradeProgress) => {
+  const units = upgradeUnits(s.schedule);
+  op.setProgress(upgradeFraction(units, s.daemonsDone ?? units.mgrs + units.mons, s.done.length) * 100);
+};
+
+/** One mgr or mon is at the target: one more unit done. */
+const daemonDone = (op: OperationTracker, s: UpgradeProgress) => {
+  s.daemonsDone = (s.daemonsDone ?? 0) + 1;
+  progressOf(op, s);
+};
 
 /** Reads the cluster, plans the upgrade and refuses it if the planner says so. */
 async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
@@ -142,7 +160,15 @@ async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
   );
   const nooutBefore = facts.nooutHosts ?? [];
   if (nooutBefore.length) op.log(`noout already set on ${nooutBefore.join(', ')} before the upgrade: left as it is`);
-  return { schedule, queue: [...schedule.hosts], done: [], total: schedule.hosts.length, froze: false, nooutBefore };
+  return {
+    schedule,
+    queue: [...schedule.hosts],
+    done: [],
+    total: schedule.hosts.length,
+    daemonsDone: 0,
+    froze: false,
+    nooutBefore,
+  };
 }
 
 function freezeAutoscale({ input, op, ctl }: Upgrade, s: UpgradeProgress): Promise<void> {
@@ -177,6 +203,7 @@ async function upgradeMgrs({ input, op, ctl }: Upgrade, s: UpgradeProgress): Pro
       ]);
       op.log(`mgr.${host} runs ${r.version}`);
     });
+    daemonDone(op, s);
   }
   const active = s.schedule.mgrActive;
   if (!active) return;
@@ -192,6 +219,7 @@ async function upgradeMgrs({ input, op, ctl }: Upgrade, s: UpgradeProgress): Pro
     ]);
     op.log(`mgr.${active} runs ${r.version}`);
   });
+  daemonDone(op, s);
 }
 
 /** Mons one at a time, each back in quorum before the next. */
@@ -205,6 +233,7 @@ async function upgradeMons({ input, op, ctl }: Upgrade, s: UpgradeProgress): Pro
       );
       op.log(`mon.${host} runs ${r.version} and is in quorum`);
     });
+    daemonDone(op, s);
   }
 }
 

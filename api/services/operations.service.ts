@@ -4,6 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../lib/config';
 import { isId, newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
+import { answerEstimate } from '../../lib/plans/progress';
 import { json, type Database, type Operation } from '../../db/database';
 import { lockClustersForUpdate } from '../../db/repositories/clusters.repository';
 import * as ops from '../../db/repositories/operations.repository';
@@ -476,26 +477,6 @@ export interface OperationView {
   temporal: { workflow_id: string; run_id: string | null; ui_url: string };
 }
 
-/** Below this much progress a linear estimate says little: none is given. */
-const MIN_PROGRESS_FOR_ESTIMATE = 5;
-
-/**
- * `estimated_completion`: a linear extrapolation of the time spent so far — when a running
- * operation at `progress` % after `elapsed` would reach 100 % at the same pace. Null unless it is
- * running (not paused) with 5–99 % done: early progress (preflight) says nothing about the pace.
- */
-export function estimateCompletion(
-  status: string,
-  progress: number,
-  startedAt: string | null,
-  now: number,
-): string | null {
-  if (status !== 'in_progress' || !startedAt || progress < MIN_PROGRESS_FOR_ESTIMATE || progress >= 100) return null;
-  const elapsed = now - Date.parse(startedAt);
-  if (!Number.isFinite(elapsed) || elapsed < 0) return null;
-  return new Date(now + (elapsed * (100 - progress)) / progress).toISOString();
-}
-
 /**
  * The operation as the client sees it: from the running workflow's query while it exists, from the
  * row the workflow wrote at its end otherwise (and when the workflow has left retention).
@@ -531,7 +512,9 @@ export async function viewOperation(deps: OperationDeps, op: Operation, live = t
     created_at: op.created_at.toISOString(),
     started_at: startedAt,
     completed_at: snap?.completed_at ?? op.completed_at?.toISOString() ?? null,
-    estimated_completion: snap?.estimated_completion ?? estimateCompletion(status, progress, startedAt, Date.now()),
+    // The workflow's estimate (lib/plans/progress.ts: pace of the active time, paused time excluded,
+    // fixed between progress changes); without the live workflow there is no honest one.
+    estimated_completion: snap ? answerEstimate(status, snap.estimated_completion, Date.now()) : null,
     error: snap ? snap.error : op.error,
     result: snap ? snap.result : op.result,
     cluster_id: op.cluster_id,

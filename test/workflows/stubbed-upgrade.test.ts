@@ -141,6 +141,42 @@ describe('upgrade-cluster workflow with stubbed activities', () => {
     expect(stubs.finalSnapshot().status).toBe('completed');
   });
 
+  it('progress moves through the mgr/mon phase; the estimate holds still within a step and is null while paused', async () => {
+    // 2 mgrs + 3 mons + 3 hosts = 8 units. Held at the first mon: both mgrs are done, 2/8 = 25 %.
+    const mon = gate(() => ({ version: 'squid' }));
+    const stubs = upgradeStubs({
+      redeployCephDaemon: (a: { type: string; host: string }) =>
+        a.type === 'mon' && a.host === 'stor1' ? mon.fn() : { version: 'squid' },
+    });
+    type Snap = { status: string; progress: number; estimated_completion: string | null };
+    const end = await withStubWorker(stubs, async (client, taskQueue) => {
+      const handle = await start(client, taskQueue);
+      await stubs.waitForCall('redeployCephDaemon', (a: { type: string }) => a.type === 'mon');
+      const first = (await handle.query('getOperation')) as Snap;
+      expect(first).toMatchObject({ status: 'in_progress', progress: 25 });
+      expect(first.estimated_completion).not.toBeNull();
+      // Polled again within the same step: the same estimate (it used to move later on every poll).
+      const again = (await handle.query('getOperation')) as Snap;
+      expect(again.estimated_completion).toBe(first.estimated_completion);
+
+      // Paused while the mon is in flight: no estimate while paused, however long it lasts.
+      await handle.executeUpdate('pause', { args: [{ reason: 'progress test' }] });
+      mon.release();
+      await stubs.waitForCall('setOperationPaused', (a: { paused: boolean }) => a.paused);
+      const paused = (await handle.query('getOperation')) as Snap;
+      // The mon in flight finished during the pause: 3/8 = 37 %.
+      expect(paused).toMatchObject({ status: 'paused', progress: 37, estimated_completion: null });
+      const beforeResume = Date.now();
+      const resumed = (await handle.executeUpdate('resume', { args: [] })) as Snap;
+      // The paused time is added, never counted as work: the end is after the resume.
+      expect(resumed.status).toBe('in_progress');
+      expect(Date.parse(resumed.estimated_completion!)).toBeGreaterThan(beforeResume);
+      return outcome(handle.result());
+    });
+    expect(end).toMatchObject({ status: 'completed', value: { hosts_done: 3 } });
+    expect(stubs.finalSnapshot()).toMatchObject({ status: 'completed', progress: 100, estimated_completion: null });
+  });
+
   it('a failed host pauses the upgrade with its reason; resume retries that host and the rest follow', async () => {
     const stubs = upgradeStubs().fail('upgradeHostPackages', {
       type: 'command_failed',

@@ -130,15 +130,16 @@ describe('upgrade faults on real Reef/Tentacle packages (one cluster, in sequenc
         expect(batchesOf(first)).toEqual(['batch: labnode1']);
         const p = await lab.request('POST', `/v1/operations/${opId}/pause`, { reason: 'lab: cancel between hosts' });
         expect(p.status, JSON.stringify(p.body)).toBeLessThan(300);
+        // The mgrs and mons are done and count as units of work beside the hosts (issue 12).
+        expect(first.progress, 'mgrs and mons done').toBeGreaterThan(0);
         // Between hosts: the first host done (progress counts it), nothing else started.
         const between = await lab.waitForOperation(
           opId,
-          (o) => (o.status === 'paused' && o.progress > 0) || TERMINAL.includes(o.status),
+          (o) => (o.status === 'paused' && o.progress > first.progress) || TERMINAL.includes(o.status),
           600_000,
         );
         expect(between.status, describeOp(between)).toBe('paused');
-        expect(between.progress, 'one host of three').toBeGreaterThanOrEqual(33);
-        expect(between.progress).toBeLessThan(34);
+        expect(between.progress, 'one host of three more').toBeLessThan(99);
         expect(batchesOf(between)).toEqual(['batch: labnode1']);
         const mixed = await osds();
         for (const o of Object.values(mixed))

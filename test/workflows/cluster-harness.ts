@@ -184,3 +184,21 @@ export async function powerOn(db: Db, accountId: string, ipmiAddress: string): P
     .where('ipmi_address', '=', ipmiAddress)
     .execute();
 }
+
+/**
+ * Polls `probe` every 50 ms until it answers something truthy (a probe that throws counts as not yet,
+ * its error quoted if the wait times out); at most `ms`. The monitor tests' one bounded wait.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    const v = await probe().catch((err: unknown) => {
+      last = err;
+      return undefined;
+    });
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? '')})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

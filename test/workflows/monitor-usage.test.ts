@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSandboxPoolData } from '../../drivers/sandbox';
 import { monitorWorkflowId } from '../../workflows/contracts';
-import { startHarness, type Harness } from './cluster-harness';
+import { startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * How full a cluster is (issue 11): each monitor round records every OSD's used_gb, and the cluster's
@@ -20,20 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    const v = await probe().catch((err: unknown) => {
-      last = err;
-      return undefined;
-    });
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function get(path: string): Promise<any> {
   const r = await h.api('GET', path);

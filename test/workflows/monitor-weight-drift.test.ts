@@ -5,7 +5,7 @@ import type { CephDriver } from '../../drivers/types';
 import { json } from '../../db/database';
 import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 import { monitorWorkflowId } from '../../workflows/contracts';
-import { startHarness, type Harness } from './cluster-harness';
+import { startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * Issue 11: NF_OSD_WEIGHT_DRIFT — an OSD's CRUSH weight differs from what the last NodeFoundry
@@ -27,20 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    const v = await probe().catch((err: unknown) => {
-      last = err;
-      return undefined;
-    });
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function health(): Promise<any> {
   const r = await h.api('GET', `/v1/clusters/${clusterId}/health`);

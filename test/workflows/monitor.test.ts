@@ -8,7 +8,7 @@ import { SA_ACCOUNT_ID, SA_CLUSTER_ID, monitorWorkflowId } from '../../workflows
 import { createTestAccount } from '../helpers/db';
 import { createLogger } from '../../lib/logger';
 import { ensureClusterMonitors } from '../../worker/cluster-monitors';
-import { powerOff, powerOn, startHarness, type Harness } from './cluster-harness';
+import { powerOff, powerOn, startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * The cluster monitor (issue 11): one workflow per cluster, started with the create, reads Ceph every
@@ -31,20 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    const v = await probe().catch((err: unknown) => {
-      last = err;
-      return undefined;
-    });
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function health(): Promise<any> {
   const r = await h.api('GET', `/v1/clusters/${clusterId}/health`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { powerOff, powerOn, startHarness, type Harness } from './cluster-harness';
+import { powerOff, powerOn, startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * Node statuses from the cluster monitor (issue 11; docs/operators.md §The cluster monitor, node
@@ -21,20 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    const v = await probe().catch((err: unknown) => {
-      last = err;
-      return undefined;
-    });
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function node(id: string): Promise<any> {
   const r = await h.api('GET', `/v1/nodes/${id}`);

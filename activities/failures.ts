@@ -92,13 +92,16 @@ export async function pollUntil<T>(opts: {
  * Runs `fn`, failing (retryably) when it has not settled within `ms`. The call itself is not
  * stopped (a driver call cannot always be), only no longer waited for.
  */
-export async function withinMs<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+export async function withinMs<T>(
+  ms: number,
+  what: string,
+  fn: () => Promise<T>,
+  lateMessage: (what: string, ms: number) => string = (w, t) =>
+    `no answer within ${Math.round(t / 1000)} s while waiting for ${w}`,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${Math.round(ms / 1000)} s while waiting for ${what}`)),
-      ms,
-    );
+    timer = setTimeout(() => reject(new Error(lateMessage(what, ms))), ms);
   });
   try {
     return await Promise.race([fn(), late]);

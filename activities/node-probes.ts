@@ -4,6 +4,7 @@ import type { Database, Node } from '../db/database';
 import { probeableMembers, setProbedNodeStatus } from '../db/repositories/nodes.repository';
 import type { ActivityDeps } from './deps';
 import { bmcTarget, driversFor, sshTarget } from './targets';
+import { withinMs } from './failures';
 
 /**
  * Node probes of the cluster monitor (docs/operators.md §The cluster monitor, node probes): each
@@ -31,20 +32,9 @@ export interface NodeProbe {
   failure: string | null;
 }
 
-class ProbeTimeout extends Error {}
-
-async function bounded<T>(what: string, ms: number, f: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      f(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ProbeTimeout(`${what} did not answer within ${ms / 1000} s`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** A probe's own wording: which peer, and the bound in seconds (sub-second bounds in tests). */
+function bounded<T>(what: string, ms: number, f: () => Promise<T>): Promise<T> {
+  return withinMs(ms, what, f, (w, t) => `${w} did not answer within ${t / 1000} s`);
 }
 
 function messageOf(err: unknown): string {

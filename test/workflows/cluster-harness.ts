@@ -189,6 +189,16 @@ export async function powerOn(db: Db, accountId: string, ipmiAddress: string): P
  * Polls `probe` every 50 ms until it answers something truthy (a probe that throws counts as not yet,
  * its error quoted if the wait times out); at most `ms`. The monitor tests' one bounded wait.
  */
+/** GET /v1/clusters/{id}/health's data, asserting a 200. */
+export async function clusterHealth(h: Harness, clusterId: string): Promise<any> {
+  const r = await h.api('GET', `/v1/clusters/${clusterId}/health`);
+  expect(r.status).toBe(200);
+  return r.body.data;
+}
+
+/** The codes of a health answer's checks, in its order. */
+export const checkCodes = (hl: any): string[] => hl.checks.map((c: any) => c.code);
+
 export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;

@@ -5,7 +5,7 @@ import type { CephDriver } from '../../drivers/types';
 import { json } from '../../db/database';
 import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 import { monitorWorkflowId } from '../../workflows/contracts';
-import { startHarness, type Harness, until } from './cluster-harness';
+import { checkCodes, clusterHealth, startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * Issue 11: NF_OSD_WEIGHT_DRIFT — an OSD's CRUSH weight differs from what the last NodeFoundry
@@ -28,13 +28,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function health(): Promise<any> {
-  const r = await h.api('GET', `/v1/clusters/${clusterId}/health`);
-  expect(r.status).toBe(200);
-  return r.body.data;
-}
-
-const codes = (hl: any): string[] => hl.checks.map((c: any) => c.code);
+const health = () => clusterHealth(h, clusterId);
+const codes = checkCodes;
 const drift = (hl: any) => hl.checks.find((c: any) => c.code === 'NF_OSD_WEIGHT_DRIFT');
 const weightOf = async (osdId: number) =>
   (await getSandboxCephState(h.db, clusterId))!.osds.find((o) => o.id === osdId)!.crush_weight;

@@ -8,7 +8,7 @@ import { SA_ACCOUNT_ID, SA_CLUSTER_ID, monitorWorkflowId } from '../../workflows
 import { createTestAccount } from '../helpers/db';
 import { createLogger } from '../../lib/logger';
 import { ensureClusterMonitors } from '../../worker/cluster-monitors';
-import { powerOff, powerOn, startHarness, type Harness, until } from './cluster-harness';
+import { checkCodes, clusterHealth, powerOff, powerOn, startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * The cluster monitor (issue 11): one workflow per cluster, started with the create, reads Ceph every
@@ -32,13 +32,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function health(): Promise<any> {
-  const r = await h.api('GET', `/v1/clusters/${clusterId}/health`);
-  expect(r.status).toBe(200);
-  return r.body.data;
-}
-
-const codes = (hl: any) => hl.checks.map((c: any) => c.code);
+const health = () => clusterHealth(h, clusterId);
+const codes = checkCodes;
 
 describe('cluster monitor', () => {
   it('starts with the create: one workflow per cluster, with the cluster search attributes, health recorded', async () => {

@@ -142,4 +142,18 @@ describe('workflow summaries name the operation, the cluster and the hosts', () 
     );
     expect((await h.waitForOperation(d.body.data.operation_id)).status).toBe('completed');
   });
+
+  it('an import names the new cluster, its admin host and every host', async () => {
+    // Only its start matters here: the free node runs no Ceph, so the import fails at discovery.
+    const r = await h.api('POST', '/v1/clusters/import', {
+      name: 'summary-legacy',
+      admin_node_id: nodes[3]!.id,
+      node_ids: [nodes[3]!.id],
+    });
+    expect(r.status).toBe(202);
+    expect((await operationMetadata(r.body.data.operation_id)).summary).toBe(
+      `Import cluster summary-legacy through ${nodes[3]!.hostname}: ${nodes[3]!.hostname}`,
+    );
+    expect(['completed', 'failed']).toContain((await h.waitForOperation(r.body.data.operation_id)).status);
+  });
 });

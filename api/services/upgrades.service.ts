@@ -99,6 +99,7 @@ export async function upgradeCluster(
       osPackages: body.os_packages,
       maxConcurrent: body.max_concurrent,
       mode: body.mode,
+      clusterName: cluster.name,
     }),
     summary: (n) =>
       withHosts(

@@ -121,7 +121,7 @@ describe('workflow summaries name the operation, the cluster and the hosts', () 
     expect((await h.waitForOperation(opId)).status).toBe('completed');
     for (const host of hosts) {
       const child = await metadata(upgradeHostWorkflowId(clusterId, opId, host));
-      expect(child.summary).toMatch(new RegExp(`^Upgrade to squid: ${host} \\(\\d+ OSDs\\)$`));
+      expect(child.summary).toMatch(new RegExp(`^Upgrade to squid: ${host} of ${CLUSTER} \\(\\d+ OSDs\\)$`));
     }
   }, 120_000);
 

@@ -90,8 +90,10 @@ export async function readTargetNames(
   db: Executor,
   t: { accountId: string; clusterId?: string | null; nodeIds: readonly string[] },
 ): Promise<TargetNames> {
-  const cluster = t.clusterId ? await getClusterById(db, t.clusterId) : undefined;
-  const hosts = await hostnamesOf(db, t.accountId, [...new Set(t.nodeIds)]);
+  // Only well-formed ids are looked up: a dry run reads names before anything validated the
+  // request's node_ids against the database (a malformed id is simply left unnamed).
+  const cluster = t.clusterId && isId('cluster', t.clusterId) ? await getClusterById(db, t.clusterId) : undefined;
+  const hosts = await hostnamesOf(db, t.accountId, [...new Set(t.nodeIds.filter((id) => isId('node', id)))]);
   const byId = new Map(hosts.map((h) => [h.id, h.hostname]));
   return {
     cluster: cluster && cluster.account_id === t.accountId ? { id: cluster.id, name: cluster.name } : null,

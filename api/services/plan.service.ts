@@ -34,10 +34,14 @@ export interface PlanRequest {
  * API waits for a workflow, bounded, because the client asked for an answer, not for work.
  */
 export async function planOperation(deps: OperationDeps, req: PlanRequest): Promise<OperationPlan> {
-  const names = await readTargetNames(deps.db, {
+  // Names are for the Web UI only: a dry run never fails for want of them.
+  const names: TargetNames = await readTargetNames(deps.db, {
     accountId: req.accountId,
     clusterId: req.clusterId,
     nodeIds: req.nodeIds ?? [],
+  }).catch((err: unknown) => {
+    deps.logger.warn('dry run: names for the workflow summary not read', { err: String(err) });
+    return { cluster: null, hosts: [], hostname: (id) => id ?? 'unknown host' };
   });
   try {
     return await deps.temporal.workflow.execute(PLAN_WORKFLOW_TYPE, {

@@ -9,11 +9,12 @@
  */
 
 /**
- * Longest summary sent. Temporal caps user metadata (the server refuses a start whose summary is
- * over its limit, 400 bytes on the dev server); a list column is read at a glance anyway.
+ * Longest summary sent: a summary is one line read at a glance (Temporal's docs: summaries are
+ * single-line). The server's own cap is configurable (the dev server took 5 000 characters when
+ * tried), so this is the bound, not the server.
  */
 export const SUMMARY_MAX_CHARS = 200;
-/** Longest details sent (the server's limit for details is 20 000 bytes). */
+/** Longest details sent: the ids of a 200-host cluster fit; more is cut with an ellipsis. */
 export const DETAILS_MAX_CHARS = 4_000;
 
 /**

@@ -14,8 +14,8 @@
  * tried), so this is the bound, not the server.
  */
 export const SUMMARY_MAX_CHARS = 200;
-/** Longest details sent: the ids of a 200-host cluster fit; more is cut with an ellipsis. */
-export const DETAILS_MAX_CHARS = 4_000;
+/** Longest details sent: the names and ids of a 200-host cluster (about 9 000 characters) fit; more is cut with an ellipsis. */
+export const DETAILS_MAX_CHARS = 16_000;
 
 /**
  * `storage-01, storage-02, storage-03`, or `storage-01, storage-02 and 5 more` when the list

@@ -10,6 +10,7 @@ import {
 } from '../workflows/contracts';
 import { monitorIntervalMs, type Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
+import { clipSummary, workflowDetails } from '../lib/workflow-summary';
 
 /**
  * Starts the cluster's monitor (docs/operators.md §The cluster monitor) unless it runs already (one
@@ -23,7 +24,7 @@ export async function ensureClusterMonitor(
   client: Client,
   config: Config,
   logger: Logger,
-  cluster: { id: string; account_id: string; environment: 'live' | 'sandbox' },
+  cluster: { id: string; name: string; account_id: string; environment: 'live' | 'sandbox' },
 ): Promise<boolean> {
   if (config.monitor.intervalMs === 0) return false;
   // A sandbox cluster's monitor follows the sandbox speed knob (lib/config.ts monitorIntervalMs).
@@ -43,8 +44,13 @@ export async function ensureClusterMonitor(
         { key: SA_CLUSTER_ID, value: cluster.id },
         { key: SA_ACCOUNT_ID, value: cluster.account_id },
       ]),
-      staticSummary: `Monitor cluster ${cluster.id}`,
-      staticDetails: `NodeFoundry cluster monitor: reads Ceph every ${intervalMs} ms`,
+      // The summary stays the first run's: a continued run (every roundsPerRun rounds) carries no
+      // metadata of its own, the Web UI shows the chain's first (docs/operators.md).
+      staticSummary: clipSummary(`Monitor cluster ${cluster.name}`),
+      staticDetails: workflowDetails({
+        title: `NodeFoundry cluster monitor: reads Ceph every ${intervalMs} ms`,
+        cluster: { id: cluster.id, name: cluster.name },
+      }),
     });
     return true;
   } catch (err) {

@@ -3,6 +3,7 @@ import type { Event } from '../db/database';
 import * as hooks from '../db/repositories/webhooks.repository';
 import { decryptSecret } from '../lib/secrets';
 import { webhookSignature, webhookUrlProblem } from '../lib/webhooks';
+import { clipSummary } from '../lib/workflow-summary';
 import type { ActivityDeps } from './deps';
 
 /** Bound of one POST (below the webhookPost preset's startToClose). */
@@ -29,6 +30,31 @@ export function createWebhookActivities(deps: ActivityDeps) {
     /** Deliveries written with their events whose workflow is not started yet. */
     async findUndispatchedDeliveries(input: { limit: number }): Promise<string[]> {
       return hooks.undispatchedDeliveryIds(deps.db, input.limit);
+    },
+
+    /**
+     * The same, each with its workflow summary (Web UI): the event, the cluster and host it is about
+     * by name, and the receiving host (never the URL's path or query: they may hold a token).
+     */
+    async findUndispatchedDeliveriesNamed(input: { limit: number }): Promise<{ id: string; summary: string }[]> {
+      const rows = await hooks.undispatchedDeliveriesNamed(deps.db, input.limit);
+      return rows.map((r) => {
+        const about = [
+          ...(r.cluster_name ? [`cluster ${r.cluster_name}`] : []),
+          ...(r.hostname ? [`host ${r.hostname}`] : []),
+          ...(!r.cluster_name && !r.hostname && r.operation_id ? [r.operation_id] : []),
+        ];
+        let host = 'an invalid URL';
+        try {
+          host = new URL(r.url).host;
+        } catch {
+          // kept: the delivery itself reports the URL problem
+        }
+        return {
+          id: r.id,
+          summary: clipSummary(`Deliver ${r.event_type}${about.length ? ` (${about.join(', ')})` : ''} to ${host}`),
+        };
+      });
     },
 
     async markDeliveriesDispatched(input: { ids: string[] }): Promise<void> {

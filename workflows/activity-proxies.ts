@@ -144,6 +144,7 @@ export const act = {
   settleOperation: under(settleOne, 'settleOperation'),
   // webhookScan / webhookPost: the webhook dispatcher and one delivery (issue 11).
   findUndispatchedDeliveries: under(webhookScan, 'findUndispatchedDeliveries'),
+  findUndispatchedDeliveriesNamed: under(webhookScan, 'findUndispatchedDeliveriesNamed'),
   markDeliveriesDispatched: under(webhookScan, 'markDeliveriesDispatched'),
   failWebhookDelivery: under(webhookScan, 'failWebhookDelivery'),
   deliverWebhook: under(webhookPost, 'deliverWebhook'),

@@ -65,6 +65,8 @@ export interface UpgradeClusterInput extends OperationRef {
   osPackages: boolean;
   maxConcurrent: number;
   mode: UpgradeMode;
+  /** The cluster's name when the upgrade was asked, for its host children's summaries (absent in older runs). */
+  clusterName?: string;
 }
 
 /** What an upgrade run carries into its next run when it continues as new (see upgrade-cluster.workflow.ts). */

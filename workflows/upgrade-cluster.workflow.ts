@@ -427,7 +427,8 @@ async function upgradeOne(input: UpgradeClusterRunInput, s: UpgradeProgress, h: 
     ],
     // A cancelled upgrade waits for each host to put itself back together (OSDs started, noout unset).
     cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-    staticSummary: `${input.mode === 'restart' ? 'Restart' : `Upgrade to ${s.schedule.target}:`} ${h.host} (${h.osdIds.length} OSDs)`,
+    // Runs started before clusterName existed keep the summary they recorded (no cluster part).
+    staticSummary: `${input.mode === 'restart' ? 'Restart' : `Upgrade to ${s.schedule.target}:`} ${h.host}${input.clusterName ? ` of ${input.clusterName}` : ''} (${h.osdIds.length} OSDs)`,
     typedSearchAttributes: [
       { key: SA_OPERATION_ID, value: operationId },
       { key: SA_OPERATION_TYPE, value: 'cluster.upgrade' },

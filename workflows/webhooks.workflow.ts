@@ -8,6 +8,8 @@ import { describeFailure } from './operation-tracker';
 const DISPATCH_BATCH = 100;
 /** patched() id of the configured retry schedule of a delivery (issue 11, second half). */
 export const WEBHOOK_RETRY_FROM_CONFIG = 'webhook-retry-from-config';
+/** patched() id of the deliveries' workflow summaries (issue 12 item 7). */
+export const WEBHOOK_DELIVERY_SUMMARIES = 'webhook-delivery-summaries';
 
 /**
  * One delivery (workflow id = the delivery's id, so it is started at most once): the POST, retried
@@ -36,13 +38,23 @@ export async function deliverWebhookWorkflow(input: { deliveryId: string; retry?
  * retry schedule (NF_WEBHOOK_RETRY_*), given by the Schedule's action and passed to each delivery.
  */
 export async function dispatchWebhooksWorkflow(input?: { retry?: WebhookRetry }): Promise<{ started: number }> {
-  const ids = await act.findUndispatchedDeliveries.executeWithOptions({ summary: 'find new deliveries' }, [
-    { limit: DISPATCH_BATCH },
-  ]);
+  // Each delivery's summary names its event, cluster, host and receiver (Web UI); runs recorded
+  // before it read the ids alone.
+  const found = patched(WEBHOOK_DELIVERY_SUMMARIES)
+    ? await act.findUndispatchedDeliveriesNamed.executeWithOptions({ summary: 'find new deliveries' }, [
+        { limit: DISPATCH_BATCH },
+      ])
+    : (
+        await act.findUndispatchedDeliveries.executeWithOptions({ summary: 'find new deliveries' }, [
+          { limit: DISPATCH_BATCH },
+        ])
+      ).map((id) => ({ id, summary: null }));
+  const ids = found.map((d) => d.id);
   let started = 0;
-  for (const deliveryId of ids) {
+  for (const { id: deliveryId, summary } of found) {
     try {
       await startChild(deliverWebhookWorkflow, {
+        ...(summary ? { staticSummary: summary } : {}),
         workflowId: deliveryId,
         args: [{ deliveryId, ...(input?.retry ? { retry: input.retry } : {}) }],
         parentClosePolicy: ParentClosePolicy.ABANDON,

@@ -200,7 +200,7 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       const id = nodeIdOf(ctx.params);
       if (query.dry_run) {
         const auth = authOf(ctx);
-        await getNodeOr404(deps, auth, id);
+        const node = await getNodeOr404(deps, auth, id);
         const plan = await planOperation(
           { ...deps, logger: ctx.state.logger },
           {
@@ -209,6 +209,10 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
             resourceId: id,
             requestId: ctx.state.requestId,
             params: { method: body.method, drainOsds: body.drain_osds },
+            clusterId: node.cluster_id,
+            nodeIds: [id],
+            summary: (n) =>
+              `reboot ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''} (${body.method})`,
           },
         );
         ctx.body = { data: plan };

@@ -95,8 +95,8 @@ export function addOsdRoutes(table: RouteTable, deps: ApiDeps): void {
       const clusterId = clusterIdOf(ctx.params);
       const osdId = osdIdOf(clusterId, ctx.params);
       if (query.dry_run) {
-        await getClusterOr404(deps, auth, clusterId);
-        await getOsdOr404(deps, clusterId, osdId);
+        const cluster = await getClusterOr404(deps, auth, clusterId);
+        const osd = await getOsdOr404(deps, clusterId, osdId);
         const plan = await planOperation(
           { ...deps, logger: ctx.state.logger },
           {
@@ -105,6 +105,10 @@ export function addOsdRoutes(table: RouteTable, deps: ApiDeps): void {
             resourceId: clusterId,
             requestId: ctx.state.requestId,
             params: { osdId, weight: body.weight },
+            clusterId,
+            nodeIds: osd.node_id ? [osd.node_id] : [],
+            summary: (n) =>
+              `${body.weight === 0 ? 'drain' : 'reweight'} osd.${osdId}${osd.node_id ? ` on ${n.hostname(osd.node_id)}` : ''} of cluster ${cluster.name}${body.weight === 0 ? '' : ` to ${body.weight}`}`,
           },
         );
         ctx.body = { data: plan };

@@ -7,6 +7,7 @@ import { ApiError } from '../errors';
 import type { ImportClusterBody } from '../schemas/clusters.schemas';
 import { nameTakenOr, refusalError, type ClusterAccepted } from './clusters.service';
 import { startOperation } from './operations.service';
+import { withHosts } from '../../lib/workflow-summary';
 
 const IMPORT_FIELDS = {
   node_not_found: 'node_ids',
@@ -52,7 +53,11 @@ export async function importCluster(
         deployment: body.deployment,
       },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
-      summary: `Import cluster ${body.name} through ${body.admin_node_id} (${body.node_ids.length} nodes)`,
+      summary: (n) =>
+        withHosts(
+          `Import cluster ${body.name} through ${n.hostname(body.admin_node_id)}`,
+          n.hosts.map((h) => h.hostname),
+        ),
       precheck: async (trx) => {
         const facts = await clusters.createClusterFacts(
           trx,
@@ -82,6 +87,7 @@ export async function importCluster(
     });
     await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, {
       id: clusterId,
+      name: body.name,
       account_id: auth.accountId,
       environment: auth.environment,
     });

@@ -13,6 +13,7 @@ import { ApiError, ERROR_STATUS, type ErrorCode } from '../errors';
 import type { CreateClusterBody } from '../schemas/clusters.schemas';
 import { startOperation } from './operations.service';
 import { planOperation } from './plan.service';
+import { withHosts } from '../../lib/workflow-summary';
 
 /** A cluster as lists show it: the seed's fields plus failure domain, replication and what runs on it. */
 export interface ClusterView {
@@ -168,7 +169,11 @@ export async function createCluster(
         deployment: body.deployment,
       },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId }),
-      summary: `Create cluster ${body.name} on ${body.node_ids.length} nodes`,
+      summary: (n) =>
+        withHosts(
+          `Create ${body.ceph_version} cluster ${body.name}`,
+          n.hosts.map((h) => h.hostname),
+        ),
       precheck: async (trx: Transaction<Database>) => {
         const facts = await clusters.createClusterFacts(
           trx,
@@ -199,6 +204,7 @@ export async function createCluster(
     });
     await ensureClusterMonitor(deps.temporal, deps.config, deps.logger, {
       id: clusterId,
+      name: body.name,
       account_id: auth.accountId,
       environment: auth.environment,
     });
@@ -229,6 +235,12 @@ export async function planCreateCluster(
     resourceId: `new-cluster-${body.name}`,
     requestId,
     params: { ...paramsOf(body), environment: auth.environment },
+    nodeIds: body.node_ids,
+    summary: (n) =>
+      withHosts(
+        `create ${body.ceph_version} cluster ${body.name}`,
+        n.hosts.map((h) => h.hostname),
+      ),
   });
 }
 
@@ -268,7 +280,11 @@ export async function deleteCluster(
     lockResourceIds: [id, ...members],
     params: { previous_status: cluster.status },
     input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId: id }),
-    summary: `Delete cluster ${cluster.name}`,
+    summary: (n) =>
+      withHosts(
+        `Delete cluster ${cluster.name}`,
+        n.hosts.map((h) => h.hostname),
+      ),
     precheck: async (trx) => {
       const c = await clusters.getScopedCluster(trx, auth, id, true);
       if (!c) throw clusterNotFound(id);
@@ -293,12 +309,19 @@ export async function planDeleteCluster(
   requestId: string,
   id: string,
 ): Promise<OperationPlan> {
-  await getClusterOr404(deps, auth, id);
+  const cluster = await getClusterOr404(deps, auth, id);
   return planOperation(deps, {
     type: 'cluster.delete',
     accountId: auth.accountId,
     resourceId: id,
     requestId,
     params: {},
+    clusterId: id,
+    nodeIds: (await clusters.clusterNodes(deps.db, id)).map((n) => n.id),
+    summary: (n) =>
+      withHosts(
+        `delete cluster ${cluster.name}`,
+        n.hosts.map((h) => h.hostname),
+      ),
   });
 }

@@ -201,7 +201,7 @@ export async function registerNode(
       lockResourceIds: [nodeId],
       params: { hostname: body.hostname, ip_address: ip.address, ipmi_address: ipmi.address },
       input: (opId) => ({ operationId: opId, accountId: auth.accountId, nodeId }),
-      summary: `Register ${body.hostname} (${ip.address})`,
+      summary: `Register node ${body.hostname} (${ip.address})`,
       precheck: async (trx) => {
         const conflict = await nodes.findAddressConflict(trx, scope, ip, ipmi);
         if (conflict) {
@@ -335,7 +335,7 @@ export async function rebootNode(
       method: body.method,
       drainOsds: body.drain_osds,
     }),
-    summary: `Reboot ${node.hostname} (${body.method})`,
+    summary: (n) => `Reboot ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''} (${body.method})`,
     precheck: async (trx: Transaction<Database>) => {
       const n = await nodes.getScopedNode(trx, auth, id, true);
       if (!n) throw nodeNotFound(id);

@@ -5,8 +5,10 @@ import type { Config } from '../../lib/config';
 import { isId, newId } from '../../lib/ids';
 import type { Logger } from '../../lib/logger';
 import { answerEstimate } from '../../lib/plans/progress';
-import { json, type Database, type Operation } from '../../db/database';
-import { lockClustersForUpdate } from '../../db/repositories/clusters.repository';
+import { json, type Database, type Executor, type Operation } from '../../db/database';
+import { getClusterById, lockClustersForUpdate } from '../../db/repositories/clusters.repository';
+import { hostnamesOf } from '../../db/repositories/nodes.repository';
+import { clipSummary, workflowDetails } from '../../lib/workflow-summary';
 import * as ops from '../../db/repositories/operations.repository';
 import { leaveToSettler } from './settler.service';
 import {
@@ -66,7 +68,38 @@ export interface StartRequest<T extends OperationType> {
   precheck?: (trx: Transaction<Database>) => Promise<void>;
   /** Extra writes made atomically with the operation row (e.g. a node's status). */
   onCreate?: (trx: Transaction<Database>, operationId: string) => Promise<void>;
-  summary: string;
+  /**
+   * The workflow's static summary (the Web UI's list): what the operation does, naming the cluster
+   * and hosts by name. A function is given the names read in the locking transaction (after
+   * `onCreate`, so a cluster or node created by this request is named too).
+   */
+  summary: string | ((names: TargetNames) => string);
+}
+
+/** The names of what an operation touches, for its workflow's summary and details. */
+export interface TargetNames {
+  cluster: { id: string; name: string } | null;
+  /** The nodes among the locked resources (and `nodeId`), in lock order. */
+  hosts: { id: string; hostname: string }[];
+  /** The hostname of a node id (the id itself when unknown). */
+  hostname(nodeId: string | null | undefined): string;
+}
+
+/** Reads the names of a cluster and nodes of one account (other accounts' resources stay unnamed). */
+export async function readTargetNames(
+  db: Executor,
+  t: { accountId: string; clusterId?: string | null; nodeIds: readonly string[] },
+): Promise<TargetNames> {
+  // Only well-formed ids are looked up: a dry run reads names before anything validated the
+  // request's node_ids against the database (a malformed id is simply left unnamed).
+  const cluster = t.clusterId && isId('cluster', t.clusterId) ? await getClusterById(db, t.clusterId) : undefined;
+  const hosts = await hostnamesOf(db, t.accountId, [...new Set(t.nodeIds.filter((id) => isId('node', id)))]);
+  const byId = new Map(hosts.map((h) => [h.id, h.hostname]));
+  return {
+    cluster: cluster && cluster.account_id === t.accountId ? { id: cluster.id, name: cluster.name } : null,
+    hosts,
+    hostname: (id) => (id ? (byId.get(id) ?? id) : 'unknown host'),
+  };
 }
 
 /**
@@ -81,6 +114,7 @@ export async function startOperation<T extends OperationType>(
   const operationId = newId('operation');
   const workflowId = workflowIdFor(req.type, req.primaryResourceId, operationId);
 
+  let metadata = { staticSummary: '', staticDetails: '' };
   for (let attempt = 0; ; attempt++) {
     const busy = await retryOnConflict(() =>
       db.transaction().execute(async (trx) => {
@@ -118,6 +152,20 @@ export async function startOperation<T extends OperationType>(
         if (req.slot) await takeSlot(trx, operationId, req.slot);
         await req.precheck?.(trx);
         await req.onCreate?.(trx, operationId);
+        const names = await readTargetNames(trx, {
+          accountId: req.accountId,
+          clusterId: req.clusterId,
+          nodeIds: [...(req.nodeId ? [req.nodeId] : []), ...req.lockResourceIds.filter((id) => isId('node', id))],
+        });
+        metadata = {
+          staticSummary: clipSummary(typeof req.summary === 'string' ? req.summary : req.summary(names)),
+          staticDetails: workflowDetails({
+            title: `NodeFoundry operation ${operationId} (${req.type})`,
+            cluster: names.cluster,
+            hosts: names.hosts,
+            lines: [`request: ${req.requestId}`],
+          }),
+        };
         // The request's Idempotency-Key now names this operation (same commit as the row): a retry
         // whose answer was lost finds it instead of running the request again.
         const claim = idempotencyClaim();
@@ -169,8 +217,7 @@ export async function startOperation<T extends OperationType>(
       workflowId,
       args: [req.input(operationId)],
       typedSearchAttributes: new TypedSearchAttributes(searchAttributes),
-      staticSummary: req.summary,
-      staticDetails: `NodeFoundry operation ${operationId} (${req.type}), request ${req.requestId}`,
+      ...metadata,
     });
     runId = handle.firstExecutionRunId;
   } catch (err) {

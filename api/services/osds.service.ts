@@ -133,7 +133,10 @@ export async function reweightOsd(
     slot: { prefix: reweightSlotPrefix(clusterId), count: deps.config.drainSlotsPerCluster },
     params: { osd_id: osdId, weight },
     input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, osdId, weight }),
-    summary: weight === 0 ? `Drain osd.${osdId} of ${clusterId}` : `Reweight osd.${osdId} of ${clusterId} to ${weight}`,
+    summary: (n) => {
+      const where = `${osd.node_id ? ` on ${n.hostname(osd.node_id)}` : ''} of cluster ${n.cluster?.name ?? clusterId}`;
+      return weight === 0 ? `Drain osd.${osdId}${where}` : `Reweight osd.${osdId}${where} to ${weight}`;
+    },
     precheck: async (trx) => {
       // Under the cluster row lock: a cluster being deleted (or gone) takes no new drains.
       const c = await getClusterById(trx, clusterId);

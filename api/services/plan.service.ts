@@ -8,7 +8,8 @@ import {
   type OperationType,
 } from '../../workflows/contracts';
 import { ApiError } from '../errors';
-import type { OperationDeps } from './operations.service';
+import { readTargetNames, type OperationDeps, type TargetNames } from './operations.service';
+import { clipSummary, workflowDetails } from '../../lib/workflow-summary';
 
 const KNOWN_FAILURES: ReadonlySet<string> = new Set(Object.values(FAILURE));
 
@@ -18,6 +19,13 @@ export interface PlanRequest {
   resourceId: string;
   requestId: string;
   params: Record<string, unknown>;
+  /**
+   * The dry run workflow's summary after `Dry run: ` (Web UI list), naming the cluster and hosts:
+   * given the names of `clusterId` and `nodeIds` (this account's only).
+   */
+  summary: (names: TargetNames) => string;
+  clusterId?: string | null;
+  nodeIds?: readonly string[];
 }
 
 /**
@@ -26,13 +34,28 @@ export interface PlanRequest {
  * API waits for a workflow, bounded, because the client asked for an answer, not for work.
  */
 export async function planOperation(deps: OperationDeps, req: PlanRequest): Promise<OperationPlan> {
+  // Names are for the Web UI only: a dry run never fails for want of them.
+  const names: TargetNames = await readTargetNames(deps.db, {
+    accountId: req.accountId,
+    clusterId: req.clusterId,
+    nodeIds: req.nodeIds ?? [],
+  }).catch((err: unknown) => {
+    deps.logger.warn('dry run: names for the workflow summary not read', { err: String(err) });
+    return { cluster: null, hosts: [], hostname: (id) => id ?? 'unknown host' };
+  });
   try {
     return await deps.temporal.workflow.execute(PLAN_WORKFLOW_TYPE, {
       taskQueue: deps.config.temporal.taskQueue,
       workflowId: planWorkflowIdFor(req.type, req.resourceId, req.requestId),
       args: [{ type: req.type, accountId: req.accountId, resourceId: req.resourceId, params: req.params }],
       workflowExecutionTimeout: '60 seconds',
-      staticSummary: `Dry run of ${req.type} on ${req.resourceId}`,
+      staticSummary: clipSummary(`Dry run: ${req.summary(names)}`),
+      staticDetails: workflowDetails({
+        title: `NodeFoundry dry run of ${req.type} (nothing changes)`,
+        cluster: names.cluster,
+        hosts: names.hosts,
+        lines: [`request: ${req.requestId}`],
+      }),
     });
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? innermost(err) : null;

@@ -117,7 +117,7 @@ export async function createPool(
         erasure_profile: params.erasureProfile,
       },
       input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, poolId }),
-      summary: `Create ${body.type} pool ${body.name} in ${cluster.name}`,
+      summary: `Create ${body.type} pool ${body.name} in cluster ${cluster.name}`,
       precheck: async (trx) => {
         const c = (await clusters.getScopedCluster(trx, auth, clusterId, true)) as Cluster | undefined;
         if (!c) throw new ApiError('cluster_not_found', `No cluster with ID ${clusterId} exists in this account.`);
@@ -208,7 +208,7 @@ export async function deletePool(
     lockResourceIds: [clusterId, pool.id],
     params: { pool_id: pool.id, name, previous_status: pool.status },
     input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, poolId: pool.id }),
-    summary: `Delete pool ${name} of ${cluster.name}`,
+    summary: `Delete pool ${name} of cluster ${cluster.name}`,
     precheck: async (trx) => {
       if (!(await pools.getPoolByName(trx, clusterId, name, true))) throw poolNotFound(clusterId, name);
     },

@@ -8,6 +8,7 @@ import { ApiError } from '../errors';
 import type { UpgradeClusterBody } from '../schemas/upgrades.schemas';
 import { startOperation } from './operations.service';
 import { planOperation } from './plan.service';
+import { withHosts } from '../../lib/workflow-summary';
 
 export interface UpgradeAccepted {
   operation_id: string;
@@ -46,13 +47,20 @@ export async function planUpgrade(
   id: string,
   body: UpgradeClusterBody,
 ): Promise<OperationPlan> {
-  await getClusterOr404(deps, auth, id);
+  const cluster = await getClusterOr404(deps, auth, id);
   return planOperation(deps, {
     type: 'cluster.upgrade',
     accountId: auth.accountId,
     resourceId: id,
     requestId,
     params: planParams(body),
+    clusterId: id,
+    nodeIds: await clusterMemberIds(deps.db, id),
+    summary: (n) =>
+      withHosts(
+        `${body.mode === 'restart' ? 'rolling restart' : `rolling upgrade to ${body.ceph_version ?? 'the next release'}`} of ${cluster.name}`,
+        n.hosts.map((h) => h.hostname),
+      ),
   });
 }
 
@@ -91,8 +99,13 @@ export async function upgradeCluster(
       osPackages: body.os_packages,
       maxConcurrent: body.max_concurrent,
       mode: body.mode,
+      clusterName: cluster.name,
     }),
-    summary: `${body.mode === 'restart' ? 'Rolling restart' : `Rolling upgrade to ${body.ceph_version ?? 'the next release'}`} of ${cluster.name} (≤ ${body.max_concurrent} at once)`,
+    summary: (n) =>
+      withHosts(
+        `${body.mode === 'restart' ? 'Rolling restart' : `Rolling upgrade to ${body.ceph_version ?? 'the next release'}`} of ${cluster.name} (≤ ${body.max_concurrent} at once)`,
+        n.hosts.map((h) => h.hostname),
+      ),
     precheck: async (trx) => {
       const c = await getClusterOr404(deps, auth, id, trx);
       if (NOT_UPGRADABLE.includes(c.status)) {

@@ -337,8 +337,8 @@ function bytesOf(v: string | null | undefined): number | null {
 export async function clustersToMonitor(
   db: Executor,
   accountId?: string,
-): Promise<{ id: string; account_id: string; environment: EnvironmentName }[]> {
-  let q = db.selectFrom('clusters').select(['id', 'account_id', 'environment']);
+): Promise<{ id: string; name: string; account_id: string; environment: EnvironmentName }[]> {
+  let q = db.selectFrom('clusters').select(['id', 'name', 'account_id', 'environment']);
   if (accountId) q = q.where('account_id', '=', accountId);
   return q.orderBy('id').execute();
 }

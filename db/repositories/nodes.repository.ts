@@ -193,6 +193,29 @@ export async function clusterMemberSummaries(
     .execute();
 }
 
+/**
+ * The hostnames of these nodes of one account, in the order of `ids` (unknown ids and other
+ * accounts' nodes are left out): names for workflow summaries.
+ */
+export async function hostnamesOf(
+  db: Executor,
+  accountId: string,
+  ids: readonly string[],
+): Promise<{ id: string; hostname: string }[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('nodes')
+    .select(['id', 'hostname'])
+    .where('account_id', '=', accountId)
+    .where('id', 'in', [...ids])
+    .execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.flatMap((id) => {
+    const r = byId.get(id);
+    return r ? [r] : [];
+  });
+}
+
 /** The ids of a cluster's members, in id order. */
 export async function clusterMemberIds(db: Executor, clusterId: string): Promise<string[]> {
   const rows = await db.selectFrom('nodes').select('id').where('cluster_id', '=', clusterId).orderBy('id').execute();

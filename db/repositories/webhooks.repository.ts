@@ -94,6 +94,45 @@ export async function undispatchedDeliveryIds(db: Executor, limit: number): Prom
   return rows.map((r) => r.id);
 }
 
+/**
+ * The same deliveries as undispatchedDeliveryIds, with the names a workflow summary shows: the
+ * event's type, its cluster's name and node's hostname (when it has them) and the webhook's host.
+ */
+export async function undispatchedDeliveriesNamed(
+  db: Executor,
+  limit: number,
+): Promise<
+  {
+    id: string;
+    event_type: string;
+    cluster_name: string | null;
+    hostname: string | null;
+    operation_id: string | null;
+    url: string;
+  }[]
+> {
+  return db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('events as e', 'e.id', 'd.event_id')
+    .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
+    .leftJoin('clusters as c', 'c.id', 'e.cluster_id')
+    .leftJoin('nodes as n', 'n.id', 'e.node_id')
+    .select([
+      'd.id as id',
+      'e.type as event_type',
+      'c.name as cluster_name',
+      'n.hostname as hostname',
+      'e.operation_id as operation_id',
+      'w.url as url',
+    ])
+    .where('d.status', '=', 'pending')
+    .where('d.dispatched_at', 'is', null)
+    .orderBy('d.created_at')
+    .orderBy('d.id')
+    .limit(limit)
+    .execute();
+}
+
 export async function markDispatched(db: Executor, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db

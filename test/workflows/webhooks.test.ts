@@ -61,7 +61,9 @@ async function recordDispatcherHistory(): Promise<void> {
   for await (const wf of api.client.workflow.list({ query })) {
     const history = await api.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     if (historyToJSON(history).includes('START_CHILD_WORKFLOW_EXECUTION_INITIATED')) {
-      await recordHistory(wf.workflowId, 'dispatchWebhooksWorkflow--started-deliveries');
+      // Since issue 12 the dispatcher names each delivery (patch webhook-delivery-summaries); the
+      // history of a run before it stays as dispatchWebhooksWorkflow--started-deliveries.
+      await recordHistory(wf.workflowId, 'dispatchWebhooksWorkflow--named-deliveries');
       return;
     }
   }
@@ -140,6 +142,12 @@ describe('webhook deliveries', () => {
     });
     expect(d).toMatchObject({ event_id: event.id, status: 'delivered', attempts: [{ status_code: 200, error: null }] });
     expect(rx.received.filter((r) => JSON.parse(r.body).id === event.id)).toHaveLength(1);
+    // The delivery's workflow (id = the delivery's id) is named in the Web UI by its event, the
+    // host it is about and the receiver's host (issue 12 item 7).
+    const desc = await api.client.workflow.getHandle(d.id).describe();
+    expect(await desc.staticSummary()).toBe(
+      `Deliver operation.completed (host ${reg.body.data.hostname}) to ${new URL(rx.url()).host}`,
+    );
     await recordDispatcherHistory();
   }, 90_000);
 

@@ -331,10 +331,19 @@ function stepLines(steps: Operation['steps'], max = 12): string[] {
   ];
 }
 
+/** `in 40 s`, `in 3 min`, `any moment`. */
+function remaining(iso: string, now = Date.now()): string {
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  if (s <= 0) return 'any moment';
+  return s < 90 ? `in ${s} s` : `in ${Math.round(s / 60)} min`;
+}
+
 /** The operation as a block of lines: what `get` prints, and each frame `watch` draws. */
 export function operationFrame(op: Operation, logLines: number, columns = 120): string[] {
   const eta =
-    op.status === 'in_progress' && op.estimated_completion ? `  eta ${when(op.estimated_completion)} UTC` : '';
+    op.status === 'in_progress' && op.estimated_completion
+      ? `  eta ${clock(op.estimated_completion)} UTC (${remaining(op.estimated_completion)})`
+      : '';
   const lines = [
     `${op.id}  ${op.type}  on ${subject(op)}`,
     `${progressBar(op.progress)}  ${op.status}${op.current_step ? `  step ${op.current_step}` : ''}${eta}`,
@@ -383,6 +392,7 @@ class PlainWatcher {
   constructor(private readonly io: Io) {}
 
   show(op: Operation): void {
+    if (this.status === '') this.io.out(`${op.id}  ${op.type}  on ${subject(op)}`);
     if (op.status !== this.status || op.progress !== this.progress || op.current_step !== this.step) {
       this.io.out(
         `${clock(new Date().toISOString())} ${op.status} ${op.progress}%${op.current_step ? ` step ${op.current_step}` : ''}`,

@@ -38,6 +38,7 @@ type Cluster = Schema<'Cluster'>;
 
 const CONNECTION: Options = { url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } };
 const PAGING: Options = { page: { type: 'string' }, 'per-page': { type: 'string' } };
+const REQUEST_TIMEOUT_MS = 30_000;
 const TERMINAL = new Set<string>(['completed', 'failed', 'cancelled']);
 
 interface Conn {
@@ -65,7 +66,10 @@ function connect(values: Values): Conn {
       'no API key: set NF_API_KEY or pass --key (create one with `npx nodefoundry keys create --account NAME --kind test`)',
     );
   }
-  return { api: createApiClient({ baseUrl, key }), baseUrl, json: values.json === true };
+  // Every request is bounded: an API that accepts the connection and never answers is an error.
+  const bounded: typeof fetch = (input, init) =>
+    fetch(input, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  return { api: createApiClient({ baseUrl, key, fetch: bounded }), baseUrl, json: values.json === true };
 }
 
 /**

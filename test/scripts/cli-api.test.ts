@@ -161,6 +161,18 @@ describe('nodefoundry operations', () => {
     expect(get.stdout).toMatch(/^steps:$/m);
     expect(get.stdout).toMatch(/^temporal: http/m);
 
+    // Ctrl-C stops watching, not the operation.
+    const interrupted = spawnCollecting(process.execPath, [BIN, 'operations', 'watch', id, '--interval', '0.2'], {
+      cwd: ROOT,
+      env: env(),
+    });
+    await waitFor('the first plain line', 30_000, () => (/ paused \d+%/.test(interrupted.out) ? true : undefined));
+    interrupted.child.kill('SIGINT');
+    await waitFor('watch to stop', 10_000, () => (interrupted.exitCode !== undefined ? true : undefined));
+    expect(interrupted.exitCode, interrupted.out).toBe(130);
+    expect(interrupted.out).toContain(`stopped watching ${id}; it goes on`);
+    expect(await rowStatus(id)).toBe('paused');
+
     const resume = await cli(['operations', 'resume', id]);
     expect(resume.code, resume.stderr).toBe(0);
     expect(resume.stdout).toBe(`${id} in_progress\n`);

@@ -1,12 +1,13 @@
 /**
  * The admin CLI: `npx nodefoundry …` (bin/nodefoundry.cjs loads this file through tsx).
  *
- * Talks to PostgreSQL directly (DATABASE_URL, or the embedded database of a running `npm start`),
- * never through the HTTP API: it creates the first account and key, before any key exists.
+ * `keys`, `accounts` and `migrate` talk to PostgreSQL directly (DATABASE_URL, or the embedded
+ * database of a running `npm start`), never through the HTTP API: they create the first account and
+ * key, before any key exists. `nodes`, `clusters` and `operations` (scripts/lib/cli-api.ts) are
+ * clients of the HTTP API, over the typed client generated from its OpenAPI document (lib/client).
  * stdout carries only the result (a key, an id, a table) so scripts can capture it; messages go to
  * stderr. Exit codes: 0 success, 1 failure, 2 usage error.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createDb, type Db } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
 import {
@@ -27,6 +28,8 @@ import { ensureAccount } from './lib/bootstrap';
 import { isId } from '../lib/ids';
 import { KEY_KINDS, type KeyKind } from '../lib/secrets';
 import { resolveDatabaseUrl, resolveDataDir } from './lib/paths';
+import { API_COMMANDS, API_USAGE } from './lib/cli-api';
+import { CliError, parse, requireString, stdio, table, UsageError, type Io, type Values } from './lib/cli-common';
 
 const USAGE = `Usage: nodefoundry <command> [options]
 
@@ -43,56 +46,13 @@ Accounts:
 
 Database:
   migrate                        apply pending migrations
-
+${API_USAGE}
 Key kinds: live (nf_sk_live_, full access), test (nf_sk_test_, sandbox), ro (nf_sk_ro_, live, GET only).
 Database: DATABASE_URL, else the embedded database of a running \`npm start\`
 (NF_DATA_DIR/database-url, default .data/database-url in the package).
-Exit codes: 0 ok, 1 error, 2 usage.
+Exit codes: 0 ok, 1 error (an API error prints its code and message), 2 usage;
+\`operations watch\`: 0 when the operation completed, 1 when it failed or was cancelled.
 `;
-
-/** A mistake in the command line: usage on stderr, exit code 2. */
-class UsageError extends Error {}
-/** An expected failure (not found, already exists, no database): one line on stderr, exit code 1. */
-class CliError extends Error {}
-
-interface Io {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-const stdio: Io = {
-  out: (line) => process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
-};
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-function parse(
-  args: string[],
-  options: Options,
-  positionals: number,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new UsageError(
-      parsed.positionals.length > positionals
-        ? `unexpected argument ${parsed.positionals[positionals]!}`
-        : 'missing argument',
-    );
-  }
-  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
-}
-
-function requireString(values: Record<string, string | boolean | undefined>, name: string): string {
-  const v = values[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
-  return v;
-}
 
 function accountName(name: string): string {
   // Names are shown in tables and logs: printable, bounded.
@@ -104,7 +64,7 @@ function accountName(name: string): string {
   return name;
 }
 
-function plan(value: string | boolean | undefined): Plan | undefined {
+function plan(value: Values[string]): Plan | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !(PLANS as readonly string[]).includes(value)) {
     throw new UsageError(`--plan must be one of ${PLANS.join(', ')}`);
@@ -119,17 +79,6 @@ function kind(value: string): KeyKind {
 }
 
 const iso = (d: Date | null): string => (d ? d.toISOString() : '-');
-
-function table(io: Io, header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  io.out(line(header));
-  for (const r of rows) io.out(line(r));
-}
 
 async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
   const found = resolveDatabaseUrl();
@@ -276,13 +225,14 @@ async function migrate(args: string[], io: Io): Promise<void> {
   });
 }
 
-const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number | void>> = {
   'keys create': keysCreate,
   'keys list': keysList,
   'keys revoke': keysRevoke,
   'accounts create': accountsCreate,
   'accounts list': accountsList,
   migrate,
+  ...API_COMMANDS,
 };
 
 let pipeHandled = false;
@@ -316,8 +266,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       io.out(USAGE.trimEnd());
       return 0;
     }
-    await run(rest, io);
-    return 0;
+    return (await run(rest, io)) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`nodefoundry: ${e.message}`);

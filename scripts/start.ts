@@ -20,6 +20,7 @@ import { migrateToLatest } from '../db/migrate';
 import { ensureDemoAccount } from './lib/bootstrap';
 import { generateSecretKey, loadConfig, parseSecretKey } from '../lib/config';
 import { startWorker } from '../worker/main';
+import { DEFAULT_API_URL } from './lib/cli-api';
 import { startEmbeddedPostgres } from './lib/embedded-postgres';
 import { DATA_FILES, resolveDataDir } from './lib/paths';
 import { ensureSearchAttributes, startTemporalDevServer, waitForTemporal } from './lib/temporal-dev-server';
@@ -264,9 +265,11 @@ function banner(b: { apiUrl: string; uiUrl: string; key: string; dataDir: string
     `  Data             ${b.dataDir}`,
     ...(b.embeddedNote ? [`  PostgreSQL       ${b.embeddedNote}`] : []),
     '',
-    '  Try:',
-    `    export NF_KEY=${b.key}`,
-    `    curl -s ${b.apiUrl}/v1/nodes -H "Authorization: Bearer $NF_KEY"`,
+    '  Try (the CLI and the README read NF_API_KEY, and NF_API_URL when the API is not on :8080):',
+    `    export NF_API_KEY=${b.key}`,
+    ...(b.apiUrl === DEFAULT_API_URL ? [] : [`    export NF_API_URL=${b.apiUrl}`]),
+    `    curl -s ${b.apiUrl}/v1/nodes -H "Authorization: Bearer $NF_API_KEY"`,
+    '    npx nodefoundry nodes list',
     '',
     '  More keys:  npx nodefoundry keys create --account demo --kind test',
     '  Ctrl-C stops everything; `npm start` again resumes with the same data.',

@@ -27,12 +27,14 @@ async function finish(operationId: string, status: 'completed' | 'failed' = 'com
 }
 
 describe('GET /v1/operations/{id}', () => {
+  // Over the typed client (lib/client): the answer's fields are read through the document's types.
   it('shows the operation with its Temporal workflow; after it ends, the stored final state', async () => {
     const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
-    const id = reg.body.data.operation_id;
-    const r = await api.request('GET', `/v1/operations/${id}`);
-    expect(r.status).toBe(200);
-    const op = r.body.data;
+    const id: string = reg.body.data.operation_id;
+    const typed = api.typed();
+    const r = await typed.GET('/v1/operations/{id}', { params: { path: { id } } });
+    expect(r.response.status).toBe(200);
+    const op = r.data!.data;
     expect(op).toMatchObject({
       id,
       type: 'node.register',
@@ -48,13 +50,19 @@ describe('GET /v1/operations/{id}', () => {
       `${api.config.temporal.uiUrl}/namespaces/default/workflows/${encodeURIComponent(op.temporal.workflow_id)}/${op.temporal.run_id}`,
     );
     await finish(id, 'failed');
-    const done = (await api.request('GET', `/v1/operations/${id}`)).body.data;
+    const done = (await typed.GET('/v1/operations/{id}', { params: { path: { id } } })).data!.data;
     expect(done).toMatchObject({
       status: 'failed',
       progress: 100,
       error: { code: 'bmc_auth_failed', message: 'BMC refused' },
     });
     expect(done.logs).toEqual([{ timestamp: expect.any(String), message: 'done' }]);
+    // An unknown id: the error body the document declares.
+    const missing = await typed.GET('/v1/operations/{id}', {
+      params: { path: { id: 'op_00000000000000000000000000' } },
+    });
+    expect(missing.response.status).toBe(404);
+    expect(missing.error?.error.code).toBe('operation_not_found');
   });
 });
 
@@ -84,14 +92,16 @@ describe('GET /v1/operations', () => {
       temporal: expect.any(Object),
     });
 
-    const byNode = await api.request('GET', `/v1/operations?node_id=${regs[0].id}`, { key: acct.keys.test });
-    expect(byNode.body.data.map((o: any) => o.type)).toEqual(['node.reboot', 'node.register']);
-    const byType = await api.request('GET', '/v1/operations?type=node.register&per_page=2', { key: acct.keys.test });
-    expect(byType.body.meta).toEqual({ page: 1, per_page: 2, total: 3 });
-    const byStatus = await api.request('GET', '/v1/operations?status=completed', { key: acct.keys.test });
-    expect(byStatus.body.data.map((o: any) => o.id)).toEqual([regs[0].operation_id]);
+    // The filters over the typed client: query names and values are the document's.
+    const typed = api.typed(acct.keys.test);
+    const byNode = await typed.GET('/v1/operations', { params: { query: { node_id: regs[0].id } } });
+    expect(byNode.data!.data.map((o) => o.type)).toEqual(['node.reboot', 'node.register']);
+    const byType = await typed.GET('/v1/operations', { params: { query: { type: 'node.register', per_page: 2 } } });
+    expect(byType.data!.meta).toEqual({ page: 1, per_page: 2, total: 3 });
+    const byStatus = await typed.GET('/v1/operations', { params: { query: { status: 'completed' } } });
+    expect(byStatus.data!.data.map((o) => o.id)).toEqual([regs[0].operation_id]);
     // Other environments and accounts are not listed.
-    expect((await api.request('GET', '/v1/operations', { key: acct.keys.live })).body.meta.total).toBe(0);
+    expect((await api.typed(acct.keys.live).GET('/v1/operations')).data!.meta.total).toBe(0);
   });
 });
 
@@ -141,16 +151,17 @@ describe('POST /v1/operations/{id}/cancel', () => {
   it('asks the workflow to cancel (202 with the operation); an ended operation is 409 invalid_state', async () => {
     const reg = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
     const id = reg.body.data.operation_id;
-    const r = await api.request('POST', `/v1/operations/${id}/cancel`);
-    expect(r.status).toBe(202);
-    expect(r.body.data.id).toBe(id);
-    const history = await api.client.workflow.getHandle(r.body.data.temporal.workflow_id).fetchHistory();
+    const typed = api.typed();
+    const r = await typed.POST('/v1/operations/{id}/cancel', { params: { path: { id } } });
+    expect(r.response.status).toBe(202);
+    expect(r.data!.data.id).toBe(id);
+    const history = await api.client.workflow.getHandle(r.data!.data.temporal.workflow_id).fetchHistory();
     expect(history.events!.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(true);
 
     await finish(id);
-    const ended = await api.request('POST', `/v1/operations/${id}/cancel`);
-    expect(ended.status).toBe(409);
-    expect(ended.body.error.code).toBe('invalid_state');
+    const ended = await typed.POST('/v1/operations/{id}/cancel', { params: { path: { id } } });
+    expect(ended.response.status).toBe(409);
+    expect(ended.error?.error.code).toBe('invalid_state');
   });
 
   it('takes no parameters, and read-only keys may not cancel', async () => {

@@ -15,15 +15,18 @@ beforeAll(async () => {
 afterAll(async () => api?.close());
 
 describe('webhooks API', () => {
+  // Over the typed client (lib/client): the body, the answers and the statuses are the document's.
   it('creates (secret once), lists without the secret, deletes; one account never sees another', async () => {
     const a = await api.newAccount();
     const b = await api.newAccount();
-    const r = await api.request('POST', '/v1/webhooks', {
-      key: a.keys.live,
+    const asA = api.typed(a.keys.live);
+    const asB = api.typed(b.keys.live);
+    const r = await asA.POST('/v1/webhooks', {
       body: { url: 'https://203.0.113.10/nf', events: ['operation.completed', 'node.status_changed'] },
     });
-    expect(r.status).toBe(201);
-    expect(r.body.data).toMatchObject({
+    expect(r.response.status).toBe(201);
+    const created = r.data!.data;
+    expect(created).toMatchObject({
       id: expect.stringMatching(/^wh_/),
       url: 'https://203.0.113.10/nf',
       events: ['operation.completed', 'node.status_changed'],
@@ -31,20 +34,22 @@ describe('webhooks API', () => {
       disabled_reason: null,
       secret: expect.stringMatching(/^whsec_[0-9a-f]{64}$/),
     });
-    const id = r.body.data.id;
-    const list = await api.request('GET', '/v1/webhooks', { key: a.keys.live });
-    expect(list.body.meta).toEqual({ page: 1, per_page: 25, total: 1 });
-    expect(list.body.data[0].id).toBe(id);
-    expect(list.text).not.toContain(r.body.data.secret);
-    expect(list.body.data[0]).not.toHaveProperty('secret');
-    expect((await api.request('GET', '/v1/webhooks', { key: a.keys.test })).body.meta.total).toBe(0);
+    const id = created.id;
+    const path = { params: { path: { id } } };
+    const list = await asA.GET('/v1/webhooks');
+    expect(list.data!.meta).toEqual({ page: 1, per_page: 25, total: 1 });
+    expect(list.data!.data[0]!.id).toBe(id);
+    expect(JSON.stringify(list.data)).not.toContain(created.secret);
+    expect(list.data!.data[0]).not.toHaveProperty('secret');
+    expect((await api.typed(a.keys.test).GET('/v1/webhooks')).data!.meta.total).toBe(0);
 
-    expect((await api.request('GET', '/v1/webhooks', { key: b.keys.live })).body.meta.total).toBe(0);
-    expect((await api.request('GET', `/v1/webhooks/${id}/deliveries`, { key: b.keys.live })).status).toBe(404);
-    expect((await api.request('DELETE', `/v1/webhooks/${id}`, { key: b.keys.live })).status).toBe(404);
-    expect((await api.request('DELETE', `/v1/webhooks/${id}`, { key: a.keys.live })).status).toBe(204);
-    expect((await api.request('DELETE', `/v1/webhooks/${id}`, { key: a.keys.live })).status).toBe(404);
-    expect((await api.request('GET', '/v1/webhooks', { key: a.keys.live })).body.meta.total).toBe(0);
+    expect((await asB.GET('/v1/webhooks')).data!.meta.total).toBe(0);
+    const foreign = await asB.GET('/v1/webhooks/{id}/deliveries', path);
+    expect([foreign.response.status, foreign.error?.error.code]).toEqual([404, 'webhook_not_found']);
+    expect((await asB.DELETE('/v1/webhooks/{id}', path)).response.status).toBe(404);
+    expect((await asA.DELETE('/v1/webhooks/{id}', path)).response.status).toBe(204);
+    expect((await asA.DELETE('/v1/webhooks/{id}', path)).response.status).toBe(404);
+    expect((await asA.GET('/v1/webhooks')).data!.meta.total).toBe(0);
   });
 
   it('refuses unknown events and, for live keys, loopback, metadata, link-local and private targets (400, nothing created)', async () => {

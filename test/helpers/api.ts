@@ -6,6 +6,7 @@ import { startApiInstance } from '../../api/instance';
 import type { Db } from '../../db/database';
 import { createAccount, type Plan } from '../../db/repositories/accounts.repository';
 import { createApiKey } from '../../db/repositories/api-keys.repository';
+import { createApiClient, type ApiClient } from '../../lib/client';
 import type { Config } from '../../lib/config';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
@@ -52,6 +53,12 @@ export interface TestApi {
   account: TestAccount;
   newAccount(plan?: Plan): Promise<TestAccount>;
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
+  /**
+   * The typed client (lib/client, generated from the OpenAPI document) on this API, with a key
+   * (default: the default account's test key; null sends none). Paths, bodies and answers are
+   * type-checked against the document, so a drift between document and server fails these tests.
+   */
+  typed(key?: string | null): ApiClient;
   close(): Promise<void>;
 }
 
@@ -110,6 +117,7 @@ export async function startTestApi(overrides: Record<string, string> = {}): Prom
     account,
     newAccount,
     request,
+    typed: (key) => createApiClient({ baseUrl: base, key: key === undefined ? account.keys.test : (key ?? undefined) }),
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,7 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, isListening } from '../../scripts/lib/ports';
 import { spawnCollecting, waitFor, waitForOutput } from '../helpers/spawned';
@@ -128,6 +129,24 @@ describe('npm start', () => {
       headers: { authorization: `Bearer ${firstKey}` },
     });
     expect(r.status).toBe(200);
+    // The banner's exports are what the CLI reads: pasted as printed, `npx nodefoundry nodes list` works.
+    const exports = Object.fromEntries(
+      [...second.state.out.matchAll(/^ +export (NF_[A-Z_]+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
+    );
+    expect(exports).toEqual({ NF_API_KEY: firstKey, NF_API_URL: `http://127.0.0.1:${second.api}` });
+    expect(second.state.out).toContain('-H "Authorization: Bearer $NF_API_KEY"');
+    const cliEnv: NodeJS.ProcessEnv = { ...process.env, ...exports };
+    delete cliEnv.DATABASE_URL;
+    const cli = await promisify(execFile)(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'nodefoundry.cjs'), 'nodes', 'list'],
+      {
+        cwd: ROOT,
+        env: cliEnv,
+        timeout: 30_000,
+      },
+    );
+    expect(cli.stdout).toMatch(/^ID\s+HOSTNAME\s+STATUS/);
     const procs = descendants(second.npmPid);
     pids.push(...procs);
     process.kill(second.npmPid, 'SIGINT');

@@ -27,11 +27,11 @@ export const createPoolBodySchema: JSONSchemaType<CreatePoolBody> = {
     type: { type: 'string', enum: ['replicated', 'erasure'] },
     replication_factor: {
       type: 'integer',
-      minimum: 1,
+      minimum: 2,
       maximum: 10,
       nullable: true,
       description:
-        "Replicated pools: size (default 3); min_size is size − ⌊size/2⌋ and must stay below size, so at least 2. At most the cluster's failure domains.",
+        "Replicated pools only: size, 2–10, default 3 (applied by the schema's `then` for `type: replicated`; null means the default too). min_size is size − ⌊size/2⌋ and must stay below size, hence at least 2. At most the cluster's failure domains. Erasure pools take their size from erasure_profile and refuse it.",
     },
     erasure_profile: {
       type: 'string',
@@ -45,7 +45,13 @@ export const createPoolBodySchema: JSONSchemaType<CreatePoolBody> = {
   },
   required: ['name', 'type'],
   additionalProperties: false,
-};
+  // The seed's "For replicated pools. Default: 3", as schema: the validator fills 3 in for a
+  // replicated pool without one (ajv useDefaults applies `then` defaults), and an erasure pool's
+  // replication_factor is refused by the schema itself, so the document says what the server does.
+  if: { properties: { type: { const: 'replicated' } } },
+  then: { properties: { replication_factor: { default: 3 } } },
+  else: { properties: { replication_factor: { type: 'null' } } },
+} as JSONSchemaType<CreatePoolBody>;
 
 export const poolViewSchema: SchemaObject = allRequired({
   type: 'object',

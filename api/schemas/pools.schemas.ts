@@ -1,6 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
 import { idPattern } from '../../lib/ids';
-import { ERASURE_PROFILE_PATTERN } from '../../lib/plans/create-pool.planner';
+import { ERASURE_PROFILE_NAME_PATTERN } from '../../lib/plans/create-pool.planner';
 import { allRequired, dataResponseSchema, nullableString, timestamp, type SchemaObject } from './common.schemas';
 
 export const POOL_APPLICATIONS = ['rbd', 'cephfs', 'rgw'] as const;
@@ -35,10 +35,10 @@ export const createPoolBodySchema: JSONSchemaType<CreatePoolBody> = {
     },
     erasure_profile: {
       type: 'string',
-      pattern: ERASURE_PROFILE_PATTERN,
+      pattern: ERASURE_PROFILE_NAME_PATTERN,
       nullable: true,
       description:
-        'Erasure pools: `k<K>m<M>` (K data chunks 2–12, M coding chunks 1–4), e.g. `k2m1`, `k4m2`; default `k2m1`. K+M must not exceed the failure domains.',
+        "Erasure pools: a named erasure code profile. `k<K>m<M>` (K data chunks 2–12, M coding chunks 1–4, e.g. `k2m1`, `k4m2`) is created on demand; any other name (e.g. Ceph's `default`, k=2 m=2) must be a profile the cluster already has, used as it is (else the operation fails with `erasure_profile_not_found`). Default `k2m1`. K+M must not exceed the failure domains.",
     },
     pg_autoscale: { type: 'boolean', default: true, description: 'pg_autoscale_mode on (default) or off.' },
     application: { type: 'string', enum: [...POOL_APPLICATIONS], nullable: true },

@@ -5,6 +5,7 @@ import { deleteOsdsExcept, upsertObservedOsd } from '../db/repositories/osds.rep
 import type { ActivityDeps } from './deps';
 import { cephFor } from './targets';
 import { guarded } from './failures';
+import { parseCephVersion } from '../lib/ceph-releases';
 
 export interface ClusterObservation {
   health: string;
@@ -24,6 +25,7 @@ export function createClusterActivities(deps: ActivityDeps) {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const [status, osds] = [await ceph.status(), await ceph.osds()];
+        const pointVersion = mostCommonPointVersion((await ceph.versions()).overall);
         const members = await clusterMemberSummaries(deps.db, input.clusterId);
         const nodeOf = new Map(members.map((n) => [n.hostname, n.id]));
         await deps.db.transaction().execute(async (trx) => {
@@ -55,6 +57,7 @@ export function createClusterActivities(deps: ActivityDeps) {
             osdCount: osds.length,
             rawCapacityTib: Math.round(rawTib * 10) / 10,
             usedCapacityTib: usedCapacityTib(status.bytes_used),
+            ...(pointVersion ? { pointVersion } : {}),
           });
         });
         return {
@@ -67,4 +70,15 @@ export function createClusterActivities(deps: ActivityDeps) {
       });
     },
   };
+}
+
+/** The point version ("18.2.4") most daemons run, from `ceph versions`' overall counts; undefined when none parses. */
+export function mostCommonPointVersion(overall: Record<string, number>): string | undefined {
+  let best: { version: string; count: number } | undefined;
+  for (const [text, count] of Object.entries(overall)) {
+    const version = parseCephVersion(text)?.version;
+    if (version && (!best || count > best.count || (count === best.count && version > best.version)))
+      best = { version, count };
+  }
+  return best?.version;
 }

@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import * as clusters from '../db/repositories/clusters.repository';
 import * as nodes from '../db/repositories/nodes.repository';
 import { upsertImportedPool } from '../db/repositories/pools.repository';
+import { parseCephVersion } from '../lib/ceph-releases';
 import { newId } from '../lib/ids';
 import type { ImportDiscovery, ImportLayout, ImportMember } from '../lib/plans/import-cluster.planner';
 import { cephFor } from './targets';
@@ -110,9 +111,12 @@ export function createImportActivities(deps: ActivityDeps) {
         }
         const { layout } = input;
         await deps.db.transaction().execute(async (trx) => {
+          // One vocabulary (issue 12 #4): the release name in ceph_version, the point version beside it.
+          const parsed = parseCephVersion(layout.cephVersion);
           await clusters.recordAdoptedCluster(trx, input.clusterId, {
             fsid: input.fsid,
-            cephVersion: layout.cephVersion,
+            cephVersion: parsed?.release ?? layout.cephVersion,
+            cephPointVersion: parsed?.version ?? null,
             failureDomain: layout.failureDomain,
             replicationFactor: layout.replicationFactor,
           });

@@ -64,6 +64,14 @@ export function createPoolActivities(deps: ActivityDeps) {
       };
     },
 
+    /** An existing erasure code profile's chunks (`ceph osd erasure-code-profile get`); null when the cluster has none of that name. */
+    async readErasureProfile(input: { clusterId: string; name: string }): Promise<{ k: number; m: number } | null> {
+      return guarded(async () => {
+        const got = await (await cephFor(deps, input.clusterId)).erasureProfile(input.name);
+        return got ? { k: got.k, m: got.m } : null;
+      });
+    },
+
     /** Sets the profile and reads it back: Ceph refuses (EPERM) to change a profile of that name. */
     async ensureErasureProfile(input: { clusterId: string; profile: CephErasureProfile }): Promise<void> {
       return guarded(async () => {
@@ -198,6 +206,16 @@ export function createPoolActivities(deps: ActivityDeps) {
         status: input.status,
         status_reason: input.reason ?? null,
         ...(input.pgNum !== undefined ? { pg_num: input.pgNum } : {}),
+      });
+    },
+
+    /** A pool on a named profile: its size, min_size, k and m once the profile was read from Ceph. */
+    async setPoolShape(input: { poolId: string; size: number; minSize: number; k: number; m: number }): Promise<void> {
+      await pools.updatePool(deps.db, input.poolId, {
+        size: input.size,
+        min_size: input.minSize,
+        k: input.k,
+        m: input.m,
       });
     },
 

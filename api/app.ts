@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import type { ApiDeps, AppState } from './context';
-import { authenticate } from './middleware/auth.middleware';
+import { authenticate, requireWritableKey } from './middleware/auth.middleware';
 import { jsonBody } from './middleware/body.middleware';
 import { errorHandler } from './middleware/error.middleware';
 import { idempotency } from './middleware/idempotency.middleware';
@@ -28,9 +28,9 @@ export const API_VERSION = '1.0.0';
 /**
  * The Koa application, without listening (main.ts does that; tests serve it on an ephemeral port).
  *
- * Order: request id and access log → metrics → the one error handler → routes. Authenticated
- * routes then run auth (401/403) → rate limit (429) → JSON body (415/413/400) → Idempotency-Key →
- * handler, which validates query and body against the same schemas the OpenAPI document shows.
+ * Order: request id and access log → metrics → the one error handler → address limiter → routes.
+ * Authenticated routes then run auth (401) → rate limit (429) → read-only keys (403) → JSON body
+ * (415/413/400) → Idempotency-Key → handler, which validates query and body against the same schemas the OpenAPI document shows.
  */
 export function createApp(deps: ApiDeps): Koa<AppState> {
   // X-Forwarded-For is trusted only when configured (NF_TRUST_PROXY), and then only its last hop:
@@ -63,7 +63,7 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
  * GET /v1/openapi.json documents them. Building it opens nothing (tests build it to check the document).
  */
 export function createRouteTable(deps: ApiDeps, metrics: Metrics = new Metrics()): RouteTable {
-  const table = new RouteTable([authenticate(deps), rateLimit(deps), jsonBody(), idempotency(deps)]);
+  const table = new RouteTable([authenticate(deps), rateLimit(deps), requireWritableKey(), jsonBody(), idempotency(deps)]);
   let openapi: SchemaObject | undefined;
   addSystemRoutes(
     table,

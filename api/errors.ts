@@ -37,6 +37,8 @@ export const ERROR_STATUS = {
   address_not_allowed: 400,
   /** Issue 11: a webhook of another account, or none. */
   webhook_not_found: 404,
+  /** Issue 12 #4: Ceph says the node's OSDs are not ok to stop (asked as the dry run asks). */
+  not_ok_to_stop: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

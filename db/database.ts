@@ -103,6 +103,11 @@ export interface ClustersTable {
   updated_at: Timestamp;
   /** Raw capacity used (every copy counted), TiB, two decimals; null until first read (issue 11). */
   used_capacity_tib: ColumnType<number | null, number | null | undefined>;
+  /**
+   * The point version most daemons run ("18.2.4"), from `ceph versions`; null until read (issue 12
+   * #4). `ceph_version` is the release name.
+   */
+  ceph_point_version: ColumnType<string | null, string | null | undefined>;
 }
 
 export interface OsdsTable {

@@ -13,6 +13,7 @@ import * as m0010 from './migrations/2026-12-05-0003-cluster-health';
 import * as m0011 from './migrations/2026-12-05-0004-node-online';
 import * as m0012 from './migrations/2026-12-05-0005-osd-expected-weight';
 import * as m0013 from './migrations/2026-12-05-0006-cluster-usage';
+import * as m0014 from './migrations/2026-12-05-0007-ceph-point-version';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-05-0004-node-online': m0011,
   '2026-12-05-0005-osd-expected-weight': m0012,
   '2026-12-05-0006-cluster-usage': m0013,
+  '2026-12-05-0007-ceph-point-version': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -104,6 +104,12 @@ export interface Config {
    */
   readonly apiLivenessMs: number;
   /**
+   * NF_PRECHECK_TIMEOUT_MS: how long a request that starts an operation waits for the dry run's
+   * reading of the live state it refuses on synchronously (a reboot's `ceph osd ok-to-stop`); past
+   * it the operation starts and its own preflight gate decides (docs/api.md §Conflicts).
+   */
+  readonly precheckTimeoutMs: number;
+  /**
    * The package deployer (docs/clusters.md §Deployers). Absent = every default: the host's own apt
    * sources, Ceph's default mon port 3300 and bind range.
    */
@@ -307,6 +313,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: bool(env, 'NF_TRUST_PROXY', false),
     ...(env.NF_WORKER_HEALTH_PORT ? { workerHealthPort: int(env, 'NF_WORKER_HEALTH_PORT', 0, 0, 65535) } : {}),
     apiLivenessMs: int(env, 'NF_API_LIVENESS_MS', 15_000, 1_000, 300_000),
+    precheckTimeoutMs: int(env, 'NF_PRECHECK_TIMEOUT_MS', 15_000, 100, 120_000),
     settle: {
       intervalMs: scheduleEvery(env, 'NF_SETTLE_INTERVAL_MS', 60_000, 86_400_000),
       graceMs: int(env, 'NF_SETTLE_GRACE_MS', 60_000, 0, 86_400_000),

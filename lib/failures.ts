@@ -47,6 +47,8 @@ export const FAILURE = {
   alreadyImported: 'already_imported',
   /** Registration: the host presents the SSH host key pinned for another node (one machine, two records). Never retried. */
   hostKeyInUse: 'host_key_in_use',
+  /** Pool creation: the cluster has no erasure code profile of the requested name (issue 12 #4). Never retried. */
+  erasureProfileNotFound: 'erasure_profile_not_found',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];

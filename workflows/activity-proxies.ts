@@ -56,6 +56,7 @@ export const act = {
   setNodeStatus: under(dbWrite, 'setNodeStatus'),
   setOperationPaused: under(dbWrite, 'setOperationPaused'),
   setPoolRow: under(dbWrite, 'setPoolRow'),
+  setPoolShape: under(dbWrite, 'setPoolShape'),
   // hardwareCommand: one command to a BMC, a host or Ceph.
   addClusterHost: under(hardwareCommand, 'addClusterHost'),
   assertMonOkToStop: under(hardwareCommand, 'assertMonOkToStop'),
@@ -73,6 +74,7 @@ export const act = {
   enablePoolApplication: under(hardwareCommand, 'enablePoolApplication'),
   finishUpgrade: under(hardwareCommand, 'finishUpgrade'),
   ensureErasureProfile: under(hardwareCommand, 'ensureErasureProfile'),
+  readErasureProfile: under(hardwareCommand, 'readErasureProfile'),
   freezeAutoscale: under(hardwareCommand, 'freezeAutoscale'),
   hostDevices: under(hardwareCommand, 'hostDevices'),
   hostHasNoout: under(hardwareCommand, 'hostHasNoout'),

@@ -1,8 +1,8 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { act } from './activity-proxies';
-import type { PoolOperationInput } from './contracts';
+import { FAILURE, type PoolOperationInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
-import { createPoolPlan, type PoolParams } from './plans/create-pool.plan';
+import { createPoolPlan, isOnDemandProfile, type PoolParams } from './plans/create-pool.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
@@ -34,9 +34,33 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
           pgAutoscale: pool.pg_autoscale,
           application: pool.application,
         };
+        // A named profile (issue 12 #4: `default`, or one an operator made) is read from Ceph, used as it
+        // is. Only such pools take this path, and none existed before it: older histories never reach patched().
+        const named =
+          pool.type === 'erasure' && pool.erasure_profile !== null && !isOnDemandProfile(pool.erasure_profile)
+            ? pool.erasure_profile
+            : null;
+        if (named !== null && patched('pool-named-erasure-profile')) {
+          const profile = await act.readErasureProfile.executeWithOptions(
+            { summary: `ceph osd erasure-code-profile get ${named}` },
+            [{ clusterId, name: named }],
+          );
+          if (!profile) {
+            throw ApplicationFailure.nonRetryable(
+              `Cluster ${clusterId} has no erasure code profile named ${named}: name an existing one (ceph osd erasure-code-profile ls), or ask for k<K>m<M> to have it made.`,
+              FAILURE.erasureProfileNotFound,
+            );
+          }
+          params.namedProfile = profile;
+        }
         const plan = createPoolPlan(facts, params);
         const refusal = plan.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
+        if (params.namedProfile) {
+          await act.setPoolShape.executeWithOptions({ summary: `record k=${plan.spec.k} m=${plan.spec.m}` }, [
+            { poolId, size: plan.spec.size, minSize: plan.spec.minSize, k: plan.spec.k!, m: plan.spec.m! },
+          ]);
+        }
         op.log(
           `pool ${pool.name}: ${pool.type}, size ${plan.spec.size}, min_size ${plan.spec.minSize}${plan.spec.k ? `, k=${plan.spec.k} m=${plan.spec.m}` : ''}, ${facts.failureDomains} ${facts.failureDomain} failure domains`,
         );
@@ -44,7 +68,9 @@ export async function createPoolWorkflow(input: PoolOperationInput): Promise<Rec
       });
       const spec = plan.spec;
 
-      if (pool.type === 'erasure') {
+      if (pool.type === 'erasure' && plan.spec.cephProfile === pool.erasure_profile) {
+        op.skip('create_profile', `existing profile ${pool.erasure_profile} (k=${spec.k} m=${spec.m}) used as it is`);
+      } else if (pool.type === 'erasure') {
         await op.step('create_profile', () =>
           act.ensureErasureProfile.executeWithOptions(
             { summary: `ceph osd erasure-code-profile set ${spec.cephProfile}` },

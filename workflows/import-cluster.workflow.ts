@@ -1,5 +1,6 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { act } from './activity-proxies';
+import { parseCephVersion } from './ceph-releases';
 import type { ImportClusterInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
 import { importClusterPlan } from './plans/import-cluster.plan';
@@ -70,10 +71,17 @@ export async function importClusterWorkflow(input: ImportClusterInput): Promise<
         return { pools: r.pools, health: s.health, osds: s.osds_total };
       });
 
+      // One ceph_version vocabulary (issue 12 #4): the release name, the point version beside it.
+      // Added after the first histories were recorded: patched() keeps those replaying unchanged.
+      const parsed = parseCephVersion(found.l.cephVersion);
+      const version =
+        patched('import-result-release-name') && parsed
+          ? { ceph_version: parsed.release, ceph_point_version: parsed.version }
+          : { ceph_version: found.l.cephVersion };
       return {
         cluster_id: clusterId,
         fsid: found.d.fsid,
-        ceph_version: found.l.cephVersion,
+        ...version,
         failure_domain: found.l.failureDomain,
         replication_factor: found.l.replicationFactor,
         health: recorded.health,

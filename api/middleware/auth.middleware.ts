@@ -51,7 +51,17 @@ export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
       await touchApiKey(deps.db, key.id);
     }
 
-    if (key.kind === 'ro' && !READ_METHODS.has(ctx.method)) {
+    await next();
+  };
+}
+
+/**
+ * Read-only keys may only read: anything else is 403. Runs after the rate limit, so a refused write
+ * counts against the key's allowance and its answer carries the X-RateLimit-* headers like any other.
+ */
+export function requireWritableKey(): Middleware<AppState> {
+  return async (ctx, next) => {
+    if (ctx.state.auth?.keyKind === 'ro' && !READ_METHODS.has(ctx.method)) {
       throw new ApiError('forbidden', 'This is a read-only key (nf_sk_ro_): only GET requests are allowed.');
     }
     await next();

@@ -91,6 +91,17 @@ export class AnonymousLimiter {
     this.counts.set(s, (this.counts.get(s) ?? 0) + 1);
   }
 
+  /** Requests left to the address in the current window (0 when used up). */
+  remaining(address: string): number {
+    this.roll();
+    return Math.max(0, this.limit - (this.counts.get(this.slot(address)) ?? 0));
+  }
+
+  /** Unix time (seconds) when the current window ends. */
+  resetAt(): number {
+    return (this.roll() + 1) * 60;
+  }
+
   /** Seconds until the current window ends. */
   retryAfter(): number {
     const w = this.roll();
@@ -109,25 +120,47 @@ export const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
  * App-level, before the routes: an address over its unauthenticated allowance gets 429 for a
  * request without credentials at once, and for one with credentials that turn out to be bad (the
  * auth middleware asks `anonymousLimited`); valid keys behind the same address are not affected.
- * A request that ends without an authenticated caller counts against its address.
+ * A request that ends without an authenticated caller (no key, a bad key, an unauthenticated route,
+ * an unknown route, a 405) counts against its address and carries the address's X-RateLimit-*
+ * headers; an authenticated one carries its key's (rateLimit). With the limiter off
+ * (NF_ANON_RATE_LIMIT=0) they say `unlimited`. The probes are outside the limiter and carry none.
  */
 export function anonymousRateLimit(limiter: AnonymousLimiter | null): Middleware<AppState> {
   return async (ctx, next) => {
-    if (!limiter || PROBES.has(ctx.path)) return next();
+    if (PROBES.has(ctx.path)) return next();
     const address = ctx.ip || 'unknown';
-    const over = limiter.exhausted(address);
+    const over = limiter?.exhausted(address) ?? false;
     ctx.state.anonymousLimited = over;
-    if (over && !ctx.get('Authorization')) {
-      const err = anonymousLimitError(limiter);
-      ctx.set('Retry-After', String(err.details.retry_after));
-      throw err;
-    }
     try {
+      if (limiter && over && !ctx.get('Authorization')) {
+        const err = anonymousLimitError(limiter);
+        ctx.set('Retry-After', String(err.details.retry_after));
+        throw err;
+      }
       await next();
     } finally {
-      if (!ctx.state.auth) limiter.hit(address);
+      if (!ctx.state.auth) {
+        if (limiter && !over) limiter.hit(address);
+        setAddressHeaders(ctx, limiter, address);
+      }
     }
   };
+}
+
+function setAddressHeaders(
+  ctx: { set(name: string, value: string): void },
+  limiter: AnonymousLimiter | null,
+  address: string,
+): void {
+  if (!limiter) {
+    ctx.set('X-RateLimit-Limit', 'unlimited');
+    ctx.set('X-RateLimit-Remaining', 'unlimited');
+    ctx.set('X-RateLimit-Reset', String(Math.floor(Date.now() / 60_000) * 60 + 60));
+    return;
+  }
+  ctx.set('X-RateLimit-Limit', String(limiter.limit));
+  ctx.set('X-RateLimit-Remaining', String(limiter.remaining(address)));
+  ctx.set('X-RateLimit-Reset', String(limiter.resetAt()));
 }
 
 export function anonymousLimitError(limiter: AnonymousLimiter): ApiError {

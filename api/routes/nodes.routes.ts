@@ -190,7 +190,7 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
         202: { description: 'Accepted; poll the operation.', schema: rebootAcceptedResponseSchema },
         409: {
           description:
-            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, or `invalid_state` (the node is not ready or online).',
+            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `invalid_state` (the node is not ready or online), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop, asked as the dry run asks; nothing was started).',
         },
       },
     },

@@ -1,6 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { CLUSTER_DEPLOYMENTS, CLUSTER_STATUSES, type ClusterDeployment, type ClusterStatus } from '../../db/database';
 import { idPattern } from '../../lib/ids';
+import { CEPH_RELEASES } from '../../lib/ceph-releases';
 import {
   allRequired,
   dataResponseSchema,
@@ -136,7 +137,18 @@ export const clusterViewSchema: SchemaObject = allRequired({
     name: { type: 'string' },
     status: { type: 'string', enum: [...CLUSTER_STATUSES] },
     status_reason: nullableString,
-    ceph_version: { type: 'string' },
+    ceph_version: {
+      type: 'string',
+      enum: [...CEPH_RELEASES, 'unknown'],
+      description:
+        'The Ceph release the cluster runs, by name (`reef`, `squid`, `tentacle`; an imported cluster may run an older one). `unknown` only while an import has not read Ceph yet.',
+    },
+    ceph_point_version: {
+      type: ['string', 'null'],
+      pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+$',
+      description:
+        'The point version most daemons run (`18.2.4`), from `ceph versions` at the end of the last operation on the cluster (create, import, upgrade, …); null until read.',
+    },
     node_count: { type: 'integer' },
     osd_count: { type: 'integer' },
     raw_capacity_tib: { type: 'number' },

@@ -44,6 +44,7 @@ const cluster = {
   status: 'HEALTH_OK',
   status_reason: null,
   ceph_version: 'squid',
+  ceph_point_version: '19.2.2',
   node_count: 3,
   osd_count: 3,
   raw_capacity_tib: 10.48,

@@ -258,7 +258,8 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
     const responses: Record<string, unknown> = {};
     const headersFor = (status: number) => ({
       ...requestIdHeader,
-      ...(spec.auth && status !== 401 ? rateLimitHeaders : {}),
+      // Every answer after the limiters: the key's counter, or the address's (401s, unauthenticated routes).
+      ...(PROBES.has(spec.path) ? {} : rateLimitHeaders),
       ...(status === 429 || status === 503 ? retryAfterHeader : {}),
       ...(spec.auth && spec.method === 'post' && status >= 200 && status < 300 ? replayedHeader : {}),
     });
@@ -359,7 +360,8 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
           schema: { type: 'string' },
         },
         'X-RateLimit-Limit': {
-          description: 'Requests allowed per minute (`unlimited` on the Enterprise plan).',
+          description:
+            "Requests allowed per minute to the key's counter (account, key kind), or to the client address when no valid key was given (401, unauthenticated routes); `unlimited` on the Enterprise plan or when the address limiter is off.",
           schema: { type: 'string' },
         },
         'X-RateLimit-Remaining': {

@@ -22,6 +22,7 @@ export interface ClusterView {
   status: string;
   status_reason: string | null;
   ceph_version: string;
+  ceph_point_version: string | null;
   node_count: number;
   osd_count: number;
   raw_capacity_tib: number;
@@ -40,6 +41,7 @@ export function clusterView(c: Cluster, nodeCount: number, currentOperationId: s
     status: c.status,
     status_reason: c.status_reason,
     ceph_version: c.ceph_version,
+    ceph_point_version: c.ceph_point_version,
     node_count: nodeCount,
     osd_count: c.osd_count,
     raw_capacity_tib: c.raw_capacity_tib,

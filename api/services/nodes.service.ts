@@ -2,16 +2,18 @@ import { utils as sshUtils } from 'ssh2';
 import type { Transaction } from 'kysely';
 import type { Database, Node } from '../../db/database';
 import * as nodes from '../../db/repositories/nodes.repository';
-import { runningOperationFor } from '../../db/repositories/operations.repository';
+import { lockHolders, runningOperationFor } from '../../db/repositories/operations.repository';
 import { rackSandboxMachine } from '../../drivers/sandbox';
 import { forbiddenAddressReason } from '../../lib/addresses';
 import { newId } from '../../lib/ids';
+import { FAILURE } from '../../lib/failures';
 import { encryptSecret } from '../../lib/secrets';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import type { RebootNodeBody, RegisterNodeBody } from '../schemas/nodes.schemas';
 import { canonicalIp } from '../schemas/validation';
 import { settleIfClosed, startOperation } from './operations.service';
+import { synchronousRefusal } from './plan.service';
 
 /** A node as the API shows it. Credentials (encrypted key and password) are never part of it. */
 export interface NodeView {
@@ -318,6 +320,7 @@ export async function rebootNode(
 ): Promise<RebootAccepted> {
   const node = await getNodeOr404(deps, auth, id);
   const clusterId = node.cluster_id;
+  await refuseIfNotOkToStop(deps, auth, requestId, node, body);
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -352,4 +355,34 @@ export async function rebootNode(
     },
   });
   return { operation_id: op.id, node_id: id, status: 'pending' };
+}
+
+/**
+ * A cluster member's reboot is refused with 409 `not_ok_to_stop` before anything starts when Ceph
+ * says its OSDs are not ok to stop, read as the dry run reads it (synchronousRefusal). Skipped when
+ * the precheck refuses anyway (held, wrong status) or an operation holds the node or its cluster
+ * (that answer is 409 resource_busy, and a busy cluster's ok-to-stop says nothing of this reboot).
+ */
+async function refuseIfNotOkToStop(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  node: Node,
+  body: RebootNodeBody,
+): Promise<void> {
+  if (!node.cluster_id || node.held || (node.status !== 'ready' && node.status !== 'online')) return;
+  if ((await lockHolders(deps.db, [node.id, node.cluster_id])).length > 0) return;
+  const refusal = await synchronousRefusal(
+    deps,
+    {
+      type: 'node.reboot',
+      accountId: auth.accountId,
+      resourceId: node.id,
+      requestId,
+      params: { method: body.method, drainOsds: body.drain_osds },
+      summary: `reboot ${node.hostname} (${body.method}): are its OSDs ok to stop?`,
+    },
+    [FAILURE.notOkToStop],
+  );
+  if (refusal) throw new ApiError('not_ok_to_stop', refusal.message, { cluster_id: node.cluster_id });
 }

@@ -7,6 +7,7 @@ import {
   type OperationPlan,
   type OperationType,
 } from '../../workflows/contracts';
+import type { PlanRefusal } from '../../lib/plans/plan';
 import { ApiError } from '../errors';
 import { readTargetNames, type OperationDeps, type TargetNames } from './operations.service';
 import { clipSummary, workflowDetails } from '../../lib/workflow-summary';
@@ -68,6 +69,49 @@ export async function planOperation(deps: OperationDeps, req: PlanRequest): Prom
     }
     deps.logger.error('dry run failed', { type: req.type, resource_id: req.resourceId, err: String(err) });
     throw new ApiError('service_unavailable', 'The dry run could not be completed; nothing was changed. Try again.');
+  }
+}
+
+/**
+ * The refusal among `codes` that a dry run of `req` makes right now, asked before an operation starts
+ * so the client gets it as a synchronous 409 rather than a failed operation later (issue 12 #4: a
+ * reboot whose OSDs are not ok to stop). The same plan workflow and activities as `?dry_run=true`,
+ * bounded by NF_PRECHECK_TIMEOUT_MS (Temporal closes the workflow at that bound too). Null when the
+ * plan refuses none of them, and also when it cannot be had in time or cannot read the live state:
+ * then the operation starts and its own preflight gate asks again (the check and the start race
+ * anyway, so the gate stays); a check that could not be made is never a refusal.
+ */
+export async function synchronousRefusal(
+  deps: OperationDeps,
+  req: Omit<PlanRequest, 'summary' | 'clusterId' | 'nodeIds'> & { summary: string },
+  codes: readonly string[],
+): Promise<PlanRefusal | null> {
+  const bound = deps.config.precheckTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const plan = await Promise.race([
+      deps.temporal.workflow.execute(PLAN_WORKFLOW_TYPE, {
+        taskQueue: deps.config.temporal.taskQueue,
+        workflowId: `${req.resourceId}/precheck-${req.type.split('.')[1]!}/${req.requestId}`,
+        args: [{ type: req.type, accountId: req.accountId, resourceId: req.resourceId, params: req.params }],
+        workflowExecutionTimeout: bound,
+        staticSummary: clipSummary(`Check before ${req.summary}`),
+      }) as Promise<OperationPlan>,
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), bound + 1_000);
+      }),
+    ]);
+    if (plan === null) throw new Error(`no answer within ${bound} ms`);
+    return plan.refusals.find((r) => codes.includes(r.code)) ?? null;
+  } catch (err) {
+    deps.logger.warn('synchronous check skipped: the operation will check at its own gate', {
+      type: req.type,
+      resource_id: req.resourceId,
+      err: String(err),
+    });
+    return null;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Cluster, ClusterStatus, Database } from '../../db/database';
 import { getScopedCluster } from '../../db/repositories/clusters.repository';
-import { clusterMemberIds } from '../../db/repositories/nodes.repository';
+import { clusterMemberIds, heldMembers } from '../../db/repositories/nodes.repository';
 import type { OperationPlan } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
@@ -118,6 +118,16 @@ export async function upgradeCluster(
         throw new ApiError(
           'conflict',
           `The members of cluster ${id} changed while the upgrade was being requested; retry.`,
+        );
+      }
+      // A held member would stop the upgrade at its host (the workflow's preflight refuses it too):
+      // the API knows it now, so it is a 409 before anything starts (issue 12 #4).
+      const held = await heldMembers(trx, id);
+      if (held.length > 0) {
+        throw new ApiError(
+          'node_held',
+          `Node ${held.map((n) => `${n.hostname} (${n.id})`).join(', ')} of cluster ${id} ${held.length === 1 ? 'is' : 'are'} on hold; release ${held.length === 1 ? 'it' : 'them'} with PATCH {"state":"ready"} first.`,
+          { node_ids: held.map((n) => n.id) },
         );
       }
     },

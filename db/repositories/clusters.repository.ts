@@ -191,7 +191,14 @@ export async function lockClustersForUpdate(trx: Transaction<Database>, ids: str
 export async function recordObservation(
   db: Executor,
   id: string,
-  seen: { health: ClusterStatus; osdCount: number; rawCapacityTib: number; usedCapacityTib?: number | null },
+  seen: {
+    health: ClusterStatus;
+    osdCount: number;
+    rawCapacityTib: number;
+    usedCapacityTib?: number | null;
+    /** The point version most daemons run (`ceph versions`); undefined = not read, left as it is. */
+    pointVersion?: string;
+  },
 ): Promise<void> {
   await db
     .updateTable('clusters')
@@ -200,6 +207,7 @@ export async function recordObservation(
       osd_count: seen.osdCount,
       raw_capacity_tib: seen.rawCapacityTib,
       ...(seen.usedCapacityTib !== undefined ? { used_capacity_tib: seen.usedCapacityTib } : {}),
+      ...(seen.pointVersion !== undefined ? { ceph_point_version: seen.pointVersion } : {}),
       observed_at: sql`now()`,
       updated_at: sql`now()`,
     })
@@ -211,13 +219,21 @@ export async function recordObservation(
 export async function recordAdoptedCluster(
   db: Executor,
   id: string,
-  adopted: { fsid: string; cephVersion: string; failureDomain: string; replicationFactor: number },
+  adopted: {
+    fsid: string;
+    /** The release name (reef); the point version beside it. */
+    cephVersion: string;
+    cephPointVersion: string | null;
+    failureDomain: string;
+    replicationFactor: number;
+  },
 ): Promise<void> {
   await db
     .updateTable('clusters')
     .set({
       fsid: adopted.fsid,
       ceph_version: adopted.cephVersion,
+      ceph_point_version: adopted.cephPointVersion,
       failure_domain: adopted.failureDomain,
       replication_factor: adopted.replicationFactor,
       status_reason: null,

@@ -222,6 +222,17 @@ export async function clusterMemberIds(db: Executor, clusterId: string): Promise
   return rows.map((r) => r.id);
 }
 
+/** The members of a cluster that are on hold (PATCH state: hold), by id. */
+export async function heldMembers(db: Executor, clusterId: string): Promise<{ id: string; hostname: string }[]> {
+  return db
+    .selectFrom('nodes')
+    .select(['id', 'hostname'])
+    .where('cluster_id', '=', clusterId)
+    .where('held', '=', true)
+    .orderBy('id')
+    .execute();
+}
+
 /** Statuses the cluster monitor's node probes move between (activities/node-probes.ts); every other status belongs to an operation or the operator. */
 const PROBED_STATUSES = ['online', 'offline'] as const;
 

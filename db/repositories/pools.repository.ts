@@ -38,7 +38,15 @@ export async function poolNames(db: Executor, clusterId: string, excludePoolId?:
 export async function updatePool(
   db: Executor,
   id: string,
-  change: { status?: Pool['status']; status_reason?: string | null; pg_num?: number; size?: number; min_size?: number },
+  change: {
+    status?: Pool['status'];
+    status_reason?: string | null;
+    pg_num?: number;
+    size?: number;
+    min_size?: number;
+    k?: number | null;
+    m?: number | null;
+  },
 ): Promise<void> {
   await db
     .updateTable('pools')

@@ -681,7 +681,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found";
+                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop";
                 message: string;
                 request_id: string;
                 /** @description The offending field or parameter (validation_error, address_in_use, idempotency errors). */
@@ -803,6 +803,7 @@ export interface components {
          *       "status": "HEALTH_OK",
          *       "status_reason": null,
          *       "ceph_version": "squid",
+         *       "ceph_point_version": "19.2.2",
          *       "node_count": 3,
          *       "osd_count": 3,
          *       "raw_capacity_tib": 10.48,
@@ -820,7 +821,13 @@ export interface components {
             /** @enum {string} */
             status: "CREATING" | "IMPORTING" | "HEALTH_OK" | "HEALTH_WARN" | "HEALTH_ERR" | "ERROR" | "DELETING" | "UNREACHABLE";
             status_reason: string | null;
-            ceph_version: string;
+            /**
+             * @description The Ceph release the cluster runs, by name (`reef`, `squid`, `tentacle`; an imported cluster may run an older one). `unknown` only while an import has not read Ceph yet.
+             * @enum {string}
+             */
+            ceph_version: "nautilus" | "octopus" | "pacific" | "quincy" | "reef" | "squid" | "tentacle" | "unknown";
+            /** @description The point version most daemons run (`18.2.4`), from `ceph versions` at the end of the last operation on the cluster (create, import, upgrade, …); null until read. */
+            ceph_point_version: string | null;
             node_count: number;
             osd_count: number;
             raw_capacity_tib: number;
@@ -844,6 +851,7 @@ export interface components {
          *       "status": "HEALTH_OK",
          *       "status_reason": null,
          *       "ceph_version": "squid",
+         *       "ceph_point_version": "19.2.2",
          *       "node_count": 3,
          *       "osd_count": 3,
          *       "raw_capacity_tib": 10.48,
@@ -886,7 +894,13 @@ export interface components {
             /** @enum {string} */
             status: "CREATING" | "IMPORTING" | "HEALTH_OK" | "HEALTH_WARN" | "HEALTH_ERR" | "ERROR" | "DELETING" | "UNREACHABLE";
             status_reason: string | null;
-            ceph_version: string;
+            /**
+             * @description The Ceph release the cluster runs, by name (`reef`, `squid`, `tentacle`; an imported cluster may run an older one). `unknown` only while an import has not read Ceph yet.
+             * @enum {string}
+             */
+            ceph_version: "nautilus" | "octopus" | "pacific" | "quincy" | "reef" | "squid" | "tentacle" | "unknown";
+            /** @description The point version most daemons run (`18.2.4`), from `ceph versions` at the end of the last operation on the cluster (create, import, upgrade, …); null until read. */
+            ceph_point_version: string | null;
             node_count: number;
             osd_count: number;
             raw_capacity_tib: number;
@@ -1826,6 +1840,7 @@ export interface components {
          *           "status": "HEALTH_OK",
          *           "status_reason": null,
          *           "ceph_version": "squid",
+         *           "ceph_point_version": "19.2.2",
          *           "node_count": 3,
          *           "osd_count": 3,
          *           "raw_capacity_tib": 10.48,
@@ -1857,6 +1872,7 @@ export interface components {
          *         "status": "HEALTH_OK",
          *         "status_reason": null,
          *         "ceph_version": "squid",
+         *         "ceph_point_version": "19.2.2",
          *         "node_count": 3,
          *         "osd_count": 3,
          *         "raw_capacity_tib": 10.48,
@@ -2302,6 +2318,9 @@ export interface components {
         Unauthorized: {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -2506,7 +2525,7 @@ export interface components {
     headers: {
         /** @description The request's id: the client's X-Request-ID when acceptable, else a generated req_… id. */
         "X-Request-ID": string;
-        /** @description Requests allowed per minute (`unlimited` on the Enterprise plan). */
+        /** @description Requests allowed per minute to the key's counter (account, key kind), or to the client address when no valid key was given (401, unauthenticated routes); `unlimited` on the Enterprise plan or when the address limiter is off. */
         "X-RateLimit-Limit": string;
         /** @description Requests left in the current window (`unlimited` on Enterprise). */
         "X-RateLimit-Remaining": string;
@@ -2643,6 +2662,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2653,6 +2675,9 @@ export interface operations {
             429: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2673,6 +2698,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2706,6 +2734,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2716,6 +2747,9 @@ export interface operations {
             429: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
@@ -2736,6 +2770,9 @@ export interface operations {
             500: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3298,7 +3335,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description `resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, or `invalid_state` (the node is not ready or online). */
+            /** @description `resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `invalid_state` (the node is not ready or online), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop, asked as the dry run asks; nothing was started). */
             409: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
@@ -3365,6 +3402,7 @@ export interface operations {
                      *           "status": "HEALTH_OK",
                      *           "status_reason": null,
                      *           "ceph_version": "squid",
+                     *           "ceph_point_version": "19.2.2",
                      *           "node_count": 3,
                      *           "osd_count": 3,
                      *           "raw_capacity_tib": 10.48,
@@ -3746,6 +3784,7 @@ export interface operations {
                      *         "status": "HEALTH_OK",
                      *         "status_reason": null,
                      *         "ceph_version": "squid",
+                     *         "ceph_point_version": "19.2.2",
                      *         "node_count": 3,
                      *         "osd_count": 3,
                      *         "raw_capacity_tib": 10.48,
@@ -4111,9 +4150,9 @@ export interface operations {
                     name: string;
                     /** @enum {string} */
                     type: "replicated" | "erasure";
-                    /** @description Replicated pools: size (default 3); min_size is size − ⌊size/2⌋ and must stay below size, so at least 2. At most the cluster's failure domains. */
+                    /** @description Replicated pools only: size, 2–10, default 3 (applied by the schema's `then` for `type: replicated`; null means the default too). min_size is size − ⌊size/2⌋ and must stay below size, hence at least 2. At most the cluster's failure domains. Erasure pools take their size from erasure_profile and refuse it. */
                     replication_factor?: number | null;
-                    /** @description Erasure pools: `k<K>m<M>` (K data chunks 2–12, M coding chunks 1–4), e.g. `k2m1`, `k4m2`; default `k2m1`. K+M must not exceed the failure domains. */
+                    /** @description Erasure pools: a named erasure code profile. `k<K>m<M>` (K data chunks 2–12, M coding chunks 1–4, e.g. `k2m1`, `k4m2`) is created on demand; any other name (e.g. Ceph's `default`, k=2 m=2) must be a profile the cluster already has, used as it is (else the operation fails with `erasure_profile_not_found`). Default `k2m1`. K+M must not exceed the failure domains. */
                     erasure_profile?: string | null;
                     /**
                      * @description pg_autoscale_mode on (default) or off.
@@ -5712,7 +5751,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description `resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`) or `invalid_state`. */
+            /** @description `resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`), `node_held` (a member is on hold; `node_ids`) or `invalid_state`. */
             409: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];

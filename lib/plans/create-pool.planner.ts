@@ -8,6 +8,19 @@ export type PoolType = 'replicated' | 'erasure';
  */
 export const ERASURE_PROFILE_PATTERN = '^k([2-9]|1[0-2])m[1-4]$';
 export const DEFAULT_ERASURE_PROFILE = 'k2m1';
+/**
+ * What `erasure_profile` accepts (issue 12 #4): a `k<K>m<M>` name, created on demand, or the name of
+ * a profile the cluster already has (`default`, or any an operator made), referenced as it is.
+ */
+export const ERASURE_PROFILE_NAME_PATTERN =
+  '^(?:k([2-9]|1[0-2])m[1-4]|(?!k[0-9]+m[0-9]+$)[A-Za-z0-9][A-Za-z0-9._-]{0,62})$';
+// A name shaped k<digits>m<digits> is always the on-demand form: out of its bounds (k1m9) it is a
+// 400, never taken for the name of an existing profile.
+
+/** Whether the name is a `k<K>m<M>` profile NodeFoundry makes itself (else: an existing profile, by name). */
+export function isOnDemandProfile(name: string): boolean {
+  return new RegExp(ERASURE_PROFILE_PATTERN).test(name);
+}
 /** osd_pool_default_pg_num: the autoscaler grows it with the data. */
 export const DEFAULT_PG_NUM = 32;
 
@@ -18,6 +31,8 @@ export interface PoolParams {
   erasureProfile: string | null;
   pgAutoscale: boolean;
   application: string | null;
+  /** A named (not `k<K>m<M>`) profile's chunks as Ceph has them; absent until read (the workflow's preflight). */
+  namedProfile?: { k: number; m: number };
 }
 
 export interface PoolClusterFacts {
@@ -49,6 +64,19 @@ export function parseErasureProfile(name: string): { k: number; m: number } | nu
 }
 
 export function poolSpec(params: PoolParams, failureDomain: string): PoolSpec {
+  if (params.type === 'erasure' && params.erasureProfile && !isOnDemandProfile(params.erasureProfile)) {
+    // An existing profile, used as it is: its k and m are Ceph's (0 and null until read).
+    const p = params.namedProfile;
+    return {
+      size: p ? p.k + p.m : 0,
+      minSize: p ? p.k + Math.min(1, p.m - 1) : 0,
+      k: p?.k ?? null,
+      m: p?.m ?? null,
+      cephProfile: params.erasureProfile,
+      crushRule: null,
+      pgNum: DEFAULT_PG_NUM,
+    };
+  }
   if (params.type === 'erasure') {
     const p = parseErasureProfile(params.erasureProfile ?? DEFAULT_ERASURE_PROFILE) ?? { k: 2, m: 1 };
     // Ceph's default for erasure pools: k + 1 chunks needed to serve I/O (k when m = 1).
@@ -105,7 +133,7 @@ export function createPoolPlan(
         message: `A replicated pool of size ${spec.size} needs ${spec.size} failure domains of type "${facts.failureDomain}"; cluster ${facts.clusterId} has ${facts.failureDomains}.`,
       });
     }
-  } else if (spec.size > facts.failureDomains) {
+  } else if (spec.k !== null && spec.size > facts.failureDomains) {
     refusals.push({
       code: 'insufficient_failure_domains',
       message: `Erasure profile k=${spec.k} m=${spec.m} needs k+m = ${spec.size} failure domains of type "${facts.failureDomain}"; cluster ${facts.clusterId} has ${facts.failureDomains}.`,
@@ -117,15 +145,23 @@ export function createPoolPlan(
       description: 'Re-check the cluster state and its failure domains.',
       checks: ['cluster HEALTH_OK or HEALTH_WARN', `size ≤ ${facts.failureDomains} failure domains`],
     },
-    ...(params.type === 'erasure'
+    ...(params.type === 'erasure' && params.erasureProfile && !isOnDemandProfile(params.erasureProfile)
       ? [
           {
             name: 'create_profile',
-            description: `ceph osd erasure-code-profile set ${spec.cephProfile} k=${spec.k} m=${spec.m} crush-failure-domain=${facts.failureDomain}`,
-            checks: ['profile read back with the same k, m and failure domain'],
+            description: `Use the existing profile ${spec.cephProfile} as it is (nothing created).`,
+            checks: [`ceph osd erasure-code-profile get ${spec.cephProfile}: it exists; k+m ≤ failure domains`],
           },
         ]
-      : []),
+      : params.type === 'erasure'
+        ? [
+            {
+              name: 'create_profile',
+              description: `ceph osd erasure-code-profile set ${spec.cephProfile} k=${spec.k} m=${spec.m} crush-failure-domain=${facts.failureDomain}`,
+              checks: ['profile read back with the same k, m and failure domain'],
+            },
+          ]
+        : []),
     {
       name: 'create_pool',
       description: `ceph osd pool create ${params.name} ${spec.pgNum} ${spec.pgNum} ${params.type} ${params.type === 'erasure' ? spec.cephProfile : spec.crushRule}`,

@@ -81,10 +81,84 @@ describe('rate limits', () => {
   });
 
   it('never limit the probes', async () => {
-    for (const path of ['/healthz', '/v1/openapi.json']) {
+    for (const path of ['/healthz', '/readyz']) {
       const r = await api.request('GET', path, { key: null });
       expect(r.status).toBe(200);
       expect(r.headers.get('x-ratelimit-limit')).toBeNull();
+    }
+  });
+});
+
+/** The X-RateLimit-* headers of an answer, or a note of which is missing. */
+function limitHeaders(r: ApiResponse): { limit: string | null; remaining: number; reset: number } {
+  const limit = r.headers.get('x-ratelimit-limit');
+  const reset = Number(r.headers.get('x-ratelimit-reset'));
+  expect(reset % 60, 'X-RateLimit-Reset on the minute').toBe(0);
+  expect(reset).toBeGreaterThan(Date.now() / 1000 - 1);
+  expect(reset).toBeLessThanOrEqual(Date.now() / 1000 + 61);
+  return { limit, remaining: Number(r.headers.get('x-ratelimit-remaining')), reset };
+}
+
+describe('rate-limit headers on every answer after the limiter (issue 12 #4)', () => {
+  it("a read-only key's refused write is 403 with its key's headers, and counts against that key", async () => {
+    const acct = await api.newAccount('starter');
+    const read1 = await api.request('GET', '/v1/nodes?per_page=1', { key: acct.keys.ro });
+    expect(read1.status).toBe(200);
+    const refused = await api.request('POST', '/v1/nodes', { key: acct.keys.ro, body: {} });
+    expect([refused.status, refused.body.error.code]).toEqual([403, 'forbidden']);
+    const h = limitHeaders(refused);
+    expect(h.limit).toBe('300');
+    const read2 = await api.request('GET', '/v1/nodes?per_page=1', { key: acct.keys.ro });
+    const h2 = limitHeaders(read2);
+    // Same window: the refused write was counted between the two reads (minute turned: fresh start).
+    if (h2.reset === h.reset) {
+      expect(h.remaining).toBe(Number(read1.headers.get('x-ratelimit-remaining')) - 1);
+      expect(h2.remaining).toBe(h.remaining - 1);
+    } else expect(h2.remaining).toBe(299);
+  });
+
+  it('401s, unauthenticated routes, unknown routes and 405s carry the client address headers and count against it', async () => {
+    const small = await startTestApi({ NF_ANON_RATE_LIMIT: '50' });
+    try {
+      const answers = [
+        await small.request('GET', '/v1/nodes', { key: null }),
+        await small.request('GET', '/v1/nodes', { key: `nf_sk_live_${'y'.repeat(32)}` }),
+        await small.request('GET', '/v1/openapi.json', { key: null }),
+        await small.request('GET', '/v1/no-such-thing', { key: null }),
+        await small.request('GET', '/v1/no-such-thing'),
+        await small.request('PUT', '/v1/nodes', { key: null }),
+      ];
+      expect(answers.map((r) => r.status)).toEqual([401, 401, 200, 404, 404, 405]);
+      const hs = answers.map(limitHeaders);
+      expect(hs.map((h) => h.limit)).toEqual(Array(6).fill('50'));
+      // One counter for the address: each answer one lower than the one before (unless the minute turned).
+      if (hs[0]!.reset === hs[5]!.reset) expect(hs.map((h) => h.remaining)).toEqual([49, 48, 47, 46, 45, 44]);
+      // The 429 past the address's allowance carries them too.
+      let limited: ApiResponse | undefined;
+      for (let i = 0; i < 60 && !limited; i++) {
+        const r = await small.request('GET', '/v1/nodes', { key: null });
+        if (r.status === 429) limited = r;
+      }
+      expect(limited).toBeDefined();
+      expect(limitHeaders(limited!)).toMatchObject({ limit: '50', remaining: 0 });
+      expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // A valid key from that address is served on its own counter.
+      const keyed = await small.request('GET', '/v1/nodes');
+      expect([keyed.status, keyed.headers.get('x-ratelimit-limit')]).toEqual([200, 'unlimited']);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('say unlimited when the address limiter is off', async () => {
+    const off = await startTestApi({ NF_ANON_RATE_LIMIT: '0' });
+    try {
+      const r = await off.request('GET', '/v1/nodes', { key: null });
+      expect(r.status).toBe(401);
+      expect(limitHeaders(r)).toMatchObject({ limit: 'unlimited' });
+      expect(r.headers.get('x-ratelimit-remaining')).toBe('unlimited');
+    } finally {
+      await off.close();
     }
   });
 });

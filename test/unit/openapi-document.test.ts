@@ -228,6 +228,18 @@ describe('the OpenAPI document of the real route table', () => {
     for (const [name, op] of operations)
       for (const [status, r] of Object.entries(op.responses as Record<string, any>))
         expect(response(r).headers?.['X-Request-ID'], `${name} ${status}`).toBeDefined();
+    // Every answer after the limiters carries X-RateLimit-* (the key's or the address's), 401s and
+    // unauthenticated routes included; only the probes, which are never limited, do not.
+    const missing: string[] = [];
+    for (const [name, op] of operations)
+      for (const [status, r] of Object.entries(op.responses as Record<string, any>)) {
+        const probe = name.endsWith(' /healthz') || name.endsWith(' /readyz');
+        const declared = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'].every(
+          (h) => response(r).headers?.[h] !== undefined,
+        );
+        if (declared === probe) missing.push(`${name} ${status}`);
+      }
+    expect(missing).toEqual([]);
   });
 
   it('servers come from configuration', () => {

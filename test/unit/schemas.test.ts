@@ -6,6 +6,7 @@ import { pageQuerySchema } from '../../api/schemas/common.schemas';
 import { nodeListQuerySchema, rebootNodeBodySchema, registerNodeBodySchema } from '../../api/schemas/nodes.schemas';
 import { buildOpenApiDocument, toOpenApiSchema } from '../../api/schemas/openapi';
 import { operationListQuerySchema } from '../../api/schemas/operations.schemas';
+import { createPoolBodySchema } from '../../api/schemas/pools.schemas';
 import { setFaultsBodySchema } from '../../api/schemas/sandbox.schemas';
 import { bodyValidator, canonicalIp, parse, queryValidator } from '../../api/schemas/validation';
 
@@ -172,5 +173,29 @@ describe('OpenAPI generation', () => {
     });
     expect(op.responses['202'].headers['X-RateLimit-Remaining']).toBeDefined();
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
+  });
+});
+
+describe('the pool body schema says what the server does (issue 12 #4)', () => {
+  const pool = bodyValidator(createPoolBodySchema);
+  const doc = toOpenApiSchema(createPoolBodySchema) as any;
+
+  it('replication_factor: minimum 2 (the server refuses 1), default 3 for replicated pools, in the schema itself', () => {
+    expect(doc.properties.replication_factor.minimum).toBe(2);
+    expect(doc.if.properties.type.const).toBe('replicated');
+    expect(doc.then.properties.replication_factor.default).toBe(3);
+    expect(parse(pool, { name: 'p', type: 'replicated' }, 'body').replication_factor).toBe(3);
+    expect(parse(pool, { name: 'p', type: 'replicated', replication_factor: 2 }, 'body').replication_factor).toBe(2);
+    expect(rejects(() => parse(pool, { name: 'p', type: 'replicated', replication_factor: 1 }, 'body')).details).toEqual({
+      field: 'replication_factor',
+    });
+  });
+
+  it('an erasure pool gets no default size and refuses a replication_factor by schema', () => {
+    expect(parse(pool, { name: 'p', type: 'erasure' }, 'body')).not.toHaveProperty('replication_factor');
+    expect(parse(pool, { name: 'p', type: 'erasure', replication_factor: null }, 'body').replication_factor).toBeNull();
+    const err = rejects(() => parse(pool, { name: 'p', type: 'erasure', replication_factor: 3 }, 'body'));
+    expect([err.code, err.details.field]).toEqual(['validation_error', 'replication_factor']);
+    expect(doc.else.properties.replication_factor.type).toBe('null');
   });
 });

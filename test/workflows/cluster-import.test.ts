@@ -114,11 +114,15 @@ describe('import an existing cluster', () => {
       health: 'HEALTH_OK',
       osds: seeded.osds,
     });
-    expect(op.result.ceph_version).toMatch(/^18\.2\.\d+$/);
+    // One vocabulary (issue 12 #4): the release name, as for created clusters; the point version beside it.
+    expect(op.result.ceph_version).toBe('reef');
+    expect(op.result.ceph_point_version).toMatch(/^18\.2\.\d+$/);
     expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
       `fsid ${seeded.fsid}: HEALTH_OK, ${seeded.osds} OSDs on 4 host(s)`,
     );
-    await h.recordHistory(op.temporal.workflow_id, 'importClusterWorkflow--adopt');
+    // The result with the release name (patched 'import-result-release-name'); the history recorded
+    // before it (importClusterWorkflow--adopt) stays to replay the old path.
+    await h.recordHistory(op.temporal.workflow_id, 'importClusterWorkflow--adopt-release-name');
 
     const c = (await h.api('GET', `/v1/clusters/${r.body.data.id}`)).body.data;
     expect(c).toMatchObject({
@@ -128,7 +132,8 @@ describe('import an existing cluster', () => {
       admin_node_id: ns[1].id,
       node_count: 4,
       osd_count: seeded.osds,
-      ceph_version: op.result.ceph_version,
+      ceph_version: 'reef',
+      ceph_point_version: op.result.ceph_point_version,
       // As the import said: later operations use cephadm's commands on this cluster.
       deployment: 'cephadm',
     });

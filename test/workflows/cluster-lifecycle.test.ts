@@ -107,6 +107,8 @@ describe('create cluster', () => {
       name: 'prod-01',
       status: 'HEALTH_OK',
       ceph_version: 'reef',
+      // Issue 12 #4: the point version in its own field, read from `ceph versions` at the end.
+      ceph_point_version: expect.stringMatching(/^18\.2\.\d+$/),
       node_count: 4,
       osd_count: healthy.length,
       failure_domain: 'host',

@@ -473,7 +473,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
   });
 
-  it('dry run plans the reboot from the live state and changes nothing; the plan refuses what the run would', async () => {
+  it('dry run plans the reboot from the live state and changes nothing; the plan refuses what the request then refuses with 409', async () => {
     const { clusterId, nodes } = await clusterOfThree();
     const target = nodes[1];
     const plan = await api('POST', `/v1/nodes/${target.id}/reboot?dry_run=true`, { method: 'hard', drain_osds: false });
@@ -507,10 +507,12 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(refused.status).toBe(200);
     expect(refused.body.data.would_run).toBe(false);
     expect(refused.body.data.refusals.map((r: any) => r.code)).toEqual(['not_ok_to_stop']);
+    // The API knows before starting (issue 12 #4): 409 not_ok_to_stop, as the dry run said; no operation.
     const run = await api('POST', `/v1/nodes/${target.id}/reboot`, {});
-    const op = await waitForOperation(run.body.data.operation_id);
-    expect(op.status).toBe('failed');
-    expect(op.error.code).toBe('not_ok_to_stop');
+    expect([run.status, run.body.error?.code]).toEqual([409, 'not_ok_to_stop']);
+    expect(run.body.error.message).toContain(refused.body.data.refusals[0].message);
+    expect(run.body.error.cluster_id).toBe(clusterId);
+    expect((await api('GET', `/v1/operations?node_id=${target.id}&type=node.reboot`)).body.data).toEqual([]);
     expect(await listPowerEvents(db, accountId, target.ipmi_address)).toEqual([]);
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
   });

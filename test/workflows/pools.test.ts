@@ -389,3 +389,62 @@ describe('pools: cancel', () => {
     await deleteAndFinish('held-rm-verify');
   });
 });
+
+describe('pools: named erasure profiles (issue 12 #4)', () => {
+  let cid: string;
+  beforeAll(async () => {
+    // 4 hosts: Ceph's `default` profile (k=2 m=2) needs 4 failure domains.
+    const ns = [];
+    for (let i = 0; i < 4; i++) ns.push(await h.registerNode());
+    const c = await h.api('POST', '/v1/clusters', {
+      name: 'named-ec',
+      node_ids: ns.map((n) => n.id),
+      ceph_version: 'reef',
+    });
+    expect((await h.waitForOperation(c.body.data.operation_id)).status).toBe('completed');
+    cid = c.body.data.id;
+  });
+
+  const post = (body: Record<string, unknown>) => h.api('POST', `/v1/clusters/${cid}/pools`, body);
+  const rowOf = async (name: string) =>
+    (await h.api('GET', `/v1/clusters/${cid}/pools`)).body.data.find((p: any) => p.name === name);
+  const inCeph = async (name: string) => (await getSandboxCephState(h.db, cid))!.pools?.find((p) => p.name === name);
+
+  it("Ceph's `default` profile is read from the cluster and used as it is (k=2 m=2, size 4), nothing created", async () => {
+    const r = await post({ name: 'on-default', type: 'erasure', erasure_profile: 'default', application: 'rgw' });
+    expect(r.status).toBe(202);
+    // The API cannot read Ceph: the shape is unknown until the preflight reads the profile.
+    expect(r.body.data).toMatchObject({ erasure_profile: 'default', k: null, m: null, status: 'creating' });
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect(op.status, JSON.stringify(op.error)).toBe('completed');
+    expect(op.steps.find((s: any) => s.name === 'create_profile')).toMatchObject({ status: 'skipped' });
+    expect(await rowOf('on-default')).toMatchObject({
+      erasure_profile: 'default',
+      k: 2,
+      m: 2,
+      size: 4,
+      min_size: 3,
+      status: 'active',
+    });
+    expect(await inCeph('on-default')).toMatchObject({ type: 'erasure', size: 4, erasure_profile: 'default' });
+    const profiles = (await getSandboxCephState(h.db, cid))!.erasure_profiles!;
+    expect(profiles).toEqual([{ name: 'default', k: 2, m: 2, failure_domain: 'host' }]);
+    await h.recordHistory(op.temporal.workflow_id, 'createPoolWorkflow--named-profile-completed');
+  });
+
+  it('a profile the cluster does not have fails clearly (erasure_profile_not_found), nothing made; a k<K>m<M> out of bounds is a 400', async () => {
+    let r = await post({ name: 'on-gold', type: 'erasure', erasure_profile: 'gold' });
+    expect(r.status).toBe(202);
+    const op = await h.waitForOperation(r.body.data.operation_id);
+    expect([op.status, op.error?.code]).toEqual(['failed', 'erasure_profile_not_found']);
+    expect(op.error.message).toContain('no erasure code profile named gold');
+    expect(await inCeph('on-gold')).toBeUndefined();
+    expect((await getSandboxCephState(h.db, cid))!.erasure_profiles!.map((p) => p.name)).toEqual(['default']);
+    expect(await rowOf('on-gold')).toMatchObject({ status: 'error' });
+    // Not a profile name, or the on-demand form out of its bounds: 400 before anything starts.
+    for (const bad of ['-x y', 'k1m9']) {
+      r = await post({ name: 'bad', type: 'erasure', erasure_profile: bad });
+      expect([r.status, r.body.error.code, r.body.error.field]).toEqual([400, 'validation_error', 'erasure_profile']);
+    }
+  });
+});

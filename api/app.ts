@@ -63,7 +63,13 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
  * GET /v1/openapi.json documents them. Building it opens nothing (tests build it to check the document).
  */
 export function createRouteTable(deps: ApiDeps, metrics: Metrics = new Metrics()): RouteTable {
-  const table = new RouteTable([authenticate(deps), rateLimit(deps), requireWritableKey(), jsonBody(), idempotency(deps)]);
+  const table = new RouteTable([
+    authenticate(deps),
+    rateLimit(deps),
+    requireWritableKey(),
+    jsonBody(),
+    idempotency(deps),
+  ]);
   let openapi: SchemaObject | undefined;
   addSystemRoutes(
     table,

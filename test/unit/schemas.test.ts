@@ -186,7 +186,9 @@ describe('the pool body schema says what the server does (issue 12 #4)', () => {
     expect(doc.then.properties.replication_factor.default).toBe(3);
     expect(parse(pool, { name: 'p', type: 'replicated' }, 'body').replication_factor).toBe(3);
     expect(parse(pool, { name: 'p', type: 'replicated', replication_factor: 2 }, 'body').replication_factor).toBe(2);
-    expect(rejects(() => parse(pool, { name: 'p', type: 'replicated', replication_factor: 1 }, 'body')).details).toEqual({
+    expect(
+      rejects(() => parse(pool, { name: 'p', type: 'replicated', replication_factor: 1 }, 'body')).details,
+    ).toEqual({
       field: 'replication_factor',
     });
   });

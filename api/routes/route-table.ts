@@ -56,4 +56,68 @@ export class RouteTable {
     this.router.register(spec.path.replace(/\{(\w+)\}/g, ':$1'), [spec.method.toUpperCase()], chain);
     return this;
   }
+
+  /**
+   * The methods a path has, for `Allow`: those of the routes whose template matches it with every
+   * path parameter matching its declared pattern; only when none does, those whose template matches
+   * it with any parameter value (so `PUT /v1/clusters/xyz` is still a 405 naming GET and DELETE).
+   * The router's own answer merged every template matching the path's shape, so `/v1/clusters/import`
+   * (POST only) also advertised `/v1/clusters/{id}`'s GET and DELETE, and "import" is no cluster id.
+   */
+  allowedMethods(path: string): string[] {
+    const segments = path.split('/').map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+    const strict = new Set<string>();
+    const loose = new Set<string>();
+    for (const spec of this.specs) {
+      const parts = spec.path.split('/');
+      if (parts.length !== segments.length) continue;
+      let shape = true;
+      let exact = true;
+      parts.forEach((part, i) => {
+        const segment = segments[i] ?? '';
+        const param = /^\{(\w+)\}$/.exec(part)?.[1];
+        if (param === undefined) {
+          if (part !== segment) shape = false;
+          return;
+        }
+        if (segment === '') shape = false;
+        const pattern = spec.pathParams?.find((p) => p.name === param)?.pattern;
+        if (pattern !== undefined && !new RegExp(pattern).test(segment)) exact = false;
+      });
+      if (!shape) continue;
+      const method = spec.method.toUpperCase();
+      loose.add(method);
+      if (exact) strict.add(method);
+    }
+    const methods = strict.size > 0 ? strict : loose;
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods];
+  }
+
+  /**
+   * After the routes: a request no route answered, on a path that has other methods, is answered
+   * with `Allow` (OPTIONS: 200 and an empty body; any other method: 405, which the error handler
+   * turns into `method_not_allowed`). A path no route has stays a 404 `route_not_found`.
+   */
+  allowedMethodsMiddleware(): Middleware<AppState> {
+    return async (ctx, next) => {
+      await next();
+      if (ctx.status !== 404 || ctx.body != null) return;
+      const allowed = this.allowedMethods(ctx.path);
+      if (allowed.length === 0) return;
+      ctx.set('Allow', allowed.join(', '));
+      if (ctx.method === 'OPTIONS') {
+        ctx.status = 200;
+        ctx.body = '';
+      } else {
+        ctx.status = 405;
+      }
+    };
+  }
 }

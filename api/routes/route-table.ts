@@ -58,13 +58,12 @@ export class RouteTable {
   }
 
   /**
-   * The methods a path has, for `Allow`: those of the routes whose template matches it with every
-   * path parameter matching its declared pattern; only when none does, those whose template matches
-   * it with any parameter value (so `PUT /v1/clusters/xyz` is still a 405 naming GET and DELETE).
-   * The router's own answer merged every template matching the path's shape, so `/v1/clusters/import`
-   * (POST only) also advertised `/v1/clusters/{id}`'s GET and DELETE, and "import" is no cluster id.
+   * The methods of the routes whose template matches `path`: `strict`, those where every path
+   * parameter also matches its declared pattern; `loose`, those matching with any parameter value.
+   * HEAD joins GET. (@koa/router's own allowedMethods() knows only the loose set, so
+   * `/v1/clusters/import`, POST only, also advertised `/v1/clusters/{id}`'s GET and DELETE.)
    */
-  allowedMethods(path: string): string[] {
+  methodsOf(path: string): { strict: string[]; loose: string[] } {
     const segments = path.split('/').map((s) => {
       try {
         return decodeURIComponent(s);
@@ -95,22 +94,21 @@ export class RouteTable {
       loose.add(method);
       if (exact) strict.add(method);
     }
-    const methods = strict.size > 0 ? strict : loose;
-    if (methods.has('GET')) methods.add('HEAD');
-    return [...methods];
+    const list = (set: Set<string>): string[] => (set.has('GET') ? [...set, 'HEAD'] : [...set]);
+    return { strict: list(strict), loose: list(loose) };
   }
 
   /**
-   * After the routes: a request no route answered, on a path that has other methods, is answered
-   * with `Allow` (OPTIONS: 200 and an empty body; any other method: 405, which the error handler
-   * turns into `method_not_allowed`). A path no route has stays a 404 `route_not_found`.
+   * Before the routes, 405 (OPTIONS: 200) with `Allow` for a method the path does not have, when some
+   * route's template matches the path with every parameter matching its pattern: `GET
+   * /v1/clusters/import` is a 405 naming POST, not `/v1/clusters/{id}`'s 404 for a cluster "import".
+   * After the routes, a request none answered on a path whose shape some route has (its parameter
+   * matching no pattern, e.g. `PUT /v1/clusters/xyz`) gets the same answer with those routes' methods;
+   * a path no route has stays a 404 `route_not_found`. The error handler turns the 405 into
+   * `method_not_allowed`.
    */
   allowedMethodsMiddleware(): Middleware<AppState> {
-    return async (ctx, next) => {
-      await next();
-      if (ctx.status !== 404 || ctx.body != null) return;
-      const allowed = this.allowedMethods(ctx.path);
-      if (allowed.length === 0) return;
+    const answer = (ctx: Parameters<Middleware<AppState>>[0], allowed: string[]): void => {
       ctx.set('Allow', allowed.join(', '));
       if (ctx.method === 'OPTIONS') {
         ctx.status = 200;
@@ -118,6 +116,13 @@ export class RouteTable {
       } else {
         ctx.status = 405;
       }
+    };
+    return async (ctx, next) => {
+      const { strict, loose } = this.methodsOf(ctx.path);
+      if (strict.length > 0 && !strict.includes(ctx.method)) return answer(ctx, strict);
+      await next();
+      if (ctx.status !== 404 || ctx.body != null || loose.length === 0) return;
+      answer(ctx, loose);
     };
   }
 }

@@ -177,6 +177,13 @@ describe('queries, ids and routes', () => {
     expect(put.status).toBe(405);
     expect(put.body.error.code).toBe('method_not_allowed');
     expect(put.headers.get('allow')).toBe('POST');
+    // …so GET on it is a 405 too (schemathesis ST204), not /v1/clusters/{id}'s 404 for a cluster "import".
+    const get = await api.request('GET', '/v1/clusters/import');
+    expect(get.status).toBe(405);
+    expect(get.body.error.code).toBe('method_not_allowed');
+    expect(get.headers.get('allow')).toBe('POST');
+    // A value that is no cluster id is still that route's: an unknown cluster.
+    expect((await api.request('GET', '/v1/clusters/xyz')).body.error.code).toBe('cluster_not_found');
     // A cluster id is /v1/clusters/{id}'s alone.
     const cluster = `/v1/clusters/${newId('cluster')}`;
     expect((await api.request('OPTIONS', cluster)).headers.get('allow')).toBe('GET, DELETE, HEAD');

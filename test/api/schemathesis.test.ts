@@ -59,14 +59,38 @@ afterAll(async () => {
  * The run thus never reads the id of the key it uses; `DELETE /v1/api_keys/{id}` still revokes the
  * keys `POST /v1/api_keys` created (204) and answers 404 for the other account's ids.
  */
+/**
+ * The operations whose bodies the server checks further than their schema can say, each for a reason
+ * listed in docs/api.md#what-the-document-cannot-say: for these only, a schema-valid request answered
+ * 400 is not a failure of schemathesis' positive_data_acceptance check.
+ */
+const SEMANTIC_400 = [
+  // ssh_private_key must be a key ssh2 can read; a live node's addresses must be allowed ones.
+  'registerNode',
+  // The URL must be http(s), without credentials, and its host must resolve to allowed addresses.
+  'createWebhook',
+  // admin_node_id must be one of node_ids.
+  'importCluster',
+];
+
 function schemathesisConfig(): string {
   return [
     '[generation]',
     '# Examples found by earlier runs are not replayed: a run is what its seed makes of the document.',
     'database = "none"',
     '',
+    '[cache]',
+    '# Nor are the crashes of earlier runs (a cache in the working directory, which is the report directory).',
+    'enabled = false',
+    '',
     '[headers]',
     `Authorization = "Bearer ${fuzzed.keys.test}"`,
+    '',
+    // What a JSON Schema cannot say, the server checks after the schema and answers 400 naming the
+    // field (docs/api.md#what-the-document-cannot-say): a schema-valid request may be refused there.
+    '[[operations]]',
+    `include-operation-id = [${SEMANTIC_400.map((o) => JSON.stringify(o)).join(', ')}]`,
+    'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]',
     '',
     '[[operations]]',
     'include-operation-id = "listApiKeys"',
@@ -111,10 +135,15 @@ describe('schemathesis', () => {
         path.join(reportDir, 'events.ndjson'),
       ];
       const run = spawnCollecting(ST_BIN, args, {
-        cwd: path.resolve(__dirname, '../..'),
+        cwd: reportDir,
         env: { ...process.env, NO_COLOR: '1' },
       });
-      await waitFor('schemathesis to finish', RUN_BUDGET_MS, () => (run.exitCode === undefined ? undefined : true), 500);
+      await waitFor(
+        'schemathesis to finish',
+        RUN_BUDGET_MS,
+        () => (run.exitCode === undefined ? undefined : true),
+        500,
+      );
       const out = run.out;
       // The summary figures, for the log (and the issue's closing note).
       const summary = out.slice(Math.max(0, out.lastIndexOf('SUMMARY') - 1)).trim();

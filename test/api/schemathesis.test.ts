@@ -4,7 +4,8 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningWorker } from '../../worker/main';
-import { startTestApi, type TestAccount, type TestApi } from '../helpers/api';
+import { nodeBody, startTestApi, type TestAccount, type TestApi } from '../helpers/api';
+import { generateSshKey } from '../helpers/ssh-keys';
 import { spawnCollecting, waitFor } from '../helpers/spawned';
 import { startTestWorker } from '../helpers/worker';
 
@@ -43,7 +44,34 @@ beforeAll(async () => {
   fuzzed = await api.newAccount();
   lister = await api.newAccount();
   reportDir = await mkdtemp(path.join(tmpdir(), 'nf-schemathesis-'));
+  await seedFuzzedAccount();
 });
+
+/**
+ * Resources for the run to find: schemathesis reuses the ids it reads in list answers, so with three
+ * ready sandbox nodes and a webhook in the account, the operations on a node or webhook id reach
+ * their handlers (and start real workflows on the worker) instead of answering 404 only.
+ */
+async function seedFuzzedAccount(): Promise<void> {
+  const privateKey = generateSshKey().privateKey;
+  const nodeIds: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await api.request('POST', '/v1/nodes', { key: fuzzed.keys.test, body: nodeBody(privateKey) });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    nodeIds.push(r.body.data.id);
+  }
+  for (const id of nodeIds) {
+    await waitFor(`node ${id} ready`, 60_000, async () => {
+      const r = await api.request('GET', `/v1/nodes/${id}`, { key: fuzzed.keys.test });
+      return r.body.data.status === 'ready' ? true : undefined;
+    });
+  }
+  const hook = await api.request('POST', '/v1/webhooks', {
+    key: fuzzed.keys.test,
+    body: { url: 'http://127.0.0.1:9/nf', events: ['operation.completed'] },
+  });
+  expect(hook.status, JSON.stringify(hook.body)).toBe(201);
+}
 afterAll(async () => {
   await worker?.shutdown();
   await api?.close();

@@ -57,6 +57,14 @@ export class RouteTable {
     return this;
   }
 
+  /** Path parameter patterns, compiled once. */
+  private readonly regexes = new Map<string, RegExp>();
+  private regexOf(pattern: string): RegExp {
+    let re = this.regexes.get(pattern);
+    if (!re) this.regexes.set(pattern, (re = new RegExp(pattern)));
+    return re;
+  }
+
   /**
    * The methods of the routes whose template matches `path`: `strict`, those where every path
    * parameter also matches its declared pattern; `loose`, those matching with any parameter value.
@@ -87,7 +95,7 @@ export class RouteTable {
         }
         if (segment === '') shape = false;
         const pattern = spec.pathParams?.find((p) => p.name === param)?.pattern;
-        if (pattern !== undefined && !new RegExp(pattern).test(segment)) exact = false;
+        if (pattern !== undefined && !this.regexOf(pattern).test(segment)) exact = false;
       });
       if (!shape) continue;
       const method = spec.method.toUpperCase();

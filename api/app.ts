@@ -51,8 +51,10 @@ export function createApp(deps: ApiDeps): Koa<AppState> {
     await next();
     housekeeper.maybeRun();
   });
+  // Allow (OPTIONS, 405) from the route table, where path parameters have their patterns: the
+  // router's own allowedMethods() merged every template of the same shape.
+  app.use(table.allowedMethodsMiddleware());
   app.use(table.router.routes());
-  app.use(table.router.allowedMethods());
   // Errors are answered by errorHandler; what reaches here is a broken socket, worth a line only.
   app.on('error', (err: unknown) => deps.logger.warn('http error', { err: String(err) }));
   return app;

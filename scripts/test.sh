@@ -6,6 +6,8 @@
 #                     scripts/ensure-postgres.sh prepares the local Debian PostgreSQL server
 #   TEMPORAL_ADDRESS  a running Temporal server to use; when unset the test setup starts the
 #                     Temporal CLI dev server (found or built by scripts/ensure-temporal.sh)
+#   NF_SCHEMATHESIS_BIN  schemathesis' `st` for test/api/schemathesis.test.ts; when unset,
+#                     scripts/ensure-schemathesis.sh finds or installs it (a virtualenv in ~/.cache)
 #   extra arguments are passed to vitest (e.g. `npm test -- test/unit`, `npm test -- --project unit`);
 #   vitest.config.ts has three projects: unit (no database, no server), integration, and lab (the
 #   real-Ceph labs under test/lab, one file at a time after the others)
@@ -33,7 +35,7 @@ if [[ ! -d node_modules ]]; then
   npm ci --no-audit --no-fund
 fi
 
-stage 'prerequisites: Temporal CLI, PostgreSQL'
+stage 'prerequisites: Temporal CLI, schemathesis, PostgreSQL'
 if [[ -z "${TEMPORAL_ADDRESS:-}" ]]; then
   NF_TEMPORAL_BIN="$(bash scripts/ensure-temporal.sh)"
   export NF_TEMPORAL_BIN
@@ -41,6 +43,9 @@ if [[ -z "${TEMPORAL_ADDRESS:-}" ]]; then
 else
   echo "Temporal: $TEMPORAL_ADDRESS"
 fi
+NF_SCHEMATHESIS_BIN="$(bash scripts/ensure-schemathesis.sh)"
+export NF_SCHEMATHESIS_BIN
+echo "schemathesis: $NF_SCHEMATHESIS_BIN"
 if [[ -z "${DATABASE_URL:-}" ]]; then
   DATABASE_URL="$(bash scripts/ensure-postgres.sh)"
   export DATABASE_URL

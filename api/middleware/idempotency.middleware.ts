@@ -59,8 +59,11 @@ export function idempotencyClaim(): IdempotencyClaim | undefined {
 export function idempotency(deps: Pick<ApiDeps, 'db' | 'config' | 'instanceId'>): Middleware<AppState> {
   const holder = deps.instanceId ? { instanceId: deps.instanceId, livenessMs: deps.config.apiLivenessMs } : null;
   return async (ctx, next) => {
-    const key = ctx.get('Idempotency-Key');
-    if (ctx.method !== 'POST' || key === '') return next();
+    // An empty header is a key too, and not a valid one (1–255 characters, as the document says):
+    // `-H "Idempotency-Key: $KEY"` with KEY unset must not be served as if retries were safe.
+    const header = ctx.headers['idempotency-key'];
+    if (ctx.method !== 'POST' || header === undefined) return next();
+    const key = Array.isArray(header) ? header.join(', ') : header;
     if (!KEY_PATTERN.test(key)) {
       throw new ApiError('validation_error', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', {
         field: 'Idempotency-Key',

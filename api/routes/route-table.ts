@@ -56,4 +56,81 @@ export class RouteTable {
     this.router.register(spec.path.replace(/\{(\w+)\}/g, ':$1'), [spec.method.toUpperCase()], chain);
     return this;
   }
+
+  /** Path parameter patterns, compiled once. */
+  private readonly regexes = new Map<string, RegExp>();
+  private regexOf(pattern: string): RegExp {
+    let re = this.regexes.get(pattern);
+    if (!re) this.regexes.set(pattern, (re = new RegExp(pattern)));
+    return re;
+  }
+
+  /**
+   * The methods of the routes whose template matches `path`: `strict`, those where every path
+   * parameter also matches its declared pattern; `loose`, those matching with any parameter value.
+   * HEAD joins GET. (@koa/router's own allowedMethods() knows only the loose set, so
+   * `/v1/clusters/import`, POST only, also advertised `/v1/clusters/{id}`'s GET and DELETE.)
+   */
+  methodsOf(path: string): { strict: string[]; loose: string[] } {
+    const segments = path.split('/').map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+    const strict = new Set<string>();
+    const loose = new Set<string>();
+    for (const spec of this.specs) {
+      const parts = spec.path.split('/');
+      if (parts.length !== segments.length) continue;
+      let shape = true;
+      let exact = true;
+      parts.forEach((part, i) => {
+        const segment = segments[i] ?? '';
+        const param = /^\{(\w+)\}$/.exec(part)?.[1];
+        if (param === undefined) {
+          if (part !== segment) shape = false;
+          return;
+        }
+        if (segment === '') shape = false;
+        const pattern = spec.pathParams?.find((p) => p.name === param)?.pattern;
+        if (pattern !== undefined && !this.regexOf(pattern).test(segment)) exact = false;
+      });
+      if (!shape) continue;
+      const method = spec.method.toUpperCase();
+      loose.add(method);
+      if (exact) strict.add(method);
+    }
+    const list = (set: Set<string>): string[] => (set.has('GET') ? [...set, 'HEAD'] : [...set]);
+    return { strict: list(strict), loose: list(loose) };
+  }
+
+  /**
+   * Before the routes, 405 (OPTIONS: 200) with `Allow` for a method the path does not have, when some
+   * route's template matches the path with every parameter matching its pattern: `GET
+   * /v1/clusters/import` is a 405 naming POST, not `/v1/clusters/{id}`'s 404 for a cluster "import".
+   * After the routes, a request none answered on a path whose shape some route has (its parameter
+   * matching no pattern, e.g. `PUT /v1/clusters/xyz`) gets the same answer with those routes' methods;
+   * a path no route has stays a 404 `route_not_found`. The error handler turns the 405 into
+   * `method_not_allowed`.
+   */
+  allowedMethodsMiddleware(): Middleware<AppState> {
+    const answer = (ctx: Parameters<Middleware<AppState>>[0], allowed: string[]): void => {
+      ctx.set('Allow', allowed.join(', '));
+      if (ctx.method === 'OPTIONS') {
+        ctx.status = 200;
+        ctx.body = '';
+      } else {
+        ctx.status = 405;
+      }
+    };
+    return async (ctx, next) => {
+      const { strict, loose } = this.methodsOf(ctx.path);
+      if (strict.length > 0 && !strict.includes(ctx.method)) return answer(ctx, strict);
+      await next();
+      if (ctx.status !== 404 || ctx.body != null || loose.length === 0) return;
+      answer(ctx, loose);
+    };
+  }
 }

@@ -184,7 +184,7 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   },
   Webhook: {
     id: id('wh', 'w1'),
-    url: 'https://hooks.example.com/nodefoundry',
+    url: 'https://203.0.113.10/nodefoundry',
     events: ['operation.completed', 'operation.failed'],
     status: 'enabled',
     disabled_reason: null,
@@ -257,7 +257,7 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   WebhookCreatedResponse: {
     data: {
       id: id('wh', 'w2'),
-      url: 'https://hooks.example.com/nodefoundry',
+      url: 'https://203.0.113.10/nodefoundry',
       events: ['operation.failed'],
       status: 'enabled',
       disabled_reason: null,
@@ -322,7 +322,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   pauseOperation: { reason: 'Waiting for the change window.' },
   resumeOperation: {},
   createApiKey: { kind: 'test', name: 'ci' },
-  createWebhook: { url: 'https://hooks.example.com/nodefoundry', events: ['operation.completed', 'operation.failed'] },
+  createWebhook: { url: 'https://203.0.113.10/nodefoundry', events: ['operation.completed', 'operation.failed'] },
   testWebhook: {},
   setSandboxFaults: { faults: { no_boot: true } },
   setSandboxClusterFaults: { faults: {} },

@@ -62,6 +62,38 @@ function convert(schema: unknown, refOf: (o: object) => string | undefined): unk
   return out;
 }
 
+/**
+ * The control characters the server refuses in every string of a request (`hasControlCharacter`,
+ * checked before the schema): NUL, the other C0 controls but tab, line feed and carriage return, DEL.
+ */
+export const NO_CONTROL_CHARACTERS = '^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$';
+
+/**
+ * A request schema (body, query parameter) as documented: every string that has no pattern of its
+ * own (nor an enum or const) gets NO_CONTROL_CHARACTERS, so the document refuses what the server's
+ * control-character check refuses (a free-text `reason` with U+0015 was schema-valid and a 400).
+ * The patterns the schemas declare already exclude control characters (unit-tested).
+ */
+export function withRequestTextRule(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withRequestTextRule);
+  if (!schema || typeof schema !== 'object' || '$ref' in schema) return schema;
+  const src = schema as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(src)) {
+    out[k] =
+      k === 'properties' || k === 'patternProperties'
+        ? mapValues(v, withRequestTextRule)
+        : k === 'items' || k === 'additionalProperties' || k === 'anyOf' || k === 'oneOf' || k === 'allOf'
+          ? withRequestTextRule(v)
+          : v;
+  }
+  const types = Array.isArray(src.type) ? src.type : [src.type];
+  if (types.includes('string') && src.pattern === undefined && src.enum === undefined && src.const === undefined) {
+    out.pattern = NO_CONTROL_CHARACTERS;
+  }
+  return out;
+}
+
 function mapValues(v: unknown, f: (x: unknown) => unknown): unknown {
   if (!v || typeof v !== 'object') return v;
   return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, f(x)]));
@@ -238,7 +270,7 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
         in: 'query',
         required: query?.required?.includes(name) ?? false,
         ...(typeof description === 'string' ? { description } : {}),
-        schema: toOpenApiSchema(rest),
+        schema: withRequestTextRule(toOpenApiSchema(rest)),
       });
     }
     if (spec.confirmDelete) {
@@ -303,7 +335,7 @@ export function buildOpenApiDocument(specs: readonly RouteSpec[], info: OpenApiO
               required: spec.bodyRequired ?? true,
               content: {
                 'application/json': {
-                  schema: toOpenApiSchema(spec.body),
+                  schema: withRequestTextRule(toOpenApiSchema(spec.body)),
                   ...(spec.operationId in REQUEST_EXAMPLES ? { example: REQUEST_EXAMPLES[spec.operationId] } : {}),
                 },
               },

@@ -38,8 +38,26 @@ export function canonicalIp(ip: string): string {
 
 export type Validator<T> = ValidateFunction<T>;
 
+/**
+ * A copy of `schema` where every `nullable: true` enum also lists null. Ajv's `nullable` widens the
+ * type but not an enum, so `{type: 'string', enum: [...], nullable: true}` refused the null the
+ * OpenAPI document (toOpenApiSchema: `null` joins the enum) allows: a body's optional enum field
+ * sent as null, which means "not given" like any other optional field (docs/api.md#validation).
+ */
+export function nullInNullableEnums(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(nullInNullableEnums);
+  if (!schema || typeof schema !== 'object') return schema;
+  const src = schema as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(src)) {
+    out[k] = k === 'enum' || k === 'default' || k === 'const' || k === 'examples' ? v : nullInNullableEnums(v);
+  }
+  if (src.nullable === true && Array.isArray(src.enum) && !src.enum.includes(null)) out.enum = [...src.enum, null];
+  return out;
+}
+
 export function bodyValidator<T>(schema: JSONSchemaType<T>): Validator<T> {
-  return bodyAjv.compile(schema);
+  return bodyAjv.compile(nullInNullableEnums(schema) as JSONSchemaType<T>);
 }
 
 export function queryValidator<T>(schema: JSONSchemaType<T>): Validator<T> {
@@ -139,7 +157,10 @@ export function validationError(errors: readonly ErrorObject[], location: Locati
       break;
     case 'enum':
       field = at();
-      message = `${field ?? location} must be one of: ${(e.params.allowedValues as unknown[]).map((v) => String(v)).join(', ')}.`;
+      message = `${field ?? location} must be one of: ${(e.params.allowedValues as unknown[])
+        .filter((v) => v !== null)
+        .map((v) => String(v))
+        .join(', ')}.`;
       break;
     case 'format':
       field = at();

@@ -1275,7 +1275,7 @@ export interface components {
          * Webhook
          * @example {
          *       "id": "wh_01jf3k8m2q7r9s4t6v8w0x2yw1",
-         *       "url": "https://hooks.example.com/nodefoundry",
+         *       "url": "https://203.0.113.10/nodefoundry",
          *       "events": [
          *         "operation.completed",
          *         "operation.failed"
@@ -1684,7 +1684,7 @@ export interface components {
          * @example {
          *       "data": {
          *         "id": "wh_01jf3k8m2q7r9s4t6v8w0x2yw2",
-         *         "url": "https://hooks.example.com/nodefoundry",
+         *         "url": "https://203.0.113.10/nodefoundry",
          *         "events": [
          *           "operation.failed"
          *         ],
@@ -2221,7 +2221,7 @@ export interface components {
          *       "data": [
          *         {
          *           "id": "wh_01jf3k8m2q7r9s4t6v8w0x2yw1",
-         *           "url": "https://hooks.example.com/nodefoundry",
+         *           "url": "https://203.0.113.10/nodefoundry",
          *           "events": [
          *             "operation.completed",
          *             "operation.failed"
@@ -5879,7 +5879,7 @@ export interface operations {
                      *       "data": [
                      *         {
                      *           "id": "wh_01jf3k8m2q7r9s4t6v8w0x2yw1",
-                     *           "url": "https://hooks.example.com/nodefoundry",
+                     *           "url": "https://203.0.113.10/nodefoundry",
                      *           "events": [
                      *             "operation.completed",
                      *             "operation.failed"
@@ -5924,7 +5924,7 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "url": "https://hooks.example.com/nodefoundry",
+                 *       "url": "https://203.0.113.10/nodefoundry",
                  *       "events": [
                  *         "operation.completed",
                  *         "operation.failed"
@@ -5954,7 +5954,7 @@ export interface operations {
                      * @example {
                      *       "data": {
                      *         "id": "wh_01jf3k8m2q7r9s4t6v8w0x2yw2",
-                     *         "url": "https://hooks.example.com/nodefoundry",
+                     *         "url": "https://203.0.113.10/nodefoundry",
                      *         "events": [
                      *           "operation.failed"
                      *         ],

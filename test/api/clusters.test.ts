@@ -68,6 +68,28 @@ describe('cluster routes', () => {
     expect((await t.request('GET', `/v1/clusters/${id}/pools`, { key: other.keys.test })).status).toBe(404);
   });
 
+  it('a schema-valid node_ids list always fits in a body: at most 1000 on create and import (schemathesis ST202: 413)', async () => {
+    // Import allowed 2000 ids, which is about 68 KB of JSON: a body the document accepted was a 413.
+    const ids = (n: number): string[] => Array.from({ length: n }, () => newId('node'));
+    for (const [path, extra] of [
+      ['/v1/clusters/import', { name: 'big-import', deployment: 'packages' }],
+      ['/v1/clusters', { name: 'big-create', ceph_version: 'squid' }],
+    ] as const) {
+      const atMost = ids(1000);
+      const body = { ...extra, node_ids: atMost, ...(path.endsWith('import') ? { admin_node_id: atMost[0] } : {}) };
+      expect(JSON.stringify(body).length).toBeLessThan(64 * 1024);
+      const ok = await t.request('POST', path, { body });
+      expect(ok.status, JSON.stringify(ok.body)).not.toBe(413);
+      expect(ok.body.error.code, JSON.stringify(ok.body)).not.toBe('validation_error');
+      const over = ids(1001);
+      const tooMany = await t.request('POST', path, {
+        body: { ...body, node_ids: over, ...(path.endsWith('import') ? { admin_node_id: over[0] } : {}) },
+      });
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.body.error).toMatchObject({ code: 'validation_error', field: 'node_ids' });
+    }
+  });
+
   it('read-only keys cannot create or delete (403)', async () => {
     const r = await t.request('POST', '/v1/clusters', {
       key: t.account.keys.ro,

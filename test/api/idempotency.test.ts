@@ -153,4 +153,19 @@ describe('Idempotency-Key', () => {
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'validation_error', field: 'Idempotency-Key' });
   });
+
+  it('refuses an empty key (400) and creates nothing: the document says 1 to 255 characters (schemathesis ST201)', async () => {
+    const before = (await api.request('GET', '/v1/api_keys')).body.meta.total;
+    // An empty header is a key that was meant to be sent (e.g. `-H "Idempotency-Key: $KEY"` with KEY
+    // unset): answering as if none was sent would leave the client believing its retries are safe.
+    const r = await api.request('POST', '/v1/api_keys', {
+      body: { kind: 'test', name: 'empty idempotency key' },
+      headers: { 'idempotency-key': '' },
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'validation_error', field: 'Idempotency-Key' });
+    expect((await api.request('GET', '/v1/api_keys')).body.meta.total).toBe(before);
+    // No header at all is no key: the request is served.
+    expect((await api.request('POST', '/v1/api_keys', { body: { kind: 'test' } })).status).toBe(201);
+  });
 });

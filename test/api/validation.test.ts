@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
 import { generateSshKey } from '../helpers/ssh-keys';
+import { newId } from '../../lib/ids';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -149,5 +150,47 @@ describe('queries, ids and routes', () => {
     expect(mna.body.error.code).toBe('method_not_allowed');
     expect(mna.headers.get('allow')).toContain('POST');
     expect(mna.headers.get('allow')).toContain('GET');
+  });
+
+  it('takes null for an optional enum field as "not given", as the document allows (pool application: schemathesis ST202)', async () => {
+    // The document types `application` string-or-null; the validator refused null (ajv's nullable
+    // does not extend an enum). Validation passes now, and the unknown cluster is what is refused.
+    const r = await api.request('POST', `/v1/clusters/${newId('cluster')}/pools`, {
+      body: { name: 'rbd', type: 'replicated', application: null },
+    });
+    expect(r.body.error).toMatchObject({ code: 'cluster_not_found' });
+    expect(r.status).toBe(404);
+    const bad = await api.request('POST', `/v1/clusters/${newId('cluster')}/pools`, {
+      body: { name: 'rbd', type: 'replicated', application: 'nfs' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'validation_error', field: 'application' });
+  });
+
+  it('Allow names the methods of the route the path is, not of every route of its shape (schemathesis ST205)', async () => {
+    // /v1/clusters/import is POST only: "import" is no cluster id, so /v1/clusters/{id}'s GET and
+    // DELETE are not its methods (the router used to advertise `POST, HEAD, GET, DELETE`).
+    const options = await api.request('OPTIONS', '/v1/clusters/import');
+    expect(options.status).toBe(200);
+    expect(options.headers.get('allow')).toBe('POST');
+    const put = await api.request('PUT', '/v1/clusters/import', { body: {} });
+    expect(put.status).toBe(405);
+    expect(put.body.error.code).toBe('method_not_allowed');
+    expect(put.headers.get('allow')).toBe('POST');
+    // …so GET on it is a 405 too (schemathesis ST204), not /v1/clusters/{id}'s 404 for a cluster "import".
+    const get = await api.request('GET', '/v1/clusters/import');
+    expect(get.status).toBe(405);
+    expect(get.body.error.code).toBe('method_not_allowed');
+    expect(get.headers.get('allow')).toBe('POST');
+    // A value that is no cluster id is still that route's: an unknown cluster.
+    expect((await api.request('GET', '/v1/clusters/xyz')).body.error.code).toBe('cluster_not_found');
+    // A cluster id is /v1/clusters/{id}'s alone.
+    const cluster = `/v1/clusters/${newId('cluster')}`;
+    expect((await api.request('OPTIONS', cluster)).headers.get('allow')).toBe('GET, DELETE, HEAD');
+    // A value that is no id of any route still gets the methods of the routes of its shape.
+    const odd = await api.request('PUT', '/v1/clusters/not-an-id', { body: {} });
+    expect(odd.status).toBe(405);
+    expect(odd.headers.get('allow')).toBe('GET, DELETE, HEAD');
+    expect((await api.request('OPTIONS', '/v1/widgets')).status).toBe(404);
   });
 });

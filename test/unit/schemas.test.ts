@@ -4,7 +4,7 @@ import { RouteTable, type RouteSpec } from '../../api/routes/route-table';
 import { createApiKeyBodySchema } from '../../api/schemas/api-keys.schemas';
 import { pageQuerySchema } from '../../api/schemas/common.schemas';
 import { nodeListQuerySchema, rebootNodeBodySchema, registerNodeBodySchema } from '../../api/schemas/nodes.schemas';
-import { buildOpenApiDocument, toOpenApiSchema } from '../../api/schemas/openapi';
+import { buildOpenApiDocument, toOpenApiSchema, withRequestTextRule } from '../../api/schemas/openapi';
 import { operationListQuerySchema } from '../../api/schemas/operations.schemas';
 import { createPoolBodySchema } from '../../api/schemas/pools.schemas';
 import { setFaultsBodySchema } from '../../api/schemas/sandbox.schemas';
@@ -150,7 +150,10 @@ describe('OpenAPI generation', () => {
     expect(doc.openapi).toBe('3.1.0');
     const op = doc.paths['/v1/things/{id}'].post;
     expect(op.security).toEqual([{ bearerAuth: [] }]);
-    expect(op.requestBody.content['application/json'].schema).toEqual(toOpenApiSchema(registerNodeBodySchema));
+    // The validated schema, with the control-character rule the server applies to every string.
+    expect(op.requestBody.content['application/json'].schema).toEqual(
+      withRequestTextRule(toOpenApiSchema(registerNodeBodySchema)),
+    );
     expect(op.requestBody.content['application/json'].schema.additionalProperties).toBe(false);
     const names = op.parameters.map((p: any) => p.name ?? p.$ref);
     expect(names).toEqual(

@@ -5,6 +5,7 @@ import {
   MONITOR_WORKFLOW_TYPE,
   SA_ACCOUNT_ID,
   SA_CLUSTER_ID,
+  SA_CLUSTER_NAME,
   monitorWorkflowId,
   type MonitorClusterInput,
 } from '../workflows/contracts';
@@ -43,6 +44,7 @@ export async function ensureClusterMonitor(
       typedSearchAttributes: new TypedSearchAttributes([
         { key: SA_CLUSTER_ID, value: cluster.id },
         { key: SA_ACCOUNT_ID, value: cluster.account_id },
+        { key: SA_CLUSTER_NAME, value: cluster.name },
       ]),
       // The summary stays the first run's: a continued run (every roundsPerRun rounds) carries no
       // metadata of its own, the Web UI shows the chain's first (docs/operators.md).

@@ -229,6 +229,9 @@ export const SA_OPERATION_TYPE = defineSearchAttributeKey('NfOperationType', 'KE
 export const SA_CLUSTER_ID = defineSearchAttributeKey('NfClusterId', 'KEYWORD');
 export const SA_NODE_ID = defineSearchAttributeKey('NfNodeId', 'KEYWORD');
 export const SA_ACCOUNT_ID = defineSearchAttributeKey('NfAccountId', 'KEYWORD');
+/** Names for the Web UI's list columns (ids change never, names may): set when a workflow starts. */
+export const SA_CLUSTER_NAME = defineSearchAttributeKey('NfClusterName', 'KEYWORD');
+export const SA_HOSTNAMES = defineSearchAttributeKey('NfHostnames', 'KEYWORD_LIST');
 
 /** `name=Type` pairs for `temporal server start-dev --search-attribute`. */
 export const SEARCH_ATTRIBUTE_DEFINITIONS = [
@@ -237,6 +240,8 @@ export const SEARCH_ATTRIBUTE_DEFINITIONS = [
   'NfClusterId=Keyword',
   'NfNodeId=Keyword',
   'NfAccountId=Keyword',
+  'NfClusterName=Keyword',
+  'NfHostnames=KeywordList',
 ] as const;
 
 // ---- Failure types (ApplicationFailure.type); the operation's error.code is the same string ------

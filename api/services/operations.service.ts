@@ -17,6 +17,8 @@ import {
   resumeUpdate,
   SA_ACCOUNT_ID,
   SA_CLUSTER_ID,
+  SA_CLUSTER_NAME,
+  SA_HOSTNAMES,
   SA_NODE_ID,
   SA_OPERATION_ID,
   SA_OPERATION_TYPE,
@@ -103,6 +105,20 @@ export async function readTargetNames(
 }
 
 /**
+ * NfClusterName and NfHostnames: the names as search attributes, so the Web UI's workflow list can
+ * show them as columns (its list does not carry the summary on Temporal Server 1.29).
+ */
+export function nameSearchAttributes(names: Pick<TargetNames, 'cluster' | 'hosts'>): SearchAttributePair[] {
+  const pairs: SearchAttributePair[] = [];
+  if (names.cluster) pairs.push({ key: SA_CLUSTER_NAME, value: names.cluster.name });
+  // Temporal bounds a workflow's search attributes (40 KB by default): the first 200 hosts at most.
+  if (names.hosts.length > 0) {
+    pairs.push({ key: SA_HOSTNAMES, value: names.hosts.slice(0, 200).map((h) => h.hostname) });
+  }
+  return pairs;
+}
+
+/**
  * Creates the operation row, takes the resource locks and starts the workflow; returns at once.
  * Mutual exclusion is the primary key of operation_locks, so it holds across API processes.
  */
@@ -115,6 +131,7 @@ export async function startOperation<T extends OperationType>(
   const workflowId = workflowIdFor(req.type, req.primaryResourceId, operationId);
 
   let metadata = { staticSummary: '', staticDetails: '' };
+  let nameAttributes: SearchAttributePair[] = [];
   for (let attempt = 0; ; attempt++) {
     const busy = await retryOnConflict(() =>
       db.transaction().execute(async (trx) => {
@@ -157,6 +174,7 @@ export async function startOperation<T extends OperationType>(
           clusterId: req.clusterId,
           nodeIds: [...(req.nodeId ? [req.nodeId] : []), ...req.lockResourceIds.filter((id) => isId('node', id))],
         });
+        nameAttributes = nameSearchAttributes(names);
         metadata = {
           staticSummary: clipSummary(typeof req.summary === 'string' ? req.summary : req.summary(names)),
           staticDetails: workflowDetails({
@@ -208,6 +226,7 @@ export async function startOperation<T extends OperationType>(
   ];
   if (req.clusterId) searchAttributes.push({ key: SA_CLUSTER_ID, value: req.clusterId });
   if (req.nodeId) searchAttributes.push({ key: SA_NODE_ID, value: req.nodeId });
+  searchAttributes.push(...nameAttributes);
 
   let runId: string | null = null;
   let startError: unknown = null;

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { monitorWorkflowId, planWorkflowIdFor, upgradeHostWorkflowId } from '../../workflows/contracts';
-import { startHarness, type Harness } from './cluster-harness';
+import {
+  monitorWorkflowId,
+  planWorkflowIdFor,
+  SA_CLUSTER_NAME,
+  SA_HOSTNAMES,
+  upgradeHostWorkflowId,
+} from '../../workflows/contracts';
+import { startHarness, type Harness, until } from './cluster-harness';
 
 /**
  * Issue 12 item 7: every workflow NodeFoundry starts carries a static summary (Temporal's user
@@ -93,6 +99,34 @@ describe('workflow summaries name the operation, the cluster and the hosts', () 
     const m = await operationMetadata(r.body.data.operation_id);
     expect(m.summary).toBe(`Reboot ${nodes[1]!.hostname} of cluster ${CLUSTER} (graceful)`);
     expect((await h.waitForOperation(r.body.data.operation_id)).status).toBe('completed');
+  });
+
+  it("the Web UI's list can show and filter by the names: NfClusterName and NfHostnames", async () => {
+    // The list of Temporal Server 1.29 carries no summary; these search attributes can be its columns.
+    const idsOf = async (query: string) => {
+      const ids: string[] = [];
+      for await (const w of h.client.workflow.list({ query })) ids.push(w.workflowId);
+      return ids;
+    };
+    const create = (await h.api('GET', `/v1/operations?type=cluster.create&cluster_id=${clusterId}`)).body.data[0];
+    const byCluster = await until(`workflows of ${CLUSTER} listed by name`, async () => {
+      const ids = await idsOf(`NfClusterName = '${CLUSTER}'`);
+      return ids.includes(create.temporal.workflow_id) && ids.includes(monitorWorkflowId(clusterId)) && ids;
+    });
+    expect(byCluster.length).toBeGreaterThanOrEqual(2);
+    const d = await h.client.workflow.getHandle(create.temporal.workflow_id).describe();
+    expect(d.typedSearchAttributes.get(SA_CLUSTER_NAME)).toBe(CLUSTER);
+    expect(d.typedSearchAttributes.get(SA_HOSTNAMES)).toEqual(nodes.slice(0, 3).map((n) => n.hostname));
+    const reg = (await h.api('GET', `/v1/operations?type=node.register&node_id=${nodes[3]!.id}`)).body.data[0];
+    const byHost = await until(`${nodes[3]!.hostname}'s workflows listed by hostname`, async () => {
+      const ids = await idsOf(`NfHostnames = '${nodes[3]!.hostname}'`);
+      return ids.includes(reg.temporal.workflow_id) && ids;
+    });
+    // Another host's name finds none of this one's registration.
+    expect(byHost).not.toContain(
+      (await h.api('GET', `/v1/operations?type=node.register&node_id=${nodes[0]!.id}`)).body.data[0].temporal
+        .workflow_id,
+    );
   });
 
   it("an OSD reweight names the OSD's host and the cluster", async () => {

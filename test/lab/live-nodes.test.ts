@@ -402,7 +402,8 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
       // The lab's pool keeps 2 copies on the default host rule; the mgr's own pool is not the user's.
       expect(op.result).toMatchObject({
         fsid: lab.info.ceph.fsid,
-        ceph_version: '16.2.15',
+        ceph_version: 'pacific',
+        ceph_point_version: '16.2.15',
         failure_domain: 'host',
         replication_factor: 2,
         health: 'HEALTH_OK',
@@ -417,6 +418,8 @@ describe('live nodes against the lab (real ipmitool, OpenSSH, Ceph 16.2)', () =>
         node_count: 3,
         osd_count: 3,
         pool_count: 1,
+        ceph_version: 'pacific',
+        ceph_point_version: '16.2.15',
       });
       // Members are listed in registration order, and the lab registers its nodes concurrently.
       expect(c.nodes.map((n: any) => [n.hostname, n.status]).sort()).toEqual(

@@ -104,7 +104,13 @@ describe('the headline journey on real Reef/Tentacle packages', () => {
     lab.timings.push(`  create steps: ${stepTimes(op)}`);
     expect(op.status, describeOp(op)).toBe('completed');
     const c = (await lab.request('GET', `/v1/clusters/${clusterId}`)).body.data;
-    expect(c).toMatchObject({ deployment: 'packages', ceph_version: 'reef', status: 'HEALTH_OK', osd_count: 6 });
+    expect(c).toMatchObject({
+      deployment: 'packages',
+      ceph_version: 'reef',
+      ceph_point_version: '18.2.7',
+      status: 'HEALTH_OK',
+      osd_count: 6,
+    });
 
     // Ceph's own view, from node 1's CLI.
     const s = await lab.waitHealthy(60);

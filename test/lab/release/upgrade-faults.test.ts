@@ -270,6 +270,7 @@ describe('upgrade faults on real Reef/Tentacle packages (one cluster, in sequenc
     await lab.waitHealthy(180, ['AUTH_INSECURE_']);
     const c = (await lab.request('GET', `/v1/clusters/${clusterId}`)).body.data;
     expect(c.ceph_version).toBe('tentacle');
+    expect(c.ceph_point_version).toBe('20.2.4');
   }, 1_500_000);
 
   it('deletes the cluster: daemons stopped, devices zapped, nodes pending', async () => {

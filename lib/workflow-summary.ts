@@ -67,3 +67,22 @@ export function workflowDetails(d: DetailsInput): string {
   const text = out.join('\n').trim();
   return text.length <= DETAILS_MAX_CHARS ? text : text.slice(0, DETAILS_MAX_CHARS - 1) + '…';
 }
+
+/**
+ * The hostnames for the NfHostnames search attribute. Temporal refuses a start whose search attribute
+ * value is over 2 KB (`limit.searchAttributesSizeOfValue`; a 200-host upgrade's hostnames pass it):
+ * the first hostnames whose JSON array stays within 1,500 bytes.
+ */
+export const HOSTNAMES_ATTRIBUTE_MAX_BYTES = 1_500;
+
+export function boundedHostnames(hosts: readonly { hostname: string }[]): string[] {
+  const out: string[] = [];
+  let bytes = 2; // the brackets
+  for (const { hostname } of hosts) {
+    const more = new TextEncoder().encode(JSON.stringify(hostname)).length + 1; // and a comma
+    if (bytes + more > HOSTNAMES_ATTRIBUTE_MAX_BYTES) break;
+    out.push(hostname);
+    bytes += more;
+  }
+  return out;
+}

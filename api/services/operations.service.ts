@@ -8,7 +8,7 @@ import { answerEstimate } from '../../lib/plans/progress';
 import { json, type Database, type Executor, type Operation } from '../../db/database';
 import { getClusterById, lockClustersForUpdate } from '../../db/repositories/clusters.repository';
 import { hostnamesOf } from '../../db/repositories/nodes.repository';
-import { clipSummary, workflowDetails } from '../../lib/workflow-summary';
+import { boundedHostnames, clipSummary, workflowDetails } from '../../lib/workflow-summary';
 import * as ops from '../../db/repositories/operations.repository';
 import { leaveToSettler } from './settler.service';
 import {
@@ -111,10 +111,7 @@ export async function readTargetNames(
 export function nameSearchAttributes(names: Pick<TargetNames, 'cluster' | 'hosts'>): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [];
   if (names.cluster) pairs.push({ key: SA_CLUSTER_NAME, value: names.cluster.name });
-  // Temporal bounds a workflow's search attributes (40 KB by default): the first 200 hosts at most.
-  if (names.hosts.length > 0) {
-    pairs.push({ key: SA_HOSTNAMES, value: names.hosts.slice(0, 200).map((h) => h.hostname) });
-  }
+  if (names.hosts.length > 0) pairs.push({ key: SA_HOSTNAMES, value: boundedHostnames(names.hosts) });
   return pairs;
 }
 

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { clipSummary, hostList, SUMMARY_MAX_CHARS, withHosts, workflowDetails } from '../../lib/workflow-summary';
+import {
+  boundedHostnames,
+  clipSummary,
+  HOSTNAMES_ATTRIBUTE_MAX_BYTES,
+  hostList,
+  SUMMARY_MAX_CHARS,
+  withHosts,
+  workflowDetails,
+} from '../../lib/workflow-summary';
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => `storage-${String(i + 1).padStart(3, '0')}`);
 
@@ -40,5 +48,24 @@ describe('workflow summaries (Temporal user metadata)', () => {
     expect(d).toBe(
       'NodeFoundry operation op_1 (cluster.delete)\n\n- cluster: prod-a (clus_1)\n- hosts: storage-01 (node_1), storage-02 (node_2)\n- request: req_1',
     );
+  });
+});
+
+describe('boundedHostnames (the NfHostnames search attribute)', () => {
+  it('keeps every hostname of a small operation, in order', () => {
+    const hosts = ['storage-01', 'storage-02', 'storage-03'].map((hostname) => ({ hostname }));
+    expect(boundedHostnames(hosts)).toEqual(['storage-01', 'storage-02', 'storage-03']);
+  });
+
+  it("stays under Temporal's 2 KB per value for 200 and 5,000 hosts of long names, keeping the first", () => {
+    for (const count of [200, 5000]) {
+      const hosts = Array.from({ length: count }, (_, i) => ({
+        hostname: `rack-${i}-storage-node-with-a-long-name-${i}`,
+      }));
+      const kept = boundedHostnames(hosts);
+      expect(new TextEncoder().encode(JSON.stringify(kept)).length).toBeLessThanOrEqual(HOSTNAMES_ATTRIBUTE_MAX_BYTES);
+      expect(kept.length).toBeGreaterThan(10);
+      expect(kept).toEqual(hosts.slice(0, kept.length).map((h) => h.hostname));
+    }
   });
 });

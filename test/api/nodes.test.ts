@@ -35,6 +35,32 @@ async function completeOperation(operationId: string): Promise<void> {
 }
 
 /** A registered node whose inventory "finished": status ready, no lock. */
+/** A HEALTH_OK sandbox cluster row with these nodes as its online members (no workflow ran). */
+async function clusterOf(members: { id: string }[]): Promise<string> {
+  const clusterId = newId('cluster');
+  await api.db
+    .insertInto('clusters')
+    .values({
+      id: clusterId,
+      account_id: api.account.accountId,
+      environment: 'sandbox',
+      name: `c-${clusterId}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+    })
+    .execute();
+  await api.db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId, status: 'online' })
+    .where(
+      'id',
+      'in',
+      members.map((m) => m.id),
+    )
+    .execute();
+  return clusterId;
+}
+
 async function readyNode(key = api.account.keys.test, body = nodeBody(privateKey)): Promise<any> {
   const r = await api.request('POST', '/v1/nodes', { key, body });
   expect(r.status).toBe(202);
@@ -275,27 +301,7 @@ describe('PATCH /v1/nodes/{id}', () => {
 describe('POST /v1/clusters/{id}/upgrade with a held member (issue 12 #4)', () => {
   it('is 409 node_held naming the held nodes, nothing started; released, the upgrade is accepted', async () => {
     const members = [await readyNode(), await readyNode(), await readyNode()];
-    const clusterId = newId('cluster');
-    await api.db
-      .insertInto('clusters')
-      .values({
-        id: clusterId,
-        account_id: api.account.accountId,
-        environment: 'sandbox',
-        name: `c-${clusterId}`,
-        status: 'HEALTH_OK',
-        ceph_version: 'reef',
-      })
-      .execute();
-    await api.db
-      .updateTable('nodes')
-      .set({ cluster_id: clusterId, status: 'online' })
-      .where(
-        'id',
-        'in',
-        members.map((m) => m.id),
-      )
-      .execute();
+    const clusterId = await clusterOf(members);
     const held = members[1];
     expect((await api.request('PATCH', `/v1/nodes/${held.id}`, { body: { state: 'hold' } })).status).toBe(200);
     const refused = await api.request('POST', `/v1/clusters/${clusterId}/upgrade`, { body: { ceph_version: 'squid' } });
@@ -442,23 +448,7 @@ describe('POST /v1/nodes/{id}/reboot', () => {
   it("locks the node's cluster too: a reboot of another member of the cluster is busy", async () => {
     const a = await readyNode();
     const b = await readyNode();
-    const clusterId = newId('cluster');
-    await api.db
-      .insertInto('clusters')
-      .values({
-        id: clusterId,
-        account_id: api.account.accountId,
-        environment: 'sandbox',
-        name: `c-${clusterId}`,
-        status: 'HEALTH_OK',
-        ceph_version: 'reef',
-      })
-      .execute();
-    await api.db
-      .updateTable('nodes')
-      .set({ cluster_id: clusterId, status: 'online' })
-      .where('id', 'in', [a.id, b.id])
-      .execute();
+    const clusterId = await clusterOf([a, b]);
     const first = await api.request('POST', `/v1/nodes/${a.id}/reboot`);
     expect(first.status).toBe(202);
     const second = await api.request('POST', `/v1/nodes/${b.id}/reboot`);

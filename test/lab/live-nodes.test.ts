@@ -145,7 +145,10 @@ const bmcTarget = (name: string, password = lab.node(name).bmc.password): BmcTar
 
 describe('the real drivers against the lab peers', () => {
   const shell = () => createSshShellDriver({ readyTimeoutMs: 5_000 });
-  const power = () => createIpmiPowerDriver({ ipmitoolPath: 'ipmitool' });
+  // A lab BMC answers a power-off only once the node's processes are gone (its chassis hook runs
+  // synchronously): seconds on a loaded 2-core machine, past the production driver's 2 s reply
+  // timeout, which an activity retries. These tests call the driver once: give it 6 s per reply.
+  const power = () => createIpmiPowerDriver({ ipmitoolPath: 'ipmitool', replyTimeoutSec: 6 });
 
   it('ssh2 → OpenSSH: pins the key ssh-keygen prints, refuses another, real exit codes and stderr', async () => {
     const first = await shell().connect(sshTarget('node1', null));

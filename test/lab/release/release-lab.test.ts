@@ -19,7 +19,10 @@ import { ReleaseLab } from './release-lab';
  */
 let lab: ReleaseLab;
 const shell = createSshShellDriver({ readyTimeoutMs: 5_000, defaultExecTimeoutMs: 60_000 });
-const power = createIpmiPowerDriver({ ipmitoolPath: 'ipmitool' });
+// A lab BMC answers a power-off only once the node's processes are gone (its chassis hook runs
+// synchronously): seconds on a loaded 2-core machine, past the production driver's 2 s reply
+// timeout, which an activity retries. These tests call the driver once: give it 6 s per reply.
+const power = createIpmiPowerDriver({ ipmitoolPath: 'ipmitool', replyTimeoutSec: 6 });
 const sessions: ShellSession[] = [];
 
 beforeAll(async () => {

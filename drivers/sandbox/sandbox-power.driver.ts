@@ -3,9 +3,10 @@
  * Behaves like ipmitool against a real BMC at the driver boundary: same failure types, soft power-off
  * that takes the OS's shutdown time, power-on that takes a boot before SSH answers.
  */
+import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
 import { FAILURE } from '../../lib/failures';
-import { DriverError, type BmcTarget, type PowerDriver, type PowerState } from '../types';
+import { DriverError, type BmcIdentity, type BmcTarget, type PowerDriver, type PowerState } from '../types';
 import {
   appendPowerEvent,
   clockOf,
@@ -71,6 +72,20 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
   }
 
   return {
+    /**
+     * A simulated Redfish BMC presents a certificate of its own (a stable fingerprint derived from
+     * its machine), pinned at registration like a real one; IPMI has none.
+     */
+    async identify(bmc: BmcTarget): Promise<BmcIdentity> {
+      const m = await findByBmc(db, accountId, bmc.address);
+      if (!m || hasFault(m, 'bmc_unreachable')) {
+        throw new DriverError(FAILURE.bmcUnreachable, `Redfish BMC ${bmc.address} did not answer`, true);
+      }
+      if (bmc.protocol !== 'redfish') return { tlsFingerprint: null };
+      const hex = createHash('sha256').update(`nodefoundry-sandbox-bmc:${m.id}`).digest('hex').toUpperCase();
+      return { tlsFingerprint: hex.match(/.{2}/g)!.join(':') };
+    },
+
     async status(bmc: BmcTarget): Promise<PowerState> {
       const m = authenticate(await findByBmc(db, accountId, bmc.address), bmc);
       return machineCondition(m, now()).power;

@@ -18,6 +18,12 @@ import {
   type SandboxClock,
 } from './sandbox-machines';
 
+/** The fingerprint of the certificate a simulated Redfish BMC presents: stable, one per machine. */
+export function sandboxTlsFingerprint(machineId: string): string {
+  const hex = createHash('sha256').update(`nodefoundry-sandbox-bmc:${machineId}`).digest('hex').toUpperCase();
+  return hex.match(/.{2}/g)!.join(':');
+}
+
 export function createSandboxPowerDriver(db: Db, accountId: string, clock?: SandboxClock): PowerDriver {
   const now = clockOf(clock);
 
@@ -28,6 +34,14 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
         FAILURE.bmcUnreachable,
         `BMC ${bmc.address} did not answer: Unable to establish IPMI v2 / RMCP+ session`,
         true,
+      );
+    }
+    if (bmc.protocol === 'redfish' && bmc.tlsFingerprint !== sandboxTlsFingerprint(m.id)) {
+      // As the Redfish driver: credentials only go to the pinned certificate.
+      throw new DriverError(
+        FAILURE.bmcCertificateMismatch,
+        `Redfish BMC ${bmc.address}:${bmc.port} ${bmc.tlsFingerprint ? 'presents a TLS certificate other than the one pinned at registration' : 'has no pinned TLS certificate'}: refusing to send it credentials`,
+        false,
       );
     }
     if (
@@ -81,9 +95,7 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
       if (!m || hasFault(m, 'bmc_unreachable')) {
         throw new DriverError(FAILURE.bmcUnreachable, `Redfish BMC ${bmc.address} did not answer`, true);
       }
-      if (bmc.protocol !== 'redfish') return { tlsFingerprint: null };
-      const hex = createHash('sha256').update(`nodefoundry-sandbox-bmc:${m.id}`).digest('hex').toUpperCase();
-      return { tlsFingerprint: hex.match(/.{2}/g)!.join(':') };
+      return { tlsFingerprint: bmc.protocol === 'redfish' ? sandboxTlsFingerprint(m.id) : null };
     },
 
     async status(bmc: BmcTarget): Promise<PowerState> {

@@ -112,11 +112,15 @@ export function createNodeActivities(deps: ActivityDeps) {
           // First contact: pin the certificate the BMC presents (before any credentials are sent),
           // as inventoryNode pins the SSH host key. A retry verifies against the first attempt's pin.
           const seen = driver.identify ? (await driver.identify(bmcTarget(deps, node))).tlsFingerprint : null;
-          if (!seen) throw permanent(FAILURE.bmcCertificateMismatch, `${node.hostname}'s BMC presented no TLS certificate.`);
+          if (!seen)
+            throw permanent(FAILURE.bmcCertificateMismatch, `${node.hostname}'s BMC presented no TLS certificate.`);
           if (!(await pinBmcCertificate(deps.db, node.id, seen))) {
             node = await loadNode(deps, node.id);
             if (node.bmc_tls_fingerprint !== seen) {
-              throw permanent(FAILURE.bmcCertificateMismatch, `TLS certificate of ${node.hostname}'s BMC changed during registration.`);
+              throw permanent(
+                FAILURE.bmcCertificateMismatch,
+                `TLS certificate of ${node.hostname}'s BMC changed during registration.`,
+              );
             }
           }
           node = await loadNode(deps, node.id);

@@ -125,7 +125,8 @@ export const registerNodeBodySchema = {
       type: 'string',
       format: 'ip',
       maxLength: 45,
-      description: 'BMC address (IPMI over LAN, lanplus). With ipmi_username and ipmi_password: the same as `bmc` with protocol `ipmi`.',
+      description:
+        'BMC address (IPMI over LAN, lanplus). With ipmi_username and ipmi_password: the same as `bmc` with protocol `ipmi`.',
     },
     ipmi_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Default 623.' },
     ipmi_username: { ...printable(16), description: 'IPMI user (IPMI 2.0 allows 16 bytes).' },

@@ -11,7 +11,12 @@ import { encryptSecret } from '../../lib/secrets';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import { normalizeTlsFingerprint } from '../../drivers/real/redfish-power';
-import { DEFAULT_BMC_PORT, type RebootNodeBody, type RegisterBmcBody, type RegisterNodeBody } from '../schemas/nodes.schemas';
+import {
+  DEFAULT_BMC_PORT,
+  type RebootNodeBody,
+  type RegisterBmcBody,
+  type RegisterNodeBody,
+} from '../schemas/nodes.schemas';
 import { canonicalIp } from '../schemas/validation';
 import { settleIfClosed, startOperation } from './operations.service';
 import { synchronousRefusal } from './plan.service';

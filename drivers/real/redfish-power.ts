@@ -255,10 +255,7 @@ export function createRedfishPowerDriver(options: RedfishPowerOptions = {}): Pow
 
   return {
     async identify(bmc: BmcTarget): Promise<BmcIdentity> {
-      const { socket, fingerprint } = await connect(
-        { ...bmc, tlsFingerprint: null },
-        Date.now() + timeoutMs,
-      );
+      const { socket, fingerprint } = await connect({ ...bmc, tlsFingerprint: null }, Date.now() + timeoutMs);
       socket.destroy();
       if (!fingerprint) throw unreachable(bmc, 'presented no TLS certificate');
       return { tlsFingerprint: fingerprint };

@@ -74,7 +74,8 @@ async function fakeBmc(certName = 'bmc-a'): Promise<FakeBmc> {
       if (req.method === 'GET' && req.url === '/redfish/v1/Systems') {
         return send(200, { Members: state.systems.map((id) => ({ '@odata.id': id })) });
       }
-      if (req.method === 'GET' && req.url === '/redfish/v1/Systems/sys1') return send(state.system.status, state.system.body);
+      if (req.method === 'GET' && req.url === '/redfish/v1/Systems/sys1')
+        return send(state.system.status, state.system.body);
       if (req.method === 'POST' && req.url === '/redfish/v1/Systems/sys1/Actions/ComputerSystem.Reset') {
         res.writeHead(204);
         return res.end();
@@ -132,7 +133,11 @@ describe('Redfish power driver', () => {
       ['POST', '/redfish/v1/Systems/sys1/Actions/ComputerSystem.Reset', { ResetType: 'On' }],
       ['POST', '/redfish/v1/Systems/sys1/Actions/ComputerSystem.Reset', { ResetType: 'ForceOff' }],
       ['POST', '/redfish/v1/Systems/sys1/Actions/ComputerSystem.Reset', { ResetType: 'GracefulShutdown' }],
-      ['PATCH', '/redfish/v1/Systems/sys1', { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }],
+      [
+        'PATCH',
+        '/redfish/v1/Systems/sys1',
+        { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } },
+      ],
     ]);
     // The system is looked up once per BMC, then remembered.
     expect(bmc.seen.filter((s) => s.url === '/redfish/v1/Systems')).toHaveLength(1);
@@ -208,9 +213,9 @@ describe('Redfish power driver', () => {
   });
 
   it('maps the Redfish power states: only Off is off', () => {
-    expect(['On', 'PoweringOff', 'PoweringOn', 'Paused', 'Off', 'Unknown', null, 'off'].map(mapRedfishPowerState)).toEqual(
-      ['on', 'on', 'on', 'on', 'off', null, null, null],
-    );
+    expect(
+      ['On', 'PoweringOff', 'PoweringOn', 'Paused', 'Off', 'Unknown', null, 'off'].map(mapRedfishPowerState),
+    ).toEqual(['on', 'on', 'on', 'on', 'off', null, null, null]);
   });
 
   it('a BMC of several systems is refused (command_failed): which one is the node cannot be guessed', async () => {

@@ -49,7 +49,12 @@ describe('request schemas', () => {
   describe('the BMC: the ipmi_* fields or `bmc: {protocol, …}`, exactly one (issue 13 #5)', () => {
     const { ipmi_address: _a, ipmi_username: _u, ipmi_password: _p, ...noBmc } = validNode();
     const fp = 'B6:02:E2:7E:72:81:8F:45:BA:39:D2:8A:F6:88:B1:EA:8E:17:62:A6:FF:94:A5:7E:86:6B:1A:50:86:3F:57:C7';
-    const redfish = { protocol: 'redfish', address: '10.0.1.1', username: 'administrator-of-the-bmc', password: 'p'.repeat(40) };
+    const redfish = {
+      protocol: 'redfish',
+      address: '10.0.1.1',
+      username: 'administrator-of-the-bmc',
+      password: 'p'.repeat(40),
+    };
 
     it('accepts a Redfish BMC (longer credentials, a fingerprint to pin) and an IPMI one, protocol ipmi by default', () => {
       expect(parse(register, { ...noBmc, bmc: { ...redfish, tls_fingerprint: fp, port: 8443 } }, 'body').bmc).toEqual({
@@ -57,16 +62,23 @@ describe('request schemas', () => {
         tls_fingerprint: fp,
         port: 8443,
       });
-      expect(parse(register, { ...noBmc, bmc: { address: '10.0.1.1', username: 'admin', password: 'x' } }, 'body').bmc)
-        .toMatchObject({ protocol: 'ipmi' });
+      expect(
+        parse(register, { ...noBmc, bmc: { address: '10.0.1.1', username: 'admin', password: 'x' } }, 'body').bmc,
+      ).toMatchObject({ protocol: 'ipmi' });
     });
 
     it.each([
       ['neither shape', noBmc],
       ['both shapes', { ...validNode(), bmc: redfish }],
       ['bmc with a stray ipmi_port', { ...noBmc, ipmi_port: 623, bmc: redfish }],
-      ['an IPMI bmc with a certificate fingerprint', { ...noBmc, bmc: { ...redfish, protocol: 'ipmi', username: 'a', password: 'b', tls_fingerprint: fp } }],
-      ['an IPMI bmc with a password longer than IPMI allows', { ...noBmc, bmc: { ...redfish, protocol: 'ipmi', username: 'a', password: 'x'.repeat(21) } }],
+      [
+        'an IPMI bmc with a certificate fingerprint',
+        { ...noBmc, bmc: { ...redfish, protocol: 'ipmi', username: 'a', password: 'b', tls_fingerprint: fp } },
+      ],
+      [
+        'an IPMI bmc with a password longer than IPMI allows',
+        { ...noBmc, bmc: { ...redfish, protocol: 'ipmi', username: 'a', password: 'x'.repeat(21) } },
+      ],
       ['a malformed fingerprint', { ...noBmc, bmc: { ...redfish, tls_fingerprint: 'AB:CD' } }],
       ['an unknown protocol', { ...noBmc, bmc: { ...redfish, protocol: 'amt' } }],
     ])('refuses %s with a 400', (_what, body) => {

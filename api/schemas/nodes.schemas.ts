@@ -1,6 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
 import { BMC_PROTOCOLS, NODE_STATUSES, type BmcProtocol } from '../../db/database';
-import { TLS_FINGERPRINT_PATTERN } from '../../drivers/real/redfish-power';
+import { TLS_FINGERPRINT_PATTERN } from '../../lib/tls-fingerprint';
 import { idPattern } from '../../lib/ids';
 import type { RebootMethod } from '../../workflows/contracts';
 import {

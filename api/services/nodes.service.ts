@@ -10,7 +10,7 @@ import { FAILURE } from '../../lib/failures';
 import { encryptSecret } from '../../lib/secrets';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
-import { normalizeTlsFingerprint } from '../../drivers/real/redfish-power';
+import { normalizeTlsFingerprint } from '../../lib/tls-fingerprint';
 import {
   DEFAULT_BMC_PORT,
   type RebootNodeBody,

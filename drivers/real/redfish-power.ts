@@ -22,24 +22,13 @@
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { FAILURE } from '../../lib/failures';
+import { normalizeTlsFingerprint } from '../../lib/tls-fingerprint';
 import { DriverError, type BmcIdentity, type BmcTarget, type PowerDriver, type PowerState } from '../types';
 
 export interface RedfishPowerOptions {
   /** Bound on one request: connect, TLS, send, whole answer. */
   requestTimeoutMs?: number;
 }
-
-/** Normalises a certificate fingerprint to Node's/openssl's form: upper-case hex pairs joined by ':'. */
-export function normalizeTlsFingerprint(fp: string): string {
-  const hex = fp
-    .replace(/^.*=/, '') // openssl's "sha256 Fingerprint=AB:…"
-    .replace(/^\s*sha256:?/i, '')
-    .replace(/[^0-9a-fA-F]/g, '')
-    .toUpperCase();
-  return hex.match(/.{2}/g)?.join(':') ?? '';
-}
-
-export const TLS_FINGERPRINT_PATTERN = '^(sha256[:=]?)?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -301,6 +290,8 @@ export function createRedfishPowerDriver(options: RedfishPowerOptions = {}): Pow
     },
   };
 }
+
+export { normalizeTlsFingerprint, TLS_FINGERPRINT_PATTERN } from '../../lib/tls-fingerprint';
 
 /** One PowerDriver that sends each target to the driver of its protocol (IPMI when none is said). */
 export function createProtocolPowerDriver(drivers: { ipmi: PowerDriver; redfish: PowerDriver }): PowerDriver {

@@ -6,8 +6,17 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createNodeActivities } from '../../activities/nodes.activities';
+import type { Db } from '../../db/database';
+import { createDriverRegistry } from '../../drivers';
 import { createRedfishPowerDriver } from '../../drivers/real/redfish-power';
 import type { BmcTarget, PowerState } from '../../drivers/types';
+import { newId } from '../../lib/ids';
+import { createLogger } from '../../lib/logger';
+import { encryptSecret } from '../../lib/secrets';
+import { testConfig } from '../helpers/config';
+import { createTestAccount, testDb } from '../helpers/db';
 import { spawnCollecting, waitFor, type Spawned } from '../helpers/spawned';
 
 /**
@@ -126,6 +135,7 @@ const target = (port: number, extra: Partial<BmcTarget> = {}): BmcTarget => ({
 
 let healthy: Emulator;
 let broken: Emulator;
+let db: Db | undefined;
 
 beforeAll(async () => {
   if (!existsSync(SUSHY_BIN)) {
@@ -148,6 +158,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await db?.destroy();
   for (const e of emulators) {
     e.process.child.kill('SIGCONT');
     e.process.child.kill('SIGKILL');
@@ -223,5 +234,65 @@ describe('Redfish power driver against sushy-tools 2.2.0 (TLS, fake driver)', ()
       broken.process.exitCode !== undefined ? true : undefined,
     );
     await expect(drv.status(target(broken.port))).rejects.toMatchObject({ type: 'bmc_unreachable', retryable: true });
+  });
+});
+
+describe("registration's BMC check against sushy-tools: the worker's real drivers and PostgreSQL", () => {
+  const config = testConfig();
+
+  /** A live node row whose BMC is the healthy emulator (own address scope: loopback BMCs are unique per scope). */
+  async function liveNode(bmc: { password?: string; tlsFingerprint?: string | null }): Promise<string> {
+    db ??= testDb(2);
+    const id = newId('node');
+    await db
+      .insertInto('nodes')
+      .values({
+        id,
+        account_id: await createTestAccount(db),
+        environment: 'live',
+        address_scope: `test-${id}`,
+        hostname: `rf-${id.slice(-6)}`,
+        ip_address: '192.0.2.10',
+        ssh_port: 22,
+        ssh_user: 'root',
+        ssh_private_key_enc: encryptSecret(config.secretKey, 'not a key: SSH is not used here'),
+        ipmi_address: '127.0.0.1',
+        ipmi_port: healthy.port,
+        ipmi_username: 'admin',
+        ipmi_password_enc: encryptSecret(config.secretKey, bmc.password ?? 's3cret-pw'),
+        bmc_protocol: 'redfish',
+        bmc_tls_fingerprint: bmc.tlsFingerprint ?? null,
+        status: 'pending',
+      })
+      .execute();
+    return id;
+  }
+
+  const checkBmc = (nodeId: string) => {
+    const activities = createNodeActivities({
+      db: db!,
+      drivers: createDriverRegistry({ db: db!, config }),
+      config,
+      logger: createLogger('silent'),
+    });
+    return new MockActivityEnvironment().run(activities.checkBmc, { nodeId });
+  };
+  const pinned = async (id: string) =>
+    (await db!.selectFrom('nodes').select('bmc_tls_fingerprint').where('id', '=', id).executeTakeFirstOrThrow())
+      .bmc_tls_fingerprint;
+
+  it('first contact pins the certificate the BMC presents, then reads the power state through the pin', async () => {
+    const id = await liveNode({});
+    expect(await checkBmc(id)).toEqual({ power: expect.stringMatching(/^(on|off)$/) });
+    expect(await pinned(id)).toBe(FINGERPRINT);
+  });
+
+  it('a wrong password fails bmc_auth_failed, non-retryable; a pinned certificate the BMC does not present fails bmc_certificate_mismatch', async () => {
+    const wrongPassword = await liveNode({ password: 'not-the-password' });
+    await expect(checkBmc(wrongPassword)).rejects.toMatchObject({ type: 'bmc_auth_failed', nonRetryable: true });
+    const other = new X509Certificate(readFileSync(path.join(TLS, 'bmc-b.crt'))).fingerprint256;
+    const impostor = await liveNode({ tlsFingerprint: other });
+    await expect(checkBmc(impostor)).rejects.toMatchObject({ type: 'bmc_certificate_mismatch', nonRetryable: true });
+    expect(await pinned(impostor)).toBe(other);
   });
 });

@@ -7,7 +7,7 @@
 #   3. otherwise that virtualenv is created (python3 -m venv; Debian: python3-venv) and
 #      `pip install sushy-tools==<pinned>` from PyPI is run in it.
 #
-# test/integration/redfish-power.test.ts runs it: a Redfish BMC emulator (its fake driver, no
+# test/drivers/redfish-sushy.test.ts runs it: a Redfish BMC emulator (its fake driver, no
 # libvirt) behind TLS, for the Redfish power driver (docs/development.md#redfish). Its own
 # virtualenv, apart from schemathesis', so neither pin constrains the other's dependencies.
 #

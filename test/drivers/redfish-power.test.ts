@@ -15,7 +15,8 @@ import type { BmcTarget, PowerDriver } from '../../drivers/types';
 /**
  * The Redfish driver against a local HTTPS BMC fake (node:https with a self-signed certificate from
  * test/fixtures/tls): what it sends, how it pins the certificate and how it classifies failures.
- * The same cases against sushy-tools: test/integration/redfish-sushy.test.ts.
+ * The same cases against sushy-tools: test/drivers/redfish-sushy.test.ts. Integration tier (it listens on
+ * loopback; the unit tier opens no connection), as test/drivers/ssh-shell.test.ts.
  */
 const TLS = path.join(__dirname, '..', 'fixtures', 'tls');
 const cert = (name: string) => ({

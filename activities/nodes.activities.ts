@@ -1,7 +1,7 @@
 import type { ActivityDeps } from './deps';
 import type { NodeFacts } from '../lib/plans/reboot-node.planner';
 import { json, type Drive, type NodeStatus } from '../db/database';
-import { pinHostKey, setNodeStatus, updateNode } from '../db/repositories/nodes.repository';
+import { pinBmcCertificate, pinHostKey, setNodeStatus, updateNode } from '../db/repositories/nodes.repository';
 import { readInventory } from '../drivers/host-inventory';
 import { bmcTarget, driversFor, loadNode, sshTarget } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
@@ -106,8 +106,26 @@ export function createNodeActivities(deps: ActivityDeps) {
     /** Checks that the BMC answers with the registered credentials; returns the power state. */
     async checkBmc(input: { nodeId: string }): Promise<{ power: 'on' | 'off' }> {
       return guarded(async () => {
-        const node = await loadNode(deps, input.nodeId);
-        const power = await driversFor(deps, node).power.status(bmcTarget(deps, node));
+        let node = await loadNode(deps, input.nodeId);
+        const driver = driversFor(deps, node).power;
+        if (node.bmc_protocol === 'redfish' && !node.bmc_tls_fingerprint) {
+          // First contact: pin the certificate the BMC presents (before any credentials are sent),
+          // as inventoryNode pins the SSH host key. A retry verifies against the first attempt's pin.
+          const seen = driver.identify ? (await driver.identify(bmcTarget(deps, node))).tlsFingerprint : null;
+          if (!seen)
+            throw permanent(FAILURE.bmcCertificateMismatch, `${node.hostname}'s BMC presented no TLS certificate.`);
+          if (!(await pinBmcCertificate(deps.db, node.id, seen))) {
+            node = await loadNode(deps, node.id);
+            if (node.bmc_tls_fingerprint !== seen) {
+              throw permanent(
+                FAILURE.bmcCertificateMismatch,
+                `TLS certificate of ${node.hostname}'s BMC changed during registration.`,
+              );
+            }
+          }
+          node = await loadNode(deps, node.id);
+        }
+        const power = await driver.status(bmcTarget(deps, node));
         return { power };
       });
     },

@@ -26,6 +26,8 @@ export function bmcTarget(deps: ActivityDeps, node: Node): BmcTarget {
     port: node.ipmi_port,
     username: node.ipmi_username,
     password: decryptSecret(deps.config.secretKey, node.ipmi_password_enc),
+    protocol: node.bmc_protocol,
+    tlsFingerprint: node.bmc_tls_fingerprint,
   };
 }
 

@@ -155,6 +155,9 @@ export interface Drive {
   smart_ok: boolean;
 }
 
+export const BMC_PROTOCOLS = ['ipmi', 'redfish'] as const;
+export type BmcProtocol = (typeof BMC_PROTOCOLS)[number];
+
 export interface NodesTable {
   id: string;
   account_id: string;
@@ -170,6 +173,10 @@ export interface NodesTable {
   ipmi_port: ColumnType<number, number | undefined>;
   ipmi_username: string;
   ipmi_password_enc: string;
+  /** How the BMC (ipmi_* columns: address, port, user, password) is driven (migration 0012). */
+  bmc_protocol: ColumnType<BmcProtocol, BmcProtocol | undefined>;
+  /** Redfish: SHA-256 fingerprint of the BMC's TLS certificate, pinned at registration ("AB:CD:…"). */
+  bmc_tls_fingerprint: ColumnType<string | null, string | null | undefined>;
   status: NodeStatus;
   status_reason: string | null;
   held: ColumnType<boolean, boolean | undefined>;

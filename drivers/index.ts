@@ -7,6 +7,7 @@ import type { Config } from '../lib/config';
 import { FAILURE } from '../lib/failures';
 import { createCephCliDriver } from './real/ceph-cli';
 import { createIpmiPowerDriver } from './real/ipmi-power';
+import { createProtocolPowerDriver, createRedfishPowerDriver } from './real/redfish-power';
 import { createSshShellDriver } from './real/ssh-shell';
 import { createSandboxDriverSet } from './sandbox';
 import type { SandboxClock } from './sandbox/sandbox-machines';
@@ -32,7 +33,11 @@ export interface DriverRegistryOptions {
 
 export function createDriverRegistry(options: DriverRegistryOptions): DriverRegistry {
   const { db, config } = options;
-  const power = createIpmiPowerDriver({ ipmitoolPath: config.ipmitoolPath });
+  // Each node's BMC is driven over its registered protocol (nodes.bmc_protocol, issue 13 #5).
+  const power = createProtocolPowerDriver({
+    ipmi: createIpmiPowerDriver({ ipmitoolPath: config.ipmitoolPath }),
+    redfish: createRedfishPowerDriver(),
+  });
   const shell = createSshShellDriver({ readyTimeoutMs: config.sshReadyTimeoutMs });
   const live: DriverSet = {
     power,

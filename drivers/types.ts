@@ -21,15 +21,37 @@ export class DriverError extends Error {
 
 export type PowerState = 'on' | 'off';
 
+/** How NodeFoundry talks to a node's BMC (nodes.bmc_protocol). */
+export type BmcProtocol = 'ipmi' | 'redfish';
+
 export interface BmcTarget {
   address: string;
   port: number;
   username: string;
   password: string;
+  /** Absent: `ipmi` (every target built before Redfish existed). */
+  protocol?: BmcProtocol;
+  /**
+   * Redfish: the SHA-256 fingerprint of the BMC's TLS certificate pinned at registration
+   * ("AB:CD:…", as `openssl x509 -fingerprint -sha256` prints it); null/absent = first contact
+   * (only `identify` may be called then). Unused by IPMI.
+   */
+  tlsFingerprint?: string | null;
+}
+
+/** What a BMC presents that can be pinned: the TLS certificate's fingerprint (Redfish), null for IPMI. */
+export interface BmcIdentity {
+  tlsFingerprint: string | null;
 }
 
 export interface PowerDriver {
+  /**
+   * The chassis power state. A state the BMC does not report as on or off, or an error answer,
+   * throws (bmc_power_unknown, bmc_unreachable, …): an unknown state is never "off".
+   */
   status(bmc: BmcTarget): Promise<PowerState>;
+  /** First contact: what the BMC presents, to pin (Redfish: its certificate; IPMI: nothing). */
+  identify?(bmc: BmcTarget): Promise<BmcIdentity>;
   on(bmc: BmcTarget): Promise<void>;
   /** Immediate power off (not `reset`). */
   off(bmc: BmcTarget): Promise<void>;

@@ -49,6 +49,13 @@ export const FAILURE = {
   hostKeyInUse: 'host_key_in_use',
   /** Pool creation: the cluster has no erasure code profile of the requested name (issue 12 #4). Never retried. */
   erasureProfileNotFound: 'erasure_profile_not_found',
+  /** A Redfish BMC presents a TLS certificate other than the one pinned at registration (issue 13 #5). Never retried. */
+  bmcCertificateMismatch: 'bmc_certificate_mismatch',
+  /**
+   * The BMC answered a power-state read with an error or a state that is neither on nor off
+   * (issue 13 #5): the state is unknown, never taken for "off". Retried; a wait ends with its timeout.
+   */
+  bmcPowerUnknown: 'bmc_power_unknown',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
@@ -66,4 +73,5 @@ export const NON_RETRYABLE: FailureType[] = [
   FAILURE.inventoryFailed,
   FAILURE.monNotOkToStop,
   FAILURE.unknownVersion,
+  FAILURE.bmcCertificateMismatch,
 ];

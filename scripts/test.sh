@@ -8,6 +8,8 @@
 #                     Temporal CLI dev server (found or built by scripts/ensure-temporal.sh)
 #   NF_SCHEMATHESIS_BIN  schemathesis' `st` for test/api/schemathesis.test.ts; when unset,
 #                     scripts/ensure-schemathesis.sh finds or installs it (a virtualenv in ~/.cache)
+#   NF_SUSHY_EMULATOR_BIN  sushy-tools' `sushy-emulator` for test/drivers/redfish-sushy.test.ts; when
+#                     unset, scripts/ensure-sushy-tools.sh finds or installs it (its own virtualenv)
 #   extra arguments are passed to vitest (e.g. `npm test -- test/unit`, `npm test -- --project unit`);
 #   vitest.config.ts has three projects: unit (no database, no server), integration, and lab (the
 #   real-Ceph labs under test/lab, one file at a time after the others)
@@ -35,7 +37,7 @@ if [[ ! -d node_modules ]]; then
   npm ci --no-audit --no-fund
 fi
 
-stage 'prerequisites: Temporal CLI, schemathesis, PostgreSQL'
+stage 'prerequisites: Temporal CLI, schemathesis, sushy-tools, PostgreSQL'
 if [[ -z "${TEMPORAL_ADDRESS:-}" ]]; then
   NF_TEMPORAL_BIN="$(bash scripts/ensure-temporal.sh)"
   export NF_TEMPORAL_BIN
@@ -46,6 +48,9 @@ fi
 NF_SCHEMATHESIS_BIN="$(bash scripts/ensure-schemathesis.sh)"
 export NF_SCHEMATHESIS_BIN
 echo "schemathesis: $NF_SCHEMATHESIS_BIN"
+NF_SUSHY_EMULATOR_BIN="$(bash scripts/ensure-sushy-tools.sh)"
+export NF_SUSHY_EMULATOR_BIN
+echo "sushy-tools: $NF_SUSHY_EMULATOR_BIN"
 if [[ -z "${DATABASE_URL:-}" ]]; then
   DATABASE_URL="$(bash scripts/ensure-postgres.sh)"
   export DATABASE_URL

@@ -27,6 +27,7 @@ const node = {
   ipmi_address: '10.0.1.11',
   ipmi_port: 623,
   ipmi_username: 'admin',
+  bmc: { protocol: 'ipmi', address: '10.0.1.11', port: 623, username: 'admin', tls_fingerprint: null },
   ssh_host_key_fingerprint: 'SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY',
   cpu_cores: 32,
   ram_gb: 256,

@@ -1,5 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
-import { NODE_STATUSES } from '../../db/database';
+import { BMC_PROTOCOLS, NODE_STATUSES, type BmcProtocol } from '../../db/database';
+import { TLS_FINGERPRINT_PATTERN } from '../../lib/tls-fingerprint';
 import { idPattern } from '../../lib/ids';
 import type { RebootMethod } from '../../workflows/contracts';
 import {
@@ -28,15 +29,71 @@ export interface RegisterNodeBody {
   ssh_port: number;
   ssh_user: string;
   ssh_private_key: string;
-  ipmi_address: string;
-  ipmi_port: number;
-  ipmi_username: string;
-  ipmi_password: string;
+  ipmi_address?: string;
+  ipmi_port?: number;
+  ipmi_username?: string;
+  ipmi_password?: string;
+  bmc?: RegisterBmcBody;
   rack?: string | null;
   zone?: string | null;
 }
 
-export const registerNodeBodySchema: JSONSchemaType<RegisterNodeBody> = {
+/** The BMC as `bmc: {…}` (issue 13 #5); the flat ipmi_* fields are the same BMC with protocol ipmi. */
+export interface RegisterBmcBody {
+  protocol: BmcProtocol;
+  address: string;
+  port?: number;
+  username: string;
+  password: string;
+  tls_fingerprint?: string | null;
+}
+
+/** Default BMC ports: IPMI over LAN (RMCP+) and Redfish (HTTPS). */
+export const DEFAULT_BMC_PORT: Record<BmcProtocol, number> = { ipmi: 623, redfish: 443 };
+
+const IPMI_FIELDS = ['ipmi_address', 'ipmi_port', 'ipmi_username', 'ipmi_password'] as const;
+
+const bmcBodySchema = {
+  type: 'object',
+  description:
+    'The BMC: IPMI over LAN (lanplus) or Redfish over HTTPS. Give either this or the ipmi_* fields (which mean protocol `ipmi`), never both.',
+  properties: {
+    protocol: { type: 'string', enum: [...BMC_PROTOCOLS], default: 'ipmi' },
+    address: { type: 'string', format: 'ip', maxLength: 45, description: 'BMC address.' },
+    port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Default 623 for `ipmi`, 443 for `redfish`.',
+    },
+    username: { ...printable(64), description: 'BMC user (IPMI 2.0 allows 16 bytes).' },
+    password: {
+      ...printable(128),
+      description: 'BMC password (IPMI 2.0 allows 20 bytes). Stored encrypted; never returned.',
+    },
+    tls_fingerprint: {
+      type: 'string',
+      pattern: TLS_FINGERPRINT_PATTERN,
+      nullable: true,
+      description:
+        'Redfish only: the SHA-256 fingerprint of the BMC certificate to pin (as `openssl x509 -noout -fingerprint -sha256` prints it). Absent: the certificate presented at registration is pinned. Either way every later connection must present it (else `bmc_certificate_mismatch`).',
+    },
+  },
+  required: ['address', 'username', 'password'],
+  additionalProperties: false,
+  // IPMI's limits, and no certificate: unless protocol is redfish.
+  if: { properties: { protocol: { const: 'redfish' } }, required: ['protocol'] },
+  then: {},
+  else: {
+    properties: {
+      username: { type: 'string', maxLength: 16 },
+      password: { type: 'string', maxLength: 20 },
+      tls_fingerprint: { type: 'null' },
+    },
+  },
+} as const;
+
+export const registerNodeBodySchema = {
   type: 'object',
   properties: {
     hostname: {
@@ -64,19 +121,35 @@ export const registerNodeBodySchema: JSONSchemaType<RegisterNodeBody> = {
       maxLength: 16384,
       description: 'Unencrypted private key (OpenSSH or PEM). Stored encrypted; never returned.',
     },
-    ipmi_address: { type: 'string', format: 'ip', maxLength: 45, description: 'BMC address (IPMI over LAN, lanplus).' },
-    ipmi_port: { type: 'integer', minimum: 1, maximum: 65535, default: 623 },
+    ipmi_address: {
+      type: 'string',
+      format: 'ip',
+      maxLength: 45,
+      description:
+        'BMC address (IPMI over LAN, lanplus). With ipmi_username and ipmi_password: the same as `bmc` with protocol `ipmi`.',
+    },
+    ipmi_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Default 623.' },
     ipmi_username: { ...printable(16), description: 'IPMI user (IPMI 2.0 allows 16 bytes).' },
     ipmi_password: {
       ...printable(20),
       description: 'IPMI password (IPMI 2.0 allows 20 bytes). Stored encrypted; never returned.',
     },
+    bmc: bmcBodySchema,
     rack: { ...label, description: 'Rack label (failure domain "rack").' },
     zone: { ...label, description: 'Zone label (failure domain "zone").' },
   },
-  required: ['hostname', 'ip_address', 'ssh_user', 'ssh_private_key', 'ipmi_address', 'ipmi_username', 'ipmi_password'],
+  required: ['hostname', 'ip_address', 'ssh_user', 'ssh_private_key'],
   additionalProperties: false,
-};
+  // The BMC: the ipmi_* fields (protocol ipmi, the seed's shape) or `bmc`, exactly one of the two.
+  // (`{not: {}}`: a property that must be absent; `{}`: declared above.)
+  anyOf: [
+    {
+      required: ['ipmi_address', 'ipmi_username', 'ipmi_password'],
+      properties: { ipmi_address: {}, ipmi_username: {}, ipmi_password: {}, bmc: { not: {} } },
+    },
+    { required: ['bmc'], properties: { bmc: {}, ...Object.fromEntries(IPMI_FIELDS.map((f) => [f, { not: {} }])) } },
+  ],
+} as unknown as JSONSchemaType<RegisterNodeBody>;
 
 export interface NodeListQuery extends PageQuery {
   cluster_id?: string | null;
@@ -179,6 +252,20 @@ export const nodeViewSchema: SchemaObject = allRequired({
     ipmi_address: { type: 'string' },
     ipmi_port: { type: 'integer' },
     ipmi_username: { type: 'string' },
+    bmc: allRequired({
+      type: 'object',
+      description: 'The BMC (the ipmi_* fields are its address, port and user whatever the protocol).',
+      properties: {
+        protocol: { type: 'string', enum: [...BMC_PROTOCOLS] },
+        address: { type: 'string' },
+        port: { type: 'integer' },
+        username: { type: 'string' },
+        tls_fingerprint: {
+          ...nullableString,
+          description: 'Redfish: SHA-256 fingerprint of the BMC certificate, pinned at registration; null for IPMI.',
+        },
+      },
+    }),
     ssh_host_key_fingerprint: { ...nullableString, description: 'Pinned at registration (SHA256:…).' },
     cpu_cores: { type: ['integer', 'null'] },
     ram_gb: { type: ['integer', 'null'] },

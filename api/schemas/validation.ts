@@ -175,6 +175,12 @@ export function validationError(errors: readonly ErrorObject[], location: Locati
             : 'Invalid query string.'
           : `${field} must be of type ${Array.isArray(e.params.type) ? e.params.type.join(' or ') : String(e.params.type)}.`;
       break;
+    case 'not':
+      // `{not: {}}` marks a property that must be absent in this shape of the body (a node's BMC:
+      // the ipmi_* fields or `bmc`, never both).
+      field = at();
+      message = `${field ?? location} cannot be given here: a node's BMC is either \`bmc\` or the ipmi_* fields, not both.`;
+      break;
     default:
       field = at();
       message = `${field ?? location} ${e.message ?? 'is invalid'}.`;

@@ -10,7 +10,13 @@ import { FAILURE } from '../../lib/failures';
 import { encryptSecret } from '../../lib/secrets';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
-import type { RebootNodeBody, RegisterNodeBody } from '../schemas/nodes.schemas';
+import { normalizeTlsFingerprint } from '../../lib/tls-fingerprint';
+import {
+  DEFAULT_BMC_PORT,
+  type RebootNodeBody,
+  type RegisterBmcBody,
+  type RegisterNodeBody,
+} from '../schemas/nodes.schemas';
 import { canonicalIp } from '../schemas/validation';
 import { settleIfClosed, startOperation } from './operations.service';
 import { synchronousRefusal } from './plan.service';
@@ -30,6 +36,7 @@ export interface NodeView {
   ipmi_address: string;
   ipmi_port: number;
   ipmi_username: string;
+  bmc: { protocol: string; address: string; port: number; username: string; tls_fingerprint: string | null };
   ssh_host_key_fingerprint: string | null;
   cpu_cores: number | null;
   ram_gb: number | null;
@@ -56,6 +63,13 @@ export function nodeView(n: Node, currentOperationId: string | null): NodeView {
     ipmi_address: n.ipmi_address,
     ipmi_port: n.ipmi_port,
     ipmi_username: n.ipmi_username,
+    bmc: {
+      protocol: n.bmc_protocol,
+      address: n.ipmi_address,
+      port: n.ipmi_port,
+      username: n.ipmi_username,
+      tls_fingerprint: n.bmc_tls_fingerprint,
+    },
     ssh_host_key_fingerprint: n.ssh_host_key_fingerprint,
     cpu_cores: n.cpu_cores,
     ram_gb: n.ram_gb,
@@ -154,6 +168,22 @@ function addressInUse(field: 'ip_address' | 'ipmi_address', address: string, nod
   );
 }
 
+/**
+ * The BMC of a registration body: `bmc`, or the seed's flat ipmi_* fields, which mean protocol
+ * ipmi (the schema admits exactly one of the two shapes).
+ */
+function bmcOf(body: RegisterNodeBody): RegisterBmcBody {
+  if (body.bmc) return body.bmc;
+  return {
+    protocol: 'ipmi',
+    address: body.ipmi_address!,
+    ...(body.ipmi_port !== undefined ? { port: body.ipmi_port } : {}),
+    username: body.ipmi_username!,
+    password: body.ipmi_password!,
+    tls_fingerprint: null,
+  };
+}
+
 export interface RegisteredNode extends NodeView {
   operation_id: string;
 }
@@ -173,7 +203,8 @@ export async function registerNode(
   const nodeId = newId('node');
   const scope = nodes.addressScope(auth.environment, auth.accountId);
   const ip = { address: canonicalIp(body.ip_address), port: body.ssh_port };
-  const ipmi = { address: canonicalIp(body.ipmi_address), port: body.ipmi_port };
+  const bmc = bmcOf(body);
+  const ipmi = { address: canonicalIp(bmc.address), port: bmc.port ?? DEFAULT_BMC_PORT[bmc.protocol] };
   if (auth.environment === 'live' && !deps.config.allowLocalNodeAddresses) {
     // Nothing is contacted for a sandbox node; a live one is, by the worker, from inside our network.
     for (const [field, address] of [
@@ -224,8 +255,10 @@ export async function registerNode(
           ssh_private_key_enc: encryptSecret(deps.config.secretKey, body.ssh_private_key),
           ipmi_address: ipmi.address,
           ipmi_port: ipmi.port,
-          ipmi_username: body.ipmi_username,
-          ipmi_password_enc: encryptSecret(deps.config.secretKey, body.ipmi_password),
+          ipmi_username: bmc.username,
+          ipmi_password_enc: encryptSecret(deps.config.secretKey, bmc.password),
+          bmc_protocol: bmc.protocol,
+          bmc_tls_fingerprint: bmc.tls_fingerprint ? normalizeTlsFingerprint(bmc.tls_fingerprint) : null,
           status: 'pending',
           rack: body.rack ?? null,
           zone: body.zone ?? null,
@@ -239,8 +272,8 @@ export async function registerNode(
               hostname: body.hostname,
               ipAddress: ip.address,
               ipmiAddress: ipmi.address,
-              bmcUsername: body.ipmi_username,
-              bmcPassword: body.ipmi_password,
+              bmcUsername: bmc.username,
+              bmcPassword: bmc.password,
             },
             deps.config.sandboxSpeed,
           );

@@ -138,6 +138,20 @@ export async function pinHostKey(db: Executor, id: string, fingerprint: string):
   return Number(res.numUpdatedRows) > 0;
 }
 
+/**
+ * Pins a Redfish BMC's TLS certificate fingerprint seen on first contact, only while none is
+ * pinned (an operator may have given one at registration). Answers false when one was pinned.
+ */
+export async function pinBmcCertificate(db: Executor, id: string, fingerprint: string): Promise<boolean> {
+  const res = await db
+    .updateTable('nodes')
+    .set({ bmc_tls_fingerprint: fingerprint })
+    .where('id', '=', id)
+    .where('bmc_tls_fingerprint', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
 /** The nodes a cluster creation was accepted with become its provisioning members. */
 export async function markNodesProvisioning(db: Executor, clusterId: string, nodeIds: string[]): Promise<void> {
   await db

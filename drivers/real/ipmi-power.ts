@@ -80,15 +80,7 @@ export function createIpmiPowerDriver(options: IpmiPowerOptions): PowerDriver {
   return {
     async status(bmc: BmcTarget): Promise<PowerState> {
       const res = await chassis(bmc, ['chassis', 'power', 'status']);
-      const m = /Chassis Power is (on|off)/i.exec(res.stdout);
-      if (!m) {
-        throw new DriverError(
-          FAILURE.commandFailed,
-          `BMC ${bmc.address}: unexpected power status output: ${tail(res.stdout, 200)}`,
-          false,
-        );
-      }
-      return m[1]!.toLowerCase() as PowerState;
+      return parseChassisPowerStatus(bmc.address, res.stdout);
     },
     async on(bmc: BmcTarget): Promise<void> {
       await chassis(bmc, ['chassis', 'power', 'on']);
@@ -114,6 +106,23 @@ export function createIpmiPowerDriver(options: IpmiPowerOptions): PowerDriver {
       }
     },
   };
+}
+
+/**
+ * `chassis power status` output → on/off. Anything else ("Chassis Power is unknown", an empty or
+ * garbled answer) is an unknown state: bmc_power_unknown, retried, never taken for "off" (a query
+ * error read as "not on" power-cycled healthy nodes, cluster-api-provider-maas#379).
+ */
+export function parseChassisPowerStatus(address: string, stdout: string): PowerState {
+  const m = /^\s*Chassis Power is (on|off)\s*$/im.exec(stdout);
+  if (!m) {
+    throw new DriverError(
+      FAILURE.bmcPowerUnknown,
+      `BMC ${address}: power state unknown, not taken for off (chassis power status said: ${tail(stdout, 200) || 'nothing'})`,
+      true,
+    );
+  }
+  return m[1]!.toLowerCase() as PowerState;
 }
 
 const AUTH_MARKERS = [

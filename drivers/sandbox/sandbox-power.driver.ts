@@ -3,9 +3,10 @@
  * Behaves like ipmitool against a real BMC at the driver boundary: same failure types, soft power-off
  * that takes the OS's shutdown time, power-on that takes a boot before SSH answers.
  */
+import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
 import { FAILURE } from '../../lib/failures';
-import { DriverError, type BmcTarget, type PowerDriver, type PowerState } from '../types';
+import { DriverError, type BmcIdentity, type BmcTarget, type PowerDriver, type PowerState } from '../types';
 import {
   appendPowerEvent,
   clockOf,
@@ -17,6 +18,12 @@ import {
   type SandboxClock,
 } from './sandbox-machines';
 
+/** The fingerprint of the certificate a simulated Redfish BMC presents: stable, one per machine. */
+export function sandboxTlsFingerprint(machineId: string): string {
+  const hex = createHash('sha256').update(`nodefoundry-sandbox-bmc:${machineId}`).digest('hex').toUpperCase();
+  return hex.match(/.{2}/g)!.join(':');
+}
+
 export function createSandboxPowerDriver(db: Db, accountId: string, clock?: SandboxClock): PowerDriver {
   const now = clockOf(clock);
 
@@ -27,6 +34,14 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
         FAILURE.bmcUnreachable,
         `BMC ${bmc.address} did not answer: Unable to establish IPMI v2 / RMCP+ session`,
         true,
+      );
+    }
+    if (bmc.protocol === 'redfish' && bmc.tlsFingerprint !== sandboxTlsFingerprint(m.id)) {
+      // As the Redfish driver: credentials only go to the pinned certificate.
+      throw new DriverError(
+        FAILURE.bmcCertificateMismatch,
+        `Redfish BMC ${bmc.address}:${bmc.port} ${bmc.tlsFingerprint ? 'presents a TLS certificate other than the one pinned at registration' : 'has no pinned TLS certificate'}: refusing to send it credentials`,
+        false,
       );
     }
     if (
@@ -71,6 +86,18 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
   }
 
   return {
+    /**
+     * A simulated Redfish BMC presents a certificate of its own (a stable fingerprint derived from
+     * its machine), pinned at registration like a real one; IPMI has none.
+     */
+    async identify(bmc: BmcTarget): Promise<BmcIdentity> {
+      const m = await findByBmc(db, accountId, bmc.address);
+      if (!m || hasFault(m, 'bmc_unreachable')) {
+        throw new DriverError(FAILURE.bmcUnreachable, `Redfish BMC ${bmc.address} did not answer`, true);
+      }
+      return { tlsFingerprint: bmc.protocol === 'redfish' ? sandboxTlsFingerprint(m.id) : null };
+    },
+
     async status(bmc: BmcTarget): Promise<PowerState> {
       const m = authenticate(await findByBmc(db, accountId, bmc.address), bmc);
       return machineCondition(m, now()).power;

@@ -725,6 +725,13 @@ export interface components {
          *       "ipmi_address": "10.0.1.11",
          *       "ipmi_port": 623,
          *       "ipmi_username": "admin",
+         *       "bmc": {
+         *         "protocol": "ipmi",
+         *         "address": "10.0.1.11",
+         *         "port": 623,
+         *         "username": "admin",
+         *         "tls_fingerprint": null
+         *       },
          *       "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
          *       "cpu_cores": 32,
          *       "ram_gb": 256,
@@ -765,6 +772,16 @@ export interface components {
             ipmi_address: string;
             ipmi_port: number;
             ipmi_username: string;
+            /** @description The BMC (the ipmi_* fields are its address, port and user whatever the protocol). */
+            bmc: {
+                /** @enum {string} */
+                protocol: "ipmi" | "redfish";
+                address: string;
+                port: number;
+                username: string;
+                /** @description Redfish: SHA-256 fingerprint of the BMC certificate, pinned at registration; null for IPMI. */
+                tls_fingerprint: string | null;
+            };
             /** @description Pinned at registration (SHA256:…). */
             ssh_host_key_fingerprint: string | null;
             cpu_cores: number | null;
@@ -1462,6 +1479,13 @@ export interface components {
          *         "ipmi_address": "10.0.1.11",
          *         "ipmi_port": 623,
          *         "ipmi_username": "admin",
+         *         "bmc": {
+         *           "protocol": "ipmi",
+         *           "address": "10.0.1.11",
+         *           "port": 623,
+         *           "username": "admin",
+         *           "tls_fingerprint": null
+         *         },
          *         "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
          *         "cpu_cores": null,
          *         "ram_gb": null,
@@ -1498,6 +1522,16 @@ export interface components {
                 ipmi_address: string;
                 ipmi_port: number;
                 ipmi_username: string;
+                /** @description The BMC (the ipmi_* fields are its address, port and user whatever the protocol). */
+                bmc: {
+                    /** @enum {string} */
+                    protocol: "ipmi" | "redfish";
+                    address: string;
+                    port: number;
+                    username: string;
+                    /** @description Redfish: SHA-256 fingerprint of the BMC certificate, pinned at registration; null for IPMI. */
+                    tls_fingerprint: string | null;
+                };
                 /** @description Pinned at registration (SHA256:…). */
                 ssh_host_key_fingerprint: string | null;
                 cpu_cores: number | null;
@@ -1762,6 +1796,13 @@ export interface components {
          *           "ipmi_address": "10.0.1.11",
          *           "ipmi_port": 623,
          *           "ipmi_username": "admin",
+         *           "bmc": {
+         *             "protocol": "ipmi",
+         *             "address": "10.0.1.11",
+         *             "port": 623,
+         *             "username": "admin",
+         *             "tls_fingerprint": null
+         *           },
          *           "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
          *           "cpu_cores": 32,
          *           "ram_gb": 256,
@@ -1808,6 +1849,13 @@ export interface components {
          *         "ipmi_address": "10.0.1.11",
          *         "ipmi_port": 623,
          *         "ipmi_username": "admin",
+         *         "bmc": {
+         *           "protocol": "ipmi",
+         *           "address": "10.0.1.11",
+         *           "port": 623,
+         *           "username": "admin",
+         *           "tls_fingerprint": null
+         *         },
          *         "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
          *         "cpu_cores": 32,
          *         "ram_gb": 256,
@@ -2838,6 +2886,13 @@ export interface operations {
                      *           "ipmi_address": "10.0.1.11",
                      *           "ipmi_port": 623,
                      *           "ipmi_username": "admin",
+                     *           "bmc": {
+                     *             "protocol": "ipmi",
+                     *             "address": "10.0.1.11",
+                     *             "port": 623,
+                     *             "username": "admin",
+                     *             "tls_fingerprint": null
+                     *           },
                      *           "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
                      *           "cpu_cores": 32,
                      *           "ram_gb": 256,
@@ -2916,18 +2971,47 @@ export interface operations {
                     ssh_user: string;
                     /** @description Unencrypted private key (OpenSSH or PEM). Stored encrypted; never returned. */
                     ssh_private_key: string;
-                    /** @description BMC address (IPMI over LAN, lanplus). */
-                    ipmi_address: string | unknown | unknown;
-                    /** @default 623 */
+                    /** @description BMC address (IPMI over LAN, lanplus). With ipmi_username and ipmi_password: the same as `bmc` with protocol `ipmi`. */
+                    ipmi_address?: string | unknown | unknown;
+                    /** @description Default 623. */
                     ipmi_port?: number;
                     /** @description IPMI user (IPMI 2.0 allows 16 bytes). */
-                    ipmi_username: string;
+                    ipmi_username?: string;
                     /** @description IPMI password (IPMI 2.0 allows 20 bytes). Stored encrypted; never returned. */
-                    ipmi_password: string;
+                    ipmi_password?: string;
+                    /** @description The BMC: IPMI over LAN (lanplus) or Redfish over HTTPS. Give either this or the ipmi_* fields (which mean protocol `ipmi`), never both. */
+                    bmc?: {
+                        /**
+                         * @default ipmi
+                         * @enum {string}
+                         */
+                        protocol?: "ipmi" | "redfish";
+                        /** @description BMC address. */
+                        address: string | unknown | unknown;
+                        /** @description Default 623 for `ipmi`, 443 for `redfish`. */
+                        port?: number;
+                        /** @description BMC user (IPMI 2.0 allows 16 bytes). */
+                        username: string;
+                        /** @description BMC password (IPMI 2.0 allows 20 bytes). Stored encrypted; never returned. */
+                        password: string;
+                        /** @description Redfish only: the SHA-256 fingerprint of the BMC certificate to pin (as `openssl x509 -noout -fingerprint -sha256` prints it). Absent: the certificate presented at registration is pinned. Either way every later connection must present it (else `bmc_certificate_mismatch`). */
+                        tls_fingerprint?: string | null;
+                    };
                     /** @description Rack label (failure domain "rack"). */
                     rack?: string | null;
                     /** @description Zone label (failure domain "zone"). */
                     zone?: string | null;
+                } | {
+                    ipmi_address: unknown;
+                    ipmi_username: unknown;
+                    ipmi_password: unknown;
+                    bmc?: unknown;
+                } | {
+                    bmc: unknown;
+                    ipmi_address?: unknown;
+                    ipmi_port?: unknown;
+                    ipmi_username?: unknown;
+                    ipmi_password?: unknown;
                 };
             };
         };
@@ -2959,6 +3043,13 @@ export interface operations {
                      *         "ipmi_address": "10.0.1.11",
                      *         "ipmi_port": 623,
                      *         "ipmi_username": "admin",
+                     *         "bmc": {
+                     *           "protocol": "ipmi",
+                     *           "address": "10.0.1.11",
+                     *           "port": 623,
+                     *           "username": "admin",
+                     *           "tls_fingerprint": null
+                     *         },
                      *         "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
                      *         "cpu_cores": null,
                      *         "ram_gb": null,
@@ -3049,6 +3140,13 @@ export interface operations {
                      *         "ipmi_address": "10.0.1.11",
                      *         "ipmi_port": 623,
                      *         "ipmi_username": "admin",
+                     *         "bmc": {
+                     *           "protocol": "ipmi",
+                     *           "address": "10.0.1.11",
+                     *           "port": 623,
+                     *           "username": "admin",
+                     *           "tls_fingerprint": null
+                     *         },
                      *         "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
                      *         "cpu_cores": 32,
                      *         "ram_gb": 256,
@@ -3192,6 +3290,13 @@ export interface operations {
                      *         "ipmi_address": "10.0.1.11",
                      *         "ipmi_port": 623,
                      *         "ipmi_username": "admin",
+                     *         "bmc": {
+                     *           "protocol": "ipmi",
+                     *           "address": "10.0.1.11",
+                     *           "port": 623,
+                     *           "username": "admin",
+                     *           "tls_fingerprint": null
+                     *         },
                      *         "ssh_host_key_fingerprint": "SHA256:q2vZ3m1Yw0JmZ8v0Z2s3h9C1tq0l8xN7r5bK4d6e1fY",
                      *         "cpu_cores": 32,
                      *         "ram_gb": 256,

@@ -188,11 +188,19 @@ describe('ipmitool power driver', () => {
     await createIpmiPowerDriver({ ipmitoolPath: accepted.path }).bootDevice(bmc, 'pxe');
   });
 
-  it('unparsable status output is a command failure', async () => {
-    const fake = fakeIpmitool('echo "Chassis Power is unknown"');
-    await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc)).rejects.toMatchObject({
-      type: 'command_failed',
-    });
+  it('a power state neither on nor off is unknown (bmc_power_unknown, retried), never taken for off (issue 13 #5)', async () => {
+    for (const out of [
+      'echo "Chassis Power is unknown"',
+      'true',
+      'echo "Chassis Power is off-line, retry"',
+      'echo "Chassis Power Control: Down/Off"',
+    ]) {
+      const fake = fakeIpmitool(out);
+      await expect(createIpmiPowerDriver({ ipmitoolPath: fake.path }).status(bmc)).rejects.toMatchObject({
+        type: 'bmc_power_unknown',
+        retryable: true,
+      });
+    }
   });
 
   it('a missing or non-executable ipmitool is ipmitool_missing (never retried)', async () => {

@@ -40,8 +40,57 @@ describe('request schemas', () => {
   it('fill defaults, so the validated value has the documented shape', () => {
     const body = parse(register, validNode(), 'body');
     expect(body.ssh_port).toBe(22);
-    expect(body.ipmi_port).toBe(623);
+    // ipmi_port's default (623) is the service's, since `bmc` may carry the port instead (issue 13 #5).
+    expect(body.ipmi_port).toBeUndefined();
+    expect(parse(register, { ...validNode(), bmc: undefined, ipmi_port: 6230 }, 'body').ipmi_port).toBe(6230);
     expect(parse(reboot, {}, 'body')).toEqual({ method: 'graceful', drain_osds: true });
+  });
+
+  describe('the BMC: the ipmi_* fields or `bmc: {protocol, …}`, exactly one (issue 13 #5)', () => {
+    const { ipmi_address: _a, ipmi_username: _u, ipmi_password: _p, ...noBmc } = validNode();
+    const fp = 'B6:02:E2:7E:72:81:8F:45:BA:39:D2:8A:F6:88:B1:EA:8E:17:62:A6:FF:94:A5:7E:86:6B:1A:50:86:3F:57:C7';
+    const redfish = {
+      protocol: 'redfish',
+      address: '10.0.1.1',
+      username: 'administrator-of-the-bmc',
+      password: 'p'.repeat(40),
+    };
+
+    it('accepts a Redfish BMC (longer credentials, a fingerprint to pin) and an IPMI one, protocol ipmi by default', () => {
+      expect(parse(register, { ...noBmc, bmc: { ...redfish, tls_fingerprint: fp, port: 8443 } }, 'body').bmc).toEqual({
+        ...redfish,
+        tls_fingerprint: fp,
+        port: 8443,
+      });
+      expect(
+        parse(register, { ...noBmc, bmc: { address: '10.0.1.1', username: 'admin', password: 'x' } }, 'body').bmc,
+      ).toMatchObject({ protocol: 'ipmi' });
+    });
+
+    it.each([
+      ['neither shape', noBmc],
+      ['both shapes', { ...validNode(), bmc: redfish }],
+      ['bmc with a stray ipmi_port', { ...noBmc, ipmi_port: 623, bmc: redfish }],
+      [
+        'an IPMI bmc with a certificate fingerprint',
+        { ...noBmc, bmc: { ...redfish, protocol: 'ipmi', username: 'a', password: 'b', tls_fingerprint: fp } },
+      ],
+      [
+        'an IPMI bmc with a password longer than IPMI allows',
+        { ...noBmc, bmc: { ...redfish, protocol: 'ipmi', username: 'a', password: 'x'.repeat(21) } },
+      ],
+      ['a malformed fingerprint', { ...noBmc, bmc: { ...redfish, tls_fingerprint: 'AB:CD' } }],
+      ['an unknown protocol', { ...noBmc, bmc: { ...redfish, protocol: 'amt' } }],
+    ])('refuses %s with a 400', (_what, body) => {
+      const err = rejects(() => parse(register, JSON.parse(JSON.stringify(body)), 'body'));
+      expect([err.status, err.code]).toEqual([400, 'validation_error']);
+    });
+
+    it('says which field conflicts when both shapes are given', () => {
+      const err = rejects(() => parse(register, { ...validNode(), bmc: redfish }, 'body'));
+      expect(err.details.field).toBe('bmc');
+      expect(err.message).toMatch(/either `bmc` or the ipmi_\* fields/);
+    });
   });
 
   it.each([

@@ -49,6 +49,8 @@ export const FAILURE = {
   hostKeyInUse: 'host_key_in_use',
   /** Pool creation: the cluster has no erasure code profile of the requested name (issue 12 #4). Never retried. */
   erasureProfileNotFound: 'erasure_profile_not_found',
+  /** The node is in maintenance mode (issue 13 #1): new work refuses it. Never retried. */
+  nodeInMaintenance: 'node_in_maintenance',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
@@ -66,4 +68,5 @@ export const NON_RETRYABLE: FailureType[] = [
   FAILURE.inventoryFailed,
   FAILURE.monNotOkToStop,
   FAILURE.unknownVersion,
+  FAILURE.nodeInMaintenance,
 ];

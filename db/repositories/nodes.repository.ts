@@ -233,6 +233,17 @@ export async function heldMembers(db: Executor, clusterId: string): Promise<{ id
     .execute();
 }
 
+/** The cluster's members in maintenance mode (issue 13 #1). */
+export async function maintenanceMembers(db: Executor, clusterId: string): Promise<{ id: string; hostname: string }[]> {
+  return db
+    .selectFrom('nodes')
+    .select(['id', 'hostname'])
+    .where('cluster_id', '=', clusterId)
+    .where('status', '=', 'maintenance')
+    .orderBy('id')
+    .execute();
+}
+
 /** Statuses the cluster monitor's node probes move between (activities/node-probes.ts); every other status belongs to an operation or the operator. */
 const PROBED_STATUSES = ['online', 'offline'] as const;
 

@@ -186,22 +186,23 @@ export async function exitMaintenanceWorkflow(input: ExitMaintenanceInput): Prom
   const left: string[] = [];
   let downWhy: string | null = null;
 
-  /** Runs a step whose failure means "the host did not come back" rather than a failed exit. */
+  /**
+   * Runs a step whose failure means "the host did not come back" rather than a failed exit: the step
+   * shows as failed, the reason is kept, the steps that need the host are skipped, the exit goes on.
+   */
   const tolerant = async (name: string, fn: () => Promise<void>) => {
     if (downWhy) {
       op.skip(name, `the host did not come back (${downWhy})`);
       return;
     }
-    await op.step(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        const f = describeFailure(err);
-        downWhy = `${name}: ${f.code}: ${f.message}`;
-        op.log(`${host} did not come back: ${downWhy}; maintenance ends anyway, see the result`);
-      }
-    });
+    try {
+      await op.step(name, fn);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const f = describeFailure(err);
+      downWhy = `${name}: ${f.code}: ${f.message}`;
+      op.log(`${host} did not come back: ${downWhy}; maintenance ends anyway, see the result`);
+    }
   };
 
   return runOperation(input.operationId, op, {

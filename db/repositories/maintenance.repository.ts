@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { json, type Executor, type NodeStatus } from '../database';
 import type { MaintenanceRecord } from '../../lib/plans/maintenance.planner';
+import { closeAllOpen } from './operation-changes.repository';
 
 /**
  * Maintenance mode's record (issue 13 #1, table node_maintenance): written with the node's status
@@ -50,6 +51,9 @@ export async function enterMaintenance(
       .set({ status: 'maintenance', status_reason: reason, updated_at: sql`now()` })
       .where('id', '=', nodeId)
       .execute();
+    // What entering changed (noout, stopped OSDs, power-off) now belongs to maintenance, not to a
+    // running operation: a settler that finds the enter's workflow gone must not undo it.
+    await closeAllOpen(trx, rec.operationId, 'kept', 'kept: handed to maintenance mode (node_maintenance)');
   };
   if (!db.isTransaction) await db.transaction().execute(write);
   else await write(db);

@@ -323,7 +323,13 @@ export async function exitMaintenanceWorkflow(input: ExitMaintenanceInput): Prom
         for (const l of left) op.log(`left for an operator: ${l}`);
       });
       if (clusterId) {
-        await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        // Bookkeeping after maintenance has ended: its failure must not turn a done exit into a failed one.
+        try {
+          await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          op.log(`cluster state not recorded (the monitor's next round does): ${describeFailure(err).message}`);
+        }
       }
       return { node_id: nodeId, cluster_id: clusterId, osds: osdIds, host_back: !downWhy, status, left };
     },

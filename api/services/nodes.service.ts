@@ -1,6 +1,7 @@
 import { utils as sshUtils } from 'ssh2';
 import type { Transaction } from 'kysely';
 import type { Database, Node } from '../../db/database';
+import { getClusterById } from '../../db/repositories/clusters.repository';
 import * as nodes from '../../db/repositories/nodes.repository';
 import { lockHolders, runningOperationFor } from '../../db/repositories/operations.repository';
 import { rackSandboxMachine } from '../../drivers/sandbox';
@@ -419,6 +420,15 @@ export async function enterMaintenance(
   const node = await getNodeOr404(deps, auth, id);
   const clusterId = node.cluster_id;
   if (node.status === 'maintenance') throw alreadyInMaintenance(id);
+  if (body.power_off && clusterId && (await getClusterById(deps.db, clusterId))?.admin_node_id === id) {
+    // NodeFoundry reaches the cluster's Ceph through its admin node: powered off, nothing could
+    // unset the noout or watch the cluster (the exit of a host that never came back included).
+    throw new ApiError(
+      'invalid_state',
+      `Node ${id} is the admin node of cluster ${clusterId}: NodeFoundry reaches Ceph through it, so it is not powered off in maintenance. Enter without power_off.`,
+      { cluster_id: clusterId },
+    );
+  }
   if (
     clusterId &&
     !node.held &&

@@ -238,6 +238,10 @@ describe('maintenance mode', () => {
     expect(reboot.body.error.message).toContain(`DELETE /v1/nodes/${target.id}/maintenance`);
     const dryReboot = await api('POST', `/v1/nodes/${target.id}/reboot?dry_run=true`, {});
     expect(dryReboot.body.data.refusals.map((x: any) => x.code)).toEqual(['node_in_maintenance']);
+    // The admin node (NodeFoundry's way into Ceph) is never powered off in maintenance.
+    const admin = await api('POST', `/v1/nodes/${nodes[0].id}/maintenance`, { power_off: true });
+    expect([admin.status, admin.body.error?.code]).toEqual([409, 'invalid_state']);
+    expect(admin.body.error.message).toContain('admin node');
     const again = await api('POST', `/v1/nodes/${target.id}/maintenance`, {});
     expect([again.status, again.body.error?.code]).toEqual([409, 'invalid_state']);
     const upgrade = await api('POST', `/v1/clusters/${clusterId}/upgrade`, { ceph_version: 'squid' });

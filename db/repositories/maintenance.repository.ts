@@ -44,7 +44,19 @@ export async function enterMaintenance(
         powered_off: rec.poweredOff,
         operation_id: rec.operationId,
       })
-      .onConflict((oc) => oc.column('node_id').doNothing())
+      // A stale row (its node left maintenance another way, e.g. its cluster was deleted) is replaced.
+      .onConflict((oc) =>
+        oc.column('node_id').doUpdateSet((eb) => ({
+          cluster_id: eb.ref('excluded.cluster_id'),
+          hostname: eb.ref('excluded.hostname'),
+          osd_ids: eb.ref('excluded.osd_ids'),
+          noout_set: eb.ref('excluded.noout_set'),
+          noout_found: eb.ref('excluded.noout_found'),
+          powered_off: eb.ref('excluded.powered_off'),
+          operation_id: eb.ref('excluded.operation_id'),
+          entered_at: sql`now()`,
+        })),
+      )
       .execute();
     await trx
       .updateTable('nodes')

@@ -163,6 +163,8 @@ export async function setClusterMembersStatus(
 
 /** The cluster's members leave it (no cluster, no reason) as `status`; answers how many. */
 export async function releaseClusterMembers(db: Executor, clusterId: string, status: NodeStatus): Promise<number> {
+  // Maintenance of a member ends with its cluster (issue 13 #1): nothing is left to restore in Ceph.
+  await db.deleteFrom('node_maintenance').where('cluster_id', '=', clusterId).execute();
   const res = await db
     .updateTable('nodes')
     .set({ cluster_id: null, status, status_reason: null, updated_at: sql`now()` })

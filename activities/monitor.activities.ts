@@ -1,3 +1,4 @@
+import { maintenanceHosts } from '../db/repositories/maintenance.repository';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Transaction } from 'kysely';
@@ -102,9 +103,13 @@ function isUnreachable(err: unknown): boolean {
 export function driftChecks(
   clusterId: string,
   seen: { flags: string[]; nooutHosts: string[]; autoscaleFrozen: boolean },
-  owner: { operations: { type: string }[]; openNooutSubjects: string[] },
+  owner: { operations: { type: string }[]; openNooutSubjects: string[]; maintenanceHosts?: string[] },
 ): RecordedCheck[] {
-  const owned = new Set(owner.openNooutSubjects);
+  // A host in maintenance mode (issue 13 #1) carries noout on purpose: maintenance owns it, no workflow runs.
+  const owned = new Set([
+    ...owner.openNooutSubjects,
+    ...(owner.maintenanceHosts ?? []).map((h) => hostSubject(clusterId, h)),
+  ]);
   const checks: RecordedCheck[] = [];
   const orphans = seen.nooutHosts.filter((h) => !owned.has(hostSubject(clusterId, h))).sort();
   if (orphans.length) {
@@ -179,6 +184,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
     ceph: Awaited<ReturnType<typeof cephFor>>,
     nooutHosts: string[],
     autoscaleFrozen: boolean,
+    inMaintenance: string[] = [],
   ): Promise<{ repaired: string[]; ownedSubjects: string[] }> {
     const entries = await openNooutEntries(db, clusterId);
     const client = clientOf();
@@ -186,6 +192,11 @@ export function createMonitorActivities(deps: ActivityDeps) {
     const ownedSubjects: string[] = [];
     for (const host of nooutHosts) {
       const subject = hostSubject(clusterId, host);
+      // Maintenance mode owns its host's noout until the exit unsets it: never repaired.
+      if (inMaintenance.includes(host)) {
+        ownedSubjects.push(subject);
+        continue;
+      }
       const mine = entries.filter((e) => e.kind === 'noout_host' && e.subject === subject);
       if (mine.length === 0) continue;
       let owned = false;
@@ -254,7 +265,14 @@ export function createMonitorActivities(deps: ActivityDeps) {
         let osds = await ceph.osds();
         let nooutHosts = await ceph.nooutHosts();
         let autoscaleFrozen = await ceph.noAutoscale();
-        const { repaired, ownedSubjects } = await repairNoout(clusterId, ceph, nooutHosts, autoscaleFrozen);
+        const inMaintenance = await maintenanceHosts(db, clusterId);
+        const { repaired, ownedSubjects } = await repairNoout(
+          clusterId,
+          ceph,
+          nooutHosts,
+          autoscaleFrozen,
+          inMaintenance,
+        );
         if (repaired.length) {
           nooutHosts = await ceph.nooutHosts();
           autoscaleFrozen = await ceph.noAutoscale();
@@ -276,7 +294,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         const drift = driftChecks(
           clusterId,
           { flags: status.flags, nooutHosts, autoscaleFrozen },
-          { operations: running.operations, openNooutSubjects: ownedSubjects },
+          { operations: running.operations, openNooutSubjects: ownedSubjects, maintenanceHosts: inMaintenance },
         );
         const weightCheck = weightDriftCheck(
           weightDrifts(osds, await expectedWeights(db, clusterId)),

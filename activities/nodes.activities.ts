@@ -3,6 +3,8 @@ import type { NodeFacts } from '../lib/plans/reboot-node.planner';
 import { json, type Drive, type NodeStatus } from '../db/database';
 import { pinBmcCertificate, pinHostKey, setNodeStatus, updateNode } from '../db/repositories/nodes.repository';
 import { readInventory } from '../drivers/host-inventory';
+import * as maintenance from '../db/repositories/maintenance.repository';
+import type { MaintenanceRecord } from '../lib/plans/maintenance.planner';
 import { bmcTarget, driversFor, loadNode, sshTarget } from './targets';
 import { FAILURE, guarded, permanent, pollUntil } from './failures';
 
@@ -32,6 +34,25 @@ export function createNodeActivities(deps: ActivityDeps) {
 
     async setNodeStatus(input: { nodeId: string; status: NodeStatus; reason?: string | null }): Promise<void> {
       await setNodeStatus(deps.db, input.nodeId, input.status, input.reason ?? null);
+    },
+
+    /** The node's maintenance record (issue 13 #1), or null when it is not in maintenance. */
+    async describeMaintenance(input: { nodeId: string }): Promise<MaintenanceRecord | null> {
+      return maintenance.getMaintenance(deps.db, input.nodeId);
+    },
+
+    /** Node status `maintenance` and the record of what entering changed, in one transaction. */
+    async recordMaintenance(input: {
+      nodeId: string;
+      record: Omit<MaintenanceRecord, 'enteredAt'>;
+      reason: string;
+    }): Promise<void> {
+      await maintenance.enterMaintenance(deps.db, input.nodeId, input.record, input.reason);
+    },
+
+    /** Ends maintenance: the record removed and the node's new status, in one transaction. */
+    async clearMaintenance(input: { nodeId: string; status: NodeStatus; reason: string | null }): Promise<void> {
+      await maintenance.exitMaintenance(deps.db, input.nodeId, input.status, input.reason);
     },
 
     /**

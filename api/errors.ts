@@ -39,6 +39,8 @@ export const ERROR_STATUS = {
   webhook_not_found: 404,
   /** Issue 12 #4: Ceph says the node's OSDs are not ok to stop (asked as the dry run asks). */
   not_ok_to_stop: 409,
+  /** Issue 13 #1: the node is in maintenance mode; new work refuses it (exit maintenance first). */
+  node_in_maintenance: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

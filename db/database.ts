@@ -26,10 +26,11 @@ export type EnvironmentName = 'live' | 'sandbox';
  * joining a cluster being created; `online`: serving in a cluster (called `active` before migration
  * 2026-12-05-0004-node-online); `offline`: a member the cluster monitor could not reach over SSH or
  * its BMC (status_reason says which); `error`: the last operation failed it (status_reason says
- * why). `maintenance` is reserved for maintenance mode (issue 13). Written only through
+ * why); `maintenance`: in maintenance mode (issue 13: entered and exited by operations, the record of
+ * what entering changed is in node_maintenance). Written only through
  * db/repositories/nodes.repository.ts.
  */
-export const NODE_STATUSES = ['pending', 'ready', 'provisioning', 'online', 'offline', 'error'] as const;
+export const NODE_STATUSES = ['pending', 'ready', 'provisioning', 'online', 'offline', 'error', 'maintenance'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 /**
@@ -404,6 +405,23 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   cluster_health_checks: ClusterHealthChecksTable;
   cluster_health: ClusterHealthTable;
+  node_maintenance: NodeMaintenanceTable;
+}
+
+/** A node in maintenance mode and what entering it changed (issue 13; migration 2026-12-05-0008-node-maintenance). */
+export interface NodeMaintenanceTable {
+  node_id: string;
+  cluster_id: string | null;
+  hostname: string;
+  osd_ids: JsonDefault<number[]>;
+  /** NodeFoundry set the host's noout on entry (the exit unsets it). */
+  noout_set: ColumnType<boolean, boolean | undefined, boolean>;
+  /** noout was already set on the host before (an operator's): the exit leaves it. */
+  noout_found: ColumnType<boolean, boolean | undefined, boolean>;
+  powered_off: ColumnType<boolean, boolean | undefined, boolean>;
+  /** The operation that entered maintenance. */
+  operation_id: string;
+  entered_at: Timestamp;
 }
 
 /** A health check in effect now (Ceph's, or NodeFoundry's own NF_* drift check), since it was first seen. */

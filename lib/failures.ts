@@ -56,6 +56,8 @@ export const FAILURE = {
    * (issue 13 #5): the state is unknown, never taken for "off". Retried; a wait ends with its timeout.
    */
   bmcPowerUnknown: 'bmc_power_unknown',
+  /** The node is in maintenance mode (issue 13 #1): new work refuses it. Never retried. */
+  nodeInMaintenance: 'node_in_maintenance',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
@@ -74,4 +76,5 @@ export const NON_RETRYABLE: FailureType[] = [
   FAILURE.monNotOkToStop,
   FAILURE.unknownVersion,
   FAILURE.bmcCertificateMismatch,
+  FAILURE.nodeInMaintenance,
 ];

@@ -44,6 +44,17 @@ export interface RebootNodeInput extends OperationRef {
   drainOsds: boolean;
 }
 
+/** Entering maintenance mode (issue 13 #1); `powerOff`: the machine is powered off once its OSDs are stopped. */
+export interface EnterMaintenanceInput extends OperationRef {
+  nodeId: string;
+  powerOff: boolean;
+}
+
+/** Exiting maintenance mode: everything else is read from the node's maintenance record. */
+export interface ExitMaintenanceInput extends OperationRef {
+  nodeId: string;
+}
+
 export interface CreateClusterInput extends OperationRef {
   clusterId: string;
 }

@@ -61,6 +61,29 @@ export const OPERATIONS = {
     pausable: false,
     locks: 'the node, and its cluster when it is a member',
   },
+  'maintenance.enter': {
+    workflowType: 'enterMaintenanceWorkflow',
+    steps: ['preflight', 'set_noout', 'stop_osds', 'power_off', 'mark_maintenance'],
+    planner: 'planEnterMaintenance',
+    pausable: false,
+    locks: 'the node, and its cluster when it is a member',
+  },
+  'maintenance.exit': {
+    workflowType: 'exitMaintenanceWorkflow',
+    steps: [
+      'preflight',
+      'power_on',
+      'wait_ssh',
+      'start_osds',
+      'wait_osds_up',
+      'unset_noout',
+      'wait_clean',
+      'clear_maintenance',
+    ],
+    planner: 'planExitMaintenance',
+    pausable: false,
+    locks: 'the node, and its cluster when it is a member',
+  },
   'cluster.create': {
     workflowType: 'createClusterWorkflow',
     steps: [

@@ -11,6 +11,8 @@ import {
   planResponseSchema,
 } from '../schemas/common.schemas';
 import {
+  enterMaintenanceBodySchema,
+  maintenanceAcceptedResponseSchema,
   nodeListQuerySchema,
   nodeViewSchema,
   patchNodeBodySchema,
@@ -22,6 +24,8 @@ import {
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
 import {
   deleteNode,
+  enterMaintenance,
+  exitMaintenance,
   getNodeOr404,
   nodeNotFound,
   nodeViews,
@@ -35,6 +39,7 @@ import type { RouteTable } from './route-table';
 const validRegister = bodyValidator(registerNodeBodySchema);
 const validPatch = bodyValidator(patchNodeBodySchema);
 const validReboot = bodyValidator(rebootNodeBodySchema);
+const validEnterMaintenance = bodyValidator(enterMaintenanceBodySchema);
 const validList = queryValidator(nodeListQuerySchema);
 const validNoQuery = queryValidator(emptyQuerySchema);
 const validDryRun = queryValidator(dryRunQuerySchema);
@@ -190,7 +195,7 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
         202: { description: 'Accepted; poll the operation.', schema: rebootAcceptedResponseSchema },
         409: {
           description:
-            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `invalid_state` (the node is not ready or online), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop, asked as the dry run asks; nothing was started).',
+            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `node_in_maintenance` (end maintenance first), `invalid_state` (the node is not ready or online), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop, asked as the dry run asks; nothing was started).',
         },
       },
     },
@@ -219,6 +224,113 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
         return;
       }
       const data = await rebootNode({ ...deps, logger: ctx.state.logger }, authOf(ctx), ctx.state.requestId, id, body);
+      ctx.status = 202;
+      ctx.body = { data };
+    },
+  );
+
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/nodes/{id}/maintenance',
+      operationId: 'enterNodeMaintenance',
+      summary: 'Put a node in maintenance mode',
+      description:
+        "Long-lived maintenance (docs/operators.md \"Maintenance mode\"): for a cluster member, Ceph's ok-to-stop for the host's OSDs, noout set on the host, its OSDs stopped cleanly; optionally the machine powered off. The node's status becomes `maintenance` and stays so, through any restart, until DELETE ends it; meanwhile new work refuses the node (409 `node_in_maintenance`) and the cluster monitor neither probes it nor reports or repairs its noout.",
+      tag: 'Nodes',
+      auth: true,
+      pathParams: idParam,
+      query: dryRunQuerySchema,
+      body: enterMaintenanceBodySchema,
+      bodyRequired: false,
+      responses: {
+        200: {
+          description: 'With `dry_run=true`: the plan (steps, gates, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
+        202: { description: 'Accepted; poll the operation.', schema: maintenanceAcceptedResponseSchema },
+        409: {
+          description:
+            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `invalid_state` (the node is not ready or online, or already in maintenance), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop; nothing was started).',
+        },
+      },
+    },
+    async (ctx) => {
+      const body = parse(validEnterMaintenance, ctx.state.body ?? {}, 'body');
+      const query = parse(validDryRun, { ...ctx.query }, 'query');
+      const id = nodeIdOf(ctx.params);
+      const auth = authOf(ctx);
+      if (query.dry_run) {
+        const node = await getNodeOr404(deps, auth, id);
+        const plan = await planOperation(
+          { ...deps, logger: ctx.state.logger },
+          {
+            type: 'maintenance.enter',
+            accountId: auth.accountId,
+            resourceId: id,
+            requestId: ctx.state.requestId,
+            params: { powerOff: body.power_off },
+            clusterId: node.cluster_id,
+            nodeIds: [id],
+            summary: (n) => `enter maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}`,
+          },
+        );
+        ctx.body = { data: plan };
+        return;
+      }
+      const data = await enterMaintenance({ ...deps, logger: ctx.state.logger }, auth, ctx.state.requestId, id, body);
+      ctx.status = 202;
+      ctx.body = { data };
+    },
+  );
+
+  table.add(
+    {
+      method: 'delete',
+      path: '/v1/nodes/{id}/maintenance',
+      operationId: 'exitNodeMaintenance',
+      summary: 'End maintenance mode',
+      description:
+        "Powers the machine on if it is off, waits for SSH and the OSDs, unsets the noout maintenance set, waits for clean PGs; the node becomes `online` (`ready` outside a cluster). Works when the host never comes back: maintenance then ends anyway (noout unset so Ceph can recover elsewhere), the node becomes `offline`, and the completed operation's result says `host_back: false` and what is `left`.",
+      tag: 'Nodes',
+      auth: true,
+      pathParams: idParam,
+      query: dryRunQuerySchema,
+      responses: {
+        200: {
+          description: 'With `dry_run=true`: the plan (steps, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
+        202: { description: 'Accepted; poll the operation.', schema: maintenanceAcceptedResponseSchema },
+        409: {
+          description:
+            '`resource_busy` (another operation runs on the node or its cluster; `operation_id`) or `invalid_state` (the node is not in maintenance).',
+        },
+      },
+    },
+    async (ctx) => {
+      const query = parse(validDryRun, { ...ctx.query }, 'query');
+      const id = nodeIdOf(ctx.params);
+      const auth = authOf(ctx);
+      if (query.dry_run) {
+        const node = await getNodeOr404(deps, auth, id);
+        const plan = await planOperation(
+          { ...deps, logger: ctx.state.logger },
+          {
+            type: 'maintenance.exit',
+            accountId: auth.accountId,
+            resourceId: id,
+            requestId: ctx.state.requestId,
+            params: {},
+            clusterId: node.cluster_id,
+            nodeIds: [id],
+            summary: (n) => `exit maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}`,
+          },
+        );
+        ctx.body = { data: plan };
+        return;
+      }
+      const data = await exitMaintenance({ ...deps, logger: ctx.state.logger }, auth, ctx.state.requestId, id);
       ctx.status = 202;
       ctx.body = { data };
     },

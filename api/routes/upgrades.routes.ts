@@ -35,7 +35,7 @@ export function addUpgradeRoutes(table: RouteTable, deps: ApiDeps): void {
         202: { description: 'Accepted; poll the operation.', schema: upgradeAcceptedResponseSchema },
         409: {
           description:
-            '`resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`), `node_held` (a member is on hold; `node_ids`) or `invalid_state`.',
+            '`resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`), `node_held` (a member is on hold; `node_ids`), `node_in_maintenance` (a member is in maintenance; `node_ids`) or `invalid_state`.',
         },
       },
     },

@@ -270,6 +270,7 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   /** POST /v1/webhooks/{id}/test (named after its operation: no resource of its own). */
   TestWebhookResponse: { data: { delivery_id: id('whd', 'd2'), event_id: id('evt', 'v2') } },
   RebootAcceptedResponse: { data: { operation_id: OPERATION, node_id: NODE, status: 'pending' } },
+  MaintenanceAcceptedResponse: { data: { operation_id: OPERATION, node_id: NODE, status: 'pending' } },
   ClusterAcceptedResponse: { data: { id: CLUSTER, name: 'prod-ceph', status: 'CREATING', operation_id: OPERATION } },
   UpgradeAcceptedResponse: { data: { operation_id: OPERATION, cluster_id: CLUSTER, status: 'pending' } },
   ReweightAcceptedResponse: {
@@ -307,6 +308,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   },
   updateNode: { state: 'hold' },
   rebootNode: { method: 'graceful', drain_osds: true },
+  enterNodeMaintenance: { power_off: true },
   createCluster: {
     name: 'prod-ceph',
     node_ids: NODES,

@@ -240,7 +240,7 @@ export const nodeViewSchema: SchemaObject = allRequired({
       type: 'string',
       enum: [...NODE_STATUSES],
       description:
-        '`online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance` is reserved for maintenance mode.',
+        '`online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance`: in maintenance mode (POST/DELETE /v1/nodes/{id}/maintenance).',
     },
     state: { type: 'string', enum: ['hold', 'ready'], description: '`hold` when held, else `ready`.' },
     held: { type: 'boolean' },
@@ -284,6 +284,35 @@ export const registeredNodeResponseSchema = dataResponseSchema({
   properties: {
     ...(nodeViewSchema.properties as SchemaObject),
     operation_id: { type: 'string', pattern: idPattern('operation') },
+  },
+});
+
+/** POST /v1/nodes/{id}/maintenance (issue 13 #1). */
+export interface EnterMaintenanceBody {
+  power_off: boolean;
+}
+
+export const enterMaintenanceBodySchema: JSONSchemaType<EnterMaintenanceBody> = {
+  type: 'object',
+  properties: {
+    power_off: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Power the machine off (BMC soft power-off, polled until off) once its OSDs are stopped. The exit powers it back on.',
+    },
+  },
+  required: [],
+  additionalProperties: false,
+};
+
+export const maintenanceAcceptedResponseSchema = dataResponseSchema({
+  type: 'object',
+  required: ['operation_id', 'node_id', 'status'],
+  properties: {
+    operation_id: { type: 'string', pattern: idPattern('operation') },
+    node_id: { type: 'string', pattern: idPattern('node') },
+    status: { type: 'string', enum: ['pending'] },
   },
 });
 

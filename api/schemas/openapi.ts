@@ -12,6 +12,7 @@ import {
   driveSchema,
   nodeViewSchema,
   rebootAcceptedResponseSchema,
+  maintenanceAcceptedResponseSchema,
   registeredNodeResponseSchema,
 } from './nodes.schemas';
 import { operationViewSchema } from './operations.schemas';
@@ -123,6 +124,7 @@ export const NAMED_SCHEMAS: readonly (readonly [string, SchemaObject])[] = [
   ['OperationPlanResponse', planResponseSchema],
   ['NodeRegisteredResponse', registeredNodeResponseSchema],
   ['RebootAcceptedResponse', rebootAcceptedResponseSchema],
+  ['MaintenanceAcceptedResponse', maintenanceAcceptedResponseSchema],
   ['ClusterAcceptedResponse', clusterAcceptedResponseSchema],
   ['PoolAcceptedResponse', poolAcceptedResponseSchema],
   ['ReweightAcceptedResponse', reweightAcceptedResponseSchema],

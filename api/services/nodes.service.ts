@@ -1,6 +1,7 @@
 import { utils as sshUtils } from 'ssh2';
 import type { Transaction } from 'kysely';
 import type { Database, Node } from '../../db/database';
+import { getClusterById } from '../../db/repositories/clusters.repository';
 import * as nodes from '../../db/repositories/nodes.repository';
 import { lockHolders, runningOperationFor } from '../../db/repositories/operations.repository';
 import { rackSandboxMachine } from '../../drivers/sandbox';
@@ -13,6 +14,7 @@ import { ApiError } from '../errors';
 import { normalizeTlsFingerprint } from '../../lib/tls-fingerprint';
 import {
   DEFAULT_BMC_PORT,
+  type EnterMaintenanceBody,
   type RebootNodeBody,
   type RegisterBmcBody,
   type RegisterNodeBody,
@@ -380,6 +382,7 @@ export async function rebootNode(
       }
       if (n.held)
         throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+      if (n.status === 'maintenance') throw inMaintenance(id, 'rebooted');
       if (n.status !== 'ready' && n.status !== 'online') {
         throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or online nodes can be rebooted.`, {
           status: n.status,
@@ -418,4 +421,141 @@ async function refuseIfNotOkToStop(
     [FAILURE.notOkToStop],
   );
   if (refusal) throw new ApiError('not_ok_to_stop', refusal.message, { cluster_id: node.cluster_id });
+}
+
+/** New work refuses a node in maintenance (issue 13 #1): 409 node_in_maintenance, saying how to end it. */
+export function inMaintenance(id: string, verb: string): ApiError {
+  return new ApiError(
+    'node_in_maintenance',
+    `Node ${id} is in maintenance and is not ${verb}; end maintenance first (DELETE /v1/nodes/${id}/maintenance).`,
+    { node_id: id },
+  );
+}
+
+export interface MaintenanceAccepted {
+  operation_id: string;
+  node_id: string;
+  status: 'pending';
+}
+
+/**
+ * Enters maintenance mode (issue 13 #1): the node, and its cluster when it is a member, are locked for
+ * the enter operation only; once it completes the state is the node's status and its record, and no
+ * lock is held. A member whose OSDs Ceph says are not ok to stop is refused with 409 not_ok_to_stop
+ * before anything starts, as a reboot is.
+ */
+export async function enterMaintenance(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+  body: EnterMaintenanceBody,
+): Promise<MaintenanceAccepted> {
+  const node = await getNodeOr404(deps, auth, id);
+  const clusterId = node.cluster_id;
+  if (node.status === 'maintenance') throw alreadyInMaintenance(id);
+  if (body.power_off && clusterId && (await getClusterById(deps.db, clusterId))?.admin_node_id === id) {
+    // NodeFoundry reaches the cluster's Ceph through its admin node: powered off, nothing could
+    // unset the noout or watch the cluster (the exit of a host that never came back included).
+    throw new ApiError(
+      'invalid_state',
+      `Node ${id} is the admin node of cluster ${clusterId}: NodeFoundry reaches Ceph through it, so it is not powered off in maintenance. Enter without power_off.`,
+      { cluster_id: clusterId },
+    );
+  }
+  if (
+    clusterId &&
+    !node.held &&
+    (node.status === 'ready' || node.status === 'online') &&
+    (await lockHolders(deps.db, [node.id, clusterId])).length === 0
+  ) {
+    const refusal = await synchronousRefusal(
+      deps,
+      {
+        type: 'maintenance.enter',
+        accountId: auth.accountId,
+        resourceId: node.id,
+        requestId,
+        params: { powerOff: body.power_off },
+        summary: `maintenance of ${node.hostname}: are its OSDs ok to stop?`,
+      },
+      [FAILURE.notOkToStop],
+    );
+    if (refusal) throw new ApiError('not_ok_to_stop', refusal.message, { cluster_id: clusterId });
+  }
+  const op = await startOperation(deps, {
+    accountId: auth.accountId,
+    environment: auth.environment,
+    type: 'maintenance.enter',
+    requestId,
+    primaryResourceId: id,
+    nodeId: id,
+    clusterId,
+    lockResourceIds: clusterId ? [id, clusterId] : [id],
+    params: { power_off: body.power_off },
+    input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id, powerOff: body.power_off }),
+    summary: (n) =>
+      `Enter maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}${body.power_off ? ' (power off)' : ''}`,
+    precheck: async (trx: Transaction<Database>) => {
+      const n = await nodes.getScopedNode(trx, auth, id, true);
+      if (!n) throw nodeNotFound(id);
+      if (n.cluster_id !== clusterId) {
+        throw new ApiError('conflict', `Node ${id} changed cluster while maintenance was being requested; retry.`);
+      }
+      if (n.held)
+        throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+      if (n.status === 'maintenance') throw alreadyInMaintenance(id);
+      if (n.status !== 'ready' && n.status !== 'online') {
+        throw new ApiError(
+          'invalid_state',
+          `Node ${id} is ${n.status}; only ready or online nodes enter maintenance.`,
+          { status: n.status },
+        );
+      }
+    },
+  });
+  return { operation_id: op.id, node_id: id, status: 'pending' };
+}
+
+function alreadyInMaintenance(id: string): ApiError {
+  return new ApiError('invalid_state', `Node ${id} is already in maintenance.`, { status: 'maintenance' });
+}
+
+/**
+ * Exits maintenance mode: powers on, waits for SSH and the OSDs, unsets noout, waits for clean PGs.
+ * Also when the host never comes back: the operation then completes saying what is left (result
+ * `host_back: false`, `left`), the node `offline`. Refused (409 invalid_state) for a node not in maintenance.
+ */
+export async function exitMaintenance(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  id: string,
+): Promise<MaintenanceAccepted> {
+  const node = await getNodeOr404(deps, auth, id);
+  const clusterId = node.cluster_id;
+  const op = await startOperation(deps, {
+    accountId: auth.accountId,
+    environment: auth.environment,
+    type: 'maintenance.exit',
+    requestId,
+    primaryResourceId: id,
+    nodeId: id,
+    clusterId,
+    lockResourceIds: clusterId ? [id, clusterId] : [id],
+    params: {},
+    input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id }),
+    summary: (n) => `Exit maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}`,
+    precheck: async (trx: Transaction<Database>) => {
+      const n = await nodes.getScopedNode(trx, auth, id, true);
+      if (!n) throw nodeNotFound(id);
+      if (n.cluster_id !== clusterId) {
+        throw new ApiError('conflict', `Node ${id} changed cluster while the exit was being requested; retry.`);
+      }
+      if (n.status !== 'maintenance') {
+        throw new ApiError('invalid_state', `Node ${id} is ${n.status}, not in maintenance.`, { status: n.status });
+      }
+    },
+  });
+  return { operation_id: op.id, node_id: id, status: 'pending' };
 }

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Cluster, ClusterStatus, Database } from '../../db/database';
 import { getScopedCluster } from '../../db/repositories/clusters.repository';
-import { clusterMemberIds, heldMembers } from '../../db/repositories/nodes.repository';
+import { clusterMemberIds, heldMembers, maintenanceMembers } from '../../db/repositories/nodes.repository';
 import type { OperationPlan } from '../../workflows/contracts';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
@@ -128,6 +128,16 @@ export async function upgradeCluster(
           'node_held',
           `Node ${held.map((n) => `${n.hostname} (${n.id})`).join(', ')} of cluster ${id} ${held.length === 1 ? 'is' : 'are'} on hold; release ${held.length === 1 ? 'it' : 'them'} with PATCH {"state":"ready"} first.`,
           { node_ids: held.map((n) => n.id) },
+        );
+      }
+      // A member in maintenance (issue 13 #1) has its OSDs stopped and maybe no power: upgrading the
+      // cluster around it would leave it on the old release. Refused before anything starts.
+      const inMaintenance = await maintenanceMembers(trx, id);
+      if (inMaintenance.length > 0) {
+        throw new ApiError(
+          'node_in_maintenance',
+          `Node ${inMaintenance.map((n) => `${n.hostname} (${n.id})`).join(', ')} of cluster ${id} ${inMaintenance.length === 1 ? 'is' : 'are'} in maintenance; end it (DELETE /v1/nodes/{id}/maintenance) before upgrading.`,
+          { node_ids: inMaintenance.map((n) => n.id) },
         );
       }
     },

@@ -177,6 +177,8 @@ export async function setClusterMembersStatus(
 
 /** The cluster's members leave it (no cluster, no reason) as `status`; answers how many. */
 export async function releaseClusterMembers(db: Executor, clusterId: string, status: NodeStatus): Promise<number> {
+  // Maintenance of a member ends with its cluster (issue 13 #1): nothing is left to restore in Ceph.
+  await db.deleteFrom('node_maintenance').where('cluster_id', '=', clusterId).execute();
   const res = await db
     .updateTable('nodes')
     .set({ cluster_id: null, status, status_reason: null, updated_at: sql`now()` })
@@ -243,6 +245,17 @@ export async function heldMembers(db: Executor, clusterId: string): Promise<{ id
     .select(['id', 'hostname'])
     .where('cluster_id', '=', clusterId)
     .where('held', '=', true)
+    .orderBy('id')
+    .execute();
+}
+
+/** The cluster's members in maintenance mode (issue 13 #1). */
+export async function maintenanceMembers(db: Executor, clusterId: string): Promise<{ id: string; hostname: string }[]> {
+  return db
+    .selectFrom('nodes')
+    .select(['id', 'hostname'])
+    .where('cluster_id', '=', clusterId)
+    .where('status', '=', 'maintenance')
     .orderBy('id')
     .execute();
 }

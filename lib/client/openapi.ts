@@ -143,6 +143,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes/{id}/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put a node in maintenance mode
+         * @description Long-lived maintenance (docs/operators.md "Maintenance mode"): for a cluster member, Ceph's ok-to-stop for the host's OSDs, noout set on the host, its OSDs stopped cleanly; optionally the machine powered off. The node's status becomes `maintenance` and stays so, through any restart, until DELETE ends it; meanwhile new work refuses the node (409 `node_in_maintenance`) and the cluster monitor neither probes it nor reports or repairs its noout.
+         */
+        post: operations["enterNodeMaintenance"];
+        /**
+         * End maintenance mode
+         * @description Powers the machine on if it is off, waits for SSH and the OSDs, unsets the noout maintenance set, waits for clean PGs; the node becomes `online` (`ready` outside a cluster). Works when the host never comes back: maintenance then ends anyway (noout unset so Ceph can recover elsewhere), the node becomes `offline`, and the completed operation's result says `host_back: false` and what is `left`.
+         */
+        delete: operations["exitNodeMaintenance"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/clusters": {
         parameters: {
             query?: never;
@@ -681,7 +705,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop";
+                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop" | "node_in_maintenance";
                 message: string;
                 request_id: string;
                 /** @description The offending field or parameter (validation_error, address_in_use, idempotency errors). */
@@ -754,10 +778,10 @@ export interface components {
             id: string;
             hostname: string;
             /**
-             * @description `online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance` is reserved for maintenance mode.
+             * @description `online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance`: in maintenance mode (POST/DELETE /v1/nodes/{id}/maintenance).
              * @enum {string}
              */
-            status: "pending" | "ready" | "provisioning" | "online" | "offline" | "error";
+            status: "pending" | "ready" | "provisioning" | "online" | "offline" | "error" | "maintenance";
             /**
              * @description `hold` when held, else `ready`.
              * @enum {string}
@@ -1116,7 +1140,7 @@ export interface components {
         Operation: {
             id: string;
             /** @enum {string} */
-            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+            type: "node.register" | "node.reboot" | "maintenance.enter" | "maintenance.exit" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
             /** @enum {string} */
             status: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
             progress: number;
@@ -1504,10 +1528,10 @@ export interface components {
                 id: string;
                 hostname: string;
                 /**
-                 * @description `online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance` is reserved for maintenance mode.
+                 * @description `online`: serving in its cluster; `offline`: a member the cluster monitor could not reach (`status_reason`: `ssh: …` and/or `bmc: …`). `maintenance`: in maintenance mode (POST/DELETE /v1/nodes/{id}/maintenance).
                  * @enum {string}
                  */
-                status: "pending" | "ready" | "provisioning" | "online" | "offline" | "error";
+                status: "pending" | "ready" | "provisioning" | "online" | "offline" | "error" | "maintenance";
                 /**
                  * @description `hold` when held, else `ready`.
                  * @enum {string}
@@ -1559,6 +1583,24 @@ export interface components {
          *     }
          */
         RebootAcceptedResponse: {
+            data: {
+                operation_id: string;
+                node_id: string;
+                /** @enum {string} */
+                status: "pending";
+            };
+        };
+        /**
+         * MaintenanceAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        MaintenanceAcceptedResponse: {
             data: {
                 operation_id: string;
                 node_id: string;
@@ -2848,7 +2890,7 @@ export interface operations {
                 /** @description Only nodes of this cluster. */
                 cluster_id?: string;
                 /** @description Only nodes in this status (`hold`: held nodes). */
-                status?: "pending" | "ready" | "provisioning" | "online" | "offline" | "error" | "hold";
+                status?: "pending" | "ready" | "provisioning" | "online" | "offline" | "error" | "maintenance" | "hold";
             };
             header?: {
                 /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
@@ -3440,7 +3482,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description `resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `invalid_state` (the node is not ready or online), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop, asked as the dry run asks; nothing was started). */
+            /** @description `resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `node_in_maintenance` (end maintenance first), `invalid_state` (the node is not ready or online), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop, asked as the dry run asks; nothing was started). */
             409: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
@@ -3464,6 +3506,247 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    enterNodeMaintenance: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Replays the first successful response of the same request for 24 hours (with Idempotent-Replayed: true); another request under the same key is 409 `idempotency_key_reused`, a duplicate while the first runs 409 `idempotency_in_progress`. 1–255 printable ASCII characters, no space. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Node id (node_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "power_off": true
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Power the machine off (BMC soft power-off, polled until off) once its OSDs are stopped. The exit powers it back on.
+                     * @default false
+                     */
+                    power_off?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description With `dry_run=true`: the plan (steps, gates, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MaintenanceAcceptedResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description `resource_busy` (another operation runs on the node or its cluster; `operation_id`), `node_held`, `invalid_state` (the node is not ready or online, or already in maintenance), or `not_ok_to_stop` (Ceph says the OSDs of this cluster member are not ok to stop; nothing was started). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    exitNodeMaintenance: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Node id (node_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description With `dry_run=true`: the plan (steps, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MaintenanceAcceptedResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description `resource_busy` (another operation runs on the node or its cluster; `operation_id`) or `invalid_state` (the node is not in maintenance). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4480,7 +4763,7 @@ export interface operations {
                 cluster_id?: string;
                 node_id?: string;
                 status?: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
-                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+                type?: "node.register" | "node.reboot" | "maintenance.enter" | "maintenance.exit" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
                 /** @description Only operations started by this request (its X-Request-ID, echoed on every answer). */
                 request_id?: string;
             };
@@ -5856,7 +6139,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description `resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`), `node_held` (a member is on hold; `node_ids`) or `invalid_state`. */
+            /** @description `resource_busy` (an operation runs on the cluster or one of its nodes; `operation_id`), `node_held` (a member is on hold; `node_ids`), `node_in_maintenance` (a member is in maintenance; `node_ids`) or `invalid_state`. */
             409: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];

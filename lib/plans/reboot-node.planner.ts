@@ -39,7 +39,12 @@ export function rebootPlan(facts: RebootFacts, params: RebootParams): OperationP
   const refusals: PlanRefusal[] = [];
   if (node.held) refusals.push({ code: FAILURE.nodeHeld, message: `Node ${host} is on hold.` });
   // isServing: `online`, or `active` as recorded histories from before the rename say (lib/node-status.ts).
-  if (node.status !== 'ready' && !isServing(node.status)) {
+  if (node.status === 'maintenance') {
+    refusals.push({
+      code: FAILURE.nodeInMaintenance,
+      message: `Node ${host} is in maintenance; end maintenance first.`,
+    });
+  } else if (node.status !== 'ready' && !isServing(node.status)) {
     refusals.push({
       code: FAILURE.invalidState,
       message: `Node ${host} is ${node.status}; only ready or online nodes are rebooted.`,

@@ -26,6 +26,15 @@ describe('monitor drift checks', () => {
     ]);
   });
 
+  it('a host in maintenance mode owns its noout: no NF_NOOUT_ORPHANED for it, others still named', () => {
+    const maint = { operations: [], openNooutSubjects: [], maintenanceHosts: ['ceph-03'] };
+    expect(driftChecks('clus_a', { ...clean, nooutHosts: ['ceph-03'] }, maint)).toEqual([]);
+    const checks = driftChecks('clus_a', { ...clean, nooutHosts: ['ceph-03', 'ceph-04'] }, maint);
+    expect(checks.map((c) => c.code)).toEqual([NF_CHECK.nooutOrphaned]);
+    expect(checks[0]!.summary).toContain('ceph-04');
+    expect(checks[0]!.summary).not.toContain('ceph-03');
+  });
+
   it('cluster-wide action flags are drift only while no operation runs; routine flags never', () => {
     const flagged = { ...clean, flags: ['noout', 'norebalance'] };
     expect(driftChecks('clus_a', flagged, idle).map((c) => c.code)).toEqual([NF_CHECK.flagsOrphaned]);

@@ -8,8 +8,16 @@ import { upgradePlan, type UpgradeFacts } from '../../lib/plans/upgrade-cluster.
 // read statuses from activity results, where recorded histories still say `active` (lib/node-status.ts).
 
 describe('node statuses', () => {
-  it('the API enum is the seed vocabulary: online and offline, no active, maintenance reserved', () => {
-    expect([...NODE_STATUSES]).toEqual(['pending', 'ready', 'provisioning', 'online', 'offline', 'error']);
+  it('the API enum is the seed vocabulary: online and offline, no active, maintenance (issue 13) last', () => {
+    expect([...NODE_STATUSES]).toEqual([
+      'pending',
+      'ready',
+      'provisioning',
+      'online',
+      'offline',
+      'error',
+      'maintenance',
+    ]);
   });
 
   it('isServing: online, and active as recorded before the rename; nothing else', () => {
@@ -74,5 +82,11 @@ describe('node statuses', () => {
     ]);
     expect(reboot('online')).toEqual([]);
     expect(reboot('active')).toEqual([]);
+  });
+
+  it('a reboot refuses a node in maintenance with node_in_maintenance', () => {
+    expect(reboot('maintenance')).toEqual([
+      { code: 'node_in_maintenance', message: 'Node stor1 is in maintenance; end maintenance first.' },
+    ]);
   });
 });

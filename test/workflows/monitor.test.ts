@@ -160,6 +160,36 @@ describe('cluster monitor', () => {
     expect(clear.noout_hosts).toEqual([]);
   });
 
+  it('a host in maintenance (issue 13 #1): its noout is neither reported (NF_NOOUT_ORPHANED) nor repaired, the node stays maintenance', async () => {
+    const target = nodes[2];
+    const enter = await h.api('POST', `/v1/nodes/${target.id}/maintenance`, {});
+    expect(enter.status).toBe(202);
+    expect((await h.waitForOperation(enter.body.data.operation_id)).status).toBe('completed');
+    const first = await until('a round seeing the maintenance noout', async () => {
+      const hl = await health();
+      return hl.noout_hosts.includes(target.hostname) ? hl : undefined;
+    });
+    const seen = Date.parse(first.observed_at);
+    const after = await until('two more rounds', async () => {
+      const hl = await health();
+      return Date.parse(hl.observed_at) >= seen + 2 * INTERVAL_MS ? hl : undefined;
+    });
+    expect(after.noout_hosts).toEqual([target.hostname]);
+    expect(codes(after)).not.toContain('NF_NOOUT_ORPHANED');
+    expect(await ceph.nooutHosts()).toEqual([target.hostname]);
+    expect((await h.api('GET', `/v1/nodes/${target.id}`)).body.data.status).toBe('maintenance');
+
+    const exit = await h.api('DELETE', `/v1/nodes/${target.id}/maintenance`);
+    expect(exit.status).toBe(202);
+    expect((await h.waitForOperation(exit.body.data.operation_id)).status).toBe('completed');
+    expect(await ceph.nooutHosts()).toEqual([]);
+    expect((await h.api('GET', `/v1/nodes/${target.id}`)).body.data.status).toBe('online');
+    await until('OSD_DOWN cleared after the exit', async () => {
+      const hl = await health();
+      return hl.noout_hosts.length === 0 && hl.osds_down.length === 0 ? hl : undefined;
+    });
+  });
+
   it('autoscale frozen by hand → NF_AUTOSCALE_FROZEN_ORPHANED, left; frozen by an upgrade that ended without releasing it → unfrozen', async () => {
     await ceph.setNoAutoscale(true);
     const drift = await until('NF_AUTOSCALE_FROZEN_ORPHANED', async () => {

@@ -39,6 +39,10 @@ export const ERROR_STATUS = {
   webhook_not_found: 404,
   /** Issue 12 #4: Ceph says the node's OSDs are not ok to stop (asked as the dry run asks). */
   not_ok_to_stop: 409,
+  /** Issue 13 #2: a failed OSD whose PGs have no complete copy elsewhere yet (`ceph osd safe-to-destroy`). */
+  not_safe_to_destroy: 409,
+  /** Issue 13 #2: the replacement device is not on the OSD's host or holds something. */
+  device_not_available: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

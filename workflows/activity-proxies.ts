@@ -83,6 +83,8 @@ export const act = {
   powerCommand: under(hardwareCommand, 'powerCommand'),
   purgeClusterCeph: under(hardwareCommand, 'purgeClusterCeph'),
   readReweightFacts: under(hardwareCommand, 'readReweightFacts'),
+  readReplaceFacts: under(hardwareCommand, 'readReplaceFacts'),
+  destroyOsd: under(hardwareCommand, 'destroyOsd'),
   setCephPool: under(hardwareCommand, 'setCephPool'),
   setCrushWeight: under(hardwareCommand, 'setCrushWeight'),
   setHostNoout: under(hardwareCommand, 'setHostNoout'),
@@ -95,6 +97,7 @@ export const act = {
   bootstrapCluster: under(longHardwareCommand, 'bootstrapCluster'),
   stopClusterHost: under(longHardwareCommand, 'stopClusterHost'),
   zapClusterHost: under(longHardwareCommand, 'zapClusterHost'),
+  recreateOsd: under(longHardwareCommand, 'recreateOsd'),
   // boundedPowerCommand: a power command whose failure someone must hear about soon. A failed host
   // pauses the whole upgrade and an operator decides; compensation's power-on holds noout behind it:
   // a dead BMC must say so in seconds.
@@ -140,6 +143,7 @@ export const act = {
   describeUpgradeForPlan: under(planRead, 'describeUpgrade'),
   hostOsdsForPlan: under(planRead, 'hostOsds'),
   readReweightFactsForPlan: under(planRead, 'readReweightFacts'),
+  readReplaceFactsForPlan: under(planRead, 'readReplaceFacts'),
   // unsettledScan: the settler's scan for operations left unsettled.
   findUnsettledOperations: under(unsettledScan, 'findUnsettledOperations'),
   // settleOne: the settler's repair of one operation.

@@ -415,6 +415,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clusters/{id}/osds/{osd_id}/replace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the disk of an OSD, keeping its id
+         * @description Replaces the OSD's disk and keeps its id, so CRUSH and data placement barely move. An OSD that is up and holds data is drained first (weight 0, PGs watched to 0, `ceph osd safe-to-destroy`); a failed (down) OSD must already be safe to destroy, else 409 `not_safe_to_destroy` with Ceph's reason and nothing changes. Then the old daemon is stopped, `ceph osd destroy` keeps the id, the new device is zapped and the OSD recreated on it with the same id, its weight restored (the same fraction of the new device's size), backfill watched to clean, and the node's drives re-read. Cancel or failure before the destroy restores the weight; after it the OSD is left destroyed (id kept) and the operation says so: run the replacement again to finish. Locks the OSD, its node and a reweight slot.
+         */
+        post: operations["replaceOsd"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/api_keys": {
         parameters: {
             query?: never;
@@ -681,7 +701,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop";
+                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop" | "not_safe_to_destroy" | "device_not_available";
                 message: string;
                 request_id: string;
                 /** @description The offending field or parameter (validation_error, address_in_use, idempotency errors). */
@@ -1099,7 +1119,7 @@ export interface components {
         Operation: {
             id: string;
             /** @enum {string} */
-            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete" | "osd.replace";
             /** @enum {string} */
             status: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
             progress: number;
@@ -1621,6 +1641,29 @@ export interface components {
                 cluster_id: string;
                 osd_id: number;
                 weight: number;
+                /** @enum {string} */
+                status: "pending";
+            };
+        };
+        /**
+         * ReplaceAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+         *         "osd_id": 0,
+         *         "device": "sdc",
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        ReplaceAcceptedResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                osd_id: number;
+                /** @description The new device (kernel name), or null for the same slot. */
+                device: string | null;
                 /** @enum {string} */
                 status: "pending";
             };
@@ -4375,7 +4418,7 @@ export interface operations {
                 cluster_id?: string;
                 node_id?: string;
                 status?: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
-                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete" | "osd.replace";
                 /** @description Only operations started by this request (its X-Request-ID, echoed on every answer). */
                 request_id?: string;
             };
@@ -5145,6 +5188,163 @@ export interface operations {
                 };
             };
             /** @description `resource_busy`: the OSD, every reweight slot of the cluster, or the cluster itself is busy with another operation (`operation_id`). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    replaceOsd: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Replays the first successful response of the same request for 24 hours (with Idempotent-Replayed: true); another request under the same key is 409 `idempotency_key_reused`, a duplicate while the first runs 409 `idempotency_in_progress`. 1–255 printable ASCII characters, no space. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Cluster id (clus_…). */
+                id: string;
+                /** @description OSD number, as Ceph gives it. */
+                osd_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device": "/dev/sdc"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description The new disk on the OSD's host, by kernel name (`sdc` or `/dev/sdc`), or `same_slot`: the new disk sits where the failed one was and has its name.
+                     * @example same_slot
+                     * @example /dev/sdc
+                     */
+                    device: string;
+                };
+            };
+        };
+        responses: {
+            /** @description With `dry_run=true`: the plan (how the OSD is emptied, the device, the steps, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+                     *         "osd_id": 0,
+                     *         "device": "sdc",
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReplaceAcceptedResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `cluster_not_found` or `osd_not_found`. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "Not found, or not visible to this key (another account or environment).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_safe_to_destroy` (a failed OSD whose PGs have no complete copy elsewhere yet), `device_not_available` (the device is not on the host or holds something), `invalid_state`, or `resource_busy` (`operation_id`). */
             409: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];

@@ -4,4 +4,5 @@ export { planCreateCluster } from './create-cluster.plan';
 export { planDeleteCluster } from './delete-cluster.plan';
 export { planRebootNode } from './reboot-node.plan';
 export { planReweightOsd } from './reweight-osd.plan';
+export { planReplaceOsd } from './replace-osd.plan';
 export { planUpgradeCluster } from './upgrade-cluster.plan';

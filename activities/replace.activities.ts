@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { getClusterById } from '../db/repositories/clusters.repository';
 import { findClusterMember } from '../db/repositories/nodes.repository';
+import { setOsdCapacity } from '../db/repositories/osds.repository';
 import type { ReplaceFacts } from '../lib/plans/replace-osd.planner';
 import type { ActivityDeps } from './deps';
 import { FAILURE, guarded } from './failures';
@@ -56,6 +57,20 @@ export function createReplaceActivities(deps: ActivityDeps) {
     /** Stops the old daemon and `ceph osd destroy` keeping the id; read back. Idempotent. */
     async destroyOsd(input: { clusterId: string; host: string; osdId: number }): Promise<void> {
       return guarded(async () => (await cephFor(deps, input.clusterId)).destroyOsd(input.host, input.osdId));
+    },
+
+    /**
+     * The recorded capacity of a replaced OSD follows its new device (a refresh keeps the first
+     * capacity it saw: a drained OSD's CRUSH weight says nothing about its size). Idempotent.
+     */
+    async recordReplacedOsd(input: { clusterId: string; osdId: number }): Promise<{ capacity_gb: number }> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        const p = (await ceph.pgPlacement([input.osdId])).osds[0]!;
+        const capacity = Math.round((p.device_weight * 2 ** 40) / 1e9);
+        await setOsdCapacity(deps.db, input.clusterId, input.osdId, capacity);
+        return { capacity_gb: capacity };
+      });
     },
 
     /** Zaps the new device and recreates the destroyed OSD on it with the same id; read back. Idempotent. */

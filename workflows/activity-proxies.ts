@@ -85,6 +85,7 @@ export const act = {
   readReweightFacts: under(hardwareCommand, 'readReweightFacts'),
   readReplaceFacts: under(hardwareCommand, 'readReplaceFacts'),
   destroyOsd: under(hardwareCommand, 'destroyOsd'),
+  recordReplacedOsd: under(hardwareCommand, 'recordReplacedOsd'),
   setCephPool: under(hardwareCommand, 'setCephPool'),
   setCrushWeight: under(hardwareCommand, 'setCrushWeight'),
   setHostNoout: under(hardwareCommand, 'setHostNoout'),

@@ -169,6 +169,10 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
 
       await op.step('refresh_inventory', async () => {
         await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        const rec = await act.recordReplacedOsd.executeWithOptions({ summary: `record ${name}'s new capacity` }, [
+          { clusterId, osdId },
+        ]);
+        op.log(`${name} recorded on ${host}:/dev/${device}, ${rec.capacity_gb} GB`);
         if (nodeId) {
           await act.inventoryNode.executeWithOptions({ summary: `re-read the drives of ${host}` }, [{ nodeId }]);
           op.log(`drives of ${host} re-read (the new disk and its SMART state)`);

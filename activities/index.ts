@@ -9,6 +9,7 @@ import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
 import { createReweightActivities } from './reweight.activities';
+import { createReplaceActivities } from './replace.activities';
 import { createSettleActivities } from './settle.activities';
 import { createUpgradeActivities } from './upgrade.activities';
 import { createWebhookActivities } from './webhooks.activities';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCephActivities(deps),
     ...createClusterActivities(deps),
     ...createReweightActivities(deps),
+    ...createReplaceActivities(deps),
     ...createLifecycleActivities(deps),
     ...createImportActivities(deps),
     ...createPoolActivities(deps),

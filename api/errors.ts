@@ -41,6 +41,10 @@ export const ERROR_STATUS = {
   not_ok_to_stop: 409,
   /** Issue 13 #1: the node is in maintenance mode; new work refuses it (exit maintenance first). */
   node_in_maintenance: 409,
+  /** Issue 13 #2: a failed OSD whose PGs have no complete copy elsewhere yet (`ceph osd safe-to-destroy`). */
+  not_safe_to_destroy: 409,
+  /** Issue 13 #2: the replacement device is not on the OSD's host or holds something. */
+  device_not_available: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -253,6 +253,19 @@ export interface CephLifecycleOps {
   zapDevices(host: string, fsid: string | null, devices: string[]): Promise<void>;
   /** Forgets the cluster once every host is clean (the sandbox drops its simulated cluster). */
   purgeCluster(): Promise<void>;
+  /**
+   * Disk replacement, first half: the OSD's daemon on `host` is stopped and disabled (where the
+   * host answers) and `ceph osd destroy N --yes-i-really-mean-it` forgets its keys while keeping
+   * its id and CRUSH position (state `destroyed`), read back from the OSD map. Idempotent.
+   */
+  destroyOsd(host: string, osdId: number): Promise<void>;
+  /**
+   * Disk replacement, second half: the new device is zapped and the destroyed OSD recreated on it
+   * with the same id, started, and read back (`ceph osd metadata` names host and device).
+   * Idempotent (an OSD N already on the device is left alone); refuses a device holding another
+   * OSD of the cluster.
+   */
+  recreateOsd(host: string, device: string, osdId: number): Promise<void>;
 }
 
 export interface CephPool {

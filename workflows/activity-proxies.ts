@@ -86,6 +86,9 @@ export const act = {
   powerCommand: under(hardwareCommand, 'powerCommand'),
   purgeClusterCeph: under(hardwareCommand, 'purgeClusterCeph'),
   readReweightFacts: under(hardwareCommand, 'readReweightFacts'),
+  readReplaceFacts: under(hardwareCommand, 'readReplaceFacts'),
+  destroyOsd: under(hardwareCommand, 'destroyOsd'),
+  recordReplacedOsd: under(hardwareCommand, 'recordReplacedOsd'),
   setCephPool: under(hardwareCommand, 'setCephPool'),
   setCrushWeight: under(hardwareCommand, 'setCrushWeight'),
   setHostNoout: under(hardwareCommand, 'setHostNoout'),
@@ -98,6 +101,7 @@ export const act = {
   bootstrapCluster: under(longHardwareCommand, 'bootstrapCluster'),
   stopClusterHost: under(longHardwareCommand, 'stopClusterHost'),
   zapClusterHost: under(longHardwareCommand, 'zapClusterHost'),
+  recreateOsd: under(longHardwareCommand, 'recreateOsd'),
   // boundedPowerCommand: a power command whose failure someone must hear about soon. A failed host
   // pauses the whole upgrade and an operator decides; compensation's power-on holds noout behind it:
   // a dead BMC must say so in seconds.
@@ -144,6 +148,7 @@ export const act = {
   describeUpgradeForPlan: under(planRead, 'describeUpgrade'),
   hostOsdsForPlan: under(planRead, 'hostOsds'),
   readReweightFactsForPlan: under(planRead, 'readReweightFacts'),
+  readReplaceFactsForPlan: under(planRead, 'readReplaceFacts'),
   // unsettledScan: the settler's scan for operations left unsettled.
   findUnsettledOperations: under(unsettledScan, 'findUnsettledOperations'),
   // settleOne: the settler's repair of one operation.

@@ -123,6 +123,13 @@ export interface ReweightOsdInput extends OperationRef {
   weight: number;
 }
 
+export interface ReplaceOsdInput extends OperationRef {
+  clusterId: string;
+  osdId: number;
+  /** Kernel name of the new device on the OSD's host, or null: the same slot (the OSD's device name). */
+  device: string | null;
+}
+
 export interface PoolOperationInput extends OperationRef {
   clusterId: string;
   poolId: string;

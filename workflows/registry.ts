@@ -177,6 +177,24 @@ export const OPERATIONS = {
     pausable: false,
     locks: 'the cluster and the pool',
   },
+  'osd.replace': {
+    workflowType: 'replaceOsdWorkflow',
+    /** drain and safe_to_destroy are skipped when the OSD is down (failed) or already empty. */
+    steps: [
+      'preflight',
+      'drain',
+      'safe_to_destroy',
+      'destroy',
+      'recreate',
+      'restore_weight',
+      'wait_backfill',
+      'refresh_inventory',
+    ],
+    planner: 'planReplaceOsd',
+    pausable: false,
+    locks:
+      "the OSD (`clus_…/osd.N`), its node, and one of the cluster's reweight slots (`clus_…/reweight-slot/i`, NF_DRAIN_SLOTS)",
+  },
 } as const satisfies Record<string, OperationEntry>;
 
 export type OperationType = keyof typeof OPERATIONS;

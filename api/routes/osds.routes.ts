@@ -12,14 +12,25 @@ import {
   osdListQuerySchema,
   osdViewSchema,
   reweightAcceptedResponseSchema,
+  replaceAcceptedResponseSchema,
+  replaceOsdBodySchema,
   reweightOsdBodySchema,
 } from '../schemas/osds.schemas';
 import { bodyValidator, parse, queryValidator } from '../schemas/validation';
-import { clusterNotFound, getClusterOr404, getOsdOr404, listOsds, reweightOsd } from '../services/osds.service';
+import {
+  clusterNotFound,
+  getClusterOr404,
+  getOsdOr404,
+  listOsds,
+  replaceOsd,
+  replacementDeviceOf,
+  reweightOsd,
+} from '../services/osds.service';
 import { planOperation } from '../services/plan.service';
 import type { RouteTable } from './route-table';
 
 const validReweight = bodyValidator(reweightOsdBodySchema);
+const validReplace = bodyValidator(replaceOsdBodySchema);
 const validList = queryValidator(osdListQuerySchema);
 const validDryRun = queryValidator(dryRunQuerySchema);
 
@@ -121,6 +132,73 @@ export function addOsdRoutes(table: RouteTable, deps: ApiDeps): void {
         clusterId,
         osdId,
         body.weight,
+      );
+      ctx.status = 202;
+      ctx.body = { data };
+    },
+  );
+
+  table.add(
+    {
+      method: 'post',
+      path: '/v1/clusters/{id}/osds/{osd_id}/replace',
+      operationId: 'replaceOsd',
+      summary: 'Replace the disk of an OSD, keeping its id',
+      description:
+        "Replaces the OSD's disk and keeps its id, so CRUSH and data placement barely move. An OSD that is up and holds data is drained first (weight 0, PGs watched to 0, `ceph osd safe-to-destroy`); a failed (down) OSD must already be safe to destroy, else 409 `not_safe_to_destroy` with Ceph's reason and nothing changes. Then the old daemon is stopped, `ceph osd destroy` keeps the id, the new device is zapped and the OSD recreated on it with the same id, its weight restored (the same fraction of the new device's size), backfill watched to clean, and the node's drives re-read. Cancel or failure before the destroy restores the weight; after it the OSD is left destroyed (id kept) and the operation says so: run the replacement again to finish. Locks the OSD, its node and a reweight slot.",
+      tag: 'OSDs',
+      auth: true,
+      pathParams: [clusterParam, osdParam],
+      query: dryRunQuerySchema,
+      body: replaceOsdBodySchema,
+      responses: {
+        200: {
+          description:
+            'With `dry_run=true`: the plan (how the OSD is emptied, the device, the steps, refusals); nothing was changed.',
+          schema: planResponseSchema,
+        },
+        202: { description: 'Accepted; poll the operation.', schema: replaceAcceptedResponseSchema },
+        404: { description: '`cluster_not_found` or `osd_not_found`.' },
+        409: {
+          description:
+            '`not_safe_to_destroy` (a failed OSD whose PGs have no complete copy elsewhere yet), `device_not_available` (the device is not on the host or holds something), `invalid_state`, or `resource_busy` (`operation_id`).',
+        },
+      },
+    },
+    async (ctx) => {
+      const body = parse(validReplace, ctx.state.body, 'body');
+      const query = parse(validDryRun, { ...ctx.query }, 'query');
+      const auth = authOf(ctx);
+      const clusterId = clusterIdOf(ctx.params);
+      const osdId = osdIdOf(clusterId, ctx.params);
+      const device = replacementDeviceOf(body.device);
+      if (query.dry_run) {
+        const cluster = await getClusterOr404(deps, auth, clusterId);
+        const osd = await getOsdOr404(deps, clusterId, osdId);
+        const plan = await planOperation(
+          { ...deps, logger: ctx.state.logger },
+          {
+            type: 'osd.replace',
+            accountId: auth.accountId,
+            resourceId: clusterId,
+            requestId: ctx.state.requestId,
+            params: { osdId, device },
+            clusterId,
+            nodeIds: osd.node_id ? [osd.node_id] : [],
+            summary: (n) =>
+              `replace the disk of osd.${osdId}${osd.node_id ? ` on ${n.hostname(osd.node_id)}` : ''} of cluster ${cluster.name}`,
+          },
+        );
+        ctx.body = { data: plan };
+        return;
+      }
+      const data = await replaceOsd(
+        { ...deps, logger: ctx.state.logger },
+        auth,
+        ctx.state.requestId,
+        clusterId,
+        osdId,
+        device,
       );
       ctx.status = 202;
       ctx.body = { data };

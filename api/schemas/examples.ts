@@ -276,6 +276,9 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   ReweightAcceptedResponse: {
     data: { operation_id: OPERATION, cluster_id: CLUSTER, osd_id: 0, weight: 0.5, status: 'pending' },
   },
+  ReplaceAcceptedResponse: {
+    data: { operation_id: OPERATION, cluster_id: CLUSTER, osd_id: 0, device: 'sdc', status: 'pending' },
+  },
   OperationPlanResponse: {
     data: {
       type: 'node.reboot',
@@ -320,6 +323,7 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   importCluster: { name: 'legacy-ceph', admin_node_id: NODE, node_ids: NODES, deployment: 'packages' },
   createPool: { name: 'rbd', type: 'replicated', replication_factor: 3, pg_autoscale: true, application: 'rbd' },
   reweightOsd: { weight: 0.5 },
+  replaceOsd: { device: '/dev/sdc' },
   upgradeCluster: { ceph_version: 'tentacle', os_packages: false, max_concurrent: 1, mode: 'upgrade' },
   cancelOperation: {},
   pauseOperation: { reason: 'Waiting for the change window.' },

@@ -16,7 +16,7 @@ import {
   registeredNodeResponseSchema,
 } from './nodes.schemas';
 import { operationViewSchema } from './operations.schemas';
-import { osdViewSchema, reweightAcceptedResponseSchema } from './osds.schemas';
+import { osdViewSchema, replaceAcceptedResponseSchema, reweightAcceptedResponseSchema } from './osds.schemas';
 import { poolAcceptedResponseSchema, poolViewSchema } from './pools.schemas';
 import {
   sandboxMachineResponseSchema,
@@ -128,6 +128,7 @@ export const NAMED_SCHEMAS: readonly (readonly [string, SchemaObject])[] = [
   ['ClusterAcceptedResponse', clusterAcceptedResponseSchema],
   ['PoolAcceptedResponse', poolAcceptedResponseSchema],
   ['ReweightAcceptedResponse', reweightAcceptedResponseSchema],
+  ['ReplaceAcceptedResponse', replaceAcceptedResponseSchema],
   ['UpgradeAcceptedResponse', upgradeAcceptedResponseSchema],
   ['ApiKeyCreatedResponse', createdApiKeyResponseSchema],
   ['WebhookCreatedResponse', createdWebhookResponseSchema],

@@ -28,6 +28,25 @@ export const reweightOsdBodySchema: JSONSchemaType<ReweightOsdBody> = {
   additionalProperties: false,
 };
 
+export interface ReplaceOsdBody {
+  device: string;
+}
+
+export const replaceOsdBodySchema: JSONSchemaType<ReplaceOsdBody> = {
+  type: 'object',
+  properties: {
+    device: {
+      type: 'string',
+      pattern: '^(same_slot|(/dev/)?[A-Za-z0-9_-]{1,64})$',
+      description:
+        "The new disk on the OSD's host, by kernel name (`sdc` or `/dev/sdc`), or `same_slot`: the new disk sits where the failed one was and has its name.",
+      examples: ['same_slot', '/dev/sdc'],
+    },
+  },
+  required: ['device'],
+  additionalProperties: false,
+};
+
 export type OsdListQuery = PageQuery;
 
 export const osdListQuerySchema: JSONSchemaType<OsdListQuery> = {
@@ -75,6 +94,18 @@ export const reweightAcceptedResponseSchema: SchemaObject = dataResponseSchema({
     cluster_id: { type: 'string', pattern: idPattern('cluster') },
     osd_id: { type: 'integer' },
     weight: { type: 'number' },
+    status: { type: 'string', enum: ['pending'] },
+  },
+});
+
+export const replaceAcceptedResponseSchema: SchemaObject = dataResponseSchema({
+  type: 'object',
+  required: ['operation_id', 'cluster_id', 'osd_id', 'device', 'status'],
+  properties: {
+    operation_id: { type: 'string', pattern: idPattern('operation') },
+    cluster_id: { type: 'string', pattern: idPattern('cluster') },
+    osd_id: { type: 'integer' },
+    device: { type: ['string', 'null'], description: 'The new device (kernel name), or null for the same slot.' },
     status: { type: 'string', enum: ['pending'] },
   },
 });

@@ -5,6 +5,8 @@ import * as osds from '../../db/repositories/osds.repository';
 import type { ApiDeps, AuthState } from '../context';
 import { ApiError } from '../errors';
 import { startOperation } from './operations.service';
+import { synchronousRefusal } from './plan.service';
+import { REPLACE_FAILURE } from '../../lib/plans/replace-osd.planner';
 
 /**
  * Reweights and drains that may run at once in one cluster: `config.drainSlotsPerCluster`
@@ -149,4 +151,88 @@ export async function reweightOsd(
     },
   });
   return { operation_id: op.id, cluster_id: clusterId, osd_id: osdId, weight, status: 'pending' };
+}
+
+export interface ReplaceAccepted {
+  operation_id: string;
+  cluster_id: string;
+  osd_id: number;
+  device: string | null;
+  status: 'pending';
+}
+
+/** `same_slot` → null; `/dev/sdc` → `sdc`. */
+export function replacementDeviceOf(device: string): string | null {
+  return device === 'same_slot' ? null : device.replace(/^\/dev\//, '');
+}
+
+/**
+ * Starts a disk replacement of one OSD (keeps its id). Locks like a drain (the OSD and a reweight
+ * slot) plus the OSD's node. What the dry run refuses for the OSD and the device (a failed OSD not
+ * safe to destroy, a device not available) is answered synchronously as a 409, asked as the dry run
+ * asks; the workflow's preflight asks again.
+ */
+export async function replaceOsd(
+  deps: ApiDeps,
+  auth: AuthState,
+  requestId: string,
+  clusterId: string,
+  osdId: number,
+  device: string | null,
+): Promise<ReplaceAccepted> {
+  const cluster = await getClusterOr404(deps, auth, clusterId);
+  const osd = await getOsdOr404(deps, clusterId, osdId);
+  if (cluster.status === 'DELETING' || cluster.status === 'CREATING') {
+    throw new ApiError('invalid_state', `Cluster ${clusterId} is ${cluster.status}; OSDs cannot be replaced now.`, {
+      status: cluster.status,
+    });
+  }
+  const locks = [osdLockId(clusterId, osdId), ...(osd.node_id ? [osd.node_id] : [])];
+  if ((await lockHolders(deps.db, [...locks, clusterId])).length === 0) {
+    const refusal = await synchronousRefusal(
+      deps,
+      {
+        type: 'osd.replace',
+        accountId: auth.accountId,
+        resourceId: clusterId,
+        requestId,
+        params: { osdId, device },
+        summary: `replace osd.${osdId} of cluster ${cluster.name}: is it safe to destroy, is the device free?`,
+      },
+      [REPLACE_FAILURE.notSafeToDestroy, REPLACE_FAILURE.deviceNotAvailable],
+    );
+    if (refusal)
+      throw new ApiError(
+        refusal.code === REPLACE_FAILURE.notSafeToDestroy ? 'not_safe_to_destroy' : 'device_not_available',
+        refusal.message,
+        { cluster_id: clusterId, osd_id: osdId },
+      );
+  }
+  const op = await startOperation(deps, {
+    accountId: auth.accountId,
+    environment: auth.environment,
+    type: 'osd.replace',
+    requestId,
+    primaryResourceId: osdLockId(clusterId, osdId),
+    clusterId,
+    nodeId: osd.node_id,
+    osdId,
+    lockResourceIds: locks,
+    slot: { prefix: reweightSlotPrefix(clusterId), count: deps.config.drainSlotsPerCluster },
+    params: { osd_id: osdId, device },
+    input: (operationId) => ({ operationId, accountId: auth.accountId, clusterId, osdId, device }),
+    summary: (n) =>
+      `Replace the disk of osd.${osdId}${osd.node_id ? ` on ${n.hostname(osd.node_id)}` : ''} of cluster ${n.cluster?.name ?? clusterId}` +
+      (device ? ` with /dev/${device}` : ' (same slot)'),
+    precheck: async (trx) => {
+      const c = await getClusterById(trx, clusterId);
+      if (!c) throw clusterNotFound(clusterId);
+      if (c.status === 'DELETING' || c.status === 'CREATING') {
+        throw new ApiError('invalid_state', `Cluster ${clusterId} is ${c.status}; OSDs cannot be replaced now.`, {
+          status: c.status,
+        });
+      }
+    },
+  });
+  return { operation_id: op.id, cluster_id: clusterId, osd_id: osdId, device, status: 'pending' };
 }

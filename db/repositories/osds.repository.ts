@@ -108,3 +108,18 @@ export async function getOsd(db: Executor, clusterId: string, osdId: number): Pr
     .where('osd_id', '=', osdId)
     .executeTakeFirst();
 }
+
+/** A replaced OSD's capacity follows its new device (a refresh keeps the first capacity it saw). */
+export async function setOsdCapacity(
+  db: Executor,
+  clusterId: string,
+  osdId: number,
+  capacityGb: number,
+): Promise<void> {
+  await db
+    .updateTable('osds')
+    .set({ capacity_gb: capacityGb })
+    .where('cluster_id', '=', clusterId)
+    .where('osd_id', '=', osdId)
+    .execute();
+}

@@ -19,7 +19,7 @@ import {
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
 import { createCephCliSharedLifecycleOps, parseFsid } from './ceph-cli-crush';
-import { parseJsonArray } from './ceph-json';
+import { osdStateOf, parseJsonArray } from './ceph-json';
 
 export { parseCrushRules, parseFsid } from './ceph-cli-crush';
 
@@ -255,6 +255,43 @@ export function createCephCliLifecycleOps(ctx: CephCliContext): CephLifecycleOps
             fsid,
           ),
       );
+    },
+
+    async destroyOsd(host: string, osdId: number): Promise<void> {
+      checkName(host);
+      if (!Number.isInteger(osdId) || osdId < 0)
+        throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${osdId}`, false);
+      await withSession(admin, async (s) => {
+        const state = osdStateOf(await ceph(s, ['osd', 'dump']), osdId);
+        if (state === null) throw new DriverError(FAILURE.commandFailed, `the OSD map has no osd.${osdId}`, false);
+        if (state.includes('destroyed')) return;
+        // The orchestrator stops the daemon (it would restart it otherwise); a daemon it cannot reach stays down.
+        await s.exec(ctx.cephCommand(['orch', 'daemon', 'stop', `osd.${osdId}`], false), { timeoutMs });
+        await ceph(s, ['osd', 'destroy', String(osdId), '--yes-i-really-mean-it'], false);
+        if (!osdStateOf(await ceph(s, ['osd', 'dump']), osdId)?.includes('destroyed'))
+          throw new DriverError(FAILURE.commandFailed, `osd.${osdId} is not destroyed after ceph osd destroy`, false);
+      });
+    },
+
+    async recreateOsd(host: string, device: string, osdId: number): Promise<void> {
+      checkName(host);
+      checkDevice(device);
+      await withSession(admin, async (s) => {
+        const on = osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device);
+        if (on === osdId) return;
+        if (on !== null)
+          throw new DriverError(FAILURE.commandFailed, `${host}:/dev/${device} already holds osd.${on}`, false);
+        // cephadm gives a new OSD on a host the ids destroyed there (its osd_id_claims): the same id.
+        await ceph(s, ['orch', 'device', 'zap', host, `/dev/${device}`, '--force'], false);
+        await ceph(s, ['orch', 'daemon', 'add', 'osd', `${host}:/dev/${device}`], false);
+        const id = osdOnDevice(await ceph(s, ['osd', 'metadata']), host, device);
+        if (id !== osdId)
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `ceph orch created ${id === null ? 'no OSD' : `osd.${id}`} on ${host}:/dev/${device}, not osd.${osdId}`,
+            false,
+          );
+      });
     },
 
     async zapDevices(host: string, fsid: string | null, devices: string[]): Promise<void> {

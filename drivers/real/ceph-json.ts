@@ -285,3 +285,16 @@ export function combineOsds(
     ...(t.device_class !== undefined ? { device_class: t.device_class } : {}),
   }));
 }
+
+/**
+ * `ceph osd dump -f json`: the state of OSD `id` (`["exists","up"]`, `["destroyed","exists"]`, …),
+ * or null when the map has no such OSD.
+ */
+export function osdStateOf(stdout: string, id: number): string[] | null {
+  const doc = parseJsonObject('osd dump', stdout);
+  const list = Array.isArray(doc.osds) ? doc.osds.map(obj) : null;
+  if (!list) throw bad('osd dump', 'no osds array');
+  const o = list.find((x) => x.osd === id);
+  if (!o) return null;
+  return Array.isArray(o.state) ? o.state.filter((x): x is string => typeof x === 'string') : [];
+}

@@ -30,7 +30,7 @@ import {
 } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
 import { createCephCliSharedLifecycleOps, parseFsid } from './ceph-cli-crush';
-import { parseJsonArray, parseJsonObject } from './ceph-json';
+import { osdStateOf, parseJsonArray, parseJsonObject } from './ceph-json';
 import { ALL_ROLES, ensureRelease } from './ceph-packages';
 
 export const HOSTS_KEY = 'nodefoundry/hosts';
@@ -310,6 +310,21 @@ export function osdOnHostDevice(stdout: string, host: string, device: string): n
   return null;
 }
 
+/**
+ * The host-side half of `destroyOsd` (package deployer): the old daemon stopped and disabled, its
+ * data directory (a plain directory with --no-tmpfs, whose `block` link names the failed disk)
+ * unmounted if mounted and removed, so the replacement's `raw activate` starts clean.
+ */
+export function retireOsdScript(osdId: number): string {
+  const dir = `/var/lib/ceph/osd/ceph-${osdId}`;
+  return [
+    `systemctl stop ceph-osd@${osdId} || true`,
+    `systemctl disable ceph-osd@${osdId} || true`,
+    `if grep -q " ${dir} " /proc/mounts; then umount ${dir}; fi`,
+    `rm -rf ${dir}`,
+  ].join('\n');
+}
+
 // ---- the operations ---------------------------------------------------------------------------
 
 export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecycleOps {
@@ -326,6 +341,10 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
   function checkDevice(device: string): void {
     if (!/^[A-Za-z0-9_-]+$/.test(device))
       throw new DriverError(FAILURE.commandFailed, `invalid device name ${JSON.stringify(device)}`, false);
+  }
+  function checkOsdId(id: number): void {
+    if (!Number.isInteger(id) || id < 0)
+      throw new DriverError(FAILURE.commandFailed, `invalid OSD id ${JSON.stringify(id)}`, false);
   }
   function checkFsid(fsid: string): void {
     if (!/^[0-9a-f-]{36}$/.test(fsid))
@@ -788,6 +807,98 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
 
     async purgeCluster(): Promise<void> {
       // Every host removed its daemons, data and configuration: nothing is left centrally.
+    },
+
+    async destroyOsd(host: string, osdId: number): Promise<void> {
+      checkName(host);
+      checkOsdId(osdId);
+      // The failed disk's daemon must not come back on its own (systemd restarts it): stopped and
+      // disabled first; a host that does not answer keeps its unit until the recreate cleans it.
+      try {
+        await onHost(host, (s) => sh(s, retireOsdScript(osdId), LONG_MS));
+      } catch (err) {
+        if (!(err instanceof DriverError) || err.type === FAILURE.commandFailed) throw err;
+      }
+      await withSession(admin, async (s) => {
+        const state = osdStateOf(await ceph(s, ['osd', 'dump']), osdId);
+        if (state === null) throw bad(`ceph osd destroy ${osdId}`, `the OSD map has no osd.${osdId}`);
+        if (!state.includes('destroyed'))
+          await ceph(s, ['osd', 'destroy', String(osdId), '--yes-i-really-mean-it'], false);
+        const after = osdStateOf(await ceph(s, ['osd', 'dump']), osdId);
+        if (!after?.includes('destroyed'))
+          throw bad(
+            `ceph osd destroy ${osdId}`,
+            `osd.${osdId} is ${after?.join(',') ?? 'gone'} afterwards, not destroyed`,
+          );
+      });
+    },
+
+    async recreateOsd(host: string, device: string, osdId: number): Promise<void> {
+      checkName(host);
+      checkDevice(device);
+      checkOsdId(osdId);
+      const dev = `/dev/${device}`;
+      const admin0 = await withSession(admin, async (s) => ({
+        on: osdOnHostDevice(await ceph(s, ['osd', 'metadata']), host, device),
+        fsid: parseFsid(await ceph(s, ['fsid'])),
+        state: osdStateOf(await ceph(s, ['osd', 'dump']), osdId),
+      }));
+      if (admin0.on === osdId) return;
+      if (admin0.on !== null)
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `${host}:${dev} already holds osd.${admin0.on}; not zapping it`,
+          false,
+        );
+      if (admin0.state === null)
+        throw new DriverError(FAILURE.commandFailed, `the OSD map has no osd.${osdId} to recreate`, false);
+      await onHost(host, async (s) => {
+        const list = async () =>
+          parseRawList(await s.run(`${sudo}ceph-volume raw list ${dev} --format json`, { timeoutMs: LONG_MS }));
+        let found = (await list()).find((o) => o.device === device);
+        if (found && found.ceph_fsid === admin0.fsid && found.osd_id !== osdId)
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `${host}:${dev} holds osd.${found.osd_id} of this cluster; not zapping it`,
+            false,
+          );
+        // Another cluster's OSD (whatever its id), or stale: zapped and prepared anew.
+        if (found && (found.ceph_fsid !== admin0.fsid || found.osd_id !== osdId)) found = undefined;
+        if (!found) {
+          // Prepare needs the id destroyed (not merely down): a live id would be refused by the mons.
+          if (!admin0.state!.includes('destroyed'))
+            throw new DriverError(
+              FAILURE.commandFailed,
+              `osd.${osdId} is not destroyed; it cannot be recreated`,
+              false,
+            );
+          await sh(s, retireOsdScript(osdId), LONG_MS);
+          await s.run(`${sudo}ceph-volume lvm zap --destroy ${dev}`, { timeoutMs: LONG_MS });
+          await s.run(`${sudo}ceph-volume raw prepare --bluestore --data ${dev} --osd-id ${osdId}`, {
+            timeoutMs: LONG_MS,
+          });
+          found = (await list()).find((o) => o.device === device);
+          if (found?.osd_id !== osdId)
+            throw new DriverError(
+              FAILURE.commandFailed,
+              `ceph-volume raw prepare --osd-id ${osdId} left ${found ? `osd.${found.osd_id}` : 'no OSD'} on ${host}:${dev}`,
+              false,
+            );
+        }
+        await sh(
+          s,
+          [
+            `ceph-volume raw activate --device ${dev} --no-tmpfs --no-systemd`,
+            `chown -R ceph:ceph /var/lib/ceph/osd/ceph-${osdId}`,
+            `systemctl enable ceph-osd@${osdId}`,
+            `systemctl start ceph-osd@${osdId}`,
+          ].join('\n'),
+          LONG_MS,
+        );
+      });
+      await waitFor(`osd.${osdId} on ${host}:${dev} to boot`, OSD_BOOT_WAIT_MS, () =>
+        withSession(admin, async (s) => osdOnHostDevice(await ceph(s, ['osd', 'metadata']), host, device) === osdId),
+      );
     },
   };
 }

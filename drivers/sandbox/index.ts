@@ -30,6 +30,7 @@ export {
 } from './sandbox-machines';
 export { seedUnmanagedSandboxCluster, type SeedUnmanagedInput } from './sandbox-ceph-import';
 export { writeSandboxPoolData } from './sandbox-ceph-usage';
+export { failSandboxOsdDrive } from './sandbox-ceph-state';
 export {
   createSandboxCephCluster,
   getSandboxCephState,

@@ -297,6 +297,58 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       for (const d of devices) await appendDeviceEvent(ctx.db, m, 'zap', d, clusterId);
     },
 
+    async destroyOsd(host: string, osdId: number): Promise<void> {
+      const v = await ctx.cephView();
+      const view = v.osds.find((o) => o.osd.id === osdId);
+      if (!view) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${osdId} does not exist`, false);
+      if (view.osd.destroyed) return;
+      // Like the real drivers: the daemon is stopped first on a host that answers.
+      const m = await machineOf(host);
+      const running = m !== undefined && machineCondition(m, ctx.now()).running;
+      await ctx.mutate((s, t) => {
+        const osd = s.osds.find((o) => o.id === osdId)!;
+        if (running && osd.stopped_at === null) osd.stopped_at = new Date(t).toISOString();
+        osd.destroyed = true;
+      });
+    },
+
+    async recreateOsd(host: string, device: string, osdId: number): Promise<void> {
+      const v = await ctx.cephView();
+      const m = assertUp(await machineOf(host), host);
+      const drive = m.drives.find((d) => d.device === device);
+      if (!drive)
+        throw new DriverError(FAILURE.commandFailed, `ceph-volume: /dev/${device} not found on ${host}`, false);
+      const osd = v.state.osds.find((o) => o.id === osdId);
+      if (!osd) throw new DriverError(FAILURE.commandFailed, `Error ENOENT: osd.${osdId} does not exist`, false);
+      const other = v.state.osds.find((o) => o.id !== osdId && o.host === host && o.device === device);
+      if (other)
+        throw new DriverError(FAILURE.commandFailed, `${host}:/dev/${device} already holds osd.${other.id}`, false);
+      if (!osd.destroyed) {
+        if (osd.host === host && osd.device === device) return;
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `Error EEXIST: osd.${osdId} is not destroyed; ceph-volume --osd-id refuses it`,
+          false,
+        );
+      }
+      await appendDeviceEvent(ctx.db, m, 'zap', device, clusterId);
+      await ctx.mutate((s, t) => {
+        const o = s.osds.find((x) => x.id === osdId)!;
+        o.host = host;
+        o.device = device;
+        o.device_class = drive.type;
+        o.destroyed = false;
+        o.failed_at = null;
+        o.stopped_at = null;
+        // The new OSD peers and backfills: recovering for the recovery delay, like a new OSD.
+        o.started_at = new Date(t).toISOString();
+        // The full (device) weight is the new drive's size; the CRUSH weight stays as destroy left it.
+        const rs = s as SandboxCephState & { device_weights?: Record<string, number> };
+        rs.device_weights ??= {};
+        rs.device_weights[String(osdId)] = Math.round(((drive.size_gb * 1e9) / 2 ** 40) * 1e5) / 1e5;
+      });
+    },
+
     async purgeCluster(): Promise<void> {
       if (!(await stored())) return;
       await ctx.db.deleteFrom('sandbox_ceph').where('cluster_id', '=', clusterId).execute();

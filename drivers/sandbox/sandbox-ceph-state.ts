@@ -37,6 +37,10 @@ export interface SandboxCephOsd {
   /** `systemctl stop ceph-osd@N` time; the daemon stays down until started or the host reboots. */
   stopped_at: string | null;
   started_at: string | null;
+  /** The drive failed (failSandboxOsdDrive): the daemon is down whatever happens, until replaced. */
+  failed_at?: string | null;
+  /** `ceph osd destroy`: the id and CRUSH position are kept, the OSD is down and out until recreated. */
+  destroyed?: boolean;
 }
 
 export interface SandboxCephState {
@@ -225,6 +229,31 @@ export async function moveSandboxOsd(
     if (taken) throw new SandboxInputError(`${to.host}:${to.device} holds osd.${taken.id}`);
     osd.host = to.host;
     osd.device = to.device;
+    await trx
+      .updateTable('sandbox_ceph')
+      .set({ state: json(state), updated_at: new Date() })
+      .where('cluster_id', '=', clusterId)
+      .execute();
+  });
+}
+
+/**
+ * Test helper: the drive behind an OSD fails (its daemon dies and cannot start again, like a disk
+ * that stopped answering) at `at` (default now). Throws when the cluster or the OSD is unknown.
+ */
+export async function failSandboxOsdDrive(db: Db, clusterId: string, osdId: number, at = new Date()): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await trx
+      .selectFrom('sandbox_ceph')
+      .select('state')
+      .where('cluster_id', '=', clusterId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!row) throw new SandboxInputError(`no sandbox Ceph cluster ${clusterId}`);
+    const state = row.state as SandboxCephState;
+    const osd = state.osds.find((o) => o.id === osdId);
+    if (!osd) throw new SandboxInputError(`no osd.${osdId} in ${clusterId}`);
+    osd.failed_at = at.toISOString();
     await trx
       .updateTable('sandbox_ceph')
       .set({ state: json(state), updated_at: new Date() })

@@ -265,7 +265,8 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
       const started = Math.max(booted, osd.started_at ? Date.parse(osd.started_at) : 0);
       // osds_stay_down: a daemon that (re)started after the fault was set never comes up.
       const stayDown = faultSince(m, 'osds_stay_down');
-      if (stopped) downSince = Date.parse(osd.stopped_at!);
+      if (osd.destroyed || osd.failed_at) downSince = Date.parse(osd.failed_at ?? osd.stopped_at ?? state.created_at);
+      else if (stopped) downSince = Date.parse(osd.stopped_at!);
       else if (stayDown !== null && started > stayDown) downSince = started;
       else {
         up = true;
@@ -275,7 +276,8 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
       downSince = (c.shutdownStartedAt ?? c.since).getTime();
     }
     // mon_osd_down_out_interval: down long enough without noout → marked out.
-    const isIn = up || state.noout_hosts.includes(osd.host) || now - downSince < state.down_out_interval_ms;
+    const isIn =
+      !osd.destroyed && (up || state.noout_hosts.includes(osd.host) || now - downSince < state.down_out_interval_ms);
     return { osd, up, in: isIn, pgs: 0, upSince };
   });
 

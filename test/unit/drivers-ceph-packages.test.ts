@@ -331,6 +331,129 @@ describe('package deployer: cluster lifecycle command plan', () => {
     });
   });
 
+  /** `ceph osd dump` with osd.3 in the given state. */
+  const osdDump = (state: string[]) =>
+    ok(
+      JSON.stringify({
+        flags: '',
+        osds: [
+          { osd: 3, state },
+          { osd: 4, state: ['exists', 'up'] },
+        ],
+      }),
+    );
+
+  it('destroyOsd: the old daemon stopped, disabled and its directory removed on the host, then ceph osd destroy keeping the id, read back destroyed; again is a no-op on the admin', async () => {
+    let destroyed = false;
+    const { d, log } = lab((n, c) => {
+      if (n === 'labnode2' && c.startsWith('sh -c')) return ok();
+      if (c === ceph('osd dump', true)) return osdDump(destroyed ? ['destroyed', 'exists'] : ['exists']);
+      if (c === ceph('osd destroy 3 --yes-i-really-mean-it')) {
+        destroyed = true;
+        return ok();
+      }
+      return undefined;
+    });
+    await d.destroyOsd('labnode2', 3);
+    expect(log[0]).toContain(
+      'systemctl stop ceph-osd@3 || true\nsystemctl disable ceph-osd@3 || true\nif grep -q " /var/lib/ceph/osd/ceph-3 " /proc/mounts; then umount /var/lib/ceph/osd/ceph-3; fi\nrm -rf /var/lib/ceph/osd/ceph-3',
+    );
+    expect(log.slice(1)).toEqual([
+      `labnode1: ${ceph('osd dump', true)}`,
+      `labnode1: ${ceph('osd destroy 3 --yes-i-really-mean-it')}`,
+      `labnode1: ${ceph('osd dump', true)}`,
+    ]);
+    log.length = 0;
+    await d.destroyOsd('labnode2', 3);
+    expect(log.filter((l) => l.includes('osd destroy'))).toEqual([]);
+  });
+
+  it('destroyOsd fails when Ceph does not show the OSD destroyed afterwards, and for an OSD the map lacks', async () => {
+    const { d } = lab((n, c) => {
+      if (n === 'labnode2' && c.startsWith('sh -c')) return ok();
+      if (c === ceph('osd dump', true)) return osdDump(['exists']);
+      if (c === ceph('osd destroy 3 --yes-i-really-mean-it')) return ok();
+      return undefined;
+    });
+    await expect(d.destroyOsd('labnode2', 3)).rejects.toMatchObject({
+      retryable: false,
+      message: expect.stringContaining('not destroyed'),
+    });
+    await expect(d.destroyOsd('labnode2', 9)).rejects.toMatchObject({ message: expect.stringContaining('no osd.9') });
+  });
+
+  it('recreateOsd: the new device zapped, raw prepare with --osd-id keeps the id, activated and started, read back from osd metadata; an OSD already there is left alone', async () => {
+    let prepared = false;
+    let booted = false;
+    const { d, log } = lab((n, c) => {
+      if (c === ceph('osd metadata', true))
+        return ok(JSON.stringify(booted ? [{ id: 3, hostname: 'labnode2', devices: 'sdc' }] : []));
+      if (c === ceph('fsid', true)) return ok(JSON.stringify({ fsid: FSID }));
+      if (c === ceph('osd dump', true)) return osdDump(['destroyed', 'exists']);
+      if (n === 'labnode2' && c === 'ceph-volume raw list /dev/sdc --format json')
+        return ok(
+          prepared
+            ? JSON.stringify({ u: { ceph_fsid: FSID, device: '/dev/sdc', osd_id: 3, osd_uuid: 'u' } })
+            : // A used disk from elsewhere: another cluster's label, zapped.
+              JSON.stringify({ v: { ceph_fsid: 'other', device: '/dev/sdc', osd_id: 3, osd_uuid: 'v' } }),
+        );
+      if (n === 'labnode2' && c === 'ceph-volume lvm zap --destroy /dev/sdc') return ok();
+      if (n === 'labnode2' && c === 'ceph-volume raw prepare --bluestore --data /dev/sdc --osd-id 3') {
+        prepared = true;
+        return ok();
+      }
+      if (n === 'labnode2' && c.startsWith('sh -c') && c.includes('raw activate')) {
+        booted = true;
+        return ok();
+      }
+      if (n === 'labnode2' && c.startsWith('sh -c')) return ok();
+      return undefined;
+    });
+    await d.recreateOsd('labnode2', 'sdc', 3);
+    const host = log.filter((l) => l.startsWith('labnode2: '));
+    expect(host[0]).toBe('labnode2: ceph-volume raw list /dev/sdc --format json');
+    expect(host[1]).toContain('rm -rf /var/lib/ceph/osd/ceph-3');
+    expect(host.slice(2, 5)).toEqual([
+      'labnode2: ceph-volume lvm zap --destroy /dev/sdc',
+      'labnode2: ceph-volume raw prepare --bluestore --data /dev/sdc --osd-id 3',
+      'labnode2: ceph-volume raw list /dev/sdc --format json',
+    ]);
+    expect(host[5]).toContain(
+      'ceph-volume raw activate --device /dev/sdc --no-tmpfs --no-systemd\nchown -R ceph:ceph /var/lib/ceph/osd/ceph-3\nsystemctl enable ceph-osd@3\nsystemctl start ceph-osd@3',
+    );
+    log.length = 0;
+    await d.recreateOsd('labnode2', 'sdc', 3);
+    expect(log.filter((l) => l.startsWith('labnode2: '))).toEqual([]);
+  });
+
+  it('recreateOsd never zaps a device holding another OSD of the cluster, nor recreates an id that is not destroyed', async () => {
+    const answer = (metadata: unknown[], raw: unknown, state: string[]) =>
+      lab((_n, c) => {
+        if (c === ceph('osd metadata', true)) return ok(JSON.stringify(metadata));
+        if (c === ceph('fsid', true)) return ok(JSON.stringify({ fsid: FSID }));
+        if (c === ceph('osd dump', true)) return osdDump(state);
+        if (c.startsWith('ceph-volume raw list')) return ok(JSON.stringify(raw));
+        if (c.startsWith('sh -c')) return ok();
+        return undefined;
+      });
+    const live = answer([{ id: 4, hostname: 'labnode2', devices: 'sdc' }], {}, ['destroyed', 'exists']);
+    await expect(live.d.recreateOsd('labnode2', 'sdc', 3)).rejects.toMatchObject({
+      message: 'labnode2:/dev/sdc already holds osd.4; not zapping it',
+    });
+    const labelled = answer([], { u: { ceph_fsid: FSID, device: '/dev/sdc', osd_id: 4, osd_uuid: 'u' } }, [
+      'destroyed',
+    ]);
+    await expect(labelled.d.recreateOsd('labnode2', 'sdc', 3)).rejects.toMatchObject({
+      message: 'labnode2:/dev/sdc holds osd.4 of this cluster; not zapping it',
+    });
+    expect(labelled.log.some((l) => l.includes('zap'))).toBe(false);
+    const notDestroyed = answer([], {}, ['exists', 'up']);
+    await expect(notDestroyed.d.recreateOsd('labnode2', 'sdc', 3)).rejects.toMatchObject({
+      message: 'osd.3 is not destroyed; it cannot be recreated',
+    });
+    expect(notDestroyed.log.some((l) => l.includes('zap') || l.includes('prepare'))).toBe(false);
+  });
+
   it('deletion on a host: every ceph unit stopped and disabled, data and config removed; the devices of this cluster (by ceph-volume) zapped', async () => {
     const { d, log } = lab((_n, c) => {
       if (c.startsWith('sh -c')) return ok();

@@ -4,5 +4,6 @@ export { planCreateCluster } from './create-cluster.plan';
 export { planDeleteCluster } from './delete-cluster.plan';
 export { planRebootNode } from './reboot-node.plan';
 export { planReweightOsd } from './reweight-osd.plan';
+export { planReplaceOsd } from './replace-osd.plan';
 export { planUpgradeCluster } from './upgrade-cluster.plan';
 export { planEnterMaintenance, planExitMaintenance } from './maintenance.plan';

@@ -1,0 +1,341 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { json } from '../../db/database';
+import { addressScope } from '../../db/repositories/nodes.repository';
+import { createDriverRegistry } from '../../drivers';
+import {
+  createSandboxCephCluster,
+  createSandboxDriverSet,
+  failSandboxOsdDrive,
+  getSandboxCephState,
+  listDeviceEvents,
+  rackSandboxMachine,
+} from '../../drivers/sandbox';
+import type { CephDriver } from '../../drivers/types';
+import { newId } from '../../lib/ids';
+import { createLogger } from '../../lib/logger';
+import { encryptSecret } from '../../lib/secrets';
+import type { RunningWorker } from '../../worker/main';
+import { startTestApi, type TestApi } from '../helpers/api';
+import { startTestWorker } from '../helpers/worker';
+
+/**
+ * Disk replacement (osd.replace, issue 13 #2) end to end: HTTP API → Temporal → worker with the
+ * sandbox drivers → PostgreSQL, on clusters built as fixtures like test/workflows/reweight.test.ts
+ * (a failed drive is modelled by failSandboxOsdDrive; each sandbox host has spare drives).
+ */
+let api: TestApi;
+let worker: RunningWorker;
+let activities: ReturnType<typeof createActivities>;
+
+beforeAll(async () => {
+  api = await startTestApi();
+  worker = await startTestWorker(api.config, api.db);
+  activities = createActivities({
+    db: api.db,
+    config: api.config,
+    logger: createLogger('silent'),
+    drivers: createDriverRegistry({ db: api.db, config: api.config }),
+  });
+});
+
+afterAll(async () => {
+  await worker?.shutdown();
+  await api?.close();
+});
+
+const TERMINAL = ['completed', 'failed', 'cancelled'];
+
+/** Polls the operation through the API; collects every progress value seen. */
+async function waitFor(
+  id: string,
+  until: (op: any) => boolean = (op) => TERMINAL.includes(op.status),
+  seen: number[] = [],
+): Promise<any> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await api.request('GET', `/v1/operations/${id}`);
+    expect(r.status).toBe(200);
+    seen.push(r.body.data.progress);
+    if (until(r.body.data)) return r.body.data;
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    await new Promise((res) => setTimeout(res, 40));
+  }
+}
+
+async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = path.resolve(__dirname, '../replay/histories');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}
+
+let n = 0;
+
+/**
+ * A sandbox cluster of `hosts` nodes with `osdsPerHost` OSDs each, size 3 / min_size 2, whose Ceph
+ * backfills at `speed` (0 = instant), its OSDs recorded in the osds table as a refresh leaves them.
+ */
+async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number }) {
+  const { db, config } = api;
+  const accountId = api.account.accountId;
+  const clusterId = newId('cluster');
+  const tag = `${process.pid % 200}.${++n}`;
+  const nodes: {
+    id: string;
+    hostname: string;
+    ip: string;
+    ipmi: string;
+    devices: string[];
+    spare: { device: string; size_gb: number };
+  }[] = [];
+  for (let i = 0; i < opts.hosts; i++) {
+    const hostname = `rp-${n}-${i}-${clusterId.slice(-5).toLowerCase()}`;
+    const ip = `10.${tag}.${i + 1}`;
+    const ipmi = `11.${tag}.${i + 1}`;
+    const m = await rackSandboxMachine(
+      db,
+      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
+      0,
+    );
+    const id = newId('node');
+    await db
+      .insertInto('nodes')
+      .values({
+        id,
+        account_id: accountId,
+        environment: 'sandbox',
+        address_scope: addressScope('sandbox', accountId),
+        hostname,
+        ip_address: ip,
+        ssh_user: 'nodefoundry',
+        ssh_private_key_enc: encryptSecret(config.secretKey, 'unused'),
+        ssh_host_key_fingerprint: m.host_key_fingerprint,
+        ipmi_address: ipmi,
+        ipmi_username: 'admin',
+        ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
+        status: 'online',
+        drives: json(m.drives),
+      })
+      .execute();
+    nodes.push({
+      id,
+      hostname,
+      ip,
+      ipmi,
+      devices: m.drives.slice(0, opts.osdsPerHost).map((d) => d.device),
+      spare: m.drives[opts.osdsPerHost]!,
+    });
+  }
+  await db
+    .insertInto('clusters')
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `rp-${n}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0]!.id,
+    })
+    .execute();
+  await db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId })
+    .where(
+      'id',
+      'in',
+      nodes.map((x) => x.id),
+    )
+    .execute();
+  await createSandboxCephCluster(
+    db,
+    {
+      accountId,
+      clusterId,
+      hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })),
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'reef',
+    },
+    opts.speed,
+  );
+  await activities.refreshClusterState({ clusterId });
+  const ceph: CephDriver = createSandboxDriverSet(db, accountId).ceph({
+    clusterId,
+    admin: { host: nodes[0]!.ip, port: 22, username: 'nodefoundry', privateKey: '', pinnedFingerprint: null },
+  });
+  const osdOf = async (osdId: number) => (await getSandboxCephState(db, clusterId))!.osds.find((o) => o.id === osdId)!;
+  const weightOf = async (osdId: number) => (await osdOf(osdId)).crush_weight;
+  return { clusterId, nodes, ceph, weightOf, osdOf };
+}
+
+const replace = (clusterId: string, osdId: number, body: unknown, query = '') =>
+  api.request('POST', `/v1/clusters/${clusterId}/osds/${osdId}/replace${query}`, { body });
+
+const tib = (gb: number) => Math.round(((gb * 1e9) / 2 ** 40) * 1e5) / 1e5;
+
+describe('OSD disk replacement', () => {
+  it('a failed drive: 409 not_safe_to_destroy while its PGs have no copy elsewhere (nothing changed); once Ceph calls it safe, replaced in the same slot with the same id, up, weight kept, PGs clean', async () => {
+    const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 0 });
+    const host = c.nodes[1]!;
+    const original = await c.weightOf(2);
+    // noout on the host keeps the dead OSD in: its PGs are still mapped to it, degraded.
+    await c.ceph.setGroupNoout(host.hostname);
+    await failSandboxOsdDrive(api.db, c.clusterId, 2);
+    const refused = await replace(c.clusterId, 2, { device: 'same_slot' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('not_safe_to_destroy');
+    expect(refused.body.error.message).toContain('osd.2 is down and Ceph does not call it safe to destroy');
+    expect(JSON.stringify(refused.body)).not.toMatch(/stack|select |ApplicationFailure/i);
+    expect((await c.osdOf(2)).destroyed).toBeUndefined();
+    expect(await c.weightOf(2)).toBe(original);
+    expect(
+      (
+        await api.db
+          .selectFrom('operations')
+          .select('id')
+          .where('osd_id', '=', 2)
+          .where('cluster_id', '=', c.clusterId)
+          .execute()
+      ).length,
+    ).toBe(0);
+
+    // noout gone: the OSD is marked out, recovery puts its PGs elsewhere, Ceph calls it safe.
+    await c.ceph.unsetGroupNoout(host.hostname);
+    await until(async () => (await c.ceph.safeToDestroy([2])).safe.includes(2));
+    const r = await replace(c.clusterId, 2, { device: 'same_slot' });
+    expect(r.status).toBe(202);
+    expect(r.body.data).toMatchObject({ cluster_id: c.clusterId, osd_id: 2, device: null, status: 'pending' });
+    const op = await waitFor(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.type).toBe('osd.replace');
+    expect(op.steps.map((s: any) => [s.name, s.status])).toEqual([
+      ['preflight', 'completed'],
+      ['drain', 'skipped'],
+      ['safe_to_destroy', 'skipped'],
+      ['destroy', 'completed'],
+      ['recreate', 'completed'],
+      ['restore_weight', 'completed'],
+      ['wait_backfill', 'completed'],
+      ['refresh_inventory', 'completed'],
+    ]);
+    expect(op.result).toMatchObject({ osd_id: 2, host: host.hostname, device: host.devices[0], mode: 'failed' });
+    const osd = await c.osdOf(2);
+    expect(osd).toMatchObject({
+      id: 2,
+      host: host.hostname,
+      device: host.devices[0],
+      destroyed: false,
+      failed_at: null,
+    });
+    expect(osd.crush_weight).toBe(original);
+    const listed = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.find(
+      (o: any) => o.osd_id === 2,
+    );
+    expect(listed).toMatchObject({ status: 'up', in: true, weight: 1, device: host.devices[0] });
+    expect(listed.pgs).toBeGreaterThan(0);
+    const s = await c.ceph.status();
+    expect([s.osds_up, s.pgs_active_clean]).toEqual([8, s.pgs_total]);
+    // The slot's device was zapped (the new disk), no other.
+    const zaps = (await listDeviceEvents(api.db, api.account.accountId, host.hostname)).filter(
+      (e) => e.action === 'zap',
+    );
+    expect(zaps.map((e) => e.device)).toEqual([host.devices[0]]);
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
+      [],
+    );
+    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--failed-same-slot');
+  });
+
+  it('an up OSD holding data onto a spare disk: dry run plans a drain; drained, destroyed, recreated with the same id on the new disk at its full weight; drives re-read', async () => {
+    const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 0 });
+    const host = c.nodes[2]!;
+    const spare = host.spare.device;
+    expect((await c.ceph.pgPlacement([5])).osds[0]!.pgs).toBeGreaterThan(0);
+    const dry = await replace(c.clusterId, 5, { device: `/dev/${spare}` }, '?dry_run=true');
+    expect(dry.status).toBe(200);
+    expect(dry.body.data).toMatchObject({ type: 'osd.replace', would_run: true, refusals: [] });
+    expect(dry.body.data.facts).toMatchObject({
+      mode: 'drain',
+      new_device: spare,
+      same_slot: false,
+      host: host.hostname,
+    });
+    expect(await c.osdOf(5)).toMatchObject({ device: host.devices[1] });
+
+    const r = await replace(c.clusterId, 5, { device: `/dev/${spare}` });
+    expect(r.status).toBe(202);
+    const op = await waitFor(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.steps.map((s: any) => s.status)).toEqual(Array(8).fill('completed'));
+    const osd = await c.osdOf(5);
+    expect(osd).toMatchObject({ id: 5, host: host.hostname, device: spare, destroyed: false });
+    expect(osd.crush_weight).toBeCloseTo(tib(host.spare.size_gb), 4);
+    expect(op.result).toMatchObject({ osd_id: 5, device: spare, mode: 'drain' });
+    const s = await c.ceph.status();
+    expect([s.osds_up, s.pgs_active_clean]).toEqual([8, s.pgs_total]);
+    expect((await c.ceph.pgPlacement([5])).osds[0]!.pgs).toBeGreaterThan(0);
+    const listed = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.find(
+      (o: any) => o.osd_id === 5,
+    );
+    expect(listed).toMatchObject({ device: spare, status: 'up', weight: 1 });
+    const node = (await api.request('GET', `/v1/nodes/${host.id}`)).body.data;
+    expect(node.drives.map((d: any) => d.device)).toContain(spare);
+    expect(node.drives.find((d: any) => d.device === spare)).toHaveProperty('smart_ok');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(`drives of ${host.hostname} re-read`);
+    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--drain-new-device');
+  });
+
+  it('refuses a device that is not on the host or holds another OSD (409 device_not_available, nothing changed)', async () => {
+    const c = await cluster({ hosts: 3, osdsPerHost: 2, speed: 0 });
+    const host = c.nodes[0]!;
+    const missing = await replace(c.clusterId, 0, { device: 'sdzz' });
+    expect(missing.status).toBe(409);
+    expect(missing.body.error.code).toBe('device_not_available');
+    const taken = await replace(c.clusterId, 0, { device: host.devices[1] });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error.code).toBe('device_not_available');
+    expect((await replace(c.clusterId, 0, { device: '/dev/../etc' })).status).toBe(400);
+    expect((await replace(c.clusterId, 99, { device: 'same_slot' })).body.error.code).toBe('osd_not_found');
+    expect(await c.osdOf(0)).toMatchObject({ device: host.devices[0] });
+    expect(
+      (await listDeviceEvents(api.db, api.account.accountId, host.hostname)).filter((e) => e.action === 'zap'),
+    ).toEqual([]);
+  });
+
+  it('cancel mid-drain restores the original weight; the OSD is not destroyed', async () => {
+    const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 3 });
+    const original = await c.weightOf(1);
+    const r = await replace(c.clusterId, 1, { device: 'same_slot' });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    await waitFor(id, (op) => op.current_step === 'drain' && op.status === 'in_progress');
+    await until(async () => (await c.weightOf(1)) === 0);
+    expect((await api.request('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
+    const op = await waitFor(id);
+    expect(op.status).toBe('cancelled');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
+      `undone: restore osd.1 CRUSH weight to ${original} TiB (the recorded original)`,
+    );
+    expect(await c.weightOf(1)).toBe(original);
+    expect((await c.osdOf(1)).destroyed).toBeUndefined();
+    expect(op.steps.find((s: any) => s.name === 'destroy').status).not.toBe('completed');
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
+    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--drain-cancelled');
+  });
+});
+
+/** Waits (bounded) until `ok` holds. */
+async function until(ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((res) => setTimeout(res, 40));
+  }
+}

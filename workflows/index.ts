@@ -14,3 +14,4 @@ export { importClusterWorkflow } from './import-cluster.workflow';
 export { settleOperationsWorkflow } from './settle-operations.workflow';
 export { deliverWebhookWorkflow, dispatchWebhooksWorkflow } from './webhooks.workflow';
 export { monitorClusterWorkflow } from './monitor-cluster.workflow';
+export { expandClusterWorkflow } from './expand-cluster.workflow';

@@ -5,3 +5,4 @@ export { planDeleteCluster } from './delete-cluster.plan';
 export { planRebootNode } from './reboot-node.plan';
 export { planReweightOsd } from './reweight-osd.plan';
 export { planUpgradeCluster } from './upgrade-cluster.plan';
+export { planExpandCluster } from './expand-cluster.plan';

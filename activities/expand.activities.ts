@@ -1,0 +1,121 @@
+import type { ActivityDeps } from './deps';
+import * as clusters from '../db/repositories/clusters.repository';
+import { recordCreatedOsd } from '../db/repositories/osds.repository';
+import { sql } from 'kysely';
+import type { CephHostSpec } from '../drivers/types';
+import type { FailureDomain } from '../lib/plans/create-cluster.planner';
+import type { ExpandFacts } from '../lib/plans/expand-cluster.planner';
+import { cephFor } from './targets';
+import { FAILURE, guarded, permanent } from './failures';
+
+/**
+ * Adding hosts to a running cluster (issue 13 item 3). The hosts, OSDs and weights go through the
+ * same driver calls a creation and a reweight use; what is new is reading the facts and creating an
+ * OSD that holds no data until its weight is raised.
+ */
+export function createExpandActivities(deps: ActivityDeps) {
+  return {
+    /** Everything an expansion is planned from: the cluster, its members and OSDs, the requested nodes. */
+    async describeClusterExpand(input: { clusterId: string; nodeIds: string[] }): Promise<ExpandFacts> {
+      const c = await clusters.getClusterById(deps.db, input.clusterId);
+      if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
+      const requested = await clusters.createClusterFacts(
+        deps.db,
+        { accountId: c.account_id, environment: c.environment },
+        { clusterId: null, name: '', nodeIds: input.nodeIds },
+      );
+      const members = await clusters.clusterNodes(deps.db, input.clusterId);
+      const osds = await deps.db
+        .selectFrom('osds')
+        .select(['osd_id', 'host', 'crush_weight', 'capacity_gb', 'used_gb'])
+        .where('cluster_id', '=', input.clusterId)
+        .orderBy('osd_id')
+        .execute();
+      return {
+        clusterId: c.id,
+        clusterName: c.name,
+        clusterStatus: c.status,
+        replicationFactor: c.replication_factor,
+        failureDomain: c.failure_domain as FailureDomain,
+        nodes: requested.nodes,
+        missingNodeIds: requested.missingNodeIds,
+        members: members
+          .filter((m) => !input.nodeIds.includes(m.id))
+          .map((m) => ({ nodeId: m.id, hostname: m.hostname, status: m.status, rack: m.rack, zone: m.zone })),
+        osds: osds.map((o) => ({
+          id: o.osd_id,
+          host: o.host,
+          crush_weight: o.crush_weight,
+          capacity_gb: o.capacity_gb,
+          used_gb: o.used_gb,
+        })),
+      };
+    },
+
+    /** The host joins the cluster and, with a rack or zone failure domain, goes under its bucket. */
+    async addExpandHost(input: { clusterId: string; host: CephHostSpec; failureDomain: string }): Promise<void> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ceph.addHost(input.host);
+        if (!(await ceph.hosts()).includes(input.host.hostname)) {
+          throw new Error(`host ${input.host.hostname} was added but the orchestrator does not list it`);
+        }
+        if (input.failureDomain !== 'host') await ceph.setCrushLocation(input.host);
+      });
+    },
+
+    /**
+     * One OSD that holds no data yet: created, recorded with its device (so a later removal knows
+     * what to wipe), and its CRUSH weight read back as 0 — set to 0 at once where the deployer gave
+     * it its full weight. Idempotent: an OSD already on the device is reused and brought to 0 only
+     * if this operation has not raised it yet (the workflow calls this only in create_osds).
+     */
+    async createZeroWeightOsd(input: {
+      clusterId: string;
+      nodeId: string;
+      host: string;
+      device: string;
+    }): Promise<{ osd_id: number; device_weight: number }> {
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        const { osd_id } = await ceph.createOsd(input.host, input.device);
+        await recordCreatedOsd(deps.db, {
+          clusterId: input.clusterId,
+          osdId: osd_id,
+          nodeId: input.nodeId,
+          host: input.host,
+          device: input.device,
+        });
+        const before = await ceph.pgPlacement([osd_id]);
+        const p = before.osds.find((o) => o.osd_id === osd_id);
+        if (!p) throw new Error(`osd.${osd_id} was created but Ceph does not list it`);
+        if (p.crush_weight > 0) await ceph.crushReweight(osd_id, 0);
+        return { osd_id, device_weight: p.device_weight > 0 ? p.device_weight : p.crush_weight };
+      });
+    },
+
+    /**
+     * The end of an expansion for its nodes only (other members keep their status): `online`
+     * members (completed, or hosts left in the cluster at weight 0), or released back to `ready`
+     * when nothing of Ceph reached them.
+     */
+    async settleExpandNodes(input: {
+      clusterId: string;
+      nodeIds: string[];
+      release: boolean;
+      reason: string | null;
+    }): Promise<void> {
+      if (input.nodeIds.length === 0) return;
+      await deps.db
+        .updateTable('nodes')
+        .set(
+          input.release
+            ? { cluster_id: null, status: 'ready', status_reason: input.reason, updated_at: sql`now()` }
+            : { status: 'online', status_reason: input.reason, updated_at: sql`now()` },
+        )
+        .where('id', 'in', input.nodeIds)
+        .where('cluster_id', '=', input.clusterId)
+        .execute();
+    },
+  };
+}

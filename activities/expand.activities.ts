@@ -1,9 +1,8 @@
 import type { ActivityDeps } from './deps';
-import * as clusters from '../db/repositories/clusters.repository';
+import { expandFacts } from '../db/repositories/expand.repository';
 import { recordCreatedOsd } from '../db/repositories/osds.repository';
 import { sql } from 'kysely';
 import type { CephHostSpec } from '../drivers/types';
-import type { FailureDomain } from '../lib/plans/create-cluster.planner';
 import type { ExpandFacts } from '../lib/plans/expand-cluster.planner';
 import { cephFor } from './targets';
 import { FAILURE, guarded, permanent } from './failures';
@@ -17,39 +16,9 @@ export function createExpandActivities(deps: ActivityDeps) {
   return {
     /** Everything an expansion is planned from: the cluster, its members and OSDs, the requested nodes. */
     async describeClusterExpand(input: { clusterId: string; nodeIds: string[] }): Promise<ExpandFacts> {
-      const c = await clusters.getClusterById(deps.db, input.clusterId);
-      if (!c) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
-      const requested = await clusters.createClusterFacts(
-        deps.db,
-        { accountId: c.account_id, environment: c.environment },
-        { clusterId: null, name: '', nodeIds: input.nodeIds },
-      );
-      const members = await clusters.clusterNodes(deps.db, input.clusterId);
-      const osds = await deps.db
-        .selectFrom('osds')
-        .select(['osd_id', 'host', 'crush_weight', 'capacity_gb', 'used_gb'])
-        .where('cluster_id', '=', input.clusterId)
-        .orderBy('osd_id')
-        .execute();
-      return {
-        clusterId: c.id,
-        clusterName: c.name,
-        clusterStatus: c.status,
-        replicationFactor: c.replication_factor,
-        failureDomain: c.failure_domain as FailureDomain,
-        nodes: requested.nodes,
-        missingNodeIds: requested.missingNodeIds,
-        members: members
-          .filter((m) => !input.nodeIds.includes(m.id))
-          .map((m) => ({ nodeId: m.id, hostname: m.hostname, status: m.status, rack: m.rack, zone: m.zone })),
-        osds: osds.map((o) => ({
-          id: o.osd_id,
-          host: o.host,
-          crush_weight: o.crush_weight,
-          capacity_gb: o.capacity_gb,
-          used_gb: o.used_gb,
-        })),
-      };
+      const facts = await expandFacts(deps.db, input.clusterId, input.nodeIds);
+      if (!facts) throw permanent(FAILURE.invalidState, `Cluster ${input.clusterId} does not exist.`);
+      return facts;
     },
 
     /** The host joins the cluster and, with a rack or zone failure domain, goes under its bucket. */

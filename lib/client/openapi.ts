@@ -663,6 +663,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clusters/{id}/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add hosts to a running cluster
+         * @description Preflight (nodes ready, in no cluster, not held, not in maintenance; no member host in maintenance; a rack/zone label where the failure domain needs one; raw use after the move below the nearfull ratio 0.85, else `invalid_state` with `reason: insufficient_capacity` and by how much), the nodes powered on and added as hosts, an OSD at CRUSH weight 0 on every healthy drive, then the new OSDs' weights raised to full in steps that each misplace at most `max_misplaced_ratio` of the objects, each step only when the cluster is not HEALTH_ERR and the previous step's backfill settled. Pausable between steps (`POST /v1/operations/{id}/pause`, `/resume`); a failed step pauses it. Cancel puts the new OSDs' weights back to 0: the hosts stay in the cluster with empty OSDs (docs/operators.md). Locks the cluster and the new nodes.
+         */
+        post: operations["expandCluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1099,7 +1119,7 @@ export interface components {
         Operation: {
             id: string;
             /** @enum {string} */
-            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "cluster.expand" | "pool.create" | "pool.delete";
             /** @enum {string} */
             status: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
             progress: number;
@@ -2288,6 +2308,16 @@ export interface components {
             data: {
                 delivery_id: string;
                 event_id: string;
+            };
+        };
+        /** ExpandClusterResponse */
+        ExpandClusterResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                node_ids: string[];
+                /** @enum {string} */
+                status: "pending";
             };
         };
     };
@@ -4375,7 +4405,7 @@ export interface operations {
                 cluster_id?: string;
                 node_id?: string;
                 status?: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
-                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "cluster.expand" | "pool.create" | "pool.delete";
                 /** @description Only operations started by this request (its X-Request-ID, echoed on every answer). */
                 request_id?: string;
             };
@@ -6134,6 +6164,146 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    expandCluster: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Replays the first successful response of the same request for 24 hours (with Idempotent-Replayed: true); another request under the same key is 409 `idempotency_key_reused`, a duplicate while the first runs 409 `idempotency_in_progress`. 1–255 printable ASCII characters, no space. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Cluster id (clus_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Ready nodes of this account and environment (in no cluster, not held, not in maintenance) to add as hosts; every healthy drive gets an OSD. */
+                    node_ids: string[];
+                    /**
+                     * @description The share of the cluster's objects one weight step may misplace (Ceph's target_max_misplaced_ratio, default 0.05): the new OSDs' CRUSH weights are raised from 0 in as many steps as that takes.
+                     * @default 0.05
+                     */
+                    max_misplaced_ratio?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description With `dry_run=true`: the plan (capacity before and after, the weight steps, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExpandClusterResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `cluster_not_found` or `node_not_found`. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "Not found, or not visible to this key (another account or environment).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `resource_busy` (an operation runs on the cluster or a node; `operation_id`), `node_in_cluster`, `node_held`, `insufficient_failure_domains` or `invalid_state` (`reason`: the planner's code, e.g. `insufficient_capacity`, `node_in_maintenance`). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

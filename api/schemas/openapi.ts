@@ -16,6 +16,7 @@ import {
 } from './nodes.schemas';
 import { operationViewSchema } from './operations.schemas';
 import { osdViewSchema, reweightAcceptedResponseSchema } from './osds.schemas';
+import { expandAcceptedResponseSchema } from './expand.schemas';
 import { poolAcceptedResponseSchema, poolViewSchema } from './pools.schemas';
 import {
   sandboxMachineResponseSchema,
@@ -132,6 +133,7 @@ export const NAMED_SCHEMAS: readonly (readonly [string, SchemaObject])[] = [
   ['SandboxMachineResponse', sandboxMachineResponseSchema],
   ['SandboxClusterResponse', sandboxClusterResponseSchema],
   ['SeedCephClusterResponse', seedCephClusterResponseSchema],
+  ['ExpandAcceptedResponse', expandAcceptedResponseSchema],
 ];
 
 const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

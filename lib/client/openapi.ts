@@ -1751,6 +1751,28 @@ export interface components {
                 osds: number;
             };
         };
+        /**
+         * ExpandAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+         *         "node_ids": [
+         *           "node_01jf3k8m2q7r9s4t6v8w0x2ya4"
+         *         ],
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        ExpandAcceptedResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                node_ids: string[];
+                /** @enum {string} */
+                status: "pending";
+            };
+        };
         /** HealthzResponse */
         HealthzResponse: {
             /** @enum {string} */
@@ -2308,16 +2330,6 @@ export interface components {
             data: {
                 delivery_id: string;
                 event_id: string;
-            };
-        };
-        /** ExpandClusterResponse */
-        ExpandClusterResponse: {
-            data: {
-                operation_id: string;
-                cluster_id: string;
-                node_ids: string[];
-                /** @enum {string} */
-                status: "pending";
             };
         };
     };
@@ -6191,6 +6203,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "node_ids": [
+                 *         "node_01jf3k8m2q7r9s4t6v8w0x2ya4",
+                 *         "node_01jf3k8m2q7r9s4t6v8w0x2ya5"
+                 *       ],
+                 *       "max_misplaced_ratio": 0.05
+                 *     }
+                 */
                 "application/json": {
                     /** @description Ready nodes of this account and environment (in no cluster, not held, not in maintenance) to add as hosts; every healthy drive gets an OSD. */
                     node_ids: string[];
@@ -6254,7 +6275,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExpandClusterResponse"];
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+                     *         "node_ids": [
+                     *           "node_01jf3k8m2q7r9s4t6v8w0x2ya4"
+                     *         ],
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ExpandAcceptedResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];

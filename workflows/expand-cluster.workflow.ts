@@ -51,9 +51,10 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
       let schedule: WeightStep[] = [];
       let failureDomain = 'host';
       await op.step('preflight', async () => {
-        const facts = await act.describeClusterExpand.executeWithOptions({ summary: 'read the cluster and the nodes' }, [
-          { clusterId, nodeIds },
-        ]);
+        const facts = await act.describeClusterExpand.executeWithOptions(
+          { summary: 'read the cluster and the nodes' },
+          [{ clusterId, nodeIds }],
+        );
         const plan = expandPlan(facts, { nodeIds, maxMisplacedRatio: input.maxMisplacedRatio });
         const refusal = plan.refusals[0];
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
@@ -69,7 +70,8 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
           `weights raised in ${schedule.length} step(s) (${schedule.map((s) => s.fraction).join(' → ')}), each misplacing at most ${Math.round(input.maxMisplacedRatio * 1000) / 10} % of the objects`,
         );
         for (const h of hosts)
-          if (h.skippedDevices.length) op.log(`${h.hostname}: no OSD on ${h.skippedDevices.join(', ')} (SMART not passed)`);
+          if (h.skippedDevices.length)
+            op.log(`${h.hostname}: no OSD on ${h.skippedDevices.join(', ')} (SMART not passed)`);
       });
 
       await op.step('mark_provisioning', async () => {
@@ -114,7 +116,9 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
               failureDomain,
             },
           ]);
-          op.log(`host ${h.hostname} added${failureDomain !== 'host' ? ` under ${failureDomain} ${failureDomain === 'rack' ? h.rack : h.zone}` : ''}`);
+          op.log(
+            `host ${h.hostname} added${failureDomain !== 'host' ? ` under ${failureDomain} ${failureDomain === 'rack' ? h.rack : h.zone}` : ''}`,
+          );
         }
       });
 
@@ -165,7 +169,15 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
             for (;;) {
               const b: BackfillObservation = await act.watchBackfill.executeWithOptions(
                 { summary: `wait for backfill after ${what}` },
-                [{ clusterId, osdId: watched, drain: false, lastPgs: last?.pgs ?? null, lastClean: last?.pgs_active_clean ?? null }],
+                [
+                  {
+                    clusterId,
+                    osdId: watched,
+                    drain: false,
+                    lastPgs: last?.pgs ?? null,
+                    lastClean: last?.pgs_active_clean ?? null,
+                  },
+                ],
               );
               last = b;
               if (b.unplaceable.length > 0) {
@@ -185,7 +197,9 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
       });
 
       await op.step('record_state', async () => {
-        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [{ clusterId }]);
+        const s = await act.refreshClusterState.executeWithOptions({ summary: 'record cluster state' }, [
+          { clusterId },
+        ]);
         await act.settleExpandNodes.executeWithOptions({ summary: 'new nodes online' }, [
           { clusterId, nodeIds, release: false, reason: null },
         ]);
@@ -249,7 +263,10 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
           {
             what: 'record the cluster state',
             when: hostsAdded,
-            run: () => act.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [{ clusterId }]),
+            run: () =>
+              act.refreshClusterState.executeWithOptions({ summary: 'record cluster state (compensation)' }, [
+                { clusterId },
+              ]),
           },
         ],
         o,

@@ -36,7 +36,7 @@ export function addExpandRoutes(table: RouteTable, deps: ApiDeps): void {
         404: { description: '`cluster_not_found` or `node_not_found`.' },
         409: {
           description:
-            '`resource_busy` (an operation runs on the cluster or a node; `operation_id`), `node_in_cluster`, `node_held`, `insufficient_failure_domains` or `invalid_state` (`reason`: the planner\'s code, e.g. `insufficient_capacity`, `node_in_maintenance`).',
+            "`resource_busy` (an operation runs on the cluster or a node; `operation_id`), `node_in_cluster`, `node_held`, `insufficient_failure_domains` or `invalid_state` (`reason`: the planner's code, e.g. `insufficient_capacity`, `node_in_maintenance`).",
         },
       },
     },

@@ -41,7 +41,11 @@ export async function planExpand(
     params: { nodeIds: body.node_ids, maxMisplacedRatio: body.max_misplaced_ratio },
     clusterId,
     nodeIds: body.node_ids,
-    summary: (n) => withHosts(`add hosts to ${cluster.name}`, body.node_ids.map((id) => n.hostname(id))),
+    summary: (n) =>
+      withHosts(
+        `add hosts to ${cluster.name}`,
+        body.node_ids.map((id) => n.hostname(id)),
+      ),
   });
 }
 

@@ -174,7 +174,8 @@ export function expandPlan(
   }
   const hostnames = facts.nodes.map((n) => n.hostname);
   const dup = hostnames.find((h, i) => hostnames.indexOf(h) !== i);
-  if (dup) refusals.push({ code: 'invalid_state', message: `Two nodes are named ${dup}; Ceph needs distinct host names.` });
+  if (dup)
+    refusals.push({ code: 'invalid_state', message: `Two nodes are named ${dup}; Ceph needs distinct host names.` });
   for (const m of facts.members) {
     if (m.status === 'maintenance') {
       refusals.push({
@@ -237,8 +238,16 @@ export function expandPlan(
       description: `Nodes ${all} become members of ${name}, provisioning.`,
       checks: [],
     },
-    { name: 'power_on', description: `Power on ${all} where off (remembered: powered off again if nothing was installed).`, checks: ['BMC reports on'] },
-    { name: 'wait_ssh', description: `Wait for SSH on ${all}, host keys verified.`, checks: ['SSH answers, host key pinned'] },
+    {
+      name: 'power_on',
+      description: `Power on ${all} where off (remembered: powered off again if nothing was installed).`,
+      checks: ['BMC reports on'],
+    },
+    {
+      name: 'wait_ssh',
+      description: `Wait for SSH on ${all}, host keys verified.`,
+      checks: ['SSH answers, host key pinned'],
+    },
     {
       name: 'add_hosts',
       description: `Add ${all} to the cluster${fd !== 'host' ? ` under their ${fd} buckets` : ''}.`,

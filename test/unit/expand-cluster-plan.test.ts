@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  expandPlan,
-  fullWeightOf,
-  weightSchedule,
-  type ExpandFacts,
-} from '../../lib/plans/expand-cluster.planner';
+import { expandPlan, fullWeightOf, weightSchedule, type ExpandFacts } from '../../lib/plans/expand-cluster.planner';
 
 function node(i: number, over: Partial<ExpandFacts['nodes'][number]> = {}): ExpandFacts['nodes'][number] {
   return {
@@ -31,7 +26,13 @@ function facts(usedGb: number, over: Partial<ExpandFacts> = {}): ExpandFacts {
     failureDomain: 'host',
     nodes: [node(1)],
     missingNodeIds: [],
-    members: [0, 1, 2].map((i) => ({ nodeId: `node_m${i}`, hostname: `m-${i}`, status: 'online', rack: null, zone: null })),
+    members: [0, 1, 2].map((i) => ({
+      nodeId: `node_m${i}`,
+      hostname: `m-${i}`,
+      status: 'online',
+      rack: null,
+      zone: null,
+    })),
     osds: [0, 1, 2].map((i) => ({
       id: i,
       host: `m-${i}`,

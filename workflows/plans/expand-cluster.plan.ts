@@ -11,10 +11,15 @@ export * from '../../lib/plans/expand-cluster.planner';
 /** Dry run of adding hosts: read the cluster and the nodes, plan, change nothing. */
 export async function planExpandCluster(input: PlanInput): Promise<OperationPlan> {
   const params = input.params as unknown as ExpandParams;
-  const facts = await act.describeClusterExpandForPlan.executeWithOptions({ summary: 'read the cluster and the nodes (dry run)' }, [
-    { clusterId: input.resourceId, nodeIds: params.nodeIds },
-  ]);
-  const { hosts: _h, schedule: _s, ...plan } = expandPlan(facts, {
+  const facts = await act.describeClusterExpandForPlan.executeWithOptions(
+    { summary: 'read the cluster and the nodes (dry run)' },
+    [{ clusterId: input.resourceId, nodeIds: params.nodeIds }],
+  );
+  const {
+    hosts: _h,
+    schedule: _s,
+    ...plan
+  } = expandPlan(facts, {
     ...params,
     maxMisplacedRatio: params.maxMisplacedRatio ?? DEFAULT_MAX_MISPLACED_RATIO,
   });

@@ -47,7 +47,19 @@ export function createExpandActivities(deps: ActivityDeps) {
     }): Promise<{ osd_id: number; device_weight: number }> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
-        const { osd_id } = await ceph.createOsd(input.host, input.device);
+        // Live: the OSD boots at weight 0 (osd_crush_initial_weight), so no PG maps to it even for a
+        // moment; the option is removed again whatever happens (a retry sets it again first).
+        let osd_id: number;
+        if (ceph.setOsdInitialWeight) {
+          await ceph.setOsdInitialWeight(0);
+          try {
+            ({ osd_id } = await ceph.createOsd(input.host, input.device));
+          } finally {
+            await ceph.setOsdInitialWeight(null);
+          }
+        } else {
+          ({ osd_id } = await ceph.createOsd(input.host, input.device));
+        }
         await recordCreatedOsd(deps.db, {
           clusterId: input.clusterId,
           osdId: osd_id,

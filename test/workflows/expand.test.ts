@@ -258,15 +258,28 @@ describe('add hosts: the operation', () => {
     const id = r.body.data.operation_id;
     const p = await api.request('POST', `/v1/operations/${id}/pause`, { body: { reason: 'check the new host' } });
     expect(p.status).toBe(200);
+    // The pause takes effect at the first safe point, before the first weight step: the row says paused there.
+    await expect
+      .poll(
+        async () =>
+          (await api.db.selectFrom('operations').select('status').where('id', '=', id).executeTakeFirstOrThrow())
+            .status,
+        { timeout: 60_000 },
+      )
+      .toBe('paused');
     const paused = await waitFor(id, (op) => op.status === 'paused' || TERMINAL.includes(op.status));
     expect(paused.status).toBe('paused');
-    // The pause holds at the first safe point: the hosts are added and their OSDs exist at weight 0.
+    expect(paused.current_step).toBe('raise_weights');
+    expect(paused.logs.map((l: any) => l.message)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('Paused by request: check the new host. No new weight step starts'),
+      ]),
+    );
+    // The hosts are added and their OSDs exist at weight 0: no data has moved to them.
     const s = await c.state();
     const newOsds = s.osds.filter((o) => o.host === node.hostname);
-    if (paused.current_step === 'raise_weights') {
-      expect(newOsds.length).toBe(node.drives.length);
-      for (const o of newOsds) expect(o.crush_weight).toBe(0);
-    }
+    expect(newOsds.length).toBe(node.drives.length);
+    for (const o of newOsds) expect(o.crush_weight).toBe(0);
     // Another cluster-wide request is refused while it holds the cluster.
     const busy = await api.request('POST', `/v1/clusters/${c.clusterId}/osds/0/reweight`, { body: { weight: 0.5 } });
     expect(busy.status).toBe(409);

@@ -198,7 +198,9 @@ describe('add hosts: dry run and refusals', () => {
 
   it('refuses (409, nothing started) when the cluster would still be nearfull after the move, saying by how much', async () => {
     const c = await cluster({ extra: 1, speed: 0 });
-    // Every OSD 95 % full as last recorded.
+    // Every OSD 95 % full as last recorded, and the new node brings one small drive.
+    const small = [{ ...c.extra[0]!.drives[0]!, size_gb: 100 }];
+    await api.db.updateTable('nodes').set({ drives: json(small) }).where('id', '=', c.extra[0]!.id).execute();
     await api.db
       .updateTable('osds')
       .set({ used_gb: sql<number>`floor(capacity_gb * 0.95)` })

@@ -14,6 +14,7 @@ import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
 import { startTestApi, type TestApi } from '../helpers/api';
 import { startTestWorker } from '../helpers/worker';
+import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 
 /**
  * Adding hosts to a running cluster (issue 13 item 3) end to end: HTTP API → Temporal → worker with
@@ -200,7 +201,11 @@ describe('add hosts: dry run and refusals', () => {
     const c = await cluster({ extra: 1, speed: 0 });
     // Every OSD 95 % full as last recorded, and the new node brings one small drive.
     const small = [{ ...c.extra[0]!.drives[0]!, size_gb: 100 }];
-    await api.db.updateTable('nodes').set({ drives: json(small) }).where('id', '=', c.extra[0]!.id).execute();
+    await api.db
+      .updateTable('nodes')
+      .set({ drives: json(small) })
+      .where('id', '=', c.extra[0]!.id)
+      .execute();
     await api.db
       .updateTable('osds')
       .set({ used_gb: sql<number>`floor(capacity_gb * 0.95)` })
@@ -322,10 +327,7 @@ describe('add hosts: the operation', () => {
     const osds = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds?per_page=100`)).body.data;
     expect(osds.filter((o: any) => o.node_id === node.id).map((o: any) => o.weight)).toEqual(created.map(() => 1));
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(
-      op.workflow_id ?? `${c.clusterId}/expand/${id}`,
-      'expandClusterWorkflow--paused-resumed-completed',
-    );
+    await recordHistory(op.temporal.workflow_id, 'expandClusterWorkflow--paused-resumed-completed');
   });
 
   it('cancel while the weights rise: the new OSDs go back to weight 0, the hosts stay in the cluster, the nodes online members saying why', async () => {
@@ -358,9 +360,42 @@ describe('add hosts: the operation', () => {
     expect(row).toMatchObject({ status: 'online', cluster_id: c.clusterId });
     expect(row.status_reason).toMatch(/expansion cancelled: in the cluster with OSDs at CRUSH weight 0/);
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(
-      op.workflow_id ?? `${c.clusterId}/expand/${id}`,
-      'expandClusterWorkflow--cancelled-in-raise-weights',
+    await recordHistory(op.temporal.workflow_id, 'expandClusterWorkflow--cancelled-in-raise-weights');
+  });
+
+  it('terminated from the Web UI while the weights rise: the settler puts the new OSDs back to weight 0 and leaves the nodes online members saying what to check', async () => {
+    const c = await cluster({ extra: 1, speed: 1.5 });
+    const node = c.extra[0]!;
+    const r = await expand(c.clusterId, { node_ids: [node.id] });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    const running = await waitFor(
+      id,
+      (op) =>
+        TERMINAL.includes(op.status) ||
+        (op.current_step === 'raise_weights' && op.logs.some((l: any) => l.message.startsWith('weight step 1/'))),
     );
+    expect(running.status).toBe('in_progress');
+    const mid = await c.state();
+    expect(mid.osds.filter((o) => o.host === node.hostname).some((o) => o.crush_weight > 0)).toBe(true);
+    await api.client.workflow.getHandle(running.temporal.workflow_id).terminate('terminated from the Web UI');
+
+    const result = await api.client.workflow.execute(settleOperationsWorkflow, {
+      taskQueue: api.config.temporal.taskQueue,
+      workflowId: `expand-settle-test/${api.account.accountId}/${id}`,
+      args: [{ accountId: api.account.accountId }],
+    });
+    expect(result.settled).toContain(id);
+    const after = await c.state();
+    const created = after.osds.filter((o) => o.host === node.hostname);
+    expect(created.length).toBeGreaterThan(0);
+    for (const o of created) expect(o.crush_weight).toBe(0);
+    const row = await nodeRow(node.id);
+    expect(row).toMatchObject({ status: 'online', cluster_id: c.clusterId });
+    expect(row.status_reason).toContain(`check whether the cluster lists ${node.hostname}`);
+    const op = (await api.request('GET', `/v1/operations/${id}`)).body.data;
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('workflow_closed');
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import type { BackfillObservation } from '../activities/reweight.activities';
 import { act } from './activity-proxies';
 import type { ExpandClusterInput } from './contracts';
 import { OperationTracker } from './operation-tracker';
-import { expandPlan, type ExpandHost, type WeightStep } from './plans/expand-cluster.plan';
+import { expandPlan, weightSchedule, type ExpandHost, type WeightStep } from './plans/expand-cluster.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 import { UpgradeControl } from './upgrade-control';
@@ -50,6 +50,7 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
     run: async () => {
       let schedule: WeightStep[] = [];
       let failureDomain = 'host';
+      let existingWeight = 0;
       await op.step('preflight', async () => {
         const facts = await act.describeClusterExpand.executeWithOptions(
           { summary: 'read the cluster and the nodes' },
@@ -60,6 +61,7 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
         if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
         hosts = plan.hosts;
         schedule = plan.schedule;
+        existingWeight = Number(plan.facts.crush_weight_before);
         failureDomain = facts.failureDomain;
         const f = plan.facts;
         op.log(
@@ -150,6 +152,16 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
         op.log(
           `${created.length} OSDs created at CRUSH weight 0: ${created.map((o) => `osd.${o.osd_id} ${o.host}:${o.device}`).join(', ')}`,
         );
+        // The steps from the OSDs Ceph actually made (a device it refused adds no weight).
+        const actual = weightSchedule(
+          existingWeight,
+          created.reduce((sum, o) => sum + o.device_weight, 0),
+          input.maxMisplacedRatio,
+        );
+        if (actual.map((x) => x.fraction).join() !== schedule.map((x) => x.fraction).join()) {
+          schedule = actual;
+          op.log(`weight steps for the OSDs created: ${schedule.map((x) => x.fraction).join(' → ')}`);
+        }
       });
 
       await op.step('raise_weights', async () => {

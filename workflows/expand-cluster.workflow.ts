@@ -10,6 +10,20 @@ import { UpgradeControl } from './upgrade-control';
 
 const round5 = (w: number) => Math.round(w * 1e5) / 1e5;
 
+/** Progress moves through raise_weights with the weight steps settled: an expansion of hours must not sit at one number. */
+class ExpandTracker extends OperationTracker {
+  constructor(private readonly names: readonly string[]) {
+    super(names);
+  }
+
+  /** `done` of `of` weight steps settled: the steps before raise_weights, plus that share of it. */
+  stepsSettled(done: number, of: number): void {
+    const before = this.names.indexOf('raise_weights');
+    const share = of > 0 ? Math.max(0, Math.min(1, done / of)) : 0;
+    this.setProgress(((before + share) / this.names.length) * 100);
+  }
+}
+
 /**
  * Adds ready nodes to a running cluster (issue 13 item 3): preflight (the dry run's planner: nodes,
  * failure domains, capacity after the move below nearfull, no host in maintenance), nodes claimed,
@@ -26,7 +40,7 @@ const round5 = (w: number) => Math.round(w * 1e5) / 1e5;
  * operation powered them on.
  */
 export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<Record<string, unknown>> {
-  const op = new OperationTracker(OPERATIONS['cluster.expand'].steps);
+  const op = new ExpandTracker(OPERATIONS['cluster.expand'].steps);
   const { clusterId, nodeIds } = input;
   const control = new UpgradeControl(
     op,
@@ -204,6 +218,7 @@ export async function expandClusterWorkflow(input: ExpandClusterInput): Promise<
               `${what}: new OSDs hold ${Math.round(s.data_share * 1000) / 10} % of the data (${Math.round(s.misplaced * 1000) / 10} % misplaced by this step); backfill settled, ${last.pgs_active_clean}/${last.pgs_total} PGs active+clean`,
             );
           });
+          op.stepsSettled(i + 1, schedule.length);
         }
         control.hostsFinished();
       });

@@ -336,12 +336,14 @@ describe('add hosts: the operation', () => {
     const r = await expand(c.clusterId, { node_ids: [node.id] });
     expect(r.status).toBe(202);
     const id = r.body.data.operation_id;
-    await waitFor(
+    const stepped = await waitFor(
       id,
       (op) =>
         TERMINAL.includes(op.status) ||
         (op.current_step === 'raise_weights' && op.logs.some((l: any) => l.message.startsWith('weight step 1/'))),
     );
+    // Progress moves inside raise_weights (6 of 8 steps done before it) with each weight step.
+    expect(stepped.progress).toBeGreaterThan(75);
     const mid = await c.state();
     expect(mid.osds.filter((o) => o.host === node.hostname).some((o) => o.crush_weight > 0)).toBe(true);
     const cancel = await api.request('POST', `/v1/operations/${id}/cancel`);

@@ -18,7 +18,7 @@ export interface ExpandAccepted {
 
 /** A planner refusal as the API's error: its own code where the API has it, else invalid_state naming it. */
 function refusalError(r: { code: string; message: string }): ApiError {
-  const known = Object.prototype.hasOwnProperty.call(ERROR_STATUS, r.code) && ERROR_STATUS[r.code as ErrorCode] === 409;
+  const known = Object.prototype.hasOwnProperty.call(ERROR_STATUS, r.code);
   return known
     ? new ApiError(r.code as ErrorCode, r.message, { field: 'node_ids' })
     : new ApiError('invalid_state', r.message, { reason: r.code });

@@ -340,9 +340,9 @@ describe('add hosts: the operation', () => {
       id,
       (op) =>
         TERMINAL.includes(op.status) ||
-        (op.current_step === 'raise_weights' && op.logs.some((l: any) => l.message.startsWith('weight step 1/'))),
+        (op.current_step === 'raise_weights' && op.logs.some((l: any) => l.message.startsWith('weight step 2/'))),
     );
-    // Progress moves inside raise_weights (6 of 8 steps done before it) with each weight step.
+    // Progress moves inside raise_weights (6 of 8 steps done before it) with each weight step (at most 20).
     expect(stepped.progress).toBeGreaterThan(75);
     const mid = await c.state();
     expect(mid.osds.filter((o) => o.host === node.hostname).some((o) => o.crush_weight > 0)).toBe(true);

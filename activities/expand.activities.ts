@@ -1,7 +1,6 @@
 import type { ActivityDeps } from './deps';
-import { expandFacts } from '../db/repositories/expand.repository';
+import { expandFacts, settleExpansionNodes } from '../db/repositories/expand.repository';
 import { recordCreatedOsd } from '../db/repositories/osds.repository';
-import { sql } from 'kysely';
 import type { CephHostSpec } from '../drivers/types';
 import type { ExpandFacts } from '../lib/plans/expand-cluster.planner';
 import { cephFor } from './targets';
@@ -86,17 +85,7 @@ export function createExpandActivities(deps: ActivityDeps) {
       release: boolean;
       reason: string | null;
     }): Promise<void> {
-      if (input.nodeIds.length === 0) return;
-      await deps.db
-        .updateTable('nodes')
-        .set(
-          input.release
-            ? { cluster_id: null, status: 'ready', status_reason: input.reason, updated_at: sql`now()` }
-            : { status: 'online', status_reason: input.reason, updated_at: sql`now()` },
-        )
-        .where('id', 'in', input.nodeIds)
-        .where('cluster_id', '=', input.clusterId)
-        .execute();
+      await settleExpansionNodes(deps.db, input);
     },
   };
 }

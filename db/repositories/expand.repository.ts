@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from '../database';
 import type { FailureDomain } from '../../lib/plans/create-cluster.planner';
 import type { ExpandFacts } from '../../lib/plans/expand-cluster.planner';
@@ -47,4 +48,25 @@ export async function expandFacts(
       used_gb: o.used_gb,
     })),
   };
+}
+
+/**
+ * The expansion's nodes only (other members keep their status): `online` members, or released to
+ * `ready` (cluster_id cleared) when nothing of Ceph reached them. Only rows still in this cluster.
+ */
+export async function settleExpansionNodes(
+  db: Executor,
+  input: { clusterId: string; nodeIds: string[]; release: boolean; reason: string | null },
+): Promise<void> {
+  if (input.nodeIds.length === 0) return;
+  await db
+    .updateTable('nodes')
+    .set(
+      input.release
+        ? { cluster_id: null, status: 'ready', status_reason: input.reason, updated_at: sql`now()` }
+        : { status: 'online', status_reason: input.reason, updated_at: sql`now()` },
+    )
+    .where('id', 'in', input.nodeIds)
+    .where('cluster_id', '=', input.clusterId)
+    .execute();
 }

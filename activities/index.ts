@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { createCephActivities } from './ceph.activities';
 import { createClusterActivities } from './clusters.activities';
+import { createExpandActivities } from './expand.activities';
 import { createImportActivities } from './import.activities';
 import { createLifecycleActivities } from './lifecycle.activities';
 import { createMonitorActivities } from './monitor.activities';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSettleActivities(deps),
     ...createWebhookActivities(deps),
     ...createMonitorActivities(deps),
+    ...createExpandActivities(deps),
   };
 }
 

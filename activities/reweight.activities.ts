@@ -97,7 +97,13 @@ export function createReweightActivities(deps: ActivityDeps) {
     },
 
     /** `ceph osd crush reweight osd.N w` (TiB), read back by the driver. Idempotent. */
-    async setCrushWeight(input: { clusterId: string; osdId: number; weight: number }): Promise<void> {
+    async setCrushWeight(input: {
+      clusterId: string;
+      osdId: number;
+      weight: number;
+      /** Where the operation leaves the OSD if it completes, when that is not this weight (an expansion's steps); default `weight`. */
+      target?: number;
+    }): Promise<void> {
       return guarded(async () => {
         const ceph = await cephFor(deps, input.clusterId);
         const subject = osdSubject(input.clusterId, input.osdId);
@@ -114,7 +120,7 @@ export function createReweightActivities(deps: ActivityDeps) {
               osd_id: input.osdId,
               original: now,
               // What the OSD is left at if the operation completes (keepTargetWeights).
-              target: input.weight,
+              target: input.target ?? input.weight,
             });
           }
         }

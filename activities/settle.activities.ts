@@ -246,6 +246,23 @@ export function createSettleActivities(deps: ActivityDeps) {
         done.push(destroyed ? 'cluster ERROR (partly deleted: delete it again)' : `cluster back to ${before}`);
       }
     }
+    if (op.type === 'cluster.expand' && op.cluster_id && Array.isArray(params.node_ids)) {
+      // Its nodes were claimed (provisioning) by the expansion; whether Ceph got as far as adding
+      // them is not recorded, so they stay members, online, saying what to check. Weights the
+      // expansion raised were put back to 0 above, from the change ledger.
+      for (const id of params.node_ids) {
+        if (typeof id !== 'string') continue;
+        const n = await getNodeById(deps.db, id);
+        if (n?.cluster_id === op.cluster_id && n.status === 'provisioning') {
+          await nodes.setNodeStatus({
+            nodeId: id,
+            status: 'online',
+            reason: `expansion ${how}: check whether the cluster lists ${n.hostname} (ceph osd tree); any OSDs of it are at CRUSH weight 0`,
+          });
+          done.push(`${n.hostname} left a member of the cluster, online (was provisioning)`);
+        }
+      }
+    }
     if (op.type === 'node.register' && op.node_id) {
       const n = await getNodeById(deps.db, op.node_id);
       if (n?.status === 'pending') {

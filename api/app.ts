@@ -13,6 +13,7 @@ import { addEventRoutes } from './routes/events.routes';
 import { addNodeRoutes } from './routes/nodes.routes';
 import { addOperationRoutes } from './routes/operations.routes';
 import { addOsdRoutes } from './routes/osds.routes';
+import { addExpandRoutes } from './routes/expand.routes';
 import { addPoolRoutes } from './routes/pools.routes';
 import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
@@ -89,5 +90,6 @@ export function createRouteTable(deps: ApiDeps, metrics: Metrics = new Metrics()
   addUpgradeRoutes(table, deps);
   addEventRoutes(table, deps);
   addWebhookRoutes(table, deps);
+  addExpandRoutes(table, deps);
   return table;
 }

@@ -336,6 +336,12 @@ export interface CephReweightOps {
   pgPlacement(osdIds: number[]): Promise<CephPgPlacement>;
   /** `ceph osd safe-to-destroy`, parsed (the JSON form exits 0 even when not safe). */
   safeToDestroy(osdIds: number[]): Promise<CephSafeToDestroy>;
+  /**
+   * `ceph config set osd osd_crush_initial_weight <w>` (null: `ceph config rm`): the CRUSH weight a
+   * new OSD takes when it first boots, so an added host's OSDs can come up holding no data (issue 13
+   * expansion). Optional: a driver without it (the sandbox) has the OSD set to 0 right after creation.
+   */
+  setOsdInitialWeight?(weight: number | null): Promise<void>;
 }
 
 export interface CephOsdPlacement {

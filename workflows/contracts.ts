@@ -130,6 +130,14 @@ export interface ReplaceOsdInput extends OperationRef {
   device: string | null;
 }
 
+/** Adding hosts to a running cluster (issue 13 item 3); the node ids are the operation's params. */
+export interface ExpandClusterInput extends OperationRef {
+  clusterId: string;
+  nodeIds: string[];
+  /** The bound on objects misplaced by one weight step (target_max_misplaced_ratio). */
+  maxMisplacedRatio: number;
+}
+
 export interface PoolOperationInput extends OperationRef {
   clusterId: string;
   poolId: string;

@@ -16,3 +16,4 @@ export { settleOperationsWorkflow } from './settle-operations.workflow';
 export { deliverWebhookWorkflow, dispatchWebhooksWorkflow } from './webhooks.workflow';
 export { monitorClusterWorkflow } from './monitor-cluster.workflow';
 export { enterMaintenanceWorkflow, exitMaintenanceWorkflow } from './maintenance.workflow';
+export { expandClusterWorkflow } from './expand-cluster.workflow';

@@ -154,6 +154,22 @@ export const OPERATIONS = {
     locks:
       "the OSD (`clus_…/osd.N`) and one of the cluster's reweight slots (`clus_…/reweight-slot/i`, NF_DRAIN_SLOTS)",
   },
+  'cluster.expand': {
+    workflowType: 'expandClusterWorkflow',
+    steps: [
+      'preflight',
+      'mark_provisioning',
+      'power_on',
+      'wait_ssh',
+      'add_hosts',
+      'create_osds',
+      'raise_weights',
+      'record_state',
+    ],
+    planner: 'planExpandCluster',
+    pausable: true,
+    locks: 'the cluster and every node being added',
+  },
   'pool.create': {
     workflowType: 'createPoolWorkflow',
     steps: [

@@ -23,6 +23,12 @@ export class UpgradeControl {
   constructor(
     private readonly op: OperationTracker,
     private readonly ids: { operationId: string; clusterId: string },
+    /** What the messages call the operation and what a pause holds back (the expansion reuses this control). */
+    private readonly words: { noun: string; holds: string; finishing: string } = {
+      noun: 'upgrade',
+      holds: 'No new daemon or host starts; hosts in flight finish.',
+      finishing: 'The upgrade has finished its hosts and is restoring the cluster; it can no longer be paused.',
+    },
   ) {}
 
   /** Registers the `pause` and `resume` update handlers (before the workflow's first await). */
@@ -33,17 +39,14 @@ export class UpgradeControl {
         if (!this.op.isPaused) {
           this.op.pause({
             code: 'paused_by_request',
-            message: `Paused by request${reason ? `: ${reason}` : ''}. No new daemon or host starts; hosts in flight finish.`,
+            message: `Paused by request${reason ? `: ${reason}` : ''}. ${this.words.holds}`,
           });
         }
         return this.op.snapshot();
       },
       {
         validator: (_args: { reason?: string }) => {
-          if (this.finishing)
-            throw new Error(
-              'The upgrade has finished its hosts and is restoring the cluster; it can no longer be paused.',
-            );
+          if (this.finishing) throw new Error(this.words.finishing);
         },
       },
     );
@@ -55,7 +58,7 @@ export class UpgradeControl {
       },
       {
         validator: () => {
-          if (!this.op.isPaused) throw new Error('The upgrade is not paused.');
+          if (!this.op.isPaused) throw new Error(`The ${this.words.noun} is not paused.`);
         },
       },
     );

@@ -279,6 +279,9 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   ReplaceAcceptedResponse: {
     data: { operation_id: OPERATION, cluster_id: CLUSTER, osd_id: 0, device: 'sdc', status: 'pending' },
   },
+  ExpandAcceptedResponse: {
+    data: { operation_id: OPERATION, cluster_id: CLUSTER, node_ids: [id('node', 'a4')], status: 'pending' },
+  },
   OperationPlanResponse: {
     data: {
       type: 'node.reboot',
@@ -334,4 +337,5 @@ export const REQUEST_EXAMPLES: Readonly<Record<string, unknown>> = {
   setSandboxFaults: { faults: { no_boot: true } },
   setSandboxClusterFaults: { faults: {} },
   seedSandboxCephCluster: { node_ids: NODES, ceph_version: 'reef', replication: 3 },
+  expandCluster: { node_ids: [id('node', 'a4'), id('node', 'a5')], max_misplaced_ratio: 0.05 },
 };

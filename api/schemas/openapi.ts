@@ -17,6 +17,7 @@ import {
 } from './nodes.schemas';
 import { operationViewSchema } from './operations.schemas';
 import { osdViewSchema, replaceAcceptedResponseSchema, reweightAcceptedResponseSchema } from './osds.schemas';
+import { expandAcceptedResponseSchema } from './expand.schemas';
 import { poolAcceptedResponseSchema, poolViewSchema } from './pools.schemas';
 import {
   sandboxMachineResponseSchema,
@@ -135,6 +136,7 @@ export const NAMED_SCHEMAS: readonly (readonly [string, SchemaObject])[] = [
   ['SandboxMachineResponse', sandboxMachineResponseSchema],
   ['SandboxClusterResponse', sandboxClusterResponseSchema],
   ['SeedCephClusterResponse', seedCephClusterResponseSchema],
+  ['ExpandAcceptedResponse', expandAcceptedResponseSchema],
 ];
 
 const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

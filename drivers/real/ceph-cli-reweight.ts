@@ -155,6 +155,16 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
   }
 
   return {
+    async setOsdInitialWeight(weight: number | null): Promise<void> {
+      if (weight !== null && (!Number.isFinite(weight) || weight < 0))
+        throw new DriverError(FAILURE.commandFailed, `invalid initial CRUSH weight ${weight}`, false);
+      await withSession(options.adminShell, async (s) => {
+        // `config rm` of an option that is not set exits 0: both are idempotent.
+        if (weight === null) await ceph(s, ['config', 'rm', 'osd', 'osd_crush_initial_weight'], false);
+        else await ceph(s, ['config', 'set', 'osd', 'osd_crush_initial_weight', String(weight)], false);
+      });
+    },
+
     async crushReweight(osdId: number, weight: number): Promise<void> {
       checkOsd(osdId);
       if (!Number.isFinite(weight) || weight < 0)

@@ -102,6 +102,7 @@ describe('GET /v1/openapi.json', () => {
         'DELETE /v1/webhooks/{id}',
         'GET /v1/webhooks/{id}/deliveries',
         'POST /v1/webhooks/{id}/test',
+        'POST /v1/clusters/{id}/nodes',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;

@@ -124,6 +124,20 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
     await expect(wrong.driver.crushReweight(-1, 0.5)).rejects.toThrow(/invalid OSD id/);
   });
 
+  it('initial CRUSH weight of new OSDs: set in the osd section of the config database, removed again', async () => {
+    const { driver, sessions } = driverWith({
+      [cmd('config set osd osd_crush_initial_weight 0', false)]: ok(''),
+      [cmd('config rm osd osd_crush_initial_weight', false)]: ok(''),
+    });
+    await driver.setOsdInitialWeight!(0);
+    await driver.setOsdInitialWeight!(null);
+    expect(sessions.flatMap((s) => s.commands)).toEqual([
+      cmd('config set osd osd_crush_initial_weight 0', false),
+      cmd('config rm osd osd_crush_initial_weight', false),
+    ]);
+    await expect(driver.setOsdInitialWeight!(-1)).rejects.toThrow(/invalid initial CRUSH weight/);
+  });
+
   it('pg placement: one flush for all OSDs per poll (tell osd.*), counts read once the mgr holds the flushed stats', async () => {
     let seqReads = 0;
     const FLUSH = cmd("tell 'osd.*' flush_pg_stats", false);

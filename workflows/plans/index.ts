@@ -7,3 +7,4 @@ export { planReweightOsd } from './reweight-osd.plan';
 export { planReplaceOsd } from './replace-osd.plan';
 export { planUpgradeCluster } from './upgrade-cluster.plan';
 export { planEnterMaintenance, planExitMaintenance } from './maintenance.plan';
+export { planExpandCluster } from './expand-cluster.plan';

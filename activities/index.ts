@@ -8,6 +8,7 @@ import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
+import { createRemoveHostActivities } from './remove-host.activities';
 import { createReweightActivities } from './reweight.activities';
 import { createSettleActivities } from './settle.activities';
 import { createUpgradeActivities } from './upgrade.activities';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSettleActivities(deps),
     ...createWebhookActivities(deps),
     ...createMonitorActivities(deps),
+    ...createRemoveHostActivities(deps),
   };
 }
 

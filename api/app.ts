@@ -13,6 +13,7 @@ import { addEventRoutes } from './routes/events.routes';
 import { addNodeRoutes } from './routes/nodes.routes';
 import { addOperationRoutes } from './routes/operations.routes';
 import { addOsdRoutes } from './routes/osds.routes';
+import { addRemoveNodeRoutes } from './routes/remove-node.routes';
 import { addPoolRoutes } from './routes/pools.routes';
 import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
@@ -84,6 +85,7 @@ export function createRouteTable(deps: ApiDeps, metrics: Metrics = new Metrics()
   addPoolRoutes(table, deps);
   addOperationRoutes(table, deps);
   addOsdRoutes(table, deps);
+  addRemoveNodeRoutes(table, deps);
   addApiKeyRoutes(table, deps);
   addSandboxRoutes(table, deps);
   addUpgradeRoutes(table, deps);

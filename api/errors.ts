@@ -39,6 +39,8 @@ export const ERROR_STATUS = {
   webhook_not_found: 404,
   /** Issue 12 #4: Ceph says the node's OSDs are not ok to stop (asked as the dry run asks). */
   not_ok_to_stop: 409,
+  /** Issue 13 #4: the remaining hosts cannot hold the cluster's data below nearfull (figures in the message). */
+  insufficient_capacity: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -301,6 +301,13 @@ export interface CephReweightOps {
   pgPlacement(osdIds: number[]): Promise<CephPgPlacement>;
   /** `ceph osd safe-to-destroy`, parsed (the JSON form exits 0 even when not safe). */
   safeToDestroy(osdIds: number[]): Promise<CephSafeToDestroy>;
+  /**
+   * `ceph osd purge osd.N --yes-i-really-mean-it` (out of CRUSH, auth and the OSD map). The OSD's
+   * daemon must be stopped; an OSD Ceph no longer knows is already purged (idempotent).
+   */
+  purgeOsd(osdId: number): Promise<void>;
+  /** `ceph osd crush remove <host>`: the host's CRUSH bucket, which must hold no OSD. Idempotent. */
+  removeCrushHost(host: string): Promise<void>;
 }
 
 export interface CephOsdPlacement {

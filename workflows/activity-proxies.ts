@@ -52,6 +52,7 @@ export const act = {
   recordClusterVersion: under(dbWrite, 'recordClusterVersion'),
   recordImportedCluster: under(dbWrite, 'recordImportedCluster'),
   refreshClusterState: under(dbWrite, 'refreshClusterState'),
+  releaseRemovedNode: under(dbWrite, 'releaseRemovedNode'),
   setClusterStatus: under(dbWrite, 'setClusterStatus'),
   setNodeStatus: under(dbWrite, 'setNodeStatus'),
   setOperationPaused: under(dbWrite, 'setOperationPaused'),
@@ -83,6 +84,8 @@ export const act = {
   powerCommand: under(hardwareCommand, 'powerCommand'),
   purgeClusterCeph: under(hardwareCommand, 'purgeClusterCeph'),
   readReweightFacts: under(hardwareCommand, 'readReweightFacts'),
+  readRemoveHostFacts: under(hardwareCommand, 'readRemoveHostFacts'),
+  removeHostFromCrush: under(hardwareCommand, 'removeHostFromCrush'),
   setCephPool: under(hardwareCommand, 'setCephPool'),
   setCrushWeight: under(hardwareCommand, 'setCrushWeight'),
   setHostNoout: under(hardwareCommand, 'setHostNoout'),
@@ -95,6 +98,7 @@ export const act = {
   bootstrapCluster: under(longHardwareCommand, 'bootstrapCluster'),
   stopClusterHost: under(longHardwareCommand, 'stopClusterHost'),
   zapClusterHost: under(longHardwareCommand, 'zapClusterHost'),
+  purgeHostOsds: under(longHardwareCommand, 'purgeHostOsds'),
   // boundedPowerCommand: a power command whose failure someone must hear about soon. A failed host
   // pauses the whole upgrade and an operator decides; compensation's power-on holds noout behind it:
   // a dead BMC must say so in seconds.
@@ -102,6 +106,9 @@ export const act = {
   // boundedWait: bounded waits: they poll, heartbeat and give up at their own configured bound.
   failOverMgr: under(boundedWait, 'failOverMgr'),
   placeClusterDaemons: under(boundedWait, 'placeClusterDaemons'),
+  placeDaemonsAndWait: under(boundedWait, 'placeDaemonsAndWait'),
+  // The mons/mgrs of a cancelled host removal put back: a bounded wait in compensation too.
+  placeDaemonsAndWaitUndo: under(boundedWait, 'placeDaemonsAndWait'),
   redeployCephDaemon: under(boundedWait, 'redeployCephDaemon'),
   stopOsds: under(boundedWait, 'stopOsds'),
   stopOsdsForUpgrade: under(boundedWait, 'stopOsdsForUpgrade'),
@@ -140,6 +147,7 @@ export const act = {
   describeUpgradeForPlan: under(planRead, 'describeUpgrade'),
   hostOsdsForPlan: under(planRead, 'hostOsds'),
   readReweightFactsForPlan: under(planRead, 'readReweightFacts'),
+  readRemoveHostFactsForPlan: under(planRead, 'readRemoveHostFacts'),
   // unsettledScan: the settler's scan for operations left unsettled.
   findUnsettledOperations: under(unsettledScan, 'findUnsettledOperations'),
   // settleOne: the settler's repair of one operation.

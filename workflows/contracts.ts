@@ -112,6 +112,12 @@ export interface ReweightOsdInput extends OperationRef {
   weight: number;
 }
 
+/** cluster.shrink (workflows/remove-host.workflow.ts): the member node whose host leaves the cluster. */
+export interface RemoveHostInput extends OperationRef {
+  clusterId: string;
+  nodeId: string;
+}
+
 export interface PoolOperationInput extends OperationRef {
   clusterId: string;
   poolId: string;

@@ -10,6 +10,7 @@ export { deletePoolWorkflow } from './delete-pool.workflow';
 export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
 export { upgradeHostWorkflow } from './upgrade-host.workflow';
 export { reweightOsdWorkflow } from './reweight-osd.workflow';
+export { removeHostWorkflow } from './remove-host.workflow';
 export { importClusterWorkflow } from './import-cluster.workflow';
 export { settleOperationsWorkflow } from './settle-operations.workflow';
 export { deliverWebhookWorkflow, dispatchWebhooksWorkflow } from './webhooks.workflow';

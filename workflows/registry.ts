@@ -154,6 +154,22 @@ export const OPERATIONS = {
     pausable: false,
     locks: 'the cluster and the pool',
   },
+  'cluster.shrink': {
+    workflowType: 'removeHostWorkflow',
+    steps: [
+      'preflight',
+      'move_mons',
+      'move_mgrs',
+      'drain_osds',
+      'safe_to_destroy',
+      'purge_osds',
+      'remove_host',
+      'release_node',
+    ],
+    planner: 'planRemoveHost',
+    pausable: false,
+    locks: 'the cluster and the node leaving it',
+  },
 } as const satisfies Record<string, OperationEntry>;
 
 export type OperationType = keyof typeof OPERATIONS;

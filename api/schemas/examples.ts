@@ -274,6 +274,9 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   ReweightAcceptedResponse: {
     data: { operation_id: OPERATION, cluster_id: CLUSTER, osd_id: 0, weight: 0.5, status: 'pending' },
   },
+  RemoveNodeAcceptedResponse: {
+    data: { operation_id: OPERATION, cluster_id: CLUSTER, node_id: NODE, status: 'pending' },
+  },
   OperationPlanResponse: {
     data: {
       type: 'node.reboot',

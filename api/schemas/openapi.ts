@@ -16,6 +16,7 @@ import {
 } from './nodes.schemas';
 import { operationViewSchema } from './operations.schemas';
 import { osdViewSchema, reweightAcceptedResponseSchema } from './osds.schemas';
+import { removeNodeAcceptedResponseSchema } from './remove-node.schemas';
 import { poolAcceptedResponseSchema, poolViewSchema } from './pools.schemas';
 import {
   sandboxMachineResponseSchema,
@@ -126,6 +127,7 @@ export const NAMED_SCHEMAS: readonly (readonly [string, SchemaObject])[] = [
   ['ClusterAcceptedResponse', clusterAcceptedResponseSchema],
   ['PoolAcceptedResponse', poolAcceptedResponseSchema],
   ['ReweightAcceptedResponse', reweightAcceptedResponseSchema],
+  ['RemoveNodeAcceptedResponse', removeNodeAcceptedResponseSchema],
   ['UpgradeAcceptedResponse', upgradeAcceptedResponseSchema],
   ['ApiKeyCreatedResponse', createdApiKeyResponseSchema],
   ['WebhookCreatedResponse', createdWebhookResponseSchema],

@@ -415,6 +415,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clusters/{id}/nodes/{node_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a host from a cluster
+         * @description Removes the node's host from the cluster and returns the node to `ready`: refused first (409 with the figures) when the remaining hosts cannot hold the data below Ceph's nearfull ratio (`insufficient_capacity`) or fewer failure domains would remain than a pool keeps copies or shards on (`insufficient_failure_domains`), or when the node is the cluster's admin node (`invalid_state`). Then mons and mgrs on the host move to other hosts (same count), every OSD of the host is drained (CRUSH weight 0, PGs watched to 0) and checked safe to destroy, then purged, the host's devices zapped and the host removed from CRUSH. Cancel or failure before the purge restores the weights and the mon/mgr placement; from the purge on the removal finishes. Irreversible: requires `X-Confirm-Delete: true` (not for `dry_run=true`).
+         */
+        delete: operations["removeClusterNode"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/api_keys": {
         parameters: {
             query?: never;
@@ -681,7 +701,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop";
+                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop" | "insufficient_capacity";
                 message: string;
                 request_id: string;
                 /** @description The offending field or parameter (validation_error, address_in_use, idempotency errors). */
@@ -1099,7 +1119,7 @@ export interface components {
         Operation: {
             id: string;
             /** @enum {string} */
-            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+            type: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete" | "cluster.shrink";
             /** @enum {string} */
             status: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
             progress: number;
@@ -1621,6 +1641,26 @@ export interface components {
                 cluster_id: string;
                 osd_id: number;
                 weight: number;
+                /** @enum {string} */
+                status: "pending";
+            };
+        };
+        /**
+         * RemoveNodeAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+         *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        RemoveNodeAcceptedResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                node_id: string;
                 /** @enum {string} */
                 status: "pending";
             };
@@ -4375,7 +4415,7 @@ export interface operations {
                 cluster_id?: string;
                 node_id?: string;
                 status?: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
-                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+                type?: "node.register" | "node.reboot" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete" | "cluster.shrink";
                 /** @description Only operations started by this request (its X-Request-ID, echoed on every answer). */
                 request_id?: string;
             };
@@ -5168,6 +5208,163 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    removeClusterNode: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Must be `true` unless `dry_run=true`: this destroys data. Without it the answer is 400 `confirmation_required`. */
+                "X-Confirm-Delete"?: string;
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Cluster id (clus_…). */
+                id: string;
+                /** @description Node id (node_…) of a member of the cluster. */
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description With `dry_run=true`: the plan (capacity and failure-domain figures, where mons and mgrs go, the OSDs drained, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+                     *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RemoveNodeAcceptedResponse"];
+                };
+            };
+            /** @description `confirmation_required`: the X-Confirm-Delete: true header is missing. */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "Invalid parameters (`validation_error` naming the `field`, `invalid_json`).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `cluster_not_found`, or `node_not_found`: the node is not a member of this cluster. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "Not found, or not visible to this key (another account or environment).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_capacity` or `insufficient_failure_domains` (the message gives the figures), `invalid_state` (the admin node, a cluster being created or deleted), or `resource_busy`: an operation runs on the cluster or the node (`operation_id`). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

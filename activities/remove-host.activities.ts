@@ -49,11 +49,7 @@ export function createRemoveHostActivities(deps: ActivityDeps) {
         }
         // A host is up for a moved mon/mgr when one of its OSDs is up or a daemon of it runs.
         const upHosts = [
-          ...new Set([
-            ...osds.filter((o) => o.up).map((o) => o.host),
-            ...daemons.mons,
-            ...daemons.mgrs,
-          ]),
+          ...new Set([...osds.filter((o) => o.up).map((o) => o.host), ...daemons.mons, ...daemons.mgrs]),
         ].filter((h) => hosts.includes(h) && h !== node.hostname);
         return {
           clusterId: input.clusterId,

@@ -63,10 +63,9 @@ export async function removeHostWorkflow(input: RemoveHostInput): Promise<Record
         await op.step(step, async () => {
           if (type === 'mon') monsBefore = before;
           else mgrsBefore = before;
-          await act.placeDaemonsAndWait.executeWithOptions(
-            { summary: `place ${type}s on ${after.join(', ')}` },
-            [{ clusterId, type, hosts: after }],
-          );
+          await act.placeDaemonsAndWait.executeWithOptions({ summary: `place ${type}s on ${after.join(', ')}` }, [
+            { clusterId, type, hosts: after },
+          ]);
           op.log(`${type}s run on ${after.join(', ')} (were on ${before.join(', ')})`);
         });
       }
@@ -90,7 +89,15 @@ export async function removeHostWorkflow(input: RemoveHostInput): Promise<Record
             for (;;) {
               const o: BackfillObservation = await act.watchBackfill.executeWithOptions(
                 { summary: `watch osd.${osdId} drain (${last?.pgs ?? '?'} PGs left)` },
-                [{ clusterId, osdId, drain: true, lastPgs: last?.pgs ?? null, lastClean: last?.pgs_active_clean ?? null }],
+                [
+                  {
+                    clusterId,
+                    osdId,
+                    drain: true,
+                    lastPgs: last?.pgs ?? null,
+                    lastClean: last?.pgs_active_clean ?? null,
+                  },
+                ],
               );
               last = o;
               if (o.unplaceable.length > 0) {

@@ -50,7 +50,8 @@ export function addRemoveNodeRoutes(table: RouteTable, deps: ApiDeps): void {
       const clusterId = ctx.params.id ?? '';
       const nodeId = ctx.params.node_id ?? '';
       if (!isId('cluster', clusterId)) throw clusterNotFound(clusterId);
-      if (!isId('node', nodeId)) throw new ApiError('node_not_found', `Cluster ${clusterId} has no member node ${nodeId}.`);
+      if (!isId('node', nodeId))
+        throw new ApiError('node_not_found', `Cluster ${clusterId} has no member node ${nodeId}.`);
       const d = { ...deps, logger: ctx.state.logger };
       if (query.dry_run) {
         ctx.body = { data: await planRemoveClusterNode(d, auth, ctx.state.requestId, clusterId, nodeId) };

@@ -73,7 +73,10 @@ export function placementAfter(current: string[], host: string, upHosts: string[
  */
 export function removeHostPlan(f: RemoveHostFacts): OperationPlan<'cluster.shrink'> {
   const refusals: PlanRefusal[] = [];
-  const hostOsds = f.osds.filter((o) => o.host === f.host).map((o) => o.id).sort((a, b) => a - b);
+  const hostOsds = f.osds
+    .filter((o) => o.host === f.host)
+    .map((o) => o.id)
+    .sort((a, b) => a - b);
   const others = f.osds.filter((o) => o.host !== f.host);
   const used = f.osds.reduce((s, o) => s + o.used_bytes, 0);
   const remaining = others.filter((o) => o.crush_weight > 0).reduce((s, o) => s + o.size_bytes, 0);

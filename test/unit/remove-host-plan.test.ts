@@ -72,7 +72,14 @@ describe('removeHostPlan', () => {
   });
 
   it('refuses when fewer failure domains remain than the widest pool (erasure k+m) needs, by how many', () => {
-    const p = removeHostPlan(facts({ pools: [{ name: 'rbd', width: 3 }, { name: 'ec', width: 4 }] }));
+    const p = removeHostPlan(
+      facts({
+        pools: [
+          { name: 'rbd', width: 3 },
+          { name: 'ec', width: 4 },
+        ],
+      }),
+    );
     expect(p.refusals.map((r) => r.code)).toEqual(['insufficient_failure_domains']);
     expect(p.refusals[0]!.message).toContain('3 host(s) holding data');
     expect(p.refusals[0]!.message).toContain('pool ec keeps 4');

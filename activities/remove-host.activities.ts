@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { sql } from 'kysely';
 import { getClusterById } from '../db/repositories/clusters.repository';
+import { getNodeById, releaseRemovedMember } from '../db/repositories/nodes.repository';
 import type { RemoveHostFacts } from '../lib/plans/remove-host.planner';
 import { closeChanges } from '../db/repositories/operation-changes.repository';
 import { currentOperation, osdSubject } from './change-ledger';
@@ -17,11 +17,7 @@ const typed = (type: string, message: string) => ApplicationFailure.create({ typ
  */
 export function createRemoveHostActivities(deps: ActivityDeps) {
   async function memberOf(clusterId: string, nodeId: string) {
-    const node = await deps.db
-      .selectFrom('nodes')
-      .select(['id', 'hostname', 'cluster_id', 'status'])
-      .where('id', '=', nodeId)
-      .executeTakeFirst();
+    const node = await getNodeById(deps.db, nodeId);
     if (!node || node.cluster_id !== clusterId) {
       throw typed(FAILURE.invalidState, `Node ${nodeId} is not a member of cluster ${clusterId}.`);
     }
@@ -147,12 +143,7 @@ export function createRemoveHostActivities(deps: ActivityDeps) {
 
     /** The node leaves the cluster and is `ready` for another one. Idempotent. */
     async releaseRemovedNode(input: { clusterId: string; nodeId: string }): Promise<void> {
-      await deps.db
-        .updateTable('nodes')
-        .set({ cluster_id: null, status: 'ready', status_reason: null, updated_at: sql`now()` })
-        .where('id', '=', input.nodeId)
-        .where('cluster_id', '=', input.clusterId)
-        .execute();
+      await releaseRemovedMember(deps.db, input.clusterId, input.nodeId);
     },
   };
 }

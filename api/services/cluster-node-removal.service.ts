@@ -137,6 +137,9 @@ export async function removeClusterNode(
       }
       const n = await nodes.getScopedNode(trx, auth, nodeId, true);
       if (!n || n.cluster_id !== clusterId) throw memberNotFound(clusterId, nodeId);
+      if (n.held) {
+        throw new ApiError('node_held', `Node ${nodeId} is on hold; release it with PATCH {"state":"ready"} first.`);
+      }
     },
   });
   return { operation_id: op.id, cluster_id: clusterId, node_id: nodeId, status: 'pending' };

@@ -5343,7 +5343,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `insufficient_capacity` or `insufficient_failure_domains` (the message gives the figures), `invalid_state` (the admin node, a cluster being created or deleted), or `resource_busy`: an operation runs on the cluster or the node (`operation_id`). */
+            /** @description `insufficient_capacity` or `insufficient_failure_domains` (the message gives the figures), `invalid_state` (the admin node, a cluster being created or deleted), `node_held`, or `resource_busy`: an operation runs on the cluster or the node (`operation_id`). */
             409: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];

@@ -276,6 +276,27 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
     );
   });
 
+  it('a member Ceph does not know as a host: the operation fails host_not_in_cluster at its preflight and changes nothing', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const ghost = `ghost-${c.clusterId.slice(-5).toLowerCase()}`;
+    await api.db.updateTable('nodes').set({ hostname: ghost }).where('id', '=', c.nodes[3]!.id).execute();
+    const before = await c.state();
+    const r = await remove(c.clusterId, c.nodes[3]!.id);
+    expect(r.status).toBe(202);
+    const op = await waitFor(r.body.data.operation_id);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('host_not_in_cluster');
+    expect(op.error.message).toContain(`${ghost} is not a host of cluster`);
+    expect(op.steps.find((s: any) => s.name === 'preflight').status).toBe('failed');
+    expect(await c.state()).toEqual(before);
+    const node = (await api.request('GET', `/v1/nodes/${c.nodes[3]!.id}`)).body.data;
+    expect(node.cluster_id).toBe(c.clusterId);
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
+      [],
+    );
+    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--refused');
+  });
+
   it('cancel mid-drain restores every weight and puts mons and mgrs back; the node stays a member', async () => {
     const c = await cluster({ hosts: 4, speed: 3 });
     const [n0, n1, n2] = c.nodes as [any, any, any, any];

@@ -74,7 +74,7 @@ export function createRemoveHostActivities(deps: ActivityDeps) {
 
     /**
      * Places the cluster's mons (or mgrs) on exactly `hosts` and waits until they run there (the
-     * orchestrator adds the new daemon before it removes the old one, so quorum keeps its size).
+     * count stays the same; the lab has not yet checked the order in which each deployer adds and removes).
      */
     async placeDaemonsAndWait(input: { clusterId: string; type: 'mon' | 'mgr'; hosts: string[] }): Promise<string[]> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));

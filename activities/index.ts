@@ -9,6 +9,7 @@ import { createNodeActivities } from './nodes.activities';
 import { createOperationActivities } from './operations.activities';
 import { createPoolActivities } from './pools.activities';
 import { createPowerActivities } from './power.activities';
+import { createRemoveHostActivities } from './remove-host.activities';
 import { createReweightActivities } from './reweight.activities';
 import { createReplaceActivities } from './replace.activities';
 import { createSettleActivities } from './settle.activities';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createWebhookActivities(deps),
     ...createMonitorActivities(deps),
     ...createExpandActivities(deps),
+    ...createRemoveHostActivities(deps),
   };
 }
 

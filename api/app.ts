@@ -14,6 +14,7 @@ import { addNodeRoutes } from './routes/nodes.routes';
 import { addOperationRoutes } from './routes/operations.routes';
 import { addOsdRoutes } from './routes/osds.routes';
 import { addExpandRoutes } from './routes/expand.routes';
+import { addRemoveNodeRoutes } from './routes/remove-node.routes';
 import { addPoolRoutes } from './routes/pools.routes';
 import { RouteTable } from './routes/route-table';
 import { addSandboxRoutes } from './routes/sandbox.routes';
@@ -85,6 +86,7 @@ export function createRouteTable(deps: ApiDeps, metrics: Metrics = new Metrics()
   addPoolRoutes(table, deps);
   addOperationRoutes(table, deps);
   addOsdRoutes(table, deps);
+  addRemoveNodeRoutes(table, deps);
   addApiKeyRoutes(table, deps);
   addSandboxRoutes(table, deps);
   addUpgradeRoutes(table, deps);

@@ -45,6 +45,8 @@ export const ERROR_STATUS = {
   not_safe_to_destroy: 409,
   /** Issue 13 #2: the replacement device is not on the OSD's host or holds something. */
   device_not_available: 409,
+  /** Issue 13 #4: the remaining hosts cannot hold the cluster's data below nearfull (figures in the message). */
+  insufficient_capacity: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -14,8 +14,8 @@ import * as m0011 from './migrations/2026-12-05-0004-node-online';
 import * as m0012 from './migrations/2026-12-05-0005-osd-expected-weight';
 import * as m0013 from './migrations/2026-12-05-0006-cluster-usage';
 import * as m0014 from './migrations/2026-12-05-0007-ceph-point-version';
-import * as mBmcProtocol from './migrations/2026-12-05-0012-bmc-protocol';
 import * as m0015 from './migrations/2026-12-05-0008-node-maintenance';
+import * as m0016 from './migrations/2026-12-05-0012-bmc-protocol';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -33,8 +33,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-05-0005-osd-expected-weight': m0012,
   '2026-12-05-0006-cluster-usage': m0013,
   '2026-12-05-0007-ceph-point-version': m0014,
-  '2026-12-05-0012-bmc-protocol': mBmcProtocol,
   '2026-12-05-0008-node-maintenance': m0015,
+  '2026-12-05-0012-bmc-protocol': m0016,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -342,6 +342,13 @@ export interface CephReweightOps {
    * expansion). Optional: a driver without it (the sandbox) has the OSD set to 0 right after creation.
    */
   setOsdInitialWeight?(weight: number | null): Promise<void>;
+  /**
+   * `ceph osd purge osd.N --yes-i-really-mean-it` (out of CRUSH, auth and the OSD map). The OSD's
+   * daemon must be stopped; an OSD Ceph no longer knows is already purged (idempotent).
+   */
+  purgeOsd(osdId: number): Promise<void>;
+  /** `ceph osd crush remove <host>`: the host's CRUSH bucket, which must hold no OSD. Idempotent. */
+  removeCrushHost(host: string): Promise<void>;
 }
 
 export interface CephOsdPlacement {

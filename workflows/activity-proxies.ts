@@ -56,6 +56,7 @@ export const act = {
   recordClusterVersion: under(dbWrite, 'recordClusterVersion'),
   recordImportedCluster: under(dbWrite, 'recordImportedCluster'),
   refreshClusterState: under(dbWrite, 'refreshClusterState'),
+  releaseRemovedNode: under(dbWrite, 'releaseRemovedNode'),
   setClusterStatus: under(dbWrite, 'setClusterStatus'),
   setNodeStatus: under(dbWrite, 'setNodeStatus'),
   setOperationPaused: under(dbWrite, 'setOperationPaused'),
@@ -93,6 +94,8 @@ export const act = {
   readReplaceFacts: under(hardwareCommand, 'readReplaceFacts'),
   destroyOsd: under(hardwareCommand, 'destroyOsd'),
   recordReplacedOsd: under(hardwareCommand, 'recordReplacedOsd'),
+  readRemoveHostFacts: under(hardwareCommand, 'readRemoveHostFacts'),
+  removeHostFromCrush: under(hardwareCommand, 'removeHostFromCrush'),
   setCephPool: under(hardwareCommand, 'setCephPool'),
   setCrushWeight: under(hardwareCommand, 'setCrushWeight'),
   setHostNoout: under(hardwareCommand, 'setHostNoout'),
@@ -106,6 +109,7 @@ export const act = {
   stopClusterHost: under(longHardwareCommand, 'stopClusterHost'),
   zapClusterHost: under(longHardwareCommand, 'zapClusterHost'),
   recreateOsd: under(longHardwareCommand, 'recreateOsd'),
+  purgeHostOsds: under(longHardwareCommand, 'purgeHostOsds'),
   // boundedPowerCommand: a power command whose failure someone must hear about soon. A failed host
   // pauses the whole upgrade and an operator decides; compensation's power-on holds noout behind it:
   // a dead BMC must say so in seconds.
@@ -113,6 +117,9 @@ export const act = {
   // boundedWait: bounded waits: they poll, heartbeat and give up at their own configured bound.
   failOverMgr: under(boundedWait, 'failOverMgr'),
   placeClusterDaemons: under(boundedWait, 'placeClusterDaemons'),
+  placeDaemonsAndWait: under(boundedWait, 'placeDaemonsAndWait'),
+  // The mons/mgrs of a cancelled host removal put back: a bounded wait in compensation too.
+  placeDaemonsAndWaitUndo: under(boundedWait, 'placeDaemonsAndWait'),
   redeployCephDaemon: under(boundedWait, 'redeployCephDaemon'),
   stopOsds: under(boundedWait, 'stopOsds'),
   stopOsdsForUpgrade: under(boundedWait, 'stopOsdsForUpgrade'),
@@ -155,6 +162,7 @@ export const act = {
   hostOsdsForPlan: under(planRead, 'hostOsds'),
   readReweightFactsForPlan: under(planRead, 'readReweightFacts'),
   readReplaceFactsForPlan: under(planRead, 'readReplaceFacts'),
+  readRemoveHostFactsForPlan: under(planRead, 'readRemoveHostFacts'),
   // unsettledScan: the settler's scan for operations left unsettled.
   findUnsettledOperations: under(unsettledScan, 'findUnsettledOperations'),
   // settleOne: the settler's repair of one operation.

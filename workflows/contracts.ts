@@ -138,6 +138,12 @@ export interface ExpandClusterInput extends OperationRef {
   maxMisplacedRatio: number;
 }
 
+/** cluster.shrink (workflows/remove-host.workflow.ts): the member node whose host leaves the cluster. */
+export interface RemoveHostInput extends OperationRef {
+  clusterId: string;
+  nodeId: string;
+}
+
 export interface PoolOperationInput extends OperationRef {
   clusterId: string;
   poolId: string;

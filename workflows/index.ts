@@ -11,6 +11,7 @@ export { upgradeClusterWorkflow } from './upgrade-cluster.workflow';
 export { upgradeHostWorkflow } from './upgrade-host.workflow';
 export { reweightOsdWorkflow } from './reweight-osd.workflow';
 export { replaceOsdWorkflow } from './replace-osd.workflow';
+export { removeHostWorkflow } from './remove-host.workflow';
 export { importClusterWorkflow } from './import-cluster.workflow';
 export { settleOperationsWorkflow } from './settle-operations.workflow';
 export { deliverWebhookWorkflow, dispatchWebhooksWorkflow } from './webhooks.workflow';

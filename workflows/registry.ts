@@ -211,6 +211,22 @@ export const OPERATIONS = {
     locks:
       "the OSD (`clus_…/osd.N`), its node, and one of the cluster's reweight slots (`clus_…/reweight-slot/i`, NF_DRAIN_SLOTS)",
   },
+  'cluster.shrink': {
+    workflowType: 'removeHostWorkflow',
+    steps: [
+      'preflight',
+      'move_mons',
+      'move_mgrs',
+      'drain_osds',
+      'safe_to_destroy',
+      'purge_osds',
+      'remove_host',
+      'release_node',
+    ],
+    planner: 'planRemoveHost',
+    pausable: false,
+    locks: 'the cluster and the node leaving it',
+  },
 } as const satisfies Record<string, OperationEntry>;
 
 export type OperationType = keyof typeof OPERATIONS;

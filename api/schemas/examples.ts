@@ -282,6 +282,9 @@ export const EXAMPLES: Readonly<Record<string, unknown>> = {
   ExpandAcceptedResponse: {
     data: { operation_id: OPERATION, cluster_id: CLUSTER, node_ids: [id('node', 'a4')], status: 'pending' },
   },
+  RemoveNodeAcceptedResponse: {
+    data: { operation_id: OPERATION, cluster_id: CLUSTER, node_id: NODE, status: 'pending' },
+  },
   OperationPlanResponse: {
     data: {
       type: 'node.reboot',

@@ -18,6 +18,7 @@ import {
 import { operationViewSchema } from './operations.schemas';
 import { osdViewSchema, replaceAcceptedResponseSchema, reweightAcceptedResponseSchema } from './osds.schemas';
 import { expandAcceptedResponseSchema } from './expand.schemas';
+import { removeNodeAcceptedResponseSchema } from './remove-node.schemas';
 import { poolAcceptedResponseSchema, poolViewSchema } from './pools.schemas';
 import {
   sandboxMachineResponseSchema,
@@ -130,6 +131,7 @@ export const NAMED_SCHEMAS: readonly (readonly [string, SchemaObject])[] = [
   ['PoolAcceptedResponse', poolAcceptedResponseSchema],
   ['ReweightAcceptedResponse', reweightAcceptedResponseSchema],
   ['ReplaceAcceptedResponse', replaceAcceptedResponseSchema],
+  ['RemoveNodeAcceptedResponse', removeNodeAcceptedResponseSchema],
   ['UpgradeAcceptedResponse', upgradeAcceptedResponseSchema],
   ['ApiKeyCreatedResponse', createdApiKeyResponseSchema],
   ['WebhookCreatedResponse', createdWebhookResponseSchema],

@@ -187,6 +187,17 @@ export async function releaseClusterMembers(db: Executor, clusterId: string, sta
   return Number(res.numUpdatedRows);
 }
 
+/** A host removed from its cluster (cluster.shrink): the node leaves it and is `ready`. Idempotent. */
+export async function releaseRemovedMember(db: Executor, clusterId: string, nodeId: string): Promise<number> {
+  const res = await db
+    .updateTable('nodes')
+    .set({ cluster_id: null, status: 'ready', status_reason: null, updated_at: sql`now()` })
+    .where('id', '=', nodeId)
+    .where('cluster_id', '=', clusterId)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
 /** The member of a cluster with this hostname (its CRUSH host name). */
 export async function findClusterMember(db: Executor, clusterId: string, hostname: string): Promise<Node | undefined> {
   return db

@@ -230,5 +230,40 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
         return parseSafeToDestroy(res.stdout);
       });
     },
+
+    async purgeOsd(osdId: number): Promise<void> {
+      checkOsd(osdId);
+      await withSession(options.adminShell, async (s) => {
+        // Idempotent: an OSD the map no longer has was purged by an earlier attempt.
+        if (!parseOsdLs(await ceph(s, ['osd', 'ls'])).includes(osdId)) return;
+        await ceph(s, ['osd', 'purge', `osd.${osdId}`, '--yes-i-really-mean-it'], false);
+        if (parseOsdLs(await ceph(s, ['osd', 'ls'])).includes(osdId)) {
+          throw new DriverError(FAILURE.commandFailed, `osd.${osdId} is still in the OSD map after ceph osd purge`, true);
+        }
+      });
+    },
+
+    async removeCrushHost(host: string): Promise<void> {
+      ctx.checkName(host);
+      await withSession(options.adminShell, async (s) => {
+        // cephadm keeps its own host list: the host leaves it too, or the orchestrator would redeploy there.
+        if (options.deployment === 'cephadm') await ceph(s, ['orch', 'host', 'rm', host, '--force'], false);
+        // `crush remove` of a bucket that is gone exits 0 ("does not appear in the crush map").
+        await ceph(s, ['osd', 'crush', 'remove', host], false);
+      });
+    },
   };
+}
+
+/** `ceph osd ls -f json`: the OSD ids in the map. */
+export function parseOsdLs(out: string): number[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(out);
+  } catch {
+    throw bad('osd ls', 'not JSON');
+  }
+  const ids = ints(v);
+  if (!ids) throw bad('osd ls', 'not a list of ids');
+  return ids;
 }

@@ -383,5 +383,42 @@ export function createSandboxReweightOps(ctx: SandboxCephContext): CephReweightO
       }
       return { safe, reason: busy.length ? busy.join('; ') : null };
     },
+
+    async purgeOsd(osdId: number): Promise<void> {
+      const v = await ctx.cephView();
+      const o = v.osds.find((x) => x.osd.id === osdId);
+      if (!o) return; // already purged
+      if (o.up) {
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `Error EBUSY: osd.${osdId} is still up; must be down before removal.`,
+          false,
+        );
+      }
+      await ctx.mutate((st) => {
+        st.osds = st.osds.filter((x) => x.id !== osdId);
+        const rs = st as SandboxCephState & ReweightState;
+        if (rs.device_weights) delete rs.device_weights[String(osdId)];
+      });
+    },
+
+    async removeCrushHost(host: string): Promise<void> {
+      const v = await ctx.cephView();
+      if (!v.state.hosts.some((h) => h.hostname === host)) return;
+      const left = v.state.osds.filter((o) => o.host === host).map((o) => `osd.${o.id}`);
+      if (left.length) {
+        throw new DriverError(
+          FAILURE.commandFailed,
+          `Error ENOTEMPTY: (39) Directory not empty: host ${host} still holds ${left.join(', ')}`,
+          false,
+        );
+      }
+      await ctx.mutate((st) => {
+        st.hosts = st.hosts.filter((h) => h.hostname !== host);
+        st.mons = st.mons.filter((h) => h !== host);
+        st.mgrs = st.mgrs.filter((h) => h !== host);
+        st.noout_hosts = st.noout_hosts.filter((h) => h !== host);
+      });
+    },
   };
 }

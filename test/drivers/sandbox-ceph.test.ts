@@ -480,6 +480,29 @@ describe('sandbox Ceph: OSDs follow their host', () => {
   });
 });
 
+describe('sandbox Ceph: purging OSDs and removing a host (issue 13 #4)', () => {
+  it('purge needs the daemon down and is idempotent; a host bucket with OSDs cannot leave CRUSH, an empty one can', async () => {
+    const c = await cluster({ speed: 0 });
+    const ids = c.osdsOf(3);
+    await expect(c.ceph.purgeOsd(ids[0]!)).rejects.toMatchObject({
+      type: 'command_failed',
+      message: expect.stringContaining('EBUSY'),
+    });
+    await expect(c.ceph.removeCrushHost(c.host(3))).rejects.toMatchObject({
+      message: expect.stringContaining('ENOTEMPTY'),
+    });
+    await c.ceph.stopOsds(c.host(3), ids);
+    for (const id of ids) await c.ceph.purgeOsd(id);
+    await c.ceph.purgeOsd(ids[0]!);
+    expect((await c.ceph.osds()).map((o) => o.id)).not.toContain(ids[0]);
+    await c.ceph.removeCrushHost(c.host(3));
+    await c.ceph.removeCrushHost(c.host(3));
+    expect(await c.ceph.hosts()).not.toContain(c.host(3));
+    const s = (await getSandboxCephState(db, c.clusterId))!;
+    expect(s.osds).toHaveLength(6);
+  });
+});
+
 describe('sandbox Ceph: Tentacle health checks and require-osd-release (issue 10)', () => {
   const spec = { mode: 'upgrade' as const, version: 'tentacle', osPackages: false };
   const errs = async (ceph: CephDriver) =>

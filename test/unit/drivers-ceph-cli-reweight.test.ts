@@ -199,4 +199,60 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
       retryable: true,
     });
   });
+
+  it('purge: ceph osd purge when the map has the OSD, read back; an OSD already gone is purged (idempotent)', async () => {
+    let purged = false;
+    const { driver, sessions } = driverWith({
+      [cmd('osd ls')]: () => ok(purged ? '[0,1]' : '[0,1,2]'),
+      [cmd('osd purge osd.2 --yes-i-really-mean-it', false)]: () => {
+        purged = true;
+        return ok('purged osd.2\n');
+      },
+    });
+    await driver.purgeOsd(2);
+    expect(sessions[0]!.commands).toEqual([
+      cmd('osd ls'),
+      cmd('osd purge osd.2 --yes-i-really-mean-it', false),
+      cmd('osd ls'),
+    ]);
+    await driver.purgeOsd(2);
+    expect(sessions[1]!.commands).toEqual([cmd('osd ls')]);
+    // Ceph refuses an OSD that is still up: a permanent failure with Ceph's words.
+    const busy = driverWith({
+      [cmd('osd ls')]: ok('[0,1,2]'),
+      [cmd('osd purge osd.2 --yes-i-really-mean-it', false)]: {
+        code: 16,
+        stdout: '',
+        stderr: 'Error EBUSY: osd.2 is not `down`.\n',
+      },
+    });
+    await expect(busy.driver.purgeOsd(2)).rejects.toThrow(/EBUSY/);
+    await expect(busy.driver.purgeOsd(-1)).rejects.toThrow(/invalid OSD id/);
+  });
+
+  it('remove CRUSH host: ceph osd crush remove <host>; cephadm also leaves the orchestrator host list', async () => {
+    const { driver, sessions } = driverWith({ [cmd('osd crush remove node-b', false)]: ok('') });
+    await driver.removeCrushHost('node-b');
+    expect(sessions[0]!.commands).toEqual([cmd('osd crush remove node-b', false)]);
+    const sessions2: ScriptedShell[] = [];
+    const cephadm = createCephCliDriver({
+      deployment: 'cephadm',
+      fsid: '11111111-2222-3333-4444-555555555555',
+      adminShell: async () => {
+        const s = new ScriptedShell({
+          [cmd('orch host rm node-b --force', false)]: ok('Removed  host node-b'),
+          [cmd('osd crush remove node-b', false)]: ok(''),
+        });
+        sessions2.push(s);
+        return s;
+      },
+      hostShell: async () => new ScriptedShell({}),
+    });
+    await cephadm.removeCrushHost('node-b');
+    expect(sessions2[0]!.commands).toEqual([
+      cmd('orch host rm node-b --force', false),
+      cmd('osd crush remove node-b', false),
+    ]);
+    await expect(driver.removeCrushHost('node-b; rm -rf /')).rejects.toThrow();
+  });
 });

@@ -3,6 +3,7 @@
 export { planCreateCluster } from './create-cluster.plan';
 export { planDeleteCluster } from './delete-cluster.plan';
 export { planRebootNode } from './reboot-node.plan';
+export { planRemoveHost } from './remove-host.plan';
 export { planReweightOsd } from './reweight-osd.plan';
 export { planReplaceOsd } from './replace-osd.plan';
 export { planUpgradeCluster } from './upgrade-cluster.plan';

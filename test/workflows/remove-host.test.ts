@@ -1,0 +1,329 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { json } from '../../db/database';
+import { addressScope } from '../../db/repositories/nodes.repository';
+import { createDriverRegistry } from '../../drivers';
+import {
+  createSandboxCephCluster,
+  createSandboxDriverSet,
+  getSandboxCephState,
+  rackSandboxMachine,
+  writeSandboxPoolData,
+} from '../../drivers/sandbox';
+import type { CephDriver } from '../../drivers/types';
+import { newId } from '../../lib/ids';
+import { createLogger } from '../../lib/logger';
+import { encryptSecret } from '../../lib/secrets';
+import type { RunningWorker } from '../../worker/main';
+import { startTestApi, type TestApi } from '../helpers/api';
+import { startTestWorker } from '../helpers/worker';
+
+/**
+ * Removing a host from a cluster (issue 13 item 4) end to end: HTTP API → Temporal → worker with
+ * the sandbox drivers → PostgreSQL. Clusters are fixtures (machines, nodes, cluster row, simulated
+ * Ceph) at a chosen simulated speed so a drain can be caught midway.
+ */
+let api: TestApi;
+let worker: RunningWorker;
+let activities: ReturnType<typeof createActivities>;
+
+beforeAll(async () => {
+  api = await startTestApi();
+  worker = await startTestWorker(api.config, api.db);
+  activities = createActivities({
+    db: api.db,
+    config: api.config,
+    logger: createLogger('silent'),
+    drivers: createDriverRegistry({ db: api.db, config: api.config }),
+  });
+});
+
+afterAll(async () => {
+  await worker?.shutdown();
+  await api?.close();
+});
+
+const TERMINAL = ['completed', 'failed', 'cancelled'];
+
+async function waitFor(id: string, until: (op: any) => boolean = (op) => TERMINAL.includes(op.status)): Promise<any> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const r = await api.request('GET', `/v1/operations/${id}`);
+    expect(r.status).toBe(200);
+    if (until(r.body.data)) return r.body.data;
+    if (Date.now() > deadline)
+      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
+    await new Promise((res) => setTimeout(res, 40));
+  }
+}
+
+async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (process.env.NF_RECORD_HISTORIES !== '1') return;
+  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = path.resolve(__dirname, '../replay/histories');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
+}
+
+let n = 0;
+
+/** A sandbox cluster of `hosts` nodes × 2 OSDs, size 3, mons on hosts 0-2, mgrs on 0-1, admin node 0. */
+async function cluster(opts: { hosts: number; speed: number }) {
+  const { db, config } = api;
+  const accountId = api.account.accountId;
+  const clusterId = newId('cluster');
+  const tag = `${(process.pid % 200) + 20}.${++n}`;
+  const nodes: { id: string; hostname: string; ip: string; ipmi: string; devices: string[] }[] = [];
+  for (let i = 0; i < opts.hosts; i++) {
+    const hostname = `sh-${n}-${i}-${clusterId.slice(-5).toLowerCase()}`;
+    const ip = `10.${tag}.${i + 1}`;
+    const ipmi = `11.${tag}.${i + 1}`;
+    const m = await rackSandboxMachine(
+      db,
+      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
+      0,
+    );
+    const id = newId('node');
+    await db
+      .insertInto('nodes')
+      .values({
+        id,
+        account_id: accountId,
+        environment: 'sandbox',
+        address_scope: addressScope('sandbox', accountId),
+        hostname,
+        ip_address: ip,
+        ssh_user: 'nodefoundry',
+        ssh_private_key_enc: encryptSecret(config.secretKey, 'unused'),
+        ssh_host_key_fingerprint: m.host_key_fingerprint,
+        ipmi_address: ipmi,
+        ipmi_username: 'admin',
+        ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
+        status: 'online',
+        drives: json(m.drives),
+      })
+      .execute();
+    nodes.push({ id, hostname, ip, ipmi, devices: m.drives.slice(0, 2).map((d) => d.device) });
+  }
+  await db
+    .insertInto('clusters')
+    .values({
+      id: clusterId,
+      account_id: accountId,
+      environment: 'sandbox',
+      name: `shrink-${n}`,
+      status: 'HEALTH_OK',
+      ceph_version: 'reef',
+      admin_node_id: nodes[0]!.id,
+    })
+    .execute();
+  await db
+    .updateTable('nodes')
+    .set({ cluster_id: clusterId })
+    .where(
+      'id',
+      'in',
+      nodes.map((x) => x.id),
+    )
+    .execute();
+  await createSandboxCephCluster(
+    db,
+    {
+      accountId,
+      clusterId,
+      hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })),
+      replication: 3,
+      minSize: 2,
+      cephVersion: 'reef',
+    },
+    opts.speed,
+  );
+  await activities.refreshClusterState({ clusterId });
+  const ceph: CephDriver = createSandboxDriverSet(db, accountId).ceph({
+    clusterId,
+    admin: { host: nodes[0]!.ip, port: 22, username: 'nodefoundry', privateKey: '', pinnedFingerprint: null },
+  });
+  const state = async () => (await getSandboxCephState(db, clusterId))!;
+  const weights = async () => Object.fromEntries((await state()).osds.map((o) => [o.id, o.crush_weight]));
+  return { clusterId, nodes, ceph, state, weights };
+}
+
+const remove = (clusterId: string, nodeId: string, opts: { query?: string; confirm?: boolean; key?: string } = {}) =>
+  api.request('DELETE', `/v1/clusters/${clusterId}/nodes/${nodeId}${opts.query ?? ''}`, {
+    headers: opts.confirm === false ? {} : { 'X-Confirm-Delete': 'true' },
+    ...(opts.key ? { key: opts.key } : {}),
+  });
+
+const sorted = (xs: string[]) => [...xs].sort();
+
+describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
+  it('dry run plans the removal with figures and changes nothing; bad requests are refused and change nothing', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const before = await c.state();
+    const dry = await remove(c.clusterId, c.nodes[1]!.id, { query: '?dry_run=true', confirm: false });
+    expect(dry.status).toBe(200);
+    expect(dry.body.data).toMatchObject({ type: 'cluster.shrink', would_run: true, refusals: [] });
+    expect(dry.body.data.steps.map((s: any) => s.name)).toEqual([
+      'preflight',
+      'move_mons',
+      'move_mgrs',
+      'drain_osds',
+      'safe_to_destroy',
+      'purge_osds',
+      'remove_host',
+      'release_node',
+    ]);
+    expect(dry.body.data.facts).toMatchObject({
+      host: c.nodes[1]!.hostname,
+      host_osds: [2, 3],
+      failure_domains_left: 3,
+      mons_after: sorted([c.nodes[0]!.hostname, c.nodes[2]!.hostname, c.nodes[3]!.hostname]),
+      mgrs_after: sorted([c.nodes[0]!.hostname, c.nodes[2]!.hostname]),
+    });
+    // Without the confirmation header: 400, nothing started.
+    const unconfirmed = await remove(c.clusterId, c.nodes[1]!.id, { confirm: false });
+    expect(unconfirmed.status).toBe(400);
+    expect(unconfirmed.body.error.code).toBe('confirmation_required');
+    // A node that is not a member, and another tenant: 404, no detail about the other account.
+    expect((await remove(c.clusterId, newId('node'))).body.error.code).toBe('node_not_found');
+    const other = await api.newAccount();
+    const foreign = await remove(c.clusterId, c.nodes[1]!.id, { key: other.keys.test });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.code).toBe('cluster_not_found');
+    // The admin node cannot leave: 409 before anything starts.
+    const admin = await remove(c.clusterId, c.nodes[0]!.id);
+    expect(admin.status).toBe(409);
+    expect(admin.body.error.code).toBe('invalid_state');
+    expect(admin.body.error.message).toContain('admin node');
+    expect(await c.state()).toEqual(before);
+    const ops = await api.db.selectFrom('operations').select('id').where('cluster_id', '=', c.clusterId).execute();
+    expect(ops).toEqual([]);
+  });
+
+  it('removes a mon host: mons and mgrs move first, OSDs drained, safe-to-destroy, purged, host out of CRUSH, node ready', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const [n0, n1, n2, n3] = c.nodes as [any, any, any, any];
+    const r = await remove(c.clusterId, n1.id);
+    expect(r.status).toBe(202);
+    expect(r.body.data).toMatchObject({ cluster_id: c.clusterId, node_id: n1.id, status: 'pending' });
+    const op = await waitFor(r.body.data.operation_id);
+    expect(op.status, JSON.stringify(op.error)).toBe('completed');
+    expect(op.type).toBe('cluster.shrink');
+    expect(op.steps.map((s: any) => [s.name, s.status])).toEqual([
+      ['preflight', 'completed'],
+      ['move_mons', 'completed'],
+      ['move_mgrs', 'completed'],
+      ['drain_osds', 'completed'],
+      ['safe_to_destroy', 'completed'],
+      ['purge_osds', 'completed'],
+      ['remove_host', 'completed'],
+      ['release_node', 'completed'],
+    ]);
+    expect(op.result).toMatchObject({ host: n1.hostname, purged_osds: [2, 3] });
+    expect(sorted(op.result.zapped_devices)).toEqual(sorted(n1.devices));
+    const s = await c.state();
+    expect(s.osds.map((o) => o.id)).toEqual([0, 1, 4, 5, 6, 7]);
+    expect(s.hosts.map((h) => h.hostname)).not.toContain(n1.hostname);
+    expect(sorted(s.mons)).toEqual(sorted([n0.hostname, n2.hostname, n3.hostname]));
+    expect(sorted(s.mgrs)).toEqual(sorted([n0.hostname, n2.hostname]));
+    const status = await c.ceph.status();
+    expect(status.pgs_active_clean).toBe(status.pgs_total);
+    // The node is ready for another cluster; the cluster's OSD list no longer has its OSDs.
+    const node = (await api.request('GET', `/v1/nodes/${n1.id}`)).body.data;
+    expect([node.status, node.cluster_id]).toEqual(['ready', null]);
+    const osds = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds`)).body.data.map((o: any) => o.osd_id);
+    expect(osds).toEqual([0, 1, 4, 5, 6, 7]);
+    // Its devices were wiped, and only those.
+    const zaps = await api.db
+      .selectFrom('sandbox_device_events')
+      .select(['device', 'action'])
+      .where('cluster_id', '=', c.clusterId)
+      .execute();
+    expect(sorted(zaps.map((z) => `${z.action} ${z.device}`))).toEqual(
+      sorted(n1.devices.map((d: string) => `zap ${d}`)),
+    );
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
+      [],
+    );
+    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--completed');
+  });
+
+  it('refuses with 409 insufficient_capacity and the figures when the other hosts cannot hold the data; nothing changes', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const osds = await c.ceph.osds();
+    const remaining = osds.filter((o) => o.host !== c.nodes[3]!.hostname).reduce((a, o) => a + o.size_bytes, 0);
+    // Size 3: stored raw is 3 × what was written. 10 % more than fits below nearfull on the rest.
+    await writeSandboxPoolData(api.db, c.clusterId, Math.round(((remaining * 0.85) / 3) * 1.1));
+    const before = await c.state();
+    const r = await remove(c.clusterId, c.nodes[3]!.id);
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('insufficient_capacity');
+    expect(r.body.error.message).toMatch(
+      /GB stored \(raw\), \d+ GB of OSDs left without .*; \d+ GB short \(\d+ % full after the move\)/,
+    );
+    expect(JSON.stringify(r.body)).not.toMatch(/stack|select |SQL/i);
+    const dry = await remove(c.clusterId, c.nodes[3]!.id, { query: '?dry_run=true' });
+    expect(dry.body.data.would_run).toBe(false);
+    expect(dry.body.data.refusals.map((x: any) => x.code)).toEqual(['insufficient_capacity']);
+    expect(await c.state()).toEqual(before);
+    const node = (await api.request('GET', `/v1/nodes/${c.nodes[3]!.id}`)).body.data;
+    expect(node.cluster_id).toBe(c.clusterId);
+    expect(await api.db.selectFrom('operations').select('id').where('cluster_id', '=', c.clusterId).execute()).toEqual(
+      [],
+    );
+  });
+
+  it('a member Ceph does not know as a host: the operation fails host_not_in_cluster at its preflight and changes nothing', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const ghost = `ghost-${c.clusterId.slice(-5).toLowerCase()}`;
+    await api.db.updateTable('nodes').set({ hostname: ghost }).where('id', '=', c.nodes[3]!.id).execute();
+    const before = await c.state();
+    const r = await remove(c.clusterId, c.nodes[3]!.id);
+    expect(r.status).toBe(202);
+    const op = await waitFor(r.body.data.operation_id);
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('host_not_in_cluster');
+    expect(op.error.message).toContain(`${ghost} is not a host of cluster`);
+    expect(op.steps.find((s: any) => s.name === 'preflight').status).toBe('failed');
+    expect(await c.state()).toEqual(before);
+    const node = (await api.request('GET', `/v1/nodes/${c.nodes[3]!.id}`)).body.data;
+    expect(node.cluster_id).toBe(c.clusterId);
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
+      [],
+    );
+    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--refused');
+  });
+
+  it('cancel mid-drain restores every weight and puts mons and mgrs back; the node stays a member', async () => {
+    const c = await cluster({ hosts: 4, speed: 3 });
+    const [n0, n1, n2] = c.nodes as [any, any, any, any];
+    const original = await c.weights();
+    const r = await remove(c.clusterId, n1.id);
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    await waitFor(
+      id,
+      (op) => op.current_step === 'drain_osds' && op.logs.some((l: any) => l.message.startsWith('CRUSH weight 0 on')),
+    );
+    const mid = await c.weights();
+    expect([mid[2], mid[3]]).toEqual([0, 0]);
+    expect((await api.request('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
+    const op = await waitFor(id);
+    expect(op.status).toBe('cancelled');
+    const logs = op.logs.map((l: any) => l.message).join('\n');
+    expect(logs).toContain(`undone: restore osd.2 CRUSH weight to ${original[2]} TiB (the recorded original)`);
+    expect(logs).toContain(`undone: restore osd.3 CRUSH weight to ${original[3]} TiB (the recorded original)`);
+    expect(await c.weights()).toEqual(original);
+    const s = await c.state();
+    expect(sorted(s.mons)).toEqual(sorted([n0.hostname, n1.hostname, n2.hostname]));
+    expect(sorted(s.mgrs)).toEqual(sorted([n0.hostname, n1.hostname]));
+    expect(s.hosts.map((h) => h.hostname)).toContain(n1.hostname);
+    const node = (await api.request('GET', `/v1/nodes/${n1.id}`)).body.data;
+    expect(node.cluster_id).toBe(c.clusterId);
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
+    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--cancelled');
+  });
+});

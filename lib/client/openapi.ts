@@ -439,6 +439,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clusters/{id}/osds/{osd_id}/replace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the disk of an OSD, keeping its id
+         * @description Replaces the OSD's disk and keeps its id, so CRUSH and data placement barely move. An OSD that is up and holds data is drained first (weight 0, PGs watched to 0, `ceph osd safe-to-destroy`); a failed (down) OSD must already be safe to destroy, else 409 `not_safe_to_destroy` with Ceph's reason and nothing changes. Then the old daemon is stopped, `ceph osd destroy` keeps the id, the new device is zapped and the OSD recreated on it with the same id, its weight restored (the same fraction of the new device's size), backfill watched to clean, and the node's drives re-read. Cancel or failure before the destroy restores the weight; after it the OSD is left destroyed (id kept) and the operation says so: run the replacement again to finish. Locks the OSD, its node and a reweight slot.
+         */
+        post: operations["replaceOsd"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/clusters/{id}/nodes/{node_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a host from a cluster
+         * @description Removes the node's host from the cluster and returns the node to `ready`: refused first (409 with the figures) when the remaining hosts cannot hold the data below Ceph's nearfull ratio (`insufficient_capacity`) or fewer failure domains would remain than a pool keeps copies or shards on (`insufficient_failure_domains`), or when the node is the cluster's admin node (`invalid_state`). Then mons and mgrs on the host move to other hosts (same count), every OSD of the host is drained (CRUSH weight 0, PGs watched to 0) and checked safe to destroy, then purged, the host's devices zapped and the host removed from CRUSH. Cancel or failure before the purge restores the weights and the mon/mgr placement; from the purge on the removal finishes. Irreversible: requires `X-Confirm-Delete: true` (not for `dry_run=true`).
+         */
+        delete: operations["removeClusterNode"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/api_keys": {
         parameters: {
             query?: never;
@@ -687,6 +727,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clusters/{id}/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add hosts to a running cluster
+         * @description Preflight (nodes ready, in no cluster, not held, not in maintenance; no member host in maintenance; a rack/zone label where the failure domain needs one; raw use after the move below the nearfull ratio 0.85, else `invalid_state` with `reason: insufficient_capacity` and by how much), the nodes powered on and added as hosts, an OSD at CRUSH weight 0 on every healthy drive, then the new OSDs' weights raised to full in steps that each misplace at most `max_misplaced_ratio` of the objects, each step only when the cluster is not HEALTH_ERR and the previous step's backfill settled. Pausable between steps (`POST /v1/operations/{id}/pause`, `/resume`); a failed step pauses it. Cancel puts the new OSDs' weights back to 0: the hosts stay in the cluster with empty OSDs (docs/operators.md). Locks the cluster and the new nodes.
+         */
+        post: operations["expandCluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -705,7 +765,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop" | "node_in_maintenance";
+                code: "validation_error" | "invalid_json" | "confirmation_required" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "node_not_found" | "cluster_not_found" | "osd_not_found" | "pool_not_found" | "operation_not_found" | "api_key_not_found" | "sandbox_machine_not_found" | "method_not_allowed" | "conflict" | "resource_busy" | "name_taken" | "node_in_cluster" | "insufficient_failure_domains" | "address_in_use" | "invalid_state" | "node_held" | "idempotency_key_reused" | "idempotency_in_progress" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "service_unavailable" | "address_not_allowed" | "webhook_not_found" | "not_ok_to_stop" | "node_in_maintenance" | "not_safe_to_destroy" | "device_not_available" | "insufficient_capacity";
                 message: string;
                 request_id: string;
                 /** @description The offending field or parameter (validation_error, address_in_use, idempotency errors). */
@@ -1140,7 +1200,7 @@ export interface components {
         Operation: {
             id: string;
             /** @enum {string} */
-            type: "node.register" | "node.reboot" | "maintenance.enter" | "maintenance.exit" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+            type: "node.register" | "node.reboot" | "maintenance.enter" | "maintenance.exit" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "cluster.expand" | "pool.create" | "pool.delete" | "osd.replace" | "cluster.shrink";
             /** @enum {string} */
             status: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
             progress: number;
@@ -1702,6 +1762,49 @@ export interface components {
             };
         };
         /**
+         * ReplaceAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+         *         "osd_id": 0,
+         *         "device": "sdc",
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        ReplaceAcceptedResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                osd_id: number;
+                /** @description The new device (kernel name), or null for the same slot. */
+                device: string | null;
+                /** @enum {string} */
+                status: "pending";
+            };
+        };
+        /**
+         * RemoveNodeAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+         *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        RemoveNodeAcceptedResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                node_id: string;
+                /** @enum {string} */
+                status: "pending";
+            };
+        };
+        /**
          * UpgradeAcceptedResponse
          * @example {
          *       "data": {
@@ -1805,6 +1908,28 @@ export interface components {
                 fsid: string;
                 hosts: string[];
                 osds: number;
+            };
+        };
+        /**
+         * ExpandAcceptedResponse
+         * @example {
+         *       "data": {
+         *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+         *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+         *         "node_ids": [
+         *           "node_01jf3k8m2q7r9s4t6v8w0x2ya4"
+         *         ],
+         *         "status": "pending"
+         *       }
+         *     }
+         */
+        ExpandAcceptedResponse: {
+            data: {
+                operation_id: string;
+                cluster_id: string;
+                node_ids: string[];
+                /** @enum {string} */
+                status: "pending";
             };
         };
         /** HealthzResponse */
@@ -4763,7 +4888,7 @@ export interface operations {
                 cluster_id?: string;
                 node_id?: string;
                 status?: "pending" | "in_progress" | "paused" | "completed" | "failed" | "cancelled";
-                type?: "node.register" | "node.reboot" | "maintenance.enter" | "maintenance.exit" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "pool.create" | "pool.delete";
+                type?: "node.register" | "node.reboot" | "maintenance.enter" | "maintenance.exit" | "cluster.create" | "cluster.import" | "cluster.upgrade" | "cluster.delete" | "osd.reweight" | "cluster.expand" | "pool.create" | "pool.delete" | "osd.replace" | "cluster.shrink";
                 /** @description Only operations started by this request (its X-Request-ID, echoed on every answer). */
                 request_id?: string;
             };
@@ -5556,6 +5681,320 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    replaceOsd: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Replays the first successful response of the same request for 24 hours (with Idempotent-Replayed: true); another request under the same key is 409 `idempotency_key_reused`, a duplicate while the first runs 409 `idempotency_in_progress`. 1–255 printable ASCII characters, no space. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Cluster id (clus_…). */
+                id: string;
+                /** @description OSD number, as Ceph gives it. */
+                osd_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device": "/dev/sdc"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description The new disk on the OSD's host, by kernel name (`sdc` or `/dev/sdc`), or `same_slot`: the new disk sits where the failed one was and has its name.
+                     * @example same_slot
+                     * @example /dev/sdc
+                     */
+                    device: string;
+                };
+            };
+        };
+        responses: {
+            /** @description With `dry_run=true`: the plan (how the OSD is emptied, the device, the steps, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+                     *         "osd_id": 0,
+                     *         "device": "sdc",
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReplaceAcceptedResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `cluster_not_found` or `osd_not_found`. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "Not found, or not visible to this key (another account or environment).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_safe_to_destroy` (a failed OSD whose PGs have no complete copy elsewhere yet), `device_not_available` (the device is not on the host or holds something), `invalid_state`, or `resource_busy` (`operation_id`). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    removeClusterNode: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Must be `true` unless `dry_run=true`: this destroys data. Without it the answer is 400 `confirmation_required`. */
+                "X-Confirm-Delete"?: string;
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Cluster id (clus_…). */
+                id: string;
+                /** @description Node id (node_…) of a member of the cluster. */
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description With `dry_run=true`: the plan (capacity and failure-domain figures, where mons and mgrs go, the OSDs drained, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+                     *         "node_id": "node_01jf3k8m2q7r9s4t6v8w0x2ya1",
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RemoveNodeAcceptedResponse"];
+                };
+            };
+            /** @description `confirmation_required`: the X-Confirm-Delete: true header is missing. */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "Invalid parameters (`validation_error` naming the `field`, `invalid_json`).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `cluster_not_found`, or `node_not_found`: the node is not a member of this cluster. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "Not found, or not visible to this key (another account or environment).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_capacity` or `insufficient_failure_domains` (the message gives the figures), `invalid_state` (the admin node, a cluster being created or deleted), `node_held`, or `resource_busy`: an operation runs on the cluster or the node (`operation_id`). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -6522,6 +6961,167 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    expandCluster: {
+        parameters: {
+            query?: {
+                /** @description Validate, read the live state and return the plan without changing anything. */
+                dry_run?: boolean;
+            };
+            header?: {
+                /** @description Replays the first successful response of the same request for 24 hours (with Idempotent-Replayed: true); another request under the same key is 409 `idempotency_key_reused`, a duplicate while the first runs 409 `idempotency_in_progress`. 1–255 printable ASCII characters, no space. */
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+                /** @description Echoed back and recorded on logs and operations when it is 1–128 of [A-Za-z0-9._:-]; any other value is replaced by a generated req_… id (never refused). */
+                "X-Request-ID"?: components["parameters"]["X-Request-ID"];
+            };
+            path: {
+                /** @description Cluster id (clus_…). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "node_ids": [
+                 *         "node_01jf3k8m2q7r9s4t6v8w0x2ya4",
+                 *         "node_01jf3k8m2q7r9s4t6v8w0x2ya5"
+                 *       ],
+                 *       "max_misplaced_ratio": 0.05
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Ready nodes of this account and environment (in no cluster, not held, not in maintenance) to add as hosts; every healthy drive gets an OSD. */
+                    node_ids: string[];
+                    /**
+                     * @description The share of the cluster's objects one weight step may misplace (Ceph's target_max_misplaced_ratio, default 0.05): the new OSDs' CRUSH weights are raised from 0 in as many steps as that takes.
+                     * @default 0.05
+                     */
+                    max_misplaced_ratio?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description With `dry_run=true`: the plan (capacity before and after, the weight steps, refusals); nothing was changed. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "type": "node.reboot",
+                     *         "would_run": true,
+                     *         "refusals": [],
+                     *         "steps": [
+                     *           {
+                     *             "name": "preflight",
+                     *             "description": "Node reachable, cluster healthy, ok-to-stop.",
+                     *             "checks": [
+                     *               "ok-to-stop"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "batches": [
+                     *           [
+                     *             "storage-01"
+                     *           ]
+                     *         ],
+                     *         "facts": {
+                     *           "health": "HEALTH_OK"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperationPlanResponse"];
+                };
+            };
+            /** @description Accepted; poll the operation. */
+            202: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "operation_id": "op_01jf3k8m2q7r9s4t6v8w0x2ye1",
+                     *         "cluster_id": "clus_01jf3k8m2q7r9s4t6v8w0x2yc1",
+                     *         "node_ids": [
+                     *           "node_01jf3k8m2q7r9s4t6v8w0x2ya4"
+                     *         ],
+                     *         "status": "pending"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ExpandAcceptedResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `cluster_not_found` or `node_not_found`. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "Not found, or not visible to this key (another account or environment).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `resource_busy` (an operation runs on the cluster or a node; `operation_id`), `node_in_cluster`, `node_held`, `insufficient_failure_domains` or `invalid_state` (`reason`: the planner's code, e.g. `insufficient_capacity`, `node_in_maintenance`). */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "`idempotency_key_reused` (another request under this Idempotency-Key) or `idempotency_in_progress` (the first is still running); `conflict` (a concurrent request collided: retry).",
+                     *         "request_id": "req_01jf3k8m2q7r9s4t6v8w0x2yr3"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

@@ -238,7 +238,11 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
         if (!parseOsdLs(await ceph(s, ['osd', 'ls'])).includes(osdId)) return;
         await ceph(s, ['osd', 'purge', `osd.${osdId}`, '--yes-i-really-mean-it'], false);
         if (parseOsdLs(await ceph(s, ['osd', 'ls'])).includes(osdId)) {
-          throw new DriverError(FAILURE.commandFailed, `osd.${osdId} is still in the OSD map after ceph osd purge`, true);
+          throw new DriverError(
+            FAILURE.commandFailed,
+            `osd.${osdId} is still in the OSD map after ceph osd purge`,
+            true,
+          );
         }
       });
     },

@@ -139,9 +139,34 @@ export function createCephActivities(deps: ActivityDeps) {
      * Waits until every PG is active+clean. HEALTH_OK alone is not enough (LAB.md: it was reported
      * with OSDs down and every PG unknown), so this counts PG states and OSDs explicitly.
      */
-    async waitForPgsClean(input: { clusterId: string }): Promise<{ pgs: number }> {
+    async waitForPgsClean(input: {
+      clusterId: string;
+      /**
+       * OSDs that may stay down (those of hosts in maintenance an upgrade goes around): then every
+       * other OSD up and every PG settled (active, nothing recovering or waiting to; undersized and
+       * degraded allowed: the copies on those OSDs) is enough.
+       */
+      allowDown?: number[];
+    }): Promise<{ pgs: number }> {
       const ceph = await guarded(() => cephFor(deps, input.clusterId));
       let last = '';
+      const allowDown = input.allowDown ?? [];
+      if (allowDown.length > 0) {
+        return pollUntil({
+          intervalMs: deps.config.pollIntervalMs,
+          timeoutMs: deps.config.waits.cephMs,
+          timeoutType: FAILURE.pgsNotClean,
+          what: `all PGs to be active with nothing recovering (osd ${allowDown.join(', ')} may stay down)`,
+          describe: () => last,
+          probe: async () => {
+            const s = await ceph.status();
+            const down = (await ceph.osds()).filter((o) => !o.up && !allowDown.includes(o.id)).map((o) => o.id);
+            const settled = s.pgs_settled ?? s.pgs_active_clean;
+            last = `${settled}/${s.pgs_total} PGs settled (${s.pgs_active_clean} active+clean), down besides those allowed: ${down.length ? down.map((i) => `osd.${i}`).join(', ') : 'none'}`;
+            return s.pgs_total > 0 && settled === s.pgs_total && down.length === 0 ? { pgs: s.pgs_total } : undefined;
+          },
+        });
+      }
       return pollUntil({
         intervalMs: deps.config.pollIntervalMs,
         timeoutMs: deps.config.waits.cephMs,

@@ -137,6 +137,12 @@ export interface CephStatus {
   pgs_total: number;
   /** PGs whose state is exactly active+clean. */
   pgs_active_clean: number;
+  /**
+   * PGs as settled as they can be with some OSDs down: active, and neither peering, recovering,
+   * backfilling, remapped nor waiting to (only active, clean, undersized, degraded). What an upgrade
+   * around a host in maintenance waits for (issue 13 #1). Absent where a reader does not count it.
+   */
+  pgs_settled?: number;
   mgr_available: boolean;
   mons_in_quorum: string[];
   mons_total: number;

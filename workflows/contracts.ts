@@ -78,6 +78,8 @@ export interface UpgradeClusterInput extends OperationRef {
   mode: UpgradeMode;
   /** The cluster's name when the upgrade was asked, for its host children's summaries (absent in older runs). */
   clusterName?: string;
+  /** Upgrade around members in maintenance, leaving them as they are (issue 13 #1; absent in older runs). */
+  skipMaintenance?: boolean;
 }
 
 /** What an upgrade run carries into its next run when it continues as new (see upgrade-cluster.workflow.ts). */
@@ -108,6 +110,11 @@ export interface UpgradeHostInput extends OperationRef {
   osPackages: boolean;
   /** The host runs a mon: a reboot must first pass `ceph mon ok-to-stop`. */
   monHost: boolean;
+  /**
+   * OSDs of hosts in maintenance the upgrade goes around (skip_maintenance): they stay down, so the
+   * host's last gate waits for PGs settled rather than clean. Absent in older runs and without skips.
+   */
+  allowDownOsds?: number[];
 }
 
 export const UPGRADE_HOST_WORKFLOW_TYPE = 'upgradeHostWorkflow';

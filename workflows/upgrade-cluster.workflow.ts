@@ -54,7 +54,7 @@ interface UpgradeProgress {
   /** Hosts that carried noout before the upgrade started: compensation leaves their flag as it was. */
   nooutBefore?: string[];
   /** What the last step found and set (upgrade mode, runs that have the finish step), for the result. */
-  finished?: { require_osd_release: string; auth_insecure_checks_remain?: boolean };
+  finished?: { require_osd_release: string | null; auth_insecure_checks_remain?: boolean; skipped_hosts?: string[] };
 }
 
 /** The finish step (require-osd-release, every daemon at the target), added after the first histories. */
@@ -152,6 +152,7 @@ async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
     mode: input.mode,
     maxConcurrent: input.maxConcurrent,
     osPackages: input.osPackages,
+    skipMaintenance: input.skipMaintenance ?? false,
   });
   const refusal = plan.refusals[0];
   if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
@@ -160,6 +161,10 @@ async function preflight({ input, op }: Upgrade): Promise<UpgradeProgress> {
   );
   const nooutBefore = facts.nooutHosts ?? [];
   if (nooutBefore.length) op.log(`noout already set on ${nooutBefore.join(', ')} before the upgrade: left as it is`);
+  if (schedule.skipped?.length)
+    op.log(
+      `in maintenance, left as ${schedule.skipped.length === 1 ? 'it is' : 'they are'}: ${schedule.skipped.join(', ')}`,
+    );
   return {
     schedule,
     queue: [...schedule.hosts],
@@ -283,7 +288,15 @@ async function upgradeOsdHosts(u: Upgrade, s: UpgradeProgress): Promise<void> {
     }
   }
   op.log(`all ${s.total} host(s) done`);
-  if (input.mode === 'upgrade' && patched(FINISH_UPGRADE_PATCH)) await finishUpgrade(u, s);
+  // Only runs planned with skip_maintenance have skipped hosts (older histories never do), so the
+  // branch needs no patch: their daemons stay behind, and require-osd-release would lock them out.
+  const skipped = s.schedule.skipped ?? [];
+  if (input.mode === 'upgrade' && skipped.length > 0) {
+    op.log(
+      `ceph osd require-osd-release not set: ${skipped.join(', ')} (in maintenance) still ${skipped.length === 1 ? 'runs' : 'run'} the old release; upgrade again once ${skipped.length === 1 ? 'its' : 'their'} maintenance ends`,
+    );
+    s.finished = { skipped_hosts: skipped, require_osd_release: null };
+  } else if (input.mode === 'upgrade' && patched(FINISH_UPGRADE_PATCH)) await finishUpgrade(u, s);
 }
 
 /**
@@ -329,7 +342,8 @@ async function restoreAutoscale({ input, op }: Upgrade, s: UpgradeProgress): Pro
 
 async function refreshState({ input }: Upgrade, s: UpgradeProgress): Promise<void> {
   const { clusterId } = input;
-  if (input.mode === 'upgrade') {
+  // With hosts skipped the cluster still runs the old release too: its recorded version stays.
+  if (input.mode === 'upgrade' && !s.schedule.skipped?.length) {
     const release = parseCephVersion(s.schedule.target)?.release;
     if (release)
       await act.recordClusterVersion.executeWithOptions({ summary: `record ceph_version ${release}` }, [
@@ -423,6 +437,7 @@ async function upgradeOne(input: UpgradeClusterRunInput, s: UpgradeProgress, h: 
         mode: input.mode,
         osPackages: input.osPackages,
         monHost: h.mon,
+        ...(s.schedule.skippedOsds?.length ? { allowDownOsds: s.schedule.skippedOsds } : {}),
       },
     ],
     // A cancelled upgrade waits for each host to put itself back together (OSDs started, noout unset).

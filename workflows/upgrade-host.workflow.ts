@@ -159,9 +159,14 @@ export async function upgradeHostWorkflow(input: UpgradeHostInput): Promise<Upgr
         });
       }
       await op.step('wait_clean', () =>
-        act.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [
-          { clusterId },
-        ]),
+        input.allowDownOsds?.length
+          ? act.waitForPgsClean.executeWithOptions(
+              { summary: `wait for PGs active, nothing recovering (after ${host}; maintenance OSDs stay down)` },
+              [{ clusterId, allowDown: input.allowDownOsds }],
+            )
+          : act.waitForPgsClean.executeWithOptions({ summary: `wait for PGs active+clean (after ${host})` }, [
+              { clusterId },
+            ]),
       );
     } else {
       for (const s of ['start_osds', 'wait_osds_up', 'unset_noout', 'wait_clean'] as const)

@@ -11,6 +11,7 @@ export interface UpgradeClusterBody {
   os_packages: boolean;
   max_concurrent: number;
   mode: 'upgrade' | 'restart';
+  skip_maintenance: boolean;
 }
 
 export const upgradeClusterBodySchema: JSONSchemaType<UpgradeClusterBody> = {
@@ -43,6 +44,12 @@ export const upgradeClusterBodySchema: JSONSchemaType<UpgradeClusterBody> = {
       default: 'upgrade',
       description:
         '`upgrade`: move every daemon to `ceph_version`. `restart`: a rolling restart at the running version, with the same order and gates.',
+    },
+    skip_maintenance: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Upgrade around the members in maintenance: their mgr, mon and OSDs are left as they are, and the upgrade ends without `ceph osd require-osd-release` (they still run the old release; upgrade again once their maintenance ends). Without it, a member in maintenance refuses the upgrade (409 `node_in_maintenance`). A member in maintenance whose mon is out of quorum (powered off) still refuses it.',
     },
   },
   required: [],

@@ -36,6 +36,7 @@ function planParams(body: UpgradeClusterBody): Record<string, unknown> {
     mode: body.mode,
     maxConcurrent: body.max_concurrent,
     osPackages: body.os_packages,
+    skipMaintenance: body.skip_maintenance,
   };
 }
 
@@ -90,6 +91,7 @@ export async function upgradeCluster(
       os_packages: body.os_packages,
       max_concurrent: body.max_concurrent,
       mode: body.mode,
+      ...(body.skip_maintenance ? { skip_maintenance: true } : {}),
     },
     input: (operationId) => ({
       operationId,
@@ -100,6 +102,7 @@ export async function upgradeCluster(
       maxConcurrent: body.max_concurrent,
       mode: body.mode,
       clusterName: cluster.name,
+      ...(body.skip_maintenance ? { skipMaintenance: true } : {}),
     }),
     summary: (n) =>
       withHosts(
@@ -131,12 +134,13 @@ export async function upgradeCluster(
         );
       }
       // A member in maintenance (issue 13 #1) has its OSDs stopped and maybe no power: upgrading the
-      // cluster around it would leave it on the old release. Refused before anything starts.
+      // cluster around it leaves it on the old release: refused before anything starts, unless the
+      // caller asked for exactly that (skip_maintenance; the workflow's planner skips it then).
       const inMaintenance = await maintenanceMembers(trx, id);
-      if (inMaintenance.length > 0) {
+      if (inMaintenance.length > 0 && !body.skip_maintenance) {
         throw new ApiError(
           'node_in_maintenance',
-          `Node ${inMaintenance.map((n) => `${n.hostname} (${n.id})`).join(', ')} of cluster ${id} ${inMaintenance.length === 1 ? 'is' : 'are'} in maintenance; end it (DELETE /v1/nodes/{id}/maintenance) before upgrading.`,
+          `Node ${inMaintenance.map((n) => `${n.hostname} (${n.id})`).join(', ')} of cluster ${id} ${inMaintenance.length === 1 ? 'is' : 'are'} in maintenance; end it (DELETE /v1/nodes/{id}/maintenance) before upgrading, or ask for skip_maintenance to upgrade around ${inMaintenance.length === 1 ? 'it' : 'them'}.`,
           { node_ids: inMaintenance.map((n) => n.id) },
         );
       }

@@ -5,6 +5,7 @@
  */
 import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephHealth, type CephHealthCheck, type CephOsd, type CephStatus } from '../types';
+import { isSettledPgState } from '../../lib/pg-states';
 
 type Obj = Record<string, unknown>;
 
@@ -156,6 +157,9 @@ export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus
   const activeClean = byState
     .filter((s) => s.state_name === 'active+clean')
     .reduce((sum, s) => sum + num('status', s.count, 'pgs_by_state.count'), 0);
+  const settled = byState
+    .filter((s) => typeof s.state_name === 'string' && isSettledPgState(s.state_name))
+    .reduce((sum, s) => sum + num('status', s.count, 'pgs_by_state.count'), 0);
   const quorum = arr(doc.quorum_names).filter((n): n is string => typeof n === 'string');
   const monmap = obj(doc.monmap);
   const monsTotal = typeof monmap.num_mons === 'number' ? monmap.num_mons : arr(monmap.mons).length;
@@ -170,6 +174,7 @@ export function parseCephStatus(statusStdout: string, dump: OsdDump): CephStatus
     pgs_total: pgsTotal,
     // A PG with a pg_temp entry is still moving, whatever state the mgr last heard (LAB.md).
     pgs_active_clean: Math.max(0, Math.min(activeClean, pgsTotal - dump.pgTemp)),
+    pgs_settled: Math.max(0, Math.min(settled, pgsTotal - dump.pgTemp)),
     mgr_available: obj(doc.mgrmap).available === true,
     mons_in_quorum: quorum,
     mons_total: monsTotal,

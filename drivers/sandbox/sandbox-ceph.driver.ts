@@ -15,6 +15,7 @@
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
 import { FAILURE } from '../../lib/failures';
+import { isSettledPgState } from '../../lib/pg-states';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
 import { createSandboxPoolOps } from './sandbox-ceph-pools';
 import {
@@ -465,6 +466,7 @@ export function statusOf(v: ClusterView, now: number): CephStatus {
     osds_in: osdsIn,
     pgs_total: v.state.pg_num,
     pgs_active_clean: clean,
+    pgs_settled: v.pgStates.filter((p) => isSettledPgState(p.state)).reduce((n, p) => n + p.count, 0),
     mgr_available: v.mgrAvailable,
     mons_in_quorum: v.monsInQuorum,
     mons_total: v.state.mons.length,

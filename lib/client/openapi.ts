@@ -6507,6 +6507,11 @@ export interface operations {
                      * @enum {string}
                      */
                     mode?: "upgrade" | "restart";
+                    /**
+                     * @description Upgrade around the members in maintenance: their mgr, mon and OSDs are left as they are, and the upgrade ends without `ceph osd require-osd-release` (they still run the old release; upgrade again once their maintenance ends). Without it, a member in maintenance refuses the upgrade (409 `node_in_maintenance`). A member in maintenance whose mon is out of quorum (powered off) still refuses it.
+                     * @default false
+                     */
+                    skip_maintenance?: boolean;
                 };
             };
         };

@@ -91,6 +91,12 @@ export interface UpgradeParams {
   mode: UpgradeMode;
   maxConcurrent: number;
   osPackages: boolean;
+  /**
+   * Upgrade around the members in maintenance (issue 13 #1): their daemons are left as they are and
+   * the upgrade ends without `require-osd-release`. Without it a member in maintenance refuses the
+   * upgrade. Absent in older histories (false).
+   */
+  skipMaintenance?: boolean;
 }
 
 /** One OSD host in the order the upgrade works on them. */
@@ -110,6 +116,10 @@ export interface UpgradeSchedule {
   /** mon daemons, one at a time. */
   mons: string[];
   hosts: PlannedHost[];
+  /** Hosts left alone because they are in maintenance (`skip_maintenance`); absent in older runs. */
+  skipped?: string[];
+  /** Their OSDs (down while in maintenance: the hosts' gates allow them down). */
+  skippedOsds?: number[];
 }
 
 const natural = new Intl.Collator('en', { numeric: true });
@@ -216,13 +226,23 @@ export function upgradePlan(
       message: `mon ${outOfQuorum.join(', ')} ${outOfQuorum.length === 1 ? 'is' : 'are'} out of quorum.`,
     });
   }
+  // A member in maintenance has its OSDs stopped (maybe no power): refused by name, or with
+  // skip_maintenance left out of the upgrade entirely (its mgr, mon and OSDs stay as they are).
+  const maintenance = facts.hosts.filter((h) => h.nodeStatus === 'maintenance').map((h) => h.hostname);
+  if (maintenance.length > 0 && !params.skipMaintenance)
+    refusals.push({
+      code: FAILURE.nodeInMaintenance,
+      message: `Host ${maintenance.join(', ')} ${maintenance.length === 1 ? 'is' : 'are'} in maintenance; end it first, or ask for skip_maintenance to upgrade around ${maintenance.length === 1 ? 'it' : 'them'}.`,
+    });
+  const skipped = params.skipMaintenance ? maintenance : [];
   // isServing: `online`, or `active` as recorded histories from before the rename say (lib/node-status.ts).
   // A node the cluster monitor marked `offline` (SSH or BMC not answering) is refused here by name.
   const offline = facts.hosts.filter(
     (h) =>
-      h.nodeId === null ||
-      (h.nodeStatus !== 'ready' && !isServing(h.nodeStatus)) ||
-      (h.osdIds.length > 0 && h.osdsDown.length === h.osdIds.length),
+      h.nodeStatus !== 'maintenance' &&
+      (h.nodeId === null ||
+        (h.nodeStatus !== 'ready' && !isServing(h.nodeStatus)) ||
+        (h.osdIds.length > 0 && h.osdsDown.length === h.osdIds.length)),
   );
   if (offline.length > 0) {
     const why = (h: (typeof offline)[number]) =>
@@ -258,11 +278,17 @@ export function upgradePlan(
       return !p || !target || !satisfiesTarget(p, target);
     });
   };
-  const mgrStandbys = facts.mgrStandbys.filter((h) => needs('mgr', h)).sort(natural.compare);
-  const mgrActive = facts.mgrActive && needs('mgr', facts.mgrActive) ? facts.mgrActive : null;
-  const mons = facts.mons.filter((h) => needs('mon', h)).sort(natural.compare);
+  const kept = (host: string) => !skipped.includes(host);
+  const mgrStandbys = facts.mgrStandbys.filter((h) => kept(h) && needs('mgr', h)).sort(natural.compare);
+  const mgrActive = facts.mgrActive && kept(facts.mgrActive) && needs('mgr', facts.mgrActive) ? facts.mgrActive : null;
+  const mons = facts.mons.filter((h) => kept(h) && needs('mon', h)).sort(natural.compare);
   const hosts: PlannedHost[] = facts.hosts
-    .filter((h) => h.nodeId !== null && (params.osPackages || (h.osdIds.length > 0 && needs('osd', h.hostname))))
+    .filter(
+      (h) =>
+        h.nodeId !== null &&
+        kept(h.hostname) &&
+        (params.osPackages || (h.osdIds.length > 0 && needs('osd', h.hostname))),
+    )
     .map((h) => ({ host: h.hostname, nodeId: h.nodeId!, osdIds: h.osdIds, mon: h.mon }));
   const batches = planBatches(hosts, params.maxConcurrent);
   const verb = params.mode === 'restart' ? 'restart' : `upgrade to ${targetText}`;
@@ -279,6 +305,9 @@ export function upgradePlan(
         'no downgrade',
         'a supported upgrade path (reef → squid | tentacle, squid → tentacle; older: ≤ 2 majors)',
         'no node held',
+        skipped.length > 0
+          ? `in maintenance, left as they are: ${skipped.join(', ')}`
+          : 'no node in maintenance (unless skip_maintenance)',
       ],
     },
     {
@@ -311,8 +340,14 @@ export function upgradePlan(
         'any failure pauses the upgrade with its reason',
         ...(params.mode === 'upgrade'
           ? [
-              'after the last host: every mon, mgr and OSD reports the target (a daemon behind fails this step, named)',
-              `then ceph osd require-osd-release ${target?.release ?? targetText}`,
+              ...(skipped.length > 0
+                ? [
+                    `after the last host: ceph osd require-osd-release is not set (${skipped.join(', ')} stay on the old release); upgrade again once their maintenance ends`,
+                  ]
+                : [
+                    'after the last host: every mon, mgr and OSD reports the target (a daemon behind fails this step, named)',
+                    `then ceph osd require-osd-release ${target?.release ?? targetText}`,
+                  ]),
             ]
           : []),
       ],
@@ -345,8 +380,21 @@ export function upgradePlan(
         max_concurrent: params.maxConcurrent,
         os_packages: params.osPackages,
         noautoscale_already_set: facts.noAutoscale,
+        ...(skipped.length > 0 ? { skipped_hosts: skipped } : {}),
       },
     },
-    schedule: { target: targetText, mgrStandbys, mgrActive, mons, hosts },
+    schedule: {
+      target: targetText,
+      mgrStandbys,
+      mgrActive,
+      mons,
+      hosts,
+      ...(skipped.length > 0
+        ? {
+            skipped,
+            skippedOsds: facts.hosts.filter((h) => skipped.includes(h.hostname)).flatMap((h) => h.osdIds),
+          }
+        : {}),
+    },
   };
 }

@@ -28,6 +28,7 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
       osds_in: 3,
       pgs_total: 1,
       pgs_active_clean: 1,
+      pgs_settled: 1,
       mgr_available: true,
       mons_in_quorum: ['a'],
       mons_total: 1,
@@ -41,6 +42,8 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
   it('status: raw capacity from the pgmap (every copy counted), null when the status has none (issue 11)', () => {
     // Captured on a lab cluster during recovery, with data written.
     const s = parseCephStatus(fixture('status_during_recovery.json'), noFlags);
+    // 6 peering are not settled; 3 active+clean are.
+    expect([s.pgs_total, s.pgs_active_clean, s.pgs_settled]).toEqual([9, 3, 3]);
     expect([s.bytes_total, s.bytes_used, s.bytes_avail]).toEqual([8589934592, 2072062734, 6517871858]);
     const doc = JSON.parse(fixture('status.json'));
     delete doc.pgmap.bytes_total;

@@ -71,6 +71,32 @@ const params = (over: Partial<UpgradeParams> = {}): UpgradeParams => ({
 const codes = (f: UpgradeFacts, p: UpgradeParams) => upgradePlan(f, p).plan.refusals.map((r) => r.code);
 
 describe('upgrade planner (the one the dry run and the real run share)', () => {
+  it('a member in maintenance refuses the upgrade by name; with skipMaintenance its mgr, mon and OSDs are left out and named', () => {
+    const inMaint = (f: UpgradeFacts) => ({
+      ...f,
+      hosts: f.hosts.map((h) => (h.hostname === 'h2' ? { ...h, nodeStatus: 'maintenance', osdsDown: h.osdIds } : h)),
+    });
+    const refused = upgradePlan(inMaint(facts()), params());
+    expect(refused.plan.refusals.map((r) => [r.code, r.message])).toEqual([
+      ['node_in_maintenance', expect.stringContaining('Host h2 is in maintenance') as unknown as string],
+    ]);
+    const { plan, schedule } = upgradePlan(inMaint(facts()), params({ skipMaintenance: true, maxConcurrent: 4 }));
+    expect(plan.refusals).toEqual([]);
+    expect(schedule).toMatchObject({
+      mgrStandbys: [],
+      mgrActive: 'h1',
+      mons: ['h1', 'h3'],
+      skipped: ['h2'],
+      skippedOsds: [2, 3],
+    });
+    expect(schedule.hosts.map((h) => h.host)).toEqual(['h1', 'h3', 'h4']);
+    expect(plan.facts).toMatchObject({ skipped_hosts: ['h2'], hosts_total: 3 });
+    // Without a host in maintenance the flag changes nothing.
+    expect(upgradePlan(facts(), params({ skipMaintenance: true })).schedule).toEqual(
+      upgradePlan(facts(), params()).schedule,
+    );
+  });
+
   it('orders mgr standbys, the active mgr, mons, then OSD hosts in batches', () => {
     const { plan, schedule } = upgradePlan(facts(), params({ maxConcurrent: 3 }));
     expect(plan.would_run).toBe(true);

@@ -75,10 +75,10 @@ async function registerNode(): Promise<any> {
   return (await api('GET', `/v1/nodes/${r.body.data.id}`)).body.data;
 }
 
-/** Three registered nodes made members of a sandbox cluster. */
-async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
+/** Three (or `count`) registered nodes made members of a sandbox cluster of `replication` copies. */
+async function clusterOfThree(count = 3, replication = 3): Promise<{ clusterId: string; nodes: any[] }> {
   const nodes = [];
-  for (let i = 0; i < 3; i++) nodes.push(await registerNode());
+  for (let i = 0; i < count; i++) nodes.push(await registerNode());
   const clusterId = newId('cluster');
   await db
     .insertInto('clusters')
@@ -111,7 +111,7 @@ async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
         ipmiAddress: n.ipmi_address,
         osdDevices: n.drives.slice(0, 2).map((d: any) => d.device),
       })),
-      replication: 3,
+      replication,
       minSize: 2,
       cephVersion: 'reef',
     },
@@ -256,6 +256,62 @@ describe('maintenance mode', () => {
     expect((await nodeOf(target.id)).status).toBe('online');
     expect((await hostOsds(clusterId, nodes, target)).every((o) => o.up)).toBe(true);
   });
+
+  it('an upgrade with skip_maintenance goes around the node in maintenance: its daemons untouched, no require-osd-release, the recorded release kept, noout and maintenance stay', async () => {
+    // Four hosts and four copies (min_size 2): with one host in maintenance Ceph's ok-to-stop still
+    // lets one more host stop. (With 3 copies on 3 hosts it would not, and the upgrade would wait.)
+    const { clusterId, nodes } = await clusterOfThree(4, 4);
+    const target = nodes[2];
+    expect((await enter(target, {})).status).toBe('completed');
+    const versionsBefore = { ...((await getSandboxCephState(db, clusterId))!.upgrade?.versions ?? {}) };
+    const osdsOfTarget = (await hostOsds(clusterId, nodes, target)).map((o) => `osd.${o.id}`);
+    expect(osdsOfTarget.length).toBeGreaterThan(0);
+
+    const dry = await api('POST', `/v1/clusters/${clusterId}/upgrade?dry_run=true`, {
+      ceph_version: 'squid',
+      skip_maintenance: true,
+    });
+    expect(dry.status).toBe(200);
+    expect([dry.body.data.would_run, dry.body.data.facts.skipped_hosts]).toEqual([true, [target.hostname]]);
+    const dryRefused = await api('POST', `/v1/clusters/${clusterId}/upgrade?dry_run=true`, { ceph_version: 'squid' });
+    expect(dryRefused.body.data.refusals.map((x: any) => x.code)).toEqual(['node_in_maintenance']);
+
+    const r = await api('POST', `/v1/clusters/${clusterId}/upgrade`, { ceph_version: 'squid', skip_maintenance: true });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const up = await waitForOperation(r.body.data.operation_id, undefined, 100_000);
+    expect(up.status, JSON.stringify(up.error)).toBe('completed');
+    expect(up.result.skipped_hosts).toEqual([target.hostname]);
+    expect(up.result.require_osd_release).toBeNull();
+    const logs = up.logs.map((l: any) => l.message).join('\n');
+    expect(logs).toContain(`in maintenance, left as it is: ${target.hostname}`);
+    expect(logs).toContain('ceph osd require-osd-release not set');
+    expect(logs).not.toContain(`batch: ${target.hostname}`);
+    await recordHistory(up.temporal.workflow_id, 'upgradeClusterWorkflow--skip-maintenance');
+    // One host's child: its last gate waited for PGs settled, the maintenance host's OSDs down.
+    await recordHistory(
+      `${up.temporal.workflow_id}/host/${nodes[0].hostname}`,
+      'upgradeHostWorkflow--maintenance-osds-down',
+    );
+
+    const state = (await getSandboxCephState(db, clusterId))!;
+    const versions = state.upgrade?.versions ?? {};
+    // The node in maintenance: every daemon as before; every other daemon on squid (19.x).
+    for (const key of [`mon.${target.hostname}`, `mgr.${target.hostname}`, ...osdsOfTarget])
+      expect(versions[key], key).toBe(versionsBefore[key]);
+    const others = nodes.filter((n) => n.id !== target.id);
+    const otherOsds = (await Promise.all(others.map((n) => hostOsds(clusterId, nodes, n)))).flat();
+    const otherMons = others.filter((n) => state.mons.includes(n.hostname)).map((n) => `mon.${n.hostname}`);
+    expect(otherMons.length).toBeGreaterThan(0);
+    for (const key of [...otherMons, ...otherOsds.map((o) => `osd.${o.id}`)])
+      expect(versions[key], key).toMatch(/ceph version 19\./);
+    expect(state.noout_hosts).toEqual([target.hostname]);
+    expect((await nodeOf(target.id)).status).toBe('maintenance');
+    expect((await api('GET', `/v1/clusters/${clusterId}`)).body.data.ceph_version).toBe('reef');
+
+    const exit = await api('DELETE', `/v1/nodes/${target.id}/maintenance`);
+    expect(exit.status).toBe(202);
+    expect((await waitForOperation(exit.body.data.operation_id)).status).toBe('completed');
+  }, 150_000);
 
   it('exit while the host stays down (its BMC dead): maintenance ends, noout unset, node offline, the result says what is left', async () => {
     const { clusterId, nodes } = await clusterOfThree();

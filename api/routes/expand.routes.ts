@@ -20,7 +20,7 @@ export function addExpandRoutes(table: RouteTable, deps: ApiDeps): void {
       operationId: 'expandCluster',
       summary: 'Add hosts to a running cluster',
       description:
-        "Preflight (nodes ready, in no cluster, not held, not in maintenance; no member host in maintenance; a rack/zone label where the failure domain needs one; raw use after the move below the nearfull ratio 0.85, else `invalid_state` with `reason: insufficient_capacity` and by how much), the nodes powered on and added as hosts, an OSD at CRUSH weight 0 on every healthy drive, then the new OSDs' weights raised to full in steps that each misplace at most `max_misplaced_ratio` of the objects, each step only when the cluster is not HEALTH_ERR and the previous step's backfill settled. Pausable between steps (`POST /v1/operations/{id}/pause`, `/resume`); a failed step pauses it. Cancel puts the new OSDs' weights back to 0: the hosts stay in the cluster with empty OSDs (docs/operators.md). Locks the cluster and the new nodes.",
+        "Preflight (nodes ready, in no cluster, not held, not in maintenance; no member host in maintenance; a rack/zone label where the failure domain needs one; raw use after the move below the nearfull ratio 0.85, else 409 `insufficient_capacity` saying by how much), the nodes powered on and added as hosts, an OSD at CRUSH weight 0 on every healthy drive, then the new OSDs' weights raised to full in steps that each misplace at most `max_misplaced_ratio` of the objects, each step only when the cluster is not HEALTH_ERR and the previous step's backfill settled. Pausable between steps (`POST /v1/operations/{id}/pause`, `/resume`); a failed step pauses it. Cancel puts the new OSDs' weights back to 0: the hosts stay in the cluster with empty OSDs (docs/operators.md). Locks the cluster and the new nodes.",
       tag: 'Clusters',
       auth: true,
       pathParams: idParam,
@@ -36,7 +36,7 @@ export function addExpandRoutes(table: RouteTable, deps: ApiDeps): void {
         404: { description: '`cluster_not_found` or `node_not_found`.' },
         409: {
           description:
-            "`resource_busy` (an operation runs on the cluster or a node; `operation_id`), `node_in_cluster`, `node_held`, `insufficient_failure_domains` or `invalid_state` (`reason`: the planner's code, e.g. `insufficient_capacity`, `node_in_maintenance`).",
+            "`resource_busy` (an operation runs on the cluster or a node; `operation_id`), `node_in_cluster`, `node_held`, `node_in_maintenance`, `insufficient_capacity` (with the figures), `insufficient_failure_domains` or `invalid_state` (`reason`: the planner's code where the API has none of its own).",
         },
       },
     },

@@ -40,7 +40,7 @@ export function addRemoveNodeRoutes(table: RouteTable, deps: ApiDeps): void {
         404: { description: '`cluster_not_found`, or `node_not_found`: the node is not a member of this cluster.' },
         409: {
           description:
-            '`insufficient_capacity` or `insufficient_failure_domains` (the message gives the figures), `invalid_state` (the admin node, a cluster being created or deleted), `node_held`, or `resource_busy`: an operation runs on the cluster or the node (`operation_id`).',
+            '`insufficient_capacity` or `insufficient_failure_domains` (the message gives the figures), `invalid_state` (the admin node, a cluster being created or deleted), `node_held`, `node_in_maintenance` (a member is in maintenance: `node_ids`; end it first), or `resource_busy`: an operation runs on the cluster or the node (`operation_id`).',
         },
       },
     },

@@ -62,6 +62,23 @@ export async function planRemoveClusterNode(
 }
 
 /**
+ * A member in maintenance has its OSDs stopped under noout (issue 13 #1): draining a host then
+ * leans on the copies that are left, and a removed node's own noout and record would outlive its
+ * host. 409 node_in_maintenance naming them: end maintenance first (an exit completes even when the
+ * host stays down). Asked before the capacity check and again under the locks.
+ */
+async function refuseIfMaintenance(db: Parameters<typeof nodes.maintenanceMembers>[0], clusterId: string) {
+  const inMaintenance = await nodes.maintenanceMembers(db, clusterId);
+  if (inMaintenance.length === 0) return;
+  const names = inMaintenance.map((m) => `${m.hostname} (${m.id})`).join(', ');
+  throw new ApiError(
+    'node_in_maintenance',
+    `Node ${names} of cluster ${clusterId} ${inMaintenance.length === 1 ? 'is' : 'are'} in maintenance; end it first (DELETE /v1/nodes/{id}/maintenance; an exit completes even when the host stays down), then remove the host.`,
+    { node_ids: inMaintenance.map((m) => m.id) },
+  );
+}
+
+/**
  * What the remaining hosts cannot hold, answered before anything starts (409 with the figures):
  * the dry run's refusal, read as a reboot's ok-to-stop is. Skipped when an operation holds the
  * cluster or the node (that answer is 409 resource_busy) or when the check cannot be made in time
@@ -114,6 +131,7 @@ export async function removeClusterNode(
       status: cluster.status,
     });
   }
+  await refuseIfMaintenance(deps.db, clusterId);
   await refuseIfCannotRemove(deps, auth, requestId, clusterId, node);
   const op = await startOperation(deps, {
     accountId: auth.accountId,
@@ -140,6 +158,7 @@ export async function removeClusterNode(
       if (n.held) {
         throw new ApiError('node_held', `Node ${nodeId} is on hold; release it with PATCH {"state":"ready"} first.`);
       }
+      await refuseIfMaintenance(trx, clusterId);
     },
   });
   return { operation_id: op.id, cluster_id: clusterId, node_id: nodeId, status: 'pending' };

@@ -103,6 +103,10 @@ describe('GET /v1/openapi.json', () => {
         'GET /v1/webhooks/{id}/deliveries',
         'POST /v1/webhooks/{id}/test',
         'POST /v1/clusters/{id}/nodes',
+        'DELETE /v1/clusters/{id}/nodes/{node_id}',
+        'POST /v1/nodes/{id}/maintenance',
+        'DELETE /v1/nodes/{id}/maintenance',
+        'POST /v1/clusters/{id}/osds/{osd_id}/replace',
       ].sort(),
     );
     const register = doc.paths['/v1/nodes'].post;

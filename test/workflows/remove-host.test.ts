@@ -276,6 +276,28 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
     );
   });
 
+  it('refuses (409 node_in_maintenance, nothing started) while the node or another member is in maintenance', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const enter = await api.request('POST', `/v1/nodes/${c.nodes[3]!.id}/maintenance`, { body: {} });
+    expect(enter.status, JSON.stringify(enter.body)).toBe(202);
+    expect((await waitFor(enter.body.data.operation_id)).status).toBe('completed');
+    const before = await c.state();
+    for (const target of [c.nodes[3]!, c.nodes[2]!]) {
+      const r = await remove(c.clusterId, target.id);
+      expect([r.status, r.body.error?.code]).toEqual([409, 'node_in_maintenance']);
+      expect(r.body.error.node_ids).toEqual([c.nodes[3]!.id]);
+      expect(r.body.error.message).toContain(`${c.nodes[3]!.hostname} (${c.nodes[3]!.id})`);
+    }
+    expect(await c.state()).toEqual(before);
+    const shrinks = await api.db
+      .selectFrom('operations')
+      .select('id')
+      .where('cluster_id', '=', c.clusterId)
+      .where('type', '=', 'cluster.shrink')
+      .execute();
+    expect(shrinks).toEqual([]);
+  });
+
   it('a member Ceph does not know as a host: the operation fails host_not_in_cluster at its preflight and changes nothing', async () => {
     const c = await cluster({ hosts: 4, speed: 0 });
     const ghost = `ghost-${c.clusterId.slice(-5).toLowerCase()}`;

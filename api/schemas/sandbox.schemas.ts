@@ -11,6 +11,8 @@ export interface SetFaultsBody {
 const FAULT_DESCRIPTIONS: Record<SandboxFault, string> = {
   bmc_unreachable: 'The BMC does not answer: power calls fail with bmc_unreachable (retried, then failed).',
   bmc_auth_fail: 'The BMC rejects the credentials: bmc_auth_failed, never retried.',
+  power_state_unknown:
+    'The BMC answers every power-state read with an error: bmc_power_unknown (retried, then failed). Commands still work, but none is sent while the state is unknown: it is never taken for "off".',
   no_boot: 'Power comes on but the OS never boots: SSH stays unreachable.',
   soft_off_ignored: 'The OS ignores ACPI soft power-off: a graceful reboot waits until it times out or is cancelled.',
   host_key_changed: 'The host presents another SSH host key: host_key_mismatch.',

@@ -17,6 +17,11 @@ export const SANDBOX_FAULTS = [
   'bmc_unreachable',
   /** The BMC rejects any credentials: bmc_auth_failed. */
   'bmc_auth_fail',
+  /**
+   * The BMC answers a power-state read with an error (a Redfish 5xx, an IPMI reply that says
+   * neither on nor off): every read fails with bmc_power_unknown (retried); commands still work.
+   */
+  'power_state_unknown',
   /** Boots started from now on never finish: SSH stays unreachable, OSDs stay down. A running OS keeps running. */
   'no_boot',
   /** The OS ignores ACPI soft power-off: the machine stays on. */

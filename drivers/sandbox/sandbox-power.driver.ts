@@ -100,6 +100,14 @@ export function createSandboxPowerDriver(db: Db, accountId: string, clock?: Sand
 
     async status(bmc: BmcTarget): Promise<PowerState> {
       const m = authenticate(await findByBmc(db, accountId, bmc.address), bmc);
+      if (hasFault(m, 'power_state_unknown')) {
+        // As the real drivers: a read that says neither on nor off is unknown, never "off".
+        throw new DriverError(
+          FAILURE.bmcPowerUnknown,
+          `BMC ${bmc.address} answered the power-state read with an error (HTTP 500): state unknown`,
+          true,
+        );
+      }
       return machineCondition(m, now()).power;
     },
 

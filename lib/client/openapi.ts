@@ -1482,7 +1482,7 @@ export interface components {
             shutdown_delay_ms?: number;
             cpu_cores?: number;
             ram_gb?: number;
-            faults: ("bmc_unreachable" | "bmc_auth_fail" | "no_boot" | "soft_off_ignored" | "host_key_changed" | "osds_stay_down" | "rm_cluster_fails")[];
+            faults: ("bmc_unreachable" | "bmc_auth_fail" | "power_state_unknown" | "no_boot" | "soft_off_ignored" | "host_key_changed" | "osds_stay_down" | "rm_cluster_fails")[];
             /** @description Every chassis command the simulated BMC accepted, oldest first, with the operation that sent it. */
             power_log: {
                 action: string;
@@ -6237,6 +6237,11 @@ export interface operations {
                          * @default false
                          */
                         bmc_auth_fail?: boolean;
+                        /**
+                         * @description The BMC answers every power-state read with an error: bmc_power_unknown (retried, then failed). Commands still work, but none is sent while the state is unknown: it is never taken for "off".
+                         * @default false
+                         */
+                        power_state_unknown?: boolean;
                         /**
                          * @description Power comes on but the OS never boots: SSH stays unreachable.
                          * @default false

@@ -114,4 +114,41 @@ describe('retrying a failed activity (what the Web UI does)', () => {
     expect(scheduled).toHaveLength(2);
     expect(await h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', opId).execute()).toEqual([]);
   });
+
+  it('a BMC whose power-state read fails (bmc_power_unknown) is never taken for "off": the power command retries without sending anything, and a cancel leaves the machine on, untouched', async () => {
+    // cluster-api-provider-maas#379: a BMC query error read as "not on" hard-cycled healthy nodes.
+    const node = await h.registerNode();
+    let r = await h.api('PUT', `/v1/sandbox/machines/${node.id}/faults`, { faults: { power_state_unknown: true } });
+    expect(r.status).toBe(200);
+    r = await h.api('POST', `/v1/nodes/${node.id}/reboot`, { method: 'hard' });
+    expect(r.status).toBe(202);
+    const opId = r.body.data.operation_id;
+    const running = await h.waitForOperation(opId, (o) => o.current_step === 'power_off');
+    const handle = h.client.workflow.getHandle(running.temporal.workflow_id);
+    let pending: Pending | undefined;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const d = await handle.describe();
+      pending = (d.raw.pendingActivities as Pending[] | null | undefined)?.find(
+        (a) => a.activityType?.name === 'powerCommand',
+      );
+      if (pending && (pending.attempt ?? 0) >= 2 && pending.lastFailure) break;
+      if (Date.now() > deadline)
+        throw new Error(`no retried powerCommand among pending activities: ${JSON.stringify(d.raw.pendingActivities)}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(pending.lastFailure!.message).toMatch(/state unknown/);
+    // Retried, and nothing was sent: the machine is on, exactly as before.
+    let machine = (await h.api('GET', `/v1/sandbox/machines/${node.id}`)).body.data;
+    expect([machine.power_state, machine.power_log]).toEqual(['on', []]);
+
+    r = await h.api('POST', `/v1/operations/${opId}/cancel`);
+    expect(r.status).toBe(202);
+    const op = await h.waitForOperation(opId);
+    expect(op.status).toBe('cancelled');
+    machine = (await h.api('GET', `/v1/sandbox/machines/${node.id}`)).body.data;
+    expect([machine.power_state, machine.power_log]).toEqual(['on', []]);
+    expect(await h.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', opId).execute()).toEqual([]);
+    await h.api('PUT', `/v1/sandbox/machines/${node.id}/faults`, { faults: {} });
+  });
 });

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { BackfillObservation } from '../activities/reweight.activities';
 import { act } from './activity-proxies';
 import type { ReplaceOsdInput } from './contracts';
@@ -30,11 +30,14 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
   let weightSent = false;
   let destroySent = false;
   let recreated = false;
+  /** The new OSD's weight was set for its new disk (restore_weight done): a cancel from here keeps it. */
+  let weightRestored = false;
+  let host = '';
+  let device = '';
+  let target = 0;
 
   return runOperation(input.operationId, op, {
     run: async () => {
-      let host = '';
-      let device = '';
       let nodeId: string | null = null;
       let fraction = 1;
       let mode = 'failed' as ReplaceMode;
@@ -127,7 +130,7 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
         op.log(`${host}:/dev/${device} zapped; ${name} recreated on it with the same id and started`);
       });
 
-      let target = original ?? 0;
+      target = original ?? 0;
       await op.step('restore_weight', async () => {
         const facts = await act.readReweightFacts.executeWithOptions({ summary: `read ${name}` }, [
           { clusterId, osdId, drain: false, operationId: input.operationId },
@@ -150,6 +153,7 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
         op.log(
           `CRUSH weight of ${name}: ${target} TiB (${fraction} of the new device's ${roundWeight(deviceWeight)} TiB)`,
         );
+        weightRestored = true;
       });
 
       await op.step('wait_backfill', async () => {
@@ -192,11 +196,14 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
     },
 
     compensate: async (o) => {
+      // Once the OSD is recreated and its weight set for the new disk, the recorded original (the
+      // old disk's weight) no longer applies: the weight stays (replace-osd-keeps-new-weight).
+      const keepNewWeight = weightRestored && patched('replace-osd-keeps-new-weight');
       const problems = await undoAll(
         [
           {
             what: `restore ${name} CRUSH weight to ${original} TiB (the recorded original)`,
-            when: weightSent && original !== null,
+            when: weightSent && original !== null && !keepNewWeight,
             run: () =>
               act.setCrushWeightUndo.executeWithOptions(
                 { summary: `ceph osd crush reweight ${name} ${original} (compensation)` },
@@ -209,8 +216,16 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
       if (destroySent && !recreated) {
         // The old disk cannot be undestroyed: say what is left and how to finish.
         problems.push(
-          `${name} may be left destroyed (id and CRUSH position kept, down and out, no data on it): ` +
-            `POST /v1/clusters/${clusterId}/osds/${osdId}/replace again to recreate it on a working device`,
+          `${name} is left destroyed (id and CRUSH position kept, down and out, no data on it): ` +
+            `POST /v1/clusters/${clusterId}/osds/${osdId}/replace again to recreate it on a working device ` +
+            `(it skips to recreate), or remove it for good with ceph osd purge ${osdId} --yes-i-really-mean-it`,
+        );
+      } else if (recreated && keepNewWeight) {
+        // Nothing to undo and nothing broken: the replacement is done but for the wait.
+        problems.push(
+          `${name} was recreated on ${host}:/dev/${device} with the same id and is up at CRUSH weight ${target} TiB ` +
+            `(the old disk is gone, this cannot be undone); backfill onto it goes on by itself (watch ceph -s until ` +
+            `every PG is active+clean); the node's drives were not re-read (GET /v1/nodes/{id} shows them after the next inventory)`,
         );
       }
       if (weightSent || destroySent) {

@@ -195,13 +195,32 @@ async function pullDrive(hostname: string, device: string) {
     .execute();
   // Pushed back in.
   return async () => {
-    const now = await api.db.selectFrom('sandbox_machines').select('drives').where('id', '=', m.id).executeTakeFirstOrThrow();
+    const now = await api.db
+      .selectFrom('sandbox_machines')
+      .select('drives')
+      .where('id', '=', m.id)
+      .executeTakeFirstOrThrow();
     await api.db
       .updateTable('sandbox_machines')
       .set({ drives: json([...now.drives, drive]) })
       .where('id', '=', m.id)
       .execute();
   };
+}
+
+/** The host's disk is of another size (the new disk bought bigger). */
+async function resizeDrive(hostname: string, device: string, size_gb: number) {
+  const m = await api.db
+    .selectFrom('sandbox_machines')
+    .selectAll()
+    .where('account_id', '=', api.account.accountId)
+    .where('hostname', '=', hostname)
+    .executeTakeFirstOrThrow();
+  await api.db
+    .updateTable('sandbox_machines')
+    .set({ drives: json(m.drives.map((d) => (d.device === device ? { ...d, size_gb } : d))) })
+    .where('id', '=', m.id)
+    .execute();
 }
 
 /** The machine's power goes off (someone pulled its cords); `on` brings it back. */
@@ -468,12 +487,15 @@ describe('OSD disk replacement', () => {
     expect([s.osds_up, s.pgs_active_clean]).toEqual([8, s.pgs_total]);
   });
 
-  it('cancel during wait_backfill: the OSD stays recreated on the new disk at its new weight (not the old disk\'s), and the operation says so and that backfill goes on by itself', async () => {
+  it("cancel during wait_backfill: the OSD stays recreated on the new disk at its new weight (not the old disk's), and the operation says so and that backfill goes on by itself", async () => {
     const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 3 });
     const host = c.nodes[3]!;
     const spare = host.spare.device;
     const original = await c.weightOf(7);
-    const target = tib(host.spare.size_gb);
+    // The new disk is twice the size of the old one.
+    const size = Math.round((original * 2 ** 40 * 2) / 1e9);
+    await resizeDrive(host.hostname, spare, size);
+    const target = tib(size);
     expect(Math.abs(target - original)).toBeGreaterThan(1e-3);
     const r = await replace(c.clusterId, 7, { device: spare });
     expect(r.status).toBe(202);
@@ -518,7 +540,9 @@ describe('OSD disk replacement', () => {
     expect(op.error.code).toBe('workflow_closed');
     expect(op.error.message).toContain('Left for an operator: osd.3 is left destroyed (id and CRUSH position kept');
     expect(op.error.message).toContain(`POST /v1/clusters/${c.clusterId}/osds/3/replace again`);
-    expect(op.logs.map((l: any) => l.message).join('\n')).toContain('settler: left for an operator: osd.3 is left destroyed');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
+      'settler: left for an operator: osd.3 is left destroyed',
+    );
     expect(await c.osdOf(3)).toMatchObject({ destroyed: true, crush_weight: original });
     expect((await getSandboxCephState(api.db, c.clusterId))!.noout_hosts).toEqual([]);
     expect(await locksOf(id)).toEqual([]);

@@ -553,6 +553,36 @@ describe('OSD disk replacement', () => {
     expect((await waitFor(again.body.data.operation_id)).status).toBe('completed');
     expect(await c.osdOf(3)).toMatchObject({ destroyed: false, crush_weight: original });
   });
+
+  it("terminated from the Web UI during wait_backfill onto a bigger disk: the settler keeps the new disk's weight (the drain's original was the old disk's) and leaves nothing destroyed", async () => {
+    const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 3 });
+    const host = c.nodes[0]!;
+    const spare = host.spare.device;
+    const original = await c.weightOf(1);
+    const size = Math.round((original * 2 ** 40 * 2) / 1e9);
+    await resizeDrive(host.hostname, spare, size);
+    const r = await replace(c.clusterId, 1, { device: spare });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    const running = await waitFor(id, (op) => TERMINAL.includes(op.status) || op.current_step === 'wait_backfill');
+    expect(running.status).toBe('in_progress');
+    await api.client.workflow.getHandle(running.temporal.workflow_id).terminate('terminated from the Web UI');
+    const result = await api.client.workflow.execute(settleOperationsWorkflow, {
+      taskQueue: api.config.temporal.taskQueue,
+      workflowId: `replace-settle-test/${api.account.accountId}/${id}`,
+      args: [{ accountId: api.account.accountId }],
+    });
+    expect(result.settled).toContain(id);
+    const op = (await api.request('GET', `/v1/operations/${id}`)).body.data;
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('workflow_closed');
+    expect(op.error.message).not.toContain('left destroyed');
+    expect(op.error.message).toContain('osd.1 was recreated on its new disk; the CRUSH weight set for that disk stays');
+    const osd = await c.osdOf(1);
+    expect(osd).toMatchObject({ destroyed: false, device: spare });
+    expect(osd.crush_weight).toBeCloseTo(tib(size), 4);
+    expect(await locksOf(id)).toEqual([]);
+  });
 });
 
 /** Waits (bounded) until `ok` holds. */

@@ -20,7 +20,10 @@ import { runOperation, undoAll } from './run-operation';
  * Cancel or failure before the destroy: the recorded CRUSH weight is restored (the drain undone),
  * nothing else changed. After the destroy the old disk is gone for good: the weight is still
  * restored, and the operation says the OSD is left destroyed (id kept) and how to finish (run the
- * replacement again: a destroyed OSD skips straight to recreate).
+ * replacement again: a destroyed OSD skips straight to recreate). Once recreated with its weight set
+ * for the new disk, a cancel keeps that weight and says backfill goes on by itself. A workflow
+ * terminated after the destroy is settled from the change ledger (`osd_destroyed`, closed by the
+ * recreate): docs/operators.md "Replacing a failed disk".
  */
 export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record<string, unknown>> {
   const op = new OperationTracker(OPERATIONS['osd.replace'].steps);

@@ -583,6 +583,38 @@ describe('OSD disk replacement', () => {
     expect(osd.crush_weight).toBeCloseTo(tib(size), 4);
     expect(await locksOf(id)).toEqual([]);
   });
+
+  it('terminated from the Web UI after a drain and the destroy (host lost before the recreate): the settler restores the drained weight from the ledger and says osd.N is left destroyed', async () => {
+    const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 3 });
+    const host = c.nodes[2]!;
+    const original = await c.weightOf(4);
+    const r = await replace(c.clusterId, 4, { device: 'same_slot' });
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    await waitFor(id, (op) => TERMINAL.includes(op.status) || op.current_step === 'drain');
+    await until(async () => (await c.weightOf(4)) === 0);
+    // The host is lost mid-drain: the drained OSD is destroyed, its recreate cannot reach the host.
+    await setPower(host.hostname, 'off');
+    const running = await waitFor(id, (op) => TERMINAL.includes(op.status) || op.current_step === 'recreate');
+    expect(running.status).toBe('in_progress');
+    expect(await c.osdOf(4)).toMatchObject({ destroyed: true, crush_weight: 0 });
+    await api.client.workflow.getHandle(running.temporal.workflow_id).terminate('terminated from the Web UI');
+    const result = await api.client.workflow.execute(settleOperationsWorkflow, {
+      taskQueue: api.config.temporal.taskQueue,
+      workflowId: `replace-settle-test/${api.account.accountId}/${id}`,
+      args: [{ accountId: api.account.accountId }],
+    });
+    expect(result.settled).toContain(id);
+    const op = (await api.request('GET', `/v1/operations/${id}`)).body.data;
+    expect(op.status).toBe('failed');
+    expect(op.error.code).toBe('workflow_closed');
+    expect(op.error.message).toContain(`Repaired: restored the CRUSH weight of osd.4 to ${original}`);
+    expect(op.error.message).toContain('Left for an operator: osd.4 is left destroyed (id and CRUSH position kept');
+    expect(op.error.message).toContain(`POST /v1/clusters/${c.clusterId}/osds/4/replace again`);
+    expect(await c.osdOf(4)).toMatchObject({ destroyed: true, crush_weight: original });
+    expect((await getSandboxCephState(api.db, c.clusterId))!.noout_hosts).toEqual([]);
+    expect(await locksOf(id)).toEqual([]);
+  });
 });
 
 /** Waits (bounded) until `ok` holds. */

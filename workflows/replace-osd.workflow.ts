@@ -223,10 +223,15 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
             `POST /v1/clusters/${clusterId}/osds/${osdId}/replace again to recreate it on a working device ` +
             `(it skips to recreate), or remove it for good with ceph osd purge ${osdId} --yes-i-really-mean-it`,
         );
-      } else if (recreated && keepNewWeight) {
+      } else if (recreated) {
         // Nothing to undo and nothing broken: the replacement is done but for the wait.
+        const weight = keepNewWeight
+          ? `started, at CRUSH weight ${target} TiB`
+          : weightSent && original !== null
+            ? `started, at its recorded CRUSH weight ${original} TiB (the old disk's; POST /v1/clusters/${clusterId}/osds/${osdId}/reweight to set another)`
+            : 'started';
         problems.push(
-          `${name} was recreated on ${host}:/dev/${device} with the same id and is up at CRUSH weight ${target} TiB ` +
+          `${name} was recreated on ${host}:/dev/${device} with the same id and ${weight} ` +
             `(the old disk is gone, this cannot be undone); backfill onto it goes on by itself (watch ceph -s until ` +
             `every PG is active+clean); the node's drives were not re-read (GET /v1/nodes/{id} shows them after the next inventory)`,
         );

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { getClusterById } from '../db/repositories/clusters.repository';
 import { findClusterMember } from '../db/repositories/nodes.repository';
-import { setOsdCapacity } from '../db/repositories/osds.repository';
+import { getOsd, setOsdCapacity } from '../db/repositories/osds.repository';
 import type { ReplaceFacts } from '../lib/plans/replace-osd.planner';
 import { createLedger, osdSubject } from './change-ledger';
 import type { ActivityDeps } from './deps';
@@ -42,6 +42,7 @@ export function createReplaceActivities(deps: ActivityDeps) {
           crush_weight: p.crush_weight,
           device_weight: p.device_weight,
           pgs: p.pgs,
+          expected_crush_weight: (await getOsd(deps.db, input.clusterId, input.osdId))?.expected_crush_weight ?? null,
         };
         facts.nodeId = node?.id ?? null;
         facts.safeToDestroy = { safe: std.safe.includes(input.osdId), reason: std.reason };

@@ -4,7 +4,13 @@ import { act } from './activity-proxies';
 import type { ReplaceOsdInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { REWEIGHT_FAILURE, roundWeight, targetCrushWeight } from './plans/reweight-osd.plan';
-import { replaceMode, replacementDevice, replacePlan, type ReplaceMode } from './plans/replace-osd.plan';
+import {
+  replaceMode,
+  replacementDevice,
+  replacePlan,
+  replaceWeightBasis,
+  type ReplaceMode,
+} from './plans/replace-osd.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
@@ -59,7 +65,13 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
         mode = replaceMode(osd);
         original = osd.crush_weight;
         startPgs = osd.pgs;
-        fraction = osd.device_weight > 0 ? Math.min(1, roundWeight(osd.crush_weight / osd.device_weight)) : 1;
+        // A down OSD left at weight 0 takes its fraction from its recorded expected weight.
+        const basis = patched('replace-osd-zero-weight-basis') ? replaceWeightBasis(osd) : osd.crush_weight;
+        fraction = osd.device_weight > 0 ? Math.min(1, roundWeight(basis / osd.device_weight)) : 1;
+        if (basis !== osd.crush_weight)
+          op.log(
+            `${name} is at CRUSH weight 0; the new OSD gets the fraction of the ${basis} TiB NodeFoundry last recorded for it`,
+          );
         op.log(
           `${name} on ${host}${osd.device ? `:/dev/${osd.device}` : ''} is ${osd.up ? 'up' : 'down'} with ${osd.pgs} PGs; ` +
             `recorded its CRUSH weight ${original} TiB (${fraction} of its device); the new OSD goes on /dev/${device}` +

@@ -615,6 +615,33 @@ describe('OSD disk replacement', () => {
     expect((await getSandboxCephState(api.db, c.clusterId))!.noout_hosts).toEqual([]);
     expect(await locksOf(id)).toEqual([]);
   });
+
+  it('a destroyed OSD left at CRUSH weight 0 (its weight could not be restored) comes back at the weight NodeFoundry recorded for it, not empty', async () => {
+    const c = await cluster({ hosts: 4, osdsPerHost: 2, speed: 0 });
+    const host = c.nodes[3]!;
+    const original = await c.weightOf(6);
+    await failSandboxOsdDrive(api.db, c.clusterId, 6);
+    await until(async () => (await c.ceph.safeToDestroy([6])).safe.includes(6));
+    // What a replacement whose restore of the drained weight failed leaves: destroyed, at weight 0.
+    await c.ceph.destroyOsd(host.hostname, 6);
+    await c.ceph.crushReweight(6, 0);
+    await activities.refreshClusterState({ clusterId: c.clusterId });
+    const dry = await replace(c.clusterId, 6, { device: 'same_slot' }, '?dry_run=true');
+    expect(dry.status).toBe(200);
+    expect(dry.body.data.facts).toMatchObject({ mode: 'failed', original_crush_weight: 0, original_weight: 1 });
+    const r = await replace(c.clusterId, 6, { device: 'same_slot' });
+    expect(r.status).toBe(202);
+    const op = await waitFor(r.body.data.operation_id);
+    expect(op.status).toBe('completed');
+    expect(op.logs.map((l: any) => l.message).join('\n')).toContain(
+      `osd.6 is at CRUSH weight 0; the new OSD gets the fraction of the ${original} TiB NodeFoundry last recorded for it`,
+    );
+    expect(await c.osdOf(6)).toMatchObject({ destroyed: false, device: host.devices[0], crush_weight: original });
+    expect((await c.ceph.pgPlacement([6])).osds[0]!.pgs).toBeGreaterThan(0);
+    const s = await c.ceph.status();
+    expect([s.osds_up, s.pgs_active_clean]).toEqual([8, s.pgs_total]);
+    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--destroyed-at-zero-weight');
+  });
 });
 
 /** Waits (bounded) until `ok` holds. */

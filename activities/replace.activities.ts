@@ -1,8 +1,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { getClusterById } from '../db/repositories/clusters.repository';
 import { findClusterMember } from '../db/repositories/nodes.repository';
-import { setOsdCapacity } from '../db/repositories/osds.repository';
+import { getOsd, setOsdCapacity } from '../db/repositories/osds.repository';
 import type { ReplaceFacts } from '../lib/plans/replace-osd.planner';
+import { createLedger, osdSubject } from './change-ledger';
 import type { ActivityDeps } from './deps';
 import { FAILURE, guarded } from './failures';
 import { cephFor } from './targets';
@@ -11,6 +12,7 @@ const typed = (type: string, message: string) => ApplicationFailure.create({ typ
 
 /** Disk replacement (osd.replace): the facts it is planned from, destroy, recreate with the same id. */
 export function createReplaceActivities(deps: ActivityDeps) {
+  const ledger = createLedger(deps);
   return {
     /** Reads what a replacement is planned from: the OSD, its PGs, safe-to-destroy, the new device. */
     async readReplaceFacts(input: { clusterId: string; osdId: number; device: string | null }): Promise<ReplaceFacts> {
@@ -40,6 +42,7 @@ export function createReplaceActivities(deps: ActivityDeps) {
           crush_weight: p.crush_weight,
           device_weight: p.device_weight,
           pgs: p.pgs,
+          expected_crush_weight: (await getOsd(deps.db, input.clusterId, input.osdId))?.expected_crush_weight ?? null,
         };
         facts.nodeId = node?.id ?? null;
         facts.safeToDestroy = { safe: std.safe.includes(input.osdId), reason: std.reason };
@@ -54,9 +57,21 @@ export function createReplaceActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Stops the old daemon and `ceph osd destroy` keeping the id; read back. Idempotent. */
+    /**
+     * Stops the old daemon and `ceph osd destroy` keeping the id; read back. Idempotent. Recorded in
+     * the change ledger first: an operation whose workflow is terminated before the recreate leaves
+     * the OSD destroyed, and the settler says so (docs/operators.md).
+     */
     async destroyOsd(input: { clusterId: string; host: string; osdId: number }): Promise<void> {
-      return guarded(async () => (await cephFor(deps, input.clusterId)).destroyOsd(input.host, input.osdId));
+      return guarded(async () => {
+        const ceph = await cephFor(deps, input.clusterId);
+        await ledger.before('osd_destroyed', osdSubject(input.clusterId, input.osdId), {
+          cluster_id: input.clusterId,
+          osd_id: input.osdId,
+          host: input.host,
+        });
+        await ceph.destroyOsd(input.host, input.osdId);
+      });
     },
 
     /**
@@ -75,9 +90,14 @@ export function createReplaceActivities(deps: ActivityDeps) {
 
     /** Zaps the new device and recreates the destroyed OSD on it with the same id; read back. Idempotent. */
     async recreateOsd(input: { clusterId: string; host: string; device: string; osdId: number }): Promise<void> {
-      return guarded(async () =>
-        (await cephFor(deps, input.clusterId)).recreateOsd(input.host, input.device, input.osdId),
-      );
+      return guarded(async () => {
+        await (await cephFor(deps, input.clusterId)).recreateOsd(input.host, input.device, input.osdId);
+        await ledger.undone(
+          'osd_destroyed',
+          osdSubject(input.clusterId, input.osdId),
+          `recreated on ${input.host}:/dev/${input.device}`,
+        );
+      });
     },
   };
 }

@@ -185,6 +185,20 @@ export function createSettleActivities(deps: ActivityDeps) {
       case 'crush_weight': {
         const original = Number(d.original);
         const osdId = Number(d.osd_id);
+        // A weight set after a disk replacement recreated the OSD is the new disk's: the recorded
+        // original was the old disk's, so it stays (the replacement's own cancel keeps it too).
+        const recreated = all.some(
+          (x) =>
+            x.kind === 'osd_destroyed' &&
+            x.subject === c.subject &&
+            x.state === 'undone' &&
+            Number(x.id) < Number(c.id),
+        );
+        if (recreated)
+          return {
+            state: 'kept',
+            note: `osd.${osdId} was recreated on its new disk; the CRUSH weight set for that disk stays`,
+          };
         await reweight.setCrushWeight({ clusterId, osdId, weight: original });
         return {
           state: 'undone',
@@ -201,6 +215,11 @@ export function createSettleActivities(deps: ActivityDeps) {
         };
       case 'ceph_removal_started':
         return { state: 'left', note: `Ceph was partly removed from ${c.subject}: delete the cluster again to finish` };
+      case 'osd_destroyed':
+        return {
+          state: 'left',
+          note: `${String(c.subject.split('/').pop())} is left destroyed ${destroyedRecovery(c)}`,
+        };
       default:
         return { state: 'left', note: `unknown change ${c.kind} on ${c.subject}: check it by hand` };
     }
@@ -496,6 +515,8 @@ function describeChange(c: OperationChange): string {
       return `restoring the CRUSH weight of osd.${String(d.osd_id)} to ${String(d.original)}`;
     case 'autoscale_frozen':
       return 'unfreezing PG autoscaling';
+    case 'osd_destroyed':
+      return `osd.${String(d.osd_id)} destroyed by the disk replacement`;
     default:
       return `${c.kind} on ${c.subject}`;
   }
@@ -517,7 +538,19 @@ export function recoveryFor(c: OperationChange): string {
       return `Run ceph osd crush reweight osd.${String(d.osd_id)} ${String(d.original)}.`;
     case 'autoscale_frozen':
       return 'Run ceph osd pool unset noautoscale.';
+    case 'osd_destroyed':
+      return `osd.${String(d.osd_id)} is left destroyed ${destroyedRecovery(c)}`;
     default:
       return 'Check it by hand.';
   }
+}
+
+/** What is left after a disk replacement stopped between `ceph osd destroy` and the recreate, and how to finish. */
+function destroyedRecovery(c: OperationChange): string {
+  const d = c.details;
+  return (
+    `(id and CRUSH position kept, down and out, no data on it${typeof d.host === 'string' ? `, host ${d.host}` : ''}): ` +
+    `POST /v1/clusters/${String(d.cluster_id)}/osds/${String(d.osd_id)}/replace again to recreate it on a working device ` +
+    `(it skips to recreate), or remove it for good with ceph osd purge ${String(d.osd_id)} --yes-i-really-mean-it.`
+  );
 }

@@ -1,10 +1,16 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { BackfillObservation } from '../activities/reweight.activities';
 import { act } from './activity-proxies';
 import type { ReplaceOsdInput } from './contracts';
 import { describeFailure, OperationTracker } from './operation-tracker';
 import { REWEIGHT_FAILURE, roundWeight, targetCrushWeight } from './plans/reweight-osd.plan';
-import { replaceMode, replacementDevice, replacePlan, type ReplaceMode } from './plans/replace-osd.plan';
+import {
+  replaceMode,
+  replacementDevice,
+  replacePlan,
+  replaceWeightBasis,
+  type ReplaceMode,
+} from './plans/replace-osd.plan';
 import { OPERATIONS } from './registry';
 import { runOperation, undoAll } from './run-operation';
 
@@ -20,7 +26,10 @@ import { runOperation, undoAll } from './run-operation';
  * Cancel or failure before the destroy: the recorded CRUSH weight is restored (the drain undone),
  * nothing else changed. After the destroy the old disk is gone for good: the weight is still
  * restored, and the operation says the OSD is left destroyed (id kept) and how to finish (run the
- * replacement again: a destroyed OSD skips straight to recreate).
+ * replacement again: a destroyed OSD skips straight to recreate). Once recreated with its weight set
+ * for the new disk, a cancel keeps that weight and says backfill goes on by itself. A workflow
+ * terminated after the destroy is settled from the change ledger (`osd_destroyed`, closed by the
+ * recreate): docs/operators.md "Replacing a failed disk".
  */
 export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record<string, unknown>> {
   const op = new OperationTracker(OPERATIONS['osd.replace'].steps);
@@ -30,11 +39,14 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
   let weightSent = false;
   let destroySent = false;
   let recreated = false;
+  /** The new OSD's weight was set for its new disk (restore_weight done): a cancel from here keeps it. */
+  let weightRestored = false;
+  let host = '';
+  let device = '';
+  let target = 0;
 
   return runOperation(input.operationId, op, {
     run: async () => {
-      let host = '';
-      let device = '';
       let nodeId: string | null = null;
       let fraction = 1;
       let mode = 'failed' as ReplaceMode;
@@ -53,7 +65,13 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
         mode = replaceMode(osd);
         original = osd.crush_weight;
         startPgs = osd.pgs;
-        fraction = osd.device_weight > 0 ? Math.min(1, roundWeight(osd.crush_weight / osd.device_weight)) : 1;
+        // A down OSD left at weight 0 takes its fraction from its recorded expected weight.
+        const basis = patched('replace-osd-zero-weight-basis') ? replaceWeightBasis(osd) : osd.crush_weight;
+        fraction = osd.device_weight > 0 ? Math.min(1, roundWeight(basis / osd.device_weight)) : 1;
+        if (basis !== osd.crush_weight)
+          op.log(
+            `${name} is at CRUSH weight 0; the new OSD gets the fraction of the ${basis} TiB NodeFoundry last recorded for it`,
+          );
         op.log(
           `${name} on ${host}${osd.device ? `:/dev/${osd.device}` : ''} is ${osd.up ? 'up' : 'down'} with ${osd.pgs} PGs; ` +
             `recorded its CRUSH weight ${original} TiB (${fraction} of its device); the new OSD goes on /dev/${device}` +
@@ -127,7 +145,7 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
         op.log(`${host}:/dev/${device} zapped; ${name} recreated on it with the same id and started`);
       });
 
-      let target = original ?? 0;
+      target = original ?? 0;
       await op.step('restore_weight', async () => {
         const facts = await act.readReweightFacts.executeWithOptions({ summary: `read ${name}` }, [
           { clusterId, osdId, drain: false, operationId: input.operationId },
@@ -150,6 +168,7 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
         op.log(
           `CRUSH weight of ${name}: ${target} TiB (${fraction} of the new device's ${roundWeight(deviceWeight)} TiB)`,
         );
+        weightRestored = true;
       });
 
       await op.step('wait_backfill', async () => {
@@ -192,11 +211,14 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
     },
 
     compensate: async (o) => {
+      // Once the OSD is recreated and its weight set for the new disk, the recorded original (the
+      // old disk's weight) no longer applies: the weight stays (replace-osd-keeps-new-weight).
+      const keepNewWeight = weightRestored && patched('replace-osd-keeps-new-weight');
       const problems = await undoAll(
         [
           {
             what: `restore ${name} CRUSH weight to ${original} TiB (the recorded original)`,
-            when: weightSent && original !== null,
+            when: weightSent && original !== null && !keepNewWeight,
             run: () =>
               act.setCrushWeightUndo.executeWithOptions(
                 { summary: `ceph osd crush reweight ${name} ${original} (compensation)` },
@@ -209,8 +231,21 @@ export async function replaceOsdWorkflow(input: ReplaceOsdInput): Promise<Record
       if (destroySent && !recreated) {
         // The old disk cannot be undestroyed: say what is left and how to finish.
         problems.push(
-          `${name} may be left destroyed (id and CRUSH position kept, down and out, no data on it): ` +
-            `POST /v1/clusters/${clusterId}/osds/${osdId}/replace again to recreate it on a working device`,
+          `${name} is left destroyed (id and CRUSH position kept, down and out, no data on it): ` +
+            `POST /v1/clusters/${clusterId}/osds/${osdId}/replace again to recreate it on a working device ` +
+            `(it skips to recreate), or remove it for good with ceph osd purge ${osdId} --yes-i-really-mean-it`,
+        );
+      } else if (recreated) {
+        // Nothing to undo and nothing broken: the replacement is done but for the wait.
+        const weight = keepNewWeight
+          ? `started, at CRUSH weight ${target} TiB`
+          : weightSent && original !== null
+            ? `started, at its recorded CRUSH weight ${original} TiB (the old disk's; POST /v1/clusters/${clusterId}/osds/${osdId}/reweight to set another)`
+            : 'started';
+        problems.push(
+          `${name} was recreated on ${host}:/dev/${device} with the same id and ${weight} ` +
+            `(the old disk is gone, this cannot be undone); backfill onto it goes on by itself (watch ceph -s until ` +
+            `every PG is active+clean); the node's drives were not re-read (GET /v1/nodes/{id} shows them after the next inventory)`,
         );
       }
       if (weightSent || destroySent) {

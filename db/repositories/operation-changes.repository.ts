@@ -14,6 +14,8 @@ import { json } from '../database';
  *  - autoscale_frozen     `<cluster>`          unfreeze PG autoscaling
  *  - ceph_installed       `<cluster>`          none: Ceph is on the disks; the cluster stays ERROR for a delete
  *  - ceph_removal_started `<cluster>`          none: a deletion destroyed data; the cluster stays ERROR for a new delete
+ *  - osd_destroyed        `<cluster>/osd.<n>`  none: a disk replacement destroyed the OSD (id kept); closed when it is
+ *                                              recreated, else left for an operator to run the replacement again (details: host)
  */
 export type ChangeKind =
   | 'noout_host'
@@ -23,7 +25,8 @@ export type ChangeKind =
   | 'crush_weight'
   | 'autoscale_frozen'
   | 'ceph_installed'
-  | 'ceph_removal_started';
+  | 'ceph_removal_started'
+  | 'osd_destroyed';
 
 /** open: still in effect; undone: reversed (by the workflow or the settler); kept: the operation's result; left: for an operator. */
 export type ChangeState = 'open' | 'undone' | 'kept' | 'left';

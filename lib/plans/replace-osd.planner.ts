@@ -14,6 +14,11 @@ export interface ReplaceFacts {
     crush_weight: number;
     device_weight: number;
     pgs: number;
+    /**
+     * The CRUSH weight NodeFoundry last left the OSD at (the osds table's expected weight), or null.
+     * Absent in facts read before it was added (recorded histories).
+     */
+    expected_crush_weight?: number | null;
   } | null;
   /** The member node the OSD's host is (its inventory is refreshed at the end), or null. */
   nodeId: string | null;
@@ -47,6 +52,16 @@ export type ReplaceMode = 'drain' | 'failed' | 'empty';
 export function replaceMode(osd: NonNullable<ReplaceFacts['osd']>): ReplaceMode {
   if (!osd.up) return 'failed';
   return osd.pgs > 0 ? 'drain' : 'empty';
+}
+
+/**
+ * The CRUSH weight the new OSD's fraction of its disk is taken from: the OSD's own, except for a down
+ * OSD left at weight 0 (a replacement whose restore of the drained weight failed, or a settler's):
+ * then the weight NodeFoundry last recorded for it, so the new OSD does not come back empty.
+ */
+export function replaceWeightBasis(osd: NonNullable<ReplaceFacts['osd']>): number {
+  const expected = osd.expected_crush_weight ?? 0;
+  return !osd.up && osd.crush_weight === 0 && expected > 0 ? expected : osd.crush_weight;
 }
 
 /** The device the new OSD goes on: the one asked for, or the OSD's own (same slot). */
@@ -111,11 +126,15 @@ export function replacePlan(facts: ReplaceFacts, params: ReplaceParams): Operati
     });
   }
 
-  const fraction = osd.device_weight > 0 ? roundWeight(osd.crush_weight / osd.device_weight) : 1;
+  const basis = replaceWeightBasis(osd);
+  const fraction = osd.device_weight > 0 ? roundWeight(basis / osd.device_weight) : 1;
   const steps: PlanStep[] = [
     {
       name: 'preflight',
-      description: `Read ${name} (host ${osd.host}, ${osd.up ? 'up' : 'down'}, ${osd.pgs} PGs) and record its CRUSH weight ${osd.crush_weight} TiB (${fraction} of its device).`,
+      description:
+        `Read ${name} (host ${osd.host}, ${osd.up ? 'up' : 'down'}, ${osd.pgs} PGs) and record its CRUSH weight ${osd.crush_weight} TiB (${fraction} of its device` +
+        (basis !== osd.crush_weight ? `, from the ${basis} TiB NodeFoundry last recorded for it` : '') +
+        ').',
       checks:
         mode === 'failed'
           ? ['ceph osd safe-to-destroy names the OSD', 'the new device is available']

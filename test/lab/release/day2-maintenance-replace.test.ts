@@ -40,8 +40,9 @@ let clusterId = '';
 let checksums: Record<string, string> = {};
 let flagsBefore: string[] = [];
 
-// The monitor round every 3 s: (3) waits for it to see the node back.
-beforeAll(() => lab.start({ NF_MONITOR_INTERVAL_MS: '3000' }), 300_000);
+// The monitor round every 3 s: (3) waits for it to see the node back. SSH waits of 30 s (LabSession:
+// 60 s): a lab node boots in 2-3 s, and (3)'s exit waits the whole bound for a node that never does.
+beforeAll(() => lab.start({ NF_MONITOR_INTERVAL_MS: '3000', NF_WAIT_SSH_MS: '30000' }), 300_000);
 afterAll(() => lab.stop('day-2 maintenance/replace'), 300_000);
 
 function needCluster(): string {
@@ -296,9 +297,13 @@ describe('day-2 on real Reef packages: maintenance and disk replacement (one clu
     expect(entries.map((e) => [e.osd_id, e.ceph_fsid])).toEqual([
       [osdId, (await lab.cephJson<any>('fsid')).fsid],
     ]);
-    // Weight restored (a disk of the same size: the same CRUSH weight), up and in.
+    // Weight restored, up and in: exactly the CRUSH weight it had (a disk of the same size). The first
+    // run gave 0.0078125 (the new disk's `osd df` size) for 0.0077972: `osd df` has no size for an
+    // out OSD, so the failed OSD's share of its disk was unknown and taken as full; the driver now
+    // reads the size from the OSD's metadata (bluestore_bdev_size).
     const after = (await lab.cephJson<any>('osd', 'tree')).nodes.find((n: any) => n.id === osdId);
-    expect(after.crush_weight).toBeCloseTo(weightBefore, 4);
+    expect(after.crush_weight).toBe(weightBefore);
+    expect(op.result.crush_weight).toBeCloseTo(weightBefore, 5);
     expect(after.reweight).toBe(1);
     expect(await osdState(osdId)).toMatchObject({ up: 1, in: 1 });
     expect((await osdState(osdId)).state).not.toContain('destroyed');

@@ -16,9 +16,10 @@ import { describeOp, LabSession, stepTimes } from './lab-session';
  *   (3) exit while the node stays down (lab fault no-boot: powered on, it never boots): the exit
  *       completes saying what is left, noout unset, node `offline`; the node brought back, the
  *       monitor puts it `online`, the cluster recovers, nothing left flagged;
- *   (4) a failed OSD (daemon dead, marked out, its data recovered elsewhere) replaced on a NEW drive
- *       hot-plugged into its host (ctl.sh add-drive): same id, on the new device, weight restored,
- *       PGs active+clean, the node's drives show the new disk with its SMART state;
+ *   (4) a failed OSD (daemon dead) whose replacement is refused while its PGs have no other copy
+ *       (409 not_safe_to_destroy), then, marked out and its data recovered elsewhere, replaced on a
+ *       NEW drive hot-plugged into its host (ctl.sh add-drive): same id, on the new device, weight
+ *       exactly restored, PGs active+clean, the node's drives show the new disk with its SMART state;
  *
  * then the cluster is deleted (nodes pending, every drive bare). Checksums are read back after each
  * step. Its own lab directory and port base (the journey uses /tmp/nfjourney on 16700,
@@ -244,7 +245,7 @@ describe('day-2 on real Reef packages: maintenance and disk replacement (one clu
   }, 900_000);
 
   let newDrive = '';
-  it('(4) a failed OSD replaced on a new drive: same id, on the new device, weight restored, PGs clean, data intact, the node drives show the new disk', async () => {
+  it('(4) a failed OSD replaced on a new drive (refused while not safe to destroy): same id, on the new device, weight restored, PGs clean, data intact, the node drives show the new disk', async () => {
     const id = needCluster();
     const [osd] = await osdsOf(RHOST);
     expect(osd).toBeDefined();
@@ -266,6 +267,18 @@ describe('day-2 on real Reef packages: maintenance and disk replacement (one clu
     await lab.timed('(4) OSD failed, out, data recovered elsewhere', async () => {
       await lab.exec(RK, `systemctl disable ceph-osd@${osdId}; systemctl stop ceph-osd@${osdId}`);
       await waitFor(`osd.${osdId} down`, 60_000, async () => ((await osdState(osdId)).up === 0 ? true : undefined));
+      // Down but still in: its PGs have no other copy yet. Refused synchronously with Ceph's reason,
+      // nothing started or changed.
+      const refused = await lab.request('POST', `/v1/clusters/${id}/osds/${osdId}/replace`, {
+        device: `/dev/${newDrive}`,
+      });
+      console.log(`(4) replace while not safe to destroy: ${refused.status} ${JSON.stringify(refused.body)}`);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.code).toBe('not_safe_to_destroy');
+      expect(refused.body.error.message).toContain(`osd.${osdId}`);
+      expect(JSON.stringify(refused.body)).not.toMatch(/stack|select |ApplicationFailure|Error E[A-Z]+:/i);
+      expect(await osdState(osdId)).toMatchObject({ up: 0, in: 1 });
+      expect((await osdState(osdId)).state).not.toContain('destroyed');
       await lab.ctl('ceph', 'osd', 'out', String(osdId));
       // Down and out, recovered: only the check for the down OSD itself remains.
       await lab.waitHealthy(300, ['OSD_DOWN']);

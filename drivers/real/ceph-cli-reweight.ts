@@ -10,7 +10,7 @@
 import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
-import { parseJsonObject } from './ceph-json';
+import { parseJsonArray, parseJsonObject } from './ceph-json';
 
 export const CRUSH_ITEM_NONE = 2147483647;
 const EAGAIN = 11;
@@ -104,6 +104,20 @@ export function parseOsdDfWeights(
   return out;
 }
 
+/**
+ * `ceph osd metadata -f json`: each OSD's data device size in TiB as bluestore reported it when the
+ * OSD last booted (`bluestore_bdev_size`, bytes). The mons keep it while the OSD is down, when
+ * `osd df` says 0 kb: a failed OSD's full weight is still known.
+ */
+export function parseMetadataDeviceTib(stdout: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of parseJsonArray('osd metadata', stdout)) {
+    const bytes = Number(m.bluestore_bdev_size);
+    if (Number.isInteger(m.id) && Number.isFinite(bytes) && bytes > 0) out.set(m.id as number, bytes / 2 ** 40);
+  }
+  return out;
+}
+
 /** `ceph osd safe-to-destroy … -f json`: exit 0 either way, the list is the verdict. */
 export function parseSafeToDestroy(stdout: string): CephSafeToDestroy {
   const doc = parseJsonObject('osd safe-to-destroy', stdout);
@@ -192,6 +206,10 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
         const dump = parseOsdDumpPlacement(await ceph(s, ['osd', 'dump']));
         const pgs = parsePgsBrief(await ceph(s, ['pg', 'dump', 'pgs_brief']));
         const df = parseOsdDfWeights(await ceph(s, ['osd', 'df']));
+        // A down OSD has no size in `osd df` (kb 0): its device's size from its metadata instead, so a
+        // failed OSD's share of its disk is known (the replacement restores that share, issue 13).
+        const sizeless = osdIds.filter((id) => df.get(id)?.device_tib === 0);
+        const meta = sizeless.length ? parseMetadataDeviceTib(await ceph(s, ['osd', 'metadata'])) : new Map();
         const sum = summarisePlacement(pgs, dump, osdIds);
         return {
           osds: osdIds.map((id) => {
@@ -201,7 +219,7 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
               osd_id: id,
               pgs: sum.pgsByOsd.get(id) ?? 0,
               crush_weight: d.crush_weight,
-              device_weight: d.device_tib,
+              device_weight: d.device_tib || (meta.get(id) ?? 0),
             };
           }),
           pgs_total: sum.pgs_total,

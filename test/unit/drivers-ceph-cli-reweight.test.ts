@@ -5,6 +5,7 @@ import { createCephCliDriver } from '../../drivers/real/ceph-cli';
 import {
   CRUSH_ITEM_NONE,
   parseOsdDfWeights,
+  parseMetadataDeviceTib,
   parseOsdDumpPlacement,
   parsePgsBrief,
   parseSafeToDestroy,
@@ -159,6 +160,8 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
       [cmd('osd dump')]: ok(fixture('osd_dump_pg_temp_ec21.json')),
       [cmd('pg dump pgs_brief')]: ok(fixture('pgs_brief_ec21_osd2_weight0.json')),
       [cmd('osd df')]: ok(fixture('osd_df_osd2_reweight0.json')),
+      // osd.2 is out (kb 0 in osd df): its size is looked up in its metadata (this capture has none).
+      [cmd('osd metadata')]: ok(fixture('osd_metadata.json')),
     });
     const p = await driver.pgPlacement([2]);
     expect(sessions[0]!.commands).toEqual([
@@ -168,6 +171,7 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
       cmd('osd dump'),
       cmd('pg dump pgs_brief'),
       cmd('osd df'),
+      cmd('osd metadata'),
     ]);
     // Never one command per OSD.
     expect(sessions[0]!.commands.filter((c) => /tell osd\.\d|last-stat-seq/.test(c))).toEqual([]);
@@ -180,6 +184,32 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
     await driver.pgPlacement([2]);
     await driver.pgPlacement([2]);
     expect(sessions.map((s) => s.commands.filter((c) => c === FLUSH).length)).toEqual([1, 1, 1]);
+  });
+
+  it('pg placement of a failed OSD: osd df has no size for it (kb 0), its device size comes from its metadata (real Reef output)', async () => {
+    // Issue 13 lab: a failed OSD was taken as a full-weight one of an unknown disk, and its
+    // replacement got the new disk's `osd df` size instead of the weight it had (0.00781 ≠ 0.0077972).
+    // `osd df` says kb 0 for any OSD that is out (up or down).
+    const df = parseOsdDfWeights(fixture('osd_df_reef_osd2_down_out.json'));
+    expect(df.get(2)).toMatchObject({ crush_weight: 0.0077972412109375, device_tib: 0 });
+    expect(parseMetadataDeviceTib(fixture('osd_metadata_reef_osd2_down.json')).get(2)).toBe(8 / 1024);
+    expect(parseMetadataDeviceTib('[{"id":7},{"id":8,"bluestore_bdev_size":"0"}]').size).toBe(0);
+
+    const script = {
+      [cmd("tell 'osd.*' flush_pg_stats", false)]: ok(''),
+      [cmd('osd dump')]: ok(fixture('osd_dump_pg_temp_ec21.json')),
+      [cmd('pg dump pgs_brief')]: ok(fixture('pgs_brief_ec21_osd2_weight0.json')),
+      [cmd('osd df')]: ok(fixture('osd_df_reef_osd2_down_out.json')),
+      [cmd('osd metadata')]: ok(fixture('osd_metadata_reef_osd2_down.json')),
+    };
+    const down = driverWith(script);
+    const p = await down.driver.pgPlacement([2]);
+    expect(p.osds[0]).toMatchObject({ osd_id: 2, crush_weight: 0.0077972412109375, device_weight: 8 / 1024 });
+    expect(down.sessions[0]!.commands).toContain(cmd('osd metadata'));
+    // An OSD that is up has its size in osd df: no metadata read.
+    const up = driverWith(script);
+    expect((await up.driver.pgPlacement([0])).osds[0]!.device_weight).toBe(8 / 1024);
+    expect(up.sessions[0]!.commands).not.toContain(cmd('osd metadata'));
   });
 
   it('safe-to-destroy: JSON verdict on rc 0, EAGAIN is retryable', async () => {

@@ -9,6 +9,8 @@
 #                                        answers but every chassis command fails)
 #   ctl.sh DIR bmc-stop K | bmc-start K  node K's BMC dies / comes back (the node keeps running)
 #   ctl.sh DIR boot K                    boot node K now (sshd and enabled units), power left as is
+#   ctl.sh DIR add-drive K [GB]          a new blank drive hot-plugged into node K (a disk replaced
+#                                        into a free slot): prints its name in the node (sdX)
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=bin/lib.sh
@@ -59,5 +61,37 @@ case "$cmd" in
     d=$(node_dir "${1:-}")
     "$DIR/bin/bmc.sh" "$d" start && "$DIR/bin/bmc.sh" "$d" wait ;;
   boot) "$DIR/bin/node-power.sh" "$(node_dir "${1:-}")" boot ;;
+  add-drive)
+    # A lab adaptation for the disk-replacement tests (issue 13): a drive added after the lab
+    # (and the cluster) exists, seen by the node exactly as up.sh's drives are: a sparse file
+    # DIR/drives/nodeK-sdX.img (so down.sh detaches its loop device like the others), a device node
+    # /dev/sdX in the node's private /dev with the loop's numbers, and a line in hw/node.env
+    # NFLAB_DRIVES (the lsblk/smartctl/udevadm shims read it) and in the node's drives file.
+    d=$(node_dir "${1:-}")
+    k=$1
+    gb=${2:-}
+    if [ -z "$gb" ]; then
+      first=$(awk 'NR==1 {print $1}' "$d/drives")
+      bytes=$(stat -c %s "$DIR/drives/node$k-$first.img") || exit 1
+    else
+      [[ "$gb" =~ ^[0-9]+$ ]] && [ "$gb" -ge 1 ] || { echo "add-drive K [GB]: GB a number" >&2; exit 2; }
+      bytes=$((gb * 1024 * 1024 * 1024))
+    fi
+    name=''
+    for l in b c d e f g h i j k l m n o p; do
+      grep -q "^sd$l " "$d/drives" || { name=sd$l; break; }
+    done
+    [ -n "$name" ] || { echo "node$k has no free drive name" >&2; exit 1; }
+    img=$DIR/drives/node$k-$name.img
+    truncate -s "$bytes" "$img" || exit 1
+    loop=$(losetup -f --show "$img") || { rm -f "$img"; exit 1; }
+    loop=${loop#/dev/}
+    mm=$(cat "/sys/block/$loop/dev")
+    node_exec "$d" sh -c "mknod -m 0660 /dev/$name b ${mm%:*} ${mm#*:} && chgrp disk /dev/$name" || exit 1
+    echo "$name $loop" >>"$d/drives"
+    # hw/ is bind-mounted read-only at /nflab in the node: rewrite the file from the host side.
+    sed -i "s/^NFLAB_DRIVES=\"\(.*\)\"\$/NFLAB_DRIVES=\"\1 $name:$loop\"/" "$d/hw/node.env"
+    grep -q " $name:$loop\"\$" "$d/hw/node.env" || { echo "node$k: NFLAB_DRIVES not updated" >&2; exit 1; }
+    echo "$name" ;;
   *) echo "unknown command $cmd (see the head of $0)" >&2; exit 2 ;;
 esac

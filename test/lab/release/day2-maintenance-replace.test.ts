@@ -83,7 +83,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -307,9 +308,7 @@ describe('day-2 on real Reef packages: maintenance and disk replacement (one clu
     expect(meta.bluestore_bdev_dev_node).toBe(`/dev/${newDrive}`);
     const label = JSON.parse(await lab.exec(RK, `ceph-volume raw list /dev/${newDrive} --format json`));
     const entries = Object.values(label) as any[];
-    expect(entries.map((e) => [e.osd_id, e.ceph_fsid])).toEqual([
-      [osdId, (await lab.cephJson<any>('fsid')).fsid],
-    ]);
+    expect(entries.map((e) => [e.osd_id, e.ceph_fsid])).toEqual([[osdId, (await lab.cephJson<any>('fsid')).fsid]]);
     // Weight restored, up and in: exactly the CRUSH weight it had (a disk of the same size). The first
     // run gave 0.0078125 (the new disk's `osd df` size) for 0.0077972: `osd df` has no size for an
     // out OSD, so the failed OSD's share of its disk was unknown and taken as full; the driver now

@@ -89,6 +89,7 @@ describe('sandbox Ceph: cluster creation', () => {
       osds_in: 8,
       pgs_total: c.state.pg_num,
       pgs_active_clean: c.state.pg_num,
+      pgs_settled: c.state.pg_num,
       mgr_available: true,
       mons_in_quorum: [c.host(0), c.host(1), c.host(2)],
       mons_total: 3,

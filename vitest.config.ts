@@ -9,12 +9,16 @@ import { defineConfig } from 'vitest/config';
  *   that the global setup prepares once per run.
  * - `lab`: the lab files (test/lab: the Pacific lab, the release lab's journey and faults), the same
  *   global setup. Each runs real Ceph daemons on this machine for minutes: they run one at a time,
- *   after the other files (vitest puts a project with one worker and no groupOrder in a sequential
- *   group of its own, run last), so that two labs never share the 2 cores and time out.
- * `npm test` (`vitest run`) runs all three.
+ *   after the other files (groupOrder 1, one worker), so that two of them never share the 2 cores.
+ * - `lab-day2`: the release lab's day-2 files (maintenance and disk replacement; adding and removing
+ *   hosts), last (groupOrder 2) and two at a time: each waits mostly on Ceph (boots, peering,
+ *   backfill of a few MiB), they were developed and passed side by side at load 5–12, and together
+ *   they take about 9 minutes where one after the other would take 13 (the 40-minute CI budget).
+ * `npm test` (`vitest run`) runs all four.
  */
 const UNIT = ['test/unit/**/*.test.ts'];
 const LAB = ['test/lab/**/*.test.ts'];
+const LAB_DAY2 = ['test/lab/release/day2-*.test.ts'];
 // Projects repeat what they share (pool) rather than `extends: true`, which loads this file again
 // for each project (and prints Vite's config-loader warning once per load).
 
@@ -28,6 +32,7 @@ export default defineConfig({
           name: 'unit',
           pool: 'forks',
           include: UNIT,
+          sequence: { groupOrder: 0 },
           testTimeout: 10_000,
         },
       },
@@ -37,6 +42,7 @@ export default defineConfig({
           pool: 'forks',
           include: ['test/**/*.test.ts'],
           exclude: [...UNIT, ...LAB],
+          sequence: { groupOrder: 0 },
           globalSetup: ['test/helpers/global-setup.ts'],
           // Integration tests run real workflows in real time on a 2-core machine.
           testTimeout: 120_000,
@@ -48,8 +54,22 @@ export default defineConfig({
           name: 'lab',
           pool: 'forks',
           include: LAB,
+          exclude: LAB_DAY2,
           globalSetup: ['test/helpers/global-setup.ts'],
           maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'lab-day2',
+          pool: 'forks',
+          include: LAB_DAY2,
+          globalSetup: ['test/helpers/global-setup.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -11,8 +11,9 @@
 #   NF_SUSHY_EMULATOR_BIN  sushy-tools' `sushy-emulator` for test/drivers/redfish-sushy.test.ts; when
 #                     unset, scripts/ensure-sushy-tools.sh finds or installs it (its own virtualenv)
 #   extra arguments are passed to vitest (e.g. `npm test -- test/unit`, `npm test -- --project unit`);
-#   vitest.config.ts has three projects: unit (no database, no server), integration, and lab (the
-#   real-Ceph labs under test/lab, one file at a time after the others)
+#   vitest.config.ts has four projects: unit (no database, no server), integration, lab (the
+#   real-Ceph labs under test/lab, one file at a time after the others) and lab-day2 (the release
+#   lab's day-2 files, two at a time, last)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -325,6 +325,28 @@ export function retireOsdScript(osdId: number): string {
   ].join('\n');
 }
 
+/** The package deployer's host record (config-key `nodefoundry/hosts`); none yet is an empty list. */
+export async function readHostsRecord(ctx: CephCliContext, s: ShellSession): Promise<RecordedHost[]> {
+  const args = ['config-key', 'get', HOSTS_KEY];
+  const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs: ctx.timeoutMs });
+  if (res.code === ENOENT) return [];
+  if (res.code !== 0) throw ctx.cephFailure(args, res);
+  return parseHostsRecord(res.stdout);
+}
+
+/**
+ * A removed host leaves the package deployer's host record (idempotent). Every mon placement
+ * writes the new ceph.conf to each recorded host: a host still recorded after its removal would be
+ * reached for again, and it is no member any more (the lab's second removal of a mon host failed
+ * at move_mons with "Cluster … has no node named labnode2").
+ */
+export async function forgetRecordedHost(ctx: CephCliContext, s: ShellSession, host: string): Promise<void> {
+  const hosts = await readHostsRecord(ctx, s);
+  if (!hosts.some((h) => h.hostname === host)) return;
+  const rest = hosts.filter((h) => h.hostname !== host);
+  await ctx.ceph(s, ['config-key', 'set', HOSTS_KEY, JSON.stringify({ hosts: rest })], false);
+}
+
 // ---- the operations ---------------------------------------------------------------------------
 
 export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecycleOps {
@@ -369,13 +391,7 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
     return res.code === 0 ? Buffer.from(res.stdout.trim(), 'base64').toString('utf8') : null;
   }
 
-  async function readHosts(s: ShellSession): Promise<RecordedHost[]> {
-    const args = ['config-key', 'get', HOSTS_KEY];
-    const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
-    if (res.code === ENOENT) return [];
-    if (res.code !== 0) throw ctx.cephFailure(args, res);
-    return parseHostsRecord(res.stdout);
-  }
+  const readHosts = (s: ShellSession) => readHostsRecord(ctx, s);
 
   async function recordHost(s: ShellSession, host: RecordedHost): Promise<void> {
     const hosts = (await readHosts(s)).filter((h) => h.hostname !== host.hostname);

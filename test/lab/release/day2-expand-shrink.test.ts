@@ -145,6 +145,25 @@ async function shrinkMonHost(label: string, host: string, monsAfter: string[]): 
   console.log(`${label} shrink log:\n${logsOf(op).join('\n')}\nquorum seen while moving: ${quorumSeen.join(' → ')}`);
   expect(op.status, describeOp(op)).toBe('completed');
   expect(quorumSeen.length, 'the quorum was read while the mons moved').toBeGreaterThan(1);
+  // In that order: mons moved, the OSDs drained to 0 and holding no PG, safe to destroy, purged
+  // and their devices zapped, the host out of CRUSH, the node released.
+  const osdList = removedOsds.map((o) => `osd.${o}`).join(', ');
+  const expected = [
+    `mons run on ${monsAfter.join(', ')}`,
+    `CRUSH weight 0 on ${osdList}`,
+    ...removedOsds.map((o) => `osd.${o} holds 0 PGs`),
+    `ceph osd safe-to-destroy ${removedOsds.join(' ')}: safe`,
+    `Ceph stopped on ${host}; purged ${osdList}`,
+    `${host} removed from CRUSH`,
+    `(${host}) is ready again`,
+  ];
+  const logs = logsOf(op);
+  let at = -1;
+  for (const e of expected) {
+    const i = logs.findIndex((m, k) => k > at && m.includes(e));
+    expect(i, `"${e}" logged after the lines before it`).toBeGreaterThan(at);
+    at = i;
+  }
 
   // Mons: as many as before, the host's moved, all in quorum.
   expect(await monsInQuorum()).toEqual({ mons: monsAfter, quorum: monsAfter });

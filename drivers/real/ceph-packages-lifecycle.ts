@@ -202,6 +202,22 @@ export function parseMgrNames(stdout: string): string[] {
   return [...names].sort();
 }
 
+/**
+ * `ceph auth ls -f json`: the hosts with a `mgr.<host>` key. The package deployer creates the key
+ * before it starts a mgr and removes it with the mgr, so the keys list the mgrs it runs even before
+ * a new one's first beacon puts it in `ceph mgr dump`.
+ */
+export function parseMgrKeys(stdout: string): string[] {
+  const doc = parseJsonObject('auth ls', stdout);
+  if (!Array.isArray(doc.auth_dump)) throw bad('auth ls', 'no auth_dump');
+  const names = new Set<string>();
+  for (const e of doc.auth_dump.map(obj)) {
+    const m = typeof e.entity === 'string' ? /^mgr\.(.+)$/.exec(e.entity) : null;
+    if (m) names.add(m[1]!);
+  }
+  return [...names].sort();
+}
+
 export interface RawOsd {
   osd_id: number;
   osd_uuid: string;
@@ -647,7 +663,16 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
       };
       if (type === 'mgr') {
         for (const h of hosts) await ensureMgr(find(h).hostname);
-        const running = await withSession(admin, async (s) => parseMgrNames(await ceph(s, ['mgr', 'dump'])));
+        // The mgrs to remove: those in `mgr dump` and those with a key (a mgr started moments ago,
+        // e.g. by a placement that was cancelled, is in `mgr dump` only after its first beacon; the
+        // lab's cancelled host removal kept such a third mgr). Keys of hosts no longer in the
+        // cluster are not ours to reach.
+        const running = await withSession(admin, async (s) => [
+          ...new Set([
+            ...parseMgrNames(await ceph(s, ['mgr', 'dump'])),
+            ...parseMgrKeys(await ceph(s, ['auth', 'ls'])).filter((h) => recorded.some((r) => r.hostname === h)),
+          ]),
+        ]);
         for (const m of running) if (!hosts.includes(m)) await removeMgr(m);
         return;
       }

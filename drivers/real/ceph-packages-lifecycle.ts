@@ -663,10 +663,9 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
       };
       if (type === 'mgr') {
         for (const h of hosts) await ensureMgr(find(h).hostname);
-        // The mgrs to remove: those in `mgr dump` and those with a key (a mgr started moments ago,
-        // e.g. by a placement that was cancelled, is in `mgr dump` only after its first beacon; the
-        // lab's cancelled host removal kept such a third mgr). Keys of hosts no longer in the
-        // cluster are not ours to reach.
+        // The mgrs to remove: those in `mgr dump` and those with a key (a mgr started moments ago
+        // is in `mgr dump` only after its first beacon). Keys of hosts no longer recorded are not
+        // ours to reach.
         const running = await withSession(admin, async (s) => [
           ...new Set([
             ...parseMgrNames(await ceph(s, ['mgr', 'dump'])),

@@ -11,8 +11,10 @@ import { describeOp, LabSession, stepTimes } from './lab-session';
  *       nothing; the run adds the hosts, creates their OSDs at CRUSH weight 0 (seen so in `ceph osd
  *       tree`) and raises them to full weight in steps bounded by max_misplaced_ratio, each settled
  *       before the next; PGs active+clean, the checksums intact, the nodes `online` members;
- *   (2) shrink labnode2, a mon host: its mon moves to labnode4 first (a quorum of 3 at every
- *       reading while it moves), its OSDs drained to 0 and purged, the host gone from CRUSH, the
+ *  (2a) a removal of labnode2 cancelled while the mgrs move (its mon already moved to labnode4):
+ *       the mon is put back on labnode2, a quorum of 3 at every reading, CRUSH as before;
+ *   (2) shrink labnode2, a mon host: its mon moves to labnode4 first (a majority in quorum and
+ *       at least 3 mons at every reading while it moves), its OSDs drained to 0 and purged, the host gone from CRUSH, the
  *       node `ready` and bare, PGs active+clean, checksums intact;
  *   (3) shrink labnode3, a mon host too, after labnode2 left: its mon moves to labnode5 (the mon
  *       move must not reach for the host removed before), the same checks;
@@ -122,7 +124,9 @@ async function shrinkMonHost(label: string, host: string, monsAfter: string[]): 
     'X-Confirm-Delete': 'true',
   });
   expect(r.status, JSON.stringify(r.body)).toBe(202);
-  // While the mons move: the new mon joins before the old one leaves.
+  // While the mons move: the new mon joins before the old one leaves; at every reading a majority
+  // of the monmap is in quorum and the monmap never has fewer than 3 mons (an election right after
+  // the old mon leaves can show 2 of 3 for a moment: still a quorum).
   const quorumSeen: string[] = [];
   const op = await lab.timed(`${label} shrink ${host}`, async () => {
     const deadline = Date.now() + 900_000;
@@ -134,7 +138,8 @@ async function shrinkMonHost(label: string, host: string, monsAfter: string[]): 
         if (q) {
           const line = `${q.quorum.join(',')} of ${q.mons.join(',')}`;
           if (quorumSeen.at(-1) !== line) quorumSeen.push(line);
-          expect(q.quorum.length, line).toBeGreaterThanOrEqual(3);
+          expect(q.quorum.length * 2, line).toBeGreaterThan(q.mons.length);
+          expect(q.mons.length, line).toBeGreaterThanOrEqual(3);
         }
       }
       if (Date.now() > deadline) throw new Error(`shrink still ${o.status} after 900 s: ${describeOp(o)}`);
@@ -300,6 +305,67 @@ describe('adding and removing a host on real Reef packages (one cluster, in sequ
       expect(n.status, h).toBe('online');
     }
   }, 1_500_000);
+
+  it('(2a) a removal of labnode2 cancelled while the mgrs move: the mon is put back on labnode2 with quorum kept, CRUSH unchanged, data intact', async () => {
+    const id = needCluster();
+    const treeBefore = await hostsInTree();
+    const monsBefore = await monsInQuorum();
+    expect(monsBefore.mons).toEqual(CLUSTER_NODES);
+    const mgrDump = async () => {
+      const m = await lab.cephJson('mgr', 'dump');
+      return [m.active_name, ...(m.standbys ?? []).map((x: any) => x.name)].sort();
+    };
+    const mgrsBefore = await mgrDump();
+    const r = await lab.request('DELETE', `/v1/clusters/${id}/nodes/${idOf('labnode2')}`, undefined, {
+      'X-Confirm-Delete': 'true',
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const opId = r.body.data.operation_id as string;
+    const op = await lab.timed('(2a) shrink labnode2 until move_mgrs, cancelled', async () => {
+      // move_mons done (labnode2's mon moved to labnode4), move_mgrs running (about 35 s on the lab).
+      const moving = await lab.waitForOperation(
+        opId,
+        (o) => o.current_step === 'move_mgrs' || ['completed', 'failed', 'cancelled'].includes(o.status),
+        600_000,
+      );
+      expect(moving.current_step, describeOp(moving)).toBe('move_mgrs');
+      expect((await monsInQuorum()).quorum).toEqual(['labnode1', 'labnode3', 'labnode4']);
+      const c = await lab.request('POST', `/v1/operations/${opId}/cancel`);
+      expect(c.status, JSON.stringify(c.body)).toBe(202);
+      // While it compensates: a majority of the monmap in quorum at every reading, never fewer than 3 mons.
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const o = (await lab.request('GET', `/v1/operations/${opId}`)).body.data;
+        if (['completed', 'failed', 'cancelled'].includes(o.status)) return o;
+        const q = await monsInQuorum().catch(() => null);
+        if (q) {
+          expect(q.quorum.length * 2, `${q.quorum.join(',')} of ${q.mons.join(',')}`).toBeGreaterThan(q.mons.length);
+          expect(q.mons.length, q.mons.join(',')).toBeGreaterThanOrEqual(3);
+        }
+        if (Date.now() > deadline) throw new Error(`cancel still ${o.status} after 600 s: ${describeOp(o)}`);
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    });
+    console.log(`(2a) cancelled shrink log:\n${logsOf(op).join('\n')}`);
+    expect(op.status, describeOp(op)).toBe('cancelled');
+    // Ceph as before: the mons back on labnode1-3, all in quorum; CRUSH unchanged.
+    expect(await monsInQuorum()).toEqual({ mons: CLUSTER_NODES, quorum: CLUSTER_NODES });
+    expect(await hostsInTree()).toEqual(treeBefore);
+    // The mgrs are not asserted: the compensation runs while the cancelled placement's activity
+    // may still be starting and removing mgrs (docs/shrink.md "Left for later"); printed instead.
+    console.log(
+      `(2a) mgrs before ${mgrsBefore.join(',')}, after ${(await mgrDump()).join(',')}; mgr keys ${(
+        await lab.cephJson('auth', 'ls')
+      ).auth_dump
+        .map((e: any) => e.entity as string)
+        .filter((e: string) => e.startsWith('mgr.'))
+        .join(',')}`,
+    );
+    const n = await node('labnode2');
+    expect([n.status, n.cluster_id]).toEqual(['online', id]);
+    await lab.timed('(2a) healthy after the cancel', () => lab.waitHealthy(180));
+    expect(await lab.readChecksums(POOL, OBJECTS)).toEqual(checksums);
+  }, 900_000);
 
   it('(2) shrink labnode2 (a mon host): its mon moves to labnode4 keeping quorum, its OSDs drained and purged, the host gone, the node ready, data intact', async () => {
     await shrinkMonHost('(2)', 'labnode2', ['labnode1', 'labnode3', 'labnode4']);

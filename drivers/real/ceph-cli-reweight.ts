@@ -11,6 +11,7 @@ import { FAILURE } from '../../lib/failures';
 import { DriverError, type CephPgPlacement, type CephReweightOps, type CephSafeToDestroy } from '../types';
 import type { CephCliContext } from './ceph-cli-context';
 import { parseJsonArray, parseJsonObject } from './ceph-json';
+import { forgetRecordedHost } from './ceph-packages-lifecycle';
 
 export const CRUSH_ITEM_NONE = 2147483647;
 const EAGAIN = 11;
@@ -272,6 +273,9 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
         if (options.deployment === 'cephadm') await ceph(s, ['orch', 'host', 'rm', host, '--force'], false);
         // `crush remove` of a bucket that is gone exits 0 ("does not appear in the crush map").
         await ceph(s, ['osd', 'crush', 'remove', host], false);
+        // The package deployer's own host list: the host leaves it too, or the next mon placement
+        // would write ceph.conf to a machine that is no member any more.
+        if (options.deployment !== 'cephadm') await forgetRecordedHost(ctx, s, host);
       });
     },
   };

@@ -202,6 +202,22 @@ export function parseMgrNames(stdout: string): string[] {
   return [...names].sort();
 }
 
+/**
+ * `ceph auth ls -f json`: the hosts with a `mgr.<host>` key. The package deployer creates the key
+ * before it starts a mgr and removes it with the mgr, so the keys list the mgrs it runs even before
+ * a new one's first beacon puts it in `ceph mgr dump`.
+ */
+export function parseMgrKeys(stdout: string): string[] {
+  const doc = parseJsonObject('auth ls', stdout);
+  if (!Array.isArray(doc.auth_dump)) throw bad('auth ls', 'no auth_dump');
+  const names = new Set<string>();
+  for (const e of doc.auth_dump.map(obj)) {
+    const m = typeof e.entity === 'string' ? /^mgr\.(.+)$/.exec(e.entity) : null;
+    if (m) names.add(m[1]!);
+  }
+  return [...names].sort();
+}
+
 export interface RawOsd {
   osd_id: number;
   osd_uuid: string;
@@ -325,6 +341,28 @@ export function retireOsdScript(osdId: number): string {
   ].join('\n');
 }
 
+/** The package deployer's host record (config-key `nodefoundry/hosts`); none yet is an empty list. */
+export async function readHostsRecord(ctx: CephCliContext, s: ShellSession): Promise<RecordedHost[]> {
+  const args = ['config-key', 'get', HOSTS_KEY];
+  const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs: ctx.timeoutMs });
+  if (res.code === ENOENT) return [];
+  if (res.code !== 0) throw ctx.cephFailure(args, res);
+  return parseHostsRecord(res.stdout);
+}
+
+/**
+ * A removed host leaves the package deployer's host record (idempotent). Every mon placement
+ * writes the new ceph.conf to each recorded host: a host still recorded after its removal would be
+ * reached for again, and it is no member any more (the lab's second removal of a mon host failed
+ * at move_mons with "Cluster … has no node named labnode2").
+ */
+export async function forgetRecordedHost(ctx: CephCliContext, s: ShellSession, host: string): Promise<void> {
+  const hosts = await readHostsRecord(ctx, s);
+  if (!hosts.some((h) => h.hostname === host)) return;
+  const rest = hosts.filter((h) => h.hostname !== host);
+  await ctx.ceph(s, ['config-key', 'set', HOSTS_KEY, JSON.stringify({ hosts: rest })], false);
+}
+
 // ---- the operations ---------------------------------------------------------------------------
 
 export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecycleOps {
@@ -369,13 +407,7 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
     return res.code === 0 ? Buffer.from(res.stdout.trim(), 'base64').toString('utf8') : null;
   }
 
-  async function readHosts(s: ShellSession): Promise<RecordedHost[]> {
-    const args = ['config-key', 'get', HOSTS_KEY];
-    const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
-    if (res.code === ENOENT) return [];
-    if (res.code !== 0) throw ctx.cephFailure(args, res);
-    return parseHostsRecord(res.stdout);
-  }
+  const readHosts = (s: ShellSession) => readHostsRecord(ctx, s);
 
   async function recordHost(s: ShellSession, host: RecordedHost): Promise<void> {
     const hosts = (await readHosts(s)).filter((h) => h.hostname !== host.hostname);
@@ -631,7 +663,15 @@ export function createCephPackagesLifecycleOps(ctx: CephCliContext): CephLifecyc
       };
       if (type === 'mgr') {
         for (const h of hosts) await ensureMgr(find(h).hostname);
-        const running = await withSession(admin, async (s) => parseMgrNames(await ceph(s, ['mgr', 'dump'])));
+        // The mgrs to remove: those in `mgr dump` and those with a key (a mgr started moments ago
+        // is in `mgr dump` only after its first beacon). Keys of hosts no longer recorded are not
+        // ours to reach.
+        const running = await withSession(admin, async (s) => [
+          ...new Set([
+            ...parseMgrNames(await ceph(s, ['mgr', 'dump'])),
+            ...parseMgrKeys(await ceph(s, ['auth', 'ls'])).filter((h) => recorded.some((r) => r.hostname === h)),
+          ]),
+        ]);
         for (const m of running) if (!hosts.includes(m)) await removeMgr(m);
         return;
       }

@@ -12,6 +12,7 @@ import {
   summarisePlacement,
 } from '../../drivers/real/ceph-cli-reweight';
 import { DriverError, type ExecResult } from '../../drivers/types';
+import { shellQuote } from '../../drivers/driver-errors';
 import { ok, ScriptedShell } from '../drivers/fake-shell';
 
 const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
@@ -260,10 +261,42 @@ describe('ceph CLI reweight ops (scripted admin shell)', () => {
     await expect(busy.driver.purgeOsd(-1)).rejects.toThrow(/invalid OSD id/);
   });
 
-  it('remove CRUSH host: ceph osd crush remove <host>; cephadm also leaves the orchestrator host list', async () => {
-    const { driver, sessions } = driverWith({ [cmd('osd crush remove node-b', false)]: ok('') });
+  it('remove CRUSH host: ceph osd crush remove <host>; the package deployer forgets the host, cephadm leaves the orchestrator host list', async () => {
+    const record = (hosts: string[]) =>
+      JSON.stringify({ hosts: hosts.map((h, i) => ({ hostname: h, address: `10.0.0.${i + 1}` })) });
+    const forget = `ceph --connect-timeout 10 config-key set nodefoundry/hosts ${shellQuote(
+      JSON.stringify({
+        hosts: [
+          { hostname: 'node-a', address: '10.0.0.1' },
+          { hostname: 'node-c', address: '10.0.0.3' },
+        ],
+      }),
+    )}`;
+    const { driver, sessions } = driverWith({
+      [cmd('osd crush remove node-b', false)]: ok(''),
+      [cmd('config-key get nodefoundry/hosts', false)]: ok(record(['node-a', 'node-b', 'node-c'])),
+      [forget]: ok(''),
+    });
     await driver.removeCrushHost('node-b');
-    expect(sessions[0]!.commands).toEqual([cmd('osd crush remove node-b', false)]);
+    // Packages: the host leaves the deployer's host record too (a later mon placement writes
+    // ceph.conf to every recorded host: a removed one is no member to reach any more).
+    expect(sessions[0]!.commands).toEqual([
+      cmd('osd crush remove node-b', false),
+      cmd('config-key get nodefoundry/hosts', false),
+      forget,
+    ]);
+    // Idempotent: a host no longer recorded, or no record at all (an imported cluster), is left alone.
+    for (const answer of [ok(record(['node-a', 'node-c'])), { code: 2, stdout: '', stderr: 'Error ENOENT: ' }]) {
+      const again = driverWith({
+        [cmd('osd crush remove node-b', false)]: ok(''),
+        [cmd('config-key get nodefoundry/hosts', false)]: answer,
+      });
+      await again.driver.removeCrushHost('node-b');
+      expect(again.sessions[0]!.commands).toEqual([
+        cmd('osd crush remove node-b', false),
+        cmd('config-key get nodefoundry/hosts', false),
+      ]);
+    }
     const sessions2: ScriptedShell[] = [];
     const cephadm = createCephCliDriver({
       deployment: 'cephadm',

@@ -274,6 +274,35 @@ describe('package deployer: cluster lifecycle command plan', () => {
     );
   });
 
+  it('mgrs placed: a mgr started moments ago (a key, no beacon yet in mgr dump) is removed too; a key of a host no longer recorded is left alone', async () => {
+    const { d, log } = lab((_n, c) => {
+      if (c === ceph('config-key get nodefoundry/hosts'))
+        return ok(
+          JSON.stringify({
+            hosts: ['labnode1', 'labnode2', 'labnode3'].map((h, i) => ({ hostname: h, address: `10.0.0.${i + 1}` })),
+          }),
+        );
+      if (c.startsWith(ceph('auth get-or-create mgr.'))) return ok('[mgr.x]\n\tkey = AQ==\n');
+      // labnode3's mgr was started by a placement cancelled a moment ago: keyed, not in mgr dump yet.
+      if (c === ceph('mgr dump', true))
+        return ok(JSON.stringify({ available: true, active_name: 'labnode1', standbys: [{ name: 'labnode2' }] }));
+      if (c === ceph('auth ls', true))
+        return ok(
+          JSON.stringify({
+            auth_dump: ['client.admin', 'mgr.labnode1', 'mgr.labnode2', 'mgr.labnode3', 'mgr.labnode9', 'osd.0'].map(
+              (entity) => ({ entity, key: 'AQ==' }),
+            ),
+          }),
+        );
+      if (c.startsWith(ceph('auth rm mgr.'))) return ok();
+      if (c.startsWith('sh -c')) return ok();
+      return undefined;
+    });
+    await d.placeDaemons('mgr', ['labnode1', 'labnode2']);
+    expect(log.filter((l) => l.includes('systemctl stop ceph-mgr@')).map((l) => l.split(':')[0])).toEqual(['labnode3']);
+    expect(log.filter((l) => l.includes('auth rm'))).toEqual([`labnode1: ${ceph('auth rm mgr.labnode3')}`]);
+  });
+
   it('createOsd: raw prepare and activate on the host, the unit enabled and started, read back from osd metadata; an OSD already there is returned as is', async () => {
     let prepared = false;
     let booted = false;

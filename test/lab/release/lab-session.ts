@@ -33,11 +33,12 @@ export class LabSession {
 
   /**
    * up.sh (a former lab in the directory is stopped first), the lab adaptations, the API and worker
-   * (`env`: more API/worker settings, e.g. lab-monitor.ts's MONITOR_ENV).
+   * (`env`: more API/worker settings, e.g. lab-monitor.ts's MONITOR_ENV; `labEnv`: up.sh's, e.g.
+   * LAB_NODES).
    */
-  async start(env: Record<string, string> = {}): Promise<void> {
+  async start(env: Record<string, string> = {}, labEnv: Record<string, string> = {}): Promise<void> {
     this.releaseLab = await this.timed('lab up (up.sh)', () =>
-      ReleaseLab.start({ dir: this.dir, portBase: this.portBase }),
+      ReleaseLab.start({ dir: this.dir, portBase: this.portBase, env: labEnv }),
     );
     this.lab = this.releaseLab.info;
     // A lab adaptation, not product (Debian's units read /etc/default/ceph): this machine's / has
@@ -176,11 +177,14 @@ export class LabSession {
     }
   }
 
-  /** POST /v1/clusters (reef, packages) on every lab node; returns the cluster id and the ended operation. */
-  async createReefCluster(name: string): Promise<{ clusterId: string; op: any }> {
+  /**
+   * POST /v1/clusters (reef, packages) on every lab node (or on the named ones); returns the cluster
+   * id and the ended operation.
+   */
+  async createReefCluster(name: string, nodeNames?: string[]): Promise<{ clusterId: string; op: any }> {
     const r = await this.request('POST', '/v1/clusters', {
       name,
-      node_ids: this.lab.nodes.map((n) => this.nodeIds[n.name]),
+      node_ids: (nodeNames ?? this.lab.nodes.map((n) => n.name)).map((n) => this.nodeIds[n]),
       ceph_version: 'reef',
       deployment: 'packages',
     });
@@ -224,10 +228,16 @@ export class LabSession {
     return this.waitForOperation(r.body.data.operation_id);
   }
 
-  /** After a delete: every node pending, and in each no Ceph unit active, no data, config or bluestore label. */
-  async expectNodesBare(): Promise<void> {
+  /**
+   * After a delete: every node pending (or the status `statuses` names for it, e.g. a node removed
+   * from the cluster before is `ready`), and in each no Ceph unit active, no data, config or
+   * bluestore label.
+   */
+  async expectNodesBare(statuses: Record<string, string> = {}): Promise<void> {
     for (const n of this.lab.nodes) {
-      expect((await this.request('GET', `/v1/nodes/${this.nodeIds[n.name]}`)).body.data.status).toBe('pending');
+      expect((await this.request('GET', `/v1/nodes/${this.nodeIds[n.name]}`)).body.data.status, n.name).toBe(
+        statuses[n.name] ?? 'pending',
+      );
     }
     for (const [i, n] of this.lab.nodes.entries()) {
       // No Ceph unit active (the lab's nodes share the machine's PIDs: ask the node's systemctl, not

@@ -94,7 +94,7 @@ export function weightSchedule(existing: number, added: number, maxMisplaced: nu
   for (let i = 1; i <= count; i++) {
     const last = i === count;
     const share = last ? final : i * maxMisplaced;
-    const fraction = last ? 1 : Math.round(((share * existing) / (added * (1 - share))) * 1e4) / 1e4;
+    const fraction = last ? 1 : Math.round(((share * existing) / (added * (1 - share))) * 1e6) / 1e6;
     const dataShare = (fraction * added) / (existing + fraction * added);
     steps.push({
       fraction,

@@ -56,6 +56,15 @@ describe('expansion weight schedule (target_max_misplaced_ratio)', () => {
     expect(steps[steps.length - 1]!.data_share).toBeCloseTo(0.25, 4);
   });
 
+  it('holds the bound when the new hosts dwarf the cluster: the first weight fractions are tiny and kept to 1e-6, not 1e-4', () => {
+    // Six 0.87 TiB OSDs joined by eight 16.4 TiB ones: with fractions rounded to 1e-4 the second
+    // step moved 5.6 % of the objects (found by the expand test's random sandbox hardware).
+    const steps = weightSchedule(6 * 0.87329, 8 * 16.37091, 0.05);
+    expect(steps.length).toBe(Math.ceil((8 * 16.37091) / (6 * 0.87329 + 8 * 16.37091) / 0.05));
+    for (const s of steps) expect(s.misplaced).toBeLessThanOrEqual(0.05);
+    expect(steps[0]!.fraction).toBeLessThan(0.003);
+  });
+
   it('a bound larger than the move is one step', () => {
     expect(weightSchedule(3, 1, 0.5)).toEqual([{ fraction: 1, data_share: 0.25, misplaced: 0.25 }]);
   });

@@ -70,8 +70,14 @@ async function recordHistory(workflowId: string, name: string): Promise<void> {
 
 let n = 0;
 
-/** A sandbox cluster of `hosts` nodes × 2 OSDs, size 3, mons on hosts 0-2, mgrs on 0-1, admin node 0. */
-async function cluster(opts: { hosts: number; speed: number }) {
+/**
+ * A sandbox cluster of `hosts` nodes × 2 OSDs, size 3, mons on hosts 0-2, mgrs on 0-1, admin node 0.
+ * The sandbox derives each machine's drives from its (random) hostname; `sameDrives` gives every
+ * node two 3.84 TB SSDs instead, for tests whose figures assume data spreads evenly: with mixed
+ * sizes, 3 copies on 4 hosts can fill a small host's OSDs before the others (one copy per host),
+ * and the capped figures then no longer say what the test set up.
+ */
+async function cluster(opts: { hosts: number; speed: number; sameDrives?: boolean }) {
   const { db, config } = api;
   const accountId = api.account.accountId;
   const clusterId = newId('cluster');
@@ -86,6 +92,14 @@ async function cluster(opts: { hosts: number; speed: number }) {
       { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
       0,
     );
+    if (opts.sameDrives) {
+      m.drives = ['sda', 'sdb'].map((device) => ({ device, size_gb: 3840, type: 'ssd' as const, smart_ok: true }));
+      await db
+        .updateTable('sandbox_machines')
+        .set({ drives: json(m.drives) })
+        .where('id', '=', m.id)
+        .execute();
+    }
     const id = newId('node');
     await db
       .insertInto('nodes')
@@ -252,7 +266,7 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
   });
 
   it('refuses with 409 insufficient_capacity and the figures when the other hosts cannot hold the data; nothing changes', async () => {
-    const c = await cluster({ hosts: 4, speed: 0 });
+    const c = await cluster({ hosts: 4, speed: 0, sameDrives: true });
     const osds = await c.ceph.osds();
     const remaining = osds.filter((o) => o.host !== c.nodes[3]!.hostname).reduce((a, o) => a + o.size_bytes, 0);
     // Size 3: stored raw is 3 × what was written. 10 % more than fits below nearfull on the rest.

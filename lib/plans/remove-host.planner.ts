@@ -108,6 +108,18 @@ export function removeHostPlan(f: RemoveHostFacts): OperationPlan<'cluster.shrin
         `${widest.width} copies/shards on distinct ${f.failureDomain}s: ${widest.width - domainsLeft} ${f.failureDomain}(s) short.`,
     });
   }
+  // Each PG keeps at most one copy (or shard) per host, so a host holds at most used ÷ width of the
+  // data, whatever its size: with one small host left, the sum below nearfull can look enough while
+  // the copies that cannot go elsewhere fill the small host (3 copies on 3 remaining hosts).
+  // The narrowest pool bounds what a host may hold, so this never refuses a removal that fits.
+  const narrowest = Math.min(...widths.map((p) => p.width));
+  const perHostMax = narrowest > 0 ? used / narrowest : used;
+  const byHost = new Map<string, number>();
+  for (const o of others) if (o.crush_weight > 0) byHost.set(o.host, (byHost.get(o.host) ?? 0) + o.size_bytes);
+  const small = [...byHost]
+    .filter(([, size]) => size * NEARFULL_RATIO < perHostMax)
+    .sort(([a], [b]) => a.localeCompare(b));
+  const spreadable = [...byHost.values()].reduce((s, size) => s + Math.min(size * NEARFULL_RATIO, perHostMax), 0);
   if (used > usable) {
     refusals.push({
       code: REMOVE_HOST_FAILURE.insufficientCapacity,
@@ -115,6 +127,15 @@ export function removeHostPlan(f: RemoveHostFacts): OperationPlan<'cluster.shrin
         `The remaining hosts cannot hold the data: ${gb(used)} GB stored (raw), ${gb(remaining)} GB of OSDs left without ${f.host}, ` +
         `${gb(usable)} GB below the nearfull ratio ${NEARFULL_RATIO}; ${gb(used - usable)} GB short ` +
         `(${Math.round(ratioAfter * 100)} % full after the move).`,
+    });
+  } else if (f.failureDomain === 'host' && used > spreadable * (1 + 1e-9)) {
+    refusals.push({
+      code: REMOVE_HOST_FAILURE.insufficientCapacity,
+      message:
+        `The remaining hosts cannot hold the data: ${gb(used)} GB stored (raw) with at most one copy of each PG per host ` +
+        `(${narrowest} copies/shards), so each host must take up to ${gb(perHostMax)} GB, and ` +
+        `${small.map(([h, size]) => `${h} (${gb(size * NEARFULL_RATIO)} GB below the nearfull ratio ${NEARFULL_RATIO})`).join(', ')} ` +
+        `cannot: ${gb(spreadable)} GB can be placed; ${gb(used - spreadable)} GB short.`,
     });
   }
   if (f.mons.includes(f.host) && monsAfter.length < f.mons.length && monsAfter.length < 3) {

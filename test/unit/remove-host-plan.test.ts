@@ -71,6 +71,42 @@ describe('removeHostPlan', () => {
     expect(p.refusals[0]!.message).toContain('93 % full');
   });
 
+  it('refuses when a small remaining host cannot take its one copy of each PG, although the sum below nearfull would', () => {
+    // Left: a (2 × 0.2 TB), c and d (2 × 2 TB each); size 3 on 3 hosts: each holds a third of the raw data.
+    const sizes: Record<string, number> = { a: 0.2 * TB, b: 2 * TB, c: 2 * TB, d: 2 * TB };
+    const osdsOf = (usedPerOsd: (h: string) => number) =>
+      ['a', 'b', 'c', 'd'].flatMap((h, i) =>
+        [0, 1].map((j) => ({
+          id: i * 2 + j,
+          host: h,
+          up: true,
+          crush_weight: 1,
+          used_bytes: usedPerOsd(h),
+          size_bytes: sizes[h]!,
+        })),
+      );
+    // 1.2 TB raw: 0.4 TB per host, but a has 0.34 TB below nearfull (8.4 TB × 0.85 = 7.14 TB in sum).
+    const p = removeHostPlan(facts({ osds: osdsOf((h) => (h === 'a' ? 0.1 * TB : 0.1667 * TB)) }));
+    expect(p.would_run).toBe(false);
+    expect(p.refusals.map((r) => r.code)).toEqual(['insufficient_capacity']);
+    expect(p.refusals[0]!.message).toContain('each host must take up to 400 GB');
+    expect(p.refusals[0]!.message).toContain('a (340 GB below the nearfull ratio 0.85)');
+    expect(p.refusals[0]!.message).toContain('60 GB short');
+    // With a fourth remaining host the copies have somewhere else to go: it fits.
+    const five = facts({
+      hosts: ['a', 'b', 'c', 'd', 'e'],
+      osds: [
+        ...osdsOf((h) => (h === 'a' ? 0.1 * TB : 0.1667 * TB)),
+        { id: 8, host: 'e', up: true, crush_weight: 1, used_bytes: 0, size_bytes: 2 * TB },
+      ],
+    });
+    expect(removeHostPlan(five).refusals).toEqual([]);
+    // Under a rack failure domain hosts are not the unit copies spread over: only the sum is checked.
+    expect(
+      removeHostPlan(facts({ failureDomain: 'rack', osds: osdsOf(() => 0.15 * TB) })).refusals.map((r) => r.code),
+    ).not.toContain('insufficient_capacity');
+  });
+
   it('refuses when fewer failure domains remain than the widest pool (erasure k+m) needs, by how many', () => {
     const p = removeHostPlan(
       facts({

@@ -1,18 +1,15 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { json } from '../../db/database';
-import { addressScope } from '../../db/repositories/nodes.repository';
 import { createDriverRegistry } from '../../drivers';
-import { createSandboxCephCluster, getSandboxCephState, rackSandboxMachine } from '../../drivers/sandbox';
+import { getSandboxCephState } from '../../drivers/sandbox';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
-import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
+import { recordHistory } from '../helpers/history';
 import { startTestApi, type TestApi } from '../helpers/api';
+import { sandboxCluster, sandboxNode, TERMINAL, waitForOperation } from '../helpers/sandbox-cluster';
 import { startTestWorker } from '../helpers/worker';
 import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 
@@ -41,114 +38,33 @@ afterAll(async () => {
   await api?.close();
 });
 
-const TERMINAL = ['completed', 'failed', 'cancelled'];
-
-async function waitFor(id: string, until: (op: any) => boolean = (op) => TERMINAL.includes(op.status)): Promise<any> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const r = await api.request('GET', `/v1/operations/${id}`);
-    expect(r.status).toBe(200);
-    if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline)
-      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
-    await new Promise((res) => setTimeout(res, 40));
-  }
-}
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
-}
+const waitFor = (id: string, until?: (op: any) => boolean) =>
+  waitForOperation(api, id, { ...(until ? { until } : {}), timeoutMs: 90_000 });
 
 let n = 0;
 const tag = () => `${(process.pid % 200) + 20}.${++n}`;
 
 /** A ready node (not a member) with a sandbox machine, powered on. */
-async function readyNode(prefix: string, i: number, net: string, speed = 0) {
-  const { db, config } = api;
-  const accountId = api.account.accountId;
-  const hostname = `${prefix}-${i}`;
-  const ip = `10.${net}.${i + 1}`;
-  const ipmi = `11.${net}.${i + 1}`;
-  const m = await rackSandboxMachine(
-    db,
-    { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
+const readyNode = (prefix: string, i: number, net: string, speed = 0) =>
+  sandboxNode(api, {
+    hostname: `${prefix}-${i}`,
+    ip: `10.${net}.${i + 1}`,
+    ipmi: `11.${net}.${i + 1}`,
+    i,
+    status: 'ready',
     speed,
-  );
-  const id = newId('node');
-  await db
-    .insertInto('nodes')
-    .values({
-      id,
-      account_id: accountId,
-      environment: 'sandbox',
-      address_scope: addressScope('sandbox', accountId),
-      hostname,
-      ip_address: ip,
-      ssh_user: 'nodefoundry',
-      ssh_private_key_enc: encryptSecret(config.secretKey, 'unused'),
-      ssh_host_key_fingerprint: m.host_key_fingerprint,
-      ipmi_address: ipmi,
-      ipmi_username: 'admin',
-      ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
-      status: 'ready',
-      drives: json(m.drives),
-    })
-    .execute();
-  return { id, hostname, ip, ipmi, drives: m.drives };
-}
+  });
 
 /** A 3-host size-3 sandbox cluster (2 OSDs a host) backfilling at `speed`, plus `extra` ready nodes. */
 async function cluster(opts: { extra: number; speed: number }) {
   const { db } = api;
-  const accountId = api.account.accountId;
-  const clusterId = newId('cluster');
   const net = tag();
-  const prefix = `ex-${n}-${clusterId.slice(-5).toLowerCase()}`;
+  const prefix = `ex-${n}-${newId('cluster').slice(-5).toLowerCase()}`;
   const members = [];
   for (let i = 0; i < 3; i++) members.push(await readyNode(prefix, i, net));
   const extra = [];
   for (let i = 3; i < 3 + opts.extra; i++) extra.push(await readyNode(prefix, i, net));
-  await db
-    .insertInto('clusters')
-    .values({
-      id: clusterId,
-      account_id: accountId,
-      environment: 'sandbox',
-      name: prefix,
-      status: 'HEALTH_OK',
-      ceph_version: 'reef',
-      admin_node_id: members[0]!.id,
-    })
-    .execute();
-  await db
-    .updateTable('nodes')
-    .set({ cluster_id: clusterId, status: 'online' })
-    .where(
-      'id',
-      'in',
-      members.map((x) => x.id),
-    )
-    .execute();
-  await createSandboxCephCluster(
-    db,
-    {
-      accountId,
-      clusterId,
-      hosts: members.map((x) => ({
-        hostname: x.hostname,
-        ipmiAddress: x.ipmi,
-        osdDevices: x.drives.slice(0, 2).map((d) => d.device),
-      })),
-      replication: 3,
-      minSize: 2,
-      cephVersion: 'reef',
-    },
-    opts.speed,
-  );
+  const clusterId = await sandboxCluster(api, { name: prefix, members, osdsPerHost: 2, speed: opts.speed });
   await activities.refreshClusterState({ clusterId });
   const state = async () => (await getSandboxCephState(db, clusterId))!;
   return { clusterId, name: prefix, members, extra, state };
@@ -327,7 +243,7 @@ describe('add hosts: the operation', () => {
     const osds = (await api.request('GET', `/v1/clusters/${c.clusterId}/osds?per_page=100`)).body.data;
     expect(osds.filter((o: any) => o.node_id === node.id).map((o: any) => o.weight)).toEqual(created.map(() => 1));
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'expandClusterWorkflow--paused-resumed-completed');
+    await recordHistory(api.client, op.temporal.workflow_id, 'expandClusterWorkflow--paused-resumed-completed');
   });
 
   it('cancel while the weights rise: the new OSDs go back to weight 0, the hosts stay in the cluster, the nodes online members saying why', async () => {
@@ -362,7 +278,7 @@ describe('add hosts: the operation', () => {
     expect(row).toMatchObject({ status: 'online', cluster_id: c.clusterId });
     expect(row.status_reason).toMatch(/expansion cancelled: in the cluster with OSDs at CRUSH weight 0/);
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'expandClusterWorkflow--cancelled-in-raise-weights');
+    await recordHistory(api.client, op.temporal.workflow_id, 'expandClusterWorkflow--cancelled-in-raise-weights');
   });
 
   it('terminated from the Web UI while the weights rise: the settler puts the new OSDs back to weight 0 and leaves the nodes online members saying what to check', async () => {

@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { recordHistory } from '../helpers/history';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/database';
 import {
@@ -58,14 +56,6 @@ async function waitForOperation(
       throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 50));
   }
-}
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
 }
 
 async function registerNode(): Promise<any> {
@@ -181,7 +171,7 @@ describe('maintenance mode', () => {
     expect((await hostOsds(clusterId, nodes, target)).every((o) => !o.up)).toBe(true);
     expect((await listPowerEvents(db, accountId, target.ipmi_address)).map((e) => e.action)).toEqual(['soft']);
     expect(await record(target.id)).toMatchObject({ noout_set: true, powered_off: true, operation_id: op.id });
-    await recordHistory(op.temporal.workflow_id, 'enterMaintenanceWorkflow--power-off-completed');
+    await recordHistory(h.client, op.temporal.workflow_id, 'enterMaintenanceWorkflow--power-off-completed');
 
     // No workflow carries maintenance: a new worker finds it exactly as it was.
     await worker.shutdown();
@@ -217,7 +207,7 @@ describe('maintenance mode', () => {
     expect((await getSandboxMachine(db, accountId, target.ipmi_address))!.power_state).toBe('on');
     expect((await hostOsds(clusterId, nodes, target)).every((o) => o.up)).toBe(true);
     expect(await locksOf(exit.id)).toEqual([]);
-    await recordHistory(exit.temporal.workflow_id, 'exitMaintenanceWorkflow--completed');
+    await recordHistory(h.client, exit.temporal.workflow_id, 'exitMaintenanceWorkflow--completed');
   });
 
   it('while in maintenance: reboot, upgrade and a second enter are refused with clear codes; exit of a node not in maintenance too', async () => {
@@ -286,9 +276,10 @@ describe('maintenance mode', () => {
     expect(logs).toContain(`in maintenance, left as it is: ${target.hostname}`);
     expect(logs).toContain('ceph osd require-osd-release not set');
     expect(logs).not.toContain(`batch: ${target.hostname}`);
-    await recordHistory(up.temporal.workflow_id, 'upgradeClusterWorkflow--skip-maintenance');
+    await recordHistory(h.client, up.temporal.workflow_id, 'upgradeClusterWorkflow--skip-maintenance');
     // One host's child: its last gate waited for PGs settled, the maintenance host's OSDs down.
     await recordHistory(
+      h.client,
       `${up.temporal.workflow_id}/host/${nodes[0].hostname}`,
       'upgradeHostWorkflow--maintenance-osds-down',
     );
@@ -343,7 +334,7 @@ describe('maintenance mode', () => {
     expect(await record(target.id)).toBeUndefined();
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
     expect(await locksOf(exit.id)).toEqual([]);
-    await recordHistory(exit.temporal.workflow_id, 'exitMaintenanceWorkflow--host-stays-down');
+    await recordHistory(h.client, exit.temporal.workflow_id, 'exitMaintenanceWorkflow--host-stays-down');
     await setMachineFaults(db, accountId, target.ipmi_address, []);
   });
 
@@ -379,7 +370,7 @@ describe('maintenance mode', () => {
     expect((await nodeOf(target.id)).status).toBe('online');
     expect(await record(target.id)).toBeUndefined();
     expect(await locksOf(id)).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'enterMaintenanceWorkflow--cancelled-in-power-off');
+    await recordHistory(h.client, op.temporal.workflow_id, 'enterMaintenanceWorkflow--cancelled-in-power-off');
   });
 
   it('a member whose OSDs are not ok to stop is refused synchronously (409 not_ok_to_stop), as the dry run says', async () => {

@@ -1,9 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import type { Db } from '../../db/database';
@@ -23,7 +20,7 @@ import { generateApiKey, hashApiKey } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
 import { testConfig } from '../helpers/config';
 import { createTestAccount, testDb } from '../helpers/db';
-import { historyText } from '../helpers/history';
+import { historyText, recordHistory } from '../helpers/history';
 import { generateSshKey } from '../helpers/ssh-keys';
 import { startTestWorker } from '../helpers/worker';
 
@@ -118,14 +115,6 @@ async function registerNode(): Promise<{ node: any; operationId: string }> {
   return { node: r.body.data, operationId: r.body.data.operation_id };
 }
 
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
-}
-
 /** Three registered nodes made members of a sandbox cluster (cluster creation is a later operation). */
 async function clusterOfThree(): Promise<{ clusterId: string; nodes: any[] }> {
   const nodes = [];
@@ -193,7 +182,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(got.drives.length).toBeGreaterThan(0);
     for (const d of got.drives) expect(typeof d.smart_ok).toBe('boolean');
     expect(got.ssh_host_key_fingerprint).toMatch(/^SHA256:/);
-    await recordHistory(op.temporal.workflow_id, 'registerNodeWorkflow--completed');
+    await recordHistory(client, op.temporal.workflow_id, 'registerNodeWorkflow--completed');
   });
 
   it('reboots a cluster member: one power cycle, noout set then unset, OSDs back, PGs clean', async () => {
@@ -234,7 +223,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     expect(row.status).toBe('completed');
     expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
     console.log('reboot operation:', JSON.stringify(op, null, 2));
-    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--cluster-member-completed');
+    await recordHistory(client, op.temporal.workflow_id, 'rebootNodeWorkflow--cluster-member-completed');
   });
 
   it('hard-reboots a node in no cluster with power off then on, never reset', async () => {
@@ -273,7 +262,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     const op = await waitForOperation(id);
     expect(op.status).toBe('cancelled');
     expect(op.logs.map((l: any) => l.message).join('\n')).toMatch(/undone: unset noout/);
-    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--cancelled-in-power-off');
+    await recordHistory(client, op.temporal.workflow_id, 'rebootNodeWorkflow--cancelled-in-power-off');
 
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
     const machine = (await getSandboxMachine(db, accountId, target.ipmi_address))!;
@@ -351,7 +340,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     // power soft (forward, once) then "make sure it ends up on" (compensation, 3 attempts).
     expect(attempts).toEqual({ powerCommand: [1], ensurePoweredOn: [3] });
     expect(await db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--failed-bmc-dead-power-on-bounded');
+    await recordHistory(client, op.temporal.workflow_id, 'rebootNodeWorkflow--failed-bmc-dead-power-on-bounded');
     await setMachineFaults(db, accountId, target.ipmi_address, {});
   });
 
@@ -425,7 +414,7 @@ describe('node journey (API → Temporal → sandbox drivers → PostgreSQL)', (
     const op = await waitForOperation(r.body.data.operation_id);
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('host_key_mismatch');
-    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--failed-host-key-mismatch');
+    await recordHistory(client, op.temporal.workflow_id, 'rebootNodeWorkflow--failed-host-key-mismatch');
     expect(op.steps.find((s: any) => s.name === 'wait_ssh').status).toBe('failed');
     expect((await getSandboxCephState(db, clusterId))!.noout_hosts).toEqual([]);
     await setMachineFaults(db, accountId, target.ipmi_address, {});

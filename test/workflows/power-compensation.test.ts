@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { recordHistory } from '../helpers/history';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/database';
 import { createDriverRegistry } from '../../drivers';
@@ -98,14 +96,6 @@ async function waitForOperation(
       throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 50));
   }
-}
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
 }
 
 async function registerNode(): Promise<any> {
@@ -236,7 +226,7 @@ describe('power compensation: the machine ends up on', () => {
     expect(seen.body.data.power_log.map((e: any) => e.action)).toEqual(['soft', 'on']);
     expect(seen.body.data.power_state).toBe('on');
     await expectHostRestored(clusterId, nodes, target, id);
-    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--cancelled-in-shutdown-powered-on');
+    await recordHistory(h.client, op.temporal.workflow_id, 'rebootNodeWorkflow--cancelled-in-shutdown-powered-on');
   });
 
   it('a cancelled reboot whose power could not be restored ends cancelled and says what was left, never "undone"', async () => {
@@ -342,7 +332,7 @@ describe('flags an operator set are left as they were', () => {
     const logs = op.logs.map((l: any) => l.message).join('\n');
     expect(logs).toMatch(new RegExp(`noout was already set on ${target.hostname} before this reboot`));
     expect(op.steps.find((s: any) => s.name === 'unset_noout').status).toBe('skipped');
-    await recordHistory(op.temporal.workflow_id, 'rebootNodeWorkflow--noout-set-before-left-set');
+    await recordHistory(h.client, op.temporal.workflow_id, 'rebootNodeWorkflow--noout-set-before-left-set');
   });
 
   it('a cancelled reboot of a host whose noout was set before it leaves that noout set', async () => {

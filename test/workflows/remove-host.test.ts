@@ -1,24 +1,14 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
-import { json } from '../../db/database';
-import { addressScope } from '../../db/repositories/nodes.repository';
 import { createDriverRegistry } from '../../drivers';
-import {
-  createSandboxCephCluster,
-  createSandboxDriverSet,
-  getSandboxCephState,
-  rackSandboxMachine,
-  writeSandboxPoolData,
-} from '../../drivers/sandbox';
+import { createSandboxDriverSet, getSandboxCephState, writeSandboxPoolData } from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
-import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
+import { recordHistory } from '../helpers/history';
 import { startTestApi, type TestApi } from '../helpers/api';
+import { sandboxCluster, sandboxNode, waitForOperation, type SandboxNodeFixture } from '../helpers/sandbox-cluster';
 import { startTestWorker } from '../helpers/worker';
 
 /**
@@ -46,27 +36,8 @@ afterAll(async () => {
   await api?.close();
 });
 
-const TERMINAL = ['completed', 'failed', 'cancelled'];
-
-async function waitFor(id: string, until: (op: any) => boolean = (op) => TERMINAL.includes(op.status)): Promise<any> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const r = await api.request('GET', `/v1/operations/${id}`);
-    expect(r.status).toBe(200);
-    if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline)
-      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
-    await new Promise((res) => setTimeout(res, 40));
-  }
-}
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
-}
+const waitFor = (id: string, until?: (op: any) => boolean) =>
+  waitForOperation(api, id, { ...(until ? { until } : {}), timeoutMs: 90_000 });
 
 let n = 0;
 
@@ -78,83 +49,29 @@ let n = 0;
  * and the capped figures then no longer say what the test set up.
  */
 async function cluster(opts: { hosts: number; speed: number; sameDrives?: boolean }) {
-  const { db, config } = api;
+  const { db } = api;
   const accountId = api.account.accountId;
-  const clusterId = newId('cluster');
   const tag = `${(process.pid % 200) + 20}.${++n}`;
-  const nodes: { id: string; hostname: string; ip: string; ipmi: string; devices: string[] }[] = [];
+  const suffix = newId('cluster').slice(-5).toLowerCase();
+  const same = ['sda', 'sdb'].map((device) => ({ device, size_gb: 3840, type: 'ssd' as const, smart_ok: true }));
+  const nodes: (SandboxNodeFixture & { devices: string[] })[] = [];
   for (let i = 0; i < opts.hosts; i++) {
-    const hostname = `sh-${n}-${i}-${clusterId.slice(-5).toLowerCase()}`;
-    const ip = `10.${tag}.${i + 1}`;
-    const ipmi = `11.${tag}.${i + 1}`;
-    const m = await rackSandboxMachine(
-      db,
-      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
-      0,
-    );
-    if (opts.sameDrives) {
-      m.drives = ['sda', 'sdb'].map((device) => ({ device, size_gb: 3840, type: 'ssd' as const, smart_ok: true }));
-      await db
-        .updateTable('sandbox_machines')
-        .set({ drives: json(m.drives) })
-        .where('id', '=', m.id)
-        .execute();
-    }
-    const id = newId('node');
-    await db
-      .insertInto('nodes')
-      .values({
-        id,
-        account_id: accountId,
-        environment: 'sandbox',
-        address_scope: addressScope('sandbox', accountId),
-        hostname,
-        ip_address: ip,
-        ssh_user: 'nodefoundry',
-        ssh_private_key_enc: encryptSecret(config.secretKey, 'unused'),
-        ssh_host_key_fingerprint: m.host_key_fingerprint,
-        ipmi_address: ipmi,
-        ipmi_username: 'admin',
-        ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
-        status: 'online',
-        drives: json(m.drives),
-      })
-      .execute();
-    nodes.push({ id, hostname, ip, ipmi, devices: m.drives.slice(0, 2).map((d) => d.device) });
+    const node = await sandboxNode(api, {
+      hostname: `sh-${n}-${i}-${suffix}`,
+      ip: `10.${tag}.${i + 1}`,
+      ipmi: `11.${tag}.${i + 1}`,
+      i,
+      status: 'online',
+      ...(opts.sameDrives ? { drives: same } : {}),
+    });
+    nodes.push({ ...node, devices: node.drives.slice(0, 2).map((d) => d.device) });
   }
-  await db
-    .insertInto('clusters')
-    .values({
-      id: clusterId,
-      account_id: accountId,
-      environment: 'sandbox',
-      name: `shrink-${n}`,
-      status: 'HEALTH_OK',
-      ceph_version: 'reef',
-      admin_node_id: nodes[0]!.id,
-    })
-    .execute();
-  await db
-    .updateTable('nodes')
-    .set({ cluster_id: clusterId })
-    .where(
-      'id',
-      'in',
-      nodes.map((x) => x.id),
-    )
-    .execute();
-  await createSandboxCephCluster(
-    db,
-    {
-      accountId,
-      clusterId,
-      hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })),
-      replication: 3,
-      minSize: 2,
-      cephVersion: 'reef',
-    },
-    opts.speed,
-  );
+  const clusterId = await sandboxCluster(api, {
+    name: `shrink-${n}`,
+    members: nodes,
+    osdsPerHost: 2,
+    speed: opts.speed,
+  });
   await activities.refreshClusterState({ clusterId });
   const ceph: CephDriver = createSandboxDriverSet(db, accountId).ceph({
     clusterId,
@@ -262,7 +179,7 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
       [],
     );
-    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--completed');
+    await recordHistory(api.client, op.temporal.workflow_id, 'removeHostWorkflow--completed');
   });
 
   it('refuses with 409 insufficient_capacity and the figures when the other hosts cannot hold the data; nothing changes', async () => {
@@ -330,7 +247,7 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
       [],
     );
-    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--refused');
+    await recordHistory(api.client, op.temporal.workflow_id, 'removeHostWorkflow--refused');
   });
 
   it('cancel mid-drain restores every weight and puts mons and mgrs back; the node stays a member', async () => {
@@ -360,6 +277,6 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
     const node = (await api.request('GET', `/v1/nodes/${n1.id}`)).body.data;
     expect(node.cluster_id).toBe(c.clusterId);
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'removeHostWorkflow--cancelled');
+    await recordHistory(api.client, op.temporal.workflow_id, 'removeHostWorkflow--cancelled');
   });
 });

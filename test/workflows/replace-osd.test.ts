@@ -1,25 +1,26 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { json } from '../../db/database';
-import { addressScope } from '../../db/repositories/nodes.repository';
 import { createDriverRegistry } from '../../drivers';
 import {
-  createSandboxCephCluster,
   createSandboxDriverSet,
   failSandboxOsdDrive,
   getSandboxCephState,
   listDeviceEvents,
-  rackSandboxMachine,
 } from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
-import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
+import { recordHistory } from '../helpers/history';
 import { startTestApi, type TestApi } from '../helpers/api';
+import {
+  sandboxCluster,
+  sandboxNode,
+  TERMINAL,
+  waitForOperation,
+  type SandboxNodeFixture,
+} from '../helpers/sandbox-cluster';
 import { startTestWorker } from '../helpers/worker';
 import { settleOperationsWorkflow } from '../../workflows/settle-operations.workflow';
 
@@ -48,33 +49,9 @@ afterAll(async () => {
   await api?.close();
 });
 
-const TERMINAL = ['completed', 'failed', 'cancelled'];
-
 /** Polls the operation through the API; collects every progress value seen. */
-async function waitFor(
-  id: string,
-  until: (op: any) => boolean = (op) => TERMINAL.includes(op.status),
-  seen: number[] = [],
-): Promise<any> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await api.request('GET', `/v1/operations/${id}`);
-    expect(r.status).toBe(200);
-    seen.push(r.body.data.progress);
-    if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline)
-      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
-    await new Promise((res) => setTimeout(res, 40));
-  }
-}
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
-}
+const waitFor = (id: string, until?: (op: any) => boolean, seen: number[] = []) =>
+  waitForOperation(api, id, { ...(until ? { until } : {}), timeoutMs: 60_000, seen });
 
 let n = 0;
 
@@ -83,89 +60,31 @@ let n = 0;
  * backfills at `speed` (0 = instant), its OSDs recorded in the osds table as a refresh leaves them.
  */
 async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number }) {
-  const { db, config } = api;
+  const { db } = api;
   const accountId = api.account.accountId;
-  const clusterId = newId('cluster');
   const tag = `${process.pid % 200}.${++n}`;
-  const nodes: {
-    id: string;
-    hostname: string;
-    ip: string;
-    ipmi: string;
-    devices: string[];
-    spare: { device: string; size_gb: number };
-  }[] = [];
+  const suffix = newId('cluster').slice(-5).toLowerCase();
+  const nodes: (SandboxNodeFixture & { devices: string[]; spare: { device: string; size_gb: number } })[] = [];
   for (let i = 0; i < opts.hosts; i++) {
-    const hostname = `rp-${n}-${i}-${clusterId.slice(-5).toLowerCase()}`;
-    const ip = `10.${tag}.${i + 1}`;
-    const ipmi = `11.${tag}.${i + 1}`;
-    const m = await rackSandboxMachine(
-      db,
-      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
-      0,
-    );
-    const id = newId('node');
-    await db
-      .insertInto('nodes')
-      .values({
-        id,
-        account_id: accountId,
-        environment: 'sandbox',
-        address_scope: addressScope('sandbox', accountId),
-        hostname,
-        ip_address: ip,
-        ssh_user: 'nodefoundry',
-        ssh_private_key_enc: encryptSecret(config.secretKey, 'unused'),
-        ssh_host_key_fingerprint: m.host_key_fingerprint,
-        ipmi_address: ipmi,
-        ipmi_username: 'admin',
-        ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
-        status: 'online',
-        drives: json(m.drives),
-      })
-      .execute();
+    const node = await sandboxNode(api, {
+      hostname: `rp-${n}-${i}-${suffix}`,
+      ip: `10.${tag}.${i + 1}`,
+      ipmi: `11.${tag}.${i + 1}`,
+      i,
+      status: 'online',
+    });
     nodes.push({
-      id,
-      hostname,
-      ip,
-      ipmi,
-      devices: m.drives.slice(0, opts.osdsPerHost).map((d) => d.device),
-      spare: m.drives[opts.osdsPerHost]!,
+      ...node,
+      devices: node.drives.slice(0, opts.osdsPerHost).map((d) => d.device),
+      spare: node.drives[opts.osdsPerHost]!,
     });
   }
-  await db
-    .insertInto('clusters')
-    .values({
-      id: clusterId,
-      account_id: accountId,
-      environment: 'sandbox',
-      name: `rp-${n}`,
-      status: 'HEALTH_OK',
-      ceph_version: 'reef',
-      admin_node_id: nodes[0]!.id,
-    })
-    .execute();
-  await db
-    .updateTable('nodes')
-    .set({ cluster_id: clusterId })
-    .where(
-      'id',
-      'in',
-      nodes.map((x) => x.id),
-    )
-    .execute();
-  await createSandboxCephCluster(
-    db,
-    {
-      accountId,
-      clusterId,
-      hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })),
-      replication: 3,
-      minSize: 2,
-      cephVersion: 'reef',
-    },
-    opts.speed,
-  );
+  const clusterId = await sandboxCluster(api, {
+    name: `rp-${n}`,
+    members: nodes,
+    osdsPerHost: opts.osdsPerHost,
+    speed: opts.speed,
+  });
   await activities.refreshClusterState({ clusterId });
   const ceph: CephDriver = createSandboxDriverSet(db, accountId).ceph({
     clusterId,
@@ -308,7 +227,7 @@ describe('OSD disk replacement', () => {
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', op.id).execute()).toEqual(
       [],
     );
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--failed-same-slot');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--failed-same-slot');
   });
 
   it('an up OSD holding data onto a spare disk: dry run plans a drain; drained, destroyed, recreated with the same id on the new disk at its full weight; drives re-read', async () => {
@@ -347,7 +266,7 @@ describe('OSD disk replacement', () => {
     expect(node.drives.map((d: any) => d.device)).toContain(spare);
     expect(node.drives.find((d: any) => d.device === spare)).toHaveProperty('smart_ok');
     expect(op.logs.map((l: any) => l.message).join('\n')).toContain(`drives of ${host.hostname} re-read`);
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--drain-new-device');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--drain-new-device');
   });
 
   it('refuses a device that is not on the host or holds another OSD (409 device_not_available, nothing changed)', async () => {
@@ -385,7 +304,7 @@ describe('OSD disk replacement', () => {
     expect((await c.osdOf(1)).destroyed).toBeUndefined();
     expect(op.steps.find((s: any) => s.name === 'destroy').status).not.toBe('completed');
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--drain-cancelled');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--drain-cancelled');
   });
 
   it('the new disk vanishes after the destroy: failed saying osd.N is left destroyed (id kept) and how to finish, weight restored, locks released; the same request with a working disk then recreates it without a drain, same id, up, weight restored, PGs clean', async () => {
@@ -424,7 +343,7 @@ describe('OSD disk replacement', () => {
       (o: any) => o.osd_id === 5,
     );
     expect(listed).toMatchObject({ status: 'down' });
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--recreate-failed');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--recreate-failed');
 
     // The disk is pushed back in (or another one put in): the same request again finishes the job.
     await pushBack();
@@ -452,7 +371,7 @@ describe('OSD disk replacement', () => {
     const s = await c.ceph.status();
     expect([s.osds_up, s.pgs_active_clean]).toEqual([8, s.pgs_total]);
     expect(await locksOf(op2.id)).toEqual([]);
-    await recordHistory(op2.temporal.workflow_id, 'replaceOsdWorkflow--destroyed-rerun');
+    await recordHistory(api.client, op2.temporal.workflow_id, 'replaceOsdWorkflow--destroyed-rerun');
   });
 
   it('cancel during recreate (its host unreachable): cancelled saying osd.N is left destroyed and how to finish, locks released; rerun once the host is back', async () => {
@@ -475,7 +394,7 @@ describe('OSD disk replacement', () => {
     expect(await c.osdOf(2)).toMatchObject({ destroyed: true, crush_weight: original });
     expect((await getSandboxCephState(api.db, c.clusterId))!.noout_hosts).toEqual([]);
     expect(await locksOf(id)).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--recreate-cancelled');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--recreate-cancelled');
 
     await setPower(host.hostname, 'on');
     const again = await replace(c.clusterId, 2, { device: 'same_slot' });
@@ -512,7 +431,7 @@ describe('OSD disk replacement', () => {
     expect(op.error.message).toContain('backfill onto it goes on by itself');
     expect(op.error.message).not.toContain('its changes were undone');
     expect(await locksOf(id)).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--backfill-cancelled');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--backfill-cancelled');
   });
 
   it('terminated from the Web UI after the destroy: the settler ends it saying osd.N is left destroyed and the command that finishes it, locks released', async () => {
@@ -640,7 +559,7 @@ describe('OSD disk replacement', () => {
     expect((await c.ceph.pgPlacement([6])).osds[0]!.pgs).toBeGreaterThan(0);
     const s = await c.ceph.status();
     expect([s.osds_up, s.pgs_active_clean]).toEqual([8, s.pgs_total]);
-    await recordHistory(op.temporal.workflow_id, 'replaceOsdWorkflow--destroyed-at-zero-weight');
+    await recordHistory(api.client, op.temporal.workflow_id, 'replaceOsdWorkflow--destroyed-at-zero-weight');
   });
 });
 

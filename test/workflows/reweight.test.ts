@@ -1,6 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { json } from '../../db/database';
@@ -18,6 +15,7 @@ import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
 import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
+import { recordHistory } from '../helpers/history';
 import { startTestApi, type TestApi } from '../helpers/api';
 import { startTestWorker } from '../helpers/worker';
 
@@ -64,14 +62,6 @@ async function waitFor(
       throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
     await new Promise((res) => setTimeout(res, 40));
   }
-}
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
 }
 
 let n = 0;
@@ -286,7 +276,7 @@ describe('OSD reweight / drain', () => {
       (o: any) => o.osd_id === 5,
     );
     expect([row.weight, row.pgs]).toEqual([0, 0]);
-    await recordHistory(op.temporal.workflow_id, 'reweightOsdWorkflow--drain-completed');
+    await recordHistory(api.client, op.temporal.workflow_id, 'reweightOsdWorkflow--drain-completed');
   });
 
   it('cancel mid-drain restores the original weight and says so in the log', async () => {
@@ -307,7 +297,7 @@ describe('OSD reweight / drain', () => {
     // The PGs that had moved come back; the OSD is not left empty.
     expect((await c.ceph.pgPlacement([1])).osds[0]!.pgs).toBeGreaterThan(0);
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
-    await recordHistory(op.temporal.workflow_id, 'reweightOsdWorkflow--drain-cancelled');
+    await recordHistory(api.client, op.temporal.workflow_id, 'reweightOsdWorkflow--drain-cancelled');
   });
 
   it('a drain CRUSH can never finish (an EC pool needing every host) fails with drain_cannot_finish and restores the weight', async () => {
@@ -355,7 +345,7 @@ describe('OSD reweight / drain', () => {
     const op = await waitFor(r.body.data.operation_id);
     expect(op.status).toBe('failed');
     expect(op.error.code).toBe('drain_cannot_finish');
-    await recordHistory(op.temporal.workflow_id, 'reweightOsdWorkflow--failed-drain-cannot-finish');
+    await recordHistory(api.client, op.temporal.workflow_id, 'reweightOsdWorkflow--failed-drain-cannot-finish');
     expect(op.error.message).toMatch(/2147483647/);
     expect(op.error.message).toMatch(/PGs 2\.[0-9a-f]+/);
     expect(op.error.message).not.toMatch(/PGs 1\./);

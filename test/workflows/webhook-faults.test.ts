@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { recordHistory } from '../helpers/history';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setNodeStatus } from '../../db/repositories/nodes.repository';
 import { generateSecretKey } from '../../lib/config';
@@ -56,15 +57,6 @@ async function setup(
   const worker = withWorker ? await startTestWorker(api.config, api.db) : undefined;
   if (worker) cleanups.push(() => worker.shutdown());
   return { api, acct: await api.newAccount(), ...(worker ? { worker } : {}), secretKey };
-}
-
-/** With NF_RECORD_HISTORIES=1, keeps a workflow's history for test/replay (as webhooks.test.ts does). */
-async function recordHistory(api: TestApi, workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
 }
 
 /** A completed dispatcher run of this API's task queue that started a delivery with the configured retry schedule. */
@@ -363,7 +355,7 @@ describe('webhook delivery under faults', () => {
     expect(rx.received).toHaveLength(5 * ATTEMPTS);
     // The configured retry schedule is a new path of both workflows (patched): keep their histories.
     const [fifth] = await listAll(api, key, `/v1/webhooks/${hook.id}/deliveries`);
-    await recordHistory(api, fifth.id, 'deliverWebhookWorkflow--configured-retry-failed-disabled');
+    await recordHistory(api.client, fifth.id, 'deliverWebhookWorkflow--configured-retry-failed-disabled');
     await recordDispatcherHistory(api, 'dispatchWebhooksWorkflow--configured-retry');
 
     // Later events: no delivery is due to a disabled webhook, and a test delivery is refused.
@@ -436,7 +428,7 @@ describe('a webhook disabled while one of its deliveries is being retried', () =
       250,
     );
     expect(d.status).toBe('failed');
-    await recordHistory(api, d.id, 'deliverWebhookWorkflow--disabled-while-retried');
+    await recordHistory(api.client, d.id, 'deliverWebhookWorkflow--disabled-while-retried');
     expect(d.attempts.map((a: any) => a.error)).toEqual([
       expect.stringMatching(/no answer within/),
       'not sent: the webhook was disabled',

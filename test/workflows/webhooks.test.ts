@@ -1,6 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { recordHistory } from '../helpers/history';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_REQUEST_TIMEOUT_MS } from '../../activities/webhooks.activities';
 import { setNodeStatus } from '../../db/repositories/nodes.repository';
@@ -45,15 +44,6 @@ afterAll(async () => {
   await releaseDispatch?.();
 });
 
-/** With NF_RECORD_HISTORIES=1, keeps the workflow's history for test/replay (as the cluster harness does). */
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.NF_RECORD_HISTORIES !== '1') return;
-  const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '../replay/histories');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, `${name}.json`), JSON.stringify(JSON.parse(historyToJSON(history)), null, 1));
-}
-
 /** A scheduled dispatcher run of this worker that started at least one delivery. */
 async function recordDispatcherHistory(): Promise<void> {
   if (process.env.NF_RECORD_HISTORIES !== '1') return;
@@ -63,7 +53,7 @@ async function recordDispatcherHistory(): Promise<void> {
     if (historyToJSON(history).includes('START_CHILD_WORKFLOW_EXECUTION_INITIATED')) {
       // Since issue 12 the dispatcher names each delivery (patch webhook-delivery-summaries); the
       // history of a run before it stays as dispatchWebhooksWorkflow--started-deliveries.
-      await recordHistory(wf.workflowId, 'dispatchWebhooksWorkflow--named-deliveries');
+      await recordHistory(api.client, wf.workflowId, 'dispatchWebhooksWorkflow--named-deliveries');
       return;
     }
   }
@@ -171,7 +161,7 @@ describe('webhook deliveries', () => {
     expect(mine).toHaveLength(3);
     expect(rx.received.every((r) => r.body.length > 0)).toBe(true);
     for (const m of mine) expect(expectSigned(m, hook.secret).id).toBe(d.event_id);
-    await recordHistory(d.id, 'deliverWebhookWorkflow--retried-delivered');
+    await recordHistory(api.client, d.id, 'deliverWebhookWorkflow--retried-delivered');
   }, 90_000);
 
   it('a receiver that is down, then up: the event is delivered once it listens again', async () => {

@@ -1,4 +1,9 @@
-import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   boundedPowerCommand,
@@ -118,6 +123,13 @@ export const act = {
   failOverMgr: under(boundedWait, 'failOverMgr'),
   placeClusterDaemons: under(boundedWait, 'placeClusterDaemons'),
   placeDaemonsAndWait: under(boundedWait, 'placeDaemonsAndWait'),
+  // A host removal's placement: a cancel waits until the activity has really stopped (it notices at
+  // its next heartbeat, within the heartbeat throttle), so the compensation that puts the daemons
+  // back never runs beside a placement still moving them (docs/shrink.md).
+  placeDaemonsAndWaitToEnd: under(
+    { ...boundedWait, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED },
+    'placeDaemonsAndWait',
+  ),
   // The mons/mgrs of a cancelled host removal put back: a bounded wait in compensation too.
   placeDaemonsAndWaitUndo: under(boundedWait, 'placeDaemonsAndWait'),
   redeployCephDaemon: under(boundedWait, 'redeployCephDaemon'),

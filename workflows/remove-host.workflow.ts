@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, patched } from '@temporalio/workflow';
 import type { BackfillObservation } from '../activities/reweight.activities';
 import { act } from './activity-proxies';
 import type { RemoveHostInput } from './contracts';
@@ -63,7 +63,12 @@ export async function removeHostWorkflow(input: RemoveHostInput): Promise<Record
         await op.step(step, async () => {
           if (type === 'mon') monsBefore = before;
           else mgrsBefore = before;
-          await act.placeDaemonsAndWait.executeWithOptions({ summary: `place ${type}s on ${after.join(', ')}` }, [
+          // Histories from before the patch cancelled the placement without waiting for it to stop,
+          // and compensation could run beside it (the lab saw mgrs left not as they were).
+          const place = patched('shrink-placement-cancel-waits')
+            ? act.placeDaemonsAndWaitToEnd
+            : act.placeDaemonsAndWait;
+          await place.executeWithOptions({ summary: `place ${type}s on ${after.join(', ')}` }, [
             { clusterId, type, hosts: after },
           ]);
           op.log(`${type}s run on ${after.join(', ')} (were on ${before.join(', ')})`);

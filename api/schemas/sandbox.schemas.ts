@@ -19,6 +19,8 @@ const FAULT_DESCRIPTIONS: Record<SandboxFault, string> = {
   osds_stay_down: 'The host boots but its OSDs never come up.',
   rm_cluster_fails:
     "Ceph's daemons on the host will not stop: a cluster deletion's stop_ceph step fails there (retried, then failed).",
+  mons_mgrs_stay_down:
+    'Mons and mgrs placed on the host never come up: a placement onto it (a host removal moving a mon or mgr there) waits until its bound or a cancel.',
 };
 
 export const setFaultsBodySchema: JSONSchemaType<SetFaultsBody> = {

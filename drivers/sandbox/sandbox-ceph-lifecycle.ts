@@ -162,7 +162,7 @@ export function createSandboxLifecycleOps(ctx: SandboxCephContext): CephLifecycl
       const t = ctx.now();
       const up = (h: string) => {
         const m = machines.get(h);
-        return m !== undefined && machineCondition(m, t).running;
+        return m !== undefined && machineCondition(m, t).running && !hasFault(m, 'mons_mgrs_stay_down');
       };
       return { mons: state.mons.filter(up).sort(), mgrs: state.mgrs.filter(up).sort() };
     },

@@ -32,6 +32,11 @@ export const SANDBOX_FAULTS = [
   'osds_stay_down',
   /** Ceph's daemons on the host will not die (one hung in the kernel): `cephadm rm-cluster` fails there, retryably. */
   'rm_cluster_fails',
+  /**
+   * Mons and mgrs placed on the host never come up (a mon that cannot join): `ceph` never reports
+   * them running, so a placement onto the host waits until its bound or a cancel.
+   */
+  'mons_mgrs_stay_down',
 ] as const;
 export type SandboxFault = (typeof SANDBOX_FAULTS)[number];
 

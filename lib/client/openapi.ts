@@ -1482,7 +1482,7 @@ export interface components {
             shutdown_delay_ms?: number;
             cpu_cores?: number;
             ram_gb?: number;
-            faults: ("bmc_unreachable" | "bmc_auth_fail" | "power_state_unknown" | "no_boot" | "soft_off_ignored" | "host_key_changed" | "osds_stay_down" | "rm_cluster_fails")[];
+            faults: ("bmc_unreachable" | "bmc_auth_fail" | "power_state_unknown" | "no_boot" | "soft_off_ignored" | "host_key_changed" | "osds_stay_down" | "rm_cluster_fails" | "mons_mgrs_stay_down")[];
             /** @description Every chassis command the simulated BMC accepted, oldest first, with the operation that sent it. */
             power_log: {
                 action: string;
@@ -6267,6 +6267,11 @@ export interface operations {
                          * @default false
                          */
                         rm_cluster_fails?: boolean;
+                        /**
+                         * @description Mons and mgrs placed on the host never come up: a placement onto it (a host removal moving a mon or mgr there) waits until its bound or a cancel.
+                         * @default false
+                         */
+                        mons_mgrs_stay_down?: boolean;
                     };
                 };
             };

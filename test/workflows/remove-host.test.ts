@@ -279,4 +279,43 @@ describe('DELETE /v1/clusters/{id}/nodes/{node_id}', () => {
     expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
     await recordHistory(api.client, op.temporal.workflow_id, 'removeHostWorkflow--cancelled');
   });
+
+  it('cancel while a mon moves onto a host where it never comes up: the placement has stopped before the mons are put back', async () => {
+    const c = await cluster({ hosts: 4, speed: 0 });
+    const [n0, n1, n2, n3] = c.nodes as [any, any, any, any];
+    const f = await api.request('PUT', `/v1/sandbox/machines/${n3.id}/faults`, {
+      body: { faults: { mons_mgrs_stay_down: true } },
+    });
+    expect(f.status, JSON.stringify(f.body)).toBe(200);
+    const r = await remove(c.clusterId, n1.id);
+    expect(r.status).toBe(202);
+    const id = r.body.data.operation_id;
+    await waitFor(id, (op) => op.current_step === 'move_mons');
+    expect((await api.request('POST', `/v1/operations/${id}/cancel`)).status).toBe(202);
+    const op = await waitFor(id);
+    expect(op.status).toBe('cancelled');
+    const s = await c.state();
+    expect(sorted(s.mons)).toEqual(sorted([n0.hostname, n1.hostname, n2.hostname]));
+    expect(sorted(s.mgrs)).toEqual(sorted([n0.hostname, n1.hostname]));
+    // In the history: the cancelled placement (mons onto n3) ended before the placement that puts
+    // them back was scheduled; before the fix the put-back was scheduled at once, beside it.
+    const history = await api.client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
+    const events = history.events ?? [];
+    const placements = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'placeDaemonsAndWait',
+    );
+    expect(placements.length).toBe(2);
+    const [first, putBack] = placements as [any, any];
+    const ended = events.find((e) =>
+      [
+        e.activityTaskCanceledEventAttributes,
+        e.activityTaskCompletedEventAttributes,
+        e.activityTaskFailedEventAttributes,
+      ].some((a) => a && Number(a.scheduledEventId) === Number(first.eventId)),
+    );
+    expect(ended, 'the first placement never ended in the history').toBeDefined();
+    expect(Number(ended!.eventId)).toBeLessThan(Number(putBack.eventId));
+    expect(await api.db.selectFrom('operation_locks').selectAll().where('operation_id', '=', id).execute()).toEqual([]);
+    await recordHistory(api.client, op.temporal.workflow_id, 'removeHostWorkflow--cancelled-while-placing');
+  });
 });

@@ -1,22 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { json } from '../../db/database';
-import { addressScope } from '../../db/repositories/nodes.repository';
 import { createDriverRegistry } from '../../drivers';
-import {
-  createSandboxCephCluster,
-  createSandboxDriverSet,
-  getSandboxCephState,
-  rackSandboxMachine,
-  setMachineFaults,
-} from '../../drivers/sandbox';
+import { createSandboxDriverSet, getSandboxCephState, setMachineFaults } from '../../drivers/sandbox';
 import type { CephDriver } from '../../drivers/types';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
-import { encryptSecret } from '../../lib/secrets';
 import type { RunningWorker } from '../../worker/main';
 import { recordHistory } from '../helpers/history';
 import { startTestApi, type TestApi } from '../helpers/api';
+import {
+  sandboxCluster,
+  sandboxNode,
+  TERMINAL,
+  waitForOperation,
+  type SandboxNodeFixture,
+} from '../helpers/sandbox-cluster';
 import { startTestWorker } from '../helpers/worker';
 
 /**
@@ -44,25 +43,9 @@ afterAll(async () => {
   await api?.close();
 });
 
-const TERMINAL = ['completed', 'failed', 'cancelled'];
-
 /** Polls the operation through the API; collects every progress value seen. */
-async function waitFor(
-  id: string,
-  until: (op: any) => boolean = (op) => TERMINAL.includes(op.status),
-  seen: number[] = [],
-): Promise<any> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await api.request('GET', `/v1/operations/${id}`);
-    expect(r.status).toBe(200);
-    seen.push(r.body.data.progress);
-    if (until(r.body.data)) return r.body.data;
-    if (Date.now() > deadline)
-      throw new Error(`operation ${id} still ${r.body.data.status}: ${JSON.stringify(r.body.data)}`);
-    await new Promise((res) => setTimeout(res, 40));
-  }
-}
+const waitFor = (id: string, until?: (op: any) => boolean, seen: number[] = []) =>
+  waitForOperation(api, id, { ...(until ? { until } : {}), timeoutMs: 60_000, seen });
 
 let n = 0;
 
@@ -71,75 +54,27 @@ let n = 0;
  * backfills at `speed` (0 = instant), its OSDs recorded in the osds table as a refresh leaves them.
  */
 async function cluster(opts: { hosts: number; osdsPerHost: number; speed: number }) {
-  const { db, config } = api;
+  const { db } = api;
   const accountId = api.account.accountId;
-  const clusterId = newId('cluster');
   const tag = `${process.pid % 200}.${++n}`;
-  const nodes: { id: string; hostname: string; ip: string; ipmi: string; devices: string[] }[] = [];
+  const suffix = newId('cluster').slice(-5).toLowerCase();
+  const nodes: (SandboxNodeFixture & { devices: string[] })[] = [];
   for (let i = 0; i < opts.hosts; i++) {
-    const hostname = `rw-${n}-${i}-${clusterId.slice(-5).toLowerCase()}`;
-    const ip = `10.${tag}.${i + 1}`;
-    const ipmi = `11.${tag}.${i + 1}`;
-    const m = await rackSandboxMachine(
-      db,
-      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: `pw-${i}` },
-      0,
-    );
-    const id = newId('node');
-    await db
-      .insertInto('nodes')
-      .values({
-        id,
-        account_id: accountId,
-        environment: 'sandbox',
-        address_scope: addressScope('sandbox', accountId),
-        hostname,
-        ip_address: ip,
-        ssh_user: 'nodefoundry',
-        ssh_private_key_enc: encryptSecret(config.secretKey, 'unused'),
-        ssh_host_key_fingerprint: m.host_key_fingerprint,
-        ipmi_address: ipmi,
-        ipmi_username: 'admin',
-        ipmi_password_enc: encryptSecret(config.secretKey, `pw-${i}`),
-        status: 'online',
-        drives: json(m.drives),
-      })
-      .execute();
-    nodes.push({ id, hostname, ip, ipmi, devices: m.drives.slice(0, opts.osdsPerHost).map((d) => d.device) });
+    const node = await sandboxNode(api, {
+      hostname: `rw-${n}-${i}-${suffix}`,
+      ip: `10.${tag}.${i + 1}`,
+      ipmi: `11.${tag}.${i + 1}`,
+      i,
+      status: 'online',
+    });
+    nodes.push({ ...node, devices: node.drives.slice(0, opts.osdsPerHost).map((d) => d.device) });
   }
-  await db
-    .insertInto('clusters')
-    .values({
-      id: clusterId,
-      account_id: accountId,
-      environment: 'sandbox',
-      name: `rw-${n}`,
-      status: 'HEALTH_OK',
-      ceph_version: 'reef',
-      admin_node_id: nodes[0]!.id,
-    })
-    .execute();
-  await db
-    .updateTable('nodes')
-    .set({ cluster_id: clusterId })
-    .where(
-      'id',
-      'in',
-      nodes.map((x) => x.id),
-    )
-    .execute();
-  await createSandboxCephCluster(
-    db,
-    {
-      accountId,
-      clusterId,
-      hosts: nodes.map((x) => ({ hostname: x.hostname, ipmiAddress: x.ipmi, osdDevices: x.devices })),
-      replication: 3,
-      minSize: 2,
-      cephVersion: 'reef',
-    },
-    opts.speed,
-  );
+  const clusterId = await sandboxCluster(api, {
+    name: `rw-${n}`,
+    members: nodes,
+    osdsPerHost: opts.osdsPerHost,
+    speed: opts.speed,
+  });
   await activities.refreshClusterState({ clusterId });
   const ceph: CephDriver = createSandboxDriverSet(db, accountId).ceph({
     clusterId,

@@ -80,6 +80,12 @@ export interface ExecResult {
 export interface ExecOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Most bytes this command may print on stdout (and, separately, on stderr). A command that prints
+   * more is stopped and the exec fails with the retryable `output_truncated`: a cut output is never
+   * returned. The session's own limit applies when this is absent.
+   */
+  maxOutputBytes?: number;
 }
 
 export interface ShellSession {

@@ -8,7 +8,10 @@
  *   is a failure here, so a connect can never hang.
  * - Remote commands outlive the client unless signalled: a timed-out or cancelled exec sends the
  *   remote process a signal before closing the channel.
- * - stdout/stderr are bounded; the connection is ended on every failure path.
+ * - stdout/stderr are bounded per exec (ExecOptions.maxOutputBytes, else the session's limit): a
+ *   command that prints more is stopped and fails with the retryable `output_truncated`, so a cut
+ *   output never reaches a parser (issue 14: a 1 MiB cap cut `ceph osd dump` at ~1,200 OSDs into a
+ *   non-retryable command_failed). The connection is ended on every failure path.
  */
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -29,7 +32,7 @@ export interface SshShellOptions {
   readyTimeoutMs: number;
   /** Exec timeout when a call gives none. */
   defaultExecTimeoutMs?: number;
-  /** Per stream (stdout, stderr) of one exec; the rest is dropped and the truncation noted. */
+  /** Per stream (stdout, stderr) of one exec when the exec gives none; more fails it (output_truncated). */
   maxOutputBytes?: number;
 }
 
@@ -234,11 +237,29 @@ class SshShellSession implements ShellSession {
           );
         stream = ch;
         if (settled) return stop();
-        const out = new BoundedText(this.limits.maxOutputBytes);
-        const errOut = new BoundedText(this.limits.maxOutputBytes);
+        const max = options?.maxOutputBytes ?? this.limits.maxOutputBytes;
+        const out = new BoundedText(max);
+        const errOut = new BoundedText(max);
         let exit: { code: number | null; signal: string | null } | null = null;
-        ch.on('data', (c: Buffer) => out.push(c));
-        ch.stderr.on('data', (c: Buffer) => errOut.push(c));
+        // Over the limit: stop the command and fail typed and retryable, never hand back a cut output.
+        const overflow = (which: string) => {
+          stop();
+          finish(() =>
+            reject(
+              new DriverError(
+                FAILURE.outputTruncated,
+                `${this.where}: "${short(command)}" printed more than ${max} bytes on ${which}: output dropped`,
+                true,
+              ),
+            ),
+          );
+        };
+        ch.on('data', (c: Buffer) => {
+          if (!out.push(c)) overflow('stdout');
+        });
+        ch.stderr.on('data', (c: Buffer) => {
+          if (!errOut.push(c)) overflow('stderr');
+        });
         ch.on('exit', (code: number | null, sig?: string) => {
           exit = { code: code ?? null, signal: sig ?? null };
         });
@@ -277,25 +298,19 @@ class SshShellSession implements ShellSession {
 class BoundedText {
   private readonly chunks: Buffer[] = [];
   private kept = 0;
-  private dropped = 0;
 
   constructor(private readonly max: number) {}
 
-  push(chunk: Buffer): void {
-    const room = this.max - this.kept;
-    if (room >= chunk.length) {
-      this.chunks.push(chunk);
-      this.kept += chunk.length;
-    } else {
-      if (room > 0) this.chunks.push(chunk.subarray(0, room));
-      this.kept += Math.max(0, room);
-      this.dropped += chunk.length - Math.max(0, room);
-    }
+  /** False once the stream has gone past the limit (the chunk is not kept). */
+  push(chunk: Buffer): boolean {
+    if (this.kept + chunk.length > this.max) return false;
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    return true;
   }
 
   text(): string {
-    const s = Buffer.concat(this.chunks).toString('utf8');
-    return this.dropped > 0 ? `${s}\n[truncated: ${this.dropped} more bytes]` : s;
+    return Buffer.concat(this.chunks).toString('utf8');
   }
 }
 

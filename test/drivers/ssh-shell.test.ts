@@ -168,14 +168,22 @@ describe('ssh2 shell driver', () => {
     }
   });
 
-  it('bounds output and says it truncated', async () => {
+  it('an output over its limit is the retryable output_truncated, never a cut string; the session stays usable', async () => {
     const s = await createSshShellDriver({ readyTimeoutMs: 2_000, maxOutputBytes: 100_000 }).connect(target());
     try {
-      const res = await s.exec('big');
-      expect(res.code).toBe(0);
-      expect(res.stdout.startsWith('a'.repeat(100_000))).toBe(true);
-      expect(res.stdout).toMatch(/\n\[truncated: \d+ more bytes\]$/);
-      expect(res.stdout.length).toBeLessThan(100_100);
+      // 3 MiB against the session's 100 kB: typed, retryable, nothing of the output handed back.
+      await expect(s.exec('big')).rejects.toMatchObject({
+        type: 'output_truncated',
+        retryable: true,
+        message: expect.stringContaining('more than 100000 bytes on stdout'),
+      });
+      // The same command within a per-exec limit that fits it: whole.
+      const res = await s.exec('big', { maxOutputBytes: 4 * 1024 * 1024 });
+      expect(res).toMatchObject({ code: 0 });
+      expect(res.stdout.length).toBe(48 * 64 * 1024);
+      // A per-exec limit tighter than the session's wins.
+      await expect(s.exec('echo hi', { maxOutputBytes: 2 })).rejects.toMatchObject({ type: 'output_truncated' });
+      expect(await s.exec('echo hi')).toMatchObject({ code: 0, stdout: 'hi\n' });
     } finally {
       s.close();
     }

@@ -47,6 +47,8 @@ const NARROW: Record<string, string[]> = {
   daemonVersions: ['mon metadata', 'mgr metadata', 'osd metadata'],
   versions: ['versions'],
   mgrMap: ['mgr dump'],
+  // require_osd_release is printed only in the OSD map.
+  requireOsdRelease: ['osd require-osd-release reef', 'osd dump'],
 };
 
 describe('bench: real drivers at 5,000 OSDs', () => {
@@ -65,6 +67,7 @@ describe('bench: real drivers at 5,000 OSDs', () => {
       ['daemonVersions', () => ceph.daemonVersions()],
       ['versions', () => ceph.versions()],
       ['mgrMap', () => ceph.mgrMap()],
+      ['requireOsdRelease', () => ceph.requireOsdRelease('18.2.7')],
     ];
     const failures: string[] = [];
     const wide: string[] = [];

@@ -124,6 +124,8 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
       expect((await ceph.mgrMap()).active).toBe(cluster.hosts[0]);
       expect((await ceph.status()).health).toBe('HEALTH_OK');
       expect(await ceph.nooutHosts()).toEqual(['pawsey-stor002']);
+      // The last step: require-osd-release, read back from the OSD map (the only place it is printed).
+      expect(await ceph.requireOsdRelease('18.2.7')).toEqual({ release: 'reef' });
     });
     expect(reads).toEqual([
       'mon metadata',
@@ -135,6 +137,8 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
       'status',
       'health detail',
       'health detail',
+      'osd require-osd-release reef',
+      'osd dump',
     ]);
   }, 120_000);
 

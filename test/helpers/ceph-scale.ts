@@ -162,6 +162,7 @@ export function scaleCluster(opts: ScaleClusterOptions): ScaleCluster {
   const addrvec = (id: number, p: number) => ({ addrvec: [{ type: 'v2', addr: addr(id, p), nonce: 23311 + id }] });
   Object.assign(dump, {
     max_osd: nOsds,
+    require_osd_release: 'reef',
     osds: hostOf.map((_, id) => ({
       ...clone(dOsd),
       osd: id,
@@ -244,6 +245,7 @@ export function scaleCluster(opts: ScaleClusterOptions): ScaleCluster {
     answer(args: string): string | undefined {
       if (args === 'tell osd.* flush_pg_stats') return flush;
       if (args === 'health detail') return healthDetail();
+      if (args === 'osd require-osd-release reef') return '';
       const group = /^osd (set|unset)-group noout (\S+)$/.exec(args);
       if (group) {
         if (group[1] === 'set') noout.add(group[2]!);

@@ -20,8 +20,10 @@ export const DEFAULT_READ_LIMIT = 1 * MiB;
 export const CEPH_READ_LIMITS: ReadonlyArray<readonly [string, number]> = [
   // ~1 KiB: counts, not lists (pgs_by_state has a few dozen states at most, progress events a few).
   ['status', 1 * MiB],
-  // ~2 KiB healthy; a detail line per down OSD (≈70 B) when every OSD is down: ≈350 KiB.
-  ['health detail', 2 * MiB],
+  // ~2 KiB healthy. Ceph caps the mgr's PG detail lists (mon_health_max_detail) but not the OSD
+  // map's: a line per down OSD (≈70 B, 350 KiB if all 5,000 are down), per flagged OSD, and per-OSD
+  // BlueStore warnings can add up to a few MiB together.
+  ['health detail', 8 * MiB],
   // 954 KiB: one node per OSD and per host.
   ['osd tree', 3 * MiB],
   // 1.6 MiB: one node per OSD.

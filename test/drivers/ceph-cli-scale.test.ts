@@ -20,6 +20,8 @@ const HOSTS = 210;
 let cluster: ScaleCluster;
 let peer: CephSshPeer;
 let ceph: CephDriver;
+/** The same without the PG stats flush (the monitor's reads). */
+let unflushed: CephDriver;
 let host: string;
 let hostOsds: number[];
 
@@ -32,6 +34,11 @@ beforeAll(async () => {
     adminShell: () => ssh.connect(peer.target),
     hostShell: () => ssh.connect(peer.target),
     pgStatsFlushMs: 10_000,
+  });
+  unflushed = createCephCliDriver({
+    adminShell: () => ssh.connect(peer.target),
+    hostShell: () => ssh.connect(peer.target),
+    pgStatsFlushMs: 0,
   });
   host = cluster.hosts[7]!;
   hostOsds = cluster.osdsOf.get(host)!;
@@ -91,28 +98,16 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
     ]);
   }, 120_000);
 
-  it("the reads of a drain (an OSD's placement, weight, ok-to-stop) all parse; osd dump only for pg_temp, which nothing narrower carries", async () => {
+  it("the reads of a drain (an OSD's placement) all parse; osd dump only for pg_temp, which nothing narrower carries", async () => {
+    // A drain's other reads (osds, ok-to-stop) are the reboot's, above: only its placement is new.
     const id = hostOsds[0]!;
     const reads = await readsOf(async () => {
-      expect((await ceph.osds()).find((o) => o.id === id)).toMatchObject({ host, up: true, in: true });
       const placement = await ceph.pgPlacement([id]);
       expect(placement.pgs_total).toBeGreaterThan(160_000);
       expect(placement.pgs_active_clean).toBe(placement.pgs_total);
       expect(placement.osds[0]!.pgs).toBeGreaterThan(0);
-      expect(await ceph.okToStop([id])).toEqual({ ok: true, reason: null });
     });
-    expect(reads).toEqual([
-      ...FLUSH,
-      'osd tree',
-      'osd df',
-      'osd metadata',
-      ...FLUSH,
-      'osd dump',
-      'pg dump pgs_brief',
-      'osd df',
-      ...FLUSH,
-      `osd ok-to-stop ${id}`,
-    ]);
+    expect(reads).toEqual([...FLUSH, 'osd dump', 'pg dump pgs_brief', 'osd df']);
   }, 120_000);
 
   it('the reads of an upgrade (preflight, versions, mgr map, noout) all parse', async () => {
@@ -122,7 +117,7 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
       expect(daemons.every((d) => d.release === 'reef')).toBe(true);
       expect((await ceph.versions()).osd).toEqual({ [REEF]: OSDS });
       expect((await ceph.mgrMap()).active).toBe(cluster.hosts[0]);
-      expect((await ceph.status()).health).toBe('HEALTH_OK');
+      // Its status, osds and ok-to-stop reads are the reboot's, above.
       expect(await ceph.nooutHosts()).toEqual(['pawsey-stor002']);
       // The last step: require-osd-release, read back from the OSD map (the only place it is printed).
       expect(await ceph.requireOsdRelease('18.2.7')).toEqual({ release: 'reef' });
@@ -133,9 +128,6 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
       'osd metadata',
       'versions',
       'mgr dump',
-      ...FLUSH,
-      'status',
-      'health detail',
       'health detail',
       'osd require-osd-release reef',
       'osd dump',
@@ -143,14 +135,14 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
   }, 120_000);
 
   it('an answer over its read limit is the retryable output_truncated (a transient activity failure), never a cut string or command_failed', async () => {
-    // 3 MiB of health detail (a limit of 2 MiB): a real JSON document, only too long.
+    // 10 MiB of health detail (a limit of 8 MiB): a real JSON document, only too long.
     const huge = JSON.stringify({
       status: 'HEALTH_WARN',
       checks: {
         OSD_DOWN: {
           severity: 'HEALTH_WARN',
           summary: { message: 'many' },
-          detail: Array.from({ length: 60_000 }, (_, i) => ({ message: `osd.${i} (root=default,host=x) is down` })),
+          detail: Array.from({ length: 200_000 }, (_, i) => ({ message: `osd.${i} (root=default,host=x) is down` })),
         },
       },
       mutes: [],
@@ -160,10 +152,10 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
     try {
       const err = await ceph.nooutHosts().catch((e: unknown) => e);
       expect(err).toMatchObject({ type: 'output_truncated', retryable: true });
-      expect((err as Error).message).toMatch(/printed more than 2097152 bytes on stdout/);
+      expect((err as Error).message).toMatch(/printed more than 8388608 bytes on stdout/);
       // The activity layer turns it into a failure Temporal retries, with its own code.
       expect(toFailure(err)).toMatchObject({ type: 'output_truncated', nonRetryable: false });
-      await expect(ceph.status()).rejects.toMatchObject({ type: 'output_truncated', retryable: true });
+      await expect(unflushed.status()).rejects.toMatchObject({ type: 'output_truncated', retryable: true });
     } finally {
       peer.overrides.clear();
     }

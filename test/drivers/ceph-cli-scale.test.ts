@@ -134,6 +134,17 @@ describe('real Ceph driver at 5,000 OSDs over SSH (issue 14)', () => {
     ]);
   }, 120_000);
 
+  it('the PG stats flush waits for the mgr at 5,000 OSDs (on i14-base the cut pg dump osds made it give up at once, silently)', async () => {
+    // The mgr is one stats report behind every OSD at the first read: ok-to-stop is asked only
+    // once it holds what each OSD just flushed.
+    cluster.staleStats(1);
+    const id = hostOsds[0]!;
+    const reads = await readsOf(async () => {
+      expect(await ceph.okToStop([id])).toEqual({ ok: true, reason: null });
+    });
+    expect(reads).toEqual([...FLUSH, 'pg dump osds', `osd ok-to-stop ${id}`]);
+  }, 120_000);
+
   it('an answer over its read limit is the retryable output_truncated (a transient activity failure), never a cut string or command_failed', async () => {
     // 10 MiB of health detail (a limit of 8 MiB): a real JSON document, only too long.
     const huge = JSON.stringify({

@@ -37,6 +37,8 @@ export interface ScaleCluster {
   answers: Map<string, string>;
   /** Answers computed from the command (ok-to-stop of given ids, `tell osd.* flush_pg_stats`). */
   answer(args: string): string | undefined;
+  /** The next `reads` answers to `pg dump osds` show the mgr one stats report behind every OSD. */
+  staleStats(reads: number): void;
 }
 
 export const REEF = 'ceph version 18.2.7 (6b0e988052ec84cf2d4a54ff9bbbc5e720b621ad) reef (stable)';
@@ -214,8 +216,7 @@ export function scaleCluster(opts: ScaleClusterOptions): ScaleCluster {
   const pingT = (sT.network_ping_times as Obj[])[0]!;
   const iface = ((pingT.interfaces as Obj[])[0] as Obj)!;
   const seq = (id: number) => 30064771094 + id;
-  answers.set(
-    'pg dump osds',
+  const pgDumpOsds = (behind: number) =>
     `\n${JSON.stringify({
       pg_ready: true,
       osd_stats: hostOf.map((_, id) => {
@@ -223,7 +224,7 @@ export function scaleCluster(opts: ScaleClusterOptions): ScaleCluster {
         return {
           ...clone(sT),
           osd: id,
-          seq: seq(id),
+          seq: seq(id) - behind,
           num_pgs: pgsPerOsd,
           hb_peers: peers,
           network_ping_times: peers.map((p) => ({
@@ -233,8 +234,11 @@ export function scaleCluster(opts: ScaleClusterOptions): ScaleCluster {
           })),
         };
       }),
-    })}\n`,
-  );
+    })}\n`;
+  answers.set('pg dump osds', pgDumpOsds(0));
+  // The next `staleReads` dumps show the mgr one report behind what the OSDs just flushed.
+  let staleReads = 0;
+  let stale: string | undefined;
 
   const flush = hostOf.map((_, id) => `osd.${id}: ${seq(id)}`).join('\n') + '\n';
   const okT = fixture('ok_to_stop_osd0.json') as Obj;
@@ -242,8 +246,15 @@ export function scaleCluster(opts: ScaleClusterOptions): ScaleCluster {
     hosts,
     osdsOf,
     answers,
+    staleStats(reads: number): void {
+      staleReads = reads;
+    },
     answer(args: string): string | undefined {
       if (args === 'tell osd.* flush_pg_stats') return flush;
+      if (args === 'pg dump osds' && staleReads > 0) {
+        staleReads -= 1;
+        return (stale ??= pgDumpOsds(1));
+      }
       if (args === 'health detail') return healthDetail();
       if (args === 'osd require-osd-release reef') return '';
       const group = /^osd (set|unset)-group noout (\S+)$/.exec(args);

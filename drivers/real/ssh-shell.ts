@@ -8,10 +8,13 @@
  *   is a failure here, so a connect can never hang.
  * - Remote commands outlive the client unless signalled: a timed-out or cancelled exec sends the
  *   remote process a signal before closing the channel.
- * - stdout/stderr are bounded per exec (ExecOptions.maxOutputBytes, else the session's limit): a
- *   command that prints more is stopped and fails with the retryable `output_truncated`, so a cut
- *   output never reaches a parser (issue 14: a 1 MiB cap cut `ceph osd dump` at ~1,200 OSDs into a
- *   non-retryable command_failed). The connection is ended on every failure path.
+ * - stdout/stderr are bounded. A read that gives its own limit (ExecOptions.maxOutputBytes, every
+ *   ceph read does) and prints more is stopped and fails with the retryable `output_truncated`, so a
+ *   cut output never reaches its parser (issue 14: a 1 MiB cap cut `ceph osd dump` at ~1,200 OSDs
+ *   into a non-retryable command_failed). A command without one (apt, cephadm bootstrap, systemctl:
+ *   host-sized output nobody parses whole) runs to its end under the session's limit, the rest
+ *   dropped and noted: stopping an install midway for being chatty would be worse. The connection
+ *   is ended on every failure path.
  */
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -32,7 +35,7 @@ export interface SshShellOptions {
   readyTimeoutMs: number;
   /** Exec timeout when a call gives none. */
   defaultExecTimeoutMs?: number;
-  /** Per stream (stdout, stderr) of one exec when the exec gives none; more fails it (output_truncated). */
+  /** Per stream (stdout, stderr) of an exec that gives no limit of its own; the rest is dropped and noted. */
   maxOutputBytes?: number;
 }
 
@@ -237,6 +240,8 @@ class SshShellSession implements ShellSession {
           );
         stream = ch;
         if (settled) return stop();
+        // A limit of the exec's own is strict (over it: output_truncated); the session's only trims.
+        const strict = options?.maxOutputBytes !== undefined;
         const max = options?.maxOutputBytes ?? this.limits.maxOutputBytes;
         const out = new BoundedText(max);
         const errOut = new BoundedText(max);
@@ -255,10 +260,10 @@ class SshShellSession implements ShellSession {
           );
         };
         ch.on('data', (c: Buffer) => {
-          if (!out.push(c)) overflow('stdout');
+          if (!out.push(c) && strict) overflow('stdout');
         });
         ch.stderr.on('data', (c: Buffer) => {
-          if (!errOut.push(c)) overflow('stderr');
+          if (!errOut.push(c) && strict) overflow('stderr');
         });
         ch.on('exit', (code: number | null, sig?: string) => {
           exit = { code: code ?? null, signal: sig ?? null };
@@ -298,19 +303,27 @@ class SshShellSession implements ShellSession {
 class BoundedText {
   private readonly chunks: Buffer[] = [];
   private kept = 0;
+  private dropped = 0;
 
   constructor(private readonly max: number) {}
 
-  /** False once the stream has gone past the limit (the chunk is not kept). */
+  /** False once the stream has gone past the limit (what does not fit is dropped, and counted). */
   push(chunk: Buffer): boolean {
-    if (this.kept + chunk.length > this.max) return false;
-    this.chunks.push(chunk);
-    this.kept += chunk.length;
-    return true;
+    const room = this.max - this.kept;
+    if (room >= chunk.length) {
+      this.chunks.push(chunk);
+      this.kept += chunk.length;
+      return true;
+    }
+    if (room > 0) this.chunks.push(chunk.subarray(0, room));
+    this.kept += Math.max(0, room);
+    this.dropped += chunk.length - Math.max(0, room);
+    return false;
   }
 
   text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    const s = Buffer.concat(this.chunks).toString('utf8');
+    return this.dropped > 0 ? `${s}\n[truncated: ${this.dropped} more bytes]` : s;
   }
 }
 

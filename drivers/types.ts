@@ -80,6 +80,13 @@ export interface ExecResult {
 export interface ExecOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Most bytes this command may print on stdout (and, separately, on stderr): a read sized to what it
+   * can legitimately print. A command that prints more is stopped and the exec fails with the
+   * retryable `output_truncated`: a cut output is never returned. Without it the session's limit
+   * trims the output (noted at its end) and the command runs to its end.
+   */
+  maxOutputBytes?: number;
 }
 
 export interface ShellSession {

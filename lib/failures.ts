@@ -58,6 +58,12 @@ export const FAILURE = {
   bmcPowerUnknown: 'bmc_power_unknown',
   /** The node is in maintenance mode (issue 13 #1): new work refuses it. Never retried. */
   nodeInMaintenance: 'node_in_maintenance',
+  /**
+   * A command printed more than the limit its read allows (issue 14): the output is dropped, never
+   * parsed cut. Retried like a transient failure (the read is sized for 5,000 OSDs with headroom, so a
+   * second answer usually fits; if not, the activity's retries end it with this code).
+   */
+  outputTruncated: 'output_truncated',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];

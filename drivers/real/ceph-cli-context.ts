@@ -52,6 +52,8 @@ export interface CephCliContext {
   /** Runs `ceph <args> [-f json]` on the session; a non-zero exit throws a classified DriverError. */
   ceph(s: ShellSession, args: string[], json?: boolean): Promise<string>;
   cephCommand(args: string[], json: boolean): string;
+  /** Exec options of `ceph <args>`: the command bound and the read's output limit (ceph-read-limits.ts). */
+  execOptions(args: string[]): { timeoutMs: number; maxOutputBytes: number };
   cephFailure(args: string[], res: ExecResult): DriverError;
   withSession<T>(open: () => Promise<ShellSession>, fn: (s: ShellSession) => Promise<T>): Promise<T>;
   /** Throws unless `name` is a safe CRUSH/pool/host name for a command line. */

@@ -150,7 +150,7 @@ export function createCephCliPoolOps(ctx: CephCliContext): CephPoolOps {
       checkName(name);
       const args = ['osd', 'erasure-code-profile', 'get', name];
       return withSession(admin, async (s) => {
-        const res = await s.exec(ctx.cephCommand(args, true), { timeoutMs: ctx.timeoutMs });
+        const res = await s.exec(ctx.cephCommand(args, true), ctx.execOptions(args));
         if (res.code === ENOENT) return null;
         if (res.code !== 0) throw ctx.cephFailure(args, res);
         return parseErasureProfile(name, res.stdout);

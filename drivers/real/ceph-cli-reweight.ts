@@ -237,7 +237,7 @@ export function createCephCliReweightOps(ctx: CephCliContext): CephReweightOps {
       if (osdIds.length === 0) return { safe: [], reason: null };
       const args = ['osd', 'safe-to-destroy', ...osdIds.map(String)];
       return withSession(options.adminShell, async (s) => {
-        const res = await s.exec(ctx.cephCommand(args, true), { timeoutMs: ctx.timeoutMs });
+        const res = await s.exec(ctx.cephCommand(args, true), ctx.execOptions(args));
         if (res.code === EAGAIN) {
           throw new DriverError(
             FAILURE.cephUnavailable,

@@ -228,7 +228,7 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
   /** The recorded freeze, or null when there is none (`config-key get` exits 2, ENOENT). */
   async function readFreeze(s: ShellSession): Promise<AutoscaleFreeze | null> {
     const args = ['config-key', 'get', AUTOSCALE_FREEZE_KEY];
-    const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
+    const res = await s.exec(ctx.cephCommand(args, false), ctx.execOptions(args));
     if (res.code === ENOENT) return null;
     if (res.code !== 0) throw ctx.cephFailure(args, res);
     return parseAutoscaleFreeze(res.stdout);
@@ -237,7 +237,7 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
   /** `ceph osd pool set <pool> pg_autoscale_mode <mode>`; a pool deleted meanwhile (ENOENT) is skipped. */
   async function setMode(s: ShellSession, pool: string, mode: 'on' | 'warn' | 'off'): Promise<void> {
     const args = ['osd', 'pool', 'set', pool, 'pg_autoscale_mode', mode];
-    const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
+    const res = await s.exec(ctx.cephCommand(args, false), ctx.execOptions(args));
     if (res.code !== 0 && res.code !== ENOENT) throw ctx.cephFailure(args, res);
   }
 
@@ -289,7 +289,7 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
       const id = await daemonId('mon', host);
       const args = ['mon', 'ok-to-stop', id];
       return admin(async (s) => {
-        const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs });
+        const res = await s.exec(ctx.cephCommand(args, false), ctx.execOptions(args));
         return interpretMonOkToStop(res, () => ctx.cephFailure(args, res));
       });
     },
@@ -329,7 +329,7 @@ export function createCephCliUpgradeOps(ctx: CephCliContext): CephUpgradeOps {
       return admin(async (s) => {
         if (await readFreeze(s)) return true;
         const args = ['osd', 'pool', 'get', 'noautoscale'];
-        const res = await s.exec(ctx.cephCommand(args, true), { timeoutMs });
+        const res = await s.exec(ctx.cephCommand(args, true), ctx.execOptions(args));
         if (res.code === 0) return parseNoAutoscale(res.stdout, res.stderr);
         if (isUnknownCommand(res)) return false;
         throw ctx.cephFailure(args, res);

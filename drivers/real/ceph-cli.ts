@@ -31,13 +31,16 @@ import {
   combineOsds,
   parseCephStatus,
   parseFlushPgStats,
+  parseHealthFlags,
   parseJsonObject,
   parseOsdDf,
   parseOsdDfUsage,
   parseOsdDump,
   parseOsdStatSeqs,
   parseOsdTree,
+  parseRemappedPgs,
 } from './ceph-json';
+import { cephReadLimit } from './ceph-read-limits';
 import { defaultOsdUnit, type CephCliContext, type CephCliOptions } from './ceph-cli-context';
 
 export type { CephCliContext, CephCliOptions } from './ceph-cli-context';
@@ -80,8 +83,13 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     return new DriverError(FAILURE.commandFailed, `${what} exited with ${res.code}: ${detail}`, false);
   }
 
+  /** The exec options of `ceph <args>`: the command bound and the read's own output limit. */
+  function execOptions(args: string[]): { timeoutMs: number; maxOutputBytes: number } {
+    return { timeoutMs, maxOutputBytes: cephReadLimit(args) };
+  }
+
   async function ceph(s: ShellSession, args: string[], json = true): Promise<string> {
-    const res = await s.exec(cephCommand(args, json), { timeoutMs });
+    const res = await s.exec(cephCommand(args, json), execOptions(args));
     if (res.code !== 0) throw cephFailure(args, res);
     return res.stdout;
   }
@@ -114,14 +122,20 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   async function flushPgStats(s: ShellSession): Promise<void> {
     if (pgStatsFlushMs <= 0) return;
     const args = ['tell', 'osd.*', 'flush_pg_stats'];
-    const res = await s.exec(cephCommand(args, false), { timeoutMs });
+    const res = await s.exec(cephCommand(args, false), execOptions(args));
     const flushed = parseFlushPgStats(res.stdout);
     if (res.code !== 0 && res.code !== ENXIO && !(res.code === ENOENT && flushed.size === 0))
       throw cephFailure(args, res);
     if (flushed.size === 0) return;
     const deadline = Date.now() + pgStatsFlushMs;
     for (;;) {
-      const dump = await s.exec(cephCommand(['pg', 'dump', 'osds'], true), { timeoutMs });
+      const dumpArgs = ['pg', 'dump', 'osds'];
+      // Over its limit (far past 5,000 OSDs) the flush is best effort, as for any unreadable dump.
+      const dump = await s.exec(cephCommand(dumpArgs, true), execOptions(dumpArgs)).catch((err: unknown) => {
+        if (err instanceof DriverError && err.type === FAILURE.outputTruncated) return null;
+        throw err;
+      });
+      if (!dump) return;
       if (dump.code !== 0) throw cephFailure(['pg', 'dump', 'osds'], dump);
       const seen = parseOsdStatSeqs(dump.stdout);
       if (!seen) return;
@@ -168,6 +182,7 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
   const ctx: CephCliContext = {
     options,
     ceph,
+    execOptions,
     cephCommand,
     cephFailure,
     withSession,
@@ -180,9 +195,11 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     async status(): Promise<CephStatus> {
       return withSession(options.adminShell, async (s) => {
         await flushPgStats(s);
+        // Narrow reads (issue 14): the flags from `health detail`, pg_temp's count from the status
+        // itself; never the whole `osd dump` (~4.6 MiB at 5,000 OSDs).
         const status = await ceph(s, ['status']);
-        const dump = parseOsdDump(await ceph(s, ['osd', 'dump']));
-        return parseCephStatus(status, dump);
+        const flags = parseHealthFlags(await ceph(s, ['health', 'detail']));
+        return parseCephStatus(status, { ...flags, pgTemp: parseRemappedPgs(status) });
       });
     },
 
@@ -207,7 +224,7 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
       return withSession(options.adminShell, async (s) => {
         // The mgr decides from its PG map: a stale one can call a PG clean that just lost a copy.
         await flushPgStats(s);
-        const res = await s.exec(cephCommand(args, true), { timeoutMs });
+        const res = await s.exec(cephCommand(args, true), execOptions(args));
         const verdict = interpretOkToStop(res, () => cephFailure(args, res));
         if (verdict.ok && countedNoPgs(res.stdout)) await assertPgMapComplete(s, osdIds);
         return verdict;
@@ -225,7 +242,11 @@ export function createCephCliDriver(options: CephCliOptions): CephDriver {
     },
 
     async nooutHosts(): Promise<string[]> {
-      return withSession(options.adminShell, async (s) => parseOsdDump(await ceph(s, ['osd', 'dump'])).nooutHosts);
+      // `health detail`'s OSD_FLAGS lists each CRUSH node carrying a flag (~2 KiB), not the OSD map.
+      return withSession(
+        options.adminShell,
+        async (s) => parseHealthFlags(await ceph(s, ['health', 'detail'])).nooutHosts,
+      );
     },
 
     async stopOsds(host: string, osdIds: number[]): Promise<void> {

@@ -344,7 +344,7 @@ export function retireOsdScript(osdId: number): string {
 /** The package deployer's host record (config-key `nodefoundry/hosts`); none yet is an empty list. */
 export async function readHostsRecord(ctx: CephCliContext, s: ShellSession): Promise<RecordedHost[]> {
   const args = ['config-key', 'get', HOSTS_KEY];
-  const res = await s.exec(ctx.cephCommand(args, false), { timeoutMs: ctx.timeoutMs });
+  const res = await s.exec(ctx.cephCommand(args, false), ctx.execOptions(args));
   if (res.code === ENOENT) return [];
   if (res.code !== 0) throw ctx.cephFailure(args, res);
   return parseHostsRecord(res.stdout);

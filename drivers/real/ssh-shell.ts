@@ -8,7 +8,13 @@
  *   is a failure here, so a connect can never hang.
  * - Remote commands outlive the client unless signalled: a timed-out or cancelled exec sends the
  *   remote process a signal before closing the channel.
- * - stdout/stderr are bounded; the connection is ended on every failure path.
+ * - stdout/stderr are bounded. A read that gives its own limit (ExecOptions.maxOutputBytes, every
+ *   ceph read does) and prints more is stopped and fails with the retryable `output_truncated`, so a
+ *   cut output never reaches its parser (issue 14: a 1 MiB cap cut `ceph osd dump` at ~1,200 OSDs
+ *   into a non-retryable command_failed). A command without one (apt, cephadm bootstrap, systemctl:
+ *   host-sized output nobody parses whole) runs to its end under the session's limit, the rest
+ *   dropped and noted: stopping an install midway for being chatty would be worse. The connection
+ *   is ended on every failure path.
  */
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -29,7 +35,7 @@ export interface SshShellOptions {
   readyTimeoutMs: number;
   /** Exec timeout when a call gives none. */
   defaultExecTimeoutMs?: number;
-  /** Per stream (stdout, stderr) of one exec; the rest is dropped and the truncation noted. */
+  /** Per stream (stdout, stderr) of an exec that gives no limit of its own; the rest is dropped and noted. */
   maxOutputBytes?: number;
 }
 
@@ -234,11 +240,31 @@ class SshShellSession implements ShellSession {
           );
         stream = ch;
         if (settled) return stop();
-        const out = new BoundedText(this.limits.maxOutputBytes);
-        const errOut = new BoundedText(this.limits.maxOutputBytes);
+        // A limit of the exec's own is strict (over it: output_truncated); the session's only trims.
+        const strict = options?.maxOutputBytes !== undefined;
+        const max = options?.maxOutputBytes ?? this.limits.maxOutputBytes;
+        const out = new BoundedText(max);
+        const errOut = new BoundedText(max);
         let exit: { code: number | null; signal: string | null } | null = null;
-        ch.on('data', (c: Buffer) => out.push(c));
-        ch.stderr.on('data', (c: Buffer) => errOut.push(c));
+        // Over the limit: stop the command and fail typed and retryable, never hand back a cut output.
+        const overflow = (which: string) => {
+          stop();
+          finish(() =>
+            reject(
+              new DriverError(
+                FAILURE.outputTruncated,
+                `${this.where}: "${short(command)}" printed more than ${max} bytes on ${which}: output dropped`,
+                true,
+              ),
+            ),
+          );
+        };
+        ch.on('data', (c: Buffer) => {
+          if (!out.push(c) && strict) overflow('stdout');
+        });
+        ch.stderr.on('data', (c: Buffer) => {
+          if (!errOut.push(c) && strict) overflow('stderr');
+        });
         ch.on('exit', (code: number | null, sig?: string) => {
           exit = { code: code ?? null, signal: sig ?? null };
         });
@@ -281,16 +307,18 @@ class BoundedText {
 
   constructor(private readonly max: number) {}
 
-  push(chunk: Buffer): void {
+  /** False once the stream has gone past the limit (what does not fit is dropped, and counted). */
+  push(chunk: Buffer): boolean {
     const room = this.max - this.kept;
     if (room >= chunk.length) {
       this.chunks.push(chunk);
       this.kept += chunk.length;
-    } else {
-      if (room > 0) this.chunks.push(chunk.subarray(0, room));
-      this.kept += Math.max(0, room);
-      this.dropped += chunk.length - Math.max(0, room);
+      return true;
     }
+    if (room > 0) this.chunks.push(chunk.subarray(0, room));
+    this.kept += Math.max(0, room);
+    this.dropped += chunk.length - Math.max(0, room);
+    return false;
   }
 
   text(): string {

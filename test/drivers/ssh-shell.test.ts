@@ -168,14 +168,26 @@ describe('ssh2 shell driver', () => {
     }
   });
 
-  it('bounds output and says it truncated', async () => {
+  it("a read over its own limit is the retryable output_truncated, never a cut string; a command without one is trimmed to the session's limit and runs to its end", async () => {
     const s = await createSshShellDriver({ readyTimeoutMs: 2_000, maxOutputBytes: 100_000 }).connect(target());
     try {
-      const res = await s.exec('big');
-      expect(res.code).toBe(0);
-      expect(res.stdout.startsWith('a'.repeat(100_000))).toBe(true);
-      expect(res.stdout).toMatch(/\n\[truncated: \d+ more bytes\]$/);
-      expect(res.stdout.length).toBeLessThan(100_100);
+      // 3 MiB against a read's limit of 1 MiB: typed, retryable, nothing of the output handed back.
+      await expect(s.exec('big', { maxOutputBytes: 1024 * 1024 })).rejects.toMatchObject({
+        type: 'output_truncated',
+        retryable: true,
+        message: expect.stringContaining('more than 1048576 bytes on stdout'),
+      });
+      // The same command within a limit that fits it: whole (the read's limit, not the session's).
+      const res = await s.exec('big', { maxOutputBytes: 4 * 1024 * 1024 });
+      expect(res).toMatchObject({ code: 0 });
+      expect(res.stdout.length).toBe(48 * 64 * 1024);
+      await expect(s.exec('echo hi', { maxOutputBytes: 2 })).rejects.toMatchObject({ type: 'output_truncated' });
+      // No limit of its own (an install, a bootstrap): trimmed to the session's 100 kB, noted, exit code kept.
+      const trimmed = await s.exec('big');
+      expect(trimmed.code).toBe(0);
+      expect(trimmed.stdout.startsWith('a'.repeat(100_000))).toBe(true);
+      expect(trimmed.stdout).toMatch(/\n\[truncated: \d+ more bytes\]$/);
+      expect(await s.exec('echo hi')).toMatchObject({ code: 0, stdout: 'hi\n' });
     } finally {
       s.close();
     }

@@ -6,17 +6,24 @@ import {
   combineOsds,
   parseCephStatus,
   parseFlushPgStats,
+  parseHealthFlags,
   parseOsdDf,
   parseOsdDfUsage,
   parseOsdDump,
   parseOsdStatSeqs,
   parseOsdTree,
+  parseRemappedPgs,
 } from '../../drivers/real/ceph-json';
 import { DriverError, type ExecResult } from '../../drivers/types';
 import { ok, ScriptedShell } from '../drivers/fake-shell';
 
 const fixture = (name: string) => readFileSync(path.resolve(__dirname, '../fixtures/ceph', name), 'utf8');
 const noFlags = { flags: [], nooutHosts: [], groupFlags: [], pgTemp: 0 };
+/** The real Reef/Tentacle `health detail` with `set-group noout` on labnode1, moved to labnode2 as the osd dump sample has it. */
+const HEALTH_NOOUT_LABNODE2 = fixture('reef-tentacle-mixed.health_detail.json').replace(
+  'host labnode1 has flags noout',
+  'host labnode2 has flags noout',
+);
 
 describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
   it('status: healthy cluster', () => {
@@ -117,6 +124,56 @@ describe('ceph JSON parsers (real Ceph 16.2 output)', () => {
     expect(parseOsdDump(clusterWide)).toEqual({ flags: ['noout'], nooutHosts: [], groupFlags: [], pgTemp: 0 });
   });
 
+  it('health detail: cluster flags (OSDMAP_FLAGS) and the CRUSH nodes carrying noout (OSD_FLAGS), Pacific and Reef/Tentacle (issue 14)', () => {
+    // Pacific 16.2.15: `ceph osd set noout` with osd.1 stopped.
+    expect(parseHealthFlags(fixture('health_detail_noout_osd_down.json'))).toEqual({
+      flags: ['noout'],
+      nooutHosts: [],
+      groupFlags: [],
+    });
+    // Reef 18.2.7 / Tentacle 20.2.4 mixed: `ceph osd set-group noout labnode1`.
+    expect(parseHealthFlags(fixture('reef-tentacle-mixed.health_detail.json'))).toEqual({
+      flags: [],
+      nooutHosts: ['labnode1'],
+      groupFlags: ['noout'],
+    });
+    expect(parseHealthFlags(fixture('health_detail_ok.json'))).toEqual({ flags: [], nooutHosts: [], groupFlags: [] });
+    // Several flags; an OSD and a device class carry flags but are no CRUSH node; a rack is; muted still counts.
+    const doc = {
+      status: 'HEALTH_WARN',
+      checks: {
+        OSDMAP_FLAGS: {
+          severity: 'HEALTH_WARN',
+          summary: { message: 'noout,norebalance flag(s) set' },
+          detail: [],
+          muted: true,
+        },
+        OSD_FLAGS: {
+          severity: 'HEALTH_WARN',
+          summary: { message: '4 OSDs or CRUSH {nodes, device-classes} have {NOUP,NODOWN,NOIN,NOOUT} flags set' },
+          detail: [
+            { message: 'osd.3 has flags noup,noin' },
+            { message: "device class 'hdd' has flags noout" },
+            { message: 'rack r1 has flags noout' },
+            { message: 'host b2 has flags noout' },
+          ],
+        },
+      },
+      mutes: [],
+    };
+    expect(parseHealthFlags(JSON.stringify(doc))).toEqual({
+      flags: ['noout', 'norebalance'],
+      nooutHosts: ['b2', 'r1'],
+      groupFlags: ['noin', 'noout', 'noup'],
+    });
+    expect(() => parseHealthFlags('[truncated')).toThrow(/not JSON/);
+  });
+
+  it('status: pg_temp entries counted from osdmap.num_remapped_pgs (no osd dump needed)', () => {
+    expect(parseRemappedPgs(fixture('status_during_recovery.json'))).toBe(6);
+    expect(parseRemappedPgs(fixture('status_two_osds_down_tentacle.json'))).toBe(0);
+  });
+
   it('status: a PG with a pg_temp entry is not clean, whatever the (possibly stale) PG stats say', () => {
     const doc = JSON.parse(fixture('status.json'));
     doc.pgmap = { ...doc.pgmap, num_pgs: 17, pgs_by_state: [{ state_name: 'active+clean', count: 17 }] };
@@ -201,17 +258,17 @@ const fresh = {
 };
 
 describe('ceph CLI driver', () => {
-  it('status runs ceph status and osd dump with a connect timeout, JSON output, and closes the session', async () => {
+  it('status runs ceph status and health detail (never the whole osd dump) with a connect timeout, JSON output, and closes the session', async () => {
     const { driver, admin } = cephCli({
       ...fresh,
       [`${C} status -f json`]: ok(fixture('status.json')),
-      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+      [`${C} health detail -f json`]: ok(HEALTH_NOOUT_LABNODE2),
     });
     const s = await driver.status();
     expect(s.health).toBe('HEALTH_OK');
     expect(s.flags).toEqual(['noout']);
     expect(admin).toHaveLength(1);
-    expect(admin[0]!.commands).toEqual([FLUSH, OSD_SEQS, `${C} status -f json`, `${C} osd dump -f json`]);
+    expect(admin[0]!.commands).toEqual([FLUSH, OSD_SEQS, `${C} status -f json`, `${C} health detail -f json`]);
     expect(admin[0]!.closed).toBe(1);
   });
 
@@ -219,7 +276,7 @@ describe('ceph CLI driver', () => {
     const { driver, admin } = cephCli(
       {
         [`${C} status -f json`]: ok(fixture('status.json')),
-        [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+        [`${C} health detail -f json`]: ok(HEALTH_NOOUT_LABNODE2),
         [`${C} osd tree -f json`]: ok(fixture('osd_tree_osd1_down.json')),
         [`${C} osd df -f json`]: ok(fixture('osd_df.json')),
         [`${C} osd metadata -f json`]: ok('[]'),
@@ -231,7 +288,7 @@ describe('ceph CLI driver', () => {
     expect((await driver.osds()).map((o) => o.id)).toEqual([0, 1, 2]);
     expect(admin.flatMap((s) => s.commands)).toEqual([
       `${C} status -f json`,
-      `${C} osd dump -f json`,
+      `${C} health detail -f json`,
       `${C} osd tree -f json`,
       `${C} osd df -f json`,
       `${C} osd metadata -f json`,
@@ -345,18 +402,18 @@ describe('ceph CLI driver', () => {
     });
   });
 
-  it('noout: set-group / unset-group on the host, read back from osd dump', async () => {
+  it('noout: set-group / unset-group on the host, read back from health detail (OSD_FLAGS), not the osd dump', async () => {
     const { driver, admin } = cephCli({
       [`${C} osd set-group noout labnode2`]: ok('\n'),
       [`${C} osd unset-group noout labnode2`]: ok('\n'),
-      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+      [`${C} health detail -f json`]: ok(HEALTH_NOOUT_LABNODE2),
     });
     await driver.setGroupNoout('labnode2');
     expect(await driver.nooutHosts()).toEqual(['labnode2']);
     await driver.unsetGroupNoout('labnode2');
     expect(admin.flatMap((s) => s.commands)).toEqual([
       `${C} osd set-group noout labnode2`,
-      `${C} osd dump -f json`,
+      `${C} health detail -f json`,
       `${C} osd unset-group noout labnode2`,
     ]);
     expect(admin.every((s) => s.closed === 1)).toBe(true);
@@ -421,7 +478,7 @@ describe('ceph CLI driver', () => {
               }),
             ),
       [`${C} status -f json`]: ok(fixture('status.json')),
-      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+      [`${C} health detail -f json`]: ok(HEALTH_NOOUT_LABNODE2),
     });
     await driver.status();
     expect(dumps).toBe(3);
@@ -431,7 +488,7 @@ describe('ceph CLI driver', () => {
       OSD_SEQS,
       OSD_SEQS,
       `${C} status -f json`,
-      `${C} osd dump -f json`,
+      `${C} health detail -f json`,
     ]);
   });
 
@@ -440,7 +497,7 @@ describe('ceph CLI driver', () => {
       [FLUSH]: ok(fixture('flush_pg_stats_all.txt')),
       [OSD_SEQS]: ok(fixture('pg_dump_osds.json')),
       [`${C} status -f json`]: ok(fixture('status.json')),
-      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+      [`${C} health detail -f json`]: ok(HEALTH_NOOUT_LABNODE2),
     };
     const bounded = createCephCliDriver({
       adminShell: async () => new ScriptedShell(stale),
@@ -452,14 +509,14 @@ describe('ceph CLI driver', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     const shell = new ScriptedShell({
       [`${C} status -f json`]: ok(fixture('status.json')),
-      [`${C} osd dump -f json`]: ok(fixture('osd_dump_noout_group.json')),
+      [`${C} health detail -f json`]: ok(HEALTH_NOOUT_LABNODE2),
     });
     await createCephCliDriver({
       adminShell: async () => shell,
       hostShell: async () => shell,
       pgStatsFlushMs: 0,
     }).status();
-    expect(shell.commands).toEqual([`${C} status -f json`, `${C} osd dump -f json`]);
+    expect(shell.commands).toEqual([`${C} status -f json`, `${C} health detail -f json`]);
     const { driver } = cephCli({
       [FLUSH]: { code: 1, stdout: '', stderr: '[errno 110] RADOS timed out (error connecting to the cluster)\n' },
     });
@@ -481,7 +538,7 @@ describe('ceph CLI driver', () => {
   });
 
   it('the session is closed even when the command fails', async () => {
-    const { driver, admin } = cephCli({ [`${C} osd dump -f json`]: ok('not json') });
+    const { driver, admin } = cephCli({ [`${C} health detail -f json`]: ok('not json') });
     await expect(driver.nooutHosts()).rejects.toThrow(/not JSON/);
     expect(admin[0]!.closed).toBe(1);
   });

@@ -31,6 +31,9 @@ TOPO="$REPO/scripts/topology"
 cd "$REPO"
 log() { printf 'topology: %s\n' "$*" >&2; }
 die() { printf 'topology: error: %s\n' "$*" >&2; exit 1; }
+# NAME='value' (values never contain a single quote): sourceable by sh, readable by a plain parser.
+kv() { printf "%s='%s'\n" "$1" "$2"; }
+
 
 [[ $# -ge 1 ]] || die "usage: $0 DIR [--temporal-only]"
 DIR="$1"
@@ -69,16 +72,27 @@ VISIBILITY_DB="${PREFIX}_temporal_visibility"
 NF_DB="${PREFIX}_nodefoundry"
 NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 printf '%s\n' "$PREFIX" >"$DIR/prefix"
-printf 'BASE_URL=%q\n' "$BASE_URL" >"$DIR/base-url"
+kv BASE_URL "$BASE_URL" >"$DIR/base-url"
 
-# ---- ports (the OS picks free ones; bound right after) ---------------------------------------
+# ---- ports: free ones below 32768 (bound right after) ------------------------------------------
+# Temporal stores each service's membership port in a PostgreSQL smallint (cluster_membership.rpc_port):
+# a port the OS would pick (32768-60999 on Linux) makes the server exit ("out of range for type
+# smallint"). So ports are tried at random in 20000-32767 until 15 bind.
 read -r P_FRONTEND P_FRONTEND_M P_FRONTEND_HTTP P_MATCHING P_MATCHING_M P_HISTORY P_HISTORY_M P_WORKER P_WORKER_M \
   P_METRICS P_UI P_API1 P_API2 P_WH1 P_WH2 <<<"$(node -e '
     const net = require("node:net");
-    const servers = [];
+    const bind = (port) => new Promise((r) => {
+      const s = net.createServer();
+      s.once("error", () => r(null));
+      s.listen(port, "127.0.0.1", () => r(s));
+    });
     (async () => {
-      for (let i = 0; i < 15; i++)
-        servers.push(await new Promise((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => r(s)); }));
+      const servers = [];
+      for (let tries = 0; servers.length < 15 && tries < 1000; tries++) {
+        const s = await bind(20000 + Math.floor(Math.random() * 12768));
+        if (s) servers.push(s);
+      }
+      if (servers.length < 15) process.exit(1);
       console.log(servers.map((s) => s.address().port).join(" "));
       servers.forEach((s) => s.close());
     })();')"
@@ -116,7 +130,7 @@ launch() {
   } >"$DIR/run-$name.sh"
   chmod +x "$DIR/run-$name.sh"
   bash "$DIR/run-$name.sh"
-  printf '%s_PID=%s\n' "$(echo "$name" | tr 'a-z-' 'A-Z_')" "$(cat "$DIR/$name.pid")" >>"$DIR/pids"
+  kv "$(echo "$name" | tr 'a-z-' 'A-Z_')_PID" "$(cat "$DIR/$name.pid")" >>"$DIR/pids"
 }
 : >"$DIR/pids"
 
@@ -161,9 +175,9 @@ node --import tsx "$TOPO/setup.ts" namespace
 node --import tsx "$TOPO/setup.ts" attributes
 
 {
-  printf 'TEMPORAL_ADDRESS=%q\n' "$TEMPORAL_ADDRESS"
-  printf 'TEMPORAL_NAMESPACE=%q\n' "$NAMESPACE"
-  printf 'TEMPORAL_UI_URL=%q\n' "$TEMPORAL_UI_URL"
+  kv TEMPORAL_ADDRESS "$TEMPORAL_ADDRESS"
+  kv TEMPORAL_NAMESPACE "$NAMESPACE"
+  kv TEMPORAL_UI_URL "$TEMPORAL_UI_URL"
 } >"$DIR/env.partial"
 
 if ! $TEMPORAL_ONLY; then
@@ -198,12 +212,12 @@ if ! $TEMPORAL_ONLY; then
     wait_http "${API_URLS[$((i - 1))]}/healthz" "api-$i" "$(cat "$DIR/api-$i.pid")" 120
   done
   {
-    printf 'DATABASE_URL=%q\n' "$NF_URL"
-    printf 'NF_SECRET_KEY=%q\n' "$NF_SECRET_KEY"
-    printf 'NF_API_URLS=%q\n' "$(IFS=,; echo "${API_URLS[*]}")"
-    printf 'NF_API_KEY=%q\n' "$NF_API_KEY"
-    printf 'NF_ACCOUNT_ID=%q\n' "$NF_ACCOUNT_ID"
-    printf 'NF_WORKER_READYZ_URLS=%q\n' "http://127.0.0.1:$P_WH1/readyz,http://127.0.0.1:$P_WH2/readyz"
+    kv DATABASE_URL "$NF_URL"
+    kv NF_SECRET_KEY "$NF_SECRET_KEY"
+    kv NF_API_URLS "$(IFS=,; echo "${API_URLS[*]}")"
+    kv NF_API_KEY "$NF_API_KEY"
+    kv NF_ACCOUNT_ID "$NF_ACCOUNT_ID"
+    kv NF_WORKER_READYZ_URLS "http://127.0.0.1:$P_WH1/readyz,http://127.0.0.1:$P_WH2/readyz"
   } >>"$DIR/env.partial"
 fi
 cat "$DIR/pids" >>"$DIR/env.partial"

@@ -14,14 +14,13 @@
  * database to create, on a server whose role may create databases), NF_TOPO_ADMIN_URL (another
  * database on that server to connect to while creating or dropping it).
  */
-import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { createDb } from '../../db/database';
 import { migrateToLatest } from '../../db/migrate';
 import { createAccount } from '../../db/repositories/accounts.repository';
 import { createApiKey } from '../../db/repositories/api-keys.repository';
 import { ensureSearchAttributes, waitForTemporal } from '../lib/temporal-dev-server';
+import { ensureNamespace } from '../lib/temporal-namespace';
 
 const say = (line: string): void => void process.stderr.write(`topology: ${line}\n`);
 
@@ -29,35 +28,6 @@ function env(name: string, fallback?: string): string {
   const v = process.env[name] ?? fallback;
   if (!v) throw new Error(`${name} is not set`);
   return v;
-}
-
-async function registerNamespace(address: string, namespace: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 5_000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        say(`namespace ${namespace} exists`);
-        return;
-      } catch {
-        await connection.workflowService.registerNamespace({
-          namespace,
-          // Three days of closed workflows, as docker-compose.yml's DEFAULT_NAMESPACE_RETENTION.
-          workflowExecutionRetentionPeriod: msToTs('72h'),
-        });
-        say(`registered namespace ${namespace}`);
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch (e) {
-      // "already exists" from a concurrent register is success.
-      if (/already exists|AlreadyExists/i.test((e as Error).message)) return;
-      if (Date.now() > deadline) throw new Error(`registering namespace ${namespace}: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  }
 }
 
 async function attributes(address: string, namespace: string): Promise<void> {
@@ -115,7 +85,12 @@ async function main(): Promise<void> {
   const step = process.argv[2];
   const address = () => env('TEMPORAL_ADDRESS');
   const namespace = env('TEMPORAL_NAMESPACE', 'default');
-  if (step === 'namespace') await registerNamespace(address(), namespace);
+  if (step === 'namespace')
+    say(
+      (await ensureNamespace(address(), namespace))
+        ? `registered namespace ${namespace}`
+        : `namespace ${namespace} exists`,
+    );
   else if (step === 'attributes') await attributes(address(), namespace);
   else if (step === 'database') await database(env('DATABASE_URL'));
   else if (step === 'drop')

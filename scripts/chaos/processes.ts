@@ -4,6 +4,10 @@
  * (worker/main.ts) and the API (api/main.ts). Kills are SIGKILL; every dead period is recorded, so
  * the invariants can tell "the API was dead" from "the API answered 5xx". A worker or API that exits
  * on its own is restarted (as systemd would) and counted as a crash.
+ *
+ * `--topology` (issue 14): the Temporal server runs outside (scripts/topology/up.sh
+ * --temporal-only) and there are two workers and two APIs (worker-1/2, api-1/2); a kill names one
+ * of them, and its Downtime says which (`instance`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';

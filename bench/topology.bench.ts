@@ -25,7 +25,7 @@ const HOSTS = Number(process.env.BENCH_TOPOLOGY_HOSTS ?? 180);
 const OSDS_PER_HOST = 24;
 const MAX_CONCURRENT = 16;
 const RACK_SIZE = 16;
-const TIMEOUT_MS = Number(process.env.BENCH_TOPOLOGY_TIMEOUT_MS ?? 900_000);
+const TIMEOUT_MS = Number(process.env.BENCH_TOPOLOGY_TIMEOUT_MS ?? 1_200_000);
 const REPO = path.resolve(__dirname, '..');
 
 interface Topology {

@@ -13,4 +13,8 @@ if [[ -z "${DATABASE_URL:-}" ]]; then
   DATABASE_URL="$(bash scripts/ensure-postgres.sh)"
   export DATABASE_URL
 fi
+# bench/topology.bench.ts runs the production topology (scripts/topology/up.sh, down.sh in its
+# beforeAll/afterAll): the Temporal server, its SQL tool and UI are built here when missing (once,
+# cached outside the repository), so that the build is not part of a bench's time.
+bash scripts/topology/ensure-temporal-server.sh >/dev/null
 exec npx --no-install vitest run --config bench/vitest.config.ts "$@"

@@ -3,7 +3,8 @@
  * run it the same way before rolling out the api and worker):
  *
  *   1. waits for PostgreSQL, applies the migrations;
- *   2. waits for the Temporal namespace, registers NodeFoundry's search attributes where missing.
+ *   2. waits for Temporal, registers the namespace when missing (the bare server has none), then
+ *      NodeFoundry's search attributes where missing.
  *
  * Idempotent: running it again changes nothing. Reads the same environment as the services
  * (lib/config.ts). Exit code 0 when both are ready.
@@ -14,6 +15,7 @@ import { createDb, pingDatabase } from '../db/database';
 import { migrateToLatest } from '../db/migrate';
 import { loadConfig } from '../lib/config';
 import { ensureSearchAttributes, waitForTemporal } from './lib/temporal-dev-server';
+import { ensureNamespace } from './lib/temporal-namespace';
 
 const say = (line: string): void => void process.stdout.write(`setup: ${line}\n`);
 
@@ -43,7 +45,9 @@ async function main(): Promise<void> {
   }
 
   const { address, namespace } = config.temporal;
-  // A first start of Temporal creates its schemas and the namespace: minutes on a slow disk.
+  // The bare server (temporalio/server, as docker-compose.yml runs it) has no namespace until one is
+  // registered; a first start can take minutes on a slow disk.
+  if (await ensureNamespace(address, namespace, 600_000)) say(`registered namespace ${namespace} (retention 72 h)`);
   say(`waiting for Temporal at ${address}, namespace ${namespace}`);
   await waitForTemporal(address, [namespace], 600_000);
   // Right after the namespace appears, adding attributes can still fail for a moment.

@@ -19,6 +19,14 @@ export interface Attempt {
   error: string | null;
   /** The `operation_id` an error answer named (a 503 with an unknown outcome names its operation). */
   operationId?: string | null;
+  /** Which API process the attempt went to, when there are several (`--topology`: api-1, api-2). */
+  target?: string;
+}
+
+/** An API process the clients send to: its process name (as in Downtime.instance) and its URL. */
+export interface ApiTarget {
+  name: string;
+  url: string;
 }
 
 /**
@@ -56,21 +64,42 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class ChaosHttp {
   readonly records: RequestRecord[] = [];
 
+  private readonly targets: ApiTarget[];
+  private next = 0;
+
   constructor(
-    private readonly base: string,
+    /** One API URL, or several API processes: attempts go to them in turn, as a load balancer would. */
+    base: string | ApiTarget[],
     private readonly key: string,
     /** How long one request is retried before its outcome is given up as unknown. */
     private readonly retryBudgetMs: number,
-  ) {}
+  ) {
+    this.targets = typeof base === 'string' ? [{ name: 'api', url: base }] : base;
+    if (this.targets.length === 0) throw new Error('ChaosHttp needs at least one API');
+  }
 
-  private async once(method: string, path: string, rid: string | null, body: unknown, headers: Record<string, string>) {
+  /** The API the next attempt goes to (round robin). */
+  private pick(): ApiTarget {
+    const t = this.targets[this.next % this.targets.length]!;
+    this.next += 1;
+    return t;
+  }
+
+  private async once(
+    method: string,
+    path: string,
+    rid: string | null,
+    body: unknown,
+    headers: Record<string, string>,
+    target: ApiTarget = this.pick(),
+  ) {
     const h: Record<string, string> = { authorization: `Bearer ${this.key}`, ...headers };
     if (rid) {
       h['x-request-id'] = rid;
       if (method === 'POST') h['idempotency-key'] = rid;
     }
     if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(this.base + path, {
+    const res = await fetch(target.url + path, {
       method,
       headers: h,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -109,8 +138,9 @@ export class ChaosHttp {
       let error: string | null = null;
       let data: any = null;
       let errorOp: string | null = null;
+      const target = this.pick();
       try {
-        const r = await this.once(method, path, rid, body, headers);
+        const r = await this.once(method, path, rid, body, headers, target);
         status = r.status;
         code = r.body?.error?.code ?? null;
         errorOp = typeof r.body?.error?.operation_id === 'string' ? r.body.error.operation_id : null;
@@ -121,6 +151,7 @@ export class ChaosHttp {
           : (e as Error).message;
       }
       const attempt: Attempt = { at, ms: Date.now() - at, status, code, error, operationId: errorOp };
+      if (this.targets.length > 1) attempt.target = target.name;
       rec.attempts.push(attempt);
       const opId: string | null =
         data?.operation_id ?? (typeof data?.id === 'string' && data.id.startsWith('op_') ? data.id : null);

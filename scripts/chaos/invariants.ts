@@ -203,8 +203,15 @@ export function checkInvariants(e: Evidence): Violation[] {
   }
 
   // ---- no_5xx ----
-  const overlaps = (a: { at: number; ms: number }, p: string, grace: number) =>
-    e.downtimes.some((d) => d.process === p && a.at <= (d.to ?? e.endedAt) + grace && a.at + a.ms >= d.from);
+  // With several API processes (`--topology`), only the dead one's downtime excuses an attempt sent to it.
+  const overlaps = (a: { at: number; ms: number; target?: string }, p: string, grace: number) =>
+    e.downtimes.some(
+      (d) =>
+        d.process === p &&
+        (d.instance === undefined || a.target === undefined || d.instance === a.target) &&
+        a.at <= (d.to ?? e.endedAt) + grace &&
+        a.at + a.ms >= d.from,
+    );
   for (const r of e.requests) {
     for (const a of r.attempts) {
       if (a.status === null || a.status < 500) continue;

@@ -12,6 +12,10 @@
  *   --break INVARIANT   break it on purpose after quiesce: the run must fail naming it
  *   --keep              keep the run's directory (process logs, Temporal's SQLite)
  *   --json FILE         also write the report(s) as JSON
+ *   --topology          against the production topology (issue 14, docs/deployment.md): the Temporal
+ *                       server itself on PostgreSQL (scripts/topology/up.sh --temporal-only), two
+ *                       workers and two APIs, clients sending to both; kills default to worker=1,api=1
+ *                       (one of the two each; Temporal is not killed)
  *
  * Needs DATABASE_URL (a PostgreSQL server it may create a database on) and the Temporal CLI
  * (NF_TEMPORAL_BIN, else the cached build of scripts/ensure-temporal.sh).
@@ -54,15 +58,18 @@ async function main(): Promise<void> {
       break: { type: 'string' },
       keep: { type: 'boolean' },
       json: { type: 'string' },
+      topology: { type: 'boolean' },
     },
   });
   const base = values.short ? SHORT_SIZE : FULL_SIZE;
+  const topology = values.topology === true;
   const size: ChaosSize = {
     ...base,
     clients: int(values.clients, '--clients') ?? base.clients,
     actionsPerClient: int(values.actions, '--actions') ?? base.actionsPerClient,
     killWindowMs: int(values['kill-window-ms'], '--kill-window-ms') ?? base.killWindowMs,
-    kills: { ...base.kills },
+    // --topology: one of the two workers and one of the two APIs; the Temporal server is left alone.
+    kills: topology ? { worker: 1, api: 1, temporal: 0 } : { ...base.kills },
   };
   for (const part of values.kills ? values.kills.split(',') : []) {
     const [p, n] = part.split('=');
@@ -70,6 +77,7 @@ async function main(): Promise<void> {
       usage('--kills is worker=N,api=N,temporal=N');
     size.kills[p as keyof ChaosSize['kills']] = Number(n);
   }
+  if (topology && size.kills.temporal > 0) usage('--topology kills workers and APIs only: use --kills worker=N,api=N');
   if (values.break !== undefined && !INVARIANTS.includes(values.break as Invariant))
     usage(`--break takes one of ${INVARIANTS.join(', ')}`);
   const speed = values.speed === undefined ? 0.1 : Number(values.speed);
@@ -77,7 +85,7 @@ async function main(): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) usage('DATABASE_URL is not set (a PostgreSQL server the run may create a database on)');
   const temporalBin = process.env.NF_TEMPORAL_BIN ?? path.join(os.homedir(), '.cache/nodefoundry/bin/temporal');
-  if (!existsSync(temporalBin))
+  if (!topology && !existsSync(temporalBin))
     usage(`no Temporal CLI at ${temporalBin}: run scripts/ensure-temporal.sh or set NF_TEMPORAL_BIN`);
 
   const first = int(values.seed, '--seed') ?? Math.floor(Math.random() * 1_000_000);
@@ -93,6 +101,7 @@ async function main(): Promise<void> {
       baseDatabaseUrl: databaseUrl,
       temporalBin,
       keepDir: values.keep === true,
+      topology,
       ...(values.break ? { break: values.break as Invariant } : {}),
     });
     reports.push(report);

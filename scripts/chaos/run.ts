@@ -2,11 +2,13 @@
  * One chaos run: a fresh database and world, the three processes, the clients and the kill schedule
  * from the plan, then quiesce (bounded), the evidence, the invariants, and a clean stop.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createDb } from '../../db/database';
+import { REPO_ROOT } from '../lib/paths';
 import { generateSecretKey, parseSecretKey } from '../../lib/config';
 import { BREAKS } from './breaks';
 import { ChaosHttp, isTerminal, runClient, type Accepted, type ClientStats } from './client';
@@ -38,6 +40,12 @@ export interface ChaosOptions {
   temporalBin: string;
   /** Keep the run's directory (process logs, Temporal's SQLite) even when it passes. */
   keepDir?: boolean;
+  /**
+   * Run against the production topology (issue 14): the Temporal server itself on PostgreSQL
+   * (scripts/topology/up.sh --temporal-only), two workers and two APIs; clients send to both APIs
+   * in turn; a worker or API kill hits one of the two. Temporal is not killed (its kills must be 0).
+   */
+  topology?: boolean;
   log?: (line: string) => void;
 }
 
@@ -124,6 +132,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const secret = generateSecretKey();
   const world = await buildWorld(db, parseSecretKey(secret), o.size, o.speed);
   const [temporalPort, temporalUiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const topoDir = path.join(dir, 'topology');
+  let topologyUp = false;
+  let external: { address: string; uiUrl: string } | undefined;
+  if (o.topology) {
+    if (o.size.kills.temporal > 0)
+      throw new Error('--topology: the Temporal server is not killed (use --kills worker=N,api=N)');
+    log(`bringing up the topology's Temporal server on PostgreSQL (scripts/topology/up.sh ${topoDir} --temporal-only)`);
+    topologyUp = true;
+    external = await topologyTemporal(topoDir, o.baseDatabaseUrl, `${dbName}_t`, log);
+  }
+  const appEnv = chaosAppEnv({ databaseUrl: database.url, temporalPort, temporalUiPort, secret, speed: o.speed });
+  if (external) Object.assign(appEnv, { TEMPORAL_ADDRESS: external.address, TEMPORAL_UI_URL: external.uiUrl });
   const procs = new Processes({
     dir,
     temporalBin: o.temporalBin,
@@ -131,7 +151,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     temporalUiPort,
     apiPort,
     log,
-    env: chaosAppEnv({ databaseUrl: database.url, temporalPort, temporalUiPort, secret, speed: o.speed }),
+    env: appEnv,
+    ...(external
+      ? { externalTemporal: { address: external.address }, apiPorts: [apiPort, await freePort()], workers: 2 }
+      : {}),
   });
   let report: ChaosReport | undefined;
   try {
@@ -139,7 +162,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       `seed ${o.seed}: ${o.size.clusters} clusters × ${o.size.hostsPerCluster} hosts, ${o.size.clients} clients × ${o.size.actionsPerClient} actions, kills ${JSON.stringify(o.size.kills)}, speed ${o.speed}; logs in ${dir}`,
     );
     await procs.startAll();
-    const http = new ChaosHttp(procs.apiUrl, world.key, o.retryBudgetMs);
+    const http = new ChaosHttp(o.topology ? procs.apiTargets : procs.apiUrl, world.key, o.retryBudgetMs);
     const stats: ClientStats = { sent: {}, answers: {} };
     const accepted: Accepted[] = [];
     const startedAt = Date.now();
@@ -152,12 +175,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       ),
     ).finally(() => (clientsDone = true));
     const killer = (async () => {
-      for (const k of plan.kills) {
+      for (const [i, k] of plan.kills.entries()) {
         await sleep(startedAt + k.atMs - Date.now());
         if (clientsDone) log(`kill of ${k.process} at +${k.atMs} ms runs after the clients finished`);
-        procs.kill(k.process);
+        // One of several (topology: worker-1/2, api-1/2), chosen from the seed.
+        const all = k.process === 'temporal' ? ['temporal'] : procs.instances(k.process);
+        const instance = all[(o.seed + i) % all.length]!;
+        procs.kill(k.process, instance);
         await sleep(k.downMs);
-        await procs.start(k.process);
+        await procs.start(k.process, instance);
       }
     })();
     await Promise.all([clients, killer]);
@@ -220,11 +246,72 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     return report;
   } finally {
     await procs.stopAll().catch((e: unknown) => log(`stopping processes: ${String(e)}`));
+    if (topologyUp) await topologyDown(topoDir, log);
     await db.destroy();
     await database.drop().catch((e: unknown) => log(`dropping ${dbName}: ${String(e)}`));
     const failed = !report || report.violations.length > 0;
     if (!o.keepDir && !(failed && !o.break)) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Runs a topology script to its end, bounded; its output goes to the run's log. */
+function runScript(args: string[], env: Record<string, string>, timeoutMs: number, log: (l: string) => void) {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    for (const stream of [child.stdout, child.stderr])
+      stream.on('data', (b: Buffer) =>
+        b
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .forEach((l) => log(`  ${l}`)),
+      );
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${args.join(' ')} exited with ${code}`));
+    });
+  });
+}
+
+/**
+ * `--topology`: the Temporal server on PostgreSQL (databases <prefix>_temporal[_visibility], fresh),
+ * its UI, the namespace and search attributes. 30 min bound: a first run builds the server.
+ */
+async function topologyTemporal(
+  dir: string,
+  baseDatabaseUrl: string,
+  prefix: string,
+  log: (l: string) => void,
+): Promise<{ address: string; uiUrl: string }> {
+  await runScript(
+    ['scripts/topology/up.sh', dir, '--temporal-only'],
+    { DATABASE_URL: baseDatabaseUrl, NF_TOPO_PREFIX: prefix },
+    1_800_000,
+    log,
+  );
+  const env = Object.fromEntries(
+    readFileSync(path.join(dir, 'env'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^'(.*)'$/, '$1')]),
+  );
+  if (!env.TEMPORAL_ADDRESS) throw new Error(`${dir}/env names no TEMPORAL_ADDRESS`);
+  return { address: env.TEMPORAL_ADDRESS, uiUrl: env.TEMPORAL_UI_URL ?? '' };
+}
+
+async function topologyDown(dir: string, log: (l: string) => void): Promise<void> {
+  await runScript(['scripts/topology/down.sh', dir], {}, 180_000, log).catch((e: unknown) =>
+    log(`stopping the topology: ${String(e)}`),
+  );
 }
 
 async function quiesce(

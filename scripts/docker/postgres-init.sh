@@ -4,8 +4,9 @@
 #
 # Two roles with their own passwords instead of everything as the superuser:
 #   nodefoundry  owns the application database `nodefoundry`;
-#   temporal     may create databases: Temporal's auto-setup creates `temporal` and
-#                `temporal_visibility` and installs their schemas (the visibility schema needs the
+#   temporal     may create databases: Temporal's SQL tool creates `temporal` and
+#                `temporal_visibility` and installs their schemas (temporal-schema in docker-compose.yml;
+#                the visibility schema needs the
 #                btree_gin extension, which PostgreSQL >= 13 lets a database owner create).
 set -euo pipefail
 

@@ -232,6 +232,24 @@ describe('chaos invariants', () => {
     expect(checkInvariants(e)).toEqual([]);
   });
 
+  it('with two APIs (--topology), excuses a 5xx only from the API that was dead, not from the live one', () => {
+    const e = clean();
+    e.downtimes[0] = { process: 'api', instance: 'api-2', from: T + 30_000, to: T + 33_000, cause: 'kill' };
+    // The dead API's attempt is excused ...
+    e.requests[0]!.attempts.unshift({ at: T + 31_000, ms: 10, status: 502, code: null, error: null, target: 'api-2' });
+    expect(checkInvariants(e)).toEqual([]);
+    // ... the live API's 5xx in the same window is not.
+    e.requests[0]!.attempts.unshift({
+      at: T + 31_500,
+      ms: 10,
+      status: 500,
+      code: 'internal_error',
+      error: null,
+      target: 'api-1',
+    });
+    expect(named(e)).toEqual(['no_5xx']);
+  });
+
   /** clean() with each power command naming the reboot that sent it, as the sandbox now records. */
   const withIds = (): Evidence => {
     const e = clean();

@@ -20,15 +20,15 @@ const OSDS_PER_HOST = 24;
 const CONNECTIONS = Number(process.env.BENCH_LIST_CONNECTIONS ?? 16);
 const ROUND_S = Number(process.env.BENCH_LIST_ROUND_S ?? 6);
 const ROUNDS = Number(process.env.BENCH_LIST_ROUNDS ?? 3);
-/** Both servers' PostgreSQL pool: the test API's (test/helpers/db.ts testDb default). */
-const POOL_SIZE = 5;
+/** Both servers' PostgreSQL pool: production's (db/database.ts createDb). */
+const POOL_SIZE = 10;
 
 let api: TestApi;
 let bare: BaselineListServer;
 let clusterId: string;
 
 beforeAll(async () => {
-  api = await startTestApi({ NF_LOG_LEVEL: 'silent' });
+  api = await startTestApi({ NF_LOG_LEVEL: 'silent' }, { dbPoolSize: POOL_SIZE });
   clusterId = await pawseyCluster(api, HOSTS, OSDS_PER_HOST);
   bare = await startBaselineListServer({
     databaseUrl: inject('databaseUrl'),

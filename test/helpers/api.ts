@@ -66,9 +66,13 @@ export interface TestApi {
  * The real app (createApp with the run's PostgreSQL and a real Temporal client on this file's own
  * task queue), served on an ephemeral port. No worker runs: started workflows simply wait.
  */
-export async function startTestApi(overrides: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(
+  overrides: Record<string, string> = {},
+  options: { dbPoolSize?: number } = {},
+): Promise<TestApi> {
   const config = testConfig({ NF_LOG_LEVEL: 'debug', ...overrides });
-  const db = testDb();
+  // The tests' pool is small (many files share the server); benches pass production's (createDb: 10).
+  const db = testDb(options.dbPoolSize);
   const client = await connectTemporalClient(config);
   const logs: string[] = [];
   const logger = createLogger('debug', { component: 'api' }, (line) => logs.push(line));

@@ -28,7 +28,7 @@ let bare: BaselineListServer;
 let clusterId: string;
 
 beforeAll(async () => {
-  api = await startTestApi({ NF_LOG_LEVEL: 'silent' }, { dbPoolSize: POOL_SIZE });
+  api = await startTestApi({ NF_LOG_LEVEL: 'info' }, { dbPoolSize: POOL_SIZE, productionLogging: true });
   clusterId = await pawseyCluster(api, HOSTS, OSDS_PER_HOST);
   bare = await startBaselineListServer({
     databaseUrl: inject('databaseUrl'),

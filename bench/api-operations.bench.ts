@@ -59,13 +59,13 @@ const operationIds: string[] = [];
 beforeAll(async () => {
   api = await startTestApi(
     {
-      NF_LOG_LEVEL: 'silent',
+      NF_LOG_LEVEL: 'info',
       // Production polling and power bounds: the reboots wait on slow machines, not on a tight loop.
       NF_POLL_INTERVAL_MS: '2000',
       NF_WAIT_POWER_MS: '900000',
       NF_WAIT_SSH_MS: '900000',
     },
-    { dbPoolSize: 10 },
+    { dbPoolSize: 10, productionLogging: true },
   );
   const { db, config } = api;
   const accountId = api.account.accountId;

@@ -68,14 +68,23 @@ export interface TestApi {
  */
 export async function startTestApi(
   overrides: Record<string, string> = {},
-  options: { dbPoolSize?: number } = {},
+  options: {
+    dbPoolSize?: number;
+    /**
+     * Benches: log as production does (config.logLevel, e.g. one `request` line per request at info)
+     * into a sink that drops the lines, instead of keeping every debug line in `logs`.
+     */
+    productionLogging?: boolean;
+  } = {},
 ): Promise<TestApi> {
   const config = testConfig({ NF_LOG_LEVEL: 'debug', ...overrides });
   // The tests' pool is small (many files share the server); benches pass production's (createDb: 10).
   const db = testDb(options.dbPoolSize);
   const client = await connectTemporalClient(config);
   const logs: string[] = [];
-  const logger = createLogger('debug', { component: 'api' }, (line) => logs.push(line));
+  const logger = options.productionLogging
+    ? createLogger(config.logLevel, { component: 'api' }, () => {})
+    : createLogger('debug', { component: 'api' }, (line) => logs.push(line));
   const instance = await startApiInstance(db, config.apiLivenessMs, logger);
   const app = createApp({ db, temporal: client, config, logger, instanceId: instance.id });
   const server: Server = app.listen(0, '127.0.0.1');

@@ -13,8 +13,12 @@ function target(name: string, fallback: number): number {
 export const TARGETS = {
   /** A 200-host sandbox upgrade at instant speed, max_concurrent 10 (two runs: continue-as-new). */
   upgrade200Seconds: target('BENCH_UPGRADE_200_MAX_S', 300),
-  /** p95 of GET /v1/nodes (a page of 50) through auth, rate limit and PostgreSQL. */
-  listNodesP95Ms: target('BENCH_LIST_NODES_P95_MS', 50),
+  /** List pages under load: the API's throughput ÷ a bare Koa + pg server's (issue 14: ≥ 0.8). */
+  listThroughputRatio: target('BENCH_LIST_THROUGHPUT_RATIO', 0.8),
+  /** 1,000 reboots from 50 clients: the API's acceptance throughput ÷ bare workflow.start's (≥ 0.7). */
+  rebootAcceptRatio: target('BENCH_REBOOT_ACCEPT_RATIO', 0.7),
+  /** GET /v1/operations/{id} p99 ÷ a bare Temporal query's p99, 500+ operations running (≤ 2). */
+  operationGetP99Ratio: target('BENCH_OPERATION_GET_P99_RATIO', 2),
 };
 
 export function report(name: string, figures: Record<string, number | string>): void {

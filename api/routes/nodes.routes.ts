@@ -28,6 +28,7 @@ import {
   exitMaintenance,
   getNodeOr404,
   nodeNotFound,
+  nodeView,
   nodeViews,
   rebootNode,
   registerNode,
@@ -100,13 +101,18 @@ export function addNodeRoutes(table: RouteTable, deps: ApiDeps): void {
     async (ctx) => {
       const q = parse(validList, { ...ctx.query }, 'query');
       const auth = authOf(ctx);
-      const { rows, total } = await nodes.listNodes(
+      // One round trip: page, locks and total together (issue 14, docs/development.md).
+      const { rows, total } = await nodes.listNodesWithLocks(
         deps.db,
         auth,
         { ...(q.cluster_id ? { clusterId: q.cluster_id } : {}), ...(q.status ? { status: q.status } : {}) },
         limitOffset(q),
       );
-      ctx.body = listBody(await nodeViews(deps, rows), total, q);
+      ctx.body = listBody(
+        rows.map((r) => nodeView(r.node, r.currentOperationId)),
+        total,
+        q,
+      );
     },
   );
 

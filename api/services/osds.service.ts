@@ -1,3 +1,4 @@
+import { isId } from '../../lib/ids';
 import type { Cluster, Osd } from '../../db/database';
 import { getClusterById, getScopedCluster } from '../../db/repositories/clusters.repository';
 import { lockHolders } from '../../db/repositories/operations.repository';
@@ -83,14 +84,12 @@ export async function listOsds(
   clusterId: string,
   page: { limit: number; offset: number },
 ): Promise<{ rows: OsdView[]; total: number }> {
-  await getClusterOr404(deps, auth, clusterId);
-  const { rows, total } = await osds.listOsds(deps.db, clusterId, page);
-  const locks = await lockHolders(
-    deps.db,
-    rows.map((o) => osdLockId(clusterId, o.osd_id)),
-  );
-  const current = new Map(locks.map((l) => [l.resource_id, l.operation_id]));
-  return { rows: rows.map((o) => osdView(o, current.get(osdLockId(clusterId, o.osd_id)) ?? null)), total };
+  // One round trip: scope check, page, locks and total together (issue 14, docs/development.md).
+  const found = isId('cluster', clusterId)
+    ? await osds.listScopedOsdsWithLocks(deps.db, auth, clusterId, page)
+    : undefined;
+  if (!found) throw clusterNotFound(clusterId);
+  return { rows: found.rows.map((r) => osdView(r.osd, r.currentOperationId)), total: found.total };
 }
 
 export async function getOsdOr404(deps: Pick<ApiDeps, 'db'>, clusterId: string, osdId: number): Promise<Osd> {

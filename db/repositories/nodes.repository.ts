@@ -86,6 +86,47 @@ export async function listNodes(
   return { rows, total: Number(count.n) };
 }
 
+/**
+ * One page of nodes with each node's lock holder and the filter's total, in ONE round trip (issue
+ * 14: GET /v1/nodes made three — page ‖ count, then the locks — and under load each round trip is a
+ * wait for a pooled connection). The count is a one-row derived table the page is laterally joined
+ * to, so a page past the end still answers the total (one row of nulls, dropped here).
+ */
+export async function listNodesWithLocks(
+  db: Executor,
+  scope: Scope,
+  filter: NodeFilter,
+  page: { limit: number; offset: number },
+): Promise<{ rows: { node: Node; currentOperationId: string | null }[]; total: number }> {
+  let q = db.selectFrom('nodes').where('account_id', '=', scope.accountId).where('environment', '=', scope.environment);
+  if (filter.clusterId) q = q.where('cluster_id', '=', filter.clusterId);
+  if (filter.status) {
+    q = filter.status === 'hold' ? q.where('held', '=', true) : q.where('status', '=', filter.status);
+  }
+  const pageQuery = q
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(page.limit)
+    .offset(page.offset);
+  const countQuery = q.select((eb) => eb.fn.countAll<string>().as('total'));
+  const { rows } = await sql<Node & { current_operation_id: string | null; total: string }>`
+    select n.*, l.operation_id as current_operation_id, t.total
+    from (${countQuery}) t
+    left join lateral (${pageQuery}) n on true
+    left join operation_locks l on l.resource_id = n.id
+    order by n.created_at desc, n.id desc`.execute(db);
+  return {
+    rows: rows
+      .filter((r) => r.id !== null)
+      .map(({ current_operation_id, total: _total, ...node }) => ({
+        node: node as Node,
+        currentOperationId: current_operation_id,
+      })),
+    total: Number(rows[0]?.total ?? 0),
+  };
+}
+
 export async function updateNode(db: Executor, id: string, patch: NodeUpdate): Promise<void> {
   await db
     .updateTable('nodes')

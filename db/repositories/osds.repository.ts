@@ -1,5 +1,6 @@
 import { sql, type Insertable } from 'kysely';
 import type { Executor, Osd, OsdsTable } from '../database';
+import type { Scope } from './operations.repository';
 
 /** An OSD as Ceph reported it, ready to record (used_gb: whole GB, 10^9 bytes, like capacity_gb). */
 export type ObservedOsd = Omit<Insertable<OsdsTable>, 'updated_at' | 'expected_crush_weight'>;
@@ -98,6 +99,40 @@ export async function listOsds(
     q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return { rows, total: Number(count.n) };
+}
+
+/**
+ * One page of a cluster's OSDs in the scope's account and environment, with each OSD's lock holder
+ * (`<cluster>/osd.<n>`, api/services/osds.service.ts osdLockId) and the cluster's total, in ONE
+ * round trip (issue 14: GET /v1/clusters/{id}/osds made four — cluster, page ‖ count, locks).
+ * `undefined` when the cluster is not in the scope; a page past the end answers the total.
+ */
+export async function listScopedOsdsWithLocks(
+  db: Executor,
+  scope: Scope,
+  clusterId: string,
+  page: { limit: number; offset: number },
+): Promise<{ rows: { osd: Osd; currentOperationId: string | null }[]; total: number } | undefined> {
+  const { rows } = await sql<Osd & { current_operation_id: string | null; total: string }>`
+    select o.*, l.operation_id as current_operation_id, t.total
+    from clusters c
+    cross join lateral (select count(*) as total from osds where osds.cluster_id = c.id) t
+    left join lateral (
+      select * from osds where osds.cluster_id = c.id order by osd_id limit ${page.limit} offset ${page.offset}
+    ) o on true
+    left join operation_locks l on l.resource_id = o.cluster_id || '/osd.' || o.osd_id
+    where c.id = ${clusterId} and c.account_id = ${scope.accountId} and c.environment = ${scope.environment}
+    order by o.osd_id`.execute(db);
+  if (rows.length === 0) return undefined;
+  return {
+    rows: rows
+      .filter((r) => r.osd_id !== null)
+      .map(({ current_operation_id, total: _total, ...osd }) => ({
+        osd: osd as Osd,
+        currentOperationId: current_operation_id,
+      })),
+    total: Number(rows[0]!.total),
+  };
 }
 
 export async function getOsd(db: Executor, clusterId: string, osdId: number): Promise<Osd | undefined> {

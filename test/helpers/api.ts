@@ -66,12 +66,25 @@ export interface TestApi {
  * The real app (createApp with the run's PostgreSQL and a real Temporal client on this file's own
  * task queue), served on an ephemeral port. No worker runs: started workflows simply wait.
  */
-export async function startTestApi(overrides: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(
+  overrides: Record<string, string> = {},
+  options: {
+    dbPoolSize?: number;
+    /**
+     * Benches: log as production does (config.logLevel, e.g. one `request` line per request at info)
+     * into a sink that drops the lines, instead of keeping every debug line in `logs`.
+     */
+    productionLogging?: boolean;
+  } = {},
+): Promise<TestApi> {
   const config = testConfig({ NF_LOG_LEVEL: 'debug', ...overrides });
-  const db = testDb();
+  // The tests' pool is small (many files share the server); benches pass production's (createDb: 10).
+  const db = testDb(options.dbPoolSize);
   const client = await connectTemporalClient(config);
   const logs: string[] = [];
-  const logger = createLogger('debug', { component: 'api' }, (line) => logs.push(line));
+  const logger = options.productionLogging
+    ? createLogger(config.logLevel, { component: 'api' }, () => {})
+    : createLogger('debug', { component: 'api' }, (line) => logs.push(line));
   const instance = await startApiInstance(db, config.apiLivenessMs, logger);
   const app = createApp({ db, temporal: client, config, logger, instanceId: instance.id });
   const server: Server = app.listen(0, '127.0.0.1');

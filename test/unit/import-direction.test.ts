@@ -58,7 +58,8 @@ afterAll(() => {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('import direction (npm run lint: depcruise)', () => {
+// Each test runs depcruise (a child process, a few seconds; over 10 s on a loaded 2-core machine).
+describe('import direction (npm run lint: depcruise)', { timeout: 60_000 }, () => {
   it('passes a tree whose imports all point down', async () => {
     const res = await check(tree({}));
     expect(res.output).toContain('no dependency violations found');

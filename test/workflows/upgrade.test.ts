@@ -509,5 +509,6 @@ describe('batch size found by ok-to-stop', () => {
     }
     expect(most).toBe(2);
     expect(s.noout_hosts).toEqual([]);
+    await recordHistory(api, op.temporal.workflow_id, 'upgradeClusterWorkflow--batch-ok-to-stop-one-activity');
   }, 240_000);
 });

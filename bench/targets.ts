@@ -11,8 +11,6 @@ function target(name: string, fallback: number): number {
 }
 
 export const TARGETS = {
-  /** A 200-host sandbox upgrade at instant speed, max_concurrent 10 (two runs: continue-as-new). */
-  upgrade200Seconds: target('BENCH_UPGRADE_200_MAX_S', 300),
   /** p95 of GET /v1/nodes (a page of 50) through auth, rate limit and PostgreSQL. */
   listNodesP95Ms: target('BENCH_LIST_NODES_P95_MS', 50),
 };

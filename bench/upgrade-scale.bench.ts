@@ -49,7 +49,7 @@ const ROW1: ScaleUpgrade = {
 const ROW2: ScaleUpgrade = {
   ...ROW1,
   hosts: num('BENCH_UPGRADE_ROW2_HOSTS', 1_000),
-  osdsPerHost: num('BENCH_UPGRADE_ROW2_OSDS_PER_HOST', 4),
+  osdsPerHost: num('BENCH_UPGRADE_ROW2_OSDS_PER_HOST', 1),
 };
 
 /** The gates a batch needs: one health check, one ok-to-stop answer for the batch. */

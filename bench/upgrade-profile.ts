@@ -31,7 +31,7 @@ export interface UpgradeProfile {
   childActivityTypes: Record<string, number>;
 }
 
-const GATES = new Set(['assertNotHealthErr', 'checkOkToStop']);
+const GATES = new Set(['assertNotHealthErr', 'checkOkToStop', 'okToStopPrefix']);
 
 export async function profileUpgrade(client: Client, operationId: string, parentWorkflowId: string): Promise<UpgradeProfile> {
   const execs: { workflowId: string; runId: string }[] = [];

@@ -114,7 +114,7 @@ describe('bench: rolling upgrade at scale', () => {
   it(`row 2: ${ROW2.hosts} hosts × ${ROW2.osdsPerHost} OSDs completes, every history ≤ ${MAX_EVENTS} events, worker RSS bounded`, async () => {
     const api = rig();
     const rss = sampleRss();
-    const real = await upgradeAtScale(api, ROW2, 900_000);
+    const real = await upgradeAtScale(api, ROW2, 1_700_000);
     const peakMb = rss();
     expect(real.op.status, JSON.stringify(real.op.error)).toBe('completed');
     const p = await profileUpgrade(api.client, real.operationId, real.op.temporal.workflow_id);
@@ -131,5 +131,5 @@ describe('bench: rolling upgrade at scale', () => {
     });
     expect(p.maxEvents).toBeLessThanOrEqual(MAX_EVENTS);
     expect(peakMb).toBeLessThanOrEqual(MAX_RSS_MB);
-  }, 900_000);
+  }, 1_800_000);
 });

@@ -44,6 +44,42 @@ export function createCephActivities(deps: ActivityDeps) {
     },
 
     /**
+     * How many hosts from the front of a candidate batch may stop together: the largest k for which
+     * `ceph osd ok-to-stop` accepts the union of the first k hosts' OSDs, with Ceph's reason for
+     * refusing k + 1 (null when all may). One activity for the whole search, not one round trip per
+     * try: ok-to-stop is monotone (fewer OSDs down never leaves a PG less available), so the full
+     * batch is asked first, then a binary search asks ⌈log2 n⌉ more at most.
+     */
+    async okToStopPrefix(input: {
+      clusterId: string;
+      hosts: number[][];
+    }): Promise<{ count: number; reason: string | null }> {
+      return guarded(async () => {
+        const n = input.hosts.length;
+        const ceph = await cephFor(deps, input.clusterId);
+        const ask = async (k: number) => {
+          const osdIds = input.hosts.slice(0, k).flat();
+          return osdIds.length === 0 ? { ok: true, reason: null } : ceph.okToStop(osdIds);
+        };
+        const all = await ask(n);
+        if (all.ok) return { count: n, reason: null };
+        let lo = 0;
+        let hi = n;
+        let reason = all.reason;
+        while (hi - lo > 1) {
+          const mid = Math.floor((lo + hi) / 2);
+          const v = await ask(mid);
+          if (v.ok) lo = mid;
+          else {
+            hi = mid;
+            reason = v.reason;
+          }
+        }
+        return { count: lo, reason };
+      });
+    },
+
+    /**
      * Whether the host's CRUSH node carries noout right now. Read before setting it, in its own
      * activity: a retried "set" would otherwise find its own flag and take it for an operator's.
      */

@@ -11,8 +11,6 @@ function target(name: string, fallback: number): number {
 }
 
 export const TARGETS = {
-  /** A 200-host sandbox upgrade at instant speed, max_concurrent 10 (two runs: continue-as-new). */
-  upgrade200Seconds: target('BENCH_UPGRADE_200_MAX_S', 300),
   /** List pages under load: the API's throughput ÷ a bare Koa + pg server's (issue 14: ≥ 0.8). */
   listThroughputRatio: target('BENCH_LIST_THROUGHPUT_RATIO', 0.8),
   /** 1,000 reboots from 50 clients: the API's acceptance throughput ÷ bare workflow.start's (≥ 0.7). */

@@ -78,6 +78,7 @@ export const act = {
   assertSafeToDestroy: under(hardwareCommand, 'assertSafeToDestroy'),
   checkBmc: under(hardwareCommand, 'checkBmc'),
   checkOkToStop: under(hardwareCommand, 'checkOkToStop'),
+  okToStopPrefix: under(hardwareCommand, 'okToStopPrefix'),
   createCephPool: under(hardwareCommand, 'createCephPool'),
   createClusterCrushRule: under(hardwareCommand, 'createClusterCrushRule'),
   createClusterOsd: under(hardwareCommand, 'createClusterOsd'),

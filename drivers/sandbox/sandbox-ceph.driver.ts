@@ -360,24 +360,49 @@ function pgStatesOf(
   return result();
 }
 
-/** PGs with fewer than their pool's min_size copies outside `down` (inactive), and with some copy in it (degraded). */
+/** Per acting-set array (memoised placements are reused across calls): which PGs each OSD is in. */
+const pgsOfOsdCache = new WeakMap<number[][], Map<number, number[]>>();
+
+function pgsOfOsd(acting: number[][]): Map<number, number[]> {
+  let index = pgsOfOsdCache.get(acting);
+  if (index) return index;
+  index = new Map();
+  for (let i = 0; i < acting.length; i++) {
+    for (const o of acting[i]!) {
+      if (o === CRUSH_ITEM_NONE) continue;
+      const list = index.get(o);
+      if (list) list.push(i);
+      else index.set(o, [i]);
+    }
+  }
+  pgsOfOsdCache.set(acting, index);
+  return index;
+}
+
+/**
+ * PGs with fewer than their pool's min_size copies outside `down` (inactive), and with some copy in
+ * it (degraded). Only the PGs of the down OSDs are looked at (from an index kept per placement), not
+ * every PG of the cluster on every call.
+ */
 function countDown(placement: PgPlacementView, down: ReadonlySet<number>): { inactive: number; degraded: number } {
   let inactive = 0;
   let degraded = 0;
-  let i = 0;
-  for (const pool of placement.pools) {
-    for (let ps = 0; ps < pool.pg_num; ps++, i++) {
-      let live = 0;
-      let lost = 0;
-      for (const o of placement.acting[i]!) {
-        if (o === CRUSH_ITEM_NONE) continue;
-        if (down.has(o)) lost += 1;
-        else live += 1;
-      }
-      if (lost === 0) continue;
-      if (live < pool.min_size) inactive += 1;
-      else degraded += 1;
-    }
+  if (down.size === 0) return { inactive, degraded };
+  const index = pgsOfOsd(placement.acting);
+  const touched = new Set<number>();
+  for (const o of down) for (const i of index.get(o) ?? []) touched.add(i);
+  // Pools hold consecutive ranges of PG indices, in order.
+  const ends: number[] = [];
+  let end = 0;
+  for (const pool of placement.pools) ends.push((end += pool.pg_num));
+  for (const i of touched) {
+    let k = 0;
+    while (i >= ends[k]!) k += 1;
+    const pool = placement.pools[k]!;
+    let live = 0;
+    for (const o of placement.acting[i]!) if (o !== CRUSH_ITEM_NONE && !down.has(o)) live += 1;
+    if (live < pool.min_size) inactive += 1;
+    else degraded += 1;
   }
   return { inactive, degraded };
 }

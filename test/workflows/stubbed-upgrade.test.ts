@@ -61,6 +61,7 @@ function upgradeStubs(over: Record<string, StubFn> = {}): StubActivities {
     redeployCephDaemon: () => ({ version: 'squid' }),
     failOverMgr: () => ({ active: 'stor2' }),
     checkOkToStop: () => ({ ok: true, reason: null }),
+    okToStopPrefix: ({ hosts }: { hosts: number[][] }) => ({ count: hosts.length, reason: null }),
     recordClusterVersion: () => undefined,
     // The finish step (every daemon at the target, then require-osd-release; issue 10).
     finishUpgrade: () => ({ requireOsdRelease: 'squid', daemons: 20, version: '19.2.2', authInsecureChecks: [] }),

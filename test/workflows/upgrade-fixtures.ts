@@ -31,7 +31,20 @@ let clusterSeq = 0;
 
 export async function sandboxCluster(
   api: TestApi,
-  opts: { hosts: number; osdsPerHost?: number; replication?: number; minSize?: number; cephVersion?: string },
+  opts: {
+    hosts: number;
+    osdsPerHost?: number;
+    replication?: number;
+    minSize?: number;
+    cephVersion?: string;
+    /**
+     * Every machine gets exactly this many HDDs (sda, sdb, …) instead of its generated 4–8 drives,
+     * so that a cluster of e.g. 24 OSDs per host can be built (scale benches).
+     */
+    drivesPerHost?: number;
+    /** Hosts in racks of this many, in order, and pools replicated across racks (failure domain rack). */
+    rackSize?: number;
+  },
 ): Promise<FixtureCluster> {
   clusterSeq += 1;
   const { db, config } = api;
@@ -48,6 +61,14 @@ export async function sandboxCluster(
       { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' },
       0,
     );
+    if (opts.drivesPerHost !== undefined) {
+      m.drives = uniformDrives(opts.drivesPerHost);
+      await db
+        .updateTable('sandbox_machines')
+        .set({ drives: json(m.drives) })
+        .where('id', '=', m.id)
+        .execute();
+    }
     const id = newId('node');
     nodes.push({ id, hostname, ipmi_address: ipmi, ip_address: ip });
     rows.push({
@@ -99,8 +120,9 @@ export async function sandboxCluster(
     {
       accountId,
       clusterId,
-      hosts: nodes.map((n) => ({
+      hosts: nodes.map((n, i) => ({
         hostname: n.hostname,
+        ...(opts.rackSize ? { rack: `rack${Math.floor(i / opts.rackSize) + 1}` } : {}),
         ipmiAddress: n.ipmi_address,
         osdDevices: drivesOf
           .get(n.hostname)!
@@ -110,10 +132,23 @@ export async function sandboxCluster(
       replication: opts.replication ?? 3,
       minSize: opts.minSize ?? 2,
       cephVersion: opts.cephVersion ?? 'reef',
+      ...(opts.rackSize ? { failureDomain: 'rack' as const } : {}),
     },
     0,
   );
   return { clusterId, nodes };
+}
+
+/** n identical 4 TB HDDs named as the kernel would (sda … sdz, sdaa …). */
+function uniformDrives(n: number) {
+  const letters = (i: number): string =>
+    i < 26 ? String.fromCharCode(97 + i) : letters(Math.floor(i / 26) - 1) + String.fromCharCode(97 + (i % 26));
+  return Array.from({ length: n }, (_, i) => ({
+    device: `sd${letters(i)}`,
+    size_gb: 4000,
+    type: 'hdd' as const,
+    smart_ok: true,
+  }));
 }
 
 export async function cephState(api: TestApi, clusterId: string): Promise<SandboxCephState> {
@@ -168,17 +203,45 @@ export function useScaleRig(): () => TestApi {
   return () => api!;
 }
 
+/** A sandbox rolling upgrade at scale (hardware at instant speed), timed from the request to its end. */
+export interface ScaleUpgrade {
+  hosts: number;
+  osdsPerHost: number;
+  maxConcurrent: number;
+  replication: number;
+  minSize: number;
+  /** Hosts per rack (failure domain rack); unset: failure domain host. */
+  rackSize?: number;
+  /** Give every machine exactly osdsPerHost drives (needed above the 4 drives every machine has). */
+  uniformDrives?: boolean;
+}
+
 /**
- * The 200-host rolling upgrade both use: 1 OSD per host, 10 replicas with min_size 1 (ok-to-stop
- * lets 9 hosts stop at once), squid, max_concurrent 10; waits until it ends.
+ * Builds the cluster, upgrades it to squid with max_concurrent, waits until the operation ends.
+ * `seconds` counts the operation only (request to terminal state), not building the fixture.
  */
-export async function upgrade200Hosts(api: TestApi, timeoutMs: number) {
-  const cluster = await sandboxCluster(api, { hosts: 200, osdsPerHost: 1, replication: 10, minSize: 1 });
+export async function upgradeAtScale(api: TestApi, u: ScaleUpgrade, timeoutMs: number) {
+  const cluster = await sandboxCluster(api, {
+    hosts: u.hosts,
+    osdsPerHost: u.osdsPerHost,
+    replication: u.replication,
+    minSize: u.minSize,
+    ...(u.uniformDrives ? { drivesPerHost: u.osdsPerHost } : {}),
+    ...(u.rackSize ? { rackSize: u.rackSize } : {}),
+  });
   const started = Date.now();
   const r = await api.request('POST', `/v1/clusters/${cluster.clusterId}/upgrade`, {
-    body: { ceph_version: 'squid', max_concurrent: 10 },
+    body: { ceph_version: 'squid', max_concurrent: u.maxConcurrent },
   });
   expect(r.status, JSON.stringify(r.body)).toBe(202);
   const op = await waitForOperation(api, r.body.data.operation_id, undefined, timeoutMs);
-  return { ...cluster, op, seconds: (Date.now() - started) / 1000 };
+  return { ...cluster, op, operationId: r.body.data.operation_id as string, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * The 200-host rolling upgrade of the scale test: 1 OSD per host, 10 replicas with min_size 1
+ * (ok-to-stop lets 9 hosts stop at once), squid, max_concurrent 10; waits until it ends.
+ */
+export function upgrade200Hosts(api: TestApi, timeoutMs: number) {
+  return upgradeAtScale(api, { hosts: 200, osdsPerHost: 1, maxConcurrent: 10, replication: 10, minSize: 1 }, timeoutMs);
 }

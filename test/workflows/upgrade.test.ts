@@ -468,3 +468,47 @@ describe('upgrade compensation leaves what it did not change (issue 8 #1, #11)',
     await recordHistory(api, hostRun, 'upgradeHostWorkflow--cancelled-in-shutdown-powered-on');
   });
 });
+
+describe('batch size found by ok-to-stop', () => {
+  it('asks ok-to-stop once per batch, however far the batch shrinks', async () => {
+    // Size 3 / min_size 1 with failure domain host: ok-to-stop lets 2 hosts stop at once, so every
+    // candidate batch of 4 shrinks to 2. One activity per batch answers how far (issue 14's profile:
+    // trying 4, then 3, then 2 cost one round trip each).
+    const c = await sandboxCluster(api, { hosts: 8, osdsPerHost: 2, replication: 3, minSize: 1 });
+    const id = await startUpgrade(c.clusterId, { ceph_version: 'squid', max_concurrent: 4 });
+    const op = await waitForOperation(api, id, undefined, 180_000);
+    expect(op.status, JSON.stringify(op.error)).toBe('completed');
+    expect(op.logs.map((l: any) => l.message)).toContain('ok-to-stop allows 2 of 4 hosts at once');
+
+    const history = await api.client.workflow.getHandle(op.temporal.workflow_id).fetchHistory();
+    const events = history.events ?? [];
+    const okToStopAsks = events.filter((e) =>
+      ['checkOkToStop', 'okToStopPrefix'].includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
+    ).length;
+    // Children started by one workflow task are one batch.
+    let batches = 0;
+    let inBatch = false;
+    for (const e of events) {
+      if (e.startChildWorkflowExecutionInitiatedEventAttributes) inBatch = true;
+      else if (e.workflowTaskCompletedEventAttributes && inBatch) {
+        batches += 1;
+        inBatch = false;
+      }
+    }
+    if (inBatch) batches += 1;
+    expect(batches).toBeGreaterThanOrEqual(4);
+    expect(okToStopAsks).toBe(batches);
+
+    // And the batches really were as large as ok-to-stop allows, never larger.
+    const s = await cephState(api, c.clusterId);
+    let down = 0;
+    let most = 0;
+    for (const e of s.upgrade!.events) {
+      if (e.kind === 'host_down') most = Math.max(most, ++down);
+      if (e.kind === 'host_up') down--;
+    }
+    expect(most).toBe(2);
+    expect(s.noout_hosts).toEqual([]);
+    await recordHistory(api, op.temporal.workflow_id, 'upgradeClusterWorkflow--batch-ok-to-stop-one-activity');
+  }, 240_000);
+});

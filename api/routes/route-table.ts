@@ -34,6 +34,12 @@ export interface RouteSpec {
 
 export type Handler = RouterMiddleware<AppState>;
 
+/** A route template split into segments: literal text, or a parameter (with its pattern, if any). */
+interface RouteShape {
+  method: string;
+  parts: (string | { pattern?: RegExp })[];
+}
+
 export class RouteTable {
   readonly router = new Router<AppState>();
   readonly specs: RouteSpec[] = [];
@@ -72,38 +78,58 @@ export class RouteTable {
    * `/v1/clusters/import`, POST only, also advertised `/v1/clusters/{id}`'s GET and DELETE.)
    */
   methodsOf(path: string): { strict: string[]; loose: string[] } {
-    const segments = path.split('/').map((s) => {
+    const segments = path.split('/');
+    for (let i = 0; i < segments.length; i++) {
       try {
-        return decodeURIComponent(s);
+        segments[i] = decodeURIComponent(segments[i]!);
       } catch {
-        return s;
+        // Not valid percent-encoding: compared as sent.
       }
-    });
+    }
     const strict = new Set<string>();
     const loose = new Set<string>();
-    for (const spec of this.specs) {
-      const parts = spec.path.split('/');
-      if (parts.length !== segments.length) continue;
-      let shape = true;
+    for (const shape of this.shapes()) {
+      if (shape.parts.length !== segments.length) continue;
+      let matches = true;
       let exact = true;
-      parts.forEach((part, i) => {
+      for (let i = 0; i < shape.parts.length && matches; i++) {
+        const part = shape.parts[i]!;
         const segment = segments[i] ?? '';
-        const param = /^\{(\w+)\}$/.exec(part)?.[1];
-        if (param === undefined) {
-          if (part !== segment) shape = false;
-          return;
+        if (typeof part === 'string') {
+          if (part !== segment) matches = false;
+        } else if (segment === '') {
+          matches = false;
+        } else if (part.pattern !== undefined && !part.pattern.test(segment)) {
+          exact = false;
         }
-        if (segment === '') shape = false;
-        const pattern = spec.pathParams?.find((p) => p.name === param)?.pattern;
-        if (pattern !== undefined && !this.regexOf(pattern).test(segment)) exact = false;
-      });
-      if (!shape) continue;
-      const method = spec.method.toUpperCase();
-      loose.add(method);
-      if (exact) strict.add(method);
+      }
+      if (!matches) continue;
+      loose.add(shape.method);
+      if (exact) strict.add(shape.method);
     }
     const list = (set: Set<string>): string[] => (set.has('GET') ? [...set, 'HEAD'] : [...set]);
     return { strict: list(strict), loose: list(loose) };
+  }
+
+  /**
+   * Every route's template split once (issue 14: splitting and matching every template's text on
+   * every request showed in the API's CPU profile): a literal segment, or a parameter with its
+   * compiled pattern. Rebuilt when a route is added after the first request.
+   */
+  private compiled: { count: number; shapes: RouteShape[] } = { count: -1, shapes: [] };
+  private shapes(): RouteShape[] {
+    if (this.compiled.count === this.specs.length) return this.compiled.shapes;
+    const shapes = this.specs.map((spec) => ({
+      method: spec.method.toUpperCase(),
+      parts: spec.path.split('/').map((part): string | { pattern?: RegExp } => {
+        const param = /^\{(\w+)\}$/.exec(part)?.[1];
+        if (param === undefined) return part;
+        const pattern = spec.pathParams?.find((p) => p.name === param)?.pattern;
+        return pattern === undefined ? {} : { pattern: this.regexOf(pattern) };
+      }),
+    }));
+    this.compiled = { count: this.specs.length, shapes };
+    return shapes;
   }
 
   /**

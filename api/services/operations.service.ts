@@ -272,7 +272,9 @@ export async function startOperation<T extends OperationType>(
     runId = found.runId;
   }
   try {
-    await ops.setRunId(db, operationId, runId!);
+    // The row as written answers the request (issue 14: one round trip, not an update then a read).
+    const row = await ops.setRunId(db, operationId, runId!);
+    if (row) return row;
   } catch (err) {
     // The workflow runs and holds the locks; the run id is only a link (the workflow id finds it).
     deps.logger.warn('run id not recorded', { operation_id: operationId, err: String(err) });

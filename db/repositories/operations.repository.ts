@@ -137,12 +137,14 @@ export async function listOperations(
   return { rows, total: Number(count.n) };
 }
 
-export async function setRunId(db: Executor, id: string, runId: string): Promise<void> {
-  await db
+/** Records the run id; answers the row as written (one statement: no re-read after it). */
+export async function setRunId(db: Executor, id: string, runId: string): Promise<Operation | undefined> {
+  return db
     .updateTable('operations')
     .set({ run_id: runId, updated_at: sql`now()` })
     .where('id', '=', id)
-    .execute();
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /** Answers whether the row moved to in_progress (false: already running, or ended). */

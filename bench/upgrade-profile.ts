@@ -33,7 +33,11 @@ export interface UpgradeProfile {
 
 const GATES = new Set(['assertNotHealthErr', 'checkOkToStop', 'okToStopPrefix']);
 
-export async function profileUpgrade(client: Client, operationId: string, parentWorkflowId: string): Promise<UpgradeProfile> {
+export async function profileUpgrade(
+  client: Client,
+  operationId: string,
+  parentWorkflowId: string,
+): Promise<UpgradeProfile> {
   const execs: { workflowId: string; runId: string }[] = [];
   for await (const wf of client.workflow.list({ query: `${SA_OPERATION_ID.name} = "${operationId}"` }))
     execs.push({ workflowId: wf.workflowId, runId: wf.runId });
@@ -87,7 +91,8 @@ export async function profileUpgrade(client: Client, operationId: string, parent
       p.eventsPerHost = Math.max(p.eventsPerHost, events.length);
     }
   }
-  const startTime = (evs: any[]) => Number(evs[0]?.eventTime?.seconds ?? 0) * 1000 + Number(evs[0]?.eventTime?.nanos ?? 0) / 1e6;
+  const startTime = (evs: any[]) =>
+    Number(evs[0]?.eventTime?.seconds ?? 0) * 1000 + Number(evs[0]?.eventTime?.nanos ?? 0) / 1e6;
   parents.sort((a, b) => startTime(a.events) - startTime(b.events));
   for (const { events } of parents) {
     // Children initiated by one workflow task form one batch.

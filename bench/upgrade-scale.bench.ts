@@ -118,7 +118,9 @@ describe('bench: rolling upgrade at scale', () => {
     const peakMb = rss();
     expect(real.op.status, JSON.stringify(real.op.error)).toBe('completed');
     const p = await profileUpgrade(api.client, real.operationId, real.op.temporal.workflow_id);
-    console.log(`bench upgrade-${ROW2.hosts}: ${real.seconds.toFixed(1)} s, peak RSS ${peakMb} MiB; ${describeProfile(p)}`);
+    console.log(
+      `bench upgrade-${ROW2.hosts}: ${real.seconds.toFixed(1)} s, peak RSS ${peakMb} MiB; ${describeProfile(p)}`,
+    );
     expect(p.children).toBe(ROW2.hosts);
     const pass = p.maxEvents <= MAX_EVENTS && peakMb <= MAX_RSS_MB;
     recordRow({

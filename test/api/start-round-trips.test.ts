@@ -48,7 +48,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // No worker runs here: the reboot's workflow is ended so nothing else picks it up.
-  for (const id of workflowIds) await api.client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+  for (const id of workflowIds)
+    await api.client.workflow
+      .getHandle(id)
+      .terminate('test over')
+      .catch(() => undefined);
   await new Promise<void>((resolve) => {
     server?.close(() => resolve());
     server?.closeAllConnections();

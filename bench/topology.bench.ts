@@ -3,12 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, json, type Db } from '../db/database';
-import { addressScope } from '../db/repositories/nodes.repository';
-import { createSandboxCephCluster, rackSandboxMachine } from '../drivers/sandbox';
+import { createDb, type Db } from '../db/database';
 import { parseSecretKey } from '../lib/config';
-import { newId } from '../lib/ids';
-import { encryptSecret } from '../lib/secrets';
+import { sandboxCluster } from '../test/workflows/upgrade-fixtures';
 import { recordRow } from './table';
 import { report } from './targets';
 
@@ -66,95 +63,16 @@ function readEnv(file: string): Record<string, string> {
   );
 }
 
-/** n identical 4 TB HDDs named as the kernel would (sda … sdx): 24 OSDs per host need 24 drives. */
-function uniformDrives(n: number) {
-  const letters = (i: number): string =>
-    i < 26 ? String.fromCharCode(97 + i) : letters(Math.floor(i / 26) - 1) + String.fromCharCode(97 + (i % 26));
-  return Array.from({ length: n }, (_, i) => ({
-    device: `sd${letters(i)}`,
-    size_gb: 4000,
-    type: 'hdd' as const,
-    smart_ok: true,
-  }));
-}
-
 /**
  * HOSTS machines with 24 drives each, racked at speed 0 (instant), their node rows as registration
  * leaves them, a HEALTH_OK reef cluster, the simulated Ceph: one OSD per drive, racks of 16,
- * replicated 3 across racks with min_size 2 (ok-to-stop lets a whole rack stop at once).
+ * replicated 3 across racks with min_size 2 (ok-to-stop lets a whole rack stop at once). The same
+ * fixture as the dev-server rows (test/workflows/upgrade-fixtures.ts), written to the topology's database.
  */
 async function buildCluster(db: Db, accountId: string, secretKey: Buffer): Promise<string> {
-  const clusterId = newId('cluster');
-  const drives = uniformDrives(OSDS_PER_HOST);
-  const rows = [];
-  for (let i = 0; i < HOSTS; i++) {
-    const hostname = `topo-h${String(i + 1).padStart(3, '0')}`;
-    const ip = `10.40.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-    const ipmi = `11.40.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-    const m = await rackSandboxMachine(
-      db,
-      { accountId, hostname, ipAddress: ip, ipmiAddress: ipmi, bmcUsername: 'admin', bmcPassword: 'pw' },
-      0,
-    );
-    await db
-      .updateTable('sandbox_machines')
-      .set({ drives: json(drives) })
-      .where('id', '=', m.id)
-      .execute();
-    rows.push({
-      id: newId('node'),
-      account_id: accountId,
-      environment: 'sandbox' as const,
-      address_scope: addressScope('sandbox', accountId),
-      hostname,
-      ip_address: ip,
-      ssh_user: 'nodefoundry',
-      ssh_private_key_enc: encryptSecret(secretKey, 'sandbox-key'),
-      ssh_host_key_fingerprint: m.host_key_fingerprint,
-      ipmi_address: ipmi,
-      ipmi_username: 'admin',
-      ipmi_password_enc: encryptSecret(secretKey, 'pw'),
-      status: 'online' as const,
-      cpu_cores: m.cpu_cores,
-      ram_gb: m.ram_gb,
-      drives: json(drives),
-      cluster_id: clusterId,
-    });
-  }
-  await db
-    .insertInto('clusters')
-    .values({
-      id: clusterId,
-      account_id: accountId,
-      environment: 'sandbox',
-      name: 'topology-180',
-      status: 'HEALTH_OK',
-      ceph_version: 'reef',
-      admin_node_id: rows[0]!.id,
-    })
-    .execute();
-  for (let i = 0; i < rows.length; i += 100)
-    await db
-      .insertInto('nodes')
-      .values(rows.slice(i, i + 100))
-      .execute();
-  await createSandboxCephCluster(
-    db,
-    {
-      accountId,
-      clusterId,
-      hosts: rows.map((r, i) => ({
-        hostname: r.hostname,
-        ipmiAddress: r.ipmi_address,
-        rack: `rack${Math.floor(i / RACK_SIZE) + 1}`,
-        osdDevices: drives.map((d) => d.device),
-      })),
-      replication: 3,
-      minSize: 2,
-      cephVersion: 'reef',
-      failureDomain: 'rack',
-    },
-    0,
+  const { clusterId } = await sandboxCluster(
+    { db, config: { secretKey }, account: { accountId } },
+    { hosts: HOSTS, osdsPerHost: OSDS_PER_HOST, drivesPerHost: OSDS_PER_HOST, rackSize: RACK_SIZE },
   );
   return clusterId;
 }

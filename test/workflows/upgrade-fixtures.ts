@@ -29,8 +29,14 @@ export interface FixtureCluster {
 
 let clusterSeq = 0;
 
+/** What a fixture cluster is written with: the test API, or any database with an account and a secret key. */
+export type FixtureTarget = Pick<TestApi, 'db'> & {
+  config: Pick<TestApi['config'], 'secretKey'>;
+  account: Pick<TestApi['account'], 'accountId'>;
+};
+
 export async function sandboxCluster(
-  api: TestApi,
+  api: FixtureTarget,
   opts: {
     hosts: number;
     osdsPerHost?: number;

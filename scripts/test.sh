@@ -68,7 +68,7 @@ npx --no-install tsc --noEmit -p .
 
 finish_stage
 printf '\n==> tests (vitest run)\n'
-# vitest's summary must be the last thing on screen. The test setup stops the Temporal dev server
+# vitest's summary (and the plain count after it) must be the last thing on screen. The test setup stops the Temporal dev server
 # after the run; anything it prints then would follow the summary, so the output is also kept in a
 # file and the summary repeated if something did print after it.
 log="$(mktemp -t nodefoundry-vitest.XXXXXX)"
@@ -104,5 +104,20 @@ if [[ -n "$summary_at" ]]; then
   fi
 elif [[ $rc -ne 0 ]]; then
   printf '\n==> tests: FAILED (exit %d) before vitest printed a summary\n' "$rc" >&2
+fi
+# Last, alone on its line, without colour: the count in the plain form that any CI reads
+# ("tests: N passed, N failed", ", N skipped" when some were), from vitest's "Tests" summary line
+# ("Tests  2 failed | 950 passed | 1 skipped (953)").
+if [[ -n "$summary_at" ]]; then
+  tests_line="$(tail -n +"$summary_at" <<<"$plain" | grep -m1 -E '^[[:space:]]*Tests[[:space:]]' || true)"
+  count() { grep -oE "[0-9]+ $1" <<<"$tests_line" | grep -oE '^[0-9]+' || echo 0; }
+  passed="$(count passed)"
+  failed="$(count failed)"
+  skipped="$(($(count skipped) + $(count todo)))"
+  if ((skipped > 0)); then
+    printf '\ntests: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
+  else
+    printf '\ntests: %d passed, %d failed\n' "$passed" "$failed"
+  fi
 fi
 exit "$rc"

@@ -8,6 +8,7 @@ import { parseCephVersion, satisfiesTarget } from '../lib/ceph-releases';
 import {
   blockingErrChecks,
   describeChecks,
+  summariseDaemonVersions,
   type UpgradeFacts,
   type UpgradeHostFacts,
   type UpgradeMode,
@@ -95,7 +96,7 @@ export function createUpgradeActivities(deps: ActivityDeps) {
           mgrActive: mgr.active,
           mgrStandbys: mgr.standbys,
           hosts,
-          daemons,
+          daemons: summariseDaemonVersions(daemons),
           noAutoscale,
           nooutHosts,
         };

@@ -14,16 +14,40 @@ import type { OperationPlan, PlanRefusal, PlanStep } from './plan';
 /** `restart` restarts every daemon at its current version (a rolling restart), host by host. */
 export type UpgradeMode = 'upgrade' | 'restart';
 
-/** One daemon's running version, as Ceph reports it (`ceph versions` per daemon). */
+/**
+ * The running version of one daemon, or of `count` daemons of one type on one host running the same
+ * version (summariseDaemonVersions: what the preflight returns, so that its result grows with the
+ * hosts and versions, not with every OSD). Histories recorded before the summary carry one entry
+ * per daemon with its `id`; the planner reads both the same way.
+ */
 export interface UpgradeDaemonFacts {
   type: 'mon' | 'mgr' | 'osd';
-  /** The daemon's name: the mon/mgr id, or the OSD number as a string. */
-  id: string;
+  /** The daemon's name (the mon/mgr id, or the OSD number as a string), in per-daemon entries only. */
+  id?: string;
   host: string;
   /** "18.2.4". */
   version: string;
   /** "reef". */
   release: string;
+  /** How many daemons this entry stands for (a summary entry); absent: one. */
+  count?: number;
+}
+
+/**
+ * One entry per (type, host, version): what the planner needs (the oldest running version; whether
+ * some daemon of a type on a host is behind the target) without every daemon's name. At 4,320 OSDs
+ * the per-daemon list was 429 KB of the preflight's result, in the history of every upgrade, and
+ * would pass Temporal's 2 MB payload limit near 20,000 OSDs; the summary is about one entry per host.
+ */
+export function summariseDaemonVersions(daemons: readonly UpgradeDaemonFacts[]): UpgradeDaemonFacts[] {
+  const groups = new Map<string, UpgradeDaemonFacts>();
+  for (const d of daemons) {
+    const key = JSON.stringify([d.type, d.host, d.version, d.release]);
+    const g = groups.get(key);
+    if (g) g.count = (g.count ?? 1) + (d.count ?? 1);
+    else groups.set(key, { type: d.type, host: d.host, version: d.version, release: d.release, count: d.count ?? 1 });
+  }
+  return [...groups.values()];
 }
 
 export interface UpgradeHostFacts {

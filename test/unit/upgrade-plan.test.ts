@@ -22,6 +22,7 @@ import {
   blockingErrChecks,
   nextBatch,
   planBatches,
+  summariseDaemonVersions,
   upgradePlan,
   type UpgradeFacts,
   type UpgradeParams,
@@ -95,6 +96,52 @@ describe('upgrade planner (the one the dry run and the real run share)', () => {
     expect(upgradePlan(facts(), params({ skipMaintenance: true })).schedule).toEqual(
       upgradePlan(facts(), params()).schedule,
     );
+  });
+
+  it('plans the same from the per-host summary of daemon versions as from every daemon, in a size that grows with hosts, not OSDs', () => {
+    // An interrupted upgrade: h1 fully on squid, h2's mgr and one of its OSDs on squid, the rest on reef.
+    const squid = parseCephVersion(sandboxVersionString('squid'))!.version!;
+    const mixed = facts({}, 6);
+    mixed.daemons = mixed.daemons.map((d) =>
+      d.host === 'h1' || (d.host === 'h2' && (d.type === 'mgr' || d.id === '2'))
+        ? { ...d, version: squid, release: 'squid' }
+        : d,
+    );
+    const summary = summariseDaemonVersions(mixed.daemons);
+    expect(summary.length).toBeLessThan(mixed.daemons.length);
+    expect(summary.find((d) => d.type === 'osd' && d.host === 'h2' && d.release === 'reef')).toMatchObject({
+      count: 1,
+    });
+    expect(summary.reduce((n, d) => n + (d.count ?? 1), 0)).toBe(mixed.daemons.length);
+    for (const p of [
+      params({ maxConcurrent: 2 }),
+      params({ mode: 'restart', maxConcurrent: 3 }),
+      params({ targetVersion: 'tentacle' }),
+    ]) {
+      const full = upgradePlan(mixed, p);
+      const summarised = upgradePlan({ ...mixed, daemons: summary }, p);
+      expect(summarised.schedule).toEqual(full.schedule);
+      expect(summarised.plan).toEqual(full.plan);
+    }
+    // h1 is done: no OSD host batch holds it; h2 still needs its reef OSD.
+    const hostsToDo = upgradePlan({ ...mixed, daemons: summary }, params()).schedule.hosts.map((h) => h.host);
+    expect(hostsToDo).not.toContain('h1');
+    expect(hostsToDo).toContain('h2');
+    // Pawsey's size, 180 hosts x 24 OSDs on one version: one entry per host and daemon type.
+    const big = facts({}, 180);
+    const v = big.daemons[0]!.version;
+    big.daemons = big.hosts.flatMap((h, i) =>
+      Array.from({ length: 24 }, (_, k) => ({
+        type: 'osd' as const,
+        id: String(i * 24 + k),
+        host: h.hostname,
+        version: v,
+        release: 'reef',
+      })),
+    );
+    const bytes = (x: unknown) => Buffer.byteLength(JSON.stringify(x));
+    expect(summariseDaemonVersions(big.daemons)).toHaveLength(180);
+    expect(bytes(summariseDaemonVersions(big.daemons))).toBeLessThan(bytes(big.daemons) / 10);
   });
 
   it('orders mgr standbys, the active mgr, mons, then OSD hosts in batches', () => {

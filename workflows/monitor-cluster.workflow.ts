@@ -1,4 +1,4 @@
-import { continueAsNew, log, sleep } from '@temporalio/workflow';
+import { continueAsNew, log, setCurrentDetails, sleep, workflowInfo } from '@temporalio/workflow';
 import { act } from './activity-proxies';
 import type { MonitorClusterInput, MonitorClusterResult } from './contracts';
 
@@ -12,6 +12,12 @@ import type { MonitorClusterInput, MonitorClusterResult } from './contracts';
  * bounded. Not an operation: no operation row, no locks, nothing to compensate.
  */
 export async function monitorClusterWorkflow(input: MonitorClusterInput): Promise<MonitorClusterResult> {
+  // A continued run has no summary of its own (static metadata is per run): say what it is.
+  if (workflowInfo().continuedFromExecutionRunId) {
+    setCurrentDetails(
+      `Monitor of cluster ${input.clusterId}, continued as new every ${input.roundsPerRun} rounds. The first run of this workflow id has the summary.`,
+    );
+  }
   for (let round = 1; round <= input.roundsPerRun; round++) {
     try {
       const r = await act.monitorCluster.executeWithOptions({ summary: `observe ${input.clusterId}` }, [

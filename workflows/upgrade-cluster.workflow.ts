@@ -7,6 +7,7 @@ import {
   executeChild,
   isCancellation,
   patched,
+  setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
 import { act } from './activity-proxies';
@@ -84,6 +85,12 @@ export async function upgradeClusterWorkflow(input: UpgradeClusterRunInput): Pro
   if (input.carry) {
     op.importState(input.carry.tracker as TrackerState);
     p = input.carry.progress as UpgradeProgress;
+    // A continued run has no summary of its own (Temporal keeps static metadata per run): its
+    // "current details" say what it is (Web UI, workflow page). State only, no command: replays as before.
+    const what = input.mode === 'restart' ? 'Rolling restart' : `Upgrade to ${p.schedule.target}`;
+    setCurrentDetails(
+      `${what} of ${input.clusterName ?? clusterId} (operation ${operationId}), run ${runs}: continued as new after ${p.done.length} of ${p.total} hosts. The first run of this workflow id has the summary and details.`,
+    );
   }
   const ctl = new UpgradeControl(op, { operationId, clusterId });
   ctl.registerHandlers();

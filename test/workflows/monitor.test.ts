@@ -395,6 +395,13 @@ describe('cluster monitor', () => {
       10 * INTERVAL_MS,
     );
     expect(next.typedSearchAttributes.get(SA_CLUSTER_ID)).toBe(clusterId);
+    // The continued run says what it is in its current details (it has no summary of its own).
+    const meta = await h.client.workflow
+      .getHandle(monitorWorkflowId(clusterId), next.runId)
+      .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(meta.currentDetails).toBe(
+      `Monitor of cluster ${clusterId}, continued as new every 4 rounds. The first run of this workflow id has the summary.`,
+    );
 
     const del = await h.api('DELETE', `/v1/clusters/${clusterId}`, undefined, { 'x-confirm-delete': 'true' });
     expect(del.status).toBe(202);

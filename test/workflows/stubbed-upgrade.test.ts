@@ -212,13 +212,25 @@ describe('upgrade-cluster workflow with stubbed activities', () => {
 
   it('continues as new every hostsPerRun hosts, carrying the operation: every host once, one final record', async () => {
     const stubs = upgradeStubs();
-    const { end, firstRun } = await withStubWorker(stubs, async (client, taskQueue) => {
+    const { end, firstRun, firstDetails, lastDetails } = await withStubWorker(stubs, async (client, taskQueue) => {
       const handle = await start(client, taskQueue, 1);
       const end = await outcome(handle.result());
       const firstRun = await client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
-      return { end, firstRun };
+      // What the Web UI shows as a run's "current details" (the SDK's metadata query).
+      const details = async (runId?: string) =>
+        (
+          await client.workflow
+            .getHandle(handle.workflowId, runId)
+            .query<{ currentDetails?: string }>('__temporal_workflow_metadata')
+        ).currentDetails ?? '';
+      return { end, firstRun, firstDetails: await details(handle.firstExecutionRunId), lastDetails: await details() };
     });
     expect(firstRun.status.name).toBe('CONTINUED_AS_NEW');
+    // A continued run has no summary of its own: its current details say what it is; the first run's summary is its own.
+    expect(firstDetails).toBe('');
+    expect(lastDetails).toMatch(
+      /^Upgrade to squid of .+ \(operation .+\), run 3: continued as new after 2 of 3 hosts\./,
+    );
     expect(end).toMatchObject({ status: 'completed', value: { hosts_done: 3, hosts_total: 3, runs: 3 } });
 
     // The preflight and the mgr/mon work ran once, in the first run; each OSD host exactly once.

@@ -61,8 +61,8 @@ afterAll(async () => {
   await api?.close();
 });
 
-describe('accepting an operation: the run id is recorded and answered in one statement', () => {
-  it('POST /v1/nodes/{id}/reboot: no SELECT of the operation after its run id is written', async () => {
+describe('accepting an operation: few PostgreSQL round trips, no transaction held across them', () => {
+  it('POST /v1/nodes/{id}/reboot: key, node, one start statement, run id (no SELECT of the operation after it)', async () => {
     const acct = await api.newAccount();
     const reg = await api.request('POST', '/v1/nodes', {
       key: acct.keys.test,
@@ -103,6 +103,23 @@ describe('accepting an operation: the run id is recorded and answered in one sta
     workflowIds.push(row.workflow_id);
     expect(row.run_id).not.toBeNull();
     expect(body.data.status).toBe('pending');
+
+    // Besides the API key's statements (auth middleware), three PostgreSQL round trips (issue 14:
+    // nine before, seven of them one transaction each request held a pooled connection through):
+    // the node (with its row version), the start as one statement (scope, row, locks, precheck,
+    // names; committed), the run id.
+    const own = sent.filter((q) => !/"api_keys"/.test(q));
+    expect(own, sent.join('\n')).toHaveLength(3);
+    expect(own[0], sent.join('\n')).toMatch(/xmin::text.* from "nodes"/);
+    expect(own[1], sent.join('\n')).toMatch(/^select nf_start_operation\(/);
+    expect(sent.filter((q) => /^(begin|commit|rollback)/i.test(q)), sent.join('\n')).toEqual([]);
+    // The operation was committed with its lock before the workflow started, as before.
+    const lock = await api.db
+      .selectFrom('operation_locks')
+      .selectAll()
+      .where('resource_id', '=', nodeId)
+      .executeTakeFirstOrThrow();
+    expect(lock.operation_id).toBe(opId);
 
     // The run id's UPDATE returns the row; nothing reads the operation again after it.
     const update = sent.findIndex((q) => q.startsWith('update "operations" set "run_id"'));

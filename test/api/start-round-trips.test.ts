@@ -112,7 +112,10 @@ describe('accepting an operation: few PostgreSQL round trips, no transaction hel
     expect(own, sent.join('\n')).toHaveLength(3);
     expect(own[0], sent.join('\n')).toMatch(/xmin::text.* from "nodes"/);
     expect(own[1], sent.join('\n')).toMatch(/^select nf_start_operation\(/);
-    expect(sent.filter((q) => /^(begin|commit|rollback)/i.test(q)), sent.join('\n')).toEqual([]);
+    expect(
+      sent.filter((q) => /^(begin|commit|rollback)/i.test(q)),
+      sent.join('\n'),
+    ).toEqual([]);
     // The operation was committed with its lock before the workflow started, as before.
     const lock = await api.db
       .selectFrom('operation_locks')

@@ -464,7 +464,7 @@ export async function enterMaintenance(
   id: string,
   body: EnterMaintenanceBody,
 ): Promise<MaintenanceAccepted> {
-  const node = await getNodeOr404(deps, auth, id);
+  const { node, version } = await getNodeVersionOr404(deps, auth, id);
   const clusterId = node.cluster_id;
   if (node.status === 'maintenance') throw alreadyInMaintenance(id);
   if (body.power_off && clusterId && (await getClusterById(deps.db, clusterId))?.admin_node_id === id) {
@@ -496,6 +496,20 @@ export async function enterMaintenance(
     );
     if (refusal) throw new ApiError('not_ok_to_stop', refusal.message, { cluster_id: clusterId });
   }
+  const check = (n: Node | undefined) => {
+    if (!n) throw nodeNotFound(id);
+    if (n.cluster_id !== clusterId) {
+      throw new ApiError('conflict', `Node ${id} changed cluster while maintenance was being requested; retry.`);
+    }
+    if (n.held)
+      throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+    if (n.status === 'maintenance') throw alreadyInMaintenance(id);
+    if (n.status !== 'ready' && n.status !== 'online') {
+      throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or online nodes enter maintenance.`, {
+        status: n.status,
+      });
+    }
+  };
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -509,23 +523,8 @@ export async function enterMaintenance(
     input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id, powerOff: body.power_off }),
     summary: (n) =>
       `Enter maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}${body.power_off ? ' (power off)' : ''}`,
-    precheck: async (trx: Transaction<Database>) => {
-      const n = await nodes.getScopedNode(trx, auth, id, true);
-      if (!n) throw nodeNotFound(id);
-      if (n.cluster_id !== clusterId) {
-        throw new ApiError('conflict', `Node ${id} changed cluster while maintenance was being requested; retry.`);
-      }
-      if (n.held)
-        throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
-      if (n.status === 'maintenance') throw alreadyInMaintenance(id);
-      if (n.status !== 'ready' && n.status !== 'online') {
-        throw new ApiError(
-          'invalid_state',
-          `Node ${id} is ${n.status}; only ready or online nodes enter maintenance.`,
-          { status: n.status },
-        );
-      }
-    },
+    precheck: async (trx: Transaction<Database>) => check(await nodes.getScopedNode(trx, auth, id, true)),
+    readPrecheck: { nodes: [{ id, version }], check: () => check(node) },
   });
   return { operation_id: op.id, node_id: id, status: 'pending' };
 }
@@ -545,8 +544,17 @@ export async function exitMaintenance(
   requestId: string,
   id: string,
 ): Promise<MaintenanceAccepted> {
-  const node = await getNodeOr404(deps, auth, id);
+  const { node, version } = await getNodeVersionOr404(deps, auth, id);
   const clusterId = node.cluster_id;
+  const check = (n: Node | undefined) => {
+    if (!n) throw nodeNotFound(id);
+    if (n.cluster_id !== clusterId) {
+      throw new ApiError('conflict', `Node ${id} changed cluster while the exit was being requested; retry.`);
+    }
+    if (n.status !== 'maintenance') {
+      throw new ApiError('invalid_state', `Node ${id} is ${n.status}, not in maintenance.`, { status: n.status });
+    }
+  };
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -559,16 +567,8 @@ export async function exitMaintenance(
     params: {},
     input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id }),
     summary: (n) => `Exit maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}`,
-    precheck: async (trx: Transaction<Database>) => {
-      const n = await nodes.getScopedNode(trx, auth, id, true);
-      if (!n) throw nodeNotFound(id);
-      if (n.cluster_id !== clusterId) {
-        throw new ApiError('conflict', `Node ${id} changed cluster while the exit was being requested; retry.`);
-      }
-      if (n.status !== 'maintenance') {
-        throw new ApiError('invalid_state', `Node ${id} is ${n.status}, not in maintenance.`, { status: n.status });
-      }
-    },
+    precheck: async (trx: Transaction<Database>) => check(await nodes.getScopedNode(trx, auth, id, true)),
+    readPrecheck: { nodes: [{ id, version }], check: () => check(node) },
   });
   return { operation_id: op.id, node_id: id, status: 'pending' };
 }

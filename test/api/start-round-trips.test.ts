@@ -245,6 +245,7 @@ describe('the one-statement start answers as the transaction did', () => {
         .execute();
     };
     const r = await reboot(acct.keys.test, nodeId);
+    expect(beforeStart).toBeNull();
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     const lock = await api.db
       .selectFrom('operation_locks')

@@ -96,6 +96,17 @@ export function nodeNotFound(id: string): ApiError {
   return new ApiError('node_not_found', `No node with ID ${id} exists in this account.`);
 }
 
+/** getNodeOr404 with the version of the row read (for a start's `readPrecheck`). */
+export async function getNodeVersionOr404(
+  deps: Pick<ApiDeps, 'db'>,
+  auth: AuthState,
+  id: string,
+): Promise<{ node: Node; version: string }> {
+  const read = await nodes.getScopedNodeVersion(deps.db, auth, id);
+  if (!read) throw nodeNotFound(id);
+  return read;
+}
+
 export async function getNodeOr404(deps: Pick<ApiDeps, 'db'>, auth: AuthState, id: string): Promise<Node> {
   const node = await nodes.getScopedNode(deps.db, auth, id);
   if (!node) throw nodeNotFound(id);
@@ -353,9 +364,23 @@ export async function rebootNode(
   id: string,
   body: RebootNodeBody,
 ): Promise<RebootAccepted> {
-  const node = await getNodeOr404(deps, auth, id);
+  const { node, version } = await getNodeVersionOr404(deps, auth, id);
   const clusterId = node.cluster_id;
   await refuseIfNotOkToStop(deps, auth, requestId, node, body);
+  const check = (n: Node | undefined) => {
+    if (!n) throw nodeNotFound(id);
+    if (n.cluster_id !== clusterId) {
+      throw new ApiError('conflict', `Node ${id} changed cluster while the reboot was being requested; retry.`);
+    }
+    if (n.held)
+      throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+    if (n.status === 'maintenance') throw inMaintenance(id, 'rebooted');
+    if (n.status !== 'ready' && n.status !== 'online') {
+      throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or online nodes can be rebooted.`, {
+        status: n.status,
+      });
+    }
+  };
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -374,21 +399,9 @@ export async function rebootNode(
       drainOsds: body.drain_osds,
     }),
     summary: (n) => `Reboot ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''} (${body.method})`,
-    precheck: async (trx: Transaction<Database>) => {
-      const n = await nodes.getScopedNode(trx, auth, id, true);
-      if (!n) throw nodeNotFound(id);
-      if (n.cluster_id !== clusterId) {
-        throw new ApiError('conflict', `Node ${id} changed cluster while the reboot was being requested; retry.`);
-      }
-      if (n.held)
-        throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
-      if (n.status === 'maintenance') throw inMaintenance(id, 'rebooted');
-      if (n.status !== 'ready' && n.status !== 'online') {
-        throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or online nodes can be rebooted.`, {
-          status: n.status,
-        });
-      }
-    },
+    precheck: async (trx: Transaction<Database>) => check(await nodes.getScopedNode(trx, auth, id, true)),
+    // The same check on the node read above, as one statement while that row is unchanged.
+    readPrecheck: { nodes: [{ id, version }], check: () => check(node) },
   });
   return { operation_id: op.id, node_id: id, status: 'pending' };
 }
@@ -451,7 +464,7 @@ export async function enterMaintenance(
   id: string,
   body: EnterMaintenanceBody,
 ): Promise<MaintenanceAccepted> {
-  const node = await getNodeOr404(deps, auth, id);
+  const { node, version } = await getNodeVersionOr404(deps, auth, id);
   const clusterId = node.cluster_id;
   if (node.status === 'maintenance') throw alreadyInMaintenance(id);
   if (body.power_off && clusterId && (await getClusterById(deps.db, clusterId))?.admin_node_id === id) {
@@ -483,6 +496,20 @@ export async function enterMaintenance(
     );
     if (refusal) throw new ApiError('not_ok_to_stop', refusal.message, { cluster_id: clusterId });
   }
+  const check = (n: Node | undefined) => {
+    if (!n) throw nodeNotFound(id);
+    if (n.cluster_id !== clusterId) {
+      throw new ApiError('conflict', `Node ${id} changed cluster while maintenance was being requested; retry.`);
+    }
+    if (n.held)
+      throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
+    if (n.status === 'maintenance') throw alreadyInMaintenance(id);
+    if (n.status !== 'ready' && n.status !== 'online') {
+      throw new ApiError('invalid_state', `Node ${id} is ${n.status}; only ready or online nodes enter maintenance.`, {
+        status: n.status,
+      });
+    }
+  };
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -496,23 +523,8 @@ export async function enterMaintenance(
     input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id, powerOff: body.power_off }),
     summary: (n) =>
       `Enter maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}${body.power_off ? ' (power off)' : ''}`,
-    precheck: async (trx: Transaction<Database>) => {
-      const n = await nodes.getScopedNode(trx, auth, id, true);
-      if (!n) throw nodeNotFound(id);
-      if (n.cluster_id !== clusterId) {
-        throw new ApiError('conflict', `Node ${id} changed cluster while maintenance was being requested; retry.`);
-      }
-      if (n.held)
-        throw new ApiError('node_held', `Node ${id} is on hold; release it with PATCH {"state":"ready"} first.`);
-      if (n.status === 'maintenance') throw alreadyInMaintenance(id);
-      if (n.status !== 'ready' && n.status !== 'online') {
-        throw new ApiError(
-          'invalid_state',
-          `Node ${id} is ${n.status}; only ready or online nodes enter maintenance.`,
-          { status: n.status },
-        );
-      }
-    },
+    precheck: async (trx: Transaction<Database>) => check(await nodes.getScopedNode(trx, auth, id, true)),
+    readPrecheck: { nodes: [{ id, version }], check: () => check(node) },
   });
   return { operation_id: op.id, node_id: id, status: 'pending' };
 }
@@ -532,8 +544,17 @@ export async function exitMaintenance(
   requestId: string,
   id: string,
 ): Promise<MaintenanceAccepted> {
-  const node = await getNodeOr404(deps, auth, id);
+  const { node, version } = await getNodeVersionOr404(deps, auth, id);
   const clusterId = node.cluster_id;
+  const check = (n: Node | undefined) => {
+    if (!n) throw nodeNotFound(id);
+    if (n.cluster_id !== clusterId) {
+      throw new ApiError('conflict', `Node ${id} changed cluster while the exit was being requested; retry.`);
+    }
+    if (n.status !== 'maintenance') {
+      throw new ApiError('invalid_state', `Node ${id} is ${n.status}, not in maintenance.`, { status: n.status });
+    }
+  };
   const op = await startOperation(deps, {
     accountId: auth.accountId,
     environment: auth.environment,
@@ -546,16 +567,8 @@ export async function exitMaintenance(
     params: {},
     input: (operationId) => ({ operationId, accountId: auth.accountId, nodeId: id }),
     summary: (n) => `Exit maintenance on ${node.hostname}${n.cluster ? ` of cluster ${n.cluster.name}` : ''}`,
-    precheck: async (trx: Transaction<Database>) => {
-      const n = await nodes.getScopedNode(trx, auth, id, true);
-      if (!n) throw nodeNotFound(id);
-      if (n.cluster_id !== clusterId) {
-        throw new ApiError('conflict', `Node ${id} changed cluster while the exit was being requested; retry.`);
-      }
-      if (n.status !== 'maintenance') {
-        throw new ApiError('invalid_state', `Node ${id} is ${n.status}, not in maintenance.`, { status: n.status });
-      }
-    },
+    precheck: async (trx: Transaction<Database>) => check(await nodes.getScopedNode(trx, auth, id, true)),
+    readPrecheck: { nodes: [{ id, version }], check: () => check(node) },
   });
   return { operation_id: op.id, node_id: id, status: 'pending' };
 }

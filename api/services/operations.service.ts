@@ -68,6 +68,17 @@ export interface StartRequest<T extends OperationType> {
   input: (operationId: string) => NoInfer<OperationInput<T>>;
   /** Checks run inside the locking transaction, so they see the state the lock protects. */
   precheck?: (trx: Transaction<Database>) => Promise<void>;
+  /**
+   * `precheck` judged on node rows the caller read before the start, so the start is one statement
+   * (nf_start_operation) instead of a transaction of several round trips: `nodes` are the rows
+   * `check` reads, each with the version (xmin) it was read at (getScopedNodeVersion); `check`
+   * throws what `precheck` would throw for those rows. The statement locks them FOR UPDATE, as
+   * `precheck` does, after the resource locks, and goes on only while each is still that version,
+   * so `check`'s answer is the one `precheck` would give under the lock, and a refusal is still
+   * answered after a lock conflict. When a row changed meanwhile, the start runs `precheck` in its
+   * transaction as before. Not used with `onCreate` or `slot` (those start in the transaction).
+   */
+  readPrecheck?: { nodes: { id: string; version: string }[]; check: () => void };
   /** Extra writes made atomically with the operation row (e.g. a node's status). */
   onCreate?: (trx: Transaction<Database>, operationId: string) => Promise<void>;
   /**
@@ -129,76 +140,80 @@ export async function startOperation<T extends OperationType>(
 
   let metadata = { staticSummary: '', staticDetails: '' };
   let nameAttributes: SearchAttributePair[] = [];
-  for (let attempt = 0; ; attempt++) {
-    const busy = await retryOnConflict(() =>
-      db.transaction().execute(async (trx) => {
-        // Scope first: a resource of another account or environment is never locked, so its locks
-        // and operations cannot be probed through a conflict (issue 8 #7).
-        await assertLockScope(trx, req);
-        await ops.insertOperation(trx, {
-          id: operationId,
-          account_id: req.accountId,
-          environment: req.environment,
-          type: req.type,
-          status: 'pending',
-          cluster_id: req.clusterId ?? null,
-          node_id: req.nodeId ?? null,
-          osd_id: req.osdId ?? null,
-          request_id: req.requestId,
-          workflow_id: workflowId,
-          params: json(req.params),
-        });
-        // Serialise lock-taking per cluster on its row, so the nesting checks below see every lock
-        // committed before them (READ COMMITTED re-reads after the row lock is granted).
-        await lockClusterRows(trx, [...req.lockResourceIds, ...(req.slot ? [req.slot.prefix] : [])]);
-        let taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
-        for (let i = 0; taken.length > 0; i++) {
-          const holders = await ops.lockHolders(trx, taken);
-          // Throwing rolls back the operation row and any lock this attempt took.
-          if (holders[0]) throw new BusyError(holders[0].resource_id, holders[0].operation_id);
-          // Its holder released the lock between the insert and this read (found by chaos seed 33:
-          // this was a 500): the resource is free now, take it.
-          if (i >= 2) throw new ApiError('resource_busy', 'A resource of this request is busy; retry later.');
-          taken = await ops.acquireLocks(trx, operationId, taken);
-        }
-        const nested = await nestedLockHolder(trx, operationId, req.lockResourceIds);
-        if (nested) throw new BusyError(nested.resource_id, nested.operation_id);
-        if (req.slot) await takeSlot(trx, operationId, req.slot);
-        await req.precheck?.(trx);
-        await req.onCreate?.(trx, operationId);
-        const names = await readTargetNames(trx, {
-          accountId: req.accountId,
-          clusterId: req.clusterId,
-          nodeIds: [...(req.nodeId ? [req.nodeId] : []), ...req.lockResourceIds.filter((id) => isId('node', id))],
-        });
-        nameAttributes = nameSearchAttributes(names);
-        metadata = {
-          staticSummary: clipSummary(typeof req.summary === 'string' ? req.summary : req.summary(names)),
-          staticDetails: workflowDetails({
-            title: `NodeFoundry operation ${operationId} (${req.type})`,
-            cluster: names.cluster,
-            hosts: names.hosts,
-            lines: [`request: ${req.requestId}`],
-          }),
-        };
-        // The request's Idempotency-Key now names this operation (same commit as the row): a retry
-        // whose answer was lost finds it instead of running the request again.
-        const claim = idempotencyClaim();
-        if (claim && !(await bindIdempotencyKey(trx, claim, operationId))) {
-          throw new ApiError(
-            'idempotency_in_progress',
-            "This request's Idempotency-Key was taken over by a later request with the same key; nothing was changed.",
-            {
-              field: 'Idempotency-Key',
-            },
-          );
-        }
-        return null;
+  const named = (names: TargetNames) => {
+    nameAttributes = nameSearchAttributes(names);
+    metadata = {
+      staticSummary: clipSummary(typeof req.summary === 'string' ? req.summary : req.summary(names)),
+      staticDetails: workflowDetails({
+        title: `NodeFoundry operation ${operationId} (${req.type})`,
+        cluster: names.cluster,
+        hosts: names.hosts,
+        lines: [`request: ${req.requestId}`],
       }),
-    ).catch((err: unknown) => {
-      if (err instanceof BusyError) return err;
-      throw err;
-    });
+    };
+  };
+  const oneStatement = req.readPrecheck && !req.onCreate && !req.slot ? req.readPrecheck : null;
+  for (let attempt = 0; ; attempt++) {
+    const fast = oneStatement ? await startWithReadPrecheck(db, req, oneStatement, operationId, workflowId) : 'stale';
+    if (fast !== 'stale' && !(fast instanceof BusyError)) {
+      named(fast);
+      break;
+    }
+    const busy =
+      fast instanceof BusyError
+        ? fast
+        : await retryOnConflict(() =>
+            db.transaction().execute(async (trx) => {
+              // Scope first: a resource of another account or environment is never locked, so its locks
+              // and operations cannot be probed through a conflict (issue 8 #7).
+              await assertLockScope(trx, req);
+              await ops.insertOperation(trx, {
+                id: operationId,
+                account_id: req.accountId,
+                environment: req.environment,
+                type: req.type,
+                status: 'pending',
+                cluster_id: req.clusterId ?? null,
+                node_id: req.nodeId ?? null,
+                osd_id: req.osdId ?? null,
+                request_id: req.requestId,
+                workflow_id: workflowId,
+                params: json(req.params),
+              });
+              // Serialise lock-taking per cluster on its row, so the nesting checks below see every lock
+              // committed before them (READ COMMITTED re-reads after the row lock is granted).
+              await lockClusterRows(trx, [...req.lockResourceIds, ...(req.slot ? [req.slot.prefix] : [])]);
+              let taken = await ops.acquireLocks(trx, operationId, req.lockResourceIds);
+              for (let i = 0; taken.length > 0; i++) {
+                const holders = await ops.lockHolders(trx, taken);
+                // Throwing rolls back the operation row and any lock this attempt took.
+                if (holders[0]) throw new BusyError(holders[0].resource_id, holders[0].operation_id);
+                // Its holder released the lock between the insert and this read (found by chaos seed 33:
+                // this was a 500): the resource is free now, take it.
+                if (i >= 2) throw new ApiError('resource_busy', 'A resource of this request is busy; retry later.');
+                taken = await ops.acquireLocks(trx, operationId, taken);
+              }
+              const nested = await nestedLockHolder(trx, operationId, req.lockResourceIds);
+              if (nested) throw new BusyError(nested.resource_id, nested.operation_id);
+              if (req.slot) await takeSlot(trx, operationId, req.slot);
+              await req.precheck?.(trx);
+              await req.onCreate?.(trx, operationId);
+              const names = await readTargetNames(trx, {
+                accountId: req.accountId,
+                clusterId: req.clusterId,
+                nodeIds: [...(req.nodeId ? [req.nodeId] : []), ...req.lockResourceIds.filter((id) => isId('node', id))],
+              });
+              named(names);
+              // The request's Idempotency-Key now names this operation (same commit as the row): a retry
+              // whose answer was lost finds it instead of running the request again.
+              const claim = idempotencyClaim();
+              if (claim && !(await bindIdempotencyKey(trx, claim, operationId))) throw idempotencyTakenOver();
+              return null;
+            }),
+          ).catch((err: unknown) => {
+            if (err instanceof BusyError) return err;
+            throw err;
+          });
     if (!busy) break;
     // Defence in depth: a holder outside the caller's scope is never named, nor settled.
     if (!(await holderInScope(db, busy.operationId, req))) {
@@ -280,6 +295,100 @@ export async function startOperation<T extends OperationType>(
     deps.logger.warn('run id not recorded', { operation_id: operationId, err: String(err) });
   }
   return (await ops.getOperationById(db, operationId))!;
+}
+
+function idempotencyTakenOver(): ApiError {
+  return new ApiError(
+    'idempotency_in_progress',
+    "This request's Idempotency-Key was taken over by a later request with the same key; nothing was changed.",
+    { field: 'Idempotency-Key' },
+  );
+}
+
+/**
+ * The start as one statement (nf_start_operation, migration 2026-12-05-0602): the same steps in
+ * the same order as the transaction of startOperation — scope (404 before anything is locked),
+ * operation row, cluster rows, resource locks, nesting, then the precheck on the rows it read
+ * (their versions checked under FOR UPDATE), names, Idempotency-Key binding — committed when it
+ * answers the names. A lock conflict answers its holder (the caller settles or names it, as for
+ * the transaction); `stale` (a checked row changed since it was read) means nothing was written
+ * and the transaction must decide.
+ */
+async function startWithReadPrecheck<T extends OperationType>(
+  db: Kysely<Database>,
+  req: StartRequest<T>,
+  readPrecheck: NonNullable<StartRequest<T>['readPrecheck']>,
+  operationId: string,
+  workflowId: string,
+): Promise<TargetNames | BusyError | 'stale'> {
+  let refusal: unknown = null;
+  try {
+    readPrecheck.check();
+  } catch (err) {
+    refusal = err;
+  }
+  const clusterIds = [
+    ...new Set(req.lockResourceIds.map((id) => CLUSTER_LOCK.exec(id)?.[0]).filter((c): c is string => !!c)),
+  ];
+  const claim = idempotencyClaim();
+  const nameNodeIds = [
+    ...new Set(
+      [...(req.nodeId ? [req.nodeId] : []), ...req.lockResourceIds.filter((id) => isId('node', id))].filter((id) =>
+        isId('node', id),
+      ),
+    ),
+  ];
+  const out = await retryOnConflict(() =>
+    ops.startInOneStatement(db, {
+      op: {
+        id: operationId,
+        account_id: req.accountId,
+        environment: req.environment,
+        type: req.type,
+        cluster_id: req.clusterId ?? null,
+        node_id: req.nodeId ?? null,
+        osd_id: req.osdId ?? null,
+        request_id: req.requestId,
+        workflow_id: workflowId,
+        params: req.params,
+      },
+      scope_node_ids: req.lockResourceIds.filter((id) => isId('node', id)),
+      scope_cluster_ids: clusterIds,
+      lock_cluster_ids: clusterIds,
+      sorted_lock_ids: [...req.lockResourceIds].sort(),
+      lock_ids: req.lockResourceIds,
+      guard_node_ids: readPrecheck.nodes.map((n) => n.id),
+      guard_versions: readPrecheck.nodes.map((n) => n.version),
+      refused: refusal !== null,
+      name_cluster_id: req.clusterId && isId('cluster', req.clusterId) ? req.clusterId : null,
+      name_node_ids: nameNodeIds,
+      claim: claim ? { account_id: claim.accountId, key: claim.key, claim_id: claim.claimId } : null,
+    }),
+  );
+  if (out.ok) {
+    const byId = new Map(out.hosts.map((h) => [h.id, h.hostname]));
+    return {
+      cluster: out.cluster,
+      hosts: out.hosts,
+      hostname: (id) => (id ? (byId.get(id) ?? id) : 'unknown host'),
+    };
+  }
+  switch (out.reason) {
+    case 'node_not_found':
+      throw new ApiError('node_not_found', `No node with ID ${out.id} exists in this account.`, { field: 'node_ids' });
+    case 'cluster_not_found':
+      throw new ApiError('cluster_not_found', `No cluster with ID ${out.id} exists in this account.`);
+    case 'busy':
+      return new BusyError(out.resource_id, out.operation_id);
+    case 'busy_unnamed':
+      throw new ApiError('resource_busy', 'A resource of this request is busy; retry later.');
+    case 'refused':
+      throw refusal;
+    case 'idempotency_taken':
+      throw idempotencyTakenOver();
+    case 'stale':
+      return 'stale';
+  }
 }
 
 /** How often, and how long each time, a start that answered an error is looked up. */

@@ -46,6 +46,28 @@ export async function getNodeById(db: Executor, id: string): Promise<Node | unde
   return db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * The node with the version of its row (PostgreSQL's xmin, which every UPDATE of the row changes),
+ * for a precheck judged on this read (operations.service.ts `readPrecheck`).
+ */
+export async function getScopedNodeVersion(
+  db: Executor,
+  scope: Scope,
+  id: string,
+): Promise<{ node: Node; version: string } | undefined> {
+  const row = await db
+    .selectFrom('nodes')
+    .selectAll()
+    .select(sql<string>`xmin::text`.as('row_version'))
+    .where('id', '=', id)
+    .where('account_id', '=', scope.accountId)
+    .where('environment', '=', scope.environment)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { row_version: version, ...node } = row;
+  return { node, version };
+}
+
 export async function getScopedNode(
   db: Executor,
   scope: Scope,

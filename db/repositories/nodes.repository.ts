@@ -141,10 +141,9 @@ function nodesPageSql(byCluster: boolean, status: 'none' | 'hold' | 'status'): s
     if (status === 'hold') where += ' and "held" = true';
     if (status === 'status') where += ` and "status" = $${byCluster ? 6 : 5}`;
     text =
-      `select n.*, l.operation_id as current_operation_id, t.total ` +
+      `select n.*, (select l.operation_id from operation_locks l where l.resource_id = n.id) as current_operation_id, t.total ` +
       `from (select count(*) as "total" from "nodes" where ${where}) t ` +
       `left join lateral (select * from "nodes" where ${where} order by "created_at" desc, "id" desc limit $3 offset $4) n on true ` +
-      `left join operation_locks l on l.resource_id = n.id ` +
       `order by n.created_at desc, n.id desc`;
     NODES_PAGE_SQL.set(key, preparedStatement(text));
   }

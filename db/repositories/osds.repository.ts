@@ -127,11 +127,10 @@ export async function listScopedOsdsWithLocks(
  * 14): $1 cluster, $2 account, $3 environment, $4 limit, $5 offset.
  */
 const OSDS_PAGE_SQL = preparedStatement(
-  `select o.*, l.operation_id as current_operation_id, t.total ` +
+  `select o.*, (select l.operation_id from operation_locks l where l.resource_id = o.cluster_id || '/osd.' || o.osd_id) as current_operation_id, t.total ` +
     `from clusters c ` +
     `cross join lateral (select count(*) as total from osds where osds.cluster_id = c.id) t ` +
     `left join lateral (select * from osds where osds.cluster_id = c.id order by osd_id limit $4 offset $5) o on true ` +
-    `left join operation_locks l on l.resource_id = o.cluster_id || '/osd.' || o.osd_id ` +
     `where c.id = $1 and c.account_id = $2 and c.environment = $3 ` +
     `order by o.osd_id`,
 );

@@ -5,6 +5,7 @@ import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import type { Environment, KeyKind } from '../lib/secrets';
 import { ApiError } from './errors';
+import type { KeyCache } from './key-cache';
 
 /** Everything the API needs, built once per process in main.ts (STYLE 5) and injected. */
 export interface ApiDeps {
@@ -18,6 +19,11 @@ export interface ApiDeps {
    * IDEMPOTENCY_STALE_CLAIM_SECONDS only.
    */
   instanceId?: string;
+  /**
+   * Lookups of valid API keys kept across requests, emptied whenever a key or plan changes in any
+   * process (api/key-cache.ts). Absent: every request looks its key up.
+   */
+  keyCache?: KeyCache;
 }
 
 /** Who is calling: set by the auth middleware from the API key. */

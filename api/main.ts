@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../lib/logger';
 import { connectTemporalClient } from '../lib/temporal';
 import { createApp } from './app';
 import { startApiInstance, type ApiInstance } from './instance';
+import { KeyCache } from './key-cache';
 
 export interface RunningApi {
   url: string;
@@ -33,7 +34,10 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
     await temporal.connection.close();
     throw err;
   }
-  const app = createApp({ db: deps.db, temporal, config, logger, instanceId: instance.id });
+  // Lookups of valid keys kept across requests, dropped on every key change (api/key-cache.ts).
+  const keyCache = new KeyCache({ databaseUrl: config.databaseUrl, db: deps.db, logger });
+  await keyCache.start();
+  const app = createApp({ db: deps.db, temporal, config, logger, instanceId: instance.id, keyCache });
   const server = createHttpServer(config, app.callback());
   try {
     await new Promise<void>((resolve, reject) => {
@@ -44,6 +48,7 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
       });
     });
   } catch (err) {
+    await keyCache.close();
     await instance.stop();
     await temporal.connection.close();
     throw err;
@@ -68,6 +73,7 @@ export async function startApi(config: Config, deps: { db: Db; logger?: Logger }
         clearInterval(sweep);
         clearTimeout(timer);
         // No request of this process runs any more: its row goes, so any claim left is free at once.
+        await keyCache.close();
         await instance.stop().catch((err: unknown) => logger.warn('api instance not removed', { err: String(err) }));
         await temporal.connection.close();
         logger.info('api stopped');

@@ -17,6 +17,7 @@ import * as m0014 from './migrations/2026-12-05-0007-ceph-point-version';
 import * as m0015 from './migrations/2026-12-05-0008-node-maintenance';
 import * as m0016 from './migrations/2026-12-05-0012-bmc-protocol';
 import * as m0602 from './migrations/2026-12-05-0602-start-operation-function';
+import * as m0603 from './migrations/2026-12-05-0603-api-key-notify';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-05-0008-node-maintenance': m0015,
   '2026-12-05-0012-bmc-protocol': m0016,
   '2026-12-05-0602-start-operation-function': m0602,
+  '2026-12-05-0603-api-key-notify': m0603,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /** Crockford base32, lowercase: ids sort by creation time as strings and read well in logs and URLs. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -27,8 +27,7 @@ export function ulidBody(now = Date.now()): string {
   if (now === lastTime) {
     rand = increment(lastRandom);
   } else {
-    const bytes = randomBytes(16);
-    rand = Array.from(bytes, (b) => b % 32);
+    rand = randomDigits();
   }
   lastTime = now;
   lastRandom = rand;
@@ -39,6 +38,21 @@ export function ulidBody(now = Date.now()): string {
     t = Math.floor(t / 32);
   }
   return time + rand.map((d) => ALPHABET[d]).join('');
+}
+
+/** Random bytes drawn 4 KiB at a time (not one crypto call per id, issue 14), 16 per id. */
+const RANDOM_POOL = Buffer.alloc(4096);
+let randomOffset = RANDOM_POOL.length;
+
+function randomDigits(): number[] {
+  if (randomOffset + 16 > RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomOffset = 0;
+  }
+  const out = new Array<number>(16);
+  for (let i = 0; i < 16; i++) out[i] = RANDOM_POOL[randomOffset + i]! % 32;
+  randomOffset += 16;
+  return out;
 }
 
 function increment(digits: number[]): number[] {
@@ -64,6 +78,11 @@ export function idPattern(kind: IdKind): string {
   return `^${ID_PREFIXES[kind]}_${ID_BODY}$`;
 }
 
+/** Each kind's pattern, compiled once (issue 14: compiling it on every call showed in the API's profile). */
+const ID_REGEXES = new Map<IdKind, RegExp>();
+
 export function isId(kind: IdKind, value: string): boolean {
-  return new RegExp(idPattern(kind)).test(value);
+  let re = ID_REGEXES.get(kind);
+  if (!re) ID_REGEXES.set(kind, (re = new RegExp(idPattern(kind))));
+  return re.test(value);
 }

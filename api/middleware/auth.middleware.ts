@@ -19,8 +19,9 @@ export function bearerToken(header: string | undefined): string | undefined {
  * Authenticates the API key: only its SHA-256 is looked up, so the database never holds a usable
  * key. Missing, malformed, unknown and revoked keys all get the same 401 (no oracle for which).
  */
-export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
+export function authenticate(deps: Pick<ApiDeps, 'db' | 'keyCache'>): Middleware<AppState> {
   const lastTouched = new Map<string, number>();
+  const cache = deps.keyCache;
   return async (ctx, next) => {
     const token = bearerToken(ctx.get('Authorization') || undefined);
     const kind = token === undefined ? undefined : kindOfKey(token);
@@ -29,7 +30,15 @@ export function authenticate(deps: Pick<ApiDeps, 'db'>): Middleware<AppState> {
       ctx.set('WWW-Authenticate', 'Bearer realm="nodefoundry"');
       throw new ApiError('unauthorized', 'Missing or invalid API key. Send Authorization: Bearer nf_sk_….');
     }
-    const found = await findKeyByHash(deps.db, hashApiKey(token));
+    const keyHash = hashApiKey(token);
+    // A valid key's lookup kept by this process (api/key-cache.ts: emptied by every key or plan
+    // change, in any process, and unused while it cannot hear of them), else one round trip.
+    let found = cache?.get(keyHash);
+    if (!found) {
+      const ticket = cache?.ticket();
+      found = await findKeyByHash(deps.db, keyHash);
+      if (cache && ticket !== undefined && found && found.key.revoked_at === null) cache.set(keyHash, found, ticket);
+    }
     if (!found || found.key.revoked_at !== null || found.key.kind !== kind) {
       if (ctx.state.anonymousLimited) throw unauthenticatedLimit(ctx);
       ctx.set('WWW-Authenticate', 'Bearer realm="nodefoundry", error="invalid_token"');

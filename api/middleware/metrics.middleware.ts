@@ -18,10 +18,18 @@ export class Metrics {
   private readonly requests = new Map<string, number>();
   private readonly durations = new Map<string, Histogram>();
 
+  /** The label strings of each method, route and status seen (their number is bounded, see above). */
+  private readonly keys = new Map<string, { reqKey: string; durKey: string }>();
+
   observe(method: string, route: string, status: number, seconds: number): void {
-    const reqKey = labels({ method, route, status: String(status) });
+    const seen = `${method} ${route} ${status}`;
+    let keys = this.keys.get(seen);
+    if (!keys) {
+      keys = { reqKey: labels({ method, route, status: String(status) }), durKey: labels({ method, route }) };
+      this.keys.set(seen, keys);
+    }
+    const { reqKey, durKey } = keys;
     this.requests.set(reqKey, (this.requests.get(reqKey) ?? 0) + 1);
-    const durKey = labels({ method, route });
     let h = this.durations.get(durKey);
     if (!h) {
       h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 };

@@ -21,13 +21,25 @@ export function requestContext(logger: Logger): Middleware<AppState> {
     const started = process.hrtime.bigint();
     const requestId = requestIdFrom(ctx.get('X-Request-ID') || undefined);
     ctx.state.requestId = requestId;
-    ctx.state.logger = logger.child({ request_id: requestId });
+    // The request's logger is made when something logs (most requests log only the line below,
+    // which carries the same fields: issue 14, one logger less per request).
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'logger', {
+      get: () => (child ??= logger.child({ request_id: requestId })),
+      set: (value: Logger) => {
+        child = value;
+      },
+      enumerable: true,
+      configurable: true,
+    });
     ctx.set('X-Request-ID', requestId);
     try {
       await next();
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      ctx.state.logger.info('request', {
+      // The same line the request's logger would write (its base fields, then request_id).
+      logger.info('request', {
+        request_id: requestId,
         method: ctx.method,
         route: ctx.state.routeName ?? null,
         path: ctx.path,

@@ -5,6 +5,9 @@ import { ApiError } from '../errors';
 import { hasControlCharacter } from '../schemas/validation';
 import type { SchemaObject } from '../schemas/common.schemas';
 
+/** How many paths' allowed methods allowedMethodsMiddleware keeps. */
+const METHODS_MEMO_SIZE = 1_000;
+
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /**
@@ -151,8 +154,19 @@ export class RouteTable {
         ctx.status = 405;
       }
     };
+    // The answer for a path depends on the path only: kept for the paths seen last (issue 14: the
+    // check showed in the list pages' profile), at most METHODS_MEMO_SIZE of them.
+    const memo = new Map<string, { count: number; methods: { strict: string[]; loose: string[] } }>();
+    const methodsOf = (path: string) => {
+      const kept = memo.get(path);
+      if (kept && kept.count === this.specs.length) return kept.methods;
+      const methods = this.methodsOf(path);
+      if (memo.size >= METHODS_MEMO_SIZE) memo.clear();
+      memo.set(path, { count: this.specs.length, methods });
+      return methods;
+    };
     return async (ctx, next) => {
-      const { strict, loose } = this.methodsOf(ctx.path);
+      const { strict, loose } = methodsOf(ctx.path);
       if (strict.length > 0 && !strict.includes(ctx.method)) return answer(ctx, strict);
       await next();
       if (ctx.status !== 404 || ctx.body != null || loose.length === 0) return;

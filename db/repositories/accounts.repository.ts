@@ -1,4 +1,5 @@
 import { newId } from '../../lib/ids';
+import { apiKeysChanged } from './api-keys.repository';
 import type { Account, Executor } from '../database';
 
 export type Plan = Account['plan'];
@@ -26,4 +27,5 @@ export async function listAccounts(db: Executor): Promise<Account[]> {
 
 export async function setAccountPlan(db: Executor, id: string, plan: Plan): Promise<void> {
   await db.updateTable('accounts').set({ plan }).where('id', '=', id).execute();
+  apiKeysChanged(db);
 }

@@ -75,6 +75,26 @@ export async function listApiKeys(
   return { rows, total: Number(count.n) };
 }
 
+/**
+ * Hooks called right after this process changed what findKeyByHash answers (a key revoked, an
+ * account's plan changed) through `db`: api/key-cache.ts forgets its kept lookups at once, before
+ * the commit's NOTIFY (migration 0603) reaches it, so the process that revoked a key refuses it on
+ * its very next request. Keyed by the database handle, so only the caches reading that handle.
+ */
+const changeHooks = new WeakMap<object, Set<() => void>>();
+
+export function onApiKeysChanged(db: Executor, hook: () => void): () => void {
+  let hooks = changeHooks.get(db);
+  if (!hooks) changeHooks.set(db, (hooks = new Set()));
+  hooks.add(hook);
+  return () => hooks.delete(hook);
+}
+
+/** Calls the hooks of `db` (after the change is committed: a transaction's handle has none). */
+export function apiKeysChanged(db: Executor): void {
+  for (const hook of changeHooks.get(db) ?? []) hook();
+}
+
 /** Revokes a key of the account; returns false when there is no such key. Revoking twice is a no-op. */
 export async function revokeApiKey(db: Executor, accountId: string, id: string): Promise<boolean> {
   const key = await getApiKey(db, accountId, id);
@@ -85,6 +105,7 @@ export async function revokeApiKey(db: Executor, accountId: string, id: string):
     .where('account_id', '=', accountId)
     .where('id', '=', id)
     .execute();
+  apiKeysChanged(db);
   return true;
 }
 

@@ -1,5 +1,5 @@
-import { sql, type Insertable } from 'kysely';
-import type { Executor, Osd, OsdsTable } from '../database';
+import { CompiledQuery, sql, type Insertable } from 'kysely';
+import { preparedStatement, type Executor, type Osd, type OsdsTable } from '../database';
 import type { Scope } from './operations.repository';
 
 /** An OSD as Ceph reported it, ready to record (used_gb: whole GB, 10^9 bytes, like capacity_gb). */
@@ -113,27 +113,27 @@ export async function listScopedOsdsWithLocks(
   clusterId: string,
   page: { limit: number; offset: number },
 ): Promise<{ rows: { osd: Osd; currentOperationId: string | null }[]; total: number } | undefined> {
-  const { rows } = await sql<Osd & { current_operation_id: string | null; total: string }>`
-    select o.*, l.operation_id as current_operation_id, t.total
-    from clusters c
-    cross join lateral (select count(*) as total from osds where osds.cluster_id = c.id) t
-    left join lateral (
-      select * from osds where osds.cluster_id = c.id order by osd_id limit ${page.limit} offset ${page.offset}
-    ) o on true
-    left join operation_locks l on l.resource_id = o.cluster_id || '/osd.' || o.osd_id
-    where c.id = ${clusterId} and c.account_id = ${scope.accountId} and c.environment = ${scope.environment}
-    order by o.osd_id`.execute(db);
+  const { rows } = await db.executeQuery<Osd & { current_operation_id: string | null; total: string }>(
+    CompiledQuery.raw(OSDS_PAGE_SQL, [clusterId, scope.accountId, scope.environment, page.limit, page.offset]),
+  );
   if (rows.length === 0) return undefined;
-  return {
-    rows: rows
-      .filter((r) => r.osd_id !== null)
-      .map(({ current_operation_id, total: _total, ...osd }) => ({
-        osd: osd as Osd,
-        currentOperationId: current_operation_id,
-      })),
-    total: Number(rows[0]!.total),
-  };
+  const out: { osd: Osd; currentOperationId: string | null }[] = [];
+  for (const r of rows) if (r.osd_id !== null) out.push({ osd: r, currentOperationId: r.current_operation_id });
+  return { rows: out, total: Number(rows[0]!.total) };
 }
+
+/**
+ * listScopedOsdsWithLocks's statement, written once (not built by kysely on every request; issue
+ * 14): $1 cluster, $2 account, $3 environment, $4 limit, $5 offset.
+ */
+const OSDS_PAGE_SQL = preparedStatement(
+  `select o.*, (select l.operation_id from operation_locks l where l.resource_id = o.cluster_id || '/osd.' || o.osd_id) as current_operation_id, t.total ` +
+    `from clusters c ` +
+    `cross join lateral (select count(*) as total from osds where osds.cluster_id = c.id) t ` +
+    `left join lateral (select * from osds where osds.cluster_id = c.id order by osd_id limit $4 offset $5) o on true ` +
+    `where c.id = $1 and c.account_id = $2 and c.environment = $3 ` +
+    `order by o.osd_id`,
+);
 
 export async function getOsd(db: Executor, clusterId: string, osdId: number): Promise<Osd | undefined> {
   return db

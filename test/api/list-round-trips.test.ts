@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createApp } from '../../api/app';
 import { json, type Database } from '../../db/database';
-import { addressScope } from '../../db/repositories/nodes.repository';
+import { addressScope, listNodesWithLocks } from '../../db/repositories/nodes.repository';
+import { listScopedOsdsWithLocks } from '../../db/repositories/osds.repository';
 import { insertOperation } from '../../db/repositories/operations.repository';
 import { newId } from '../../lib/ids';
 import { createLogger } from '../../lib/logger';
@@ -189,5 +190,40 @@ describe('list pages: one round trip for the page, its locks and its total', () 
     expect(r.queries, r.queries.join('\n')).toHaveLength(2);
     const past = await get(`/v1/nodes?cluster_id=${clusterId}&per_page=2&page=5`);
     expect(past.body).toEqual({ data: [], meta: { page: 5, per_page: 2, total: 3 } });
+  });
+});
+
+describe('list pages: their statements are prepared once per connection', () => {
+  it("the API's own database handle runs them as named prepared statements, with the same answers", async () => {
+    const scope = { accountId: api.account.accountId, environment: 'sandbox' as const };
+    await api.db.connection().execute(async (conn) => {
+      const filters = [{}, { clusterId }, { status: 'online' as const }, { clusterId, status: 'hold' as const }];
+      for (const filter of filters) {
+        for (const page of [
+          { limit: 2, offset: 0 },
+          { limit: 2, offset: 50 },
+        ]) {
+          // Prepared (the API's createDb handle) and unnamed (this file's own pool): same answer.
+          expect(await listNodesWithLocks(conn, scope, filter, page)).toEqual(
+            await listNodesWithLocks(countingDb, scope, filter, page),
+          );
+        }
+      }
+      for (const page of [
+        { limit: 2, offset: 2 },
+        { limit: 4, offset: 8 },
+      ]) {
+        expect(await listScopedOsdsWithLocks(conn, scope, clusterId, page)).toEqual(
+          await listScopedOsdsWithLocks(countingDb, scope, clusterId, page),
+        );
+      }
+      expect(
+        await listScopedOsdsWithLocks(conn, { ...scope, environment: 'live' }, clusterId, { limit: 2, offset: 0 }),
+      ).toBeUndefined();
+      const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(conn);
+      const texts = rows.map((r) => r.statement);
+      expect(texts.some((t) => t.includes('from "nodes"') && t.includes('operation_locks'))).toBe(true);
+      expect(texts.some((t) => t.includes('from osds') && t.includes('operation_locks'))).toBe(true);
+    });
   });
 });

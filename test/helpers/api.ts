@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import { startApiInstance } from '../../api/instance';
+import { KeyCache } from '../../api/key-cache';
 import type { Db } from '../../db/database';
 import { createAccount, type Plan } from '../../db/repositories/accounts.repository';
 import { createApiKey } from '../../db/repositories/api-keys.repository';
@@ -45,6 +46,8 @@ export interface TestApi {
   db: Db;
   config: Config;
   client: Client;
+  /** The app's kept key lookups (api/key-cache.ts). */
+  keyCache: KeyCache;
   /** This app's api_instances id (registered and refreshed as in api/main.ts; deleted on close). */
   instanceId: string;
   /** Every log line the app wrote (JSON strings). */
@@ -86,7 +89,10 @@ export async function startTestApi(
     ? createLogger(config.logLevel, { component: 'api' }, () => {})
     : createLogger('debug', { component: 'api' }, (line) => logs.push(line));
   const instance = await startApiInstance(db, config.apiLivenessMs, logger);
-  const app = createApp({ db, temporal: client, config, logger, instanceId: instance.id });
+  // Its own lines (listening, lost) are not request lines: kept out of `logs`.
+  const keyCache = new KeyCache({ databaseUrl: config.databaseUrl, db, logger: createLogger('silent') });
+  await keyCache.start();
+  const app = createApp({ db, temporal: client, config, logger, instanceId: instance.id, keyCache });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -125,6 +131,7 @@ export async function startTestApi(
     db,
     config,
     client,
+    keyCache,
     instanceId: instance.id,
     logs,
     account,
@@ -136,6 +143,7 @@ export async function startTestApi(
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await keyCache.close();
       await instance.stop();
       await client.connection.close();
       await db.destroy();

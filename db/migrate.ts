@@ -16,6 +16,7 @@ import * as m0013 from './migrations/2026-12-05-0006-cluster-usage';
 import * as m0014 from './migrations/2026-12-05-0007-ceph-point-version';
 import * as m0015 from './migrations/2026-12-05-0008-node-maintenance';
 import * as m0016 from './migrations/2026-12-05-0012-bmc-protocol';
+import * as m0601 from './migrations/2026-12-05-0601-sandbox-ceph-revision';
 
 /** Listed explicitly (not read from disk) so the order is reviewed code and bundling cannot lose a file. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-05-0007-ceph-point-version': m0014,
   '2026-12-05-0008-node-maintenance': m0015,
   '2026-12-05-0012-bmc-protocol': m0016,
+  '2026-12-05-0601-sandbox-ceph-revision': m0601,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

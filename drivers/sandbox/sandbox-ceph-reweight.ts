@@ -203,15 +203,22 @@ function placeAll(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: 
 }
 
 const cache = new Map<string, number[][]>();
+const layoutKeys = new WeakMap<SandboxCephState, { pools: string; json: string }>();
 
 /** Placement for a weight map, memoised (deterministic): most calls see the same few maps. */
 function placementFor(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: number) => number): number[][] {
-  const key = JSON.stringify([
-    state.cluster_id,
-    pools,
-    state.hosts,
-    state.osds.map((o) => [o.id, o.host, weightOf(o.id)]),
-  ]);
+  // What places the PGs (cluster, pools, hosts, which OSD is where), then every OSD's weight. The
+  // first part is kept per stored document read (frozen, so it cannot change under the key); only
+  // the weights, which depend on which OSDs are in at the time, are written out on every call.
+  const poolsJson = JSON.stringify(pools);
+  const frozen = Object.isFrozen(state);
+  let layout = frozen ? layoutKeys.get(state) : undefined;
+  if (layout?.pools !== poolsJson) {
+    const json = JSON.stringify([state.cluster_id, pools, state.hosts, state.osds.map((o) => [o.id, o.host])]);
+    layout = { pools: poolsJson, json };
+    if (frozen) layoutKeys.set(state, layout);
+  }
+  const key = `${layout.json}\u0000${state.osds.map((o) => weightOf(o.id)).join(',')}`;
   let p = cache.get(key);
   if (p) {
     cache.delete(key);

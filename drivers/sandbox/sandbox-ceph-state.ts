@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
+import { sql } from 'kysely';
 import type { CephPool, CephTarget, CrushFailureDomain } from '../types';
 import { clockOf, findByBmc, SandboxInputError, type SandboxClock } from './sandbox-machines';
 
@@ -199,6 +200,56 @@ export async function getSandboxCephState(db: Db, clusterId: string): Promise<Sa
     .where('cluster_id', '=', clusterId)
     .executeTakeFirst();
   return row ? (row.state as SandboxCephState) : null;
+}
+
+/** Parsed documents this process has read, by cluster id, with the revision they were read at. */
+const readCache = new Map<string, { revision: string; state: SandboxCephState }>();
+/** Clusters whose parsed document is kept (most recently read first out): a few MB each at 4,320 OSDs. */
+const READ_CACHE_CLUSTERS = 16;
+
+/**
+ * The stored state of a simulated cluster for reading (what every simulated `ceph` call derives its
+ * answer from), or null. One query whatever happens: it returns the row's revision and, only when
+ * the revision is not the one this process holds parsed, the document. The revision is set from a
+ * sequence on every write by any process (migration 2026-12-05-0601), so an unchanged revision means
+ * an unchanged document, read in the same statement — never a stale one. The result is shared
+ * between callers and deep-frozen: change the state only through a transaction of its own (as
+ * `mutate` does), never this object.
+ */
+export async function readSandboxCephState(db: Db, clusterId: string): Promise<SandboxCephState | null> {
+  const known = readCache.get(clusterId);
+  const row = await db
+    .selectFrom('sandbox_ceph')
+    .select((eb) => [
+      sql<string>`revision::text`.as('revision'),
+      (known
+        ? eb
+            .case()
+            .when('revision', '=', sql<string>`${known.revision}::bigint`)
+            .then(null)
+            .else(eb.ref('state'))
+            .end()
+        : eb.ref('state')
+      ).as('state'),
+    ])
+    .where('cluster_id', '=', clusterId)
+    .executeTakeFirst();
+  readCache.delete(clusterId);
+  if (!row) return null;
+  let state: SandboxCephState;
+  if (row.state === null && known?.revision === row.revision) state = known.state;
+  else state = deepFreeze(row.state as SandboxCephState);
+  readCache.set(clusterId, { revision: row.revision, state });
+  while (readCache.size > READ_CACHE_CLUSTERS) readCache.delete(readCache.keys().next().value!);
+  return state;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 /**

@@ -218,27 +218,27 @@ const READ_CACHE_CLUSTERS = 16;
  */
 export async function readSandboxCephState(db: Db, clusterId: string): Promise<SandboxCephState | null> {
   const known = readCache.get(clusterId);
+  // As text, parsed here once per revision, even when several calls in flight fetch the same one.
+  const document = known
+    ? sql<string | null>`CASE WHEN revision = ${known.revision}::bigint THEN NULL ELSE state::text END`
+    : sql<string | null>`state::text`;
   const row = await db
     .selectFrom('sandbox_ceph')
-    .select((eb) => [
-      sql<string>`revision::text`.as('revision'),
-      (known
-        ? eb
-            .case()
-            .when('revision', '=', sql<string>`${known.revision}::bigint`)
-            .then(null)
-            .else(eb.ref('state'))
-            .end()
-        : eb.ref('state')
-      ).as('state'),
-    ])
+    .select([sql<string>`revision::text`.as('revision'), document.as('state')])
     .where('cluster_id', '=', clusterId)
     .executeTakeFirst();
-  readCache.delete(clusterId);
-  if (!row) return null;
+  if (!row) {
+    readCache.delete(clusterId);
+    return null;
+  }
+  const kept = readCache.get(clusterId);
   let state: SandboxCephState;
-  if (row.state === null && known?.revision === row.revision) state = known.state;
-  else state = deepFreeze(row.state as SandboxCephState);
+  if (kept?.revision === row.revision) state = kept.state;
+  else if (known?.revision === row.revision) state = known.state;
+  else if (row.state === null)
+    throw new Error(`sandbox_ceph ${clusterId}: revision ${row.revision} came without its document`);
+  else state = deepFreeze(JSON.parse(row.state) as SandboxCephState);
+  readCache.delete(clusterId);
   readCache.set(clusterId, { revision: row.revision, state });
   while (readCache.size > READ_CACHE_CLUSTERS) readCache.delete(readCache.keys().next().value!);
   return state;

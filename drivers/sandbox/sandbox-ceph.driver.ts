@@ -47,6 +47,7 @@ import {
   type SandboxClock,
 } from './sandbox-machines';
 import {
+  lockSandboxCephState,
   readSandboxCephState,
   type ClusterView,
   type OsdView,
@@ -113,15 +114,9 @@ export function createSandboxCephDriver(
 
   async function mutate(fn: (s: SandboxCephState, t: number) => void): Promise<void> {
     await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('sandbox_ceph')
-        .select('state')
-        .where('cluster_id', '=', target.clusterId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!row)
+      const state = await lockSandboxCephState(trx, target.clusterId);
+      if (!state)
         throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
-      const state = row.state as SandboxCephState;
       fn(state, now());
       await trx
         .updateTable('sandbox_ceph')

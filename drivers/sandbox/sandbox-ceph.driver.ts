@@ -14,6 +14,7 @@
  */
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
+import { sql } from 'kysely';
 import { FAILURE } from '../../lib/failures';
 import { isSettledPgState } from '../../lib/pg-states';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
@@ -74,16 +75,11 @@ export function createSandboxCephDriver(
     if (!state || state.account_id !== accountId) {
       throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
     }
-    const rows = await db
-      .selectFrom('sandbox_machines')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .where(
-        'ipmi_address',
-        'in',
-        state.hosts.map((h) => h.ipmi_address),
-      )
-      .execute();
+    const rows = await machinesOf(
+      db,
+      accountId,
+      state.hosts.map((h) => h.ipmi_address),
+    );
     const byBmc = new Map(rows.map((m) => [m.ipmi_address, m]));
     const machines = new Map<string, SandboxMachine>();
     for (const h of state.hosts) {
@@ -239,6 +235,45 @@ export function createSandboxCephDriver(
     ...createSandboxReweightOps(ctx),
     ...createSandboxUpgradeOps(ctx),
   };
+}
+
+/** Machine rows this process has read, by account and BMC list, with a digest of their whole text. */
+const machinesCache = new Map<string, { digest: string | null; rows: readonly SandboxMachine[] }>();
+
+/**
+ * The sandbox machines of these BMCs (every column), as `SELECT *` would return them. When this
+ * process has read the same set before, one query first asks PostgreSQL for a digest (md5) of the
+ * rows' whole text (every column of every row, in id order): unchanged, the kept rows are the
+ * answer; changed (any column of any row, a row added or gone, by any writer), they are read again,
+ * with their digest, in one statement. The kept rows are frozen and shared.
+ */
+async function machinesOf(db: Db, accountId: string, bmcs: string[]): Promise<readonly SandboxMachine[]> {
+  const key = `${accountId}\u0000${bmcs.join(',')}`;
+  const digestOf = sql<
+    string | null
+  >`(SELECT md5(string_agg(d::text, ',' ORDER BY d.id)) FROM sandbox_machines d WHERE d.account_id = ${accountId} AND d.ipmi_address = ANY(${bmcs}::text[]))`;
+  const known = machinesCache.get(key);
+  if (known) {
+    const { rows } = await sql<{ digest: string | null }>`SELECT ${digestOf} AS digest`.execute(db);
+    if (rows[0]?.digest === known.digest) {
+      machinesCache.delete(key);
+      machinesCache.set(key, known);
+      return known.rows;
+    }
+  }
+  const rows = await db
+    .selectFrom('sandbox_machines')
+    .selectAll()
+    .select(digestOf.as('nf_digest'))
+    .where('account_id', '=', accountId)
+    .where('ipmi_address', 'in', bmcs)
+    .execute();
+  const digest = rows[0]?.nf_digest ?? null;
+  const machines = rows.map(({ nf_digest: _, ...m }) => Object.freeze(m));
+  machinesCache.delete(key);
+  machinesCache.set(key, { digest, rows: machines });
+  while (machinesCache.size > 64) machinesCache.delete(machinesCache.keys().next().value!);
+  return machines;
 }
 
 // ---- Derivation (pure) ------------------------------------------------------------------------------

@@ -305,12 +305,15 @@ describe('sandbox Ceph: noout', () => {
 describe('sandbox Ceph: reads of an unchanged document (issue 14)', () => {
   /** The driver's database, counting the rows that came back carrying the whole stored document. */
   function countingDb() {
-    const counter = { documents: 0 };
+    const counter = { documents: 0, machineRows: 0 };
     const plugin: KyselyPlugin = {
       transformQuery: (args) => args.node,
       transformResult: async ({ result }) => {
         // sandbox_ceph's document, as jsonb or as text; no other table the driver reads has a `state`.
-        for (const row of result.rows as Record<string, unknown>[]) if (row.state != null) counter.documents += 1;
+        for (const row of result.rows as Record<string, unknown>[]) {
+          if (row.state != null) counter.documents += 1;
+          if ('power_state' in row) counter.machineRows += 1;
+        }
         return result;
       },
     };
@@ -331,6 +334,8 @@ describe('sandbox Ceph: reads of an unchanged document (issue 14)', () => {
     expect((await ceph.osds()).every((o) => o.up)).toBe(true);
     // 8 reads, one document: the rest asked only whether it was still the same revision.
     expect(counted.counter.documents).toBe(1);
+    // The admin node's row on each call (8), the 3 hosts' rows once: then only their digest.
+    expect(counted.counter.machineRows).toBe(8 + 3);
 
     // Another writer (its own pool, plain SQL, knowing nothing of any cache): seen at once.
     const other = testDb(1);

@@ -324,6 +324,8 @@ export interface SandboxCephTable {
   cluster_id: string;
   state: Json<unknown>;
   updated_at: Timestamp;
+  /** Set from a sequence on every insert and update (trigger; migration 2026-12-05-0601): never seen twice. */
+  revision: Generated<string>;
 }
 
 /** One change an operation made (the change ledger); see db/repositories/operation-changes.repository.ts. */

@@ -16,6 +16,7 @@ import * as m0013 from './migrations/2026-12-05-0006-cluster-usage';
 import * as m0014 from './migrations/2026-12-05-0007-ceph-point-version';
 import * as m0015 from './migrations/2026-12-05-0008-node-maintenance';
 import * as m0016 from './migrations/2026-12-05-0012-bmc-protocol';
+import * as m0601 from './migrations/2026-12-05-0601-sandbox-ceph-revision';
 import * as m0602 from './migrations/2026-12-05-0602-start-operation-function';
 import * as m0603 from './migrations/2026-12-05-0603-api-key-notify';
 
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-05-0007-ceph-point-version': m0014,
   '2026-12-05-0008-node-maintenance': m0015,
   '2026-12-05-0012-bmc-protocol': m0016,
+  '2026-12-05-0601-sandbox-ceph-revision': m0601,
   '2026-12-05-0602-start-operation-function': m0602,
   '2026-12-05-0603-api-key-notify': m0603,
 };

@@ -34,6 +34,7 @@ export { failSandboxOsdDrive } from './sandbox-ceph-state';
 export {
   createSandboxCephCluster,
   getSandboxCephState,
+  readSandboxCephState,
   removeSandboxCephCluster,
   moveSandboxOsd,
   NOMINAL_RECOVERY_DELAY_MS,

@@ -203,15 +203,22 @@ function placeAll(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: 
 }
 
 const cache = new Map<string, number[][]>();
+const layoutKeys = new WeakMap<SandboxCephState, { pools: string; json: string }>();
 
 /** Placement for a weight map, memoised (deterministic): most calls see the same few maps. */
 function placementFor(state: SandboxCephState, pools: PoolSpec[], weightOf: (osdId: number) => number): number[][] {
-  const key = JSON.stringify([
-    state.cluster_id,
-    pools,
-    state.hosts,
-    state.osds.map((o) => [o.id, o.host, weightOf(o.id)]),
-  ]);
+  // What places the PGs (cluster, pools, hosts, which OSD is where), then every OSD's weight. The
+  // first part is kept per stored document read (frozen, so it cannot change under the key); only
+  // the weights, which depend on which OSDs are in at the time, are written out on every call.
+  const poolsJson = JSON.stringify(pools);
+  const frozen = Object.isFrozen(state);
+  let layout = frozen ? layoutKeys.get(state) : undefined;
+  if (layout?.pools !== poolsJson) {
+    const json = JSON.stringify([state.cluster_id, pools, state.hosts, state.osds.map((o) => [o.id, o.host])]);
+    layout = { pools: poolsJson, json };
+    if (frozen) layoutKeys.set(state, layout);
+  }
+  const key = `${layout.json}\u0000${state.osds.map((o) => weightOf(o.id)).join(',')}`;
   let p = cache.get(key);
   if (p) {
     cache.delete(key);
@@ -226,6 +233,36 @@ function placementFor(state: SandboxCephState, pools: PoolSpec[], weightOf: (osd
 
 // ---- Derivation -------------------------------------------------------------------------------------
 
+/** What derivePlacement needs of a document besides the time; kept per frozen (read) document. */
+interface DocumentParts {
+  pools: PoolSpec[];
+  reweight: Map<number, number>;
+  epochs: CrushEpoch[];
+  /** Placements by "epoch index:out OSD ids", only for a frozen document. */
+  placements: Map<string, number[][]> | null;
+}
+const partsCache = new WeakMap<SandboxCephState, DocumentParts>();
+
+function partsOf(state: SandboxCephState): DocumentParts {
+  const hit = partsCache.get(state);
+  if (hit) return hit;
+  const frozen = Object.isFrozen(state);
+  const parts: DocumentParts = {
+    pools: poolsOf(state),
+    reweight: new Map(state.osds.map((o) => [o.id, o.reweight])),
+    epochs: (state as ReweightState).crush_epochs ?? [
+      {
+        at: state.created_at,
+        weights: Object.fromEntries(state.osds.map((o) => [String(o.id), o.crush_weight])),
+        backfill_ms: 0,
+      },
+    ],
+    placements: frozen ? new Map() : null,
+  };
+  if (frozen) partsCache.set(state, parts);
+  return parts;
+}
+
 const sameSet = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const complete = (s: number[]) => !s.includes(CRUSH_ITEM_NONE);
 
@@ -238,18 +275,28 @@ export function derivePlacement(
   inOsd: (osdId: number) => boolean,
   now: number,
 ): PgPlacementView {
-  const pools = poolsOf(state);
-  const reweight = new Map(state.osds.map((o) => [o.id, o.reweight]));
-  const epochs: CrushEpoch[] = (state as ReweightState).crush_epochs ?? [
-    {
-      at: state.created_at,
-      weights: Object.fromEntries(state.osds.map((o) => [String(o.id), o.crush_weight])),
-      backfill_ms: 0,
-    },
-  ];
-  const placements = epochs.map((e) =>
-    placementFor(state, pools, (id) => (inOsd(id) ? (e.weights[String(id)] ?? 0) * (reweight.get(id) ?? 1) : 0)),
-  );
+  const { pools, reweight, epochs, placements: known } = partsOf(state);
+  // A frozen document (a read, sandbox-ceph-state.ts) cannot change, so with it the weights CRUSH
+  // sees depend only on the epoch and on which OSDs are out: that pair finds the placement again
+  // without writing out every OSD's weight.
+  let outKey = '';
+  if (known) {
+    const out: number[] = [];
+    for (const o of state.osds) if (!inOsd(o.id)) out.push(o.id);
+    outKey = out.join(',');
+  }
+  const placements = epochs.map((e, k) => {
+    const hit = known?.get(`${k}:${outKey}`);
+    if (hit) return hit;
+    const p = placementFor(state, pools, (id) =>
+      inOsd(id) ? (e.weights[String(id)] ?? 0) * (reweight.get(id) ?? 1) : 0,
+    );
+    if (known) {
+      if (known.size >= 4) known.delete(known.keys().next().value!);
+      known.set(`${k}:${outKey}`, p);
+    }
+    return p;
+  });
   // The settled case (no weight change in flight) is memoised whole: nothing per PG is built for it
   // (a 4,320-OSD cluster has 131,072 PGs, and this runs on every simulated `ceph` call).
   if (placements.length === 1) return settled(state, pools, placements[0]!);

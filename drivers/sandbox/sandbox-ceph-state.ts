@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
+import { sql } from 'kysely';
 import type { CephPool, CephTarget, CrushFailureDomain } from '../types';
 import { clockOf, findByBmc, SandboxInputError, type SandboxClock } from './sandbox-machines';
 
@@ -199,6 +200,89 @@ export async function getSandboxCephState(db: Db, clusterId: string): Promise<Sa
     .where('cluster_id', '=', clusterId)
     .executeTakeFirst();
   return row ? (row.state as SandboxCephState) : null;
+}
+
+/** Documents this process has read, by cluster id: the revision, the text as stored, the parsed (frozen) state. */
+const readCache = new Map<string, { revision: string; text: string; state: SandboxCephState }>();
+/** Clusters whose document is kept (least recently read first out): a few MB each at 4,320 OSDs. */
+const READ_CACHE_CLUSTERS = 16;
+
+/** The document's text: NULL when it is still the revision this process keeps. */
+function documentText(known: { revision: string } | undefined) {
+  return known
+    ? sql<string | null>`CASE WHEN revision = ${known.revision}::bigint THEN NULL ELSE state::text END`
+    : sql<string | null>`state::text`;
+}
+
+function keep(clusterId: string, revision: string, text: string, state: SandboxCephState) {
+  readCache.delete(clusterId);
+  readCache.set(clusterId, { revision, text, state });
+  while (readCache.size > READ_CACHE_CLUSTERS) readCache.delete(readCache.keys().next().value!);
+}
+
+/**
+ * The stored state of a simulated cluster for reading (what every simulated `ceph` call derives its
+ * answer from), or null. One query whatever happens: it returns the row's revision and, only when
+ * the revision is not the one this process keeps, the document (as text, parsed here once per
+ * revision even when several calls in flight fetch it). The revision is set from a sequence on
+ * every write by any process (migration 2026-12-05-0601), so an unchanged revision means an
+ * unchanged document, read in the same statement — never a stale one. The result is shared
+ * between callers and deep-frozen: change the state only through a transaction of its own (as
+ * `mutate` does, lockSandboxCephState), never this object.
+ */
+export async function readSandboxCephState(db: Db, clusterId: string): Promise<SandboxCephState | null> {
+  const known = readCache.get(clusterId);
+  const row = await db
+    .selectFrom('sandbox_ceph')
+    .select([sql<string>`revision::text`.as('revision'), documentText(known).as('state')])
+    .where('cluster_id', '=', clusterId)
+    .executeTakeFirst();
+  if (!row) {
+    readCache.delete(clusterId);
+    return null;
+  }
+  const kept = readCache.get(clusterId);
+  if (kept?.revision === row.revision) {
+    keep(clusterId, kept.revision, kept.text, kept.state);
+    return kept.state;
+  }
+  if (known?.revision === row.revision) {
+    keep(clusterId, known.revision, known.text, known.state);
+    return known.state;
+  }
+  if (row.state === null)
+    throw new Error(`sandbox_ceph ${clusterId}: revision ${row.revision} came without its document`);
+  const state = deepFreeze(JSON.parse(row.state) as SandboxCephState);
+  keep(clusterId, row.revision, row.state, state);
+  return state;
+}
+
+/**
+ * The stored state of a simulated cluster, locked (FOR UPDATE) in the transaction `trx`, as a fresh
+ * object to change and write back; null when there is none. Like readSandboxCephState, the
+ * document comes over only when it is not the revision this process keeps (then the kept text is
+ * parsed: the same document, byte for byte, as the row's).
+ */
+export async function lockSandboxCephState(trx: Db, clusterId: string): Promise<SandboxCephState | null> {
+  const known = readCache.get(clusterId);
+  const row = await trx
+    .selectFrom('sandbox_ceph')
+    .select([sql<string>`revision::text`.as('revision'), documentText(known).as('state')])
+    .where('cluster_id', '=', clusterId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) return null;
+  const text = row.state ?? (known?.revision === row.revision ? known.text : null);
+  if (text === null) throw new Error(`sandbox_ceph ${clusterId}: revision ${row.revision} came without its document`);
+  return JSON.parse(text) as SandboxCephState;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 /**

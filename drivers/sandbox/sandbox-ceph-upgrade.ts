@@ -65,10 +65,36 @@ export function upgradeStateOf(state: SandboxCephState): SandboxUpgradeState {
 
 /** The version string a daemon runs at `now`, a redeploy that has finished (but is not yet recorded) included. */
 function versionAt(state: SandboxCephState, key: string, now: number): string {
-  const u = upgradeStateOf(state);
-  const p = u.pending[key];
+  // Read in place (not through upgradeStateOf, which copies): this runs for every daemon on every
+  // health check, 4,000+ times a call on a Pawsey-size cluster.
+  const u = state.upgrade;
+  const p = u?.pending?.[key];
   if (p && Date.parse(p.ready_at) <= now) return p.version;
-  return u.versions[key] ?? sandboxVersionString(state.ceph_version);
+  return u?.versions?.[key] ?? createdVersionString(state.ceph_version);
+}
+
+const createdVersionCache = new Map<string, string>();
+/** sandboxVersionString, memoised by the cluster's created version. */
+function createdVersionString(cephVersion: string): string {
+  let v = createdVersionCache.get(cephVersion);
+  if (v === undefined) {
+    v = sandboxVersionString(cephVersion);
+    if (createdVersionCache.size > 256) createdVersionCache.clear();
+    createdVersionCache.set(cephVersion, v);
+  }
+  return v;
+}
+
+/** The release of a version string, memoised (a cluster runs a handful of distinct strings). */
+const releaseCache = new Map<string, CephRelease | null>();
+function releaseOfVersion(text: string): CephRelease | null {
+  let r = releaseCache.get(text);
+  if (r === undefined) {
+    r = parseCephVersion(text)?.release ?? null;
+    if (releaseCache.size > 256) releaseCache.clear();
+    releaseCache.set(text, r);
+  }
+  return r;
 }
 
 function daemonKeys(state: SandboxCephState): { type: 'mon' | 'mgr' | 'osd'; id: string; host: string; key: string }[] {
@@ -98,9 +124,23 @@ function keyTypeOf(state: SandboxCephState): 'aes' | 'aes256k' {
  * require_osd_release, OSD_UPGRADE_FINISHED (WARN) until `ceph osd require-osd-release` catches up.
  */
 export function releaseHealthChecks(state: SandboxCephState, now: number): CephHealthCheck[] {
+  // Without pending redeploys nothing here depends on the time: a frozen (read) document gets the
+  // same answer on every call, so it is worked out once (4,000+ daemons on a Pawsey-size cluster).
+  const timeless = Object.isFrozen(state) && Object.keys(state.upgrade?.pending ?? {}).length === 0;
+  if (timeless) {
+    let checks = releaseChecksCache.get(state);
+    if (!checks) releaseChecksCache.set(state, (checks = releaseHealthChecksAt(state, now)));
+    return checks.map((c) => ({ ...c }));
+  }
+  return releaseHealthChecksAt(state, now);
+}
+
+const releaseChecksCache = new WeakMap<SandboxCephState, CephHealthCheck[]>();
+
+function releaseHealthChecksAt(state: SandboxCephState, now: number): CephHealthCheck[] {
   const running = daemonKeys(state).map((d) => ({
     ...d,
-    release: parseCephVersion(versionAt(state, d.key, now))?.release ?? null,
+    release: releaseOfVersion(versionAt(state, d.key, now)),
   }));
   const checks: CephHealthCheck[] = [];
   if (keyTypeOf(state) === 'aes' && running.some((d) => d.release && isTentacleOrLater(d.release))) {

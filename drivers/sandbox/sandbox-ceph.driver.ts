@@ -14,6 +14,7 @@
  */
 import type { Db, SandboxMachine } from '../../db/database';
 import { json } from '../../db/database';
+import { sql } from 'kysely';
 import { FAILURE } from '../../lib/failures';
 import { isSettledPgState } from '../../lib/pg-states';
 import { createSandboxLifecycleOps } from './sandbox-ceph-lifecycle';
@@ -47,7 +48,8 @@ import {
   type SandboxClock,
 } from './sandbox-machines';
 import {
-  getSandboxCephState,
+  lockSandboxCephState,
+  readSandboxCephState,
   type ClusterView,
   type OsdView,
   type SandboxCephContext,
@@ -69,20 +71,15 @@ export function createSandboxCephDriver(
   const now = clockOf(clock);
 
   async function load(): Promise<{ state: SandboxCephState; machines: Map<string, SandboxMachine> }> {
-    const state = await getSandboxCephState(db, target.clusterId);
+    const state = await readSandboxCephState(db, target.clusterId);
     if (!state || state.account_id !== accountId) {
       throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
     }
-    const rows = await db
-      .selectFrom('sandbox_machines')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .where(
-        'ipmi_address',
-        'in',
-        state.hosts.map((h) => h.ipmi_address),
-      )
-      .execute();
+    const rows = await machinesOf(
+      db,
+      accountId,
+      state.hosts.map((h) => h.ipmi_address),
+    );
     const byBmc = new Map(rows.map((m) => [m.ipmi_address, m]));
     const machines = new Map<string, SandboxMachine>();
     for (const h of state.hosts) {
@@ -113,15 +110,9 @@ export function createSandboxCephDriver(
 
   async function mutate(fn: (s: SandboxCephState, t: number) => void): Promise<void> {
     await db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('sandbox_ceph')
-        .select('state')
-        .where('cluster_id', '=', target.clusterId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!row)
+      const state = await lockSandboxCephState(trx, target.clusterId);
+      if (!state)
         throw new DriverError(FAILURE.cephUnavailable, `no Ceph cluster ${target.clusterId} in this sandbox`, false);
-      const state = row.state as SandboxCephState;
       fn(state, now());
       await trx
         .updateTable('sandbox_ceph')
@@ -246,6 +237,45 @@ export function createSandboxCephDriver(
   };
 }
 
+/** Machine rows this process has read, by account and BMC list, with a digest of their whole text. */
+const machinesCache = new Map<string, { digest: string | null; rows: readonly SandboxMachine[] }>();
+
+/**
+ * The sandbox machines of these BMCs (every column), as `SELECT *` would return them. When this
+ * process has read the same set before, one query first asks PostgreSQL for a digest (md5) of the
+ * rows' whole text (every column of every row, in id order): unchanged, the kept rows are the
+ * answer; changed (any column of any row, a row added or gone, by any writer), they are read again,
+ * with their digest, in one statement. The kept rows are frozen and shared.
+ */
+async function machinesOf(db: Db, accountId: string, bmcs: string[]): Promise<readonly SandboxMachine[]> {
+  const key = `${accountId}\u0000${bmcs.join(',')}`;
+  const digestOf = sql<
+    string | null
+  >`(SELECT md5(string_agg(d::text, ',' ORDER BY d.id)) FROM sandbox_machines d WHERE d.account_id = ${accountId} AND d.ipmi_address = ANY(${bmcs}::text[]))`;
+  const known = machinesCache.get(key);
+  if (known) {
+    const { rows } = await sql<{ digest: string | null }>`SELECT ${digestOf} AS digest`.execute(db);
+    if (rows[0]?.digest === known.digest) {
+      machinesCache.delete(key);
+      machinesCache.set(key, known);
+      return known.rows;
+    }
+  }
+  const rows = await db
+    .selectFrom('sandbox_machines')
+    .selectAll()
+    .select(digestOf.as('nf_digest'))
+    .where('account_id', '=', accountId)
+    .where('ipmi_address', 'in', bmcs)
+    .execute();
+  const digest = rows[0]?.nf_digest ?? null;
+  const machines = rows.map(({ nf_digest: _, ...m }) => Object.freeze(m));
+  machinesCache.delete(key);
+  machinesCache.set(key, { digest, rows: machines });
+  while (machinesCache.size > 64) machinesCache.delete(machinesCache.keys().next().value!);
+  return machines;
+}
+
 // ---- Derivation (pure) ------------------------------------------------------------------------------
 
 export function deriveView(state: SandboxCephState, machines: Map<string, SandboxMachine>, now: number): ClusterView {
@@ -253,21 +283,24 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
   for (const [host, m] of machines) conditions.set(host, machineCondition(m, now));
   const running = (host: string) => conditions.get(host)?.running === true;
 
-  const osds: OsdView[] = state.osds.map((osd) => {
+  const times = timesOf(state);
+  const created = times.created;
+  const osds: OsdView[] = state.osds.map((osd, i) => {
     const m = machines.get(osd.host);
     const c = conditions.get(osd.host);
     let up = false;
     let upSince: number | null = null;
-    let downSince = Date.parse(state.created_at);
+    let downSince = created;
     if (m && c && c.running && c.bootedAt) {
       const booted = c.bootedAt.getTime();
+      const stoppedAt = times.stopped[i]!;
       // Stopped after the last boot: still down. Stopped before it: systemd started it at boot.
-      const stopped = osd.stopped_at !== null && Date.parse(osd.stopped_at) >= booted;
-      const started = Math.max(booted, osd.started_at ? Date.parse(osd.started_at) : 0);
+      const stopped = stoppedAt !== null && stoppedAt >= booted;
+      const started = Math.max(booted, times.started[i] ?? 0);
       // osds_stay_down: a daemon that (re)started after the fault was set never comes up.
       const stayDown = faultSince(m, 'osds_stay_down');
-      if (osd.destroyed || osd.failed_at) downSince = Date.parse(osd.failed_at ?? osd.stopped_at ?? state.created_at);
-      else if (stopped) downSince = Date.parse(osd.stopped_at!);
+      if (osd.destroyed || osd.failed_at) downSince = times.failed[i] ?? stoppedAt ?? created;
+      else if (stopped) downSince = stoppedAt;
       else if (stayDown !== null && started > stayDown) downSince = started;
       else {
         up = true;
@@ -302,6 +335,32 @@ export function deriveView(state: SandboxCephState, machines: Map<string, Sandbo
     pgStates,
     placement,
   };
+}
+
+/**
+ * The stored times of a state, parsed (Date.parse of each OSD's stopped/started/failed time, as
+ * deriveView used to do inline), by OSD index; kept per document read, which is frozen.
+ */
+interface StateTimes {
+  created: number;
+  stopped: (number | null)[];
+  started: (number | null)[];
+  failed: (number | null)[];
+}
+const timesCache = new WeakMap<SandboxCephState, StateTimes>();
+function timesOf(state: SandboxCephState): StateTimes {
+  const hit = timesCache.get(state);
+  if (hit) return hit;
+  // null exactly where the inline code fell through (`?? …`, or a falsy started_at meant 0).
+  const parsed = (s: string | null | undefined) => (s != null ? Date.parse(s) : null);
+  const times: StateTimes = {
+    created: Date.parse(state.created_at),
+    stopped: state.osds.map((o) => parsed(o.stopped_at)),
+    started: state.osds.map((o) => (o.started_at ? Date.parse(o.started_at) : null)),
+    failed: state.osds.map((o) => parsed(o.failed_at)),
+  };
+  if (Object.isFrozen(state)) timesCache.set(state, times);
+  return times;
 }
 
 function pgStatesOf(
@@ -385,9 +444,24 @@ function pgsOfOsd(acting: number[][]): Map<number, number[]> {
  * every PG of the cluster on every call.
  */
 function countDown(placement: PgPlacementView, down: ReadonlySet<number>): { inactive: number; degraded: number } {
+  if (down.size === 0) return { inactive: 0, degraded: 0 };
+  // Pure in (placement, down): the polls of a batch ask the same question many times over.
+  let memo = countDownCache.get(placement);
+  if (!memo) countDownCache.set(placement, (memo = new Map()));
+  const key = [...down].sort((a, b) => a - b).join(',');
+  const hit = memo.get(key);
+  if (hit) return { ...hit };
+  const counted = countDownOnce(placement, down);
+  if (memo.size >= 16) memo.delete(memo.keys().next().value!);
+  memo.set(key, counted);
+  return { ...counted };
+}
+
+const countDownCache = new WeakMap<PgPlacementView, Map<string, { inactive: number; degraded: number }>>();
+
+function countDownOnce(placement: PgPlacementView, down: ReadonlySet<number>): { inactive: number; degraded: number } {
   let inactive = 0;
   let degraded = 0;
-  if (down.size === 0) return { inactive, degraded };
   const index = pgsOfOsd(placement.acting);
   const touched = new Set<number>();
   for (const o of down) for (const i of index.get(o) ?? []) touched.add(i);

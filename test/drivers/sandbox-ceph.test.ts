@@ -1,9 +1,11 @@
+import { sql, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/database';
 import {
   createSandboxCephCluster,
   createSandboxDriverSet,
   getSandboxCephState,
+  readSandboxCephState,
   removeSandboxCephCluster,
   SandboxInputError,
   setMachineFaults,
@@ -297,6 +299,97 @@ describe('sandbox Ceph: noout', () => {
     await c.ceph.setGroupNoout(c.host(1));
     const other = createSandboxDriverSet(db, c.accountId).ceph({ clusterId: c.clusterId, admin: c.machines[1]!.ssh });
     expect(await other.nooutHosts()).toEqual([c.host(1)]);
+  });
+});
+
+describe('sandbox Ceph: reads of an unchanged document (issue 14)', () => {
+  /** The driver's database, counting the rows that came back carrying the whole stored document. */
+  function countingDb() {
+    const counter = { documents: 0, machineRows: 0 };
+    const plugin: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async ({ result }) => {
+        // sandbox_ceph's document, as jsonb or as text; no other table the driver reads has a `state`.
+        for (const row of result.rows as Record<string, unknown>[]) {
+          if (row.state != null) counter.documents += 1;
+          if ('power_state' in row) counter.machineRows += 1;
+        }
+        return result;
+      },
+    };
+    return { db: db.withPlugin(plugin), counter };
+  }
+
+  it('transfers the document once while it is unchanged, and sees every write, by any connection, at the next call', async () => {
+    const c = await cluster({ hosts: 3 });
+    const counted = countingDb();
+    const ceph = createSandboxDriverSet(counted.db, c.accountId, c.clock).ceph({
+      clusterId: c.clusterId,
+      admin: c.machines[0]!.ssh,
+    });
+    const first = await ceph.status();
+    expect(first.health).toBe('HEALTH_OK');
+    for (let i = 0; i < 5; i++) expect(await ceph.status()).toEqual(first);
+    expect(await ceph.nooutHosts()).toEqual([]);
+    expect((await ceph.osds()).every((o) => o.up)).toBe(true);
+    // 8 reads, one document: the rest asked only whether it was still the same revision.
+    expect(counted.counter.documents).toBe(1);
+    // The admin node's row on each call (8), the 3 hosts' rows once: then only their digest.
+    expect(counted.counter.machineRows).toBe(8 + 3);
+
+    // Another writer (its own pool, plain SQL, knowing nothing of any cache): seen at once.
+    const other = testDb(1);
+    try {
+      await sql`UPDATE sandbox_ceph SET state = jsonb_set(state, '{noout_hosts}', ${JSON.stringify([c.host(1)])}::jsonb)
+        WHERE cluster_id = ${c.clusterId}`.execute(other);
+      expect(await ceph.nooutHosts()).toEqual([c.host(1)]);
+      expect((await ceph.status()).flags).toEqual(['noout']);
+      expect(counted.counter.documents).toBe(2);
+      // The driver's own writes too (mutate reads under a row lock, never the kept copy).
+      await ceph.stopOsds(c.host(2), c.osdsOf(2));
+      expect((await ceph.osds()).filter((o) => !o.up).map((o) => o.id)).toEqual(c.osdsOf(2));
+      // The write's locked read found the kept revision (no document); the read after it, the new one.
+      expect(counted.counter.documents).toBe(3);
+
+      // Removed and made again under the same id (other hosts): the new cluster, never the kept one.
+      expect(await removeSandboxCephCluster(other, c.clusterId)).toBe(true);
+      await expect(ceph.status()).rejects.toMatchObject({ type: 'ceph_unavailable', retryable: false });
+      await createSandboxCephCluster(
+        other,
+        {
+          accountId: c.accountId,
+          clusterId: c.clusterId,
+          hosts: [0, 1, 2].map((i) => ({
+            hostname: c.host(i),
+            ipmiAddress: c.machines[i]!.input.ipmiAddress,
+            osdDevices: c.machines[i]!.machine.drives.slice(0, 1).map((d) => d.device),
+          })),
+          replication: 3,
+          minSize: 2,
+          cephVersion: 'reef',
+        },
+        1,
+        c.clock,
+      );
+      const again = await ceph.osds();
+      expect(again.map((o) => o.id)).toEqual([0, 1, 2]);
+      expect(again.every((o) => o.up)).toBe(true);
+      expect(await ceph.nooutHosts()).toEqual([]);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it('the kept document cannot be changed by a caller: it is frozen, and a fresh read equals the stored one', async () => {
+    const c = await cluster({ hosts: 3 });
+    const hosts = await c.ceph.nooutHosts();
+    hosts.push('not-a-host');
+    expect(await c.ceph.nooutHosts()).toEqual([]);
+    const stored = await getSandboxCephState(db, c.clusterId);
+    const read = await readSandboxCephState(db, c.clusterId);
+    expect(read).toEqual(stored);
+    expect(Object.isFrozen(read!.osds[0])).toBe(true);
+    expect(() => read!.noout_hosts.push('x')).toThrow(TypeError);
   });
 });
 

@@ -2,11 +2,10 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../api/main';
 import { requestFingerprint } from '../../api/middleware/idempotency.middleware';
-import { finishOperation } from '../../db/repositories/operations.repository';
 import { createLogger } from '../../lib/logger';
 import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
 import { testConfig } from '../helpers/config';
-import { testDb } from '../helpers/db';
+import { testDb, completeOperationRow } from '../helpers/db';
 import { generateSshKey } from '../helpers/ssh-keys';
 
 // Issue 8 #5: an answer lost with a killed API process. The claim its request made on the
@@ -24,17 +23,7 @@ afterAll(async () => api?.close());
 
 async function readyNode(): Promise<string> {
   const r = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
-  await finishOperation(api.db, r.body.data.operation_id, {
-    status: 'completed',
-    progress: 100,
-    current_step: null,
-    steps: [],
-    logs: [],
-    error: null,
-    result: null,
-    started_at: null,
-    completed_at: new Date().toISOString(),
-  });
+  await completeOperationRow(api.db, r.body.data.operation_id);
   await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', r.body.data.id).execute();
   return r.body.data.id;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finishOperation } from '../../db/repositories/operations.repository';
 import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
 import { generateSshKey } from '../helpers/ssh-keys';
+import { completeOperationRow } from '../helpers/db';
 
 let api: TestApi;
 let privateKey: string;
@@ -14,17 +14,7 @@ afterAll(async () => api?.close());
 
 async function readyNode(): Promise<string> {
   const r = await api.request('POST', '/v1/nodes', { body: nodeBody(privateKey) });
-  await finishOperation(api.db, r.body.data.operation_id, {
-    status: 'completed',
-    progress: 100,
-    current_step: null,
-    steps: [],
-    logs: [],
-    error: null,
-    result: null,
-    started_at: null,
-    completed_at: new Date().toISOString(),
-  });
+  await completeOperationRow(api.db, r.body.data.operation_id);
   await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', r.body.data.id).execute();
   return r.body.data.id;
 }

@@ -5,10 +5,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createApp } from '../../api/app';
 import type { Database } from '../../db/database';
-import { finishOperation } from '../../db/repositories/operations.repository';
 import { createLogger } from '../../lib/logger';
 import { nodeBody, startTestApi, type TestApi } from '../helpers/api';
 import { generateSshKey } from '../helpers/ssh-keys';
+import { completeOperationRow } from '../helpers/db';
 
 /**
  * Issue 14: an accepted operation answers with its row as the run-id UPDATE … RETURNING wrote it,
@@ -80,30 +80,7 @@ afterAll(async () => {
 describe('accepting an operation: few PostgreSQL round trips, no transaction held across them', () => {
   it('POST /v1/nodes/{id}/reboot: key, node, one start statement, run id (no SELECT of the operation after it)', async () => {
     const acct = await api.newAccount();
-    const reg = await api.request('POST', '/v1/nodes', {
-      key: acct.keys.test,
-      body: nodeBody(generateSshKey().privateKey),
-    });
-    expect(reg.status).toBe(202);
-    const regOp = await api.db
-      .selectFrom('operations')
-      .select('workflow_id')
-      .where('id', '=', reg.body.data.operation_id)
-      .executeTakeFirstOrThrow();
-    workflowIds.push(regOp.workflow_id);
-    await finishOperation(api.db, reg.body.data.operation_id, {
-      status: 'completed',
-      progress: 100,
-      current_step: null,
-      steps: [],
-      logs: [],
-      error: null,
-      result: null,
-      started_at: null,
-      completed_at: new Date().toISOString(),
-    });
-    const nodeId: string = reg.body.data.id;
-    await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', nodeId).execute();
+    const nodeId = await readyNode(acct.keys.test);
 
     const from = queries.length;
     const res = await fetch(`${base}/v1/nodes/${nodeId}/reboot`, {
@@ -164,17 +141,7 @@ async function readyNode(key: string): Promise<string> {
     .where('id', '=', reg.body.data.operation_id)
     .executeTakeFirstOrThrow();
   workflowIds.push(regOp.workflow_id);
-  await finishOperation(api.db, reg.body.data.operation_id, {
-    status: 'completed',
-    progress: 100,
-    current_step: null,
-    steps: [],
-    logs: [],
-    error: null,
-    result: null,
-    started_at: null,
-    completed_at: new Date().toISOString(),
-  });
+  await completeOperationRow(api.db, reg.body.data.operation_id);
   await api.db.updateTable('nodes').set({ status: 'ready' }).where('id', '=', reg.body.data.id).execute();
   return reg.body.data.id as string;
 }
